@@ -1,0 +1,120 @@
+/**
+ * SIP over TCP: a listening socket plus a pool of connections (accepted and opened), keyed by
+ * the remote address and port, reused for responses and for new requests to the same peer.
+ *
+ * @see RFC 3261 §18.1.1, §18.2.2, §18.3 (framing)
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { SipEngineError } from './errors';
+import { SipStreamParser } from './sip-parser';
+import { peerKey, type InboundHandler } from './transport';
+
+/** Idle connections are closed after this long (ms). */
+const IDLE_MS = 5 * 60 * 1000;
+
+/** A listening TCP socket for SIP and its connection pool. */
+export class TcpTransport {
+  private readonly server: net.Server;
+  private readonly log: Logger;
+  private readonly onMessage: InboundHandler;
+  private readonly connections = new Map<string, net.Socket>();
+  private readonly pending = new Map<string, Promise<net.Socket>>();
+  /** Bound address. */
+  address = '';
+  /** Bound port. */
+  port = 0;
+
+  private constructor(server: net.Server, onMessage: InboundHandler, log: Logger) {
+    this.server = server;
+    this.onMessage = onMessage;
+    this.log = log;
+  }
+
+  /**
+   * Listens for SIP over TCP.
+   *
+   * @throws SipEngineError `TRANSPORT` when the address cannot be bound.
+   */
+  static async listen(address: string, port: number, onMessage: InboundHandler, log: Logger): Promise<TcpTransport> {
+    const server = net.createServer();
+    const t = new TcpTransport(server, onMessage, log);
+    server.on('connection', (sock) => t.adopt(sock));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(new SipEngineError('TRANSPORT', `cannot listen tcp ${address}:${port}`, { cause: err }));
+      server.once('error', onError);
+      server.listen({ host: address, port, backlog: 1024 }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const a = server.address() as net.AddressInfo;
+    t.address = address;
+    t.port = a.port;
+    server.on('error', (err) => log.warn({ err }, 'tcp server error'));
+    return t;
+  }
+
+  private adopt(sock: net.Socket): void {
+    const remote = { address: normalise(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0 };
+    const key = peerKey(remote);
+    this.connections.set(key, sock);
+    sock.setNoDelay(true);
+    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    const parser = new SipStreamParser();
+    const local = { address: this.address, port: this.port };
+    sock.on('data', (chunk: Buffer) => {
+      let messages: Buffer[];
+      try {
+        messages = parser.push(chunk);
+      } catch (err) {
+        this.log.info({ err, peer: key }, 'closing tcp connection: unframeable SIP stream');
+        sock.destroy();
+        return;
+      }
+      for (const data of messages) this.onMessage({ data, peer: { transport: 'tcp', ...remote }, local });
+    });
+    sock.on('error', (err) => this.log.debug({ err, peer: key }, 'tcp connection error'));
+    sock.on('close', () => {
+      if (this.connections.get(key) === sock) this.connections.delete(key);
+    });
+  }
+
+  /** Sends a message, opening a connection to the peer when none is open. */
+  send(data: Buffer, address: string, port: number): void {
+    const key = peerKey({ address, port });
+    const sock = this.connections.get(key);
+    if (sock && !sock.destroyed) {
+      sock.write(data);
+      return;
+    }
+    let p = this.pending.get(key);
+    if (!p) {
+      p = new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: address, port });
+        s.once('connect', () => {
+          this.pending.delete(key);
+          this.adopt(s);
+          resolve(s);
+        });
+        s.once('error', (err) => {
+          this.pending.delete(key);
+          reject(err);
+        });
+      });
+      this.pending.set(key, p);
+    }
+    p.then((s) => s.write(data), (err: unknown) => this.log.debug({ err, peer: key }, 'tcp connect failed'));
+  }
+
+  /** Closes the listener and every connection. */
+  async close(): Promise<void> {
+    for (const s of this.connections.values()) s.destroy();
+    this.connections.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function normalise(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
