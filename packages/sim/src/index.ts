@@ -1,0 +1,5 @@
+export { EtcdCluster, isHealthy } from './etcd-cluster'
+export type { EtcdClusterOptions, EtcdMember, EtcdMemberSpec } from './etcd-cluster'
+export { freePorts } from './free-port'
+export { TetheredProcess } from './tethered-process'
+export type { ProcessExit } from './tethered-process'

@@ -1,0 +1,156 @@
+/**
+ * Server transactions: absorb request retransmissions, retransmit the last response, and for
+ * INVITE answer non-2xx finals' ACKs (Timers G, H, I) and absorb INVITE retransmissions after a
+ * 2xx (RFC 6026 "Accepted", Timer L). Non-INVITE: Timer J.
+ *
+ * @see RFC 3261 §17.2.1 (INVITE), §17.2.2 (non-INVITE), RFC 6026 §7.1
+ */
+import type { SipMessage } from './sip-message';
+import { startTimer, stopTimer, type TimerValues } from './timers';
+import type { Peer } from './transport';
+
+/** States of a server transaction. @see RFC 3261 Figures 7 and 8, RFC 6026 Figure 5 */
+export type ServerTransactionState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
+
+/** What a server transaction needs from the layer that owns it. */
+export interface ServerTransactionHooks {
+  /** Sends bytes to the transaction's peer. */
+  send(data: Buffer): void;
+  /** Called once when the transaction terminates (remove it from tables). */
+  terminated(txn: ServerTransaction): void;
+  /** Called when Timer H fires: no ACK came for a non-2xx final response. */
+  ackTimeout?(txn: ServerTransaction): void;
+}
+
+/** A server transaction. */
+export class ServerTransaction {
+  /** Engine-wide id, also the `stackTxnId` applications see. */
+  readonly id: string;
+  /** Matching key. @see RFC 3261 §17.2.3 */
+  readonly key: string;
+  /** The request that created the transaction. */
+  readonly request: SipMessage;
+  /** Where the request came from; responses go back there. */
+  readonly peer: Peer;
+  /** Current state. */
+  state: ServerTransactionState;
+  /** To-tag used on every response the engine sends in this transaction ('' until chosen). */
+  toTag = '';
+  /** Status of the last response sent (0 before any). */
+  lastStatus = 0;
+  /** Free slot for the owner (application connection, proxy context...). */
+  owner: unknown = undefined;
+
+  private readonly isInvite: boolean;
+  private readonly reliable: boolean;
+  private readonly timers: TimerValues;
+  private readonly hooks: ServerTransactionHooks;
+  private lastResponse: Buffer | undefined;
+  private timerG: NodeJS.Timeout | undefined;
+  private timerEnd: NodeJS.Timeout | undefined;
+  private intervalG: number;
+
+  constructor(id: string, key: string, request: SipMessage, peer: Peer, timers: TimerValues, hooks: ServerTransactionHooks) {
+    this.id = id;
+    this.key = key;
+    this.request = request;
+    this.peer = peer;
+    this.isInvite = request.method === 'INVITE';
+    this.reliable = peer.transport !== 'udp';
+    this.timers = timers;
+    this.hooks = hooks;
+    this.state = this.isInvite ? 'proceeding' : 'trying';
+    this.intervalG = timers.T1;
+  }
+
+  /** Whether a final response has been sent. */
+  get finalSent(): boolean {
+    return this.lastStatus >= 200;
+  }
+
+  /**
+   * A retransmission of the request arrived: resend the last response (if any). Never delivered
+   * to the transaction user again.
+   */
+  receiveRetransmission(): void {
+    if (this.state === 'accepted' || this.state === 'terminated') return;
+    if (this.lastResponse !== undefined && this.state !== 'confirmed') this.hooks.send(this.lastResponse);
+  }
+
+  /**
+   * An ACK matched this INVITE transaction (ACK for a non-2xx final).
+   *
+   * @returns true when the ACK was absorbed here.
+   */
+  receiveAck(): boolean {
+    if (!this.isInvite) return false;
+    if (this.state === 'completed') {
+      this.state = 'confirmed';
+      this.timerG = stopTimer(this.timerG);
+      this.timerEnd = stopTimer(this.timerEnd);
+      this.timerEnd = startTimer(this.reliable ? 0 : this.timers.T4, () => this.terminate());
+      return true;
+    }
+    return this.state === 'confirmed';
+  }
+
+  /**
+   * Sends a response in this transaction and moves the state machine. Responses after a final
+   * one are ignored (except further 2xx to INVITE, which the UA core retransmits itself).
+   *
+   * @returns false when the response was not sent (transaction already finished).
+   */
+  respond(status: number, data: Buffer): boolean {
+    if (this.state === 'terminated' || this.state === 'completed' || this.state === 'confirmed') return false;
+    if (this.state === 'accepted') {
+      if (status >= 200 && status < 300) {
+        this.hooks.send(data);
+        return true;
+      }
+      return false;
+    }
+    this.lastStatus = status;
+    this.lastResponse = data;
+    this.hooks.send(data);
+    if (status < 200) {
+      if (this.state === 'trying') this.state = 'proceeding';
+      return true;
+    }
+    if (this.isInvite) {
+      if (status < 300) {
+        // RFC 6026: Accepted absorbs INVITE retransmissions for 64*T1 (Timer L).
+        this.state = 'accepted';
+        this.timerEnd = startTimer(64 * this.timers.T1, () => this.terminate());
+      } else {
+        this.state = 'completed';
+        if (!this.reliable) this.scheduleG();
+        this.timerEnd = startTimer(64 * this.timers.T1, () => {
+          this.hooks.ackTimeout?.(this);
+          this.terminate();
+        });
+      }
+    } else {
+      this.state = 'completed';
+      this.timerEnd = startTimer(this.reliable ? 0 : 64 * this.timers.T1, () => this.terminate());
+    }
+    return true;
+  }
+
+  private scheduleG(): void {
+    this.timerG = startTimer(this.intervalG, () => {
+      if (this.state !== 'completed' || this.lastResponse === undefined) return;
+      this.hooks.send(this.lastResponse);
+      this.intervalG = Math.min(2 * this.intervalG, this.timers.T2);
+      this.scheduleG();
+    });
+  }
+
+  /** Terminates at once (engine stop, transport failure). Idempotent. */
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.timerG = stopTimer(this.timerG);
+    this.timerEnd = stopTimer(this.timerEnd);
+    this.hooks.terminated(this);
+  }
+}
