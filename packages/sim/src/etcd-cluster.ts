@@ -126,10 +126,14 @@ export class EtcdCluster {
     )
   }
 
-  /** Stops every member (SIGTERM, then SIGKILL after `graceMs`). Idempotent. */
+  /**
+   * Stops every member (SIGTERM, then SIGKILL after `graceMs`), one after another. Idempotent.
+   * One at a time because a member told to stop while its peers are going away at the same
+   * instant can hang until it is killed (etcd 3.4, seen here); in turn, each stop takes ~0.1 s.
+   */
   async stop(graceMs = 5_000): Promise<void> {
     this.#stopped = true
-    await Promise.all(this.members.map((member) => member.process?.stop(graceMs)))
+    for (const member of this.members) await member.process?.stop(graceMs)
   }
 
   async #spawn(name: string): Promise<void> {

@@ -60,6 +60,10 @@ export class TetheredProcess {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      // A process group of its own: Ctrl-C at a terminal signals only the parent, which then stops
+      // its children in order (e.g. registries before etcd). The tether still ends the child
+      // whenever the parent ends.
+      detached: true,
     })
     const pidPipe = wrapper.stdio[3] as Readable
     let text = ''
@@ -105,7 +109,7 @@ export class TetheredProcess {
       this.signal('SIGTERM')
       const timer = setTimeout(() => this.kill(), graceMs)
       timer.unref()
-      await this.exited
+      await this.#awaitExit()
       clearTimeout(timer)
     }
     return this.exited
@@ -114,7 +118,22 @@ export class TetheredProcess {
   /** Kills the command at once (SIGKILL). Resolves when it has ended. */
   async kill(): Promise<ProcessExit> {
     this.signal('SIGKILL')
-    return this.exited
+    return this.#awaitExit()
+  }
+
+  /**
+   * Waits for the end while holding the event loop open: the wrapper is unref'd and an idle
+   * pipe is no active handle, so without this a caller awaiting stop() could see its own
+   * process exit first (and the tether would then SIGKILL the child mid-shutdown).
+   */
+  async #awaitExit(): Promise<ProcessExit> {
+    if (!this.running) return this.exited
+    const hold = setInterval(() => {}, 1_000)
+    try {
+      return await this.exited
+    } finally {
+      clearInterval(hold)
+    }
   }
 }
 

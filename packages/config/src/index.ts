@@ -1,0 +1,7 @@
+export { ConfigError } from './errors'
+export type { ConfigErrorCode } from './errors'
+export { parseHostPort } from './host-port'
+export type { HostPort } from './host-port'
+export { loadSite, loadSites } from './load-sites'
+export type { SiteConfig } from './site-config'
+export { SITE_ID_PATTERN, validateSite } from './validate-site'

@@ -1,0 +1,25 @@
+/**
+ * One branch office, as configured in `sites/<id>.yaml` (the camelCase of its YAML keys).
+ * Loaded and validated once by {@link loadSite}/{@link loadSites}; treat it as read-only.
+ */
+export interface SiteConfig {
+  /** `^[a-z0-9][a-z0-9._-]{0,63}$`; equals the file name without `.yaml` when loaded by {@link loadSites}. */
+  id: string
+  name: string
+  /** An IANA time zone, e.g. `Europe/Amsterdam`. */
+  timezone: string
+  /** Numbers an idle flex host may still call (at least one). */
+  emergencyNumbers: string[]
+  /** Civic address sent with emergency calls from this branch. */
+  dispatchableLocation: string
+  /** This site's member of the etcd cluster. */
+  etcd: { name: string; clientUrl: string; peerUrl: string }
+  /** `listen` is `host:port` of the site's registry gRPC server. */
+  registry: { listen: string }
+  /** `contact` and `trunkUri` are SIP URIs; `control` is the drachtio control socket `host:port`. */
+  sip: { contact: string; control: string; domain: string; trunkUri: string }
+  /** Feature codes dialled at a phone, e.g. `*51`. */
+  featureCodes: { login: string; changePin: string }
+  /** Regular expressions (JavaScript syntax) classifying dialled numbers. */
+  dialPlan: { extension: string; external: string }
+}

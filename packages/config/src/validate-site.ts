@@ -1,0 +1,180 @@
+import { ConfigError } from './errors'
+import { parseHostPort } from './host-port'
+import type { SiteConfig } from './site-config'
+
+/** Site ids: lower case, as they appear in file names, etcd keys and container names. */
+export const SITE_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
+/** etcd member names (`--name`); also used as container host names in docker-compose. */
+const ETCD_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+/** A feature code is a star and one to four digits, as on @COM (`*51`) and most PBXs. */
+const FEATURE_CODE_PATTERN = /^\*[0-9]{1,4}$/
+/** Emergency numbers are dialled digits (`112`, `911`, `933`). */
+const DIAL_STRING_PATTERN = /^[0-9]{1,15}$/
+const DOMAIN_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/**
+ * Reads one mapping of the YAML document, remembering which keys were read so that a
+ * misspelt key (`client_ulr`) is reported instead of silently ignored.
+ */
+class Section {
+  readonly #file: string
+  readonly #path: string
+  readonly #value: Record<string, unknown>
+  readonly #read = new Set<string>()
+
+  constructor(file: string, path: string, value: unknown) {
+    this.#file = file
+    this.#path = path
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw this.#error(undefined, value === undefined || value === null ? 'is missing' : 'must be a mapping')
+    }
+    this.#value = value as Record<string, unknown>
+  }
+
+  field(key: string): string {
+    return this.#path === '' ? key : `${this.#path}.${key}`
+  }
+
+  fail(key: string | undefined, problem: string): ConfigError {
+    return this.#error(key, problem)
+  }
+
+  section(key: string): Section {
+    this.#read.add(key)
+    return new Section(this.#file, this.field(key), this.#value[key])
+  }
+
+  string(key: string, check?: (value: string) => string | undefined): string {
+    this.#read.add(key)
+    const value = this.#value[key]
+    if (value === undefined || value === null) throw this.#error(key, 'is missing')
+    if (typeof value !== 'string') throw this.#error(key, `must be a string (quote it), not ${describe(value)}`)
+    if (value.trim() === '') throw this.#error(key, 'must not be empty')
+    const problem = check?.(value)
+    if (problem !== undefined) throw this.#error(key, problem)
+    return value
+  }
+
+  strings(key: string, check: (value: string) => string | undefined): string[] {
+    this.#read.add(key)
+    const value = this.#value[key]
+    if (value === undefined || value === null) throw this.#error(key, 'is missing')
+    if (!Array.isArray(value)) throw this.#error(key, `must be a list, not ${describe(value)}`)
+    if (value.length === 0) throw this.#error(key, 'must list at least one entry')
+    return value.map((item: unknown, index) => {
+      const field = `${key}[${index}]`
+      if (typeof item !== 'string') throw this.#error(field, `must be a string (quote it), not ${describe(item)}`)
+      const problem = check(item)
+      if (problem !== undefined) throw this.#error(field, problem)
+      return item
+    })
+  }
+
+  /** Throws on the first key that was never read. */
+  done(): void {
+    const unknown = Object.keys(this.#value).find((key) => !this.#read.has(key))
+    if (unknown !== undefined) throw this.#error(unknown, 'is not a known field (misspelt?)')
+  }
+
+  #error(key: string | undefined, problem: string): ConfigError {
+    const field = key === undefined ? (this.#path === '' ? undefined : this.#path) : this.field(key)
+    return new ConfigError('CONFIG_INVALID', this.#file, field, problem)
+  }
+}
+
+/**
+ * Validates one parsed site document and returns it in camelCase.
+ * @param file used only in error messages
+ * @throws ConfigError (`CONFIG_INVALID`) naming the file and the first field at fault
+ */
+export function validateSite(document: unknown, file: string): SiteConfig {
+  const root = new Section(file, '', document)
+  const id = root.string('id', (v) => (SITE_ID_PATTERN.test(v) ? undefined : `"${v}" must match ${SITE_ID_PATTERN.source} (lower case letters, digits, '.', '_', '-')`))
+  const name = root.string('name')
+  const timezone = root.string('timezone', checkTimezone)
+  const emergencyNumbers = root.strings('emergency_numbers', (v) => (DIAL_STRING_PATTERN.test(v) ? undefined : `"${v}" must be 1 to 15 digits`))
+  const dispatchableLocation = root.string('dispatchable_location')
+
+  const etcdSection = root.section('etcd')
+  const etcd = {
+    name: etcdSection.string('name', (v) => (ETCD_NAME_PATTERN.test(v) ? undefined : `"${v}" must match ${ETCD_NAME_PATTERN.source}`)),
+    clientUrl: etcdSection.string('client_url', checkEtcdUrl),
+    peerUrl: etcdSection.string('peer_url', checkEtcdUrl),
+  }
+  etcdSection.done()
+
+  const registrySection = root.section('registry')
+  const registry = { listen: registrySection.string('listen', checkHostPort) }
+  registrySection.done()
+
+  const sipSection = root.section('sip')
+  const sip = {
+    contact: sipSection.string('contact', checkSipUri),
+    control: sipSection.string('control', checkHostPort),
+    domain: sipSection.string('domain', (v) => (DOMAIN_PATTERN.test(v) ? undefined : `"${v}" is not a valid domain name`)),
+    trunkUri: sipSection.string('trunk_uri', checkSipUri),
+  }
+  sipSection.done()
+
+  const codesSection = root.section('feature_codes')
+  const checkCode = (v: string): string | undefined => (FEATURE_CODE_PATTERN.test(v) ? undefined : `"${v}" must be '*' followed by 1 to 4 digits, e.g. "*51"`)
+  const featureCodes = { login: codesSection.string('login', checkCode), changePin: codesSection.string('change_pin', checkCode) }
+  if (featureCodes.login === featureCodes.changePin) throw codesSection.fail('change_pin', `"${featureCodes.changePin}" is already the login code`)
+  codesSection.done()
+
+  const planSection = root.section('dial_plan')
+  const dialPlan = { extension: planSection.string('extension', checkRegExp), external: planSection.string('external', checkRegExp) }
+  planSection.done()
+
+  root.done()
+  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan }
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'a list'
+  if (value === null) return 'null'
+  return typeof value === 'object' ? 'a mapping' : `${typeof value} ${String(value)}`
+}
+
+function checkTimezone(value: string): string | undefined {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value })
+    return undefined
+  } catch {
+    return `"${value}" is not an IANA time zone (e.g. "Europe/Berlin")`
+  }
+}
+
+function checkHostPort(value: string): string | undefined {
+  return parseHostPort(value) === undefined ? `"${value}" must be host:port with a port from 0 to 65535 (IPv6 in brackets)` : undefined
+}
+
+function checkEtcdUrl(value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return `"${value}" is not a URL (e.g. "http://127.0.0.1:2379")`
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${value}" must be an http:// or https:// URL`
+  if (url.port === '') return `"${value}" must name a port`
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') return `"${value}" must be scheme://host:port only`
+  return undefined
+}
+
+function checkSipUri(value: string): string | undefined {
+  const match = /^sips?:([^;?]+)(?:;.*)?$/.exec(value)
+  if (!match) return `"${value}" must be a sip: or sips: URI`
+  const hostPart = (match[1] as string).replace(/^[^@]*@/, '')
+  if (parseHostPort(hostPart) === undefined && !DOMAIN_PATTERN.test(hostPart)) return `"${value}" has no valid host[:port]`
+  return undefined
+}
+
+function checkRegExp(value: string): string | undefined {
+  try {
+    new RegExp(value)
+    return undefined
+  } catch (error) {
+    return `"${value}" is not a valid regular expression: ${(error as Error).message}`
+  }
+}

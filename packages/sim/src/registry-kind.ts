@@ -1,0 +1,39 @@
+import { join } from 'node:path'
+import type { SiteProcessKind } from './site-process-kind'
+import { waitForLeader } from './cluster-status'
+
+/**
+ * The seat registry of each site: `node packages/registry/dist/main.js --site <id> --sites-dir <dir>`,
+ * listening where the site file says, on the simulation's etcd cluster and tokens. Ready when it
+ * logs `registry listening` with its bound address; the kind is settled once a leader is elected
+ * and every site's instance is present.
+ */
+export const registryKind: SiteProcessKind = {
+  name: 'registry',
+  command(site, context) {
+    return {
+      command: process.execPath,
+      args: [join(context.repoRoot, 'packages', 'registry', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
+      env: {
+        FLEXSEAT_ETCD_ENDPOINTS: context.etcdEndpoints.join(','),
+        FLEXSEAT_TOKENS_FILE: context.tokens.file,
+        FLEXSEAT_CLUSTER_TOKEN: context.tokens.cluster,
+        // Per-process settings the user's shell may carry would make every instance collide;
+        // the site file decides. The simulation speaks plaintext gRPC on loopback.
+        FLEXSEAT_REGISTRY_LISTEN: undefined,
+        FLEXSEAT_ADVERTISE_ADDRESS: undefined,
+        FLEXSEAT_TLS_CERT: undefined,
+        FLEXSEAT_TLS_KEY: undefined,
+        FLEXSEAT_TLS_CA: undefined,
+        FLEXSEAT_TLS_CLIENT_AUTH: undefined,
+      },
+    }
+  },
+  readyAddress({ record }) {
+    return record?.msg === 'registry listening' && typeof record.address === 'string' ? record.address : undefined
+  },
+  async settle(context, signal) {
+    const addresses = [...(context.addresses.get('registry')?.values() ?? [])]
+    await waitForLeader(addresses, context.tokens.admin, context.sites.map((site) => site.id), signal)
+  },
+}

@@ -1,0 +1,92 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type ProcessExit, TetheredProcess } from '@flexseat/sim'
+
+const MAIN = join(__dirname, '..', '..', 'packages', 'sim', 'dist', 'main.js')
+
+/** A running `flexseat-sim` and its output so far. */
+export interface SimRun {
+  process: TetheredProcess
+  /** Everything it wrote to stdout and stderr, in order of arrival. */
+  output(): string
+  /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs` or if the launcher ends first. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>
+  /**
+   * Resolves with how the launcher ended; rejects after `timeoutMs`. (Polls: a tethered child
+   * does not keep the event loop alive, so awaiting `process.exited` alone could end the test.)
+   */
+  exit(timeoutMs: number): Promise<ProcessExit>
+}
+
+/** Starts `node packages/sim/dist/main.js <args>` (tethered: it dies with the test). */
+export async function startSim(args: string[]): Promise<SimRun> {
+  // Run it as a user would: without the test runner's loaders and coverage hooks.
+  const env: NodeJS.ProcessEnv = { ...process.env, FLEXSEAT_LOG_LEVEL: 'info' }
+  delete env.NODE_OPTIONS
+  delete env.NODE_V8_COVERAGE
+  for (const key of Object.keys(env)) if (key.startsWith('TAP') || key.startsWith('_TAPJS')) delete env[key]
+  // tap's process tracking puts its NODE_OPTIONS back into every child's environment; `env -u`
+  // (which then execs node, keeping the pid) takes it out again.
+  const child = await TetheredProcess.spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN, ...args], { env })
+  let text = ''
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => {
+      text += chunk
+    })
+  }
+  let ended: ProcessExit | undefined
+  void child.exited.then((exit) => {
+    ended = exit
+  })
+  return {
+    process: child,
+    output: () => text,
+    async waitFor(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const match = pattern.exec(text)
+        if (match) return match
+        if (ended !== undefined) throw new Error(`the launcher ended before ${pattern}:\n${text}`)
+        if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${text}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    },
+    async exit(timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      while (ended === undefined) {
+        if (Date.now() > deadline) throw new Error(`the launcher did not end within ${timeoutMs} ms:\n${text}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      return ended
+    },
+  }
+}
+
+/**
+ * Pids of the processes whose command line mentions every one of `needles` (e.g. a temp folder),
+ * from /proc; the tether's shell wrappers are left out.
+ */
+export function processesMentioning(...needles: string[]): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+      if (needles.every((needle) => cmdline.includes(needle)) && !cmdline.startsWith('/bin/sh\0-c')) pids.push(Number(entry))
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns its last answer. */
+export async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return true
+}

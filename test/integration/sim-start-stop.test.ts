@@ -1,0 +1,88 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { loadSites } from '@flexseat/config'
+import { fetchClusterStatus } from '@flexseat/sim'
+import { copySitesOnFreePorts } from '../helpers/sim-sites'
+import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
+
+// npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
+// map once a leader is elected, serves gRPC with the admin token it printed, and Ctrl-C stops
+// every etcd and registry process it started, with exit code 0. A second start resumes.
+t.setTimeout(90_000)
+
+t.test('starts the sites, answers with a leader and three instances, stops cleanly on SIGINT, resumes', async (t) => {
+  const sitesDir = await copySitesOnFreePorts()
+  const stateDir = await mkdtemp(join(tmpdir(), 'flexseat-state-'))
+  t.teardown(() => rm(sitesDir, { recursive: true, force: true }))
+  t.teardown(() => rm(stateDir, { recursive: true, force: true }))
+  const sites = await loadSites(sitesDir)
+  const etcdPids = (): number[] => processesMentioning(join(stateDir, 'etcd') + '/')
+  const registryPids = (): number[] => processesMentioning('registry/dist/main.js', sitesDir)
+
+  const run = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
+  t.teardown(() => run.process.kill())
+  await run.waitFor(/│ ready$/m, 40_000)
+  const output = run.output()
+
+  // The map names every site, its etcd member and its registry address.
+  for (const site of sites) {
+    t.match(output, new RegExp(`${site.id}\\s+${site.etcd.name}\\s+client ${site.etcd.clientUrl}`), `map: ${site.id} etcd`)
+    t.match(output, new RegExp(`${site.id}\\s+${site.registry.listen.replace(/\./g, '\\.')}`), `map: ${site.id} registry at its configured address`)
+  }
+  const leaderLine = /leader: (\S+) \(/.exec(output)
+  t.ok(leaderLine && sites.some((site) => site.id === leaderLine[1]), 'map names the leader site')
+  t.match(output, /FLEXSEAT_TOKEN=\$\(cat \S*admin-token\) npx flexseat cluster status/, 'map says how to use the CLI')
+
+  // The printed admin token is the saved one, and the saved one is private.
+  const token = /admin token: (\S+)/.exec(output)?.[1]
+  t.ok(token, 'the admin token is printed')
+  t.equal((await readFile(join(stateDir, 'admin-token'), 'utf8')).trim(), token, 'and saved in .state/admin-token')
+  t.equal((await stat(join(stateDir, 'admin-token'))).mode & 0o777, 0o600, 'admin-token is mode 0600')
+  const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
+  t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
+  const entries = (parse(tokensFile) as { tokens: { role: string; sha256: string }[] }).tokens
+  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'registry', 'sip-node'], 'one token per role the simulation needs')
+  t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the printed token is the admin one')
+
+  // Every registry answers ClusterService with the printed token: one leader, three instances.
+  for (const site of sites) {
+    const status = await fetchClusterStatus(site.registry.listen, token!)
+    t.ok(status.leader, `${site.id}: a leader`)
+    t.same(status.instances.map((instance) => instance.siteId).sort(), sites.map((s) => s.id), `${site.id}: three instances, one per site`)
+    t.equal(status.leader?.siteId, leaderLine?.[1], `${site.id}: the leader the map printed`)
+  }
+
+  const pids = [...etcdPids(), ...registryPids()]
+  t.equal(etcdPids().length, 3, 'three etcd processes')
+  t.equal(registryPids().length, 3, 'three registry processes')
+
+  run.process.signal('SIGINT')
+  const exit = await run.exit(20_000)
+  t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
+  t.match(run.output(), /stopping: registries first, then etcd/)
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd or registry process is left')
+
+  // A second start resumes on the same data and tokens.
+  const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
+  t.teardown(() => again.process.kill())
+  await again.waitFor(/│ ready$/m, 40_000)
+  t.equal(/admin token: (\S+)/.exec(again.output())?.[1], token, 'the same admin token')
+  const status = await fetchClusterStatus(sites[0]!.registry.listen, token!)
+  t.ok(status.leader, 'a leader again')
+  again.process.signal('SIGTERM')
+  t.same(await again.exit(20_000), { code: 0, signal: null }, 'SIGTERM: exit code 0')
+  t.ok(await eventually(() => etcdPids().length === 0 && registryPids().length === 0, 5_000), 'nothing left after the second run')
+})
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

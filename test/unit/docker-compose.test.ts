@@ -1,0 +1,172 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import { loadSites, type SiteConfig } from '@flexseat/config'
+
+// docker-compose.yml cannot run here (no Docker engine): check it against sites/ instead.
+const ROOT = join(__dirname, '..', '..')
+
+interface Service {
+  image?: string
+  build?: unknown
+  command?: string[]
+  environment?: Record<string, string>
+  ports?: string[]
+  networks?: string[]
+  depends_on?: Record<string, { condition: string }>
+  healthcheck?: { test: string[] }
+  volumes?: string[]
+  profiles?: string[]
+}
+interface Compose {
+  services: Record<string, Service>
+  networks: Record<string, unknown>
+  volumes: Record<string, unknown>
+}
+
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as Compose
+const services = compose.services
+
+/** `${NAME:-default}` → default (what compose uses when the variable is unset). */
+function withDefaults(text: string): string {
+  return text.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')
+}
+
+/** Published ports as { hostIp, hostPort, containerPort, protocol }. */
+function published(service: Service): { hostIp: string; hostPort: number; containerPort: number; protocol: string }[] {
+  return (service.ports ?? []).map((spec) => {
+    const match = /^(127\.0\.0\.1):(\d+):(\d+)(?:\/(udp|tcp))?$/.exec(spec)
+    if (!match) throw new Error(`unexpected port spec ${spec}`)
+    return { hostIp: match[1]!, hostPort: Number(match[2]), containerPort: Number(match[3]), protocol: match[4] ?? 'tcp' }
+  })
+}
+
+function flag(command: string[] | undefined, name: string): string | undefined {
+  const prefix = `--${name}=`
+  return command?.find((arg) => arg.startsWith(prefix))?.slice(prefix.length)
+}
+
+function portOf(hostPort: string): number {
+  return Number(hostPort.slice(hostPort.lastIndexOf(':') + 1).split(';')[0])
+}
+
+function isPinned(image: string): boolean {
+  const slash = image.lastIndexOf('/')
+  const colon = image.lastIndexOf(':')
+  if (colon <= slash) return false
+  const tag = image.slice(colon + 1).split('@')[0]!
+  return tag !== '' && tag !== 'latest'
+}
+
+t.test('every site has its etcd member, registry, drachtio-server and SIP node', async (t) => {
+  const sites = await loadSites(join(ROOT, 'sites'))
+  t.equal(sites.length, 3)
+  for (const site of sites) {
+    for (const kind of ['etcd', 'registry', 'drachtio', 'sip-node']) t.ok(services[`${kind}-${site.id}`], `${kind}-${site.id} exists`)
+    t.ok(compose.networks[`site-${site.id}`] !== undefined, `network site-${site.id}`)
+  }
+  t.ok(compose.networks.backbone !== undefined, 'backbone network')
+  const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node'].map((kind) => `${kind}-${site.id}`)))
+  t.same(Object.keys(services).filter((name) => !expected.has(name)), [], 'no service of an unknown site')
+})
+
+t.test('etcd: names, initial cluster of all three members, published client ports', async (t) => {
+  const sites = await loadSites(join(ROOT, 'sites'))
+  const members = sites.map((site) => `${site.etcd.name}=http://etcd-${site.id}:2380`).sort()
+  for (const site of sites) {
+    const etcd = services[`etcd-${site.id}`]!
+    t.equal(flag(etcd.command, 'name'), site.etcd.name, `${site.id}: member name as in the site file`)
+    t.same(flag(etcd.command, 'initial-cluster')?.split(',').sort(), members, `${site.id}: initial-cluster lists all three members`)
+    t.equal(flag(etcd.command, 'initial-advertise-peer-urls'), `http://etcd-${site.id}:2380`)
+    t.equal(flag(etcd.command, 'advertise-client-urls'), `http://etcd-${site.id}:2379`)
+    t.same(published(etcd), [{ hostIp: '127.0.0.1', hostPort: portOf(new URL(site.etcd.clientUrl).host), containerPort: 2379, protocol: 'tcp' }], `${site.id}: client port as in the site file`)
+    t.same(etcd.healthcheck?.test.slice(1), ['etcdctl', '--endpoints=http://127.0.0.1:2379', 'endpoint', 'health'])
+    t.same(etcd.networks, ['backbone'])
+  }
+})
+
+t.test('registries: command, environment, ports, tokens file', async (t) => {
+  const sites = await loadSites(join(ROOT, 'sites'))
+  const endpoints = sites.map((site) => flag(services[`etcd-${site.id}`]!.command, 'advertise-client-urls')).sort()
+  for (const site of sites) {
+    const registry = services[`registry-${site.id}`]!
+    t.same(registry.command, ['node', 'packages/registry/dist/main.js', '--site', site.id])
+    const env = registry.environment ?? {}
+    t.same(env.FLEXSEAT_ETCD_ENDPOINTS?.split(',').sort(), endpoints, `${site.id}: every etcd member`)
+    t.equal(env.FLEXSEAT_REGISTRY_LISTEN, '0.0.0.0:50051')
+    t.equal(env.FLEXSEAT_ADVERTISE_ADDRESS, `registry-${site.id}:50051`)
+    t.equal(env.FLEXSEAT_TOKENS_FILE, '/etc/flexseat/tokens.yaml')
+    t.same(published(registry), [{ hostIp: '127.0.0.1', hostPort: portOf(site.registry.listen), containerPort: 50051, protocol: 'tcp' }], `${site.id}: registry port as in the site file`)
+    t.ok(registry.networks?.includes('backbone') && registry.networks.includes(`site-${site.id}`), `${site.id}: on backbone and its site network`)
+    t.match(registry.healthcheck?.test.join(' '), /deploy\/grpc-health-check\.js 127\.0\.0\.1:50051/)
+
+    const mount = registry.volumes?.map(withDefaults).find((volume) => volume.includes(':/etc/flexseat/tokens.yaml'))
+    t.ok(mount, `${site.id}: tokens file mounted`)
+    const hostPath = join(ROOT, mount!.split(':')[0]!)
+    t.ok(existsSync(hostPath), `${hostPath} exists`)
+    const tokens = parse(readFileSync(hostPath, 'utf8')) as { tokens: { name: string; role: string; sha256: string }[] }
+    for (const token of tokens.tokens) t.match(token.sha256, /^[0-9a-f]{64}$/, `${token.name}: a SHA-256 in hex`)
+    const cluster = createHash('sha256').update(withDefaults(env.FLEXSEAT_CLUSTER_TOKEN ?? ''), 'utf8').digest('hex')
+    t.equal(tokens.tokens.find((token) => token.sha256 === cluster)?.role, 'registry', `${site.id}: the default cluster token is the example's registry token`)
+  }
+  t.ok(existsSync(join(ROOT, 'deploy', 'grpc-health-check.js')), 'the health check script exists')
+})
+
+t.test('drachtio-server and SIP node: ports as in the site files', async (t) => {
+  const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  for (const site of sites) {
+    const drachtio = services[`drachtio-${site.id}`]!
+    const sipPort = portOf(site.sip.contact.replace(/^sips?:/, ''))
+    t.same(
+      published(drachtio).sort((a, b) => a.hostPort - b.hostPort || a.protocol.localeCompare(b.protocol)),
+      [
+        { hostIp: '127.0.0.1', hostPort: sipPort, containerPort: 5060, protocol: 'tcp' },
+        { hostIp: '127.0.0.1', hostPort: sipPort, containerPort: 5060, protocol: 'udp' },
+        { hostIp: '127.0.0.1', hostPort: portOf(site.sip.control), containerPort: 9022, protocol: 'tcp' },
+      ].sort((a, b) => a.hostPort - b.hostPort || a.protocol.localeCompare(b.protocol)),
+      `${site.id}: SIP and control ports`,
+    )
+    t.equal(flag(drachtio.command, 'port'), '9022')
+    t.ok(drachtio.healthcheck, `${site.id}: drachtio has a health check`)
+    const node = services[`sip-node-${site.id}`]!
+    t.same(node.command, ['node', 'packages/sip-node/dist/main.js', '--site', site.id])
+    t.same(node.profiles, ['sip'], 'SIP services are opt-in until the SIP node exists')
+    t.same(drachtio.profiles, ['sip'])
+  }
+})
+
+t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) => {
+  for (const [name, service] of Object.entries(services)) {
+    t.ok(service.image, `${name} names its image`)
+    t.ok(isPinned(service.image ?? ''), `${name}: ${service.image} is pinned`)
+  }
+  t.equal(services['etcd-amsterdam']!.image, 'quay.io/coreos/etcd:v3.5.17')
+  t.match(services['drachtio-amsterdam']!.image, /^drachtio\/drachtio-server:0\.9\.\d+$/)
+  const froms = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((line) => /^FROM\s/i.test(line))
+    .map((line) => line.split(/\s+/)[1]!)
+  t.same(froms, ['node:20-bookworm-slim', 'node:20-bookworm-slim'], 'build and runtime stages')
+  for (const image of froms) t.ok(isPinned(image), `${image} is pinned`)
+  t.notOk(isPinned('etcd'), 'an image without a tag is not pinned')
+  t.notOk(isPinned('quay.io:5000/etcd:latest'), 'latest is not pinned')
+  t.notOk(isPinned('registry.local:5000/etcd'), 'a registry port is not a tag')
+})
+
+t.test('every depends_on target exists, has a health check and is awaited healthy', async (t) => {
+  let edges = 0
+  for (const [name, service] of Object.entries(services)) {
+    for (const [target, spec] of Object.entries(service.depends_on ?? {})) {
+      edges += 1
+      t.ok(services[target], `${name} → ${target} exists`)
+      t.ok(services[target]?.healthcheck, `${name} → ${target} has a health check`)
+      t.equal(spec.condition, 'service_healthy', `${name} waits for ${target} to be healthy`)
+      const profiles = services[target]?.profiles ?? []
+      t.ok(profiles.every((profile) => service.profiles?.includes(profile)), `${name} → ${target}: not a dependency on an opt-in service`)
+    }
+    for (const network of service.networks ?? []) t.ok(network in compose.networks, `${name}: network ${network} is declared`)
+  }
+  t.ok(edges >= 12, 'registries and SIP nodes declare their dependencies')
+})
