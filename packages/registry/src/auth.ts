@@ -1,0 +1,209 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import type { Metadata } from '@grpc/grpc-js'
+import { ErrorCode } from '@flexseat/proto'
+import { parse as parseYaml } from 'yaml'
+import type { Caller, Role } from './caller'
+import { RegistryError } from './errors'
+
+/** The metadata key with which a registry instance names the original caller of a forwarded call. */
+export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
+
+/** Every RPC of the registry's three services, by its proto name. */
+export type RpcName =
+  | 'Login'
+  | 'Logout'
+  | 'GetSeat'
+  | 'ListSeats'
+  | 'WatchSeats'
+  | 'CreateUser'
+  | 'UpdateUser'
+  | 'DeleteUser'
+  | 'GetUser'
+  | 'ListUsers'
+  | 'ChangePin'
+  | 'ResetPin'
+  | 'CreateDevice'
+  | 'UpdateDevice'
+  | 'DeleteDevice'
+  | 'GetDevice'
+  | 'ListDevices'
+  | 'CreateSite'
+  | 'UpdateSite'
+  | 'DeleteSite'
+  | 'GetSite'
+  | 'ListSites'
+  | 'GetClusterStatus'
+
+const READS: readonly RpcName[] = [
+  'GetSeat',
+  'ListSeats',
+  'WatchSeats',
+  'GetUser',
+  'ListUsers',
+  'GetDevice',
+  'ListDevices',
+  'GetSite',
+  'ListSites',
+  'GetClusterStatus',
+]
+
+const SIP_NODE: readonly RpcName[] = [
+  'Login',
+  'Logout',
+  'GetSeat',
+  'ListSeats',
+  'WatchSeats',
+  'ChangePin',
+  'GetUser',
+  'GetDevice',
+  'ListDevices',
+  'GetSite',
+  'ListSites',
+  'GetClusterStatus',
+]
+
+/**
+ * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
+ * SIP node needs (sign-in/out, PIN change, lookups, the seat stream); viewer every read.
+ */
+export function mayCall(role: Role, rpc: RpcName): boolean {
+  switch (role) {
+    case 'admin':
+    case 'registry':
+      return true
+    case 'sip-node':
+      return SIP_NODE.includes(rpc)
+    case 'viewer':
+      return READS.includes(rpc)
+  }
+}
+
+/** One entry of the tokens file. */
+export interface TokenEntry {
+  readonly name: string
+  readonly role: Role
+  /** SHA-256 of the token, 32 bytes. */
+  readonly sha256: Buffer
+}
+
+const ROLES: readonly Role[] = ['admin', 'sip-node', 'viewer', 'registry']
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
+const SHA256_HEX = /^[0-9a-f]{64}$/
+
+/** The tokens file is malformed; the message names the entry and field (never a token). */
+export class TokensFileError extends Error {
+  override readonly name = 'TokensFileError'
+}
+
+/**
+ * Parses a tokens file (YAML: `tokens: [{name, role, sha256}]`, each token stored only as its
+ * SHA-256 in hex). Throws {@link TokensFileError} naming the entry at fault.
+ */
+export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] {
+  let document: unknown
+  try {
+    document = parseYaml(text)
+  } catch (error) {
+    throw new TokensFileError(`${source}: not valid YAML`, { cause: error })
+  }
+  const list = (document as { tokens?: unknown } | null)?.tokens
+  if (!Array.isArray(list)) throw new TokensFileError(`${source}: tokens: must be a list`)
+  const names = new Set<string>()
+  return list.map((raw: unknown, index) => {
+    const where = `${source}: tokens[${index}]`
+    if (typeof raw !== 'object' || raw === null) throw new TokensFileError(`${where}: must be a mapping`)
+    const { name, role, sha256 } = raw as Record<string, unknown>
+    if (typeof name !== 'string' || !NAME.test(name)) throw new TokensFileError(`${where}.name: 1 to 64 of letters, digits, '.', '_', '@', '-'`)
+    if (names.has(name)) throw new TokensFileError(`${where}.name: duplicate`)
+    names.add(name)
+    if (typeof role !== 'string' || !ROLES.includes(role as Role)) throw new TokensFileError(`${where}.role: one of ${ROLES.join(', ')}`)
+    const hex = typeof sha256 === 'string' ? sha256.toLowerCase() : ''
+    if (!SHA256_HEX.test(hex)) throw new TokensFileError(`${where}.sha256: 64 hexadecimal digits`)
+    return { name, role: role as Role, sha256: Buffer.from(hex, 'hex') }
+  })
+}
+
+/** Reads and parses a tokens file. */
+export async function loadTokensFile(path: string): Promise<TokenEntry[]> {
+  return parseTokens(await readFile(path, 'utf8'), path)
+}
+
+/** SHA-256 of a token in hex, as the tokens file stores it. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex')
+}
+
+function unauthenticated(): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_UNAUTHENTICATED, 'unauthenticated')
+}
+
+function permissionDenied(): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'permission denied')
+}
+
+/**
+ * Authenticates callers by bearer token against the tokens file and checks their role against
+ * the RPC. With no tokens (no file configured) every call is refused.
+ *
+ * Refusals carry no detail that helps an attacker: UNAUTHENTICATED for a missing, malformed or
+ * unknown token alike, PERMISSION_DENIED for a known caller whose role may not make the call.
+ */
+export class Authenticator {
+  readonly #tokens: readonly TokenEntry[]
+
+  constructor(tokens: readonly TokenEntry[]) {
+    this.#tokens = tokens
+  }
+
+  /** Whether any token is configured (without a tokens file every call is refused). */
+  get enabled(): boolean {
+    return this.#tokens.length > 0
+  }
+
+  /**
+   * The caller a request comes from: the token's owner or, for callers with the registry role
+   * that pass `x-flexseat-on-behalf-of: <name>/<role>`, the original caller named there.
+   * Throws RegistryError UNAUTHENTICATED or PERMISSION_DENIED.
+   */
+  authenticate(metadata: Metadata, rpc: RpcName): Caller {
+    const direct = this.#tokenOwner(metadata)
+    if (!mayCall(direct.role, rpc)) throw permissionDenied()
+    const onBehalf = metadata.get(ON_BEHALF_OF_KEY)
+    if (onBehalf.length === 0) return direct
+    if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
+    const original = parseOnBehalfOf(onBehalf[0])
+    if (original === undefined || !mayCall(original.role, rpc)) throw permissionDenied()
+    return original
+  }
+
+  #tokenOwner(metadata: Metadata): Caller {
+    const values = metadata.get('authorization')
+    if (values.length !== 1 || typeof values[0] !== 'string') throw unauthenticated()
+    const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(values[0])
+    if (match === null) throw unauthenticated()
+    const digest = createHash('sha256').update(match[1]!, 'utf8').digest()
+    // Compare with every entry, each in constant time, so that timing tells nothing about which
+    // entry (if any) matched.
+    let found: TokenEntry | undefined
+    for (const entry of this.#tokens) {
+      if (timingSafeEqual(entry.sha256, digest) && found === undefined) found = entry
+    }
+    if (found === undefined) throw unauthenticated()
+    return { name: found.name, role: found.role }
+  }
+}
+
+/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`. */
+export function formatOnBehalfOf(caller: Caller): string {
+  return `${caller.name}/${caller.role}`
+}
+
+function parseOnBehalfOf(value: string): Caller | undefined {
+  const slash = value.lastIndexOf('/')
+  if (slash <= 0) return undefined
+  const name = value.slice(0, slash)
+  const role = value.slice(slash + 1) as Role
+  if (!NAME.test(name) || !ROLES.includes(role)) return undefined
+  return { name, role }
+}

@@ -1,0 +1,10 @@
+/** What a caller may do: administrators, SIP nodes (phone-side sign-in), read-only viewers, and
+ * other registry instances forwarding writes to the leader. */
+export type Role = 'admin' | 'sip-node' | 'viewer' | 'registry'
+
+/** The authenticated party behind a call. The server layer passes the ORIGINAL caller when it
+ * forwards a write to the leader, so the core sees who really asked. */
+export interface Caller {
+  readonly name: string
+  readonly role: Role
+}

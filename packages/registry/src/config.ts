@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
+import { loadTokensFile, type TokenEntry } from './auth'
+import type { TlsMaterial } from './grpc-server'
+
+/** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
+export interface RegistryConfig {
+  site: SiteConfig
+  /** Every site of the sites folder (sorted by id). */
+  sites: readonly SiteConfig[]
+  /** etcd client URLs (default: every site's `etcd.client_url`). */
+  etcdEndpoints: readonly string[]
+  /** Key prefix in etcd (default `flexseat/`). */
+  etcdPrefix: string
+  /** host:port to bind (default the site's `registry.listen`; port 0: a free port). */
+  listen: string
+  /** host:port other instances forward writes to (default: the bound address). */
+  advertiseAddress: string | undefined
+  /** Empty when no tokens file is configured: then every call is refused. */
+  tokens: readonly TokenEntry[]
+  tokensFile: string | undefined
+  /** Presented to the leader when forwarding writes. */
+  clusterToken: string | undefined
+  /** Default 3. */
+  leaseTtlSeconds: number
+  /** pino level, default `info`. */
+  logLevel: string
+  tls: TlsMaterial | undefined
+}
+
+/** The command line or environment is not usable; the message says which option and why. */
+export class RegistryConfigError extends Error {
+  override readonly name = 'RegistryConfigError'
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/**
+ * Reads `flexseat-registry --site <id> [--sites-dir <dir>]` and the `FLEXSEAT_*` environment
+ * (see docs/CONFIGURATION.md and the contract in the registry's README). Throws
+ * RegistryConfigError or the site loader's ConfigError.
+ */
+export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Promise<RegistryConfig> {
+  let values: { site?: string; 'sites-dir'?: string }
+  try {
+    ;({ values } = parseArgs({
+      args: [...argv],
+      options: { site: { type: 'string' }, 'sites-dir': { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (error) {
+    throw new RegistryConfigError(`usage: flexseat-registry --site <id> [--sites-dir <dir>] (${(error as Error).message})`)
+  }
+  if (values.site === undefined || values.site === '') throw new RegistryConfigError('usage: flexseat-registry --site <id> [--sites-dir <dir>]: --site is required')
+  const sitesDir = resolve(cwd, values['sites-dir'] ?? 'sites')
+  const sites = await loadSites(sitesDir)
+  const site = sites.find((candidate) => candidate.id === values.site)
+  if (site === undefined) throw new RegistryConfigError(`--site: no site "${values.site}" in ${sitesDir} (${sites.map((s) => s.id).join(', ')})`)
+
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+
+  const endpoints = text('FLEXSEAT_ETCD_ENDPOINTS')?.split(',').map((e) => e.trim()).filter((e) => e !== '') ?? sites.map((s) => s.etcd.clientUrl)
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^\s/]+$/.test(endpoint)) throw new RegistryConfigError(`FLEXSEAT_ETCD_ENDPOINTS: "${endpoint}" is not http(s)://host:port`)
+  }
+  if (endpoints.length === 0) throw new RegistryConfigError('FLEXSEAT_ETCD_ENDPOINTS: no endpoint')
+
+  const etcdPrefix = text('FLEXSEAT_ETCD_PREFIX') ?? 'flexseat/'
+  const listen = text('FLEXSEAT_REGISTRY_LISTEN') ?? site.registry.listen
+  if (parseHostPort(listen) === undefined) throw new RegistryConfigError(`FLEXSEAT_REGISTRY_LISTEN: "${listen}" is not host:port`)
+  const advertiseAddress = text('FLEXSEAT_ADVERTISE_ADDRESS')
+  if (advertiseAddress !== undefined && (parseHostPort(advertiseAddress)?.port ?? 0) === 0) {
+    throw new RegistryConfigError(`FLEXSEAT_ADVERTISE_ADDRESS: "${advertiseAddress}" is not host:port with a port`)
+  }
+
+  const tokensFile = text('FLEXSEAT_TOKENS_FILE')
+  const tokens = tokensFile === undefined ? [] : await loadTokensFile(resolve(cwd, tokensFile))
+
+  const ttlText = text('FLEXSEAT_LEASE_TTL_SECONDS') ?? '3'
+  const leaseTtlSeconds = Number(ttlText)
+  if (!Number.isInteger(leaseTtlSeconds) || leaseTtlSeconds < 1 || leaseTtlSeconds > 300) {
+    throw new RegistryConfigError(`FLEXSEAT_LEASE_TTL_SECONDS: "${ttlText}" is not a whole number of seconds from 1 to 300`)
+  }
+  const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
+
+  return {
+    site,
+    sites,
+    etcdEndpoints: endpoints,
+    etcdPrefix,
+    listen,
+    advertiseAddress,
+    tokens,
+    tokensFile,
+    clusterToken: text('FLEXSEAT_CLUSTER_TOKEN'),
+    leaseTtlSeconds,
+    logLevel,
+    tls: await loadTls(env, cwd),
+  }
+}
+
+async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial | undefined> {
+  const certFile = env['FLEXSEAT_TLS_CERT']
+  const keyFile = env['FLEXSEAT_TLS_KEY']
+  const caFile = env['FLEXSEAT_TLS_CA']
+  const clientAuth = env['FLEXSEAT_TLS_CLIENT_AUTH']
+  if (clientAuth !== undefined && clientAuth !== '' && clientAuth !== 'require') {
+    throw new RegistryConfigError(`FLEXSEAT_TLS_CLIENT_AUTH: "${clientAuth}" is not "require"`)
+  }
+  if (certFile === undefined && keyFile === undefined) {
+    if (caFile !== undefined || clientAuth === 'require') throw new RegistryConfigError('FLEXSEAT_TLS_CA/FLEXSEAT_TLS_CLIENT_AUTH need FLEXSEAT_TLS_CERT and FLEXSEAT_TLS_KEY')
+    return undefined
+  }
+  if (certFile === undefined || keyFile === undefined) throw new RegistryConfigError('FLEXSEAT_TLS_CERT and FLEXSEAT_TLS_KEY go together')
+  if (clientAuth === 'require' && caFile === undefined) throw new RegistryConfigError('FLEXSEAT_TLS_CLIENT_AUTH=require needs FLEXSEAT_TLS_CA')
+  const read = async (name: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(resolve(cwd, file))
+    } catch (error) {
+      throw new RegistryConfigError(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { cause: error })
+    }
+  }
+  return {
+    cert: await read('FLEXSEAT_TLS_CERT', certFile),
+    key: await read('FLEXSEAT_TLS_KEY', keyFile),
+    ...(caFile === undefined ? {} : { ca: await read('FLEXSEAT_TLS_CA', caFile) }),
+    requireClientCert: clientAuth === 'require',
+  }
+}

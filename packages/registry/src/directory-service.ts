@@ -1,0 +1,26 @@
+import { DirectoryServiceService, type DirectoryServiceServer } from '@flexseat/proto'
+import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+
+/** DirectoryService on the registry core: reads here, writes on the leader. */
+export function directoryService(context: ServiceContext): DirectoryServiceServer {
+  const def = DirectoryServiceService
+  return {
+    createUser: writeHandler(context, 'CreateUser', def.createUser, (request, caller) => context.core().createUser(request, caller)),
+    updateUser: writeHandler(context, 'UpdateUser', def.updateUser, (request, caller) => context.core().updateUser(request, caller)),
+    deleteUser: writeHandler(context, 'DeleteUser', def.deleteUser, (request, caller) => context.core().deleteUser(request, caller)),
+    getUser: readHandler(context, 'GetUser', (request, caller) => context.core().getUser(request, caller)),
+    listUsers: readHandler(context, 'ListUsers', (request, caller) => context.core().listUsers(request, caller)),
+    changePin: writeHandler(context, 'ChangePin', def.changePin, (request, caller) => context.core().changePin(request, caller)),
+    resetPin: writeHandler(context, 'ResetPin', def.resetPin, (request, caller) => context.core().resetPin(request, caller)),
+    createDevice: writeHandler(context, 'CreateDevice', def.createDevice, (request, caller) => context.core().createDevice(request, caller)),
+    updateDevice: writeHandler(context, 'UpdateDevice', def.updateDevice, (request, caller) => context.core().updateDevice(request, caller)),
+    deleteDevice: writeHandler(context, 'DeleteDevice', def.deleteDevice, (request, caller) => context.core().deleteDevice(request, caller)),
+    getDevice: readHandler(context, 'GetDevice', (request, caller) => context.core().getDevice(request, caller)),
+    listDevices: readHandler(context, 'ListDevices', (request, caller) => context.core().listDevices(request, caller)),
+    createSite: writeHandler(context, 'CreateSite', def.createSite, (request, caller) => context.core().createSite(request, caller)),
+    updateSite: writeHandler(context, 'UpdateSite', def.updateSite, (request, caller) => context.core().updateSite(request, caller)),
+    deleteSite: writeHandler(context, 'DeleteSite', def.deleteSite, (request, caller) => context.core().deleteSite(request, caller)),
+    getSite: readHandler(context, 'GetSite', (request, caller) => context.core().getSite(request, caller)),
+    listSites: readHandler(context, 'ListSites', (request, caller) => context.core().listSites(request, caller)),
+  }
+}

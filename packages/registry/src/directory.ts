@@ -1,0 +1,317 @@
+import {
+  type ChangePinResponse,
+  type CreateDeviceResponse,
+  type CreateSiteResponse,
+  type CreateUserResponse,
+  type DeleteDeviceResponse,
+  type DeleteSiteResponse,
+  type DeleteUserResponse,
+  type Device,
+  ErrorCode,
+  ReleaseReason,
+  type ResetPinResponse,
+  type Site,
+  type UpdateDeviceResponse,
+  type UpdateSiteResponse,
+  type UpdateUserResponse,
+  type User,
+} from '@flexseat/proto'
+import { RegistryError, invalidArgument } from './errors'
+import type { TxnReader, WritePlan } from './fenced-writer'
+import type { Keys } from './keys'
+import { type Op, parseJson } from './kv'
+import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { verifyPin } from './pin-hash'
+import {
+  type DeviceRecord,
+  type SeatRecord,
+  type SiteRecord,
+  type UserRecord,
+  deviceOwner,
+  toDevice,
+  toSite,
+  toUser,
+  userOwner,
+} from './records'
+import { type SeatContext, lockedOut, releaseOps, userByExtension, wrongPin } from './seats'
+import * as v from './validate'
+
+/** Fields UpdateUser may change (proto names). */
+export const USER_WRITABLE = ['extension', 'display_name', 'did', 'email', 'mobile', 'department', 'home_site_id', 'roaming_allowed', 'max_seat_hours', 'fallback'] as const
+/** Fields UpdateDevice may change. */
+export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host'] as const
+/** Fields UpdateSite may change. */
+export const SITE_WRITABLE = ['name', 'timezone', 'emergency_numbers', 'dispatchable_location', 'sip_trunk_uri'] as const
+
+const notFound = (code: ErrorCode, what: string, id: string) => new RegistryError(code, `no ${what} "${id}"`)
+const userNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_USER_NOT_FOUND, 'user', id)
+const deviceNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, 'device', id)
+const siteNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, 'site', id)
+const alreadyExists = (what: string, id: string) => new RegistryError(ErrorCode.ERROR_CODE_ALREADY_EXISTS, `${what} "${id}" exists already`)
+const extensionTaken = (extension: string) => new RegistryError(ErrorCode.ERROR_CODE_EXTENSION_TAKEN, `extension ${extension} belongs to another user or device`)
+
+// ---- validation (throws INVALID_ARGUMENT naming the field; runs before anything is read) ----
+
+/** Validates the fields of `user` named in `fields` (all writable fields on create). */
+export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 'user'): void {
+  if (fields.has('extension')) v.extension(user.extension, `${f}.extension`)
+  if (fields.has('display_name')) v.text(user.displayName, `${f}.display_name`)
+  if (fields.has('did')) v.e164(user.did, `${f}.did`)
+  if (fields.has('email')) v.email(user.email, `${f}.email`)
+  if (fields.has('mobile')) v.phone(user.mobile, `${f}.mobile`)
+  if (fields.has('department')) v.text(user.department, `${f}.department`)
+  if (fields.has('home_site_id')) v.id(user.homeSiteId, `${f}.home_site_id`)
+  if (fields.has('max_seat_hours')) v.hours(user.maxSeatHours, `${f}.max_seat_hours`)
+  if (fields.has('fallback')) v.fallback(user.fallback, `${f}.fallback`)
+}
+
+/** Validates the fields of `device` named in `fields`. */
+export function validateDeviceFields(device: Device, fields: ReadonlySet<string>, f = 'device'): void {
+  if (fields.has('site_id')) v.id(device.siteId, `${f}.site_id`)
+  if (fields.has('extension') && device.extension !== '') v.extension(device.extension, `${f}.extension`)
+  if (fields.has('label')) v.text(device.label, `${f}.label`)
+  if (fields.has('model')) v.text(device.model, `${f}.model`)
+}
+
+/** Validates the fields of `site` named in `fields`. */
+export function validateSiteFields(site: Site, fields: ReadonlySet<string>, f = 'site'): void {
+  if (fields.has('name')) v.text(site.name, `${f}.name`)
+  if (fields.has('timezone')) v.timezone(site.timezone, `${f}.timezone`)
+  if (fields.has('emergency_numbers')) {
+    if (site.emergencyNumbers.length > 16) throw invalidArgument(`${f}.emergency_numbers`, 'at most 16 numbers')
+    site.emergencyNumbers.forEach((n, i) => {
+      if (!/^[0-9]{2,15}$/.test(n)) throw invalidArgument(`${f}.emergency_numbers[${i}]`, 'must be 2 to 15 digits')
+    })
+  }
+  if (fields.has('dispatchable_location')) v.text(site.dispatchableLocation, `${f}.dispatchable_location`)
+  if (fields.has('sip_trunk_uri')) v.sipUri(site.sipTrunkUri, `${f}.sip_trunk_uri`)
+}
+
+function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
+  const next = { ...to }
+  if (fields.has('extension')) next.extension = from.extension
+  if (fields.has('display_name')) next.displayName = from.displayName
+  if (fields.has('did')) next.did = from.did
+  if (fields.has('email')) next.email = from.email
+  if (fields.has('mobile')) next.mobile = from.mobile
+  if (fields.has('department')) next.department = from.department
+  if (fields.has('home_site_id')) next.homeSiteId = from.homeSiteId
+  if (fields.has('roaming_allowed')) next.roamingAllowed = from.roamingAllowed
+  if (fields.has('max_seat_hours')) next.maxSeatHours = from.maxSeatHours
+  if (fields.has('fallback')) next.fallback = from.fallback
+  return next
+}
+
+function applyDevice(to: DeviceRecord, from: Device, fields: ReadonlySet<string>): DeviceRecord {
+  const next = { ...to }
+  if (fields.has('site_id')) next.siteId = from.siteId
+  if (fields.has('extension')) next.extension = from.extension
+  if (fields.has('label')) next.label = from.label
+  if (fields.has('model')) next.model = from.model
+  if (fields.has('flex_host')) next.flexHost = from.flexHost
+  return next
+}
+
+function applySite(to: SiteRecord, from: Site, fields: ReadonlySet<string>): SiteRecord {
+  const next = { ...to }
+  if (fields.has('name')) next.name = from.name
+  if (fields.has('timezone')) next.timezone = from.timezone
+  if (fields.has('emergency_numbers')) next.emergencyNumbers = [...from.emergencyNumbers]
+  if (fields.has('dispatchable_location')) next.dispatchableLocation = from.dispatchableLocation
+  if (fields.has('sip_trunk_uri')) next.sipTrunkUri = from.sipTrunkUri
+  return next
+}
+
+/** A new user record from a validated request; the PIN arrives hashed. */
+export function newUserRecord(id: string, user: User, pinHash: string): UserRecord {
+  return applyUser({ id, extension: '', displayName: '', did: '', email: '', mobile: '', department: '', homeSiteId: '', roamingAllowed: false, maxSeatHours: 0, fallback: '', pinHash }, user, new Set(USER_WRITABLE))
+}
+
+/** A new device record from a validated request. */
+export function newDeviceRecord(id: string, device: Device): DeviceRecord {
+  return applyDevice({ id, siteId: '', extension: '', label: '', model: '', flexHost: false }, device, new Set(DEVICE_WRITABLE))
+}
+
+/** A new site record from a validated request. */
+export function newSiteRecord(id: string, site: Site): SiteRecord {
+  return applySite({ id, name: '', timezone: '', emergencyNumbers: [], dispatchableLocation: '', sipTrunkUri: '' }, site, new Set(SITE_WRITABLE))
+}
+
+// ---- planners ----
+
+async function extensionFree(read: TxnReader, keys: Keys, extension: string): Promise<boolean> {
+  return (await read.get(keys.extension(extension))) === undefined
+}
+
+async function userLock(read: TxnReader, keys: Keys, userId: string, now: number): Promise<Date | undefined> {
+  return lockedUntil((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
+}
+
+/** Plans CreateUser: the id and the extension must be free, the home site must exist. */
+export async function planCreateUser(ctx: SeatContext, record: UserRecord, read: TxnReader): Promise<WritePlan<CreateUserResponse>> {
+  const { keys } = ctx
+  if (await read.get(keys.user(record.id))) return { ops: [], outcome: alreadyExists('user', record.id) }
+  if (!(await read.get(keys.site(record.homeSiteId)))) return { ops: [], outcome: siteNotFound(record.homeSiteId) }
+  if (!(await extensionFree(read, keys, record.extension))) return { ops: [], outcome: extensionTaken(record.extension) }
+  return {
+    ops: [
+      { type: 'put', key: keys.user(record.id), value: record },
+      { type: 'put', key: keys.extension(record.extension), value: userOwner(record.id) },
+    ],
+    outcome: { user: toUser(record, '0') },
+  }
+}
+
+/** Plans UpdateUser (only `fields`); a seated worker's seat follows a new extension or name. */
+export async function planUpdateUser(ctx: SeatContext, patch: User, fields: ReadonlySet<string>, read: TxnReader): Promise<WritePlan<UpdateUserResponse>> {
+  const { keys } = ctx
+  const current = await read.json<UserRecord>(keys.user(patch.id))
+  if (!current) return { ops: [], outcome: userNotFound(patch.id) }
+  const next = applyUser(current.value, patch, fields)
+  const ops: Op[] = []
+  if (next.extension !== current.value.extension) {
+    if (!(await extensionFree(read, keys, next.extension))) return { ops: [], outcome: extensionTaken(next.extension) }
+    ops.push({ type: 'delete', key: keys.extension(current.value.extension) }, { type: 'put', key: keys.extension(next.extension), value: userOwner(next.id) })
+  }
+  if (next.homeSiteId !== current.value.homeSiteId && !(await read.get(keys.site(next.homeSiteId)))) {
+    return { ops: [], outcome: siteNotFound(next.homeSiteId) }
+  }
+  ops.push({ type: 'put', key: keys.user(next.id), value: next })
+  // A seated worker's number and name travel with the seat: rewrite it so every branch sees them.
+  const seat = await read.json<SeatRecord>(keys.seat(next.id))
+  if (seat && (seat.value.extension !== next.extension || seat.value.displayName !== next.displayName)) {
+    ops.push({ type: 'put', key: keys.seat(next.id), value: { ...seat.value, extension: next.extension, displayName: next.displayName } })
+  }
+  return { ops, outcome: { user: toUser(next, '0', await userLock(read, keys, next.id, ctx.now())) } }
+}
+
+/** Plans DeleteUser: frees the extension, clears the lockout, releases the seat (DELETED). */
+export async function planDeleteUser(ctx: SeatContext, userId: string, read: TxnReader): Promise<WritePlan<DeleteUserResponse>> {
+  const { keys } = ctx
+  const current = await read.json<UserRecord>(keys.user(userId))
+  if (!current) return { ops: [], outcome: userNotFound(userId) }
+  const ops: Op[] = [{ type: 'delete', key: keys.user(userId) }, { type: 'delete', key: keys.lockout(userId) }]
+  const owner = await read.get(keys.extension(current.value.extension))
+  if (owner?.value.toString('utf8') === userOwner(userId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
+  const seat = await read.json<SeatRecord>(keys.seat(userId))
+  if (seat) ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, ReleaseReason.RELEASE_REASON_DELETED, ctx.now())))
+  return { ops, outcome: {} }
+}
+
+/** Plans ChangePin: checks the lockout and the old PIN (a wrong one counts towards the lockout). */
+export async function planChangePin(ctx: SeatContext, extension: string, oldPin: string, newHash: string, read: TxnReader): Promise<WritePlan<ChangePinResponse>> {
+  const { keys } = ctx
+  const user = await userByExtension(read, keys, extension)
+  if (!user) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension') }
+  const now = ctx.now()
+  const lockout = await read.json<LockoutRecord>(keys.lockout(user.value.id))
+  const locked = lockedUntil(lockout?.value, now)
+  if (locked) return { ops: [], outcome: lockedOut(locked) }
+  if (!(await verifyPin(oldPin, user.value.pinHash))) {
+    const failure = recordFailure(lockout?.value, now, ctx.lockout)
+    return {
+      ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
+      outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft),
+    }
+  }
+  const ops: Op[] = [{ type: 'put', key: keys.user(user.value.id), value: { ...user.value, pinHash: newHash } }]
+  if (lockout) ops.push({ type: 'delete', key: keys.lockout(user.value.id) })
+  return { ops, outcome: {} }
+}
+
+/** Plans ResetPin: sets the new PIN hash and clears the lockout. */
+export async function planResetPin(ctx: SeatContext, userId: string, newHash: string, read: TxnReader): Promise<WritePlan<ResetPinResponse>> {
+  const { keys } = ctx
+  const user = await read.json<UserRecord>(keys.user(userId))
+  if (!user) return { ops: [], outcome: userNotFound(userId) }
+  return {
+    ops: [
+      { type: 'put', key: keys.user(userId), value: { ...user.value, pinHash: newHash } },
+      { type: 'delete', key: keys.lockout(userId) },
+    ],
+    outcome: {},
+  }
+}
+
+/** Plans CreateDevice: the id and the extension (if any) must be free, the site must exist. */
+export async function planCreateDevice(ctx: SeatContext, record: DeviceRecord, read: TxnReader): Promise<WritePlan<CreateDeviceResponse>> {
+  const { keys } = ctx
+  if (await read.get(keys.device(record.id))) return { ops: [], outcome: alreadyExists('device', record.id) }
+  if (!(await read.get(keys.site(record.siteId)))) return { ops: [], outcome: siteNotFound(record.siteId) }
+  const ops: Op[] = [{ type: 'put', key: keys.device(record.id), value: record }]
+  if (record.extension !== '') {
+    if (!(await extensionFree(read, keys, record.extension))) return { ops: [], outcome: extensionTaken(record.extension) }
+    ops.push({ type: 'put', key: keys.extension(record.extension), value: deviceOwner(record.id) })
+  }
+  return { ops, outcome: { device: toDevice(record, '0') } }
+}
+
+/** Plans UpdateDevice (only `fields`); a phone moved to another site takes its seat along. */
+export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: ReadonlySet<string>, read: TxnReader): Promise<WritePlan<UpdateDeviceResponse>> {
+  const { keys } = ctx
+  const current = await read.json<DeviceRecord>(keys.device(patch.id))
+  if (!current) return { ops: [], outcome: deviceNotFound(patch.id) }
+  const next = applyDevice(current.value, patch, fields)
+  const ops: Op[] = []
+  if (next.extension !== current.value.extension) {
+    if (next.extension !== '' && !(await extensionFree(read, keys, next.extension))) return { ops: [], outcome: extensionTaken(next.extension) }
+    if (current.value.extension !== '') ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
+    if (next.extension !== '') ops.push({ type: 'put', key: keys.extension(next.extension), value: deviceOwner(next.id) })
+  }
+  if (next.siteId !== current.value.siteId) {
+    if (!(await read.get(keys.site(next.siteId)))) return { ops: [], outcome: siteNotFound(next.siteId) }
+    // The seat records where the worker sits: a phone moved to another site takes its seat along.
+    const host = await read.get(keys.host(next.id))
+    const userId = host?.value.toString('utf8')
+    const seat = userId === undefined ? undefined : await read.json<SeatRecord>(keys.seat(userId))
+    if (seat && seat.value.deviceId === next.id) ops.push({ type: 'put', key: keys.seat(seat.value.userId), value: { ...seat.value, siteId: next.siteId } })
+  }
+  ops.push({ type: 'put', key: keys.device(next.id), value: next })
+  return { ops, outcome: { device: toDevice(next, '0') } }
+}
+
+/** Plans DeleteDevice: frees the extension and releases the seat it hosts (DELETED). */
+export async function planDeleteDevice(ctx: SeatContext, deviceId: string, read: TxnReader): Promise<WritePlan<DeleteDeviceResponse>> {
+  const { keys } = ctx
+  const current = await read.json<DeviceRecord>(keys.device(deviceId))
+  if (!current) return { ops: [], outcome: deviceNotFound(deviceId) }
+  const ops: Op[] = [{ type: 'delete', key: keys.device(deviceId) }]
+  if (current.value.extension !== '') {
+    const owner = await read.get(keys.extension(current.value.extension))
+    if (owner?.value.toString('utf8') === deviceOwner(deviceId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
+  }
+  const host = await read.get(keys.host(deviceId))
+  const userId = host?.value.toString('utf8')
+  const seat = userId === undefined ? undefined : await read.json<SeatRecord>(keys.seat(userId))
+  if (seat && seat.value.deviceId === deviceId) {
+    ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, ReleaseReason.RELEASE_REASON_DELETED, ctx.now())))
+  } else if (host) {
+    ops.push({ type: 'delete', key: keys.host(deviceId) })
+  }
+  return { ops, outcome: {} }
+}
+
+/** Plans CreateSite: the id must be free. */
+export async function planCreateSite(ctx: SeatContext, record: SiteRecord, read: TxnReader): Promise<WritePlan<CreateSiteResponse>> {
+  if (await read.get(ctx.keys.site(record.id))) return { ops: [], outcome: alreadyExists('site', record.id) }
+  return { ops: [{ type: 'put', key: ctx.keys.site(record.id), value: record }], outcome: { site: toSite(record, '0') } }
+}
+
+/** Plans UpdateSite (only `fields`). */
+export async function planUpdateSite(ctx: SeatContext, patch: Site, fields: ReadonlySet<string>, read: TxnReader): Promise<WritePlan<UpdateSiteResponse>> {
+  const current = await read.json<SiteRecord>(ctx.keys.site(patch.id))
+  if (!current) return { ops: [], outcome: siteNotFound(patch.id) }
+  const next = applySite(current.value, patch, fields)
+  return { ops: [{ type: 'put', key: ctx.keys.site(next.id), value: next }], outcome: { site: toSite(next, '0') } }
+}
+
+/** Plans DeleteSite: refused with SITE_IN_USE while any device is at the site. */
+export async function planDeleteSite(ctx: SeatContext, siteId: string, read: TxnReader): Promise<WritePlan<DeleteSiteResponse>> {
+  const { keys } = ctx
+  if (!(await read.get(keys.site(siteId)))) return { ops: [], outcome: siteNotFound(siteId) }
+  // The scan guards the whole devices/ range: a device created concurrently fails the write.
+  const devices = await read.scan(keys.devices)
+  const inUse = devices.filter((kv) => parseJson<DeviceRecord>(kv).siteId === siteId).length
+  if (inUse > 0) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_SITE_IN_USE, `site "${siteId}" still has ${inUse} device(s)`) }
+  return { ops: [{ type: 'delete', key: keys.site(siteId) }], outcome: {} }
+}

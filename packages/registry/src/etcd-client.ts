@@ -1,0 +1,49 @@
+import { Etcd3, type IOptions, isRecoverableError } from 'etcd3'
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop } from 'cockatiel'
+
+/** Options of {@link createEtcdClient}. */
+export interface EtcdClientOptions {
+  /** Deadline of each unary etcd call, in ms (default 5000). Streams (watch, keepalive) have none. */
+  callTimeoutMs?: number
+  /** How long to wait for a connection, in ms (default 3000; etcd3's own default is 30 s). */
+  dialTimeoutMs?: number
+  /** TLS material for etcd, if it serves https. */
+  credentials?: IOptions['credentials']
+}
+
+/**
+ * Builds the etcd3 client every registry component uses, with fault handling set explicitly:
+ *
+ * - `global` is a no-op: etcd3's default retries any "recoverable" failure three times, which
+ *   would resend a transaction whose outcome is unknown. The registry's writers decide for
+ *   themselves: every write is a compare-guarded transaction that also creates its request
+ *   record, so the writer re-reads and retries safely (see fenced-writer.ts).
+ * - `host` opens a circuit for 1 s after 2 consecutive failures, so calls skip a dead member
+ *   instead of timing out on it again and again.
+ * - watch reconnects back off from 100 ms to at most 2 s (etcd3's default allows 30 s, longer
+ *   than a seat revocation may take).
+ * - gRPC keepalive pings every 10 s (etcd's server allows pings every 5 s at most), so a
+ *   half-open connection to a dead member is noticed.
+ */
+export function createEtcdClient(endpoints: readonly string[], options: EtcdClientOptions = {}): Etcd3 {
+  if (endpoints.length === 0) throw new Error('createEtcdClient needs at least one endpoint')
+  const callTimeoutMs = options.callTimeoutMs ?? 5_000
+  return new Etcd3({
+    hosts: [...endpoints],
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    dialTimeout: options.dialTimeoutMs ?? 3_000,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 3_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+    },
+    faultHandling: {
+      global: noop,
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(2) }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }).next(),
+    },
+  })
+}

@@ -1,0 +1,190 @@
+import type { Etcd3, ICompare, IKeyValue } from 'etcd3'
+import { ClientRuntimeError, EtcdError, EtcdLeaseInvalidError, GRPCGenericError } from 'etcd3'
+import { ErrorCode } from '@flexseat/proto'
+import type { Logger } from 'pino'
+import { RegistryError, unavailable } from './errors'
+import {
+  type RequestLease,
+  type RequestRecord,
+  type WriteMethod,
+  type WriteResponses,
+  decodeOutcome,
+  encodeOutcome,
+  stampRevision,
+} from './idempotency'
+import type { Keys } from './keys'
+import type { Leadership } from './leadership'
+import { type Op, REQUEST_LEASE, createEquals, isTransient, modEquals, parseJson, prefixEnd, prefixUnchangedSince, requestOp } from './kv'
+
+/**
+ * Reads for one write attempt. Every key read becomes a compare on its mod revision (0 when
+ * absent) in the transaction, so the transaction commits only if nothing it read has changed:
+ * optimistic concurrency without locks.
+ */
+export class TxnReader {
+  readonly #etcd: Etcd3
+  readonly compares: ICompare[] = []
+  readonly #seen = new Map<string, IKeyValue | undefined>()
+
+  constructor(etcd: Etcd3) {
+    this.#etcd = etcd
+  }
+
+  /** The key's current value, guarded by a compare. */
+  async get(key: string): Promise<IKeyValue | undefined> {
+    if (this.#seen.has(key)) return this.#seen.get(key)
+    const res = await this.#etcd.kv.range({ key: Buffer.from(key) })
+    const kv = res.kvs[0]
+    this.#seen.set(key, kv)
+    this.compares.push(modEquals(key, kv?.mod_revision ?? '0'))
+    return kv
+  }
+
+  /** The key's JSON value and its mod revision, guarded by a compare. */
+  async json<T>(key: string): Promise<{ value: T; revision: string } | undefined> {
+    const kv = await this.get(key)
+    return kv ? { value: parseJson<T>(kv), revision: kv.mod_revision } : undefined
+  }
+
+  /** Every key under `prefix`; the transaction fails if any of them changes or a new one appears. */
+  async scan(prefix: string): Promise<IKeyValue[]> {
+    const res = await this.#etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
+    this.compares.push(prefixUnchangedSince(prefix, res.header.revision))
+    return res.kvs
+  }
+}
+
+/** What a write does: its effects and its outcome. A domain error outcome is recorded too. */
+export interface WritePlan<R> {
+  ops: Op[]
+  outcome: R | RegistryError
+}
+
+/** Options of {@link FencedWriter}. */
+export interface FencedWriterOptions {
+  etcd: Etcd3
+  keys: Keys
+  leadership: Leadership
+  requestLease: RequestLease
+  logger: Logger
+  /** Attempts when the data read changed under the write (default 8), then CONFLICT. */
+  maxAttempts?: number
+  /** Give up with UNAVAILABLE after this long without etcd answering (default 10 s). */
+  deadlineMs?: number
+}
+
+const RETRY_AFTER_MS = 500
+
+/**
+ * Runs every leader write as ONE etcd transaction that
+ *
+ * 1. compares the leader's own election key create revision (the fence): a deposed or paused
+ *    leader cannot write; a failed fence is NOT_LEADER and the instance steps down;
+ * 2. compares `create_revision(requests/<id>) == 0`: the request has not been served;
+ * 3. compares the mod revision of every key the plan read (optimistic concurrency);
+ * 4. applies the plan's effects and records the outcome at `requests/<id>` (on the request
+ *    lease, so records expire after about a day).
+ *
+ * A retry of a served request returns the first outcome (its revision restored from the
+ * record's own mod revision); the same id with another request is REQUEST_ID_REUSED. When the
+ * outcome of a transaction is unknown (etcd did not answer), the writer re-reads: the request
+ * record tells whether it committed, so nothing is applied twice.
+ */
+export class FencedWriter {
+  readonly #o: Required<FencedWriterOptions>
+
+  constructor(options: FencedWriterOptions) {
+    this.#o = { maxAttempts: 8, deadlineMs: 10_000, ...options }
+  }
+
+  /** Runs `plan` as a fenced, idempotent write; returns (or throws) the outcome. */
+  async write<M extends WriteMethod>(
+    method: M,
+    requestId: string,
+    fp: string,
+    plan: (read: TxnReader) => Promise<WritePlan<WriteResponses[M]>>,
+  ): Promise<WriteResponses[M]> {
+    const { etcd, keys, leadership, logger } = this.#o
+    const requestKey = keys.request(requestId)
+    const deadline = Date.now() + this.#o.deadlineMs
+    let conflicts = 0
+    let faults = 0
+    for (;;) {
+      const fence = leadership.fence()
+      if (!fence) throw notLeader('this instance does not lead')
+      try {
+        const existing = await etcd.kv.range({ key: Buffer.from(requestKey) })
+        if (existing.kvs[0]) return replay(method, fp, existing.kvs[0])
+        const reader = new TxnReader(etcd)
+        const { ops, outcome } = await plan(reader)
+        if (outcome instanceof RegistryError && !recordable(outcome)) throw outcome
+        const lease = await this.#o.requestLease.id()
+        const record = encodeOutcome(method, fp, outcome)
+        const res = await etcd.kv.txn({
+          compare: [createEquals(fence.key, fence.createRevision), createEquals(requestKey, '0'), ...reader.compares],
+          success: [...ops, { type: 'put', key: requestKey, value: record, lease } as Op].map((op) =>
+            requestOp(op.type === 'put' && op.lease === REQUEST_LEASE ? { ...op, lease } : op),
+          ),
+          failure: [{ request_range: { key: Buffer.from(fence.key) } }, { request_range: { key: Buffer.from(requestKey) } }],
+        })
+        if (res.succeeded) {
+          if (outcome instanceof RegistryError) throw outcome
+          return stampRevision(method, outcome, res.header.revision)
+        }
+        const fenceKv = res.responses[0]?.response_range.kvs[0]
+        if (!fenceKv || fenceKv.create_revision !== fence.createRevision) {
+          leadership.depose('a write found the election key gone or replaced')
+          throw notLeader('this instance lost leadership; nothing was written')
+        }
+        const served = res.responses[1]?.response_range.kvs[0]
+        if (served) return replay(method, fp, served)
+        if (++conflicts >= this.#o.maxAttempts) {
+          throw new RegistryError(ErrorCode.ERROR_CODE_CONFLICT, 'the records changed while writing; retry', { retryAfterMs: 50 })
+        }
+        await pause(Math.random() * 10 * conflicts)
+      } catch (error) {
+        if (error instanceof RegistryError) throw error
+        if (error instanceof EtcdLeaseInvalidError) this.#o.requestLease.invalidate()
+        const transient = error instanceof EtcdLeaseInvalidError || isTransient(error)
+        faults++
+        if (!transient || Date.now() >= deadline || faults > 20) {
+          logger.warn({ err: error, method }, 'write failed')
+          if (!transient && !fromEtcd(error)) {
+            throw new RegistryError(ErrorCode.ERROR_CODE_INTERNAL, 'an unexpected fault; nothing was written', {}, { cause: error })
+          }
+          throw unavailable('the cluster could not complete the write; retry', RETRY_AFTER_MS, error)
+        }
+        // The outcome is unknown: the next attempt reads the request record first.
+        await pause(Math.min(1_000, 50 * faults))
+      }
+    }
+  }
+}
+
+function replay<M extends WriteMethod>(method: M, fp: string, kv: IKeyValue): WriteResponses[M] {
+  const record = parseJson<RequestRecord>(kv)
+  if (record.method !== method || record.fingerprint !== fp) {
+    throw new RegistryError(ErrorCode.ERROR_CODE_REQUEST_ID_REUSED, 'this request id was used for a different request')
+  }
+  const outcome = decodeOutcome(method, record, kv.mod_revision)
+  if (outcome instanceof RegistryError) throw outcome
+  return outcome
+}
+
+/** Domain outcomes are recorded; faults of the moment (retry may help) are not. */
+function recordable(error: RegistryError): boolean {
+  return !error.retryable && error.code !== ErrorCode.ERROR_CODE_INVALID_ARGUMENT && error.code !== ErrorCode.ERROR_CODE_INTERNAL
+}
+
+/** Errors etcd or its client raised (as opposed to a fault of ours). */
+function fromEtcd(error: unknown): boolean {
+  return error instanceof GRPCGenericError || error instanceof EtcdError || error instanceof ClientRuntimeError
+}
+
+function notLeader(message: string): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, message, { retryAfterMs: RETRY_AFTER_MS })
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto'
+import type { Etcd3, Lease } from 'etcd3'
+import {
+  ChangePinResponse,
+  CreateDeviceResponse,
+  CreateSiteResponse,
+  CreateUserResponse,
+  DeleteDeviceResponse,
+  DeleteSiteResponse,
+  DeleteUserResponse,
+  type ErrorCode,
+  LoginResponse,
+  LogoutResponse,
+  type MessageFns,
+  ResetPinResponse,
+  UpdateDeviceResponse,
+  UpdateSiteResponse,
+  UpdateUserResponse,
+} from '@flexseat/proto'
+import { type ErrorFacts, RegistryError } from './errors'
+
+/** The response type of every mutating method, by method name. */
+export interface WriteResponses {
+  login: LoginResponse
+  logout: LogoutResponse
+  createUser: CreateUserResponse
+  updateUser: UpdateUserResponse
+  deleteUser: DeleteUserResponse
+  changePin: ChangePinResponse
+  resetPin: ResetPinResponse
+  createDevice: CreateDeviceResponse
+  updateDevice: UpdateDeviceResponse
+  deleteDevice: DeleteDeviceResponse
+  createSite: CreateSiteResponse
+  updateSite: UpdateSiteResponse
+  deleteSite: DeleteSiteResponse
+}
+export type WriteMethod = keyof WriteResponses
+
+const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
+  login: LoginResponse,
+  logout: LogoutResponse,
+  createUser: CreateUserResponse,
+  updateUser: UpdateUserResponse,
+  deleteUser: DeleteUserResponse,
+  changePin: ChangePinResponse,
+  resetPin: ResetPinResponse,
+  createDevice: CreateDeviceResponse,
+  updateDevice: UpdateDeviceResponse,
+  deleteDevice: DeleteDeviceResponse,
+  createSite: CreateSiteResponse,
+  updateSite: UpdateSiteResponse,
+  deleteSite: DeleteSiteResponse,
+}
+
+/**
+ * Fills in what only the committed transaction knows: its revision, which is the epoch of a new
+ * seat and the revision of a written record. The stored outcome holds "0" there; the request
+ * record is written in the same transaction, so its mod revision restores the value on a replay.
+ */
+export function stampRevision<M extends WriteMethod>(method: M, response: WriteResponses[M], revision: string): WriteResponses[M] {
+  const r = response as Partial<LoginResponse & CreateUserResponse & CreateDeviceResponse & CreateSiteResponse>
+  if (method === 'login' && r.seat) r.seat.epoch = revision
+  if (r.user) r.user.revision = revision
+  if (r.device) r.device.revision = revision
+  if (r.site) r.site.revision = revision
+  return response
+}
+
+const SECRET_FIELDS = new Set(['pin', 'oldPin', 'newPin', 'old_pin', 'new_pin'])
+
+/**
+ * The fingerprint of a request: SHA-256 over the method and the request with every secret
+ * (PIN) blanked, so the record can tell "same request again" from "id reused" without ever
+ * hashing a PIN (a 4-digit PIN would fall to a dictionary of 10^4 hashes).
+ */
+export function fingerprint(method: WriteMethod, request: object): string {
+  const blanked = JSON.stringify(request, (key, value: unknown) =>
+    SECRET_FIELDS.has(key) ? (value === '' ? '' : '<secret>') : key === 'requestId' ? undefined : value,
+  )
+  return createHash('sha256').update(method).update('\0').update(blanked).digest('hex')
+}
+
+/** Stored at `requests/<id>`: the first outcome of a mutating call. */
+export interface RequestRecord {
+  method: WriteMethod
+  fingerprint: string
+  /** base64 of the encoded response, with "0" where the revision goes. */
+  response?: string
+  error?: { code: ErrorCode; message: string; facts: Omit<ErrorFacts, 'lockedUntil'> & { lockedUntil?: string } }
+}
+
+export function encodeOutcome<M extends WriteMethod>(method: M, fp: string, outcome: WriteResponses[M] | RegistryError): RequestRecord {
+  if (outcome instanceof RegistryError) {
+    const { lockedUntil, ...facts } = outcome.facts
+    return {
+      method,
+      fingerprint: fp,
+      error: { code: outcome.code, message: outcome.message, facts: { ...facts, ...(lockedUntil ? { lockedUntil: lockedUntil.toISOString() } : {}) } },
+    }
+  }
+  return { method, fingerprint: fp, response: Buffer.from(CODECS[method].encode(outcome).finish()).toString('base64') }
+}
+
+/** The outcome a record holds: the response (stamped with `revision`), or the error to throw. */
+export function decodeOutcome<M extends WriteMethod>(method: M, record: RequestRecord, revision: string): WriteResponses[M] | RegistryError {
+  if (record.error) {
+    const { lockedUntil, ...facts } = record.error.facts
+    return new RegistryError(record.error.code, record.error.message, { ...facts, ...(lockedUntil ? { lockedUntil: new Date(lockedUntil) } : {}) })
+  }
+  const response = CODECS[method].decode(Buffer.from(record.response ?? '', 'base64'))
+  return stampRevision(method, response, revision)
+}
+
+/** Request records live about a day: long enough for any client retry, short enough not to pile up. */
+export const REQUEST_RECORD_TTL_SECONDS = 25 * 3600
+const LEASE_REUSE_MS = 3_600_000
+
+/**
+ * Hands out the lease request records are written under: one lease granted per hour and never
+ * kept alive, so each record expires 24 to 25 hours after it was written, at the cost of one
+ * lease grant an hour.
+ */
+export class RequestLease {
+  readonly #etcd: Etcd3
+  #current: { lease: Lease; id: Promise<string>; grantedAt: number } | undefined
+
+  constructor(etcd: Etcd3) {
+    this.#etcd = etcd
+  }
+
+  /** The lease id to attach to a request record now. */
+  async id(now = Date.now()): Promise<string> {
+    if (!this.#current || now - this.#current.grantedAt > LEASE_REUSE_MS) {
+      this.#current?.lease.release()
+      const lease = this.#etcd.lease(REQUEST_RECORD_TTL_SECONDS, { autoKeepAlive: false })
+      lease.on('lost', () => undefined) // a failed grant is reported through grant()
+      this.#current = { lease, id: lease.grant(), grantedAt: now }
+    }
+    try {
+      return await this.#current.id
+    } catch (error) {
+      this.#current = undefined
+      throw error
+    }
+  }
+
+  /** Forgets the current lease (after etcd said it is gone), so the next call grants another. */
+  invalidate(): void {
+    this.#current?.lease.release()
+    this.#current = undefined
+  }
+
+  close(): void {
+    this.invalidate()
+  }
+}

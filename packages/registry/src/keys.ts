@@ -1,0 +1,40 @@
+/**
+ * The etcd key layout of the registry, every key under one prefix (so tests and deployments can
+ * share a cluster). One place builds keys, so the layout reads at a glance:
+ *
+ * - `users/<id>`, `devices/<id>`, `sites/<id>`: directory records (JSON).
+ * - `ext/<extension>` → `user:<id>` | `device:<id>`: one extension space for users and devices.
+ * - `seats/<user>` → the seat; `hosts/<device>` → user. One transaction writes both.
+ * - `seats-released/<user>` → why the user's last seat ended. Written in the release transaction,
+ *   so a watch sees the reason at the same revision as the deletion. It sits next to `seats/`
+ *   (`-` sorts before `/`) so one watch range covers both and nothing else.
+ * - `lockout/<user>`: recent wrong PINs and the lockout.
+ * - `requests/<request id>`: the first outcome of every mutating call (idempotence).
+ * - `instances/<instance id>`: presence, on the instance's own lease.
+ * - `election/registry/<lease>`: etcd3's election keys.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  user(id: string): string { return `${this.prefix}users/${id}` }
+  get users(): string { return `${this.prefix}users/` }
+  extension(extension: string): string { return `${this.prefix}ext/${extension}` }
+  device(id: string): string { return `${this.prefix}devices/${id}` }
+  get devices(): string { return `${this.prefix}devices/` }
+  site(id: string): string { return `${this.prefix}sites/${id}` }
+  get sites(): string { return `${this.prefix}sites/` }
+  seat(userId: string): string { return `${this.prefix}seats/${userId}` }
+  get seats(): string { return `${this.prefix}seats/` }
+  seatReleased(userId: string): string { return `${this.prefix}seats-released/${userId}` }
+  get seatsReleased(): string { return `${this.prefix}seats-released/` }
+  host(deviceId: string): string { return `${this.prefix}hosts/${deviceId}` }
+  get hosts(): string { return `${this.prefix}hosts/` }
+  lockout(userId: string): string { return `${this.prefix}lockout/${userId}` }
+  get lockouts(): string { return `${this.prefix}lockout/` }
+  request(requestId: string): string { return `${this.prefix}requests/${requestId}` }
+  instance(id: string): string { return `${this.prefix}instances/${id}` }
+  get instances(): string { return `${this.prefix}instances/` }
+  /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
+  readonly electionName = 'registry'
+  get election(): string { return `${this.prefix}election/${this.electionName}/` }
+}

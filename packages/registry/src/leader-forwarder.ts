@@ -1,0 +1,142 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { type ChannelCredentials, Client, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js'
+import { ErrorCode } from '@flexseat/proto'
+import type { Logger } from 'pino'
+import { formatOnBehalfOf, ON_BEHALF_OF_KEY } from './auth'
+import type { Caller } from './caller'
+import { RegistryError, unavailable } from './errors'
+import { registryErrorFromServiceError } from './grpc-errors'
+import type { ServedCore } from './served-core'
+
+/**
+ * Metadata key marking a call as already forwarded once: an instance that receives a forwarded
+ * write while not leading does not forward it again (two instances with stale views of the
+ * leader would otherwise bounce it); it answers NOT_LEADER and the first hop retries.
+ */
+export const FORWARDED_KEY = 'x-flexseat-forwarded'
+
+const RETRY_PAUSE_MS = 150
+
+/** Options of {@link LeaderForwarder}. */
+export interface LeaderForwarderOptions {
+  /** The core (throws RegistryError UNAVAILABLE while the instance is starting). */
+  core: () => Pick<ServedCore, 'isLeader' | 'currentLeader'>
+  /** This instance's id, to recognise itself as leader before its state says so. */
+  instanceId: string
+  /** The token presented to the leader (role registry). Without it, forwarded calls are refused by the leader. */
+  clusterToken: string | undefined
+  /** Credentials of the channels to other instances (insecure, TLS or mTLS as the server). */
+  credentials: ChannelCredentials
+  /** TLS name to expect from the leader's certificate when it differs from the address' host. */
+  tlsServerName?: string
+  logger: Logger
+  /** Deadline of a forwarded call when the incoming call has none or a later one (default 10 000 ms). */
+  timeoutMs?: number
+}
+
+/** What a forwarded write needs to know of the incoming call. */
+export interface IncomingCall {
+  metadata: Metadata
+  /** The incoming call's deadline (grpc-js `call.getDeadline()`). */
+  deadline?: Date | number
+}
+
+/**
+ * Runs a write on the leader: here when this instance leads, else by forwarding the call to the
+ * leader's advertised address on one channel per address, as the registry caller
+ * (`FLEXSEAT_CLUSTER_TOKEN`) on behalf of the original caller. When the core answers NOT_LEADER
+ * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
+ * idempotent by request id, so the retry is safe. No leader: UNAVAILABLE with a retry hint.
+ *
+ * State: open until {@link stop}, which closes every channel (idempotent).
+ */
+export class LeaderForwarder {
+  readonly #options: LeaderForwarderOptions
+  readonly #clients = new Map<string, Client>()
+  #stopped = false
+
+  constructor(options: LeaderForwarderOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Runs `local` (the core's write) on the leader, or forwards `request` as `method` to it.
+   * Throws RegistryError (the leader's own errors pass through with their details).
+   */
+  async execute<Req, Res>(
+    method: MethodDefinition<Req, Res>,
+    request: Req,
+    caller: Caller,
+    incoming: IncomingCall,
+    local: () => Promise<Res>,
+  ): Promise<Res> {
+    const alreadyForwarded = incoming.metadata.get(FORWARDED_KEY).length > 0
+    let lastError: RegistryError | undefined
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        const core = this.#options.core()
+        const leader = core.isLeader ? undefined : await core.currentLeader()
+        const here = core.isLeader || leader?.instanceId === this.#options.instanceId
+        if (here) return await local()
+        if (alreadyForwarded) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
+        if (leader === undefined) throw unavailable('no leader is elected; retry shortly', 1_000)
+        return await this.#forward(leader.address, method, request, caller, incoming)
+      } catch (error) {
+        if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded) throw error
+        lastError = error
+        // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
+        if (attempt === 0) await delay(RETRY_PAUSE_MS)
+        this.#options.logger.debug({ method: method.path, attempt, code: ErrorCode[error.code] }, 'write not taken by the leader; re-reading the leader')
+      }
+    }
+    throw lastError ?? unavailable('no leader is elected; retry shortly')
+  }
+
+  #forward<Req, Res>(address: string, method: MethodDefinition<Req, Res>, request: Req, caller: Caller, incoming: IncomingCall): Promise<Res> {
+    if (this.#stopped) return Promise.reject(unavailable('shutting down', 1_000))
+    const client = this.#client(address)
+    const metadata = new Metadata()
+    if (this.#options.clusterToken !== undefined) metadata.set('authorization', `Bearer ${this.#options.clusterToken}`)
+    metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
+    metadata.set(FORWARDED_KEY, '1')
+    const ownDeadline = Date.now() + (this.#options.timeoutMs ?? 10_000)
+    const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()
+    const deadline = Math.min(ownDeadline, Number.isFinite(theirs) ? theirs : Infinity)
+    return new Promise<Res>((resolve, reject) => {
+      client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        metadata,
+        { deadline },
+        (error: ServiceError | null, response?: Res) => {
+          if (error) reject(registryErrorFromServiceError(error))
+          else resolve(response as Res)
+        },
+      )
+    })
+  }
+
+  #client(address: string): Client {
+    let client = this.#clients.get(address)
+    if (client === undefined) {
+      const options = this.#options.tlsServerName === undefined ? {} : { 'grpc.ssl_target_name_override': this.#options.tlsServerName }
+      client = new Client(address, this.#options.credentials, options)
+      this.#clients.set(address, client)
+    }
+    return client
+  }
+
+  /** Closes every channel to other instances. Idempotent. */
+  stop(): void {
+    this.#stopped = true
+    for (const client of this.#clients.values()) client.close()
+    this.#clients.clear()
+  }
+}
+
+/** NOT_LEADER, no leader, or a leader that cannot be reached (it may have just died): the leader may change. */
+function retryOnLeader(error: RegistryError): boolean {
+  return error.code === ErrorCode.ERROR_CODE_NOT_LEADER || error.code === ErrorCode.ERROR_CODE_UNAVAILABLE
+}

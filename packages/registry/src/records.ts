@@ -1,0 +1,112 @@
+import { type Device, ReleaseReason, type Seat, SeatVia, type Site, type User } from '@flexseat/proto'
+
+/** Stored at `users/<id>`. Holds the PIN only as a scrypt hash. */
+export interface UserRecord {
+  id: string
+  extension: string
+  displayName: string
+  did: string
+  email: string
+  mobile: string
+  department: string
+  homeSiteId: string
+  roamingAllowed: boolean
+  maxSeatHours: number
+  fallback: string
+  /** `scrypt$N$r$p$salt$hash` (pin-hash.ts). */
+  pinHash: string
+}
+
+/** Stored at `devices/<id>`. */
+export interface DeviceRecord {
+  id: string
+  siteId: string
+  extension: string
+  label: string
+  model: string
+  flexHost: boolean
+}
+
+/** Stored at `sites/<id>`. */
+export interface SiteRecord {
+  id: string
+  name: string
+  timezone: string
+  emergencyNumbers: string[]
+  dispatchableLocation: string
+  sipTrunkUri: string
+}
+
+/** Stored at `seats/<user>`; its mod revision is the seat epoch. */
+export interface SeatRecord {
+  userId: string
+  extension: string
+  displayName: string
+  deviceId: string
+  siteId: string
+  /** ISO time. */
+  since: string
+  /** ISO time; absent without a time limit. */
+  expiresAt?: string
+  via: 'phone' | 'admin'
+}
+
+/** Stored at `seats-released/<user>` in the transaction that ends the seat. */
+export interface ReleaseRecord {
+  reason: ReleaseReason
+  seat: SeatRecord
+  /** The epoch of the seat that ended. */
+  epoch: string
+  /** ISO time of the release. */
+  at: string
+}
+
+/** The value of `ext/<extension>`: who owns the extension. */
+export type ExtensionOwner = `user:${string}` | `device:${string}`
+
+export function userOwner(id: string): ExtensionOwner { return `user:${id}` }
+export function deviceOwner(id: string): ExtensionOwner { return `device:${id}` }
+
+/** The API view of a stored user (never the PIN hash); `revision` is the record's mod revision. */
+export function toUser(record: UserRecord, revision: string, lockedUntil?: Date): User {
+  return {
+    id: record.id,
+    extension: record.extension,
+    displayName: record.displayName,
+    did: record.did,
+    email: record.email,
+    mobile: record.mobile,
+    department: record.department,
+    homeSiteId: record.homeSiteId,
+    roamingAllowed: record.roamingAllowed,
+    maxSeatHours: record.maxSeatHours,
+    fallback: record.fallback,
+    lockedUntil,
+    revision,
+  }
+}
+
+/** The API view of a stored device. */
+export function toDevice(record: DeviceRecord, revision: string): Device {
+  return { ...record, revision }
+}
+
+/** The API view of a stored site. */
+export function toSite(record: SiteRecord, revision: string): Site {
+  return { ...record, emergencyNumbers: [...record.emergencyNumbers], revision }
+}
+
+/** The API view of a stored seat; `epoch` is the mod revision of `seats/<user>`. */
+export function toSeat(record: SeatRecord, epoch: string): Seat {
+  return {
+    userId: record.userId,
+    extension: record.extension,
+    displayName: record.displayName,
+    deviceId: record.deviceId,
+    siteId: record.siteId,
+    since: new Date(record.since),
+    expiresAt: record.expiresAt === undefined ? undefined : new Date(record.expiresAt),
+    via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : SeatVia.SEAT_VIA_PHONE,
+    epoch,
+  }
+}

@@ -1,0 +1,590 @@
+import { EventEmitter } from 'node:events'
+import type { Etcd3 } from 'etcd3'
+import {
+  type ChangePinRequest,
+  type ChangePinResponse,
+  type CreateDeviceRequest,
+  type CreateDeviceResponse,
+  type CreateSiteRequest,
+  type CreateSiteResponse,
+  type CreateUserRequest,
+  type CreateUserResponse,
+  type DeleteDeviceRequest,
+  type DeleteDeviceResponse,
+  type DeleteSiteRequest,
+  type DeleteSiteResponse,
+  type DeleteUserRequest,
+  type DeleteUserResponse,
+  ErrorCode,
+  type GetClusterStatusRequest,
+  type GetClusterStatusResponse,
+  type GetDeviceRequest,
+  type GetDeviceResponse,
+  type GetSeatRequest,
+  type GetSeatResponse,
+  type GetSiteRequest,
+  type GetSiteResponse,
+  type GetUserRequest,
+  type GetUserResponse,
+  type Instance,
+  InstanceHealth,
+  type ListDevicesRequest,
+  type ListDevicesResponse,
+  type ListSeatsRequest,
+  type ListSeatsResponse,
+  type ListSitesRequest,
+  type ListSitesResponse,
+  type ListUsersRequest,
+  type ListUsersResponse,
+  type LoginRequest,
+  type LoginResponse,
+  type LogoutRequest,
+  type LogoutResponse,
+  ReleaseReason,
+  type ResetPinRequest,
+  type ResetPinResponse,
+  type UpdateDeviceRequest,
+  type UpdateDeviceResponse,
+  type UpdateSiteRequest,
+  type UpdateSiteResponse,
+  type UpdateUserRequest,
+  type UpdateUserResponse,
+  type WatchSeatsRequest,
+  type WatchSeatsResponse,
+} from '@flexseat/proto'
+import type { Logger } from 'pino'
+import type { Caller } from './caller'
+import {
+  DEVICE_WRITABLE,
+  SITE_WRITABLE,
+  USER_WRITABLE,
+  newDeviceRecord,
+  newSiteRecord,
+  newUserRecord,
+  planChangePin,
+  planCreateDevice,
+  planCreateSite,
+  planCreateUser,
+  planDeleteDevice,
+  planDeleteSite,
+  planDeleteUser,
+  planResetPin,
+  planUpdateDevice,
+  planUpdateSite,
+  planUpdateUser,
+  validateDeviceFields,
+  validateSiteFields,
+  validateUserFields,
+} from './directory'
+import { RegistryError, invalidArgument, unavailable } from './errors'
+import { FencedWriter, type TxnReader, type WritePlan } from './fenced-writer'
+import { RequestLease, type WriteMethod, type WriteResponses, fingerprint } from './idempotency'
+import { Keys } from './keys'
+import { parseJson, prefixEnd, retryRead } from './kv'
+import { type LeaderInfo, Leadership } from './leadership'
+import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
+import { listPage } from './paging'
+import { DEFAULT_SCRYPT, type ScryptParams, hashPin } from './pin-hash'
+import { Presence, type PresenceRecord } from './presence'
+import { type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toSeat, toSite, toUser } from './records'
+import { SeatExpiry } from './seat-expiry'
+import { watchSeats } from './seat-watch'
+import { type SeatContext, type SeatTarget, planExpiry, planLogin, planLogout } from './seats'
+import * as v from './validate'
+
+/** Options of {@link RegistryCore.create}. */
+export interface RegistryCoreOptions {
+  /** The etcd client (main.ts builds it with createEtcdClient). Not closed by the core. */
+  etcd: Etcd3
+  /** Every key lives under this prefix, e.g. `flexseat/`. */
+  prefix: string
+  instance: {
+    /** Unique per process: site id plus a random suffix. */
+    id: string
+    siteId: string
+    /** host:port other instances forward writes to. */
+    address: string
+    version: string
+  }
+  /**
+   * TTL of the election and presence leases, in seconds (default 3). A crashed leader's
+   * successor serves after about this long plus an election round; shorter risks spurious
+   * failovers on GC pauses or etcd hiccups (etcd's minimum is about 2 s).
+   */
+  leaseTtlSeconds?: number
+  /** Wrong-PIN lockout (default: 5 failures in 15 minutes lock for 15 minutes). */
+  lockout?: LockoutPolicy
+  logger: Logger
+  /** scrypt cost of new PIN hashes (default N=16384, r=8, p=1). */
+  pinHash?: ScryptParams
+  /** The clock for seat times, expiry and lockouts (default Date.now; tests move it). */
+  clock?: () => number
+}
+
+/**
+ * - `starting`: registering presence, joining the election;
+ * - `follower`: serves reads and watches; writes throw NOT_LEADER (the server forwards them);
+ * - `leader`: also performs writes and expires time-limited seats;
+ * - `stopping` / `stopped`.
+ */
+export type RegistryCoreState = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped'
+
+const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN, ReleaseReason.RELEASE_REASON_EXPIRED])
+
+/**
+ * The seat registry over etcd: one instance per site; one leader performs every write as a
+ * fenced, idempotent etcd transaction; every instance serves reads and seat watches.
+ *
+ * Emits `leadership` (isLeader: boolean) on every change.
+ * @see /work/shared/DESIGN.md, invariants 1, 2, 3 and 5.
+ */
+export class RegistryCore extends EventEmitter {
+  readonly #etcd: Etcd3
+  readonly #keys: Keys
+  readonly #instance: RegistryCoreOptions['instance']
+  readonly #ttl: number
+  readonly #logger: Logger
+  readonly #ctx: SeatContext
+  readonly #scrypt: ScryptParams
+  readonly #leadership: Leadership
+  readonly #presence: Presence
+  readonly #requestLease: RequestLease
+  readonly #writer: FencedWriter
+  readonly #expiry: SeatExpiry
+  readonly #stopping = new AbortController()
+  #state: RegistryCoreState = 'starting'
+  #lastContact = 0
+  #stopped: Promise<void> | undefined
+
+  private constructor(o: RegistryCoreOptions) {
+    super()
+    if (!/^[\x21-\x7e]*\/$|^$/.test(o.prefix)) throw new Error(`the etcd prefix must be empty or end with "/": ${o.prefix}`)
+    this.#etcd = o.etcd
+    this.#keys = new Keys(o.prefix)
+    this.#instance = o.instance
+    this.#ttl = o.leaseTtlSeconds ?? 3
+    if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
+    this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now }
+    this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
+    this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
+    const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
+    this.#presence = new Presence(o.etcd, this.#keys, o.instance.id, record, this.#ttl, this.#logger)
+    this.#requestLease = new RequestLease(o.etcd)
+    this.#writer = new FencedWriter({ etcd: o.etcd, keys: this.#keys, leadership: this.#leadership, requestLease: this.#requestLease, logger: this.#logger })
+    this.#expiry = new SeatExpiry({
+      logger: this.#logger,
+      clock: this.#ctx.now,
+      scan: async () => {
+        const res = await this.#range(this.#keys.seats)
+        return res.kvs.flatMap((kv) => {
+          const seat = parseJson<SeatRecord>(kv)
+          return seat.expiresAt ? [{ userId: seat.userId, epoch: kv.mod_revision, expiresAt: new Date(seat.expiresAt) }] : []
+        })
+      },
+      release: async (seat) => {
+        await this.#writer.write('logout', `expire:${seat.userId}:${seat.epoch}`, fingerprint('logout', { expire: seat.userId, epoch: seat.epoch }), (read) =>
+          planExpiry(this.#ctx, seat.userId, seat.epoch, read),
+        )
+      },
+    })
+    this.#leadership.on('change', (leader: boolean) => {
+      if (leader) this.#expiry.start()
+      else this.#expiry.stop()
+      if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = leader ? 'leader' : 'follower'
+      this.emit('leadership', leader)
+    })
+  }
+
+  /** Registers the instance's presence and joins the election. Rejects if etcd is unreachable. */
+  static async create(options: RegistryCoreOptions): Promise<RegistryCore> {
+    const core = new RegistryCore(options)
+    await core.#presence.start()
+    core.#lastContact = Date.now()
+    core.#state = 'follower'
+    core.#leadership.start()
+    core.#logger.info({ prefix: options.prefix, leaseTtlSeconds: core.#ttl }, 'registry core started')
+    return core
+  }
+
+  get state(): RegistryCoreState {
+    return this.#state
+  }
+
+  get isLeader(): boolean {
+    return this.#state === 'leader' && this.#leadership.isLeader
+  }
+
+  /** The current leader as etcd knows it, if any. */
+  async currentLeader(): Promise<LeaderInfo | undefined> {
+    return this.#read(() => this.#leadership.currentLeader())
+  }
+
+  /** Whether etcd answered recently (within 2 × lease TTL, at least 3 s). */
+  healthy(): boolean {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return false
+    const last = Math.max(this.#lastContact, this.#presence.lastContact, this.#leadership.lastEtcdContact)
+    return Date.now() - last < Math.max(3_000, 2_000 * this.#ttl)
+  }
+
+  /** Gives leadership away at once (revokes the election lease); does not campaign again. */
+  async resign(): Promise<void> {
+    this.#expiry.stop()
+    await this.#leadership.resign()
+    if (this.#state === 'leader') this.#state = 'follower'
+  }
+
+  /** Resigns, revokes presence, ends watches. Idempotent; gives up waiting after `timeoutMs`. */
+  stop(timeoutMs = 5_000): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#state = 'stopping'
+      this.#expiry.stop()
+      this.#stopping.abort()
+      const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+      clearTimeout(timer)
+      this.#requestLease.close()
+      this.#state = 'stopped'
+      this.#logger.info('registry core stopped')
+    })()
+    return this.#stopped
+  }
+
+  // ---- seats ----
+
+  async login(req: LoginRequest, caller: Caller): Promise<LoginResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.deviceId, 'device_id')
+    v.extension(req.extension, 'extension')
+    if (req.pin === '') {
+      if (caller.role !== 'admin') throw invalidArgument('pin', 'is required to sign in at a phone')
+    } else {
+      v.pin(req.pin, 'pin')
+    }
+    v.hours(req.durationHours, 'duration_hours')
+    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read))
+    if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
+    return res
+  }
+
+  async logout(req: LogoutRequest, caller: Caller): Promise<LogoutResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const target = validTarget(req.target, 'target')
+    const reason = req.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? ReleaseReason.RELEASE_REASON_LOGOUT : req.reason
+    if (!RELEASE_REASONS_FOR_LOGOUT.has(reason)) throw invalidArgument('reason', 'must be LOGOUT, ADMIN or EXPIRED')
+    return this.#write('logout', req, caller, (read) => planLogout(this.#ctx, target, reason, read))
+  }
+
+  async getSeat(req: GetSeatRequest): Promise<GetSeatResponse> {
+    const target = validTarget(req.target, 'target')
+    return this.#read(async () => {
+      let userId: string | undefined
+      if (target.$case === 'userId') {
+        if (!(await this.#get(this.#keys.user(target.value)))) throw new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${target.value}"`)
+        userId = target.value
+      } else if (target.$case === 'extension') {
+        userId = (await this.#userByExtension(target.value)).id
+      } else {
+        if (!(await this.#get(this.#keys.device(target.value)))) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${target.value}"`)
+        userId = (await this.#get(this.#keys.host(target.value)))?.value.toString('utf8')
+      }
+      const kv = userId === undefined ? undefined : await this.#get(this.#keys.seat(userId))
+      return { seat: kv ? toSeat(parseJson<SeatRecord>(kv), kv.mod_revision) : undefined }
+    })
+  }
+
+  async listSeats(req: ListSeatsRequest): Promise<ListSeatsResponse> {
+    if (req.siteId !== '') v.id(req.siteId, 'site_id')
+    return this.#read(async () => {
+      const page = await listPage(this.#etcd, this.#keys.seats, req, (kv) => {
+        const seat = toSeat(parseJson<SeatRecord>(kv), kv.mod_revision)
+        return req.siteId === '' || seat.siteId === req.siteId ? seat : undefined
+      })
+      return { seats: page.items, nextPageToken: page.nextPageToken, revision: page.revision }
+    })
+  }
+
+  /** Seat changes as an async iterable (see seat-watch.ts); ends when `signal` aborts or the core stops. */
+  watchSeats(req: WatchSeatsRequest, signal: AbortSignal): AsyncIterable<WatchSeatsResponse> {
+    const both = AbortSignal.any([signal, this.#stopping.signal])
+    return watchSeats({ etcd: this.#etcd, keys: this.#keys, logger: this.#logger, onContact: () => (this.#lastContact = Date.now()) }, req, both)
+  }
+
+  // ---- users ----
+
+  async createUser(req: CreateUserRequest, caller: Caller): Promise<CreateUserResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const user = required(req.user, 'user')
+    const id = v.idOrNew(user.id, 'user.id', 'user')
+    validateUserFields(user, new Set(USER_WRITABLE))
+    v.pin(req.pin, 'pin')
+    const pinHash = await hashPin(req.pin, this.#scrypt)
+    const record = newUserRecord(id, user, pinHash)
+    return this.#write('createUser', req, caller, (read) => planCreateUser(this.#ctx, record, read))
+  }
+
+  async updateUser(req: UpdateUserRequest, caller: Caller): Promise<UpdateUserResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const user = required(req.user, 'user')
+    v.id(user.id, 'user.id')
+    const fields = v.updateMask(req.updateMask, USER_WRITABLE)
+    validateUserFields(user, fields)
+    return this.#write('updateUser', req, caller, (read) => planUpdateUser(this.#ctx, user, fields, read))
+  }
+
+  async deleteUser(req: DeleteUserRequest, caller: Caller): Promise<DeleteUserResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.userId, 'user_id')
+    return this.#write('deleteUser', req, caller, (read) => planDeleteUser(this.#ctx, req.userId, read))
+  }
+
+  async changePin(req: ChangePinRequest, caller: Caller): Promise<ChangePinResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.extension(req.extension, 'extension')
+    v.pin(req.oldPin, 'old_pin')
+    v.pin(req.newPin, 'new_pin')
+    const newHash = await hashPin(req.newPin, this.#scrypt)
+    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read))
+  }
+
+  async resetPin(req: ResetPinRequest, caller: Caller): Promise<ResetPinResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.userId, 'user_id')
+    v.pin(req.newPin, 'new_pin')
+    const newHash = await hashPin(req.newPin, this.#scrypt)
+    return this.#write('resetPin', req, caller, (read) => planResetPin(this.#ctx, req.userId, newHash, read))
+  }
+
+  async getUser(req: GetUserRequest): Promise<GetUserResponse> {
+    const key = req.key
+    if (!key) throw invalidArgument('key', 'give user_id or extension')
+    if (key.$case === 'userId') v.id(key.value, 'user_id')
+    else v.extension(key.value, 'extension')
+    return this.#read(async () => {
+      let record: UserRecord
+      let revision: string
+      if (key.$case === 'userId') {
+        const kv = await this.#get(this.#keys.user(key.value))
+        if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${key.value}"`)
+        record = parseJson<UserRecord>(kv)
+        revision = kv.mod_revision
+      } else {
+        const found = await this.#userByExtension(key.value)
+        record = found
+        revision = found.revision
+      }
+      const lock = await this.#get(this.#keys.lockout(record.id))
+      return { user: toUser(record, revision, lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) }
+    })
+  }
+
+  async listUsers(req: ListUsersRequest): Promise<ListUsersResponse> {
+    if (req.homeSiteId !== '') v.id(req.homeSiteId, 'home_site_id')
+    return this.#read(async () => {
+      const page = await listPage(this.#etcd, this.#keys.users, req, (kv) => {
+        const record = parseJson<UserRecord>(kv)
+        return req.homeSiteId === '' || record.homeSiteId === req.homeSiteId ? { record, revision: kv.mod_revision } : undefined
+      })
+      const locks = new Map((await this.#range(this.#keys.lockouts)).kvs.map((kv) => [kv.key.toString('utf8'), parseJson<LockoutRecord>(kv)]))
+      const now = this.#ctx.now()
+      return {
+        users: page.items.map(({ record, revision }) => toUser(record, revision, lockedUntil(locks.get(this.#keys.lockout(record.id)), now))),
+        nextPageToken: page.nextPageToken,
+      }
+    })
+  }
+
+  // ---- devices ----
+
+  async createDevice(req: CreateDeviceRequest, caller: Caller): Promise<CreateDeviceResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const device = required(req.device, 'device')
+    const id = v.idOrNew(device.id, 'device.id', 'device')
+    validateDeviceFields(device, new Set(DEVICE_WRITABLE))
+    const record = newDeviceRecord(id, device)
+    return this.#write('createDevice', req, caller, (read) => planCreateDevice(this.#ctx, record, read))
+  }
+
+  async updateDevice(req: UpdateDeviceRequest, caller: Caller): Promise<UpdateDeviceResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const device = required(req.device, 'device')
+    v.id(device.id, 'device.id')
+    const fields = v.updateMask(req.updateMask, DEVICE_WRITABLE)
+    validateDeviceFields(device, fields)
+    return this.#write('updateDevice', req, caller, (read) => planUpdateDevice(this.#ctx, device, fields, read))
+  }
+
+  async deleteDevice(req: DeleteDeviceRequest, caller: Caller): Promise<DeleteDeviceResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.deviceId, 'device_id')
+    return this.#write('deleteDevice', req, caller, (read) => planDeleteDevice(this.#ctx, req.deviceId, read))
+  }
+
+  async getDevice(req: GetDeviceRequest): Promise<GetDeviceResponse> {
+    v.id(req.deviceId, 'device_id')
+    return this.#read(async () => {
+      const kv = await this.#get(this.#keys.device(req.deviceId))
+      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
+      return { device: toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision) }
+    })
+  }
+
+  async listDevices(req: ListDevicesRequest): Promise<ListDevicesResponse> {
+    if (req.siteId !== '') v.id(req.siteId, 'site_id')
+    return this.#read(async () => {
+      const page = await listPage(this.#etcd, this.#keys.devices, req, (kv) => {
+        const device = toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision)
+        return req.siteId === '' || device.siteId === req.siteId ? device : undefined
+      })
+      return { devices: page.items, nextPageToken: page.nextPageToken }
+    })
+  }
+
+  // ---- sites ----
+
+  async createSite(req: CreateSiteRequest, caller: Caller): Promise<CreateSiteResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const site = required(req.site, 'site')
+    const id = v.idOrNew(site.id, 'site.id', 'site')
+    validateSiteFields(site, new Set(SITE_WRITABLE))
+    const record = newSiteRecord(id, site)
+    return this.#write('createSite', req, caller, (read) => planCreateSite(this.#ctx, record, read))
+  }
+
+  async updateSite(req: UpdateSiteRequest, caller: Caller): Promise<UpdateSiteResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const site = required(req.site, 'site')
+    v.id(site.id, 'site.id')
+    const fields = v.updateMask(req.updateMask, SITE_WRITABLE)
+    validateSiteFields(site, fields)
+    return this.#write('updateSite', req, caller, (read) => planUpdateSite(this.#ctx, site, fields, read))
+  }
+
+  async deleteSite(req: DeleteSiteRequest, caller: Caller): Promise<DeleteSiteResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.siteId, 'site_id')
+    return this.#write('deleteSite', req, caller, (read) => planDeleteSite(this.#ctx, req.siteId, read))
+  }
+
+  async getSite(req: GetSiteRequest): Promise<GetSiteResponse> {
+    v.id(req.siteId, 'site_id')
+    return this.#read(async () => {
+      const kv = await this.#get(this.#keys.site(req.siteId))
+      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, `no site "${req.siteId}"`)
+      return { site: toSite(parseJson<SiteRecord>(kv), kv.mod_revision) }
+    })
+  }
+
+  async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
+    return this.#read(async () => {
+      const page = await listPage(this.#etcd, this.#keys.sites, req, (kv) => toSite(parseJson<SiteRecord>(kv), kv.mod_revision))
+      return { sites: page.items, nextPageToken: page.nextPageToken }
+    })
+  }
+
+  // ---- cluster ----
+
+  async getClusterStatus(_req: GetClusterStatusRequest = {}): Promise<GetClusterStatusResponse> {
+    return this.#read(async () => {
+      const res = await this.#range(this.#keys.instances)
+      const leader = await this.#leadership.currentLeader()
+      const instances: Instance[] = res.kvs.map((kv) => {
+        const id = kv.key.toString('utf8').slice(this.#keys.instances.length)
+        const p = parseJson<PresenceRecord>(kv)
+        const self = id === this.#instance.id
+        return {
+          instanceId: id,
+          siteId: p.siteId,
+          address: p.address,
+          leader: leader?.instanceId === id,
+          health: !self || this.healthy() ? InstanceHealth.INSTANCE_HEALTH_SERVING : InstanceHealth.INSTANCE_HEALTH_NOT_SERVING,
+          startedAt: new Date(p.startedAt),
+          version: p.version,
+        }
+      })
+      const leaderInstance = leader && (instances.find((i) => i.instanceId === leader.instanceId) ?? {
+        instanceId: leader.instanceId,
+        siteId: leader.siteId,
+        address: leader.address,
+        leader: true,
+        health: InstanceHealth.INSTANCE_HEALTH_UNSPECIFIED,
+        startedAt: undefined,
+        version: '',
+      })
+      return { leader: leaderInstance, leaderSince: leader?.since, instances, answeredBy: this.#instance.id, revision: res.header.revision }
+    })
+  }
+
+  // ---- plumbing ----
+
+  #mayWrite(caller: Caller): void {
+    if (caller.role === 'viewer') throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'viewers may not write')
+    if (this.#state === 'stopping' || this.#state === 'stopped') throw unavailable('this instance is shutting down')
+  }
+
+  async #write<M extends WriteMethod>(
+    method: M,
+    req: { requestId: string },
+    caller: Caller,
+    plan: (read: TxnReader) => Promise<WritePlan<WriteResponses[M]>>,
+  ): Promise<WriteResponses[M]> {
+    // The caller's role is part of the request: the same id from another role is another request.
+    const res = await this.#writer.write(method, req.requestId, fingerprint(method, { role: caller.role, request: req }), plan)
+    this.#lastContact = Date.now()
+    return res
+  }
+
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await retryRead(fn)
+      this.#lastContact = Date.now()
+      return result
+    } catch (error) {
+      if (error instanceof RegistryError) throw error
+      this.#logger.warn({ err: error }, 'read failed')
+      throw unavailable('etcd did not answer; retry', 500, error)
+    }
+  }
+
+  async #get(key: string) {
+    return (await this.#etcd.kv.range({ key: Buffer.from(key) })).kvs[0]
+  }
+
+  async #range(prefix: string) {
+    return this.#etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
+  }
+
+  async #userByExtension(extension: string): Promise<UserRecord & { revision: string }> {
+    const owner = (await this.#get(this.#keys.extension(extension)))?.value.toString('utf8')
+    const kv = owner?.startsWith('user:') ? await this.#get(this.#keys.user(owner.slice(5))) : undefined
+    if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension')
+    return { ...parseJson<UserRecord>(kv), revision: kv.mod_revision }
+  }
+}
+
+function required<T>(value: T | undefined, field: string): T {
+  if (value === undefined || value === null) throw invalidArgument(field, 'is required')
+  return value
+}
+
+function validTarget(target: SeatTarget | undefined, field: string): SeatTarget {
+  if (!target) throw invalidArgument(field, 'give user_id, extension or device_id')
+  if (target.$case === 'userId') v.id(target.value, 'user_id')
+  else if (target.$case === 'extension') v.extension(target.value, 'extension')
+  else v.id(target.value, 'device_id')
+  return target
+}

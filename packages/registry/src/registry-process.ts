@@ -1,0 +1,137 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Etcd3 } from 'etcd3'
+import { DirectoryServiceService, ErrorCode, type Site } from '@flexseat/proto'
+import type { SiteConfig } from '@flexseat/config'
+import type { Logger } from 'pino'
+import type { Caller } from './caller'
+import type { RegistryConfig } from './config'
+import { createEtcdClient } from './etcd-client'
+import { RegistryError } from './errors'
+import { RegistryServer } from './grpc-server'
+import { RegistryCore } from './registry-core'
+
+/** Options of {@link RegistryProcess.start}. */
+export interface RegistryProcessOptions {
+  config: RegistryConfig
+  logger: Logger
+  /** Software version advertised in the cluster status. */
+  version: string
+}
+
+/**
+ * One registry instance as a process runs it: the gRPC server bound first (its address is what
+ * the instance advertises), the etcd client, the core, and the site bootstrap (the instance's own
+ * site is created in the directory when absent, through the normal write path).
+ *
+ * State: running after {@link start}; {@link shutdown} resigns leadership at once (a successor is
+ * elected without waiting for the lease), drains the server, stops the core, closes etcd.
+ */
+export class RegistryProcess {
+  readonly instanceId: string
+  readonly server: RegistryServer
+  readonly core: RegistryCore
+  readonly #etcd: Etcd3
+  readonly #logger: Logger
+  readonly #stopping = new AbortController()
+  #shutdown: Promise<void> | undefined
+
+  private constructor(instanceId: string, server: RegistryServer, core: RegistryCore, etcd: Etcd3, logger: Logger) {
+    this.instanceId = instanceId
+    this.server = server
+    this.core = core
+    this.#etcd = etcd
+    this.#logger = logger
+  }
+
+  /** Starts the instance; resolves once it serves calls. */
+  static async start(options: RegistryProcessOptions): Promise<RegistryProcess> {
+    const { config, logger } = options
+    const instanceId = `${config.site.id}-${randomBytes(4).toString('hex')}`
+    const server = await RegistryServer.create({
+      instanceId,
+      listen: config.listen,
+      tokens: config.tokens,
+      ...(config.clusterToken === undefined ? {} : { clusterToken: config.clusterToken }),
+      ...(config.tls === undefined ? {} : { tls: config.tls }),
+      logger,
+    })
+    if (config.advertiseAddress === undefined && /^(0\.0\.0\.0|\[?::\]?):/.test(server.address)) {
+      logger.warn({ address: server.address }, 'listening on a wildcard address without FLEXSEAT_ADVERTISE_ADDRESS: other instances cannot forward writes here')
+    }
+    const etcd = createEtcdClient(config.etcdEndpoints)
+    let core: RegistryCore
+    try {
+      core = await RegistryCore.create({
+        etcd,
+        prefix: config.etcdPrefix,
+        instance: { id: instanceId, siteId: config.site.id, address: config.advertiseAddress ?? server.address, version: options.version },
+        leaseTtlSeconds: config.leaseTtlSeconds,
+        logger,
+      })
+    } catch (error) {
+      await server.stop(0)
+      etcd.close()
+      throw error
+    }
+    server.attach(core)
+    const instance = new RegistryProcess(instanceId, server, core, etcd, logger)
+    logger.info({ address: server.address, advertise: config.advertiseAddress ?? server.address, instanceId }, 'registry listening')
+    void instance.#ensureSite(config.site)
+    return instance
+  }
+
+  /**
+   * Creates this instance's site in the directory when it is absent, through the leader; retries
+   * until it succeeds or the instance stops. Idempotent across instances and restarts: the
+   * request id is derived from the site's content.
+   */
+  async #ensureSite(site: SiteConfig): Promise<void> {
+    const caller: Caller = { name: `registry-${site.id}`, role: 'registry' }
+    const record: Site = {
+      id: site.id,
+      name: site.name,
+      timezone: site.timezone,
+      emergencyNumbers: [...site.emergencyNumbers],
+      dispatchableLocation: site.dispatchableLocation,
+      sipTrunkUri: site.sip.trunkUri,
+      revision: '0',
+    }
+    const requestId = `ensure-site-${site.id}-${createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 16)}`
+    const signal = this.#stopping.signal
+    for (let attempt = 1; !signal.aborted; attempt += 1) {
+      try {
+        const existing = await this.core.getSite({ siteId: site.id }).catch((error: unknown) => {
+          if (error instanceof RegistryError && error.code === ErrorCode.ERROR_CODE_SITE_NOT_FOUND) return undefined
+          throw error
+        })
+        if (existing?.site !== undefined) return
+        await this.server.write(DirectoryServiceService.createSite, { requestId, site: record }, caller, (core) => core.createSite({ requestId, site: record }, caller))
+        this.#logger.info({ siteId: site.id }, 'site created in the directory')
+        return
+      } catch (error) {
+        if (error instanceof RegistryError && (error.code === ErrorCode.ERROR_CODE_ALREADY_EXISTS || error.code === ErrorCode.ERROR_CODE_REQUEST_ID_REUSED)) return
+        const level = attempt >= 5 ? 'warn' : 'debug'
+        this.#logger[level]({ err: error, attempt }, 'could not ensure the site record yet; retrying')
+        await delay(Math.min(200 * attempt, 2_000), undefined, { signal, ref: false }).catch(() => undefined)
+      }
+    }
+  }
+
+  /**
+   * Resigns leadership at once, drains the gRPC server (calls in progress may finish for
+   * `graceMs`, default 5 000), stops the core and closes etcd. Idempotent.
+   */
+  shutdown(graceMs = 5_000): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(graceMs)
+    return this.#shutdown
+  }
+
+  async #doShutdown(graceMs: number): Promise<void> {
+    this.#stopping.abort()
+    await this.core.resign().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not resign leadership'))
+    await this.server.stop(graceMs)
+    await this.core.stop().catch((error: unknown) => this.#logger.warn({ err: error }, 'core did not stop cleanly'))
+    this.#etcd.close()
+  }
+}

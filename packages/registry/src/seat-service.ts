@@ -1,0 +1,14 @@
+import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
+import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
+
+/** SeatService on the registry core: reads here, writes on the leader, the seat stream here. */
+export function seatService(context: ServiceContext): SeatServiceServer {
+  const def = SeatServiceService
+  return {
+    login: writeHandler(context, 'Login', def.login, (request, caller) => context.core().login(request, caller)),
+    logout: writeHandler(context, 'Logout', def.logout, (request, caller) => context.core().logout(request, caller)),
+    getSeat: readHandler(context, 'GetSeat', (request, caller) => context.core().getSeat(request, caller)),
+    listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),
+    watchSeats: streamHandler(context, 'WatchSeats', (request, _caller, signal) => context.core().watchSeats(request, signal)),
+  }
+}

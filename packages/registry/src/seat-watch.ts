@@ -1,0 +1,175 @@
+import { type Etcd3, GRPCOutOfRangeError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
+import {
+  ReleaseReason,
+  type Seat,
+  SeatEventType,
+  SnapshotReason,
+  type WatchSeatsRequest,
+  type WatchSeatsResponse,
+} from '@flexseat/proto'
+import type { Logger } from 'pino'
+import type { Keys } from './keys'
+import { parseJson, prefixEnd, retryRead } from './kv'
+import { type ReleaseRecord, type SeatRecord, toSeat } from './records'
+import * as v from './validate'
+
+/** What a seat watch needs. */
+export interface SeatWatchContext {
+  etcd: Etcd3
+  keys: Keys
+  logger: Logger
+  /** Called with every etcd answer (health tracking). */
+  onContact?: () => void
+}
+
+/** Every seat (at `siteId`, when given) at one revision. */
+export async function readSeats(ctx: SeatWatchContext, siteId: string): Promise<{ seats: Seat[]; revision: string }> {
+  const res = await retryRead(() => ctx.etcd.kv.range({ key: Buffer.from(ctx.keys.seats), range_end: prefixEnd(ctx.keys.seats) }))
+  ctx.onContact?.()
+  const seats = res.kvs.map((kv) => toSeat(parseJson<SeatRecord>(kv), kv.mod_revision)).filter((s) => siteId === '' || s.siteId === siteId)
+  return { seats, revision: res.header.revision }
+}
+
+/** Validates a watch request (INVALID_ARGUMENT naming the field). */
+export function validateWatch(req: WatchSeatsRequest): bigint {
+  if (req.siteId !== '') v.id(req.siteId, 'site_id')
+  return v.revision(req.afterRevision === '' ? '0' : req.afterRevision, 'after_revision')
+}
+
+type Item = { kind: 'data'; res: IWatchResponse } | { kind: 'broken'; error: unknown }
+
+/**
+ * Streams seat changes in revision order, per the WatchSeats contract:
+ *
+ * - `after_revision` 0: a snapshot (INITIAL) at revision R, then every change after R;
+ * - `after_revision` N: every change after N, with no gap and no duplicate;
+ * - when N (or the point a broken watch must resume from) was compacted: a snapshot with reason
+ *   COMPACTED at the current revision, then the changes after it.
+ *
+ * One etcd watch covers `seats/` and `seats-released/` (adjacent key ranges), with previous
+ * values, so a deletion comes with the seat as it was and, at the same revision, the reason.
+ * With a site filter, a seat that moves away from the site is delivered as RELEASED (MOVED).
+ *
+ * The stream tracks the last revision it delivered itself and, when etcd's watch breaks,
+ * re-creates it from the next revision and drops anything already delivered, rather than
+ * trusting etcd3's automatic resume (which advances its start revision to the header revision
+ * of the creation response and could skip events).
+ */
+export async function* watchSeats(ctx: SeatWatchContext, req: WatchSeatsRequest, signal: AbortSignal): AsyncGenerator<WatchSeatsResponse> {
+  let after = validateWatch(req)
+  const siteId = req.siteId
+  if (signal.aborted) return
+  if (after === 0n) {
+    const snap = await readSeats(ctx, siteId)
+    yield { message: { $case: 'snapshot', value: { reason: SnapshotReason.SNAPSHOT_REASON_INITIAL, seats: snap.seats, revision: snap.revision } } }
+    after = BigInt(snap.revision)
+  }
+  const start = Buffer.from(ctx.keys.seatsReleased)
+  const end = prefixEnd(ctx.keys.seats)
+  while (!signal.aborted) {
+    if (await compacted(ctx, after)) {
+      const snap = await readSeats(ctx, siteId)
+      yield { message: { $case: 'snapshot', value: { reason: SnapshotReason.SNAPSHOT_REASON_COMPACTED, seats: snap.seats, revision: snap.revision } } }
+      after = BigInt(snap.revision)
+    }
+    const queue: Item[] = []
+    let wake: (() => void) | undefined
+    const push = (item: Item) => {
+      queue.push(item)
+      wake?.()
+    }
+    const onAbort = () => wake?.()
+    signal.addEventListener('abort', onAbort)
+    const watcher: Watcher = ctx.etcd
+      .watch()
+      .inRange({ start, end })
+      .withPreviousKV()
+      .startRevision((after + 1n).toString())
+      .watcher()
+    watcher.on('data', (res) => push({ kind: 'data', res }))
+    watcher.on('disconnected', (error) => push({ kind: 'broken', error }))
+    watcher.on('error', (error) => push({ kind: 'broken', error }))
+    try {
+      for (;;) {
+        if (signal.aborted) return
+        const item = queue.shift()
+        if (!item) {
+          await new Promise<void>((resolve) => (wake = resolve))
+          wake = undefined
+          continue
+        }
+        if (item.kind === 'broken') {
+          ctx.logger.debug({ err: item.error }, 'seat watch broke; resuming')
+          break
+        }
+        ctx.onContact?.()
+        for (const [revision, events] of byRevision(item.res)) {
+          if (revision <= after) continue
+          for (const response of translate(ctx.keys, events, revision, siteId)) yield response
+          after = revision
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      await watcher.cancel().catch(() => undefined)
+    }
+    // Resuming: a short pause keeps a flapping connection from spinning.
+    await new Promise((resolve) => setTimeout(resolve, 100).unref())
+  }
+}
+
+/** Whether the history after `after` is gone (so a watch from `after + 1` cannot start). */
+async function compacted(ctx: SeatWatchContext, after: bigint): Promise<boolean> {
+  const head = await retryRead(() => ctx.etcd.kv.range({ key: Buffer.from(ctx.keys.seats), range_end: prefixEnd(ctx.keys.seats), count_only: true }))
+  if (after + 1n > BigInt(head.header.revision)) return false
+  try {
+    await retryRead(() => ctx.etcd.kv.range({ key: Buffer.from(ctx.keys.seats), range_end: prefixEnd(ctx.keys.seats), count_only: true, revision: (after + 1n).toString() }))
+    return false
+  } catch (error) {
+    if (error instanceof GRPCOutOfRangeError) return true
+    throw error
+  }
+}
+
+type WatchEvent = IWatchResponse['events'][number]
+
+function byRevision(res: IWatchResponse): Map<bigint, WatchEvent[]> {
+  const groups = new Map<bigint, WatchEvent[]>()
+  for (const event of res.events) {
+    const revision = BigInt(event.kv.mod_revision)
+    const group = groups.get(revision)
+    if (group) group.push(event)
+    else groups.set(revision, [event])
+  }
+  return groups
+}
+
+function translate(keys: Keys, events: WatchEvent[], revision: bigint, siteId: string): WatchSeatsResponse[] {
+  const rev = revision.toString()
+  const reasons = new Map<string, ReleaseRecord>()
+  for (const e of events) {
+    const key = e.kv.key.toString('utf8')
+    if (e.type === 'Put' && key.startsWith(keys.seatsReleased)) reasons.set(key.slice(keys.seatsReleased.length), parseJson<ReleaseRecord>(e.kv))
+  }
+  const out: WatchSeatsResponse[] = []
+  const event = (type: SeatEventType, seat: Seat, reason = ReleaseReason.RELEASE_REASON_UNSPECIFIED): WatchSeatsResponse => ({
+    message: { $case: 'event', value: { type, seat, reason, revision: rev } },
+  })
+  for (const e of events) {
+    const key = e.kv.key.toString('utf8')
+    if (!key.startsWith(keys.seats)) continue
+    const userId = key.slice(keys.seats.length)
+    const previous = e.prev_kv ? toSeat(parseJson<SeatRecord>(e.prev_kv as IKeyValue), e.prev_kv.mod_revision) : undefined
+    if (e.type === 'Put') {
+      const seat = toSeat(parseJson<SeatRecord>(e.kv), e.kv.mod_revision)
+      if (siteId === '' || seat.siteId === siteId) out.push(event(SeatEventType.SEAT_EVENT_TYPE_SEATED, seat))
+      else if (previous && previous.siteId === siteId) out.push(event(SeatEventType.SEAT_EVENT_TYPE_RELEASED, previous, ReleaseReason.RELEASE_REASON_MOVED))
+    } else {
+      const record = reasons.get(userId)
+      const seat = previous ?? (record ? toSeat(record.seat, record.epoch) : undefined)
+      if (!seat || (siteId !== '' && seat.siteId !== siteId)) continue
+      out.push(event(SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat, record?.reason ?? ReleaseReason.RELEASE_REASON_LOGOUT))
+    }
+  }
+  return out
+}

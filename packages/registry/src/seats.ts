@@ -1,0 +1,173 @@
+import { ErrorCode, type LoginRequest, type LoginResponse, type LogoutResponse, ReleaseReason, type Seat } from '@flexseat/proto'
+import type { Caller } from './caller'
+import { RegistryError } from './errors'
+import type { TxnReader, WritePlan } from './fenced-writer'
+import type { Keys } from './keys'
+import { type Op, REQUEST_LEASE } from './kv'
+import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { verifyPin } from './pin-hash'
+import type { DeviceRecord, ReleaseRecord, SeatRecord, UserRecord } from './records'
+import { toSeat } from './records'
+
+/** What seat planning needs besides the request. */
+export interface SeatContext {
+  keys: Keys
+  lockout: LockoutPolicy
+  now: () => number
+}
+
+/** Whose seat a logout or a lookup means. */
+export type SeatTarget = { $case: 'userId'; value: string } | { $case: 'extension'; value: string } | { $case: 'deviceId'; value: string }
+
+/** WRONG_PIN with the attempts left. */
+export function wrongPin(attemptsLeft: number): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_WRONG_PIN, `wrong PIN; ${attemptsLeft} attempt(s) left`, { attemptsLeft })
+}
+
+/** LOCKED_OUT with the end of the lock. */
+export function lockedOut(until: Date): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_LOCKED_OUT, `too many wrong PINs; locked until ${until.toISOString()}`, { lockedUntil: until })
+}
+
+function unknownExtension(): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension')
+}
+
+/** The user who owns `extension`, read through the transaction. */
+export async function userByExtension(read: TxnReader, keys: Keys, extension: string): Promise<{ value: UserRecord; revision: string } | undefined> {
+  const owner = await read.get(keys.extension(extension))
+  const text = owner?.value.toString('utf8')
+  if (!text?.startsWith('user:')) return undefined
+  return read.json<UserRecord>(keys.user(text.slice('user:'.length)))
+}
+
+/** The effects of ending `seat` (held by `userId` at epoch `epoch`) for `reason`. */
+export async function releaseOps(read: TxnReader, keys: Keys, seat: SeatRecord, epoch: string, reason: ReleaseReason, now: number): Promise<Op[]> {
+  const ops: Op[] = [{ type: 'delete', key: keys.seat(seat.userId) }]
+  const host = await read.get(keys.host(seat.deviceId))
+  if (host?.value.toString('utf8') === seat.userId) ops.push({ type: 'delete', key: keys.host(seat.deviceId) })
+  const record: ReleaseRecord = { reason, seat, epoch, at: new Date(now).toISOString() }
+  // The reason only has to outlive the watchers catching up: it expires with the request records.
+  ops.push({ type: 'put', key: keys.seatReleased(seat.userId), value: record, lease: REQUEST_LEASE })
+  return ops
+}
+
+/**
+ * Plans a login: checks the extension, the device, flex hosting, roaming, the lockout and the
+ * PIN; then, in one transaction, moves the worker's seat to the device (the previous seat is
+ * revoked) and bumps whoever sat there. Wrong PINs write the lockout record (and are recorded
+ * as the request's outcome, so a retried wrong PIN counts once).
+ */
+export async function planLogin(ctx: SeatContext, req: LoginRequest, caller: Caller, read: TxnReader): Promise<WritePlan<LoginResponse>> {
+  const { keys } = ctx
+  const user = await userByExtension(read, keys, req.extension)
+  if (!user) return { ops: [], outcome: unknownExtension() }
+  const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
+  if (!device) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`) }
+  if (!device.value.flexHost) {
+    return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_NOT_FLEX_HOST, `device "${req.deviceId}" does not host flex workers`) }
+  }
+  if (!user.value.roamingAllowed && device.value.siteId !== user.value.homeSiteId) {
+    return {
+      ops: [],
+      outcome: new RegistryError(ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED, `the user may sit only at site "${user.value.homeSiteId}"`),
+    }
+  }
+  const userId = user.value.id
+  const now = ctx.now()
+  const ops: Op[] = []
+  // The lockout guards PIN guessing: an administrator signing a worker in without a PIN
+  // neither meets it nor clears it.
+  if (req.pin !== '') {
+    const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
+    const locked = lockedUntil(lockout?.value, now)
+    if (locked) return { ops: [], outcome: lockedOut(locked) }
+    if (!(await verifyPin(req.pin, user.value.pinHash))) {
+      const failure = recordFailure(lockout?.value, now, ctx.lockout)
+      return {
+        ops: [{ type: 'put', key: keys.lockout(userId), value: failure.record }],
+        outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft),
+      }
+    }
+    if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })
+  }
+
+  let revoked: Seat | undefined
+  const current = await read.json<SeatRecord>(keys.seat(userId))
+  if (current && current.value.deviceId !== req.deviceId) {
+    revoked = toSeat(current.value, current.revision)
+    const oldHost = await read.get(keys.host(current.value.deviceId))
+    if (oldHost?.value.toString('utf8') === userId) ops.push({ type: 'delete', key: keys.host(current.value.deviceId) })
+  }
+  let bumped: Seat | undefined
+  const host = await read.get(keys.host(req.deviceId))
+  const occupant = host?.value.toString('utf8')
+  if (occupant !== undefined && occupant !== userId) {
+    const theirs = await read.json<SeatRecord>(keys.seat(occupant))
+    if (theirs) {
+      bumped = toSeat(theirs.value, theirs.revision)
+      ops.push({ type: 'delete', key: keys.seat(occupant) })
+      const record: ReleaseRecord = { reason: ReleaseReason.RELEASE_REASON_BUMPED, seat: theirs.value, epoch: theirs.revision, at: new Date(now).toISOString() }
+      ops.push({ type: 'put', key: keys.seatReleased(occupant), value: record, lease: REQUEST_LEASE })
+    }
+  }
+  const max = user.value.maxSeatHours
+  const hours = req.durationHours > 0 ? (max > 0 ? Math.min(req.durationHours, max) : req.durationHours) : max
+  const seat: SeatRecord = {
+    userId,
+    extension: user.value.extension,
+    displayName: user.value.displayName,
+    deviceId: req.deviceId,
+    siteId: device.value.siteId,
+    since: new Date(now).toISOString(),
+    ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
+    via: caller.role === 'admin' ? 'admin' : 'phone',
+  }
+  ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
+  ops.push({ type: 'put', key: keys.seat(userId), value: seat })
+  return { ops, outcome: { seat: toSeat(seat, '0'), revoked, bumped } }
+}
+
+/** Resolves a seat target to a user id, or a domain error when the user/device is unknown. */
+export async function resolveTarget(read: TxnReader, keys: Keys, target: SeatTarget): Promise<string | undefined | RegistryError> {
+  switch (target.$case) {
+    case 'userId': {
+      const user = await read.get(keys.user(target.value))
+      return user ? target.value : new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${target.value}"`)
+    }
+    case 'extension': {
+      const user = await userByExtension(read, keys, target.value)
+      return user ? user.value.id : unknownExtension()
+    }
+    case 'deviceId': {
+      const device = await read.get(keys.device(target.value))
+      if (!device) return new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${target.value}"`)
+      return (await read.get(keys.host(target.value)))?.value.toString('utf8')
+    }
+  }
+}
+
+/** Plans a logout: releases the seat if there is one (idempotent: no seat, nothing released). */
+export async function planLogout(ctx: SeatContext, target: SeatTarget, reason: ReleaseReason, read: TxnReader): Promise<WritePlan<LogoutResponse>> {
+  const userId = await resolveTarget(read, ctx.keys, target)
+  if (userId instanceof RegistryError) return { ops: [], outcome: userId }
+  if (userId === undefined) return { ops: [], outcome: { released: undefined } }
+  const seat = await read.json<SeatRecord>(ctx.keys.seat(userId))
+  if (!seat) return { ops: [], outcome: { released: undefined } }
+  const ops = await releaseOps(read, ctx.keys, seat.value, seat.revision, reason, ctx.now())
+  return { ops, outcome: { released: toSeat(seat.value, seat.revision) } }
+}
+
+/**
+ * Plans the release of an expired seat: only the seat at `epoch`, and only once it has
+ * expired (a later login of the same user is a new seat with its own limit).
+ */
+export async function planExpiry(ctx: SeatContext, userId: string, epoch: string, read: TxnReader): Promise<WritePlan<LogoutResponse>> {
+  const seat = await read.json<SeatRecord>(ctx.keys.seat(userId))
+  const now = ctx.now()
+  if (!seat || seat.revision !== epoch || seat.value.expiresAt === undefined || Date.parse(seat.value.expiresAt) > now) {
+    return { ops: [], outcome: { released: undefined } }
+  }
+  const ops = await releaseOps(read, ctx.keys, seat.value, seat.revision, ReleaseReason.RELEASE_REASON_EXPIRED, now)
+  return { ops, outcome: { released: toSeat(seat.value, seat.revision) } }
+}

@@ -1,0 +1,40 @@
+import type * as p from '@flexseat/proto'
+import type { Caller } from './caller'
+import type { LeaderInfo } from './leadership'
+
+/**
+ * What the gRPC layer needs of the registry core (RegistryCore satisfies it). Writes run only on
+ * the leader (else RegistryError NOT_LEADER); reads and the seat stream on any instance.
+ */
+export interface ServedCore {
+  readonly isLeader: boolean
+  currentLeader(): Promise<LeaderInfo | undefined>
+  healthy(): boolean
+  on(event: 'leadership', listener: (leader: boolean) => void): unknown
+  off(event: 'leadership', listener: (leader: boolean) => void): unknown
+
+  login(request: p.LoginRequest, caller: Caller): Promise<p.LoginResponse>
+  logout(request: p.LogoutRequest, caller: Caller): Promise<p.LogoutResponse>
+  createUser(request: p.CreateUserRequest, caller: Caller): Promise<p.CreateUserResponse>
+  updateUser(request: p.UpdateUserRequest, caller: Caller): Promise<p.UpdateUserResponse>
+  deleteUser(request: p.DeleteUserRequest, caller: Caller): Promise<p.DeleteUserResponse>
+  changePin(request: p.ChangePinRequest, caller: Caller): Promise<p.ChangePinResponse>
+  resetPin(request: p.ResetPinRequest, caller: Caller): Promise<p.ResetPinResponse>
+  createDevice(request: p.CreateDeviceRequest, caller: Caller): Promise<p.CreateDeviceResponse>
+  updateDevice(request: p.UpdateDeviceRequest, caller: Caller): Promise<p.UpdateDeviceResponse>
+  deleteDevice(request: p.DeleteDeviceRequest, caller: Caller): Promise<p.DeleteDeviceResponse>
+  createSite(request: p.CreateSiteRequest, caller: Caller): Promise<p.CreateSiteResponse>
+  updateSite(request: p.UpdateSiteRequest, caller: Caller): Promise<p.UpdateSiteResponse>
+  deleteSite(request: p.DeleteSiteRequest, caller: Caller): Promise<p.DeleteSiteResponse>
+
+  getSeat(request: p.GetSeatRequest, caller: Caller): Promise<p.GetSeatResponse>
+  listSeats(request: p.ListSeatsRequest, caller: Caller): Promise<p.ListSeatsResponse>
+  getUser(request: p.GetUserRequest, caller: Caller): Promise<p.GetUserResponse>
+  listUsers(request: p.ListUsersRequest, caller: Caller): Promise<p.ListUsersResponse>
+  getDevice(request: p.GetDeviceRequest, caller: Caller): Promise<p.GetDeviceResponse>
+  listDevices(request: p.ListDevicesRequest, caller: Caller): Promise<p.ListDevicesResponse>
+  getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
+  listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
+  getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>
+  watchSeats(request: p.WatchSeatsRequest, signal: AbortSignal): AsyncIterable<p.WatchSeatsResponse>
+}

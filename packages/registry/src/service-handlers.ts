@@ -1,0 +1,127 @@
+import { once } from 'node:events'
+import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
+import type { Logger } from 'pino'
+import type { Authenticator, RpcName } from './auth'
+import type { Caller } from './caller'
+import { unavailable } from './errors'
+import { toGrpcStatus } from './grpc-errors'
+import type { LeaderForwarder } from './leader-forwarder'
+import type { ServedCore } from './served-core'
+
+/** What every service implementation works with. */
+export interface ServiceContext {
+  /** The core; throws RegistryError UNAVAILABLE while the instance is still starting. */
+  core: () => ServedCore
+  auth: Authenticator
+  forwarder: LeaderForwarder
+  logger: Logger
+  /** Aborted when the server shuts down: open streams end with UNAVAILABLE (clients resume elsewhere). */
+  closing: AbortSignal
+}
+
+function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string }): Caller {
+  try {
+    return context.auth.authenticate(call.metadata, rpc)
+  } catch (error) {
+    // Never the token: only what was called and from where.
+    context.logger.info({ rpc, peer: call.getPeer() }, 'call refused')
+    throw error
+  }
+}
+
+/** A unary read: authenticated, then answered by this instance's core. */
+export function readHandler<Req, Res>(context: ServiceContext, rpc: RpcName, run: (request: Req, caller: Caller) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let caller: Caller
+    try {
+      caller = authenticate(context, rpc, call)
+    } catch (error) {
+      callback(toGrpcStatus(error, context.logger))
+      return
+    }
+    // run() may throw synchronously (e.g. UNAVAILABLE while starting): start it inside the chain.
+    Promise.resolve()
+      .then(() => run(call.request, caller))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toGrpcStatus(error, context.logger)),
+      )
+  }
+}
+
+/** A unary write: authenticated, then run on the leader (here, or forwarded to it). */
+export function writeHandler<Req, Res>(
+  context: ServiceContext,
+  rpc: RpcName,
+  method: MethodDefinition<Req, Res>,
+  run: (request: Req, caller: Caller) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let caller: Caller
+    try {
+      caller = authenticate(context, rpc, call)
+    } catch (error) {
+      callback(toGrpcStatus(error, context.logger))
+      return
+    }
+    const incoming = { metadata: call.metadata, deadline: call.getDeadline() }
+    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller)).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toGrpcStatus(error, context.logger)),
+    )
+  }
+}
+
+/**
+ * A server stream fed by an async iterable. Cancellation by the client (or the server shutting
+ * down) aborts the source; when the transport's buffer is full, the stream waits for 'drain'
+ * before pulling the next message (backpressure reaches the core's watch).
+ */
+export function streamHandler<Req, Res>(
+  context: ServiceContext,
+  rpc: RpcName,
+  open: (request: Req, caller: Caller, signal: AbortSignal) => AsyncIterable<Res>,
+): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    let caller: Caller
+    try {
+      caller = authenticate(context, rpc, call)
+    } catch (error) {
+      call.emit('error', toGrpcStatus(error, context.logger))
+      return
+    }
+    const abort = new AbortController()
+    const onCancel = (): void => abort.abort(new Error('stream cancelled'))
+    const onClosing = (): void => {
+      if (abort.signal.aborted) return
+      abort.abort(new Error('server shutting down'))
+      call.emit('error', toGrpcStatus(unavailable('the instance is shutting down; resume on another', 200), context.logger))
+    }
+    call.once('cancelled', onCancel)
+    call.once('close', onCancel)
+    context.closing.addEventListener('abort', onClosing, { once: true })
+    if (context.closing.aborted) onClosing()
+    const pump = async (): Promise<void> => {
+      for await (const message of open(call.request, caller, abort.signal)) {
+        if (abort.signal.aborted) return
+        if (!call.write(message)) {
+          await once(call, 'drain', { signal: abort.signal })
+        }
+      }
+    }
+    pump().then(
+      () => {
+        if (!abort.signal.aborted) call.end()
+      },
+      (error: unknown) => {
+        if (abort.signal.aborted) return
+        call.emit('error', toGrpcStatus(error, context.logger))
+      },
+    ).finally(() => {
+      call.off('cancelled', onCancel)
+      call.off('close', onCancel)
+      context.closing.removeEventListener('abort', onClosing)
+      if (!abort.signal.aborted) abort.abort(new Error('stream ended'))
+    })
+  }
+}

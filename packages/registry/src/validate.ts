@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto'
+import { invalidArgument } from './errors'
+
+/** Ids of users, devices and sites: lowercase letters, digits, '.', '_', '-'; 1 to 64. */
+export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
+/** Extensions: 2 to 15 digits, one space for users and devices. */
+export const EXTENSION_PATTERN = /^[0-9]{2,15}$/
+/** PINs: 4 to 12 digits. */
+export const PIN_PATTERN = /^[0-9]{4,12}$/
+/** Request ids: 1 to 128 printable ASCII characters without spaces. */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+
+const E164 = /^\+[1-9][0-9]{1,14}$/
+const PHONE = /^\+?[0-9]{2,15}$/
+const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,255}$/
+const SIP_URI = /^sips?:[^\s]{1,250}$/
+const TEXT_MAX = 256
+
+/** Throws INVALID_ARGUMENT naming `field` unless the request id is well formed. */
+export function requestId(value: string, field = 'request_id'): string {
+  if (!value) throw invalidArgument(field, 'is required')
+  if (!REQUEST_ID_PATTERN.test(value)) throw invalidArgument(field, 'must be 1 to 128 printable characters without spaces')
+  return value
+}
+
+/** Throws unless `value` is a well-formed id. */
+export function id(value: string, field: string): string {
+  if (!value) throw invalidArgument(field, 'is required')
+  if (!ID_PATTERN.test(value)) throw invalidArgument(field, 'must match ^[a-z0-9][a-z0-9._-]{0,63}$')
+  return value
+}
+
+/** The id given, or a fresh random one (`<kind>-<12 hex>`) when empty. */
+export function idOrNew(value: string, field: string, kind: string): string {
+  return value === '' ? `${kind}-${randomBytes(6).toString('hex')}` : id(value, field)
+}
+
+/** Throws unless `value` is an extension (2 to 15 digits). */
+export function extension(value: string, field: string): string {
+  if (!value) throw invalidArgument(field, 'is required')
+  if (!EXTENSION_PATTERN.test(value)) throw invalidArgument(field, 'must be 2 to 15 digits')
+  return value
+}
+
+/** Throws unless `value` is a PIN (4 to 12 digits). The message never repeats the value. */
+export function pin(value: string, field: string): string {
+  if (!value) throw invalidArgument(field, 'is required')
+  if (!PIN_PATTERN.test(value)) throw invalidArgument(field, 'must be 4 to 12 digits')
+  return value
+}
+
+/** Free text: at most 256 characters, no control characters. */
+export function text(value: string, field: string, required = false): string {
+  if (required && value.trim() === '') throw invalidArgument(field, 'is required')
+  if (value.length > TEXT_MAX) throw invalidArgument(field, `must be at most ${TEXT_MAX} characters`)
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) throw invalidArgument(field, 'must not contain control characters')
+  return value
+}
+
+/** Optional E.164 number (DID). */
+export function e164(value: string, field: string): string {
+  if (value !== '' && !E164.test(value)) throw invalidArgument(field, 'must be an E.164 number like +31201234567')
+  return value
+}
+
+/** Optional phone number: digits with an optional leading '+'. */
+export function phone(value: string, field: string): string {
+  if (value !== '' && !PHONE.test(value)) throw invalidArgument(field, 'must be 2 to 15 digits, optionally after +')
+  return value
+}
+
+/** Optional e-mail address (shape only). */
+export function email(value: string, field: string): string {
+  if (value !== '' && !EMAIL.test(value)) throw invalidArgument(field, 'must be an e-mail address')
+  return value
+}
+
+/** Optional SIP URI. */
+export function sipUri(value: string, field: string): string {
+  if (value !== '' && !SIP_URI.test(value)) throw invalidArgument(field, 'must be a sip: or sips: URI')
+  return value
+}
+
+/** Optional fallback: a SIP URI or an extension. */
+export function fallback(value: string, field: string): string {
+  if (value !== '' && !SIP_URI.test(value) && !EXTENSION_PATTERN.test(value)) {
+    throw invalidArgument(field, 'must be a sip: URI or an extension')
+  }
+  return value
+}
+
+/** Optional IANA time zone. */
+export function timezone(value: string, field: string): string {
+  if (value === '') return value
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value })
+  } catch {
+    throw invalidArgument(field, 'must be an IANA time zone such as Europe/Amsterdam')
+  }
+  return value
+}
+
+/** Whole hours from 0 to `max`. */
+export function hours(value: number, field: string, max = 8_760): number {
+  if (!Number.isInteger(value) || value < 0 || value > max) throw invalidArgument(field, `must be 0 to ${max} hours`)
+  return value
+}
+
+/** A non-negative int64 as a decimal string (etcd revisions). */
+export function revision(value: string, field: string): bigint {
+  if (!/^[0-9]{1,19}$/.test(value)) throw invalidArgument(field, 'must be a non-negative revision')
+  return BigInt(value)
+}
+
+/** Normalises an update mask: proto names (`display_name`) or JSON names (`displayName`). */
+export function updateMask(paths: readonly string[] | undefined, writable: readonly string[], field = 'update_mask'): Set<string> {
+  if (!paths || paths.length === 0) return new Set(writable)
+  const out = new Set<string>()
+  for (const path of paths) {
+    const snake = path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+    if (!writable.includes(snake)) throw invalidArgument(field, `cannot update "${path.slice(0, 64)}"; writable: ${writable.join(', ')}`)
+    out.add(snake)
+  }
+  return out
+}

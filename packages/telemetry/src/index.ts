@@ -1,0 +1,2 @@
+export { startTelemetry } from './start-telemetry'
+export type { StopTelemetry } from './start-telemetry'

@@ -1,0 +1,132 @@
+// Leadership across process failures of real registry processes: SIGTERM of the leader hands over
+// at once (it resigns), and SIGKILL of the leader under login traffic loses no acknowledged login.
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { type ServiceError, status } from '@grpc/grpc-js'
+import { type LoginRequest, type LoginResponse, unary } from '@flexseat/proto'
+import { eventually, RegistryCluster } from '../helpers/registry-cluster'
+
+t.setTimeout(120_000)
+
+function user(extension: string) {
+  return {
+    id: `u${extension}`,
+    extension,
+    displayName: `Worker ${extension}`,
+    did: '',
+    email: '',
+    mobile: '',
+    department: '',
+    homeSiteId: 'amsterdam',
+    roamingAllowed: true,
+    maxSeatHours: 0,
+    fallback: '',
+    lockedUntil: undefined,
+    revision: '0',
+  }
+}
+
+/** Creates `count` users u<ext> (PIN 1234) and flex desks d<ext>, through instance `via`. */
+async function provision(cluster: RegistryCluster, via: number, first: number, count: number): Promise<string[]> {
+  const { directory } = cluster.clients(via)
+  const admin = cluster.metadata('admin')
+  await eventually('the sites exist', async () => (await unary(directory.listSites.bind(directory), { pageSize: 0, pageToken: '' }, { metadata: admin })).sites.length === 3)
+  const extensions = Array.from({ length: count }, (_, i) => String(first + i))
+  await Promise.all(
+    extensions.map(async (extension) => {
+      await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user(extension), pin: '1234' }, { metadata: admin })
+      await unary(
+        directory.createDevice.bind(directory),
+        { requestId: randomUUID(), device: { id: `d${extension}`, siteId: 'berlin', extension: `9${extension}`, label: '', model: '', flexHost: true, revision: '0' } },
+        { metadata: admin },
+      )
+    }),
+  )
+  return extensions
+}
+
+/**
+ * Sends `request` to the instances in `via` in turn until one acknowledges it (same request id:
+ * idempotent), retrying on UNAVAILABLE/DEADLINE_EXCEEDED for at most `timeoutMs`.
+ */
+async function loginWithRetry(cluster: RegistryCluster, via: () => number[], request: LoginRequest, timeoutMs = 20_000): Promise<LoginResponse> {
+  const deadline = Date.now() + timeoutMs
+  for (let attempt = 0; ; attempt += 1) {
+    const targets = via()
+    const index = targets[attempt % targets.length]!
+    const { seat } = cluster.clients(index)
+    try {
+      return await unary(seat.login.bind(seat), request, { metadata: cluster.metadata('sip-node'), timeoutMs: 3_000 })
+    } catch (error) {
+      const code = (error as ServiceError).code
+      if ((code !== status.UNAVAILABLE && code !== status.DEADLINE_EXCEEDED && code !== status.CANCELLED) || Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+t.test('SIGTERM of the leader hands over without waiting for its lease', async (t) => {
+  // A long lease: a successor that appears well within it can only come from the leader resigning.
+  const leaseTtlSeconds = 15
+  const cluster = await RegistryCluster.start({ instances: 3, leaseTtlSeconds })
+  t.teardown(() => cluster.stop())
+  const leader = await cluster.leader()
+  const others = [0, 1, 2].filter((i) => i !== leader)
+  const [extension] = await provision(cluster, others[0]!, 5100, 1)
+
+  const stoppedAt = Date.now()
+  const exit = await cluster.terminate(leader)
+  t.same(exit, { code: 0, signal: null }, 'the leader exits 0 on SIGTERM')
+  const successor = await cluster.waitForLeader({ not: leader, on: others, timeoutMs: (leaseTtlSeconds * 1_000) / 2 })
+  t.ok(others.includes(successor), 'one of the others leads')
+  t.ok(Date.now() - stoppedAt < leaseTtlSeconds * 1_000, 'the successor is elected before the old lease could expire')
+
+  const { seat } = cluster.clients(others.find((i) => i !== successor)!)
+  const login = await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: `d${extension}`, extension: extension!, pin: '1234', durationHours: 0 }, { metadata: cluster.metadata('sip-node') })
+  t.equal(login.seat?.deviceId, `d${extension}`, 'a login through the remaining follower succeeds')
+})
+
+t.test('SIGKILL of the leader under login traffic loses no acknowledged login', async (t) => {
+  const cluster = await RegistryCluster.start({ instances: 3, leaseTtlSeconds: 3 })
+  t.teardown(() => cluster.stop())
+  const leader = await cluster.leader()
+  const others = [0, 1, 2].filter((i) => i !== leader)
+  const extensions = await provision(cluster, others[0]!, 5200, 24)
+
+  // Logins go through the followers (which survive), each with its own request id, retried with
+  // the same id while the cluster fails over.
+  const acknowledged = new Map<string, LoginResponse>()
+  const queue = [...extensions]
+  const worker = async (): Promise<void> => {
+    for (let extension = queue.shift(); extension !== undefined; extension = queue.shift()) {
+      const request = { requestId: randomUUID(), deviceId: `d${extension}`, extension, pin: '1234', durationHours: 0 }
+      acknowledged.set(extension, await loginWithRetry(cluster, () => others, request))
+    }
+  }
+  // Three logins in flight at any time; the leader dies once a third of them are acknowledged.
+  const traffic = Promise.all([worker(), worker(), worker()])
+  await eventually('a third of the logins acknowledged', () => acknowledged.size >= extensions.length / 3, 30_000, 5)
+  const inFlight = extensions.length - queue.length - acknowledged.size
+  await cluster.kill(leader)
+  const killed = true
+  t.ok(inFlight > 0 || queue.length > 0, 'logins were under way when the leader was killed')
+  await traffic
+  t.ok(killed, 'the leader was killed while logins were under way')
+  t.equal(acknowledged.size, extensions.length, 'every login was eventually acknowledged')
+
+  const successor = await cluster.waitForLeader({ not: leader, on: others })
+  t.ok(others.includes(successor), 'a successor leads')
+  for (const index of others) {
+    const { seat } = cluster.clients(index)
+    for (const [extension, response] of acknowledged) {
+      const seen = await eventually(`seat of ${extension} on instance ${index}`, async () =>
+        (await unary(seat.getSeat.bind(seat), { target: { $case: 'extension', value: extension } }, { metadata: cluster.metadata('viewer') })).seat,
+      )
+      t.equal(seen.deviceId, `d${extension}`, `instance ${index}: ${extension} still seated where acknowledged`)
+      t.equal(seen.epoch, response.seat?.epoch, `instance ${index}: ${extension} has the acknowledged epoch`)
+    }
+  }
+  const { seat } = cluster.clients(successor)
+  const listed = await unary(seat.listSeats.bind(seat), { siteId: '', pageSize: 1000, pageToken: '' }, { metadata: cluster.metadata('viewer') })
+  t.equal(listed.seats.length, extensions.length, 'exactly the acknowledged seats exist')
+})
