@@ -1,0 +1,173 @@
+/**
+ * Seat registry benchmark, through gRPC against a three-member etcd cluster and three registry
+ * processes on this machine (loopback):
+ *
+ * - login latency (median, p99) at 1 and at 32 concurrent clients, and logins per second, for
+ *   administrator logins (no PIN: the etcd path alone) and phone logins (PIN checked with scrypt),
+ *   sent to the leader and to a follower (which forwards to the leader);
+ * - time from kill -9 of the leader to the next successful login through a surviving instance.
+ *
+ *   npm run build && npx tsx bench/registry.ts [--seconds 5] [--failovers 3]
+ *
+ * Every login moves a worker between two flex desks, so each one revokes a seat (a full takeover
+ * transaction). Every process is killed at the end.
+ */
+import { randomUUID } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { CreateDeviceRequest, CreateUserRequest, Device, LoginRequest, unary, User } from '@flexseat/proto'
+import { RegistryCluster } from '../test/helpers/registry-cluster'
+import { rssMiB, since, summary } from './stats'
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, failovers: { type: 'string', default: '3' }, 'lease-ttl': { type: 'string', default: '3' } },
+})
+const SECONDS = Number(values.seconds)
+const FAILOVERS = Number(values.failovers)
+const LEASE_TTL = Number(values['lease-ttl'])
+const WORKERS = 32
+const PIN = '2468'
+
+interface Row {
+  scenario: string
+  target: string
+  concurrency: number
+  logins: number
+  errors: number
+  perSecond: number
+  medianMs: number
+  p99Ms: number
+}
+
+async function main(): Promise<void> {
+  const cluster = await RegistryCluster.start({ instances: 3, leaseTtlSeconds: LEASE_TTL, logLevel: 'info' })
+  const stop = (): void => void cluster.stop().finally(() => process.exit(130))
+  process.once('SIGINT', stop)
+  try {
+    await seed(cluster)
+    const rows: Row[] = []
+    for (const via of ['admin', 'pin'] as const) {
+      for (const target of ['leader', 'follower'] as const) {
+        for (const concurrency of [1, WORKERS]) rows.push(await loginLoad(cluster, via, target, concurrency))
+      }
+    }
+    console.log('\nLogin latency and rate (each row runs %d s):', SECONDS)
+    console.table(rows)
+    const memory = cluster.instances.map((i) => ({ instance: i.siteId, registryRssMiB: rssMiB(i.process!.pid) }))
+    memory.push(...cluster.etcd.members.map((m) => ({ instance: m.name, registryRssMiB: rssMiB(m.process!.pid) })))
+    console.log('Memory after the load (RSS, MiB):')
+    console.table(memory)
+    const failovers = await failoverTimes(cluster)
+    console.log(`\nkill -9 of the leader → next successful login (lease TTL ${LEASE_TTL} s), ${failovers.length} runs:`)
+    console.log(`  each: ${failovers.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(failovers).medianMs)} ms`)
+    console.log(JSON.stringify({ rows, failoverMs: failovers, leaseTtlSeconds: LEASE_TTL, memory }))
+  } finally {
+    await cluster.stop()
+  }
+}
+
+/** Two flex desks per worker at amsterdam, and the workers, roaming allowed. */
+async function seed(cluster: RegistryCluster): Promise<void> {
+  const leader = await cluster.leader()
+  const { directory } = cluster.clients(leader)
+  const metadata = cluster.metadata('admin')
+  const settings = { metadata, timeoutMs: 30_000 }
+  // Sites register themselves when their instance starts; wait for amsterdam's record.
+  for (let i = 0; i < 100; i += 1) {
+    try {
+      await unary(directory.getSite.bind(directory), { siteId: 'amsterdam' }, { metadata })
+      break
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  for (let w = 0; w < WORKERS; w += 1) {
+    await unary(directory.createUser.bind(directory), CreateUserRequest.fromPartial({
+      requestId: randomUUID(),
+      user: User.fromPartial({ id: `w${w}`, extension: String(1000 + w), displayName: `Worker ${w}`, homeSiteId: 'amsterdam', roamingAllowed: true }),
+      pin: PIN,
+    }), settings)
+    for (const side of [0, 1]) {
+      await unary(directory.createDevice.bind(directory), CreateDeviceRequest.fromPartial({
+        requestId: randomUUID(),
+        device: Device.fromPartial({ id: `d${w}-${side}`, siteId: 'amsterdam', extension: String(5000 + 2 * w + side), flexHost: true }),
+      }), settings)
+    }
+  }
+}
+
+async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target: 'leader' | 'follower', concurrency: number): Promise<Row> {
+  const leader = await cluster.leader()
+  const index = target === 'leader' ? leader : cluster.live.find((i) => i !== leader)!
+  const { seat } = cluster.clients(index)
+  const metadata = cluster.metadata(via === 'admin' ? 'admin' : 'sip-node')
+  const latencies: number[] = []
+  let errors = 0
+  const started = performance.now()
+  const until = started + SECONDS * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      let side = 0
+      while (performance.now() < until) {
+        side = 1 - side
+        const request = LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d${w}-${side}`, extension: String(1000 + w), pin: via === 'pin' ? PIN : '' })
+        const t0 = performance.now()
+        try {
+          await unary(seat.login.bind(seat), request, { metadata, timeoutMs: 10_000 })
+          latencies.push(since(t0))
+        } catch {
+          errors += 1
+        }
+      }
+    }),
+  )
+  const elapsed = since(started) / 1000
+  const s = summary(latencies)
+  return {
+    scenario: via === 'admin' ? 'admin login' : 'phone login (PIN)',
+    target,
+    concurrency,
+    logins: latencies.length,
+    errors,
+    perSecond: Math.round(latencies.length / elapsed),
+    medianMs: s.medianMs,
+    p99Ms: s.p99Ms,
+  }
+}
+
+/** kill -9 the leader while one client logs in continuously through a survivor; measure the gap. */
+async function failoverTimes(cluster: RegistryCluster): Promise<number[]> {
+  const times: number[] = []
+  for (let run = 0; run < FAILOVERS; run += 1) {
+    const leader = await cluster.leader()
+    const survivor = cluster.live.find((i) => i !== leader)!
+    const { seat } = cluster.clients(survivor)
+    const metadata = cluster.metadata('admin')
+    let side = 0
+    const login = async (): Promise<void> => {
+      side = 1 - side
+      await unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d0-${side}`, extension: '1000' }), { metadata, timeoutMs: 1_000 })
+    }
+    await login()
+    const killed = performance.now()
+    await cluster.kill(leader)
+    const deadline = killed + 30_000
+    for (;;) {
+      try {
+        await login()
+        times.push(since(killed))
+        break
+      } catch {
+        if (performance.now() > deadline) throw new Error('no successful login within 30 s of the kill')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    await cluster.restart(leader)
+    await cluster.waitForLeader()
+  }
+  return times
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

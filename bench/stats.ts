@@ -1,0 +1,32 @@
+/** Small statistics for benchmarks: percentiles of latency samples, process memory. */
+import { readFileSync } from 'node:fs'
+
+/** The p-th percentile (0..100) of `samples` by nearest rank; NaN when empty. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN
+  const sorted = [...samples].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+/** Median and p99 in milliseconds, rounded to 0.1 ms. */
+export function summary(samples: readonly number[]): { n: number; medianMs: number; p99Ms: number } {
+  const round = (x: number): number => Math.round(x * 10) / 10
+  return { n: samples.length, medianMs: round(percentile(samples, 50)), p99Ms: round(percentile(samples, 99)) }
+}
+
+/** Resident set size of a process in MiB (from /proc), or NaN when it is gone. */
+export function rssMiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
+    return Math.round((kb / 1024) * 10) / 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Milliseconds since `start` (a performance.now() value). */
+export function since(start: number): number {
+  return performance.now() - start
+}
