@@ -1,0 +1,196 @@
+import { parseArgs } from 'node:util'
+import { UsageError } from './errors'
+
+/** One command-line option: its type, the placeholder of its value, one line of help. */
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean'
+  /** May be given several times (its value is then a list). */
+  readonly multiple?: boolean
+  readonly short?: string
+  /** Placeholder of the value in usage text, e.g. "N". */
+  readonly value?: string
+  readonly help: string
+}
+
+/**
+ * Every option of every command, in one table so that a name means one thing throughout (`--ext`
+ * is always an extension) and `util.parseArgs` can split the whole command line in one pass.
+ * Which command accepts which option is said by the command's own list.
+ */
+export const OPTIONS = {
+  registry: { type: 'string', value: 'HOST:PORT', help: 'registry address, or a comma list of IPv4 ones to fail over (env FLEXSEAT_REGISTRY; default 127.0.0.1:50051)' },
+  token: { type: 'string', value: 'TOKEN', help: 'bearer token (env FLEXSEAT_TOKEN); visible in the process list, prefer --token-file' },
+  'token-file': { type: 'string', value: 'FILE', help: 'read the bearer token from FILE' },
+  'tls-ca': { type: 'string', value: 'FILE', help: 'use TLS, trusting the CA certificate(s) in FILE' },
+  'tls-cert': { type: 'string', value: 'FILE', help: 'client certificate for mutual TLS (with --tls-key)' },
+  'tls-key': { type: 'string', value: 'FILE', help: 'client private key for mutual TLS (with --tls-cert)' },
+  timeout: { type: 'string', value: 'MS', help: 'deadline of each call in milliseconds (default 10000)' },
+  json: { type: 'boolean', help: 'machine output: one JSON document (JSON lines for watch)' },
+  help: { type: 'boolean', short: 'h', help: 'print usage' },
+
+  id: { type: 'string', value: 'ID', help: 'record id (letters a-z, digits, - _ .; generated when omitted)' },
+  ext: { type: 'string', value: 'N', help: 'extension (2 to 15 digits)' },
+  name: { type: 'string', value: 'TEXT', help: 'display name' },
+  home: { type: 'string', value: 'SITE', help: 'home site id' },
+  did: { type: 'string', value: 'E164', help: 'direct inward dialling number, e.g. +31201234567' },
+  email: { type: 'string', value: 'ADDR', help: 'e-mail address' },
+  mobile: { type: 'string', value: 'NUMBER', help: 'mobile number' },
+  department: { type: 'string', value: 'TEXT', help: 'department' },
+  roaming: { type: 'boolean', help: 'may sit at desks of other sites' },
+  'no-roaming': { type: 'boolean', help: 'may sit only at desks of the home site' },
+  'max-hours': { type: 'string', value: 'N', help: 'seats end after N hours (0: no limit)' },
+  fallback: { type: 'string', value: 'URI', help: 'where calls go while not seated (SIP URI or extension)' },
+  'pin-stdin': { type: 'boolean', help: 'read the PIN from stdin (prompted without echo on a terminal)' },
+  pin: { type: 'string', value: 'N', help: 'the PIN on the command line (for scripts: visible in the process list)' },
+
+  site: { type: 'string', value: 'SITE', help: 'site id' },
+  label: { type: 'string', value: 'TEXT', help: 'where the phone stands, e.g. "desk 3"' },
+  model: { type: 'string', value: 'TEXT', help: 'phone model' },
+  'flex-host': { type: 'boolean', help: 'the desk may host flex workers' },
+  'no-flex-host': { type: 'boolean', help: 'the desk may not host flex workers' },
+
+  timezone: { type: 'string', value: 'TZ', help: 'IANA time zone, e.g. Europe/Berlin' },
+  emergency: { type: 'string', multiple: true, value: 'NUMBER', help: 'emergency number (repeat, or a comma list)' },
+  location: { type: 'string', value: 'TEXT', help: 'dispatchable location sent with emergency calls' },
+  trunk: { type: 'string', value: 'URI', help: 'SIP URI of the site\'s inter-site trunk' },
+
+  device: { type: 'string', value: 'ID', help: 'device id' },
+  user: { type: 'string', value: 'ID', help: 'user id' },
+  hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },
+  reason: { type: 'string', value: 'admin|logout', help: 'reason recorded with the release (default admin)' },
+  from: { type: 'string', value: 'REV', help: 'resume after this etcd revision (default: start with a snapshot)' },
+} as const satisfies Record<string, OptionSpec>
+
+/** The name of an option, without dashes. */
+export type OptionName = keyof typeof OPTIONS
+
+/** Options every command accepts. */
+export const GLOBAL_OPTIONS: readonly OptionName[] = ['registry', 'token', 'token-file', 'tls-ca', 'tls-cert', 'tls-key', 'timeout', 'json', 'help']
+
+/** A command line split into words (positionals) and options. */
+export interface ParsedArgs {
+  /** Every positional, command words first. */
+  readonly words: readonly string[]
+  /** The options given, by name; repeatable options are lists. */
+  readonly values: Readonly<Partial<Record<OptionName, string | boolean | string[]>>>
+}
+
+function isOptionName(name: string): name is OptionName {
+  return Object.hasOwn(OPTIONS, name)
+}
+
+/**
+ * Splits argv (without node and the script) with `util.parseArgs`. Options may come anywhere,
+ * before or after the command words; `--` ends the options. Throws a {@link UsageError} for an
+ * unknown option, a missing value, or a value given to a flag. Error messages never echo a value
+ * (it could be a PIN or a token).
+ */
+export function parseArgv(argv: readonly string[]): ParsedArgs {
+  const { tokens } = parseArgs({ args: [...argv], options: OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  const words: string[] = []
+  const values: Partial<Record<OptionName, string | boolean | string[]>> = {}
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      words.push(token.value)
+      continue
+    }
+    if (token.kind !== 'option') continue
+    if (!isOptionName(token.name)) throw new UsageError(`unknown option ${token.rawName}`)
+    const spec: OptionSpec = OPTIONS[token.name]
+    if (spec.type === 'boolean') {
+      if (token.value !== undefined) throw new UsageError(`option --${token.name} takes no value`)
+      values[token.name] = true
+      continue
+    }
+    // Non-strict parseArgs takes the next word as the value even when it is another option.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value.length > 1)) {
+      throw new UsageError(`option --${token.name} needs a value${token.value === undefined ? '' : ` (write --${token.name}=VALUE for a value starting with "-")`}`)
+    }
+    if (spec.multiple === true) {
+      const list = (values[token.name] as string[] | undefined) ?? []
+      list.push(token.value)
+      values[token.name] = list
+    } else {
+      if (values[token.name] !== undefined) throw new UsageError(`option --${token.name} given twice`)
+      values[token.name] = token.value
+    }
+  }
+  return { words, values }
+}
+
+/**
+ * The options and positionals of one command, with typed accessors that throw a
+ * {@link UsageError} naming the option at fault.
+ */
+export class CommandInput {
+  /** The command, e.g. "user create" (for messages). */
+  readonly command: string
+  /** The positionals after the command words. */
+  readonly positionals: readonly string[]
+  readonly #values: ParsedArgs['values']
+
+  constructor(command: string, positionals: readonly string[], values: ParsedArgs['values']) {
+    this.command = command
+    this.positionals = positionals
+    this.#values = values
+  }
+
+  /** Whether the option was given. */
+  has(name: OptionName): boolean {
+    return this.#values[name] !== undefined
+  }
+
+  /** A boolean option: true when given. */
+  flag(name: OptionName): boolean {
+    return this.#values[name] === true
+  }
+
+  /** A string option's value, or undefined. */
+  string(name: OptionName): string | undefined {
+    const value = this.#values[name]
+    return typeof value === 'string' ? value : undefined
+  }
+
+  /** A string option that must be given. */
+  required(name: OptionName): string {
+    const value = this.string(name)
+    if (value === undefined) throw new UsageError(`${this.command}: --${name} is required`, this.command)
+    return value
+  }
+
+  /** A repeatable option's values, each split at commas; undefined when not given. */
+  list(name: OptionName): string[] | undefined {
+    const value = this.#values[name]
+    if (value === undefined) return undefined
+    const items = Array.isArray(value) ? value : [String(value)]
+    return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== '')
+  }
+
+  /** A whole number option (0 or more, at most `max`), or undefined. */
+  integer(name: OptionName, max = 2 ** 32 - 1): number | undefined {
+    const value = this.string(name)
+    if (value === undefined) return undefined
+    if (!/^[0-9]+$/.test(value) || Number(value) > max) {
+      throw new UsageError(`${this.command}: --${name} must be a whole number from 0 to ${max}`, this.command)
+    }
+    return Number(value)
+  }
+
+  /** A boolean with a --no- twin: true, false, or undefined when neither was given. */
+  toggle(on: OptionName, off: OptionName): boolean | undefined {
+    if (this.flag(on) && this.flag(off)) throw new UsageError(`${this.command}: give --${on} or --${off}, not both`, this.command)
+    if (this.flag(on)) return true
+    if (this.flag(off)) return false
+    return undefined
+  }
+
+  /** Exactly one of the named options, as [name, value]. */
+  oneOf<N extends OptionName>(names: readonly N[]): [N, string] {
+    const given = names.filter((name) => this.has(name))
+    if (given.length !== 1) {
+      throw new UsageError(`${this.command}: give exactly one of ${names.map((name) => `--${name}`).join(', ')}`, this.command)
+    }
+    const name = given[0] as N
+    return [name, this.required(name)]
+  }
+}

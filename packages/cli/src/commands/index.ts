@@ -1,0 +1,20 @@
+import type { CommandSpec } from './command'
+import { CLUSTER_COMMANDS } from './cluster'
+import { DEVICE_COMMANDS } from './device'
+import { SEAT_COMMANDS } from './seat'
+import { SITE_COMMANDS } from './site'
+import { USER_COMMANDS } from './user'
+import { WATCH_COMMANDS } from './watch'
+
+/** Every command of `flexseat`, in the order usage lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  ...USER_COMMANDS,
+  ...DEVICE_COMMANDS,
+  ...SITE_COMMANDS,
+  ...SEAT_COMMANDS,
+  ...WATCH_COMMANDS,
+  ...CLUSTER_COMMANDS,
+]
+
+export type { CommandContext, CommandSpec } from './command'
+export { newRequestId } from './command'

@@ -1,0 +1,200 @@
+import {
+  type Device,
+  type GetClusterStatusResponse,
+  type Instance,
+  InstanceHealth,
+  instanceHealthToJSON,
+  ReleaseReason,
+  releaseReasonToJSON,
+  type Seat,
+  type SeatEvent,
+  SeatEventType,
+  type SeatSnapshot,
+  SeatVia,
+  seatViaToJSON,
+  type Site,
+  SnapshotReason,
+  type User,
+} from '@flexseat/proto'
+import { type Column, formatFields, formatTable, formatTime } from './format-table'
+
+/** An enum value's JSON name without its prefix, in lower case: SEAT_VIA_ADMIN → "admin". */
+function enumWord(json: string, prefix: string): string {
+  return json.startsWith(prefix) ? json.slice(prefix.length).toLowerCase().replaceAll('_', ' ') : json.toLowerCase()
+}
+
+/** How a seat came to be, as one word ("phone", "admin"; "-" when unspecified). */
+export function viaWord(via: SeatVia): string {
+  return via === SeatVia.SEAT_VIA_UNSPECIFIED ? '-' : enumWord(seatViaToJSON(via), 'SEAT_VIA_')
+}
+
+/** Why a seat ended, as one word ("logout", "moved", ...; "-" when unspecified). */
+export function reasonWord(reason: ReleaseReason): string {
+  return reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? '-' : enumWord(releaseReasonToJSON(reason), 'RELEASE_REASON_')
+}
+
+function yesNo(value: boolean): string {
+  return value ? 'yes' : 'no'
+}
+
+/** A user on its own. */
+export function formatUser(user: User): string {
+  return formatFields([
+    ['id', user.id],
+    ['extension', user.extension],
+    ['name', user.displayName],
+    ['home site', user.homeSiteId],
+    ['did', user.did],
+    ['email', user.email],
+    ['mobile', user.mobile],
+    ['department', user.department],
+    ['roaming', yesNo(user.roamingAllowed)],
+    ['max seat hours', user.maxSeatHours === 0 ? 'no limit' : String(user.maxSeatHours)],
+    ['fallback', user.fallback],
+    ['locked until', user.lockedUntil === undefined ? undefined : formatTime(user.lockedUntil)],
+    ['revision', user.revision],
+  ])
+}
+
+/** Users as a table. */
+export function formatUsers(users: readonly User[]): string {
+  return formatTable(
+    ['ID', 'EXTENSION', 'NAME', 'HOME', 'ROAMING', { heading: 'MAX HOURS', align: 'right' }, 'LOCKED UNTIL'],
+    users.map((u) => [
+      u.id,
+      u.extension,
+      u.displayName,
+      u.homeSiteId,
+      yesNo(u.roamingAllowed),
+      u.maxSeatHours === 0 ? '-' : String(u.maxSeatHours),
+      formatTime(u.lockedUntil),
+    ]),
+  )
+}
+
+/** A device on its own. */
+export function formatDevice(device: Device): string {
+  return formatFields([
+    ['id', device.id],
+    ['site', device.siteId],
+    ['extension', device.extension],
+    ['label', device.label],
+    ['model', device.model],
+    ['flex host', yesNo(device.flexHost)],
+    ['revision', device.revision],
+  ])
+}
+
+/** Devices as a table. */
+export function formatDevices(devices: readonly Device[]): string {
+  return formatTable(
+    ['ID', 'SITE', 'EXTENSION', 'LABEL', 'MODEL', 'FLEX HOST'],
+    devices.map((d) => [d.id, d.siteId, d.extension, d.label, d.model, yesNo(d.flexHost)]),
+  )
+}
+
+/** A site on its own. */
+export function formatSite(site: Site): string {
+  return formatFields([
+    ['id', site.id],
+    ['name', site.name],
+    ['timezone', site.timezone],
+    ['emergency numbers', site.emergencyNumbers.join(', ')],
+    ['location', site.dispatchableLocation],
+    ['trunk', site.sipTrunkUri],
+    ['revision', site.revision],
+  ])
+}
+
+/** Sites as a table. */
+export function formatSites(sites: readonly Site[]): string {
+  return formatTable(
+    ['ID', 'NAME', 'TIMEZONE', 'EMERGENCY', 'TRUNK'],
+    sites.map((s) => [s.id, s.name, s.timezone, s.emergencyNumbers.join(','), s.sipTrunkUri]),
+  )
+}
+
+const SEAT_COLUMNS: readonly Column[] = [
+  { heading: 'EXTENSION' },
+  { heading: 'NAME' },
+  { heading: 'DEVICE' },
+  { heading: 'SITE' },
+  { heading: 'SINCE' },
+  { heading: 'EXPIRES' },
+  { heading: 'VIA' },
+  { heading: 'EPOCH', align: 'right' },
+]
+
+/** Seats as a table: extension, name, device, site, since, expires, via, epoch. */
+export function formatSeats(seats: readonly Seat[]): string {
+  return formatTable(
+    SEAT_COLUMNS,
+    seats.map((s) => [s.extension, s.displayName, s.deviceId, s.siteId, formatTime(s.since), formatTime(s.expiresAt), viaWord(s.via), s.epoch]),
+  )
+}
+
+/** Where a seat is, as "desk-3@berlin". */
+export function seatPlace(seat: Seat): string {
+  return `${seat.deviceId}@${seat.siteId}`
+}
+
+/** A seat in one sentence: "1001 (Ada Lovelace) at desk-3@berlin since ..., via admin, epoch 42". */
+export function describeSeat(seat: Seat): string {
+  const who = seat.displayName === '' ? seat.extension : `${seat.extension} (${seat.displayName})`
+  const until = seat.expiresAt === undefined ? '' : `, until ${formatTime(seat.expiresAt)}`
+  return `${who} at ${seatPlace(seat)} since ${formatTime(seat.since)}${until}, via ${viaWord(seat.via)}, epoch ${seat.epoch}`
+}
+
+/** The readable status of the cluster: the leader, then every instance. */
+export function formatClusterStatus(status: GetClusterStatusResponse): string {
+  const leader = status.leader
+  const head = formatFields([
+    ['leader', leader === undefined ? 'none (election under way)' : `${leader.instanceId} (${leader.siteId}, ${leader.address})`],
+    ['since', leader === undefined ? undefined : formatTime(status.leaderSince)],
+    ['answered by', status.answeredBy],
+    ['revision', status.revision],
+  ])
+  const instances = [...status.instances].sort((a, b) => a.siteId.localeCompare(b.siteId) || a.instanceId.localeCompare(b.instanceId))
+  return (
+    head +
+    '\n' +
+    formatTable(
+      ['INSTANCE', 'SITE', 'ADDRESS', 'HEALTH', 'VERSION', 'STARTED', 'LEADER'],
+      instances.map((i: Instance) => [i.instanceId, i.siteId, i.address, healthWord(i.health), i.version, formatTime(i.startedAt), i.leader ? 'yes' : ''])
+    )
+  )
+}
+
+function healthWord(health: InstanceHealth): string {
+  return health === InstanceHealth.INSTANCE_HEALTH_UNSPECIFIED ? '-' : enumWord(instanceHealthToJSON(health), 'INSTANCE_HEALTH_')
+}
+
+/**
+ * One line per seat event: time, SEATED/RELEASED, extension, device@site, reason (how the seat
+ * came to be, or why it ended), epoch. A seated event is timed by the seat's `since`; a release
+ * carries no time of its own, so it is timed by `receivedAt`.
+ */
+export function formatSeatEvent(event: SeatEvent, receivedAt: Date): string {
+  const seat = event.seat
+  const released = event.type === SeatEventType.SEAT_EVENT_TYPE_RELEASED
+  const type = released ? 'RELEASED' : event.type === SeatEventType.SEAT_EVENT_TYPE_SEATED ? 'SEATED' : 'UNKNOWN'
+  const time = released || seat?.since === undefined ? receivedAt : seat.since
+  const why = released ? reasonWord(event.reason) : seat === undefined ? '-' : viaWord(seat.via)
+  const epoch = released || seat === undefined ? event.revision : seat.epoch
+  return [formatTime(time), type.padEnd(8), (seat?.extension ?? '-').padEnd(6), seat === undefined ? '-' : seatPlace(seat), why, `epoch ${epoch}`].join('  ')
+}
+
+/**
+ * The readable form of a snapshot: a heading line, then one SEATED line per seat. A snapshot
+ * after compaction replaces the whole view, which the heading says.
+ */
+export function formatSeatSnapshot(snapshot: SeatSnapshot): string {
+  const what = snapshot.reason === SnapshotReason.SNAPSHOT_REASON_COMPACTED ? 'snapshot (history compacted: view replaced)' : 'snapshot'
+  const head = `# ${what} at revision ${snapshot.revision}: ${snapshot.seats.length} seat${snapshot.seats.length === 1 ? '' : 's'}\n`
+  return (
+    head +
+    snapshot.seats
+      .map((seat) => formatSeatEvent({ type: SeatEventType.SEAT_EVENT_TYPE_SEATED, seat, reason: 0, revision: seat.epoch }, seat.since ?? new Date()) + '\n')
+      .join('')
+  )
+}
