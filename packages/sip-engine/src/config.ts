@@ -32,6 +32,8 @@ export interface SipEngineConfig {
   timers: TimerValues;
   /** Largest control frame accepted (bytes); default 1 MiB. */
   maxFrameBytes: number;
+  /** A control frame left incomplete this long is truncated: the connection closes; default 2000 ms. */
+  frameTimeoutMs: number;
   /** Version string given to applications; default `v0.9.6` (drachtio-srf parses `vX.Y.Z`). */
   serverVersion: string;
 }
@@ -50,6 +52,7 @@ export function defaultConfig(): SipEngineConfig {
     secret: 'cymru',
     timers: { T1: 500, T2: 4000, T4: 5000 },
     maxFrameBytes: 1024 * 1024,
+    frameTimeoutMs: 2000,
     serverVersion: 'v0.9.6',
   };
 }

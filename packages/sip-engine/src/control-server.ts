@@ -74,6 +74,8 @@ export interface ControlServerOptions {
   port: number;
   secret: string;
   maxFrameBytes: number;
+  /** A frame left incomplete this long (ms) counts as truncated and closes the connection. */
+  frameTimeoutMs: number;
   /** `OK|...` reply body to authenticate: `<hostports>|<version>|<local hostports>`. */
   authReply: () => string;
   handler: AppCommandHandler;
@@ -141,6 +143,7 @@ export class ControlServer {
     const log = this.opts.log.child({ app: conn.id });
     log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'application connected');
     const decoder = new FrameDecoder(this.opts.maxFrameBytes);
+    let partial: NodeJS.Timeout | undefined;
     socket.on('data', (chunk: Buffer) => {
       let frames: string[];
       try {
@@ -149,6 +152,15 @@ export class ControlServer {
         log.warn({ err }, 'closing application connection: bad frame');
         socket.destroy();
         return;
+      }
+      if (partial) clearTimeout(partial);
+      partial = undefined;
+      if (decoder.pendingBytes > 0) {
+        partial = setTimeout(() => {
+          log.warn({ bytes: decoder.pendingBytes }, 'closing application connection: truncated frame');
+          socket.destroy();
+        }, this.opts.frameTimeoutMs);
+        partial.unref();
       }
       for (const f of frames) {
         try {
@@ -162,6 +174,7 @@ export class ControlServer {
     });
     socket.on('error', (err) => log.debug({ err }, 'application socket error'));
     socket.on('close', () => {
+      if (partial) clearTimeout(partial);
       this.sockets.delete(socket);
       if (decoder.pendingBytes > 0) log.info({ bytes: decoder.pendingBytes }, 'application connection closed mid-frame');
       for (const verb of conn.verbs) this.unroute(conn, verb);

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
-import { buildResponse, type TransactionLayer } from './transaction-layer';
+import { buildResponse, newTag, type TransactionLayer } from './transaction-layer';
 import { parseCSeq, SipMessage } from './sip-message';
 import { startTimer, stopTimer } from './timers';
 import type { Peer, TransportName } from './transport';
@@ -71,6 +71,8 @@ export class ProxyContext {
   private readonly branches: Branch[] = [];
   private nextTarget = 0;
   private best: SipMessage | undefined;
+  /** Raw bytes and sender of `best` when it came from the network. */
+  private lastRaw: { raw: Buffer; from: Peer } | undefined;
   private finished = false;
   private cancelled = false;
   private readonly isInvite: boolean;
@@ -214,8 +216,6 @@ export class ProxyContext {
     this.checkAllDone();
   }
 
-  private lastRaw: { raw: Buffer; from: Peer } | undefined;
-
   private checkAllDone(): void {
     if (this.finished) return;
     const pending = this.branches.some((b) => !b.final && !b.abandoned);
@@ -231,14 +231,16 @@ export class ProxyContext {
 
   private finish(res: SipMessage): void {
     if (this.finished) return;
-    const fromNetwork = res.getAll('via').length > this.request.getAll('via').length;
+    const fromNetwork = this.lastRaw !== undefined && res === this.best;
+    this.deps.log.debug({ status: res.status, fromNetwork }, 'proxy finished');
     if (fromNetwork) this.forwardUpstream(res);
     else {
       const local = res.clone();
-      if (!/;\s*tag=/i.test(local.get('to') ?? '')) local.set('To', `${local.get('to')};tag=${this.server.toTag || (this.server.toTag = Math.random().toString(36).slice(2, 10))}`);
+      if (!this.server.toTag) this.server.toTag = newTag();
+      if (!/;\s*tag=/i.test(local.get('to') ?? '')) local.set('To', `${local.get('to')};tag=${this.server.toTag}`);
       this.deps.layer.respond(this.server, local);
     }
-    if (this.lastRaw && fromNetwork) this.deps.report?.(res, this.lastRaw.raw, this.lastRaw.from, this.server.id);
+    if (fromNetwork) this.deps.report?.(res, this.lastRaw!.raw, this.lastRaw!.from, this.server.id);
     this.complete(res.status ?? 500);
   }
 

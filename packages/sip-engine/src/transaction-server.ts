@@ -5,6 +5,7 @@
  *
  * @see RFC 3261 §17.2.1 (INVITE), §17.2.2 (non-INVITE), RFC 6026 §7.1
  */
+import { SipEngineError } from './errors';
 import type { SipMessage } from './sip-message';
 import { startTimer, stopTimer, type TimerValues } from './timers';
 import type { Peer } from './transport';
@@ -28,8 +29,7 @@ export class ServerTransaction {
   readonly id: string;
   /** Matching key. @see RFC 3261 §17.2.3 */
   readonly key: string;
-  /** The request that created the transaction. */
-  readonly request: SipMessage;
+  private _request: SipMessage | undefined;
   /** Where the request came from; responses go back there. */
   readonly peer: Peer;
   /** Current state. */
@@ -53,7 +53,7 @@ export class ServerTransaction {
   constructor(id: string, key: string, request: SipMessage, peer: Peer, timers: TimerValues, hooks: ServerTransactionHooks) {
     this.id = id;
     this.key = key;
-    this.request = request;
+    this._request = request;
     this.peer = peer;
     this.isInvite = request.method === 'INVITE';
     this.reliable = peer.transport !== 'udp';
@@ -61,6 +61,23 @@ export class ServerTransaction {
     this.hooks = hooks;
     this.state = this.isInvite ? 'proceeding' : 'trying';
     this.intervalG = timers.T1;
+  }
+
+  /**
+   * The request that created the transaction. Completed non-INVITE transactions drop it (they
+   * only need the last response to answer retransmissions for Timer J), which halves their
+   * memory; check {@link released} first after a final response.
+   *
+   * @throws SipEngineError `STATE` once released.
+   */
+  get request(): SipMessage {
+    if (this._request === undefined) throw new SipEngineError('STATE', 'transaction request released');
+    return this._request;
+  }
+
+  /** Whether the request has been released (non-INVITE, final response sent). */
+  get released(): boolean {
+    return this._request === undefined;
   }
 
   /** Whether a final response has been sent. */
@@ -131,6 +148,7 @@ export class ServerTransaction {
       }
     } else {
       this.state = 'completed';
+      this._request = undefined;
       this.timerEnd = startTimer(this.reliable ? 0 : 64 * this.timers.T1, () => this.terminate());
     }
     return true;

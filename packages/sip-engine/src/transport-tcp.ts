@@ -80,8 +80,11 @@ export class TcpTransport {
     });
   }
 
-  /** Sends a message, opening a connection to the peer when none is open. */
-  send(data: Buffer, address: string, port: number): void {
+  /**
+   * Sends a message, opening a connection to the peer when none is open; `onError` is called
+   * when the connection cannot be opened. @see RFC 3261 §18.1.1, §18.4
+   */
+  send(data: Buffer, address: string, port: number, onError?: (err: unknown) => void): void {
     const key = peerKey({ address, port });
     const sock = this.connections.get(key);
     if (sock && !sock.destroyed) {
@@ -104,7 +107,13 @@ export class TcpTransport {
       });
       this.pending.set(key, p);
     }
-    p.then((s) => s.write(data), (err: unknown) => this.log.debug({ err, peer: key }, 'tcp connect failed'));
+    p.then(
+      (s) => s.write(data),
+      (err: unknown) => {
+        this.log.debug({ err, peer: key }, 'tcp connect failed');
+        onError?.(err);
+      },
+    );
   }
 
   /** Closes the listener and every connection. */

@@ -1,0 +1,519 @@
+/**
+ * `SipEngine`: a drop-in for drachtio-server as drachtio-srf sees it. It owns the SIP transports,
+ * the transaction layer, dialogs and the proxy core, and the control socket applications connect
+ * to; this file routes each message from the network to the right one of them.
+ *
+ * @see RFC 3261 §16.4 (route information preprocessing), §17 (transactions), §18 (transport)
+ */
+import os from 'node:os';
+import pino, { type Logger } from 'pino';
+import { defaultConfig, type SipEngineConfig } from './config';
+import { ControlServer, type AppCommand, type AppConnection } from './control-server';
+import { DialogStore } from './dialogs';
+import { SIP_STATUS_FOR_ERROR, SipEngineError } from './errors';
+import { resolveUri } from './next-hop';
+import { ProxyContext, type ProxyTarget } from './proxy';
+import { parseSipMessage, validateMessage } from './sip-parser';
+import { canonicalHeaderName, parseNameAddr, parseSipUri, parseVia, SipMessage, splitHeaderList, tagOf, type Via } from './sip-message';
+import { buildResponse, newBranch, newTag, TransactionLayer } from './transaction-layer';
+import type { ServerTransaction } from './transaction-server';
+import { parseDuration } from './timers';
+import { TcpTransport } from './transport-tcp';
+import { UdpTransport } from './transport-udp';
+import type { Inbound, Peer, TransportName } from './transport';
+import { stackTime, UserAgent, type TxnOwner } from './user-agent';
+
+/**
+ * Lifecycle states: `created` → `starting` → `running` → `stopping` → `stopped`; a failed
+ * start ends in `failed` (sockets released).
+ */
+export type SipEngineState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** Options of {@link SipEngine.create}: any config field (defaults in {@link SipEngineConfig}) plus a logger. */
+export interface SipEngineOptions extends Partial<SipEngineConfig> {
+  /** pino logger; default a silent one. */
+  logger?: Logger;
+  /** Aborting stops the engine. */
+  signal?: AbortSignal;
+}
+
+/** A bound SIP listening point. */
+export interface BoundSipAddress {
+  transport: TransportName;
+  address: string;
+  port: number;
+}
+
+/** The SIP engine. */
+export class SipEngine {
+  private readonly config: SipEngineConfig;
+  private readonly log: Logger;
+  private readonly signal: AbortSignal | undefined;
+  private _state: SipEngineState = 'created';
+  private udp: UdpTransport[] = [];
+  private tcp: TcpTransport[] = [];
+  private control: ControlServer | undefined;
+  private readonly dialogs = new DialogStore();
+  private readonly layer: TransactionLayer;
+  private readonly ua: UserAgent;
+  private stopping: Promise<void> | undefined;
+  private advertised = new Map<TransportName, { address: string; port: number }>();
+  private localHosts = new Set<string>();
+  private localPorts = new Set<number>();
+
+  /** Builds an engine without doing any I/O; call {@link start}. */
+  constructor(options: SipEngineOptions = {}) {
+    const { logger, signal, ...rest } = options;
+    this.config = { ...defaultConfig(), ...rest };
+    this.log = logger ?? pino({ level: 'silent' });
+    this.signal = signal;
+    this.layer = new TransactionLayer({
+      timers: this.config.timers,
+      log: this.log,
+      send: (peer, data, onError) => this.send(peer, data, onError),
+      sentBy: (t) => this.sentBy(t),
+    });
+    this.ua = new UserAgent({
+      layer: this.layer,
+      dialogs: this.dialogs,
+      log: this.log,
+      timers: this.config.timers,
+      send: (peer, data) => this.send(peer, data),
+      resolve: (uri, fallback) => resolveUri(uri, fallback),
+      contactFor: (t) => this.contactFor(t),
+      localFor: (t) => this.localFor(t),
+      sentBy: (t) => this.sentBy(t),
+    });
+  }
+
+  /** Creates and starts an engine. */
+  static async create(options: SipEngineOptions = {}): Promise<SipEngine> {
+    const e = new SipEngine(options);
+    await e.start();
+    return e;
+  }
+
+  /** Current lifecycle state. */
+  get state(): SipEngineState {
+    return this._state;
+  }
+
+  /** The SIP addresses bound (real ports when 0 was asked for). */
+  get sipAddresses(): BoundSipAddress[] {
+    return [
+      ...this.udp.map((u) => ({ transport: 'udp' as const, address: u.address, port: u.port })),
+      ...this.tcp.map((t) => ({ transport: 'tcp' as const, address: t.address, port: t.port })),
+    ];
+  }
+
+  /** The control socket's bound port. */
+  get controlPort(): number {
+    return this.control?.port ?? 0;
+  }
+
+  /** drachtio's hostport list, e.g. `udp/127.0.0.1:5060,tcp/127.0.0.1:5060`. */
+  get hostports(): string {
+    return this.sipAddresses.map((a) => `${a.transport}/${this.advertisedHost(a.address)}:${a.port}`).join(',');
+  }
+
+  /** Numbers of live transactions and dialogs (for diagnostics). */
+  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number } {
+    const c = this.layer.counts;
+    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size };
+  }
+
+  /**
+   * Binds the SIP transports and the control socket.
+   *
+   * @throws SipEngineError `TRANSPORT` when an address cannot be bound, `STATE` when not `created`.
+   */
+  async start(): Promise<void> {
+    if (this._state !== 'created') throw new SipEngineError('STATE', `cannot start in state ${this._state}`);
+    this._state = 'starting';
+    try {
+      for (const c of this.config.contacts) await this.bindContact(c.address, c.port, c.transports, c.external);
+      this.control = await ControlServer.listen({
+        address: this.config.controlAddress,
+        port: this.config.controlPort,
+        secret: this.config.secret,
+        maxFrameBytes: this.config.maxFrameBytes,
+        frameTimeoutMs: this.config.frameTimeoutMs,
+        authReply: () => `${this.hostports}|${this.config.serverVersion}|${this.hostports}`,
+        handler: { command: (conn, cmd) => this.onCommand(conn, cmd), closed: (conn) => this.onAppClosed(conn) },
+        log: this.log,
+      });
+    } catch (err) {
+      this._state = 'failed';
+      await this.release();
+      throw err;
+    }
+    this._state = 'running';
+    this.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    this.log.info({ sip: this.sipAddresses, control: { address: this.config.controlAddress, port: this.controlPort } }, 'sip engine running');
+  }
+
+  private async bindContact(address: string, port: number, transports: TransportName[], external?: string): Promise<void> {
+    const onMessage = (m: Inbound): void => this.onInbound(m);
+    for (let attempt = 0; ; attempt++) {
+      let udp: UdpTransport | undefined;
+      try {
+        let p = port;
+        if (transports.includes('udp')) {
+          udp = await UdpTransport.bind(address, p, onMessage, this.log);
+          p = udp.port;
+        }
+        const tcp = transports.includes('tcp') ? await TcpTransport.listen(address, p, onMessage, this.log) : undefined;
+        if (udp) this.udp.push(udp);
+        if (tcp) this.tcp.push(tcp);
+        const bound = udp?.port ?? tcp!.port;
+        const host = external ?? this.advertisedHost(address);
+        for (const t of transports) if (!this.advertised.has(t)) this.advertised.set(t, { address: host, port: bound });
+        this.localHosts.add(host).add(address);
+        if (address === '0.0.0.0' || address.startsWith('127.')) this.localHosts.add('127.0.0.1').add('localhost');
+        if (address === '0.0.0.0') for (const list of Object.values(os.networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4') this.localHosts.add(i.address);
+        this.localPorts.add(bound);
+        return;
+      } catch (err) {
+        await udp?.close();
+        if (port !== 0 || attempt >= 10) throw err;
+      }
+    }
+  }
+
+  private advertisedHost(address: string): string {
+    if (address !== '0.0.0.0') return address;
+    for (const list of Object.values(os.networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+    return '127.0.0.1';
+  }
+
+  /**
+   * Stops gracefully: stops accepting applications and SIP, terminates transactions, closes
+   * sockets. Idempotent; resolves within `timeoutMs` (default 5000) even if a socket hangs.
+   */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this._state === 'created') {
+      this._state = 'stopped';
+      return;
+    }
+    if (!this.stopping) {
+      this._state = 'stopping';
+      const work = this.release();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      });
+      this.stopping = Promise.race([work, timeout]).then(() => {
+        if (timer) clearTimeout(timer);
+        if (this._state === 'stopping') this._state = 'stopped';
+      });
+    }
+    return this.stopping;
+  }
+
+  private async release(): Promise<void> {
+    this.layer.terminateAll();
+    for (const d of this.dialogs.all()) this.dialogs.delete(d);
+    await Promise.allSettled([
+      this.control?.close(),
+      ...this.udp.map((u) => u.close()),
+      ...this.tcp.map((t) => t.close()),
+    ]);
+  }
+
+  // ---- addressing ---------------------------------------------------------------------------
+
+  private localFor(t: TransportName): { address: string; port: number } {
+    return this.advertised.get(t) ?? this.advertised.values().next().value ?? { address: '127.0.0.1', port: 5060 };
+  }
+
+  private sentBy(t: TransportName): string {
+    const l = this.localFor(t);
+    return `${l.address}:${l.port}`;
+  }
+
+  private contactFor(t: TransportName): string {
+    const l = this.localFor(t);
+    return t === 'udp' ? `<sip:${l.address}:${l.port}>` : `<sip:${l.address}:${l.port};transport=${t}>`;
+  }
+
+  private recordRoute(t: TransportName): string {
+    const l = this.localFor(t);
+    return `<sip:${l.address}:${l.port};transport=${t};lr>`;
+  }
+
+  private isLocalUri(value: string): boolean {
+    const uri = parseSipUri(value.includes('<') ? (parseNameAddr(value)?.uri ?? value) : value);
+    if (!uri) return false;
+    return this.localHosts.has(uri.host) && this.localPorts.has(uri.port ?? 5060);
+  }
+
+  private send(peer: Peer, data: Buffer, onError?: (err: unknown) => void): void {
+    if (peer.transport === 'tcp') this.tcp[0]?.send(data, peer.address, peer.port, onError);
+    else this.udp[0]?.send(data, peer.address, peer.port);
+  }
+
+  // ---- network → engine --------------------------------------------------------------------
+
+  private onInbound(inbound: Inbound): void {
+    if (this._state !== 'running') return;
+    let msg: SipMessage;
+    try {
+      msg = parseSipMessage(inbound.data, inbound.peer.transport === 'udp');
+    } catch (err) {
+      this.log.debug({ err, peer: inbound.peer }, 'malformed SIP message');
+      this.answerMalformed(inbound);
+      return;
+    }
+    const bad = validateMessage(msg);
+    if (bad !== undefined) {
+      this.log.debug({ reason: bad, peer: inbound.peer }, 'invalid SIP message');
+      if (msg.isRequest && msg.method !== 'ACK') this.answerStateless(msg, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, `Bad Request (${bad})`);
+      return;
+    }
+    try {
+      if (msg.isRequest) this.onRequest(msg, inbound);
+      else this.onResponse(msg, inbound);
+    } catch (err) {
+      this.log.warn({ err }, 'error handling SIP message');
+    }
+  }
+
+  /** A request that does not parse: answer 400 when Via/From/To/Call-ID/CSeq can be salvaged. */
+  private answerMalformed(inbound: Inbound): void {
+    const text = inbound.data.toString('latin1');
+    const first = text.slice(0, text.search(/\r?\n|$/));
+    const rl = /^([A-Za-z]+) \S+ SIP\/2\.0$/.exec(first);
+    if (!rl || rl[1] === 'ACK') return;
+    const req = SipMessage.request(rl[1]!, 'sip:invalid');
+    for (const line of text.split(/\r?\n/)) {
+      const m = /^([A-Za-z-]+)\s*:\s*(.*)$/.exec(line);
+      if (!m) continue;
+      const key = canonicalHeaderName(m[1]!);
+      if (['via', 'from', 'to', 'call-id', 'cseq'].includes(key)) req.append(m[1]!, m[2]!.trim());
+      if (line.length === 0) break;
+    }
+    const via = req.getAll('via')[0];
+    if (via === undefined || parseVia(via) === undefined) return;
+    if (!req.has('call-id') || !req.has('cseq') || !req.has('from') || !req.has('to')) return;
+    this.answerStateless(req, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, 'Bad Request');
+  }
+
+  private answerStateless(req: SipMessage, peer: Peer, status: number, reason: string): void {
+    this.send(peer, buildResponse(req, status, reason, newTag()).toBuffer());
+  }
+
+  /** Adds received/rport to the top Via. @see RFC 3261 §18.2.1, RFC 3581 §4 */
+  private stampVia(msg: SipMessage, via: Via, peer: Peer): void {
+    const needReceived = via.host !== peer.address;
+    const needRport = via.params.has('rport') && via.params.get('rport') === '';
+    if (!needReceived && !needRport) return;
+    const i = msg.headers.findIndex((h) => h.key === 'via');
+    const h = msg.headers[i]!;
+    const values = splitHeaderList(h.value);
+    let top = values[0]!;
+    if (needRport) top = top.replace(/;\s*rport(?=\s*;|\s*$)/i, `;rport=${peer.port}`);
+    if (needReceived) top += `;received=${peer.address}`;
+    values[0] = top;
+    msg.headers[i] = { ...h, value: values.join(', ') };
+  }
+
+  private onRequest(msg: SipMessage, inbound: Inbound): void {
+    const { peer, local } = inbound;
+    const via = parseVia(msg.getAll('via')[0]!)!;
+    this.stampVia(msg, via, peer);
+    const method = msg.method!;
+    if (method === 'ACK') return this.onAck(msg, via, inbound);
+    if (method === 'CANCEL') return this.onCancel(msg, via, inbound);
+    const existing = this.layer.findServer(msg, via);
+    if (existing) return existing.receiveRetransmission();
+
+    const routedToUs = this.stripOwnRoutes(msg);
+    const toTag = tagOf(msg.get('to'));
+    const callId = msg.get('call-id')!;
+    const raw = msg.toBuffer();
+    if (toTag) {
+      const dialog = this.dialogs.match(callId, toTag, tagOf(msg.get('from')));
+      if (dialog && (dialog.owner as AppConnection).open) {
+        const txn = this.layer.createServer(msg, via, peer);
+        if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
+        this.ua.acceptInDialog(dialog, txn, raw, local);
+        return;
+      }
+      if (msg.has('route') || (routedToUs && !this.isLocalUri(msg.uri!))) return this.proxyByRoute(msg, via, peer);
+      const txn = this.layer.createServer(msg, via, peer);
+      this.layer.respond(txn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
+      return;
+    }
+    if (msg.has('route')) return this.proxyByRoute(msg, via, peer);
+    const txn = this.layer.createServer(msg, via, peer);
+    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
+    const conn = this.control?.select(method);
+    if (!conn) {
+      this.layer.respond(txn, buildResponse(msg, 503, 'Service Unavailable', newTag()));
+      return;
+    }
+    this.ua.acceptRequest(conn, txn, raw, local);
+  }
+
+  /** Removes the top Route entries that name this engine. @see RFC 3261 §16.4 */
+  private stripOwnRoutes(msg: SipMessage): boolean {
+    let stripped = false;
+    for (;;) {
+      const top = msg.getAll('route')[0];
+      if (top === undefined || !this.isLocalUri(top)) return stripped;
+      msg.removeFirstValue('route');
+      stripped = true;
+    }
+  }
+
+  private onAck(msg: SipMessage, via: Via, inbound: Inbound): void {
+    const txn = this.layer.findServer(msg, via);
+    if (txn && txn.receiveAck()) return;
+    const routedToUs = this.stripOwnRoutes(msg);
+    const dialog = this.dialogs.match(msg.get('call-id')!, tagOf(msg.get('to')), tagOf(msg.get('from')));
+    if (dialog) {
+      if ((dialog.owner as AppConnection).open) this.ua.acceptAck(dialog, msg.toBuffer(), inbound.peer, inbound.local);
+      return;
+    }
+    if (msg.has('route') || (routedToUs && !this.isLocalUri(msg.uri!))) this.forwardStateless(msg, inbound.peer);
+  }
+
+  private onCancel(msg: SipMessage, via: Via, inbound: Inbound): void {
+    const again = this.layer.findServer(msg, via);
+    if (again) return again.receiveRetransmission();
+    const cancelTxn = this.layer.createServer(msg, via, inbound.peer);
+    const invite = this.layer.findServer(msg, via, 'INVITE');
+    if (!invite) {
+      this.layer.respond(cancelTxn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
+      return;
+    }
+    if (!invite.toTag) invite.toTag = newTag();
+    this.layer.respond(cancelTxn, buildResponse(msg, 200, 'OK', invite.toTag));
+    if (invite.finalSent) return;
+    const owner = invite.owner as TxnOwner | undefined;
+    if (owner?.kind === 'proxy') owner.ctx.cancel();
+    else if (owner?.kind === 'app') this.ua.acceptCancel(invite, owner.conn, msg.toBuffer(), inbound.peer, inbound.local);
+    else this.layer.respond(invite, buildResponse(invite.request, 487, 'Request Terminated', invite.toTag));
+  }
+
+  private onResponse(msg: SipMessage, inbound: Inbound): void {
+    const vias = msg.getAll('via');
+    const via = parseVia(vias[0]!)!;
+    const txn = this.layer.matchResponse(msg, via);
+    if (txn) return txn.receiveResponse(msg, inbound.data);
+    // A 2xx retransmission whose transaction is gone: forward it statelessly when it carries
+    // our Via above another (proxied INVITE). @see RFC 3261 §16.7 (stateless forwarding of 2xx)
+    const status = msg.status ?? 0;
+    if (status >= 200 && status < 300 && vias.length > 1 && this.isLocalUri(`sip:${via.host}:${via.port ?? 5060}`)) {
+      const up = msg.clone();
+      up.removeFirstValue('via');
+      const next = parseVia(vias[1]!);
+      if (!next) return;
+      const transport: TransportName = next.transport === 'TCP' ? 'tcp' : 'udp';
+      const address = next.params.get('received') || next.host;
+      const rport = next.params.get('rport');
+      this.send({ transport, address, port: rport ? Number(rport) : (next.port ?? 5060) }, up.toBuffer());
+    }
+  }
+
+  // ---- proxying ------------------------------------------------------------------------------
+
+  /** Forwards a request that is routed through us (Record-Route'd dialog). */
+  private proxyByRoute(msg: SipMessage, via: Via, peer: Peer): void {
+    const txn = this.layer.createServer(msg, via, peer);
+    if (msg.method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
+    const route = msg.getAll('route')[0];
+    const nextHop = route !== undefined ? (parseNameAddr(route)?.uri ?? route) : msg.uri!;
+    this.startProxy(txn, [{ requestUri: msg.uri!, nextHop }], false, false, 0, 0, []);
+  }
+
+  private forwardStateless(msg: SipMessage, peer: Peer): void {
+    const route = msg.getAll('route')[0];
+    const nextHop = route !== undefined ? (parseNameAddr(route)?.uri ?? route) : msg.uri!;
+    resolveUri(nextHop, peer.transport).then(
+      (dest) => {
+        const fwd = msg.clone();
+        const mf = Number(fwd.get('max-forwards') ?? '70');
+        if (mf <= 0) return;
+        fwd.set('Max-Forwards', String(mf - 1));
+        fwd.prepend('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${this.sentBy(dest.transport)};branch=${newBranch()}`);
+        this.send(dest, fwd.toBuffer());
+      },
+      (err: unknown) => this.log.debug({ err }, 'cannot forward ACK'),
+    );
+  }
+
+  private startProxy(
+    txn: ServerTransaction,
+    targets: ProxyTarget[],
+    recordRoute: boolean,
+    simultaneous: boolean,
+    provisionalTimeout: number,
+    finalTimeout: number,
+    extraHeaders: { name: string; value: string }[],
+    report?: { conn: AppConnection; msgId: string },
+  ): void {
+    const ctx = new ProxyContext(
+      txn,
+      { targets, recordRoute, simultaneous, provisionalTimeout, finalTimeout, extraHeaders },
+      {
+        layer: this.layer,
+        log: this.log,
+        resolve: (uri, fallback) => resolveUri(uri, fallback),
+        recordRoute: (t) => this.recordRoute(t),
+        ...(report
+          ? {
+              report: (res: SipMessage, raw: Buffer, from: Peer, txnId: string): void => {
+                void res;
+                report.conn.reply(report.msgId, `OK|network|${raw.length}|${from.transport}|${from.address}|${from.port}|${stackTime()}|${txnId}||continue\r\n${raw.toString('utf8')}`);
+              },
+              done: (): void => report.conn.reply(report.msgId, 'OK|done'),
+            }
+          : {}),
+      },
+    );
+    txn.owner = { kind: 'proxy', ctx } satisfies TxnOwner;
+    ctx.start();
+  }
+
+  // ---- application → engine ------------------------------------------------------------------
+
+  private onCommand(conn: AppConnection, cmd: AppCommand): void {
+    if (this._state !== 'running') return conn.reply(cmd.msgId, 'NOK|shutting down');
+    try {
+      if (cmd.type === 'sip') this.ua.handleSip(conn, cmd);
+      else if (cmd.type === 'proxy') this.onProxyCommand(conn, cmd);
+    } catch (err) {
+      this.log.warn({ err }, 'error handling application command');
+      conn.reply(cmd.msgId, 'NOK|internal error');
+    }
+  }
+
+  /**
+   * `proxy|txnId|remainInDialog|fullResponse|followRedirects|simultaneous|provTimeout|finalTimeout|dest...`
+   * @see drachtio-srf lib/drachtio-agent.js `proxy`
+   */
+  private onProxyCommand(conn: AppConnection, cmd: AppCommand): void {
+    const [txnId = '', remain = '', , , fork = '', prov = '', fin = '', ...dests] = cmd.tokens;
+    const txn = this.layer.serverById(txnId);
+    if (!txn || txn.finalSent) return conn.reply(cmd.msgId, 'NOK|transaction not found');
+    const extra: { name: string; value: string }[] = [];
+    if (cmd.sip) {
+      try {
+        const stub = parseSipMessage(Buffer.from(cmd.sip, 'utf8'), true);
+        for (const h of stub.headers) if (h.key !== 'content-length') extra.push({ name: h.name, value: h.value });
+      } catch {
+        // a stub without headers
+      }
+    }
+    const route = txn.request.getAll('route')[0];
+    const targets = dests.filter((d) => d.length > 0).map((d) => ({ requestUri: d, nextHop: route !== undefined ? (parseNameAddr(route)?.uri ?? route) : d }));
+    this.startProxy(txn, targets, remain === 'remainInDialog', fork === 'simultaneous', parseDuration(prov), parseDuration(fin), extra, { conn, msgId: cmd.msgId });
+  }
+
+  private onAppClosed(conn: AppConnection): void {
+    for (const d of this.dialogs.all()) if (d.owner === conn && d.ackWait) clearTimeout(d.ackWait);
+  }
+}
+

@@ -1,0 +1,389 @@
+/**
+ * The engine acting for applications, as drachtio-server does: it delivers network requests and
+ * responses to them with drachtio's meta fields, and turns their `sip` commands into responses
+ * (To-tag, Via, Record-Route, Contact filled in), new requests (Via, From-tag, Call-ID, CSeq,
+ * Max-Forwards, Contact filled in), in-dialog requests (dialog state filled in, ACK for 2xx
+ * sent and remembered) and CANCELs.
+ *
+ * @see RFC 3261 §8 (UA behaviour), §12 (dialogs), §13.3.1.4 (2xx retransmission), §9.1 (CANCEL);
+ *   drachtio-srf lib/drachtio-agent.js (`_onMsg`, `_makeRequest`, `sendResponse`, `sendAck`)
+ */
+import type { Logger } from 'pino';
+import type { AppCommand, AppConnection } from './control-server';
+import { DialogStore, type Dialog } from './dialogs';
+import type { ClientTransaction } from './transaction-client';
+import type { ServerTransaction } from './transaction-server';
+import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
+import { parseSipMessage } from './sip-parser';
+import { parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { startTimer, type TimerValues } from './timers';
+import type { Peer, TransportName } from './transport';
+import type { ProxyContext } from './proxy';
+
+/** Who handles a server transaction: an application, or the proxy core. */
+export type TxnOwner = { kind: 'app'; conn: AppConnection } | { kind: 'proxy'; ctx: ProxyContext };
+
+/** State the engine keeps for a request an application sent. */
+interface UacRequest {
+  conn: AppConnection;
+  dialog: Dialog | undefined;
+  /** CANCEL waiting for the first provisional response. @see RFC 3261 §9.1 */
+  pendingCancel: SipMessage | undefined;
+}
+
+/** What the user agent needs from the engine. */
+export interface UserAgentDeps {
+  layer: TransactionLayer;
+  dialogs: DialogStore;
+  log: Logger;
+  timers: TimerValues;
+  send(peer: Peer, data: Buffer): void;
+  resolve(uri: string, fallback: TransportName): Promise<Peer>;
+  /** Contact value for a transport, e.g. `<sip:127.0.0.1:5060;transport=tcp>`. */
+  contactFor(transport: TransportName): string;
+  /** Local address:port for a transport. */
+  localFor(transport: TransportName): { address: string; port: number };
+  /** `host:port` for Via. */
+  sentBy(transport: TransportName): string;
+}
+
+const DIALOG_METHODS = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
+const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'route', 'max-forwards']);
+
+/** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
+export function stackTime(): string {
+  const d = new Date();
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
+}
+
+/** The application-facing user agent core. */
+export class UserAgent {
+  private readonly deps: UserAgentDeps;
+
+  constructor(deps: UserAgentDeps) {
+    this.deps = deps;
+  }
+
+  // ---- network → application -------------------------------------------------------------
+
+  /**
+   * Delivers a network request: `sip|network|len|proto|addr|port|time|txnId|dialogId|recvAddr|recvPort|`.
+   */
+  deliverRequest(conn: AppConnection, txnId: string, raw: Buffer, peer: Peer, local: { address: string; port: number }, dialogId: string): void {
+    const text = raw.toString('utf8');
+    conn.send(`sip|network|${raw.length}|${peer.transport}|${peer.address}|${peer.port}|${stackTime()}|${txnId}|${dialogId}|${local.address}|${local.port}|\r\n${text}`);
+  }
+
+  /** An out-of-dialog request was routed to `conn`. */
+  acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
+    txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
+  }
+
+  /** An in-dialog request for a dialog an application owns. */
+  acceptInDialog(dialog: Dialog, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
+    const conn = dialog.owner as AppConnection;
+    txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    if (txn.request.method === 'INVITE') {
+      const contact = txn.request.get('contact');
+      const uri = contact ? parseNameAddr(contact)?.uri : undefined;
+      if (uri) dialog.remoteTarget = uri;
+    }
+    this.deliverRequest(conn, txn.id, raw, txn.peer, local, dialog.id);
+    // a BYE from the network ends the dialog as soon as it is routed (as drachtio-server does)
+    if (txn.request.method === 'BYE') this.deps.dialogs.delete(dialog);
+  }
+
+  /** ACK for a 2xx the application sent: stop retransmitting, hand it to the application. */
+  acceptAck(dialog: Dialog, raw: Buffer, peer: Peer, local: { address: string; port: number }): void {
+    if (dialog.ackWait) clearTimeout(dialog.ackWait);
+    dialog.ackWait = undefined;
+    this.deliverRequest(dialog.owner as AppConnection, newId(), raw, peer, local, dialog.id);
+  }
+
+  /** CANCEL of an INVITE the application holds: 487 to the INVITE, CANCEL to the application. */
+  acceptCancel(inviteTxn: ServerTransaction, conn: AppConnection, raw: Buffer, peer: Peer, local: { address: string; port: number }): void {
+    if (!inviteTxn.toTag) inviteTxn.toTag = newTag();
+    this.deps.layer.respond(inviteTxn, buildResponse(inviteTxn.request, 487, 'Request Terminated', inviteTxn.toTag));
+    this.deliverRequest(conn, inviteTxn.id, raw, peer, local, '');
+  }
+
+  // ---- application → network --------------------------------------------------------------
+
+  /** Handles an application's `sip` command. */
+  handleSip(conn: AppConnection, cmd: AppCommand): void {
+    const txnId = cmd.tokens[0] ?? '';
+    const dialogId = cmd.tokens[1] ?? '';
+    const proxy = cmd.tokens[2] ?? '';
+    let msg: SipMessage;
+    try {
+      msg = parseSipMessage(Buffer.from(cmd.sip, 'utf8'), true);
+    } catch (err) {
+      this.deps.log.info({ err }, 'application sent an unparseable SIP message');
+      conn.reply(cmd.msgId, 'NOK|unparseable SIP message');
+      return;
+    }
+    if (!msg.isRequest) return this.sendResponse(conn, cmd.msgId, txnId, msg);
+    if (msg.method === 'CANCEL' && txnId) return this.sendCancel(conn, cmd.msgId, txnId, msg);
+    if (dialogId) return this.sendInDialog(conn, cmd.msgId, dialogId, msg);
+    this.sendNewRequest(conn, cmd.msgId, msg, proxy).catch((err: unknown) => {
+      this.deps.log.info({ err }, 'cannot send request');
+      conn.reply(cmd.msgId, `NOK|${err instanceof Error ? err.message : 'cannot send request'}`);
+    });
+  }
+
+  private sendResponse(conn: AppConnection, msgId: string, txnId: string, app: SipMessage): void {
+    const txn = this.deps.layer.serverById(txnId);
+    if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
+    if (txn.released) return conn.reply(msgId, 'NOK|transaction already completed');
+    const req = txn.request;
+    const status = app.status ?? 500;
+    const res = SipMessage.response(status, app.reason ?? '');
+    for (const h of req.headers) if (h.key === 'via') res.headers.push({ ...h });
+    res.append('From', req.get('from') ?? '');
+    let to = req.get('to') ?? '';
+    if (status > 100 && !tagOf(to)) {
+      if (!txn.toTag) txn.toTag = tagOf(app.get('to')) || newTag();
+      to += `;tag=${txn.toTag}`;
+    }
+    res.append('To', to);
+    res.append('Call-ID', req.get('call-id') ?? '');
+    res.append('CSeq', req.get('cseq') ?? '');
+    const isInvite = req.method === 'INVITE';
+    const establishing = isInvite && status > 100 && status < 300;
+    if (establishing && !app.has('record-route')) for (const rr of req.getAll('record-route')) res.append('Record-Route', rr);
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push({ ...h });
+    if (establishing && !res.has('contact')) res.append('Contact', this.deps.contactFor(txn.peer.transport));
+    res.body = app.body;
+    if (!this.deps.layer.respond(txn, res)) return conn.reply(msgId, 'NOK|transaction already completed');
+    const wire = res.toBuffer();
+
+    let dialogId = '';
+    const callId = req.get('call-id') ?? '';
+    if (isInvite && status >= 200 && status < 300) {
+      const fromTag = tagOf(req.get('from'));
+      let dialog = this.deps.dialogs.match(callId, txn.toTag || tagOf(to), fromTag);
+      if (!dialog) {
+        const contact = req.get('contact');
+        dialog = {
+          id: DialogStore.dialogId(callId, fromTag),
+          role: 'uas',
+          callId,
+          localTag: txn.toTag || tagOf(to),
+          remoteTag: fromTag,
+          localHeader: to,
+          remoteHeader: req.get('from') ?? '',
+          remoteTarget: (contact ? parseNameAddr(contact)?.uri : undefined) ?? req.uri ?? '',
+          routeSet: req.getAll('record-route'),
+          localSeq: 0,
+          inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
+          peer: txn.peer,
+          owner: conn,
+          lastAck: undefined,
+          ackWait: undefined,
+        };
+        this.deps.dialogs.add(dialog);
+      }
+      dialogId = dialog.id;
+      this.awaitAck(dialog, wire, txn.peer);
+    } else if (txn.toTag || tagOf(req.get('to'))) {
+      const d = this.deps.dialogs.match(callId, tagOf(req.get('to')), tagOf(req.get('from')));
+      if (d) {
+        dialogId = d.id;
+        if (req.method === 'BYE' && status >= 200) this.deps.dialogs.delete(d);
+      }
+    }
+    conn.reply(msgId, `OK|application|${wire.length}|${txn.peer.transport}|${txn.peer.address}|${txn.peer.port}|${stackTime()}|${txn.id}|${dialogId}\r\n${wire.toString('utf8')}`);
+  }
+
+  /** Retransmits a 2xx to INVITE until the ACK arrives; without one, BYE. @see RFC 3261 §13.3.1.4 */
+  private awaitAck(dialog: Dialog, wire: Buffer, peer: Peer): void {
+    if (dialog.ackWait) clearTimeout(dialog.ackWait);
+    const { T1, T2 } = this.deps.timers;
+    let interval = T1;
+    let elapsed = 0;
+    const tick = (): void => {
+      elapsed += interval;
+      if (elapsed >= 64 * T1) {
+        dialog.ackWait = undefined;
+        this.ackTimeout(dialog);
+        return;
+      }
+      if (peer.transport === 'udp') this.deps.send(peer, wire);
+      interval = Math.min(2 * interval, T2);
+      dialog.ackWait = startTimer(interval, tick);
+    };
+    dialog.ackWait = startTimer(interval, tick);
+  }
+
+  /** No ACK came: end the dialog with BYE and tell the application (drachtio's "unsolicited"). */
+  private ackTimeout(dialog: Dialog): void {
+    this.deps.log.info({ dialogId: dialog.id }, 'no ACK for 2xx: sending BYE');
+    const bye = this.buildInDialog(dialog, SipMessage.request('BYE', dialog.remoteTarget));
+    this.nextHop(dialog).then((dest) => {
+      this.deps.layer.sendRequest(bye, dest, { response: () => undefined, timeout: () => undefined });
+      const wire = bye.toBuffer();
+      const conn = dialog.owner as AppConnection;
+      conn.send(`sip|application|${wire.length}|${dest.transport}|${dest.address}|${dest.port}|${stackTime()}|unsolicited|${dialog.id}\r\n${wire.toString('utf8')}`);
+    }, (err: unknown) => this.deps.log.info({ err }, 'cannot send BYE'));
+    this.deps.dialogs.delete(dialog);
+  }
+
+  private sendCancel(conn: AppConnection, msgId: string, txnId: string, app: SipMessage): void {
+    const txn = this.deps.layer.clientById(txnId);
+    if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
+    const inv = txn.request;
+    const cancel = SipMessage.request('CANCEL', inv.uri ?? '');
+    cancel.append('Via', inv.getAll('via')[0] ?? '');
+    cancel.append('Max-Forwards', '70');
+    for (const r of inv.getAll('route')) cancel.append('Route', r);
+    cancel.append('From', inv.get('from') ?? '');
+    cancel.append('To', inv.get('to') ?? '');
+    cancel.append('Call-ID', inv.get('call-id') ?? '');
+    cancel.append('CSeq', `${parseCSeq(inv.get('cseq'))?.seq ?? 1} CANCEL`);
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
+    const owner = txn.owner as UacRequest | undefined;
+    if (txn.lastStatus >= 200) {
+      // too late: the final response is already on its way (RFC 3261 §9.1)
+    } else if (txn.lastStatus === 0 && owner) owner.pendingCancel = cancel;
+    else this.deps.layer.sendRequest(cancel, txn.dest, { response: () => undefined, timeout: () => undefined }, true);
+    const wire = cancel.toBuffer();
+    conn.reply(msgId, `OK|application|${wire.length}|${txn.dest.transport}|${txn.dest.address}|${txn.dest.port}|${stackTime()}|${txn.id}|\r\n${wire.toString('utf8')}`);
+  }
+
+  private async sendNewRequest(conn: AppConnection, msgId: string, app: SipMessage, proxy: string): Promise<void> {
+    const method = app.method!;
+    const req = app.clone();
+    req.remove('via');
+    const route = req.getAll('route')[0];
+    const nextHop = proxy || (route !== undefined ? (parseNameAddr(route)?.uri ?? route) : req.uri!);
+    const dest = await this.deps.resolve(nextHop, 'udp');
+    const local = this.deps.localFor(dest.transport);
+    const from = req.get('from');
+    if (from === undefined) req.set('From', `<sip:${local.address}:${local.port}>;tag=${newTag()}`);
+    else if (!tagOf(from)) req.set('From', `${from};tag=${newTag()}`);
+    if (!req.has('to')) req.set('To', `<${req.uri}>`);
+    if (!req.has('call-id')) req.set('Call-ID', `${newId()}@${local.address}`);
+    const cseq = parseCSeq(req.get('cseq'));
+    if (!cseq || cseq.method !== method) req.set('CSeq', `${cseq?.seq ?? 1} ${method}`);
+    if (!req.has('max-forwards')) req.set('Max-Forwards', '70');
+    if (DIALOG_METHODS.has(method) || method === 'REGISTER') {
+      if (!req.has('contact')) req.set('Contact', this.deps.contactFor(dest.transport));
+    }
+    const uac: UacRequest = { conn, dialog: undefined, pendingCancel: undefined };
+    this.startClient(conn, msgId, req, dest, uac);
+  }
+
+  private startClient(conn: AppConnection, msgId: string, req: SipMessage, dest: Peer, uac: UacRequest): void {
+    const txn = this.deps.layer.sendRequest(req, dest, {
+      response: (t, res, raw, retransmission) => this.onResponse(t, uac, res, raw, retransmission),
+      timeout: (t) => {
+        const res = buildResponse(t.request, 408, 'Request Timeout', undefined);
+        this.onResponse(t, uac, res, res.toBuffer(), false);
+      },
+    });
+    txn.owner = uac;
+    const wire = req.toBuffer();
+    conn.reply(msgId, `OK|application|${wire.length}|${dest.transport}|${dest.address}|${dest.port}|${stackTime()}|${txn.id}|${uac.dialog?.id ?? ''}\r\n${wire.toString('utf8')}`);
+  }
+
+  private onResponse(txn: ClientTransaction, uac: UacRequest, res: SipMessage, raw: Buffer, retransmission: boolean): void {
+    const status = res.status ?? 500;
+    const req = txn.request;
+    const callId = req.get('call-id') ?? '';
+    let dialogId = uac.dialog?.id ?? '';
+    if (req.method === 'INVITE' && status >= 200 && status < 300) {
+      const localTag = tagOf(req.get('from'));
+      const remoteTag = tagOf(res.get('to'));
+      let dialog = uac.dialog ?? this.deps.dialogs.match(callId, localTag, remoteTag);
+      if (retransmission) {
+        if (dialog?.lastAck) this.deps.send(dialog.peer, dialog.lastAck);
+        return;
+      }
+      const contact = res.get('contact');
+      const target = contact ? parseNameAddr(contact)?.uri : undefined;
+      if (!dialog) {
+        const seq = parseCSeq(req.get('cseq'))?.seq ?? 1;
+        dialog = {
+          id: DialogStore.dialogId(callId, localTag),
+          role: 'uac',
+          callId,
+          localTag,
+          remoteTag,
+          localHeader: req.get('from') ?? '',
+          remoteHeader: res.get('to') ?? '',
+          remoteTarget: target ?? req.uri ?? '',
+          routeSet: res.getAll('record-route').reverse(),
+          localSeq: seq,
+          inviteSeq: seq,
+          peer: txn.dest,
+          owner: uac.conn,
+          lastAck: undefined,
+          ackWait: undefined,
+        };
+        this.deps.dialogs.add(dialog);
+      } else if (target) dialog.remoteTarget = target;
+      dialogId = dialog.id;
+    } else if (retransmission) return;
+    if (status < 200 && uac.pendingCancel) {
+      const cancel = uac.pendingCancel;
+      uac.pendingCancel = undefined;
+      this.deps.layer.sendRequest(cancel, txn.dest, { response: () => undefined, timeout: () => undefined }, true);
+    }
+    if (req.method === 'BYE' && status >= 200 && uac.dialog) this.deps.dialogs.delete(uac.dialog);
+    if (!uac.conn.open) return;
+    const local = this.deps.localFor(txn.dest.transport);
+    uac.conn.send(`sip|network|${raw.length}|${txn.dest.transport}|${txn.dest.address}|${txn.dest.port}|${stackTime()}|${txn.id}|${dialogId}|${local.address}|${local.port}|\r\n${raw.toString('utf8')}`);
+  }
+
+  /** Builds an in-dialog request from the dialog state and the application's headers/body. */
+  private buildInDialog(dialog: Dialog, app: SipMessage): SipMessage {
+    const method = app.method!;
+    const req = SipMessage.request(method, dialog.remoteTarget);
+    req.append('Max-Forwards', '70');
+    for (const r of dialog.routeSet) req.append('Route', r);
+    req.append('From', dialog.localHeader);
+    req.append('To', dialog.remoteHeader);
+    req.append('Call-ID', dialog.callId);
+    let seq: number;
+    if (method === 'ACK') seq = dialog.inviteSeq;
+    else {
+      seq = ++dialog.localSeq;
+      if (method === 'INVITE') dialog.inviteSeq = seq;
+    }
+    req.append('CSeq', `${seq} ${method}`);
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push({ ...h });
+    if (DIALOG_METHODS.has(method) && !req.has('contact')) req.append('Contact', this.deps.contactFor(dialog.peer.transport));
+    req.body = app.body;
+    return req;
+  }
+
+  /** Next hop of a dialog: the first Route, else the remote target; the original connection on TCP. */
+  private async nextHop(dialog: Dialog): Promise<Peer> {
+    const first = dialog.routeSet[0];
+    if (first === undefined && (dialog.role === 'uas' || dialog.peer.transport === 'tcp')) return dialog.peer;
+    const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
+    return this.deps.resolve(uri, dialog.peer.transport);
+  }
+
+  private sendInDialog(conn: AppConnection, msgId: string, dialogId: string, app: SipMessage): void {
+    const dialog = this.deps.dialogs.get(dialogId);
+    if (!dialog) return conn.reply(msgId, `NOK|unable to find dialog for id ${dialogId}`);
+    const req = this.buildInDialog(dialog, app);
+    this.nextHop(dialog).then(
+      (dest) => {
+        if (req.method === 'ACK') {
+          req.prepend('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${this.deps.sentBy(dest.transport)};rport;branch=${newBranch()}`);
+          const wire = req.toBuffer();
+          dialog.lastAck = wire;
+          this.deps.send(dest, wire);
+          conn.reply(msgId, `OK|application|${wire.length}|${dest.transport}|${dest.address}|${dest.port}|${stackTime()}||${dialog.id}\r\n${wire.toString('utf8')}`);
+          return;
+        }
+        this.startClient(conn, msgId, req, dest, { conn, dialog, pendingCancel: undefined });
+      },
+      (err: unknown) => conn.reply(msgId, `NOK|${err instanceof Error ? err.message : 'cannot send'}`),
+    );
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * SIP parsing and serialisation: round trips keep unknown headers, compact forms and bodies;
+ * malformed input fails with SIP_PARSE only; stream framing over TCP. Fuzzed with fast-check.
+ */
+import t from 'tap'
+import fc from 'fast-check'
+import {
+  parseSipMessage,
+  SipEngineError,
+  SipMessage,
+  SipStreamParser,
+  splitHeaderList,
+  validateMessage,
+  parseVia,
+  parseNameAddr,
+} from '@flexseat/sip-engine'
+
+const INVITE = [
+  'INVITE sip:1002@10.0.0.2:5060;transport=udp SIP/2.0',
+  'v: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1;rport',
+  'Via: SIP/2.0/TCP proxy.example.com;branch=z9hG4bK-0, SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK-a',
+  'f: "Desk 3" <sip:1001@example.com>;tag=abc',
+  't: <sip:1002@example.com>',
+  'i: call-1@10.0.0.1',
+  'CSeq: 7 INVITE',
+  'm: <sip:1001@10.0.0.1:5070>',
+  'X-Seat-Epoch: 42',
+  'P-Asserted-Identity: "Jo" <sip:1001@example.com>',
+  'Subject: multi',
+  '  line folded',
+  'c: application/sdp',
+  'l: 9',
+  '',
+  'v=0\r\nab\r\n',
+].join('\r\n')
+
+t.test('parses compact forms, lists and unknown headers', async (t) => {
+  const m = parseSipMessage(Buffer.from(INVITE))
+  t.equal(m.method, 'INVITE')
+  t.equal(m.get('call-id'), 'call-1@10.0.0.1')
+  t.equal(m.get('i'), 'call-1@10.0.0.1')
+  t.equal(m.getAll('via').length, 3, 'Via lines and comma lists')
+  t.equal(parseVia(m.getAll('via')[2]!)?.host, '[2001:db8::1]')
+  t.equal(m.get('x-seat-epoch'), '42')
+  t.equal(m.get('subject'), 'multi line folded')
+  t.equal(parseNameAddr(m.get('from')!)?.params.get('tag'), 'abc')
+  t.equal(m.body.toString(), 'v=0\r\nab\r\n')
+  t.equal(validateMessage(m), undefined)
+})
+
+t.test('serialise → parse round trip keeps every header as written', async (t) => {
+  const m = parseSipMessage(Buffer.from(INVITE))
+  const again = parseSipMessage(m.toBuffer())
+  t.same(again.headers.map((h) => [h.name, h.value]), m.headers.map((h) => [h.name, h.value]))
+  t.same(again.body, m.body)
+  t.match(m.toString(), /\r\nl: 9\r\n/, 'compact Content-Length stays compact')
+  t.match(m.toString(), /\r\nX-Seat-Epoch: 42\r\n/)
+})
+
+t.test('responses, UTF-8 reason phrases', async (t) => {
+  const r = SipMessage.response(480, 'Abgemeldet: 1001 sitzt jetzt in Köln')
+  r.append('Via', 'SIP/2.0/UDP a;branch=z9hG4bK1')
+  r.append('Content-Length', '0')
+  const p = parseSipMessage(r.toBuffer())
+  t.equal(p.status, 480)
+  t.equal(p.reason, 'Abgemeldet: 1001 sitzt jetzt in Köln')
+})
+
+t.test('malformed input is rejected with SIP_PARSE', async (t) => {
+  for (const bad of ['', 'garbage', 'INVITE sip:a SIP/3.0\r\n\r\n', 'SIP/2.0 99 x\r\n\r\n', 'INVITE sip:a SIP/2.0\r\nno colon\r\n\r\n', 'MESSAGE sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nshort']) {
+    t.throws(() => parseSipMessage(Buffer.from(bad)), { code: 'SIP_PARSE' }, JSON.stringify(bad))
+  }
+  const noVia = parseSipMessage(Buffer.from('OPTIONS sip:a SIP/2.0\r\nCall-ID: x\r\n\r\n'))
+  t.equal(validateMessage(noVia), 'missing Via')
+})
+
+t.test('splitHeaderList ignores commas in quotes and brackets', async (t) => {
+  t.same(splitHeaderList('"a, b" <sip:x@y;p=1,2>;q=1, <sip:z>'), ['"a, b" <sip:x@y;p=1,2>;q=1', '<sip:z>'])
+})
+
+t.test('stream parser frames back-to-back and split messages, skips CRLF keep-alives', async (t) => {
+  const one = parseSipMessage(Buffer.from(INVITE)).toBuffer()
+  const stream = Buffer.concat([Buffer.from('\r\n\r\n'), one, one])
+  const p = new SipStreamParser()
+  const out: Buffer[] = []
+  for (let i = 0; i < stream.length; i += 7) out.push(...p.push(stream.subarray(i, i + 7)))
+  t.equal(out.length, 2)
+  t.same(out[1], one)
+  t.throws(() => new SipStreamParser().push(Buffer.from('INVITE sip:a SIP/2.0\r\nVia: x\r\n\r\n')), { code: 'SIP_PARSE' })
+})
+
+t.test('fuzz: arbitrary bytes never throw anything but SIP_PARSE', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+      try {
+        const m = parseSipMessage(Buffer.from(bytes))
+        validateMessage(m)
+      } catch (err) {
+        if (!(err instanceof SipEngineError) || err.code !== 'SIP_PARSE') throw err
+      }
+    }),
+    { numRuns: 3000 },
+  )
+  t.pass('no unexpected exception')
+})
+
+const headerName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/).filter((n) => !/^(content-length|l)$/i.test(n))
+const headerValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,40}[\x21-\x7e])?$/)
+
+t.test('fuzz: generated messages round-trip exactly (headers, order, body)', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('INVITE', 'REGISTER', 'MESSAGE', 'X-CUSTOM'),
+      fc.array(fc.tuple(headerName, headerValue), { maxLength: 12 }),
+      fc.uint8Array({ maxLength: 200 }),
+      (method, headers, body) => {
+        const m = SipMessage.request(method, 'sip:user@example.com')
+        for (const [n, v] of headers) m.append(n, v)
+        m.body = Buffer.from(body)
+        const p = parseSipMessage(m.toBuffer())
+        if (p.method !== method) return false
+        const got = p.headers.filter((h) => h.key !== 'content-length').map((h) => [h.name, h.value])
+        return JSON.stringify(got) === JSON.stringify(headers) && Buffer.compare(p.body, m.body) === 0
+      },
+    ),
+    { numRuns: 1500 },
+  )
+  t.pass('round trips hold')
+})
+
+t.test('fuzz: mutated valid messages never crash the stream parser', async (t) => {
+  const base = Buffer.from(INVITE)
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }), fc.integer({ min: 1, max: 64 }), (muts, chunk) => {
+      const b = Buffer.from(base)
+      for (const [i, v] of muts) b[i] = v
+      const p = new SipStreamParser()
+      try {
+        for (let i = 0; i < b.length; i += chunk) for (const msg of p.push(b.subarray(i, i + chunk))) parseSipMessage(msg, false)
+      } catch (err) {
+        if (!(err instanceof SipEngineError)) throw err
+      }
+    }),
+    { numRuns: 1500 },
+  )
+  t.pass('no unexpected exception')
+})
