@@ -5,10 +5,10 @@
  *   proxy <controlPort> <destination-uri>  srf.proxyRequest every INVITE there (Record-Route)
  * Prints `ready` once connected.
  */
-import Srf = require('drachtio-srf')
+import { createSrf } from '../test/helpers/srf'
 
 const [mode, port, destination] = process.argv.slice(2)
-const srf = new Srf()
+const srf = createSrf()
 srf.on('error', () => undefined)
 if (mode === 'register') {
   srf.register((_req, res) => res.send(200, { headers: { 'X-Registrar': 'flexseat', Expires: '3600' } }))

@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import Srf = require('drachtio-srf');
+import { createSrf, type SrfApp } from './srf';
 
 /** The tap test object, as far as the helpers use it. */
 export interface TestLike {
@@ -104,8 +104,8 @@ export async function startEngine(t: TestLike, opts: { secret?: string } = {}): 
 }
 
 /** Connects a drachtio-srf application to the engine; disconnected at teardown. */
-export async function connectSrf(t: TestLike, engine: EngineHandle): Promise<Srf> {
-  const srf = new Srf();
+export async function connectSrf(t: TestLike, engine: EngineHandle): Promise<SrfApp> {
+  const srf = createSrf();
   const connected = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('srf did not connect')), 5000);
     srf.once('connect', (err: Error | null) => {

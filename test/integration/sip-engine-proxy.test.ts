@@ -5,11 +5,7 @@
 import t from 'tap'
 import { connectSrf, deadline, freePort, startEngine } from '../helpers/sip-engine'
 import { runSipp, startSipp, type SippTransport } from '../helpers/sipp'
-
-interface ProxyResult {
-  connected: boolean
-  finalStatus: number
-}
+import type { ProxyResult } from '../helpers/srf'
 
 for (const transport of ['udp', 'tcp'] as SippTransport[]) {
   t.test(`proxyRequest with Record-Route, BYE through the proxy (${transport})`, async (t) => {
