@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flexseat needs: etcd (the cluster of the simulation and the
+# tests), sipp (simulated phones), iproute2 (network namespaces for the multi-host mode).
+# Node.js >= 20 and npm must already be there. Run as root or through sudo.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+packages=(etcd-server etcd-client sip-tester iproute2)
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
