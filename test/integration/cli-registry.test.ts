@@ -264,7 +264,9 @@ t.test('flexseat against a registry cluster', async (t) => {
     t.equal(stream.code, 0, `exit 0: ${stream.stderr}`)
     const lines = stream.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)
     t.notOk(lines.some((line) => 'snapshot' in line), 'with --from there is no snapshot')
-    t.match(lines[0], { event: { type: 'SEAT_EVENT_TYPE_RELEASED', reason: 'RELEASE_REASON_ADMIN', seat: { extension: '1002', deviceId: 'desk-1' }, revision: /^\d+$/ } })
+    t.match(lines[0], { changes: { revision: /^\d+$/, events: [{ type: 'SEAT_EVENT_TYPE_RELEASED', reason: 'RELEASE_REASON_ADMIN', seat: { extension: '1002', deviceId: 'desk-1' }, revision: /^\d+$/ }] } })
+    const first = lines[0] as { changes?: { revision: string; events: { revision: string }[] } }
+    t.ok(first.changes?.events.every((e) => e.revision === first.changes?.revision), 'one message holds the changes of one revision')
 
     ok(t, await cli(['device', 'delete', 'desk-1'], env), 'device delete')
     const gone = await cli(['device', 'get', 'desk-1'], env)
@@ -274,6 +276,9 @@ t.test('flexseat against a registry cluster', async (t) => {
     const inUse = await cli(['site', 'delete', 'oslo'], env)
     t.equal(inUse.code, 1, `a site with devices cannot be deleted: ${inUse.stderr}`)
     ok(t, await cli(['device', 'delete', 'desk-2'], env), 'device delete desk-2')
+    const homed = await cli(['site', 'delete', 'oslo'], env)
+    t.equal(homed.code, 1, `a site that is a user's home cannot be deleted: ${homed.stderr}`)
+    ok(t, await cli(['user', 'delete', 'bob'], env), 'user delete bob')
     ok(t, await cli(['site', 'delete', 'oslo'], env), 'site delete')
     const sites = await cli(['site', 'list'], env)
     ok(t, sites, 'site list')

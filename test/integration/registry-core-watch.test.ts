@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ReleaseReason, SeatEventType, SnapshotReason, type WatchSeatsResponse } from '@flexseat/proto'
+import { ReleaseReason, type SeatChanges, type SeatEvent, SeatEventType, SnapshotReason, type WatchSeatsResponse } from '@flexseat/proto'
 import type { RegistryCore } from '@flexseat/registry'
 import { ADMIN, freshPrefix, leaderOf, revisionOf, rid, seed, startCore, startEtcd, waitFor } from '../helpers/registry-core-harness'
 
@@ -15,11 +15,14 @@ function collect(core: RegistryCore, afterRevision: string, siteId = '') {
   return { got, stop: async () => { controller.abort(); await done } }
 }
 
-const events = (got: WatchSeatsResponse[]) => got.flatMap((m) => (m.message?.$case === 'event' ? [m.message.value] : []))
+const changesOf = (got: WatchSeatsResponse[]): SeatChanges[] => got.flatMap((m) => (m.message?.$case === 'changes' ? [m.message.value] : []))
+const events = (got: WatchSeatsResponse[]): SeatEvent[] => changesOf(got).flatMap((c) => c.events)
+/** The revision of the last message (snapshot or changes), 0 before any. */
 const lastRevision = (got: WatchSeatsResponse[]) => {
   const last = got[got.length - 1]?.message
-  return last ? BigInt(last.$case === 'event' ? last.value.revision : last.value.revision) : 0n
+  return last ? BigInt(last.value.revision) : 0n
 }
+const describe = (e: SeatEvent) => `${e.type === SeatEventType.SEAT_EVENT_TYPE_SEATED ? 'seated' : 'released'} ${e.seat?.userId}@${e.seat?.deviceId}${e.reason ? ` ${ReleaseReason[e.reason]}` : ''}`
 
 t.test('seat watches: snapshot, ordered events with reasons, resume, site filter, compaction', async (t) => {
   const etcd = await startEtcd(t, 1)
@@ -55,44 +58,49 @@ t.test('seat watches: snapshot, ordered events with reasons, resume, site filter
 
   const r1 = await login('1001', 'ams-1') // alice sits at ams-1
   await login('1002', 'ams-2') // bob at ams-2
-  await login('1001', 'ber-1') // alice moves to Berlin and bumps carol
+  const move = await login('1001', 'ber-1') // alice moves to Berlin and bumps carol: one revision
   await core.logout({ requestId: rid(), target: { $case: 'userId', value: 'bob' }, reason: 0 }, ADMIN)
   await core.deleteUser({ requestId: rid(), userId: 'alice' }, ADMIN)
-  const end = await revisionOf(leader.etcd)
-  await waitFor(() => lastRevision(all.got) >= end - 0n && events(all.got).length >= 6, 5_000, 'all events')
+  // The last write, a marker: a stream that delivered its event has delivered everything before.
+  const marker = await login('1003', 'ber-1')
+  const end = BigInt(marker.seat!.epoch)
+  await waitFor(() => lastRevision(all.got) >= end, 5_000, 'all events up to the marker')
 
   const ev = events(all.got)
-  const summary = ev.map((e) => `${e.type === SeatEventType.SEAT_EVENT_TYPE_SEATED ? 'seated' : 'released'} ${e.seat?.userId}@${e.seat?.deviceId}${e.reason ? ` ${ReleaseReason[e.reason]}` : ''}`)
-  t.same(summary, [
+  t.same(ev.map(describe), [
     'seated alice@ams-1',
     'seated bob@ams-2',
     'released carol@ber-1 RELEASE_REASON_BUMPED',
     'seated alice@ber-1',
     'released bob@ams-2 RELEASE_REASON_LOGOUT',
     'released alice@ber-1 RELEASE_REASON_DELETED',
+    'seated carol@ber-1',
   ], 'every change, with the reason of every release')
-  const revisions = ev.map((e) => BigInt(e.revision))
-  t.ok(revisions.every((r, i) => i === 0 || r >= revisions[i - 1]!), 'events come in revision order')
-  t.ok(revisions[0]! > BigInt(snapshot.value.revision), 'events follow the snapshot revision')
+  const changes = changesOf(all.got)
+  const revisions = changes.map((c) => BigInt(c.revision))
+  t.ok(revisions.every((r, i) => i === 0 || r > revisions[i - 1]!), 'one message per revision, in revision order')
+  t.ok(revisions[0]! > BigInt(snapshot.value.revision), 'changes follow the snapshot revision')
+  t.ok(changes.every((c) => c.events.length > 0 && c.events.every((e) => e.revision === c.revision)), 'every event carries the revision of its message')
   t.equal(ev[0]!.seat?.epoch, r1.seat?.epoch, 'a seat event carries the epoch')
   t.equal(ev[0]!.revision, r1.seat?.epoch)
+  const moveChanges = changes.find((c) => c.revision === move.seat!.epoch)
+  t.same(moveChanges?.events.map(describe), ['released carol@ber-1 RELEASE_REASON_BUMPED', 'seated alice@ber-1'], 'a login that bumps and moves is one message with both events')
 
   await waitFor(() => events(ams.got).length >= 4, 5_000, 'Amsterdam events')
-  const amsSummary = events(ams.got).map((e) => `${e.type === SeatEventType.SEAT_EVENT_TYPE_SEATED ? 'seated' : 'released'} ${e.seat?.userId}@${e.seat?.deviceId}${e.reason ? ` ${ReleaseReason[e.reason]}` : ''}`)
-  t.same(amsSummary, [
+  t.same(events(ams.got).map(describe), [
     'seated alice@ams-1',
     'seated bob@ams-2',
     'released alice@ams-1 RELEASE_REASON_MOVED',
     'released bob@ams-2 RELEASE_REASON_LOGOUT',
   ], 'the site filter delivers a seat moving away as RELEASED (MOVED), and nothing of other sites')
 
-  // Resume after each point of the stream: exactly the rest, no gap, no duplicate.
-  for (const from of [snapshot.value.revision, ev[1]!.revision, ev[3]!.revision]) {
+  // Resume after each message of the stream (the snapshot, then every revision, the bump-and-move
+  // one included): exactly the rest, whole revisions, no gap, no duplicate. Each resumed stream is
+  // read up to the marker's event, so a duplicate or a stray message before it would show.
+  for (const from of [snapshot.value.revision, ...changes.slice(0, -1).map((c) => c.revision)]) {
     const resumed = collect(a.core, from)
-    const expected = ev.filter((e) => BigInt(e.revision) > BigInt(from))
-    await waitFor(() => events(resumed.got).length >= expected.length, 5_000, `resume after ${from}`)
-    await new Promise((resolve) => setImmediate(resolve))
-    t.same(events(resumed.got), expected, `resuming after ${from} gives the rest exactly`)
+    await waitFor(() => lastRevision(resumed.got) >= end, 5_000, `resume after ${from} reaches the marker`)
+    t.same(changesOf(resumed.got), changes.filter((c) => BigInt(c.revision) > BigInt(from)), `resuming after ${from} gives the rest exactly`)
     t.notOk(resumed.got.some((m) => m.message?.$case === 'snapshot'), 'and no snapshot')
     await resumed.stop()
   }
@@ -116,7 +124,7 @@ t.test('seat watches: snapshot, ordered events with reasons, resume, site filter
   if (first?.$case === 'snapshot') {
     t.equal(first.value.reason, SnapshotReason.SNAPSHOT_REASON_COMPACTED, 'reason COMPACTED')
     t.ok(BigInt(first.value.revision) >= head, 'at the current revision')
-    t.same(first.value.seats.map((s) => `${s.userId}@${s.deviceId}`), ['bob@ams-1'], 'with the current seats')
+    t.same(first.value.seats.map((s) => `${s.userId}@${s.deviceId}`), ['bob@ams-1', 'carol@ber-1'], 'with the current seats')
   }
   await login('1003', 'ams-2')
   await waitFor(() => events(stale.got).length >= 1, 5_000, 'an event after the compacted snapshot')

@@ -1,9 +1,11 @@
 // A WatchSeats stream resumed across registry restarts (to another instance, then to the restarted
-// one) with after_revision = the last revision seen: no gap and no duplicate, compared with a
-// reference stream on an instance that never restarts.
+// one) with after_revision = the revision of the last message received: no gap and no duplicate,
+// compared with a reference stream on an instance that never restarts. Every message holds all the
+// changes of one revision, so a stream cut right after a login that moved a worker and bumped an
+// occupant (several events, one revision) resumes exactly.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { type SeatEvent, serverStream, unary, type WatchSeatsRequest, type WatchSeatsResponse } from '@flexseat/proto'
+import { ReleaseReason, type SeatChanges, type SeatEvent, SeatEventType, serverStream, unary, type WatchSeatsRequest, type WatchSeatsResponse } from '@flexseat/proto'
 import { eventually, RegistryCluster } from '../helpers/registry-cluster'
 
 t.setTimeout(90_000)
@@ -26,16 +28,19 @@ function user(extension: string) {
   }
 }
 
-const key = (event: SeatEvent) => `${event.revision}:${event.type}:${event.seat?.userId}:${event.seat?.deviceId}`
+const eventKey = (event: SeatEvent) => `${event.revision}:${event.type}:${event.seat?.userId}:${event.seat?.deviceId}:${event.reason}`
+/** One message as text: its revision and every event of it, in order. */
+const key = (changes: SeatChanges) => `${changes.revision}[${changes.events.map(eventKey).join(' ')}]`
+const describe = (e: SeatEvent) => `${e.type === SeatEventType.SEAT_EVENT_TYPE_SEATED ? 'seated' : 'released'} ${e.seat?.extension}@${e.seat?.deviceId}${e.reason ? ` ${ReleaseReason[e.reason]}` : ''}`
 
-/** Collects the events of one WatchSeats stream into `into`; resolves when the stream ends (any way). */
-async function collect(cluster: RegistryCluster, index: number, afterRevision: string, into: SeatEvent[], signal: AbortSignal): Promise<{ snapshotRevision?: string; error?: unknown }> {
+/** Collects the changes messages of one WatchSeats stream into `into`; resolves when the stream ends (any way). */
+async function collect(cluster: RegistryCluster, index: number, afterRevision: string, into: SeatChanges[], signal: AbortSignal): Promise<{ snapshotRevision?: string; error?: unknown }> {
   const { seat } = cluster.clients(index)
   let snapshotRevision: string | undefined
   try {
     for await (const message of serverStream<WatchSeatsRequest, WatchSeatsResponse>(seat.watchSeats.bind(seat), { afterRevision, siteId: '' }, { metadata: cluster.metadata('sip-node'), signal })) {
       if (message.message?.$case === 'snapshot') snapshotRevision = message.message.value.revision
-      else if (message.message?.$case === 'event') into.push(message.message.value)
+      else if (message.message?.$case === 'changes') into.push(message.message.value)
     }
     return snapshotRevision === undefined ? {} : { snapshotRevision }
   } catch (error) {
@@ -65,7 +70,7 @@ t.test('a seat stream resumed across restarts has no gap and no duplicate', asyn
   // Start: a snapshot on A (after_revision 0) gives the revision both streams continue from.
   const stop = new AbortController()
   t.teardown(() => stop.abort())
-  const resumed: SeatEvent[] = []
+  const resumed: SeatChanges[] = []
   const firstRun = collect(cluster, a, '0', resumed, stop.signal)
   const { seat: aSeat } = cluster.clients(a)
   const start = await eventually('a snapshot from A', async () => {
@@ -75,7 +80,7 @@ t.test('a seat stream resumed across restarts has no gap and no duplicate', asyn
     }
     return undefined
   })
-  const reference: SeatEvent[] = []
+  const reference: SeatChanges[] = []
   const referenceRun = collect(cluster, leader, start, reference, stop.signal)
   const endTraffic = new AbortController()
 
@@ -101,7 +106,7 @@ t.test('a seat stream resumed across restarts has no gap and no duplicate', asyn
   await firstRun
   const lastBeforeKill = resumed.at(-1)!.revision
   // Seat changes happen while no stream is open: the resumed stream must replay them.
-  const missed = (after: string) => reference.filter((event) => BigInt(event.revision) > BigInt(after)).length
+  const missed = (after: string) => reference.filter((changes) => BigInt(changes.revision) > BigInt(after)).length
   await eventually('changes while disconnected', () => missed(lastBeforeKill) >= 3, 10_000)
 
   const second = new AbortController()
@@ -128,16 +133,60 @@ t.test('a seat stream resumed across restarts has no gap and no duplicate', asyn
   await thirdRun
   await referenceRun
 
-  const keys = resumed.map(key)
-  t.equal(new Set(keys).size, keys.length, 'no duplicate event')
+  const events = resumed.flatMap((changes) => changes.events.map(eventKey))
+  t.equal(new Set(events).size, events.length, 'no duplicate event')
   for (let i = 1; i < resumed.length; i += 1) {
-    if (BigInt(resumed[i]!.revision) < BigInt(resumed[i - 1]!.revision)) {
-      t.fail(`revision order broken at ${i}: ${resumed[i - 1]!.revision} then ${resumed[i]!.revision}`)
+    if (BigInt(resumed[i]!.revision) <= BigInt(resumed[i - 1]!.revision)) {
+      t.fail(`not one message per revision in order at ${i}: ${resumed[i - 1]!.revision} then ${resumed[i]!.revision}`)
       break
     }
   }
+  t.ok(resumed.some((changes) => changes.events.length > 1), 'the traffic had revisions with several events (moves that bump)')
   const firstResumed = BigInt(resumed[0]!.revision)
-  const expected = reference.filter((event) => BigInt(event.revision) >= firstResumed && BigInt(event.revision) <= BigInt(lastRevision)).map(key)
-  const got = resumed.filter((event) => BigInt(event.revision) <= BigInt(lastRevision)).map(key)
+  const expected = reference.filter((changes) => BigInt(changes.revision) >= firstResumed && BigInt(changes.revision) <= BigInt(lastRevision)).map(key)
+  const got = resumed.filter((changes) => BigInt(changes.revision) <= BigInt(lastRevision)).map(key)
   t.same(got, expected, 'the resumed stream equals the reference stream: no gap, no duplicate')
+
+  // One login that moves a worker and bumps the occupant: one message, several events. The stream
+  // is cut right after it; resuming after its revision gives exactly what followed.
+  const { seat } = cluster.clients(leader)
+  const login = async (extension: string, deviceId: string) =>
+    (await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId, extension, pin: '', durationHours: 0 }, { metadata: admin })).seat!.epoch
+  // A known state: 7301 at w1, 7302 at w2, nobody else seated (logout is idempotent).
+  for (const extension of ['7303', '7304']) {
+    await unary(seat.logout.bind(seat), { requestId: randomUUID(), target: { $case: 'extension', value: extension }, reason: 0 }, { metadata: admin })
+  }
+  await login('7301', 'w1')
+  const before = await login('7302', 'w2')
+  const { seat: bSeat } = cluster.clients(b)
+  const cut = new AbortController()
+  const moveRevision = login('7301', 'w2') // moves 7301 from w1 and bumps 7302
+  let cutAt: SeatChanges | undefined
+  for await (const message of serverStream(bSeat.watchSeats.bind(bSeat), { afterRevision: before, siteId: '' }, { metadata: cluster.metadata('sip-node'), signal: cut.signal })) {
+    if (message.message?.$case === 'changes') {
+      cutAt = message.message.value
+      break // the stream is cut right after the message
+    }
+  }
+  t.equal(cutAt?.revision, await moveRevision, 'the first message is the move')
+  t.same(cutAt?.events.map(describe), ['released 7302@w2 RELEASE_REASON_BUMPED', 'seated 7301@w2'], 'it holds every event of the revision')
+  // Changes while disconnected; the last one is the marker the resumed stream is read up to.
+  await unary(seat.logout.bind(seat), { requestId: randomUUID(), target: { $case: 'extension', value: '7301' }, reason: 0 }, { metadata: admin })
+  const marker = await login('7302', 'w3')
+  const after: SeatChanges[] = []
+  const resume = new AbortController()
+  const resumeRun = collect(cluster, a, cutAt!.revision, after, resume.signal)
+  await eventually('the resumed stream reaches the marker', () => BigInt(after.at(-1)?.revision ?? '0') >= BigInt(marker), 10_000)
+  resume.abort()
+  await resumeRun
+  t.same(after.map((changes) => changes.events.map(describe)), [['released 7301@w2 RELEASE_REASON_LOGOUT'], ['seated 7302@w3']], 'the resumed stream: no gap, no duplicate')
+  t.equal(after.at(-1)?.revision, marker)
+  // Resuming one revision earlier gives the whole move again, not a part of it.
+  const again: SeatChanges[] = []
+  const againStop = new AbortController()
+  const againRun = collect(cluster, a, (BigInt(cutAt!.revision) - 1n).toString(), again, againStop.signal)
+  await eventually('the earlier resume reaches the marker', () => BigInt(again.at(-1)?.revision ?? '0') >= BigInt(marker), 10_000)
+  againStop.abort()
+  await againRun
+  t.same(again.map(key), [cutAt!, ...after].map(key), 'a resume before the move replays it whole')
 })

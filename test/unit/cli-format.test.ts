@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream'
 import {
   formatClusterStatus,
   formatFields,
+  formatSeatChanges,
   formatSeatEvent,
   formatSeats,
   formatSeatSnapshot,
@@ -65,9 +66,9 @@ t.test('JSON output: ISO timestamps, int64 as strings, enum names', async (t) =>
     seats: [{ userId: 'ada', extension: '1001', displayName: 'Ada Lovelace', deviceId: 'desk-3', siteId: 'berlin', since: '2026-11-22T03:20:00.123Z', expiresAt: '2026-11-22T11:20:00.000Z', via: 'SEAT_VIA_ADMIN', epoch: '9007199254740993' }],
     revision: '9007199254740995',
   })
-  const line = JSON.stringify(WatchSeatsResponse.toJSON({ message: { $case: 'event', value: { type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat, reason: ReleaseReason.RELEASE_REASON_MOVED, revision: '42' } } }))
+  const line = JSON.stringify(WatchSeatsResponse.toJSON({ message: { $case: 'changes', value: { revision: '42', events: [{ type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat, reason: ReleaseReason.RELEASE_REASON_MOVED, revision: '42' }] } } }))
   t.notMatch(line, /\n/, 'one line per message')
-  t.match(JSON.parse(line), { event: { type: 'SEAT_EVENT_TYPE_RELEASED', reason: 'RELEASE_REASON_MOVED', revision: '42' } })
+  t.match(JSON.parse(line), { changes: { revision: '42', events: [{ type: 'SEAT_EVENT_TYPE_RELEASED', reason: 'RELEASE_REASON_MOVED', revision: '42' }] } })
 })
 
 t.test('watch lines: time, type, extension, device@site, how or why, epoch', async (t) => {
@@ -77,6 +78,20 @@ t.test('watch lines: time, type, extension, device@site, how or why, epoch', asy
     formatSeatEvent({ type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat, reason: ReleaseReason.RELEASE_REASON_BUMPED, revision: '50' }, now),
     '2026-11-22T04:00:00Z  RELEASED  1001    desk-3@berlin  bumped  epoch 50',
     'a release is timed on receipt and carries the release revision',
+  )
+  t.equal(
+    formatSeatChanges(
+      {
+        revision: '50',
+        events: [
+          { type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat, reason: ReleaseReason.RELEASE_REASON_BUMPED, revision: '50' },
+          { type: SeatEventType.SEAT_EVENT_TYPE_SEATED, seat: { ...seat, extension: '1002', epoch: '50' }, reason: 0, revision: '50' },
+        ],
+      },
+      now,
+    ),
+    '2026-11-22T04:00:00Z  RELEASED  1001    desk-3@berlin  bumped  epoch 50\n2026-11-22T03:20:00Z  SEATED    1002    desk-3@berlin  admin  epoch 50\n',
+    'the changes of one revision: one line per event, in order',
   )
   const snapshot = formatSeatSnapshot({ reason: SnapshotReason.SNAPSHOT_REASON_COMPACTED, seats: [seat], revision: '60' })
   t.match(snapshot, /^# snapshot \(history compacted: view replaced\) at revision 60: 1 seat\n2026-11-22T03:20:00Z  SEATED  /)

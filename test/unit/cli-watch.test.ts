@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Metadata, status } from '@grpc/grpc-js'
 import { resumingWatch } from '@flexseat/cli'
-import { SeatEventType, SeatVia, type Seat, type WatchSeatsResponse } from '@flexseat/proto'
+import { type SeatEvent, SeatEventType, SeatVia, type Seat, type WatchSeatsResponse } from '@flexseat/proto'
 
 // The reconnection logic alone, against scripted streams (the real stream is exercised by
 // test/integration/cli-watch.test.ts against a registry cluster).
@@ -9,17 +9,23 @@ import { SeatEventType, SeatVia, type Seat, type WatchSeatsResponse } from '@fle
 function seat(userId: string, deviceId: string, epoch: string): Seat {
   return { userId, extension: userId, displayName: '', deviceId, siteId: 's', since: new Date(0), expiresAt: undefined, via: SeatVia.SEAT_VIA_ADMIN, epoch }
 }
-function event(type: SeatEventType, s: Seat, revision: string): WatchSeatsResponse {
-  return { message: { $case: 'event', value: { type, seat: s, reason: 0, revision } } }
+function event(type: SeatEventType, s: Seat, revision: string): SeatEvent {
+  return { type, seat: s, reason: 0, revision }
+}
+function changes(revision: string, ...events: SeatEvent[]): WatchSeatsResponse {
+  return { message: { $case: 'changes', value: { revision, events } } }
 }
 const unavailable = Object.assign(new Error('14 UNAVAILABLE: gone'), { code: status.UNAVAILABLE, details: 'gone', metadata: new Metadata() })
 
-t.test('resumes after a break with no gap and no duplicate, even inside one revision', async (t) => {
-  // Revision 10: a login that moves 1001 and bumps 1002 (three events); the stream breaks after two.
+t.test('resumes after a break right after a multi-event revision with no gap and no duplicate', async (t) => {
+  // Revision 10: a login that moves 1001 and bumps 1002 (three events, one message); the stream
+  // breaks right after it.
   const moved = event(SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat('1001', 'a', '5'), '10')
   const seated = event(SeatEventType.SEAT_EVENT_TYPE_SEATED, seat('1001', 'b', '10'), '10')
   const bumped = event(SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat('1002', 'b', '7'), '10')
-  const later = event(SeatEventType.SEAT_EVENT_TYPE_SEATED, seat('1002', 'c', '11'), '11')
+  const ten = changes('10', moved, seated, bumped)
+  const eleven = changes('11', event(SeatEventType.SEAT_EVENT_TYPE_SEATED, seat('1002', 'c', '11'), '11'))
+  const twelve = changes('12', event(SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat('1002', 'c', '11'), '12'))
   const snapshot: WatchSeatsResponse = { message: { $case: 'snapshot', value: { reason: 1, seats: [], revision: '9' } } }
   const opened: string[] = []
   const controller = new AbortController()
@@ -27,18 +33,20 @@ t.test('resumes after a break with no gap and no duplicate, even inside one revi
     async function* (after: string) {
       opened.push(after)
       yield snapshot
-      yield moved
-      yield seated
+      yield ten
       throw unavailable
     },
     async function* (after: string) {
       opened.push(after)
-      // The registry replays everything after revision 9: all of revision 10, then 11.
-      yield moved
-      yield seated
-      yield bumped
-      yield later
+      // A misbehaving registry replays revision 10: it must not be delivered twice.
+      yield ten
+      yield eleven
       throw unavailable
+    },
+    async function* (after: string) {
+      opened.push(after)
+      yield twelve
+      // The registry ends the stream (shutting down): reopened after 12.
     },
     async function* (after: string) {
       opened.push(after)
@@ -56,9 +64,9 @@ t.test('resumes after a break with no gap and no duplicate, even inside one revi
   })) {
     got.push(message)
   }
-  t.same(opened, ['0', '9', '10'], 'first with a snapshot, then after revision 9 (10 was partly seen), then after 11-1')
-  t.same(got, [snapshot, moved, seated, bumped, later], 'every message once, in order')
-  t.same(reconnects, ['10', '11'])
+  t.same(opened, ['0', '10', '11', '12'], 'first with a snapshot, then each time after the revision of the last message')
+  t.same(got, [snapshot, ten, eleven, twelve], 'every revision once, whole, in order')
+  t.same(reconnects, ['10', '11', '12'])
 })
 
 t.test('a refusal ends the watch with the error; --from is where the first stream starts', async (t) => {

@@ -7,6 +7,7 @@ import {
   ReleaseReason,
   releaseReasonToJSON,
   type Seat,
+  type SeatChanges,
   type SeatEvent,
   SeatEventType,
   type SeatSnapshot,
@@ -182,6 +183,11 @@ export function formatSeatEvent(event: SeatEvent, receivedAt: Date): string {
   const why = released ? reasonWord(event.reason) : seat === undefined ? '-' : viaWord(seat.via)
   const epoch = released || seat === undefined ? event.revision : seat.epoch
   return [formatTime(time), type.padEnd(8), (seat?.extension ?? '-').padEnd(6), seat === undefined ? '-' : seatPlace(seat), why, `epoch ${epoch}`].join('  ')
+}
+
+/** One {@link formatSeatEvent} line (newline-terminated) per event of one revision, in order. */
+export function formatSeatChanges(changes: SeatChanges, receivedAt: Date): string {
+  return changes.events.map((event) => formatSeatEvent(event, receivedAt) + '\n').join('')
 }
 
 /**

@@ -26,6 +26,7 @@ export {
   formatClusterStatus,
   formatDevice,
   formatDevices,
+  formatSeatChanges,
   formatSeatEvent,
   formatSeats,
   formatSeatSnapshot,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { status as GrpcStatus } from '@grpc/grpc-js'
-import { ErrorCode, type SeatEvent, type WatchSeatsResponse } from '@flexseat/proto'
+import { ErrorCode, type WatchSeatsResponse } from '@flexseat/proto'
 import { errorDetailOf, isServiceError } from './errors'
 import { backoffDelay, type RetryPolicy } from './retry'
 
@@ -43,49 +43,32 @@ export function watchRetryable(error: unknown): boolean {
   return !NEVER_RETRIED.has(error.code)
 }
 
-function eventKey(event: SeatEvent): string {
-  return `${event.type}/${event.seat?.userId ?? ''}/${event.seat?.deviceId ?? ''}`
-}
-
 /**
  * The seat stream as one uninterrupted sequence of messages, across reconnections: when the
- * stream breaks (or the server ends it), it is reopened with backoff after the last revision
- * seen, with no gap and no duplicate.
- *
- * Several events can share one revision (a login that moves a seat and bumps the device's
- * occupant is one transaction), and a stream can break between them. So after an event at
- * revision R the watch resumes after R-1 and skips the events of R it has already delivered;
- * after a snapshot, which is complete at its revision, it resumes right after it.
+ * stream breaks (or the server ends it), it is reopened with backoff after the revision of the
+ * last message seen, with no gap and no duplicate. Every message is complete at its revision (a
+ * snapshot, or all the changes of one revision), so resuming right after it is exact; a message
+ * at or before that revision (a misbehaving server) is dropped rather than delivered twice.
  */
 export async function* resumingWatch(open: OpenWatch, options: ResumingWatchOptions): AsyncGenerator<WatchSeatsResponse, void, undefined> {
   const { signal } = options
   const backoff = { attempts: Infinity, baseDelayMs: 250, maxDelayMs: 5_000, ...options.backoff }
-  // Position: everything up to `complete` was delivered, plus the events in `partial` at `partialRevision`.
-  let complete = BigInt(options.fromRevision ?? '0')
-  let partialRevision: bigint | undefined
-  let partial = new Set<string>()
+  // Everything up to and including revision `after` was delivered.
+  let after = BigInt(options.fromRevision ?? '0')
   let failures = 0
   while (!signal.aborted) {
-    const after = partialRevision === undefined ? complete : partialRevision - 1n
     try {
       for await (const message of open(after.toString(), signal)) {
         failures = 0
         const body = message.message
         if (body?.$case === 'snapshot') {
-          complete = BigInt(body.value.revision)
-          partialRevision = undefined
-          partial = new Set()
-        } else if (body?.$case === 'event') {
+          // A snapshot replaces the view (initial or after compaction): it sets the position even
+          // when it is not newer.
+          after = BigInt(body.value.revision)
+        } else if (body?.$case === 'changes') {
           const revision = BigInt(body.value.revision)
-          const key = eventKey(body.value)
-          if (partialRevision !== undefined && revision === partialRevision && partial.has(key)) continue
-          if (partialRevision !== undefined && revision < partialRevision) continue
-          if (revision !== partialRevision) {
-            if (partialRevision !== undefined) complete = partialRevision
-            partialRevision = revision
-            partial = new Set()
-          }
-          partial.add(key)
+          if (revision <= after) continue
+          after = revision
         }
         yield message
       }
@@ -94,7 +77,7 @@ export async function* resumingWatch(open: OpenWatch, options: ResumingWatchOpti
       if (!watchRetryable(error)) throw error
       failures++
       const delayMs = backoffDelay(backoff, failures)
-      options.onReconnect?.(error, delayMs, (partialRevision ?? complete).toString())
+      options.onReconnect?.(error, delayMs, after.toString())
       try {
         await sleep(delayMs, undefined, { signal })
       } catch {
@@ -106,7 +89,7 @@ export async function* resumingWatch(open: OpenWatch, options: ResumingWatchOpti
     if (signal.aborted) return
     failures++
     const delayMs = backoffDelay(backoff, failures)
-    options.onReconnect?.(undefined, delayMs, (partialRevision ?? complete).toString())
+    options.onReconnect?.(undefined, delayMs, after.toString())
     try {
       await sleep(delayMs, undefined, { signal })
     } catch {

@@ -72,6 +72,7 @@ export {
   LogoutResponse,
   ReleaseReason,
   Seat,
+  SeatChanges,
   SeatEvent,
   SeatEventType,
   SeatServiceClient,

@@ -2,6 +2,7 @@ import { type Etcd3, GRPCOutOfRangeError, type IKeyValue, type IWatchResponse, t
 import {
   ReleaseReason,
   type Seat,
+  type SeatEvent,
   SeatEventType,
   SnapshotReason,
   type WatchSeatsRequest,
@@ -41,13 +42,19 @@ type Item = { kind: 'data'; res: IWatchResponse } | { kind: 'broken'; error: unk
 /**
  * Streams seat changes in revision order, per the WatchSeats contract:
  *
+ * - one `changes` message per etcd revision, holding every seat event of that revision (a
+ *   revision with no visible seat change, e.g. filtered out by site, yields nothing);
  * - `after_revision` 0: a snapshot (INITIAL) at revision R, then every change after R;
- * - `after_revision` N: every change after N, with no gap and no duplicate;
+ * - `after_revision` N: every change after N, with no gap and no duplicate (N being the revision
+ *   of the last `changes` or snapshot a client received);
  * - when N (or the point a broken watch must resume from) was compacted: a snapshot with reason
  *   COMPACTED at the current revision, then the changes after it.
  *
  * One etcd watch covers `seats/` and `seats-released/` (adjacent key ranges), with previous
  * values, so a deletion comes with the seat as it was and, at the same revision, the reason.
+ * etcd never splits a revision across watch responses (the server batches whole revisions and
+ * etcd3 does not ask for fragmentation; etcd3 emits one 'data' per response), so grouping one
+ * response's events by revision yields complete revisions.
  * With a site filter, a seat that moves away from the site is delivered as RELEASED (MOVED).
  *
  * The stream tracks the last revision it delivered itself and, when etcd's watch breaks,
@@ -105,7 +112,8 @@ export async function* watchSeats(ctx: SeatWatchContext, req: WatchSeatsRequest,
         ctx.onContact?.()
         for (const [revision, events] of byRevision(item.res)) {
           if (revision <= after) continue
-          for (const response of translate(ctx.keys, events, revision, siteId)) yield response
+          const changes = translate(ctx.keys, events, revision, siteId)
+          if (changes.length > 0) yield { message: { $case: 'changes', value: { revision: revision.toString(), events: changes } } }
           after = revision
         }
       }
@@ -144,16 +152,20 @@ function byRevision(res: IWatchResponse): Map<bigint, WatchEvent[]> {
   return groups
 }
 
-function translate(keys: Keys, events: WatchEvent[], revision: bigint, siteId: string): WatchSeatsResponse[] {
+/** The seat events of one revision's etcd events, in etcd's order. */
+function translate(keys: Keys, events: WatchEvent[], revision: bigint, siteId: string): SeatEvent[] {
   const rev = revision.toString()
   const reasons = new Map<string, ReleaseRecord>()
   for (const e of events) {
     const key = e.kv.key.toString('utf8')
     if (e.type === 'Put' && key.startsWith(keys.seatsReleased)) reasons.set(key.slice(keys.seatsReleased.length), parseJson<ReleaseRecord>(e.kv))
   }
-  const out: WatchSeatsResponse[] = []
-  const event = (type: SeatEventType, seat: Seat, reason = ReleaseReason.RELEASE_REASON_UNSPECIFIED): WatchSeatsResponse => ({
-    message: { $case: 'event', value: { type, seat, reason, revision: rev } },
+  const out: SeatEvent[] = []
+  const event = (type: SeatEventType, seat: Seat, reason = ReleaseReason.RELEASE_REASON_UNSPECIFIED): SeatEvent => ({
+    type,
+    seat,
+    reason,
+    revision: rev,
   })
   for (const e of events) {
     const key = e.kv.key.toString('utf8')

@@ -1,6 +1,6 @@
 import { WatchSeatsResponse } from '@flexseat/proto'
 import { describeFailure } from '../errors'
-import { formatSeatEvent, formatSeatSnapshot } from '../format-records'
+import { formatSeatChanges, formatSeatSnapshot } from '../format-records'
 import { resumingWatch } from '../resuming-watch'
 import type { CommandSpec } from './command'
 
@@ -13,7 +13,7 @@ const watch: CommandSpec = {
     'RELEASED, extension, device@site, how (phone/admin) or why (logout, moved, bumped, expired,\n' +
     'admin, deleted), epoch. When the registry becomes unavailable the watch reconnects with\n' +
     'backoff and resumes after the last revision seen (no gap, no duplicate). With --json: one\n' +
-    'WatchSeatsResponse per line.',
+    'WatchSeatsResponse per line (a snapshot, or all the changes of one revision).',
   options: ['site', 'from'],
   async run(context) {
     const { input } = context
@@ -40,7 +40,7 @@ const watch: CommandSpec = {
       }
       const body = message.message
       if (body?.$case === 'snapshot') context.print(formatSeatSnapshot(body.value))
-      else if (body?.$case === 'event') context.print(formatSeatEvent(body.value, context.now()) + '\n')
+      else if (body?.$case === 'changes') context.print(formatSeatChanges(body.value, context.now()))
     }
   },
 }

@@ -3889,7 +3889,7 @@ export const DirectoryServiceService = {
     responseSerialize: (value: UpdateSiteResponse): Buffer => Buffer.from(UpdateSiteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateSiteResponse => UpdateSiteResponse.decode(value),
   },
-  /** DeleteSite removes a site that has no devices. */
+  /** DeleteSite removes a site that has no devices and is no user's home site. */
   deleteSite: {
     path: "/flexseat.v1.DirectoryService/DeleteSite" as const,
     requestStream: false as const,
@@ -3942,7 +3942,7 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   listDevices: handleUnaryCall<ListDevicesRequest, ListDevicesResponse>;
   createSite: handleUnaryCall<CreateSiteRequest, CreateSiteResponse>;
   updateSite: handleUnaryCall<UpdateSiteRequest, UpdateSiteResponse>;
-  /** DeleteSite removes a site that has no devices. */
+  /** DeleteSite removes a site that has no devices and is no user's home site. */
   deleteSite: handleUnaryCall<DeleteSiteRequest, DeleteSiteResponse>;
   getSite: handleUnaryCall<GetSiteRequest, GetSiteResponse>;
   listSites: handleUnaryCall<ListSitesRequest, ListSitesResponse>;
@@ -4167,7 +4167,7 @@ export interface DirectoryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateSiteResponse) => void,
   ): ClientUnaryCall;
-  /** DeleteSite removes a site that has no devices. */
+  /** DeleteSite removes a site that has no devices and is no user's home site. */
   deleteSite(
     request: DeleteSiteRequest,
     callback: (error: ServiceError | null, response: DeleteSiteResponse) => void,

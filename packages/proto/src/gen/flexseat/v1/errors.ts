@@ -40,7 +40,7 @@ export enum ErrorCode {
   ERROR_CODE_ALREADY_EXISTS = 11,
   /** ERROR_CODE_REQUEST_ID_REUSED - The request id was used before for a different request. (ALREADY_EXISTS) */
   ERROR_CODE_REQUEST_ID_REUSED = 12,
-  /** ERROR_CODE_SITE_IN_USE - The site still has devices. (FAILED_PRECONDITION) */
+  /** ERROR_CODE_SITE_IN_USE - The site still has devices, or is still some user's home site. (FAILED_PRECONDITION) */
   ERROR_CODE_SITE_IN_USE = 13,
   /**
    * ERROR_CODE_UNAVAILABLE - The cluster cannot serve the request now (no leader, etcd unreachable); retry after

@@ -329,8 +329,24 @@ export interface SeatEvent {
     | undefined;
   /** For releases, why. */
   reason: ReleaseReason;
-  /** The etcd revision of the change (for releases, the epoch of the release). */
+  /**
+   * The etcd revision of the change (for releases, the epoch of the release); the same as the
+   * revision of the SeatChanges that carries it.
+   */
   revision: string;
+}
+
+/**
+ * Every seat change of one etcd revision. One write (a login that bumps the phone's occupant and
+ * moves the worker from another phone, say) changes several seats at one revision; they all
+ * arrive in one SeatChanges, so resuming with after_revision = the revision of the last
+ * SeatChanges received gives no gap and no duplicate.
+ */
+export interface SeatChanges {
+  /** The etcd revision of every event in events. */
+  revision: string;
+  /** The changes, in the order etcd reports them; never empty. */
+  events: SeatEvent[];
 }
 
 /** Every seat at one revision. */
@@ -341,7 +357,9 @@ export interface SeatSnapshot {
 }
 
 export interface WatchSeatsResponse {
-  message: { $case: "snapshot"; value: SeatSnapshot } | { $case: "event"; value: SeatEvent } | undefined;
+  message: { $case: "snapshot"; value: SeatSnapshot } | //
+  /** Every change of one revision. */
+  { $case: "changes"; value: SeatChanges } | undefined;
 }
 
 function createBaseSeat(): Seat {
@@ -1673,6 +1691,91 @@ export const SeatEvent: MessageFns<SeatEvent> = {
   },
 };
 
+function createBaseSeatChanges(): SeatChanges {
+  return { revision: "0", events: [] };
+}
+
+export const SeatChanges: MessageFns<SeatChanges> = {
+  encode(message: SeatChanges, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== "0") {
+      writer.uint32(8).int64(message.revision);
+    }
+    for (const v of message.events) {
+      SeatEvent.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SeatChanges {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSeatChanges();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.events.push(SeatEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SeatChanges {
+    return {
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => SeatEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SeatChanges): unknown {
+    const obj: any = {};
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => SeatEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SeatChanges>): SeatChanges {
+    return SeatChanges.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SeatChanges>): SeatChanges {
+    const message = createBaseSeatChanges();
+    message.revision = object.revision ?? "0";
+    message.events = object.events?.map((e) => SeatEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseSeatSnapshot(): SeatSnapshot {
   return { reason: 0, seats: [], revision: "0" };
 }
@@ -1784,8 +1887,8 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
       case "snapshot":
         SeatSnapshot.encode(message.message.value, writer.uint32(10).fork()).join();
         break;
-      case "event":
-        SeatEvent.encode(message.message.value, writer.uint32(18).fork()).join();
+      case "changes":
+        SeatChanges.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -1812,12 +1915,12 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
             message.message = { $case: "snapshot", value: SeatSnapshot.decode(reader, reader.uint32()) };
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
-            message.message = { $case: "event", value: SeatEvent.decode(reader, reader.uint32()) };
+            message.message = { $case: "changes", value: SeatChanges.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1836,8 +1939,8 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
     return {
       message: isSet(object.snapshot)
         ? { $case: "snapshot", value: SeatSnapshot.fromJSON(object.snapshot) }
-        : isSet(object.event)
-        ? { $case: "event", value: SeatEvent.fromJSON(object.event) }
+        : isSet(object.changes)
+        ? { $case: "changes", value: SeatChanges.fromJSON(object.changes) }
         : undefined,
     };
   },
@@ -1846,8 +1949,8 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
     const obj: any = {};
     if (message.message?.$case === "snapshot") {
       obj.snapshot = SeatSnapshot.toJSON(message.message.value);
-    } else if (message.message?.$case === "event") {
-      obj.event = SeatEvent.toJSON(message.message.value);
+    } else if (message.message?.$case === "changes") {
+      obj.changes = SeatChanges.toJSON(message.message.value);
     }
     return obj;
   },
@@ -1864,9 +1967,9 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
         }
         break;
       }
-      case "event": {
+      case "changes": {
         if (object.message?.value !== undefined && object.message?.value !== null) {
-          message.message = { $case: "event", value: SeatEvent.fromPartial(object.message.value) };
+          message.message = { $case: "changes", value: SeatChanges.fromPartial(object.message.value) };
         }
         break;
       }
@@ -1937,10 +2040,13 @@ export const SeatServiceService = {
     responseDeserialize: (value: Buffer): ListSeatsResponse => ListSeatsResponse.decode(value),
   },
   /**
-   * WatchSeats streams seat changes in revision order. With after_revision = 0 the stream starts
-   * with a snapshot of all seats; otherwise it resumes with the first change after that revision,
-   * with no gap and no duplicate. When that revision has been compacted away, the stream says so
-   * with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must replace its view.
+   * WatchSeats streams seat changes in revision order, one SeatChanges message per etcd revision
+   * (a revision is never split across messages). With after_revision = 0 the stream starts with a
+   * snapshot of all seats; otherwise it resumes with the first change after that revision. To
+   * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
+   * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
+   * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
+   * replace its view.
    */
   watchSeats: {
     path: "/flexseat.v1.SeatService/WatchSeats" as const,
@@ -1972,10 +2078,13 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
   /** ListSeats lists seats, optionally only those at one site, in pages. */
   listSeats: handleUnaryCall<ListSeatsRequest, ListSeatsResponse>;
   /**
-   * WatchSeats streams seat changes in revision order. With after_revision = 0 the stream starts
-   * with a snapshot of all seats; otherwise it resumes with the first change after that revision,
-   * with no gap and no duplicate. When that revision has been compacted away, the stream says so
-   * with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must replace its view.
+   * WatchSeats streams seat changes in revision order, one SeatChanges message per etcd revision
+   * (a revision is never split across messages). With after_revision = 0 the stream starts with a
+   * snapshot of all seats; otherwise it resumes with the first change after that revision. To
+   * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
+   * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
+   * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
+   * replace its view.
    */
   watchSeats: handleServerStreamingCall<WatchSeatsRequest, WatchSeatsResponse>;
 }
@@ -2055,10 +2164,13 @@ export interface SeatServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListSeatsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * WatchSeats streams seat changes in revision order. With after_revision = 0 the stream starts
-   * with a snapshot of all seats; otherwise it resumes with the first change after that revision,
-   * with no gap and no duplicate. When that revision has been compacted away, the stream says so
-   * with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must replace its view.
+   * WatchSeats streams seat changes in revision order, one SeatChanges message per etcd revision
+   * (a revision is never split across messages). With after_revision = 0 the stream starts with a
+   * snapshot of all seats; otherwise it resumes with the first change after that revision. To
+   * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
+   * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
+   * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
+   * replace its view.
    */
   watchSeats(request: WatchSeatsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchSeatsResponse>;
   watchSeats(
