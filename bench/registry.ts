@@ -7,24 +7,44 @@
  *   sent to the leader and to a follower (which forwards to the leader);
  * - time from kill -9 of the leader to the next successful login through a surviving instance.
  *
- *   npm run build && npx tsx bench/registry.ts [--seconds 5] [--failovers 3]
+ *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3]
+ *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32] [--cpu-prof <dir>]
+ *
+ * Each row also gives the CPU time spent per login by the leader's registry process, the
+ * follower's (when the row goes through one), the three etcd members together and this client,
+ * read from /proc before and after the row: on a 2-core machine running everything, CPU per
+ * login bounds throughput more than any latency does.
  *
  * Every login moves a worker between two flex desks, so each one revokes a seat (a full takeover
  * transaction). Every process is killed at the end.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CreateDeviceRequest, CreateUserRequest, Device, LoginRequest, unary, User } from '@flexseat/proto'
 import { RegistryCluster } from '../test/helpers/registry-cluster'
-import { rssMiB, since, summary } from './stats'
+import { cpuMs, rssMiB, since, summary } from './stats'
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '5' }, failovers: { type: 'string', default: '3' }, 'lease-ttl': { type: 'string', default: '3' } },
+  options: {
+    seconds: { type: 'string', default: '5' },
+    failovers: { type: 'string', default: '3' },
+    'lease-ttl': { type: 'string', default: '3' },
+    scenarios: { type: 'string', default: 'admin,pin' },
+    targets: { type: 'string', default: 'leader,follower' },
+    concurrency: { type: 'string', default: '1,32' },
+    /** Write a V8 CPU profile of every registry process into this directory (on exit). */
+    'cpu-prof': { type: 'string' },
+  },
 })
 const SECONDS = Number(values.seconds)
 const FAILOVERS = Number(values.failovers)
 const LEASE_TTL = Number(values['lease-ttl'])
-const WORKERS = 32
+const SCENARIOS = values.scenarios.split(',') as ('admin' | 'pin')[]
+const TARGETS = values.targets.split(',') as ('leader' | 'follower')[]
+const CONCURRENCY = values.concurrency.split(',').map(Number)
+const WORKERS = Math.max(32, ...CONCURRENCY)
 const PIN = '2468'
 
 interface Row {
@@ -36,18 +56,29 @@ interface Row {
   perSecond: number
   medianMs: number
   p99Ms: number
+  /** CPU ms per login: the leader's registry process, the follower's, the etcd members, this client. */
+  cpuLeader: number
+  cpuFollower: number
+  cpuEtcd: number
+  cpuClient: number
 }
 
 async function main(): Promise<void> {
-  const cluster = await RegistryCluster.start({ instances: 3, leaseTtlSeconds: LEASE_TTL, logLevel: 'info' })
+  const profile = values['cpu-prof']
+  const cluster = await RegistryCluster.start({
+    instances: 3,
+    leaseTtlSeconds: LEASE_TTL,
+    logLevel: 'info',
+    ...(profile === undefined ? {} : { env: { NODE_OPTIONS: `--require ${cpuProfilePreload(profile)}` } }),
+  })
   const stop = (): void => void cluster.stop().finally(() => process.exit(130))
   process.once('SIGINT', stop)
   try {
     await seed(cluster)
     const rows: Row[] = []
-    for (const via of ['admin', 'pin'] as const) {
-      for (const target of ['leader', 'follower'] as const) {
-        for (const concurrency of [1, WORKERS]) rows.push(await loginLoad(cluster, via, target, concurrency))
+    for (const via of SCENARIOS) {
+      for (const target of TARGETS) {
+        for (const concurrency of CONCURRENCY) rows.push(await loginLoad(cluster, via, target, concurrency))
       }
     }
     console.log('\nLogin latency and rate (each row runs %d s):', SECONDS)
@@ -100,6 +131,13 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
   const index = target === 'leader' ? leader : cluster.live.find((i) => i !== leader)!
   const { seat } = cluster.clients(index)
   const metadata = cluster.metadata(via === 'admin' ? 'admin' : 'sip-node')
+  const cpu = (): number[] => [
+    cpuMs(cluster.instances[leader]!.process!.pid),
+    target === 'follower' ? cpuMs(cluster.instances[index]!.process!.pid) : 0,
+    cluster.etcd.members.reduce((sum, m) => sum + cpuMs(m.process!.pid), 0),
+    (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+  ]
+  const cpuBefore = cpu()
   const latencies: number[] = []
   let errors = 0
   const started = performance.now()
@@ -122,6 +160,7 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
   )
   const elapsed = since(started) / 1000
   const s = summary(latencies)
+  const perLogin = cpu().map((after, i) => Math.round(((after - cpuBefore[i]!) / Math.max(1, latencies.length)) * 100) / 100)
   return {
     scenario: via === 'admin' ? 'admin login' : 'phone login (PIN)',
     target,
@@ -131,6 +170,10 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
     perSecond: Math.round(latencies.length / elapsed),
     medianMs: s.medianMs,
     p99Ms: s.p99Ms,
+    cpuLeader: perLogin[0]!,
+    cpuFollower: perLogin[1]!,
+    cpuEtcd: perLogin[2]!,
+    cpuClient: perLogin[3]!,
   }
 }
 
@@ -165,6 +208,30 @@ async function failoverTimes(cluster: RegistryCluster): Promise<number[]> {
     await cluster.waitForLeader()
   }
   return times
+}
+
+/**
+ * Node 20 refuses --cpu-prof in NODE_OPTIONS: this preload starts the V8 profiler through the
+ * inspector and writes `registry-<pid>.cpuprofile` into `dir` when the process exits.
+ */
+function cpuProfilePreload(dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'cpu-profile-preload.cjs')
+  writeFileSync(
+    file,
+    `const inspector = require('node:inspector'); const fs = require('node:fs');
+const session = new inspector.Session(); session.connect();
+session.post('Profiler.enable', () => session.post('Profiler.start'));
+let done = false;
+process.on('exit', () => {
+  if (done) return; done = true;
+  session.post('Profiler.stop', (error, result) => {
+    if (!error) fs.writeFileSync(${JSON.stringify(dir)} + '/registry-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
+  });
+});
+`,
+  )
+  return file
 }
 
 main().catch((error: unknown) => {

@@ -30,3 +30,16 @@ export function rssMiB(pid: number): number {
 export function since(start: number): number {
   return performance.now() - start
 }
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc), or NaN when it is gone. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticksPerSecond = 100
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
+  } catch {
+    return Number.NaN
+  }
+}

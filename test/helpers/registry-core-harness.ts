@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto'
 import { type Server, type Socket, createConnection, createServer } from 'node:net'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import type { Etcd3 } from 'etcd3'
 import { EtcdCluster } from '@flexseat/sim'
 import { type Caller, createEtcdClient, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
@@ -31,8 +31,18 @@ export function freshPrefix(): string {
 
 export async function startEtcd(t: Test, members = 3): Promise<EtcdCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'flexseat-core-'))
-  const cluster = await EtcdCluster.start({ members, dataDir, fresh: true })
-  t.teardown(() => cluster.stop())
+  let cluster: EtcdCluster
+  try {
+    cluster = await EtcdCluster.start({ members, dataDir, fresh: true })
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true })
+    throw error
+  }
+  // Each member's data is tens to hundreds of MB: remove it once the cluster has stopped.
+  t.teardown(async () => {
+    await cluster.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  })
   return cluster
 }
 
@@ -83,10 +93,21 @@ async function proxies(t: Test, endpoints: readonly string[]): Promise<{ endpoin
   return { endpoints: out, cut }
 }
 
+/**
+ * The lease TTL of a core unless a test sets `ttl`: long enough that a loaded machine does not
+ * depose a leader spuriously (the cores' callers do not retry on NOT_LEADER). Tests about
+ * failover set a short one themselves.
+ */
+export const DEFAULT_TEST_TTL_SECONDS = 5
+
+/**
+ * Starts a core. `ttl` defaults to {@link DEFAULT_TEST_TTL_SECONDS}; `logger` to a silent one
+ * (level from FLEXSEAT_TEST_LOG); `proxied` puts TCP proxies between it and etcd (see `cut`).
+ */
 export async function startCore(
   t: Test,
   endpoints: readonly string[],
-  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; id?: string; clock?: () => number; proxied?: boolean },
+  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; id?: string; clock?: () => number; proxied?: boolean; logger?: Logger },
 ): Promise<CoreHandle> {
   const proxy = options.proxied ? await proxies(t, endpoints) : undefined
   const etcd = createEtcdClient(proxy?.endpoints ?? endpoints, { callTimeoutMs: 3_000 })
@@ -95,9 +116,9 @@ export async function startCore(
     etcd,
     prefix: options.prefix,
     instance: { id, siteId: options.site, address: `127.0.0.1:${10_000 + Math.floor(Math.random() * 50_000)}`, version: 'test' },
-    leaseTtlSeconds: options.ttl ?? 2,
+    leaseTtlSeconds: options.ttl ?? DEFAULT_TEST_TTL_SECONDS,
     ...(options.lockout ? { lockout: options.lockout } : {}),
-    logger: pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
     pinHash: TEST_SCRYPT,
     ...(options.clock ? { clock: options.clock } : {}),
   })

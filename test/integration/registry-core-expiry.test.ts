@@ -33,7 +33,8 @@ t.test('the leader releases time-limited seats when they expire, capped by the u
   const controller = new AbortController()
   const watching = (async () => {
     for await (const m of b.core.watchSeats({ afterRevision: userMax.seat!.epoch, siteId: '' }, controller.signal)) {
-      if (m.message?.$case === 'event' && m.message.value.reason === ReleaseReason.RELEASE_REASON_EXPIRED) released.push(m.message.value.seat!.userId)
+      if (m.message?.$case !== 'changes') continue
+      for (const e of m.message.value.events) if (e.reason === ReleaseReason.RELEASE_REASON_EXPIRED) released.push(e.seat!.userId)
     }
   })()
 

@@ -98,6 +98,7 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
       ['login long duration', () => core.login({ ...login(rid(), 'ams-1', '1001', ''), durationHours: 100_000 }, ADMIN), 'duration_hours'],
       ['logout without target', () => core.logout({ requestId: rid(), target: undefined, reason: 0 }, SIP_NODE), 'target'],
       ['logout bad user', () => core.logout({ requestId: rid(), target: { $case: 'userId', value: '../x' }, reason: 0 }, SIP_NODE), 'user_id'],
+      ['logout faking an expiry', () => core.logout({ requestId: rid(), target: { $case: 'userId', value: 'alice' }, reason: ReleaseReason.RELEASE_REASON_EXPIRED }, ADMIN), 'reason'],
       ['logout reason MOVED', () => core.logout({ requestId: rid(), target: { $case: 'userId', value: 'alice' }, reason: ReleaseReason.RELEASE_REASON_MOVED }, SIP_NODE), 'reason'],
       ['createUser without user', () => core.createUser({ requestId: rid(), user: undefined, pin: '1234' }, ADMIN), 'user'],
       ['createUser bad id', () => core.createUser({ requestId: rid(), user: { ...user, id: 'Carol' }, pin: '1234' }, ADMIN), 'user.id'],

@@ -58,8 +58,24 @@ t.test('login, move, bump, logout and the domain checks of a login', async (t) =
   const hours = (admin.seat!.expiresAt!.getTime() - admin.seat!.since!.getTime()) / 3_600_000
   t.equal(hours, 8, 'duration_hours sets expires_at')
 
+  // Every way a PIN reaches the registry: wrong PINs at login and at ChangePin, ChangePin's new
+  // PIN, ResetPin's. Each is a written request (records of requests and their outcomes).
+  await expectCode(t, core.login({ requestId: rid(), deviceId: 'ams-2', extension: '1001', pin: '99887766', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'a wrong PIN at login')
+  await expectCode(t, core.changePin({ requestId: rid(), extension: '1001', oldPin: '55443322', newPin: '11335577' }, SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'a wrong old PIN at ChangePin')
+  await core.changePin({ requestId: rid(), extension: '1001', oldPin: '73519284', newPin: '61829374' }, SIP_NODE)
+  await core.resetPin({ requestId: rid(), userId: 'bob', newPin: '82736451' }, ADMIN)
+  const changed = await core.login({ requestId: rid(), deviceId: 'ams-2', extension: '1001', pin: '61829374', durationHours: 0 }, SIP_NODE)
+  t.equal(changed.seat?.deviceId, 'ams-2', 'the changed PIN is in force')
+  const reset = await core.login({ requestId: rid(), deviceId: 'ams-1', extension: '1002', pin: '82736451', durationHours: 0 }, SIP_NODE)
+  t.equal(reset.seat?.deviceId, 'ams-1', 'the reset PIN is in force')
+
   // (Array.from, not spread: the test loader compiles to a target where spreading an iterator yields nothing.)
-  const values = Array.from((await dump(a.etcd, prefix)).values()).join('\n')
+  const stored = await dump(a.etcd, prefix)
+  const values = Array.from(stored.values()).join('\n')
+  const keys = Array.from(stored.keys()).join('\n')
   t.ok(values.includes('scrypt$'), 'PIN hashes are stored')
-  for (const pin of ['73519284', '46281937']) t.notOk(values.includes(pin), `PIN ${pin} appears in no etcd value`)
+  for (const pin of ['73519284', '46281937', '99887766', '55443322', '11335577', '61829374', '82736451']) {
+    t.notOk(values.includes(pin), `PIN ${pin} appears in no etcd value`)
+    t.notOk(keys.includes(pin), `PIN ${pin} appears in no etcd key`)
+  }
 })

@@ -1,5 +1,7 @@
 // A leader paused (SIGSTOP) past its lease and resumed: the writes it receives while deposed are
-// either refused and absent, or carried out by the real leader; it rejoins as a follower.
+// either refused and absent, or forwarded to and carried out by the real leader (its own logs
+// show each forward); it rejoins as a follower. The transaction-level fence (a deposed leader's
+// write fails in etcd even before it knows it lost) is covered by registry-core-leadership.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { type ServiceError, status } from '@grpc/grpc-js'
@@ -54,16 +56,36 @@ t.test('a leader paused past its lease cannot write when resumed, and rejoins as
   // while it may still believe it leads.
   const { seat: oldSeat, directory: oldDirectory } = cluster.clients(old)
   const settle = <T>(promise: Promise<T>) => promise.then((value) => ({ ok: true as const, value }), (error: ServiceError) => ({ ok: false as const, error }))
-  const created = settle(unary(oldDirectory.createUser.bind(oldDirectory), { requestId: randomUUID(), user: user('6003'), pin: '1234' }, { metadata: admin, timeoutMs: 15_000 }))
-  const login = settle(unary(oldSeat.login.bind(oldSeat), { requestId: randomUUID(), deviceId: 'p1', extension: '6002', pin: '1234', durationHours: 0 }, { metadata: cluster.metadata('sip-node'), timeoutMs: 15_000 }))
+  const createdId = randomUUID()
+  const loginId = randomUUID()
+  const created = settle(unary(oldDirectory.createUser.bind(oldDirectory), { requestId: createdId, user: user('6003'), pin: '1234' }, { metadata: admin, timeoutMs: 15_000 }))
+  const login = settle(unary(oldSeat.login.bind(oldSeat), { requestId: loginId, deviceId: 'p1', extension: '6002', pin: '1234', durationHours: 0 }, { metadata: cluster.metadata('sip-node'), timeoutMs: 15_000 }))
   await new Promise((resolve) => setImmediate(resolve))
   const mark = cluster.instances[old]!.logs.length
   cluster.resume(old)
   const [createdOutcome, loginOutcome] = await Promise.all([created, login])
   // Which path the resumed instance took depends on whether it noticed the lost lease before it
   // read the queued calls; both must be safe. Say which one this run exercised.
-  const retried = cluster.instances[old]!.logs.slice(mark).some((line) => line.includes('write not taken by the leader'))
+  const resumedLogs = cluster.instances[old]!.logs.slice(mark)
+  const retried = resumedLogs.some((line) => line.includes('write not taken by the leader'))
   t.comment(retried ? 'the resumed instance tried as leader, was refused, and forwarded' : 'the resumed instance knew it no longer led and forwarded')
+  // Invariant 3 from the resumed instance's side: each queued write it answered with success it
+  // forwarded (it logs each forward, at debug level, with the request id); a write it had
+  // committed itself would have been answered without a forward. A refused write is checked
+  // below to have written nothing. (That the transaction of a deposed leader fails on its fence,
+  // even when it does not know yet that it lost, is covered by registry-core-leadership.)
+  const forwarded = new Set<string>()
+  for (const line of resumedLogs) {
+    try {
+      const entry = JSON.parse(line) as { msg?: string; requestId?: string }
+      if (entry.msg === 'write forwarded to the leader' && entry.requestId) forwarded.add(entry.requestId)
+    } catch {
+      // not a log record
+    }
+  }
+  for (const [name, requestId, outcome] of [['CreateUser', createdId, createdOutcome], ['Login', loginId, loginOutcome]] as const) {
+    t.ok(!outcome.ok || forwarded.has(requestId), `the queued ${name} was ${outcome.ok ? 'forwarded' : `refused (${outcome.error.code})`}, not committed by the resumed instance`)
+  }
 
   const viewer = cluster.metadata('viewer')
   const { directory: sd } = cluster.clients(successor)

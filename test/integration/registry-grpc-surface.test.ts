@@ -12,6 +12,16 @@ import { callError, eventually, RegistryCluster } from '../helpers/registry-clus
 
 t.setTimeout(60_000)
 
+// Every PIN this file sends, distinctive enough to find in a log line (bounded by non-digits,
+// so timestamps, pids and ports cannot match by chance).
+const PINS = {
+  refused: '47185296',
+  forwarded: '24681357',
+  details: '13579246',
+  wrong: '90817263',
+  unknownExtension: '31415926',
+}
+
 t.test('registry gRPC surface', async (t) => {
   const cluster = await RegistryCluster.start({ instances: 3 })
   t.teardown(() => cluster.stop())
@@ -29,7 +39,7 @@ t.test('registry gRPC surface', async (t) => {
   t.test('authentication and roles', async (t) => {
     const { seat, directory, cluster: status_ } = cluster.clients(follower)
     const createUser = (metadata: Metadata) =>
-      unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7001'), pin: '4711' }, { metadata })
+      unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7001'), pin: PINS.refused }, { metadata })
 
     const noToken = await callError(unary(status_.getClusterStatus.bind(status_), {}, { metadata: new Metadata() }))
     t.equal(noToken.code, status.UNAUTHENTICATED, 'no token: UNAUTHENTICATED')
@@ -48,7 +58,7 @@ t.test('registry gRPC surface', async (t) => {
     t.equal(sipNodeAdmin.details, 'permission denied')
 
     const viewerLogin = await callError(
-      unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-1', extension: '7001', pin: '4711', durationHours: 0 }, { metadata: cluster.metadata('viewer') }),
+      unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-1', extension: '7001', pin: PINS.refused, durationHours: 0 }, { metadata: cluster.metadata('viewer') }),
     )
     t.equal(viewerLogin.code, status.PERMISSION_DENIED, 'viewer writing: PERMISSION_DENIED')
 
@@ -83,7 +93,7 @@ t.test('registry gRPC surface', async (t) => {
 
   t.test('a write sent to a follower is forwarded and visible on every instance', async (t) => {
     const { directory, seat } = cluster.clients(follower)
-    const created = await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7101'), pin: '246810' }, { metadata: admin })
+    const created = await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7101'), pin: PINS.forwarded }, { metadata: admin })
     t.equal(created.user?.extension, '7101', 'the follower answers with the created user')
     const device = await unary(
       directory.createDevice.bind(directory),
@@ -94,7 +104,7 @@ t.test('registry gRPC surface', async (t) => {
 
     // The sip-node's login goes through the follower too: the leader sees the original caller
     // (a sip-node, which must give the PIN).
-    const request = { requestId: randomUUID(), deviceId: 'ams-desk-7101', extension: '7101', pin: '246810', durationHours: 0 }
+    const request = { requestId: randomUUID(), deviceId: 'ams-desk-7101', extension: '7101', pin: PINS.forwarded, durationHours: 0 }
     const login = await unary(seat.login.bind(seat), request, { metadata: cluster.metadata('sip-node') })
     t.equal(login.seat?.userId, created.user?.id, 'seated through the follower')
     const retried = await unary(seat.login.bind(seat), request, { metadata: cluster.metadata('sip-node') })
@@ -120,13 +130,13 @@ t.test('registry gRPC surface', async (t) => {
 
   t.test('error details decode (WRONG_PIN attempts_left, NOT_FOUND)', async (t) => {
     const { directory, seat } = cluster.clients(follower)
-    await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7201'), pin: '135790' }, { metadata: admin })
+    await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: user('7201'), pin: PINS.details }, { metadata: admin })
     await unary(
       directory.createDevice.bind(directory),
       { requestId: randomUUID(), device: { id: 'ams-desk-7201', siteId: 'amsterdam', extension: '8201', label: '', model: '', flexHost: true, revision: '0' } },
       { metadata: admin },
     )
-    const attempt = () => unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-7201', extension: '7201', pin: '000000', durationHours: 0 }, { metadata: cluster.metadata('sip-node') })
+    const attempt = () => unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-7201', extension: '7201', pin: PINS.wrong, durationHours: 0 }, { metadata: cluster.metadata('sip-node') })
     const first = await callError(attempt())
     t.equal(first.code, status.PERMISSION_DENIED)
     const detail = errorDetailOf(first)
@@ -134,9 +144,9 @@ t.test('registry gRPC surface', async (t) => {
     t.equal(detail?.attemptsLeft, 4, 'four attempts left after the first wrong PIN (default 5)')
     const second = errorDetailOf(await callError(attempt()))
     t.equal(second?.attemptsLeft, 3, 'three after the second')
-    t.notOk(JSON.stringify(first.details).includes('000000'), 'the message does not repeat the PIN')
+    t.notOk(JSON.stringify(first.details).includes(PINS.wrong), 'the message does not repeat the PIN')
 
-    const unknown = await callError(unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-7201', extension: '7999', pin: '1234', durationHours: 0 }, { metadata: cluster.metadata('sip-node') }))
+    const unknown = await callError(unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-7201', extension: '7999', pin: PINS.unknownExtension, durationHours: 0 }, { metadata: cluster.metadata('sip-node') }))
     t.equal(unknown.code, status.NOT_FOUND)
     t.equal(errorDetailOf(unknown)?.code, ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION)
   })
@@ -179,6 +189,17 @@ t.test('registry gRPC surface', async (t) => {
     for (const name of ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService']) t.ok(names.includes(name), `lists ${name}`)
     const files = await ask({ fileContainingSymbol: 'flexseat.v1.SeatService' })
     t.ok(files.fileDescriptorResponse.fileDescriptorProto.length > 0, 'serves the file descriptor of SeatService')
+  })
+
+  // Last, after every call above (the instances log at debug level).
+  t.test('no PIN appears in any log line', async (t) => {
+    for (const instance of cluster.instances) {
+      t.ok(instance.logs.length > 0 && instance.logs.length < 5_000, `instance ${instance.index} logged, and the helper's cap (5000 lines) dropped none`)
+      for (const [use, pin] of Object.entries(PINS)) {
+        const pattern = new RegExp(`(^|[^0-9])${pin}([^0-9]|$)`)
+        t.notOk(instance.logs.some((line) => pattern.test(line)), `instance ${instance.index} never logs the ${use} PIN`)
+      }
+    }
   })
 })
 

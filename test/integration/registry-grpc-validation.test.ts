@@ -114,12 +114,17 @@ t.test('bad arguments on every RPC', async (t) => {
   t.teardown(async () => {
     etcd.close()
   })
-  // Durable records (no lease): presence and election keys come and go with their leases.
+  // Every write to etcd (a put or delete, leased or not; request records live on a lease) bumps
+  // the store revision; lease grants and keepalives (presence, election) do not. Once the sites
+  // exist and a leader is settled, nothing in the cluster writes unless asked to, so the
+  // revision must not move while only refused calls are made.
+  const revision = async () => BigInt((await etcd.kv.range({ key: Buffer.from(cluster.prefix), count_only: true })).header.revision)
   const durable = async () => {
     const kvs = await etcd.getAll().prefix(cluster.prefix).exec()
     return kvs.kvs.filter((kv) => kv.lease === '0').map((kv) => `${kv.key.toString()}@${kv.mod_revision}`).sort()
   }
   const before = await durable()
+  const revisionBefore = await revision()
 
   const rpcs = new Set<string>()
   for (const [name, index] of [['leader', leader], ['follower', follower]] as const) {
@@ -133,5 +138,8 @@ t.test('bad arguments on every RPC', async (t) => {
     }
   }
   t.equal(rpcs.size, 22, 'every RPC except GetClusterStatus (which has no arguments) was covered')
-  t.same(await durable(), before, 'no record was written by any refused call')
+  t.same(await durable(), before, 'no durable record was written by any refused call')
+  const revisionAfter = await revision()
+  const changed = (await etcd.getAll().prefix(cluster.prefix).exec()).kvs.filter((kv) => BigInt(kv.mod_revision) > revisionBefore).map((kv) => kv.key.toString())
+  t.equal(revisionAfter, revisionBefore, `etcd's revision did not move: nothing at all was written, leased records included${changed.length ? ` (changed: ${changed.join(', ')})` : ''}`)
 })

@@ -5,6 +5,7 @@ import { ErrorCode } from '@flexseat/proto'
 import { parse as parseYaml } from 'yaml'
 import type { Caller, Role } from './caller'
 import { RegistryError } from './errors'
+import { PIN_CHECK_KEY, parsePinCheck } from './pin-check'
 
 /** The metadata key with which a registry instance names the original caller of a forwarded call. */
 export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
@@ -163,7 +164,9 @@ export class Authenticator {
 
   /**
    * The caller a request comes from: the token's owner or, for callers with the registry role
-   * that pass `x-flexseat-on-behalf-of: <name>/<role>`, the original caller named there.
+   * that pass `x-flexseat-on-behalf-of: <name>/<role>`, the original caller named there (with
+   * the forwarder's PIN verdict, `x-flexseat-pin-check`, when given; other callers' verdicts
+   * are ignored).
    * Throws RegistryError UNAUTHENTICATED or PERMISSION_DENIED.
    */
   authenticate(metadata: Metadata, rpc: RpcName): Caller {
@@ -174,7 +177,10 @@ export class Authenticator {
     if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
     const original = parseOnBehalfOf(onBehalf[0])
     if (original === undefined || !mayCall(original.role, rpc)) throw permissionDenied()
-    return original
+    // A forwarding instance's PIN verdict: trusted from the registry role only (see pin-check.ts).
+    const checks = metadata.get(PIN_CHECK_KEY)
+    const pinCheck = checks.length === 1 ? parsePinCheck(checks[0]) : undefined
+    return pinCheck === undefined ? original : { ...original, pinCheck }
   }
 
   #tokenOwner(metadata: Metadata): Caller {

@@ -1,3 +1,5 @@
+import type { PinCheck } from './pin-check'
+
 /** What a caller may do: administrators, SIP nodes (phone-side sign-in), read-only viewers, and
  * other registry instances forwarding writes to the leader. */
 export type Role = 'admin' | 'sip-node' | 'viewer' | 'registry'
@@ -7,4 +9,9 @@ export type Role = 'admin' | 'sip-node' | 'viewer' | 'registry'
 export interface Caller {
   readonly name: string
   readonly role: Role
+  /**
+   * The PIN verdict of the instance that forwarded this login (see pin-check.ts); set by the
+   * authenticator only for calls whose direct caller has the registry role.
+   */
+  readonly pinCheck?: PinCheck
 }

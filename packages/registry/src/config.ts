@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
+import type { LockoutPolicy } from './lockout'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
 export interface RegistryConfig {
@@ -23,8 +24,13 @@ export interface RegistryConfig {
   tokensFile: string | undefined
   /** Presented to the leader when forwarding writes. */
   clusterToken: string | undefined
-  /** Default 3. */
+  /** Default 3; at least 2 (etcd's minimum lease TTL: with 1 the leader flaps). */
   leaseTtlSeconds: number
+  /**
+   * Wrong-PIN lockout (FLEXSEAT_LOCKOUT_MAX_FAILURES, default 5; FLEXSEAT_LOCKOUT_WINDOW_SECONDS,
+   * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
+   */
+  lockout: LockoutPolicy
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
@@ -84,8 +90,23 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
 
   const ttlText = text('FLEXSEAT_LEASE_TTL_SECONDS') ?? '3'
   const leaseTtlSeconds = Number(ttlText)
-  if (!Number.isInteger(leaseTtlSeconds) || leaseTtlSeconds < 1 || leaseTtlSeconds > 300) {
-    throw new RegistryConfigError(`FLEXSEAT_LEASE_TTL_SECONDS: "${ttlText}" is not a whole number of seconds from 1 to 300`)
+  // etcd's minimum lease TTL is 1.5 election timeouts, rounded up: 2 s at default timing. With 1
+  // the keepalive (sent at a third of the TTL) races the expiry and the leader flaps.
+  if (!Number.isInteger(leaseTtlSeconds) || leaseTtlSeconds < 2 || leaseTtlSeconds > 300) {
+    throw new RegistryConfigError(`FLEXSEAT_LEASE_TTL_SECONDS: "${ttlText}" is not a whole number of seconds from 2 to 300`)
+  }
+  const whole = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name) ?? String(fallback)
+    const value = Number(raw)
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new RegistryConfigError(`${name}: "${raw}" is not a whole number from ${min} to ${max}`)
+    }
+    return value
+  }
+  const lockout: LockoutPolicy = {
+    maxFailures: whole('FLEXSEAT_LOCKOUT_MAX_FAILURES', 5, 1, 1_000),
+    windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
+    lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
@@ -101,6 +122,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     tokensFile,
     clusterToken: text('FLEXSEAT_CLUSTER_TOKEN'),
     leaseTtlSeconds,
+    lockout,
     logLevel,
     tls: await loadTls(env, cwd),
   }

@@ -305,7 +305,7 @@ export async function planUpdateSite(ctx: SeatContext, patch: Site, fields: Read
   return { ops: [{ type: 'put', key: ctx.keys.site(next.id), value: next }], outcome: { site: toSite(next, '0') } }
 }
 
-/** Plans DeleteSite: refused with SITE_IN_USE while any device is at the site. */
+/** Plans DeleteSite: refused with SITE_IN_USE while any device is at the site or any user has it as home site. */
 export async function planDeleteSite(ctx: SeatContext, siteId: string, read: TxnReader): Promise<WritePlan<DeleteSiteResponse>> {
   const { keys } = ctx
   if (!(await read.get(keys.site(siteId)))) return { ops: [], outcome: siteNotFound(siteId) }
@@ -313,5 +313,9 @@ export async function planDeleteSite(ctx: SeatContext, siteId: string, read: Txn
   const devices = await read.scan(keys.devices)
   const inUse = devices.filter((kv) => parseJson<DeviceRecord>(kv).siteId === siteId).length
   if (inUse > 0) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_SITE_IN_USE, `site "${siteId}" still has ${inUse} device(s)`) }
+  // Users' home site must exist too (CreateUser/UpdateUser check it); the scan guards users/ alike.
+  const users = await read.scan(keys.users)
+  const homed = users.filter((kv) => parseJson<UserRecord>(kv).homeSiteId === siteId).length
+  if (homed > 0) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_SITE_IN_USE, `site "${siteId}" is the home site of ${homed} user(s)`) }
   return { ops: [{ type: 'delete', key: keys.site(siteId) }], outcome: {} }
 }

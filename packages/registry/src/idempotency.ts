@@ -17,6 +17,7 @@ import {
   UpdateSiteResponse,
   UpdateUserResponse,
 } from '@flexseat/proto'
+import type { Caller } from './caller'
 import { type ErrorFacts, RegistryError } from './errors'
 
 /** The response type of every mutating method, by method name. */
@@ -79,6 +80,15 @@ export function fingerprint(method: WriteMethod, request: object): string {
     SECRET_FIELDS.has(key) ? (value === '' ? '' : '<secret>') : key === 'requestId' ? undefined : value,
   )
   return createHash('sha256').update(method).update('\0').update(blanked).digest('hex')
+}
+
+/**
+ * The fingerprint of a mutating call made by `caller`: the caller's name and role are part of
+ * the request, so another caller reusing a request id gets REQUEST_ID_REUSED instead of the
+ * first caller's stored outcome (which could carry another user's seat or facts).
+ */
+export function callFingerprint(method: WriteMethod, caller: Caller, request: object): string {
+  return fingerprint(method, { caller: { name: caller.name, role: caller.role }, request })
 }
 
 /** Stored at `requests/<id>`: the first outcome of a mutating call. */

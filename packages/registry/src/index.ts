@@ -4,6 +4,7 @@
 export { RegistryCore } from './registry-core'
 export type { RegistryCoreOptions, RegistryCoreState } from './registry-core'
 export type { Caller, Role } from './caller'
+export type { PinCheck } from './pin-check'
 export { GRPC_STATUS_OF, RegistryError, invalidArgument, unavailable } from './errors'
 export type { ErrorFacts } from './errors'
 export { createEtcdClient } from './etcd-client'

@@ -6,6 +6,7 @@ import { formatOnBehalfOf, ON_BEHALF_OF_KEY } from './auth'
 import type { Caller } from './caller'
 import { RegistryError, unavailable } from './errors'
 import { registryErrorFromServiceError } from './grpc-errors'
+import type { LeaderInfo } from './leadership'
 import type { ServedCore } from './served-core'
 
 /**
@@ -16,6 +17,14 @@ import type { ServedCore } from './served-core'
 export const FORWARDED_KEY = 'x-flexseat-forwarded'
 
 const RETRY_PAUSE_MS = 150
+
+/**
+ * How long a follower trusts the leader it read from etcd before reading it again. The leader
+ * lookup was an etcd round trip on every forwarded write; a stale entry costs at most one failed
+ * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER), after which the
+ * entry is dropped and the leader re-read, exactly as before.
+ */
+const LEADER_CACHE_MS = 1_000
 
 /** Options of {@link LeaderForwarder}. */
 export interface LeaderForwarderOptions {
@@ -43,7 +52,8 @@ export interface IncomingCall {
 
 /**
  * Runs a write on the leader: here when this instance leads, else by forwarding the call to the
- * leader's advertised address on one channel per address, as the registry caller
+ * leader's advertised address (the leader read from etcd is reused for up to 1 s) on one channel
+ * per address, as the registry caller
  * (`FLEXSEAT_CLUSTER_TOKEN`) on behalf of the original caller. When the core answers NOT_LEADER
  * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
  * idempotent by request id, so the retry is safe. No leader: UNAVAILABLE with a retry hint.
@@ -53,6 +63,7 @@ export interface IncomingCall {
 export class LeaderForwarder {
   readonly #options: LeaderForwarderOptions
   readonly #clients = new Map<string, Client>()
+  #leader: { info: LeaderInfo; until: number } | undefined
   #stopped = false
 
   constructor(options: LeaderForwarderOptions) {
@@ -60,7 +71,9 @@ export class LeaderForwarder {
   }
 
   /**
-   * Runs `local` (the core's write) on the leader, or forwards `request` as `method` to it.
+   * Runs `local` (the core's write) on the leader, or forwards `request` as `method` to it, with
+   * the metadata `annotate` (optional) gives: work done here to spare the leader (a failure of
+   * it only leaves the metadata out).
    * Throws RegistryError (the leader's own errors pass through with their details).
    */
   async execute<Req, Res>(
@@ -69,21 +82,27 @@ export class LeaderForwarder {
     caller: Caller,
     incoming: IncomingCall,
     local: () => Promise<Res>,
+    annotate?: () => Promise<Record<string, string>>,
   ): Promise<Res> {
     const alreadyForwarded = incoming.metadata.get(FORWARDED_KEY).length > 0
     let lastError: RegistryError | undefined
+    let extra: Record<string, string> | undefined
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
         const core = this.#options.core()
-        const leader = core.isLeader ? undefined : await core.currentLeader()
+        const leader = core.isLeader ? undefined : await this.#currentLeader(core)
         const here = core.isLeader || leader?.instanceId === this.#options.instanceId
         if (here) return await local()
         if (alreadyForwarded) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
         if (leader === undefined) throw unavailable('no leader is elected; retry shortly', 1_000)
-        return await this.#forward(leader.address, method, request, caller, incoming)
+        // Work this instance does for the leader before forwarding (once, whatever the attempts).
+        extra ??= annotate === undefined ? {} : await annotate().catch(() => ({}))
+        this.#options.logger.debug({ method: method.path, attempt, leader: leader.instanceId, requestId: (request as { requestId?: unknown }).requestId }, 'write forwarded to the leader')
+        return await this.#forward(leader.address, method, request, caller, incoming, extra)
       } catch (error) {
         if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded) throw error
         lastError = error
+        this.#leader = undefined
         // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
         if (attempt === 0) await delay(RETRY_PAUSE_MS)
         this.#options.logger.debug({ method: method.path, attempt, code: ErrorCode[error.code] }, 'write not taken by the leader; re-reading the leader')
@@ -92,13 +111,30 @@ export class LeaderForwarder {
     throw lastError ?? unavailable('no leader is elected; retry shortly')
   }
 
-  #forward<Req, Res>(address: string, method: MethodDefinition<Req, Res>, request: Req, caller: Caller, incoming: IncomingCall): Promise<Res> {
+  /** The leader, from the cache when it was read within {@link LEADER_CACHE_MS}. */
+  async #currentLeader(core: Pick<ServedCore, 'currentLeader'>): Promise<LeaderInfo | undefined> {
+    const cached = this.#leader
+    if (cached !== undefined && Date.now() < cached.until) return cached.info
+    const info = await core.currentLeader()
+    this.#leader = info === undefined ? undefined : { info, until: Date.now() + LEADER_CACHE_MS }
+    return info
+  }
+
+  #forward<Req, Res>(
+    address: string,
+    method: MethodDefinition<Req, Res>,
+    request: Req,
+    caller: Caller,
+    incoming: IncomingCall,
+    extra: Record<string, string>,
+  ): Promise<Res> {
     if (this.#stopped) return Promise.reject(unavailable('shutting down', 1_000))
     const client = this.#client(address)
     const metadata = new Metadata()
     if (this.#options.clusterToken !== undefined) metadata.set('authorization', `Bearer ${this.#options.clusterToken}`)
     metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
     metadata.set(FORWARDED_KEY, '1')
+    for (const [key, value] of Object.entries(extra)) metadata.set(key, value)
     const ownDeadline = Date.now() + (this.#options.timeoutMs ?? 10_000)
     const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()
     const deadline = Math.min(ownDeadline, Number.isFinite(theirs) ? theirs : Infinity)

@@ -57,7 +57,16 @@ export class Presence {
       this.#logger.warn({ err: error }, 'presence lease lost; registering again')
       this.#again()
     })
-    await lease.put(this.#key).value(JSON.stringify(this.#record))
+    try {
+      await lease.put(this.#key).value(JSON.stringify(this.#record))
+    } catch (error) {
+      // The lease may have been granted (and be kept alive) even though the put failed: revoke
+      // it, or every retry would leak one more kept-alive lease. revoke() stops the keepalive
+      // at once; a failed server-side revoke just lets the lease expire after its TTL.
+      if (this.#lease === lease) this.#lease = undefined
+      await lease.revoke().catch(() => undefined)
+      throw error
+    }
     this.#lastContact = Date.now()
   }
 

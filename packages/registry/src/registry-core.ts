@@ -77,19 +77,21 @@ import {
   validateUserFields,
 } from './directory'
 import { RegistryError, invalidArgument, unavailable } from './errors'
-import { FencedWriter, type TxnReader, type WritePlan } from './fenced-writer'
-import { RequestLease, type WriteMethod, type WriteResponses, fingerprint } from './idempotency'
+import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
+import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
 import { Keys } from './keys'
 import { parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { listPage } from './paging'
-import { DEFAULT_SCRYPT, type ScryptParams, hashPin } from './pin-hash'
+import type { PinCheck } from './pin-check'
+import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
+import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
 import { type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toSeat, toSite, toUser } from './records'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
-import { type SeatContext, type SeatTarget, planExpiry, planLogin, planLogout } from './seats'
+import { type SeatContext, type SeatTarget, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
 import * as v from './validate'
 
 /** Options of {@link RegistryCore.create}. */
@@ -129,7 +131,7 @@ export interface RegistryCoreOptions {
  */
 export type RegistryCoreState = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped'
 
-const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN, ReleaseReason.RELEASE_REASON_EXPIRED])
+const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN])
 
 /**
  * The seat registry over etcd: one instance per site; one leader performs every write as a
@@ -165,7 +167,7 @@ export class RegistryCore extends EventEmitter {
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
-    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now }
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now, hints: new PrefetchHints() }
     this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
     this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
@@ -264,9 +266,47 @@ export class RegistryCore extends EventEmitter {
       v.pin(req.pin, 'pin')
     }
     v.hours(req.durationHours, 'duration_hours')
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read))
+    // The forwarding instance's verdict stands for the user record it checked (that revision is
+    // compared at commit); else the PIN is checked here, once per stored hash (an attempt that
+    // conflicts runs its plan again).
+    let checked: { hash: string; ok: Promise<boolean> } | undefined
+    const verify = (pin: string, hash: string, user: { id: string; revision: string }): Promise<boolean> => {
+      const forwarded = caller.pinCheck
+      if (forwarded !== undefined && forwarded.userId === user.id && forwarded.revision === user.revision) return Promise.resolve(forwarded.ok)
+      if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
+      return checked.ok
+    }
+    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints))
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
     return res
+  }
+
+  /**
+   * Checks a phone login's PIN on this instance, so that the leader, to which the login is
+   * forwarded, need not (see pin-check.ts): reads the extension's user and lockout (serializably:
+   * the leader uses the verdict only for the user record revision checked here) and verifies the
+   * PIN. Undefined when there is nothing to check (no PIN, an invalid request, an unknown
+   * extension, a locked user) or etcd did not answer: the leader then decides alone.
+   */
+  async checkPin(req: LoginRequest): Promise<PinCheck | undefined> {
+    if (req.pin === '') return undefined
+    try {
+      v.extension(req.extension, 'extension')
+      v.pin(req.pin, 'pin')
+      const extensionKey = this.#keys.extension(req.extension)
+      const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
+      if (!owner?.startsWith('user:')) return undefined
+      const userId = owner.slice('user:'.length)
+      const userKey = this.#keys.user(userId)
+      const lockKey = this.#keys.lockout(userId)
+      const found = await readKeys(this.#etcd, [userKey, lockKey], true)
+      const user = found.get(userKey)
+      const lock = found.get(lockKey)
+      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
+      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, parseJson<UserRecord>(user).pinHash) }
+    } catch {
+      return undefined
+    }
   }
 
   async logout(req: LogoutRequest, caller: Caller): Promise<LogoutResponse> {
@@ -274,7 +314,7 @@ export class RegistryCore extends EventEmitter {
     v.requestId(req.requestId)
     const target = validTarget(req.target, 'target')
     const reason = req.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? ReleaseReason.RELEASE_REASON_LOGOUT : req.reason
-    if (!RELEASE_REASONS_FOR_LOGOUT.has(reason)) throw invalidArgument('reason', 'must be LOGOUT, ADMIN or EXPIRED')
+    if (!RELEASE_REASONS_FOR_LOGOUT.has(reason)) throw invalidArgument('reason', 'must be LOGOUT or ADMIN (expiry and moves are decided by the registry)')
     return this.#write('logout', req, caller, (read) => planLogout(this.#ctx, target, reason, read))
   }
 
@@ -289,7 +329,17 @@ export class RegistryCore extends EventEmitter {
         userId = (await this.#userByExtension(target.value)).id
       } else {
         if (!(await this.#get(this.#keys.device(target.value)))) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${target.value}"`)
-        userId = (await this.#get(this.#keys.host(target.value)))?.value.toString('utf8')
+        // hosts/<device> and seats/<user> are two reads: read both in one etcd request, so the
+        // seat returned is the one the device hosts at that revision.
+        const hostKey = this.#keys.host(target.value)
+        const host = (await readKeys(this.#etcd, [hostKey])).get(hostKey)?.value.toString('utf8')
+        if (host === undefined) return { seat: undefined }
+        const seatKey = this.#keys.seat(host)
+        const both = await readKeys(this.#etcd, [hostKey, seatKey])
+        const kv = both.get(seatKey)
+        if (both.get(hostKey)?.value.toString('utf8') !== host || !kv) return { seat: undefined }
+        const seat = toSeat(parseJson<SeatRecord>(kv), kv.mod_revision)
+        return { seat: seat.deviceId === target.value ? seat : undefined }
       }
       const kv = userId === undefined ? undefined : await this.#get(this.#keys.seat(userId))
       return { seat: kv ? toSeat(parseJson<SeatRecord>(kv), kv.mod_revision) : undefined }
@@ -541,9 +591,10 @@ export class RegistryCore extends EventEmitter {
     req: { requestId: string },
     caller: Caller,
     plan: (read: TxnReader) => Promise<WritePlan<WriteResponses[M]>>,
+    prefetch: readonly string[] = [],
   ): Promise<WriteResponses[M]> {
     // The caller's role is part of the request: the same id from another role is another request.
-    const res = await this.#writer.write(method, req.requestId, fingerprint(method, { role: caller.role, request: req }), plan)
+    const res = await this.#writer.write(method, req.requestId, callFingerprint(method, caller, req), plan, prefetch)
     this.#lastContact = Date.now()
     return res
   }

@@ -67,6 +67,7 @@ export class RegistryProcess {
         prefix: config.etcdPrefix,
         instance: { id: instanceId, siteId: config.site.id, address: config.advertiseAddress ?? server.address, version: options.version },
         leaseTtlSeconds: config.leaseTtlSeconds,
+        lockout: config.lockout,
         logger,
       })
     } catch (error) {
@@ -82,9 +83,12 @@ export class RegistryProcess {
   }
 
   /**
-   * Creates this instance's site in the directory when it is absent, through the leader; retries
-   * until it succeeds or the instance stops. Idempotent across instances and restarts: the
-   * request id is derived from the site's content.
+   * Makes the directory's record of this instance's site match sites/<id>.yaml: creates it when
+   * absent, updates the fields that differ (name, timezone, emergency numbers, dispatchable
+   * location, trunk URI) when present, through the leader; retries until it succeeds or the
+   * instance stops. Idempotent across instances and restarts: request ids are derived from the
+   * site's content (and, for an update, the record's revision, so that changing a file back and
+   * forth is not mistaken for a replay).
    */
   async #ensureSite(site: SiteConfig): Promise<void> {
     const caller: Caller = { name: `registry-${site.id}`, role: 'registry' }
@@ -97,7 +101,7 @@ export class RegistryProcess {
       sipTrunkUri: site.sip.trunkUri,
       revision: '0',
     }
-    const requestId = `ensure-site-${site.id}-${createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 16)}`
+    const contentHash = createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 16)
     const signal = this.#stopping.signal
     for (let attempt = 1; !signal.aborted; attempt += 1) {
       try {
@@ -105,12 +109,27 @@ export class RegistryProcess {
           if (error instanceof RegistryError && error.code === ErrorCode.ERROR_CODE_SITE_NOT_FOUND) return undefined
           throw error
         })
-        if (existing?.site !== undefined) return
-        await this.server.write(DirectoryServiceService.createSite, { requestId, site: record }, caller, (core) => core.createSite({ requestId, site: record }, caller))
-        this.#logger.info({ siteId: site.id }, 'site created in the directory')
+        if (existing?.site === undefined) {
+          const requestId = `ensure-site-${site.id}-${contentHash}`
+          const request = { requestId, site: record }
+          await this.server.write(DirectoryServiceService.createSite, request, caller, (core) => core.createSite(request, caller))
+          this.#logger.info({ siteId: site.id }, 'site created in the directory')
+          return
+        }
+        const changed = siteFieldsThatDiffer(existing.site, record)
+        if (changed.length === 0) {
+          this.#logger.debug({ siteId: site.id }, 'site record matches the site file')
+          return
+        }
+        const requestId = `ensure-site-${site.id}-${contentHash}-r${existing.site.revision}`
+        const request = { requestId, site: record, updateMask: changed }
+        await this.server.write(DirectoryServiceService.updateSite, request, caller, (core) => core.updateSite(request, caller))
+        this.#logger.info({ siteId: site.id, fields: changed }, 'site updated in the directory from its site file')
         return
       } catch (error) {
-        if (error instanceof RegistryError && (error.code === ErrorCode.ERROR_CODE_ALREADY_EXISTS || error.code === ErrorCode.ERROR_CODE_REQUEST_ID_REUSED)) return
+        // Another instance of this site created it first: look again (it may still differ).
+        if (error instanceof RegistryError && error.code === ErrorCode.ERROR_CODE_ALREADY_EXISTS) continue
+        if (error instanceof RegistryError && error.code === ErrorCode.ERROR_CODE_REQUEST_ID_REUSED) return
         const level = attempt >= 5 ? 'warn' : 'debug'
         this.#logger[level]({ err: error, attempt }, 'could not ensure the site record yet; retrying')
         await delay(Math.min(200 * attempt, 2_000), undefined, { signal, ref: false }).catch(() => undefined)
@@ -134,4 +153,15 @@ export class RegistryProcess {
     await this.core.stop().catch((error: unknown) => this.#logger.warn({ err: error }, 'core did not stop cleanly'))
     this.#etcd.close()
   }
+}
+
+/** The update-mask paths (proto names) of the site-file fields in which `current` differs from `wanted`. */
+function siteFieldsThatDiffer(current: Site, wanted: Site): string[] {
+  const changed: string[] = []
+  if (current.name !== wanted.name) changed.push('name')
+  if (current.timezone !== wanted.timezone) changed.push('timezone')
+  if (JSON.stringify(current.emergencyNumbers) !== JSON.stringify(wanted.emergencyNumbers)) changed.push('emergency_numbers')
+  if (current.dispatchableLocation !== wanted.dispatchableLocation) changed.push('dispatchable_location')
+  if (current.sipTrunkUri !== wanted.sipTrunkUri) changed.push('sip_trunk_uri')
+  return changed
 }

@@ -1,11 +1,16 @@
 import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
+import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
 
 /** SeatService on the registry core: reads here, writes on the leader, the seat stream here. */
 export function seatService(context: ServiceContext): SeatServiceServer {
   const def = SeatServiceService
   return {
-    login: writeHandler(context, 'Login', def.login, (request, caller) => context.core().login(request, caller)),
+    // A phone login forwarded to the leader carries this instance's PIN verdict (pin-check.ts).
+    login: writeHandler(context, 'Login', def.login, (request, caller) => context.core().login(request, caller), async (request): Promise<Record<string, string>> => {
+      const check = await context.core().checkPin(request)
+      return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
+    }),
     logout: writeHandler(context, 'Logout', def.logout, (request, caller) => context.core().logout(request, caller)),
     getSeat: readHandler(context, 'GetSeat', (request, caller) => context.core().getSeat(request, caller)),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),

@@ -8,12 +8,15 @@ import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } fr
 import { verifyPin } from './pin-hash'
 import type { DeviceRecord, ReleaseRecord, SeatRecord, UserRecord } from './records'
 import { toSeat } from './records'
+import type { PrefetchHints } from './prefetch-hints'
 
 /** What seat planning needs besides the request. */
 export interface SeatContext {
   keys: Keys
   lockout: LockoutPolicy
   now: () => number
+  /** Where the leader last saw users sit, to fetch a login's keys in one round trip (optional). */
+  hints?: PrefetchHints
 }
 
 /** Whose seat a logout or a lookup means. */
@@ -33,12 +36,44 @@ function unknownExtension(): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension')
 }
 
-/** The user who owns `extension`, read through the transaction. */
-export async function userByExtension(read: TxnReader, keys: Keys, extension: string): Promise<{ value: UserRecord; revision: string } | undefined> {
+/**
+ * The user who owns `extension`, read through the transaction. `alsoFetch` names keys of that
+ * user to read in the same round trip as the user record (the owner's id is in the extension
+ * record, so they need not wait for it).
+ */
+export async function userByExtension(
+  read: TxnReader,
+  keys: Keys,
+  extension: string,
+  alsoFetch: (userId: string) => string[] = () => [],
+): Promise<{ value: UserRecord; revision: string } | undefined> {
   const owner = await read.get(keys.extension(extension))
   const text = owner?.value.toString('utf8')
   if (!text?.startsWith('user:')) return undefined
-  return read.json<UserRecord>(keys.user(text.slice('user:'.length)))
+  const userId = text.slice('user:'.length)
+  await read.prefetch([keys.user(userId), ...alsoFetch(userId)])
+  return read.json<UserRecord>(keys.user(userId))
+}
+
+/**
+ * The keys a login reads first, which the fenced writer fetches in the same round trip as the
+ * request record: the extension, the device, the desk's host and, guessed from `hints` (what
+ * the leader saw last), the user, their seat and lockout, their old desk's host and the seat of
+ * whoever sits at the desk. With right guesses a login is one read round trip and the
+ * transaction; a wrong guess costs one more read (the plan reads what it needs), never more.
+ */
+export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 'deviceId' | 'pin'>, hints?: PrefetchHints): string[] {
+  const wanted = [keys.extension(req.extension), keys.device(req.deviceId), keys.host(req.deviceId)]
+  const userId = hints?.ownerOf(req.extension)
+  if (userId !== undefined) {
+    wanted.push(keys.user(userId), keys.seat(userId))
+    if (req.pin !== '') wanted.push(keys.lockout(userId))
+    const desk = hints?.deskOf(userId)
+    if (desk !== undefined && desk !== req.deviceId) wanted.push(keys.host(desk))
+  }
+  const occupant = hints?.occupantOf(req.deviceId)
+  if (occupant !== undefined && occupant !== userId) wanted.push(keys.seat(occupant))
+  return wanted
 }
 
 /** The effects of ending `seat` (held by `userId` at epoch `epoch`) for `reason`. */
@@ -56,12 +91,24 @@ export async function releaseOps(read: TxnReader, keys: Keys, seat: SeatRecord, 
  * Plans a login: checks the extension, the device, flex hosting, roaming, the lockout and the
  * PIN; then, in one transaction, moves the worker's seat to the device (the previous seat is
  * revoked) and bumps whoever sat there. Wrong PINs write the lockout record (and are recorded
- * as the request's outcome, so a retried wrong PIN counts once).
+ * as the request's outcome, so a retried wrong PIN counts once). `verify` checks the PIN
+ * against the stored hash of the user record at `revision` (default {@link verifyPin}).
  */
-export async function planLogin(ctx: SeatContext, req: LoginRequest, caller: Caller, read: TxnReader): Promise<WritePlan<LoginResponse>> {
+export async function planLogin(
+  ctx: SeatContext,
+  req: LoginRequest,
+  caller: Caller,
+  read: TxnReader,
+  verify: (pin: string, hash: string, user: { id: string; revision: string }) => Promise<boolean> = verifyPin,
+): Promise<WritePlan<LoginResponse>> {
   const { keys } = ctx
-  const user = await userByExtension(read, keys, req.extension)
+  // Round trips: 1. request record, extension, device, the desk's host, and what the hints
+  // guess (loginPrefetch, by the writer); then only what the guess missed: 2. user, their seat,
+  // their lockout; 3. (a takeover or a bump) the old desk's host and the occupant's seat; then
+  // the transaction. Each prefetch of keys already fetched costs nothing.
+  const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), ...(req.pin === '' ? [] : [keys.lockout(id)])])
   if (!user) return { ops: [], outcome: unknownExtension() }
+  ctx.hints?.noteOwner(req.extension, user.value.id)
   const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
   if (!device) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`) }
   if (!device.value.flexHost) {
@@ -82,7 +129,7 @@ export async function planLogin(ctx: SeatContext, req: LoginRequest, caller: Cal
     const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
     const locked = lockedUntil(lockout?.value, now)
     if (locked) return { ops: [], outcome: lockedOut(locked) }
-    if (!(await verifyPin(req.pin, user.value.pinHash))) {
+    if (!(await verify(req.pin, user.value.pinHash, { id: userId, revision: user.revision }))) {
       const failure = recordFailure(lockout?.value, now, ctx.lockout)
       return {
         ops: [{ type: 'put', key: keys.lockout(userId), value: failure.record }],
@@ -94,6 +141,16 @@ export async function planLogin(ctx: SeatContext, req: LoginRequest, caller: Cal
 
   let revoked: Seat | undefined
   const current = await read.json<SeatRecord>(keys.seat(userId))
+  const occupantNow = (await read.get(keys.host(req.deviceId)))?.value.toString('utf8')
+  // Noted as planned: if the transaction fails, the next attempt reads (and notes) afresh.
+  ctx.hints?.noteDesk(userId, req.deviceId)
+  ctx.hints?.noteOccupant(req.deviceId, userId)
+  if (current && current.value.deviceId !== req.deviceId) ctx.hints?.noteOccupant(current.value.deviceId, undefined)
+  if (occupantNow !== undefined && occupantNow !== userId) ctx.hints?.noteDesk(occupantNow, undefined)
+  await read.prefetch([
+    ...(current && current.value.deviceId !== req.deviceId ? [keys.host(current.value.deviceId)] : []),
+    ...(occupantNow !== undefined && occupantNow !== userId ? [keys.seat(occupantNow)] : []),
+  ])
   if (current && current.value.deviceId !== req.deviceId) {
     revoked = toSeat(current.value, current.revision)
     const oldHost = await read.get(keys.host(current.value.deviceId))

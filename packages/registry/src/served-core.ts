@@ -1,6 +1,7 @@
 import type * as p from '@flexseat/proto'
 import type { Caller } from './caller'
 import type { LeaderInfo } from './leadership'
+import type { PinCheck } from './pin-check'
 
 /**
  * What the gRPC layer needs of the registry core (RegistryCore satisfies it). Writes run only on
@@ -14,6 +15,8 @@ export interface ServedCore {
   off(event: 'leadership', listener: (leader: boolean) => void): unknown
 
   login(request: p.LoginRequest, caller: Caller): Promise<p.LoginResponse>
+  /** Checks a phone login's PIN here, for the leader (undefined: nothing to check, or could not). */
+  checkPin(request: p.LoginRequest): Promise<PinCheck | undefined>
   logout(request: p.LogoutRequest, caller: Caller): Promise<p.LogoutResponse>
   createUser(request: p.CreateUserRequest, caller: Caller): Promise<p.CreateUserResponse>
   updateUser(request: p.UpdateUserRequest, caller: Caller): Promise<p.UpdateUserResponse>

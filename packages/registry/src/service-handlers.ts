@@ -49,12 +49,16 @@ export function readHandler<Req, Res>(context: ServiceContext, rpc: RpcName, run
   }
 }
 
-/** A unary write: authenticated, then run on the leader (here, or forwarded to it). */
+/**
+ * A unary write: authenticated, then run on the leader (here, or forwarded to it with the
+ * metadata `annotate` gives, when given).
+ */
 export function writeHandler<Req, Res>(
   context: ServiceContext,
   rpc: RpcName,
   method: MethodDefinition<Req, Res>,
   run: (request: Req, caller: Caller) => Promise<Res>,
+  annotate?: (request: Req) => Promise<Record<string, string>>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let caller: Caller
@@ -65,7 +69,8 @@ export function writeHandler<Req, Res>(
       return
     }
     const incoming = { metadata: call.metadata, deadline: call.getDeadline() }
-    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller)).then(
+    const extra = annotate === undefined ? undefined : () => annotate(call.request)
+    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller), extra).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toGrpcStatus(error, context.logger)),
     )
