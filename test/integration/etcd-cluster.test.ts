@@ -1,11 +1,12 @@
 import t from 'tap'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EtcdCluster, isHealthy, TetheredProcess } from '@flexseat/sim'
 
 t.test('a three-member cluster starts, survives one member killed, and stops every process', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'flexseat-etcd-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const cluster = await EtcdCluster.start({ members: 3, dataDir })
   t.teardown(() => cluster.stop())
   const pids = cluster.members.map((m) => m.process!.pid)
@@ -56,6 +57,7 @@ t.test('a tethered child dies with its parent, even when the parent is killed wi
 
 t.test('pause and resume reach the etcd process itself', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'flexseat-etcd-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const cluster = await EtcdCluster.start({ members: 1, dataDir })
   t.teardown(() => cluster.stop())
   const [member] = cluster.members

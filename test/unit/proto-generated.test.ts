@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 
@@ -22,6 +22,7 @@ t.test('proto/ passes buf lint', async (t) => {
 
 t.test('the committed generated code equals a fresh generation', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'flexseat-gen-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
   execFileSync(buf, ['generate', '--output', out], { cwd: root, stdio: 'pipe' })
   const committed = join(root, 'packages', 'proto', 'src', 'gen')
   const fresh = join(out, 'packages', 'proto', 'src', 'gen')
@@ -33,7 +34,9 @@ t.test('the committed generated code equals a fresh generation', async (t) => {
 })
 
 t.test('the committed descriptor set equals a fresh build', async (t) => {
-  const out = join(mkdtempSync(join(tmpdir(), 'flexseat-desc-')), 'flexseat.binpb')
+  const dir = mkdtempSync(join(tmpdir(), 'flexseat-desc-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'flexseat.binpb')
   execFileSync(buf, ['build', '-o', out], { cwd: root, stdio: 'pipe' })
   t.ok(readFileSync(out).equals(readFileSync(join(root, 'packages', 'proto', 'descriptors', 'flexseat.binpb'))), 'descriptors/flexseat.binpb is up to date')
 })

@@ -14,13 +14,12 @@ export interface ClusterMapInput {
   stateDir: string
   /** The directory the user runs commands from, for relative paths. */
   cwd: string
-  adminToken: string
 }
 
 /**
  * The short map `npm start` prints once everything is ready: etcd members, registries, the
- * leader, and how to reach the cluster with the CLI. (The admin token is printed here on
- * purpose, to the terminal only: it is the user's key to their own simulation.)
+ * leader, and how to reach the cluster with the CLI. It names the admin token's FILE, never the
+ * token: stdout is a log (`npm start > sim.log`, CI output), and tokens never go in logs.
  */
 export function formatClusterMap(input: ClusterMapInput): string[] {
   const { sites, registries, status } = input
@@ -39,7 +38,7 @@ export function formatClusterMap(input: ClusterMapInput): string[] {
   lines.push(
     '',
     `  leader: ${status?.leader ? `${status.leader.siteId} (${status.leader.instanceId} at ${status.leader.address})` : 'none yet'}`,
-    `  admin token: ${input.adminToken}   (saved in ${tokenPath}, mode 0600)`,
+    `  admin token file: ${tokenPath}   (mode 0600; the token itself is never printed)`,
     '',
     '  try:',
     `    ${cliRegistry}FLEXSEAT_TOKEN=$(cat ${tokenPath}) npx flexseat cluster status`,

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { freePorts } from './free-port'
 import { type ProcessExit, TetheredProcess } from './tethered-process'
@@ -60,16 +60,47 @@ export class EtcdCluster {
     this.#members = new Map(members.map((spec) => [spec.name, { ...spec, process: undefined }]))
   }
 
-  /** Starts every member and resolves once each answers its health check. */
+  /**
+   * Starts every member and resolves once each answers its health check. With `members` a
+   * count, the ports are picked free but bound only later by etcd, so another process may take
+   * one first: if a member exits while the cluster starts, it is started again on fresh ports
+   * (at most {@link START_ATTEMPTS} times). Explicit member specs are started once, as given.
+   */
   static async start(options: EtcdClusterOptions): Promise<EtcdCluster> {
-    const members = typeof options.members === 'number' ? await loopbackMembers(options.members) : options.members
+    if (typeof options.members !== 'number') return EtcdCluster.#startOnce(options.members, options)
+    const count = options.members
+    for (let attempt = 1; ; attempt += 1) {
+      const members = await loopbackMembers(count)
+      // Member data written by a failed attempt names its ports: a retry must not resume it.
+      const created = await absentDirs(members.map((member) => join(options.dataDir, member.name)))
+      try {
+        return await EtcdCluster.#startOnce(members, options)
+      } catch (error) {
+        if (!(error instanceof MemberExitedError) || attempt >= START_ATTEMPTS) throw error
+        await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })))
+      }
+    }
+  }
+
+  static async #startOnce(members: readonly EtcdMemberSpec[], options: EtcdClusterOptions): Promise<EtcdCluster> {
     if (members.length === 0) throw new Error('an etcd cluster needs at least one member')
     const cluster = new EtcdCluster(members, options)
     try {
       if (cluster.#options.fresh) await rm(cluster.#options.dataDir, { recursive: true, force: true })
       await mkdir(cluster.#options.dataDir, { recursive: true })
       await Promise.all(members.map((member) => cluster.#spawn(member.name)))
-      await cluster.waitHealthy(cluster.#options.startTimeoutMs)
+      const everyMember = cluster.members
+      await waitUntil(
+        async () => {
+          // A member that ends before the cluster is healthy (typically: its port was taken)
+          // will not come back; say so at once instead of waiting out the start timeout.
+          const exited = everyMember.find((member) => !member.process?.running)
+          if (exited) throw new MemberExitedError(exited.name)
+          return (await Promise.all(everyMember.map((member) => isHealthy(member.clientUrl)))).every(Boolean)
+        },
+        cluster.#options.startTimeoutMs,
+        'the etcd cluster did not become healthy',
+      )
       return cluster
     } catch (error) {
       await cluster.stop()
@@ -170,6 +201,22 @@ export class EtcdCluster {
       })
     }
   }
+}
+
+/** How often {@link EtcdCluster.start} tries fresh ports when a member exits during start. */
+const START_ATTEMPTS = 3
+
+/** A member ended while its cluster was starting. */
+class MemberExitedError extends Error {
+  constructor(member: string) {
+    super(`etcd member ${member} exited while the cluster was starting (is its port taken?)`)
+  }
+}
+
+/** Those of `dirs` that do not exist yet. */
+async function absentDirs(dirs: readonly string[]): Promise<string[]> {
+  const absent = await Promise.all(dirs.map((dir) => stat(dir).then(() => false, () => true)))
+  return dirs.filter((_, i) => absent[i])
 }
 
 async function loopbackMembers(count: number): Promise<EtcdMemberSpec[]> {

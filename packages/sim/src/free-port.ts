@@ -3,7 +3,8 @@ import { createServer } from 'node:net'
 /**
  * Asks the kernel for `count` distinct free TCP ports on `host`. The ports are released before
  * this returns, so another process may take one first: callers that cannot pass port 0 to the
- * program they start (etcd, sipp) retry on a bind failure.
+ * program they start retry on a bind failure with fresh ports (EtcdCluster.start does, when
+ * given a member count: a member that exits during start sends it round again).
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(

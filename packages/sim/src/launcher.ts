@@ -21,6 +21,11 @@ export interface LauncherOptions {
   /** The workspace root, where `packages/<name>/dist/main.js` live. */
   repoRoot: string
   tokens: SimTokens
+  /**
+   * The environment the per-site processes inherit (main.ts passes `process.env`); each kind's
+   * own variables are laid over it.
+   */
+  env: Readonly<NodeJS.ProcessEnv>
   /** The per-site process kinds, in start order (default {@link SITE_PROCESS_KINDS}). */
   kinds?: readonly SiteProcessKind[]
   /** Receives every line the children write, with its source (`berlin registry`, `berlin etcd`). Default: discarded. */
@@ -180,7 +185,7 @@ export class Launcher extends EventEmitter {
 
     const ready = this.#options.sites.map(async (site) => {
       const { command, args, env } = kind.command(site, context)
-      const childEnv: NodeJS.ProcessEnv = { ...process.env }
+      const childEnv: NodeJS.ProcessEnv = { ...this.#options.env }
       for (const [key, value] of Object.entries(env)) {
         if (value === undefined) delete childEnv[key]
         else childEnv[key] = value

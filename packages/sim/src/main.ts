@@ -104,6 +104,7 @@ async function main(): Promise<number> {
     stateDir,
     repoRoot,
     tokens,
+    env: process.env,
     signal: abort.signal,
     onLine: (source: string, line: LogLine) => {
       // etcd's complaints about its peers going away are expected while we stop it.
@@ -156,7 +157,7 @@ async function main(): Promise<number> {
   const registries = launcher.addresses('registry')
   const status = await fetchClusterStatus([...registries.values()][0] ?? '', tokens.admin).catch(() => undefined)
   if (exitCode !== undefined) return finished
-  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd(), adminToken: tokens.admin })) process.stdout.write(`${line}\n`)
+  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd() })) process.stdout.write(`${line}\n`)
   sim('ready')
   return finished
 }

@@ -58,7 +58,8 @@ export class TetheredProcess {
   static async spawn(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TetheredProcess> {
     const wrapper = spawn('/bin/sh', ['-c', TETHER, 'tether', command, ...args], {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      // Without `env`, spawn itself passes this process' environment on.
+      ...(options.env === undefined ? {} : { env: options.env }),
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       // A process group of its own: Ctrl-C at a terminal signals only the parent, which then stops
       // its children in order (e.g. registries before etcd). The tether still ends the child
