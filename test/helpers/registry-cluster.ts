@@ -27,6 +27,7 @@ import {
   type GetClusterStatusResponse,
   SeatServiceClient,
   unary,
+  User,
 } from '@flexseat/proto'
 import { EtcdCluster, TetheredProcess } from '@flexseat/sim'
 
@@ -425,4 +426,12 @@ export async function eventually<T>(what: string | (() => string), check: () => 
     await pause(everyMs)
   }
   throw new Error(`${typeof what === 'function' ? what() : what}: not within ${timeoutMs} ms${lastError === undefined ? '' : ` (last error: ${(lastError as Error).message})`}`)
+}
+
+/**
+ * A worker for tests: id `u<extension>`, home amsterdam, roaming allowed, no seat limit;
+ * `overrides` change any field.
+ */
+export function worker(extension: string, overrides: Partial<User> = {}): User {
+  return User.fromPartial({ id: `u${extension}`, extension, displayName: `Worker ${extension}`, homeSiteId: 'amsterdam', roamingAllowed: true, ...overrides })
 }

@@ -1,30 +1,15 @@
+import type { User } from '@flexseat/proto'
 // Leadership across process failures of real registry processes: SIGTERM of the leader hands over
 // at once (it resigns), and SIGKILL of the leader under login traffic loses no acknowledged login.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { type ServiceError, status } from '@grpc/grpc-js'
 import { type LoginRequest, type LoginResponse, unary } from '@flexseat/proto'
-import { eventually, RegistryCluster } from '../helpers/registry-cluster'
+import { eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
 t.setTimeout(120_000)
 
-function user(extension: string) {
-  return {
-    id: `u${extension}`,
-    extension,
-    displayName: `Worker ${extension}`,
-    did: '',
-    email: '',
-    mobile: '',
-    department: '',
-    homeSiteId: 'amsterdam',
-    roamingAllowed: true,
-    maxSeatHours: 0,
-    fallback: '',
-    lockedUntil: undefined,
-    revision: '0',
-  }
-}
+const user = (extension: string): User => worker(extension)
 
 /** Creates `count` users u<ext> (PIN 1234) and flex desks d<ext>, through instance `via`. */
 async function provision(cluster: RegistryCluster, via: number, first: number, count: number): Promise<string[]> {

@@ -1,3 +1,4 @@
+import type { User } from '@flexseat/proto'
 // A leader paused (SIGSTOP) past its lease and resumed: the writes it receives while deposed are
 // either refused and absent, or forwarded to and carried out by the real leader (its own logs
 // show each forward); it rejoins as a follower. The transaction-level fence (a deposed leader's
@@ -6,27 +7,11 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { type ServiceError, status } from '@grpc/grpc-js'
 import { type CreateUserResponse, type LoginResponse, unary } from '@flexseat/proto'
-import { eventually, RegistryCluster } from '../helpers/registry-cluster'
+import { eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
 t.setTimeout(90_000)
 
-function user(extension: string) {
-  return {
-    id: `u${extension}`,
-    extension,
-    displayName: `Worker ${extension}`,
-    did: '',
-    email: '',
-    mobile: '',
-    department: '',
-    homeSiteId: 'amsterdam',
-    roamingAllowed: true,
-    maxSeatHours: 0,
-    fallback: '',
-    lockedUntil: undefined,
-    revision: '0',
-  }
-}
+const user = (extension: string): User => worker(extension)
 
 t.test('a leader paused past its lease cannot write when resumed, and rejoins as follower', async (t) => {
   const leaseTtlSeconds = 3

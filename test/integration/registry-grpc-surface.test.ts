@@ -1,3 +1,4 @@
+import type { User } from '@flexseat/proto'
 // The registry's gRPC surface over real processes: authentication and roles, health checking,
 // reflection, error details, and writes sent to a follower (forwarded to the leader).
 import t from 'tap'
@@ -8,7 +9,7 @@ import { loadSync } from '@grpc/proto-loader'
 import { protoPath as healthProtoPath } from 'grpc-health-check'
 import { bearer, ErrorCode, unary } from '@flexseat/proto'
 import { errorDetailOf } from '@flexseat/registry'
-import { callError, eventually, RegistryCluster } from '../helpers/registry-cluster'
+import { callError, eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
 t.setTimeout(60_000)
 
@@ -203,20 +204,4 @@ t.test('registry gRPC surface', async (t) => {
   })
 })
 
-function user(extension: string) {
-  return {
-    id: '',
-    extension,
-    displayName: `Worker ${extension}`,
-    did: '',
-    email: '',
-    mobile: '',
-    department: '',
-    homeSiteId: 'amsterdam',
-    roamingAllowed: true,
-    maxSeatHours: 0,
-    fallback: '',
-    lockedUntil: undefined,
-    revision: '0',
-  }
-}
+const user = (extension: string): User => worker(extension, { id: '' })

@@ -1,3 +1,4 @@
+import type { User } from '@flexseat/proto'
 // A WatchSeats stream resumed across registry restarts (to another instance, then to the restarted
 // one) with after_revision = the revision of the last message received: no gap and no duplicate,
 // compared with a reference stream on an instance that never restarts. Every message holds all the
@@ -6,27 +7,11 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { ReleaseReason, type SeatChanges, type SeatEvent, SeatEventType, serverStream, unary, type WatchSeatsRequest, type WatchSeatsResponse } from '@flexseat/proto'
-import { eventually, RegistryCluster } from '../helpers/registry-cluster'
+import { eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
 t.setTimeout(90_000)
 
-function user(extension: string) {
-  return {
-    id: `u${extension}`,
-    extension,
-    displayName: `Worker ${extension}`,
-    did: '',
-    email: '',
-    mobile: '',
-    department: '',
-    homeSiteId: 'amsterdam',
-    roamingAllowed: true,
-    maxSeatHours: 0,
-    fallback: '',
-    lockedUntil: undefined,
-    revision: '0',
-  }
-}
+const user = (extension: string): User => worker(extension)
 
 const eventKey = (event: SeatEvent) => `${event.revision}:${event.type}:${event.seat?.userId}:${event.seat?.deviceId}:${event.reason}`
 /** One message as text: its revision and every event of it, in order. */
