@@ -84,23 +84,105 @@ export async function kill(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Starts the engine (or DRACHTIO_SERVER_BIN) on fresh ports; killed at teardown. */
+/** Whether the engine under test is a real drachtio-server (DRACHTIO_SERVER_BIN set). */
+export const REAL_DRACHTIO = process.env.DRACHTIO_SERVER_BIN !== undefined && process.env.DRACHTIO_SERVER_BIN !== '';
+
+/**
+ * Starts the engine (or DRACHTIO_SERVER_BIN) on fresh ports; killed at teardown. The engine binds
+ * port 0 and prints the ports it got (no race between parallel test files); drachtio-server cannot
+ * report ephemeral ports, so it gets ports probed free beforehand.
+ */
 export async function startEngine(t: TestLike, opts: { secret?: string } = {}): Promise<EngineHandle> {
-  const sipPort = await freePort();
-  const controlPort = await freePort();
+  const bin = process.env.DRACHTIO_SERVER_BIN;
+  const sipPort = bin ? await freePort() : 0;
+  const controlPort = bin ? await freePort() : 0;
   const secret = opts.secret ?? 'cymru';
   const args = ['--contact', `sip:127.0.0.1:${sipPort};transport=udp,tcp`, '--address', '127.0.0.1', '--port', String(controlPort), '--secret', secret, '--loglevel', 'info'];
-  const bin = process.env.DRACHTIO_SERVER_BIN;
   const proc = bin ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
+  let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
-  proc.stdout?.on('data', () => undefined);
+  proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   t.teardown(() => kill(proc));
-  await waitFor(async () => {
+  if (bin) {
+    await waitFor(async () => {
+      if (proc.exitCode !== null) throw new Error(`engine exited early: ${logs}`);
+      return canConnect(controlPort);
+    }, 5000, 'engine control port');
+    return { sipPort, controlPort, secret, proc, logs: () => logs };
+  }
+  let listening: { control: { port: number }; sip: { transport: string; port: number }[] } | undefined;
+  await waitFor(() => {
     if (proc.exitCode !== null) throw new Error(`engine exited early: ${logs}`);
-    return canConnect(controlPort);
-  }, 5000, 'engine control port');
-  return { sipPort, controlPort, secret, proc, logs: () => logs };
+    const line = stdout.split('\n').find((l) => l.includes('"event":"listening"'));
+    if (line) listening = JSON.parse(line) as typeof listening;
+    return listening !== undefined;
+  }, 5000, 'engine listening line');
+  return { sipPort: listening!.sip[0]!.port, controlPort: listening!.control.port, secret, proc, logs: () => logs };
+}
+
+/** A bare UDP endpoint on 127.0.0.1 standing in for a phone; closed at teardown. */
+export interface UdpPeer {
+  port: number;
+  /** Every datagram received, as text, in order. */
+  received: string[];
+  send(text: string, port: number): void;
+  /** Resolves with the first received message (already there or future) matching `test`. */
+  next(test: (m: string) => boolean, ms: number, what: string): Promise<string>;
+}
+
+/** Binds a {@link UdpPeer} on an ephemeral port. */
+export async function udpPeer(t: TestLike): Promise<UdpPeer> {
+  const sock = dgram.createSocket('udp4');
+  t.teardown(() => new Promise<void>((r) => {
+    try {
+      sock.close(() => r());
+    } catch {
+      r();
+    }
+  }));
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const received: string[] = [];
+  const waiters = new Set<() => void>();
+  sock.on('message', (m) => {
+    received.push(m.toString('utf8'));
+    for (const w of [...waiters]) w();
+  });
+  return {
+    port: sock.address().port,
+    received,
+    send: (text, port) => sock.send(text, port, '127.0.0.1'),
+    next: (test, ms, what) => {
+      const found = received.find(test);
+      if (found !== undefined) return Promise.resolve(found);
+      let check: () => void = () => undefined;
+      const p = new Promise<string>((resolve) => {
+        check = (): void => {
+          const m = received.find(test);
+          if (m !== undefined) {
+            waiters.delete(check);
+            resolve(m);
+          }
+        };
+        waiters.add(check);
+      });
+      return deadline(p, ms, what).finally(() => waiters.delete(check));
+    },
+  };
+}
+
+/** A header line (`Name: value`) of a SIP message, or '' (first occurrence). */
+export function headerLine(msg: string, name: string): string {
+  return new RegExp(`^${name}:.*$`, 'im').exec(msg)?.[0] ?? '';
+}
+
+/** Builds a response to a request received as text: Via/From/To/Call-ID/CSeq copied, a To-tag added. */
+export function responseTo(req: string, status: string, opts: { toTag?: string; headers?: string[]; body?: string } = {}): string {
+  const vias = req.split('\r\n').filter((l) => /^(via|v):/i.test(l));
+  let to = headerLine(req, 'To');
+  if (opts.toTag && !/;tag=/i.test(to)) to += `;tag=${opts.toTag}`;
+  const body = opts.body ?? '';
+  return [`SIP/2.0 ${status}`, ...vias, headerLine(req, 'From'), to, headerLine(req, 'Call-ID'), headerLine(req, 'CSeq'), ...(opts.headers ?? []), `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
 }
 
 /** Connects a drachtio-srf application to the engine; disconnected at teardown. */

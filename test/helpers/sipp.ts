@@ -45,15 +45,31 @@ export interface SippOptions {
   port?: number;
 }
 
-/** Starts sipp; it is killed at teardown if still running. */
+/** sipp could not bind a port picked free beforehand (another process took it meanwhile). */
+const BIND_RACE = /Address already in use|Unable to bind/i;
+
+/**
+ * Starts sipp; it is killed at teardown if still running. Ports are probed free just before, so
+ * another process may take one first: a sipp that fails to bind is restarted on fresh ports (up
+ * to 3 times). The remote-control port is left to sipp (it scans from 8888 for a free one).
+ */
 export async function startSipp(t: TestLike, opts: SippOptions): Promise<SippHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSippOnce(t, opts);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !BIND_RACE.test(err.message)) throw err;
+    }
+  }
+}
+
+async function startSippOnce(t: TestLike, opts: SippOptions): Promise<SippHandle> {
   const port = opts.port ?? (await freePort());
-  const cp = await freePort();
   const mp = await freePort();
   const args = [
     ...(opts.remote ? [opts.remote] : []),
     '-sf', path.join(FIXTURES, opts.scenario),
-    '-i', '127.0.0.1', '-p', String(port), '-cp', String(cp), '-mp', String(mp),
+    '-i', '127.0.0.1', '-p', String(port), '-mp', String(mp),
     '-t', opts.transport === 'tcp' ? 't1' : 'u1',
     '-m', String(opts.calls ?? 1),
     '-nostdin', '-timeout', `${opts.timeoutSec ?? 10}s`, '-timeout_error',
@@ -91,8 +107,11 @@ export function isBound(port: number, transport: SippTransport): boolean {
   });
 }
 
-/** Runs a UAC scenario to completion. */
+/** Runs a UAC scenario to completion (restarted on fresh ports when sipp could not bind). */
 export async function runSipp(t: TestLike, opts: SippOptions): Promise<SippResult> {
-  const h = await startSipp(t, opts);
-  return h.done;
+  for (let attempt = 1; ; attempt++) {
+    const h = await startSipp(t, opts);
+    const r = await h.done;
+    if (r.code === 0 || attempt >= 3 || opts.port !== undefined || !BIND_RACE.test(r.stderr)) return r;
+  }
 }

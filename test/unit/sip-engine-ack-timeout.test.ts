@@ -8,6 +8,7 @@ import t from 'tap'
 import * as dgram from 'node:dgram'
 import { SipEngine } from '@flexseat/sip-engine'
 import Srf = require('drachtio-srf')
+import { deadline } from '../helpers/sip-engine'
 
 t.test('2xx retransmitted until given up, then BYE + destroy', async (t) => {
   const engine = await SipEngine.create({ contacts: [{ address: '127.0.0.1', port: 0, transports: ['udp'] }], controlPort: 0, timers: { T1: 20, T2: 80, T4: 100 } })
@@ -47,10 +48,10 @@ t.test('2xx retransmitted until given up, then BYE + destroy', async (t) => {
     engine.sipAddresses[0]!.port,
     '127.0.0.1',
   )
-  const byeMsg = await Promise.race([bye, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('no BYE')), 5000))])
+  const byeMsg = await deadline(bye, 5000, 'BYE')
   t.match(byeMsg, /^BYE sip:1001@127\.0\.0\.1:\d+ SIP\/2\.0/, 'BYE to the Contact')
   t.match(byeMsg, /\r\nTo: <sip:1001@127\.0\.0\.1>;tag=p1\r\n/i, 'BYE within the dialog')
   t.ok(got.filter((l) => l === 'SIP/2.0 200 OK').length >= 3, `2xx retransmitted (${got.join(', ')})`)
-  await Promise.race([destroyed, new Promise((_, reject) => setTimeout(() => reject(new Error('no destroy')), 3000))])
+  await deadline(destroyed, 3000, "the dialog's destroy")
   t.pass("the app's dialog emitted destroy")
 })

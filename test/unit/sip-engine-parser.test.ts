@@ -12,6 +12,7 @@ import {
   splitHeaderList,
   validateMessage,
   parseVia,
+  parseSipUri,
   parseNameAddr,
 } from '@flexseat/sip-engine'
 
@@ -144,4 +145,23 @@ t.test('fuzz: mutated valid messages never crash the stream parser', async (t) =
     { numRuns: 1500 },
   )
   t.pass('no unexpected exception')
+})
+
+t.test('ports outside 1..65535 make a Via or SIP URI unusable (nothing can be sent there)', async (t) => {
+  for (const port of ['0', '65536', '99999', '123456']) {
+    t.equal(parseSipUri(`sip:127.0.0.1:${port};lr`), undefined, `sip URI with port ${port}`)
+    t.equal(parseVia(`SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK1`), undefined, `Via with port ${port}`)
+  }
+  t.equal(parseSipUri('sip:127.0.0.1:65535')?.port, 65535)
+  t.equal(parseSipUri('sip:127.0.0.1:1')?.port, 1)
+  t.equal(parseVia('SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1')?.port, 5060)
+})
+
+t.test('bodyIsRest: a message from an application keeps every byte after the blank line', async (t) => {
+  const body = 'Grüße 👋'
+  // drachtio-srf writes Content-Length as the JS string length, smaller than the byte length
+  const text = `MESSAGE sip:a@b SIP/2.0\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  const m = parseSipMessage(Buffer.from(text, 'utf8'), true, true)
+  t.equal(m.body.toString('utf8'), body)
+  t.match(m.toBuffer().toString('utf8'), new RegExp(`Content-Length: ${Buffer.byteLength(body)}\r\n`), 'serialised with the byte length')
 })

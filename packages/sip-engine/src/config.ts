@@ -34,6 +34,8 @@ export interface SipEngineConfig {
   maxFrameBytes: number;
   /** A control frame left incomplete this long is truncated: the connection closes; default 2000 ms. */
   frameTimeoutMs: number;
+  /** Proxy Timer C (ms a ringing branch may go without a provisional); default 180000 (RFC 3261 §16.6). */
+  proxyTimerCMs: number;
   /** Version string given to applications; default `v0.9.6` (drachtio-srf parses `vX.Y.Z`). */
   serverVersion: string;
 }
@@ -53,6 +55,7 @@ export function defaultConfig(): SipEngineConfig {
     timers: { T1: 500, T2: 4000, T4: 5000 },
     maxFrameBytes: 1024 * 1024,
     frameTimeoutMs: 2000,
+    proxyTimerCMs: 180_000,
     serverVersion: 'v0.9.6',
   };
 }

@@ -34,6 +34,8 @@ export interface Dialog {
   owner: unknown;
   /** The last ACK sent for a 2xx (resent on 2xx retransmissions). */
   lastAck: Buffer | undefined;
+  /** A 2xx to an INVITE the application sent arrived and its ACK has not been sent yet. */
+  ackDue: boolean;
   /** UAS: timer retransmitting the 2xx until the ACK. @see RFC 3261 §13.3.1.4 */
   ackWait: NodeJS.Timeout | undefined;
 }

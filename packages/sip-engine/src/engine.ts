@@ -17,7 +17,7 @@ import { parseSipMessage, validateMessage } from './sip-parser';
 import { canonicalHeaderName, parseNameAddr, parseSipUri, parseVia, SipMessage, splitHeaderList, tagOf, type Via } from './sip-message';
 import { buildResponse, newBranch, newTag, TransactionLayer } from './transaction-layer';
 import type { ServerTransaction } from './transaction-server';
-import { parseDuration } from './timers';
+import { parseDuration, stopTimer } from './timers';
 import { TcpTransport } from './transport-tcp';
 import { UdpTransport } from './transport-udp';
 import type { Inbound, Peer, TransportName } from './transport';
@@ -248,9 +248,23 @@ export class SipEngine {
     return this.localHosts.has(uri.host) && this.localPorts.has(uri.port ?? 5060);
   }
 
+  /**
+   * Sends on the transport the peer's messages arrived on (several `--contact`s), else the first.
+   * Never throws: it runs inside promise callbacks, where a throw would be an unhandled rejection.
+   */
   private send(peer: Peer, data: Buffer, onError?: (err: unknown) => void): void {
-    if (peer.transport === 'tcp') this.tcp[0]?.send(data, peer.address, peer.port, onError);
-    else this.udp[0]?.send(data, peer.address, peer.port);
+    try {
+      if (peer.transport === 'tcp') {
+        const t = (peer.localPort !== undefined ? this.tcp.find((x) => x.port === peer.localPort) : undefined) ?? this.tcp[0];
+        t?.send(data, peer.address, peer.port, onError);
+      } else {
+        const u = (peer.localPort !== undefined ? this.udp.find((x) => x.port === peer.localPort) : undefined) ?? this.udp[0];
+        u?.send(data, peer.address, peer.port);
+      }
+    } catch (err) {
+      this.log.debug({ err, peer }, 'send failed');
+      onError?.(err);
+    }
   }
 
   // ---- network → engine --------------------------------------------------------------------
@@ -340,12 +354,23 @@ export class SipEngine {
         this.ua.acceptInDialog(dialog, txn, raw, local);
         return;
       }
-      if (msg.has('route') || (routedToUs && !this.isLocalUri(msg.uri!))) return this.proxyByRoute(msg, via, peer);
+      if (dialog) {
+        // the owning application is gone: a BYE still ends the dialog (and its 2xx/ACK timers)
+        const txn = this.layer.createServer(msg, via, peer);
+        if (method === 'BYE') {
+          this.dialogs.delete(dialog);
+          this.layer.respond(txn, buildResponse(msg, 200, 'OK', newTag()));
+        } else this.layer.respond(txn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
+        return;
+      }
+      // Follow a Route only when the top one was ours (loose routing of a Record-Route'd dialog),
+      // as drachtio-server does; anything else would make the engine an open relay.
+      if (routedToUs && (msg.has('route') || !this.isLocalUri(msg.uri!))) return this.proxyByRoute(msg, via, peer);
       const txn = this.layer.createServer(msg, via, peer);
       this.layer.respond(txn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
       return;
     }
-    if (msg.has('route')) return this.proxyByRoute(msg, via, peer);
+    // out of dialog: a foreign Route is ignored (never followed without an application deciding)
     const txn = this.layer.createServer(msg, via, peer);
     if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     const conn = this.control?.select(method);
@@ -374,9 +399,11 @@ export class SipEngine {
     const dialog = this.dialogs.match(msg.get('call-id')!, tagOf(msg.get('to')), tagOf(msg.get('from')));
     if (dialog) {
       if ((dialog.owner as AppConnection).open) this.ua.acceptAck(dialog, msg.toBuffer(), inbound.peer, inbound.local);
+      else dialog.ackWait = stopTimer(dialog.ackWait);
       return;
     }
-    if (msg.has('route') || (routedToUs && !this.isLocalUri(msg.uri!))) this.forwardStateless(msg, inbound.peer);
+    // only through our own Record-Route: never relay on a foreign Route (open relay)
+    if (routedToUs && tagOf(msg.get('to')) && (msg.has('route') || !this.isLocalUri(msg.uri!))) this.forwardStateless(msg, inbound.peer);
   }
 
   private onCancel(msg: SipMessage, via: Via, inbound: Inbound): void {
@@ -431,17 +458,16 @@ export class SipEngine {
   private forwardStateless(msg: SipMessage, peer: Peer): void {
     const route = msg.getAll('route')[0];
     const nextHop = route !== undefined ? (parseNameAddr(route)?.uri ?? route) : msg.uri!;
-    resolveUri(nextHop, peer.transport).then(
-      (dest) => {
+    resolveUri(nextHop, peer.transport)
+      .then((dest) => {
         const fwd = msg.clone();
         const mf = Number(fwd.get('max-forwards') ?? '70');
         if (mf <= 0) return;
         fwd.set('Max-Forwards', String(mf - 1));
         fwd.prepend('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${this.sentBy(dest.transport)};branch=${newBranch()}`);
         this.send(dest, fwd.toBuffer());
-      },
-      (err: unknown) => this.log.debug({ err }, 'cannot forward ACK'),
-    );
+      })
+      .catch((err: unknown) => this.log.debug({ err }, 'cannot forward ACK'));
   }
 
   private startProxy(
@@ -456,7 +482,7 @@ export class SipEngine {
   ): void {
     const ctx = new ProxyContext(
       txn,
-      { targets, recordRoute, simultaneous, provisionalTimeout, finalTimeout, extraHeaders },
+      { targets, recordRoute, simultaneous, provisionalTimeout, finalTimeout, extraHeaders, timerC: this.config.proxyTimerCMs },
       {
         layer: this.layer,
         log: this.log,
@@ -464,9 +490,10 @@ export class SipEngine {
         recordRoute: (t) => this.recordRoute(t),
         ...(report
           ? {
-              report: (res: SipMessage, raw: Buffer, from: Peer, txnId: string): void => {
+              report: (res: SipMessage, raw: Buffer, from: Peer | undefined, txnId: string): void => {
                 void res;
-                report.conn.reply(report.msgId, `OK|network|${raw.length}|${from.transport}|${from.address}|${from.port}|${stackTime()}|${txnId}||continue\r\n${raw.toString('utf8')}`);
+                const src = from ? `network|${raw.length}|${from.transport}|${from.address}|${from.port}` : `application|${raw.length}|${txn.peer.transport}|${txn.peer.address}|${txn.peer.port}`;
+                report.conn.reply(report.msgId, `OK|${src}|${stackTime()}|${txnId}||continue\r\n${raw.toString('utf8')}`);
               },
               done: (): void => report.conn.reply(report.msgId, 'OK|done'),
             }
@@ -474,6 +501,7 @@ export class SipEngine {
       },
     );
     txn.owner = { kind: 'proxy', ctx } satisfies TxnOwner;
+    txn.unlimitPending();
     ctx.start();
   }
 
@@ -509,11 +537,30 @@ export class SipEngine {
     }
     const route = txn.request.getAll('route')[0];
     const targets = dests.filter((d) => d.length > 0).map((d) => ({ requestUri: d, nextHop: route !== undefined ? (parseNameAddr(route)?.uri ?? route) : d }));
+    // as drachtio-server: refuse (the application's proxy promise rejects) rather than report done
+    if (targets.length === 0) return conn.reply(cmd.msgId, 'NOK|no destinations');
+    const mf = txn.request.get('max-forwards');
+    if (mf !== undefined && Number(mf) <= 0) {
+      if (!txn.toTag) txn.toTag = newTag();
+      this.layer.respond(txn, buildResponse(txn.request, 483, 'Too Many Hops', txn.toTag));
+      return conn.reply(cmd.msgId, 'NOK|too many hops');
+    }
     this.startProxy(txn, targets, remain === 'remainInDialog', fork === 'simultaneous', parseDuration(prov), parseDuration(fin), extra, { conn, msgId: cmd.msgId });
   }
 
+  /**
+   * An application disconnected. Its dialogs keep their 2xx retransmission / no-ACK BYE timers
+   * (the phone must not be left hanging); its unanswered server transactions are answered (480,
+   * or 200 for a BYE, whose dialog already ended) instead of waiting for an answer that cannot come.
+   */
   private onAppClosed(conn: AppConnection): void {
-    for (const d of this.dialogs.all()) if (d.owner === conn && d.ackWait) clearTimeout(d.ackWait);
+    for (const txn of this.layer.serversOwnedBy((o) => (o as TxnOwner | undefined)?.kind === 'app' && (o as { conn: AppConnection }).conn === conn)) {
+      if (txn.finalSent || txn.released || txn.request.method === 'ACK') continue;
+      if (!txn.toTag) txn.toTag = newTag();
+      // a BYE has already ended its dialog (at delivery): confirm it rather than fail it
+      if (txn.request.method === 'BYE') this.layer.respond(txn, buildResponse(txn.request, 200, 'OK', txn.toTag));
+      else this.layer.respond(txn, buildResponse(txn.request, 480, 'Temporarily Unavailable', txn.toTag));
+    }
   }
 }
 

@@ -241,6 +241,8 @@ export interface Via {
 export function parseVia(value: string): Via | undefined {
   const m = /^\s*SIP\s*\/\s*2\.0\s*\/\s*([A-Za-z]+)\s+(\[[^\]]+\]|[^\s;:]+)(?:\s*:\s*(\d+))?\s*(;.*)?$/i.exec(value);
   if (!m) return undefined;
+  // a port outside 1..65535 would make every later send to it throw (ERR_SOCKET_BAD_PORT)
+  if (m[3] !== undefined && !validPort(m[3])) return undefined;
   const params = parseParams(m[4] ?? '');
   return {
     transport: m[1]!.toUpperCase(),
@@ -293,6 +295,7 @@ export interface SipUri {
 export function parseSipUri(uri: string): SipUri | undefined {
   const m = /^(sips?):(?:([^@]*)@)?(\[[^\]]+\]|[^:;?>]+)(?::(\d+))?([^?]*)?/i.exec(uri.trim());
   if (!m) return undefined;
+  if (m[4] !== undefined && !validPort(m[4])) return undefined;
   return {
     scheme: m[1]!.toLowerCase(),
     user: m[2] ?? '',
@@ -300,6 +303,13 @@ export function parseSipUri(uri: string): SipUri | undefined {
     port: m[4] === undefined ? undefined : Number(m[4]),
     params: parseParams(m[5] ?? ''),
   };
+}
+
+/** Whether a decimal port string is within 1..65535 (0 and larger values cannot be sent to). */
+function validPort(digits: string): boolean {
+  if (digits.length > 5) return false;
+  const n = Number(digits);
+  return n >= 1 && n <= 65535;
 }
 
 /** A parsed CSeq. @see RFC 3261 §20.16 */

@@ -14,12 +14,15 @@ const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
 
 /**
  * Parses one complete SIP message. For datagrams (`datagram` true) a missing Content-Length
- * means "the rest of the datagram"; a Content-Length larger than the data is an error.
+ * means "the rest of the datagram"; a Content-Length larger than the data is an error. With
+ * `bodyIsRest` the body is everything after the blank line whatever Content-Length says (messages
+ * from applications: drachtio-srf writes Content-Length in UTF-16 code units, not bytes, and
+ * drachtio-server takes the rest of the frame as the body).
  *
  * @throws SipEngineError `SIP_PARSE` on any malformed input; never anything else.
  * @see RFC 3261 §7, §18.3
  */
-export function parseSipMessage(data: Buffer, datagram = true): SipMessage {
+export function parseSipMessage(data: Buffer, datagram = true, bodyIsRest = false): SipMessage {
   const headEnd = findHeaderEnd(data, 0);
   if (headEnd.end < 0) throw parseError('no end of headers');
   const head = data.toString('latin1', 0, headEnd.end);
@@ -39,7 +42,9 @@ export function parseSipMessage(data: Buffer, datagram = true): SipMessage {
   const bodyStart = headEnd.end + headEnd.sepLength;
   const clRaw = msg.get('content-length');
   let length: number;
-  if (clRaw === undefined) {
+  if (bodyIsRest) {
+    length = data.length - bodyStart;
+  } else if (clRaw === undefined) {
     if (!datagram) throw parseError('missing Content-Length on a stream transport');
     length = data.length - bodyStart;
   } else {

@@ -114,7 +114,12 @@ export class ClientTransaction {
       case 'proceeding':
         if (status < 200) {
           this.state = 'proceeding';
-          if (this.isInvite) this.timerRetransmit = stopTimer(this.timerRetransmit);
+          // INVITE: a provisional ends Timers A and B; how long it may ring is the TU's business
+          // (Timer C in a proxy, CANCEL by the application). @see RFC 3261 §17.1.1.2
+          if (this.isInvite) {
+            this.timerRetransmit = stopTimer(this.timerRetransmit);
+            this.timerTimeout = stopTimer(this.timerTimeout);
+          }
           this.lastStatus = Math.max(this.lastStatus, status);
           this.hooks.response(this, res, raw, false);
           return;

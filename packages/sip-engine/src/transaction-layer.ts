@@ -92,6 +92,11 @@ export class TransactionLayer {
     return this.serversById.get(id);
   }
 
+  /** Live server transactions whose owner passes `test`. */
+  serversOwnedBy(test: (owner: unknown) => boolean): ServerTransaction[] {
+    return [...this.serversById.values()].filter((t) => t.state !== 'terminated' && test(t.owner));
+  }
+
   /** A client transaction by its id. */
   clientById(id: string): ClientTransaction | undefined {
     return this.clientsById.get(id);

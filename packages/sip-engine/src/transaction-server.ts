@@ -48,6 +48,7 @@ export class ServerTransaction {
   private lastResponse: Buffer | undefined;
   private timerG: NodeJS.Timeout | undefined;
   private timerEnd: NodeJS.Timeout | undefined;
+  private timerPending: NodeJS.Timeout | undefined;
   private intervalG: number;
 
   constructor(id: string, key: string, request: SipMessage, peer: Peer, timers: TimerValues, hooks: ServerTransactionHooks) {
@@ -129,6 +130,7 @@ export class ServerTransaction {
     this.lastStatus = status;
     this.lastResponse = data;
     this.hooks.send(data);
+    if (status >= 200) this.timerPending = stopTimer(this.timerPending);
     if (status < 200) {
       if (this.state === 'trying') this.state = 'proceeding';
       return true;
@@ -163,10 +165,31 @@ export class ServerTransaction {
     });
   }
 
+  /**
+   * Limits how long the transaction waits for its user (the application) to answer: unless a
+   * final response (or, for INVITE, a provisional above 100) was sent within `ms`, `expire`
+   * runs (it answers or terminates). Without it an unanswered request would be kept forever.
+   * Mirrors drachtio-server's pending-request timeout.
+   */
+  limitPending(ms: number, expire: (txn: ServerTransaction) => void): void {
+    this.timerPending = stopTimer(this.timerPending);
+    this.timerPending = startTimer(ms, () => {
+      this.timerPending = undefined;
+      if (this.state === 'terminated' || this.finalSent || (this.isInvite && this.lastStatus > 100)) return;
+      expire(this);
+    });
+  }
+
+  /** Lifts the {@link limitPending} limit (the request was handed to the proxy core, which has its own timers). */
+  unlimitPending(): void {
+    this.timerPending = stopTimer(this.timerPending);
+  }
+
   /** Terminates at once (engine stop, transport failure). Idempotent. */
   terminate(): void {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
+    this.timerPending = stopTimer(this.timerPending);
     this.timerG = stopTimer(this.timerG);
     this.timerEnd = stopTimer(this.timerEnd);
     this.hooks.terminated(this);

@@ -72,7 +72,7 @@ export class TcpTransport {
         sock.destroy();
         return;
       }
-      for (const data of messages) this.onMessage({ data, peer: { transport: 'tcp', ...remote }, local });
+      for (const data of messages) this.onMessage({ data, peer: { transport: 'tcp', ...remote, localPort: this.port }, local });
     });
     sock.on('error', (err) => this.log.debug({ err, peer: key }, 'tcp connection error'));
     sock.on('close', () => {
@@ -91,9 +91,15 @@ export class TcpTransport {
       sock.write(data);
       return;
     }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      this.log.debug({ peer: key }, 'tcp send refused: bad port');
+      onError?.(new SipEngineError('TRANSPORT', `bad port ${port}`));
+      return;
+    }
     let p = this.pending.get(key);
     if (!p) {
       p = new Promise<net.Socket>((resolve, reject) => {
+        // net.connect throws synchronously on a bad port; the executor turns that into a rejection
         const s = net.connect({ host: address, port });
         s.once('connect', () => {
           this.pending.delete(key);
@@ -113,7 +119,7 @@ export class TcpTransport {
         this.log.debug({ err, peer: key }, 'tcp connect failed');
         onError?.(err);
       },
-    );
+    ).catch((err: unknown) => this.log.warn({ err, peer: key }, 'error after a tcp send'));
   }
 
   /** Closes the listener and every connection. */

@@ -43,16 +43,22 @@ export class UdpTransport {
     t.port = a.port;
     socket.on('error', (err) => log.warn({ err }, 'udp socket error'));
     socket.on('message', (data, rinfo) => {
-      onMessage({ data, peer: { transport: 'udp', address: rinfo.address, port: rinfo.port }, local: { address: t.address, port: t.port } });
+      onMessage({ data, peer: { transport: 'udp', address: rinfo.address, port: rinfo.port, localPort: t.port }, local: { address: t.address, port: t.port } });
     });
     return t;
   }
 
   /** Sends one datagram; errors are logged, never thrown (UDP is best effort). */
   send(data: Buffer, address: string, port: number): void {
-    this.socket.send(data, port, address, (err) => {
-      if (err) this.log.debug({ err, address, port }, 'udp send failed');
-    });
+    try {
+      // dgram throws synchronously for a bad port or address (ERR_SOCKET_BAD_PORT...): this runs
+      // inside promise callbacks, where a throw would become an unhandled rejection
+      this.socket.send(data, port, address, (err) => {
+        if (err) this.log.debug({ err, address, port }, 'udp send failed');
+      });
+    } catch (err) {
+      this.log.debug({ err, address, port }, 'udp send refused');
+    }
   }
 
   /** Closes the socket. */

@@ -13,6 +13,11 @@ export interface Peer {
   transport: TransportName;
   address: string;
   port: number;
+  /**
+   * Local port the peer's messages arrived on; replies leave from the same socket (so a phone
+   * sees answers from the address it sent to when several contacts are bound). Undefined: any.
+   */
+  localPort?: number;
 }
 
 /** Bytes received by a transport. */

@@ -78,6 +78,7 @@ export class UserAgent {
   /** An out-of-dialog request was routed to `conn`. */
   acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    this.limitPending(txn);
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
   }
 
@@ -85,6 +86,7 @@ export class UserAgent {
   acceptInDialog(dialog: Dialog, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     const conn = dialog.owner as AppConnection;
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    this.limitPending(txn);
     if (txn.request.method === 'INVITE') {
       const contact = txn.request.get('contact');
       const uri = contact ? parseNameAddr(contact)?.uri : undefined;
@@ -93,6 +95,15 @@ export class UserAgent {
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, dialog.id);
     // a BYE from the network ends the dialog as soon as it is routed (as drachtio-server does)
     if (txn.request.method === 'BYE') this.deps.dialogs.delete(dialog);
+  }
+
+  /** An application that never answers must not keep the transaction forever: 408 after 64*T1. */
+  private limitPending(txn: ServerTransaction): void {
+    txn.limitPending(64 * this.deps.timers.T1, (t) => {
+      if (t.released) return t.terminate();
+      if (!t.toTag) t.toTag = newTag();
+      this.deps.layer.respond(t, buildResponse(t.request, 408, 'Request Timeout', t.toTag));
+    });
   }
 
   /** ACK for a 2xx the application sent: stop retransmitting, hand it to the application. */
@@ -118,14 +129,22 @@ export class UserAgent {
     const proxy = cmd.tokens[2] ?? '';
     let msg: SipMessage;
     try {
-      msg = parseSipMessage(Buffer.from(cmd.sip, 'utf8'), true);
+      // the body is the rest of the frame: drachtio-srf's Content-Length counts UTF-16 units
+      msg = parseSipMessage(Buffer.from(cmd.sip, 'utf8'), true, true);
     } catch (err) {
       this.deps.log.info({ err }, 'application sent an unparseable SIP message');
       conn.reply(cmd.msgId, 'NOK|unparseable SIP message');
       return;
     }
+    // drachtio-server's rule: a body without Content-Type is SDP if it looks like SDP, else refused
+    if (msg.body.length > 0 && !msg.has('content-type')) {
+      if (msg.body.toString('latin1', 0, 3) !== 'v=0') return conn.reply(cmd.msgId, 'NOK|missing content-type');
+      msg.append('Content-Type', 'application/sdp');
+    }
     if (!msg.isRequest) return this.sendResponse(conn, cmd.msgId, txnId, msg);
     if (msg.method === 'CANCEL' && txnId) return this.sendCancel(conn, cmd.msgId, txnId, msg);
+    // an ACK only ever acknowledges a 2xx in a dialog; never a new transaction (no retransmission)
+    if (msg.method === 'ACK' && !dialogId) return conn.reply(cmd.msgId, 'NOK|ACK without a dialog');
     if (dialogId) return this.sendInDialog(conn, cmd.msgId, dialogId, msg);
     this.sendNewRequest(conn, cmd.msgId, msg, proxy).catch((err: unknown) => {
       this.deps.log.info({ err }, 'cannot send request');
@@ -182,6 +201,7 @@ export class UserAgent {
           owner: conn,
           lastAck: undefined,
           ackWait: undefined,
+          ackDue: false,
         };
         this.deps.dialogs.add(dialog);
       }
@@ -226,7 +246,7 @@ export class UserAgent {
       const wire = bye.toBuffer();
       const conn = dialog.owner as AppConnection;
       conn.send(`sip|application|${wire.length}|${dest.transport}|${dest.address}|${dest.port}|${stackTime()}|unsolicited|${dialog.id}\r\n${wire.toString('utf8')}`);
-    }, (err: unknown) => this.deps.log.info({ err }, 'cannot send BYE'));
+    }).catch((err: unknown) => this.deps.log.info({ err }, 'cannot send BYE'));
     this.deps.dialogs.delete(dialog);
   }
 
@@ -292,7 +312,8 @@ export class UserAgent {
     const status = res.status ?? 500;
     const req = txn.request;
     const callId = req.get('call-id') ?? '';
-    let dialogId = uac.dialog?.id ?? '';
+    // INVITE responses carry the dialog id (drachtio-srf acks every final response with it)
+    let dialogId = uac.dialog?.id ?? (req.method === 'INVITE' && tagOf(res.get('to')) ? DialogStore.dialogId(callId, tagOf(req.get('from'))) : '');
     if (req.method === 'INVITE' && status >= 200 && status < 300) {
       const localTag = tagOf(req.get('from'));
       const remoteTag = tagOf(res.get('to'));
@@ -321,9 +342,11 @@ export class UserAgent {
           owner: uac.conn,
           lastAck: undefined,
           ackWait: undefined,
+          ackDue: false,
         };
         this.deps.dialogs.add(dialog);
       } else if (target) dialog.remoteTarget = target;
+      dialog.ackDue = true;
       dialogId = dialog.id;
     } else if (retransmission) return;
     if (status < 200 && uac.pendingCancel) {
@@ -331,7 +354,8 @@ export class UserAgent {
       uac.pendingCancel = undefined;
       this.deps.layer.sendRequest(cancel, txn.dest, { response: () => undefined, timeout: () => undefined }, true);
     }
-    if (req.method === 'BYE' && status >= 200 && uac.dialog) this.deps.dialogs.delete(uac.dialog);
+    // a challenged BYE keeps the dialog: drachtio-srf retries it with credentials
+    if (req.method === 'BYE' && status >= 200 && status !== 401 && status !== 407 && uac.dialog) this.deps.dialogs.delete(uac.dialog);
     if (!uac.conn.open) return;
     const local = this.deps.localFor(txn.dest.transport);
     uac.conn.send(`sip|network|${raw.length}|${txn.dest.transport}|${txn.dest.address}|${txn.dest.port}|${stackTime()}|${txn.id}|${dialogId}|${local.address}|${local.port}|\r\n${raw.toString('utf8')}`);
@@ -359,21 +383,31 @@ export class UserAgent {
     return req;
   }
 
-  /** Next hop of a dialog: the first Route, else the remote target; the original connection on TCP. */
+  /**
+   * Next hop of a dialog: the first Route, else the remote target (RFC 3261 §12.2.1.1); the
+   * dialog's own peer (its connection / socket) when that is the same transport address.
+   */
   private async nextHop(dialog: Dialog): Promise<Peer> {
     const first = dialog.routeSet[0];
-    if (first === undefined && (dialog.role === 'uas' || dialog.peer.transport === 'tcp')) return dialog.peer;
     const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
-    return this.deps.resolve(uri, dialog.peer.transport);
+    const dest = await this.deps.resolve(uri, dialog.peer.transport);
+    const p = dialog.peer;
+    if (dest.transport === p.transport && dest.address === p.address && dest.port === p.port) return p;
+    return p.localPort !== undefined ? { ...dest, localPort: p.localPort } : dest;
   }
 
   private sendInDialog(conn: AppConnection, msgId: string, dialogId: string, app: SipMessage): void {
     const dialog = this.deps.dialogs.get(dialogId);
     if (!dialog) return conn.reply(msgId, `NOK|unable to find dialog for id ${dialogId}`);
     const req = this.buildInDialog(dialog, app);
-    this.nextHop(dialog).then(
-      (dest) => {
+    this.nextHop(dialog)
+      .then((dest) => {
         if (req.method === 'ACK') {
+          if (!dialog.ackDue) {
+            conn.reply(msgId, 'NOK|no 2xx to acknowledge');
+            return;
+          }
+          dialog.ackDue = false;
           req.prepend('Via', `SIP/2.0/${dest.transport.toUpperCase()} ${this.deps.sentBy(dest.transport)};rport;branch=${newBranch()}`);
           const wire = req.toBuffer();
           dialog.lastAck = wire;
@@ -382,8 +416,7 @@ export class UserAgent {
           return;
         }
         this.startClient(conn, msgId, req, dest, { conn, dialog, pendingCancel: undefined });
-      },
-      (err: unknown) => conn.reply(msgId, `NOK|${err instanceof Error ? err.message : 'cannot send'}`),
-    );
+      })
+      .catch((err: unknown) => conn.reply(msgId, `NOK|${err instanceof Error ? err.message : 'cannot send'}`));
   }
 }
