@@ -18,9 +18,6 @@ export const registryKind: SiteProcessKind = {
         FLEXSEAT_ETCD_ENDPOINTS: context.etcdEndpoints.join(','),
         FLEXSEAT_TOKENS_FILE: context.tokens.file,
         FLEXSEAT_CLUSTER_TOKEN: context.tokens.cluster,
-        // PIN checks run scrypt on libuv's threads; without this glibc keeps a 16 MiB arena per
-        // thread and an instance grows to ~230 MiB (docs/OPERATIONS.md).
-        MALLOC_ARENA_MAX: '2',
         // Per-process settings the user's shell may carry would make every instance collide;
         // the site file decides. The simulation speaks plaintext gRPC on loopback.
         FLEXSEAT_REGISTRY_LISTEN: undefined,
