@@ -85,6 +85,7 @@ const reads: Case[] = [
   { rpc: 'ListUsers', field: 'home_site_id', call: u((c) => c.directory.listUsers.bind(c.directory)), request: { homeSiteId: BAD_ID, pageSize: 0, pageToken: '' } },
   { rpc: 'GetDevice', field: 'device_id', call: u((c) => c.directory.getDevice.bind(c.directory)), request: { deviceId: BAD_ID } },
   { rpc: 'ListDevices', field: 'site_id', call: u((c) => c.directory.listDevices.bind(c.directory)), request: { siteId: BAD_ID, pageSize: 0, pageToken: '' } },
+  { rpc: 'GetDeviceCredentials', field: 'device_id', call: u((c) => c.directory.getDeviceCredentials.bind(c.directory)), request: { deviceId: BAD_ID } },
   { rpc: 'GetSite', field: 'site_id', call: u((c) => c.directory.getSite.bind(c.directory)), request: { siteId: BAD_ID } },
   { rpc: 'ListSites', field: 'page_token', call: u((c) => c.directory.listSites.bind(c.directory)), request: { pageSize: 0, pageToken: '%%% not a page token %%%' } },
   {
@@ -137,7 +138,7 @@ t.test('bad arguments on every RPC', async (t) => {
       t.equal(detail?.field, c.field, `${c.rpc}: detail names ${c.field}`)
     }
   }
-  t.equal(rpcs.size, 22, 'every RPC except GetClusterStatus (which has no arguments) was covered')
+  t.equal(rpcs.size, 23, 'every RPC except GetClusterStatus (which has no arguments) was covered')
   t.same(await durable(), before, 'no durable record was written by any refused call')
   const revisionAfter = await revision()
   const changed = (await etcd.getAll().prefix(cluster.prefix).exec()).kvs.filter((kv) => BigInt(kv.mod_revision) > revisionBefore).map((kv) => kv.key.toString())

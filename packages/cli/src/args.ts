@@ -53,6 +53,8 @@ export const OPTIONS = {
   emergency: { type: 'string', multiple: true, value: 'NUMBER', help: 'emergency number (repeat, or a comma list)' },
   location: { type: 'string', value: 'TEXT', help: 'dispatchable location sent with emergency calls' },
   trunk: { type: 'string', value: 'URI', help: 'SIP URI of the site\'s inter-site trunk' },
+  'sip-domain': { type: 'string', value: 'DOMAIN', help: 'SIP domain and digest realm of the site\'s phones' },
+  'sip-password-stdin': { type: 'boolean', help: 'read the phone\'s SIP password from stdin (prompted without echo on a terminal)' },
 
   device: { type: 'string', value: 'ID', help: 'device id' },
   user: { type: 'string', value: 'ID', help: 'user id' },

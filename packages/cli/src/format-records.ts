@@ -82,6 +82,7 @@ export function formatDevice(device: Device): string {
     ['label', device.label],
     ['model', device.model],
     ['flex host', yesNo(device.flexHost)],
+    ['sip password', device.hasSipPassword === true ? 'set' : 'not set'],
     ['revision', device.revision],
   ])
 }
@@ -89,8 +90,8 @@ export function formatDevice(device: Device): string {
 /** Devices as a table. */
 export function formatDevices(devices: readonly Device[]): string {
   return formatTable(
-    ['ID', 'SITE', 'EXTENSION', 'LABEL', 'MODEL', 'FLEX HOST'],
-    devices.map((d) => [d.id, d.siteId, d.extension, d.label, d.model, yesNo(d.flexHost)]),
+    ['ID', 'SITE', 'EXTENSION', 'LABEL', 'MODEL', 'FLEX HOST', 'SIP PASSWORD'],
+    devices.map((d) => [d.id, d.siteId, d.extension, d.label, d.model, yesNo(d.flexHost), d.hasSipPassword === true ? 'set' : 'not set']),
   )
 }
 
@@ -103,6 +104,7 @@ export function formatSite(site: Site): string {
     ['emergency numbers', site.emergencyNumbers.join(', ')],
     ['location', site.dispatchableLocation],
     ['trunk', site.sipTrunkUri],
+    ['sip domain', site.sipDomain ?? ''],
     ['revision', site.revision],
   ])
 }

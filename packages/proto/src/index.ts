@@ -32,6 +32,8 @@ export {
   DirectoryServiceClient,
   DirectoryServiceServer,
   DirectoryServiceService,
+  GetDeviceCredentialsRequest,
+  GetDeviceCredentialsResponse,
   GetDeviceRequest,
   GetDeviceResponse,
   GetSiteRequest,

@@ -29,6 +29,7 @@ export type RpcName =
   | 'DeleteDevice'
   | 'GetDevice'
   | 'ListDevices'
+  | 'GetDeviceCredentials'
   | 'CreateSite'
   | 'UpdateSite'
   | 'DeleteSite'
@@ -59,6 +60,7 @@ const SIP_NODE: readonly RpcName[] = [
   'GetUser',
   'GetDevice',
   'ListDevices',
+  'GetDeviceCredentials',
   'GetSite',
   'ListSites',
   'GetClusterStatus',
@@ -66,7 +68,8 @@ const SIP_NODE: readonly RpcName[] = [
 
 /**
  * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
- * SIP node needs (sign-in/out, PIN change, lookups, the seat stream); viewer every read.
+ * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials);
+ * viewer every read except GetDeviceCredentials (HA1 is a password equivalent).
  */
 export function mayCall(role: Role, rpc: RpcName): boolean {
   switch (role) {

@@ -17,6 +17,7 @@ export function directoryService(context: ServiceContext): DirectoryServiceServe
     deleteDevice: writeHandler(context, 'DeleteDevice', def.deleteDevice, (request, caller) => context.core().deleteDevice(request, caller)),
     getDevice: readHandler(context, 'GetDevice', (request, caller) => context.core().getDevice(request, caller)),
     listDevices: readHandler(context, 'ListDevices', (request, caller) => context.core().listDevices(request, caller)),
+    getDeviceCredentials: readHandler(context, 'GetDeviceCredentials', (request, caller) => context.core().getDeviceCredentials(request, caller)),
     createSite: writeHandler(context, 'CreateSite', def.createSite, (request, caller) => context.core().createSite(request, caller)),
     updateSite: writeHandler(context, 'UpdateSite', def.updateSite, (request, caller) => context.core().updateSite(request, caller)),
     deleteSite: writeHandler(context, 'DeleteSite', def.deleteSite, (request, caller) => context.core().deleteSite(request, caller)),

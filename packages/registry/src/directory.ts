@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   type ChangePinResponse,
   type CreateDeviceResponse,
@@ -25,6 +26,7 @@ import { verifyPin } from './pin-hash'
 import {
   type DeviceRecord,
   type SeatRecord,
+  type SipCredentials,
   type SiteRecord,
   type UserRecord,
   deviceOwner,
@@ -40,8 +42,13 @@ import * as v from './validate'
 export const USER_WRITABLE = ['extension', 'display_name', 'did', 'email', 'mobile', 'department', 'home_site_id', 'roaming_allowed', 'max_seat_hours', 'fallback'] as const
 /** Fields UpdateDevice may change. */
 export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host'] as const
+/**
+ * Paths UpdateDevice's update_mask may name: the writable fields and the write-only
+ * `sip_password` (an empty mask sets the password only when one is given).
+ */
+export const DEVICE_MASKABLE = [...DEVICE_WRITABLE, 'sip_password'] as const
 /** Fields UpdateSite may change. */
-export const SITE_WRITABLE = ['name', 'timezone', 'emergency_numbers', 'dispatchable_location', 'sip_trunk_uri'] as const
+export const SITE_WRITABLE = ['name', 'timezone', 'emergency_numbers', 'dispatchable_location', 'sip_trunk_uri', 'sip_domain'] as const
 
 const notFound = (code: ErrorCode, what: string, id: string) => new RegistryError(code, `no ${what} "${id}"`)
 const userNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_USER_NOT_FOUND, 'user', id)
@@ -71,6 +78,30 @@ export function validateDeviceFields(device: Device, fields: ReadonlySet<string>
   if (fields.has('extension') && device.extension !== '') v.extension(device.extension, `${f}.extension`)
   if (fields.has('label')) v.text(device.label, `${f}.label`)
   if (fields.has('model')) v.text(device.model, `${f}.model`)
+  if (fields.has('sip_password')) v.sipPassword(device.sipPassword ?? '', `${f}.sip_password`)
+}
+
+/**
+ * The SIP password to set from a validated request, or undefined for none: on create and with an
+ * empty update mask when one is given, else when the mask names `sip_password`.
+ */
+export function sipPasswordToSet(device: Device, fields: ReadonlySet<string> | undefined): string | undefined {
+  if (fields === undefined) return device.sipPassword === '' ? undefined : device.sipPassword
+  return fields.has('sip_password') ? (device.sipPassword ?? '') : undefined
+}
+
+/** HA1 = MD5(username:realm:password) as lowercase hex (RFC 2617 §3.2.2.2); the username is the device id. */
+export function digestHa1(deviceId: string, realm: string, password: string): string {
+  return createHash('md5').update(`${deviceId}:${realm}:${password}`, 'utf8').digest('hex')
+}
+
+/** Credentials for `password` at `site`, or an INVALID_ARGUMENT naming `device.sip_password`. */
+function credentialsAt(deviceId: string, site: SiteRecord, password: string): SipCredentials | RegistryError {
+  const realm = site.sipDomain ?? ''
+  if (realm === '') {
+    return invalidArgument('device.sip_password', `site "${site.id}" has no sip_domain (digest realm); set one before giving its devices SIP passwords`)
+  }
+  return { realm, ha1: digestHa1(deviceId, realm, password) }
 }
 
 /** Validates the fields of `site` named in `fields`. */
@@ -85,6 +116,7 @@ export function validateSiteFields(site: Site, fields: ReadonlySet<string>, f = 
   }
   if (fields.has('dispatchable_location')) v.text(site.dispatchableLocation, `${f}.dispatchable_location`)
   if (fields.has('sip_trunk_uri')) v.sipUri(site.sipTrunkUri, `${f}.sip_trunk_uri`)
+  if (fields.has('sip_domain')) v.domain(site.sipDomain ?? '', `${f}.sip_domain`)
 }
 
 function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
@@ -119,6 +151,7 @@ function applySite(to: SiteRecord, from: Site, fields: ReadonlySet<string>): Sit
   if (fields.has('emergency_numbers')) next.emergencyNumbers = [...from.emergencyNumbers]
   if (fields.has('dispatchable_location')) next.dispatchableLocation = from.dispatchableLocation
   if (fields.has('sip_trunk_uri')) next.sipTrunkUri = from.sipTrunkUri
+  if (fields.has('sip_domain')) next.sipDomain = from.sipDomain ?? ''
   return next
 }
 
@@ -134,7 +167,7 @@ export function newDeviceRecord(id: string, device: Device): DeviceRecord {
 
 /** A new site record from a validated request. */
 export function newSiteRecord(id: string, site: Site): SiteRecord {
-  return applySite({ id, name: '', timezone: '', emergencyNumbers: [], dispatchableLocation: '', sipTrunkUri: '' }, site, new Set(SITE_WRITABLE))
+  return applySite({ id, name: '', timezone: '', emergencyNumbers: [], dispatchableLocation: '', sipTrunkUri: '', sipDomain: '' }, site, new Set(SITE_WRITABLE))
 }
 
 // ---- planners ----
@@ -233,11 +266,21 @@ export async function planResetPin(ctx: SeatContext, userId: string, newHash: st
   }
 }
 
-/** Plans CreateDevice: the id and the extension (if any) must be free, the site must exist. */
-export async function planCreateDevice(ctx: SeatContext, record: DeviceRecord, read: TxnReader): Promise<WritePlan<CreateDeviceResponse>> {
+/**
+ * Plans CreateDevice: the id and the extension (if any) must be free, the site must exist; a SIP
+ * password is stored as HA1 for the site's sip_domain (read in the same transaction).
+ */
+export async function planCreateDevice(ctx: SeatContext, created: DeviceRecord, sipPassword: string | undefined, read: TxnReader): Promise<WritePlan<CreateDeviceResponse>> {
   const { keys } = ctx
+  let record = created
   if (await read.get(keys.device(record.id))) return { ops: [], outcome: alreadyExists('device', record.id) }
-  if (!(await read.get(keys.site(record.siteId)))) return { ops: [], outcome: siteNotFound(record.siteId) }
+  const site = await read.json<SiteRecord>(keys.site(record.siteId))
+  if (!site) return { ops: [], outcome: siteNotFound(record.siteId) }
+  if (sipPassword !== undefined) {
+    const sip = credentialsAt(record.id, site.value, sipPassword)
+    if (sip instanceof RegistryError) return { ops: [], outcome: sip }
+    record = { ...record, sip }
+  }
   const ops: Op[] = [{ type: 'put', key: keys.device(record.id), value: record }]
   if (record.extension !== '') {
     if (!(await extensionFree(read, keys, record.extension))) return { ops: [], outcome: extensionTaken(record.extension) }
@@ -246,12 +289,25 @@ export async function planCreateDevice(ctx: SeatContext, record: DeviceRecord, r
   return { ops, outcome: { device: toDevice(record, '0') } }
 }
 
-/** Plans UpdateDevice (only `fields`); a phone moved to another site takes its seat along. */
-export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: ReadonlySet<string>, read: TxnReader): Promise<WritePlan<UpdateDeviceResponse>> {
+/**
+ * Plans UpdateDevice (only `fields`); a phone moved to another site takes its seat along. A new
+ * SIP password is stored as HA1 for the (new) site's sip_domain; a move to another site without
+ * one clears the credentials, because the realm they were computed for no longer applies.
+ */
+export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: ReadonlySet<string>, sipPassword: string | undefined, read: TxnReader): Promise<WritePlan<UpdateDeviceResponse>> {
   const { keys } = ctx
   const current = await read.json<DeviceRecord>(keys.device(patch.id))
   if (!current) return { ops: [], outcome: deviceNotFound(patch.id) }
   const next = applyDevice(current.value, patch, fields)
+  if (sipPassword !== undefined) {
+    const site = await read.json<SiteRecord>(keys.site(next.siteId))
+    if (!site) return { ops: [], outcome: siteNotFound(next.siteId) }
+    const sip = credentialsAt(next.id, site.value, sipPassword)
+    if (sip instanceof RegistryError) return { ops: [], outcome: sip }
+    next.sip = sip
+  } else if (next.siteId !== current.value.siteId) {
+    delete next.sip
+  }
   const ops: Op[] = []
   if (next.extension !== current.value.extension) {
     if (next.extension !== '' && !(await extensionFree(read, keys, next.extension))) return { ops: [], outcome: extensionTaken(next.extension) }

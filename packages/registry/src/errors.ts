@@ -72,5 +72,6 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_PERMISSION_DENIED]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.ERROR_CODE_CONFLICT]: GrpcStatus.ABORTED,
   [ErrorCode.ERROR_CODE_INTERNAL]: GrpcStatus.INTERNAL,
+  [ErrorCode.ERROR_CODE_NO_CREDENTIALS]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 }

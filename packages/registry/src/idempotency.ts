@@ -68,16 +68,16 @@ export function stampRevision<M extends WriteMethod>(method: M, response: WriteR
   return response
 }
 
-const SECRET_FIELDS = new Set(['pin', 'oldPin', 'newPin', 'old_pin', 'new_pin'])
+const SECRET_FIELDS = new Set(['pin', 'oldPin', 'newPin', 'old_pin', 'new_pin', 'sipPassword', 'sip_password'])
 
 /**
  * The fingerprint of a request: SHA-256 over the method and the request with every secret
- * (PIN) blanked, so the record can tell "same request again" from "id reused" without ever
+ * (PIN, SIP password) blanked, so the record can tell "same request again" from "id reused" without ever
  * hashing a PIN (a 4-digit PIN would fall to a dictionary of 10^4 hashes).
  */
 export function fingerprint(method: WriteMethod, request: object): string {
   const blanked = JSON.stringify(request, (key, value: unknown) =>
-    SECRET_FIELDS.has(key) ? (value === '' ? '' : '<secret>') : key === 'requestId' ? undefined : value,
+    SECRET_FIELDS.has(key) ? (value === '' || value === undefined ? value : '<secret>') : key === 'requestId' ? undefined : value,
   )
   return createHash('sha256').update(method).update('\0').update(blanked).digest('hex')
 }

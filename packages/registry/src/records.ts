@@ -17,6 +17,14 @@ export interface UserRecord {
   pinHash: string
 }
 
+/** A phone's SIP digest credentials: never the password, only HA1 for one realm. */
+export interface SipCredentials {
+  /** The digest realm: the sip_domain of the device's site when the password was set. */
+  realm: string
+  /** Lowercase hex MD5(device_id:realm:password) (RFC 2617 §3.2.2.2). */
+  ha1: string
+}
+
 /** Stored at `devices/<id>`. */
 export interface DeviceRecord {
   id: string
@@ -25,6 +33,8 @@ export interface DeviceRecord {
   label: string
   model: string
   flexHost: boolean
+  /** Absent while no SIP password is set (or since the device moved to another site). */
+  sip?: SipCredentials
 }
 
 /** Stored at `sites/<id>`. */
@@ -35,6 +45,8 @@ export interface SiteRecord {
   emergencyNumbers: string[]
   dispatchableLocation: string
   sipTrunkUri: string
+  /** Absent in records written before sip_domain existed. */
+  sipDomain?: string
 }
 
 /** Stored at `seats/<user>`; its mod revision is the seat epoch. */
@@ -88,12 +100,23 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
 
 /** The API view of a stored device. */
 export function toDevice(record: DeviceRecord, revision: string): Device {
-  return { ...record, revision }
+  return {
+    id: record.id,
+    siteId: record.siteId,
+    extension: record.extension,
+    label: record.label,
+    model: record.model,
+    flexHost: record.flexHost,
+    revision,
+    // Write-only: never returned.
+    sipPassword: undefined,
+    hasSipPassword: record.sip !== undefined,
+  }
 }
 
 /** The API view of a stored site. */
 export function toSite(record: SiteRecord, revision: string): Site {
-  return { ...record, emergencyNumbers: [...record.emergencyNumbers], revision }
+  return { ...record, emergencyNumbers: [...record.emergencyNumbers], sipDomain: record.sipDomain ?? '', revision }
 }
 
 /** The API view of a stored seat; `epoch` is the mod revision of `seats/<user>`. */

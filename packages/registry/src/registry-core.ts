@@ -18,6 +18,8 @@ import {
   ErrorCode,
   type GetClusterStatusRequest,
   type GetClusterStatusResponse,
+  type GetDeviceCredentialsRequest,
+  type GetDeviceCredentialsResponse,
   type GetDeviceRequest,
   type GetDeviceResponse,
   type GetSeatRequest,
@@ -55,6 +57,7 @@ import {
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import {
+  DEVICE_MASKABLE,
   DEVICE_WRITABLE,
   SITE_WRITABLE,
   USER_WRITABLE,
@@ -72,6 +75,7 @@ import {
   planUpdateDevice,
   planUpdateSite,
   planUpdateUser,
+  sipPasswordToSet,
   validateDeviceFields,
   validateSiteFields,
   validateUserFields,
@@ -459,9 +463,10 @@ export class RegistryCore extends EventEmitter {
     v.requestId(req.requestId)
     const device = required(req.device, 'device')
     const id = v.idOrNew(device.id, 'device.id', 'device')
-    validateDeviceFields(device, new Set(DEVICE_WRITABLE))
+    const password = sipPasswordToSet(device, undefined)
+    validateDeviceFields(device, new Set(password === undefined ? DEVICE_WRITABLE : DEVICE_MASKABLE))
     const record = newDeviceRecord(id, device)
-    return this.#write('createDevice', req, caller, (read) => planCreateDevice(this.#ctx, record, read))
+    return this.#write('createDevice', req, caller, (read) => planCreateDevice(this.#ctx, record, password, read))
   }
 
   async updateDevice(req: UpdateDeviceRequest, caller: Caller): Promise<UpdateDeviceResponse> {
@@ -469,9 +474,13 @@ export class RegistryCore extends EventEmitter {
     v.requestId(req.requestId)
     const device = required(req.device, 'device')
     v.id(device.id, 'device.id')
-    const fields = v.updateMask(req.updateMask, DEVICE_WRITABLE)
+    const masked = req.updateMask !== undefined && req.updateMask.length > 0
+    const fields = v.updateMask(req.updateMask, DEVICE_MASKABLE)
+    // An empty mask means every writable field, and the password only when one is given.
+    if (!masked && (device.sipPassword ?? '') === '') fields.delete('sip_password')
+    const password = sipPasswordToSet(device, fields)
     validateDeviceFields(device, fields)
-    return this.#write('updateDevice', req, caller, (read) => planUpdateDevice(this.#ctx, device, fields, read))
+    return this.#write('updateDevice', req, caller, (read) => planUpdateDevice(this.#ctx, device, fields, password, read))
   }
 
   async deleteDevice(req: DeleteDeviceRequest, caller: Caller): Promise<DeleteDeviceResponse> {
@@ -487,6 +496,18 @@ export class RegistryCore extends EventEmitter {
       const kv = await this.#get(this.#keys.device(req.deviceId))
       if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
       return { device: toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision) }
+    })
+  }
+
+  /** A device's digest credentials (HA1 and realm), for SIP nodes; NO_CREDENTIALS without a SIP password. */
+  async getDeviceCredentials(req: GetDeviceCredentialsRequest): Promise<GetDeviceCredentialsResponse> {
+    v.id(req.deviceId, 'device_id')
+    return this.#read(async () => {
+      const kv = await this.#get(this.#keys.device(req.deviceId))
+      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
+      const record = parseJson<DeviceRecord>(kv)
+      if (record.sip === undefined) throw new RegistryError(ErrorCode.ERROR_CODE_NO_CREDENTIALS, `device "${req.deviceId}" has no SIP password set`)
+      return { deviceId: record.id, siteId: record.siteId, realm: record.sip.realm, ha1: record.sip.ha1 }
     })
   }
 

@@ -85,7 +85,7 @@ export class RegistryProcess {
   /**
    * Makes the directory's record of this instance's site match sites/<id>.yaml: creates it when
    * absent, updates the fields that differ (name, timezone, emergency numbers, dispatchable
-   * location, trunk URI) when present, through the leader; retries until it succeeds or the
+   * location, trunk URI, SIP domain) when present, through the leader; retries until it succeeds or the
    * instance stops. Idempotent across instances and restarts: request ids are derived from the
    * site's content (and, for an update, the record's revision, so that changing a file back and
    * forth is not mistaken for a replay).
@@ -100,6 +100,7 @@ export class RegistryProcess {
       dispatchableLocation: site.dispatchableLocation,
       sipTrunkUri: site.sip.trunkUri,
       revision: '0',
+      sipDomain: site.sip.domain,
     }
     const contentHash = createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 16)
     const signal = this.#stopping.signal
@@ -163,5 +164,6 @@ function siteFieldsThatDiffer(current: Site, wanted: Site): string[] {
   if (JSON.stringify(current.emergencyNumbers) !== JSON.stringify(wanted.emergencyNumbers)) changed.push('emergency_numbers')
   if (current.dispatchableLocation !== wanted.dispatchableLocation) changed.push('dispatchable_location')
   if (current.sipTrunkUri !== wanted.sipTrunkUri) changed.push('sip_trunk_uri')
+  if ((current.sipDomain ?? '') !== (wanted.sipDomain ?? '')) changed.push('sip_domain')
   return changed
 }

@@ -36,6 +36,7 @@ export interface ServedCore {
   listUsers(request: p.ListUsersRequest, caller: Caller): Promise<p.ListUsersResponse>
   getDevice(request: p.GetDeviceRequest, caller: Caller): Promise<p.GetDeviceResponse>
   listDevices(request: p.ListDevicesRequest, caller: Caller): Promise<p.ListDevicesResponse>
+  getDeviceCredentials(request: p.GetDeviceCredentialsRequest, caller: Caller): Promise<p.GetDeviceCredentialsResponse>
   getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
   listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
   getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>

@@ -49,6 +49,23 @@ export function pin(value: string, field: string): string {
   return value
 }
 
+/** SIP passwords: 8 to 64 printable ASCII characters without spaces. */
+export const SIP_PASSWORD_PATTERN = /^[\x21-\x7e]{8,64}$/
+/** Domain names (the SIP domain and digest realm of a site). */
+export const DOMAIN_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/** Throws unless `value` is a SIP password. The message never repeats the value. */
+export function sipPassword(value: string, field: string): string {
+  if (!SIP_PASSWORD_PATTERN.test(value)) throw invalidArgument(field, 'must be 8 to 64 printable ASCII characters without spaces')
+  return value
+}
+
+/** Optional domain name. */
+export function domain(value: string, field: string): string {
+  if (value !== '' && !DOMAIN_PATTERN.test(value)) throw invalidArgument(field, 'must be a domain name such as amsterdam.example.com')
+  return value
+}
+
 /** Free text: at most 256 characters, no control characters. */
 export function text(value: string, field: string, required = false): string {
   if (required && value.trim() === '') throw invalidArgument(field, 'is required')

@@ -1,6 +1,7 @@
-import { CreateDeviceResponse, Device, GetDeviceResponse, UpdateDeviceResponse } from '@flexseat/proto'
+import { CreateDeviceResponse, Device, GetDeviceCredentialsResponse, GetDeviceResponse, UpdateDeviceResponse } from '@flexseat/proto'
 import { UsageError } from '../errors'
 import { formatDevice, formatDevices } from '../format-records'
+import { formatFields } from '../format-table'
 import { type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId } from './command'
 
 /** The writable device fields and the options that set them. */
@@ -14,6 +15,15 @@ const DEVICE_FIELDS: readonly FieldOption<Device>[] = [
 
 const FIELD_OPTIONS = ['site', 'ext', 'label', 'model', 'flex-host', 'no-flex-host'] as const
 
+const SIP_PASSWORD_PROMPT = { label: 'SIP password', confirm: true } as const
+
+/** The SIP password read from stdin (no echo on a terminal); never echoed or put in an error. */
+async function readSipPassword(context: CommandContext): Promise<string> {
+  const [password] = await context.readPins([SIP_PASSWORD_PROMPT])
+  if (password === undefined || password === '') throw new UsageError(`${context.input.command}: no SIP password given on stdin`, context.input.command)
+  return password
+}
+
 function showDevice(context: CommandContext, device: Device | undefined, document: unknown): void {
   if (context.json) context.printJson(document)
   else if (device !== undefined) context.print(formatDevice(device))
@@ -21,19 +31,20 @@ function showDevice(context: CommandContext, device: Device | undefined, documen
 
 const create: CommandSpec = {
   path: ['device', 'create'],
-  synopsis: '--site SITE --ext N [--id ID] [--label TEXT] [--model TEXT] [--flex-host]',
-  summary: 'create a device (a phone); --flex-host lets it host flex workers',
-  options: ['id', ...FIELD_OPTIONS],
+  synopsis: '--site SITE --ext N [--id ID] [--label TEXT] [--model TEXT] [--flex-host] [--sip-password-stdin]',
+  summary: 'create a device (a phone); --flex-host lets it host flex workers; --sip-password-stdin sets its SIP digest password',
+  options: ['id', ...FIELD_OPTIONS, 'sip-password-stdin'],
   async run(context) {
     const { input } = context
     input.required('site')
     input.required('ext')
     const { values } = fieldsFromOptions(input, DEVICE_FIELDS)
+    const sipPassword = input.flag('sip-password-stdin') ? await readSipPassword(context) : undefined
     const client = context.client()
     const d = client.directory
     const response = await client.call(
       d.createDevice.bind(d),
-      { requestId: newRequestId(), device: Device.fromPartial({ ...values, id: input.string('id') ?? '' }) },
+      { requestId: newRequestId(), device: Device.fromPartial({ ...values, id: input.string('id') ?? '', sipPassword }) },
       context.signal,
     )
     showDevice(context, response.device, CreateDeviceResponse.toJSON(response))
@@ -112,5 +123,41 @@ const list: CommandSpec = {
   },
 }
 
+const setPassword: CommandSpec = {
+  path: ['device', 'set-password'],
+  synopsis: '<id>',
+  summary: 'set a phone\'s SIP digest password, read from stdin (prompted twice without echo on a terminal)',
+  options: [],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const sipPassword = await readSipPassword(context)
+    const client = context.client()
+    const d = client.directory
+    const response = await client.call(
+      d.updateDevice.bind(d),
+      { requestId: newRequestId(), device: Device.fromPartial({ id, sipPassword }), updateMask: ['sip_password'] },
+      context.signal,
+    )
+    showDevice(context, response.device, UpdateDeviceResponse.toJSON(response))
+  },
+}
+
+const credentials: CommandSpec = {
+  path: ['device', 'credentials'],
+  synopsis: '<id>',
+  summary: 'show a phone\'s digest realm and HA1 (admin or sip-node; HA1 is a password equivalent for that realm)',
+  options: [],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const client = context.client()
+    const d = client.directory
+    const response = await client.call(d.getDeviceCredentials.bind(d), { deviceId: id }, context.signal)
+    if (context.json) context.printJson(GetDeviceCredentialsResponse.toJSON(response))
+    else context.print(formatFields([['device', response.deviceId], ['site', response.siteId], ['realm', response.realm], ['ha1', response.ha1]]))
+  },
+}
+
 /** The `device` commands. */
-export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list]
+export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, setPassword, credentials]

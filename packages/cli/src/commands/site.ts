@@ -10,9 +10,10 @@ const SITE_FIELDS: readonly FieldOption<Site>[] = [
   { option: 'emergency', field: 'emergencyNumbers', path: 'emergency_numbers', kind: 'list' },
   { option: 'location', field: 'dispatchableLocation', path: 'dispatchable_location', kind: 'string' },
   { option: 'trunk', field: 'sipTrunkUri', path: 'sip_trunk_uri', kind: 'string' },
+  { option: 'sip-domain', field: 'sipDomain', path: 'sip_domain', kind: 'string' },
 ]
 
-const FIELD_OPTIONS = ['name', 'timezone', 'emergency', 'location', 'trunk'] as const
+const FIELD_OPTIONS = ['name', 'timezone', 'emergency', 'location', 'trunk', 'sip-domain'] as const
 
 function showSite(context: CommandContext, site: Site | undefined, document: unknown): void {
   if (context.json) context.printJson(document)
@@ -21,7 +22,7 @@ function showSite(context: CommandContext, site: Site | undefined, document: unk
 
 const create: CommandSpec = {
   path: ['site', 'create'],
-  synopsis: '--id ID --name TEXT [--timezone TZ] [--emergency NUMBER...] [--location TEXT] [--trunk URI]',
+  synopsis: '--id ID --name TEXT [--timezone TZ] [--emergency NUMBER...] [--location TEXT] [--trunk URI] [--sip-domain DOMAIN]',
   summary: 'create a site (a branch office)',
   details: 'Registry instances create their own site from sites/<id>.yaml when they start.',
   options: ['id', ...FIELD_OPTIONS],
@@ -39,7 +40,7 @@ const create: CommandSpec = {
 
 const update: CommandSpec = {
   path: ['site', 'update'],
-  synopsis: '<id> [--name TEXT] [--timezone TZ] [--emergency NUMBER...] [--location TEXT] [--trunk URI]',
+  synopsis: '<id> [--name TEXT] [--timezone TZ] [--emergency NUMBER...] [--location TEXT] [--trunk URI] [--sip-domain DOMAIN]',
   summary: 'change the given fields of a site (only those)',
   details: '--emergency replaces the whole list of emergency numbers.',
   options: FIELD_OPTIONS,

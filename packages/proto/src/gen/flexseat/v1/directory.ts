@@ -67,6 +67,16 @@ export interface Device {
   flexHost: boolean;
   /** The etcd mod revision of the record (read-only). */
   revision: string;
+  /**
+   * The phone's SIP digest password (write-only): 8 to 64 printable ASCII characters, no spaces.
+   * Accepted by CreateDevice and UpdateDevice (update_mask path "sip_password"), stored only as
+   * HA1 for the realm of the device's site, never returned.
+   */
+  sipPassword?:
+    | string
+    | undefined;
+  /** A SIP password is set for the device's current site (read-only). */
+  hasSipPassword?: boolean | undefined;
 }
 
 /** A branch office. */
@@ -84,6 +94,8 @@ export interface Site {
   sipTrunkUri: string;
   /** The etcd mod revision of the record (read-only). */
   revision: string;
+  /** SIP domain and digest realm of the site's phones, from sites/<id>.yaml sip.domain. */
+  sipDomain?: string | undefined;
 }
 
 export interface CreateUserRequest {
@@ -203,6 +215,19 @@ export interface ListDevicesRequest {
 export interface ListDevicesResponse {
   devices: Device[];
   nextPageToken: string;
+}
+
+export interface GetDeviceCredentialsRequest {
+  deviceId: string;
+}
+
+export interface GetDeviceCredentialsResponse {
+  deviceId: string;
+  siteId: string;
+  /** The digest realm: the site's sip_domain when the password was set. */
+  realm: string;
+  /** Lowercase hex MD5(device_id:realm:password): a password equivalent for this realm. */
+  ha1: string;
 }
 
 export interface CreateSiteRequest {
@@ -546,7 +571,17 @@ export const User: MessageFns<User> = {
 };
 
 function createBaseDevice(): Device {
-  return { id: "", siteId: "", extension: "", label: "", model: "", flexHost: false, revision: "0" };
+  return {
+    id: "",
+    siteId: "",
+    extension: "",
+    label: "",
+    model: "",
+    flexHost: false,
+    revision: "0",
+    sipPassword: undefined,
+    hasSipPassword: undefined,
+  };
 }
 
 export const Device: MessageFns<Device> = {
@@ -571,6 +606,12 @@ export const Device: MessageFns<Device> = {
     }
     if (message.revision !== "0") {
       writer.uint32(56).int64(message.revision);
+    }
+    if (message.sipPassword !== undefined) {
+      writer.uint32(66).string(message.sipPassword);
+    }
+    if (message.hasSipPassword !== undefined) {
+      writer.uint32(72).bool(message.hasSipPassword);
     }
     return writer;
   },
@@ -644,6 +685,22 @@ export const Device: MessageFns<Device> = {
             message.revision = reader.int64().toString();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sipPassword = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.hasSipPassword = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -673,6 +730,16 @@ export const Device: MessageFns<Device> = {
         ? globalThis.Boolean(object.flex_host)
         : false,
       revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      sipPassword: isSet(object.sipPassword)
+        ? globalThis.String(object.sipPassword)
+        : isSet(object.sip_password)
+        ? globalThis.String(object.sip_password)
+        : undefined,
+      hasSipPassword: isSet(object.hasSipPassword)
+        ? globalThis.Boolean(object.hasSipPassword)
+        : isSet(object.has_sip_password)
+        ? globalThis.Boolean(object.has_sip_password)
+        : undefined,
     };
   },
 
@@ -699,6 +766,12 @@ export const Device: MessageFns<Device> = {
     if (message.revision !== "0") {
       obj.revision = message.revision;
     }
+    if (message.sipPassword !== undefined) {
+      obj.sipPassword = message.sipPassword;
+    }
+    if (message.hasSipPassword !== undefined) {
+      obj.hasSipPassword = message.hasSipPassword;
+    }
     return obj;
   },
 
@@ -714,6 +787,8 @@ export const Device: MessageFns<Device> = {
     message.model = object.model ?? "";
     message.flexHost = object.flexHost ?? false;
     message.revision = object.revision ?? "0";
+    message.sipPassword = object.sipPassword ?? undefined;
+    message.hasSipPassword = object.hasSipPassword ?? undefined;
     return message;
   },
 };
@@ -727,6 +802,7 @@ function createBaseSite(): Site {
     dispatchableLocation: "",
     sipTrunkUri: "",
     revision: "0",
+    sipDomain: undefined,
   };
 }
 
@@ -752,6 +828,9 @@ export const Site: MessageFns<Site> = {
     }
     if (message.revision !== "0") {
       writer.uint32(56).int64(message.revision);
+    }
+    if (message.sipDomain !== undefined) {
+      writer.uint32(66).string(message.sipDomain);
     }
     return writer;
   },
@@ -825,6 +904,14 @@ export const Site: MessageFns<Site> = {
             message.revision = reader.int64().toString();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sipDomain = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -858,6 +945,11 @@ export const Site: MessageFns<Site> = {
         ? globalThis.String(object.sip_trunk_uri)
         : "",
       revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      sipDomain: isSet(object.sipDomain)
+        ? globalThis.String(object.sipDomain)
+        : isSet(object.sip_domain)
+        ? globalThis.String(object.sip_domain)
+        : undefined,
     };
   },
 
@@ -884,6 +976,9 @@ export const Site: MessageFns<Site> = {
     if (message.revision !== "0") {
       obj.revision = message.revision;
     }
+    if (message.sipDomain !== undefined) {
+      obj.sipDomain = message.sipDomain;
+    }
     return obj;
   },
 
@@ -899,6 +994,7 @@ export const Site: MessageFns<Site> = {
     message.dispatchableLocation = object.dispatchableLocation ?? "";
     message.sipTrunkUri = object.sipTrunkUri ?? "";
     message.revision = object.revision ?? "0";
+    message.sipDomain = object.sipDomain ?? undefined;
     return message;
   },
 };
@@ -2943,6 +3039,204 @@ export const ListDevicesResponse: MessageFns<ListDevicesResponse> = {
   },
 };
 
+function createBaseGetDeviceCredentialsRequest(): GetDeviceCredentialsRequest {
+  return { deviceId: "" };
+}
+
+export const GetDeviceCredentialsRequest: MessageFns<GetDeviceCredentialsRequest> = {
+  encode(message: GetDeviceCredentialsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCredentialsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCredentialsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCredentialsRequest {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetDeviceCredentialsRequest): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDeviceCredentialsRequest>): GetDeviceCredentialsRequest {
+    return GetDeviceCredentialsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDeviceCredentialsRequest>): GetDeviceCredentialsRequest {
+    const message = createBaseGetDeviceCredentialsRequest();
+    message.deviceId = object.deviceId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetDeviceCredentialsResponse(): GetDeviceCredentialsResponse {
+  return { deviceId: "", siteId: "", realm: "", ha1: "" };
+}
+
+export const GetDeviceCredentialsResponse: MessageFns<GetDeviceCredentialsResponse> = {
+  encode(message: GetDeviceCredentialsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.siteId !== "") {
+      writer.uint32(18).string(message.siteId);
+    }
+    if (message.realm !== "") {
+      writer.uint32(26).string(message.realm);
+    }
+    if (message.ha1 !== "") {
+      writer.uint32(34).string(message.ha1);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDeviceCredentialsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDeviceCredentialsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.realm = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ha1 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDeviceCredentialsResponse {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      realm: isSet(object.realm) ? globalThis.String(object.realm) : "",
+      ha1: isSet(object.ha1) ? globalThis.String(object.ha1) : "",
+    };
+  },
+
+  toJSON(message: GetDeviceCredentialsResponse): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.realm !== "") {
+      obj.realm = message.realm;
+    }
+    if (message.ha1 !== "") {
+      obj.ha1 = message.ha1;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDeviceCredentialsResponse>): GetDeviceCredentialsResponse {
+    return GetDeviceCredentialsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDeviceCredentialsResponse>): GetDeviceCredentialsResponse {
+    const message = createBaseGetDeviceCredentialsResponse();
+    message.deviceId = object.deviceId ?? "";
+    message.siteId = object.siteId ?? "";
+    message.realm = object.realm ?? "";
+    message.ha1 = object.ha1 ?? "";
+    return message;
+  },
+};
+
 function createBaseCreateSiteRequest(): CreateSiteRequest {
   return { requestId: "", site: undefined };
 }
@@ -3871,6 +4165,22 @@ export const DirectoryServiceService = {
     responseSerialize: (value: ListDevicesResponse): Buffer => Buffer.from(ListDevicesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListDevicesResponse => ListDevicesResponse.decode(value),
   },
+  /**
+   * For SIP nodes: a phone's digest credentials as HA1 = MD5(device_id:realm:password)
+   * (RFC 2617 §3.2.2.2), so the node can challenge REGISTERs without knowing the password.
+   * Roles: sip-node, admin.
+   */
+  getDeviceCredentials: {
+    path: "/flexseat.v1.DirectoryService/GetDeviceCredentials" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDeviceCredentialsRequest): Buffer =>
+      Buffer.from(GetDeviceCredentialsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDeviceCredentialsRequest => GetDeviceCredentialsRequest.decode(value),
+    responseSerialize: (value: GetDeviceCredentialsResponse): Buffer =>
+      Buffer.from(GetDeviceCredentialsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDeviceCredentialsResponse => GetDeviceCredentialsResponse.decode(value),
+  },
   createSite: {
     path: "/flexseat.v1.DirectoryService/CreateSite" as const,
     requestStream: false as const,
@@ -3940,6 +4250,12 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   deleteDevice: handleUnaryCall<DeleteDeviceRequest, DeleteDeviceResponse>;
   getDevice: handleUnaryCall<GetDeviceRequest, GetDeviceResponse>;
   listDevices: handleUnaryCall<ListDevicesRequest, ListDevicesResponse>;
+  /**
+   * For SIP nodes: a phone's digest credentials as HA1 = MD5(device_id:realm:password)
+   * (RFC 2617 §3.2.2.2), so the node can challenge REGISTERs without knowing the password.
+   * Roles: sip-node, admin.
+   */
+  getDeviceCredentials: handleUnaryCall<GetDeviceCredentialsRequest, GetDeviceCredentialsResponse>;
   createSite: handleUnaryCall<CreateSiteRequest, CreateSiteResponse>;
   updateSite: handleUnaryCall<UpdateSiteRequest, UpdateSiteResponse>;
   /** DeleteSite removes a site that has no devices and is no user's home site. */
@@ -4136,6 +4452,26 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListDevicesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * For SIP nodes: a phone's digest credentials as HA1 = MD5(device_id:realm:password)
+   * (RFC 2617 §3.2.2.2), so the node can challenge REGISTERs without knowing the password.
+   * Roles: sip-node, admin.
+   */
+  getDeviceCredentials(
+    request: GetDeviceCredentialsRequest,
+    callback: (error: ServiceError | null, response: GetDeviceCredentialsResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCredentials(
+    request: GetDeviceCredentialsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDeviceCredentialsResponse) => void,
+  ): ClientUnaryCall;
+  getDeviceCredentials(
+    request: GetDeviceCredentialsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDeviceCredentialsResponse) => void,
   ): ClientUnaryCall;
   createSite(
     request: CreateSiteRequest,

@@ -57,6 +57,8 @@ export enum ErrorCode {
   ERROR_CODE_CONFLICT = 18,
   /** ERROR_CODE_INTERNAL - An unexpected fault; nothing was written. (INTERNAL) */
   ERROR_CODE_INTERNAL = 19,
+  /** ERROR_CODE_NO_CREDENTIALS - The device has no SIP password set. (FAILED_PRECONDITION) */
+  ERROR_CODE_NO_CREDENTIALS = 20,
   UNRECOGNIZED = -1,
 }
 
@@ -122,6 +124,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 19:
     case "ERROR_CODE_INTERNAL":
       return ErrorCode.ERROR_CODE_INTERNAL;
+    case 20:
+    case "ERROR_CODE_NO_CREDENTIALS":
+      return ErrorCode.ERROR_CODE_NO_CREDENTIALS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -171,6 +176,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_CONFLICT";
     case ErrorCode.ERROR_CODE_INTERNAL:
       return "ERROR_CODE_INTERNAL";
+    case ErrorCode.ERROR_CODE_NO_CREDENTIALS:
+      return "ERROR_CODE_NO_CREDENTIALS";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -1,0 +1,154 @@
+import t, { type Test as Tap } from 'tap'
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { TetheredProcess } from '@flexseat/sim'
+import { RegistryCluster } from '../helpers/registry-cluster'
+
+// `flexseat device ... --sip-password-stdin`, `device set-password`, `device credentials` and
+// `site ... --sip-domain`: the real command (packages/cli/dist/main.js) as a child process against
+// a real registry cluster. Build: npx tsc -b packages/cli packages/registry
+
+const CLI_MAIN = join(__dirname, '..', '..', 'packages', 'cli', 'dist', 'main.js')
+
+interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** A running `flexseat` process, its output collected as it comes. */
+class Cli {
+  stdout = ''
+  stderr = ''
+  readonly process: TetheredProcess
+
+  private constructor(child: TetheredProcess) {
+    this.process = child
+    child.stdout.setEncoding('utf8')
+    child.stderr.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => (this.stdout += chunk))
+    child.stderr.on('data', (chunk: string) => (this.stderr += chunk))
+  }
+
+  /**
+   * Starts `flexseat <args>` with `env` as its only FLEXSEAT_* environment. With stdinLines the
+   * command reads them on stdin: it runs behind `printf ... |` (a tether gives its command
+   * /dev/null), the lines travelling in the environment, never in argv.
+   */
+  static async start(args: readonly string[], env: Record<string, string>, stdinLines?: readonly string[]): Promise<Cli> {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEXSEAT_')))
+    const full: NodeJS.ProcessEnv = { ...inherited, ...env }
+    if (stdinLines === undefined) return new Cli(await TetheredProcess.spawn(process.execPath, [CLI_MAIN, ...args], { env: full }))
+    full.FLEXSEAT_TEST_STDIN = stdinLines.map((line) => `${line}\n`).join('')
+    const script = 'printf "%s" "$FLEXSEAT_TEST_STDIN" | "$@"'
+    return new Cli(await TetheredProcess.spawn('/bin/sh', ['-c', script, 'sh', process.execPath, CLI_MAIN, ...args], { env: full }))
+  }
+
+  /** Resolves when `stream` holds a match of `pattern`; rejects after `timeoutMs`. */
+  async waitFor(pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout', timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const match = this[stream].match(pattern)
+      if (match) return match
+      const state = `stdout ${JSON.stringify(this.stdout)} stderr ${JSON.stringify(this.stderr)}`
+      if (!this.process.running) throw new Error(`flexseat ended before printing ${pattern}: ${state}`)
+      if (Date.now() > deadline) throw new Error(`flexseat did not print ${pattern} in time: ${state}`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+
+  /** Waits for the end and returns everything printed. */
+  async result(): Promise<CliResult> {
+    const exit = await this.process.exited
+    await Promise.all([this.process.stdout, this.process.stderr].map((s) => (s.readableEnded ? undefined : new Promise((resolve) => s.once('end', resolve)))))
+    return { code: exit.code, signal: exit.signal, stdout: this.stdout, stderr: this.stderr }
+  }
+}
+
+t.setTimeout(60_000)
+
+const md5 = (text: string): string => createHash('md5').update(text).digest('hex')
+const PASSWORD = 'Cli9&pw-first'
+const NEW_PASSWORD = 'Cli8*pw-second'
+
+t.test('flexseat device credentials', async (t) => {
+  const keepAlive = setInterval(() => undefined, 1_000)
+  const cluster = await RegistryCluster.start({ instances: 1, etcdMembers: 1, logLevel: 'info' }).catch((error: unknown) => {
+    clearInterval(keepAlive)
+    throw error
+  })
+  t.teardown(async () => {
+    await cluster.stop()
+    clearInterval(keepAlive)
+  })
+  const address = cluster.instances[0]!.address
+  const env = (role: 'admin' | 'sip-node' | 'viewer' = 'admin') => ({ FLEXSEAT_REGISTRY: address, FLEXSEAT_TOKEN: cluster.tokens[role] })
+  const cli = async (args: readonly string[], environment: Record<string, string> = env(), stdinLines?: readonly string[]): Promise<CliResult> => {
+    const cliProcess = await Cli.start(args, environment, stdinLines)
+    try {
+      return await cliProcess.result()
+    } finally {
+      await cliProcess.process.kill()
+    }
+  }
+  const ok = (t: Tap, result: CliResult, what: string): void => {
+    t.equal(result.code, 0, `${what} exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`)
+    const unexpected = result.stderr.split('\n').filter((line) => line !== '' && !/; retrying in \d+\.\d s \(retry \d+\)$/.test(line))
+    t.same(unexpected, [], `${what} prints no error`)
+  }
+
+  const site = await cli(['site', 'create', '--id', 'oslo', '--name', 'Oslo', '--sip-domain', 'oslo.flexseat.test'])
+  ok(t, site, 'site create --sip-domain')
+  t.match(site.stdout, /^sip domain\s+oslo\.flexseat\.test$/m)
+  const updated = await cli(['site', 'update', 'oslo', '--sip-domain', 'oslo.example.test', '--json'])
+  ok(t, updated, 'site update --sip-domain')
+  t.match(JSON.parse(updated.stdout), { site: { id: 'oslo', sipDomain: 'oslo.example.test' } })
+
+  const created = await cli(['device', 'create', '--id', 'desk-1', '--site', 'oslo', '--ext', '2001', '--sip-password-stdin'], env(), [PASSWORD])
+  ok(t, created, 'device create --sip-password-stdin')
+  t.match(created.stdout, /^sip password\s+set$/m)
+  t.notMatch(created.stdout + created.stderr, PASSWORD, 'the password is not printed')
+
+  const plain = await cli(['device', 'create', '--id', 'desk-2', '--site', 'oslo', '--ext', '2002'])
+  ok(t, plain, 'device create without a password')
+  t.match(plain.stdout, /^sip password\s+not set$/m)
+
+  const list = await cli(['device', 'list'])
+  ok(t, list, 'device list')
+  t.match(list.stdout, /^desk-1\s.*\sset$/m)
+  t.match(list.stdout, /^desk-2\s.*\snot set$/m)
+
+  const creds = await cli(['device', 'credentials', 'desk-1'])
+  ok(t, creds, 'device credentials (admin)')
+  t.match(creds.stdout, /^realm\s+oslo\.example\.test$/m)
+  t.match(creds.stdout, new RegExp(`^ha1\\s+${md5(`desk-1:oslo.example.test:${PASSWORD}`)}$`, 'm'), 'HA1 = MD5(id:realm:password)')
+
+  const asNode = await cli(['device', 'credentials', 'desk-1', '--json'], env('sip-node'))
+  ok(t, asNode, 'device credentials (sip-node)')
+  t.same(JSON.parse(asNode.stdout), { deviceId: 'desk-1', siteId: 'oslo', realm: 'oslo.example.test', ha1: md5(`desk-1:oslo.example.test:${PASSWORD}`) })
+
+  const viewer = await cli(['device', 'credentials', 'desk-1'], env('viewer'))
+  t.equal(viewer.code, 4, `a viewer may not read credentials (exit 4): ${viewer.stderr}`)
+
+  const none = await cli(['device', 'credentials', 'desk-2'])
+  t.equal(none.code, 1, `no password is a refusal (exit 1): ${none.stderr}`)
+  t.match(none.stderr, /no SIP password/)
+
+  const set = await cli(['device', 'set-password', 'desk-2'], env(), [NEW_PASSWORD])
+  ok(t, set, 'device set-password')
+  t.match(set.stdout, /^sip password\s+set$/m)
+  t.notMatch(set.stdout + set.stderr, NEW_PASSWORD, 'the password is not printed')
+  const got = await cli(['device', 'get', 'desk-2'])
+  t.match(got.stdout, /^sip password\s+set$/m, 'device get shows it set')
+  const creds2 = await cli(['device', 'credentials', 'desk-2', '--json'])
+  t.equal((JSON.parse(creds2.stdout) as { ha1: string }).ha1, md5(`desk-2:oslo.example.test:${NEW_PASSWORD}`))
+
+  const bad = await cli(['device', 'set-password', 'desk-2'], env(), ['short'])
+  t.equal(bad.code, 1, `a bad password is a refusal: ${bad.stderr}`)
+  t.match(bad.stderr, /^flexseat: device\.sip_password: .+\n$/, 'one line naming the field')
+  t.notMatch(bad.stderr, 'short', 'without the password')
+
+  const missing = await cli(['device', 'set-password', 'desk-2'], env(), [])
+  t.not(missing.code, 0, `no password on stdin fails: ${missing.stderr}`)
+})
