@@ -45,6 +45,7 @@ t.test('login, move, bump, logout and the domain checks of a login', async (t) =
   await expectCode(t, core.login({ requestId: rid(), deviceId: 'nowhere', extension: '1001', pin: '73519284', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, 'unknown device')
   await expectCode(t, core.login({ requestId: rid(), deviceId: 'lobby', extension: '1001', pin: '73519284', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_NOT_FLEX_HOST, 'not a flex host')
   await expectCode(t, core.login({ requestId: rid(), deviceId: 'ber-1', extension: '1002', pin: '46281937', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED, 'roaming')
+  await expectCode(t, core.login({ requestId: rid(), deviceId: 'ber-1', extension: '1002', pin: '11110000', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'a wrong PIN is refused before roaming is judged (the roaming reply names the home site)')
   const roam = await core.login({ requestId: rid(), deviceId: 'ber-1', extension: '1001', pin: '73519284', durationHours: 0 }, SIP_NODE)
   t.equal(roam.seat?.siteId, 'berlin', 'a roaming user sits in another branch')
   await expectCode(t, core.login({ requestId: rid(), deviceId: 'ams-1', extension: '1001', pin: '', durationHours: 0 }, SIP_NODE), ErrorCode.ERROR_CODE_INVALID_ARGUMENT, 'a sip node must give a PIN')
@@ -74,7 +75,7 @@ t.test('login, move, bump, logout and the domain checks of a login', async (t) =
   const values = Array.from(stored.values()).join('\n')
   const keys = Array.from(stored.keys()).join('\n')
   t.ok(values.includes('scrypt$'), 'PIN hashes are stored')
-  for (const pin of ['73519284', '46281937', '99887766', '55443322', '11335577', '61829374', '82736451']) {
+  for (const pin of ['73519284', '46281937', '99887766', '55443322', '11335577', '61829374', '82736451', '11110000']) {
     t.notOk(values.includes(pin), `PIN ${pin} appears in no etcd value`)
     t.notOk(keys.includes(pin), `PIN ${pin} appears in no etcd key`)
   }

@@ -114,12 +114,6 @@ export async function planLogin(
   if (!device.value.flexHost) {
     return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_NOT_FLEX_HOST, `device "${req.deviceId}" does not host flex workers`) }
   }
-  if (!user.value.roamingAllowed && device.value.siteId !== user.value.homeSiteId) {
-    return {
-      ops: [],
-      outcome: new RegistryError(ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED, `the user may sit only at site "${user.value.homeSiteId}"`),
-    }
-  }
   const userId = user.value.id
   const now = ctx.now()
   const ops: Op[] = []
@@ -137,6 +131,14 @@ export async function planLogin(
       }
     }
     if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })
+  }
+  // Checked after the PIN: the reply names the user's home site, which only the user (or an
+  // administrator) may learn.
+  if (!user.value.roamingAllowed && device.value.siteId !== user.value.homeSiteId) {
+    return {
+      ops,
+      outcome: new RegistryError(ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED, `the user may sit only at site "${user.value.homeSiteId}"`),
+    }
   }
 
   let revoked: Seat | undefined
