@@ -1,6 +1,6 @@
 import t, { type Test as Tap } from 'tap'
 import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
+import { CLI_MAIN } from '../helpers/cli'
 import { freePorts, TetheredProcess } from '@flexseat/sim'
 
 // PINs typed at a terminal: the real `flexseat` on a pseudo-terminal. Node has no pty of its own,
@@ -8,7 +8,6 @@ import { freePorts, TetheredProcess } from '@flexseat/sim'
 // answer, and reports everything the terminal showed and the exit code. The registry address is
 // unreachable on purpose: the command reads the PINs first, then fails with exit 3.
 
-const CLI_MAIN = join(__dirname, '..', '..', 'packages', 'cli', 'dist', 'main.js')
 
 const TERMINAL = `
 import json, os, pty, select, sys, time
