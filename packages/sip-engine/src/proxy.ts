@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newTag, type TransactionLayer } from './transaction-layer';
-import { parseCSeq, SipMessage } from './sip-message';
+import { cancelFor, SipMessage } from './sip-message';
 import { startTimer, stopTimer } from './timers';
 import type { Peer, TransportName } from './transport';
 
@@ -316,15 +316,7 @@ export class ProxyContext {
     // the transaction's own state, not b.final: an abandoned branch counts as final for the
     // proxy but still needs its CANCEL
     if (!b.txn || !b.dest || b.txn.lastStatus >= 200) return;
-    const inv = b.txn.request;
-    const cancel = SipMessage.request('CANCEL', inv.uri ?? '');
-    cancel.append('Via', inv.getAll('via')[0] ?? '');
-    cancel.append('Max-Forwards', '70');
-    for (const r of inv.getAll('route')) cancel.append('Route', r);
-    cancel.append('From', inv.get('from') ?? '');
-    cancel.append('To', inv.get('to') ?? '');
-    cancel.append('Call-ID', inv.get('call-id') ?? '');
-    cancel.append('CSeq', `${parseCSeq(inv.get('cseq'))?.seq ?? 1} CANCEL`);
+    const cancel = cancelFor(b.txn.request);
     this.deps.layer.sendRequest(cancel, b.dest, { response: () => undefined, timeout: () => undefined }, true);
   }
 }

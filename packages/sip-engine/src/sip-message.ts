@@ -327,3 +327,20 @@ export function parseCSeq(value: string | undefined): CSeq | undefined {
   if (seq > 0xffffffff) return undefined;
   return { seq, method: m[2]! };
 }
+
+/**
+ * The CANCEL for a client INVITE: same Request-URI, top Via (so the branch matches), Route,
+ * From, To, Call-ID and CSeq number with method CANCEL.
+ * @see RFC 3261 §9.1
+ */
+export function cancelFor(invite: SipMessage): SipMessage {
+  const cancel = SipMessage.request('CANCEL', invite.uri ?? '');
+  cancel.append('Via', invite.getAll('via')[0] ?? '');
+  cancel.append('Max-Forwards', '70');
+  for (const r of invite.getAll('route')) cancel.append('Route', r);
+  cancel.append('From', invite.get('from') ?? '');
+  cancel.append('To', invite.get('to') ?? '');
+  cancel.append('Call-ID', invite.get('call-id') ?? '');
+  cancel.append('CSeq', `${parseCSeq(invite.get('cseq'))?.seq ?? 1} CANCEL`);
+  return cancel;
+}

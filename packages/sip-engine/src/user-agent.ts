@@ -15,7 +15,7 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
-import { parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { cancelFor, parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
 import type { ProxyContext } from './proxy';
@@ -253,15 +253,7 @@ export class UserAgent {
   private sendCancel(conn: AppConnection, msgId: string, txnId: string, app: SipMessage): void {
     const txn = this.deps.layer.clientById(txnId);
     if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
-    const inv = txn.request;
-    const cancel = SipMessage.request('CANCEL', inv.uri ?? '');
-    cancel.append('Via', inv.getAll('via')[0] ?? '');
-    cancel.append('Max-Forwards', '70');
-    for (const r of inv.getAll('route')) cancel.append('Route', r);
-    cancel.append('From', inv.get('from') ?? '');
-    cancel.append('To', inv.get('to') ?? '');
-    cancel.append('Call-ID', inv.get('call-id') ?? '');
-    cancel.append('CSeq', `${parseCSeq(inv.get('cseq'))?.seq ?? 1} CANCEL`);
+    const cancel = cancelFor(txn.request);
     for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
     const owner = txn.owner as UacRequest | undefined;
     if (txn.lastStatus >= 200) {
