@@ -36,6 +36,7 @@ const seat: Seat = {
   expiresAt: new Date('2026-11-22T11:20:00Z'),
   via: SeatVia.SEAT_VIA_ADMIN,
   epoch: '9007199254740993',
+  pending: [],
 }
 
 t.test('formatTable aligns columns, right-aligns numbers on request, no trailing blanks', async (t) => {

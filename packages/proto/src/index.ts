@@ -3,6 +3,18 @@
 // promise wrapper around the generated callback clients.
 
 export {
+  AckRevocationsRequest,
+  AckRevocationsResponse,
+  BranchServiceClient,
+  BranchServiceServer,
+  BranchServiceService,
+  ReleaseLeaseRequest,
+  ReleaseLeaseResponse,
+  RenewLeaseRequest,
+  RenewLeaseResponse,
+  Revocation,
+} from './gen/flexseat/v1/branch'
+export {
   ClusterServiceClient,
   ClusterServiceServer,
   ClusterServiceService,
@@ -73,6 +85,7 @@ export {
   LogoutRequest,
   LogoutResponse,
   ReleaseReason,
+  PendingRevocation,
   Seat,
   SeatChanges,
   SeatEvent,

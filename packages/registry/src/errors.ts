@@ -73,5 +73,7 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_CONFLICT]: GrpcStatus.ABORTED,
   [ErrorCode.ERROR_CODE_INTERNAL]: GrpcStatus.INTERNAL,
   [ErrorCode.ERROR_CODE_NO_CREDENTIALS]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_LEASE_HELD]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_LEASE_REFUSED]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 }

@@ -61,6 +61,18 @@ export interface SeatRecord {
   /** ISO time; absent without a time limit. */
   expiresAt?: string
   via: 'phone' | 'admin'
+  /** Branches that still have to drop the worker's previous seat (invariant 4); absent when active. */
+  pending?: PendingRecord[]
+}
+
+/** A previous seat of the worker that a branch's SIP node has still to drop. */
+export interface PendingRecord {
+  siteId: string
+  deviceId: string
+  /** The epoch of that previous seat. */
+  epoch: string
+  /** ISO time the registry started waiting. */
+  since: string
 }
 
 /** Stored at `seats-released/<user>` in the transaction that ends the seat. */
@@ -131,5 +143,6 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     expiresAt: record.expiresAt === undefined ? undefined : new Date(record.expiresAt),
     via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : SeatVia.SEAT_VIA_PHONE,
     epoch,
+    pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since) })),
   }
 }

@@ -59,6 +59,17 @@ export enum ErrorCode {
   ERROR_CODE_INTERNAL = 19,
   /** ERROR_CODE_NO_CREDENTIALS - The device has no SIP password set. (FAILED_PRECONDITION) */
   ERROR_CODE_NO_CREDENTIALS = 20,
+  /**
+   * ERROR_CODE_LEASE_HELD - Another SIP node holds this branch's confirmation lease; retry once it expires.
+   * (FAILED_PRECONDITION)
+   */
+  ERROR_CODE_LEASE_HELD = 21,
+  /**
+   * ERROR_CODE_LEASE_REFUSED - The confirmation lease is not renewed: the node has not applied a revocation of its branch
+   * within the lease. It must stop acting on flex seats, resynchronise its seat view from a
+   * snapshot and then ask for a new lease. (FAILED_PRECONDITION)
+   */
+  ERROR_CODE_LEASE_REFUSED = 22,
   UNRECOGNIZED = -1,
 }
 
@@ -127,6 +138,12 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 20:
     case "ERROR_CODE_NO_CREDENTIALS":
       return ErrorCode.ERROR_CODE_NO_CREDENTIALS;
+    case 21:
+    case "ERROR_CODE_LEASE_HELD":
+      return ErrorCode.ERROR_CODE_LEASE_HELD;
+    case 22:
+    case "ERROR_CODE_LEASE_REFUSED":
+      return ErrorCode.ERROR_CODE_LEASE_REFUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -178,6 +195,10 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_INTERNAL";
     case ErrorCode.ERROR_CODE_NO_CREDENTIALS:
       return "ERROR_CODE_NO_CREDENTIALS";
+    case ErrorCode.ERROR_CODE_LEASE_HELD:
+      return "ERROR_CODE_LEASE_HELD";
+    case ErrorCode.ERROR_CODE_LEASE_REFUSED:
+      return "ERROR_CODE_LEASE_REFUSED";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -237,6 +237,26 @@ export interface Seat {
   via: SeatVia;
   /** The etcd mod revision of the seat record: a fencing token, increasing per user. */
   epoch: string;
+  /**
+   * Branches that have not yet confirmed that they stopped acting on the worker's previous seat
+   * (bounded revocation, invariant 4). While this is non-empty the seat is pending: the phone
+   * must not ring for the worker nor present the worker's identity. The registry removes an
+   * entry when that branch's SIP node acknowledges the revocation or its confirmation lease
+   * expires; the seat then becomes active at a new epoch.
+   */
+  pending: PendingRevocation[];
+}
+
+/** A previous seat of the worker that a branch's SIP node has still to drop. */
+export interface PendingRevocation {
+  /** The branch (site) whose SIP node must acknowledge. */
+  siteId: string;
+  /** The phone the worker sat at there. */
+  deviceId: string;
+  /** The epoch of that previous seat. */
+  epoch: string;
+  /** When the registry started waiting. */
+  since: Date | undefined;
 }
 
 export interface LoginRequest {
@@ -373,6 +393,7 @@ function createBaseSeat(): Seat {
     expiresAt: undefined,
     via: 0,
     epoch: "0",
+    pending: [],
   };
 }
 
@@ -404,6 +425,9 @@ export const Seat: MessageFns<Seat> = {
     }
     if (message.epoch !== "0") {
       writer.uint32(72).int64(message.epoch);
+    }
+    for (const v of message.pending) {
+      PendingRevocation.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -493,6 +517,14 @@ export const Seat: MessageFns<Seat> = {
             message.epoch = reader.int64().toString();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.pending.push(PendingRevocation.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +568,9 @@ export const Seat: MessageFns<Seat> = {
         : undefined,
       via: isSet(object.via) ? seatViaFromJSON(object.via) : 0,
       epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
+      pending: globalThis.Array.isArray(object?.pending)
+        ? object.pending.map((e: any) => PendingRevocation.fromJSON(e))
+        : [],
     };
   },
 
@@ -568,6 +603,9 @@ export const Seat: MessageFns<Seat> = {
     if (message.epoch !== "0") {
       obj.epoch = message.epoch;
     }
+    if (message.pending?.length) {
+      obj.pending = message.pending.map((e) => PendingRevocation.toJSON(e));
+    }
     return obj;
   },
 
@@ -585,6 +623,132 @@ export const Seat: MessageFns<Seat> = {
     message.expiresAt = object.expiresAt ?? undefined;
     message.via = object.via ?? 0;
     message.epoch = object.epoch ?? "0";
+    message.pending = object.pending?.map((e) => PendingRevocation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePendingRevocation(): PendingRevocation {
+  return { siteId: "", deviceId: "", epoch: "0", since: undefined };
+}
+
+export const PendingRevocation: MessageFns<PendingRevocation> = {
+  encode(message: PendingRevocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.epoch !== "0") {
+      writer.uint32(24).int64(message.epoch);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PendingRevocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePendingRevocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.epoch = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PendingRevocation {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+    };
+  },
+
+  toJSON(message: PendingRevocation): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.epoch !== "0") {
+      obj.epoch = message.epoch;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PendingRevocation>): PendingRevocation {
+    return PendingRevocation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PendingRevocation>): PendingRevocation {
+    const message = createBasePendingRevocation();
+    message.siteId = object.siteId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.epoch = object.epoch ?? "0";
+    message.since = object.since ?? undefined;
     return message;
   },
 };
@@ -1994,6 +2158,11 @@ export const SeatServiceService = {
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
    *
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
+   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
+   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
    * Wrong PINs count towards a lockout (by default 5 failures in 15 minutes lock the user for
@@ -2064,6 +2233,11 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
    *
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
+   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
+   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
    * Wrong PINs count towards a lockout (by default 5 failures in 15 minutes lock the user for
@@ -2093,6 +2267,11 @@ export interface SeatServiceClient extends Client {
   /**
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
+   *
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
+   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
+   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
