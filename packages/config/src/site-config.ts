@@ -16,8 +16,12 @@ export interface SiteConfig {
   etcd: { name: string; clientUrl: string; peerUrl: string }
   /** `listen` is `host:port` of the site's registry gRPC server. */
   registry: { listen: string }
-  /** `contact` and `trunkUri` are SIP URIs; `control` is the drachtio control socket `host:port`. */
-  sip: { contact: string; control: string; domain: string; trunkUri: string }
+  /**
+   * `contact` and `trunkUri` are SIP URIs; `control` is the drachtio control socket `host:port`.
+   * `carrierUri` (optional) is the branch's carrier (PSTN) gateway: emergency and external calls
+   * from this branch's phones leave through it; without one they are refused with 503.
+   */
+  sip: { contact: string; control: string; domain: string; trunkUri: string; carrierUri?: string | undefined }
   /** Feature codes dialled at a phone, e.g. `*51`. */
   featureCodes: { login: string; changePin: string }
   /** Regular expressions (JavaScript syntax) classifying dialled numbers. */

@@ -44,6 +44,16 @@ class Section {
     return new Section(this.#file, this.field(key), this.#value[key])
   }
 
+  /** Like {@link string}, but absent (or null) gives undefined. */
+  optionalString(key: string, check?: (value: string) => string | undefined): string | undefined {
+    const value = this.#value[key]
+    if (value === undefined || value === null) {
+      this.#read.add(key)
+      return undefined
+    }
+    return this.string(key, check)
+  }
+
   string(key: string, check?: (value: string) => string | undefined): string {
     this.#read.add(key)
     const value = this.#value[key]
@@ -113,6 +123,7 @@ export function validateSite(document: unknown, file: string): SiteConfig {
     control: sipSection.string('control', checkHostPort),
     domain: sipSection.string('domain', (v) => (DOMAIN_PATTERN.test(v) ? undefined : `"${v}" is not a valid domain name`)),
     trunkUri: sipSection.string('trunk_uri', checkSipUri),
+    carrierUri: sipSection.optionalString('carrier_uri', checkSipUri),
   }
   sipSection.done()
 
