@@ -3,13 +3,14 @@ import {
   ClusterServiceClient,
   DirectoryServiceClient,
   ErrorCode,
+  errorDetailOf,
   SeatServiceClient,
   serverStream,
   type StreamMethod,
   unary,
   type UnaryMethod,
 } from '@flexseat/proto'
-import { errorDetailOf, isServiceError } from './errors'
+import { isServiceError } from './errors'
 import { DEFAULT_RETRY, retrying, type RetryPolicy } from './retry'
 
 /** Default registry address. */

@@ -1,9 +1,10 @@
-import { Metadata, status as GrpcStatus } from '@grpc/grpc-js'
-import { ErrorCode, ErrorDetail } from '@flexseat/proto'
+import { type Metadata, status as GrpcStatus } from '@grpc/grpc-js'
+import { ErrorCode, type ErrorDetail, errorDetailOf } from '@flexseat/proto'
 import { ExitCode } from './exit-codes'
 
-/** Trailing metadata key in which the registry sends the binary {@link ErrorDetail} of a failure. */
-export const ERROR_DETAIL_KEY = 'flexseat-error-bin'
+// The trailer decoding lives in @flexseat/proto (shared with the SIP node); re-exported here
+// because the CLI's public surface has always offered it.
+export { ERROR_DETAIL_KEY, errorDetailOf } from '@flexseat/proto'
 
 /** The command line is wrong (unknown option, missing argument, bad number...): exit 2. */
 export class UsageError extends Error {
@@ -43,20 +44,6 @@ export interface ServiceErrorLike {
 export function isServiceError(error: unknown): error is ServiceErrorLike {
   const e = error as Partial<ServiceErrorLike> | null
   return typeof e === 'object' && e !== null && typeof e.code === 'number' && typeof e.details === 'string'
-}
-
-/** The ErrorDetail a failed call carried in its trailers, or undefined (transport failures). */
-export function errorDetailOf(error: unknown): ErrorDetail | undefined {
-  const metadata = (error as { metadata?: unknown } | null)?.metadata
-  if (!(metadata instanceof Metadata)) return undefined
-  const [value] = metadata.get(ERROR_DETAIL_KEY)
-  if (!Buffer.isBuffer(value)) return undefined
-  try {
-    const detail = ErrorDetail.decode(value)
-    return detail.code === ErrorCode.ERROR_CODE_UNSPECIFIED ? undefined : detail
-  } catch {
-    return undefined
-  }
 }
 
 /** What the caller was doing when a call failed, for a message that helps. */

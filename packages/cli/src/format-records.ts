@@ -128,12 +128,29 @@ const SEAT_COLUMNS: readonly Column[] = [
   { heading: 'EPOCH', align: 'right' },
 ]
 
-/** Seats as a table: extension, name, device, site, since, expires, via, epoch. */
+/** Seats as a table: extension, name, device, site (and what it waits for), since, expires, via, epoch. */
 export function formatSeats(seats: readonly Seat[]): string {
   return formatTable(
     SEAT_COLUMNS,
-    seats.map((s) => [s.extension, s.displayName, s.deviceId, s.siteId, formatTime(s.since), formatTime(s.expiresAt), viaWord(s.via), s.epoch]),
+    seats.map((s) => [
+      s.extension,
+      s.displayName,
+      s.deviceId,
+      s.pending.length === 0 ? s.siteId : `${s.siteId} (${pendingWords(s)})`,
+      formatTime(s.since),
+      formatTime(s.expiresAt),
+      viaWord(s.via),
+      s.epoch,
+    ]),
   )
+}
+
+/**
+ * The branches a pending seat waits for (bounded revocation): "pending: amsterdam". The phone
+ * does not act for the worker until they acknowledge or their lease runs out.
+ */
+export function pendingWords(seat: Pick<Seat, 'pending'>): string {
+  return `pending: ${seat.pending.map((p) => p.siteId).join(', ')}`
 }
 
 /** Where a seat is, as "desk-3@berlin". */
@@ -141,11 +158,12 @@ export function seatPlace(seat: Seat): string {
   return `${seat.deviceId}@${seat.siteId}`
 }
 
-/** A seat in one sentence: "1001 (Ada Lovelace) at desk-3@berlin since ..., via admin, epoch 42". */
+/** A seat in one sentence: "1001 (Ada Lovelace) at desk-3@berlin since ..., via admin, epoch 42[, pending: amsterdam]". */
 export function describeSeat(seat: Seat): string {
   const who = seat.displayName === '' ? seat.extension : `${seat.extension} (${seat.displayName})`
   const until = seat.expiresAt === undefined ? '' : `, until ${formatTime(seat.expiresAt)}`
-  return `${who} at ${seatPlace(seat)} since ${formatTime(seat.since)}${until}, via ${viaWord(seat.via)}, epoch ${seat.epoch}`
+  const pending = seat.pending.length === 0 ? '' : `, ${pendingWords(seat)}`
+  return `${who} at ${seatPlace(seat)} since ${formatTime(seat.since)}${until}, via ${viaWord(seat.via)}, epoch ${seat.epoch}${pending}`
 }
 
 /** The readable status of the cluster: the leader, then every instance. */

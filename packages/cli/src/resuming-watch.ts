@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { status as GrpcStatus } from '@grpc/grpc-js'
-import { ErrorCode, type WatchSeatsResponse } from '@flexseat/proto'
-import { errorDetailOf, isServiceError } from './errors'
+import { ErrorCode, errorDetailOf, type WatchSeatsResponse } from '@flexseat/proto'
+import { isServiceError } from './errors'
 import { backoffDelay, type RetryPolicy } from './retry'
 
 /** Opens one WatchSeats stream resuming after `afterRevision` ("0": start with a snapshot). */

@@ -109,5 +109,6 @@ export {
 } from './gen/flexseat/v1/seat'
 export type { MessageFns } from './gen/flexseat/v1/seat'
 export { bearer, DEFAULT_TIMEOUT_MS, serverStream, unary } from './call'
+export { ERROR_DETAIL_KEY, errorDetailOf } from './error-detail'
 export type { CallSettings, StreamMethod, UnaryMethod } from './call'
 export { DESCRIPTOR_SET_PATH, readDescriptorSet } from './descriptors'

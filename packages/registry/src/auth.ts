@@ -10,7 +10,7 @@ import { PIN_CHECK_KEY, parsePinCheck } from './pin-check'
 /** The metadata key with which a registry instance names the original caller of a forwarded call. */
 export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
 
-/** Every RPC of the registry's three services, by its proto name. */
+/** Every RPC of the registry's four services, by its proto name. */
 export type RpcName =
   | 'Login'
   | 'Logout'
@@ -36,6 +36,9 @@ export type RpcName =
   | 'GetSite'
   | 'ListSites'
   | 'GetClusterStatus'
+  | 'RenewLease'
+  | 'ReleaseLease'
+  | 'AckRevocations'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -58,17 +61,22 @@ const SIP_NODE: readonly RpcName[] = [
   'WatchSeats',
   'ChangePin',
   'GetUser',
+  'ListUsers',
   'GetDevice',
   'ListDevices',
   'GetDeviceCredentials',
   'GetSite',
   'ListSites',
   'GetClusterStatus',
+  'RenewLease',
+  'ReleaseLease',
+  'AckRevocations',
 ]
 
 /**
  * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
- * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials);
+ * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials,
+ * its branch's confirmation lease and revocation acks);
  * viewer every read except GetDeviceCredentials (HA1 is a password equivalent).
  */
 export function mayCall(role: Role, rpc: RpcName): boolean {

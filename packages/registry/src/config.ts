@@ -27,6 +27,11 @@ export interface RegistryConfig {
   /** Default 3; at least 2 (etcd's minimum lease TTL: with 1 the leader flaps). */
   leaseTtlSeconds: number
   /**
+   * TTL of the branches' confirmation leases (FLEXSEAT_CONFIRMATION_LEASE_SECONDS, default 5,
+   * 2 to 60): the bound of bounded revocation (invariant 4, docs/OPERATIONS.md).
+   */
+  confirmationLeaseSeconds: number
+  /**
    * Wrong-PIN lockout (FLEXSEAT_LOCKOUT_MAX_FAILURES, default 5; FLEXSEAT_LOCKOUT_WINDOW_SECONDS,
    * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
    */
@@ -108,6 +113,9 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
     lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }
+  // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
+  // cut-off branch would keep ringing a moved worker's old phone for too long.
+  const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -122,6 +130,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     tokensFile,
     clusterToken: text('FLEXSEAT_CLUSTER_TOKEN'),
     leaseTtlSeconds,
+    confirmationLeaseSeconds,
     lockout,
     logLevel,
     tls: await loadTls(env, cwd),

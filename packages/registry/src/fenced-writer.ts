@@ -217,6 +217,54 @@ export class FencedWriter {
       }
     }
   }
+  /**
+   * Runs `plan` as a fenced transaction WITHOUT a request record, for writes that are naturally
+   * idempotent (the plan reads what it changes and does nothing twice: confirmation leases and
+   * revocations). Like {@link write}: the election key and every key read are compared; a
+   * conflict or a fault of unknown outcome runs the plan again on fresh reads. Returns the
+   * outcome and the transaction's revision (undefined when the plan had nothing to write).
+   */
+  async apply<R>(what: string, plan: (read: TxnReader) => Promise<{ ops: Op[]; outcome: R }>): Promise<{ outcome: R; revision: string | undefined }> {
+    const { etcd, leadership, logger } = this.#o
+    const deadline = Date.now() + this.#o.deadlineMs
+    let conflicts = 0
+    let faults = 0
+    for (;;) {
+      const fence = leadership.fence()
+      if (!fence) throw notLeader('this instance does not lead')
+      try {
+        const reader = new TxnReader(etcd)
+        const { ops, outcome } = await plan(reader)
+        if (ops.length === 0) return { outcome, revision: undefined }
+        const res = await etcd.kv.txn({
+          compare: [createEquals(fence.key, fence.createRevision), ...reader.compares],
+          success: ops.map((op) => requestOp(op)),
+          failure: [{ request_range: { key: Buffer.from(fence.key) } }],
+        })
+        if (res.succeeded) return { outcome, revision: res.header.revision }
+        const fenceKv = res.responses[0]?.response_range.kvs[0]
+        if (!fenceKv || fenceKv.create_revision !== fence.createRevision) {
+          leadership.depose('a write found the election key gone or replaced')
+          throw notLeader('this instance lost leadership; nothing was written')
+        }
+        if (++conflicts >= this.#o.maxAttempts) {
+          throw new RegistryError(ErrorCode.ERROR_CODE_CONFLICT, 'the records changed while writing; retry', { retryAfterMs: 50 })
+        }
+        await pause(Math.random() * 10 * conflicts)
+      } catch (error) {
+        if (error instanceof RegistryError) throw error
+        faults++
+        if (!isTransient(error) || Date.now() >= deadline || faults > 20) {
+          logger.warn({ err: error, what }, 'write failed')
+          if (!isTransient(error) && !fromEtcd(error)) {
+            throw new RegistryError(ErrorCode.ERROR_CODE_INTERNAL, 'an unexpected fault; nothing was written', {}, { cause: error })
+          }
+          throw unavailable('the cluster could not complete the write; retry', RETRY_AFTER_MS, error)
+        }
+        await pause(Math.min(1_000, 50 * faults))
+      }
+    }
+  }
 }
 
 function replay<M extends WriteMethod>(method: M, fp: string, kv: IKeyValue): WriteResponses[M] {

@@ -1,11 +1,12 @@
 import { type ChannelCredentials, credentials as channelCredentials, Metadata, type MethodDefinition, Server, ServerCredentials } from '@grpc/grpc-js'
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { ClusterServiceService, DirectoryServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
+import { BranchServiceService, ClusterServiceService, DirectoryServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { Logger } from 'pino'
 import { Authenticator, type TokenEntry } from './auth'
 import type { Caller } from './caller'
+import { branchService } from './branch-service'
 import { clusterService } from './cluster-service'
 import { directoryService } from './directory-service'
 import { unavailable } from './errors'
@@ -15,7 +16,7 @@ import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
 
 /** Fully qualified names of the registry's services, as health checking and reflection name them. */
-export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService'] as const
+export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService'] as const
 
 /** PEM material of the server's TLS (and of the channels it forwards writes on). */
 export interface TlsMaterial {
@@ -51,7 +52,7 @@ export interface RegistryServerOptions {
 export type RegistryServerState = 'starting' | 'serving' | 'stopping' | 'stopped'
 
 /**
- * The registry's gRPC server: SeatService, DirectoryService and ClusterService on the core (with
+ * The registry's gRPC server: SeatService, DirectoryService, ClusterService and BranchService on the core (with
  * bearer-token authentication and role checks, writes forwarded to the leader), standard health
  * checking (overall "" and each service SERVING while the core is healthy) and server reflection.
  *
@@ -92,6 +93,7 @@ export class RegistryServer {
     server.addService(SeatServiceService, seatService(context))
     server.addService(DirectoryServiceService, directoryService(context))
     server.addService(ClusterServiceService, clusterService(context))
+    server.addService(BranchServiceService, branchService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

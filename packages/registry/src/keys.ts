@@ -12,6 +12,10 @@
  * - `requests/<request id>`: the first outcome of every mutating call (idempotence).
  * - `instances/<instance id>`: presence, on the instance's own lease.
  * - `election/registry/<lease>`: etcd3's election keys.
+ * - `nodes/<site>` → the branch's confirmation lease holder, on that etcd lease (it vanishes when
+ *   the lease expires or is revoked). Its create revision is the grant revision.
+ * - `revocations/<site>/<user>` → `{epoch}`: an index of pending revocations (a seat's `pending`
+ *   entry for that site), written in the same transaction as the seat.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -34,6 +38,11 @@ export class Keys {
   request(requestId: string): string { return `${this.prefix}requests/${requestId}` }
   instance(id: string): string { return `${this.prefix}instances/${id}` }
   get instances(): string { return `${this.prefix}instances/` }
+  node(siteId: string): string { return `${this.prefix}nodes/${siteId}` }
+  get nodes(): string { return `${this.prefix}nodes/` }
+  revocation(siteId: string, userId: string): string { return `${this.prefix}revocations/${siteId}/${userId}` }
+  siteRevocations(siteId: string): string { return `${this.prefix}revocations/${siteId}/` }
+  get revocations(): string { return `${this.prefix}revocations/` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -75,6 +75,22 @@ export interface PendingRecord {
   since: string
 }
 
+/**
+ * Stored at `nodes/<site>`, on the etcd lease it names: who holds the branch's confirmation
+ * lease. The grant revision is the key's create revision (a transaction cannot store its own).
+ */
+export interface NodeLeaseRecord {
+  nodeId: string
+  /** The etcd lease id (decimal string). */
+  leaseId: string
+}
+
+/** Stored at `revocations/<site>/<user>`; its mod revision is the revision of the revocation (the move). */
+export interface RevocationIndexRecord {
+  /** The epoch of the previous seat (the pending entry's epoch). */
+  epoch: string
+}
+
 /** Stored at `seats-released/<user>` in the transaction that ends the seat. */
 export interface ReleaseRecord {
   reason: ReleaseReason

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type { Etcd3 } from 'etcd3'
 import {
+  type AckRevocationsRequest,
+  type AckRevocationsResponse,
   type ChangePinRequest,
   type ChangePinResponse,
   type CreateDeviceRequest,
@@ -42,7 +44,11 @@ import {
   type LoginResponse,
   type LogoutRequest,
   type LogoutResponse,
+  type ReleaseLeaseRequest,
+  type ReleaseLeaseResponse,
   ReleaseReason,
+  type RenewLeaseRequest,
+  type RenewLeaseResponse,
   type ResetPinRequest,
   type ResetPinResponse,
   type UpdateDeviceRequest,
@@ -80,6 +86,7 @@ import {
   validateSiteFields,
   validateUserFields,
 } from './directory'
+import { ConfirmationLeases } from './confirmation-leases'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -93,6 +100,7 @@ import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-has
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
 import { type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toSeat, toSite, toUser } from './records'
+import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
 import { type SeatContext, type SeatTarget, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
@@ -125,7 +133,28 @@ export interface RegistryCoreOptions {
   pinHash?: ScryptParams
   /** The clock for seat times, expiry and lockouts (default Date.now; tests move it). */
   clock?: () => number
+  /**
+   * TTL of the branches' confirmation leases, in seconds (default 5): a cut-off branch stops
+   * acting on flex seats at most this long after its last renewal, and a takeover waiting on it
+   * completes about this long (plus the 250 ms sweep) after that (invariant 4).
+   */
+  confirmationLeaseSeconds?: number
 }
+
+/** Options of {@link RegistryCore.login}. */
+export interface LoginOptions {
+  /**
+   * The caller's deadline (ms since epoch): a login that has to wait for a branch's
+   * acknowledgement returns the pending seat shortly before it (default: wait up to the
+   * confirmation lease + 2 s).
+   */
+  deadline?: number
+}
+
+/** How often a login waiting for its seat to become active looks at it, in ms. */
+const ACTIVE_POLL_MS = 25
+/** What a waiting login leaves of the caller's deadline to send its answer, in ms. */
+const ANSWER_MARGIN_MS = 200
 
 /**
  * - `starting`: registering presence, joining the election;
@@ -135,6 +164,8 @@ export interface RegistryCoreOptions {
  */
 export type RegistryCoreState = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped'
 
+const MAX_ACKS = 1_000
+
 const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN])
 
 /**
@@ -142,7 +173,7 @@ const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT,
  * fenced, idempotent etcd transaction; every instance serves reads and seat watches.
  *
  * Emits `leadership` (isLeader: boolean) on every change.
- * @see /work/shared/DESIGN.md, invariants 1, 2, 3 and 5.
+ * @see /work/shared/DESIGN.md, invariants 1 to 5.
  */
 export class RegistryCore extends EventEmitter {
   readonly #etcd: Etcd3
@@ -157,6 +188,9 @@ export class RegistryCore extends EventEmitter {
   readonly #requestLease: RequestLease
   readonly #writer: FencedWriter
   readonly #expiry: SeatExpiry
+  readonly #confirmationTtl: number
+  readonly #leases: ConfirmationLeases
+  readonly #sweeper: RevocationSweeper
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -194,9 +228,20 @@ export class RegistryCore extends EventEmitter {
         )
       },
     })
+    this.#confirmationTtl = o.confirmationLeaseSeconds ?? 5
+    if (!Number.isInteger(this.#confirmationTtl) || this.#confirmationTtl < 1) {
+      throw new Error(`confirmationLeaseSeconds must be a whole number of seconds >= 1: ${this.#confirmationTtl}`)
+    }
+    this.#leases = new ConfirmationLeases({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, ttlSeconds: this.#confirmationTtl, clock: this.#ctx.now, logger: this.#logger })
+    this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
     this.#leadership.on('change', (leader: boolean) => {
-      if (leader) this.#expiry.start()
-      else this.#expiry.stop()
+      if (leader) {
+        this.#expiry.start()
+        this.#sweeper.start()
+      } else {
+        this.#expiry.stop()
+        this.#sweeper.stop()
+      }
       if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = leader ? 'leader' : 'follower'
       this.emit('leadership', leader)
     })
@@ -236,6 +281,7 @@ export class RegistryCore extends EventEmitter {
   /** Gives leadership away at once (revokes the election lease); does not campaign again. */
   async resign(): Promise<void> {
     this.#expiry.stop()
+    this.#sweeper.stop()
     await this.#leadership.resign()
     if (this.#state === 'leader') this.#state = 'follower'
   }
@@ -245,6 +291,7 @@ export class RegistryCore extends EventEmitter {
     this.#stopped ??= (async () => {
       this.#state = 'stopping'
       this.#expiry.stop()
+      this.#sweeper.stop()
       this.#stopping.abort()
       const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
@@ -259,7 +306,13 @@ export class RegistryCore extends EventEmitter {
 
   // ---- seats ----
 
-  async login(req: LoginRequest, caller: Caller): Promise<LoginResponse> {
+  /**
+   * Seats a worker (see SeatService.Login). When the new seat is pending (its previous seat is
+   * at a branch whose node holds a confirmation lease), waits until it is active, bounded by
+   * `options.deadline` and the confirmation lease + 2 s, and returns it at its new epoch; else
+   * the pending seat (the registry completes it anyway).
+   */
+  async login(req: LoginRequest, caller: Caller, options: LoginOptions = {}): Promise<LoginResponse> {
     this.#mayWrite(caller)
     v.requestId(req.requestId)
     v.id(req.deviceId, 'device_id')
@@ -282,6 +335,29 @@ export class RegistryCore extends EventEmitter {
     }
     const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints))
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
+    if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
+    return res
+  }
+
+  /**
+   * Waits until the login's seat is active (returned at its new epoch) or has changed away (a
+   * later login or a logout: the pending outcome stands), polling the seat every 25 ms.
+   */
+  async #untilActive(res: LoginResponse, deadline: number | undefined): Promise<LoginResponse> {
+    const seat = res.seat!
+    const until = Math.min(deadline === undefined ? Infinity : deadline - ANSWER_MARGIN_MS, Date.now() + (this.#confirmationTtl + 2) * 1_000)
+    const key = this.#keys.seat(seat.userId)
+    while (Date.now() < until && !this.#stopping.signal.aborted) {
+      try {
+        const kv = await this.#get(key)
+        const record = kv ? parseJson<SeatRecord>(kv) : undefined
+        if (!record || record.deviceId !== seat.deviceId || record.since !== seat.since?.toISOString()) return res
+        if ((record.pending ?? []).length === 0) return { ...res, seat: toSeat(record, kv!.mod_revision) }
+      } catch (error) {
+        this.#logger.debug({ err: error }, 'reading a pending seat failed; retrying')
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ACTIVE_POLL_MS, until - Date.now()))).unref())
+    }
     return res
   }
 
@@ -365,6 +441,60 @@ export class RegistryCore extends EventEmitter {
   watchSeats(req: WatchSeatsRequest, signal: AbortSignal): AsyncIterable<WatchSeatsResponse> {
     const both = AbortSignal.any([signal, this.#stopping.signal])
     return watchSeats({ etcd: this.#etcd, keys: this.#keys, logger: this.#logger, onContact: () => (this.#lastContact = Date.now()) }, req, both)
+  }
+
+  // ---- branches (confirmation leases, invariant 4) ----
+
+  /** Grants or renews a branch's confirmation lease (see BranchService.RenewLease). */
+  async renewLease(req: RenewLeaseRequest, caller: Caller): Promise<RenewLeaseResponse> {
+    this.#mayWrite(caller)
+    v.id(req.siteId, 'site_id')
+    v.id(req.nodeId, 'node_id')
+    const applied = v.revision(req.appliedRevision, 'applied_revision')
+    this.#mustLead()
+    return this.#leaderWork(() => this.#leases.renew(req.siteId, req.nodeId, applied))
+  }
+
+  /** Releases a branch's lease held by the node; its pending revocations complete at once. */
+  async releaseLease(req: ReleaseLeaseRequest, caller: Caller): Promise<ReleaseLeaseResponse> {
+    this.#mayWrite(caller)
+    v.id(req.siteId, 'site_id')
+    v.id(req.nodeId, 'node_id')
+    this.#mustLead()
+    await this.#leaderWork(() => this.#leases.release(req.siteId, req.nodeId))
+    return {}
+  }
+
+  /** Completes the revocations a branch's node acknowledged (unknown or old acks are no-ops). */
+  async ackRevocations(req: AckRevocationsRequest, caller: Caller): Promise<AckRevocationsResponse> {
+    this.#mayWrite(caller)
+    v.id(req.siteId, 'site_id')
+    v.id(req.nodeId, 'node_id')
+    if (req.revocations.length > MAX_ACKS) throw invalidArgument('revocations', `at most ${MAX_ACKS} per call`)
+    req.revocations.forEach((r, i) => {
+      v.id(r.userId, `revocations[${i}].user_id`)
+      v.revision(r.epoch, `revocations[${i}].epoch`)
+    })
+    this.#mustLead()
+    await this.#leaderWork(() => this.#leases.ack(req.siteId, req.nodeId, req.revocations))
+    return {}
+  }
+
+  #mustLead(): void {
+    if (!this.#leadership.fence()) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'this instance does not lead', { retryAfterMs: 500 })
+  }
+
+  /** Leader work outside the fenced writer's request records: etcd faults become UNAVAILABLE. */
+  async #leaderWork<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work()
+      this.#lastContact = Date.now()
+      return result
+    } catch (error) {
+      if (error instanceof RegistryError) throw error
+      this.#logger.warn({ err: error }, 'branch lease operation failed')
+      throw unavailable('etcd did not answer; retry', 500, error)
+    }
   }
 
   // ---- users ----

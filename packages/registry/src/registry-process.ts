@@ -67,6 +67,7 @@ export class RegistryProcess {
         prefix: config.etcdPrefix,
         instance: { id: instanceId, siteId: config.site.id, address: config.advertiseAddress ?? server.address, version: options.version },
         leaseTtlSeconds: config.leaseTtlSeconds,
+        confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         logger,
       })

@@ -2,12 +2,19 @@ import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
 
+/** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
+function deadlineMs(deadline: Date | number | undefined): number | undefined {
+  if (deadline === undefined) return undefined
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline
+  return Number.isFinite(ms) ? ms : undefined
+}
+
 /** SeatService on the registry core: reads here, writes on the leader, the seat stream here. */
 export function seatService(context: ServiceContext): SeatServiceServer {
   const def = SeatServiceService
   return {
     // A phone login forwarded to the leader carries this instance's PIN verdict (pin-check.ts).
-    login: writeHandler(context, 'Login', def.login, (request, caller) => context.core().login(request, caller), async (request): Promise<Record<string, string>> => {
+    login: writeHandler(context, 'Login', def.login, (request, caller, incoming) => context.core().login(request, caller, { deadline: deadlineMs(incoming.deadline) }), async (request): Promise<Record<string, string>> => {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),

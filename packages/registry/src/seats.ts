@@ -6,7 +6,7 @@ import type { Keys } from './keys'
 import { type Op, REQUEST_LEASE } from './kv'
 import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
 import { verifyPin } from './pin-hash'
-import type { DeviceRecord, ReleaseRecord, SeatRecord, UserRecord } from './records'
+import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, SeatRecord, UserRecord } from './records'
 import { toSeat } from './records'
 import type { PrefetchHints } from './prefetch-hints'
 
@@ -76,9 +76,14 @@ export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 
   return wanted
 }
 
+/** Deletes the revocation index keys of a seat's pending entries (the seat ends or drops them). */
+export function pendingIndexDeletes(keys: Keys, userId: string, pending: readonly PendingRecord[] | undefined): Op[] {
+  return (pending ?? []).map((p) => ({ type: 'delete', key: keys.revocation(p.siteId, userId) }))
+}
+
 /** The effects of ending `seat` (held by `userId` at epoch `epoch`) for `reason`. */
 export async function releaseOps(read: TxnReader, keys: Keys, seat: SeatRecord, epoch: string, reason: ReleaseReason, now: number): Promise<Op[]> {
-  const ops: Op[] = [{ type: 'delete', key: keys.seat(seat.userId) }]
+  const ops: Op[] = [{ type: 'delete', key: keys.seat(seat.userId) }, ...pendingIndexDeletes(keys, seat.userId, seat.pending)]
   const host = await read.get(keys.host(seat.deviceId))
   if (host?.value.toString('utf8') === seat.userId) ops.push({ type: 'delete', key: keys.host(seat.deviceId) })
   const record: ReleaseRecord = { reason, seat, epoch, at: new Date(now).toISOString() }
@@ -149,9 +154,13 @@ export async function planLogin(
   ctx.hints?.noteOccupant(req.deviceId, userId)
   if (current && current.value.deviceId !== req.deviceId) ctx.hints?.noteOccupant(current.value.deviceId, undefined)
   if (occupantNow !== undefined && occupantNow !== userId) ctx.hints?.noteDesk(occupantNow, undefined)
+  const newSite = device.value.siteId
+  // Invariant 4: leaving a branch whose SIP node holds a confirmation lease waits for it.
+  const crossesSites = current !== undefined && current.value.deviceId !== req.deviceId && current.value.siteId !== newSite
   await read.prefetch([
     ...(current && current.value.deviceId !== req.deviceId ? [keys.host(current.value.deviceId)] : []),
     ...(occupantNow !== undefined && occupantNow !== userId ? [keys.seat(occupantNow)] : []),
+    ...(crossesSites ? [keys.node(current.value.siteId)] : []),
   ])
   if (current && current.value.deviceId !== req.deviceId) {
     revoked = toSeat(current.value, current.revision)
@@ -165,11 +174,12 @@ export async function planLogin(
     const theirs = await read.json<SeatRecord>(keys.seat(occupant))
     if (theirs) {
       bumped = toSeat(theirs.value, theirs.revision)
-      ops.push({ type: 'delete', key: keys.seat(occupant) })
+      ops.push({ type: 'delete', key: keys.seat(occupant) }, ...pendingIndexDeletes(keys, occupant, theirs.value.pending))
       const record: ReleaseRecord = { reason: ReleaseReason.RELEASE_REASON_BUMPED, seat: theirs.value, epoch: theirs.revision, at: new Date(now).toISOString() }
       ops.push({ type: 'put', key: keys.seatReleased(occupant), value: record, lease: REQUEST_LEASE })
     }
   }
+  const pending = current ? await pendingAfterMove(read, keys, current, newSite, crossesSites, now, ops) : []
   const max = user.value.maxSeatHours
   const hours = req.durationHours > 0 ? (max > 0 ? Math.min(req.durationHours, max) : req.durationHours) : max
   const seat: SeatRecord = {
@@ -181,10 +191,43 @@ export async function planLogin(
     since: new Date(now).toISOString(),
     ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
     via: caller.role === 'admin' ? 'admin' : 'phone',
+    ...(pending.length > 0 ? { pending } : {}),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
   ops.push({ type: 'put', key: keys.seat(userId), value: seat })
   return { ops, outcome: { seat: toSeat(seat, '0'), revoked, bumped } }
+}
+
+/**
+ * The pending revocations of a user's new seat at `newSite` (invariant 4), given the current
+ * seat; pushes the index key changes to `ops`. Entries for the new site are dropped (that
+ * branch's node replaces the old seat with the new one in one revision); the others are carried
+ * with their index keys. When the current seat was active and the move leaves its branch
+ * (`crossesSites`) while that branch's node holds a confirmation lease (`nodes/<site>`, read
+ * through the transaction so that a grant racing the login fails one of them), the new seat
+ * also waits for that branch. A pending current seat was never acted on, so leaving it adds
+ * nothing.
+ */
+async function pendingAfterMove(
+  read: TxnReader,
+  keys: Keys,
+  current: { value: SeatRecord; revision: string },
+  newSite: string,
+  crossesSites: boolean,
+  now: number,
+  ops: Op[],
+): Promise<PendingRecord[]> {
+  const userId = current.value.userId
+  const before = current.value.pending ?? []
+  const pending = before.filter((p) => p.siteId !== newSite)
+  ops.push(...pendingIndexDeletes(keys, userId, before.filter((p) => p.siteId === newSite)))
+  if (crossesSites && before.length === 0 && (await read.get(keys.node(current.value.siteId))) !== undefined) {
+    const entry: PendingRecord = { siteId: current.value.siteId, deviceId: current.value.deviceId, epoch: current.revision, since: new Date(now).toISOString() }
+    pending.push(entry)
+    const index: RevocationIndexRecord = { epoch: current.revision }
+    ops.push({ type: 'put', key: keys.revocation(entry.siteId, userId), value: index })
+  }
+  return pending
 }
 
 /** Resolves a seat target to a user id, or a domain error when the user/device is unknown. */

@@ -14,7 +14,8 @@ export interface ServedCore {
   on(event: 'leadership', listener: (leader: boolean) => void): unknown
   off(event: 'leadership', listener: (leader: boolean) => void): unknown
 
-  login(request: p.LoginRequest, caller: Caller): Promise<p.LoginResponse>
+  /** `options.deadline`: the call's deadline (ms since epoch), which bounds a login's wait for a pending seat. */
+  login(request: p.LoginRequest, caller: Caller, options?: { deadline?: number }): Promise<p.LoginResponse>
   /** Checks a phone login's PIN here, for the leader (undefined: nothing to check, or could not). */
   checkPin(request: p.LoginRequest): Promise<PinCheck | undefined>
   logout(request: p.LogoutRequest, caller: Caller): Promise<p.LogoutResponse>
@@ -29,6 +30,9 @@ export interface ServedCore {
   createSite(request: p.CreateSiteRequest, caller: Caller): Promise<p.CreateSiteResponse>
   updateSite(request: p.UpdateSiteRequest, caller: Caller): Promise<p.UpdateSiteResponse>
   deleteSite(request: p.DeleteSiteRequest, caller: Caller): Promise<p.DeleteSiteResponse>
+  renewLease(request: p.RenewLeaseRequest, caller: Caller): Promise<p.RenewLeaseResponse>
+  releaseLease(request: p.ReleaseLeaseRequest, caller: Caller): Promise<p.ReleaseLeaseResponse>
+  ackRevocations(request: p.AckRevocationsRequest, caller: Caller): Promise<p.AckRevocationsResponse>
 
   getSeat(request: p.GetSeatRequest, caller: Caller): Promise<p.GetSeatResponse>
   listSeats(request: p.ListSeatsRequest, caller: Caller): Promise<p.ListSeatsResponse>

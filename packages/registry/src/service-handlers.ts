@@ -5,7 +5,7 @@ import type { Authenticator, RpcName } from './auth'
 import type { Caller } from './caller'
 import { unavailable } from './errors'
 import { toGrpcStatus } from './grpc-errors'
-import type { LeaderForwarder } from './leader-forwarder'
+import type { IncomingCall, LeaderForwarder } from './leader-forwarder'
 import type { ServedCore } from './served-core'
 
 /** What every service implementation works with. */
@@ -51,13 +51,13 @@ export function readHandler<Req, Res>(context: ServiceContext, rpc: RpcName, run
 
 /**
  * A unary write: authenticated, then run on the leader (here, or forwarded to it with the
- * metadata `annotate` gives, when given).
+ * metadata `annotate` gives, when given). `run` sees the incoming call (its deadline).
  */
 export function writeHandler<Req, Res>(
   context: ServiceContext,
   rpc: RpcName,
   method: MethodDefinition<Req, Res>,
-  run: (request: Req, caller: Caller) => Promise<Res>,
+  run: (request: Req, caller: Caller, incoming: IncomingCall) => Promise<Res>,
   annotate?: (request: Req) => Promise<Record<string, string>>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -70,7 +70,7 @@ export function writeHandler<Req, Res>(
     }
     const incoming = { metadata: call.metadata, deadline: call.getDeadline() }
     const extra = annotate === undefined ? undefined : () => annotate(call.request)
-    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller), extra).then(
+    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller, incoming), extra).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toGrpcStatus(error, context.logger)),
     )

@@ -1,0 +1,72 @@
+import type { Logger } from 'pino'
+
+/**
+ * How often the leader looks for revocations whose branch lease is gone, in ms. A takeover that
+ * waits on a cut-off branch completes at most this long after etcd expired the branch's lease,
+ * so it is part of the published bound (lease + 0.25 s, docs/OPERATIONS.md); each sweep is one
+ * keys-only range of `revocations/`, empty and cheap while nothing is pending.
+ */
+export const SWEEP_INTERVAL_MS = 250
+
+/** Options of {@link RevocationSweeper}. */
+export interface RevocationSweeperOptions {
+  /** One sweep (ConfirmationLeases.sweep). */
+  sweep: () => Promise<void>
+  logger: Logger
+  /** Default {@link SWEEP_INTERVAL_MS}. */
+  intervalMs?: number
+}
+
+/**
+ * Runs the revocation sweep on the leader: started when the instance is elected, stopped when it
+ * loses leadership. The next sweep is scheduled when the previous one ends, so sweeps never
+ * overlap; the timer is unref'd.
+ *
+ * State: `stopped` → {@link start} → `running` → {@link stop} → `stopped`.
+ */
+export class RevocationSweeper {
+  readonly #o: Required<RevocationSweeperOptions>
+  #running = false
+  #timer: NodeJS.Timeout | undefined
+  #failing = false
+
+  constructor(options: RevocationSweeperOptions) {
+    this.#o = { intervalMs: SWEEP_INTERVAL_MS, ...options }
+  }
+
+  get running(): boolean {
+    return this.#running
+  }
+
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    this.#schedule()
+  }
+
+  stop(): void {
+    this.#running = false
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #schedule(): void {
+    if (!this.#running) return
+    this.#timer = setTimeout(() => void this.#run(), this.#o.intervalMs)
+    this.#timer.unref()
+  }
+
+  async #run(): Promise<void> {
+    this.#timer = undefined
+    if (!this.#running) return
+    try {
+      await this.#o.sweep()
+      this.#failing = false
+    } catch (error) {
+      // Leadership lost or etcd unreachable: the next sweep (here or on the next leader) retries.
+      if (!this.#failing) this.#o.logger.warn({ err: error }, 'revocation sweep failed; retrying')
+      this.#failing = true
+    }
+    this.#schedule()
+  }
+}
