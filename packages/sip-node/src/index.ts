@@ -1,1 +1,54 @@
-export {}
+// The public surface of @flexseat/sip-node: the node itself, its configuration, and the pieces
+// tests and other tools use (the typed drachtio-srf view, digest, trunk signatures, routing).
+export { CallRouter, CATCH_UP_MS, LOCATION_HEADER, PAI_HEADER, withUser } from './call-router'
+export type { CallRouterOptions, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
+export { loadSipNodeConfig } from './config'
+export type { SipNodeConfig } from './config'
+export { ConfirmationLease } from './confirmation-lease'
+export type { ConfirmationLeaseEvents, ConfirmationLeaseOptions } from './confirmation-lease'
+export { constantTimeEqual, digestResponse, DigestVerifier, ha1Of, NONCE_LIFETIME_SECONDS, parseDigestHeader } from './digest'
+export type { DigestParams, DigestVerdict, DigestVerifierOptions } from './digest'
+export { DirectoryCache } from './directory-cache'
+export type { DirectoryCacheOptions } from './directory-cache'
+export { RegistryCallError, SipNodeError } from './errors'
+export type { SipNodeErrorCode } from './errors'
+export { maskFeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
+export type { FeatureCode, FeatureCodeSet } from './feature-codes'
+export { FeatureHandler, featureRequestId, LOGIN_DEADLINE_MS } from './feature-handler'
+export type { FeatureHandlerOptions, InviteIdentity } from './feature-handler'
+export { featureReply, RETRY_AFTER_SECONDS, signedInText } from './feature-replies'
+export type { FeatureOutcome, FeatureReply } from './feature-replies'
+export { PhoneAuthenticator } from './phone-auth'
+export type { PhoneAuthenticatorOptions, PhoneAuthResult, PhoneDirectory } from './phone-auth'
+export { PhoneMessenger } from './phone-messenger'
+export type { PhoneMessengerOptions } from './phone-messenger'
+export { parseContact, Registrar } from './registrar'
+export type { Binding, RegistrarOptions } from './registrar'
+export { DEFAULT_REGISTRY_DEADLINE_MS, RegistryClient } from './registry-client'
+export type { RegistryClientOptions } from './registry-client'
+export { SeatNotifier } from './seat-notifier'
+export type { NotifierLease, NotifierSeats, RevocationReason, SeatNotifierOptions } from './seat-notifier'
+export { SeatStream } from './seat-stream'
+export type { SeatStreamOptions } from './seat-stream'
+export { isActive, SeatView } from './seat-view'
+export type { SeatChange, SeatViewEvents } from './seat-view'
+export { SipNode } from './sip-node'
+export type { SipNodeOptions, SipNodeState } from './sip-node'
+export { createSrf } from './srf-adapter'
+export type {
+  ConnectOptions,
+  Handler,
+  Middleware,
+  ProxyOptions,
+  ProxyResult,
+  RequestOptions,
+  SendOptions,
+  SipHeaders,
+  SrfApp,
+  SrfDialog,
+  SrfRequest,
+  SrfResponse,
+  SrfResponseMessage,
+} from './srf-adapter'
+export { EPOCH_HEADER, HOPS_HEADER, signTrunk, TRUNK_HEADER, TRUNK_WINDOW_SECONDS, verifyTrunk } from './trunk-auth'
+export type { TrunkClaim, TrunkVerdict } from './trunk-auth'

@@ -1,0 +1,100 @@
+/**
+ * Carries out a feature code dialled at a phone against the registry: `*51*ext*pin` (Login),
+ * `*51` (Logout of whoever sits at the phone), `*52*old*new` (ChangePin of the seated worker).
+ * The reply comes from feature-replies.ts; the PIN goes to the registry and nowhere else.
+ */
+import { createHash } from 'node:crypto'
+import type { SiteConfig } from '@flexseat/config'
+import { type Device, ReleaseReason, type Seat } from '@flexseat/proto'
+import type { Logger } from 'pino'
+import type { FeatureCode } from './feature-codes'
+import { featureReply, type FeatureOutcome, type FeatureReply } from './feature-replies'
+import type { RegistryClient } from './registry-client'
+
+/** How long a sign-in at the phone may wait for the registry (a takeover may wait for another branch's ack). */
+export const LOGIN_DEADLINE_MS = 10_000
+
+/** The INVITE fields a feature code's request id is derived from. */
+export interface InviteIdentity {
+  callId: string
+  /** The CSeq sequence number. */
+  cseq: string
+  fromTag: string
+}
+
+/**
+ * The registry request id of a feature code: a hash of the INVITE's Call-ID, CSeq and From tag
+ * (which identify the INVITE transaction end to end), the device and the operation. A
+ * retransmitted or retried INVITE therefore repeats the same request, and the registry answers it
+ * with the first outcome instead of acting twice (invariant 5). Hashed so that no dialled digits
+ * or caller data end up in the registry's idempotency records.
+ */
+export function featureRequestId(operation: 'login' | 'logout' | 'change-pin', deviceId: string, invite: InviteIdentity): string {
+  const digest = createHash('sha256').update([operation, deviceId, invite.callId, invite.cseq, invite.fromTag].join('\u0000')).digest('hex')
+  return `sip-${operation}-${digest.slice(0, 40)}`
+}
+
+/** Options of {@link FeatureHandler}. */
+export interface FeatureHandlerOptions {
+  site: SiteConfig
+  client: Pick<RegistryClient, 'login' | 'logout' | 'changePin'>
+  seats: { byDevice(deviceId: string): Seat | undefined }
+  logger: Logger
+  loginDeadlineMs?: number
+  now?: () => number
+}
+
+/** Runs feature codes (see the file comment). */
+export class FeatureHandler {
+  readonly #o: FeatureHandlerOptions
+
+  constructor(options: FeatureHandlerOptions) {
+    this.#o = options
+  }
+
+  /** Runs `code` for `device` and returns what to answer; never throws. */
+  async run(code: FeatureCode, device: Device, invite: InviteIdentity): Promise<FeatureReply> {
+    const outcome = await this.#outcome(code, device, invite)
+    return featureReply(outcome, this.#o.site.featureCodes, (this.#o.now ?? Date.now)())
+  }
+
+  async #outcome(code: FeatureCode, device: Device, invite: InviteIdentity): Promise<FeatureOutcome> {
+    const client = this.#o.client
+    switch (code.kind) {
+      case 'malformed':
+        return { kind: 'malformed', feature: code.feature }
+      case 'login':
+        try {
+          const { seat } = await client.login(
+            { requestId: featureRequestId('login', device.id, invite), deviceId: device.id, extension: code.extension, pin: code.pin, durationHours: 0 },
+            this.#o.loginDeadlineMs ?? LOGIN_DEADLINE_MS,
+          )
+          return { kind: 'signed-in', extension: seat?.extension || code.extension, displayName: seat?.displayName ?? '' }
+        } catch (error) {
+          return { kind: 'failed', error, extension: code.extension }
+        }
+      case 'logout':
+        try {
+          const { released } = await client.logout({
+            requestId: featureRequestId('logout', device.id, invite),
+            target: { $case: 'deviceId', value: device.id },
+            reason: ReleaseReason.RELEASE_REASON_LOGOUT,
+          })
+          return released === undefined ? { kind: 'nobody-seated' } : { kind: 'signed-out', extension: released.extension }
+        } catch (error) {
+          return { kind: 'failed', error }
+        }
+      case 'change-pin': {
+        // The PIN changed is the seated worker's: the phone proves where it is, the old PIN who.
+        const seat = this.#o.seats.byDevice(device.id)
+        if (seat === undefined || seat.siteId !== this.#o.site.id) return { kind: 'nobody-seated' }
+        try {
+          await client.changePin({ requestId: featureRequestId('change-pin', device.id, invite), extension: seat.extension, oldPin: code.oldPin, newPin: code.newPin })
+          return { kind: 'pin-changed', extension: seat.extension }
+        } catch (error) {
+          return { kind: 'failed', error, extension: seat.extension }
+        }
+      }
+    }
+  }
+}

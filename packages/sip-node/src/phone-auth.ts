@@ -1,0 +1,77 @@
+/**
+ * Digest authentication of a branch's phones (devices): the digest username is the device id,
+ * the realm the site's `sip.domain`, the password equivalent the HA1 the registry serves through
+ * GetDeviceCredentials. REGISTER is challenged with 401/WWW-Authenticate, every other request
+ * with 407/Proxy-Authenticate (RFC 3261 §22.2, §22.3).
+ */
+import type { Device, GetDeviceCredentialsResponse } from '@flexseat/proto'
+import { type DigestVerifier, parseDigestHeader } from './digest'
+import type { SrfRequest } from './srf-adapter'
+
+/** What phone authentication needs of the directory. */
+export interface PhoneDirectory {
+  device(id: string): Promise<Device | undefined>
+  credentials(deviceId: string): Promise<GetDeviceCredentialsResponse | undefined>
+}
+
+/**
+ * Outcome of {@link PhoneAuthenticator.authenticate}:
+ * - `ok`: the request proves to come from `device`, a device of this site;
+ * - `challenge`: answer `status` (401/407) with `header: value` (no or stale credentials);
+ * - `forbidden`: answer 403. Deliberately one outcome for a wrong password, an unknown device, a
+ *   device without credentials and a device of another site: the answer must not tell a prober
+ *   which device ids exist.
+ */
+export type PhoneAuthResult =
+  | { kind: 'ok'; device: Device }
+  | { kind: 'challenge'; status: 401 | 407; header: string; value: string }
+  | { kind: 'forbidden'; why: 'unknown-device' | 'no-credentials' | 'other-site' | 'wrong-credentials' | 'malformed' }
+
+/** Options of {@link PhoneAuthenticator}. */
+export interface PhoneAuthenticatorOptions {
+  siteId: string
+  /** The site's SIP domain: the digest realm. */
+  realm: string
+  digest: DigestVerifier
+  directory: PhoneDirectory
+}
+
+/** Challenges and verifies requests from the branch's phones. */
+export class PhoneAuthenticator {
+  readonly #options: PhoneAuthenticatorOptions
+
+  constructor(options: PhoneAuthenticatorOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Authenticates `req`. Directory lookups may throw a RegistryCallError (registry unreachable);
+   * the caller maps it to 503.
+   */
+  async authenticate(req: Pick<SrfRequest, 'method' | 'uri' | 'get' | 'has'>): Promise<PhoneAuthResult> {
+    const register = req.method === 'REGISTER'
+    const status = register ? 401 : 407
+    const header = register ? 'WWW-Authenticate' : 'Proxy-Authenticate'
+    const credentialsHeader = register ? 'Authorization' : 'Proxy-Authorization'
+    const challenge = (stale = false): PhoneAuthResult => ({ kind: 'challenge', status, header, value: this.#options.digest.challenge(this.#options.realm, stale) })
+
+    if (!req.has(credentialsHeader)) return challenge()
+    const params = parseDigestHeader(req.get(credentialsHeader))
+    // Credentials for another realm (a phone configured for the wrong branch, or a header meant
+    // for another hop): challenge for ours instead of refusing outright.
+    if (params === undefined) return { kind: 'forbidden', why: 'malformed' }
+    if (params.realm !== this.#options.realm) return challenge()
+    const deviceId = params.username
+    if (deviceId === undefined || deviceId === '') return { kind: 'forbidden', why: 'malformed' }
+
+    const [device, credentials] = await Promise.all([this.#options.directory.device(deviceId), this.#options.directory.credentials(deviceId)])
+    if (device === undefined) return { kind: 'forbidden', why: 'unknown-device' }
+    if (credentials === undefined || credentials.ha1 === '') return { kind: 'forbidden', why: 'no-credentials' }
+    if (device.siteId !== this.#options.siteId || credentials.realm !== this.#options.realm) return { kind: 'forbidden', why: 'other-site' }
+
+    const verdict = this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: credentials.ha1 })
+    if (verdict.ok) return { kind: 'ok', device }
+    if (verdict.reason === 'stale') return challenge(true)
+    return { kind: 'forbidden', why: verdict.reason === 'mismatch' ? 'wrong-credentials' : 'malformed' }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Text for a phone's display: a SIP MESSAGE (RFC 3428, `text/plain`) to the device's current
+ * binding. Best effort by design: a phone that is not registered is skipped, a failure is logged,
+ * and nothing is ever thrown at the caller (a seat change or a feature code must not fail because
+ * a display could not be updated).
+ */
+import type { Logger } from 'pino'
+import type { SrfApp, SrfResponseMessage } from './srf-adapter'
+
+/** Options of {@link PhoneMessenger}. */
+export interface PhoneMessengerOptions {
+  srf: Pick<SrfApp, 'request'>
+  /** The site's SIP domain (From and To). */
+  domain: string
+  binding: (deviceId: string) => { contact: string } | undefined
+  logger: Logger
+  /** The same text to the same device within this many ms is sent once (default 3 000). */
+  dedupeMs?: number
+  /** Clock in ms (default Date.now). */
+  now?: () => number
+}
+
+/**
+ * Sends MESSAGEs to the branch's phones. The same text to the same device within a few seconds
+ * goes out once: a sign-in at the phone is announced both by the feature-code reply and by the
+ * seat change it causes, and the phone should show it once.
+ */
+export class PhoneMessenger {
+  readonly #o: PhoneMessengerOptions
+  readonly #recent = new Map<string, { text: string; at: number }>()
+
+  constructor(options: PhoneMessengerOptions) {
+    this.#o = options
+  }
+
+  /** Sends `text` to the device; resolves when the phone answered (or it was skipped/failed). Never rejects. */
+  send(deviceId: string, text: string): Promise<void> {
+    const now = (this.#o.now ?? Date.now)()
+    const last = this.#recent.get(deviceId)
+    if (last !== undefined && last.text === text && now - last.at < (this.#o.dedupeMs ?? 3_000)) return Promise.resolve()
+    const binding = this.#o.binding(deviceId)
+    if (binding === undefined) {
+      this.#o.logger.debug({ device: deviceId }, 'message skipped: phone not registered')
+      return Promise.resolve()
+    }
+    this.#recent.set(deviceId, { text, at: now })
+    const domain = this.#o.domain
+    return new Promise<void>((done) => {
+      // A transaction that never ends (engine connection lost mid-way) must not hold the caller.
+      const timer = setTimeout(() => done(), 40_000)
+      timer.unref()
+      const resolve = (): void => {
+        clearTimeout(timer)
+        done()
+      }
+      try {
+        this.#o.srf.request(
+          binding.contact,
+          {
+            method: 'MESSAGE',
+            headers: { From: `"flexseat" <sip:flexseat@${domain}>`, To: `<sip:${deviceId}@${domain}>`, 'Content-Type': 'text/plain' },
+            body: text,
+          },
+          (error, request) => {
+            if (error) {
+              this.#o.logger.warn({ device: deviceId, err: error }, 'message not sent')
+              return resolve()
+            }
+            request.on('response', (response: SrfResponseMessage) => {
+              if (response.status >= 300) this.#o.logger.info({ device: deviceId, status: response.status }, 'message refused by the phone')
+              else this.#o.logger.debug({ device: deviceId, status: response.status }, 'message delivered')
+              if (response.status >= 200) resolve()
+            })
+          },
+        )
+      } catch (error) {
+        // drachtio-srf throws synchronously while the engine connection is down.
+        this.#o.logger.warn({ device: deviceId, err: error }, 'message not sent')
+        resolve()
+      }
+    })
+  }
+}

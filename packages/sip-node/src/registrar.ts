@@ -1,0 +1,204 @@
+/**
+ * The branch's registrar (RFC 3261 §10.3): authenticates REGISTERs of the branch's phones and
+ * keeps one binding per device (the latest REGISTER wins). Bindings live in this process only;
+ * they expire on a timer.
+ */
+import type { Logger } from 'pino'
+import { uriUser } from './feature-codes'
+import type { PhoneAuthenticator } from './phone-auth'
+import type { SrfRequest, SrfResponse } from './srf-adapter'
+
+/** A device's registration. */
+export interface Binding {
+  deviceId: string
+  /** The Contact URI calls and MESSAGEs for the device are sent to. */
+  contact: string
+  /** ms since the epoch. */
+  expiresAt: number
+  /** Where the REGISTER came from: `<transport>/<address>:<port>`. */
+  source: string
+}
+
+/** Options of {@link Registrar}. */
+export interface RegistrarOptions {
+  auth: PhoneAuthenticator
+  /** Accepted registration intervals in seconds: 423 below `minSeconds`, capped at `maxSeconds`. */
+  registration: { minSeconds: number; maxSeconds: number }
+  logger: Logger
+  /** Clock in ms (default Date.now). */
+  now?: () => number
+}
+
+/** RFC 3261 §10.2.1.1: the interval a REGISTER without any expiry asks for (3600 s), before capping. */
+const DEFAULT_EXPIRES = 3_600
+
+/**
+ * One Contact of a REGISTER: its URI and its `expires` parameter, if any. Handles the name-addr
+ * (`"Desk" <sip:a@b>;expires=60`) and addr-spec (`sip:a@b;expires=60`) forms.
+ * @see RFC 3261 §20.10 (in the addr-spec form, parameters after the URI are header parameters)
+ */
+export function parseContact(value: string): { uri: string; expires: number | undefined } | undefined {
+  const text = value.trim()
+  let uri: string
+  let params: string
+  const open = text.indexOf('<')
+  if (open >= 0) {
+    const close = text.indexOf('>', open)
+    if (close < 0) return undefined
+    uri = text.slice(open + 1, close).trim()
+    params = text.slice(close + 1)
+  } else {
+    const semi = text.indexOf(';')
+    uri = semi < 0 ? text : text.slice(0, semi)
+    params = semi < 0 ? '' : text.slice(semi)
+  }
+  if (!/^sips?:/i.test(uri)) return undefined
+  const expires = /;\s*expires\s*=\s*(\d+)/i.exec(params)
+  return { uri, expires: expires ? Number(expires[1]) : undefined }
+}
+
+/** Splits a header value at commas outside quotes and angle brackets (several Contacts in one line). */
+function splitContacts(value: string): string[] {
+  const parts: string[] = []
+  let depth = 0
+  let quoted = false
+  let start = 0
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]
+    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted
+    else if (!quoted && c === '<') depth++
+    else if (!quoted && c === '>') depth--
+    else if (!quoted && depth === 0 && c === ',') {
+      parts.push(value.slice(start, i))
+      start = i + 1
+    }
+  }
+  parts.push(value.slice(start))
+  return parts.map((p) => p.trim()).filter((p) => p !== '')
+}
+
+/**
+ * Answers REGISTER (see the file comment). The AOR (To) must be the authenticated device's id or
+ * its own extension (403 otherwise: a phone registers itself only); its host is not checked,
+ * since phones commonly address the registrar by IP.
+ */
+export class Registrar {
+  readonly #o: RegistrarOptions
+  readonly #now: () => number
+  readonly #bindings = new Map<string, { binding: Binding; timer: NodeJS.Timeout }>()
+
+  constructor(options: RegistrarOptions) {
+    this.#o = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /** The device's live binding, if any. */
+  binding(deviceId: string): Binding | undefined {
+    const entry = this.#bindings.get(deviceId)
+    if (entry === undefined || entry.binding.expiresAt <= this.#now()) return undefined
+    return entry.binding
+  }
+
+  /** Number of live bindings. */
+  get size(): number {
+    return this.#bindings.size
+  }
+
+  /** The REGISTER handler. Directory failures surface as a rejected promise (the caller answers 503). */
+  async handle(req: SrfRequest, res: SrfResponse): Promise<void> {
+    const auth = await this.#o.auth.authenticate(req)
+    if (auth.kind === 'challenge') return res.send(auth.status, { headers: { [auth.header]: auth.value } })
+    if (auth.kind === 'forbidden') {
+      this.#o.logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}` }, 'register refused')
+      return res.send(403)
+    }
+    const device = auth.device
+    const aorUser = decodeURIComponentSafe(uriUser(stripNameAddr(req.get('To'))))
+    if (aorUser !== device.id && (device.extension === '' || aorUser !== device.extension)) {
+      this.#o.logger.info({ device: device.id, aor: aorUser }, 'register refused: AOR of another device')
+      return res.send(403, 'Not your AOR')
+    }
+
+    const contactHeader = req.has('Contact') ? req.get('Contact') : ''
+    const headerExpires = req.has('Expires') ? req.get('Expires').trim() : ''
+    if (headerExpires !== '' && !/^\d+$/.test(headerExpires)) return res.send(400, 'Bad Expires')
+    const now = this.#now()
+    const date = new Date(now).toUTCString()
+
+    // A query (no Contact): report the current binding.
+    if (contactHeader.trim() === '') return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
+
+    // RFC 3261 §10.3 step 6: `Contact: *` removes every binding, and only with Expires: 0.
+    if (contactHeader.trim() === '*') {
+      if (headerExpires !== '0') return res.send(400, 'Contact * needs Expires 0')
+      this.#remove(device.id, 'unregistered')
+      return res.send(200, { headers: { Date: date } })
+    }
+
+    const contacts = splitContacts(contactHeader).map(parseContact)
+    if (contacts.length === 0 || contacts.some((c) => c === undefined)) return res.send(400, 'Bad Contact')
+    // One binding per device: the phone's first Contact is the one kept.
+    const contact = contacts[0]!
+    const requested = contact.expires ?? (headerExpires === '' ? DEFAULT_EXPIRES : Number(headerExpires))
+    if (requested === 0) {
+      // Only the phone's own binding is removed: an old Contact being cleaned up must not drop
+      // the one the phone registered since.
+      const current = this.#bindings.get(device.id)?.binding
+      if (current !== undefined && current.contact === contact.uri) this.#remove(device.id, 'unregistered')
+      return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
+    }
+    const { minSeconds, maxSeconds } = this.#o.registration
+    if (requested < minSeconds) return res.send(423, { headers: { 'Min-Expires': String(minSeconds), Date: date } })
+    const expires = Math.min(requested, maxSeconds)
+    this.#store({ deviceId: device.id, contact: contact.uri, expiresAt: now + expires * 1000, source: `${req.protocol}/${req.source_address}:${req.source_port}` })
+    this.#o.logger.info({ device: device.id, contact: contact.uri, expires }, 'phone registered')
+    return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
+  }
+
+  /** Drops every binding and its timer. */
+  stop(): void {
+    for (const { timer } of this.#bindings.values()) clearTimeout(timer)
+    this.#bindings.clear()
+  }
+
+  #contactHeaders(deviceId: string): Record<string, string> {
+    const binding = this.binding(deviceId)
+    if (binding === undefined) return {}
+    const left = Math.max(0, Math.round((binding.expiresAt - this.#now()) / 1000))
+    return { Contact: `<${binding.contact}>;expires=${left}` }
+  }
+
+  #store(binding: Binding): void {
+    const previous = this.#bindings.get(binding.deviceId)
+    if (previous !== undefined) clearTimeout(previous.timer)
+    const timer = setTimeout(() => {
+      if (this.#bindings.get(binding.deviceId)?.binding === binding) this.#remove(binding.deviceId, 'registration expired')
+    }, Math.max(0, binding.expiresAt - this.#now()))
+    // A binding must not keep the process alive.
+    timer.unref()
+    this.#bindings.set(binding.deviceId, { binding, timer })
+  }
+
+  #remove(deviceId: string, why: string): void {
+    const entry = this.#bindings.get(deviceId)
+    if (entry === undefined) return
+    clearTimeout(entry.timer)
+    this.#bindings.delete(deviceId)
+    this.#o.logger.info({ device: deviceId, contact: entry.binding.contact, why }, 'phone unregistered')
+  }
+}
+
+function stripNameAddr(value: string): string {
+  const open = value.indexOf('<')
+  if (open < 0) return value.split(';')[0]!.trim()
+  const close = value.indexOf('>', open)
+  return value.slice(open + 1, close < 0 ? undefined : close)
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}

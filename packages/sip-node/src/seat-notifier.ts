@@ -1,0 +1,235 @@
+/**
+ * Applies seat changes to this branch's phones: acknowledges every revocation of a seat that left
+ * one of the branch's phones (moved, bumped, released), and tells the phones what happened
+ * (packages/sip-node/README.md, "Seat-driven MESSAGEs").
+ *
+ * The acknowledgement is sent as soon as the view reports the change: the view is what routing
+ * and identity read, so by then the node has stopped acting on the old seat (invariant 4). It goes
+ * out before any display text, since a takeover at another branch waits for it. A failed ack is
+ * logged only: the next lease renewal carries the applied revision, which acknowledges it too.
+ */
+import type { SiteConfig } from '@flexseat/config'
+import { type AckRevocationsRequest, type Device, ReleaseReason, type Seat } from '@flexseat/proto'
+import type { Logger } from 'pino'
+import { signedInText } from './feature-replies'
+import { isActive, type SeatChange } from './seat-view'
+
+/** What the notifier needs of the seat view. */
+export interface NotifierSeats {
+  readonly ready: boolean
+  byUser(userId: string): Seat | undefined
+  byDevice(deviceId: string): Seat | undefined
+  atSite(siteId: string): Seat[]
+  on(event: 'changes', listener: (changes: SeatChange[], revision: string) => void): unknown
+  off(event: 'changes', listener: (changes: SeatChange[], revision: string) => void): unknown
+}
+
+/** What the notifier needs of the confirmation lease. */
+export interface NotifierLease {
+  readonly active: boolean
+  on(event: 'active', listener: () => void): unknown
+  on(event: 'suspended', listener: (reason: string) => void): unknown
+  off(event: 'active', listener: () => void): unknown
+  off(event: 'suspended', listener: (reason: string) => void): unknown
+}
+
+/** Options of {@link SeatNotifier.start}. */
+export interface SeatNotifierOptions {
+  site: SiteConfig
+  sites: ReadonlyMap<string, SiteConfig>
+  nodeId: string
+  view: NotifierSeats
+  lease: NotifierLease
+  directory: { device(id: string): Promise<Device | undefined> }
+  messenger: { send(deviceId: string, text: string): Promise<void> }
+  client: { ackRevocations(request: AckRevocationsRequest): Promise<void> }
+  logger: Logger
+}
+
+/** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
+export type RevocationReason = 'moved' | 'bumped' | 'logout' | 'expired' | 'admin' | 'deleted' | 'resync'
+
+const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
+  [ReleaseReason.RELEASE_REASON_LOGOUT]: 'logout',
+  [ReleaseReason.RELEASE_REASON_MOVED]: 'moved',
+  [ReleaseReason.RELEASE_REASON_BUMPED]: 'bumped',
+  [ReleaseReason.RELEASE_REASON_EXPIRED]: 'expired',
+  [ReleaseReason.RELEASE_REASON_ADMIN]: 'admin',
+  [ReleaseReason.RELEASE_REASON_DELETED]: 'deleted',
+}
+
+/** A display text for a device, computed once the directory answered. */
+type Note = { deviceId: string; text: () => Promise<string> }
+
+/**
+ * Listens to the view and the lease (see the file comment). State: listening from
+ * {@link start} until {@link stop}.
+ */
+export class SeatNotifier {
+  readonly #o: SeatNotifierOptions
+  // The first batch of a view that was not ready at start is the initial snapshot: every seat
+  // arrives as "seated", and announcing them all again after a node restart would be noise. An
+  // empty snapshot emits no batch at all, so readiness is also watched (every 50 ms) to prime.
+  #primed: boolean
+  #primeWatch: NodeJS.Timeout | undefined
+  #suspended = false
+  #work: Promise<void> = Promise.resolve()
+  readonly #onChanges = (changes: SeatChange[]): void => this.#changes(changes)
+  readonly #onActive = (): void => this.#leaseActive()
+  readonly #onSuspended = (): void => this.#leaseSuspended()
+
+  private constructor(options: SeatNotifierOptions) {
+    this.#o = options
+    this.#primed = options.view.ready
+    if (!this.#primed) {
+      this.#primeWatch = setInterval(() => {
+        if (!options.view.ready) return
+        this.#primed = true
+        this.#stopPrimeWatch()
+      }, 50)
+      this.#primeWatch.unref()
+    }
+  }
+
+  #stopPrimeWatch(): void {
+    if (this.#primeWatch !== undefined) clearInterval(this.#primeWatch)
+    this.#primeWatch = undefined
+  }
+
+  /** Starts listening. */
+  static start(options: SeatNotifierOptions): SeatNotifier {
+    const notifier = new SeatNotifier(options)
+    options.view.on('changes', notifier.#onChanges)
+    options.lease.on('active', notifier.#onActive)
+    options.lease.on('suspended', notifier.#onSuspended)
+    return notifier
+  }
+
+  /** Resolves once every notification queued so far has been sent (or failed). */
+  idle(): Promise<void> {
+    return this.#work
+  }
+
+  /**
+   * Stops listening. Queued display texts are left to finish on their own: a phone that does not
+   * answer must not hold up a shutdown (see {@link idle} to wait for them). Idempotent.
+   */
+  stop(): void {
+    this.#stopPrimeWatch()
+    this.#o.view.off('changes', this.#onChanges)
+    this.#o.lease.off('active', this.#onActive)
+    this.#o.lease.off('suspended', this.#onSuspended)
+  }
+
+  #changes(changes: SeatChange[]): void {
+    const here = this.#o.site.id
+    if (!this.#primed) {
+      this.#primed = true
+      this.#stopPrimeWatch()
+      return
+    }
+    const revoked: { seat: Seat; reason: RevocationReason }[] = []
+    const leaving: Note[] = []
+    const arriving: Note[] = []
+    for (const change of changes) {
+      if (change.kind === 'seated') {
+        const { seat, previous } = change
+        if (previous !== undefined && previous.siteId === here && previous.deviceId !== seat.deviceId) {
+          revoked.push({ seat: previous, reason: 'moved' })
+          leaving.push({ deviceId: previous.deviceId, text: () => this.#movedText(previous.extension, seat) })
+        }
+        const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
+        if (seat.siteId === here && isActive(seat) && becameActive) {
+          this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, lease: this.#o.lease.active }, 'seat active')
+          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
+        }
+        continue
+      }
+      const { seat, reason } = change
+      if (seat.siteId !== here) continue
+      const why = REASONS[reason] ?? 'resync'
+      revoked.push({ seat, reason: why })
+      leaving.push({ deviceId: seat.deviceId, text: () => this.#releasedText(seat, why) })
+    }
+    if (revoked.length > 0) this.#acknowledge(revoked)
+    // Departures first: on a phone where one worker bumps another, the display ends on the newcomer.
+    this.#queue([...leaving, ...arriving])
+  }
+
+  #acknowledge(revoked: { seat: Seat; reason: RevocationReason }[]): void {
+    for (const { seat, reason } of revoked) {
+      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason }, 'seat revoked')
+    }
+    const request: AckRevocationsRequest = {
+      siteId: this.#o.site.id,
+      nodeId: this.#o.nodeId,
+      revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
+    }
+    this.#o.client.ackRevocations(request).catch((error: unknown) => {
+      this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+    })
+  }
+
+  #leaseSuspended(): void {
+    this.#suspended = true
+    const seats = this.#o.view.atSite(this.#o.site.id).filter(isActive)
+    this.#queue(seats.map((seat) => ({ deviceId: seat.deviceId, text: async () => 'Flex sign-in suspended: branch offline' })))
+  }
+
+  #leaseActive(): void {
+    if (!this.#suspended) return
+    this.#suspended = false
+    const seats = this.#o.view.atSite(this.#o.site.id).filter(isActive)
+    this.#queue(seats.map((seat) => ({ deviceId: seat.deviceId, text: async () => `Signed in as ${seat.extension} again` })))
+  }
+
+  // Sent in order, one after another, so a phone's display ends on the latest state.
+  #queue(notes: Note[]): void {
+    if (notes.length === 0) return
+    this.#work = this.#work.then(async () => {
+      for (const note of notes) {
+        try {
+          await this.#o.messenger.send(note.deviceId, await note.text())
+        } catch (error) {
+          this.#o.logger.warn({ err: error, device: note.deviceId }, 'seat notification failed')
+        }
+      }
+    })
+  }
+
+  async #movedText(extension: string, seat: Seat): Promise<string> {
+    return `${extension} signed out: signed in at ${await this.#where(seat)}`
+  }
+
+  async #releasedText(seat: Seat, why: RevocationReason): Promise<string> {
+    switch (why) {
+      case 'moved': {
+        const now = this.#o.view.byUser(seat.userId)
+        return now === undefined ? `${seat.extension} signed out` : this.#movedText(seat.extension, now)
+      }
+      case 'bumped': {
+        const occupant = this.#o.view.byDevice(seat.deviceId)
+        return occupant === undefined ? `${seat.extension} signed out` : `${seat.extension} signed out: ${occupant.extension} signed in at this phone`
+      }
+      case 'admin':
+        return `${seat.extension} signed out by an administrator`
+      case 'expired':
+        return `${seat.extension} signed out: time limit reached`
+      default:
+        return `${seat.extension} signed out`
+    }
+  }
+
+  // "Berlin, desk-3": the site's name and the device's label (or id).
+  async #where(seat: Seat): Promise<string> {
+    const site = this.#o.sites.get(seat.siteId)?.name ?? seat.siteId
+    let label = seat.deviceId
+    try {
+      const device = await this.#o.directory.device(seat.deviceId)
+      if (device !== undefined && device.label !== '') label = device.label
+    } catch {
+      // The directory is unreachable: the id still tells the worker where.
+    }
+    return `${site}, ${label}`
+  }
+}

@@ -1,0 +1,210 @@
+// Where calls go: from phones (identity, idle flex desks, emergency/external via the carrier,
+// extensions locally or over the trunk, fallbacks) and from the trunk (epoch catch-up, lease,
+// forwarding once). Plain objects stand in for the view, the lease, the directory and bindings.
+import t from 'tap'
+import type { SiteConfig } from '@flexseat/config'
+import type { Device, Seat, User } from '@flexseat/proto'
+import { CallRouter, type CallRouterOptions, type RouteDecision, verifyTrunk, withUser } from '@flexseat/sip-node'
+
+const SECRET = 'trunk-secret'
+const NOW = 1_900_000_000_000
+
+function site(id: string, name: string, port: number, extra: Partial<SiteConfig['sip']> = {}): SiteConfig {
+  return {
+    id,
+    name,
+    timezone: 'Europe/Amsterdam',
+    emergencyNumbers: ['112'],
+    dispatchableLocation: `${name} HQ, floor 2`,
+    etcd: { name: `etcd-${id}`, clientUrl: 'http://127.0.0.1:2379', peerUrl: 'http://127.0.0.1:2380' },
+    registry: { listen: '127.0.0.1:50051' },
+    sip: { contact: `sip:127.0.0.1:${port}`, control: '127.0.0.1:9022', domain: `${id}.flexseat.test`, trunkUri: `sip:127.0.0.1:${port}`, ...extra },
+    featureCodes: { login: '*51', changePin: '*52' },
+    dialPlan: { extension: '^[1-9][0-9]{3}$', external: '^0[0-9]{6,15}$' },
+  }
+}
+const AMS = site('amsterdam', 'Amsterdam', 5060, { carrierUri: 'sip:carrier.example:5080;transport=tcp' })
+const BER = site('berlin', 'Berlin', 5062)
+const SITES = new Map([AMS, BER].map((s) => [s.id, s] as const))
+
+function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string, pending = false): Seat {
+  return {
+    userId,
+    extension,
+    displayName: `Worker ${extension}`,
+    deviceId,
+    siteId,
+    since: undefined,
+    expiresAt: undefined,
+    via: 1,
+    epoch,
+    pending: pending ? [{ siteId: 'berlin', deviceId: 'old', epoch: '1', since: undefined }] : [],
+  }
+}
+function device(id: string, siteId: string, extension: string, flexHost: boolean): Device {
+  return { id, siteId, extension, label: `label ${id}`, model: '', flexHost, revision: '1' }
+}
+function user(extension: string, fallback = ''): User {
+  return { id: `u${extension}`, extension, displayName: `Worker ${extension}`, did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback, lockedUntil: undefined, revision: '1' }
+}
+
+/** A router over a small world; every piece can be changed per test. */
+function world(options: { seats?: Seat[]; users?: User[]; devices?: Device[]; bindings?: Record<string, string>; leaseActive?: boolean; revision?: string; site?: SiteConfig } = {}) {
+  const seats = [...(options.seats ?? [])]
+  const users = options.users ?? [user('1001'), user('1002'), user('1003', '2002'), user('1004', 'sip:voicemail@example.com'), user('1005', '1006'), user('1006', '1005')]
+  const devices = options.devices ?? [device('ams-1', 'amsterdam', '2001', true), device('ams-2', 'amsterdam', '2002', false), device('ber-1', 'berlin', '3001', true)]
+  const bindings: Record<string, string> = options.bindings ?? { 'ams-1': 'sip:ams-1@127.0.0.1:7001', 'ams-2': 'sip:ams-2@127.0.0.1:7002' }
+  const lease = { active: options.leaseActive ?? true }
+  const view = {
+    revision: options.revision ?? '100',
+    waited: [] as string[],
+    catchUp: undefined as Seat[] | undefined,
+    byExtension: (ext: string) => seats.find((s) => s.extension === ext),
+    byDevice: (id: string) => seats.find((s) => s.deviceId === id),
+    async waitForRevision(revision: string, _ms: number): Promise<boolean> {
+      view.waited.push(revision)
+      if (view.catchUp === undefined) return false
+      seats.splice(0, seats.length, ...view.catchUp)
+      view.revision = revision
+      return true
+    },
+  }
+  const routerOptions: CallRouterOptions = {
+    site: options.site ?? AMS,
+    sites: SITES,
+    seats: view,
+    lease,
+    directory: {
+      userByExtension: async (ext) => users.find((u) => u.extension === ext),
+      deviceByExtension: async (ext) => devices.find((d) => d.extension === ext),
+    },
+    binding: (id) => (bindings[id] === undefined ? undefined : { contact: bindings[id]! }),
+    trunkSecret: SECRET,
+    now: () => NOW,
+    catchUpMs: 10,
+  }
+  return { router: new CallRouter(routerOptions), view, lease, seats, devices, bindings }
+}
+
+const phone = (w: ReturnType<typeof world>, deviceId: string, dialled: string, callId = 'call-1'): Promise<RouteDecision> =>
+  w.router.fromPhone({ device: w.devices.find((d) => d.id === deviceId)!, user: dialled, callId })
+
+t.test('withUser', async (t) => {
+  t.equal(withUser('sip:127.0.0.1:5062', '1001'), 'sip:1001@127.0.0.1:5062')
+  t.equal(withUser('sip:node@berlin.example:5062;transport=tcp', '1001'), 'sip:1001@berlin.example:5062;transport=tcp')
+  t.equal(withUser('sips:gw.example', '112'), 'sips:112@gw.example')
+})
+
+t.test('identity: the acting worker, else the phone itself; any PAI is replaced', async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  const d = await phone(w, 'ams-1', '2002')
+  t.match(d, { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' } })
+  t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a phone nobody sits at: its own extension')
+
+  w.lease.active = false
+  t.equal(w.router.identity(w.devices[0]!), '<sip:2001@amsterdam.flexseat.test>', 'no valid lease: the worker is not presented')
+  w.lease.active = true
+  w.seats[0] = seat('u1001', '1001', 'ams-1', 'amsterdam', '51', true)
+  t.equal(w.router.identity(w.devices[0]!), '<sip:2001@amsterdam.flexseat.test>', 'a pending seat is not presented')
+  const quoted = world({ seats: [{ ...seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), displayName: 'Ada "The Countess" L' }] })
+  t.equal(quoted.router.identity(quoted.devices[0]!), '"Ada \\"The Countess\\" L" <sip:1001@amsterdam.flexseat.test>', 'display names are quoted')
+})
+
+t.test('an idle flex desk may call emergency numbers only', async (t) => {
+  const w = world()
+  t.same(await phone(w, 'ams-1', '2002'), { kind: 'reject', status: 403, reason: 'Sign in with *51 to call' })
+  t.same(await phone(w, 'ams-1', '030123456'), { kind: 'reject', status: 403, reason: 'Sign in with *51 to call' }, 'external too')
+  t.match(await phone(w, 'ams-1', '112'), { kind: 'proxy', target: 'carrier' }, 'emergency goes out')
+  t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy' }, 'a desk that is not a flex host calls freely')
+  const pending = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50', true)] })
+  t.match(await phone(pending, 'ams-1', '2002'), { kind: 'reject', status: 403 }, 'a pending seat does not unlock the desk')
+  const offline = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], leaseActive: false })
+  t.match(await phone(offline, 'ams-1', '2002'), { kind: 'reject', status: 403 }, 'nor does a seat while the lease is not valid')
+})
+
+t.test('emergency and external numbers leave through the carrier with the location', async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  t.same(await phone(w, 'ams-1', '112'), {
+    kind: 'proxy',
+    target: 'carrier',
+    destinations: ['sip:112@carrier.example:5080;transport=tcp'],
+    headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
+  })
+  t.match(await phone(w, 'ams-2', '0301234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0301234567@carrier.example:5080;transport=tcp'], headers: { 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' } })
+  const noCarrier = world({ site: BER, devices: [device('ber-1', 'berlin', '3001', true)] })
+  t.same(await phone(noCarrier, 'ber-1', '112'), { kind: 'reject', status: 503, reason: 'No carrier route' })
+})
+
+t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", async (t) => {
+  const w = world({
+    seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60'), seat('u1003', '1003', 'ams-1x', 'amsterdam', '70', true)],
+  })
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'seated here: the phone rings')
+
+  const trunk = await phone(w, 'ams-2', '1002', 'call-xyz')
+  t.match(trunk, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '0' } }, 'seated in Berlin: over the trunk')
+  const header = trunk.kind === 'proxy' ? trunk.headers['X-Flexseat-Trunk'] : undefined
+  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60' }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target and epoch')
+
+  t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
+  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a SIP URI fallback')
+  t.same(await phone(w, 'ams-2', '1005'), { kind: 'reject', status: 480, reason: '1006 is not signed in' }, 'a fallback is followed once, not in a loop')
+  t.same(await phone(w, 'ams-2', '1006'), { kind: 'reject', status: 480, reason: '1005 is not signed in' })
+
+  w.lease.active = false
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable (branch offline)' }, 'no valid lease: our own flex seats do not ring')
+  t.match(await phone(w, 'ams-2', '1002'), { kind: 'proxy', target: 'trunk' }, "another branch's seats are that branch's business")
+
+  const unseated = world()
+  t.same(await phone(unseated, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is not signed in' })
+  const unregistered = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], bindings: {} })
+  t.same(await phone(unregistered, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable' }, 'the seated phone is not registered')
+})
+
+t.test("a device's own extension rings the phone, seated or not, wherever it is", async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] })
+  const berlin = await phone(w, 'ams-2', '3001', 'c-3001')
+  t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '' }, NOW), { ok: true, fromSite: 'amsterdam' })
+  t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999')
+  t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'outside the dial plan and unknown')
+  w.lease.active = false
+  t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone' }, 'the lease does not matter for a phone of its own')
+})
+
+t.test('from the trunk: a worker is rung only where our own view seats them', async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60')] })
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '50', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: {} })
+  t.same(w.view.waited, [], 'no wait when the view is past the epoch')
+  t.same(await w.router.fromTrunk({ user: '1002', callId: 'c', epoch: '60', hops: 0 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'seated elsewhere at the same epoch: no ping-pong')
+  t.same(await w.router.fromTrunk({ user: '1009', callId: 'c', epoch: '60', hops: 0 }), { kind: 'reject', status: 480, reason: '1009 is not signed in' })
+
+  w.lease.active = false
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '50', hops: 0 }), { kind: 'reject', status: 480, reason: '1001 is unreachable (branch offline)' })
+  w.lease.active = true
+
+  // The sender routed on epoch 40 and our view (at 100) seats 1002 in Berlin since 60: forward once.
+  const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
+  t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1' } })
+  t.same(await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 1 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'but never twice')
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: 'x1', hops: 0 }), { kind: 'reject', status: 400, reason: 'Bad X-Flexseat-Epoch' })
+})
+
+t.test('from the trunk: a view behind the epoch waits, then decides on what it learnt', async (t) => {
+  // The view is at 100 and seats 1001 here on an old phone; the sender knows epoch 120.
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], revision: '100' })
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '120', hops: 0 }), { kind: 'reject', status: 480, reason: '1001 is unreachable' }, 'not caught up: the old phone must not ring')
+  t.same(w.view.waited, ['120'], 'it waited for revision 120')
+
+  const moved = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], revision: '100' })
+  moved.view.catchUp = [seat('u1001', '1001', 'ams-2', 'amsterdam', '120')]
+  t.same(await moved.router.fromTrunk({ user: '1001', callId: 'c', epoch: '120', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: {} }, 'caught up: the new phone rings')
+})
+
+t.test("from the trunk: a device's extension (no epoch) rings only our own phones", async (t) => {
+  const w = world()
+  t.same(await w.router.fromTrunk({ user: '2002', callId: 'c', epoch: '', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: {} })
+  t.same(await w.router.fromTrunk({ user: '3001', callId: 'c', epoch: '', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, "another branch's phone is not forwarded")
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, 'a worker without epoch is not a device')
+})

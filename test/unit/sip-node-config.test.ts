@@ -1,0 +1,104 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { loadSipNodeConfig, SipNodeError } from '@flexseat/sip-node'
+
+const SITES = join(__dirname, '..', '..', 'sites')
+const TOKEN = 'tok-3b9d1f0c5e7a'
+const TRUNK = 'trunk-8c2e4a6b'
+const base = { FLEXSEAT_SIP_NODE_TOKEN: TOKEN, FLEXSEAT_TRUNK_SECRET: TRUNK }
+const argv = ['--site', 'berlin', '--sites-dir', SITES]
+
+async function failure(t: Test, args: readonly string[], env: NodeJS.ProcessEnv): Promise<SipNodeError> {
+  const error = await loadSipNodeConfig(args, env).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  if (!(error instanceof SipNodeError)) {
+    t.fail(`expected a SipNodeError, got ${String(error)}`)
+    throw error
+  }
+  t.equal(error.code, 'CONFIG_INVALID')
+  t.equal(error.retryable, false)
+  t.notMatch(error.message, TOKEN, 'never shows the token')
+  t.notMatch(error.message, TRUNK, 'never shows the trunk secret')
+  return error
+}
+
+t.test('defaults from the site file', async (t) => {
+  const config = await loadSipNodeConfig(argv, base)
+  t.equal(config.site.id, 'berlin')
+  t.same([...config.sites.keys()].sort(), ['amsterdam', 'berlin', 'chicago'], 'every site, own included')
+  t.same(config.registryAddresses, [config.site.registry.listen])
+  t.equal(config.registryToken, TOKEN)
+  t.equal(config.registryCa, undefined, 'no TLS by default')
+  const [host, port] = config.site.sip.control.split(':')
+  t.same(config.drachtio, { host, port: Number(port), secret: 'cymru' })
+  t.equal(config.trunkSecret, TRUNK)
+  t.match(config.nodeId, /^berlin-[0-9a-f]{8}$/)
+  t.same(config.registration, { minSeconds: 60, maxSeconds: 3600 })
+  t.equal(config.logLevel, 'info')
+  const again = await loadSipNodeConfig(argv, base)
+  t.not(again.nodeId, config.nodeId, 'a new node id per load (per process)')
+})
+
+t.test('environment overrides; the files win over the values', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'token'), 'from-file-token\n')
+  await writeFile(join(dir, 'trunk'), 'from-file-trunk\n')
+  await writeFile(join(dir, 'ca.pem'), 'PEM')
+  const config = await loadSipNodeConfig(argv, {
+    ...base,
+    FLEXSEAT_SIP_NODE_TOKEN_FILE: join(dir, 'token'),
+    FLEXSEAT_TRUNK_SECRET_FILE: join(dir, 'trunk'),
+    FLEXSEAT_REGISTRY_CA_FILE: join(dir, 'ca.pem'),
+    FLEXSEAT_REGISTRY_ADDRESSES: ' 127.0.0.1:7001, registry-b:7002 ',
+    FLEXSEAT_DRACHTIO_ADDRESS: '[::1]:9999',
+    FLEXSEAT_DRACHTIO_SECRET: 's3',
+    FLEXSEAT_REGISTRATION_MIN_SECONDS: '30',
+    FLEXSEAT_REGISTRATION_MAX_SECONDS: '600',
+    FLEXSEAT_LOG_LEVEL: 'debug',
+  })
+  t.equal(config.registryToken, 'from-file-token', 'token file wins, trimmed')
+  t.equal(config.trunkSecret, 'from-file-trunk')
+  t.equal(config.registryCa?.toString(), 'PEM')
+  t.same(config.registryAddresses, ['127.0.0.1:7001', 'registry-b:7002'])
+  t.same(config.drachtio, { host: '::1', port: 9999, secret: 's3' })
+  t.same(config.registration, { minSeconds: 30, maxSeconds: 600 })
+  t.equal(config.logLevel, 'debug')
+})
+
+t.test('errors name the option or variable at fault', async (t) => {
+  t.match((await failure(t, [], base)).message, /--site is required/)
+  t.match((await failure(t, ['--site'], base)).message, /usage: flexseat-sip-node/)
+  t.match((await failure(t, [...argv, '--bogus'], base)).message, /bogus/)
+  t.match((await failure(t, [...argv, 'extra'], base)).message, /usage/)
+  t.match((await failure(t, ['--site', 'atlantis', '--sites-dir', SITES], base)).message, /--site: no site "atlantis"/)
+  t.match((await failure(t, argv, { FLEXSEAT_TRUNK_SECRET: TRUNK })).message, /FLEXSEAT_SIP_NODE_TOKEN_FILE or FLEXSEAT_SIP_NODE_TOKEN is required/)
+  t.match((await failure(t, argv, { FLEXSEAT_SIP_NODE_TOKEN: TOKEN })).message, /FLEXSEAT_TRUNK_SECRET_FILE or FLEXSEAT_TRUNK_SECRET is required/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_SIP_NODE_TOKEN_FILE: '/nonexistent/token' })).message, /^FLEXSEAT_SIP_NODE_TOKEN_FILE: cannot read \/nonexistent\/token \(ENOENT\)/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRY_CA_FILE: '/nonexistent/ca' })).message, /^FLEXSEAT_REGISTRY_CA_FILE: cannot read/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRY_ADDRESSES: '127.0.0.1' })).message, /^FLEXSEAT_REGISTRY_ADDRESSES: "127.0.0.1" is not host:port/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRY_ADDRESSES: ' , ' })).message, /^FLEXSEAT_REGISTRY_ADDRESSES: no address/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRY_ADDRESSES: '127.0.0.1:0' })).message, /^FLEXSEAT_REGISTRY_ADDRESSES/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_ADDRESS: 'nope' })).message, /^FLEXSEAT_DRACHTIO_ADDRESS/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MIN_SECONDS: '-1' })).message, /^FLEXSEAT_REGISTRATION_MIN_SECONDS/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MAX_SECONDS: '1.5' })).message, /^FLEXSEAT_REGISTRATION_MAX_SECONDS/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MIN_SECONDS: '600', FLEXSEAT_REGISTRATION_MAX_SECONDS: '60' })).message, /^FLEXSEAT_REGISTRATION_MAX_SECONDS: 60 is below/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_LOG_LEVEL: 'loud' })).message, /^FLEXSEAT_LOG_LEVEL/)
+})
+
+t.test('an empty token file is refused without echoing anything', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'token'), '\n')
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_SIP_NODE_TOKEN_FILE: join(dir, 'token') })).message, /^FLEXSEAT_SIP_NODE_TOKEN_FILE: .* is empty/)
+})
+
+t.test('a broken sites folder is reported by the site loader (file and field)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await t.rejects(loadSipNodeConfig(['--site', 'berlin', '--sites-dir', dir], base), { name: 'ConfigError', code: 'CONFIG_INVALID' })
+})

@@ -1,0 +1,149 @@
+// Seat changes → revocation acks and display texts for this branch's phones, driven through the
+// real SeatView with WatchSeats messages; the lease, the directory and the messenger are stubs.
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { pino } from 'pino'
+import type { SiteConfig } from '@flexseat/config'
+import { type AckRevocationsRequest, ReleaseReason, type Seat, SeatEventType, type WatchSeatsResponse } from '@flexseat/proto'
+import { SeatNotifier, SeatView } from '@flexseat/sip-node'
+
+const site = (id: string, name: string) => ({ id, name }) as SiteConfig
+const AMS = site('amsterdam', 'Amsterdam')
+const SITES = new Map([AMS, site('berlin', 'Berlin')].map((s) => [s.id, s] as const))
+
+function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string, pending = false): Seat {
+  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'berlin', deviceId: 'b', epoch: '1', since: undefined }] : [] }
+}
+const snapshot = (revision: string, seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision } } })
+const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({
+  message: { $case: 'changes', value: { revision, events: events.map((e) => ({ type: e.type, seat: e.seat, reason: e.reason ?? ReleaseReason.RELEASE_REASON_UNSPECIFIED, revision })) } },
+})
+const SEATED = SeatEventType.SEAT_EVENT_TYPE_SEATED
+const RELEASED = SeatEventType.SEAT_EVENT_TYPE_RELEASED
+
+function setup(options: { leaseActive?: boolean; ackFails?: boolean } = {}) {
+  const view = new SeatView()
+  const lease = Object.assign(new EventEmitter(), { active: options.leaseActive ?? true })
+  const sent: Array<[string, string]> = []
+  const acks: AckRevocationsRequest[] = []
+  const logs: Array<Record<string, unknown>> = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) })
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease,
+    directory: { device: async (id) => (id === 'ber-3' ? { id, siteId: 'berlin', extension: '3003', label: 'desk-3', model: '', flexHost: true, revision: '1' } : undefined) },
+    messenger: { send: async (deviceId, text) => void sent.push([deviceId, text]) },
+    client: {
+      ackRevocations: async (request) => {
+        acks.push(request)
+        if (options.ackFails) throw new Error('registry down')
+      },
+    },
+    logger,
+  })
+  t.teardown(() => notifier.stop())
+  return { view, lease, sent, acks, logs, notifier }
+}
+
+t.test('the initial snapshot announces nothing; later seats here do', async (t) => {
+  const { view, sent, acks, logs, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  await notifier.idle()
+  t.same(sent, [], 'no texts for seats that were there before the node started')
+  view.apply(changes('11', [{ type: SEATED, seat: seat('alan', '1002', 'ams-2', 'amsterdam', '11') }]))
+  view.apply(changes('12', [{ type: SEATED, seat: seat('edsger', '1004', 'ber-9', 'berlin', '12') }]))
+  await notifier.idle()
+  t.same(sent, [['ams-2', 'Signed in as 1002 (Name 1002)']], 'a new seat here; none for a seat elsewhere')
+  t.same(acks, [])
+  t.match(logs.find((l) => l['msg'] === 'seat active'), { user: 'alan', device: 'ams-2', epoch: '11', lease: true })
+})
+
+t.test('an empty initial snapshot still primes (it emits no batch)', async (t) => {
+  const { view, sent, notifier } = setup()
+  view.apply(snapshot('10', []))
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  view.apply(changes('11', [{ type: SEATED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '11') }]))
+  await notifier.idle()
+  t.same(sent, [['ams-1', 'Signed in as 1001 (Name 1001)']])
+})
+
+t.test('moved away to another branch: text with site and label, ack with the old epoch', async (t) => {
+  const { view, sent, acks, logs, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(changes('20', [{ type: SEATED, seat: seat('ada', '1001', 'ber-3', 'berlin', '20', true) }]))
+  await notifier.idle()
+  t.same(acks, [{ siteId: 'amsterdam', nodeId: 'amsterdam-node', revocations: [{ userId: 'ada', epoch: '9' }] }])
+  t.same(sent, [['ams-1', '1001 signed out: signed in at Berlin, desk-3']])
+  t.match(logs.find((l) => l['msg'] === 'seat revoked'), { user: 'ada', device: 'ams-1', epoch: '9', reason: 'moved' })
+})
+
+t.test('bumped: the old worker is told who took the phone, then the newcomer is greeted', async (t) => {
+  const { view, sent, acks, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(
+    changes('21', [
+      { type: SEATED, seat: seat('alan', '1002', 'ams-1', 'amsterdam', '21') },
+      { type: RELEASED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '9'), reason: ReleaseReason.RELEASE_REASON_BUMPED },
+    ]),
+  )
+  await notifier.idle()
+  t.same(sent, [
+    ['ams-1', '1001 signed out: 1002 signed in at this phone'],
+    ['ams-1', 'Signed in as 1002 (Name 1002)'],
+  ])
+  t.same(acks[0]?.revocations, [{ userId: 'ada', epoch: '9' }])
+})
+
+t.test('released: the reason in the text; pending seats wait until active', async (t) => {
+  const { view, sent, acks, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '5'), seat('alan', '1002', 'ams-2', 'amsterdam', '6'), seat('grace', '1003', 'ams-3', 'amsterdam', '7')]))
+  view.apply(changes('30', [{ type: RELEASED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '5'), reason: ReleaseReason.RELEASE_REASON_LOGOUT }]))
+  view.apply(changes('31', [{ type: RELEASED, seat: seat('alan', '1002', 'ams-2', 'amsterdam', '6'), reason: ReleaseReason.RELEASE_REASON_ADMIN }]))
+  view.apply(changes('32', [{ type: RELEASED, seat: seat('grace', '1003', 'ams-3', 'amsterdam', '7'), reason: ReleaseReason.RELEASE_REASON_EXPIRED }]))
+  view.apply(changes('33', [{ type: SEATED, seat: seat('edsger', '1004', 'ams-4', 'amsterdam', '33', true) }]))
+  await notifier.idle()
+  t.same(sent, [
+    ['ams-1', '1001 signed out'],
+    ['ams-2', '1002 signed out by an administrator'],
+    ['ams-3', '1003 signed out: time limit reached'],
+  ], 'a pending seat is not announced')
+  t.same(acks.map((a) => a.revocations), [[{ userId: 'ada', epoch: '5' }], [{ userId: 'alan', epoch: '6' }], [{ userId: 'grace', epoch: '7' }]])
+  view.apply(changes('34', [{ type: SEATED, seat: seat('edsger', '1004', 'ams-4', 'amsterdam', '34') }]))
+  await notifier.idle()
+  t.same(sent[3], ['ams-4', 'Signed in as 1004 (Name 1004)'], 'announced once active')
+})
+
+t.test('lease lost and back', async (t) => {
+  const { view, lease, sent, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9'), seat('alan', '1002', 'ber-1', 'berlin', '8')]))
+  lease.emit('active')
+  await notifier.idle()
+  t.same(sent, [], 'the first grant is not news')
+  lease.active = false
+  lease.emit('suspended', 'renewal failed')
+  await notifier.idle()
+  t.same(sent, [['ams-1', 'Flex sign-in suspended: branch offline']])
+  view.apply(changes('11', [{ type: SEATED, seat: seat('grace', '1003', 'ams-3', 'amsterdam', '11') }]))
+  await notifier.idle()
+  t.equal(sent.length, 1, 'no greeting while the lease is not valid')
+  lease.active = true
+  lease.emit('active')
+  await notifier.idle()
+  t.same(sent.slice(1), [
+    ['ams-1', 'Signed in as 1001 again'],
+    ['ams-3', 'Signed in as 1003 again'],
+  ])
+})
+
+t.test('a failed ack is logged, not thrown', async (t) => {
+  const { view, acks, logs, notifier } = setup({ ackFails: true })
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(changes('20', [{ type: RELEASED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '9'), reason: ReleaseReason.RELEASE_REASON_LOGOUT }]))
+  await notifier.idle()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(acks.length, 1)
+  t.ok(logs.some((l) => l['msg'] === 'revocation ack failed; the next lease renewal acknowledges it'))
+})
