@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# flexseat services (registry; later the SIP node) in one image; docker-compose.yml picks the
+# flexseat services (registry, SIP node) in one image; docker-compose.yml picks the
 # command per container. Two stages: build the whole workspace with the pinned TypeScript, then
 # copy only production dependencies and compiled output onto a slim runtime.
 

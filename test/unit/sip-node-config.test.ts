@@ -102,3 +102,13 @@ t.test('a broken sites folder is reported by the site loader (file and field)', 
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await t.rejects(loadSipNodeConfig(['--site', 'berlin', '--sites-dir', dir], base), { name: 'ConfigError', code: 'CONFIG_INVALID' })
 })
+
+t.test('FLEXSEAT_TRUNK_URIS replaces the branches\' trunk addresses (docker-compose), checked', async (t) => {
+  const config = await loadSipNodeConfig(argv, { ...base, FLEXSEAT_TRUNK_URIS: 'amsterdam=sip:drachtio-amsterdam:5060, berlin=sip:drachtio-berlin:5060' })
+  t.equal(config.sites.get('amsterdam')?.sip.trunkUri, 'sip:drachtio-amsterdam:5060')
+  t.equal(config.site.sip.trunkUri, 'sip:drachtio-berlin:5060', 'the own site too')
+  t.equal(config.sites.get('chicago')?.sip.trunkUri, (await loadSipNodeConfig(argv, base)).sites.get('chicago')?.sip.trunkUri, 'a site not named keeps its file value')
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'paris=sip:x:5060' })).message, /FLEXSEAT_TRUNK_URIS: "paris=sip:x:5060"/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin' })).message, /FLEXSEAT_TRUNK_URIS/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin=http://x' })).message, /not a sip: URI/)
+})

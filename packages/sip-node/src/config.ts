@@ -12,7 +12,10 @@ import { SipNodeError } from './errors'
 export interface SipNodeConfig {
   /** This node's own site (`--site`). */
   site: SiteConfig
-  /** Every site of the sites folder, own included, by id. */
+  /**
+   * Every site of the sites folder, own included, by id; FLEXSEAT_TRUNK_URIS
+   * (`<site>=<sip URI>,...`) replaces their `sip.trunk_uri`.
+   */
   sites: ReadonlyMap<string, SiteConfig>
   /** `host:port` of registry instances, tried in order (FLEXSEAT_REGISTRY_ADDRESSES; default the site's `registry.listen`). */
   registryAddresses: string[]
@@ -130,8 +133,21 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw invalid(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
+  // Where the nodes reach each other can differ from the site files, which describe the local
+  // simulation (docker-compose names each branch's drachtio-server on its backbone network).
+  const trunks = text('FLEXSEAT_TRUNK_URIS')
+  if (trunks !== undefined) {
+    for (const entry of trunks.split(',').map((item) => item.trim()).filter((item) => item !== '')) {
+      const [id, uri] = [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]
+      const target = sites.get(id)
+      if (!entry.includes('=') || target === undefined) throw invalid(`FLEXSEAT_TRUNK_URIS: "${entry}" is not <site id>=<sip URI> of a known site`)
+      if (!/^sips?:[^\s;?]+(;[^\s]*)?$/.test(uri)) throw invalid(`FLEXSEAT_TRUNK_URIS: "${uri}" (site ${id}) is not a sip: URI`)
+      sites.set(id, { ...target, sip: { ...target.sip, trunkUri: uri } })
+    }
+  }
+
   return {
-    site,
+    site: sites.get(site.id) as SiteConfig,
     sites,
     registryAddresses,
     registryToken,
