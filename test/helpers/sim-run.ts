@@ -3,14 +3,20 @@ import { join } from 'node:path'
 import { type ProcessExit, TetheredProcess } from '@flexseat/sim'
 
 const MAIN = join(__dirname, '..', '..', 'packages', 'sim', 'dist', 'main.js')
+/** `npm run demo`'s script. */
+export const DEMO = join(__dirname, '..', '..', 'packages', 'sim', 'dist', 'demo.js')
 
 /** A running `flexseat-sim` and its output so far. */
 export interface SimRun {
   process: TetheredProcess
   /** Everything it wrote to stdout and stderr, in order of arrival. */
   output(): string
-  /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs` or if the launcher ends first. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>
+  /**
+   * Resolves with the first match of `pattern` in the output after character `from` (default 0:
+   * all of it; `run.output().length`: only what is still to come); rejects after `timeoutMs` or
+   * if the launcher ends first.
+   */
+  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<RegExpMatchArray>
   /**
    * Resolves with how the launcher ended; rejects after `timeoutMs`. (Polls: a tethered child
    * does not keep the event loop alive, so awaiting `process.exited` alone could end the test.)
@@ -18,8 +24,11 @@ export interface SimRun {
   exit(timeoutMs: number): Promise<ProcessExit>
 }
 
-/** Starts `node packages/sim/dist/main.js <args>` (tethered: it dies with the test). */
-export async function startSim(args: string[]): Promise<SimRun> {
+/**
+ * Starts `node packages/sim/dist/main.js <args>` (or another of its scripts, e.g. {@link DEMO};
+ * tethered: it dies with the test).
+ */
+export async function startSim(args: string[], script = MAIN): Promise<SimRun> {
   // Run it as a user would: without the test runner's loaders and coverage hooks.
   const env: NodeJS.ProcessEnv = { ...process.env, FLEXSEAT_LOG_LEVEL: 'info' }
   delete env.NODE_OPTIONS
@@ -27,7 +36,7 @@ export async function startSim(args: string[]): Promise<SimRun> {
   for (const key of Object.keys(env)) if (key.startsWith('TAP') || key.startsWith('_TAPJS')) delete env[key]
   // tap's process tracking puts its NODE_OPTIONS back into every child's environment; `env -u`
   // (which then execs node, keeping the pid) takes it out again.
-  const child = await TetheredProcess.spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, MAIN, ...args], { env })
+  const child = await TetheredProcess.spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, script, ...args], { env })
   let text = ''
   for (const stream of [child.stdout, child.stderr]) {
     stream.setEncoding('utf8')
@@ -42,10 +51,10 @@ export async function startSim(args: string[]): Promise<SimRun> {
   return {
     process: child,
     output: () => text,
-    async waitFor(pattern, timeoutMs) {
+    async waitFor(pattern, timeoutMs, from = 0) {
       const deadline = Date.now() + timeoutMs
       for (;;) {
-        const match = pattern.exec(text)
+        const match = pattern.exec(text.slice(from))
         if (match) return match
         if (ended !== undefined) throw new Error(`the launcher ended before ${pattern}:\n${text}`)
         if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${text}`)

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseDocument } from 'yaml'
@@ -29,5 +29,15 @@ export async function copySitesOnFreePorts(): Promise<string> {
     document.setIn(['sip', 'trunk_uri'], `sip:127.0.0.1:${sip}`)
     await writeFile(join(dir, name), document.toString())
   }
+  return dir
+}
+
+/**
+ * Copies sites/ as it is into a fresh temporary folder (the multi-host mode moves every site to
+ * an address of its own, so the configured ports cannot collide with anything on loopback).
+ */
+export async function copySites(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'flexseat-sites-'))
+  for (const name of (await readdir(SITES_DIR)).filter((n) => n.endsWith('.yaml'))) await copyFile(join(SITES_DIR, name), join(dir, name))
   return dir
 }

@@ -23,6 +23,7 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const sites = await loadSites(sitesDir)
   const etcdPids = (): number[] => processesMentioning(join(stateDir, 'etcd') + '/')
   const registryPids = (): number[] => processesMentioning('registry/dist/main.js', sitesDir)
+  const nodePids = (): number[] => processesMentioning('sip-node/dist/main.js', sitesDir)
 
   const run = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
   t.teardown(() => run.process.kill())
@@ -58,15 +59,23 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.equal(status.leader?.siteId, leaderLine?.[1], `${site.id}: the leader the map printed`)
   }
 
-  const pids = [...etcdPids(), ...registryPids()]
+  const enginePids = (): number[] => sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact))
+  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids()]
   t.equal(etcdPids().length, 3, 'three etcd processes')
   t.equal(registryPids().length, 3, 'three registry processes')
+  t.equal(nodePids().length, 3, 'three SIP nodes')
+  t.equal(enginePids().length, 3, 'three SIP engines')
+  for (const site of sites) {
+    t.match(output, new RegExp(`${site.id}\\s+${site.sip.contact.replace(/[.;]/g, (c) => `\\${c}`)}`), `map: ${site.id} SIP address`)
+    t.match(output, new RegExp(`${site.id}-desk-1 \\(\\d{4}\\)`), `map: ${site.id}'s phones`)
+  }
+  t.match(output, /passwords and PINs in \S*directory\.yaml/, 'the map names the file with the phones\' secrets')
 
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
-  t.match(run.output(), /stopping: registries first, then etcd/)
-  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd or registry process is left')
+  t.match(run.output(), /stopping: SIP nodes, SIP engines, registries, then etcd/)
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine or node process is left')
 
   // A second start resumes on the same data and tokens.
   const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])

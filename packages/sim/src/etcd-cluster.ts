@@ -10,6 +10,8 @@ export interface EtcdMemberSpec {
   clientUrl: string
   /** e.g. http://127.0.0.1:2380 */
   peerUrl: string
+  /** Put in front of the etcd command line, e.g. `ip netns exec <ns>` (see {@link TetheredProcess.spawn}). */
+  commandPrefix?: readonly string[]
 }
 
 /** Options of {@link EtcdCluster.start}. */
@@ -186,7 +188,7 @@ export class EtcdCluster {
       '--logger', 'zap',
       '--log-level', 'warn',
     ]
-    const child = await TetheredProcess.spawn(this.#options.etcdBin, args)
+    const child = await TetheredProcess.spawn(this.#options.etcdBin, args, member.commandPrefix ? { prefix: member.commandPrefix } : {})
     member.process = child
     const onLog = this.#options.onLog
     for (const stream of [child.stdout, child.stderr]) {

@@ -30,6 +30,12 @@ export interface LauncherOptions {
   kinds?: readonly SiteProcessKind[]
   /** Receives every line the children write, with its source (`berlin registry`, `berlin etcd`). Default: discarded. */
   onLine?: (source: string, line: LogLine) => void
+  /**
+   * A command line put in front of each of a site's processes (its etcd member and every kind),
+   * which must exec the rest: `ip netns exec <ns>` runs the site in its network namespace
+   * (netns.ts). Default: none.
+   */
+  commandPrefix?: (site: SiteConfig) => readonly string[]
   /** How long etcd may take to become healthy (default 30 s). */
   etcdStartTimeoutMs?: number
   /** Cancels the start; whatever was started is stopped. */
@@ -151,7 +157,7 @@ export class Launcher extends EventEmitter {
     await checkEtcdState(dataDir, sites)
     signal?.throwIfAborted()
     this.#etcd = await EtcdCluster.start({
-      members: sites.map((site) => site.etcd),
+      members: sites.map((site) => ({ ...site.etcd, commandPrefix: this.#options.commandPrefix?.(site) })),
       dataDir,
       startTimeoutMs: this.#options.etcdStartTimeoutMs ?? 30_000,
       onLog: (member, text) => this.#line(`${siteOfMember(sites, member)} etcd`, text),
@@ -191,7 +197,8 @@ export class Launcher extends EventEmitter {
         else childEnv[key] = value
       }
       if (waitSignal.aborted) throw failure()
-      const child = await TetheredProcess.spawn(command, args, { cwd: this.#options.repoRoot, env: childEnv })
+      const prefix = this.#options.commandPrefix?.(site)
+      const child = await TetheredProcess.spawn(command, args, { cwd: this.#options.repoRoot, env: childEnv, ...(prefix ? { prefix } : {}) })
       const entry: SiteProcess = { site, kind, source: `${site.id} ${kind.name}`, process: child, address: undefined }
       this.#processes.push(entry)
       void child.exited.then((exit) => this.#exited(entry.source, child.pid, exit))

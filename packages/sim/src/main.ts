@@ -1,31 +1,39 @@
 #!/usr/bin/env node
 /**
  * `flexseat-sim` (what `npm start` runs): every site of the sites folder on this machine — a
- * three-member etcd cluster from the sites' `etcd` sections, then each site's registry — with
+ * three-member etcd cluster from the sites' `etcd` sections, then each site's registry, SIP
+ * engine and SIP node, and the simulation's phones and workers (demo-directory.ts) — with
  * their logs prefixed by site, a map once everything is ready, and an orderly stop on Ctrl-C.
  *
  * Flags: `--sites-dir <dir>` (default `<repo>/sites`), `--state-dir <dir>` (default
  * `<repo>/.state`), `--reset` (delete the state folder first: a new etcd cluster and new tokens).
  * Without `--reset` a second start resumes on the same etcd data and tokens.
+ * Multi-host mode (netns-mode.ts): `--netns` runs each site in a network namespace of its own,
+ * `--wan-delay <ms>` (and jitter, loss) shapes the traffic between them; `flexseat-sim cut|heal
+ * <site>` cuts a running site off and plugs it back in, `flexseat-sim clean` removes leftovers.
  * Exit codes: 0 after Ctrl-C/SIGTERM, 1 when something failed or a child died, 2 on bad flags
  * or site files.
  */
 import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigError, loadSites } from '@flexseat/config'
+import { ConfigError, loadSites, type SiteConfig } from '@flexseat/config'
 import { fetchClusterStatus } from './cluster-status'
 import { formatClusterMap } from './cluster-map'
+import { readDemoDirectory } from './demo-directory'
+import { SimError } from './errors'
 import { describeExit, Launcher, type UnexpectedExit } from './launcher'
 import { formatLogLine, type LogLine } from './log-line'
+import { NETNS_COMMANDS, NETNS_FLAGS, NETNS_USAGE, type NetnsFlagValues, type NetnsSetup, runNetnsCommand, setUpNetns, wanOptionsOf } from './netns-mode'
 import { ensureTokens } from './tokens'
 
-const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset]
+const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset] [--netns [--wan-delay <ms>] ...]
+       flexseat-sim cut <site> | heal <site> | clean
   --sites-dir <dir>  the sites to run (default: sites/ of the repository)
   --state-dir <dir>  etcd data and generated tokens (default: .state/ of the repository)
   --reset            delete the state folder first (new cluster, new tokens)
 Without --reset, a start resumes on the etcd data and tokens of the previous run.
-`
+${NETNS_USAGE}`
 
 const COLOURS = [36, 35, 33, 32, 34, 31]
 
@@ -41,12 +49,15 @@ function isNoise(line: LogLine): boolean {
 }
 
 async function main(): Promise<number> {
-  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; help?: boolean }
+  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; help?: boolean } & NetnsFlagValues
+  let positionals: string[]
   try {
-    values = parseArgs({
-      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    ;({ values, positionals } = parseArgs({
+      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
       strict: true,
-    }).values
+      allowPositionals: true,
+    }))
+    if (positionals.length > 0 && !(NETNS_COMMANDS as readonly string[]).includes(positionals[0] as string)) throw new Error(`unknown command "${positionals[0]}"`)
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`)
     return 2
@@ -55,10 +66,20 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
+  if (positionals.length > 0) {
+    return runNetnsCommand(positionals, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) })
+  }
+  let wanOptions
+  try {
+    wanOptions = wanOptionsOf(values)
+  } catch (error) {
+    process.stderr.write(`flexseat-sim: ${(error as Error).message}\n`)
+    return 2
+  }
   // dist/main.js → packages/sim/dist → the repository root.
   const repoRoot = resolve(__dirname, '..', '..', '..')
-  const sitesDir = resolve(values['sites-dir'] ?? resolve(repoRoot, 'sites'))
-  const stateDir = resolve(values['state-dir'] ?? resolve(repoRoot, '.state'))
+  let sitesDir = resolve(values['sites-dir'] ?? resolve(repoRoot, 'sites'))
+  let stateDir = resolve(values['state-dir'] ?? resolve(repoRoot, '.state'))
 
   let sites
   try {
@@ -85,6 +106,25 @@ async function main(): Promise<number> {
     sim(`--reset: deleting ${stateDir}`)
     await rm(stateDir, { recursive: true, force: true })
   }
+  let netns: NetnsSetup | undefined
+  if (wanOptions !== undefined) {
+    sim('--netns: creating a network namespace per site on a bridge')
+    try {
+      netns = await setUpNetns(sites, sitesDir, stateDir, wanOptions)
+    } catch (error) {
+      sim(`could not set up the multi-host mode: ${error instanceof Error ? error.message : String(error)}`)
+      return error instanceof SimError && (error.code === 'BAD_OPTION' || error.code === 'BAD_SITE') ? 2 : 1
+    }
+    ;({ sites, sitesDir, stateDir } = netns)
+    for (const site of netns.wan.plan.sites) sim(`${site.siteId}: namespace ${site.namespace}, address ${site.address}`)
+  }
+  const removeNetwork = async (): Promise<void> => {
+    if (netns === undefined) return
+    await netns.wan.teardown().then(
+      () => sim(`removed the network namespaces and the bridge ${netns?.wan.plan.bridge}`),
+      (error: unknown) => sim(`could not remove the network namespaces (\`npx flexseat-sim clean\` retries): ${(error as Error).message}`),
+    )
+  }
   const tokens = await ensureTokens(stateDir)
 
   // Children are tethered and unref'd: nothing else holds the event loop open while we wait for
@@ -106,6 +146,7 @@ async function main(): Promise<number> {
     tokens,
     env: process.env,
     signal: abort.signal,
+    ...(netns === undefined ? {} : { commandPrefix: commandPrefixOf(netns.wan) }),
     onLine: (source: string, line: LogLine) => {
       // etcd's complaints about its peers going away are expected while we stop it.
       if (exitCode !== undefined && source.endsWith(' etcd')) return
@@ -117,11 +158,12 @@ async function main(): Promise<number> {
   const shutdown = async (code: number): Promise<void> => {
     if (exitCode !== undefined) return
     exitCode = code
-    sim('stopping: registries first, then etcd')
+    sim('stopping: SIP nodes, SIP engines, registries, then etcd')
     // During the start, aborting makes Launcher.start stop what it began before it rejects.
     abort.abort()
     const started = await starting.catch(() => undefined)
     await started?.stop()
+    await removeNetwork()
     sim('stopped')
     clearInterval(keepAlive)
     done(code)
@@ -146,6 +188,7 @@ async function main(): Promise<number> {
   } catch (error) {
     if (exitCode !== undefined) return finished
     sim(`could not start: ${error instanceof Error ? error.message : String(error)}`)
+    await removeNetwork()
     return 1
   }
   if (exitCode !== undefined) return finished
@@ -157,9 +200,16 @@ async function main(): Promise<number> {
   const registries = launcher.addresses('registry')
   const status = await fetchClusterStatus([...registries.values()][0] ?? '', tokens.admin).catch(() => undefined)
   if (exitCode !== undefined) return finished
-  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd() })) process.stdout.write(`${line}\n`)
+  const directory = await readDemoDirectory(stateDir)
+  const sip = launcher.addresses('sip-node').size > 0
+  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd(), directory, sip, wan: netns?.wan.plan })) process.stdout.write(`${line}\n`)
   sim('ready')
   return finished
+}
+
+/** Each site's processes start inside its namespace. */
+function commandPrefixOf(wan: NetnsSetup['wan']): (site: SiteConfig) => readonly string[] {
+  return (site) => wan.commandPrefix(site.id)
 }
 
 main().then(

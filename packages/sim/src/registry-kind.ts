@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { SiteProcessKind } from './site-process-kind'
 import { waitForLeader } from './cluster-status'
+import { ensureDemoDirectory } from './demo-directory'
 
 /**
  * The seat registry of each site: `node packages/registry/dist/main.js --site <id> --sites-dir <dir>`,
@@ -34,6 +35,8 @@ export const registryKind: SiteProcessKind = {
   },
   async settle(context, signal) {
     const addresses = [...(context.addresses.get('registry')?.values() ?? [])]
-    await waitForLeader(addresses, context.tokens.admin, context.sites.map((site) => site.id), signal)
+    const status = await waitForLeader(addresses, context.tokens.admin, context.sites.map((site) => site.id), signal)
+    const address = status.leader?.address ?? (addresses[0] as string)
+    await ensureDemoDirectory({ address, token: context.tokens.admin, sites: context.sites, stateDir: context.stateDir, signal })
   },
 }

@@ -1,8 +1,10 @@
+import { engineKind } from './engine-kind'
 import { registryKind } from './registry-kind'
 import type { SiteProcessKind } from './site-process-kind'
+import { sipNodeKind } from './sip-node-kind'
 
 /**
- * The processes `npm start` runs per site, in start order (stopped in reverse).
- * Later: the SIP engine (drachtio wire protocol), then the SIP node that connects to it.
+ * The processes `npm start` runs per site, in start order (stopped in reverse): the seat
+ * registry, the SIP engine (drachtio's wire protocol), then the SIP node that connects to both.
  */
-export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind]
+export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind]

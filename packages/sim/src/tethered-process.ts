@@ -54,9 +54,18 @@ export class TetheredProcess {
     })
   }
 
-  /** Starts `command` with `args`; resolves once the command's pid is known. */
-  static async spawn(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TetheredProcess> {
-    const wrapper = spawn('/bin/sh', ['-c', TETHER, 'tether', command, ...args], {
+  /**
+   * Starts `command` with `args`; resolves once the command's pid is known. `prefix` is a
+   * command line put in front that runs the rest by exec'ing it (e.g. `ip netns exec <ns>`, or
+   * `env -u VAR`), so that `pid` is still the command's own.
+   */
+  static async spawn(
+    command: string,
+    args: readonly string[],
+    options: { cwd?: string; env?: NodeJS.ProcessEnv; prefix?: readonly string[] } = {},
+  ): Promise<TetheredProcess> {
+    const line = [...(options.prefix ?? []), command, ...args]
+    const wrapper = spawn('/bin/sh', ['-c', TETHER, 'tether', ...line], {
       cwd: options.cwd,
       // Without `env`, spawn itself passes this process' environment on.
       ...(options.env === undefined ? {} : { env: options.env }),
