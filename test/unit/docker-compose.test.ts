@@ -132,9 +132,34 @@ t.test('drachtio-server and SIP node: ports as in the site files', async (t) => 
     t.ok(drachtio.healthcheck, `${site.id}: drachtio has a health check`)
     const node = services[`sip-node-${site.id}`]!
     t.same(node.command, ['node', 'packages/sip-node/dist/main.js', '--site', site.id])
-    t.same(node.profiles, ['sip'], 'SIP services are opt-in until the SIP node exists')
-    t.same(drachtio.profiles, ['sip'])
+    t.equal(node.profiles, undefined, `${site.id}: the SIP node runs with the rest`)
+    t.equal(drachtio.profiles, undefined)
   }
+})
+
+t.test('SIP nodes: their engine, every registry (own first), every branch\'s trunk, secrets as the engines', async (t) => {
+  const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  for (const site of sites) {
+    const node = services[`sip-node-${site.id}`]!
+    const env = Object.fromEntries(Object.entries(node.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
+    const registries = env.FLEXSEAT_REGISTRY_ADDRESSES?.split(',') ?? []
+    t.equal(registries[0], `registry-${site.id}:50051`, `${site.id}: its own registry first`)
+    t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort(), `${site.id}: every registry, for failover`)
+    for (const address of registries) t.ok(services[address.split(':')[0]!], `${address} is a service`)
+    t.equal(env.FLEXSEAT_DRACHTIO_ADDRESS, `drachtio-${site.id}:9022`)
+    t.equal(env.FLEXSEAT_DRACHTIO_SECRET, flag(services[`drachtio-${site.id}`]!.command?.map(withDefaults), 'secret'), `${site.id}: the engine's secret`)
+    t.ok(env.FLEXSEAT_SIP_NODE_TOKEN, 'a sip-node token')
+    const exampleSipNode = createHash('sha256').update(env.FLEXSEAT_SIP_NODE_TOKEN ?? '').digest('hex')
+    t.match(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8'), new RegExp(`role: sip-node\\s+sha256: ${exampleSipNode}`), 'the default token is the example file\'s sip-node token')
+    t.ok(env.FLEXSEAT_TRUNK_SECRET, 'a trunk secret')
+    const trunks = new Map((env.FLEXSEAT_TRUNK_URIS ?? '').split(',').map((entry) => entry.split('=') as [string, string]))
+    t.same([...trunks.keys()].sort(), sites.map((s) => s.id).sort(), `${site.id}: a trunk to every branch`)
+    for (const [id, uri] of trunks) t.equal(uri, `sip:drachtio-${id}:5060`, `${site.id} reaches ${id} at its drachtio-server on the backbone`)
+    t.ok(node.networks?.includes('backbone') && node.networks.includes(`site-${site.id}`), 'on the backbone and its branch network')
+    t.same(Object.keys(node.depends_on ?? {}).sort(), [`drachtio-${site.id}`, `registry-${site.id}`])
+  }
+  const secrets = new Set(sites.map((site) => withDefaults(String(services[`sip-node-${site.id}`]!.environment?.FLEXSEAT_TRUNK_SECRET))))
+  t.equal(secrets.size, 1, 'one trunk secret for every node')
 })
 
 t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) => {
