@@ -79,3 +79,14 @@ export async function keysUnder(etcd: Etcd3, prefix: string): Promise<string[]> 
   const res = await etcd.kv.range({ key: Buffer.from(prefix), range_end: end, keys_only: true })
   return res.kvs.map((kv) => kv.key.toString('utf8'))
 }
+
+/**
+ * The outstanding revocations a released seat left (`revoking/<user>`), as [site, device, epoch]
+ * triples, or undefined when there is no such record.
+ */
+export async function revokingOf(etcd: Etcd3, keys: Keys, userId: string): Promise<[string, string, string][] | undefined> {
+  const kv = (await etcd.kv.range({ key: Buffer.from(keys.revoking(userId)) })).kvs[0]
+  if (!kv) return undefined
+  const entries = JSON.parse(kv.value.toString('utf8')) as { siteId: string; deviceId: string; epoch: string }[]
+  return entries.map((e) => [e.siteId, e.deviceId, e.epoch])
+}

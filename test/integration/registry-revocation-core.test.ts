@@ -6,7 +6,7 @@
 import t from 'tap'
 import { ErrorCode, ReleaseReason, type LoginResponse } from '@flexseat/proto'
 import { ADMIN, SIP_NODE, expectCode, freshPrefix, rid, startEtcd, waitFor } from '../helpers/registry-core-harness'
-import { branchNode, keysUnder, seedBranches, settled, startRevocationCore } from '../helpers/registry-revocation'
+import { branchNode, keysUnder, revokingOf, seedBranches, settled, startRevocationCore } from '../helpers/registry-revocation'
 
 // Leases of 3 s: long enough that nothing here expires by accident (no test waits for expiry
 // except the refusal, which waits out one lease on purpose).
@@ -189,7 +189,7 @@ t.test('bounded revocation on one core', async (t) => {
 
   // Guard tried: planLogin adding an entry for same-site moves (crossesSites without the site
   // comparison) makes these logins wait.
-  t.test('a same-branch move and a bump never wait', async (t) => {
+  t.test('a same-branch move and a bump never wait (the bumped worker leaves a revocation behind)', async (t) => {
     const ams = branchNode(core, 'amsterdam')
     await ams.renew()
     await login('ams-1')
@@ -200,24 +200,34 @@ t.test('bounded revocation on one core', async (t) => {
     t.equal(bumped.bumped?.userId, 'alice')
     t.same(bumped.seat?.pending, [], 'bob bumps alice without waiting (he was not seated anywhere)')
     t.ok(Date.now() - started < 1_500, 'no wait')
-    t.same(await index(), [])
+    t.same(await revokingOf(client, keys, 'alice'), [['amsterdam', 'ams-2', moved.seat!.epoch]], "alice's next seat elsewhere will wait for amsterdam to apply the bump")
+    t.same(await index(), [keys.revocation('amsterdam', 'alice')])
     await ams.release()
+    t.equal(await revokingOf(client, keys, 'alice'), undefined, 'ReleaseLease completed it')
     await logoutAll()
   })
 
-  // Guard tried: releaseOps without pendingIndexDeletes leaves the index key behind.
-  t.test('releasing a pending seat deletes its index keys; moving back to the branch drops its entry', async (t) => {
+  // Guards tried: (a) leaveRevocations dropping the seat's own pending entries fails "the index key
+  // stays" and the revoking record; (b) pendingOfNewSeat keeping entries of the new site fails
+  // "signing in at amsterdam itself does not wait" (registry-revocation-release tests the logins).
+  t.test('releasing a pending seat keeps its revocation in revoking/<user>; moving back to the branch drops its entry', async (t) => {
     const ams = branchNode(core, 'amsterdam')
     await ams.renew()
-    await login('ams-1')
-    const quick = () => core.login({ requestId: rid(), deviceId: 'ber-1', extension: '1001', pin: '73519284', durationHours: 0 }, SIP_NODE, { deadline: Date.now() + 300 })
+    const first = await login('ams-1')
+    const quick = (deviceId = 'ber-1') => core.login({ requestId: rid(), deviceId, extension: '1001', pin: '73519284', durationHours: 0 }, SIP_NODE, { deadline: Date.now() + 300 })
     t.equal((await quick()).seat?.pending.length, 1)
-    t.same(await index(), [keys.revocation('amsterdam', 'alice')])
+    const indexKey = keys.revocation('amsterdam', 'alice')
+    const indexedAt = (await client.kv.range({ key: Buffer.from(indexKey) })).kvs[0]!.mod_revision
     const out = await core.logout({ requestId: rid(), target: { $case: 'userId', value: 'alice' }, reason: ReleaseReason.RELEASE_REASON_UNSPECIFIED }, SIP_NODE)
     t.equal(out.released?.pending.length, 1, 'the released seat was pending')
-    t.same(await index(), [], 'logout deleted the index key')
+    t.same(await index(), [indexKey], 'the index key stays: amsterdam has not acknowledged')
+    t.equal((await client.kv.range({ key: Buffer.from(indexKey) })).kvs[0]!.mod_revision, indexedAt, 'untouched: the revocation still dates from the move')
+    t.same(await revokingOf(client, keys, 'alice'), [['amsterdam', 'ams-1', first.seat!.epoch]], 'revoking/alice holds the entry (berlin, where the seat was pending, adds nothing)')
 
-    await login('ams-1')
+    const again = await quick('ams-1')
+    t.same(again.seat?.pending, [], 'signing in at amsterdam itself does not wait for amsterdam')
+    t.equal(await revokingOf(client, keys, 'alice'), undefined, 'the login took revoking/alice over')
+    t.same(await index(), [], 'and dropped the entry with its index key')
     t.equal((await quick()).seat?.pending.length, 1)
     const back = await login('ams-2')
     t.same(back.seat?.pending, [], 'moving back to amsterdam drops its entry: its node swaps the phones in one revision')
@@ -227,8 +237,11 @@ t.test('bounded revocation on one core', async (t) => {
     t.equal((await quick()).seat?.pending.length, 1)
     const bump = await login('ber-1', '1002')
     t.equal(bump.bumped?.userId, 'alice', 'bob bumps the pending seat')
-    t.same(await index(), [], 'the bump deleted its index key')
+    t.same(await index(), [indexKey], 'the bumped seat leaves its revocation behind')
+    t.equal((await revokingOf(client, keys, 'alice'))?.[0]?.[0], 'amsterdam')
     await ams.release()
+    t.same(await index(), [], 'ReleaseLease completed it')
+    t.equal(await revokingOf(client, keys, 'alice'), undefined)
     await logoutAll()
   })
 })

@@ -5,7 +5,7 @@ import { RegistryError } from './errors'
 import { type FencedWriter, readKeys } from './fenced-writer'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
-import type { NodeLeaseRecord, SeatRecord } from './records'
+import type { NodeLeaseRecord, RevokingRecord, SeatRecord } from './records'
 import { type CompleteWhen, type PendingAt, planCompleteRevocations, usersOfIndexKeys } from './revocations'
 
 /** Options of {@link ConfirmationLeases}. */
@@ -90,7 +90,8 @@ export class ConfirmationLeases {
 
   /**
    * Completes the revocations a node acknowledged: each user's pending entry for the site whose
-   * epoch is at or below the acknowledged one. Acks from a node that does not hold the site's
+   * epoch is at or below the acknowledged one, in the user's seat or, for a released seat, in
+   * `revoking/<user>`. Acks from a node that does not hold the site's
    * lease say nothing about the holder and are ignored; unknown or old acks are no-ops.
    */
   async ack(siteId: string, nodeId: string, revocations: readonly Revocation[]): Promise<void> {
@@ -107,7 +108,8 @@ export class ConfirmationLeases {
 
   /**
    * One sweep (leader only): completes every revocation of a site whose lease is gone (expired
-   * or revoked) and deletes index keys whose seat has no such pending entry any more.
+   * or revoked), in seats and in released seats' `revoking/<user>`, and deletes index keys for
+   * which neither holds such an entry any more.
    */
   async sweep(): Promise<void> {
     const { keys, etcd } = this.#o
@@ -127,24 +129,32 @@ export class ConfirmationLeases {
         await this.#completeUsers(site, users, () => false)
       } else {
         const done = await this.#completeUsers(site, users, () => true, true)
-        if (done.length > 0) this.#o.logger.info({ site, users: done.map((d) => d.userId) }, 'revocations completed: the branch lease is gone')
+        if (done.length > 0) this.#o.logger.info({ site, users: [...new Set(done.map((d) => d.userId))] }, 'revocations completed: the branch lease is gone')
       }
     }
   }
 
-  /** Every pending revocation of the site, from the index and the seats. */
+  /**
+   * Every pending revocation of the site, from the index, the seats and the outstanding
+   * revocations of released seats (`revoking/<user>`).
+   */
   async pendingOf(siteId: string): Promise<PendingAt[]> {
     const { keys, etcd } = this.#o
     const prefix = keys.siteRevocations(siteId)
     const index = await etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
     if (index.kvs.length === 0) return []
     const users = index.kvs.map((kv) => kv.key.toString('utf8').slice(prefix.length))
-    const seats = await readKeys(etcd, users.map((u) => keys.seat(u)))
+    const records = await readKeys(etcd, users.flatMap((u) => [keys.seat(u), keys.revoking(u)]))
     return index.kvs.flatMap((kv: IKeyValue, i) => {
       const userId = users[i]!
-      const seat = seats.get(keys.seat(userId))
-      const entry = seat ? parseJson<SeatRecord>(seat).pending?.find((p) => p.siteId === siteId) : undefined
-      return seat && entry ? [{ userId, entry, seatRevision: seat.mod_revision, revokedAt: kv.mod_revision }] : []
+      const found: PendingAt[] = []
+      const seat = records.get(keys.seat(userId))
+      const inSeat = seat ? parseJson<SeatRecord>(seat).pending?.find((p) => p.siteId === siteId) : undefined
+      if (seat && inSeat) found.push({ userId, entry: inSeat, heldBy: 'seat', recordRevision: seat.mod_revision, revokedAt: kv.mod_revision })
+      const left = records.get(keys.revoking(userId))
+      const inLeft = left ? parseJson<RevokingRecord>(left).find((p) => p.siteId === siteId) : undefined
+      if (left && inLeft) found.push({ userId, entry: inLeft, heldBy: 'revoking', recordRevision: left.mod_revision, revokedAt: kv.mod_revision })
+      return found
     })
   }
 

@@ -35,7 +35,7 @@ import {
   toUser,
   userOwner,
 } from './records'
-import { type SeatContext, lockedOut, releaseOps, userByExtension, wrongPin } from './seats'
+import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, wrongPin } from './seats'
 import * as v from './validate'
 
 /** Fields UpdateUser may change (proto names). */
@@ -290,7 +290,8 @@ export async function planCreateDevice(ctx: SeatContext, created: DeviceRecord, 
 }
 
 /**
- * Plans UpdateDevice (only `fields`); a phone moved to another site takes its seat along. A new
+ * Plans UpdateDevice (only `fields`); a phone moved to another site takes its seat along (pending
+ * on the site it leaves, if that branch's node holds a confirmation lease). A new
  * SIP password is stored as HA1 for the (new) site's sip_domain; a move to another site without
  * one clears the credentials, because the realm they were computed for no longer applies.
  */
@@ -320,7 +321,14 @@ export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: 
     const host = await read.get(keys.host(next.id))
     const userId = host?.value.toString('utf8')
     const seat = userId === undefined ? undefined : await read.json<SeatRecord>(keys.seat(userId))
-    if (seat && seat.value.deviceId === next.id) ops.push({ type: 'put', key: keys.seat(seat.value.userId), value: { ...seat.value, siteId: next.siteId } })
+    if (seat && seat.value.deviceId === next.id) {
+      // The branch the phone leaves may act on the seat until it has applied the move, as when the
+      // worker moves (invariant 4): the seat waits for it at the new site.
+      const pending = await pendingOfNewSeat(read, keys, seat.value.userId, seat, undefined, next.siteId, true, ctx.now(), ops)
+      const { pending: _before, ...record } = seat.value
+      const moved: SeatRecord = { ...record, siteId: next.siteId, ...(pending.length > 0 ? { pending } : {}) }
+      ops.push({ type: 'put', key: keys.seat(seat.value.userId), value: moved })
+    }
   }
   ops.push({ type: 'put', key: keys.device(next.id), value: next })
   return { ops, outcome: { device: toDevice(next, '0') } }

@@ -14,8 +14,12 @@
  * - `election/registry/<lease>`: etcd3's election keys.
  * - `nodes/<site>` → the branch's confirmation lease holder, on that etcd lease (it vanishes when
  *   the lease expires or is revoked). Its create revision is the grant revision.
- * - `revocations/<site>/<user>` → `{epoch}`: an index of pending revocations (a seat's `pending`
- *   entry for that site), written in the same transaction as the seat.
+ * - `revocations/<site>/<user>` → `{epoch}`: an index of pending revocations (an entry for that
+ *   site in the user's seat's `pending` or in `revoking/<user>`), written in the same transaction
+ *   as the entry.
+ * - `revoking/<user>` → the revocations a released seat left outstanding (a list of pending
+ *   entries; no lease): written by the release, taken into the user's next seat by the next
+ *   login, emptied by completions. It exists only while the user has no seat.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -43,6 +47,7 @@ export class Keys {
   revocation(siteId: string, userId: string): string { return `${this.prefix}revocations/${siteId}/${userId}` }
   siteRevocations(siteId: string): string { return `${this.prefix}revocations/${siteId}/` }
   get revocations(): string { return `${this.prefix}revocations/` }
+  revoking(userId: string): string { return `${this.prefix}revoking/${userId}` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -1,7 +1,7 @@
 /**
  * What the leader last saw of who is where, kept only to guess which keys a login will read, so
  * that the fenced writer fetches them all in its first round trip (see {@link TxnReader.prefetch}):
- * the extension's owner, that user's desk, the desk's occupant.
+ * the extension's owner, that user's desk, the desk's occupant, a desk's site.
  *
  * A hint is never trusted: the plan reads every key it uses through the transaction reader, and
  * every value read is compared at commit. A wrong or stale hint costs one more read round trip
@@ -15,6 +15,7 @@ export class PrefetchHints {
   readonly #owner = new Map<string, string>()
   readonly #desk = new Map<string, string>()
   readonly #occupant = new Map<string, string>()
+  readonly #site = new Map<string, string>()
 
   constructor(maxEntries = 100_000) {
     this.#maxEntries = maxEntries
@@ -35,6 +36,11 @@ export class PrefetchHints {
     return this.#occupant.get(deviceId)
   }
 
+  /** The site of `deviceId` when last seen. */
+  siteOf(deviceId: string): string | undefined {
+    return this.#site.get(deviceId)
+  }
+
   noteOwner(extension: string, userId: string): void {
     this.#set(this.#owner, extension, userId)
   }
@@ -49,6 +55,10 @@ export class PrefetchHints {
   noteOccupant(deviceId: string, userId: string | undefined): void {
     if (userId === undefined) this.#occupant.delete(deviceId)
     else this.#set(this.#occupant, deviceId, userId)
+  }
+
+  noteSite(deviceId: string, siteId: string): void {
+    this.#set(this.#site, deviceId, siteId)
   }
 
   #set(map: Map<string, string>, key: string, value: string): void {

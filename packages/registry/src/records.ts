@@ -85,7 +85,17 @@ export interface NodeLeaseRecord {
   leaseId: string
 }
 
-/** Stored at `revocations/<site>/<user>`; its mod revision is the revision of the revocation (the move). */
+/**
+ * Stored at `revoking/<user>` while the user has no seat: the revocations their released seat
+ * left outstanding (its own `pending`, plus its branch when it was active there and the branch's
+ * node held a confirmation lease). The user's next seat takes them over as its `pending`.
+ */
+export type RevokingRecord = PendingRecord[]
+
+/**
+ * Stored at `revocations/<site>/<user>`; its mod revision is the revision of the revocation (the
+ * move or the release that left the branch).
+ */
 export interface RevocationIndexRecord {
   /** The epoch of the previous seat (the pending entry's epoch). */
   epoch: string

@@ -6,9 +6,10 @@ import type { Keys } from './keys'
 import { type Op, REQUEST_LEASE } from './kv'
 import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
 import { verifyPin } from './pin-hash'
-import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, SeatRecord, UserRecord } from './records'
+import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, UserRecord } from './records'
 import { toSeat } from './records'
 import type { PrefetchHints } from './prefetch-hints'
+import { leaveRevocations, mergePending } from './revocations'
 
 /** What seat planning needs besides the request. */
 export interface SeatContext {
@@ -58,34 +59,64 @@ export async function userByExtension(
 /**
  * The keys a login reads first, which the fenced writer fetches in the same round trip as the
  * request record: the extension, the device, the desk's host and, guessed from `hints` (what
- * the leader saw last), the user, their seat and lockout, their old desk's host and the seat of
- * whoever sits at the desk. With right guesses a login is one read round trip and the
- * transaction; a wrong guess costs one more read (the plan reads what it needs), never more.
+ * the leader saw last), the user, their seat, lockout and released seat's outstanding
+ * revocations (`revoking/<user>`), their old desk's host, the seat (and `revoking/`) of whoever
+ * sits at the desk, and the confirmation lease keys (`nodes/<site>`) of the sites of both desks
+ * (a move away from a branch, or a bump, reads them). With right guesses a login is one read
+ * round trip and the transaction; a wrong guess costs one more read (the plan reads what it
+ * needs), never more.
  */
 export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 'deviceId' | 'pin'>, hints?: PrefetchHints): string[] {
   const wanted = [keys.extension(req.extension), keys.device(req.deviceId), keys.host(req.deviceId)]
   const userId = hints?.ownerOf(req.extension)
+  const sites = new Set<string | undefined>()
   if (userId !== undefined) {
-    wanted.push(keys.user(userId), keys.seat(userId))
+    wanted.push(keys.user(userId), keys.seat(userId), keys.revoking(userId))
     if (req.pin !== '') wanted.push(keys.lockout(userId))
     const desk = hints?.deskOf(userId)
-    if (desk !== undefined && desk !== req.deviceId) wanted.push(keys.host(desk))
+    if (desk !== undefined && desk !== req.deviceId) {
+      wanted.push(keys.host(desk))
+      sites.add(hints?.siteOf(desk))
+    }
   }
   const occupant = hints?.occupantOf(req.deviceId)
-  if (occupant !== undefined && occupant !== userId) wanted.push(keys.seat(occupant))
+  if (occupant !== undefined && occupant !== userId) {
+    wanted.push(keys.seat(occupant), keys.revoking(occupant))
+    sites.add(hints?.siteOf(req.deviceId))
+  }
+  for (const site of sites) if (site !== undefined) wanted.push(keys.node(site))
   return wanted
 }
 
-/** Deletes the revocation index keys of a seat's pending entries (the seat ends or drops them). */
+/** Deletes the revocation index keys of pending entries (a new seat drops them). */
 export function pendingIndexDeletes(keys: Keys, userId: string, pending: readonly PendingRecord[] | undefined): Op[] {
   return (pending ?? []).map((p) => ({ type: 'delete', key: keys.revocation(p.siteId, userId) }))
 }
 
-/** The effects of ending `seat` (held by `userId` at epoch `epoch`) for `reason`. */
-export async function releaseOps(read: TxnReader, keys: Keys, seat: SeatRecord, epoch: string, reason: ReleaseReason, now: number): Promise<Op[]> {
-  const ops: Op[] = [{ type: 'delete', key: keys.seat(seat.userId) }, ...pendingIndexDeletes(keys, seat.userId, seat.pending)]
-  const host = await read.get(keys.host(seat.deviceId))
-  if (host?.value.toString('utf8') === seat.userId) ops.push({ type: 'delete', key: keys.host(seat.deviceId) })
+/**
+ * The effects of ending `seat` (held by `seat.userId` at epoch `epoch`) for `reason`: the seat,
+ * the host key of its desk (unless `freeHost` is false: a bump puts it again), the release
+ * record, and the revocations the seat leaves outstanding for the worker's next seat
+ * ({@link leaveRevocations}: its pending branches, and its own branch when that branch's node
+ * holds a confirmation lease). Every release goes through here: logout, expiry, bump, and the
+ * directory's deletes of users and devices.
+ */
+export async function releaseOps(
+  read: TxnReader,
+  keys: Keys,
+  seat: SeatRecord,
+  epoch: string,
+  reason: ReleaseReason,
+  now: number,
+  freeHost = true,
+): Promise<Op[]> {
+  const active = (seat.pending ?? []).length === 0
+  await read.prefetch([...(freeHost ? [keys.host(seat.deviceId)] : []), keys.revoking(seat.userId), ...(active ? [keys.node(seat.siteId)] : [])])
+  const ops: Op[] = [{ type: 'delete', key: keys.seat(seat.userId) }, ...(await leaveRevocations(read, keys, seat, epoch, now))]
+  if (freeHost) {
+    const host = await read.get(keys.host(seat.deviceId))
+    if (host?.value.toString('utf8') === seat.userId) ops.push({ type: 'delete', key: keys.host(seat.deviceId) })
+  }
   const record: ReleaseRecord = { reason, seat, epoch, at: new Date(now).toISOString() }
   // The reason only has to outlive the watchers catching up: it expires with the request records.
   ops.push({ type: 'put', key: keys.seatReleased(seat.userId), value: record, lease: REQUEST_LEASE })
@@ -95,9 +126,13 @@ export async function releaseOps(read: TxnReader, keys: Keys, seat: SeatRecord, 
 /**
  * Plans a login: checks the extension, the device, flex hosting, roaming, the lockout and the
  * PIN; then, in one transaction, moves the worker's seat to the device (the previous seat is
- * revoked) and bumps whoever sat there. Wrong PINs write the lockout record (and are recorded
- * as the request's outcome, so a retried wrong PIN counts once). `verify` checks the PIN
- * against the stored hash of the user record at `revision` (default {@link verifyPin}).
+ * revoked) and bumps whoever sat there (a release: see {@link releaseOps}). The new seat is
+ * pending on every other branch that may still act as the worker (invariant 4): those its
+ * current seat was pending on, the branch a move leaves if its node holds a confirmation lease,
+ * and those a released seat left outstanding in `revoking/<user>` ({@link pendingOfNewSeat}).
+ * Wrong PINs write the lockout record (and are recorded as the request's outcome, so a retried
+ * wrong PIN counts once). `verify` checks the PIN against the stored hash of the user record at
+ * `revision` (default {@link verifyPin}).
  */
 export async function planLogin(
   ctx: SeatContext,
@@ -109,13 +144,15 @@ export async function planLogin(
   const { keys } = ctx
   // Round trips: 1. request record, extension, device, the desk's host, and what the hints
   // guess (loginPrefetch, by the writer); then only what the guess missed: 2. user, their seat,
-  // their lockout; 3. (a takeover or a bump) the old desk's host and the occupant's seat; then
-  // the transaction. Each prefetch of keys already fetched costs nothing.
-  const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), ...(req.pin === '' ? [] : [keys.lockout(id)])])
+  // their `revoking/` record, their lockout; 3. (a takeover or a bump) the old desk's host, the
+  // occupant's seat and `revoking/` record, the lease keys of the sites left; then the
+  // transaction. Each prefetch of keys already fetched costs nothing.
+  const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), keys.revoking(id), ...(req.pin === '' ? [] : [keys.lockout(id)])])
   if (!user) return { ops: [], outcome: unknownExtension() }
   ctx.hints?.noteOwner(req.extension, user.value.id)
   const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
   if (!device) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`) }
+  ctx.hints?.noteSite(req.deviceId, device.value.siteId)
   if (!device.value.flexHost) {
     return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_NOT_FLEX_HOST, `device "${req.deviceId}" does not host flex workers`) }
   }
@@ -148,18 +185,20 @@ export async function planLogin(
 
   let revoked: Seat | undefined
   const current = await read.json<SeatRecord>(keys.seat(userId))
+  const revoking = await read.json<RevokingRecord>(keys.revoking(userId))
   const occupantNow = (await read.get(keys.host(req.deviceId)))?.value.toString('utf8')
   // Noted as planned: if the transaction fails, the next attempt reads (and notes) afresh.
   ctx.hints?.noteDesk(userId, req.deviceId)
   ctx.hints?.noteOccupant(req.deviceId, userId)
   if (current && current.value.deviceId !== req.deviceId) ctx.hints?.noteOccupant(current.value.deviceId, undefined)
+  if (current) ctx.hints?.noteSite(current.value.deviceId, current.value.siteId)
   if (occupantNow !== undefined && occupantNow !== userId) ctx.hints?.noteDesk(occupantNow, undefined)
   const newSite = device.value.siteId
   // Invariant 4: leaving a branch whose SIP node holds a confirmation lease waits for it.
   const crossesSites = current !== undefined && current.value.deviceId !== req.deviceId && current.value.siteId !== newSite
   await read.prefetch([
     ...(current && current.value.deviceId !== req.deviceId ? [keys.host(current.value.deviceId)] : []),
-    ...(occupantNow !== undefined && occupantNow !== userId ? [keys.seat(occupantNow)] : []),
+    ...(occupantNow !== undefined && occupantNow !== userId ? [keys.seat(occupantNow), keys.revoking(occupantNow), keys.node(newSite)] : []),
     ...(crossesSites ? [keys.node(current.value.siteId)] : []),
   ])
   if (current && current.value.deviceId !== req.deviceId) {
@@ -174,12 +213,12 @@ export async function planLogin(
     const theirs = await read.json<SeatRecord>(keys.seat(occupant))
     if (theirs) {
       bumped = toSeat(theirs.value, theirs.revision)
-      ops.push({ type: 'delete', key: keys.seat(occupant) }, ...pendingIndexDeletes(keys, occupant, theirs.value.pending))
-      const record: ReleaseRecord = { reason: ReleaseReason.RELEASE_REASON_BUMPED, seat: theirs.value, epoch: theirs.revision, at: new Date(now).toISOString() }
-      ops.push({ type: 'put', key: keys.seatReleased(occupant), value: record, lease: REQUEST_LEASE })
+      // A released seat like any other (the desk's host key is put again below): until the
+      // branch applies the bump, its node may still act as the bumped worker at this desk.
+      ops.push(...(await releaseOps(read, keys, theirs.value, theirs.revision, ReleaseReason.RELEASE_REASON_BUMPED, now, false)))
     }
   }
-  const pending = current ? await pendingAfterMove(read, keys, current, newSite, crossesSites, now, ops) : []
+  const pending = await pendingOfNewSeat(read, keys, userId, current, revoking, newSite, crossesSites, now, ops)
   const max = user.value.maxSeatHours
   const hours = req.durationHours > 0 ? (max > 0 ? Math.min(req.durationHours, max) : req.durationHours) : max
   const seat: SeatRecord = {
@@ -199,31 +238,39 @@ export async function planLogin(
 }
 
 /**
- * The pending revocations of a user's new seat at `newSite` (invariant 4), given the current
- * seat; pushes the index key changes to `ops`. Entries for the new site are dropped (that
- * branch's node replaces the old seat with the new one in one revision); the others are carried
- * with their index keys. When the current seat was active and the move leaves its branch
+ * The pending revocations of `userId`'s new seat at `newSite` (invariant 4: a login, or a seated
+ * phone moved to another site), given the current seat and `revoking/<user>` (what a released
+ * seat left outstanding; normally only one of the two exists); pushes the changes of the index
+ * keys and of `revoking/<user>` to `ops`.
+ *
+ * Entries for the new site are dropped (that branch's node applies the old seat's end and the
+ * new seat in revision order, so it never acts on both), with their index keys; the others are
+ * carried into the new seat, their index keys kept. `revoking/<user>` is deleted: its entries now
+ * live in the seat. When the current seat was active and the move leaves its branch
  * (`crossesSites`) while that branch's node holds a confirmation lease (`nodes/<site>`, read
  * through the transaction so that a grant racing the login fails one of them), the new seat
  * also waits for that branch. A pending current seat was never acted on, so leaving it adds
  * nothing.
  */
-async function pendingAfterMove(
+export async function pendingOfNewSeat(
   read: TxnReader,
   keys: Keys,
-  current: { value: SeatRecord; revision: string },
+  userId: string,
+  current: { value: SeatRecord; revision: string } | undefined,
+  revoking: { value: RevokingRecord; revision: string } | undefined,
   newSite: string,
   crossesSites: boolean,
   now: number,
   ops: Op[],
 ): Promise<PendingRecord[]> {
-  const userId = current.value.userId
-  const before = current.value.pending ?? []
-  const pending = before.filter((p) => p.siteId !== newSite)
-  ops.push(...pendingIndexDeletes(keys, userId, before.filter((p) => p.siteId === newSite)))
-  if (crossesSites && before.length === 0 && (await read.get(keys.node(current.value.siteId))) !== undefined) {
+  const before = current?.value.pending ?? []
+  const outstanding = mergePending(before, revoking?.value ?? [])
+  let pending = outstanding.filter((p) => p.siteId !== newSite)
+  ops.push(...pendingIndexDeletes(keys, userId, outstanding.filter((p) => p.siteId === newSite)))
+  if (revoking) ops.push({ type: 'delete', key: keys.revoking(userId) })
+  if (current && crossesSites && before.length === 0 && (await read.get(keys.node(current.value.siteId))) !== undefined) {
     const entry: PendingRecord = { siteId: current.value.siteId, deviceId: current.value.deviceId, epoch: current.revision, since: new Date(now).toISOString() }
-    pending.push(entry)
+    pending = mergePending(pending, [entry])
     const index: RevocationIndexRecord = { epoch: current.revision }
     ops.push({ type: 'put', key: keys.revocation(entry.siteId, userId), value: index })
   }

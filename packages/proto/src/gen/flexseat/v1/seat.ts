@@ -2158,9 +2158,10 @@ export const SeatServiceService = {
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
    *
-   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
-   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
-   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
+   * worker's last seat there was released and that node has not yet confirmed it), the new seat
+   * is written pending (Seat.pending) and Login returns once that branch acknowledged the
+   * revocation or its lease expired, with the seat active at its new epoch. If the call's
    * deadline comes first, the seat is returned still pending; the registry completes it anyway.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
@@ -2233,9 +2234,10 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
    *
-   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
-   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
-   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
+   * worker's last seat there was released and that node has not yet confirmed it), the new seat
+   * is written pending (Seat.pending) and Login returns once that branch acknowledged the
+   * revocation or its lease expired, with the seat active at its new epoch. If the call's
    * deadline comes first, the seat is returned still pending; the registry completes it anyway.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
@@ -2268,9 +2270,10 @@ export interface SeatServiceClient extends Client {
    * Login seats a worker at a device. It moves the worker's seat (the previous seat is revoked)
    * and bumps a previous occupant of the device, in one fenced transaction.
    *
-   * When the previous seat is at another branch whose SIP node holds a confirmation lease, the
-   * new seat is written pending (Seat.pending) and Login returns once that branch acknowledged
-   * the revocation or its lease expired, with the seat active at its new epoch. If the call's
+   * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
+   * worker's last seat there was released and that node has not yet confirmed it), the new seat
+   * is written pending (Seat.pending) and Login returns once that branch acknowledged the
+   * revocation or its lease expired, with the seat active at its new epoch. If the call's
    * deadline comes first, the seat is returned still pending; the registry completes it anyway.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
