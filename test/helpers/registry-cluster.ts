@@ -64,6 +64,12 @@ export interface RegistryClusterOptions {
   startTimeoutMs?: number
   /** Credentials of the harness' clients (default insecure; pass TLS credentials when `env` turns TLS on). */
   credentials?: ChannelCredentials
+  /**
+   * FLEXSEAT_REGISTRY_LISTEN of each instance, by index (default `127.0.0.1:0`). A fixed port
+   * keeps the instance's address across {@link RegistryCluster.restart}, for clients that were
+   * configured with it (a branch's SIP node).
+   */
+  listen?: readonly (string | undefined)[]
 }
 
 /** Generated clients of one instance. Closed by {@link RegistryCluster.stop} (or a restart). */
@@ -110,7 +116,7 @@ export class RegistryCluster {
   readonly tokensFile: string
   readonly instances: readonly RegistryInstance[]
   readonly #dir: string
-  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers'>> & Pick<RegistryClusterOptions, 'onLog'>
+  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers' | 'listen'>> & Pick<RegistryClusterOptions, 'onLog' | 'listen'>
   readonly #clients = new Map<number, RegistryClients>()
   #stopped = false
 
@@ -136,6 +142,7 @@ export class RegistryCluster {
       startTimeoutMs: init.options.startTimeoutMs ?? 20_000,
       credentials: init.options.credentials ?? credentials.createInsecure(),
       onLog: init.options.onLog,
+      listen: init.options.listen,
     }
   }
 
@@ -330,7 +337,7 @@ export class RegistryCluster {
       ...inherited,
       FLEXSEAT_ETCD_ENDPOINTS: this.etcd.endpoints.join(','),
       FLEXSEAT_ETCD_PREFIX: this.prefix,
-      FLEXSEAT_REGISTRY_LISTEN: '127.0.0.1:0',
+      FLEXSEAT_REGISTRY_LISTEN: this.#options.listen?.[index] ?? '127.0.0.1:0',
       FLEXSEAT_TOKENS_FILE: this.tokensFile,
       FLEXSEAT_CLUSTER_TOKEN: this.tokens.registry,
       FLEXSEAT_LEASE_TTL_SECONDS: String(this.#options.leaseTtlSeconds),

@@ -115,3 +115,92 @@ export async function runSipp(t: TestLike, opts: SippOptions): Promise<SippResul
     if (r.code === 0 || attempt >= 3 || opts.port !== undefined || !BIND_RACE.test(r.stderr)) return r;
   }
 }
+
+/** One SIP message of a sipp message log (`-trace_msg -message_file <file>`). */
+export interface SippTraceEntry {
+  /** When sipp sent or received it, in ms since the epoch (sipp logs local time to the µs). */
+  time: number;
+  direction: 'sent' | 'received';
+  /** The message as on the wire (lines joined with \n). */
+  text: string;
+  /** The request method, or undefined for a response. */
+  method: string | undefined;
+  /** The Request-URI of a request. */
+  uri: string | undefined;
+  /** The status code of a response. */
+  status: number | undefined;
+  /** The reason phrase of a response. */
+  reason: string | undefined;
+  /** The CSeq method (for a response: the method it answers). */
+  cseqMethod: string;
+  /** The body ('' when none). */
+  body: string;
+  /** The first value of a header (compact forms understood), or '' when absent. */
+  header(name: string): string;
+  /** Every value of a header, in order. */
+  headers(name: string): string[];
+}
+
+/** Compact header forms (RFC 3261 §7.3.3 and extensions). */
+const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', m: 'contact', c: 'content-type', l: 'content-length', k: 'supported', e: 'content-encoding', s: 'subject', o: 'event' };
+
+/**
+ * Parses a sipp message log. An entry starts with a line of dashes followed by the local date
+ * and time (`----- 2026-11-22 05:35:37.716712`), then `UDP message received [N] bytes :` or
+ * `UDP message sent (N bytes):`, a blank line and the message. A message still being written is
+ * dropped (it has no following separator yet and may be cut short only when the file ends
+ * without a blank line; sipp writes each entry with one fprintf and flushes).
+ */
+export function parseSippTrace(log: string): SippTraceEntry[] {
+  const entries: SippTraceEntry[] = [];
+  const blocks = log.split(/^-{10,} (\d{4}-\d\d-\d\d)[ \t](\d\d:\d\d:\d\d\.\d+)[^\n]*\n/m);
+  // split with two groups: [before, date, time, block, date, time, block, ...]
+  for (let i = 1; i + 2 < blocks.length; i += 3) {
+    const date = blocks[i]!;
+    const clock = blocks[i + 1]!;
+    const block = blocks[i + 2]!;
+    const head = /^\S+ message (received|sent)[^\n]*\n\n?/.exec(block);
+    if (head === null) continue;
+    const direction = head[1] === 'sent' ? 'sent' : 'received';
+    const text = block.slice(head[0].length).replace(/\r/g, '').replace(/\n+$/, '\n');
+    const [headPart = '', ...bodyParts] = text.split('\n\n');
+    const lines = headPart.split('\n');
+    const first = lines[0] ?? '';
+    const headerLines = lines.slice(1);
+    const lookup = (name: string): string[] => {
+      const wanted = name.toLowerCase();
+      const out: string[] = [];
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        let key = line.slice(0, colon).trim().toLowerCase();
+        key = COMPACT[key] ?? key;
+        if (key === wanted) out.push(line.slice(colon + 1).trim());
+      }
+      return out;
+    };
+    const response = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(first);
+    const request = response === null ? /^([A-Z]+) (\S+) SIP\/2\.0$/.exec(first) : null;
+    const [ms = '0'] = [clock.split('.')[1] ?? '0'];
+    const time = new Date(`${date}T${clock.split('.')[0]}`).getTime() + Number(`0.${ms}`) * 1000;
+    entries.push({
+      time,
+      direction,
+      text,
+      method: request?.[1],
+      uri: request?.[2],
+      status: response ? Number(response[1]) : undefined,
+      reason: response ? response[2] : undefined,
+      cseqMethod: lookup('cseq')[0]?.split(/\s+/)[1] ?? '',
+      body: bodyParts.join('\n\n').replace(/\n$/, ''),
+      header: (name) => lookup(name)[0] ?? '',
+      headers: lookup,
+    });
+  }
+  return entries;
+}
+
+/** The user part of a SIP URI in a header value (`"Ada" <sip:1001@host>;tag=x` → `1001`), or ''. */
+export function uriUser(value: string): string {
+  return /sips?:([^@;>]+)@/.exec(value)?.[1] ?? '';
+}

@@ -142,12 +142,12 @@ export class SippPhone {
 
   /**
    * Dials `number` (a feature code, an extension, an emergency number) and returns the final
-   * response. An answered call is held `holdMs` (default 300) and hung up.
+   * response. An answered call is held 200 ms and hung up.
    */
-  async dial(number: string, options: { holdMs?: number } = {}): Promise<DialOutcome> {
+  async dial(number: string): Promise<DialOutcome> {
     const log = join(this.#dir, `dial-${Date.now()}-${Math.random().toString(16).slice(2, 8)}.log`)
     const code = await this.#run(
-      ['-sf', join(SIPP_SCENARIOS, 'phone-dial.xml'), '-p', String(await freeUdpPort()), '-s', number, '-key', 'hold', String(options.holdMs ?? 300), '-key', 'extra', '', '-message_file', log,
+      ['-sf', join(SIPP_SCENARIOS, 'phone-dial.xml'), '-p', String(await freeUdpPort()), '-s', number, '-key', 'extra', `X-Phone: ${this.account.deviceId}`, '-message_file', log,
         // The digest covers the Request-URI (the node checks it), not sipp's default target URI.
         '-auth_uri', `${number}@${this.account.registrar}`],
       20,

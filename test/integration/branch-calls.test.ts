@@ -1,0 +1,75 @@
+// Calls from desk phones through real SIP nodes (sipp phones, a sipp carrier gateway): an idle
+// flex desk may call only emergency numbers (which leave through the desk's own branch with that
+// branch's dispatchable location); a seated desk presents the worker's identity
+// (P-Asserted-Identity, whatever the phone put there), an unseated one the desk's own extension.
+import t from 'tap'
+import { Branches, PIN, type Phone, statusLine } from '../helpers/branches'
+import type { SippTraceEntry } from '../helpers/sipp'
+
+/** The INVITE of call `callId` as `phone` received it. */
+async function inviteAt(phone: Phone, callId: string): Promise<SippTraceEntry> {
+  return phone.waitFor((m) => m.method === 'INVITE' && m.header('call-id') === callId, 2_000, `INVITE ${callId}`)
+}
+
+t.test('calls from desk phones', async (t) => {
+  const branches = await Branches.start(t, { confirmationLeaseSeconds: 3, carrier: true })
+  const carrier = branches.carrier!
+  const amsterdam = branches.branch('amsterdam')
+  const chicago = branches.branch('chicago')
+  const [amsDesk, amsDesk2, chiDesk, berFixed] = await Promise.all([
+    branches.phone('amsterdam', 'ams-desk-1').start(),
+    branches.phone('amsterdam', 'ams-desk-2').start(),
+    branches.phone('chicago', 'chi-desk-1').start(),
+    branches.phone('berlin', 'ber-fixed').start(),
+  ])
+
+  await t.test('an idle flex desk may not call a normal number', async (t) => {
+    const external = await amsDesk2.dial('0201234567')
+    t.equal(statusLine(external), '403 Sign in with *51 to call')
+    const internal = await amsDesk2.dial(branches.device('ber-fixed').extension)
+    t.equal(statusLine(internal), '403 Sign in with *51 to call', 'nor an internal one')
+    t.equal(berFixed.invites().length, 0, 'nothing rang')
+    t.equal(carrier.invites().length, 0, 'nothing reached the carrier')
+  })
+
+  await t.test('an idle flex desk reaches the emergency number through its own branch', async (t) => {
+    const call = await amsDesk2.dial('112')
+    t.ok(call.answered, `answered by the carrier (${statusLine(call)})`)
+    const invite = await inviteAt(carrier, call.callId)
+    t.equal(invite.header('x-flexseat-location'), amsterdam.dispatchableLocation, "with Amsterdam's dispatchable location")
+
+    const call911 = await chiDesk.dial('911')
+    t.ok(call911.answered, `Chicago's 911 is answered (${statusLine(call911)})`)
+    const invite911 = await inviteAt(carrier, call911.callId)
+    t.equal(invite911.header('x-flexseat-location'), chicago.dispatchableLocation, "with Chicago's dispatchable location")
+    t.match(invite911.uri ?? '', /^sip:911@/, 'to 911')
+  })
+
+  await t.test("a seated desk presents the worker's identity", async (t) => {
+    const signIn = await amsDesk.dial(`*51*1001*${PIN['1001']}`)
+    t.equal(statusLine(signIn), '480 Signed in as 1001')
+    // A phone may put anything in P-Asserted-Identity: the node replaces it.
+    const call = await amsDesk.dial(branches.device('ber-fixed').extension, { header: 'P-Asserted-Identity: <sip:9999@evil.example>' })
+    t.ok(call.answered, `the Berlin reception answered (${statusLine(call)})`)
+    const invite = await inviteAt(berFixed, call.callId)
+    t.same(invite.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`], 'exactly one PAI: the worker 1001')
+
+    const external = await amsDesk.dial('0201234567')
+    t.ok(external.answered, `an external number goes out through the carrier (${statusLine(external)})`)
+    const out = await inviteAt(carrier, external.callId)
+    t.same(out.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`], 'as 1001')
+  })
+
+  await t.test("an unseated desk presents its own extension", async (t) => {
+    const call = await chiDesk.dial(branches.device('ber-fixed').extension)
+    t.equal(statusLine(call), '403 Sign in with *51 to call', 'an idle flex desk first')
+    const fixed = branches.phone('amsterdam', 'ams-fixed')
+    await fixed.start()
+    const fromFixed = await fixed.dial(branches.device('ber-fixed').extension)
+    t.ok(fromFixed.answered, `a fixed phone calls freely (${statusLine(fromFixed)})`)
+    const invite = await inviteAt(berFixed, fromFixed.callId)
+    const pai = invite.headers('p-asserted-identity')
+    t.equal(pai.length, 1, 'one PAI')
+    t.match(pai[0] ?? '', new RegExp(`<sip:${branches.device('ams-fixed').extension}@`), "the fixed phone's own extension")
+  })
+})
