@@ -6,6 +6,7 @@ import { RegistryCallError } from './errors'
 import type { RegistryClient } from './registry-client'
 import type { SeatStream } from './seat-stream'
 import type { SeatView } from './seat-view'
+import { Pause } from './pause'
 
 /** Options of {@link ConfirmationLease.start}. */
 export interface ConfirmationLeaseOptions {
@@ -86,7 +87,7 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
   #stopping: Promise<void> | undefined
   readonly #stopSignal = new AbortController()
   #flipTimer: NodeJS.Timeout | undefined
-  #wake: (() => void) | undefined
+  readonly #pause = new Pause()
   #loop: Promise<void> | undefined
   #waitingForView = false
   #resyncedFor: bigint | undefined
@@ -137,7 +138,7 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     this.#stopped = true
     this.#view.off('changes', this.#onViewChanges)
     clearTimeout(this.#flipTimer)
-    this.#wake?.()
+    this.#pause.wake()
     this.#stopSignal.abort()
     this.#evaluate('stopped')
     this.#stopping = this.#release()
@@ -161,7 +162,7 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     while (!this.#stopped) {
       const delayMs = await this.#renew()
       if (this.#stopped) break
-      await this.#sleep(delayMs)
+      await this.#pause.for(delayMs)
     }
   }
 
@@ -274,20 +275,6 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     return 'seat view behind the lease grant'
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      timer.unref()
-      function done(): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wake = () => {
-        this.#wake = undefined
-        done()
-      }
-    })
-  }
 }
 
 /** `work`'s outcome, or 'timeout' after `ms` (or once `signal` aborts); the timer does not hold the process. */

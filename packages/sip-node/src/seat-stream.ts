@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { RegistryCallError } from './errors'
 import type { RegistryClient } from './registry-client'
 import type { SeatView } from './seat-view'
+import { Pause } from './pause'
 
 /** Options of {@link SeatStream.start}. */
 export interface SeatStreamOptions {
@@ -41,7 +42,7 @@ export class SeatStream {
   // Aborts the current stream only (resync, stop); #stopped ends the loop.
   #current: AbortController | undefined
   #resync = false
-  #wakeSleep: (() => void) | undefined
+  readonly #pause = new Pause()
   #loop: Promise<void> | undefined
   readonly #syncWaiters = new Set<() => void>()
 
@@ -75,7 +76,7 @@ export class SeatStream {
     this.#resync = true
     this.#logger.info({ revision: this.#view.revision }, 'seat view resync requested')
     this.#current?.abort(new Error('resync'))
-    this.#wakeSleep?.()
+    this.#pause.wake()
   }
 
   /** Resolves once no resync is outstanding (at once if none is), or when the stream stops. */
@@ -89,7 +90,7 @@ export class SeatStream {
     if (!this.#stopped) {
       this.#stopped = true
       this.#current?.abort(new Error('stopped'))
-      this.#wakeSleep?.()
+      this.#pause.wake()
       this.#settleSync()
     }
     await this.#loop
@@ -130,7 +131,7 @@ export class SeatStream {
       if (refused) this.#logger.error(fields, 'seat stream refused by the registry')
       else if (wasOpen || failures === 1) this.#logger.warn(fields, failure === undefined ? 'seat stream ended by the registry' : 'seat stream broken')
       else this.#logger.debug(fields, 'seat stream still unavailable')
-      await this.#sleep(delayMs)
+      await this.#pause.for(delayMs)
     }
     this.#current = undefined
     this.#logger.info({ revision: this.#view.revision }, 'seat stream stopped')
@@ -162,18 +163,4 @@ export class SeatStream {
     this.#syncWaiters.clear()
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      timer.unref()
-      function done(): void {
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#wakeSleep = () => {
-        this.#wakeSleep = undefined
-        done()
-      }
-    })
-  }
 }
