@@ -20,6 +20,7 @@
  * the figures are those of a busy 2-core machine, not of the node alone. Every process is killed
  * at the end.
  */
+import { readFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -29,6 +30,7 @@ import { TetheredProcess } from '@flexseat/sim'
 import { Branches, type LogLine, Phone } from '../test/helpers/branches'
 import { REPO_ROOT } from '../test/helpers/registry-cluster'
 import { freePort } from '../test/helpers/sip-engine'
+import { processesMentioning } from '../test/helpers/sim-run'
 import { parseSippTrace, type SippTraceEntry } from '../test/helpers/sipp'
 import { summary } from './stats'
 
@@ -181,6 +183,26 @@ async function main(): Promise<void> {
   console.log('                         median / p99     median / p99       median / p99             median / p99')
   console.log('(old told first: share of takeovers whose old desk got its MESSAGE before the new desk got its final response)')
   for (const row of rows) console.log(row)
+  console.log('')
+  console.log(`memory, peak RSS (VmHWM) per process: ${memoryLine(branches.sitesDir)}`)
+}
+
+/** Peak resident memory of this run's SIP nodes, engines and registries (from /proc), in MiB. */
+function memoryLine(sitesDir: string): string {
+  const peak = (pid: number): number => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024
+    } catch {
+      return 0
+    }
+  }
+  const group = (name: string, pids: number[]): string => `${name} ${pids.map((pid) => `${Math.round(peak(pid))}`).join('/')} MiB`
+  return [
+    group('SIP nodes', processesMentioning('sip-node/dist/main.js', sitesDir)),
+    group('engines', processesMentioning('sip-engine/dist/main.js', '--secret')),
+    group('registries', processesMentioning('registry/dist/main.js', sitesDir)),
+  ].join(', ')
 }
 
 interface SignIn {
