@@ -124,7 +124,8 @@ export class DirectoryCache {
 
   /**
    * The device's digest credentials (HA1 for its realm), kept 30 s. Undefined when the device is
-   * unknown or has no SIP password (DEVICE_NOT_FOUND / NO_CREDENTIALS, remembered 5 s); other
+   * unknown or has no SIP password (DEVICE_NOT_FOUND / NO_CREDENTIALS, remembered 5 s). While the
+   * registry cannot be reached, credentials fetched before are used as they were; other
    * failures throw {@link RegistryCallError}.
    */
   async credentials(deviceId: string): Promise<GetDeviceCredentialsResponse | undefined> {
@@ -215,6 +216,13 @@ export class DirectoryCache {
     try {
       value = await this.#client.getDeviceCredentials(deviceId)
     } catch (error) {
+      // The branch's phones keep registering and calling while the cluster is unreachable (only
+      // flex seats depend on it): credentials we had stay good until the registry answers again.
+      const stale = this.#credentials.get(deviceId)
+      if (error instanceof RegistryCallError && error.retryable && stale?.value !== undefined) {
+        this.#logger.debug({ device: deviceId, code: error.code }, 'registry unreachable: using the device credentials held')
+        return stale.value
+      }
       if (!(error instanceof RegistryCallError) || !NO_CREDENTIALS.has(error.code)) throw error
       value = undefined
     }
