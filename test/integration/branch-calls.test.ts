@@ -3,7 +3,9 @@
 // branch's dispatchable location); a seated desk presents the worker's identity
 // (P-Asserted-Identity, whatever the phone put there), an unseated one the desk's own extension.
 import t from 'tap'
+import { unary } from '@flexseat/proto'
 import { Branches, PIN, type Phone, statusLine } from '../helpers/branches'
+import { worker } from '../helpers/registry-cluster'
 import type { SippTraceEntry } from '../helpers/sipp'
 
 /** The INVITE of call `callId` as `phone` received it. */
@@ -71,5 +73,24 @@ t.test('calls from desk phones', async (t) => {
     const pai = invite.headers('p-asserted-identity')
     t.equal(pai.length, 1, 'one PAI')
     t.match(pai[0] ?? '', new RegExp(`<sip:${branches.device('ams-fixed').extension}@`), "the fixed phone's own extension")
+  })
+
+  await t.test("a worker who sits nowhere: the directory's fallback, else a clear 480", async (t) => {
+    const { directory } = branches.admin()
+    const metadata = branches.registry.metadata('admin')
+    const reception = branches.device('ber-fixed').extension
+    // Created after the nodes loaded the directory: a lookup that misses refreshes it.
+    for (const user of [worker('1007', { fallback: reception, homeSiteId: 'berlin' }), worker('1008', { homeSiteId: 'berlin' })]) {
+      await unary(directory.createUser.bind(directory), { requestId: `calls-${user.extension}`, user, pin: '2468' }, { metadata, timeoutMs: 5_000 })
+    }
+    const fixed = branches.phone('amsterdam', 'ams-fixed')
+    await fixed.start()
+    const before = berFixed.invites().length
+    const toFallback = await fixed.dial('1007')
+    t.ok(toFallback.answered, `1007 is not signed in: the call goes to the fallback, Berlin's reception (${statusLine(toFallback)})`)
+    t.equal(berFixed.invites().length, before + 1, 'the reception rang')
+    const nowhere = await fixed.dial('1008')
+    t.equal(statusLine(nowhere), '480 1008 is not signed in', 'no fallback: a clear 480')
+    t.equal(berFixed.invites().length, before + 1, 'and nothing else rang')
   })
 })
