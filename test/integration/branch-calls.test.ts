@@ -1,7 +1,8 @@
 // Calls from desk phones through real SIP nodes (sipp phones, a sipp carrier gateway): an idle
 // flex desk may call only emergency numbers (which leave through the desk's own branch with that
 // branch's dispatchable location); a seated desk presents the worker's identity
-// (P-Asserted-Identity, whatever the phone put there), an unseated one the desk's own extension.
+// (P-Asserted-Identity, whatever the phone put there), an unseated one the desk's own extension;
+// a worker who sits nowhere is reached at the directory's fallback, else gets a clear 480.
 import t from 'tap'
 import { unary } from '@flexseat/proto'
 import { Branches, PIN, type Phone, statusLine } from '../helpers/branches'
