@@ -21,7 +21,7 @@ export interface RevocationCore {
 export async function startRevocationCore(
   t: Test,
   endpoints: readonly string[],
-  options: { prefix: string; site: string; confirmationLeaseSeconds: number; clock?: () => number },
+  options: { prefix: string; site: string; confirmationLeaseSeconds: number; clock?: () => number; monotonicClock?: () => number },
 ): Promise<RevocationCore> {
   const etcd = createEtcdClient(endpoints, { callTimeoutMs: 3_000 })
   const core = await RegistryCore.create({
@@ -33,6 +33,7 @@ export async function startRevocationCore(
     logger: pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
     pinHash: TEST_SCRYPT,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.monotonicClock ? { monotonicClock: options.monotonicClock } : {}),
   })
   t.teardown(async () => {
     await core.stop(2_000)

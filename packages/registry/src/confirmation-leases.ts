@@ -15,8 +15,12 @@ export interface ConfirmationLeasesOptions {
   writer: FencedWriter
   /** The TTL of the branches' leases, in seconds. */
   ttlSeconds: number
-  /** The clock of seat times (`pending[].since`). */
-  clock: () => number
+  /**
+   * A monotonic clock in milliseconds: how long a revocation has waited is measured from when this
+   * instance, as leader, first saw it — never by comparing `pending[].since`, which another
+   * machine's wall clock may have written.
+   */
+  monotonicClock: () => number
   logger: Logger
 }
 
@@ -35,6 +39,12 @@ const BATCH = 50
 export class ConfirmationLeases {
   readonly #o: ConfirmationLeasesOptions
   readonly #locks = new Map<string, Promise<unknown>>()
+  /**
+   * When this instance first saw each pending revocation (`<site>/<user>/<revision of the index
+   * key>`), by {@link ConfirmationLeasesOptions.monotonicClock}. After a failover the new leader
+   * starts counting afresh: a refusal comes at most one lease later, never earlier.
+   */
+  readonly #firstSeen = new Map<string, number>()
 
   constructor(options: ConfirmationLeasesOptions) {
     this.#o = options
@@ -60,8 +70,8 @@ export class ConfirmationLeases {
           })
         }
         await this.#complete(siteId, (p) => BigInt(p.revokedAt) <= appliedRevision)
-        const now = this.#o.clock()
-        const laggard = (await this.pendingOf(siteId)).find((p) => now - Date.parse(p.entry.since) > this.#o.ttlSeconds * 1_000 && BigInt(p.revokedAt) > appliedRevision)
+        const waited = this.#waited(siteId, await this.pendingOf(siteId))
+        const laggard = waited.find(({ pending, ms }) => ms > this.#o.ttlSeconds * 1_000 && BigInt(pending.revokedAt) > appliedRevision)?.pending
         if (laggard) {
           this.#o.logger.warn({ site: siteId, node: nodeId, user: laggard.userId, revokedAt: laggard.revokedAt, appliedRevision: String(appliedRevision) }, 'lease renewal refused: a revocation is older than the lease')
           throw new RegistryError(
@@ -75,6 +85,20 @@ export class ConfirmationLeases {
       }
       return this.#grant(siteId, nodeId)
     })
+  }
+
+  /** How long each of the site's pending revocations has waited, by this instance's clock. */
+  #waited(siteId: string, pending: readonly PendingAt[]): { pending: PendingAt; ms: number }[] {
+    const now = this.#o.monotonicClock()
+    const current = new Set<string>()
+    const waited = pending.map((p) => {
+      const key = `${siteId}/${p.userId}/${p.revokedAt}`
+      current.add(key)
+      if (!this.#firstSeen.has(key)) this.#firstSeen.set(key, now)
+      return { pending: p, ms: now - (this.#firstSeen.get(key) as number) }
+    })
+    for (const key of this.#firstSeen.keys()) if (key.startsWith(`${siteId}/`) && !current.has(key)) this.#firstSeen.delete(key)
+    return waited
   }
 
   /** Gives the site's lease up if `nodeId` holds it; its pending revocations complete at once. */
@@ -187,7 +211,12 @@ export class ConfirmationLeases {
       })
       if (revision === undefined) {
         await revokeLease(etcd, grant.ID)
-        throw new RegistryError(ErrorCode.ERROR_CODE_LEASE_HELD, `the lease of site "${siteId}" was just granted to ${outcome.nodeId === nodeId ? 'this node' : 'another node'}; retry`, {
+        // Two leaders (a failover under way) granted at once: if the other grant went to this very
+        // node, it holds the lease — answer with that one rather than make it drop a lease it has.
+        const existing = outcome.nodeId === nodeId ? (await readKeys(etcd, [keys.node(siteId)])).get(keys.node(siteId)) : undefined
+        const ttl = existing ? await keepAliveOnce(etcd, parseJson<NodeLeaseRecord>(existing).leaseId) : 0
+        if (existing && ttl > 0) return { leaseSeconds: ttl, grantedRevision: existing.create_revision, granted: true }
+        throw new RegistryError(ErrorCode.ERROR_CODE_LEASE_HELD, `the lease of site "${siteId}" was just granted to another node; retry`, {
           retryAfterMs: 100,
         })
       }

@@ -134,6 +134,11 @@ export interface RegistryCoreOptions {
   /** The clock for seat times, expiry and lockouts (default Date.now; tests move it). */
   clock?: () => number
   /**
+   * A monotonic clock in milliseconds (default performance.now) for how long a revocation has
+   * waited on this leader: wall clocks of different machines must not decide a lease refusal.
+   */
+  monotonicClock?: () => number
+  /**
    * TTL of the branches' confirmation leases, in seconds (default 5): a cut-off branch stops
    * acting on flex seats at most this long after its last renewal, and a takeover waiting on it
    * completes about this long (plus the 250 ms sweep) after that (invariant 4).
@@ -232,7 +237,7 @@ export class RegistryCore extends EventEmitter {
     if (!Number.isInteger(this.#confirmationTtl) || this.#confirmationTtl < 1) {
       throw new Error(`confirmationLeaseSeconds must be a whole number of seconds >= 1: ${this.#confirmationTtl}`)
     }
-    this.#leases = new ConfirmationLeases({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, ttlSeconds: this.#confirmationTtl, clock: this.#ctx.now, logger: this.#logger })
+    this.#leases = new ConfirmationLeases({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, ttlSeconds: this.#confirmationTtl, monotonicClock: o.monotonicClock ?? (() => performance.now()), logger: this.#logger })
     this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
     this.#leadership.on('change', (leader: boolean) => {
       if (leader) {
