@@ -2,6 +2,8 @@ import t, { type Test as Tap } from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { credentials } from '@grpc/grpc-js'
+import { BranchServiceClient, unary } from '@flexseat/proto'
 import { freePorts } from '@flexseat/sim'
 import { Cli, type CliResult } from '../helpers/cli'
 import { RegistryCluster } from '../helpers/registry-cluster'
@@ -17,7 +19,8 @@ t.test('flexseat against a registry cluster', async (t) => {
   // until the cluster has stopped, or the test process could end in the middle of a wait.
   const keepAlive = setInterval(() => undefined, 1_000)
   // One etcd member is enough here: these tests are about the command, not etcd's quorum.
-  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info' }).catch((error: unknown) => {
+  // A long confirmation lease: the branch node of the phones case holds it without renewing.
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info', env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '30' } }).catch((error: unknown) => {
     clearInterval(keepAlive)
     throw error
   })
@@ -117,6 +120,45 @@ t.test('flexseat against a registry cluster', async (t) => {
     const right = await cli(['login', '1002', '--device', 'desk-2', '--pin-stdin'], admin, ['1357'])
     ok(t, right, 'login with the right PIN')
     t.match(right.stdout, /^seated\s+1002 \(Bob Babbage\) at desk-2@oslo since /m)
+  })
+
+  // Guards tried: the phones command left out of COMMANDS (exit 2, unknown command); the
+  // branch lines left out of formatClusterStatus (no "branch oslo" line).
+  await t.test('phones lists the bindings a branch node reported; cluster status shows the branch', async (t) => {
+    // As oslo's SIP node would: take the branch's lease, report two phones.
+    const branch = new BranchServiceClient(leaderAddress, credentials.createInsecure())
+    t.teardown(() => branch.close())
+    const sipNode = cluster.metadata('sip-node')
+    const node = { siteId: 'oslo', nodeId: 'oslo-1a2b3c4d' }
+    await unary(branch.renewLease.bind(branch), { ...node, appliedRevision: '0' }, { metadata: sipNode })
+    const expiresAt = new Date(Date.now() + 600_000)
+    const phone = (deviceId: string, host: string) => ({ deviceId, siteId: 'oslo', contact: `sip:${deviceId}@${host}:5060`, source: `udp:${host}:5060`, userAgent: 'test phone', expiresAt, registeredAt: undefined })
+    await unary(branch.reportBindings.bind(branch), { ...node, bindings: [phone('desk-1', '192.0.2.1'), phone('desk-2', '192.0.2.2')], removedDeviceIds: [] }, { metadata: sipNode })
+    const expires = expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+    const table = await cli(['phones'], { FLEXSEAT_REGISTRY: followerAddress, FLEXSEAT_TOKEN: cluster.tokens.viewer })
+    ok(t, table, 'phones (viewer)')
+    t.match(table.stdout, /^DEVICE\s+SITE\s+CONTACT\s+EXPIRES\n/)
+    t.match(table.stdout, new RegExp(`^desk-1\\s+oslo\\s+sip:desk-1@192\\.0\\.2\\.1:5060\\s+${expires}$`, 'm'))
+    t.match(table.stdout, new RegExp(`^desk-2\\s+oslo\\s+sip:desk-2@192\\.0\\.2\\.2:5060\\s+${expires}$`, 'm'))
+    const json = await cli(['phones', '--site', 'oslo', '--json'])
+    ok(t, json, 'phones --site --json')
+    t.match(JSON.parse(json.stdout), { bindings: [{ deviceId: 'desk-1', siteId: 'oslo', source: 'udp:192.0.2.1:5060', userAgent: 'test phone', expiresAt: expiresAt.toISOString() }, { deviceId: 'desk-2' }] })
+    const none = await cli(['phones', '--site', 'amsterdam', '--json'])
+    ok(t, none, 'phones of a site without phones')
+    t.same(JSON.parse(none.stdout), { bindings: [] }, 'the list is there even when empty')
+
+    const status = await cli(['cluster', 'status'])
+    ok(t, status, 'cluster status')
+    t.match(status.stdout, /^branch oslo\s+SIP node: held by oslo-1a2b3c4d, 2 phones online$/m)
+    const statusJson = await cli(['cluster', 'status', '--json'])
+    t.match(JSON.parse(statusJson.stdout), { branches: [{ siteId: 'oslo', nodeId: 'oslo-1a2b3c4d', leaseHeld: true, grantedRevision: /^\d+$/, onlinePhones: 2 }] })
+
+    // The node stops cleanly: its phones stay bound until they expire, the lease is gone.
+    await unary(branch.releaseLease.bind(branch), node, { metadata: sipNode })
+    const released = await cli(['cluster', 'status'])
+    ok(t, released, 'cluster status after the release')
+    t.match(released.stdout, /^branch oslo\s+no SIP node, 2 phones online$/m)
   })
 
   await t.test('no token exits 4, a viewer may not write (4), a token file works', async (t) => {

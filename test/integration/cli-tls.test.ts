@@ -32,7 +32,7 @@ async function startServer(t: Tap, credentials: ServerCredentials): Promise<{ ad
   server.addService(ClusterServiceService, {
     getClusterStatus(call: ServerUnaryCall<GetClusterStatusRequest, GetClusterStatusResponse>, callback: sendUnaryData<GetClusterStatusResponse>) {
       tokens.push(String(call.metadata.get('authorization')[0] ?? ''))
-      callback(null, { leader: undefined, leaderSince: undefined, instances: [], answeredBy: 'tls-test', revision: '1' })
+      callback(null, { leader: undefined, leaderSince: undefined, instances: [], answeredBy: 'tls-test', revision: '1', branches: [] })
     },
   })
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))))

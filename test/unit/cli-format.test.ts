@@ -1,6 +1,9 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
 import {
+  COMMANDS,
+  describeBranch,
+  formatBindings,
   formatClusterStatus,
   formatFields,
   formatSeatChanges,
@@ -12,10 +15,12 @@ import {
   formatUsers,
   readLines,
   readPins,
+  topUsage,
 } from '@flexseat/cli'
 import {
   GetClusterStatusResponse,
   InstanceHealth,
+  ListBindingsResponse,
   ListSeatsResponse,
   ReleaseReason,
   type Seat,
@@ -112,8 +117,45 @@ t.test('users table and cluster status', async (t) => {
     }),
   )
   t.match(status, /^leader\s+berlin-x1 \(berlin, 127\.0\.0\.1:5\)\nsince\s+2026-11-22T03:01:00Z\n/)
-  t.match(status, /\nINSTANCE\s+SITE\s+ADDRESS\s+HEALTH\s+VERSION\s+STARTED\s+LEADER\namsterdam-y2\s+amsterdam\s+127\.0\.0\.1:6\s+not serving\s+0\.1\.0\s+\S+\s+-\nberlin-x1\s+berlin\s+127\.0\.0\.1:5\s+serving\s+0\.1\.0\s+\S+\s+yes\n$/)
+  t.match(status, /\nINSTANCE\s+SITE\s+ADDRESS\s+HEALTH\s+VERSION\s+STARTED\s+LEADER\namsterdam-y2\s+amsterdam\s+127\.0\.0\.1:6\s+not serving\s+0\.1\.0\s+\S+\s+-\nberlin-x1\s+berlin\s+127\.0\.0\.1:5\s+serving\s+0\.1\.0\s+\S+\s+yes\n\nbranches  none/)
   t.match(formatClusterStatus(GetClusterStatusResponse.fromPartial({ instances: [] })), /^leader\s+none \(election under way\)/)
+})
+
+// Guard tried: formatClusterStatus without its branch lines (the status stops at the instances).
+t.test('cluster status ends with the branches: who holds the SIP node lease, phones online', async (t) => {
+  const status = formatClusterStatus(
+    GetClusterStatusResponse.fromPartial({
+      instances: [],
+      branches: [
+        { siteId: 'berlin', nodeId: '', leaseHeld: false, grantedRevision: '0', onlinePhones: 1 },
+        { siteId: 'amsterdam', nodeId: 'amsterdam-1a2b3c4d', leaseHeld: true, grantedRevision: '42', onlinePhones: 3 },
+      ],
+    }),
+  )
+  t.match(status, /\nbranch amsterdam  SIP node: held by amsterdam-1a2b3c4d, 3 phones online\nbranch berlin     no SIP node, 1 phone online\n$/, 'one line per branch, by site')
+  t.equal(describeBranch({ siteId: 'oslo', nodeId: 'oslo-n', leaseHeld: true, grantedRevision: '7', onlinePhones: 0 }), 'SIP node: held by oslo-n, 0 phones online')
+  t.match(formatClusterStatus(GetClusterStatusResponse.fromPartial({ instances: [] })), /\nbranches  none \(no SIP node holds a lease, no phone is registered\)\n$/)
+})
+
+// Guard tried: the EXPIRES column formatted with toISOString (milliseconds shown): the row fails.
+t.test('the phones table: device, site, contact, expires; --json keeps every field', async (t) => {
+  const phone = {
+    deviceId: 'desk-3',
+    siteId: 'berlin',
+    contact: 'sip:desk-3@192.0.2.10:5060;transport=tcp',
+    source: 'tcp:192.0.2.10:5060',
+    userAgent: 'Yealink',
+    expiresAt: new Date('2026-11-22T04:20:00.500Z'),
+    registeredAt: new Date('2026-11-22T03:20:00Z'),
+  }
+  const lines = formatBindings([phone]).split('\n')
+  t.match(lines[0], /^DEVICE\s+SITE\s+CONTACT\s+EXPIRES$/)
+  t.match(lines[1], /^desk-3\s+berlin\s+sip:desk-3@192\.0\.2\.10:5060;transport=tcp\s+2026-11-22T04:20:00Z$/)
+  t.equal(formatBindings([]), 'DEVICE  SITE  CONTACT  EXPIRES\n', 'an empty list is just the heading')
+  t.match(JSON.parse(JSON.stringify(ListBindingsResponse.toJSON({ bindings: [phone], nextPageToken: '' }))), {
+    bindings: [{ deviceId: 'desk-3', source: 'tcp:192.0.2.10:5060', userAgent: 'Yealink', expiresAt: '2026-11-22T04:20:00.500Z', registeredAt: '2026-11-22T03:20:00.000Z' }],
+  })
+  t.match(topUsage(COMMANDS), /^  phones\s+list the phones registered/m, 'usage lists the phones command')
 })
 
 t.test('PINs from a pipe: one per line, CR stripped, reading stops after them', async (t) => {

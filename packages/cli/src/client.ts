@@ -1,5 +1,6 @@
 import { type ChannelCredentials, type ChannelOptions, credentials, Metadata, status as GrpcStatus } from '@grpc/grpc-js'
 import {
+  BranchServiceClient,
   ClusterServiceClient,
   DirectoryServiceClient,
   ErrorCode,
@@ -84,7 +85,7 @@ const CHANNEL_OPTIONS: ChannelOptions = {
 }
 
 /**
- * The registry's three services behind one channel, with the token attached to every call, a
+ * The registry's services behind one channel, with the token attached to every call, a
  * deadline per attempt, and retries of transient failures. Create with {@link RegistryClient.connect};
  * `close()` when done (it is what lets the process exit).
  */
@@ -99,6 +100,7 @@ export class RegistryClient {
   #seats: SeatServiceClient | undefined
   #directory: DirectoryServiceClient | undefined
   #cluster: ClusterServiceClient | undefined
+  #branch: BranchServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -140,9 +142,15 @@ export class RegistryClient {
     return this.#cluster
   }
 
-  // The three clients share the first one's channel: one connection per command.
+  /** The BranchService client (the phones' bindings). */
+  get branch(): BranchServiceClient {
+    this.#branch ??= new BranchServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#branch
+  }
+
+  // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -173,6 +181,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch]) client?.close()
   }
 }

@@ -1,9 +1,11 @@
 import {
+  type BranchNode,
   type Device,
   type GetClusterStatusResponse,
   type Instance,
   InstanceHealth,
   instanceHealthToJSON,
+  type PhoneBinding,
   ReleaseReason,
   releaseReasonToJSON,
   type Seat,
@@ -166,7 +168,27 @@ export function describeSeat(seat: Seat): string {
   return `${who} at ${seatPlace(seat)} since ${formatTime(seat.since)}${until}, via ${viaWord(seat.via)}, epoch ${seat.epoch}${pending}`
 }
 
-/** The readable status of the cluster: the leader, then every instance. */
+/** Phones registered at their branches as a table: device, site, contact, expires. */
+export function formatBindings(bindings: readonly PhoneBinding[]): string {
+  return formatTable(
+    ['DEVICE', 'SITE', 'CONTACT', 'EXPIRES'],
+    bindings.map((b) => [b.deviceId, b.siteId, b.contact, formatTime(b.expiresAt)]),
+  )
+}
+
+function phones(count: number): string {
+  return `${count} phone${count === 1 ? '' : 's'} online`
+}
+
+/**
+ * A branch in one line: "SIP node: held by amsterdam-1a2b3c4d, 3 phones online", or "no SIP
+ * node, 1 phone online" when no node holds the site's confirmation lease.
+ */
+export function describeBranch(branch: BranchNode): string {
+  return branch.leaseHeld ? `SIP node: held by ${branch.nodeId}, ${phones(branch.onlinePhones)}` : `no SIP node, ${phones(branch.onlinePhones)}`
+}
+
+/** The readable status of the cluster: the leader, then every instance, then every branch. */
 export function formatClusterStatus(status: GetClusterStatusResponse): string {
   const leader = status.leader
   const head = formatFields([
@@ -182,7 +204,11 @@ export function formatClusterStatus(status: GetClusterStatusResponse): string {
     formatTable(
       ['INSTANCE', 'SITE', 'ADDRESS', 'HEALTH', 'VERSION', 'STARTED', 'LEADER'],
       instances.map((i: Instance) => [i.instanceId, i.siteId, i.address, healthWord(i.health), i.version, formatTime(i.startedAt), i.leader ? 'yes' : ''])
-    )
+    ) +
+    '\n' +
+    (status.branches.length === 0
+      ? 'branches  none (no SIP node holds a lease, no phone is registered)\n'
+      : formatFields([...status.branches].sort((a, b) => a.siteId.localeCompare(b.siteId)).map((b) => [`branch ${b.siteId}`, describeBranch(b)])))
   )
 }
 

@@ -22,7 +22,9 @@ export {
 export type { Failure, FailureContext, ServiceErrorLike } from './errors'
 export { ExitCode } from './exit-codes'
 export {
+  describeBranch,
   describeSeat,
+  formatBindings,
   formatClusterStatus,
   formatDevice,
   formatDevices,

@@ -39,6 +39,8 @@ export type RpcName =
   | 'RenewLease'
   | 'ReleaseLease'
   | 'AckRevocations'
+  | 'ReportBindings'
+  | 'ListBindings'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -51,6 +53,7 @@ const READS: readonly RpcName[] = [
   'GetSite',
   'ListSites',
   'GetClusterStatus',
+  'ListBindings',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -71,13 +74,16 @@ const SIP_NODE: readonly RpcName[] = [
   'RenewLease',
   'ReleaseLease',
   'AckRevocations',
+  'ReportBindings',
+  'ListBindings',
 ]
 
 /**
  * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
  * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials,
- * its branch's confirmation lease and revocation acks);
- * viewer every read except GetDeviceCredentials (HA1 is a password equivalent).
+ * its branch's confirmation lease and revocation acks, its phones' bindings);
+ * viewer every read except GetDeviceCredentials (HA1 is a password equivalent), phone bindings
+ * included (they hold no secret).
  */
 export function mayCall(role: Role, rpc: RpcName): boolean {
   switch (role) {

@@ -317,6 +317,8 @@ export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: 
   }
   if (next.siteId !== current.value.siteId) {
     if (!(await read.get(keys.site(next.siteId)))) return { ops: [], outcome: siteNotFound(next.siteId) }
+    // Its registration was at the branch it leaves: the phone registers anew at its new site.
+    ops.push({ type: 'delete', key: keys.binding(current.value.siteId, next.id) })
     // The seat records where the worker sits: a phone moved to another site takes its seat along.
     const host = await read.get(keys.host(next.id))
     const userId = host?.value.toString('utf8')
@@ -334,12 +336,12 @@ export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: 
   return { ops, outcome: { device: toDevice(next, '0') } }
 }
 
-/** Plans DeleteDevice: frees the extension and releases the seat it hosts (DELETED). */
+/** Plans DeleteDevice: frees the extension, releases the seat it hosts (DELETED), drops its phone binding. */
 export async function planDeleteDevice(ctx: SeatContext, deviceId: string, read: TxnReader): Promise<WritePlan<DeleteDeviceResponse>> {
   const { keys } = ctx
   const current = await read.json<DeviceRecord>(keys.device(deviceId))
   if (!current) return { ops: [], outcome: deviceNotFound(deviceId) }
-  const ops: Op[] = [{ type: 'delete', key: keys.device(deviceId) }]
+  const ops: Op[] = [{ type: 'delete', key: keys.device(deviceId) }, { type: 'delete', key: keys.binding(current.value.siteId, deviceId) }]
   if (current.value.extension !== '') {
     const owner = await read.get(keys.extension(current.value.extension))
     if (owner?.value.toString('utf8') === deviceOwner(deviceId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })

@@ -48,6 +48,9 @@ export class Keys {
   siteRevocations(siteId: string): string { return `${this.prefix}revocations/${siteId}/` }
   get revocations(): string { return `${this.prefix}revocations/` }
   revoking(userId: string): string { return `${this.prefix}revoking/${userId}` }
+  binding(siteId: string, deviceId: string): string { return `${this.prefix}bindings/${siteId}/${deviceId}` }
+  siteBindings(siteId: string): string { return `${this.prefix}bindings/${siteId}/` }
+  get bindings(): string { return `${this.prefix}bindings/` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

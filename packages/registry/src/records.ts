@@ -1,4 +1,4 @@
-import { type Device, ReleaseReason, type Seat, SeatVia, type Site, type User } from '@flexseat/proto'
+import { type Device, type PhoneBinding, ReleaseReason, type Seat, SeatVia, type Site, type User } from '@flexseat/proto'
 
 /** Stored at `users/<id>`. Holds the PIN only as a scrypt hash. */
 export interface UserRecord {
@@ -101,6 +101,26 @@ export interface RevocationIndexRecord {
   epoch: string
 }
 
+/**
+ * Stored at `bindings/<site>/<device>`: a phone's registration as the site's SIP node reported it
+ * (BranchService.ReportBindings). Readers ignore it once `expiresAt` has passed.
+ */
+export interface BindingRecord {
+  deviceId: string
+  siteId: string
+  /** The Contact URI of the REGISTER. */
+  contact: string
+  /** transport:address:port the REGISTER came from. */
+  source: string
+  userAgent: string
+  /** ISO time the registration ends. */
+  expiresAt: string
+  /** ISO time the phone registered with this contact. */
+  registeredAt: string
+  /** The node that reported it last (not returned; for operators reading etcd). */
+  nodeId: string
+}
+
 /** Stored at `seats-released/<user>` in the transaction that ends the seat. */
 export interface ReleaseRecord {
   reason: ReleaseReason
@@ -170,5 +190,18 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : SeatVia.SEAT_VIA_PHONE,
     epoch,
     pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since) })),
+  }
+}
+
+/** The API view of a stored phone binding. */
+export function toPhoneBinding(record: BindingRecord): PhoneBinding {
+  return {
+    deviceId: record.deviceId,
+    siteId: record.siteId,
+    contact: record.contact,
+    source: record.source,
+    userAgent: record.userAgent,
+    expiresAt: new Date(record.expiresAt),
+    registeredAt: new Date(record.registeredAt),
   }
 }

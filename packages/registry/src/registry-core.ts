@@ -32,6 +32,8 @@ import {
   type GetUserResponse,
   type Instance,
   InstanceHealth,
+  type ListBindingsRequest,
+  type ListBindingsResponse,
   type ListDevicesRequest,
   type ListDevicesResponse,
   type ListSeatsRequest,
@@ -49,6 +51,8 @@ import {
   ReleaseReason,
   type RenewLeaseRequest,
   type RenewLeaseResponse,
+  type ReportBindingsRequest,
+  type ReportBindingsResponse,
   type ResetPinRequest,
   type ResetPinResponse,
   type UpdateDeviceRequest,
@@ -95,11 +99,12 @@ import { parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { listPage } from './paging'
+import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings, bindingLive, branchNodes } from './phone-bindings'
 import type { PinCheck } from './pin-check'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
-import { type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toSeat, toSite, toUser } from './records'
+import { type BindingRecord, type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toPhoneBinding, toSeat, toSite, toUser } from './records'
 import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
@@ -196,6 +201,8 @@ export class RegistryCore extends EventEmitter {
   readonly #confirmationTtl: number
   readonly #leases: ConfirmationLeases
   readonly #sweeper: RevocationSweeper
+  readonly #bindings: PhoneBindings
+  readonly #bindingSweeper: RevocationSweeper
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -239,13 +246,18 @@ export class RegistryCore extends EventEmitter {
     }
     this.#leases = new ConfirmationLeases({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, ttlSeconds: this.#confirmationTtl, monotonicClock: o.monotonicClock ?? (() => performance.now()), logger: this.#logger })
     this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
+    this.#bindings = new PhoneBindings({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, clock: this.#ctx.now, leaseSeconds: this.#confirmationTtl, logger: this.#logger })
+    this.#bindingSweeper = new RevocationSweeper({ sweep: () => this.#bindings.sweep(), logger: this.#logger, intervalMs: BINDING_SWEEP_INTERVAL_MS, what: 'phone binding expiry' })
     this.#leadership.on('change', (leader: boolean) => {
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()
+        this.#bindings.resetSweep()
+        this.#bindingSweeper.start()
       } else {
         this.#expiry.stop()
         this.#sweeper.stop()
+        this.#bindingSweeper.stop()
       }
       if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = leader ? 'leader' : 'follower'
       this.emit('leadership', leader)
@@ -287,6 +299,7 @@ export class RegistryCore extends EventEmitter {
   async resign(): Promise<void> {
     this.#expiry.stop()
     this.#sweeper.stop()
+    this.#bindingSweeper.stop()
     await this.#leadership.resign()
     if (this.#state === 'leader') this.#state = 'follower'
   }
@@ -297,6 +310,7 @@ export class RegistryCore extends EventEmitter {
       this.#state = 'stopping'
       this.#expiry.stop()
       this.#sweeper.stop()
+      this.#bindingSweeper.stop()
       this.#stopping.abort()
       const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
@@ -483,6 +497,30 @@ export class RegistryCore extends EventEmitter {
     this.#mustLead()
     await this.#leaderWork(() => this.#leases.ack(req.siteId, req.nodeId, req.revocations))
     return {}
+  }
+
+  /**
+   * Stores the phones registered at a branch, as the node holding its confirmation lease reports
+   * them (see BranchService.ReportBindings and phone-bindings.ts). Validates the whole request
+   * before writing anything.
+   */
+  async reportBindings(req: ReportBindingsRequest, caller: Caller): Promise<ReportBindingsResponse> {
+    this.#mayWrite(caller)
+    const changes = this.#bindings.validate(req)
+    this.#mustLead()
+    await this.#leaderWork(() => this.#bindings.report(req.siteId, req.nodeId, changes))
+    return {}
+  }
+
+  /** The phones registered and not expired (by this instance's clock), of one site or all. */
+  async listBindings(req: ListBindingsRequest): Promise<ListBindingsResponse> {
+    if (req.siteId !== '') v.id(req.siteId, 'site_id')
+    const folder = req.siteId === '' ? this.#keys.bindings : this.#keys.siteBindings(req.siteId)
+    return this.#read(async () => {
+      const now = this.#ctx.now()
+      const page = await listPage(this.#etcd, folder, req, (kv) => (bindingLive(kv, now) ? toPhoneBinding(parseJson<BindingRecord>(kv)) : undefined))
+      return { bindings: page.items, nextPageToken: page.nextPageToken }
+    })
   }
 
   #mustLead(): void {
@@ -706,7 +744,15 @@ export class RegistryCore extends EventEmitter {
 
   async getClusterStatus(_req: GetClusterStatusRequest = {}): Promise<GetClusterStatusResponse> {
     return this.#read(async () => {
-      const res = await this.#range(this.#keys.instances)
+      // Instances, branch leases and phone bindings in one round trip, at one revision.
+      const ranges = await this.#etcd.kv.txn({
+        compare: [],
+        success: [this.#keys.instances, this.#keys.nodes, this.#keys.bindings].map((prefix) => ({ request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } })),
+        failure: [],
+      })
+      const [instanceKvs, nodeKvs, bindingKvs] = ranges.responses.map((r) => r.response_range.kvs)
+      const res = { kvs: instanceKvs ?? [], header: ranges.header }
+      const branches = branchNodes(this.#keys, nodeKvs ?? [], bindingKvs ?? [], this.#ctx.now())
       const leader = await this.#leadership.currentLeader()
       const instances: Instance[] = res.kvs.map((kv) => {
         const id = kv.key.toString('utf8').slice(this.#keys.instances.length)
@@ -731,7 +777,7 @@ export class RegistryCore extends EventEmitter {
         startedAt: undefined,
         version: '',
       })
-      return { leader: leaderInstance, leaderSince: leader?.since, instances, answeredBy: this.#instance.id, revision: res.header.revision }
+      return { leader: leaderInstance, leaderSince: leader?.since, instances, answeredBy: this.#instance.id, revision: res.header.revision, branches }
     })
   }
 

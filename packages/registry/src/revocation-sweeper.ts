@@ -15,10 +15,13 @@ export interface RevocationSweeperOptions {
   logger: Logger
   /** Default {@link SWEEP_INTERVAL_MS}. */
   intervalMs?: number
+  /** What the sweep does, for its log lines (default "revocation sweep"). */
+  what?: string
 }
 
 /**
- * Runs the revocation sweep on the leader: started when the instance is elected, stopped when it
+ * Runs a periodic sweep on the leader (the revocation sweep; also the expiry of phone bindings,
+ * phone-bindings.ts): started when the instance is elected, stopped when it
  * loses leadership. The next sweep is scheduled when the previous one ends, so sweeps never
  * overlap; the timer is unref'd.
  *
@@ -31,7 +34,7 @@ export class RevocationSweeper {
   #failing = false
 
   constructor(options: RevocationSweeperOptions) {
-    this.#o = { intervalMs: SWEEP_INTERVAL_MS, ...options }
+    this.#o = { intervalMs: SWEEP_INTERVAL_MS, what: 'revocation sweep', ...options }
   }
 
   get running(): boolean {
@@ -64,7 +67,7 @@ export class RevocationSweeper {
       this.#failing = false
     } catch (error) {
       // Leadership lost or etcd unreachable: the next sweep (here or on the next leader) retries.
-      if (!this.#failing) this.#o.logger.warn({ err: error }, 'revocation sweep failed; retrying')
+      if (!this.#failing) this.#o.logger.warn({ err: error }, `${this.#o.what} failed; retrying`)
       this.#failing = true
     }
     this.#schedule()

@@ -33,6 +33,7 @@ export interface ServedCore {
   renewLease(request: p.RenewLeaseRequest, caller: Caller): Promise<p.RenewLeaseResponse>
   releaseLease(request: p.ReleaseLeaseRequest, caller: Caller): Promise<p.ReleaseLeaseResponse>
   ackRevocations(request: p.AckRevocationsRequest, caller: Caller): Promise<p.AckRevocationsResponse>
+  reportBindings(request: p.ReportBindingsRequest, caller: Caller): Promise<p.ReportBindingsResponse>
 
   getSeat(request: p.GetSeatRequest, caller: Caller): Promise<p.GetSeatResponse>
   listSeats(request: p.ListSeatsRequest, caller: Caller): Promise<p.ListSeatsResponse>
@@ -44,5 +45,6 @@ export interface ServedCore {
   getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
   listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
   getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>
+  listBindings(request: p.ListBindingsRequest, caller: Caller): Promise<p.ListBindingsResponse>
   watchSeats(request: p.WatchSeatsRequest, signal: AbortSignal): AsyncIterable<p.WatchSeatsResponse>
 }

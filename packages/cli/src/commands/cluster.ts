@@ -5,7 +5,7 @@ import type { CommandSpec } from './command'
 const status: CommandSpec = {
   path: ['cluster', 'status'],
   synopsis: '',
-  summary: 'the leader, since when, and every registry instance with its health',
+  summary: 'the leader, since when, every registry instance with its health, and each branch\'s SIP node and phones online',
   options: [],
   async run(context) {
     const client = context.client()

@@ -1,6 +1,7 @@
 import type { CommandSpec } from './command'
 import { CLUSTER_COMMANDS } from './cluster'
 import { DEVICE_COMMANDS } from './device'
+import { PHONE_COMMANDS } from './phones'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
 import { USER_COMMANDS } from './user'
@@ -12,6 +13,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...DEVICE_COMMANDS,
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
+  ...PHONE_COMMANDS,
   ...WATCH_COMMANDS,
   ...CLUSTER_COMMANDS,
 ]

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp";
 
 export const protobufPackage = "flexseat.v1";
 
@@ -69,6 +70,79 @@ export interface AckRevocationsRequest {
 }
 
 export interface AckRevocationsResponse {
+}
+
+/**
+ * A phone's registration at its branch's SIP node (its own device account, RFC 3261 §10).
+ * Stored at bindings/<site>/<device> with no etcd lease: it outlives a restart of the node and of
+ * the registry, and ends at expires_at (the leader deletes expired bindings within seconds, and
+ * no read returns one).
+ */
+export interface PhoneBinding {
+  /** The registered device (its digest username). It must exist and belong to site_id. */
+  deviceId: string;
+  /**
+   * The branch the phone registered at. In ReportBindings empty means the request's site_id;
+   * another site is INVALID_ARGUMENT.
+   */
+  siteId: string;
+  /**
+   * The Contact URI of the REGISTER, without angle brackets or header parameters (a sip: or
+   * sips: URI, required, at most 512 characters): where the node reaches the phone.
+   */
+  contact: string;
+  /**
+   * Where the REGISTER came from, as transport:address:port, e.g. "udp:192.0.2.10:5060" or
+   * "tcp:[2001:db8::1]:5061" (required, at most 128 characters).
+   */
+  source: string;
+  /** The phone's User-Agent header (optional, at most 256 characters). */
+  userAgent: string;
+  /**
+   * When the registration ends: the node's clock plus the expires it granted. Required; at most
+   * 24 h ahead of the registry's clock; a time already past removes the binding.
+   */
+  expiresAt:
+    | Date
+    | undefined;
+  /**
+   * When the phone registered with this contact (optional in ReportBindings: a refresh that
+   * leaves it unset keeps the stored time, a new binding without it gets the registry's clock).
+   */
+  registeredAt: Date | undefined;
+}
+
+export interface ReportBindingsRequest {
+  /** The branch the node serves. */
+  siteId: string;
+  /** The reporting node: it must hold the site's confirmation lease (RenewLease). */
+  nodeId: string;
+  /** Bindings to set or refresh, at most 1000, each device at most once. */
+  bindings: PhoneBinding[];
+  /**
+   * Devices whose registration ended (unregistered or expired at the node), at most 1000; a
+   * device without a binding is not an error. A device may not be both set and removed.
+   */
+  removedDeviceIds: string[];
+}
+
+export interface ReportBindingsResponse {
+}
+
+export interface ListBindingsRequest {
+  /** Only the phones of this site (all sites when empty). */
+  siteId: string;
+  /** Default 100, maximum 1000. */
+  pageSize: number;
+  /** From a previous response's next_page_token (empty: the first page). */
+  pageToken: string;
+}
+
+export interface ListBindingsResponse {
+  /** Bindings not expired by the answering instance's clock, by site then device id. */
+  bindings: PhoneBinding[];
+  /** Empty on the last page. */
+  nextPageToken: string;
 }
 
 function createBaseRenewLeaseRequest(): RenewLeaseRequest {
@@ -690,6 +764,586 @@ export const AckRevocationsResponse: MessageFns<AckRevocationsResponse> = {
   },
 };
 
+function createBasePhoneBinding(): PhoneBinding {
+  return {
+    deviceId: "",
+    siteId: "",
+    contact: "",
+    source: "",
+    userAgent: "",
+    expiresAt: undefined,
+    registeredAt: undefined,
+  };
+}
+
+export const PhoneBinding: MessageFns<PhoneBinding> = {
+  encode(message: PhoneBinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.siteId !== "") {
+      writer.uint32(18).string(message.siteId);
+    }
+    if (message.contact !== "") {
+      writer.uint32(26).string(message.contact);
+    }
+    if (message.source !== "") {
+      writer.uint32(34).string(message.source);
+    }
+    if (message.userAgent !== "") {
+      writer.uint32(42).string(message.userAgent);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(50).fork()).join();
+    }
+    if (message.registeredAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.registeredAt), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PhoneBinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePhoneBinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contact = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.userAgent = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.registeredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PhoneBinding {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      contact: isSet(object.contact) ? globalThis.String(object.contact) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+        ? globalThis.String(object.user_agent)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      registeredAt: isSet(object.registeredAt)
+        ? fromJsonTimestamp(object.registeredAt)
+        : isSet(object.registered_at)
+        ? fromJsonTimestamp(object.registered_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PhoneBinding): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.contact !== "") {
+      obj.contact = message.contact;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.userAgent !== "") {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.registeredAt !== undefined) {
+      obj.registeredAt = message.registeredAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PhoneBinding>): PhoneBinding {
+    return PhoneBinding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PhoneBinding>): PhoneBinding {
+    const message = createBasePhoneBinding();
+    message.deviceId = object.deviceId ?? "";
+    message.siteId = object.siteId ?? "";
+    message.contact = object.contact ?? "";
+    message.source = object.source ?? "";
+    message.userAgent = object.userAgent ?? "";
+    message.expiresAt = object.expiresAt ?? undefined;
+    message.registeredAt = object.registeredAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReportBindingsRequest(): ReportBindingsRequest {
+  return { siteId: "", nodeId: "", bindings: [], removedDeviceIds: [] };
+}
+
+export const ReportBindingsRequest: MessageFns<ReportBindingsRequest> = {
+  encode(message: ReportBindingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    for (const v of message.bindings) {
+      PhoneBinding.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.removedDeviceIds) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportBindingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportBindingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.bindings.push(PhoneBinding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.removedDeviceIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportBindingsRequest {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      bindings: globalThis.Array.isArray(object?.bindings)
+        ? object.bindings.map((e: any) => PhoneBinding.fromJSON(e))
+        : [],
+      removedDeviceIds: globalThis.Array.isArray(object?.removedDeviceIds)
+        ? object.removedDeviceIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.removed_device_ids)
+        ? object.removed_device_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportBindingsRequest): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.bindings?.length) {
+      obj.bindings = message.bindings.map((e) => PhoneBinding.toJSON(e));
+    }
+    if (message.removedDeviceIds?.length) {
+      obj.removedDeviceIds = message.removedDeviceIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportBindingsRequest>): ReportBindingsRequest {
+    return ReportBindingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportBindingsRequest>): ReportBindingsRequest {
+    const message = createBaseReportBindingsRequest();
+    message.siteId = object.siteId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.bindings = object.bindings?.map((e) => PhoneBinding.fromPartial(e)) || [];
+    message.removedDeviceIds = object.removedDeviceIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseReportBindingsResponse(): ReportBindingsResponse {
+  return {};
+}
+
+export const ReportBindingsResponse: MessageFns<ReportBindingsResponse> = {
+  encode(_: ReportBindingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportBindingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportBindingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReportBindingsResponse {
+    return {};
+  },
+
+  toJSON(_: ReportBindingsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportBindingsResponse>): ReportBindingsResponse {
+    return ReportBindingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReportBindingsResponse>): ReportBindingsResponse {
+    const message = createBaseReportBindingsResponse();
+    return message;
+  },
+};
+
+function createBaseListBindingsRequest(): ListBindingsRequest {
+  return { siteId: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListBindingsRequest: MessageFns<ListBindingsRequest> = {
+  encode(message: ListBindingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBindingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBindingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBindingsRequest {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBindingsRequest): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListBindingsRequest>): ListBindingsRequest {
+    return ListBindingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListBindingsRequest>): ListBindingsRequest {
+    const message = createBaseListBindingsRequest();
+    message.siteId = object.siteId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListBindingsResponse(): ListBindingsResponse {
+  return { bindings: [], nextPageToken: "" };
+}
+
+export const ListBindingsResponse: MessageFns<ListBindingsResponse> = {
+  encode(message: ListBindingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.bindings) {
+      PhoneBinding.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBindingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBindingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bindings.push(PhoneBinding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBindingsResponse {
+    return {
+      bindings: globalThis.Array.isArray(object?.bindings)
+        ? object.bindings.map((e: any) => PhoneBinding.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBindingsResponse): unknown {
+    const obj: any = {};
+    if (message.bindings?.length) {
+      obj.bindings = message.bindings.map((e) => PhoneBinding.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListBindingsResponse>): ListBindingsResponse {
+    return ListBindingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListBindingsResponse>): ListBindingsResponse {
+    const message = createBaseListBindingsResponse();
+    message.bindings = object.bindings?.map((e) => PhoneBinding.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * BranchService is the branch SIP nodes' side of bounded revocation (invariant 4).
  *
@@ -700,6 +1354,9 @@ export const AckRevocationsResponse: MessageFns<AckRevocationsResponse> = {
  * stops before etcd can expire the lease. A takeover that moves a worker away from a branch
  * holding a lease completes only after that branch acknowledged the revocation or its lease
  * expired.
+ *
+ * The node also tells the cluster which of its phones are registered (ReportBindings), so that
+ * any instance can say which phones are online (ListBindings, GetClusterStatus).
  */
 export type BranchServiceService = typeof BranchServiceService;
 export const BranchServiceService = {
@@ -739,6 +1396,42 @@ export const BranchServiceService = {
       Buffer.from(AckRevocationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AckRevocationsResponse => AckRevocationsResponse.decode(value),
   },
+  /**
+   * ReportBindings stores the phones registered at the branch: sets or refreshes the bindings
+   * given and deletes those of removed_device_ids. Only the node holding the site's confirmation
+   * lease may report (else FAILED_PRECONDITION with LEASE_HELD: renew first, or wait until the
+   * other node's lease has expired), so a stale process cannot overwrite a live node's view; the
+   * lease is compared in the same etcd transaction as the write. A binding for a device that does
+   * not exist or belongs to another site is skipped (nothing is stored, no error). A malformed
+   * request is INVALID_ARGUMENT naming the field, and nothing is written. Bindings are written in
+   * transactions of at most 40 phones each; a failed call may have applied some of them, and
+   * repeating it is safe (each binding is set, not added). Roles: sip-node, admin.
+   */
+  reportBindings: {
+    path: "/flexseat.v1.BranchService/ReportBindings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportBindingsRequest): Buffer =>
+      Buffer.from(ReportBindingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportBindingsRequest => ReportBindingsRequest.decode(value),
+    responseSerialize: (value: ReportBindingsResponse): Buffer =>
+      Buffer.from(ReportBindingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportBindingsResponse => ReportBindingsResponse.decode(value),
+  },
+  /**
+   * ListBindings lists the phones registered and not expired, by site then device id. Answered
+   * by the instance called (no secrets: every role may read it).
+   */
+  listBindings: {
+    path: "/flexseat.v1.BranchService/ListBindings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBindingsRequest): Buffer => Buffer.from(ListBindingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBindingsRequest => ListBindingsRequest.decode(value),
+    responseSerialize: (value: ListBindingsResponse): Buffer =>
+      Buffer.from(ListBindingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBindingsResponse => ListBindingsResponse.decode(value),
+  },
 } as const;
 
 export interface BranchServiceServer extends UntypedServiceImplementation {
@@ -751,6 +1444,23 @@ export interface BranchServiceServer extends UntypedServiceImplementation {
   releaseLease: handleUnaryCall<ReleaseLeaseRequest, ReleaseLeaseResponse>;
   /** AckRevocations tells the registry that the node stopped acting on these previous seats. */
   ackRevocations: handleUnaryCall<AckRevocationsRequest, AckRevocationsResponse>;
+  /**
+   * ReportBindings stores the phones registered at the branch: sets or refreshes the bindings
+   * given and deletes those of removed_device_ids. Only the node holding the site's confirmation
+   * lease may report (else FAILED_PRECONDITION with LEASE_HELD: renew first, or wait until the
+   * other node's lease has expired), so a stale process cannot overwrite a live node's view; the
+   * lease is compared in the same etcd transaction as the write. A binding for a device that does
+   * not exist or belongs to another site is skipped (nothing is stored, no error). A malformed
+   * request is INVALID_ARGUMENT naming the field, and nothing is written. Bindings are written in
+   * transactions of at most 40 phones each; a failed call may have applied some of them, and
+   * repeating it is safe (each binding is set, not added). Roles: sip-node, admin.
+   */
+  reportBindings: handleUnaryCall<ReportBindingsRequest, ReportBindingsResponse>;
+  /**
+   * ListBindings lists the phones registered and not expired, by site then device id. Answered
+   * by the instance called (no secrets: every role may read it).
+   */
+  listBindings: handleUnaryCall<ListBindingsRequest, ListBindingsResponse>;
 }
 
 export interface BranchServiceClient extends Client {
@@ -805,6 +1515,51 @@ export interface BranchServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AckRevocationsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * ReportBindings stores the phones registered at the branch: sets or refreshes the bindings
+   * given and deletes those of removed_device_ids. Only the node holding the site's confirmation
+   * lease may report (else FAILED_PRECONDITION with LEASE_HELD: renew first, or wait until the
+   * other node's lease has expired), so a stale process cannot overwrite a live node's view; the
+   * lease is compared in the same etcd transaction as the write. A binding for a device that does
+   * not exist or belongs to another site is skipped (nothing is stored, no error). A malformed
+   * request is INVALID_ARGUMENT naming the field, and nothing is written. Bindings are written in
+   * transactions of at most 40 phones each; a failed call may have applied some of them, and
+   * repeating it is safe (each binding is set, not added). Roles: sip-node, admin.
+   */
+  reportBindings(
+    request: ReportBindingsRequest,
+    callback: (error: ServiceError | null, response: ReportBindingsResponse) => void,
+  ): ClientUnaryCall;
+  reportBindings(
+    request: ReportBindingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportBindingsResponse) => void,
+  ): ClientUnaryCall;
+  reportBindings(
+    request: ReportBindingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportBindingsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListBindings lists the phones registered and not expired, by site then device id. Answered
+   * by the instance called (no secrets: every role may read it).
+   */
+  listBindings(
+    request: ListBindingsRequest,
+    callback: (error: ServiceError | null, response: ListBindingsResponse) => void,
+  ): ClientUnaryCall;
+  listBindings(
+    request: ListBindingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBindingsResponse) => void,
+  ): ClientUnaryCall;
+  listBindings(
+    request: ListBindingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBindingsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BranchServiceClient = makeGenericClientConstructor(
@@ -824,6 +1579,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000).toString();
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (globalThis.Number(t.seconds) || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -99,6 +99,25 @@ export interface GetClusterStatusResponse {
   answeredBy: string;
   /** The etcd revision the answer was read at. */
   revision: string;
+  /**
+   * One entry per site whose SIP node holds a confirmation lease or that has phones online, by
+   * site id.
+   */
+  branches: BranchNode[];
+}
+
+/** A branch as the cluster sees it: its SIP node's confirmation lease and its phones online. */
+export interface BranchNode {
+  /** The branch's site id. */
+  siteId: string;
+  /** The node holding the site's confirmation lease (empty when none does). */
+  nodeId: string;
+  /** A node holds the site's confirmation lease. */
+  leaseHeld: boolean;
+  /** The etcd revision at which the holder's lease was granted (0 when none is held). */
+  grantedRevision: string;
+  /** Phones with a binding that has not expired (BranchService.ListBindings). */
+  onlinePhones: number;
 }
 
 function createBaseInstance(): Instance {
@@ -331,7 +350,7 @@ export const GetClusterStatusRequest: MessageFns<GetClusterStatusRequest> = {
 };
 
 function createBaseGetClusterStatusResponse(): GetClusterStatusResponse {
-  return { leader: undefined, leaderSince: undefined, instances: [], answeredBy: "", revision: "0" };
+  return { leader: undefined, leaderSince: undefined, instances: [], answeredBy: "", revision: "0", branches: [] };
 }
 
 export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
@@ -350,6 +369,9 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     }
     if (message.revision !== "0") {
       writer.uint32(40).int64(message.revision);
+    }
+    for (const v of message.branches) {
+      BranchNode.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -407,6 +429,14 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
             message.revision = reader.int64().toString();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.branches.push(BranchNode.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -436,6 +466,9 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
         ? globalThis.String(object.answered_by)
         : "",
       revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      branches: globalThis.Array.isArray(object?.branches)
+        ? object.branches.map((e: any) => BranchNode.fromJSON(e))
+        : [],
     };
   },
 
@@ -456,6 +489,9 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     if (message.revision !== "0") {
       obj.revision = message.revision;
     }
+    if (message.branches?.length) {
+      obj.branches = message.branches.map((e) => BranchNode.toJSON(e));
+    }
     return obj;
   },
 
@@ -471,6 +507,160 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     message.instances = object.instances?.map((e) => Instance.fromPartial(e)) || [];
     message.answeredBy = object.answeredBy ?? "";
     message.revision = object.revision ?? "0";
+    message.branches = object.branches?.map((e) => BranchNode.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBranchNode(): BranchNode {
+  return { siteId: "", nodeId: "", leaseHeld: false, grantedRevision: "0", onlinePhones: 0 };
+}
+
+export const BranchNode: MessageFns<BranchNode> = {
+  encode(message: BranchNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.leaseHeld !== false) {
+      writer.uint32(24).bool(message.leaseHeld);
+    }
+    if (message.grantedRevision !== "0") {
+      writer.uint32(32).int64(message.grantedRevision);
+    }
+    if (message.onlinePhones !== 0) {
+      writer.uint32(40).uint32(message.onlinePhones);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BranchNode {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBranchNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leaseHeld = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.grantedRevision = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.onlinePhones = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BranchNode {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      leaseHeld: isSet(object.leaseHeld)
+        ? globalThis.Boolean(object.leaseHeld)
+        : isSet(object.lease_held)
+        ? globalThis.Boolean(object.lease_held)
+        : false,
+      grantedRevision: isSet(object.grantedRevision)
+        ? globalThis.String(object.grantedRevision)
+        : isSet(object.granted_revision)
+        ? globalThis.String(object.granted_revision)
+        : "0",
+      onlinePhones: isSet(object.onlinePhones)
+        ? globalThis.Number(object.onlinePhones)
+        : isSet(object.online_phones)
+        ? globalThis.Number(object.online_phones)
+        : 0,
+    };
+  },
+
+  toJSON(message: BranchNode): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.leaseHeld !== false) {
+      obj.leaseHeld = message.leaseHeld;
+    }
+    if (message.grantedRevision !== "0") {
+      obj.grantedRevision = message.grantedRevision;
+    }
+    if (message.onlinePhones !== 0) {
+      obj.onlinePhones = Math.round(message.onlinePhones);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BranchNode>): BranchNode {
+    return BranchNode.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BranchNode>): BranchNode {
+    const message = createBaseBranchNode();
+    message.siteId = object.siteId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.leaseHeld = object.leaseHeld ?? false;
+    message.grantedRevision = object.grantedRevision ?? "0";
+    message.onlinePhones = object.onlinePhones ?? 0;
     return message;
   },
 };
