@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         w.desks.map((desk, side) => {
           const dial = `*51*${w.extension}*${PIN}`
           return sipp(dir, `signin-${users}-${k}-${side}`, [
-            'phone-dial.xml', `127.0.0.1:${desk.sipPort}`, '-s', dial, '-auth_uri', `${dial}@127.0.0.1:${desk.sipPort}`,
+            'phone-dial.xml', `127.0.0.1:${desk.sipPort}`, '-s', dial, '-d', '200', '-auth_uri', `${dial}@127.0.0.1:${desk.sipPort}`,
             ...deskKeys(desk), '-key', 'extra', 'X-Bench: 1', '-m', String(Math.ceil(SIGNINS / 2)), '-l', '1', '-r', '1000', '-timeout', '120s',
           ])
         }),

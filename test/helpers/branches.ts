@@ -18,7 +18,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { isAbsolute, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseDocument } from 'yaml'
 import { type Device, type Seat, unary, User } from '@flexseat/proto'
@@ -33,6 +33,12 @@ export const ENGINE_MAIN = join(REPO_ROOT, 'packages', 'sip-engine', 'dist', 'ma
 export const SIP_NODE_MAIN = join(REPO_ROOT, 'packages', 'sip-node', 'dist', 'main.js')
 /** The simulated phones' scenarios, shared with `npm run demo` and the benchmark. */
 const SIPP_FIXTURES = join(REPO_ROOT, 'packages', 'sim', 'sipp')
+
+/**
+ * What a listening phone does with an INVITE: `answer` (phone-answer.xml: 180, 200, then the
+ * caller's BYE) or `ring` (phone-ring.xml: 180 and nothing more until a CANCEL, 200 + 487).
+ */
+export type PhoneMode = 'answer' | 'ring'
 
 /** Workers seeded in every harness: extension → PIN. */
 export const PIN: Readonly<Record<string, string>> = { '1001': '4711', '1002': '2468', '1003': '1357', '1004': '8642' }
@@ -569,7 +575,8 @@ export class Branches {
  * A desk phone: sipp processes on one fixed local port P of 127.0.0.1, UDP. {@link register}
  * runs packages/sim/sipp/phone-register.xml from P (digest auth with the device's
  * credentials; Contact on P); {@link answer} then keeps phone-answer.xml listening on P (MESSAGE
- * → 200; INVITE → 180, 200, ACK, BYE → 200) with a message log that {@link received} reads.
+ * → 200; INVITE → 180, 200, ACK, BYE → 200) with a message log that {@link received} reads
+ * ({@link PhoneMode} `ring`: phone-ring.xml instead, a phone nobody picks up).
  * {@link dial} runs phone-dial.xml from a port of its own (INVITE, 407, INVITE with
  * Proxy-Authorization) and returns what came back.
  */
@@ -585,6 +592,7 @@ export class Phone {
   #port: number | undefined
   #answering: TetheredProcess | undefined
   #answerOutput = ''
+  #mode: PhoneMode = 'answer'
   readonly #runs = new Set<TetheredProcess>()
   #dials = 0
 
@@ -620,12 +628,18 @@ export class Phone {
     return join(this.#dir, `${this.#name}.messages.log`)
   }
 
-  /** Registers (expecting 200) and starts answering. Resolves with the phone. */
-  async start(): Promise<this> {
+  /** Registers (expecting 200) and starts answering (`mode`, default `answer`). Resolves with the phone. */
+  async start(options: { mode?: PhoneMode } = {}): Promise<this> {
+    if (options.mode !== undefined) this.#mode = options.mode
     const outcome = await this.register()
     if (outcome.status !== 200) throw new Error(`${this.deviceId} could not register: ${outcome.status} ${outcome.reason ?? ''}\n${outcome.output}`)
     await this.answer()
     return this
+  }
+
+  /** What the listening sipp does with INVITEs (see {@link PhoneMode}). */
+  get mode(): PhoneMode {
+    return this.#mode
   }
 
   /** Sends REGISTER from the phone's port (stops answering meanwhile) and returns the final response. */
@@ -645,13 +659,21 @@ export class Phone {
     return outcome
   }
 
-  /** Starts the answering sipp on the phone's port (idempotent); resolves once it is bound. */
-  async answer(): Promise<void> {
+  /**
+   * Starts the answering sipp on the phone's port (idempotent); resolves once it is bound. A
+   * `mode` other than the current one restarts it with that mode's scenario (the message log
+   * goes on).
+   */
+  async answer(mode?: PhoneMode): Promise<void> {
+    if (mode !== undefined && mode !== this.#mode) {
+      this.#mode = mode
+      await this.stopAnswering()
+    }
     if (this.#answering?.running === true) return
     this.#port ??= await freePort()
     const port = this.#port
     const args = [
-      '-sf', join(SIPP_FIXTURES, 'phone-answer.xml'),
+      '-sf', join(SIPP_FIXTURES, this.#mode === 'ring' ? 'phone-ring.xml' : 'phone-answer.xml'),
       '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freePort()),
       '-t', 'u1', '-m', '1000000', '-nostdin', '-aa',
       '-s', this.deviceId,
@@ -681,10 +703,11 @@ export class Phone {
 
   /**
    * Dials `number` (a feature code, an extension, an emergency or external number) with the
-   * device's credentials and resolves once the call ended (answered calls are held 200 ms and
-   * hung up). `header` adds one header line to the INVITEs.
+   * device's credentials and resolves once the call ended (answered calls are held `holdMs`,
+   * default 200 ms, and hung up). `header` adds one header
+   * line to the INVITEs.
    */
-  async dial(number: string, options: { header?: string; timeoutSec?: number } = {}): Promise<CallOutcome> {
+  async dial(number: string, options: { header?: string; timeoutSec?: number; holdMs?: number } = {}): Promise<CallOutcome> {
     this.#dials += 1
     const trace = join(this.#dir, `${this.#name}.dial-${this.#dials}-${randomUUID().slice(0, 8)}.log`)
     const started = Date.now()
@@ -700,6 +723,7 @@ export class Phone {
         '-key', 'extra', options.header ?? `X-Test-Dial: ${this.#dials}`,
         '-au', this.deviceId, '-ap', this.password,
         '-auth_uri', `${number}@${this.registrar}`,
+        '-d', String(options.holdMs ?? 200),
       ],
     })
     const invites = outcome.trace.filter((m) => m.direction === 'sent' && m.method === 'INVITE')
@@ -787,7 +811,7 @@ export class Phone {
   async #runOnce(scenario: string, run: { remote: string; port: number; trace: string; timeoutSec: number; args: string[] }): Promise<SipOutcome> {
     const args = [
       run.remote,
-      '-sf', join(SIPP_FIXTURES, scenario),
+      '-sf', isAbsolute(scenario) ? scenario : join(SIPP_FIXTURES, scenario),
       '-i', '127.0.0.1', '-p', String(run.port), '-mp', String(await freePort()),
       '-t', 'u1', '-m', '1', '-nostdin',
       '-timeout', `${run.timeoutSec}s`, '-timeout_error',

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { unary } from '@flexseat/proto'
 import { eventually, REPO_ROOT, RegistryCluster, worker } from '../helpers/registry-cluster'
-import { kill, startEngine, waitFor, type EngineHandle, type TestLike } from '../helpers/sip-engine'
+import { freePort, kill, startEngine, waitFor, type EngineHandle, type TestLike } from '../helpers/sip-engine'
 import { runSipp, startSipp } from '../helpers/sipp'
 
 t.setTimeout(120_000)
@@ -109,9 +109,12 @@ t.test('a branch: registrar, feature codes, a call to a seated worker', async (t
   await node.waitForLog((l) => l.msg === 'sip node ready', 'sip node ready', 20_000)
   const remote = `127.0.0.1:${engine.sipPort}`
 
-  // The flex desk's phone: answers MESSAGEs and calls; registered by a separate sipp below.
+  // The flex desk's phone: registers from its port (the node sends to where a REGISTER came
+  // from), then a second sipp answers MESSAGEs and calls on that same port.
   const phoneLog = join(dir, 'flex-phone.log')
-  const phone = await startSipp(t, { scenario: 'node-phone.xml', transport: 'udp', calls: 100, timeoutSec: 110, args: ['-trace_msg', '-message_file', phoneLog] })
+  const phone = { port: await freePort() }
+  // The answering sipp lives as long as the whole test, not the subtest that starts it.
+  const whole = t
 
   let run = 0
   // sipp's digest `uri` defaults to sip:<remote>, not the Request-URI (-auth_uri, which sipp prefixes with sip:, fixes that); the
@@ -128,9 +131,11 @@ t.test('a branch: registrar, feature codes, a call to a seated worker', async (t
       scenario: 'node-register.xml',
       transport: 'udp',
       remote,
+      port: phone.port,
       args: ['-s', FLEX.id, '-au', FLEX.id, '-ap', FLEX.password, '-key', 'contact_port', String(phone.port), '-key', 'expires', '300'],
     })
     t.equal(registered.code, 0, 'challenged, then registered', { stderr: registered.stderr })
+    await startSipp(whole, { scenario: 'node-phone.xml', transport: 'udp', port: phone.port, calls: 100, timeoutSec: 110, args: ['-trace_msg', '-message_file', phoneLog] })
     const line = await node.waitForLog((l) => l.msg === 'phone registered' && l['device'] === FLEX.id, 'phone registered')
     t.match(line, { device: FLEX.id, contact: `sip:${FLEX.id}@127.0.0.1:${phone.port}`, expires: 300 })
 

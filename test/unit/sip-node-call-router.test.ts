@@ -93,6 +93,8 @@ t.test('withUser', async (t) => {
   t.equal(withUser('sip:127.0.0.1:5062', '1001'), 'sip:1001@127.0.0.1:5062')
   t.equal(withUser('sip:node@berlin.example:5062;transport=tcp', '1001'), 'sip:1001@berlin.example:5062;transport=tcp')
   t.equal(withUser('sips:gw.example', '112'), 'sips:112@gw.example')
+  t.equal(withUser('sip:gw.example', '+31*20#'), 'sip:+31*20%23@gw.example', '# is escaped, + and * are not')
+  t.equal(withUser('sip:gw.example', '0123@evil.com;maddr=evil'), 'sip:0123%40evil.com%3Bmaddr%3Devil@gw.example', 'nothing in the user can end it')
 })
 
 t.test('identity: the acting worker, else the phone itself; any PAI is replaced', async (t) => {
@@ -128,7 +130,7 @@ t.test('emergency and external numbers leave through the carrier with the locati
     kind: 'proxy',
     target: 'carrier',
     destinations: ['sip:112@carrier.example:5080;transport=tcp'],
-    headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
+    headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
   })
   t.match(await phone(w, 'ams-2', '0301234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0301234567@carrier.example:5080;transport=tcp'], headers: { 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' } })
   const noCarrier = world({ site: BER, devices: [device('ber-1', 'berlin', '3001', true)] })
@@ -139,15 +141,18 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   const w = world({
     seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60'), seat('u1003', '1003', 'ams-1x', 'amsterdam', '70', true)],
   })
-  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'seated here: the phone rings')
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' } }, 'seated here: the phone rings')
 
   const trunk = await phone(w, 'ams-2', '1002', 'call-xyz')
   t.match(trunk, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '0' } }, 'seated in Berlin: over the trunk')
   const header = trunk.kind === 'proxy' ? trunk.headers['X-Flexseat-Trunk'] : undefined
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60' }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target and epoch')
+  const identity = '<sip:2002@amsterdam.flexseat.test>'
+  t.equal(trunk.kind === 'proxy' ? trunk.headers['P-Asserted-Identity'] : undefined, identity, 'the identity it signed')
+  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target, epoch, hops and caller')
+  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
 
   t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
-  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a SIP URI fallback')
+  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' } }, 'a SIP URI fallback')
   t.same(await phone(w, 'ams-2', '1005'), { kind: 'reject', status: 480, reason: '1006 is not signed in' }, 'a fallback is followed once, not in a loop')
   t.same(await phone(w, 'ams-2', '1006'), { kind: 'reject', status: 480, reason: '1005 is not signed in' })
 
@@ -166,7 +171,8 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] })
   const berlin = await phone(w, 'ams-2', '3001', 'c-3001')
   t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '' }, NOW), { ok: true, fromSite: 'amsterdam' })
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
   t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999')
   t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'outside the dial plan and unknown')
   w.lease.active = false
@@ -185,8 +191,13 @@ t.test('from the trunk: a worker is rung only where our own view seats them', as
   w.lease.active = true
 
   // The sender routed on epoch 40 and our view (at 100) seats 1002 in Berlin since 60: forward once.
-  const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
-  t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1' } })
+  const caller = '"Worker 2001" <sip:2001@chicago.flexseat.test>'
+  const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0, identity: caller })
+  t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1', 'P-Asserted-Identity': caller } })
+  const resigned = forwarded.kind === 'proxy' ? forwarded.headers['X-Flexseat-Trunk'] : undefined
+  t.same(verifyTrunk(SECRET, resigned, { callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
+  const anonymous = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
+  t.equal(anonymous.kind === 'proxy' ? anonymous.headers['P-Asserted-Identity'] : undefined, '', 'no identity known: forwarded without one (removed), as signed')
   t.same(await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 1 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'but never twice')
   t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: 'x1', hops: 0 }), { kind: 'reject', status: 400, reason: 'Bad X-Flexseat-Epoch' })
 })
@@ -207,4 +218,37 @@ t.test("from the trunk: a device's extension (no epoch) rings only our own phone
   t.same(await w.router.fromTrunk({ user: '2002', callId: 'c', epoch: '', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: {} })
   t.same(await w.router.fromTrunk({ user: '3001', callId: 'c', epoch: '', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, "another branch's phone is not forwarded")
   t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, 'a worker without epoch is not a device')
+})
+
+t.test('phones\' own identity claims (P-Preferred-Identity, Remote-Party-ID) never pass on', async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60')] })
+  for (const [dialled, target] of [['112', 'carrier'], ['0301234567', 'carrier'], ['2002', 'phone'], ['1002', 'trunk'], ['3001', 'trunk'], ['1004', 'fallback']] as const) {
+    const d = await phone(w, 'ams-1', dialled)
+    t.match(d, { kind: 'proxy', target }, `${dialled} goes to the ${target}`)
+    const headers = d.kind === 'proxy' ? d.headers : {}
+    // The proxy's headers option sets headers; '' is the removal marker (REMOVE_HEADER).
+    t.same([headers['P-Preferred-Identity'], headers['Remote-Party-ID']], ['', ''], `${dialled}: both removed`)
+  }
+})
+
+t.test('emergency numbers are recognised in every form a phone dials them', async (t) => {
+  const w = world()
+  for (const user of ['112', '112#', '112%23', '112;phone-context=+31', '112;phone-context=amsterdam.flexseat.test', '112%23;phone-context=+31', '11%32']) {
+    t.match(await phone(w, 'ams-1', user), { kind: 'proxy', target: 'carrier', destinations: ['sip:112@carrier.example:5080;transport=tcp'] }, `${user}: the idle flex desk reaches the carrier`)
+  }
+  t.same(await phone(w, 'ams-1', '112%3Bphone-context=x'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'an escaped ; is part of the number, not a parameter')
+  const seated = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  t.match(await phone(seated, 'ams-1', '0301234567;phone-context=+31#'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0301234567@carrier.example:5080;transport=tcp'] }, 'external numbers too')
+  t.match(await phone(seated, 'ams-1', '2002;phone-context=x'), { kind: 'proxy', target: 'phone' }, 'and extensions')
+})
+
+t.test('only digits, +, * and # reach the carrier or the trunk; the URI is escaped', async (t) => {
+  const loose = { ...AMS, dialPlan: { extension: '^[1-9][0-9]{3}$', external: '^[0+].*' } }
+  const w = world({ site: loose, seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  for (const user of ['0123%40evil.com%3Bmaddr%3Devil', '0123@evil.com', '0123%3Bmaddr=evil', '0123%3Fx', '0 123', '0123%0D%0AVia:x', '%ZZ']) {
+    t.same(await phone(w, 'ams-1', user), { kind: 'reject', status: 404, reason: 'Not Found' }, JSON.stringify(user))
+  }
+  t.match(await phone(w, 'ams-1', '0123*9%23%23'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0123*9%23@carrier.example:5080;transport=tcp'] }, 'a trailing # goes, an inner one is escaped')
+  t.match(await phone(w, 'ams-1', '+31201234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:+31201234567@carrier.example:5080;transport=tcp'] })
+  t.same(await w.router.fromTrunk({ user: '1001%40evil.com', callId: 'c', epoch: '50', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, 'from the trunk too')
 })

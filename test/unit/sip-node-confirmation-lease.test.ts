@@ -3,8 +3,8 @@ import t from 'tap'
 import pino from 'pino'
 import { ErrorCode, ErrorDetail, type RenewLeaseRequest, type RenewLeaseResponse, type WatchSeatsResponse } from '@flexseat/proto'
 import { ConfirmationLease, RegistryCallError, SeatView } from '@flexseat/sip-node'
-// validUntil is not (yet) exported by the package's index.ts.
-import { validUntil } from '@flexseat/sip-node/dist/confirmation-lease'
+// validUntil and renewDeadline are not (yet) exported by the package's index.ts.
+import { renewDeadline, validUntil } from '@flexseat/sip-node/dist/confirmation-lease'
 
 // The node's own clock logic of the confirmation lease, against a scripted RegistryClient (a
 // fake only here: the lease against the real registry is test/integration/sip-node-cluster-lease.test.ts).
@@ -205,4 +205,46 @@ t.test('stop: suspends and releases the lease; idempotent', async (t) => {
   const asked = client.requests.length
   await new Promise((resolve) => setTimeout(resolve, 1_200))
   t.equal(client.requests.length, asked, 'no renewal after stop')
+})
+
+t.test('renewDeadline: min(lease/3, remaining validity - margin, client deadline), at least the margin', async (t) => {
+  t.equal(renewDeadline(0, {}), 5_000, 'nothing known: the client default')
+  t.equal(renewDeadline(0, {}, 2_000), 2_000, "the client's own deadline")
+  t.equal(renewDeadline(0, { leaseSeconds: 3 }), 1_000, 'lease/3')
+  t.equal(renewDeadline(0, { leaseSeconds: 30 }), 5_000, 'never more than the client default')
+  t.equal(renewDeadline(1_000, { leaseSeconds: 3, validUntil: 1_900 }), 650, 'remaining validity minus 250 ms')
+  t.equal(renewDeadline(1_000, { leaseSeconds: 3, validUntil: 1_100 }), 250, 'at least 250 ms')
+  t.equal(renewDeadline(5_000, { leaseSeconds: 3, validUntil: 1_100 }), 1_000, 'validity gone: lease/3')
+})
+
+t.test('a black-holed registry address: the renewal gives up in time and the next address keeps the lease', async (t) => {
+  // Address A stops answering after the first grant (a black hole: no refusal, no answer); the
+  // client moves on to address B only after an attempt ran into its deadline, as RegistryClient
+  // does. B answers at once.
+  const deadlines: (number | undefined)[] = []
+  const sentTo: string[] = []
+  let address = 'A'
+  let granted = 0
+  const client = {
+    async renewLease(_req: RenewLeaseRequest, deadlineMs?: number): Promise<RenewLeaseResponse> {
+      deadlines.push(deadlineMs)
+      sentTo.push(address)
+      if (address === 'B' || granted === 0) {
+        granted++
+        return grant(3)
+      }
+      await new Promise((resolve) => setTimeout(resolve, deadlineMs ?? 5_000))
+      address = 'B'
+      throw RegistryCallError.from(Object.assign(new Error('deadline'), { code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: new Metadata() }), 'RenewLease')
+    },
+    async releaseLease(): Promise<void> {},
+  }
+  const view = new SeatView()
+  view.apply(snapshot('5'))
+  const lease = ConfirmationLease.start({ client, siteId: 'ams', nodeId: 'ams-1', view, stream: { resync: () => undefined }, logger })
+  t.teardown(() => lease.stop())
+  const seen = events(lease)
+  await until(() => sentTo.includes('B') && granted >= 3, 4_000)
+  t.same(seen, ['active'], 'never suspended: B renewed before the lease ran out')
+  t.ok(deadlines.slice(1).every((d) => d !== undefined && d <= 1_000), `every renewal after the grant has a deadline of at most lease/3 (${deadlines.join(', ')})`)
 })

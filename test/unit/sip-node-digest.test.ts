@@ -122,7 +122,7 @@ t.test('PhoneAuthenticator: challenge, then accept or one indistinct 403', async
     'desk-b': { deviceId: 'desk-b', siteId: 'berlin', realm: 'berlin.flexseat.test', ha1: ha1Of('desk-b', 'berlin.flexseat.test', password) },
   }
   const digest = new DigestVerifier()
-  const auth = new PhoneAuthenticator({ siteId: 'amsterdam', realm, digest, directory: { device: async (id) => devices[id], credentials: async (id) => creds[id] } })
+  const auth = new PhoneAuthenticator({ siteId: 'amsterdam', realm, digest, directory: { deviceForAuth: async (id) => devices[id], credentials: async (id) => creds[id] } })
   const request = (method: string, headers: Record<string, string>) => ({
     method,
     uri: 'sip:amsterdam.flexseat.test',

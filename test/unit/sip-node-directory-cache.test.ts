@@ -1,7 +1,7 @@
 import t from 'tap'
 import { pino } from 'pino'
-import { ErrorCode, type GetDeviceCredentialsResponse } from '@flexseat/proto'
-import { DirectoryCache, RegistryCallError } from '@flexseat/sip-node'
+import { type Device, ErrorCode, type GetDeviceCredentialsResponse } from '@flexseat/proto'
+import { digestResponse, DigestVerifier, DirectoryCache, ha1Of, parseDigestHeader, PhoneAuthenticator, RegistryCallError } from '@flexseat/sip-node'
 
 // A branch's phones keep working while the cluster is unreachable (only flex seats depend on it):
 // the node authenticates them with the credentials it fetched before, and still tells an unknown
@@ -46,4 +46,81 @@ t.test('credentials held are used while the registry is unreachable; unknown dev
     throw new RegistryCallError('no device', { code: ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, grpcCode: 5 })
   }
   t.equal(await cache.credentials('desk-1'), undefined, 'the registry answers again: a deleted device has no credentials')
+})
+
+t.test('the auth path: made-up digest usernames cost the registry nothing', async (t) => {
+  let clock = 0
+  const calls = { listDevices: 0, getDeviceCredentials: [] as string[] }
+  const realm = 'amsterdam.flexseat.test'
+  const devices: Device[] = [
+    { id: 'desk-1', siteId: 'amsterdam', extension: '2001', label: '', model: '', flexHost: true, revision: '1' },
+    { id: 'desk-b', siteId: 'berlin', extension: '3001', label: '', model: '', flexHost: true, revision: '1' },
+  ]
+  const cache = await DirectoryCache.create({
+    client: {
+      listDevices: async () => {
+        calls.listDevices++
+        return devices
+      },
+      listUsers: async () => [],
+      listSites: async () => [],
+      getUser: async () => undefined,
+      getUserByExtension: async () => undefined,
+      getDeviceCredentials: async (id: string) => {
+        calls.getDeviceCredentials.push(id)
+        if (id !== 'desk-1') throw new RegistryCallError('no device', { code: ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, grpcCode: 5 })
+        return { deviceId: 'desk-1', siteId: 'amsterdam', realm, ha1: ha1Of('desk-1', realm, 'pw-1234') }
+      },
+    },
+    logger: pino({ level: 'silent' }),
+    now: () => clock,
+  })
+  t.teardown(() => cache.stop())
+  const auth = new PhoneAuthenticator({ siteId: 'amsterdam', realm, digest: new DigestVerifier(), directory: cache })
+  const challenge = await auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => '', has: () => false })
+  const nonce = parseDigestHeader((challenge as { value: string }).value)!.nonce!
+  const register = (username: string, password = 'pw-1234') => {
+    const response = digestResponse({ ha1: ha1Of(username, realm, password), method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', nonce, nc: '00000001', cnonce: 'c1', qop: 'auth' })
+    const value = `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="sip:amsterdam.flexseat.test", qop=auth, nc=00000001, cnonce="c1", response="${response}", algorithm=MD5`
+    return auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => value, has: (h) => h === 'Authorization' })
+  }
+  t.equal(calls.listDevices, 1, 'loaded once at creation')
+  for (let i = 0; i < 20; i++) {
+    clock += 2_000 // past the once-per-second bound of miss refreshes every time
+    t.match(await register(`prober-${i}`), { kind: 'forbidden', why: 'unknown-device' })
+  }
+  t.match(await register('desk-b'), { kind: 'forbidden', why: 'other-site' }, "another site's device")
+  t.equal(calls.listDevices, 1, 'no directory reload for unknown usernames')
+  t.same(calls.getDeviceCredentials, [], 'and no credentials fetched for unknown devices or devices of another site')
+  t.match(await register('desk-1'), { kind: 'ok', device: { id: 'desk-1' } }, 'a known device of this site authenticates')
+  t.same(calls.getDeviceCredentials, ['desk-1'], 'fetching its credentials only')
+})
+
+t.test('the auth path before any directory was loaded: loads it (at most once a second), else 503', async (t) => {
+  let clock = 0
+  let up = false
+  let lists = 0
+  const cache = await DirectoryCache.create({
+    client: {
+      listDevices: async () => {
+        lists++
+        if (!up) throw unavailable()
+        return [{ id: 'desk-1', siteId: 'amsterdam', extension: '2001', label: '', model: '', flexHost: true, revision: '1' }]
+      },
+      listUsers: async () => [],
+      listSites: async () => [],
+      getUser: async () => undefined,
+      getUserByExtension: async () => undefined,
+      getDeviceCredentials: async () => CREDENTIALS,
+    },
+    logger: pino({ level: 'silent' }),
+    now: () => clock,
+  })
+  t.teardown(() => cache.stop())
+  await t.rejects(cache.deviceForAuth('desk-1'), RegistryCallError, 'nothing loaded, within the second: unavailable')
+  t.equal(lists, 1)
+  clock += 1_000
+  up = true
+  t.equal((await cache.deviceForAuth('desk-1'))?.id, 'desk-1', 'loaded on demand')
+  t.equal(lists, 2)
 })

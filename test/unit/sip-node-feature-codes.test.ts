@@ -2,6 +2,8 @@
 // counts as malformed, and masking for logs (the PIN never survives).
 import t from 'tap'
 import { maskFeatureCode, maskUri, parseFeatureCode, uriUser } from '@flexseat/sip-node'
+// Not (yet) exported by the package's index.ts.
+import { dialledNumber } from '@flexseat/sip-node/dist/feature-codes'
 
 const codes = { login: '*51', changePin: '*52' }
 
@@ -63,4 +65,20 @@ t.test('uriUser', async (t) => {
   t.equal(uriUser('sip:example.com;transport=tcp'), '')
   t.equal(uriUser('tel:+4930123'), '+4930123')
   t.equal(uriUser('mailto:x@y'), '')
+  t.equal(uriUser('sip:112;phone-context=+31@amsterdam.flexseat.test;user=phone'), '112;phone-context=+31', 'telephone-subscriber parameters belong to the user part')
+  t.equal(uriUser('<sip:112;phone-context=amsterdam.flexseat.test@10.0.0.1:5060>'), '112;phone-context=amsterdam.flexseat.test')
+  t.equal(uriUser('tel:112;phone-context=+31'), '112')
+  t.equal(uriUser('sip:example.com?subject=a@b'), '', "an '@' in URI headers is no user part")
+})
+
+t.test('dialledNumber: the number before any parameter, decoded, without a trailing #', async (t) => {
+  t.equal(dialledNumber('112'), '112')
+  t.equal(dialledNumber('112#'), '112')
+  t.equal(dialledNumber('112%23'), '112')
+  t.equal(dialledNumber('112;phone-context=+31'), '112')
+  t.equal(dialledNumber('112#;phone-context=+31'), '112')
+  t.equal(dialledNumber('%2A51%2A1001%2A4711'), '*51*1001*4711')
+  t.equal(dialledNumber('0123%3Bmaddr=x'), '0123;maddr=x', 'an escaped ; is data')
+  t.equal(dialledNumber('%ZZ'), undefined)
+  t.same(parseFeatureCode(uriUser('sip:*51;phone-context=x@d'), codes), { kind: 'logout' }, 'feature codes with parameters')
 })

@@ -5,17 +5,22 @@ import t from 'tap'
 import { pino } from 'pino'
 import type { Device } from '@flexseat/proto'
 import { parseContact, type PhoneAuthenticator, Registrar, type SrfRequest, type SrfResponse } from '@flexseat/sip-node'
+// Not (yet) exported by the package's index.ts.
+import { foreignTargetsOf, sourceDestination, uriHostPort } from '@flexseat/sip-node/dist/registrar'
 
 const DESK: Device = { id: 'desk-1', siteId: 'amsterdam', extension: '2001', label: '', model: '', flexHost: true, revision: '1' }
+
+const CARRIER = 'sip:carrier-gw.example:5080;transport=tcp'
+const TRUNK = 'sip:127.0.0.1:5062'
 
 function setup(authResult: Awaited<ReturnType<PhoneAuthenticator['authenticate']>> = { kind: 'ok', device: DESK }) {
   let now = 1_800_000_000_000
   const auth = { authenticate: async () => authResult } as unknown as PhoneAuthenticator
-  const registrar = new Registrar({ auth, registration: { minSeconds: 60, maxSeconds: 3600 }, logger: pino({ level: 'silent' }), now: () => now })
+  const registrar = new Registrar({ auth, registration: { minSeconds: 60, maxSeconds: 3600 }, logger: pino({ level: 'silent' }), now: () => now, foreignTargets: [CARRIER, TRUNK] })
   t.teardown(() => registrar.stop())
-  const register = async (headers: Record<string, string>) => {
+  const register = async (headers: Record<string, string>, source: { protocol?: string; address?: string; port?: number } = {}) => {
     const all: Record<string, string> = { To: '<sip:desk-1@amsterdam.flexseat.test>', ...headers }
-    const req = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', protocol: 'udp', source_address: '10.0.0.7', source_port: 5070, get: (h: string) => all[h] ?? '', has: (h: string) => h in all } as unknown as SrfRequest
+    const req = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', protocol: source.protocol ?? 'udp', source_address: source.address ?? '10.0.0.7', source_port: source.port ?? 5070, get: (h: string) => all[h] ?? '', has: (h: string) => h in all } as unknown as SrfRequest
     let sent: { status: number; reason?: string; headers: Record<string, string> } | undefined
     const res = {
       finalResponseSent: false,
@@ -45,7 +50,7 @@ t.test('registers, caps, refuses short intervals, answers with Contact;expires a
   t.equal(ok.status, 200)
   t.equal(ok.headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=600')
   t.match(ok.headers['Date'], /GMT$/)
-  t.match(registrar.binding('desk-1'), { deviceId: 'desk-1', contact: 'sip:desk-1@10.0.0.7:5070', source: 'udp/10.0.0.7:5070' })
+  t.same(registrar.binding('desk-1'), { deviceId: 'desk-1', contact: 'sip:desk-1@10.0.0.7:5070', registered: 'sip:desk-1@10.0.0.7:5070', expiresAt: 1_800_000_600_000, source: 'udp/10.0.0.7:5070' })
 
   t.equal((await register({ Contact: '<sip:desk-1@10.0.0.7:5070>;expires=7200' })).headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=3600', 'capped at the maximum; the Contact parameter wins')
   t.equal((await register({ Contact: '<sip:desk-1@10.0.0.7:5070>' })).headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=3600', 'no expiry asked: 3600')
@@ -59,14 +64,14 @@ t.test('registers, caps, refuses short intervals, answers with Contact;expires a
 t.test('one binding per device: the latest REGISTER wins; a query reports it', async (t) => {
   const { registrar, register } = setup()
   await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '600' })
-  await register({ Contact: '<sip:desk-1@10.0.0.8:5080>', Expires: '600' })
+  await register({ Contact: '<sip:desk-1@10.0.0.8:5080>', Expires: '600' }, { address: '10.0.0.8', port: 5080 })
   t.equal(registrar.binding('desk-1')?.contact, 'sip:desk-1@10.0.0.8:5080')
   t.equal(registrar.size, 1)
   const query = await register({})
   t.same(query.headers['Contact'], '<sip:desk-1@10.0.0.8:5080>;expires=600', 'no Contact: the binding is reported')
   const stale = await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '0' })
   t.equal(stale.status, 200)
-  t.equal(registrar.binding('desk-1')?.contact, 'sip:desk-1@10.0.0.8:5080', "removing an old Contact keeps the phone's current one")
+  t.equal(registrar.binding('desk-1')?.registered, 'sip:desk-1@10.0.0.8:5080', "removing an old Contact keeps the phone's current one")
   await register({ Contact: '<sip:desk-1@10.0.0.8:5080>;expires=0' })
   t.equal(registrar.binding('desk-1'), undefined, 'its own Contact with expires=0: unregistered')
 })
@@ -102,4 +107,40 @@ t.test('authentication outcomes', async (t) => {
   const forbidden = setup({ kind: 'forbidden', why: 'unknown-device' })
   t.same(await forbidden.register({ Contact: '<sip:x@10.0.0.7>' }), { status: 403, headers: {} })
   t.equal(forbidden.registrar.size, 0)
+})
+
+t.test('calls go where the REGISTER came from, never where the Contact points', async (t) => {
+  const { registrar, register } = setup()
+  // A phone trying to have calls to its extension sent to a premium number at a carrier.
+  const redirect = await register({ Contact: '<sip:0900123456@carrier-gw.example>', Expires: '600' }, { address: '192.0.2.10', port: 40112 })
+  t.equal(redirect.status, 200)
+  t.equal(redirect.headers['Contact'], '<sip:0900123456@carrier-gw.example>;expires=600', 'the answer lists the Contact as registered')
+  t.equal(registrar.binding('desk-1')?.contact, 'sip:0900123456@192.0.2.10:40112', 'but calls and MESSAGEs go to the source')
+  // A phone behind NAT: its private Contact is reached through its public source.
+  await register({ Contact: '<sip:desk-1@192.168.1.20:5060;transport=tcp>', Expires: '600' }, { protocol: 'tcp', address: '198.51.100.4', port: 61002 })
+  t.equal(registrar.binding('desk-1')?.contact, 'sip:desk-1@198.51.100.4:61002;transport=tcp')
+  t.equal(registrar.binding('desk-1')?.registered, 'sip:desk-1@192.168.1.20:5060;transport=tcp')
+  await register({ Contact: '<sip:desk-1@192.168.1.20:5060;transport=tcp>', Expires: '0' }, { protocol: 'tcp', address: '198.51.100.4', port: 61002 })
+  t.equal(registrar.binding('desk-1'), undefined, 'Expires 0 matches the Contact as registered')
+})
+
+t.test("a Contact naming a carrier or a branch's trunk is refused", async (t) => {
+  const { registrar, register } = setup()
+  t.same(await register({ Contact: '<sip:0900123456@carrier-gw.example:5080>', Expires: '600' }), { status: 403, reason: 'Contact not allowed', headers: {} }, 'the carrier')
+  t.same(await register({ Contact: '<sip:0900123456@CARRIER-GW.example:5080;transport=tcp>', Expires: '600' }), { status: 403, reason: 'Contact not allowed', headers: {} }, 'case does not matter')
+  t.equal((await register({ Contact: '<sip:1001@127.0.0.1:5062>', Expires: '600' })).status, 403, 'a trunk')
+  t.equal((await register({ Contact: 'sip:1001@127.0.0.1', Expires: '600' })).status, 200, 'another port of the same host is not the trunk')
+  t.equal(registrar.size, 1)
+})
+
+t.test('helpers: host:port, the source destination, the foreign targets of the site files', async (t) => {
+  t.equal(uriHostPort('sip:a@Host.Example'), 'host.example:5060')
+  t.equal(uriHostPort('<sips:a@host.example;transport=tls>'), 'host.example:5061')
+  t.equal(uriHostPort('sip:[2001:db8::1]:5070;transport=udp'), '[2001:db8::1]:5070')
+  t.equal(uriHostPort('mailto:a@b'), undefined)
+  t.equal(sourceDestination('sip:desk-1@10.1.1.1', { protocol: 'udp', address: '2001:db8::7', port: 5060 }), 'sip:desk-1@[2001:db8::7]:5060')
+  t.equal(sourceDestination('sip:10.1.1.1:5060', { protocol: 'udp', address: '10.0.0.7', port: 5070 }), 'sip:10.0.0.7:5070', 'a Contact without user')
+  const site = (id: string, trunkUri: string, carrierUri?: string) => ({ id, sip: { trunkUri, ...(carrierUri === undefined ? {} : { carrierUri }) } })
+  const sites = new Map([site('ams', 'sip:127.0.0.1:5060', CARRIER), site('ber', 'sip:127.0.0.1:5062')].map((s) => [s.id, s] as const))
+  t.same(foreignTargetsOf({ sites: sites as never }), [CARRIER, 'sip:127.0.0.1:5060', 'sip:127.0.0.1:5062'])
 })

@@ -147,7 +147,7 @@ export class SippPhone {
   async dial(number: string): Promise<DialOutcome> {
     const log = join(this.#dir, `dial-${Date.now()}-${Math.random().toString(16).slice(2, 8)}.log`)
     const code = await this.#run(
-      ['-sf', join(SIPP_SCENARIOS, 'phone-dial.xml'), '-p', String(await freeUdpPort()), '-s', number, '-key', 'extra', `X-Phone: ${this.account.deviceId}`, '-message_file', log,
+      ['-sf', join(SIPP_SCENARIOS, 'phone-dial.xml'), '-p', String(await freeUdpPort()), '-s', number, '-key', 'extra', `X-Phone: ${this.account.deviceId}`, '-d', '200', '-message_file', log,
         // The digest covers the Request-URI (the node checks it), not sipp's default target URI.
         '-auth_uri', `${number}@${this.account.registrar}`],
       20,

@@ -7,6 +7,7 @@
  */
 import type { SiteConfig } from '@flexseat/config'
 import type { Device, Seat, User } from '@flexseat/proto'
+import { dialledNumber } from './feature-codes'
 import { isActive } from './seat-view'
 import type { SipHeaders } from './srf-adapter'
 import { EPOCH_HEADER, HOPS_HEADER, signTrunk, TRUNK_HEADER } from './trunk-auth'
@@ -15,6 +16,25 @@ import { EPOCH_HEADER, HOPS_HEADER, signTrunk, TRUNK_HEADER } from './trunk-auth
 export const LOCATION_HEADER = 'X-Flexseat-Location'
 /** The identity header stamped on calls from phones (any the phone sent is replaced). */
 export const PAI_HEADER = 'P-Asserted-Identity'
+/**
+ * Identity headers a phone may send that must not reach the carrier or the callee: the node
+ * asserts the caller (RFC 3325 §9.1: a proxy that asserts an identity removes
+ * P-Preferred-Identity), and Remote-Party-ID (draft-ietf-sip-privacy-04) is an older form of the
+ * same claim that some carriers still honour.
+ */
+export const PHONE_IDENTITY_HEADERS = ['P-Preferred-Identity', 'Remote-Party-ID'] as const
+/**
+ * A header value meaning "remove this header": the proxy's `headers` option can only set headers,
+ * so an empty value is the removal marker (the engine blanks the header until it learns to drop
+ * it; see the sip-engine's proxy).
+ */
+export const REMOVE_HEADER = ''
+/**
+ * What may be dialled towards the carrier or over the trunk (after {@link dialledNumber}): digits,
+ * `+`, `*`, `#`. Anything else (a loose `dial_plan.external` would let `0123%40evil.com` through)
+ * is 404: it must never become a foreign host in a Request-URI.
+ */
+export const DIALLABLE = /^[0-9+*#]+$/
 /** How long a trunk call for an epoch the view has not reached yet waits for it (2 s). */
 export const CATCH_UP_MS = 2_000
 
@@ -60,7 +80,7 @@ export type RouteDecision =
 /** A call from one of this branch's phones (already authenticated). */
 export interface PhoneCall {
   device: Device
-  /** The Request-URI's user part as received (may be percent-encoded). */
+  /** The Request-URI's user part as received (may be percent-encoded, may carry `;` parameters). */
   user: string
   callId: string
 }
@@ -73,22 +93,31 @@ export interface TrunkCall {
   epoch: string
   /** X-Flexseat-Hops. */
   hops: number
+  /**
+   * The (signed) P-Asserted-Identity the call came with, trimmed; signed again when the call is
+   * forwarded. Absent: forwarded without an identity.
+   */
+  identity?: string
 }
 
 const reject = (status: number, reason: string): RouteDecision => ({ kind: 'reject', status, reason })
 
-/** Replaces (or adds) the user part of a SIP URI: `sip:host:5060` + `1001` → `sip:1001@host:5060`. */
+/**
+ * Replaces (or adds) the user part of a SIP URI: `sip:host:5060` + `1001` → `sip:1001@host:5060`.
+ * `user` is the plain (decoded) user: every character outside RFC 3261's unreserved set and `+`
+ * is percent-encoded (`#` → `%23`, `@` → `%40`, `;` → `%3B`), so it can never end the user part.
+ * @see RFC 3261 §19.1.1, §25.1 (user, escaped)
+ */
 export function withUser(uri: string, user: string): string {
   const match = /^(sips?:)(?:[^@;?]*@)?(.*)$/i.exec(uri.trim())
-  return match === null ? uri : `${match[1]}${user}@${match[2]}`
+  return match === null ? uri : `${match[1]}${encodeUser(user)}@${match[2]}`
 }
 
-function decode(user: string): string {
-  try {
-    return decodeURIComponent(user)
-  } catch {
-    return user
-  }
+function encodeUser(user: string): string {
+  return Array.from(new TextEncoder().encode(user), (byte) => {
+    const c = String.fromCharCode(byte)
+    return /[A-Za-z0-9\-_.!~*'()+]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }).join('')
 }
 
 function quoted(text: string): string {
@@ -125,20 +154,28 @@ export class CallRouter {
     return `<sip:${device.extension === '' ? device.id : device.extension}@${domain}>`
   }
 
-  /** Routes a call dialled at one of this branch's phones (feature codes are handled before). */
+  /**
+   * Routes a call dialled at one of this branch's phones (feature codes are handled before). The
+   * number is taken with {@link dialledNumber} (`112;phone-context=...`, `112#` are 112); only
+   * {@link DIALLABLE} numbers are routed. Every call it proxies carries the node's
+   * P-Asserted-Identity and none of the phone's own identity claims ({@link PHONE_IDENTITY_HEADERS}).
+   */
   async fromPhone(call: PhoneCall): Promise<RouteDecision> {
     const site = this.#o.site
-    const dialled = decode(call.user)
-    const headers: SipHeaders = { [PAI_HEADER]: this.identity(call.device) }
+    const dialled = dialledNumber(call.user)
+    if (dialled === undefined || !DIALLABLE.test(dialled)) return reject(404, 'Not Found')
+    const identity = this.identity(call.device)
+    const headers: SipHeaders = { [PAI_HEADER]: identity }
+    for (const name of PHONE_IDENTITY_HEADERS) headers[name] = REMOVE_HEADER
     const emergency = site.emergencyNumbers.includes(dialled)
     // BroadWorks' rule for host phones: an idle flex desk is for emergencies and signing in.
     if (call.device.flexHost && this.actingSeat(call.device) === undefined && !emergency) return reject(403, `Sign in with ${site.featureCodes.login} to call`)
     if (emergency) return this.#carrier(dialled, headers)
-    if (matches(site.dialPlan.extension, dialled)) return this.#withHeaders(await this.#extension(dialled, call.callId, true), headers)
+    if (matches(site.dialPlan.extension, dialled)) return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers)
     if (matches(site.dialPlan.external, dialled)) return this.#carrier(dialled, headers)
     // Outside the dial plan: still an extension if the directory knows it (extensions are 2 to
     // 15 digits, the plan's pattern may be narrower), else nothing.
-    return this.#withHeaders(await this.#extension(dialled, call.callId, true), headers)
+    return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers)
   }
 
   /**
@@ -148,7 +185,8 @@ export class CallRouter {
    * forwards once.
    */
   async fromTrunk(call: TrunkCall): Promise<RouteDecision> {
-    const extension = decode(call.user)
+    const extension = dialledNumber(call.user)
+    if (extension === undefined || !DIALLABLE.test(extension)) return reject(404, 'Not Found')
     if (call.epoch === '') {
       const device = await this.#o.directory.deviceByExtension(extension)
       if (device === undefined || device.siteId !== this.#o.site.id) return reject(404, 'Not Found')
@@ -168,17 +206,17 @@ export class CallRouter {
       if (!this.#o.lease.active) return reject(480, `${extension} is unreachable (branch offline)`)
       return this.#phone(seat.deviceId, extension, 'phone')
     }
-    if (seatEpoch > epoch && call.hops < 1) return this.#trunk(seat.siteId, extension, call.callId, seat.epoch, call.hops + 1)
+    if (seatEpoch > epoch && call.hops < 1) return this.#trunk(seat.siteId, extension, call.callId, seat.epoch, call.hops + 1, call.identity?.trim() ?? '')
     return reject(480, `${extension} is not signed in`)
   }
 
   // A worker's or a device's extension dialled at this branch.
-  async #extension(extension: string, callId: string, allowFallback: boolean): Promise<RouteDecision> {
+  async #extension(extension: string, callId: string, identity: string, allowFallback: boolean): Promise<RouteDecision> {
     const here = this.#o.site.id
     const seat = this.#o.seats.byExtension(extension)
     let unseated = `${extension} is not signed in`
     if (seat !== undefined && isActive(seat)) {
-      if (seat.siteId !== here) return this.#trunk(seat.siteId, extension, callId, seat.epoch, 0)
+      if (seat.siteId !== here) return this.#trunk(seat.siteId, extension, callId, seat.epoch, 0, identity)
       if (this.#o.lease.active) return this.#phone(seat.deviceId, extension, 'phone')
       unseated = `${extension} is unreachable (branch offline)`
     }
@@ -188,14 +226,14 @@ export class CallRouter {
       if (fallback !== '' && allowFallback) {
         if (/^sips?:/i.test(fallback)) return { kind: 'proxy', target: 'fallback', destinations: [fallback], headers: {} }
         // An extension: routed again, once (a fallback's fallback is not followed: no loops).
-        return this.#extension(fallback, callId, false)
+        return this.#extension(fallback, callId, identity, false)
       }
       return reject(480, unseated)
     }
     const device = await this.#o.directory.deviceByExtension(extension)
     if (device === undefined) return reject(404, 'Not Found')
     if (device.siteId === here) return this.#phone(device.id, extension, 'phone')
-    return this.#trunk(device.siteId, extension, callId, '', 0)
+    return this.#trunk(device.siteId, extension, callId, '', 0, identity)
   }
 
   #phone(deviceId: string, extension: string, target: RouteTarget): RouteDecision {
@@ -204,20 +242,24 @@ export class CallRouter {
     return { kind: 'proxy', target, destinations: [binding.contact], headers: {} }
   }
 
-  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number): RouteDecision {
+  // The identity is signed and set here, as signed: the receiving node verifies the very value
+  // the request carries ('' removes it).
+  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identity: string): RouteDecision {
+    if (!DIALLABLE.test(extension)) return reject(404, 'Not Found')
     const site = this.#o.sites.get(siteId)
     if (site === undefined) return reject(480, `${extension} is unreachable`)
-    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, callId, user: extension, epoch }, (this.#o.now ?? Date.now)())
+    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
     return {
       kind: 'proxy',
       target: 'trunk',
       destinations: [withUser(site.sip.trunkUri, extension)],
-      headers: { [TRUNK_HEADER]: signature, [EPOCH_HEADER]: epoch, [HOPS_HEADER]: String(hops) },
+      headers: { [TRUNK_HEADER]: signature, [EPOCH_HEADER]: epoch, [HOPS_HEADER]: String(hops), [PAI_HEADER]: identity },
     }
   }
 
   #carrier(dialled: string, headers: SipHeaders): RouteDecision {
     const site = this.#o.site
+    if (!DIALLABLE.test(dialled)) return reject(404, 'Not Found')
     if (site.sip.carrierUri === undefined || site.sip.carrierUri === '') return reject(503, 'No carrier route')
     return { kind: 'proxy', target: 'carrier', destinations: [withUser(site.sip.carrierUri, dialled)], headers: { ...headers, [LOCATION_HEADER]: site.dispatchableLocation } }
   }

@@ -3,14 +3,15 @@ import { performance } from 'node:perf_hooks'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { RegistryCallError } from './errors'
-import type { RegistryClient } from './registry-client'
+import { DEFAULT_REGISTRY_DEADLINE_MS, type RegistryClient } from './registry-client'
 import type { SeatStream } from './seat-stream'
 import type { SeatView } from './seat-view'
 import { Pause } from './pause'
 
 /** Options of {@link ConfirmationLease.start}. */
 export interface ConfirmationLeaseOptions {
-  client: Pick<RegistryClient, 'renewLease' | 'releaseLease'>
+  /** `deadlineMs`, when present, is the client's own per-attempt deadline (the cap of {@link renewDeadline}). */
+  client: Pick<RegistryClient, 'renewLease' | 'releaseLease'> & Partial<Pick<RegistryClient, 'deadlineMs'>>
   /** The branch this node serves. */
   siteId: string
   /** Unique per process (SipNodeConfig.nodeId): only the holder renews a lease. */
@@ -37,6 +38,20 @@ export const HELD_RETRY_MS = 1_000
 export const MIN_MARGIN_MS = 250
 /** Longest wait for ReleaseLease when stopping, in milliseconds. */
 const RELEASE_TIMEOUT_MS = 1_000
+
+/**
+ * The deadline of one RenewLease attempt: min(lease/3, remaining validity − {@link MIN_MARGIN_MS},
+ * `clientDeadlineMs`), never below {@link MIN_MARGIN_MS}. A renewal sent to an address that does
+ * not answer (black-holed) then fails while the lease is still valid, and the next attempt goes
+ * to the client's next address; without a lease yet (or after it ran out) only lease/3 of the
+ * last known lease and the client's deadline bound it.
+ */
+export function renewDeadline(now: number, lease: { leaseSeconds?: number | undefined; validUntil?: number | undefined }, clientDeadlineMs = DEFAULT_REGISTRY_DEADLINE_MS): number {
+  let ms = clientDeadlineMs
+  if (lease.leaseSeconds !== undefined) ms = Math.min(ms, (lease.leaseSeconds * 1_000) / 3)
+  if (lease.validUntil !== undefined && lease.validUntil > now) ms = Math.min(ms, lease.validUntil - now - MIN_MARGIN_MS)
+  return Math.max(MIN_MARGIN_MS, Math.floor(ms))
+}
 
 /**
  * How long a renewal sent at `sentAt` keeps the lease valid by the node's own clock: until
@@ -82,6 +97,8 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
   readonly #logger: Logger
   readonly #now: () => number
   #grant: Grant | undefined
+  /** The lease length last granted (kept when the grant is dropped): bounds renewal deadlines. */
+  #lastLeaseSeconds: number | undefined
   #reported = false
   #stopped = false
   #stopping: Promise<void> | undefined
@@ -171,10 +188,12 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     const appliedRevision = this.#view.revision
     // Taken just before sending: the validity counts from here, never from the answer.
     const sentAt = this.#now()
+    const deadlineMs = renewDeadline(sentAt, { leaseSeconds: this.#lastLeaseSeconds, validUntil: this.#grant?.validUntil }, this.#client.deadlineMs)
     try {
-      const res = await this.#client.renewLease({ siteId: this.#siteId, nodeId: this.#nodeId, appliedRevision })
+      const res = await this.#client.renewLease({ siteId: this.#siteId, nodeId: this.#nodeId, appliedRevision }, deadlineMs)
       if (this.#stopped) return 0
       if (!(res.leaseSeconds > 0)) throw new Error(`RenewLease answered lease_seconds ${res.leaseSeconds}`)
+      this.#lastLeaseSeconds = res.leaseSeconds
       const grant: Grant = { leaseSeconds: res.leaseSeconds, grantedRevision: BigInt(res.grantedRevision), validUntil: validUntil(sentAt, res.leaseSeconds) }
       const previous = this.#grant
       this.#grant = grant
@@ -202,9 +221,11 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
         this.#logger.warn({ retryInMs: HELD_RETRY_MS }, 'lease held by another node')
         return HELD_RETRY_MS
       }
-      // Transport failure or anything else: the current validity simply runs down.
-      this.#logger.warn({ err: error, retryInMs: RENEW_RETRY_MS, validForMs: this.#grant === undefined ? 0 : Math.max(0, Math.round(this.#grant.validUntil - this.#now())) }, 'lease renewal failed')
-      return RENEW_RETRY_MS
+      // Transport failure or anything else: the current validity simply runs down. Attempts start
+      // at most every RENEW_RETRY_MS: one that ran into its deadline has waited already.
+      const retryInMs = Math.max(0, Math.round(RENEW_RETRY_MS - (this.#now() - sentAt)))
+      this.#logger.warn({ err: error, deadlineMs, retryInMs, validForMs: this.#grant === undefined ? 0 : Math.max(0, Math.round(this.#grant.validUntil - this.#now())) }, 'lease renewal failed')
+      return retryInMs
     }
   }
 

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { status as GrpcStatus } from '@grpc/grpc-js'
 import { type Device, ErrorCode, type GetDeviceCredentialsResponse, type Site, type User } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { RegistryCallError } from './errors'
@@ -100,6 +101,22 @@ export class DirectoryCache {
     return this.#lookup((data) => data.devices.get(id))
   }
 
+  /**
+   * A device by id for authentication: answered from the directory held, without the refresh a
+   * miss triggers in {@link device} (each made-up digest username would otherwise cost a full
+   * reload). A device created since the last refresh is found after the next (≤ `refreshMs`).
+   * Only while no directory was ever loaded does it load one (at most once per second, shared),
+   * and throws {@link RegistryCallError} when that fails.
+   */
+  async deviceForAuth(id: string): Promise<Device | undefined> {
+    if (this.#data === undefined) {
+      if (this.#refreshing !== undefined) await this.#refreshing
+      else if (this.#now() - this.#lastRefreshAt >= MISS_REFRESH_MS) await this.refresh()
+      if (this.#data === undefined) throw new RegistryCallError('directory not loaded yet', { code: ErrorCode.ERROR_CODE_UNAVAILABLE, grpcCode: GrpcStatus.UNAVAILABLE })
+    }
+    return this.#data.devices.get(id)
+  }
+
   /** A device by its own extension. */
   async deviceByExtension(extension: string): Promise<Device | undefined> {
     return this.#lookup((data) => data.deviceByExtension.get(extension))
@@ -194,7 +211,11 @@ export class DirectoryCache {
     } else if (this.#data === undefined || this.#now() - this.#lastRefreshAt >= MISS_REFRESH_MS) {
       await this.refresh()
     } else {
-      return undefined
+      // Refreshed a moment ago: a record created since (a worker added, then called at once) must
+      // still be found, so wait for the next refresh rather than answer "unknown" — the registry
+      // still sees at most one listing a second, however many misses.
+      await new Promise<void>((resolve) => setTimeout(resolve, MISS_REFRESH_MS - (this.#now() - this.#lastRefreshAt)).unref())
+      await (this.#refreshing ?? this.refresh())
     }
     // After a refresh that found users unlistable, `find` answers undefined for users; the
     // callers above route user lookups one by one from then on.
@@ -227,6 +248,7 @@ export class DirectoryCache {
       value = undefined
     }
     prune(this.#credentials, this.#now())
+    this.#credentials.delete(deviceId)
     this.#credentials.set(deviceId, { value, until: this.#now() + (value === undefined ? NO_CREDENTIALS_TTL_MS : CREDENTIALS_TTL_MS) })
     return value
   }
@@ -244,10 +266,18 @@ export class DirectoryCache {
 
 const NO_CREDENTIALS = new Set<ErrorCode>([ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, ErrorCode.ERROR_CODE_NO_CREDENTIALS])
 
-/** Past this many entries, expired ones are dropped: lookups of ids that do not exist must not grow memory without bound. */
+/**
+ * Past this many entries, expired ones are dropped, and if that is not enough the oldest: lookups
+ * of ids that do not exist must not grow memory without bound.
+ */
 const PRUNE_ABOVE = 10_000
 
 function prune<T>(map: Map<string, Cached<T>>, now: number): void {
   if (map.size < PRUNE_ABOVE) return
   for (const [key, entry] of map) if (now >= entry.until) map.delete(key)
+  // Insertion order is age order (entries are re-inserted when renewed).
+  for (const key of map.keys()) {
+    if (map.size < PRUNE_ABOVE) break
+    map.delete(key)
+  }
 }

@@ -36,14 +36,26 @@ function decodeUser(user: string): string | undefined {
 }
 
 /**
+ * The number dialled, from a Request-URI's user part (see {@link uriUser}): the part before the
+ * first `;` (telephone-subscriber parameters such as `;phone-context=...`, RFC 3966 §5.1, RFC 3261
+ * §19.1.1), percent-escapes decoded, a trailing `#` (the "dial now" key) dropped. Undefined when an
+ * escape is broken. An escaped `%3B` is part of the number, not a parameter separator.
+ */
+export function dialledNumber(user: string): string | undefined {
+  const semi = user.indexOf(';')
+  const decoded = decodeUser(semi < 0 ? user : user.slice(0, semi))
+  if (decoded === undefined) return undefined
+  return decoded.endsWith('#') ? decoded.slice(0, -1) : decoded
+}
+
+/**
  * Parses a dialled user part; undefined when it is not a feature code of this site (a normal
  * number). Anything that starts with one of the codes is a feature code: a slip of the finger
  * must get "dial it like this", never become a call.
  */
 export function parseFeatureCode(user: string, codes: FeatureCodeSet): FeatureCode | undefined {
-  let dialled = decodeUser(user)
+  const dialled = dialledNumber(user)
   if (dialled === undefined) return undefined
-  if (dialled.endsWith('#')) dialled = dialled.slice(0, -1)
   // The longer code first, should one site's codes be prefixes of each other.
   const ordered = [
     { feature: 'login' as const, code: codes.login },
@@ -88,13 +100,23 @@ export function maskFeatureCode(user: string, codes: FeatureCodeSet): string {
   }
 }
 
-/** The user part of a SIP/SIPS/TEL URI (percent-escapes kept), '' when there is none. */
+/**
+ * The user part of a SIP/SIPS/TEL URI, '' when there is none. Percent-escapes are kept, and so are
+ * telephone-subscriber parameters (`sip:112;phone-context=+31@d` → `112;phone-context=+31`):
+ * {@link dialledNumber} takes the number out of it.
+ * @see RFC 3261 §19.1.1 (userinfo may carry `;` parameters), RFC 3966 (tel:)
+ */
 export function uriUser(uri: string): string {
-  const match = /^(?:sips?|tel):([^@;?>]*)(@|$|;|\?)/i.exec(uri.trim().replace(/^<|>$/g, ''))
-  if (match === null) return ''
-  // A tel: URI's number is its whole "user"; a sip: URI without '@' has no user part.
-  if (/^tel:/i.test(uri.trim()) || match[2] === '@') return match[1]!
-  return ''
+  const text = uri.trim().replace(/^<|>$/g, '')
+  const scheme = /^(sips?|tel):/i.exec(text)
+  if (scheme === null) return ''
+  const rest = text.slice(scheme[0].length)
+  // A tel: URI's number is its whole "user" (up to its parameters or headers).
+  if (scheme[1]!.toLowerCase() === 'tel') return /^[^;?>]*/.exec(rest)![0]
+  // A sip: URI has a user part only with an '@' before any URI headers ('?').
+  const end = /[?>]/.exec(rest)?.index ?? rest.length
+  const at = rest.slice(0, end).indexOf('@')
+  return at < 0 ? '' : rest.slice(0, at)
 }
 
 /** The Request-URI safe to log: the user part masked when it is a feature code. */

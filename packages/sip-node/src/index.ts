@@ -1,10 +1,10 @@
 // The public surface of @flexseat/sip-node: the node itself, its configuration, and the pieces
 // tests and other tools use (the typed drachtio-srf view, digest, trunk signatures, routing).
-export { CallRouter, CATCH_UP_MS, LOCATION_HEADER, PAI_HEADER, withUser } from './call-router'
+export { CallRouter, CATCH_UP_MS, DIALLABLE, LOCATION_HEADER, PAI_HEADER, PHONE_IDENTITY_HEADERS, REMOVE_HEADER, withUser } from './call-router'
 export type { CallRouterOptions, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
 export { loadSipNodeConfig } from './config'
 export type { SipNodeConfig } from './config'
-export { ConfirmationLease } from './confirmation-lease'
+export { ConfirmationLease, renewDeadline } from './confirmation-lease'
 export type { ConfirmationLeaseEvents, ConfirmationLeaseOptions } from './confirmation-lease'
 export { constantTimeEqual, digestResponse, DigestVerifier, ha1Of, NONCE_LIFETIME_SECONDS, parseDigestHeader } from './digest'
 export type { DigestParams, DigestVerdict, DigestVerifierOptions } from './digest'
@@ -12,7 +12,7 @@ export { DirectoryCache } from './directory-cache'
 export type { DirectoryCacheOptions } from './directory-cache'
 export { RegistryCallError, SipNodeError } from './errors'
 export type { SipNodeErrorCode } from './errors'
-export { maskFeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
+export { dialledNumber, maskFeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 export type { FeatureCode, FeatureCodeSet } from './feature-codes'
 export { FeatureHandler, featureRequestId, LOGIN_DEADLINE_MS } from './feature-handler'
 export type { FeatureHandlerOptions, InviteIdentity } from './feature-handler'
@@ -22,12 +22,16 @@ export { PhoneAuthenticator } from './phone-auth'
 export type { PhoneAuthenticatorOptions, PhoneAuthResult, PhoneDirectory } from './phone-auth'
 export { PhoneMessenger } from './phone-messenger'
 export type { PhoneMessengerOptions } from './phone-messenger'
-export { parseContact, Registrar } from './registrar'
+export { foreignTargetsOf, parseContact, Registrar, sourceDestination, uriHostPort } from './registrar'
 export type { Binding, RegistrarOptions } from './registrar'
 export { DEFAULT_REGISTRY_DEADLINE_MS, RegistryClient } from './registry-client'
 export type { RegistryClientOptions } from './registry-client'
+export { RingingCalls, ringingStopResponse } from './ringing-calls'
+export type { RingingCall, RingingStop } from './ringing-calls'
 export { SeatNotifier } from './seat-notifier'
-export type { NotifierLease, NotifierSeats, RevocationReason, SeatNotifierOptions } from './seat-notifier'
+export type { NotifierLease, NotifierRinging, NotifierSeats, RevocationReason, SeatNotifierOptions } from './seat-notifier'
+export { bLegHeaders, RING_TIMEOUT_MS, SeatedCall } from './seated-call'
+export type { RungSeat, SeatedCallOptions } from './seated-call'
 export { SeatStream } from './seat-stream'
 export type { SeatStreamOptions } from './seat-stream'
 export { isActive, SeatView } from './seat-view'
@@ -36,6 +40,8 @@ export { SipNode } from './sip-node'
 export type { SipNodeOptions, SipNodeState } from './sip-node'
 export { createSrf } from './srf-adapter'
 export type {
+  B2BUAOptions,
+  B2BUAProgress,
   ConnectOptions,
   Handler,
   Middleware,
@@ -49,6 +55,7 @@ export type {
   SrfRequest,
   SrfResponse,
   SrfResponseMessage,
+  SrfSipError,
 } from './srf-adapter'
-export { EPOCH_HEADER, HOPS_HEADER, signTrunk, TRUNK_HEADER, TRUNK_WINDOW_SECONDS, verifyTrunk } from './trunk-auth'
-export type { TrunkClaim, TrunkVerdict } from './trunk-auth'
+export { EPOCH_HEADER, HOPS_HEADER, IDENTITY_HEADER, REPLAY_CACHE_SIZE, signTrunk, TRUNK_HEADER, TRUNK_WINDOW_SECONDS, trunkRequestOf, TrunkVerifier, verifyTrunk } from './trunk-auth'
+export type { TrunkClaim, TrunkRequestSource, TrunkVerdict, TrunkVerifierOptions } from './trunk-auth'

@@ -8,9 +8,14 @@ import type { Device, GetDeviceCredentialsResponse } from '@flexseat/proto'
 import { type DigestVerifier, parseDigestHeader } from './digest'
 import type { SrfRequest } from './srf-adapter'
 
-/** What phone authentication needs of the directory. */
+/**
+ * What phone authentication needs of the directory. Every digest username a prober makes up
+ * reaches `deviceForAuth`, so it must answer from what it holds (no registry call per unknown
+ * id: see DirectoryCache.deviceForAuth); `credentials` is asked only for a known device of this
+ * site.
+ */
 export interface PhoneDirectory {
-  device(id: string): Promise<Device | undefined>
+  deviceForAuth(id: string): Promise<Device | undefined>
   credentials(deviceId: string): Promise<GetDeviceCredentialsResponse | undefined>
 }
 
@@ -64,10 +69,14 @@ export class PhoneAuthenticator {
     const deviceId = params.username
     if (deviceId === undefined || deviceId === '') return { kind: 'forbidden', why: 'malformed' }
 
-    const [device, credentials] = await Promise.all([this.#options.directory.device(deviceId), this.#options.directory.credentials(deviceId)])
+    // The device first, from the directory held: an unknown id or another site's device costs
+    // the registry nothing (no credentials fetched for names a prober makes up).
+    const device = await this.#options.directory.deviceForAuth(deviceId)
     if (device === undefined) return { kind: 'forbidden', why: 'unknown-device' }
+    if (device.siteId !== this.#options.siteId) return { kind: 'forbidden', why: 'other-site' }
+    const credentials = await this.#options.directory.credentials(deviceId)
     if (credentials === undefined || credentials.ha1 === '') return { kind: 'forbidden', why: 'no-credentials' }
-    if (device.siteId !== this.#options.siteId || credentials.realm !== this.#options.realm) return { kind: 'forbidden', why: 'other-site' }
+    if (credentials.realm !== this.#options.realm) return { kind: 'forbidden', why: 'other-site' }
 
     const verdict = this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: credentials.ha1 })
     if (verdict.ok) return { kind: 'ok', device }

@@ -2,7 +2,14 @@
  * The branch's registrar (RFC 3261 §10.3): authenticates REGISTERs of the branch's phones and
  * keeps one binding per device (the latest REGISTER wins). Bindings live in this process only;
  * they expire on a timer.
+ *
+ * Where a phone is reached is where its REGISTER came from, never where its Contact says: the
+ * binding's destination is the Contact's user at the REGISTER's source address and port (and
+ * transport), as a registrar does for a phone behind NAT (RFC 3581 received/rport). A phone
+ * therefore cannot have calls to its extension, or its MESSAGEs, sent to a carrier or another
+ * host; a Contact that names a configured carrier or trunk is refused outright (403).
  */
+import type { SiteConfig } from '@flexseat/config'
 import type { Logger } from 'pino'
 import { uriUser } from './feature-codes'
 import type { PhoneAuthenticator } from './phone-auth'
@@ -11,8 +18,13 @@ import type { SrfRequest, SrfResponse } from './srf-adapter'
 /** A device's registration. */
 export interface Binding {
   deviceId: string
-  /** The Contact URI calls and MESSAGEs for the device are sent to. */
+  /**
+   * Where calls and MESSAGEs for the device are sent: the Contact's user at the REGISTER's source
+   * (`sip:desk-1@203.0.113.7:40112`, `;transport=tcp` unless UDP).
+   */
   contact: string
+  /** The Contact URI as the phone registered it (answers to REGISTER, logs). */
+  registered: string
   /** ms since the epoch. */
   expiresAt: number
   /** Where the REGISTER came from: `<transport>/<address>:<port>`. */
@@ -25,8 +37,43 @@ export interface RegistrarOptions {
   /** Accepted registration intervals in seconds: 423 below `minSeconds`, capped at `maxSeconds`. */
   registration: { minSeconds: number; maxSeconds: number }
   logger: Logger
+  /**
+   * URIs a phone's Contact must not name (403): the carriers and the branches' trunks, see
+   * {@link foreignTargetsOf}. Default none.
+   */
+  foreignTargets?: readonly string[]
   /** Clock in ms (default Date.now). */
   now?: () => number
+}
+
+/** The URIs no phone may register as its Contact: every site's carrier and trunk. */
+export function foreignTargetsOf(config: { sites: ReadonlyMap<string, SiteConfig> }): string[] {
+  const targets: string[] = []
+  for (const site of config.sites.values()) {
+    if (site.sip.carrierUri !== undefined && site.sip.carrierUri !== '') targets.push(site.sip.carrierUri)
+    targets.push(site.sip.trunkUri)
+  }
+  return targets
+}
+
+/**
+ * `host:port` of a SIP URI, lower-cased, the port defaulted (5060, 5061 for sips); undefined when
+ * it is no SIP URI.
+ */
+export function uriHostPort(uri: string): string | undefined {
+  const match = /^(sips?):(?:[^@;?>]*@)?(\[[0-9a-f:.]+\]|[^:;?>\s]+)(?::(\d{1,5}))?/i.exec(uri.trim().replace(/^<|>$/g, ''))
+  if (match === null) return undefined
+  const port = match[3] ?? (match[1]!.toLowerCase() === 'sips' ? '5061' : '5060')
+  return `${match[2]!.toLowerCase()}:${Number(port)}`
+}
+
+/** The binding's destination: the Contact's user at the REGISTER's source (see the file comment). */
+export function sourceDestination(contact: string, source: { protocol: string; address: string; port: number }): string {
+  const user = uriUser(contact)
+  const host = source.address.includes(':') && !source.address.startsWith('[') ? `[${source.address}]` : source.address
+  const transport = source.protocol.toLowerCase()
+  const scheme = /^sips:/i.test(contact) && transport === 'tls' ? 'sips' : 'sip'
+  return `${scheme}:${user === '' ? '' : `${user}@`}${host}:${source.port}${transport === '' || transport === 'udp' ? '' : `;transport=${transport}`}`
 }
 
 /** RFC 3261 §10.2.1.1: the interval a REGISTER without any expiry asks for (3600 s), before capping. */
@@ -139,19 +186,25 @@ export class Registrar {
     if (contacts.length === 0 || contacts.some((c) => c === undefined)) return res.send(400, 'Bad Contact')
     // One binding per device: the phone's first Contact is the one kept.
     const contact = contacts[0]!
+    const target = uriHostPort(contact.uri)
+    if (target !== undefined && (this.#o.foreignTargets ?? []).some((uri) => uriHostPort(uri) === target)) {
+      this.#o.logger.warn({ device: device.id, contact: contact.uri, source: `${req.source_address}:${req.source_port}` }, 'register refused: Contact names a carrier or trunk')
+      return res.send(403, 'Contact not allowed')
+    }
     const requested = contact.expires ?? (headerExpires === '' ? DEFAULT_EXPIRES : Number(headerExpires))
     if (requested === 0) {
       // Only the phone's own binding is removed: an old Contact being cleaned up must not drop
       // the one the phone registered since.
       const current = this.#bindings.get(device.id)?.binding
-      if (current !== undefined && current.contact === contact.uri) this.#remove(device.id, 'unregistered')
+      if (current !== undefined && current.registered === contact.uri) this.#remove(device.id, 'unregistered')
       return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
     }
     const { minSeconds, maxSeconds } = this.#o.registration
     if (requested < minSeconds) return res.send(423, { headers: { 'Min-Expires': String(minSeconds), Date: date } })
     const expires = Math.min(requested, maxSeconds)
-    this.#store({ deviceId: device.id, contact: contact.uri, expiresAt: now + expires * 1000, source: `${req.protocol}/${req.source_address}:${req.source_port}` })
-    this.#o.logger.info({ device: device.id, contact: contact.uri, expires }, 'phone registered')
+    const destination = sourceDestination(contact.uri, { protocol: req.protocol, address: req.source_address, port: req.source_port })
+    this.#store({ deviceId: device.id, contact: destination, registered: contact.uri, expiresAt: now + expires * 1000, source: `${req.protocol}/${req.source_address}:${req.source_port}` })
+    this.#o.logger.info({ device: device.id, contact: contact.uri, destination, expires }, 'phone registered')
     return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
   }
 
@@ -165,7 +218,7 @@ export class Registrar {
     const binding = this.binding(deviceId)
     if (binding === undefined) return {}
     const left = Math.max(0, Math.round((binding.expiresAt - this.#now()) / 1000))
-    return { Contact: `<${binding.contact}>;expires=${left}` }
+    return { Contact: `<${binding.registered}>;expires=${left}` }
   }
 
   #store(binding: Binding): void {
@@ -184,7 +237,7 @@ export class Registrar {
     if (entry === undefined) return
     clearTimeout(entry.timer)
     this.#bindings.delete(deviceId)
-    this.#o.logger.info({ device: deviceId, contact: entry.binding.contact, why }, 'phone unregistered')
+    this.#o.logger.info({ device: deviceId, contact: entry.binding.registered, why }, 'phone unregistered')
   }
 }
 

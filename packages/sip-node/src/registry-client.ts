@@ -181,9 +181,18 @@ export class RegistryClient {
     }
   }
 
-  /** BranchService.RenewLease. */
-  renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
-    return this.#call('RenewLease', (e) => e.branch.renewLease.bind(e.branch), req, 'once')
+  /**
+   * BranchService.RenewLease; `deadlineMs` (per attempt) overrides the default: the confirmation
+   * lease keeps each renewal well inside the lease, so that an address that does not answer is
+   * left for the next one in time.
+   */
+  renewLease(req: RenewLeaseRequest, deadlineMs?: number): Promise<RenewLeaseResponse> {
+    return this.#call('RenewLease', (e) => e.branch.renewLease.bind(e.branch), req, 'once', deadlineMs)
+  }
+
+  /** Deadline of each unary call attempt unless a call says otherwise, in milliseconds. */
+  get deadlineMs(): number {
+    return this.#deadlineMs
   }
 
   /** BranchService.ReleaseLease (releasing a lease the node does not hold is not an error). */

@@ -1,17 +1,23 @@
 /**
- * Applies seat changes to this branch's phones: acknowledges every revocation of a seat that left
- * one of the branch's phones (moved, bumped, released), and tells the phones what happened
+ * Applies seat changes to this branch's phones: stops the calls still ringing a phone for a
+ * worker who left it, acknowledges every revocation of a seat that left one of the branch's
+ * phones (moved, bumped, released), and tells the phones what happened
  * (packages/sip-node/README.md, "Seat-driven MESSAGEs").
  *
- * The acknowledgement is sent as soon as the view reports the change: the view is what routing
- * and identity read, so by then the node has stopped acting on the old seat (invariant 4). It goes
- * out before any display text, since a takeover at another branch waits for it. A failed ack is
- * logged only: the next lease renewal carries the applied revision, which acknowledges it too.
+ * Per batch of changes, in this order: the view has applied it (routing and identity read the
+ * view, so no new call rings the old phone); the calls ringing for those workers anywhere but
+ * their current active seat are stopped (their final responses and CANCELs are handed to the
+ * engine before anything else is sent); the acknowledgement goes out; then the display texts.
+ * So by the time a takeover at another branch completes, the old phone neither rings for the
+ * worker nor presents the worker (invariant 4). The same holds when the lease is lost: every
+ * ringing call is stopped before the phones are told. A failed ack is logged only: the next
+ * lease renewal carries the applied revision, which acknowledges it too.
  */
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, type Device, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { signedInText } from './feature-replies'
+import type { RingingCall, RingingStop } from './ringing-calls'
 import { isActive, type SeatChange } from './seat-view'
 
 /** What the notifier needs of the seat view. */
@@ -33,6 +39,12 @@ export interface NotifierLease {
   off(event: 'suspended', listener: (reason: string) => void): unknown
 }
 
+/** What the notifier needs of the ringing calls (ringing-calls.ts). */
+export interface NotifierRinging {
+  stopUser(userId: string, why: (call: RingingCall) => RingingStop, keepDeviceId?: string): Promise<void>
+  stopAll(why: RingingStop): Promise<void>
+}
+
 /** Options of {@link SeatNotifier.start}. */
 export interface SeatNotifierOptions {
   site: SiteConfig
@@ -43,6 +55,8 @@ export interface SeatNotifierOptions {
   directory: { device(id: string): Promise<Device | undefined> }
   messenger: { send(deviceId: string, text: string): Promise<void> }
   client: { ackRevocations(request: AckRevocationsRequest): Promise<void> }
+  /** Calls ringing phones for workers (none when absent). */
+  ringing?: NotifierRinging
   logger: Logger
 }
 
@@ -128,6 +142,7 @@ export class SeatNotifier {
       this.#stopPrimeWatch()
       return
     }
+    this.#stopRinging(changes)
     const revoked: { seat: Seat; reason: RevocationReason }[] = []
     const leaving: Note[] = []
     const arriving: Note[] = []
@@ -156,6 +171,20 @@ export class SeatNotifier {
     this.#queue([...leaving, ...arriving])
   }
 
+  // A phone rings for a worker only while the worker's seat on it is active: after any change of
+  // a worker's seat, the calls ringing for them on any other phone (or on that phone, if the seat
+  // is no longer active here) stop. "Signed in elsewhere" while the worker is seated (or pending)
+  // at another phone, "is not signed in" once seated nowhere.
+  #stopRinging(changes: SeatChange[]): void {
+    const ringing = this.#o.ringing
+    if (ringing === undefined) return
+    for (const userId of new Set(changes.map((change) => change.seat.userId))) {
+      const now = this.#o.view.byUser(userId)
+      const keep = now !== undefined && isActive(now) && now.siteId === this.#o.site.id ? now.deviceId : undefined
+      void ringing.stopUser(userId, (call) => (now !== undefined && now.deviceId !== call.deviceId ? 'moved' : 'signed-out'), keep)
+    }
+  }
+
   #acknowledge(revoked: { seat: Seat; reason: RevocationReason }[]): void {
     for (const { seat, reason } of revoked) {
       this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason }, 'seat revoked')
@@ -171,6 +200,7 @@ export class SeatNotifier {
   }
 
   #leaseSuspended(): void {
+    void this.#o.ringing?.stopAll('offline')
     this.#suspended = true
     const seats = this.#o.view.atSite(this.#o.site.id).filter(isActive)
     this.#queue(seats.map((seat) => ({ deviceId: seat.deviceId, text: async () => 'Flex sign-in suspended: branch offline' })))

@@ -6,12 +6,17 @@
  * Admission is a short pipeline of named middleware per method (jambonz style):
  * - REGISTER: `register` (the registrar authenticates with 401 itself);
  * - INVITE: `newCallsOnly` → `authenticate` (trunk signature, else phone digest with 407) →
- *   `classify` (feature code or call) → `dispatch` (one handler: feature code or routed call);
+ *   `noPhoneRoute` (a phone's own Route is refused) → `classify` (feature code or call) →
+ *   `dispatch` (one handler: feature code or routed call);
  * - OPTIONS: 200 (phones and carriers use it as a keep-alive);
  * - MESSAGE: 405. The node sends MESSAGEs to phones for their display; it does not relay phones'
  *   own instant messages (no chat between extensions), and says so rather than pretending with 200.
+ *
+ * A routed call that rings a phone because a worker is seated there is carried back to back
+ * (seated-call.ts), so that the node can stop the ringing when the worker leaves the phone
+ * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
  */
-import type { Device } from '@flexseat/proto'
+import type { Device, Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { CallRouter, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
@@ -19,18 +24,20 @@ import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
-import { type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
+import { dialledNumber, type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
 import { PhoneAuthenticator } from './phone-auth'
 import { PhoneMessenger } from './phone-messenger'
-import { Registrar } from './registrar'
+import { foreignTargetsOf, Registrar } from './registrar'
 import { RegistryClient } from './registry-client'
+import { RingingCalls } from './ringing-calls'
+import { SeatedCall } from './seated-call'
 import { SeatNotifier } from './seat-notifier'
 import { SeatStream } from './seat-stream'
-import { SeatView } from './seat-view'
+import { isActive, SeatView } from './seat-view'
 import { createSrf, type Middleware, type SrfApp, type SrfRequest, type SrfResponse } from './srf-adapter'
-import { EPOCH_HEADER, HOPS_HEADER, TRUNK_HEADER, verifyTrunk } from './trunk-auth'
+import { TRUNK_HEADER, trunkRequestOf, TrunkVerifier } from './trunk-auth'
 
 /** Options of {@link SipNode.start}. */
 export interface SipNodeOptions {
@@ -49,6 +56,9 @@ export type SipNodeState = 'running' | 'stopping' | 'stopped'
 
 /** Methods the node answers (the Allow header of OPTIONS and 405). */
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER'
+
+/** How long {@link SipNode.stop} waits for the CANCELs of calls still ringing for workers. */
+const STOP_RINGING_MS = 1_000
 
 /** What admission found out about an INVITE, kept beside the request. */
 type Admission =
@@ -73,6 +83,8 @@ export class SipNode {
   readonly #features: FeatureHandler
   readonly #messenger: PhoneMessenger
   readonly #notifier: SeatNotifier
+  readonly #ringing = new RingingCalls()
+  readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
   #state: SipNodeState = 'running'
   #connected = false
@@ -100,12 +112,13 @@ export class SipNode {
     this.#directory = directory
     const site = config.site
     this.#auth = new PhoneAuthenticator({ siteId: site.id, realm: site.sip.domain, digest: new DigestVerifier(), directory })
-    this.registrar = new Registrar({ auth: this.#auth, registration: config.registration, logger })
+    this.registrar = new Registrar({ auth: this.#auth, registration: config.registration, logger, foreignTargets: foreignTargetsOf(config) })
+    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
-    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, logger })
+    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
     // The view has no "ready" event (an empty snapshot changes nothing, so it emits nothing):
@@ -153,9 +166,16 @@ export class SipNode {
     return this.#connected
   }
 
+  /** Number of calls ringing a phone for a seated worker right now. */
+  get ringingCalls(): number {
+    return this.#ringing.size
+  }
+
   /**
-   * Stops the node: leaves the engine (no new calls are admitted), releases the confirmation
-   * lease (the branch's pending revocations complete at once), stops the stream, the directory
+   * Stops the node: stops the calls ringing phones for workers (their callers get 480, the phones
+   * a CANCEL; at most 1 s is spent waiting for the engine to take the CANCELs: a phone's leg
+   * would otherwise ring on after the revocations complete below), leaves the engine (no new
+   * calls are admitted), releases the confirmation lease (the branch's pending revocations complete at once), stops the stream, the directory
    * and the registry client. Idempotent; after `timeoutMs` (default 5 000) whatever is still
    * pending is abandoned and the registry client closed.
    */
@@ -164,6 +184,7 @@ export class SipNode {
     this.#state = 'stopping'
     const graceful = async (): Promise<void> => {
       if (this.#readyPoll !== undefined) clearInterval(this.#readyPoll)
+      await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
       this.#disconnect()
       this.#notifier.stop()
       await this.#lease.stop()
@@ -219,7 +240,13 @@ export class SipNode {
     srf.on('error', (error) => this.#logger.warn({ err: error }, 'engine connection error'))
 
     srf.use('register', [this.#stage('register', async (req, res) => this.registrar.handle(req, res).then(() => false))])
-    srf.use('invite', [this.#newCallsOnly, this.#stage('authenticate', (req, res) => this.#authenticate(req, res)), this.#classify, this.#stage('dispatch', (req, res) => this.#dispatch(req, res).then(() => false))])
+    srf.use('invite', [
+      this.#newCallsOnly,
+      this.#stage('authenticate', (req, res) => this.#authenticate(req, res)),
+      this.#noPhoneRoute,
+      this.#classify,
+      this.#stage('dispatch', (req, res) => this.#dispatch(req, res).then(() => false)),
+    ])
     srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp' } })])
     srf.use('message', [(_req, res) => res.send(405, { headers: { Allow: ALLOW } })])
     srf.connect({ host: drachtio.host, port: drachtio.port, secret: drachtio.secret })
@@ -227,8 +254,10 @@ export class SipNode {
 
   /**
    * An async middleware stage: `run` resolves true to pass the request on. A rejection is
-   * answered here (the one place SIP failures are mapped): the registry unreachable → 503 with
-   * Retry-After, anything else → 500; drachtio-srf's own handler would print to stderr.
+   * answered here (the one place SIP failures are mapped): a registry failure a retry can help
+   * with (RegistryCallError.retryable: unreachable, no leader, ...) → 503 with Retry-After,
+   * anything else (e.g. PERMISSION_DENIED: the node's token is refused) → 500; drachtio-srf's
+   * own handler would print to stderr.
    */
   #stage(name: string, run: (req: SrfRequest, res: SrfResponse) => Promise<boolean>): Middleware {
     const stage: Middleware = (req, res, next) => {
@@ -237,10 +266,10 @@ export class SipNode {
           if (pass) next()
         },
         (error: unknown) => {
-          const unavailable = error instanceof RegistryCallError
+          const retryable = error instanceof RegistryCallError && error.retryable
           this.#logger.warn({ err: error, stage: name, method: req.method, callId: req.get('Call-ID') }, 'request failed')
           if (res.finalResponseSent) return
-          if (unavailable) res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+          if (retryable) res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
           else res.send(500)
         },
       )
@@ -258,11 +287,7 @@ export class SipNode {
 
   async #authenticate(req: SrfRequest, res: SrfResponse): Promise<boolean> {
     if (req.has(TRUNK_HEADER)) {
-      const verdict = verifyTrunk(this.config.trunkSecret, req.get(TRUNK_HEADER), {
-        callId: req.get('Call-ID'),
-        user: decodeUser(uriUser(req.uri)),
-        epoch: req.has(EPOCH_HEADER) ? (req.get(EPOCH_HEADER) ?? '').trim() : '',
-      })
+      const verdict = this.#trunk.verify(req.get(TRUNK_HEADER), trunkRequestOf(req))
       if (!verdict.ok) {
         this.#logger.warn({ reason: verdict.reason, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'trunk request refused')
         res.send(403, 'Trunk not authenticated')
@@ -285,6 +310,17 @@ export class SipNode {
     return true
   }
 
+  // The engine strips the Routes naming itself; a Route still there is the phone's own choice of
+  // next hop, which a proxied call would follow: the phone could steer calls (and, to another
+  // branch, the trunk signature) anywhere. Only phones: another node's requests carry none.
+  readonly #noPhoneRoute: Middleware = (req, res, next) => {
+    if (this.#admissions.get(req)?.source === 'phone' && req.has('Route')) {
+      this.#logger.info({ route: req.get('Route'), source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused: Route from a phone')
+      return res.send(403, 'Route not allowed')
+    }
+    next()
+  }
+
   readonly #classify: Middleware = (req, _res, next) => {
     const admission = this.#admissions.get(req)
     if (admission?.source === 'phone') {
@@ -301,24 +337,65 @@ export class SipNode {
     if (admission.source === 'phone' && admission.feature !== undefined) return this.#feature(req, res, admission.device, admission.feature)
     const logger = this.#logger.child({ callId, ...(admission.source === 'phone' ? { device: admission.device.id } : { fromSite: admission.fromSite }) })
     const user = uriUser(req.uri)
-    let decision: RouteDecision
-    if (admission.source === 'phone') {
-      decision = await this.router.fromPhone({ device: admission.device, user, callId })
-    } else {
-      const hops = Number(req.has(HOPS_HEADER) ? req.get(HOPS_HEADER) : '0')
-      decision = await this.router.fromTrunk({ user, callId, epoch: req.has(EPOCH_HEADER) ? (req.get(EPOCH_HEADER) ?? '').trim() : '', hops: Number.isInteger(hops) && hops >= 0 ? hops : 1 })
+    const route = (): Promise<RouteDecision> => {
+      if (admission.source === 'phone') return this.router.fromPhone({ device: admission.device, user, callId })
+      // The fields the trunk signature covered (verified in #authenticate).
+      const { epoch, hops, identity } = trunkRequestOf(req)
+      return this.router.fromTrunk({ user, callId, epoch, hops, identity })
     }
+    const { decision, seat } = await this.#routeToSeat(route, dialledNumber(user) ?? user, admission.source === 'phone')
     if (decision.kind === 'reject') {
       logger.info({ to: user, status: decision.status, reason: decision.reason }, 'call refused')
       return res.send(decision.status, decision.reason)
     }
-    logger.info({ to: user, target: decision.target, destinations: decision.destinations }, 'call routed')
+    if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+    if (seat !== undefined) {
+      logger.info({ to: user, target: decision.target, destinations: decision.destinations, user: seat.userId, device: seat.deviceId, carried: 'b2bua' }, 'call routed')
+      SeatedCall.start({ srf: this.#srf, req, res, seat, destination: decision.destinations[0]!, headers: decision.headers, ringing: this.#ringing, logger })
+      return
+    }
+    logger.info({ to: user, target: decision.target, destinations: decision.destinations, carried: 'proxy' }, 'call routed')
     // Record-Route: in-dialog requests (ACK, BYE, re-INVITE) follow the same path through the
     // engine, whichever way the phones' Contacts point (NAT, the trunk).
     req.proxy({ destination: decision.destinations, headers: decision.headers, remainInDialog: true }).then(
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
     )
+  }
+
+  /**
+   * Routes a call and finds the worker seat it rings, if it rings a phone only because that worker
+   * sits there (see {@link #rungSeat}): the dialled extension's seat, or, for a call from a phone
+   * to a worker who is not seated here, the seat of that worker's fallback extension. The
+   * fallback is read from the directory after routing (only then: a lookup that misses refreshes
+   * the directory, which an emergency call must not wait for); should the view or the lease
+   * change meanwhile, the decision may be stale and the call is routed again (once; then 480).
+   */
+  async #routeToSeat(route: () => Promise<RouteDecision>, dialled: string, fromPhone: boolean): Promise<{ decision: RouteDecision; seat?: Seat }> {
+    for (let attempt = 0; ; attempt += 1) {
+      const decision = await route()
+      if (decision.kind === 'reject') return { decision }
+      const seat = this.#rungSeat(decision, dialled)
+      if (seat !== undefined || !fromPhone || decision.target !== 'phone') return { decision, seat }
+      const stamp = `${this.view.revision}/${this.#lease.active}`
+      const fallback = (await this.#directory.userByExtension(dialled).catch(() => undefined))?.fallback.trim() ?? ''
+      if (stamp === `${this.view.revision}/${this.#lease.active}`) {
+        return { decision, seat: fallback === '' || /^sips?:/i.test(fallback) ? undefined : this.#rungSeat(decision, fallback) }
+      }
+      if (attempt >= 1) return { decision: { kind: 'reject', status: 480, reason: `${dialled} is unreachable` } }
+    }
+  }
+
+  /**
+   * The active seat of `extension`, at this branch under a valid lease, if `decision` rings
+   * exactly that seat's phone (its binding) and nothing else. A device's own extension is no
+   * worker's: it rings the phone whoever sits there, and stays proxied.
+   */
+  #rungSeat(decision: RouteDecision & { kind: 'proxy' }, extension: string): Seat | undefined {
+    if (decision.target !== 'phone' || decision.destinations.length !== 1 || !this.#lease.active) return undefined
+    const seat = this.view.byExtension(extension)
+    if (seat === undefined || !isActive(seat) || seat.siteId !== this.config.site.id) return undefined
+    return this.registrar.binding(seat.deviceId)?.contact === decision.destinations[0] ? seat : undefined
   }
 
   async #feature(req: SrfRequest, res: SrfResponse, device: Device, code: FeatureCode): Promise<void> {
@@ -332,10 +409,17 @@ export class SipNode {
   }
 }
 
-function decodeUser(user: string): string {
+/** `work`, or nothing after `ms`: the timer does not hold the process. */
+async function settleWithin(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms)
+    timer.unref()
+  })
   try {
-    return decodeURIComponent(user)
-  } catch {
-    return user
+    await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
+

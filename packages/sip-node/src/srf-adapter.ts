@@ -2,7 +2,8 @@
  * A typed view of the drachtio-srf 5.0 API as it behaves. Its bundled typings differ from its
  * code in places: method handlers such as `srf.register` and `req.proxy` are missing,
  * `res.send(status, reason)` is typed wrongly, `srf.request` lacks its callback form, the proxy
- * result holds `msgs` per target. The SIP node, the tests and the benchmarks build their
+ * result holds `msgs` per target, `createB2BUA`'s progress callbacks (`cbRequest`, `cbProvisional`,
+ * `cbFinalizedUac`) and `req.cancel` are missing. The SIP node, the tests and the benchmarks build their
  * applications through {@link createSrf} and use only what is declared here.
  * @see node_modules/drachtio-srf/lib/srf.js, request.js, response.js, dialog.js, proto.js
  */
@@ -30,6 +31,11 @@ export interface SrfRequest {
   on(event: 'response', listener: (response: SrfResponseMessage) => void): this
   /** Proxies the request (stateful); resolves with the outcome once a final response was relayed. */
   proxy(options: ProxyOptions): Promise<ProxyResult>
+  /**
+   * CANCELs a request this application sent (an INVITE still without a final response). The
+   * callback runs once the engine took the CANCEL (it holds it until the first provisional).
+   */
+  cancel(options?: { headers?: SipHeaders }, callback?: (error: Error | null) => void): void
 }
 
 /** Options of the response sent by {@link SrfResponse.send}. */
@@ -84,10 +90,41 @@ export interface SrfDialog {
   readonly local: { uri: string; sdp: string }
   readonly remote: { uri: string; sdp: string }
   request(options: { method: string; headers?: SipHeaders; body?: string }): Promise<SrfResponseMessage>
+  /** Sends a re-INVITE with `sdp`; resolves once answered 2xx (then {@link remote} holds the answer). */
   modify(sdp: string): Promise<unknown>
   destroy(options?: { headers?: SipHeaders }): Promise<void>
   on(event: 'destroy', listener: (request?: SrfRequest) => void): this
   on(event: 'modify' | 'info', listener: (request: SrfRequest, response: SrfResponse) => void): this
+}
+
+/**
+ * A final non-2xx response as drachtio-srf rejects with (its `SipError`); other failures are
+ * plain errors without `status`.
+ */
+export interface SrfSipError extends Error {
+  readonly status?: number
+  readonly reason?: string
+}
+
+/** Options of {@link SrfApp.createB2BUA}. */
+export interface B2BUAOptions {
+  /** SDP offered to the B party (default: the A leg's body). */
+  localSdpB?: string
+  /** Headers of the B leg's INVITE (From and To here replace drachtio-srf's defaults). */
+  headers?: SipHeaders
+  /** Headers of the B leg's responses copied onto the A leg's (default none). */
+  proxyResponseHeaders?: string[]
+  /** Send the B leg's failure to the A leg (default true; not when the A leg already has a final response). */
+  passFailure?: boolean
+}
+
+/** Progress callbacks of {@link SrfApp.createB2BUA}. */
+export interface B2BUAProgress {
+  /** The B leg's INVITE as sent (it can be CANCELled from then on), or why it could not be sent. */
+  cbRequest?: (error: Error | null, request: SrfRequest) => void
+  cbProvisional?: (response: SrfResponseMessage) => void
+  /** The B party answered (2xx), before the A leg is answered. */
+  cbFinalizedUac?: (uac: SrfDialog) => void
 }
 
 /** Options of {@link SrfApp.request} (a request outside any dialog). */
@@ -131,7 +168,13 @@ export interface SrfApp {
   request(uri: string, options: RequestOptions, callback: (error: Error | null, request: SrfRequest) => void): void
   createUAS(req: SrfRequest, res: SrfResponse, options: { localSdp: string; headers?: SipHeaders }): Promise<SrfDialog>
   createUAC(uri: string, options: { localSdp?: string; headers?: SipHeaders; auth?: { username: string; password: string } }): Promise<SrfDialog>
-  createB2BUA(req: SrfRequest, res: SrfResponse, uri: string, options: { localSdpB?: string; headers?: SipHeaders }): Promise<{ uas: SrfDialog; uac: SrfDialog }>
+  /**
+   * Back-to-back user agent: sends the INVITE to `uri` (B leg), relays provisional responses and
+   * the final one to the A leg (SDP passed through), CANCELs the B leg when the caller cancels.
+   * Resolves with both dialogs once both are up; rejects with an {@link SrfSipError} otherwise.
+   * In-dialog requests are left to the application (see the dialogs' events).
+   */
+  createB2BUA(req: SrfRequest, res: SrfResponse, uri: string, options: B2BUAOptions, progress?: B2BUAProgress): Promise<{ uas: SrfDialog; uac: SrfDialog }>
   proxyRequest(req: SrfRequest, destination: string | string[], options?: Omit<ProxyOptions, 'destination'>): Promise<ProxyResult>
   /** Connects to the engine; drachtio-srf reconnects on its own after a lost connection. */
   connect(options: ConnectOptions): void
