@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { SiteConfig } from '@flexseat/config'
 import type { Device, Seat, User } from '@flexseat/proto'
-import { CallRouter, type CallRouterOptions, type RouteDecision, verifyTrunk, withUser } from '@flexseat/sip-node'
+import { CallRouter, type CallRouterOptions, PAI_HEADER, type RouteDecision, verifyTrunk, withUser } from '@flexseat/sip-node'
 
 const SECRET = 'trunk-secret'
 const NOW = 1_900_000_000_000
@@ -251,4 +251,14 @@ t.test('only digits, +, * and # reach the carrier or the trunk; the URI is escap
   t.match(await phone(w, 'ams-1', '0123*9%23%23'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0123*9%23@carrier.example:5080;transport=tcp'] }, 'a trailing # goes, an inner one is escaped')
   t.match(await phone(w, 'ams-1', '+31201234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:+31201234567@carrier.example:5080;transport=tcp'] })
   t.same(await w.router.fromTrunk({ user: '1001%40evil.com', callId: 'c', epoch: '50', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, 'from the trunk too')
+})
+
+t.test('the identity is read after the directory answered: a worker who left meanwhile does not go out', async (t) => {
+  const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  // fromPhone runs up to its first directory lookup, then the seat view applies the move away.
+  const pending = phone(w, 'ams-1', '2002')
+  w.seats.splice(0, w.seats.length)
+  const d = await pending
+  t.equal(d.kind, 'proxy')
+  t.equal(d.kind === 'proxy' ? d.headers[PAI_HEADER] : undefined, `<sip:2001@${AMS.sip.domain}>`, "the phone's own identity, not 1001's")
 })

@@ -164,18 +164,23 @@ export class CallRouter {
     const site = this.#o.site
     const dialled = dialledNumber(call.user)
     if (dialled === undefined || !DIALLABLE.test(dialled)) return reject(404, 'Not Found')
-    const identity = this.identity(call.device)
-    const headers: SipHeaders = { [PAI_HEADER]: identity }
-    for (const name of PHONE_IDENTITY_HEADERS) headers[name] = REMOVE_HEADER
+    // The identity is read when the decision is made, after every lookup: a worker who moved away
+    // while the directory answered must not go out on this phone's call (invariant 4).
+    const identity = (): string => this.identity(call.device)
+    const headers = (): SipHeaders => {
+      const set: SipHeaders = { [PAI_HEADER]: identity() }
+      for (const name of PHONE_IDENTITY_HEADERS) set[name] = REMOVE_HEADER
+      return set
+    }
     const emergency = site.emergencyNumbers.includes(dialled)
     // BroadWorks' rule for host phones: an idle flex desk is for emergencies and signing in.
     if (call.device.flexHost && this.actingSeat(call.device) === undefined && !emergency) return reject(403, `Sign in with ${site.featureCodes.login} to call`)
-    if (emergency) return this.#carrier(dialled, headers)
-    if (matches(site.dialPlan.extension, dialled)) return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers)
-    if (matches(site.dialPlan.external, dialled)) return this.#carrier(dialled, headers)
+    if (emergency) return this.#carrier(dialled, headers())
+    if (matches(site.dialPlan.extension, dialled)) return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers())
+    if (matches(site.dialPlan.external, dialled)) return this.#carrier(dialled, headers())
     // Outside the dial plan: still an extension if the directory knows it (extensions are 2 to
     // 15 digits, the plan's pattern may be narrower), else nothing.
-    return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers)
+    return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers())
   }
 
   /**
@@ -206,12 +211,12 @@ export class CallRouter {
       if (!this.#o.lease.active) return reject(480, `${extension} is unreachable (branch offline)`)
       return this.#phone(seat.deviceId, extension, 'phone')
     }
-    if (seatEpoch > epoch && call.hops < 1) return this.#trunk(seat.siteId, extension, call.callId, seat.epoch, call.hops + 1, call.identity?.trim() ?? '')
+    if (seatEpoch > epoch && call.hops < 1) return this.#trunk(seat.siteId, extension, call.callId, seat.epoch, call.hops + 1, () => call.identity?.trim() ?? '')
     return reject(480, `${extension} is not signed in`)
   }
 
   // A worker's or a device's extension dialled at this branch.
-  async #extension(extension: string, callId: string, identity: string, allowFallback: boolean): Promise<RouteDecision> {
+  async #extension(extension: string, callId: string, identity: () => string, allowFallback: boolean): Promise<RouteDecision> {
     const here = this.#o.site.id
     const seat = this.#o.seats.byExtension(extension)
     let unseated = `${extension} is not signed in`
@@ -244,8 +249,9 @@ export class CallRouter {
 
   // The identity is signed and set here, as signed: the receiving node verifies the very value
   // the request carries ('' removes it).
-  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identity: string): RouteDecision {
+  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identityOf: () => string): RouteDecision {
     if (!DIALLABLE.test(extension)) return reject(404, 'Not Found')
+    const identity = identityOf()
     const site = this.#o.sites.get(siteId)
     if (site === undefined) return reject(480, `${extension} is unreachable`)
     const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
