@@ -92,6 +92,21 @@ t.test('validity counts from the instant just before sending, not from the answe
   t.equal(lease.active, false, 'invalid at validUntil (not 1.2 s later)')
 })
 
+t.test('a host suspended past the lease: the wall clock says expired though the monotonic clock has not moved', async (t) => {
+  const monotonic = 50_000
+  let wall = 1_900_000_000_000
+  const client = new FakeClient(() => monotonic, [grant(3)])
+  const view = new SeatView()
+  view.apply(snapshot('5'))
+  const lease = ConfirmationLease.start({ client, siteId: 'ams', nodeId: 'ams-1', view, stream: { resync: () => undefined }, logger, now: () => monotonic, wallNow: () => wall })
+  t.teardown(() => lease.stop())
+  await until(() => lease.leaseSeconds === 3)
+  t.equal(lease.active, true)
+  // Guard tried: judging by the monotonic clock alone keeps the lease active here.
+  wall += 10_000 // a paused VM: CLOCK_MONOTONIC stood still, etcd's lease expired meanwhile
+  t.equal(lease.active, false, 'not active: the wall clock is past the lease')
+})
+
 t.test('a timer flips to suspended exactly at validUntil when renewals fail', async (t) => {
   const client = new FakeClient(() => performance.now(), [grant(1), transportError()])
   const view = new SeatView()

@@ -22,6 +22,11 @@ export interface ConfirmationLeaseOptions {
   logger: Logger
   /** Monotonic clock in milliseconds (default `performance.now`). */
   now?: () => number
+  /**
+   * Wall clock in milliseconds (default `Date.now`). The monotonic clock stops while the host is
+   * suspended (a paused VM), etcd's does not: the lease is valid only while both agree.
+   */
+  wallNow?: () => number
 }
 
 /** Events of {@link ConfirmationLease}: one per change of {@link ConfirmationLease.active}. */
@@ -69,6 +74,8 @@ interface Grant {
   grantedRevision: bigint
   /** By the local monotonic clock; see {@link validUntil}. */
   validUntil: number
+  /** The same instant by the wall clock. */
+  validUntilWall: number
 }
 
 /**
@@ -96,6 +103,7 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
   readonly #stream: ConfirmationLeaseOptions['stream']
   readonly #logger: Logger
   readonly #now: () => number
+  readonly #wallNow: () => number
   #grant: Grant | undefined
   /** The lease length last granted (kept when the grant is dropped): bounds renewal deadlines. */
   #lastLeaseSeconds: number | undefined
@@ -119,6 +127,7 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     this.#stream = options.stream
     this.#logger = options.logger
     this.#now = options.now ?? (() => performance.now())
+    this.#wallNow = options.wallNow ?? Date.now
   }
 
   /** Starts renewing (the first renewal is sent at once). */
@@ -132,7 +141,13 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
   /** Whether the node may act on flex seats: lease valid by the local clock and view at or past the grant. */
   get active(): boolean {
     const grant = this.#grant
-    return !this.#stopped && grant !== undefined && this.#now() < grant.validUntil && BigInt(this.#view.revision) >= grant.grantedRevision
+    return (
+      !this.#stopped &&
+      grant !== undefined &&
+      this.#now() < grant.validUntil &&
+      this.#wallNow() < grant.validUntilWall &&
+      BigInt(this.#view.revision) >= grant.grantedRevision
+    )
   }
 
   /** The lease's time to live as last granted or renewed, in seconds; undefined before the first success. */
@@ -188,13 +203,14 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     const appliedRevision = this.#view.revision
     // Taken just before sending: the validity counts from here, never from the answer.
     const sentAt = this.#now()
+    const wallSentAt = this.#wallNow()
     const deadlineMs = renewDeadline(sentAt, { leaseSeconds: this.#lastLeaseSeconds, validUntil: this.#grant?.validUntil }, this.#client.deadlineMs)
     try {
       const res = await this.#client.renewLease({ siteId: this.#siteId, nodeId: this.#nodeId, appliedRevision }, deadlineMs)
       if (this.#stopped) return 0
       if (!(res.leaseSeconds > 0)) throw new Error(`RenewLease answered lease_seconds ${res.leaseSeconds}`)
       this.#lastLeaseSeconds = res.leaseSeconds
-      const grant: Grant = { leaseSeconds: res.leaseSeconds, grantedRevision: BigInt(res.grantedRevision), validUntil: validUntil(sentAt, res.leaseSeconds) }
+      const grant: Grant = { leaseSeconds: res.leaseSeconds, grantedRevision: BigInt(res.grantedRevision), validUntil: validUntil(sentAt, res.leaseSeconds), validUntilWall: validUntil(wallSentAt, res.leaseSeconds) }
       const previous = this.#grant
       this.#grant = grant
       if (res.granted || previous === undefined || previous.grantedRevision !== grant.grantedRevision) {
