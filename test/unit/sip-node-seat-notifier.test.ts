@@ -80,6 +80,14 @@ t.test('moved away to another branch: text with site and label, ack with the old
   t.match(logs.find((l) => l['msg'] === 'seat revoked'), { user: 'ada', device: 'ams-1', epoch: '9', reason: 'moved' })
 })
 
+t.test('the phone itself moved to another site: acknowledged like a move (not left to the next renewal)', async (t) => {
+  const { view, acks, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(changes('21', [{ type: SEATED, seat: seat('ada', '1001', 'ams-1', 'berlin', '21', true) }]))
+  await notifier.idle()
+  t.same(acks, [{ siteId: 'amsterdam', nodeId: 'amsterdam-node', revocations: [{ userId: 'ada', epoch: '9' }] }])
+})
+
 t.test('bumped: the old worker is told who took the phone, then the newcomer is greeted', async (t) => {
   const { view, sent, acks, notifier } = setup()
   view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))

@@ -149,7 +149,9 @@ export class SeatNotifier {
     for (const change of changes) {
       if (change.kind === 'seated') {
         const { seat, previous } = change
-        if (previous !== undefined && previous.siteId === here && previous.deviceId !== seat.deviceId) {
+        // Moved to another phone, or the phone itself was moved to another site by an administrator:
+        // either way this branch no longer acts for the worker there.
+        if (previous !== undefined && previous.siteId === here && (previous.deviceId !== seat.deviceId || seat.siteId !== here)) {
           revoked.push({ seat: previous, reason: 'moved' })
           leaving.push({ deviceId: previous.deviceId, text: () => this.#movedText(previous.extension, seat) })
         }
