@@ -56,6 +56,12 @@ t.test('calls from desk phones', async (t) => {
     t.ok(call.answered, `the Berlin reception answered (${statusLine(call)})`)
     const invite = await inviteAt(berFixed, call.callId)
     t.same(invite.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`], 'exactly one PAI: the worker 1001')
+    // Nor does a phone's own claim in P-Preferred-Identity reach the callee.
+    const preferred = await amsDesk.dial(branches.device('ber-fixed').extension, { header: 'P-Preferred-Identity: <sip:9999@evil.example>' })
+    t.ok(preferred.answered, `answered (${statusLine(preferred)})`)
+    const withPreferred = await inviteAt(berFixed, preferred.callId)
+    t.same(withPreferred.headers('p-preferred-identity'), [], 'no P-Preferred-Identity at the callee')
+    t.same(withPreferred.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`])
 
     const external = await amsDesk.dial('0201234567')
     t.ok(external.answered, `an external number goes out through the carrier (${statusLine(external)})`)

@@ -153,7 +153,12 @@ export class ProxyContext {
       if (inbound !== dest.transport) req.prepend('Record-Route', this.deps.recordRoute(inbound));
       req.prepend('Record-Route', this.deps.recordRoute(dest.transport));
     }
-    for (const h of this.opts.extraHeaders) req.set(h.name, h.value);
+    // An application header with an empty value removes that header from the forwarded request
+    // (e.g. a phone's own P-Preferred-Identity); any other value replaces it.
+    for (const h of this.opts.extraHeaders) {
+      if (h.value.trim() === '') req.remove(h.name);
+      else req.set(h.name, h.value);
+    }
     b.dest = dest;
     b.txn = this.deps.layer.sendRequest(req, dest, {
       response: (txn, res, raw, retransmission) => this.onResponse(b, txn, res, raw, retransmission),

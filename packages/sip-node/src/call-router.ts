@@ -25,8 +25,8 @@ export const PAI_HEADER = 'P-Asserted-Identity'
 export const PHONE_IDENTITY_HEADERS = ['P-Preferred-Identity', 'Remote-Party-ID'] as const
 /**
  * A header value meaning "remove this header": the proxy's `headers` option can only set headers,
- * so an empty value is the removal marker (the engine blanks the header until it learns to drop
- * it; see the sip-engine's proxy).
+ * so an empty value is the removal marker (the embedded engine then drops the header; see the
+ * sip-engine's proxy and README).
  */
 export const REMOVE_HEADER = ''
 /**
