@@ -50,7 +50,7 @@ t.test('registers, caps, refuses short intervals, answers with Contact;expires a
   t.equal(ok.status, 200)
   t.equal(ok.headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=600')
   t.match(ok.headers['Date'], /GMT$/)
-  t.same(registrar.binding('desk-1'), { deviceId: 'desk-1', contact: 'sip:desk-1@10.0.0.7:5070', registered: 'sip:desk-1@10.0.0.7:5070', expiresAt: 1_800_000_600_000, source: 'udp/10.0.0.7:5070' })
+  t.same(registrar.binding('desk-1'), { deviceId: 'desk-1', contact: 'sip:desk-1@10.0.0.7:5070', registered: 'sip:desk-1@10.0.0.7:5070', expiresAt: 1_800_000_600_000, source: 'udp:10.0.0.7:5070', userAgent: '', registeredAt: 1_800_000_000_000 })
 
   t.equal((await register({ Contact: '<sip:desk-1@10.0.0.7:5070>;expires=7200' })).headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=3600', 'capped at the maximum; the Contact parameter wins')
   t.equal((await register({ Contact: '<sip:desk-1@10.0.0.7:5070>' })).headers['Contact'], '<sip:desk-1@10.0.0.7:5070>;expires=3600', 'no expiry asked: 3600')
@@ -143,4 +143,81 @@ t.test('helpers: host:port, the source destination, the foreign targets of the s
   const site = (id: string, trunkUri: string, carrierUri?: string) => ({ id, sip: { trunkUri, ...(carrierUri === undefined ? {} : { carrierUri }) } })
   const sites = new Map([site('ams', 'sip:127.0.0.1:5060', CARRIER), site('ber', 'sip:127.0.0.1:5062')].map((s) => [s.id, s] as const))
   t.same(foreignTargetsOf({ sites: sites as never }), [CARRIER, 'sip:127.0.0.1:5060', 'sip:127.0.0.1:5062'])
+})
+
+// Guards tried: `emit('unbound')` left out of #remove (no removal event); the registeredAt carry
+// over on a refresh removed (registeredAt moves to the refresh).
+t.test('events: bound on every REGISTER (registeredAt kept on a refresh), unbound on Expires 0 and on expiry, none on stop', async (t) => {
+  const { registrar, register, advance } = setup()
+  const events: string[] = []
+  registrar.on('bound', (b) => events.push(`bound ${b.deviceId} ${b.source} ${b.userAgent} ${b.registeredAt}`))
+  registrar.on('unbound', (id, why) => events.push(`unbound ${id} ${why}`))
+  await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '600', 'User-Agent': 'Yealink\r\nX: 1' })
+  advance(1_000)
+  await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '600', 'User-Agent': 'Yealink' })
+  await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '0' })
+  t.same(events, ['bound desk-1 udp:10.0.0.7:5070 Yealink  X: 1 1800000000000', 'bound desk-1 udp:10.0.0.7:5070 Yealink 1800000000000', 'unbound desk-1 unregistered'])
+  events.length = 0
+  await register({ Contact: '<sip:desk-1@10.0.0.7:5070>', Expires: '600' })
+  registrar.stop()
+  t.equal(events.filter((e) => e.startsWith('unbound')).length, 0, 'stop() emits nothing: the phones are still registered as far as the cluster knows')
+})
+
+t.test('expiry emits unbound (real timer)', async (t) => {
+  const auth = { authenticate: async () => ({ kind: 'ok', device: DESK }) } as unknown as PhoneAuthenticator
+  const registrar = new Registrar({ auth, registration: { minSeconds: 0, maxSeconds: 3600 }, logger: pino({ level: 'silent' }) })
+  t.teardown(() => registrar.stop())
+  const gone = new Promise<string>((resolve) => registrar.on('unbound', (id, why) => resolve(`${id} ${why}`)))
+  // expires=1 s: the timer fires for real.
+  const all: Record<string, string> = { To: '<sip:desk-1@x>', Contact: '<sip:desk-1@10.0.0.7:5070>;expires=1' }
+  const req = { method: 'REGISTER', uri: 'sip:x', protocol: 'udp', source_address: '10.0.0.7', source_port: 5070, get: (h: string) => all[h] ?? '', has: (h: string) => h in all } as unknown as SrfRequest
+  await registrar.handle(req, { finalResponseSent: false, send() {} } as unknown as SrfResponse)
+  // The binding's timer is unref'd: hold the process open while waiting for it.
+  const hold = setInterval(() => undefined, 100)
+  t.equal(await gone, 'desk-1 registration expired')
+  clearInterval(hold)
+})
+
+// Guards tried: the site check in restore removed (the berlin device is restored); the foreign
+// check removed (the carrier destination is restored); the `restored` destination match in the
+// Expires 0 path removed (the restored binding stays after the phone's own Expires 0).
+t.test('restore: checks device, site, destination, expiry; a restored binding is removed by the phone\'s own Expires 0', async (t) => {
+  const { registrar, register } = setup()
+  const now = 1_800_000_000_000
+  const devices: Record<string, { siteId: string }> = { 'desk-1': { siteId: 'amsterdam' }, 'desk-2': { siteId: 'amsterdam' }, 'ber-1': { siteId: 'berlin' }, 'desk-3': { siteId: 'amsterdam' }, 'desk-4': { siteId: 'amsterdam' } }
+  const directory = { siteId: 'amsterdam', device: async (id: string) => (devices[id] === undefined ? undefined : ({ ...DESK, id, siteId: devices[id]!.siteId } as Device)) }
+  const saved = (deviceId: string, over: Record<string, unknown> = {}) => ({ deviceId, contact: `sip:${deviceId}@10.0.0.7:5070`, source: 'udp:10.0.0.7:5070', userAgent: 'ua', expiresAt: now + 600_000, registeredAt: now - 5_000, ...over })
+  const outcome = await registrar.restore(
+    [
+      saved('desk-1'),
+      saved('desk-2', { expiresAt: now - 1 }),
+      saved('ber-1'),
+      saved('nobody'),
+      saved('desk-3', { contact: 'sip:0900@carrier-gw.example:5080', source: 'udp:carrier-gw.example:5080' }),
+      saved('desk-4', { expiresAt: now + 86_400_000, contact: 'sip:desk-4@192.168.1.2:5060', source: 'tcp:[2001:db8::4]:5061' }),
+    ],
+    directory,
+  )
+  t.same(outcome.restored, ['desk-1', 'desk-4'])
+  t.same(outcome.skipped.map((s) => `${s.deviceId}: ${s.why}`), ['desk-2: expired', 'ber-1: device of another site', 'nobody: unknown device', 'desk-3: contact names a carrier or trunk'])
+  t.match(registrar.binding('desk-1'), { contact: 'sip:desk-1@10.0.0.7:5070', source: 'udp:10.0.0.7:5070', registeredAt: now - 5_000, expiresAt: now + 600_000, restored: true })
+  t.match(registrar.binding('desk-4'), { contact: 'sip:desk-4@[2001:db8::4]:5061;transport=tcp', expiresAt: now + 3_600_000 }, 'reached at its source; the expiry capped at the maximum')
+  // The phone unregisters with the Contact it registered with (which the cluster never knew).
+  await register({ Contact: '<sip:desk-1@10.0.0.7:5070;transport=udp>', Expires: '0' })
+  t.equal(registrar.binding('desk-1'), undefined, "the phone's own Contact with Expires 0 removes the restored binding")
+  // A device bound already keeps its binding.
+  await register({ Contact: '<sip:desk-1@10.0.0.9:5070>', Expires: '600' }, { address: '10.0.0.9' })
+  const again = await registrar.restore([saved('desk-1')], directory)
+  t.same(again.skipped, [{ deviceId: 'desk-1', why: 'registered since' }])
+  t.equal(registrar.binding('desk-1')?.contact, 'sip:desk-1@10.0.0.9:5070')
+})
+
+t.test('source text', async (t) => {
+  const { parseSource, sourceText } = await import('@flexseat/sip-node')
+  t.equal(sourceText({ protocol: 'UDP', address: '192.0.2.1', port: 5060 }), 'udp:192.0.2.1:5060')
+  t.equal(sourceText({ protocol: 'tcp', address: '2001:db8::1', port: 5061 }), 'tcp:[2001:db8::1]:5061')
+  t.same(parseSource('tcp:[2001:db8::1]:5061'), { protocol: 'tcp', address: '2001:db8::1', port: 5061 })
+  t.same(parseSource('udp:192.0.2.1:5060'), { protocol: 'udp', address: '192.0.2.1', port: 5060 })
+  t.equal(parseSource('192.0.2.1:5060'), undefined)
+  t.equal(parseSource('udp:192.0.2.1:70000'), undefined)
 })

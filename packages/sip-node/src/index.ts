@@ -1,5 +1,7 @@
 // The public surface of @flexseat/sip-node: the node itself, its configuration, and the pieces
 // tests and other tools use (the typed drachtio-srf view, digest, trunk signatures, routing).
+export { BindingReporter, DEBOUNCE_MS, MAX_REPORT, RESYNC_INTERVAL_MS, RETRY_MS } from './binding-reporter'
+export type { BindingReporterOptions, ReporterLease, ReporterRegistrar } from './binding-reporter'
 export { CallRouter, CATCH_UP_MS, DIALLABLE, LOCATION_HEADER, PAI_HEADER, PHONE_IDENTITY_HEADERS, REMOVE_HEADER, withUser } from './call-router'
 export type { CallRouterOptions, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
 export { loadSipNodeConfig } from './config'
@@ -22,8 +24,8 @@ export { PhoneAuthenticator } from './phone-auth'
 export type { PhoneAuthenticatorOptions, PhoneAuthResult, PhoneDirectory } from './phone-auth'
 export { PhoneMessenger } from './phone-messenger'
 export type { PhoneMessengerOptions } from './phone-messenger'
-export { foreignTargetsOf, parseContact, Registrar, sourceDestination, uriHostPort } from './registrar'
-export type { Binding, RegistrarOptions } from './registrar'
+export { foreignTargetsOf, parseContact, parseSource, Registrar, sourceDestination, sourceText, uriHostPort } from './registrar'
+export type { Binding, RegistrarEvents, RegistrarOptions, RestoreDirectory, RestoreOutcome, SavedBinding, UnbindReason } from './registrar'
 export { DEFAULT_REGISTRY_DEADLINE_MS, RegistryClient } from './registry-client'
 export type { RegistryClientOptions } from './registry-client'
 export { RingingCalls, ringingStopResponse } from './ringing-calls'

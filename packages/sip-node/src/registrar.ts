@@ -8,8 +8,14 @@
  * transport), as a registrar does for a phone behind NAT (RFC 3581 received/rport). A phone
  * therefore cannot have calls to its extension, or its MESSAGEs, sent to a carrier or another
  * host; a Contact that names a configured carrier or trunk is refused outright (403).
+ *
+ * The node reports the bindings to the cluster (binding-reporter.ts, from the `bound` and
+ * `unbound` events) and, when it starts, {@link Registrar.restore}s those the cluster kept, so
+ * that a restarted node reaches its phones before they register again.
  */
+import { EventEmitter } from 'node:events'
 import type { SiteConfig } from '@flexseat/config'
+import type { Device } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { uriUser } from './feature-codes'
 import type { PhoneAuthenticator } from './phone-auth'
@@ -27,9 +33,60 @@ export interface Binding {
   registered: string
   /** ms since the epoch. */
   expiresAt: number
-  /** Where the REGISTER came from: `<transport>/<address>:<port>`. */
+  /** Where the REGISTER came from: `<transport>:<address>:<port>`, e.g. `udp:203.0.113.7:40112` (IPv6 in brackets). */
   source: string
+  /** The REGISTER's User-Agent ('' without one), control characters removed, at most 256 characters. */
+  userAgent: string
+  /** When the phone registered with this destination, ms since the epoch: a refresh keeps it. */
+  registeredAt: number
+  /**
+   * Set on a binding {@link Registrar.restore}d from the cluster: the Contact as the phone
+   * registered it is not known there (`registered` holds the destination), so the phone's own
+   * Contact with Expires 0 removes it when it names the same destination.
+   */
+  restored?: true
 }
+
+/** Why a binding ended (the `unbound` event). */
+export type UnbindReason = 'unregistered' | 'registration expired'
+
+/** Events of {@link Registrar}. */
+export interface RegistrarEvents {
+  /** A REGISTER stored or refreshed a binding (not emitted by {@link Registrar.restore}). */
+  bound: [binding: Binding]
+  /** A binding ended: the phone unregistered or the registration expired (not on {@link Registrar.stop}). */
+  unbound: [deviceId: string, reason: UnbindReason]
+}
+
+/** A binding the cluster kept (proto PhoneBinding), as {@link Registrar.restore} takes it. */
+export interface SavedBinding {
+  deviceId: string
+  /** Where the node reached the phone (the destination it reported). */
+  contact: string
+  /** `<transport>:<address>:<port>`. */
+  source: string
+  userAgent: string
+  /** ms since the epoch. */
+  expiresAt: number
+  /** ms since the epoch; now when unknown. */
+  registeredAt?: number | undefined
+}
+
+/** What {@link Registrar.restore} needs of the directory: the node's site and its devices. */
+export interface RestoreDirectory {
+  siteId: string
+  /** The device, answered from the directory held; may throw when the registry is needed and fails. */
+  device(id: string): Promise<Device | undefined>
+}
+
+/** What {@link Registrar.restore} did with each saved binding. */
+export interface RestoreOutcome {
+  restored: string[]
+  skipped: { deviceId: string; why: string }[]
+}
+
+/** Longest User-Agent kept (the cluster's limit). */
+const USER_AGENT_MAX = 256
 
 /** Options of {@link Registrar}. */
 export interface RegistrarOptions {
@@ -74,6 +131,21 @@ export function sourceDestination(contact: string, source: { protocol: string; a
   const transport = source.protocol.toLowerCase()
   const scheme = /^sips:/i.test(contact) && transport === 'tls' ? 'sips' : 'sip'
   return `${scheme}:${user === '' ? '' : `${user}@`}${host}:${source.port}${transport === '' || transport === 'udp' ? '' : `;transport=${transport}`}`
+}
+
+/** `<transport>:<address>:<port>` of a request's source (IPv6 in brackets), e.g. `udp:192.0.2.10:5060`. */
+export function sourceText(source: { protocol: string; address: string; port: number }): string {
+  const host = source.address.includes(':') && !source.address.startsWith('[') ? `[${source.address}]` : source.address
+  return `${source.protocol.toLowerCase()}:${host}:${source.port}`
+}
+
+/** The inverse of {@link sourceText}; undefined when `text` is not `<transport>:<address>:<port>`. */
+export function parseSource(text: string): { protocol: string; address: string; port: number } | undefined {
+  const match = /^([a-z]{2,5}):(\[[0-9a-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/i.exec(text)
+  if (match === null) return undefined
+  const port = Number(match[3])
+  if (port < 1 || port > 65_535) return undefined
+  return { protocol: match[1]!.toLowerCase(), address: match[2]!.replace(/^\[|\]$/g, ''), port }
 }
 
 /** RFC 3261 §10.2.1.1: the interval a REGISTER without any expiry asks for (3600 s), before capping. */
@@ -129,12 +201,13 @@ function splitContacts(value: string): string[] {
  * its own extension (403 otherwise: a phone registers itself only); its host is not checked,
  * since phones commonly address the registrar by IP.
  */
-export class Registrar {
+export class Registrar extends EventEmitter<RegistrarEvents> {
   readonly #o: RegistrarOptions
   readonly #now: () => number
   readonly #bindings = new Map<string, { binding: Binding; timer: NodeJS.Timeout }>()
 
   constructor(options: RegistrarOptions) {
+    super()
     this.#o = options
     this.#now = options.now ?? Date.now
   }
@@ -149,6 +222,75 @@ export class Registrar {
   /** Number of live bindings. */
   get size(): number {
     return this.#bindings.size
+  }
+
+  /** Every live binding. */
+  bindings(): Binding[] {
+    const now = this.#now()
+    return [...this.#bindings.values()].map((e) => e.binding).filter((b) => b.expiresAt > now)
+  }
+
+  /**
+   * Loads bindings the cluster kept (a restarted node), with the checks a REGISTER gets: the
+   * device must be one of this site's, the destination is recomputed from the saved contact's
+   * user and source (the phone is reached where it registered from) and must not name a carrier
+   * or trunk, the expiry must be ahead (capped at the maximum interval from now). A device bound
+   * already (it registered meanwhile) keeps its binding. Emits nothing: the cluster has these.
+   */
+  async restore(saved: readonly SavedBinding[], directory: RestoreDirectory): Promise<RestoreOutcome> {
+    const outcome: RestoreOutcome = { restored: [], skipped: [] }
+    const skip = (deviceId: string, why: string): void => {
+      outcome.skipped.push({ deviceId, why })
+    }
+    for (const entry of saved) {
+      const now = this.#now()
+      if (!(entry.expiresAt > now)) {
+        skip(entry.deviceId, 'expired')
+        continue
+      }
+      let device: Device | undefined
+      try {
+        device = await directory.device(entry.deviceId)
+      } catch {
+        skip(entry.deviceId, 'directory unavailable')
+        continue
+      }
+      if (device === undefined) {
+        skip(entry.deviceId, 'unknown device')
+        continue
+      }
+      if (device.siteId !== directory.siteId) {
+        skip(entry.deviceId, 'device of another site')
+        continue
+      }
+      if (this.#bindings.has(device.id)) {
+        skip(entry.deviceId, 'registered since')
+        continue
+      }
+      const source = parseSource(entry.source)
+      const contact = parseContact(entry.contact)
+      if (source === undefined || contact === undefined) {
+        skip(entry.deviceId, 'malformed')
+        continue
+      }
+      const destination = sourceDestination(contact.uri, source)
+      if (this.#foreign(contact.uri) || this.#foreign(destination)) {
+        skip(entry.deviceId, 'contact names a carrier or trunk')
+        continue
+      }
+      this.#store({
+        deviceId: device.id,
+        contact: destination,
+        registered: contact.uri,
+        expiresAt: Math.min(entry.expiresAt, now + this.#o.registration.maxSeconds * 1000),
+        source: sourceText(source),
+        userAgent: cleanUserAgent(entry.userAgent),
+        registeredAt: entry.registeredAt ?? now,
+        restored: true,
+      })
+      outcome.restored.push(device.id)
+    }
+    return outcome
   }
 
   /** The REGISTER handler. Directory failures surface as a rejected promise (the caller answers 503). */
@@ -186,8 +328,7 @@ export class Registrar {
     if (contacts.length === 0 || contacts.some((c) => c === undefined)) return res.send(400, 'Bad Contact')
     // One binding per device: the phone's first Contact is the one kept.
     const contact = contacts[0]!
-    const target = uriHostPort(contact.uri)
-    if (target !== undefined && (this.#o.foreignTargets ?? []).some((uri) => uriHostPort(uri) === target)) {
+    if (this.#foreign(contact.uri)) {
       this.#o.logger.warn({ device: device.id, contact: contact.uri, source: `${req.source_address}:${req.source_port}` }, 'register refused: Contact names a carrier or trunk')
       return res.send(403, 'Contact not allowed')
     }
@@ -195,20 +336,36 @@ export class Registrar {
     if (requested === 0) {
       // Only the phone's own binding is removed: an old Contact being cleaned up must not drop
       // the one the phone registered since.
+      // A restored binding knows the destination only: the same destination is the same phone.
       const current = this.#bindings.get(device.id)?.binding
-      if (current !== undefined && current.registered === contact.uri) this.#remove(device.id, 'unregistered')
+      const own = current !== undefined && (current.registered === contact.uri || (current.restored === true && current.contact === sourceDestination(contact.uri, { protocol: req.protocol, address: req.source_address, port: req.source_port })))
+      if (own) this.#remove(device.id, 'unregistered')
       return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
     }
     const { minSeconds, maxSeconds } = this.#o.registration
     if (requested < minSeconds) return res.send(423, { headers: { 'Min-Expires': String(minSeconds), Date: date } })
     const expires = Math.min(requested, maxSeconds)
     const destination = sourceDestination(contact.uri, { protocol: req.protocol, address: req.source_address, port: req.source_port })
-    this.#store({ deviceId: device.id, contact: destination, registered: contact.uri, expiresAt: now + expires * 1000, source: `${req.protocol}/${req.source_address}:${req.source_port}` })
+    const previous = this.#bindings.get(device.id)?.binding
+    const binding: Binding = {
+      deviceId: device.id,
+      contact: destination,
+      registered: contact.uri,
+      expiresAt: now + expires * 1000,
+      source: sourceText({ protocol: req.protocol, address: req.source_address, port: req.source_port }),
+      userAgent: cleanUserAgent(req.has('User-Agent') ? req.get('User-Agent') : ''),
+      registeredAt: previous !== undefined && previous.contact === destination ? previous.registeredAt : now,
+    }
+    this.#store(binding)
     this.#o.logger.info({ device: device.id, contact: contact.uri, destination, expires }, 'phone registered')
+    this.emit('bound', binding)
     return res.send(200, { headers: { ...this.#contactHeaders(device.id), Date: date } })
   }
 
-  /** Drops every binding and its timer. */
+  /**
+   * Drops every binding and its timer, without `unbound` events: the phones are still registered
+   * as far as the cluster knows (a restarted node restores them).
+   */
   stop(): void {
     for (const { timer } of this.#bindings.values()) clearTimeout(timer)
     this.#bindings.clear()
@@ -219,6 +376,12 @@ export class Registrar {
     if (binding === undefined) return {}
     const left = Math.max(0, Math.round((binding.expiresAt - this.#now()) / 1000))
     return { Contact: `<${binding.registered}>;expires=${left}` }
+  }
+
+  /** Whether `uri` names a configured carrier or trunk (host and port). */
+  #foreign(uri: string): boolean {
+    const target = uriHostPort(uri)
+    return target !== undefined && (this.#o.foreignTargets ?? []).some((foreign) => uriHostPort(foreign) === target)
   }
 
   #store(binding: Binding): void {
@@ -232,13 +395,19 @@ export class Registrar {
     this.#bindings.set(binding.deviceId, { binding, timer })
   }
 
-  #remove(deviceId: string, why: string): void {
+  #remove(deviceId: string, why: UnbindReason): void {
     const entry = this.#bindings.get(deviceId)
     if (entry === undefined) return
     clearTimeout(entry.timer)
     this.#bindings.delete(deviceId)
     this.#o.logger.info({ device: deviceId, contact: entry.binding.registered, why }, 'phone unregistered')
+    this.emit('unbound', deviceId, why)
   }
+}
+
+function cleanUserAgent(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\x00-\x1f\x7f]/g, ' ').trim().slice(0, USER_AGENT_MAX)
 }
 
 function stripNameAddr(value: string): string {

@@ -12,9 +12,11 @@ import {
   type LoginResponse,
   type LogoutRequest,
   type LogoutResponse,
+  type PhoneBinding,
   type ReleaseLeaseRequest,
   type RenewLeaseRequest,
   type RenewLeaseResponse,
+  type ReportBindingsRequest,
   SeatServiceClient,
   serverStream,
   type Site,
@@ -203,6 +205,24 @@ export class RegistryClient {
   /** BranchService.AckRevocations. */
   async ackRevocations(req: AckRevocationsRequest): Promise<void> {
     await this.#call('AckRevocations', (e) => e.branch.ackRevocations.bind(e.branch), req, 'once')
+  }
+
+  /**
+   * BranchService.ReportBindings: sets the bindings given and deletes those of
+   * `removedDeviceIds` (at most 1000 each). LEASE_HELD unless this node holds the site's lease.
+   * Repeated once on the next address after a refused connection: each binding is set, not
+   * added, so a repeat changes nothing twice.
+   */
+  async reportBindings(req: ReportBindingsRequest): Promise<void> {
+    await this.#call('ReportBindings', (e) => e.branch.reportBindings.bind(e.branch), req, 'once')
+  }
+
+  /** BranchService.ListBindings of `siteId` (every site when empty), every page: the phones registered and not expired. */
+  async listBindings(siteId: string): Promise<PhoneBinding[]> {
+    return this.#pages('ListBindings', async (pageToken) => {
+      const res = await this.#call('ListBindings', (e) => e.branch.listBindings.bind(e.branch), { siteId, pageSize: PAGE_SIZE, pageToken }, 'once')
+      return { items: res.bindings, next: res.nextPageToken }
+    })
   }
 
   /** Closes every channel; later calls fail with UNAVAILABLE. Idempotent. */

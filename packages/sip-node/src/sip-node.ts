@@ -16,8 +16,10 @@
  * (seated-call.ts), so that the node can stop the ringing when the worker leaves the phone
  * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
  */
-import type { Device, Seat } from '@flexseat/proto'
+import { performance } from 'node:perf_hooks'
+import type { Device, PhoneBinding, Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
+import { BindingReporter } from './binding-reporter'
 import { CallRouter, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
 import { DigestVerifier } from './digest'
@@ -59,6 +61,8 @@ const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER'
 
 /** How long {@link SipNode.stop} waits for the CANCELs of calls still ringing for workers. */
 const STOP_RINGING_MS = 1_000
+/** How long {@link SipNode.stop} waits for the last report of phone bindings. */
+const STOP_REPORT_MS = 1_000
 
 /** What admission found out about an INVITE, kept beside the request. */
 type Admission =
@@ -83,6 +87,7 @@ export class SipNode {
   readonly #features: FeatureHandler
   readonly #messenger: PhoneMessenger
   readonly #notifier: SeatNotifier
+  readonly #reporter: BindingReporter
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
@@ -113,6 +118,22 @@ export class SipNode {
     const site = config.site
     this.#auth = new PhoneAuthenticator({ siteId: site.id, realm: site.sip.domain, digest: new DigestVerifier(), directory })
     this.registrar = new Registrar({ auth: this.#auth, registration: config.registration, logger, foreignTargets: foreignTargetsOf(config) })
+    this.#reporter = BindingReporter.start({
+      client,
+      siteId: site.id,
+      nodeId: config.nodeId,
+      registrar: this.registrar,
+      lease: {
+        // Held: granted and valid by the lease's own (monotonic, default) clock; the registry
+        // refuses a report otherwise. Active (the seat view caught up too) implies held.
+        held: () => lease.active || (lease.validUntil !== undefined && performance.now() < lease.validUntil),
+        onActive: (listener) => {
+          lease.on('active', listener)
+          return () => lease.off('active', listener)
+        },
+      },
+      logger,
+    })
     this.#trunk = new TrunkVerifier({ secret: config.trunkSecret })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
@@ -142,18 +163,41 @@ export class SipNode {
     const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, logger })
     const view = new SeatView()
     const stream = SeatStream.start({ client, view, logger })
+    // Read beside the directory's load; a failure is logged, not fatal.
+    const saved = client.listBindings(config.site.id).catch((error: unknown) => {
+      logger.warn({ err: error }, 'phone bindings not restored: the registry did not list them')
+      return undefined
+    })
     let directory: DirectoryCache
     try {
       directory = await DirectoryCache.create({ client, logger })
     } catch (error) {
+      await saved
       await stream.stop()
       client.close()
       throw error
     }
     const lease = ConfirmationLease.start({ client, siteId: config.site.id, nodeId: config.nodeId, view, stream, logger })
     const node = new SipNode({ config, logger, srf: options.srf ?? createSrf(), client, view, stream, lease, directory })
+    // Before the engine connection (hence before `sip node ready`): a REGISTER cannot race it.
+    await node.#restoreBindings(await saved)
     node.#wire()
     return node
+  }
+
+  /**
+   * Loads the phone bindings the cluster kept for this site into the registrar (a restarted
+   * node reaches its phones before they register again). Never fails the start: without them the
+   * phones are reached once they re-register.
+   */
+  async #restoreBindings(saved: PhoneBinding[] | undefined): Promise<void> {
+    if (saved === undefined || saved.length === 0) return
+    const site = this.config.site.id
+    const outcome = await this.registrar.restore(
+      saved.map((b) => ({ deviceId: b.deviceId, contact: b.contact, source: b.source, userAgent: b.userAgent, expiresAt: b.expiresAt?.getTime() ?? 0, registeredAt: b.registeredAt?.getTime() })),
+      { siteId: site, device: (id) => this.#directory.deviceForAuth(id) },
+    )
+    this.#logger.info({ restored: outcome.restored.length, skipped: outcome.skipped.slice(0, 20), devices: outcome.restored.slice(0, 20) }, 'phone bindings restored')
   }
 
   /** See {@link SipNodeState}. */
@@ -187,6 +231,9 @@ export class SipNode {
       await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
       this.#disconnect()
       this.#notifier.stop()
+      // While the lease is still held: the changes not reported yet (the bindings stay in the
+      // cluster: a restarted node restores them).
+      await settleWithin(this.#reporter.stop(), STOP_REPORT_MS)
       await this.#lease.stop()
       await this.#stream.stop()
       this.#directory.stop()
