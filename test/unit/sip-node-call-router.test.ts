@@ -141,7 +141,7 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   const w = world({
     seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60'), seat('u1003', '1003', 'ams-1x', 'amsterdam', '70', true)],
   })
-  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' } }, 'seated here: the phone rings')
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' }, seat: w.seats[0] }, 'seated here: the phone rings, for that seat')
 
   const trunk = await phone(w, 'ams-2', '1002', 'call-xyz')
   t.match(trunk, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '0' } }, 'seated in Berlin: over the trunk')
@@ -181,7 +181,7 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
 
 t.test('from the trunk: a worker is rung only where our own view seats them', async (t) => {
   const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60')] })
-  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '50', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: {} })
+  t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '50', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: {}, seat: w.seats[0] })
   t.same(w.view.waited, [], 'no wait when the view is past the epoch')
   t.same(await w.router.fromTrunk({ user: '1002', callId: 'c', epoch: '60', hops: 0 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'seated elsewhere at the same epoch: no ping-pong')
   t.same(await w.router.fromTrunk({ user: '1009', callId: 'c', epoch: '60', hops: 0 }), { kind: 'reject', status: 480, reason: '1009 is not signed in' })
@@ -210,7 +210,7 @@ t.test('from the trunk: a view behind the epoch waits, then decides on what it l
 
   const moved = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], revision: '100' })
   moved.view.catchUp = [seat('u1001', '1001', 'ams-2', 'amsterdam', '120')]
-  t.same(await moved.router.fromTrunk({ user: '1001', callId: 'c', epoch: '120', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: {} }, 'caught up: the new phone rings')
+  t.same(await moved.router.fromTrunk({ user: '1001', callId: 'c', epoch: '120', hops: 0 }), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-2@127.0.0.1:7002'], headers: {}, seat: moved.seats[0] }, 'caught up: the new phone rings')
 })
 
 t.test("from the trunk: a device's extension (no epoch) rings only our own phones", async (t) => {

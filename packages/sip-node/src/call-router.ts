@@ -74,7 +74,18 @@ export type RouteTarget = 'phone' | 'trunk' | 'carrier' | 'fallback'
 
 /** The router's decision. */
 export type RouteDecision =
-  | { kind: 'proxy'; target: RouteTarget; destinations: string[]; headers: SipHeaders }
+  | {
+      kind: 'proxy'
+      target: RouteTarget
+      destinations: string[]
+      headers: SipHeaders
+      /**
+       * Set when the call rings a phone of this branch only because this worker sits there (the
+       * worker's extension, or a fallback extension that is a worker's): the node carries such a
+       * call itself, so that it can stop the ringing when the worker leaves (invariant 4).
+       */
+      seat?: Seat
+    }
   | { kind: 'reject'; status: number; reason: string }
 
 /** A call from one of this branch's phones (already authenticated). */
@@ -209,7 +220,7 @@ export class CallRouter {
       // never happen.
       if (seatEpoch < epoch) return reject(480, `${extension} is unreachable`)
       if (!this.#o.lease.active) return reject(480, `${extension} is unreachable (branch offline)`)
-      return this.#phone(seat.deviceId, extension, 'phone')
+      return this.#phone(seat.deviceId, extension, 'phone', seat)
     }
     if (seatEpoch > epoch && call.hops < 1) return this.#trunk(seat.siteId, extension, call.callId, seat.epoch, call.hops + 1, () => call.identity?.trim() ?? '')
     return reject(480, `${extension} is not signed in`)
@@ -222,7 +233,7 @@ export class CallRouter {
     let unseated = `${extension} is not signed in`
     if (seat !== undefined && isActive(seat)) {
       if (seat.siteId !== here) return this.#trunk(seat.siteId, extension, callId, seat.epoch, 0, identity)
-      if (this.#o.lease.active) return this.#phone(seat.deviceId, extension, 'phone')
+      if (this.#o.lease.active) return this.#phone(seat.deviceId, extension, 'phone', seat)
       unseated = `${extension} is unreachable (branch offline)`
     }
     const user = await this.#o.directory.userByExtension(extension)
@@ -241,10 +252,10 @@ export class CallRouter {
     return this.#trunk(device.siteId, extension, callId, '', 0, identity)
   }
 
-  #phone(deviceId: string, extension: string, target: RouteTarget): RouteDecision {
+  #phone(deviceId: string, extension: string, target: RouteTarget, seat?: Seat): RouteDecision {
     const binding = this.#o.binding(deviceId)
     if (binding === undefined) return reject(480, `${extension} is unreachable`)
-    return { kind: 'proxy', target, destinations: [binding.contact], headers: {} }
+    return { kind: 'proxy', target, destinations: [binding.contact], headers: {}, ...(seat === undefined ? {} : { seat }) }
   }
 
   // The identity is signed and set here, as signed: the receiving node verifies the very value

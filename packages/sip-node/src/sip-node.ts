@@ -17,7 +17,7 @@
  * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
  */
 import { performance } from 'node:perf_hooks'
-import type { Device, PhoneBinding, Seat } from '@flexseat/proto'
+import type { Device, PhoneBinding } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { CallRouter, type RouteDecision } from './call-router'
@@ -26,7 +26,7 @@ import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
-import { dialledNumber, type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
+import { type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
 import { PhoneAuthenticator } from './phone-auth'
@@ -37,7 +37,7 @@ import { RingingCalls } from './ringing-calls'
 import { SeatedCall } from './seated-call'
 import { SeatNotifier } from './seat-notifier'
 import { SeatStream } from './seat-stream'
-import { isActive, SeatView } from './seat-view'
+import { SeatView } from './seat-view'
 import { createSrf, type Middleware, type SrfApp, type SrfRequest, type SrfResponse } from './srf-adapter'
 import { TRUNK_HEADER, trunkRequestOf, TrunkVerifier } from './trunk-auth'
 
@@ -390,12 +390,14 @@ export class SipNode {
       const { epoch, hops, identity } = trunkRequestOf(req)
       return this.router.fromTrunk({ user, callId, epoch, hops, identity })
     }
-    const { decision, seat } = await this.#routeToSeat(route, dialledNumber(user) ?? user, admission.source === 'phone')
+    const decision = await route()
     if (decision.kind === 'reject') {
       logger.info({ to: user, status: decision.status, reason: decision.reason }, 'call refused')
       return res.send(decision.status, decision.reason)
     }
     if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+    // No await since the router decided: the seat it rings is still the view's (invariant 4).
+    const seat = decision.seat
     if (seat !== undefined) {
       logger.info({ to: user, target: decision.target, destinations: decision.destinations, user: seat.userId, device: seat.deviceId, carried: 'b2bua' }, 'call routed')
       SeatedCall.start({ srf: this.#srf, req, res, seat, destination: decision.destinations[0]!, headers: decision.headers, ringing: this.#ringing, logger })
@@ -408,41 +410,6 @@ export class SipNode {
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
     )
-  }
-
-  /**
-   * Routes a call and finds the worker seat it rings, if it rings a phone only because that worker
-   * sits there (see {@link #rungSeat}): the dialled extension's seat, or, for a call from a phone
-   * to a worker who is not seated here, the seat of that worker's fallback extension. The
-   * fallback is read from the directory after routing (only then: a lookup that misses refreshes
-   * the directory, which an emergency call must not wait for); should the view or the lease
-   * change meanwhile, the decision may be stale and the call is routed again (once; then 480).
-   */
-  async #routeToSeat(route: () => Promise<RouteDecision>, dialled: string, fromPhone: boolean): Promise<{ decision: RouteDecision; seat?: Seat }> {
-    for (let attempt = 0; ; attempt += 1) {
-      const decision = await route()
-      if (decision.kind === 'reject') return { decision }
-      const seat = this.#rungSeat(decision, dialled)
-      if (seat !== undefined || !fromPhone || decision.target !== 'phone') return { decision, seat }
-      const stamp = `${this.view.revision}/${this.#lease.active}`
-      const fallback = (await this.#directory.userByExtension(dialled).catch(() => undefined))?.fallback.trim() ?? ''
-      if (stamp === `${this.view.revision}/${this.#lease.active}`) {
-        return { decision, seat: fallback === '' || /^sips?:/i.test(fallback) ? undefined : this.#rungSeat(decision, fallback) }
-      }
-      if (attempt >= 1) return { decision: { kind: 'reject', status: 480, reason: `${dialled} is unreachable` } }
-    }
-  }
-
-  /**
-   * The active seat of `extension`, at this branch under a valid lease, if `decision` rings
-   * exactly that seat's phone (its binding) and nothing else. A device's own extension is no
-   * worker's: it rings the phone whoever sits there, and stays proxied.
-   */
-  #rungSeat(decision: RouteDecision & { kind: 'proxy' }, extension: string): Seat | undefined {
-    if (decision.target !== 'phone' || decision.destinations.length !== 1 || !this.#lease.active) return undefined
-    const seat = this.view.byExtension(extension)
-    if (seat === undefined || !isActive(seat) || seat.siteId !== this.config.site.id) return undefined
-    return this.registrar.binding(seat.deviceId)?.contact === decision.destinations[0] ? seat : undefined
   }
 
   async #feature(req: SrfRequest, res: SrfResponse, device: Device, code: FeatureCode): Promise<void> {
