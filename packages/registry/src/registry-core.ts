@@ -30,8 +30,6 @@ import {
   type GetSiteResponse,
   type GetUserRequest,
   type GetUserResponse,
-  type Instance,
-  InstanceHealth,
   type ListBindingsRequest,
   type ListBindingsResponse,
   type ListDevicesRequest,
@@ -90,6 +88,7 @@ import {
   validateSiteFields,
   validateUserFields,
 } from './directory'
+import { ClusterStatus } from './cluster-status'
 import { ConfirmationLeases } from './confirmation-leases'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
@@ -98,17 +97,17 @@ import { Keys } from './keys'
 import { parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
-import { listPage } from './paging'
-import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings, bindingLive, branchNodes } from './phone-bindings'
+import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
 import type { PinCheck } from './pin-check'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
-import { type BindingRecord, type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toPhoneBinding, toSeat, toSite, toUser } from './records'
+import { type SeatRecord, type UserRecord, toSeat } from './records'
+import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
-import { type SeatContext, type SeatTarget, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
+import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
 import * as v from './validate'
 
 /** Options of {@link RegistryCore.create}. */
@@ -188,7 +187,6 @@ const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT,
 export class RegistryCore extends EventEmitter {
   readonly #etcd: Etcd3
   readonly #keys: Keys
-  readonly #instance: RegistryCoreOptions['instance']
   readonly #ttl: number
   readonly #logger: Logger
   readonly #ctx: SeatContext
@@ -203,6 +201,8 @@ export class RegistryCore extends EventEmitter {
   readonly #sweeper: RevocationSweeper
   readonly #bindings: PhoneBindings
   readonly #bindingSweeper: RevocationSweeper
+  readonly #reads: RegistryReads
+  readonly #clusterStatus: ClusterStatus
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -213,7 +213,6 @@ export class RegistryCore extends EventEmitter {
     if (!/^[\x21-\x7e]*\/$|^$/.test(o.prefix)) throw new Error(`the etcd prefix must be empty or end with "/": ${o.prefix}`)
     this.#etcd = o.etcd
     this.#keys = new Keys(o.prefix)
-    this.#instance = o.instance
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
@@ -228,7 +227,8 @@ export class RegistryCore extends EventEmitter {
       logger: this.#logger,
       clock: this.#ctx.now,
       scan: async () => {
-        const res = await this.#range(this.#keys.seats)
+        const seats = this.#keys.seats
+        const res = await this.#etcd.kv.range({ key: Buffer.from(seats), range_end: prefixEnd(seats) })
         return res.kvs.flatMap((kv) => {
           const seat = parseJson<SeatRecord>(kv)
           return seat.expiresAt ? [{ userId: seat.userId, epoch: kv.mod_revision, expiresAt: new Date(seat.expiresAt) }] : []
@@ -248,6 +248,15 @@ export class RegistryCore extends EventEmitter {
     this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
     this.#bindings = new PhoneBindings({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, clock: this.#ctx.now, leaseSeconds: this.#confirmationTtl, logger: this.#logger })
     this.#bindingSweeper = new RevocationSweeper({ sweep: () => this.#bindings.sweep(), logger: this.#logger, intervalMs: BINDING_SWEEP_INTERVAL_MS, what: 'phone binding expiry' })
+    this.#reads = new RegistryReads({ etcd: o.etcd, keys: this.#keys, now: this.#ctx.now, read: (work) => this.#read(work) })
+    this.#clusterStatus = new ClusterStatus({
+      etcd: o.etcd,
+      keys: this.#keys,
+      instanceId: o.instance.id,
+      currentLeader: () => this.#leadership.currentLeader(),
+      healthy: () => this.healthy(),
+      now: this.#ctx.now,
+    })
     this.#leadership.on('change', (leader: boolean) => {
       if (leader) {
         this.#expiry.start()
@@ -368,7 +377,7 @@ export class RegistryCore extends EventEmitter {
     const key = this.#keys.seat(seat.userId)
     while (Date.now() < until && !this.#stopping.signal.aborted) {
       try {
-        const kv = await this.#get(key)
+        const kv = (await this.#etcd.kv.range({ key: Buffer.from(key) })).kvs[0]
         const record = kv ? parseJson<SeatRecord>(kv) : undefined
         if (!record || record.deviceId !== seat.deviceId || record.since !== seat.since?.toISOString()) return res
         if ((record.pending ?? []).length === 0) return { ...res, seat: toSeat(record, kv!.mod_revision) }
@@ -411,49 +420,22 @@ export class RegistryCore extends EventEmitter {
   async logout(req: LogoutRequest, caller: Caller): Promise<LogoutResponse> {
     this.#mayWrite(caller)
     v.requestId(req.requestId)
-    const target = validTarget(req.target, 'target')
+    const target = v.validTarget(req.target, 'target')
     const reason = req.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? ReleaseReason.RELEASE_REASON_LOGOUT : req.reason
     if (!RELEASE_REASONS_FOR_LOGOUT.has(reason)) throw invalidArgument('reason', 'must be LOGOUT or ADMIN (expiry and moves are decided by the registry)')
     return this.#write('logout', req, caller, (read) => planLogout(this.#ctx, target, reason, read))
   }
 
+  /**
+   * The seat of a user (by id or extension) or the one a device hosts (see
+   * {@link RegistryReads.getSeat}).
+   */
   async getSeat(req: GetSeatRequest): Promise<GetSeatResponse> {
-    const target = validTarget(req.target, 'target')
-    return this.#read(async () => {
-      let userId: string | undefined
-      if (target.$case === 'userId') {
-        if (!(await this.#get(this.#keys.user(target.value)))) throw new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${target.value}"`)
-        userId = target.value
-      } else if (target.$case === 'extension') {
-        userId = (await this.#userByExtension(target.value)).id
-      } else {
-        if (!(await this.#get(this.#keys.device(target.value)))) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${target.value}"`)
-        // hosts/<device> and seats/<user> are two reads: read both in one etcd request, so the
-        // seat returned is the one the device hosts at that revision.
-        const hostKey = this.#keys.host(target.value)
-        const host = (await readKeys(this.#etcd, [hostKey])).get(hostKey)?.value.toString('utf8')
-        if (host === undefined) return { seat: undefined }
-        const seatKey = this.#keys.seat(host)
-        const both = await readKeys(this.#etcd, [hostKey, seatKey])
-        const kv = both.get(seatKey)
-        if (both.get(hostKey)?.value.toString('utf8') !== host || !kv) return { seat: undefined }
-        const seat = toSeat(parseJson<SeatRecord>(kv), kv.mod_revision)
-        return { seat: seat.deviceId === target.value ? seat : undefined }
-      }
-      const kv = userId === undefined ? undefined : await this.#get(this.#keys.seat(userId))
-      return { seat: kv ? toSeat(parseJson<SeatRecord>(kv), kv.mod_revision) : undefined }
-    })
+    return this.#reads.getSeat(req)
   }
 
   async listSeats(req: ListSeatsRequest): Promise<ListSeatsResponse> {
-    if (req.siteId !== '') v.id(req.siteId, 'site_id')
-    return this.#read(async () => {
-      const page = await listPage(this.#etcd, this.#keys.seats, req, (kv) => {
-        const seat = toSeat(parseJson<SeatRecord>(kv), kv.mod_revision)
-        return req.siteId === '' || seat.siteId === req.siteId ? seat : undefined
-      })
-      return { seats: page.items, nextPageToken: page.nextPageToken, revision: page.revision }
-    })
+    return this.#reads.listSeats(req)
   }
 
   /** Seat changes as an async iterable (see seat-watch.ts); ends when `signal` aborts or the core stops. */
@@ -514,13 +496,7 @@ export class RegistryCore extends EventEmitter {
 
   /** The phones registered and not expired (by this instance's clock), of one site or all. */
   async listBindings(req: ListBindingsRequest): Promise<ListBindingsResponse> {
-    if (req.siteId !== '') v.id(req.siteId, 'site_id')
-    const folder = req.siteId === '' ? this.#keys.bindings : this.#keys.siteBindings(req.siteId)
-    return this.#read(async () => {
-      const now = this.#ctx.now()
-      const page = await listPage(this.#etcd, folder, req, (kv) => (bindingLive(kv, now) ? toPhoneBinding(parseJson<BindingRecord>(kv)) : undefined))
-      return { bindings: page.items, nextPageToken: page.nextPageToken }
-    })
+    return this.#reads.listBindings(req)
   }
 
   #mustLead(): void {
@@ -591,42 +567,11 @@ export class RegistryCore extends EventEmitter {
   }
 
   async getUser(req: GetUserRequest): Promise<GetUserResponse> {
-    const key = req.key
-    if (!key) throw invalidArgument('key', 'give user_id or extension')
-    if (key.$case === 'userId') v.id(key.value, 'user_id')
-    else v.extension(key.value, 'extension')
-    return this.#read(async () => {
-      let record: UserRecord
-      let revision: string
-      if (key.$case === 'userId') {
-        const kv = await this.#get(this.#keys.user(key.value))
-        if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${key.value}"`)
-        record = parseJson<UserRecord>(kv)
-        revision = kv.mod_revision
-      } else {
-        const found = await this.#userByExtension(key.value)
-        record = found
-        revision = found.revision
-      }
-      const lock = await this.#get(this.#keys.lockout(record.id))
-      return { user: toUser(record, revision, lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) }
-    })
+    return this.#reads.getUser(req)
   }
 
   async listUsers(req: ListUsersRequest): Promise<ListUsersResponse> {
-    if (req.homeSiteId !== '') v.id(req.homeSiteId, 'home_site_id')
-    return this.#read(async () => {
-      const page = await listPage(this.#etcd, this.#keys.users, req, (kv) => {
-        const record = parseJson<UserRecord>(kv)
-        return req.homeSiteId === '' || record.homeSiteId === req.homeSiteId ? { record, revision: kv.mod_revision } : undefined
-      })
-      const locks = new Map((await this.#range(this.#keys.lockouts)).kvs.map((kv) => [kv.key.toString('utf8'), parseJson<LockoutRecord>(kv)]))
-      const now = this.#ctx.now()
-      return {
-        users: page.items.map(({ record, revision }) => toUser(record, revision, lockedUntil(locks.get(this.#keys.lockout(record.id)), now))),
-        nextPageToken: page.nextPageToken,
-      }
-    })
+    return this.#reads.listUsers(req)
   }
 
   // ---- devices ----
@@ -664,35 +609,16 @@ export class RegistryCore extends EventEmitter {
   }
 
   async getDevice(req: GetDeviceRequest): Promise<GetDeviceResponse> {
-    v.id(req.deviceId, 'device_id')
-    return this.#read(async () => {
-      const kv = await this.#get(this.#keys.device(req.deviceId))
-      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
-      return { device: toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision) }
-    })
+    return this.#reads.getDevice(req)
   }
 
   /** A device's digest credentials (HA1 and realm), for SIP nodes; NO_CREDENTIALS without a SIP password. */
   async getDeviceCredentials(req: GetDeviceCredentialsRequest): Promise<GetDeviceCredentialsResponse> {
-    v.id(req.deviceId, 'device_id')
-    return this.#read(async () => {
-      const kv = await this.#get(this.#keys.device(req.deviceId))
-      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
-      const record = parseJson<DeviceRecord>(kv)
-      if (record.sip === undefined) throw new RegistryError(ErrorCode.ERROR_CODE_NO_CREDENTIALS, `device "${req.deviceId}" has no SIP password set`)
-      return { deviceId: record.id, siteId: record.siteId, realm: record.sip.realm, ha1: record.sip.ha1 }
-    })
+    return this.#reads.getDeviceCredentials(req)
   }
 
   async listDevices(req: ListDevicesRequest): Promise<ListDevicesResponse> {
-    if (req.siteId !== '') v.id(req.siteId, 'site_id')
-    return this.#read(async () => {
-      const page = await listPage(this.#etcd, this.#keys.devices, req, (kv) => {
-        const device = toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision)
-        return req.siteId === '' || device.siteId === req.siteId ? device : undefined
-      })
-      return { devices: page.items, nextPageToken: page.nextPageToken }
-    })
+    return this.#reads.listDevices(req)
   }
 
   // ---- sites ----
@@ -725,60 +651,18 @@ export class RegistryCore extends EventEmitter {
   }
 
   async getSite(req: GetSiteRequest): Promise<GetSiteResponse> {
-    v.id(req.siteId, 'site_id')
-    return this.#read(async () => {
-      const kv = await this.#get(this.#keys.site(req.siteId))
-      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, `no site "${req.siteId}"`)
-      return { site: toSite(parseJson<SiteRecord>(kv), kv.mod_revision) }
-    })
+    return this.#reads.getSite(req)
   }
 
   async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
-    return this.#read(async () => {
-      const page = await listPage(this.#etcd, this.#keys.sites, req, (kv) => toSite(parseJson<SiteRecord>(kv), kv.mod_revision))
-      return { sites: page.items, nextPageToken: page.nextPageToken }
-    })
+    return this.#reads.listSites(req)
   }
 
   // ---- cluster ----
 
+  /** The instances, the leader and the branches (see cluster-status.ts), as this instance sees them. */
   async getClusterStatus(_req: GetClusterStatusRequest = {}): Promise<GetClusterStatusResponse> {
-    return this.#read(async () => {
-      // Instances, branch leases and phone bindings in one round trip, at one revision.
-      const ranges = await this.#etcd.kv.txn({
-        compare: [],
-        success: [this.#keys.instances, this.#keys.nodes, this.#keys.bindings].map((prefix) => ({ request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } })),
-        failure: [],
-      })
-      const [instanceKvs, nodeKvs, bindingKvs] = ranges.responses.map((r) => r.response_range.kvs)
-      const res = { kvs: instanceKvs ?? [], header: ranges.header }
-      const branches = branchNodes(this.#keys, nodeKvs ?? [], bindingKvs ?? [], this.#ctx.now())
-      const leader = await this.#leadership.currentLeader()
-      const instances: Instance[] = res.kvs.map((kv) => {
-        const id = kv.key.toString('utf8').slice(this.#keys.instances.length)
-        const p = parseJson<PresenceRecord>(kv)
-        const self = id === this.#instance.id
-        return {
-          instanceId: id,
-          siteId: p.siteId,
-          address: p.address,
-          leader: leader?.instanceId === id,
-          health: !self || this.healthy() ? InstanceHealth.INSTANCE_HEALTH_SERVING : InstanceHealth.INSTANCE_HEALTH_NOT_SERVING,
-          startedAt: new Date(p.startedAt),
-          version: p.version,
-        }
-      })
-      const leaderInstance = leader && (instances.find((i) => i.instanceId === leader.instanceId) ?? {
-        instanceId: leader.instanceId,
-        siteId: leader.siteId,
-        address: leader.address,
-        leader: true,
-        health: InstanceHealth.INSTANCE_HEALTH_UNSPECIFIED,
-        startedAt: undefined,
-        version: '',
-      })
-      return { leader: leaderInstance, leaderSince: leader?.since, instances, answeredBy: this.#instance.id, revision: res.header.revision, branches }
-    })
+    return this.#read(() => this.#clusterStatus.read())
   }
 
   // ---- plumbing ----
@@ -812,21 +696,6 @@ export class RegistryCore extends EventEmitter {
       throw unavailable('etcd did not answer; retry', 500, error)
     }
   }
-
-  async #get(key: string) {
-    return (await this.#etcd.kv.range({ key: Buffer.from(key) })).kvs[0]
-  }
-
-  async #range(prefix: string) {
-    return this.#etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
-  }
-
-  async #userByExtension(extension: string): Promise<UserRecord & { revision: string }> {
-    const owner = (await this.#get(this.#keys.extension(extension)))?.value.toString('utf8')
-    const kv = owner?.startsWith('user:') ? await this.#get(this.#keys.user(owner.slice(5))) : undefined
-    if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension')
-    return { ...parseJson<UserRecord>(kv), revision: kv.mod_revision }
-  }
 }
 
 function required<T>(value: T | undefined, field: string): T {
@@ -834,10 +703,3 @@ function required<T>(value: T | undefined, field: string): T {
   return value
 }
 
-function validTarget(target: SeatTarget | undefined, field: string): SeatTarget {
-  if (!target) throw invalidArgument(field, 'give user_id, extension or device_id')
-  if (target.$case === 'userId') v.id(target.value, 'user_id')
-  else if (target.$case === 'extension') v.extension(target.value, 'extension')
-  else v.id(target.value, 'device_id')
-  return target
-}

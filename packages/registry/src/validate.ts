@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { invalidArgument } from './errors'
+import type { SeatTarget } from './seats'
 
 /** Ids of users, devices and sites: lowercase letters, digits, '.', '_', '-'; 1 to 64. */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
@@ -140,4 +141,16 @@ export function updateMask(paths: readonly string[] | undefined, writable: reado
     out.add(snake)
   }
   return out
+}
+
+/**
+ * Validates the seat a request names (by user id, extension or device id), for GetSeat and
+ * Logout alike: INVALID_ARGUMENT naming `field` when none is given, else naming the bad field.
+ */
+export function validTarget(target: SeatTarget | undefined, field: string): SeatTarget {
+  if (!target) throw invalidArgument(field, 'give user_id, extension or device_id')
+  if (target.$case === 'userId') id(target.value, 'user_id')
+  else if (target.$case === 'extension') extension(target.value, 'extension')
+  else id(target.value, 'device_id')
+  return target
 }
