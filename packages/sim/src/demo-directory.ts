@@ -106,6 +106,9 @@ export async function ensureDemoDirectory(options: EnsureDemoDirectoryOptions): 
   const client = new DirectoryServiceClient(options.address, credentials.createInsecure())
   const settings = { metadata: bearer(options.token), timeoutMs: 5_000, signal: options.signal }
   try {
+    // Each registry writes its own site's record when it starts, which may come a moment after
+    // it joined the cluster: phones can only be created at sites that exist.
+    for (const site of options.sites) await untilSiteExists(client, site.id, settings)
     for (const device of directory.devices) {
       const existing = await absentAsUndefined(unary(client.getDevice.bind(client), { deviceId: device.id }, settings))
       const { sipPassword, ...fields } = device
@@ -153,6 +156,17 @@ export async function readDemoDirectory(stateDir: string): Promise<DemoDirectory
     return { devices: value.devices, users: value.users }
   } catch {
     return undefined
+  }
+}
+
+/** Polls GetSite until the site exists (every 200 ms, at most 30 s, or until `signal` aborts). */
+async function untilSiteExists(client: DirectoryServiceClient, siteId: string, settings: { metadata: ReturnType<typeof bearer>; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (await absentAsUndefined(unary(client.getSite.bind(client), { siteId }, settings))) return
+    if (Date.now() > deadline) throw new SimError('SEED_FAILED', `site "${siteId}" did not appear in the registry within 30 s`)
+    settings.signal?.throwIfAborted()
+    await new Promise((resolve) => setTimeout(resolve, 200).unref())
   }
 }
 
