@@ -138,16 +138,20 @@ export class ConfirmationLease extends EventEmitter<ConfirmationLeaseEvents> {
     return lease
   }
 
-  /** Whether the node may act on flex seats: lease valid by the local clock and view at or past the grant. */
+  /** Whether the node may act on flex seats: the lease is {@link held} and the view at or past the grant. */
   get active(): boolean {
     const grant = this.#grant
-    return (
-      !this.#stopped &&
-      grant !== undefined &&
-      this.#now() < grant.validUntil &&
-      this.#wallNow() < grant.validUntilWall &&
-      BigInt(this.#view.revision) >= grant.grantedRevision
-    )
+    return this.held && grant !== undefined && BigInt(this.#view.revision) >= grant.grantedRevision
+  }
+
+  /**
+   * Whether the node holds the lease now: granted and valid by both the monotonic and the wall
+   * clock (whether or not the seat view has caught up). What the registry requires of a node that
+   * reports its phones' bindings.
+   */
+  get held(): boolean {
+    const grant = this.#grant
+    return !this.#stopped && grant !== undefined && this.#now() < grant.validUntil && this.#wallNow() < grant.validUntilWall
   }
 
   /** The lease's time to live as last granted or renewed, in seconds; undefined before the first success. */

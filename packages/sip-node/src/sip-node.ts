@@ -16,7 +16,6 @@
  * (seated-call.ts), so that the node can stop the ringing when the worker leaves the phone
  * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
  */
-import { performance } from 'node:perf_hooks'
 import type { Device, PhoneBinding } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
@@ -124,9 +123,8 @@ export class SipNode {
       nodeId: config.nodeId,
       registrar: this.registrar,
       lease: {
-        // Held: granted and valid by the lease's own (monotonic, default) clock; the registry
-        // refuses a report otherwise. Active (the seat view caught up too) implies held.
-        held: () => lease.active || (lease.validUntil !== undefined && performance.now() < lease.validUntil),
+        // The registry refuses a report from a node that does not hold the lease.
+        held: () => lease.held,
         onActive: (listener) => {
           lease.on('active', listener)
           return () => lease.off('active', listener)
