@@ -105,10 +105,11 @@ import { Presence, type PresenceRecord } from './presence'
 import { type SeatRecord, type UserRecord, toSeat } from './records'
 import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
-import type { TxnLimits } from './txn-limits'
 import { SeatExpiry } from './seat-expiry'
+import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
 import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
+import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
 /** Options of {@link RegistryCore.create}. */
@@ -167,8 +168,6 @@ export interface LoginOptions {
   deadline?: number
 }
 
-/** How often a login waiting for its seat to become active looks at it, in ms. */
-const ACTIVE_POLL_MS = 25
 /** What a waiting login leaves of the caller's deadline to send its answer, in ms. */
 const ANSWER_MARGIN_MS = 200
 
@@ -208,6 +207,7 @@ export class RegistryCore extends EventEmitter {
   readonly #sweeper: RevocationSweeper
   readonly #bindings: PhoneBindings
   readonly #bindingSweeper: RevocationSweeper
+  readonly #waiters: SeatWaiters
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
   readonly #stopping = new AbortController()
@@ -262,6 +262,7 @@ export class RegistryCore extends EventEmitter {
     this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
     this.#bindings = new PhoneBindings({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, clock: this.#ctx.now, leaseSeconds: this.#confirmationTtl, logger: this.#logger })
     this.#bindingSweeper = new RevocationSweeper({ sweep: () => this.#bindings.sweep(), logger: this.#logger, intervalMs: BINDING_SWEEP_INTERVAL_MS, what: 'phone binding expiry' })
+    this.#waiters = new SeatWaiters({ etcd: o.etcd, keys: this.#keys, limits: this.#writer.limits, logger: this.#logger })
     this.#reads = new RegistryReads({ etcd: o.etcd, keys: this.#keys, now: this.#ctx.now, read: (work) => this.#read(work) })
     this.#clusterStatus = new ClusterStatus({
       etcd: o.etcd,
@@ -334,6 +335,7 @@ export class RegistryCore extends EventEmitter {
       this.#expiry.stop()
       this.#sweeper.stop()
       this.#bindingSweeper.stop()
+      this.#waiters.stop()
       this.#stopping.abort()
       const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
@@ -383,24 +385,15 @@ export class RegistryCore extends EventEmitter {
 
   /**
    * Waits until the login's seat is active (returned at its new epoch) or has changed away (a
-   * later login or a logout: the pending outcome stands), polling the seat every 25 ms.
+   * later login or a logout: the pending outcome stands), woken by the watch event that
+   * completes it (seat-waiters.ts); until `deadline` less the time to answer, at most the
+   * confirmation lease + 2 s.
    */
   async #untilActive(res: LoginResponse, deadline: number | undefined): Promise<LoginResponse> {
     const seat = res.seat!
     const until = Math.min(deadline === undefined ? Infinity : deadline - ANSWER_MARGIN_MS, Date.now() + (this.#confirmationTtl + 2) * 1_000)
-    const key = this.#keys.seat(seat.userId)
-    while (Date.now() < until && !this.#stopping.signal.aborted) {
-      try {
-        const kv = (await this.#etcd.kv.range({ key: Buffer.from(key) })).kvs[0]
-        const record = kv ? parseJson<SeatRecord>(kv) : undefined
-        if (!record || record.deviceId !== seat.deviceId || record.since !== seat.since?.toISOString()) return res
-        if ((record.pending ?? []).length === 0) return { ...res, seat: toSeat(record, kv!.mod_revision) }
-      } catch (error) {
-        this.#logger.debug({ err: error }, 'reading a pending seat failed; retrying')
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ACTIVE_POLL_MS, until - Date.now()))).unref())
-    }
-    return res
+    const outcome = await this.#waiters.wait({ userId: seat.userId, deviceId: seat.deviceId, since: seat.since?.toISOString() ?? '' }, BigInt(seat.epoch), until)
+    return outcome.kind === 'active' ? { ...res, seat: toSeat(outcome.record, outcome.revision) } : res
   }
 
   /**
