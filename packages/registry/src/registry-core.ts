@@ -162,8 +162,8 @@ export interface RegistryCoreOptions {
 export interface LoginOptions {
   /**
    * The caller's deadline (ms since epoch): a login that has to wait for a branch's
-   * acknowledgement returns the pending seat shortly before it (default: wait up to the
-   * confirmation lease + 2 s).
+   * acknowledgement returns the pending seat shortly before it, and not earlier (without one: at
+   * the confirmation lease + 2 s).
    */
   deadline?: number
 }
@@ -352,9 +352,9 @@ export class RegistryCore extends EventEmitter {
 
   /**
    * Seats a worker (see SeatService.Login). When the new seat is pending (its previous seat is
-   * at a branch whose node holds a confirmation lease), waits until it is active, bounded by
-   * `options.deadline` and the confirmation lease + 2 s, and returns it at its new epoch; else
-   * the pending seat (the registry completes it anyway).
+   * at a branch whose node holds a confirmation lease), waits until it is active and returns it
+   * at its new epoch; if `options.deadline` comes first (without one, the confirmation lease +
+   * 2 s), returns it still pending (the registry completes it anyway).
    */
   async login(req: LoginRequest, caller: Caller, options: LoginOptions = {}): Promise<LoginResponse> {
     this.#mayWrite(caller)
@@ -386,12 +386,12 @@ export class RegistryCore extends EventEmitter {
   /**
    * Waits until the login's seat is active (returned at its new epoch) or has changed away (a
    * later login or a logout: the pending outcome stands), woken by the watch event that
-   * completes it (seat-waiters.ts); until `deadline` less the time to answer, at most the
-   * confirmation lease + 2 s.
+   * completes it (seat-waiters.ts); until `deadline` less the time to answer, or, without one,
+   * the confirmation lease + 2 s.
    */
   async #untilActive(res: LoginResponse, deadline: number | undefined): Promise<LoginResponse> {
     const seat = res.seat!
-    const until = Math.min(deadline === undefined ? Infinity : deadline - ANSWER_MARGIN_MS, Date.now() + (this.#confirmationTtl + 2) * 1_000)
+    const until = deadline === undefined ? Date.now() + (this.#confirmationTtl + 2) * 1_000 : deadline - ANSWER_MARGIN_MS
     const outcome = await this.#waiters.wait({ userId: seat.userId, deviceId: seat.deviceId, since: seat.since?.toISOString() ?? '' }, BigInt(seat.epoch), until)
     return outcome.kind === 'active' ? { ...res, seat: toSeat(outcome.record, outcome.revision) } : res
   }

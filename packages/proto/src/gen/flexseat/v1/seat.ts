@@ -2161,8 +2161,11 @@ export const SeatServiceService = {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -2237,8 +2240,11 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -2273,8 +2279,11 @@ export interface SeatServiceClient extends Client {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
