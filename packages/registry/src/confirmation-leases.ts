@@ -171,7 +171,8 @@ export class ConfirmationLeases {
         await this.#completeUsers(site, users, () => false)
       } else {
         const done = await this.#completeUsers(site, users, () => true, true)
-        if (done.length > 0) this.#o.logger.info({ site, users: [...new Set(done.map((d) => d.userId))] }, 'revocations completed: the branch lease is gone')
+        const completed = [...new Set(done.map((d) => d.userId))]
+        if (completed.length > 0) this.#o.logger.info({ site, users: completed.slice(0, 20), count: completed.length }, 'revocations completed: the branch lease is gone')
       }
     }
   }

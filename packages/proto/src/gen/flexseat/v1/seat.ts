@@ -2162,7 +2162,7 @@ export const SeatServiceService = {
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
    * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
-   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
    * call to the leader with the caller's deadline, or 10 s if that comes sooner.
@@ -2241,7 +2241,7 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
    * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
-   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
    * call to the leader with the caller's deadline, or 10 s if that comes sooner.
@@ -2280,7 +2280,7 @@ export interface SeatServiceClient extends Client {
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
    * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
-   * to the call's deadline (less 200 ms to answer), with no shorter limit of its own: only if the
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
    * call to the leader with the caller's deadline, or 10 s if that comes sooner.
