@@ -17,6 +17,7 @@ export type { ScryptParams } from './pin-hash'
 export { Keys } from './keys'
 export {
   DEFAULT_TXN_LIMITS,
+  PARTS_AT_ONCE,
   TxnTooLargeError,
   acceptsTxnOps,
   addSizes,
