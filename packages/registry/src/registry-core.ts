@@ -147,7 +147,7 @@ export interface RegistryCoreOptions {
   /**
    * TTL of the branches' confirmation leases, in seconds (default 5): a cut-off branch stops
    * acting on flex seats at most this long after its last renewal, and a takeover waiting on it
-   * completes about this long (plus the 250 ms sweep) after that (invariant 4).
+   * completes once etcd has expired that lease, up to 0.5 s later (invariant 4).
    */
   confirmationLeaseSeconds?: number
   /**

@@ -2,10 +2,9 @@ import type { Logger } from 'pino'
 
 /**
  * How often the leader looks for revocations whose branch lease is gone, in ms. The leader also
- * sweeps at once when its watch of `nodes/` sees a lease key deleted (RegistryCore); the tick is
- * what bounds the wait when that watch missed it, so it is part of the published bound (lease +
- * 0.25 s, docs/OPERATIONS.md). Each sweep is one keys-only range of `revocations/`, empty and
- * cheap while nothing is pending.
+ * sweeps at once when its watch of `nodes/` sees a lease key deleted (RegistryCore); the tick
+ * bounds the wait only when that watch missed the deletion (docs/OPERATIONS.md, "The bound").
+ * Each sweep is one keys-only range of `revocations/`, empty and cheap while nothing is pending.
  */
 export const SWEEP_INTERVAL_MS = 250
 
