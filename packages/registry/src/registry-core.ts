@@ -411,7 +411,10 @@ export class RegistryCore extends EventEmitter {
       const user = found.get(userKey)
       const lock = found.get(lockKey)
       if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
-      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, parseJson<UserRecord>(user).pinHash) }
+      const record = parseJson<UserRecord>(user)
+      // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
+      if (record.pinHash === '' || record.disabled === true) return undefined
+      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, record.pinHash) }
     } catch {
       return undefined
     }
