@@ -202,6 +202,8 @@ export interface DirectoryChange {
    * directory", "gone from the directory".
    */
   reasons: string[];
+  /** The user's extension before the change (UPDATE, DISABLE, DELETE), as the plan saw it. */
+  previousExtension: string;
 }
 
 /** A directory entry the sync skipped, and why; nothing of it was applied. */
@@ -290,7 +292,7 @@ export interface GetDirectorySyncStatusResponse {
   last:
     | DirectorySyncRun
     | undefined;
-  /** The last full run that ended, when it is not `last`. */
+  /** The last full run that succeeded (it may be `last` too). */
   lastFull:
     | DirectorySyncRun
     | undefined;
@@ -299,7 +301,7 @@ export interface GetDirectorySyncStatusResponse {
 }
 
 function createBaseDirectoryChange(): DirectoryChange {
-  return { kind: 0, userId: "", directoryKey: "", user: undefined, reasons: [] };
+  return { kind: 0, userId: "", directoryKey: "", user: undefined, reasons: [], previousExtension: "" };
 }
 
 export const DirectoryChange: MessageFns<DirectoryChange> = {
@@ -318,6 +320,9 @@ export const DirectoryChange: MessageFns<DirectoryChange> = {
     }
     for (const v of message.reasons) {
       writer.uint32(42).string(v!);
+    }
+    if (message.previousExtension !== "") {
+      writer.uint32(50).string(message.previousExtension);
     }
     return writer;
   },
@@ -375,6 +380,14 @@ export const DirectoryChange: MessageFns<DirectoryChange> = {
             message.reasons.push(reader.string());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.previousExtension = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -402,6 +415,11 @@ export const DirectoryChange: MessageFns<DirectoryChange> = {
         : "",
       user: isSet(object.user) ? User.fromJSON(object.user) : undefined,
       reasons: globalThis.Array.isArray(object?.reasons) ? object.reasons.map((e: any) => globalThis.String(e)) : [],
+      previousExtension: isSet(object.previousExtension)
+        ? globalThis.String(object.previousExtension)
+        : isSet(object.previous_extension)
+        ? globalThis.String(object.previous_extension)
+        : "",
     };
   },
 
@@ -422,6 +440,9 @@ export const DirectoryChange: MessageFns<DirectoryChange> = {
     if (message.reasons?.length) {
       obj.reasons = message.reasons;
     }
+    if (message.previousExtension !== "") {
+      obj.previousExtension = message.previousExtension;
+    }
     return obj;
   },
 
@@ -435,6 +456,7 @@ export const DirectoryChange: MessageFns<DirectoryChange> = {
     message.directoryKey = object.directoryKey ?? "";
     message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
     message.reasons = object.reasons?.map((e) => e) || [];
+    message.previousExtension = object.previousExtension ?? "";
     return message;
   },
 };
