@@ -5,6 +5,7 @@ import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
 import type { LockoutPolicy } from './lockout'
+import type { TxnLimits } from './txn-limits'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
 export interface RegistryConfig {
@@ -36,6 +37,12 @@ export interface RegistryConfig {
    * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
    */
   lockout: LockoutPolicy
+  /**
+   * etcd's transaction limits, which must match the cluster's flags (FLEXSEAT_ETCD_MAX_TXN_OPS,
+   * etcd's `--max-txn-ops`, default 128, 32 to 100000; FLEXSEAT_ETCD_MAX_REQUEST_BYTES,
+   * `--max-request-bytes`, default 1572864, 65536 to 2147483647): batches are split by them.
+   */
+  txnLimits: TxnLimits
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
@@ -116,6 +123,12 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
+  // At least what the largest single write needs (a login compares about 15 keys, plus one per
+  // branch it waits for); the byte floor keeps room for a batch of a few records.
+  const txnLimits: TxnLimits = {
+    maxTxnOps: whole('FLEXSEAT_ETCD_MAX_TXN_OPS', 128, 32, 100_000),
+    maxRequestBytes: whole('FLEXSEAT_ETCD_MAX_REQUEST_BYTES', 1_572_864, 65_536, 2_147_483_647),
+  }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -132,6 +145,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     leaseTtlSeconds,
     confirmationLeaseSeconds,
     lockout,
+    txnLimits,
     logLevel,
     tls: await loadTls(env, cwd),
   }

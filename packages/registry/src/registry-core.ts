@@ -105,6 +105,7 @@ import { Presence, type PresenceRecord } from './presence'
 import { type SeatRecord, type UserRecord, toSeat } from './records'
 import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
+import type { TxnLimits } from './txn-limits'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
 import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
@@ -148,6 +149,12 @@ export interface RegistryCoreOptions {
    * completes about this long (plus the 250 ms sweep) after that (invariant 4).
    */
   confirmationLeaseSeconds?: number
+  /**
+   * etcd's transaction limits, as the cluster's flags set them (default etcd's defaults: 128
+   * operations of each kind, 1.5 MiB): batches are split by them, and a transaction over them is
+   * refused before it is sent (txn-limits.ts).
+   */
+  txnLimits?: TxnLimits
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -222,7 +229,14 @@ export class RegistryCore extends EventEmitter {
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
     this.#presence = new Presence(o.etcd, this.#keys, o.instance.id, record, this.#ttl, this.#logger)
     this.#requestLease = new RequestLease(o.etcd)
-    this.#writer = new FencedWriter({ etcd: o.etcd, keys: this.#keys, leadership: this.#leadership, requestLease: this.#requestLease, logger: this.#logger })
+    this.#writer = new FencedWriter({
+      etcd: o.etcd,
+      keys: this.#keys,
+      leadership: this.#leadership,
+      requestLease: this.#requestLease,
+      logger: this.#logger,
+      ...(o.txnLimits ? { limits: o.txnLimits } : {}),
+    })
     this.#expiry = new SeatExpiry({
       logger: this.#logger,
       clock: this.#ctx.now,
