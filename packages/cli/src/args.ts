@@ -65,6 +65,9 @@ export const OPTIONS = {
   hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },
   reason: { type: 'string', value: 'admin|logout', help: 'reason recorded with the release (default admin)' },
   from: { type: 'string', value: 'REV', help: 'resume after this etcd revision (default: start with a snapshot)' },
+
+  'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },
+  incremental: { type: 'boolean', help: 'read only the entries changed since the last sync (default: a full sync)' },
 } as const satisfies Record<string, OptionSpec>
 
 /** The name of an option, without dashes. */

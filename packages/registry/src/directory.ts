@@ -144,7 +144,8 @@ export function validateSiteFields(site: Site, fields: ReadonlySet<string>, f = 
   if (fields.has('sip_domain')) v.domain(site.sipDomain ?? '', `${f}.sip_domain`)
 }
 
-function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
+/** `to` with the `fields` of `from` (proto names) set. */
+export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
   const next = { ...to }
   if (fields.has('extension')) next.extension = from.extension
   if (fields.has('display_name')) next.displayName = from.displayName
