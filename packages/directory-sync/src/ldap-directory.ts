@@ -160,7 +160,9 @@ export class LdapDirectory implements DirectoryReader {
     if (signal.aborted) throw aborted()
     const { ldap } = this.#config
     const tlsOptions = { minVersion: 'TLSv1.2' as const, ...(ldap.ca === undefined ? {} : { ca: [ldap.ca] }) }
-    const client = new Client({ url: ldap.url, timeout: ldap.timeoutMs, connectTimeout: ldap.timeoutMs, tlsOptions, strictDN: false })
+    // ldapts speaks TLS from the start whenever it is given TLS options: only for ldaps://.
+    const secure = ldap.url.startsWith('ldaps:')
+    const client = new Client({ url: ldap.url, timeout: ldap.timeoutMs, connectTimeout: ldap.timeoutMs, ...(secure ? { tlsOptions } : {}), strictDN: false })
     if (ldap.startTls) {
       try {
         await client.startTLS({ ...tlsOptions, servername: new URL(ldap.url).hostname })

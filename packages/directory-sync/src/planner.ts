@@ -200,8 +200,8 @@ export function differences(current: User, wanted: User): string[] {
 
 /**
  * Updates ordered so that a worker whose extension another worker takes is renumbered first (a
- * chain 1001 -> 1002 -> 1003 applies in one run). A cycle (two workers swapping extensions) keeps
- * the given order: the registry reports the extension taken, and nothing of it is applied.
+ * chain 1001 -> 1002 -> 1003 applies in one run). A cycle (two workers swapping extensions)
+ * cannot be ordered: the registry reports each extension taken, and nothing of it is applied.
  */
 export function renumberingOrder(updates: readonly DirectoryChange[]): DirectoryChange[] {
   const byPrevious = new Map<string, DirectoryChange>()
