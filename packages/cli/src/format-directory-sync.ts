@@ -75,7 +75,7 @@ export function formatSyncStatus(status: GetDirectorySyncStatusResponse): string
   if (status.current === undefined && status.last === undefined) return 'no directory sync has run (is FLEXSEAT_DIRECTORY_SYNC_FILE set on the registries?)\n'
   const parts: string[] = []
   if (status.current !== undefined) parts.push(`under way  ${describeRun(status.current)}\n`)
-  if (status.last !== undefined) parts.push(`\nlast run\n${formatRun(status.last)}`)
-  if (status.lastFull !== undefined && status.lastFull.runId !== status.last?.runId) parts.push(`\nlast full sync\n${formatRun(status.lastFull)}`)
-  return parts.join('')
+  if (status.last !== undefined) parts.push(`last run\n${formatRun(status.last)}`)
+  if (status.lastFull !== undefined && status.lastFull.runId !== status.last?.runId) parts.push(`last full sync\n${formatRun(status.lastFull)}`)
+  return parts.join('\n')
 }

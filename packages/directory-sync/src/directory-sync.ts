@@ -11,7 +11,7 @@ import {
   type User,
 } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import type { DirectorySyncConfig } from './config'
+import type { AttributeMap, DirectorySyncConfig } from './config'
 import { DirectorySyncError } from './errors'
 import type { DirectoryReader } from './ldap-directory'
 import { planSync } from './planner'
@@ -22,6 +22,8 @@ export interface ChangeOutcome {
   result: 'applied' | 'unchanged' | 'conflict'
   /** Why a conflict (the registry's message). */
   reason?: string
+  /** The field at fault, as the API names it (`user.did`), when one is. */
+  field?: string
   /** The change released the user's seat (reason DIRECTORY). */
   seatReleased?: boolean
 }
@@ -260,7 +262,7 @@ export class DirectorySync {
       plan.changes.forEach((change, i) => {
         const outcome = outcomes[i] ?? { result: 'conflict', reason: 'no outcome' }
         if (outcome.result === 'unchanged') run.unchanged += 1
-        else if (outcome.result === 'conflict') conflicts.push(conflictOf(change, outcome.reason ?? 'refused'))
+        else if (outcome.result === 'conflict') conflicts.push(conflictOf(change, withAttribute(config.attributes, outcome)))
         else {
           applied.push(change)
           if (outcome.seatReleased === true) run.seatsReleased += 1
@@ -308,6 +310,27 @@ export class DirectorySync {
     }
     await this.#o.target.writeStatus(next)
   }
+}
+
+/** The user fields the directory fills, by the API's name, and the attribute they come from. */
+const ATTRIBUTE_OF: Readonly<Record<string, keyof AttributeMap>> = {
+  'user.id': 'username',
+  'user.username': 'username',
+  'user.extension': 'extension',
+  'user.display_name': 'displayName',
+  'user.given_name': 'givenName',
+  'user.surname': 'surname',
+  'user.did': 'did',
+  'user.mobile': 'mobile',
+  'user.email': 'email',
+  'user.department': 'department',
+}
+
+/** The registry's reason, led by the directory attribute it is about ("telephoneNumber: user.did: must be ..."). */
+function withAttribute(attributes: AttributeMap, outcome: ChangeOutcome): string {
+  const reason = outcome.reason ?? 'refused'
+  const attribute = outcome.field === undefined ? undefined : ATTRIBUTE_OF[outcome.field]
+  return attribute === undefined || attributes[attribute] === '' ? reason : `${attributes[attribute]}: ${reason}`
 }
 
 /** A change the registry refused, as a conflict of its entry. */
