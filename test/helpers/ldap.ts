@@ -10,6 +10,7 @@
  *   the service account the sync binds as (`cn=flexseat-sync`: not the root DN, which would pass
  *   every limit and ACL). ACLs: users' passwords are for binding only; the service account reads
  *   everything else; nobody else reads anything.
+ * - no fsync per write (olcDbNoSync: a test server's data need not survive a crash);
  * - olcSizeLimit `size.soft=500 size.hard=500 size.prtotal=unlimited`: a search without the paged
  *   results control gets at most 500 entries (as Active Directory answers at most 1,000), paged
  *   searches get all.
@@ -175,6 +176,22 @@ export class Slapd {
     await this.#asRoot((client) => client.add(this.dnOf(person.username), entryAttributes({ ...person, objectGUID: guid })))
   }
 
+  /** Adds many entries over one connection, `concurrency` requests at a time. */
+  async addMany(persons: readonly Person[], concurrency = 16): Promise<void> {
+    await this.#asRoot(async (client) => {
+      let next = 0
+      const lane = async (): Promise<void> => {
+        while (next < persons.length) {
+          const person = persons[next++]!
+          const guid = person.objectGUID ?? randomBytes(16)
+          this.guids.set(person.username, guid)
+          await client.add(this.dnOf(person.username), entryAttributes({ ...person, objectGUID: guid }))
+        }
+      }
+      await Promise.all(Array.from({ length: concurrency }, lane))
+    })
+  }
+
   /** Replaces attributes of a worker's entry (an empty list deletes the attribute). */
   async modify(username: string, changes: Record<string, string | string[]>): Promise<void> {
     await this.#asRoot((client) =>
@@ -292,6 +309,7 @@ olcDbDirectory: ${join(dir, 'db')}
 olcRootDN: ${ROOT_DN}
 olcRootPW: ${rootPassword}
 olcDbMaxSize: 1073741824
+olcDbNoSync: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: sAMAccountName eq
 olcSizeLimit: size.soft=500 size.hard=500 size.prtotal=unlimited
