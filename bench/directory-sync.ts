@@ -60,6 +60,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   const people: Person[] = Array.from({ length: N }, (_, i) => ({
     username: `worker${100_000 + i}`,
     ipPhone: String(100_000 + i),
@@ -94,9 +95,10 @@ async function main(): Promise<void> {
     const { directory } = cluster.clients(leader)
     await eventually('both sites exist', async () => (await unary(directory.listSites.bind(directory), { pageSize: 0, pageToken: '' }, { metadata: cluster.metadata('admin') })).sites.length === 2, 20_000)
     await eventually('the election-time sync ended', async () => (await status()).last !== undefined, 20_000)
+    const rssBefore = rssMiB(pid)
     const added = performance.now()
     await slapd.addMany(people)
-    console.error(`${N} entries added to slapd in ${((performance.now() - added) / 1000).toFixed(1)} s`)
+    console.error(`${N} entries added to slapd in ${((performance.now() - added) / 1000).toFixed(1)} s; leader RSS before the first sync: ${rssBefore} MiB`)
 
     const measure = async (what: string, mode: DirectorySyncMode, dryRun = false): Promise<Row> => {
       const cpuBefore = cpuMs(pid)
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
     await cluster.stop()
     await slapd.stop()
   }
-  console.log(`directory sync, ${N} entries, 3 etcd members, 2 registries; load average before: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`)
+  console.log(`directory sync, ${N} entries, 3 etcd members, 2 registries; load average before: ${loadBefore}, after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`)
   console.log('| run | wall time | entries/s | created | updated | unchanged | leader CPU | slapd CPU | leader RSS after | leader peak RSS |')
   console.log('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
