@@ -11,7 +11,7 @@ import {
 import type { Etcd3 } from 'etcd3'
 import type { Logger } from 'pino'
 import { applyDirectoryChanges } from './directory-sync-writes'
-import { RegistryError, invalidArgument } from './errors'
+import { RegistryError, invalidArgument, unavailable } from './errors'
 import type { FencedWriter } from './fenced-writer'
 import type { Keys } from './keys'
 import { parseJson } from './kv'
@@ -98,7 +98,9 @@ export class DirectorySyncHost {
       return await this.#sync.syncNow({ requestId: req.requestId, mode, dryRun: req.dryRun }, waitMs)
     } catch (error) {
       if (error instanceof DirectorySyncError && error.code === 'ABORTED') throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, error.message, { retryAfterMs: 500 })
-      throw error
+      if (error instanceof RegistryError) throw error
+      // Reading the recorded runs failed: etcd did not answer.
+      throw unavailable('etcd did not answer; retry', 500, error)
     }
   }
 
