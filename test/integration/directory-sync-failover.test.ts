@@ -1,5 +1,5 @@
 // The leader moving mid-sync: two real registry processes, a real etcd and slapd. The leader is
-// killed (SIGKILL) while it writes a sync of 4,000 new entries in fenced parts; the other instance
+// killed (SIGKILL) while it writes a sync of 3,000 new entries in fenced parts; the other instance
 // is elected and syncs in full on being elected. Afterwards every entry is exactly one user,
 // every user whole (its record and its extension record), nothing created twice, and the new
 // leader's run says how much it found done.
@@ -10,10 +10,10 @@ import { startSyncCluster } from '../helpers/directory-sync'
 import { type Person, Slapd } from '../helpers/ldap'
 import { eventually } from '../helpers/registry-cluster'
 
-// Outwaits the election lease (3 s) of the killed leader, on top of two syncs of 4,000 entries.
+// Outwaits the election lease (3 s) of the killed leader, on top of two syncs of 3,000 entries.
 t.setTimeout(90_000)
 
-const N = 4_000
+const N = 3_000
 
 t.test('the leader is killed during a sync: the new leader finishes it, nothing doubled or half-written', async (t) => {
   const slapd = await Slapd.start()
