@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import type { Etcd3 } from 'etcd3'
 import { EtcdCluster, type EtcdTxnLimits } from '@flexseat/sim'
+import { User } from '@flexseat/proto'
 import { type Caller, createEtcdClient, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
 
 type Test = { teardown: (fn: () => unknown) => void }
@@ -168,10 +169,10 @@ export async function seed(core: RegistryCore, spec: {
     await core.createUser({
       requestId: rid('user'),
       pin: u.pin,
-      user: {
+      user: User.fromPartial({
         id: u.id, extension: u.extension, displayName: u.id.toUpperCase(), did: '', email: '', mobile: '', department: '',
         homeSiteId: u.site, roamingAllowed: u.roaming ?? true, maxSeatHours: u.maxSeatHours ?? 0, fallback: '', lockedUntil: undefined, revision: '0',
-      },
+      }),
     }, ADMIN)
   }
 }

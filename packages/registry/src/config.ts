@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
+import { type DirectorySyncConfig, loadDirectorySyncConfig } from '@flexseat/directory-sync'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
 import type { LockoutPolicy } from './lockout'
@@ -46,6 +47,12 @@ export interface RegistryConfig {
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
+  /**
+   * The directory sync this instance runs while it leads (FLEXSEAT_DIRECTORY_SYNC_FILE, a YAML
+   * file: see docs/CONFIGURATION.md); undefined: none. Its templates' home sites must be sites
+   * of the sites folder.
+   */
+  directorySync: DirectorySyncConfig | undefined
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -148,7 +155,14 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     txnLimits,
     logLevel,
     tls: await loadTls(env, cwd),
+    directorySync: await loadDirectorySync(text('FLEXSEAT_DIRECTORY_SYNC_FILE'), sites, cwd),
   }
+}
+
+async function loadDirectorySync(file: string | undefined, sites: readonly SiteConfig[], cwd: string): Promise<DirectorySyncConfig | undefined> {
+  if (file === undefined) return undefined
+  // Its errors name the file and the key (never the bind password).
+  return loadDirectorySyncConfig(resolve(cwd, file), { siteIds: sites.map((site) => site.id) })
 }
 
 async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial | undefined> {

@@ -51,8 +51,12 @@ import {
   type RenewLeaseResponse,
   type ReportBindingsRequest,
   type ReportBindingsResponse,
+  type GetDirectorySyncStatusRequest,
+  type GetDirectorySyncStatusResponse,
   type ResetPinRequest,
   type ResetPinResponse,
+  type SyncDirectoryRequest,
+  type SyncDirectoryResponse,
   type UpdateDeviceRequest,
   type UpdateDeviceResponse,
   type UpdateSiteRequest,
@@ -62,6 +66,7 @@ import {
   type WatchSeatsRequest,
   type WatchSeatsResponse,
 } from '@flexseat/proto'
+import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import {
@@ -90,6 +95,7 @@ import {
 } from './directory'
 import { ClusterStatus } from './cluster-status'
 import { ConfirmationLeases } from './confirmation-leases'
+import { DirectorySyncHost } from './directory-sync-host'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -156,6 +162,11 @@ export interface RegistryCoreOptions {
    * refused before it is sent (txn-limits.ts).
    */
   txnLimits?: TxnLimits
+  /**
+   * The directory sync this instance runs while it leads (packages/directory-sync); without it
+   * SyncDirectory answers NOT_CONFIGURED here. `reader` replaces the LDAP server (tests).
+   */
+  directorySync?: { config: DirectorySyncConfig; reader?: DirectoryReader }
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -216,6 +227,7 @@ export class RegistryCore extends EventEmitter {
   #leaseKeys: Watcher | undefined
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
+  readonly #directorySync: DirectorySyncHost
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -278,7 +290,19 @@ export class RegistryCore extends EventEmitter {
       healthy: () => this.healthy(),
       now: this.#ctx.now,
     })
+    this.#directorySync = new DirectorySyncHost({
+      etcd: o.etcd,
+      keys: this.#keys,
+      writer: this.#writer,
+      ctx: this.#ctx,
+      reads: this.#reads,
+      limits: this.#writer.limits,
+      instanceId: o.instance.id,
+      logger: this.#logger,
+      ...(o.directorySync === undefined ? {} : { config: o.directorySync.config, ...(o.directorySync.reader === undefined ? {} : { reader: o.directorySync.reader }) }),
+    })
     this.#leadership.on('change', (leader: boolean) => {
+      this.#directorySync.follow(leader)
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()
@@ -329,6 +353,7 @@ export class RegistryCore extends EventEmitter {
 
   /** Gives leadership away at once (revokes the election lease); does not campaign again. */
   async resign(): Promise<void> {
+    void this.#directorySync.stop()
     this.#expiry.stop()
     this.#sweeper.stop()
     this.#unwatchLeaseKeys()
@@ -347,7 +372,7 @@ export class RegistryCore extends EventEmitter {
       this.#bindingSweeper.stop()
       this.#waiters.stop()
       this.#stopping.abort()
-      const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
+      const work = Promise.allSettled([this.#directorySync.stop(), this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
       await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
       clearTimeout(timer)
@@ -428,7 +453,10 @@ export class RegistryCore extends EventEmitter {
       const user = found.get(userKey)
       const lock = found.get(lockKey)
       if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
-      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, parseJson<UserRecord>(user).pinHash) }
+      const record = parseJson<UserRecord>(user)
+      // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
+      if (record.pinHash === '' || record.disabled === true) return undefined
+      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, record.pinHash) }
     } catch {
       return undefined
     }
@@ -691,6 +719,21 @@ export class RegistryCore extends EventEmitter {
 
   async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
     return this.#reads.listSites(req)
+  }
+
+  // ---- directory sync ----
+
+  /** Runs a directory sync now, on the leader (see DirectorySyncService.SyncDirectory). Admins only. */
+  async syncDirectory(req: SyncDirectoryRequest, caller: Caller, options: { deadline?: number } = {}): Promise<SyncDirectoryResponse> {
+    this.#mayWrite(caller)
+    if (caller.role !== 'admin') throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'only administrators run the directory sync')
+    this.#mustLead()
+    return this.#directorySync.syncDirectory(req, options.deadline)
+  }
+
+  /** The directory sync's run under way and last runs, as recorded in etcd. */
+  async getDirectorySyncStatus(_req: GetDirectorySyncStatusRequest = {}): Promise<GetDirectorySyncStatusResponse> {
+    return this.#read(() => this.#directorySync.status())
   }
 
   // ---- cluster ----

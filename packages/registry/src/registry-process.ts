@@ -76,6 +76,7 @@ export class RegistryProcess {
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         txnLimits: config.txnLimits,
+        ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         logger,
       })
     } catch (error) {
