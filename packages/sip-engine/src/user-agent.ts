@@ -15,7 +15,7 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
-import { cancelFor, parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf } from './sip-message';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
 import type { ProxyContext } from './proxy';
@@ -55,6 +55,21 @@ export function stackTime(): string {
   const d = new Date();
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
+}
+
+/**
+ * Whether the sender of an INVITE is behind NAT as drachtio-server judges it: over UDP, with no
+ * Record-Route, its Contact names another host than the source address, or another port (when
+ * it names one). Such a phone is reached at the address its INVITE came from.
+ * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, UDP nat check)
+ */
+export function behindNat(invite: SipMessage, source: Peer): boolean {
+  if (source.transport !== 'udp' || invite.has('record-route')) return false;
+  const contact = invite.get('contact');
+  const uri = contact ? parseSipUri(parseNameAddr(contact)?.uri ?? contact) : undefined;
+  if (!uri) return false;
+  const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
+  return host !== source.address || (uri.port !== undefined && uri.port !== source.port);
 }
 
 /** The application-facing user agent core. */
@@ -198,6 +213,7 @@ export class UserAgent {
           localSeq: 0,
           inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
           peer: txn.peer,
+          natPeer: behindNat(req, txn.peer),
           owner: conn,
           lastAck: undefined,
           ackWait: undefined,
@@ -331,6 +347,7 @@ export class UserAgent {
           localSeq: seq,
           inviteSeq: seq,
           peer: txn.dest,
+          natPeer: false,
           owner: uac.conn,
           lastAck: undefined,
           ackWait: undefined,
@@ -377,9 +394,11 @@ export class UserAgent {
 
   /**
    * Next hop of a dialog: the first Route, else the remote target (RFC 3261 §12.2.1.1); the
-   * dialog's own peer (its connection / socket) when that is the same transport address.
+   * dialog's own peer (its connection / socket) when that is the same transport address, or
+   * when the phone is behind NAT ({@link Dialog.natPeer}).
    */
   private async nextHop(dialog: Dialog): Promise<Peer> {
+    if (dialog.natPeer) return dialog.peer;
     const first = dialog.routeSet[0];
     const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
     const dest = await this.deps.resolve(uri, dialog.peer.transport);
