@@ -7,6 +7,7 @@ import { parse } from 'yaml'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
+import { onRealDrachtio } from '../helpers/engines'
 import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
@@ -59,6 +60,7 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.equal(status.leader?.siteId, leaderLine?.[1], `${site.id}: the leader the map printed`)
   }
 
+  t.match(output, onRealDrachtio() ? /│ SIP engine: drachtio-server \(/ : /│ SIP engine: embedded/, 'the engine the sites run on is named')
   const enginePids = (): number[] => sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact))
   const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids()]
   t.equal(etcdPids().length, 3, 'three etcd processes')
