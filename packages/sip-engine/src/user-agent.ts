@@ -15,7 +15,8 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
-import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf } from './sip-message';
+import { applicationHeaderName } from './header-names';
+import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf, type SipHeader } from './sip-message';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
 import type { ProxyContext } from './proxy';
@@ -49,6 +50,11 @@ export interface UserAgentDeps {
 
 const DIALOG_METHODS = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
 const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'route', 'max-forwards']);
+
+/** An application's header line, named as drachtio-server writes it (header-names.ts). */
+function fromApplication(h: SipHeader): SipHeader {
+  return { ...h, name: applicationHeaderName(h.name) };
+}
 
 /** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
 export function stackTime(): string {
@@ -187,7 +193,7 @@ export class UserAgent {
     const isInvite = req.method === 'INVITE';
     const establishing = isInvite && status > 100 && status < 300;
     if (establishing && !app.has('record-route')) for (const rr of req.getAll('record-route')) res.append('Record-Route', rr);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push(fromApplication(h));
     if (establishing && !res.has('contact')) res.append('Contact', this.deps.contactFor(txn.peer.transport));
     res.body = app.body;
     if (!this.deps.layer.respond(txn, res)) return conn.reply(msgId, 'NOK|transaction already completed');
@@ -270,7 +276,7 @@ export class UserAgent {
     const txn = this.deps.layer.clientById(txnId);
     if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
     const cancel = cancelFor(txn.request);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push(fromApplication(h));
     const owner = txn.owner as UacRequest | undefined;
     if (txn.lastStatus >= 200) {
       // too late: the final response is already on its way (RFC 3261 §9.1)
@@ -283,6 +289,7 @@ export class UserAgent {
   private async sendNewRequest(conn: AppConnection, msgId: string, app: SipMessage, proxy: string): Promise<void> {
     const method = app.method!;
     const req = app.clone();
+    req.headers = req.headers.map(fromApplication);
     req.remove('via');
     const route = req.getAll('route')[0];
     const nextHop = proxy || (route !== undefined ? (parseNameAddr(route)?.uri ?? route) : req.uri!);
@@ -386,7 +393,7 @@ export class UserAgent {
       if (method === 'INVITE') dialog.inviteSeq = seq;
     }
     req.append('CSeq', `${seq} ${method}`);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push(fromApplication(h));
     if (DIALOG_METHODS.has(method) && !req.has('contact')) req.append('Contact', this.deps.contactFor(dialog.peer.transport));
     req.body = app.body;
     return req;
