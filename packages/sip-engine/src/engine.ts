@@ -116,10 +116,13 @@ export class SipEngine {
     return this.sipAddresses.map((a) => `${a.transport}/${this.advertisedHost(a.address)}:${a.port}`).join(',');
   }
 
-  /** Numbers of live transactions and dialogs (for diagnostics). */
-  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number } {
+  /**
+   * Numbers of live transactions and dialogs, and of completed non-INVITE transactions kept only
+   * to answer retransmissions (Timer J) with the bytes they take (for diagnostics).
+   */
+  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number; completedTransactions: number; completedBytes: number } {
     const c = this.layer.counts;
-    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size };
+    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size, completedTransactions: c.completed, completedBytes: c.completedBytes };
   }
 
   /**
@@ -339,8 +342,7 @@ export class SipEngine {
     const method = msg.method!;
     if (method === 'ACK') return this.onAck(msg, via, inbound);
     if (method === 'CANCEL') return this.onCancel(msg, via, inbound);
-    const existing = this.layer.findServer(msg, via);
-    if (existing) return existing.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, peer)) return;
 
     const routedToUs = this.stripOwnRoutes(msg);
     const toTag = tagOf(msg.get('to'));
@@ -407,8 +409,7 @@ export class SipEngine {
   }
 
   private onCancel(msg: SipMessage, via: Via, inbound: Inbound): void {
-    const again = this.layer.findServer(msg, via);
-    if (again) return again.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, inbound.peer)) return;
     const cancelTxn = this.layer.createServer(msg, via, inbound.peer);
     const invite = this.layer.findServer(msg, via, 'INVITE');
     if (!invite) {
