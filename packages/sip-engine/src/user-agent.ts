@@ -81,9 +81,27 @@ export function behindNat(invite: SipMessage, source: Peer): boolean {
 /** The application-facing user agent core. */
 export class UserAgent {
   private readonly deps: UserAgentDeps;
+  /** New requests delivered to each application that it has not answered yet (pruned lazily). */
+  private readonly pending = new Map<AppConnection, Set<ServerTransaction>>();
 
   constructor(deps: UserAgentDeps) {
     this.deps = deps;
+  }
+
+  /**
+   * Whether `conn` holds `limit` or more new requests it has not answered (not even with a
+   * provisional above 100): it is behind, and more would only queue up in front of it.
+   */
+  overloaded(conn: AppConnection, limit: number): boolean {
+    const set = this.pending.get(conn);
+    if (set === undefined || set.size < limit) return false;
+    for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    return set.size >= limit;
+  }
+
+  /** An application went away: nothing is pending for it any more. */
+  forget(conn: AppConnection): void {
+    this.pending.delete(conn);
   }
 
   // ---- network → application -------------------------------------------------------------
@@ -99,6 +117,9 @@ export class UserAgent {
   /** An out-of-dialog request was routed to `conn`. */
   acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    let set = this.pending.get(conn);
+    if (set === undefined) this.pending.set(conn, (set = new Set()));
+    set.add(txn);
     this.limitPending(txn);
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
   }
@@ -179,6 +200,7 @@ export class UserAgent {
     if (txn.released) return conn.reply(msgId, 'NOK|transaction already completed');
     const req = txn.request;
     const status = app.status ?? 500;
+    if (status > 100) this.pending.get(conn)?.delete(txn);
     const res = SipMessage.response(status, app.reason ?? '');
     for (const h of req.headers) if (h.key === 'via') res.headers.push({ ...h });
     res.append('From', req.get('from') ?? '');

@@ -1,9 +1,12 @@
 /**
- * What the engine keeps of a completed non-INVITE transaction for Timer J, and that it still
- * absorbs the retransmissions: the store (completed-transactions.ts) gives back the very bytes of
- * the final response, keeps a few dozen bytes plus what the retransmission cannot give back, and
- * drops everything after 64*T1; the engine as a library answers a retransmitted request from it
- * and never hands it to the application twice.
+ * The engine under sustained load, mechanism by mechanism (the figures are bench/sip-engine.ts's):
+ * - what it keeps of a completed non-INVITE transaction for Timer J, and that it still absorbs
+ *   the retransmissions: the store (completed-transactions.ts) gives back the very bytes of the
+ *   final response, keeps a few dozen bytes plus what the retransmission cannot give back, and
+ *   drops everything after 64*T1; the engine answers a retransmitted request from it and never
+ *   hands it to the application twice;
+ * - an application that is behind gets no queue in front of it: past `maxPendingRequests`
+ *   unanswered requests, new ones are answered 503 with Retry-After, until it catches up.
  */
 import t from 'tap'
 import { CompletedTransactions, parseSipMessage, SipEngine, SipMessage } from '@flexseat/sip-engine'
@@ -131,4 +134,36 @@ t.test('the engine answers a retransmission from the completed transaction, with
   phone.send(options, port)
   await waitFor(() => delivered === 2, 3000, 'a late copy after Timer J is a new request')
   t.pass('after Timer J the same request is new again')
+})
+
+t.test('an application behind: new requests get 503 with Retry-After, not a queue; served again once it catches up', async (t) => {
+  const engine = await SipEngine.create({ contacts: [{ address: '127.0.0.1', port: 0, transports: ['udp'] }], controlPort: 0, maxPendingRequests: 3 })
+  t.teardown(() => engine.stop())
+  const srf = await connectSrf(t, { controlPort: engine.controlPort, secret: 'cymru' } as EngineHandle)
+  // the application takes requests but does not answer them yet
+  const held: { send(status: number): void }[] = []
+  srf.register((_req, res) => {
+    held.push(res)
+  })
+  const port = engine.sipAddresses[0]!.port
+  const phone = await udpPeer(t)
+  let n = 0
+  const send = (): string => {
+    n++
+    phone.send([`REGISTER sip:127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${phone.port};branch=z9hG4bK-behind-${n};rport`, `From: <sip:${n}@example.test>;tag=b${n}`, `To: <sip:${n}@example.test>`, `Call-ID: behind-${n}`, 'CSeq: 1 REGISTER', `Contact: <sip:${n}@127.0.0.1:${phone.port}>`, 'Content-Length: 0', '', ''].join('\r\n'), port)
+    return `behind-${n}`
+  }
+  const answer = (callId: string) => (m: string): boolean => m.startsWith('SIP/2.0 ') && m.includes(`Call-ID: ${callId}\r\n`)
+  for (let i = 0; i < 3; i++) send()
+  await waitFor(() => held.length === 3, 3000, 'three requests at the application')
+  const refused = await phone.next(answer(send()), 3000, 'the fourth answered')
+  t.match(refused, /^SIP\/2\.0 503 /, 'the fourth: 503 at once')
+  t.match(refused, /\r\nRetry-After: 1\r\n/, 'with Retry-After')
+  t.equal(held.length, 3, 'it never reached the application')
+  held.shift()!.send(200)
+  const next = send()
+  await waitFor(() => held.length === 3, 3000, 'delivered again once the application answered one')
+  held.forEach((res) => res.send(200))
+  await phone.next(answer(next), 3000, 'answered by the application')
+  t.pass('served again')
 })
