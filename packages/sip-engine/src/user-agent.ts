@@ -83,6 +83,8 @@ export class UserAgent {
   private readonly deps: UserAgentDeps;
   /** New requests delivered to each application that it has not answered yet (pruned lazily). */
   private readonly pending = new Map<AppConnection, Set<ServerTransaction>>();
+  /** When each application's pending set was last pruned (performance.now()). */
+  private readonly pruned = new Map<AppConnection, number>();
 
   constructor(deps: UserAgentDeps) {
     this.deps = deps;
@@ -95,13 +97,20 @@ export class UserAgent {
   overloaded(conn: AppConnection, limit: number): boolean {
     const set = this.pending.get(conn);
     if (set === undefined || set.size < limit) return false;
-    for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    // Answers from the application leave the set at once; what ended otherwise (408 after
+    // 64*T1, 487 after CANCEL) is pruned here, at most once a second (not once per request).
+    const now = performance.now();
+    if (now - (this.pruned.get(conn) ?? 0) >= 1000) {
+      this.pruned.set(conn, now);
+      for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    }
     return set.size >= limit;
   }
 
   /** An application went away: nothing is pending for it any more. */
   forget(conn: AppConnection): void {
     this.pending.delete(conn);
+    this.pruned.delete(conn);
   }
 
   // ---- network → application -------------------------------------------------------------
