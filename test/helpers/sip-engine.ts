@@ -121,7 +121,7 @@ async function startDrachtioServer(t: TestLike, secret: string): Promise<EngineH
   const sipPort = await freePort();
   const controlPort = await freePort();
   const proc = spawn(requireDrachtioServerBin(), drachtioServerArgs({ sipPort, controlPort, secret }), { stdio: ['ignore', 'pipe', 'pipe'] });
-  // drachtio-server logs to stdout; both streams are kept for failure messages.
+  // drachtio-server logs to stderr (its console sink); both streams are kept for failure messages.
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
