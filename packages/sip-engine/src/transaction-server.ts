@@ -41,8 +41,10 @@ export class ServerTransaction {
   /** Free slot for the owner (application connection, proxy context...). */
   owner: unknown = undefined;
 
-  private readonly isInvite: boolean;
-  private readonly reliable: boolean;
+  /** Whether this is an INVITE transaction. */
+  readonly isInvite: boolean;
+  /** Whether the request came over a reliable transport (Timers G, I, J are 0). */
+  readonly reliable: boolean;
   private readonly timers: TimerValues;
   private readonly hooks: ServerTransactionHooks;
   private lastResponse: Buffer | undefined;

@@ -15,7 +15,8 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
-import { cancelFor, parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { applicationHeaderName } from './header-names';
+import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf, type SipHeader } from './sip-message';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
 import type { ProxyContext } from './proxy';
@@ -50,6 +51,11 @@ export interface UserAgentDeps {
 const DIALOG_METHODS = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
 const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'route', 'max-forwards']);
 
+/** An application's header line, named as drachtio-server writes it (header-names.ts). */
+function fromApplication(h: SipHeader): SipHeader {
+  return { ...h, name: applicationHeaderName(h.name) };
+}
+
 /** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
 export function stackTime(): string {
   const d = new Date();
@@ -57,12 +63,54 @@ export function stackTime(): string {
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
 }
 
+/**
+ * Whether the sender of an INVITE is behind NAT as drachtio-server judges it: over UDP, with no
+ * Record-Route, its Contact names another host than the source address, or another port (when
+ * it names one). Such a phone is reached at the address its INVITE came from.
+ * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, UDP nat check)
+ */
+export function behindNat(invite: SipMessage, source: Peer): boolean {
+  if (source.transport !== 'udp' || invite.has('record-route')) return false;
+  const contact = invite.get('contact');
+  const uri = contact ? parseSipUri(parseNameAddr(contact)?.uri ?? contact) : undefined;
+  if (!uri) return false;
+  const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
+  return host !== source.address || (uri.port !== undefined && uri.port !== source.port);
+}
+
 /** The application-facing user agent core. */
 export class UserAgent {
   private readonly deps: UserAgentDeps;
+  /** New requests delivered to each application that it has not answered yet (pruned lazily). */
+  private readonly pending = new Map<AppConnection, Set<ServerTransaction>>();
+  /** When each application's pending set was last pruned (performance.now()). */
+  private readonly pruned = new Map<AppConnection, number>();
 
   constructor(deps: UserAgentDeps) {
     this.deps = deps;
+  }
+
+  /**
+   * Whether `conn` holds `limit` or more new requests it has not answered (not even with a
+   * provisional above 100): it is behind, and more would only queue up in front of it.
+   */
+  overloaded(conn: AppConnection, limit: number): boolean {
+    const set = this.pending.get(conn);
+    if (set === undefined || set.size < limit) return false;
+    // Answers from the application leave the set at once; what ended otherwise (408 after
+    // 64*T1, 487 after CANCEL) is pruned here, at most once a second (not once per request).
+    const now = performance.now();
+    if (now - (this.pruned.get(conn) ?? 0) >= 1000) {
+      this.pruned.set(conn, now);
+      for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    }
+    return set.size >= limit;
+  }
+
+  /** An application went away: nothing is pending for it any more. */
+  forget(conn: AppConnection): void {
+    this.pending.delete(conn);
+    this.pruned.delete(conn);
   }
 
   // ---- network → application -------------------------------------------------------------
@@ -78,6 +126,9 @@ export class UserAgent {
   /** An out-of-dialog request was routed to `conn`. */
   acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    let set = this.pending.get(conn);
+    if (set === undefined) this.pending.set(conn, (set = new Set()));
+    set.add(txn);
     this.limitPending(txn);
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
   }
@@ -158,6 +209,7 @@ export class UserAgent {
     if (txn.released) return conn.reply(msgId, 'NOK|transaction already completed');
     const req = txn.request;
     const status = app.status ?? 500;
+    if (status > 100) this.pending.get(conn)?.delete(txn);
     const res = SipMessage.response(status, app.reason ?? '');
     for (const h of req.headers) if (h.key === 'via') res.headers.push({ ...h });
     res.append('From', req.get('from') ?? '');
@@ -172,7 +224,7 @@ export class UserAgent {
     const isInvite = req.method === 'INVITE';
     const establishing = isInvite && status > 100 && status < 300;
     if (establishing && !app.has('record-route')) for (const rr of req.getAll('record-route')) res.append('Record-Route', rr);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push(fromApplication(h));
     if (establishing && !res.has('contact')) res.append('Contact', this.deps.contactFor(txn.peer.transport));
     res.body = app.body;
     if (!this.deps.layer.respond(txn, res)) return conn.reply(msgId, 'NOK|transaction already completed');
@@ -198,6 +250,7 @@ export class UserAgent {
           localSeq: 0,
           inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
           peer: txn.peer,
+          natPeer: behindNat(req, txn.peer),
           owner: conn,
           lastAck: undefined,
           ackWait: undefined,
@@ -254,7 +307,7 @@ export class UserAgent {
     const txn = this.deps.layer.clientById(txnId);
     if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
     const cancel = cancelFor(txn.request);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push(fromApplication(h));
     const owner = txn.owner as UacRequest | undefined;
     if (txn.lastStatus >= 200) {
       // too late: the final response is already on its way (RFC 3261 §9.1)
@@ -267,6 +320,7 @@ export class UserAgent {
   private async sendNewRequest(conn: AppConnection, msgId: string, app: SipMessage, proxy: string): Promise<void> {
     const method = app.method!;
     const req = app.clone();
+    req.headers = req.headers.map(fromApplication);
     req.remove('via');
     const route = req.getAll('route')[0];
     const nextHop = proxy || (route !== undefined ? (parseNameAddr(route)?.uri ?? route) : req.uri!);
@@ -331,6 +385,7 @@ export class UserAgent {
           localSeq: seq,
           inviteSeq: seq,
           peer: txn.dest,
+          natPeer: false,
           owner: uac.conn,
           lastAck: undefined,
           ackWait: undefined,
@@ -369,7 +424,7 @@ export class UserAgent {
       if (method === 'INVITE') dialog.inviteSeq = seq;
     }
     req.append('CSeq', `${seq} ${method}`);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push(fromApplication(h));
     if (DIALOG_METHODS.has(method) && !req.has('contact')) req.append('Contact', this.deps.contactFor(dialog.peer.transport));
     req.body = app.body;
     return req;
@@ -377,9 +432,11 @@ export class UserAgent {
 
   /**
    * Next hop of a dialog: the first Route, else the remote target (RFC 3261 §12.2.1.1); the
-   * dialog's own peer (its connection / socket) when that is the same transport address.
+   * dialog's own peer (its connection / socket) when that is the same transport address, or
+   * when the phone is behind NAT ({@link Dialog.natPeer}).
    */
   private async nextHop(dialog: Dialog): Promise<Peer> {
+    if (dialog.natPeer) return dialog.peer;
     const first = dialog.routeSet[0];
     const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
     const dest = await this.deps.resolve(uri, dialog.peer.transport);
