@@ -50,6 +50,13 @@ export interface UserAgentDeps {
 const DIALOG_METHODS = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
 const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'route', 'max-forwards']);
 
+/**
+ * Reason of the BYE the engine sends when a 2xx to INVITE is never ACKed, as drachtio-server
+ * writes it (drachtio-srf emits `destroy` with the quoted text as the reason).
+ * @see RFC 3326 (Reason header field)
+ */
+export const ACK_TIMEOUT_REASON = 'SIP;cause=200;text="ACK timeout"';
+
 /** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
 export function stackTime(): string {
   const d = new Date();
@@ -240,7 +247,10 @@ export class UserAgent {
   /** No ACK came: end the dialog with BYE and tell the application (drachtio's "unsolicited"). */
   private ackTimeout(dialog: Dialog): void {
     this.deps.log.info({ dialogId: dialog.id }, 'no ACK for 2xx: sending BYE');
-    const bye = this.buildInDialog(dialog, SipMessage.request('BYE', dialog.remoteTarget));
+    const app = SipMessage.request('BYE', dialog.remoteTarget);
+    // drachtio-server's wording: drachtio-srf takes the dialog's destroy reason from its text
+    app.append('Reason', ACK_TIMEOUT_REASON);
+    const bye = this.buildInDialog(dialog, app);
     this.nextHop(dialog).then((dest) => {
       this.deps.layer.sendRequest(bye, dest, { response: () => undefined, timeout: () => undefined });
       const wire = bye.toBuffer();
