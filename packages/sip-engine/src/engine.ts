@@ -11,7 +11,9 @@ import { defaultConfig, type SipEngineConfig } from './config';
 import { ControlServer, type AppCommand, type AppConnection } from './control-server';
 import { DialogStore } from './dialogs';
 import { SIP_STATUS_FOR_ERROR, SipEngineError } from './errors';
+import { SUPPORTED_URI_SCHEMES, uriScheme } from './message-validation';
 import { resolveUri } from './next-hop';
+import { answerOutOfDialog } from './unrouted';
 import { ProxyContext, type ProxyTarget } from './proxy';
 import { parseSipMessage, validateMessage } from './sip-parser';
 import { canonicalHeaderName, parseNameAddr, parseSipUri, parseVia, SipMessage, splitHeaderList, tagOf, type Via } from './sip-message';
@@ -293,11 +295,15 @@ export class SipEngine {
     }
   }
 
-  /** A request that does not parse: answer 400 when Via/From/To/Call-ID/CSeq can be salvaged. */
+  /**
+   * A request that does not parse: answer 400 (505 for another SIP version) when Via, From, To,
+   * Call-ID and CSeq can be salvaged; anything else is dropped.
+   * @see RFC 3261 §8.2.2 (505), RFC 4475 §3.1.2.8 (lwsruri), §3.1.2.16 (badvers)
+   */
   private answerMalformed(inbound: Inbound): void {
     const text = inbound.data.toString('latin1');
     const first = text.slice(0, text.search(/\r?\n|$/));
-    const rl = /^([A-Za-z]+) \S+ SIP\/2\.0$/.exec(first);
+    const rl = /^([A-Za-z0-9.!%*_+`'~-]+) .*\bSIP\/(\d+\.\d+) *$/.exec(first);
     if (!rl || rl[1] === 'ACK') return;
     const req = SipMessage.request(rl[1]!, 'sip:invalid');
     for (const line of text.split(/\r?\n/)) {
@@ -307,10 +313,11 @@ export class SipEngine {
       if (['via', 'from', 'to', 'call-id', 'cseq'].includes(key)) req.append(m[1]!, m[2]!.trim());
       if (line.length === 0) break;
     }
-    const via = req.getAll('via')[0];
-    if (via === undefined || parseVia(via) === undefined) return;
+    // the answer goes back to the source address, so a Via that does not parse may stay as it came
+    if (req.getAll('via').length === 0) return;
     if (!req.has('call-id') || !req.has('cseq') || !req.has('from') || !req.has('to')) return;
-    this.answerStateless(req, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, 'Bad Request');
+    if (rl[2] !== '2.0') this.answerStateless(req, inbound.peer, 505, 'Version Not Supported');
+    else this.answerStateless(req, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, 'Bad Request');
   }
 
   private answerStateless(req: SipMessage, peer: Peer, status: number, reason: string): void {
@@ -341,6 +348,11 @@ export class SipEngine {
     if (method === 'CANCEL') return this.onCancel(msg, via, inbound);
     const existing = this.layer.findServer(msg, via);
     if (existing) return existing.receiveRetransmission();
+    if (!SUPPORTED_URI_SCHEMES.has(uriScheme(msg.uri!))) {
+      const txn = this.layer.createServer(msg, via, peer);
+      this.layer.respond(txn, buildResponse(msg, 416, 'Unsupported URI Scheme', newTag()));
+      return;
+    }
 
     const routedToUs = this.stripOwnRoutes(msg);
     const toTag = tagOf(msg.get('to'));
@@ -374,8 +386,11 @@ export class SipEngine {
     const txn = this.layer.createServer(msg, via, peer);
     if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     const conn = this.control?.select(method);
-    if (!conn) {
-      this.layer.respond(txn, buildResponse(msg, 503, 'Service Unavailable', newTag()));
+    const answer = answerOutOfDialog(method, conn !== undefined, this.control?.hasApplications ?? false, this.control?.routedMethods() ?? []);
+    if (answer || !conn) {
+      const res = buildResponse(msg, answer?.status ?? 503, answer?.reason ?? 'Service Unavailable', newTag());
+      if (answer?.allow !== undefined) res.append('Allow', answer.allow);
+      this.layer.respond(txn, res);
       return;
     }
     this.ua.acceptRequest(conn, txn, raw, local);

@@ -63,13 +63,20 @@ export class TcpTransport {
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     const parser = new SipStreamParser();
     const local = { address: this.address, port: this.port };
+    let unframeable = false;
     sock.on('data', (chunk: Buffer) => {
+      if (unframeable) return;
       let messages: Buffer[];
       try {
         messages = parser.push(chunk);
       } catch (err) {
         this.log.info({ err, peer: key }, 'closing tcp connection: unframeable SIP stream');
-        sock.destroy();
+        unframeable = true;
+        // the request that could not be framed is answered (400) before the connection closes
+        const head = parser.rejectedHead;
+        if (head) this.onMessage({ data: head, peer: { transport: 'tcp', ...remote, localPort: this.port }, local });
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
         return;
       }
       for (const data of messages) this.onMessage({ data, peer: { transport: 'tcp', ...remote, localPort: this.port }, local });
