@@ -92,13 +92,14 @@ export const REAL_DRACHTIO = process.env.DRACHTIO_SERVER_BIN !== undefined && pr
  * port 0 and prints the ports it got (no race between parallel test files); drachtio-server cannot
  * report ephemeral ports, so it gets ports probed free beforehand.
  */
-export async function startEngine(t: TestLike, opts: { secret?: string } = {}): Promise<EngineHandle> {
+export async function startEngine(t: TestLike, opts: { secret?: string; engineArgs?: string[] } = {}): Promise<EngineHandle> {
   const bin = process.env.DRACHTIO_SERVER_BIN;
   const sipPort = bin ? await freePort() : 0;
   const controlPort = bin ? await freePort() : 0;
   const secret = opts.secret ?? 'cymru';
   const args = ['--contact', `sip:127.0.0.1:${sipPort};transport=udp,tcp`, '--address', '127.0.0.1', '--port', String(controlPort), '--secret', secret, '--loglevel', 'info'];
-  const proc = bin ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // engineArgs: flags only the embedded engine has (drachtio-server would refuse them)
+  const proc = bin ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));

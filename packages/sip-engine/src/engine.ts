@@ -20,6 +20,7 @@ import { canonicalHeaderName, parseNameAddr, parseSipUri, parseVia, SipMessage, 
 import { buildResponse, newBranch, newTag, TransactionLayer } from './transaction-layer';
 import type { ServerTransaction } from './transaction-server';
 import { parseDuration, stopTimer } from './timers';
+import { TcpAdmission, type TcpAdmissionStats } from './tcp-admission';
 import { TcpTransport } from './transport-tcp';
 import { UdpTransport } from './transport-udp';
 import type { Inbound, Peer, TransportName } from './transport';
@@ -56,6 +57,7 @@ export class SipEngine {
   private tcp: TcpTransport[] = [];
   private control: ControlServer | undefined;
   private readonly dialogs = new DialogStore();
+  private readonly tcpAdmission: TcpAdmission;
   private readonly layer: TransactionLayer;
   private readonly ua: UserAgent;
   private stopping: Promise<void> | undefined;
@@ -69,6 +71,7 @@ export class SipEngine {
     this.config = { ...defaultConfig(), ...rest };
     this.log = logger ?? pino({ level: 'silent' });
     this.signal = signal;
+    this.tcpAdmission = new TcpAdmission(this.config.tcp, this.log);
     this.layer = new TransactionLayer({
       timers: this.config.timers,
       log: this.log,
@@ -124,6 +127,11 @@ export class SipEngine {
     return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size };
   }
 
+  /** SIP-over-TCP connections: open, refused and evicted so far. */
+  get tcpStats(): TcpAdmissionStats {
+    return this.tcpAdmission.stats;
+  }
+
   /**
    * Binds the SIP transports and the control socket.
    *
@@ -164,7 +172,7 @@ export class SipEngine {
           udp = await UdpTransport.bind(address, p, onMessage, this.log);
           p = udp.port;
         }
-        const tcp = transports.includes('tcp') ? await TcpTransport.listen(address, p, onMessage, this.log) : undefined;
+        const tcp = transports.includes('tcp') ? await TcpTransport.listen(address, p, onMessage, this.tcpAdmission, this.log) : undefined;
         if (udp) this.udp.push(udp);
         if (tcp) this.tcp.push(tcp);
         const bound = udp?.port ?? tcp!.port;
