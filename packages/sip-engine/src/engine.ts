@@ -370,6 +370,11 @@ export class SipEngine {
       const dialog = this.dialogs.match(callId, toTag, tagOf(msg.get('from')));
       if (dialog && (dialog.owner as AppConnection).open) {
         const txn = this.layer.createServer(msg, via, peer);
+        // RFC 3262 §3: a PRACK that acknowledges no unacknowledged reliable provisional response
+        if (method === 'PRACK' && !this.ua.acceptsPrack(dialog, msg)) {
+          this.layer.respond(txn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
+          return;
+        }
         if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
         this.ua.acceptInDialog(dialog, txn, raw, local);
         return;
