@@ -7,7 +7,8 @@ import { parse } from 'yaml'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
-import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
+import { onRealDrachtio } from '../helpers/engines'
+import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
 // map once a leader is elected (naming the admin token's file, never the token), serves gRPC with
@@ -59,7 +60,8 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.equal(status.leader?.siteId, leaderLine?.[1], `${site.id}: the leader the map printed`)
   }
 
-  const enginePids = (): number[] => sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact))
+  t.match(output, onRealDrachtio() ? /│ SIP engine: drachtio-server \(/ : /│ SIP engine: embedded/, 'the engine the sites run on is named')
+  const enginePids = (): number[] => sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact))
   const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids()]
   t.equal(etcdPids().length, 3, 'three etcd processes')
   t.equal(registryPids().length, 3, 'three registry processes')

@@ -1,9 +1,11 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadSites, type SiteConfig } from '@flexseat/config'
+import { drachtioServerBin } from '../helpers/engines'
 
 // docker-compose.yml cannot run here (no Docker engine): check it against sites/ instead.
 const ROOT = join(__dirname, '..', '..')
@@ -168,7 +170,10 @@ t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) =
     t.ok(isPinned(service.image ?? ''), `${name}: ${service.image} is pinned`)
   }
   t.equal(services['etcd-amsterdam']!.image, 'quay.io/coreos/etcd:v3.5.17')
-  t.match(services['drachtio-amsterdam']!.image, /^drachtio\/drachtio-server:0\.9\.\d+$/)
+  const sites = await loadSites(join(ROOT, 'sites'))
+  const drachtioImages = new Set(sites.map((site) => services[`drachtio-${site.id}`]!.image))
+  t.equal(drachtioImages.size, 1, 'one drachtio-server version for every branch')
+  t.match([...drachtioImages][0], /^drachtio\/drachtio-server:\d+\.\d+\.\d+$/)
   const froms = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
     .split('\n')
     .filter((line) => /^FROM\s/i.test(line))
@@ -178,6 +183,19 @@ t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) =
   t.notOk(isPinned('etcd'), 'an image without a tag is not pinned')
   t.notOk(isPinned('quay.io:5000/etcd:latest'), 'latest is not pinned')
   t.notOk(isPinned('registry.local:5000/etcd'), 'a registry port is not a tag')
+})
+
+t.test('drachtio-server: the version the tests run on is the version compose pins', async (t) => {
+  // The tests run every SIP engine test on this machine's drachtio-server (test/helpers/engines.ts).
+  const bin = drachtioServerBin()
+  if (bin === undefined) {
+    t.plan(0, 'no drachtio-server on this machine: the pinned version cannot be compared with a tested one')
+    return
+  }
+  const version = /v(\d+\.\d+\.\d+)/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 5_000 }))?.[1]
+  t.ok(version, `${bin} --version names its version`)
+  const sites = await loadSites(join(ROOT, 'sites'))
+  for (const site of sites) t.equal(services[`drachtio-${site.id}`]!.image, `drachtio/drachtio-server:${version}`, `drachtio-${site.id} runs the tested ${version}`)
 })
 
 t.test('every depends_on target exists, has a health check and is awaited healthy', async (t) => {

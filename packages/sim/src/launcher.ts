@@ -213,7 +213,7 @@ export class Launcher extends EventEmitter {
         if (waitSignal.aborted) onAbort()
         waitSignal.addEventListener('abort', onAbort, { once: true })
         const onLine = (line: LogLine): void => {
-          const address = entry.address === undefined ? kind.readyAddress(line) : undefined
+          const address = entry.address === undefined ? kind.readyAddress(line, site) : undefined
           if (address === undefined) return
           entry.address = address
           addresses.set(site.id, address)

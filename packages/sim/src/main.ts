@@ -8,6 +8,8 @@
  * Flags: `--sites-dir <dir>` (default `<repo>/sites`), `--state-dir <dir>` (default
  * `<repo>/.state`), `--reset` (delete the state folder first: a new etcd cluster and new tokens).
  * Without `--reset` a second start resumes on the same etcd data and tokens.
+ * `--engine drachtio-server` runs every site's SIP engine on drachtio-server instead of the
+ * embedded engine (engine-choice.ts says where the binary is looked for).
  * Multi-host mode (netns-mode.ts): `--netns` runs each site in a network namespace of its own,
  * `--wan-delay <ms>` (and jitter, loss) shapes the traffic between them; `flexseat-sim cut|heal
  * <site>` cuts a running site off and plugs it back in, `flexseat-sim clean` removes leftovers.
@@ -22,16 +24,20 @@ import { fetchClusterStatus } from './cluster-status'
 import { formatClusterMap } from './cluster-map'
 import { readDemoDirectory } from './demo-directory'
 import { SimError } from './errors'
+import { chooseEngine, type EngineChoice } from './engine-choice'
 import { describeExit, Launcher, type UnexpectedExit } from './launcher'
 import { formatLogLine, type LogLine } from './log-line'
 import { NETNS_COMMANDS, NETNS_FLAGS, NETNS_USAGE, type NetnsFlagValues, type NetnsSetup, runNetnsCommand, setUpNetns, wanOptionsOf } from './netns-mode'
+import { siteProcessKinds } from './site-process-kinds'
 import { ensureTokens } from './tokens'
 
-const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset] [--netns [--wan-delay <ms>] ...]
+const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset] [--engine <engine>] [--netns [--wan-delay <ms>] ...]
        flexseat-sim cut <site> | heal <site> | clean
   --sites-dir <dir>  the sites to run (default: sites/ of the repository)
   --state-dir <dir>  etcd data and generated tokens (default: .state/ of the repository)
   --reset            delete the state folder first (new cluster, new tokens)
+  --engine <engine>  each site's SIP engine: embedded (default) or drachtio-server
+                     (DRACHTIO_SERVER_BIN, else drachtio on the PATH, else ../shared/drachtio/drachtio)
 Without --reset, a start resumes on the etcd data and tokens of the previous run.
 ${NETNS_USAGE}`
 
@@ -49,11 +55,11 @@ function isNoise(line: LogLine): boolean {
 }
 
 async function main(): Promise<number> {
-  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; help?: boolean } & NetnsFlagValues
+  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; engine?: string; help?: boolean } & NetnsFlagValues
   let positionals: string[]
   try {
     ;({ values, positionals } = parseArgs({
-      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
+      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
       strict: true,
       allowPositionals: true,
     }))
@@ -69,15 +75,17 @@ async function main(): Promise<number> {
   if (positionals.length > 0) {
     return runNetnsCommand(positionals, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) })
   }
+  // dist/main.js → packages/sim/dist → the repository root.
+  const repoRoot = resolve(__dirname, '..', '..', '..')
   let wanOptions
+  let engine: EngineChoice
   try {
     wanOptions = wanOptionsOf(values)
+    engine = chooseEngine(values.engine, repoRoot)
   } catch (error) {
     process.stderr.write(`flexseat-sim: ${(error as Error).message}\n`)
     return 2
   }
-  // dist/main.js → packages/sim/dist → the repository root.
-  const repoRoot = resolve(__dirname, '..', '..', '..')
   let sitesDir = resolve(values['sites-dir'] ?? resolve(repoRoot, 'sites'))
   let stateDir = resolve(values['state-dir'] ?? resolve(repoRoot, '.state'))
 
@@ -137,9 +145,11 @@ async function main(): Promise<number> {
     done = resolve
   })
   sim(`sites ${sites.map((site) => site.id).join(', ')} from ${sitesDir}; state in ${stateDir}`)
+  sim(`SIP engine: ${engine.name === 'embedded' ? 'embedded (packages/sip-engine)' : `drachtio-server (${engine.bin})`}`)
   sim(`starting etcd (${sites.map((site) => site.etcd.name).join(', ')})`)
   const starting = Launcher.start({
     sites,
+    kinds: siteProcessKinds(engine),
     sitesDir,
     stateDir,
     repoRoot,

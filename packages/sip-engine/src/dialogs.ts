@@ -31,6 +31,13 @@ export interface Dialog {
   inviteSeq: number;
   /** The peer the dialog was established with (used on connection-oriented transports). */
   peer: Peer;
+  /**
+   * UAS over UDP: the phone is taken to be behind NAT (no Record-Route, and its Contact names
+   * another host or port than the INVITE came from), so in-dialog requests go to {@link peer}
+   * (the Request-URI stays the Contact), as drachtio-server does.
+   * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, "detected client behind nat")
+   */
+  natPeer: boolean;
   /** Owner (the application connection). */
   owner: unknown;
   /** The last ACK sent for a 2xx (resent on 2xx retransmissions). */

@@ -58,6 +58,8 @@ export class SipEngine {
   private control: ControlServer | undefined;
   private readonly dialogs = new DialogStore();
   private readonly tcpAdmission: TcpAdmission;
+  /** New requests refused while an application was behind (logged every 1000th). */
+  private shedCount = 0;
   private readonly layer: TransactionLayer;
   private readonly ua: UserAgent;
   private stopping: Promise<void> | undefined;
@@ -121,10 +123,13 @@ export class SipEngine {
     return this.sipAddresses.map((a) => `${a.transport}/${this.advertisedHost(a.address)}:${a.port}`).join(',');
   }
 
-  /** Numbers of live transactions and dialogs (for diagnostics). */
-  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number } {
+  /**
+   * Numbers of live transactions and dialogs, and of completed non-INVITE transactions kept only
+   * to answer retransmissions (Timer J) with the bytes they take (for diagnostics).
+   */
+  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number; completedTransactions: number; completedBytes: number } {
     const c = this.layer.counts;
-    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size };
+    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size, completedTransactions: c.completed, completedBytes: c.completedBytes };
   }
 
   /** SIP-over-TCP connections: open, refused and evicted so far. */
@@ -354,8 +359,7 @@ export class SipEngine {
     const method = msg.method!;
     if (method === 'ACK') return this.onAck(msg, via, inbound);
     if (method === 'CANCEL') return this.onCancel(msg, via, inbound);
-    const existing = this.layer.findServer(msg, via);
-    if (existing) return existing.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, peer)) return;
     if (!SUPPORTED_URI_SCHEMES.has(uriScheme(msg.uri!))) {
       const txn = this.layer.createServer(msg, via, peer);
       this.layer.respond(txn, buildResponse(msg, 416, 'Unsupported URI Scheme', newTag()));
@@ -396,10 +400,11 @@ export class SipEngine {
       return;
     }
     // out of dialog: a foreign Route is ignored (never followed without an application deciding)
-    const txn = this.layer.createServer(msg, via, peer);
-    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     const conn = this.control?.select(method);
     const answer = answerOutOfDialog(method, conn !== undefined, this.control?.hasApplications ?? false, this.control?.routedMethods() ?? []);
+    if (!answer && conn && this.ua.overloaded(conn, this.config.maxPendingRequests)) return this.shed(msg, peer);
+    const txn = this.layer.createServer(msg, via, peer);
+    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     if (answer || !conn) {
       const res = buildResponse(msg, answer?.status ?? 503, answer?.reason ?? 'Service Unavailable', newTag());
       if (answer?.allow !== undefined) res.append('Allow', answer.allow);
@@ -407,6 +412,19 @@ export class SipEngine {
       return;
     }
     this.ua.acceptRequest(conn, txn, raw, local);
+  }
+
+  /**
+   * Refuses a new request while its application is behind ({@link SipEngineConfig.maxPendingRequests}):
+   * `503` with `Retry-After: 1`, statelessly (no transaction: a retransmission is judged afresh,
+   * by then perhaps delivered), so that an overload costs the engine one small answer per
+   * request and ends when the offered load does. @see RFC 3261 §21.5.4
+   */
+  private shed(msg: SipMessage, peer: Peer): void {
+    if (this.shedCount++ % 1000 === 0) this.log.warn({ method: msg.method, shed: this.shedCount }, 'application behind: new requests answered 503');
+    const res = buildResponse(msg, 503, 'Service Unavailable', newTag());
+    res.append('Retry-After', '1');
+    this.send(peer, res.toBuffer());
   }
 
   /** Removes the top Route entries that name this engine. @see RFC 3261 §16.4 */
@@ -435,8 +453,7 @@ export class SipEngine {
   }
 
   private onCancel(msg: SipMessage, via: Via, inbound: Inbound): void {
-    const again = this.layer.findServer(msg, via);
-    if (again) return again.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, inbound.peer)) return;
     const cancelTxn = this.layer.createServer(msg, via, inbound.peer);
     const invite = this.layer.findServer(msg, via, 'INVITE');
     if (!invite) {
@@ -582,6 +599,7 @@ export class SipEngine {
    * or 200 for a BYE, whose dialog already ended) instead of waiting for an answer that cannot come.
    */
   private onAppClosed(conn: AppConnection): void {
+    this.ua.forget(conn);
     for (const txn of this.layer.serversOwnedBy((o) => (o as TxnOwner | undefined)?.kind === 'app' && (o as { conn: AppConnection }).conn === conn)) {
       if (txn.finalSent || txn.released || txn.request.method === 'ACK') continue;
       if (!txn.toTag) txn.toTag = newTag();

@@ -46,8 +46,10 @@ export class ServerTransaction {
    */
   onFinal: ((status: number) => void) | undefined = undefined;
 
-  private readonly isInvite: boolean;
-  private readonly reliable: boolean;
+  /** Whether this is an INVITE transaction. */
+  readonly isInvite: boolean;
+  /** Whether the request came over a reliable transport (Timers G, I, J are 0). */
+  readonly reliable: boolean;
   private readonly timers: TimerValues;
   private readonly hooks: ServerTransactionHooks;
   private lastResponse: Buffer | undefined;

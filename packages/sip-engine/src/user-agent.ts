@@ -15,8 +15,9 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
+import { applicationHeaderName } from './header-names';
 import { acceptRSeq, names100rel, ReliableProvisionals, supports100rel } from './reliable-provisional';
-import { cancelFor, parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf, type SipHeader } from './sip-message';
 import { Subscriptions, subscriptionSeconds, terminatesSubscription } from './subscriptions';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
@@ -63,6 +64,11 @@ const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'conten
  */
 export const ACK_TIMEOUT_REASON = 'SIP;cause=200;text="ACK timeout"';
 
+/** An application's header line, named as drachtio-server writes it (header-names.ts). */
+function fromApplication(h: SipHeader): SipHeader {
+  return { ...h, name: applicationHeaderName(h.name) };
+}
+
 /** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
 export function stackTime(): string {
   const d = new Date();
@@ -70,11 +76,30 @@ export function stackTime(): string {
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
 }
 
+/**
+ * Whether the sender of an INVITE is behind NAT as drachtio-server judges it: over UDP, with no
+ * Record-Route, its Contact names another host than the source address, or another port (when
+ * it names one). Such a phone is reached at the address its INVITE came from.
+ * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, UDP nat check)
+ */
+export function behindNat(invite: SipMessage, source: Peer): boolean {
+  if (source.transport !== 'udp' || invite.has('record-route')) return false;
+  const contact = invite.get('contact');
+  const uri = contact ? parseSipUri(parseNameAddr(contact)?.uri ?? contact) : undefined;
+  if (!uri) return false;
+  const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
+  return host !== source.address || (uri.port !== undefined && uri.port !== source.port);
+}
+
 /** The application-facing user agent core. */
 export class UserAgent {
   private readonly deps: UserAgentDeps;
   private readonly reliable: ReliableProvisionals;
   private readonly subscriptions: Subscriptions;
+  /** New requests delivered to each application that it has not answered yet (pruned lazily). */
+  private readonly pending = new Map<AppConnection, Set<ServerTransaction>>();
+  /** When each application's pending set was last pruned (performance.now()). */
+  private readonly pruned = new Map<AppConnection, number>();
 
   constructor(deps: UserAgentDeps) {
     this.deps = deps;
@@ -98,6 +123,29 @@ export class UserAgent {
     return this.reliable.prack(dialog, prack);
   }
 
+  /**
+   * Whether `conn` holds `limit` or more new requests it has not answered (not even with a
+   * provisional above 100): it is behind, and more would only queue up in front of it.
+   */
+  overloaded(conn: AppConnection, limit: number): boolean {
+    const set = this.pending.get(conn);
+    if (set === undefined || set.size < limit) return false;
+    // Answers from the application leave the set at once; what ended otherwise (408 after
+    // 64*T1, 487 after CANCEL) is pruned here, at most once a second (not once per request).
+    const now = performance.now();
+    if (now - (this.pruned.get(conn) ?? 0) >= 1000) {
+      this.pruned.set(conn, now);
+      for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    }
+    return set.size >= limit;
+  }
+
+  /** An application went away: nothing is pending for it any more. */
+  forget(conn: AppConnection): void {
+    this.pending.delete(conn);
+    this.pruned.delete(conn);
+  }
+
   // ---- network → application -------------------------------------------------------------
 
   /**
@@ -111,6 +159,9 @@ export class UserAgent {
   /** An out-of-dialog request was routed to `conn`. */
   acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    let set = this.pending.get(conn);
+    if (set === undefined) this.pending.set(conn, (set = new Set()));
+    set.add(txn);
     this.limitPending(txn);
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
   }
@@ -197,6 +248,7 @@ export class UserAgent {
     // RFC 3262: the application asks for reliability with Require: 100rel on a 1xx above 100
     const reliable = isInvite && status > 100 && status < 200 && names100rel(app.get('require'));
     if (reliable && !supports100rel(req)) return conn.reply(msgId, 'NOK|Remote endpoint does not support 100rel');
+    if (status > 100) this.pending.get(conn)?.delete(txn);
     const res = SipMessage.response(status, app.reason ?? '');
     for (const h of req.headers) if (h.key === 'via') res.headers.push({ ...h });
     res.append('From', req.get('from') ?? '');
@@ -212,7 +264,7 @@ export class UserAgent {
     if (establishing && !app.has('record-route')) for (const rr of req.getAll('record-route')) res.append('Record-Route', rr);
     // the engine numbers reliable provisional responses itself (an application's RSeq, e.g. copied
     // from the other leg of a B2BUA, would not be its sequence)
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key) && !(reliable && h.key === 'rseq')) res.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key) && !(reliable && h.key === 'rseq')) res.headers.push(fromApplication(h));
     if (establishing && !res.has('contact')) res.append('Contact', this.deps.contactFor(txn.peer.transport));
     res.body = app.body;
     const send = (): void => this.transmitResponse(conn, msgId, txn, res, reliable);
@@ -286,6 +338,7 @@ export class UserAgent {
       localSeq: 0,
       inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
       peer: txn.peer,
+      natPeer: behindNat(req, txn.peer),
       owner: conn,
       lastAck: undefined,
       ackWait: undefined,
@@ -337,7 +390,7 @@ export class UserAgent {
     const txn = this.deps.layer.clientById(txnId);
     if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
     const cancel = cancelFor(txn.request);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push(fromApplication(h));
     const owner = txn.owner as UacRequest | undefined;
     if (txn.lastStatus >= 200) {
       // too late: the final response is already on its way (RFC 3261 §9.1)
@@ -350,6 +403,7 @@ export class UserAgent {
   private async sendNewRequest(conn: AppConnection, msgId: string, app: SipMessage, proxy: string): Promise<void> {
     const method = app.method!;
     const req = app.clone();
+    req.headers = req.headers.map(fromApplication);
     req.remove('via');
     const route = req.getAll('route')[0];
     const nextHop = proxy || (route !== undefined ? (parseNameAddr(route)?.uri ?? route) : req.uri!);
@@ -463,6 +517,7 @@ export class UserAgent {
       localSeq: seq,
       inviteSeq: seq,
       peer: txn.dest,
+      natPeer: false,
       owner: uac.conn,
       lastAck: undefined,
       ackWait: undefined,
@@ -490,7 +545,7 @@ export class UserAgent {
       if (method === 'INVITE') dialog.inviteSeq = seq;
     }
     req.append('CSeq', `${seq} ${method}`);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push(fromApplication(h));
     if (DIALOG_METHODS.has(method) && !req.has('contact')) req.append('Contact', this.deps.contactFor(dialog.peer.transport));
     req.body = app.body;
     return req;
@@ -498,9 +553,11 @@ export class UserAgent {
 
   /**
    * Next hop of a dialog: the first Route, else the remote target (RFC 3261 §12.2.1.1); the
-   * dialog's own peer (its connection / socket) when that is the same transport address.
+   * dialog's own peer (its connection / socket) when that is the same transport address, or
+   * when the phone is behind NAT ({@link Dialog.natPeer}).
    */
   private async nextHop(dialog: Dialog): Promise<Peer> {
+    if (dialog.natPeer) return dialog.peer;
     const first = dialog.routeSet[0];
     const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
     const dest = await this.deps.resolve(uri, dialog.peer.transport);

@@ -12,9 +12,12 @@
  * - MESSAGE: 405. The node sends MESSAGEs to phones for their display; it does not relay phones'
  *   own instant messages (no chat between extensions), and says so rather than pretending with 200.
  *
- * A routed call that rings a phone because a worker is seated there is carried back to back
- * (seated-call.ts), so that the node can stop the ringing when the worker leaves the phone
- * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
+ * Routed calls are carried back to back (back-to-back-call.ts): every call from a phone (its
+ * credentials and identity claims stay at the node), every call that rings a phone because a
+ * worker is seated there (so that the node can stop the ringing when the worker leaves the
+ * phone: ringing-calls.ts, seat-notifier.ts), and a trunk call forwarded to another branch (it
+ * is signed afresh). Only a trunk call the node passes on unchanged (to a device's own
+ * extension) is proxied (stateful, Record-Route).
  */
 import type { Device, PhoneBinding } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -25,6 +28,7 @@ import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
+import { BackToBackCall } from './back-to-back-call'
 import { type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
@@ -33,7 +37,6 @@ import { PhoneMessenger } from './phone-messenger'
 import { foreignTargetsOf, Registrar } from './registrar'
 import { RegistryClient } from './registry-client'
 import { RingingCalls } from './ringing-calls'
-import { SeatedCall } from './seated-call'
 import { SeatNotifier } from './seat-notifier'
 import { SeatStream } from './seat-stream'
 import { SeatView } from './seat-view'
@@ -396,15 +399,15 @@ export class SipNode {
     if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
     // No await since the router decided: the seat it rings is still the view's (invariant 4).
     const seat = decision.seat
-    if (seat !== undefined) {
-      logger.info({ to: user, target: decision.target, destinations: decision.destinations, user: seat.userId, device: seat.deviceId, carried: 'b2bua' }, 'call routed')
-      SeatedCall.start({ srf: this.#srf, req, res, seat, destination: decision.destinations[0]!, headers: decision.headers, ringing: this.#ringing, logger })
+    const proxied = seat === undefined && admission.source === 'trunk' && Object.keys(decision.headers).length === 0
+    logger.info({ to: user, target: decision.target, destinations: decision.destinations, ...(seat === undefined ? {} : { user: seat.userId, device: seat.deviceId }), carried: proxied ? 'proxy' : 'b2bua' }, 'call routed')
+    if (!proxied) {
+      BackToBackCall.start({ srf: this.#srf, req, res, destination: decision.destinations[0]!, headers: decision.headers, logger, ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }) })
       return
     }
-    logger.info({ to: user, target: decision.target, destinations: decision.destinations, carried: 'proxy' }, 'call routed')
     // Record-Route: in-dialog requests (ACK, BYE, re-INVITE) follow the same path through the
     // engine, whichever way the phones' Contacts point (NAT, the trunk).
-    req.proxy({ destination: decision.destinations, headers: decision.headers, remainInDialog: true }).then(
+    req.proxy({ destination: decision.destinations, remainInDialog: true }).then(
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
     )
