@@ -364,7 +364,8 @@ export class UserAgent {
         return;
       }
       if (peer.transport === 'udp') this.deps.send(peer, wire);
-      interval = Math.min(2 * interval, T2);
+      // the last wait ends at 64*T1 exactly (Timer H), when drachtio-server sends its BYE
+      interval = Math.min(2 * interval, T2, 64 * T1 - elapsed);
       dialog.ackWait = startTimer(interval, tick);
     };
     dialog.ackWait = startTimer(interval, tick);
