@@ -33,6 +33,8 @@ export const DEFAULT_TCP_LIMITS: Readonly<TcpLimits> = { maxConnections: 10_000,
 
 /** Share of {@link TcpLimits.maxConnections} above which silent connections get the short timeout. */
 const PRESSURE_RATIO = 0.8;
+/** Share below which that ends (apart from the mark above, so hovering near it does not flap). */
+const RELIEF_RATIO = 0.7;
 
 interface Tracked {
   source: string;
@@ -131,7 +133,8 @@ export class TcpAdmission {
   }
 
   private checkPressure(): void {
-    const pressure = this.tracked.size >= Math.ceil(this.limits.maxConnections * PRESSURE_RATIO);
+    const open = this.tracked.size;
+    const pressure = this.underPressure ? open >= Math.floor(this.limits.maxConnections * RELIEF_RATIO) : open >= Math.ceil(this.limits.maxConnections * PRESSURE_RATIO);
     if (pressure === this.underPressure) return;
     this.underPressure = pressure;
     if (pressure) {
