@@ -89,3 +89,37 @@ t.test('a subscription neither refreshed nor ended is forgotten after its expiry
   await waitFor(() => got.some((m) => m.startsWith('SIP/2.0 481 ')), 3000, 'the 481')
   t.pass('a SUBSCRIBE in the forgotten dialog gets 481')
 })
+
+t.test('nothing is left once a PRACKed call and a subscription end', async (t) => {
+  const { engine, srf, send, got, port } = await setup(t)
+  srf.invite((req, res) => {
+    res.send(180, { headers: { Require: '100rel' } }, null, () => {
+      void srf.createUAS(req, res, { localSdp: 'v=0\r\n' })
+    })
+  })
+  // the notifier ends the subscription itself (NOTIFY terminated) long before its 60 s expire
+  srf.subscribe((req, res) => {
+    void srf.createUAS(req, res, { headers: { Expires: '60' } }).then((dlg) => dlg.destroy())
+  })
+  const tagOf = (m: string): string => /\r\nTo: [^\r]*;tag=([^;\r]+)/i.exec(m)![1]!
+  const answer = (m: string): void => {
+    const keep = m.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq):/i.test(l))
+    send(['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n'))
+  }
+  // a call: reliable 180, PRACK, 200, ACK, BYE
+  send(request(port, 'INVITE', 'call-gone', { headers: ['Supported: 100rel'] }))
+  await waitFor(() => got.some((m) => m.startsWith('SIP/2.0 180 ')), 3000, 'the 180')
+  const ringing = got.find((m) => m.startsWith('SIP/2.0 180 '))!
+  const toTag = tagOf(ringing)
+  send(request(port, 'PRACK', 'call-gone', { cseq: 2, toTag, headers: [`RAck: ${/\r\nRSeq: (\d+)/.exec(ringing)![1]} 1 INVITE`] }))
+  await waitFor(() => got.some((m) => m.startsWith('SIP/2.0 200 ') && m.includes('CSeq: 1 INVITE')), 3000, 'the 200')
+  send(request(port, 'ACK', 'call-gone', { toTag }))
+  send(request(port, 'BYE', 'call-gone', { cseq: 3, toTag }))
+  await waitFor(() => got.some((m) => m.startsWith('SIP/2.0 200 ') && m.includes('CSeq: 3 BYE')), 3000, 'the BYE answered')
+  // a subscription: 202, then the notifier's final NOTIFY, answered
+  send(request(port, 'SUBSCRIBE', 'sub-gone', { headers: ['Event: dialog', 'Expires: 60'] }))
+  await waitFor(() => got.some((m) => m.startsWith('NOTIFY ') && /subscription-state: *terminated/i.test(m)), 3000, 'the final NOTIFY')
+  answer(got.find((m) => m.startsWith('NOTIFY ') && /subscription-state: *terminated/i.test(m))!)
+  await waitFor(() => engine.stats.dialogs === 0, 3000, 'no dialog left')
+  t.equal(engine.stats.dialogs, 0, 'no dialog left (the early dialog was confirmed, then ended by the BYE; the subscription by its final NOTIFY, well before it would expire)')
+})
