@@ -86,7 +86,7 @@ export const REAL_DRACHTIO = onRealDrachtio();
  * drachtio-server cannot report ephemeral ports, so it gets ports probed free beforehand, and is
  * started again on other ports when it could not bind them (it then exits at once).
  */
-export async function startEngine(t: TestLike, opts: { secret?: string } = {}): Promise<EngineHandle> {
+export async function startEngine(t: TestLike, opts: { secret?: string; engineArgs?: string[] } = {}): Promise<EngineHandle> {
   const secret = opts.secret ?? 'cymru';
   if (REAL_DRACHTIO) {
     for (let attempt = 1; ; attempt++) {
@@ -98,7 +98,8 @@ export async function startEngine(t: TestLike, opts: { secret?: string } = {}): 
     }
   }
   const args = ['--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'info'];
-  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // engineArgs: flags only the embedded engine has (drachtio-server would refuse them)
+  const proc = spawn(process.execPath, [MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));

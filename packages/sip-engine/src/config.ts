@@ -4,6 +4,7 @@
  * drachtio-server can start this engine instead.
  */
 import { SipEngineError } from './errors';
+import { DEFAULT_TCP_LIMITS, type TcpLimits } from './tcp-admission';
 import type { TimerValues } from './timers';
 import type { TransportName } from './transport';
 
@@ -45,6 +46,8 @@ export interface SipEngineConfig {
   maxPendingRequests: number;
   /** Version string given to applications; default `v0.9.6` (drachtio-srf parses `vX.Y.Z`). */
   serverVersion: string;
+  /** SIP-over-TCP connection caps and idle timeouts; defaults in {@link DEFAULT_TCP_LIMITS}. */
+  tcp: TcpLimits;
 }
 
 /** Log levels accepted by `--loglevel` (drachtio's names mapped to pino's). */
@@ -65,6 +68,7 @@ export function defaultConfig(): SipEngineConfig {
     proxyTimerCMs: 180_000,
     maxPendingRequests: 5000,
     serverVersion: 'v0.9.6',
+    tcp: { ...DEFAULT_TCP_LIMITS },
   };
 }
 
@@ -90,6 +94,13 @@ export function parseContact(value: string): ContactSpec {
   const port = m[2] === undefined ? 5060 : Number(m[2]);
   if (port > 65535) throw new SipEngineError('CONFIG', `bad port in --contact ${value}`);
   return external === undefined ? { address, port, transports } : { address, port, transports, external };
+}
+
+/** A positive number flag (seconds may have decimals), times `scale`, as an integer. */
+function positiveNumber(flag: string, raw: string, scale: number): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || !Number.isInteger(n * scale)) throw new SipEngineError('CONFIG', `${flag} must be a positive number${scale === 1 ? ' (integer)' : ' of seconds'}`);
+  return n * scale;
 }
 
 /** Result of parsing the command line. */
@@ -146,6 +157,18 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         logLevel = l;
         break;
       }
+      case '--tcp-max-connections':
+        config.tcp.maxConnections = positiveNumber(flag, value(), 1);
+        break;
+      case '--tcp-max-connections-per-source':
+        config.tcp.maxPerSource = positiveNumber(flag, value(), 1);
+        break;
+      case '--tcp-idle-timeout':
+        config.tcp.idleMs = positiveNumber(flag, value(), 1000);
+        break;
+      case '--tcp-pressure-idle-timeout':
+        config.tcp.pressureIdleMs = positiveNumber(flag, value(), 1000);
+        break;
       case '--stdout':
       case '--nofork':
         break;
