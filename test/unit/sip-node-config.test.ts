@@ -112,3 +112,16 @@ t.test('FLEXSEAT_TRUNK_URIS replaces the branches\' trunk addresses (docker-comp
   t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin' })).message, /FLEXSEAT_TRUNK_URIS/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin=http://x' })).message, /not a sip: URI/)
 })
+
+t.test('the engine secret from a file (kept off command lines and environment dumps)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'engine'), 'engine-from-file\n')
+  const config = await loadSipNodeConfig(argv, { ...base, FLEXSEAT_DRACHTIO_SECRET: 'from-env', FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'engine') })
+  t.equal(config.drachtio.secret, 'engine-from-file', 'the file wins over the variable')
+  await writeFile(join(dir, 'empty'), '\n')
+  const empty = await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'empty') })
+  t.match(empty.message, /FLEXSEAT_DRACHTIO_SECRET_FILE: .* is empty/)
+  const missing = await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'absent') })
+  t.match(missing.message, /FLEXSEAT_DRACHTIO_SECRET_FILE: cannot read/)
+})

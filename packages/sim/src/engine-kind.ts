@@ -7,7 +7,8 @@ import type { SiteProcessKind } from './site-process-kind'
  * The SIP engine of each site: the embedded drachtio-compatible engine
  * (`node packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
  * same line would start drachtio-server: `--contact` from the site's `sip.contact`, the control
- * socket from `sip.control`, the simulation's engine secret. Ready when it prints its JSON
+ * socket from `sip.control`, the simulation's engine secret in `DRACHTIO_SECRET` (never on the
+ * command line). Ready when it prints its JSON
  * `listening` line; the address is the control socket.
  */
 export const engineKind: SiteProcessKind = {
@@ -25,12 +26,11 @@ export const engineKind: SiteProcessKind = {
         control.host,
         '--port',
         String(control.port),
-        '--secret',
-        context.tokens.engineSecret,
         '--loglevel',
         'info',
       ],
-      env: {},
+      // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
+      env: { DRACHTIO_SECRET: context.tokens.engineSecret },
     }
   },
   readyAddress({ record }) {

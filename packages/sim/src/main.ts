@@ -125,7 +125,7 @@ async function main(): Promise<number> {
       (error: unknown) => sim(`could not remove the network namespaces (\`npx flexseat-sim clean\` retries): ${(error as Error).message}`),
     )
   }
-  const tokens = await ensureTokens(stateDir)
+  const tokens = await ensureTokens(stateDir, sites.map((site) => site.id))
 
   // Children are tethered and unref'd: nothing else holds the event loop open while we wait for
   // them (node would exit mid-stop, and the tether would SIGKILL etcd). Held until `finished`.

@@ -19,9 +19,11 @@ export const sipNodeKind: SiteProcessKind = {
       args: [join(context.repoRoot, 'packages', 'sip-node', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
         FLEXSEAT_REGISTRY_ADDRESSES: ordered.join(','),
-        FLEXSEAT_SIP_NODE_TOKEN_FILE: join(context.stateDir, 'sip-node-token'),
+        // Its own site's token: a node acts for its own branch only.
+        FLEXSEAT_SIP_NODE_TOKEN_FILE: context.tokens.sipNodeTokenFile(site.id),
         FLEXSEAT_TRUNK_SECRET_FILE: context.tokens.trunkSecretFile,
-        FLEXSEAT_DRACHTIO_SECRET: context.tokens.engineSecret,
+        FLEXSEAT_DRACHTIO_SECRET_FILE: context.tokens.engineSecretFile,
+        FLEXSEAT_DRACHTIO_SECRET: undefined,
         // The site file decides; a value in the user's shell would point every node at one engine.
         FLEXSEAT_DRACHTIO_ADDRESS: undefined,
         FLEXSEAT_SIP_NODE_TOKEN: undefined,

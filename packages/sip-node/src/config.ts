@@ -23,7 +23,10 @@ export interface SipNodeConfig {
   registryToken: string
   /** PEM CA of the registry's TLS certificate (FLEXSEAT_REGISTRY_CA_FILE); TLS is off when undefined. */
   registryCa: Buffer | undefined
-  /** The SIP engine's control socket (FLEXSEAT_DRACHTIO_ADDRESS, default the site's `sip.control`; FLEXSEAT_DRACHTIO_SECRET, default `cymru`). */
+  /**
+   * The SIP engine's control socket (FLEXSEAT_DRACHTIO_ADDRESS, default the site's `sip.control`;
+   * the secret from FLEXSEAT_DRACHTIO_SECRET_FILE, else FLEXSEAT_DRACHTIO_SECRET, default `cymru`).
+   */
   drachtio: { host: string; port: number; secret: string }
   /** Shared secret of the inter-site trunk (FLEXSEAT_TRUNK_SECRET_FILE wins over FLEXSEAT_TRUNK_SECRET; required). */
   trunkSecret: string
@@ -111,7 +114,7 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
   const controlText = text('FLEXSEAT_DRACHTIO_ADDRESS') ?? site.sip.control
   const control = parseHostPort(controlText)
   if (control === undefined || control.port === 0) throw invalid(`FLEXSEAT_DRACHTIO_ADDRESS: "${controlText}" is not host:port with a port`)
-  const drachtioSecret = text('FLEXSEAT_DRACHTIO_SECRET') ?? 'cymru'
+  const drachtioSecret = text('FLEXSEAT_DRACHTIO_SECRET_FILE') === undefined ? (text('FLEXSEAT_DRACHTIO_SECRET') ?? 'cymru') : await secret('FLEXSEAT_DRACHTIO_SECRET_FILE', 'FLEXSEAT_DRACHTIO_SECRET')
   const trunkSecret = await secret('FLEXSEAT_TRUNK_SECRET_FILE', 'FLEXSEAT_TRUNK_SECRET')
 
   const whole = (name: string, fallback: number, min: number, max: number): number => {
