@@ -11,6 +11,7 @@ import { clusterService } from './cluster-service'
 import { directoryService } from './directory-service'
 import { unavailable } from './errors'
 import { LeaderForwarder } from './leader-forwarder'
+import { decodingStrictly } from './request-decoding'
 import { seatService } from './seat-service'
 import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
@@ -90,10 +91,11 @@ export class RegistryServer {
       logger: this.#logger,
     })
     const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal }
-    server.addService(SeatServiceService, seatService(context))
-    server.addService(DirectoryServiceService, directoryService(context))
-    server.addService(ClusterServiceService, clusterService(context))
-    server.addService(BranchServiceService, branchService(context))
+    // Requests are decoded strictly: not protobuf, or invalid UTF-8, is INVALID_ARGUMENT (request-decoding.ts).
+    server.addService(decodingStrictly(SeatServiceService), seatService(context))
+    server.addService(decodingStrictly(DirectoryServiceService), directoryService(context))
+    server.addService(decodingStrictly(ClusterServiceService), clusterService(context))
+    server.addService(decodingStrictly(BranchServiceService), branchService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

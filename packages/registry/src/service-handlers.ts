@@ -1,11 +1,13 @@
 import { once } from 'node:events'
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
+import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import type { Authenticator, RpcName } from './auth'
 import type { Caller } from './caller'
-import { unavailable } from './errors'
+import { RegistryError, unavailable } from './errors'
 import { toGrpcStatus } from './grpc-errors'
 import type { IncomingCall, LeaderForwarder } from './leader-forwarder'
+import { undecodable } from './request-decoding'
 import type { ServedCore } from './served-core'
 
 /** What every service implementation works with. */
@@ -19,12 +21,20 @@ export interface ServiceContext {
   closing: AbortSignal
 }
 
-function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string }): Caller {
+/**
+ * The caller of `call`, once its token is known and allowed `rpc`, and its request decoded
+ * (INVALID_ARGUMENT for bytes that are not the request message or hold invalid UTF-8, see
+ * request-decoding.ts).
+ */
+function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string; request: unknown }): Caller {
   try {
-    return context.auth.authenticate(call.metadata, rpc)
+    const caller = context.auth.authenticate(call.metadata, rpc)
+    const bad = undecodable(call.request)
+    if (bad !== undefined) throw bad
+    return caller
   } catch (error) {
     // Never the token: only what was called and from where.
-    context.logger.info({ rpc, peer: call.getPeer() }, 'call refused')
+    context.logger.info({ rpc, peer: call.getPeer(), ...(error instanceof RegistryError ? { code: ErrorCode[error.code] } : {}) }, 'call refused')
     throw error
   }
 }
