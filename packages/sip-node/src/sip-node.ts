@@ -343,6 +343,7 @@ export class SipNode {
     }
     const auth = await this.#auth.authenticate(req)
     if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused: replayed credentials')
       res.send(auth.status, { headers: { [auth.header]: auth.value } })
       return false
     }
