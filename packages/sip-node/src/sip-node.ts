@@ -132,7 +132,7 @@ export class SipNode {
       },
       logger,
     })
-    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret })
+    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
