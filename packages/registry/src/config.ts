@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
+import type { DeskThrottlePolicy } from './desk-throttle'
 import type { LockoutPolicy } from './lockout'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
@@ -36,6 +37,12 @@ export interface RegistryConfig {
    * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
    */
   lockout: LockoutPolicy
+  /**
+   * Wrong PINs at one desk, for any workers (FLEXSEAT_DESK_THROTTLE_MAX_FAILURES, default 10;
+   * FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS, default 900; FLEXSEAT_DESK_THROTTLE_SECONDS, default
+   * 900), in the core's units (ms).
+   */
+  deskThrottle: DeskThrottlePolicy
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
@@ -113,6 +120,12 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
     lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }
+  // At most 12 h each: the desk's record lives a day after its last wrong PIN (desk-throttle.ts).
+  const deskThrottle: DeskThrottlePolicy = {
+    maxFailures: whole('FLEXSEAT_DESK_THROTTLE_MAX_FAILURES', 10, 1, 1_000),
+    windowMs: whole('FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS', 900, 1, 43_200) * 1_000,
+    pauseMs: whole('FLEXSEAT_DESK_THROTTLE_SECONDS', 900, 1, 43_200) * 1_000,
+  }
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
@@ -132,6 +145,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     leaseTtlSeconds,
     confirmationLeaseSeconds,
     lockout,
+    deskThrottle,
     logLevel,
     tls: await loadTls(env, cwd),
   }

@@ -69,6 +69,7 @@ export class RegistryProcess {
         leaseTtlSeconds: config.leaseTtlSeconds,
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
+        deskThrottle: config.deskThrottle,
         logger,
       })
     } catch (error) {

@@ -70,6 +70,12 @@ export enum ErrorCode {
    * snapshot and then ask for a new lease. (FAILED_PRECONDITION)
    */
   ERROR_CODE_LEASE_REFUSED = 22,
+  /**
+   * ERROR_CODE_DESK_THROTTLED - Too many wrong PINs were entered at this desk, for any workers: PIN sign-ins there are paused
+   * until ErrorDetail.locked_until (also as retry_after_ms). No PIN was checked; the workers'
+   * own lockouts are untouched and they can sign in at other desks. (RESOURCE_EXHAUSTED)
+   */
+  ERROR_CODE_DESK_THROTTLED = 23,
   UNRECOGNIZED = -1,
 }
 
@@ -144,6 +150,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 22:
     case "ERROR_CODE_LEASE_REFUSED":
       return ErrorCode.ERROR_CODE_LEASE_REFUSED;
+    case 23:
+    case "ERROR_CODE_DESK_THROTTLED":
+      return ErrorCode.ERROR_CODE_DESK_THROTTLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -199,6 +208,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_LEASE_HELD";
     case ErrorCode.ERROR_CODE_LEASE_REFUSED:
       return "ERROR_CODE_LEASE_REFUSED";
+    case ErrorCode.ERROR_CODE_DESK_THROTTLED:
+      return "ERROR_CODE_DESK_THROTTLED";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -212,7 +223,7 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends. */
+  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil:
     | Date
     | undefined;
