@@ -158,6 +158,7 @@ t.test('SIP nodes: their engine, every registry (own first), every branch\'s tru
     t.match(examples.tokens.find((token) => token.sha256 === exampleSipNode), { role: 'sip-node', site: site.id }, `${site.id}: the default token is the example file's sip-node token for ${site.id}`)
     tokensOfNodes.add(env.FLEXSEAT_SIP_NODE_TOKEN ?? '')
     t.ok(env.FLEXSEAT_TRUNK_SECRET, 'a trunk secret')
+    t.ok(env.FLEXSEAT_SIP_NODE_STATE_DIR?.startsWith('/'), 'a state folder in the container: a restarted node takes its lease over at once')
     const trunks = new Map((env.FLEXSEAT_TRUNK_URIS ?? '').split(',').map((entry) => entry.split('=') as [string, string]))
     t.same([...trunks.keys()].sort(), sites.map((s) => s.id).sort(), `${site.id}: a trunk to every branch`)
     for (const [id, uri] of trunks) t.equal(uri, `sip:drachtio-${id}:5060`, `${site.id} reaches ${id} at its drachtio-server on the backbone`)

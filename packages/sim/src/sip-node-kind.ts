@@ -23,6 +23,8 @@ export const sipNodeKind: SiteProcessKind = {
         FLEXSEAT_SIP_NODE_TOKEN_FILE: context.tokens.sipNodeTokenFile(site.id),
         FLEXSEAT_TRUNK_SECRET_FILE: context.tokens.trunkSecretFile,
         FLEXSEAT_DRACHTIO_SECRET_FILE: context.tokens.engineSecretFile,
+        // Who ran before: a node the launcher restarts after a crash takes its lease over at once.
+        FLEXSEAT_SIP_NODE_STATE_DIR: join(context.stateDir, 'sip-node', site.id),
         FLEXSEAT_DRACHTIO_SECRET: undefined,
         // The site file decides; a value in the user's shell would point every node at one engine.
         FLEXSEAT_DRACHTIO_ADDRESS: undefined,

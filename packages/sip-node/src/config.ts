@@ -34,6 +34,11 @@ export interface SipNodeConfig {
   nodeId: string
   /** Accepted registration intervals in seconds (FLEXSEAT_REGISTRATION_MIN_SECONDS / _MAX_SECONDS, default 60 / 3600). */
   registration: { minSeconds: number; maxSeconds: number }
+  /**
+   * Where the node records its id and pid (FLEXSEAT_SIP_NODE_STATE_DIR, default none), so that the
+   * next process, after a crash, takes the branch's lease over at once (previous-node.ts).
+   */
+  stateDir: string | undefined
   /** pino level (FLEXSEAT_LOG_LEVEL, default `info`). */
   logLevel: string
 }
@@ -159,6 +164,7 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     trunkSecret,
     nodeId: `${site.id}-${randomBytes(4).toString('hex')}`,
     registration: { minSeconds, maxSeconds },
+    stateDir: text('FLEXSEAT_SIP_NODE_STATE_DIR') === undefined ? undefined : resolve(cwd, text('FLEXSEAT_SIP_NODE_STATE_DIR') as string),
     logLevel,
   }
 }
