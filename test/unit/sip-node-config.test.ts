@@ -125,3 +125,16 @@ t.test('the engine secret from a file (kept off command lines and environment du
   const missing = await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'absent') })
   t.match(missing.message, /FLEXSEAT_DRACHTIO_SECRET_FILE: cannot read/)
 })
+
+t.test('a client certificate for mutual TLS with the registry', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const name of ['ca.pem', 'node.pem', 'node.key']) await writeFile(join(dir, name), `PEM ${name}`)
+  const files = { FLEXSEAT_REGISTRY_CA_FILE: join(dir, 'ca.pem'), FLEXSEAT_REGISTRY_CERT_FILE: join(dir, 'node.pem'), FLEXSEAT_REGISTRY_KEY_FILE: join(dir, 'node.key') }
+  const config = await loadSipNodeConfig(argv, { ...base, ...files })
+  t.equal(config.registryClientCertificate?.cert.toString(), 'PEM node.pem')
+  t.equal(config.registryClientCertificate?.key.toString(), 'PEM node.key')
+  t.equal((await loadSipNodeConfig(argv, base)).registryClientCertificate, undefined, 'none by default')
+  t.match((await failure(t, argv, { ...base, ...files, FLEXSEAT_REGISTRY_KEY_FILE: '' })).message, /FLEXSEAT_REGISTRY_CERT_FILE and FLEXSEAT_REGISTRY_KEY_FILE go together/)
+  t.match((await failure(t, argv, { ...base, ...files, FLEXSEAT_REGISTRY_CA_FILE: '' })).message, /needs FLEXSEAT_REGISTRY_CA_FILE/)
+})

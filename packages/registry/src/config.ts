@@ -156,9 +156,14 @@ async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial
   const keyFile = env['FLEXSEAT_TLS_KEY']
   const caFile = env['FLEXSEAT_TLS_CA']
   const clientAuth = env['FLEXSEAT_TLS_CLIENT_AUTH']
+  const clientSite = env['FLEXSEAT_TLS_CLIENT_SITE']
   if (clientAuth !== undefined && clientAuth !== '' && clientAuth !== 'require') {
     throw new RegistryConfigError(`FLEXSEAT_TLS_CLIENT_AUTH: "${clientAuth}" is not "require"`)
   }
+  if (clientSite !== undefined && clientSite !== '' && clientSite !== 'require') {
+    throw new RegistryConfigError(`FLEXSEAT_TLS_CLIENT_SITE: "${clientSite}" is not "require"`)
+  }
+  if (clientSite === 'require' && clientAuth !== 'require') throw new RegistryConfigError('FLEXSEAT_TLS_CLIENT_SITE=require needs FLEXSEAT_TLS_CLIENT_AUTH=require (client certificates)')
   if (certFile === undefined && keyFile === undefined) {
     if (caFile !== undefined || clientAuth === 'require') throw new RegistryConfigError('FLEXSEAT_TLS_CA/FLEXSEAT_TLS_CLIENT_AUTH need FLEXSEAT_TLS_CERT and FLEXSEAT_TLS_KEY')
     return undefined
@@ -177,5 +182,6 @@ async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial
     key: await read('FLEXSEAT_TLS_KEY', keyFile),
     ...(caFile === undefined ? {} : { ca: await read('FLEXSEAT_TLS_CA', caFile) }),
     requireClientCert: clientAuth === 'require',
+    requireSiteCertificate: clientSite === 'require',
   }
 }

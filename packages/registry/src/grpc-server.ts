@@ -27,6 +27,8 @@ export interface TlsMaterial {
   ca?: Buffer
   /** Require and verify client certificates (mTLS). Default false. */
   requireClientCert?: boolean
+  /** With mTLS: a SIP node's certificate must name its site (`urn:flexseat:site:<id>`). Default false. */
+  requireSiteCertificate?: boolean
 }
 
 /** Options of {@link RegistryServer.create}. */
@@ -90,7 +92,7 @@ export class RegistryServer {
       credentials: clientCredentials(options.tls),
       logger: this.#logger,
     })
-    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal }
+    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal, requireSiteCertificate: options.tls?.requireSiteCertificate === true }
     // Requests are decoded strictly: not protobuf, or invalid UTF-8, is INVALID_ARGUMENT (request-decoding.ts).
     server.addService(decodingStrictly(SeatServiceService), seatService(context))
     server.addService(decodingStrictly(DirectoryServiceService), directoryService(context))

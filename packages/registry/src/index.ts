@@ -26,6 +26,7 @@ export { Authenticator, formatOnBehalfOf, loadTokensFile, mayCall, ON_BEHALF_OF_
 export type { RpcName, TokenEntry } from './auth'
 export { ERROR_DETAIL_KEY, errorDetailOf, toGrpcStatus } from './grpc-errors'
 export { REGISTRY_SERVICE_NAMES, RegistryServer } from './grpc-server'
+export { mustMatchCertificate, SITE_URI_PREFIX, sitesOfCertificate } from './peer-site'
 export type { RegistryServerOptions, RegistryServerState, TlsMaterial } from './grpc-server'
 export { FORWARDED_KEY, LeaderForwarder } from './leader-forwarder'
 export type { LeaderForwarderOptions } from './leader-forwarder'

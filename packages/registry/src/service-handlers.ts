@@ -1,12 +1,14 @@
 import { once } from 'node:events'
+import type { PeerCertificate } from 'node:tls'
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import type { Authenticator, RpcName } from './auth'
+import { type Authenticator, ON_BEHALF_OF_KEY, type RpcName } from './auth'
 import type { Caller } from './caller'
 import { RegistryError, unavailable } from './errors'
 import { toGrpcStatus } from './grpc-errors'
 import type { IncomingCall, LeaderForwarder } from './leader-forwarder'
+import { mustMatchCertificate } from './peer-site'
 import { undecodable } from './request-decoding'
 import type { ServedCore } from './served-core'
 
@@ -19,6 +21,8 @@ export interface ServiceContext {
   logger: Logger
   /** Aborted when the server shuts down: open streams end with UNAVAILABLE (clients resume elsewhere). */
   closing: AbortSignal
+  /** With mutual TLS: a SIP node's client certificate must name its site (peer-site.ts). Default false. */
+  requireSiteCertificate?: boolean
 }
 
 /**
@@ -26,9 +30,12 @@ export interface ServiceContext {
  * (INVALID_ARGUMENT for bytes that are not the request message or hold invalid UTF-8, see
  * request-decoding.ts).
  */
-function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string; request: unknown }): Caller {
+function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string; getAuthContext(): { sslPeerCertificate?: PeerCertificate }; request: unknown }): Caller {
   try {
     const caller = context.auth.authenticate(call.metadata, rpc)
+    // The client certificate vouches for the caller of this connection, not for the original
+    // caller a forwarding instance names (peer-site.ts).
+    if (call.metadata.get(ON_BEHALF_OF_KEY).length === 0) mustMatchCertificate(caller, call.getAuthContext().sslPeerCertificate, context.requireSiteCertificate === true)
     const bad = undecodable(call.request)
     if (bad !== undefined) throw bad
     return caller

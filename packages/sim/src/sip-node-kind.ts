@@ -31,6 +31,8 @@ export const sipNodeKind: SiteProcessKind = {
         FLEXSEAT_SIP_NODE_TOKEN: undefined,
         FLEXSEAT_TRUNK_SECRET: undefined,
         FLEXSEAT_REGISTRY_CA_FILE: undefined,
+        FLEXSEAT_REGISTRY_CERT_FILE: undefined,
+        FLEXSEAT_REGISTRY_KEY_FILE: undefined,
       },
     }
   },

@@ -24,6 +24,12 @@ export interface SipNodeConfig {
   /** PEM CA of the registry's TLS certificate (FLEXSEAT_REGISTRY_CA_FILE); TLS is off when undefined. */
   registryCa: Buffer | undefined
   /**
+   * The node's client certificate and key for mutual TLS (FLEXSEAT_REGISTRY_CERT_FILE and
+   * FLEXSEAT_REGISTRY_KEY_FILE, together, with the CA file); it names the site
+   * (`urn:flexseat:site:<id>`), see docs/CONFIGURATION.md.
+   */
+  registryClientCertificate: { cert: Buffer; key: Buffer } | undefined
+  /**
    * The SIP engine's control socket (FLEXSEAT_DRACHTIO_ADDRESS, default the site's `sip.control`;
    * the secret from FLEXSEAT_DRACHTIO_SECRET_FILE, else FLEXSEAT_DRACHTIO_SECRET, default `cymru`).
    */
@@ -116,6 +122,20 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     }
   }
 
+  const certFile = text('FLEXSEAT_REGISTRY_CERT_FILE')
+  const keyFile = text('FLEXSEAT_REGISTRY_KEY_FILE')
+  if ((certFile === undefined) !== (keyFile === undefined)) throw invalid('FLEXSEAT_REGISTRY_CERT_FILE and FLEXSEAT_REGISTRY_KEY_FILE go together')
+  if (certFile !== undefined && registryCa === undefined) throw invalid('FLEXSEAT_REGISTRY_CERT_FILE needs FLEXSEAT_REGISTRY_CA_FILE (mutual TLS)')
+  const pem = async (name: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(resolve(cwd, file))
+    } catch (error) {
+      throw invalid(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error)
+    }
+  }
+  const registryClientCertificate =
+    certFile === undefined || keyFile === undefined ? undefined : { cert: await pem('FLEXSEAT_REGISTRY_CERT_FILE', certFile), key: await pem('FLEXSEAT_REGISTRY_KEY_FILE', keyFile) }
+
   const controlText = text('FLEXSEAT_DRACHTIO_ADDRESS') ?? site.sip.control
   const control = parseHostPort(controlText)
   if (control === undefined || control.port === 0) throw invalid(`FLEXSEAT_DRACHTIO_ADDRESS: "${controlText}" is not host:port with a port`)
@@ -160,6 +180,7 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     registryAddresses,
     registryToken,
     registryCa,
+    registryClientCertificate,
     drachtio: { host: control.host, port: control.port, secret: drachtioSecret },
     trunkSecret,
     nodeId: `${site.id}-${randomBytes(4).toString('hex')}`,

@@ -159,7 +159,7 @@ export class SipNode {
    */
   static async start(options: SipNodeOptions): Promise<SipNode> {
     const { config, logger } = options
-    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, logger })
+    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, clientCertificate: config.registryClientCertificate, logger })
     const view = new SeatView()
     const stream = SeatStream.start({ client, view, logger })
     // Read beside the directory's load; a failure is logged, not fatal.
