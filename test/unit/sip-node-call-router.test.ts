@@ -148,8 +148,9 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   const header = trunk.kind === 'proxy' ? trunk.headers['X-Flexseat-Trunk'] : undefined
   const identity = '<sip:2002@amsterdam.flexseat.test>'
   t.equal(trunk.kind === 'proxy' ? trunk.headers['P-Asserted-Identity'] : undefined, identity, 'the identity it signed')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target, epoch, hops and caller')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for Berlin, this call, target, epoch, hops and caller')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'chicago', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: false, reason: 'bad-signature' }, 'not for another branch')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
 
   t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
   t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a SIP URI fallback')
@@ -171,8 +172,8 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] })
   const berlin = await phone(w, 'ams-2', '3001', 'c-3001')
   t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
   t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999')
   t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'outside the dial plan and unknown')
   w.lease.active = false
@@ -195,7 +196,7 @@ t.test('from the trunk: a worker is rung only where our own view seats them', as
   const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0, identity: caller })
   t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1', 'P-Asserted-Identity': caller } })
   const resigned = forwarded.kind === 'proxy' ? forwarded.headers['X-Flexseat-Trunk'] : undefined
-  t.same(verifyTrunk(SECRET, resigned, { callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
+  t.same(verifyTrunk(SECRET, resigned, { toSite: 'berlin', callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
   const anonymous = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
   t.equal(anonymous.kind === 'proxy' ? anonymous.headers['P-Asserted-Identity'] : undefined, '', 'no identity known: forwarded without one (removed), as signed')
   t.same(await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 1 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'but never twice')

@@ -67,6 +67,7 @@ import {
   type WatchSeatsResponse,
 } from '@flexseat/proto'
 import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
+import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import {
@@ -96,6 +97,7 @@ import {
 import { ClusterStatus } from './cluster-status'
 import { ConfirmationLeases } from './confirmation-leases'
 import { DirectorySyncHost } from './directory-sync-host'
+import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil } from './desk-throttle'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -105,6 +107,7 @@ import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
 import type { PinCheck } from './pin-check'
+import { PinTelemetry } from './pin-events'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
@@ -140,6 +143,10 @@ export interface RegistryCoreOptions {
   leaseTtlSeconds?: number
   /** Wrong-PIN lockout (default: 5 failures in 15 minutes lock for 15 minutes). */
   lockout?: LockoutPolicy
+  /** Wrong PINs at one desk, for any workers (default: 10 in 15 minutes pause it for 15 minutes). */
+  deskThrottle?: DeskThrottlePolicy
+  /** Where PIN events are counted (default the global OpenTelemetry meter `@flexseat/registry`). */
+  meter?: Meter
   logger: Logger
   /** scrypt cost of new PIN hashes (default N=16384, r=8, p=1). */
   pinHash?: ScryptParams
@@ -228,6 +235,7 @@ export class RegistryCore extends EventEmitter {
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
   readonly #directorySync: DirectorySyncHost
+  readonly #pins: PinTelemetry
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -241,7 +249,8 @@ export class RegistryCore extends EventEmitter {
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
-    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
     this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
@@ -412,7 +421,12 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints))
+    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+      (error: unknown) => {
+        this.#pins.reportOutcome(error)
+        throw error
+      },
+    )
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
     if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
     return res
@@ -443,16 +457,21 @@ export class RegistryCore extends EventEmitter {
     try {
       v.extension(req.extension, 'extension')
       v.pin(req.pin, 'pin')
+      v.id(req.deviceId, 'device_id')
       const extensionKey = this.#keys.extension(req.extension)
       const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
       if (!owner?.startsWith('user:')) return undefined
       const userId = owner.slice('user:'.length)
       const userKey = this.#keys.user(userId)
       const lockKey = this.#keys.lockout(userId)
-      const found = await readKeys(this.#etcd, [userKey, lockKey], true)
+      const deskKey = this.#keys.deskThrottle(req.deviceId)
+      const found = await readKeys(this.#etcd, [userKey, lockKey, deskKey], true)
       const user = found.get(userKey)
       const lock = found.get(lockKey)
-      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
+      const desk = found.get(deskKey)
+      const now = this.#ctx.now()
+      // A locked worker or a paused desk is refused unchecked: no scrypt spent on it.
+      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, now) || deskPausedUntil(desk ? parseJson<DeskThrottleRecord>(desk) : undefined, now)) return undefined
       const record = parseJson<UserRecord>(user)
       // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
       if (record.pinHash === '' || record.disabled === true) return undefined
@@ -617,7 +636,10 @@ export class RegistryCore extends EventEmitter {
     v.pin(req.oldPin, 'old_pin')
     v.pin(req.newPin, 'new_pin')
     const newHash = await hashPin(req.newPin, this.#scrypt)
-    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read))
+    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read)).catch((error: unknown) => {
+      this.#pins.reportOutcome(error)
+      throw error
+    })
   }
 
   async resetPin(req: ResetPinRequest, caller: Caller): Promise<ResetPinResponse> {

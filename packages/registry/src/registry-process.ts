@@ -77,6 +77,7 @@ export class RegistryProcess {
         lockout: config.lockout,
         txnLimits: config.txnLimits,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
+        deskThrottle: config.deskThrottle,
         logger,
       })
     } catch (error) {

@@ -112,12 +112,16 @@ export interface CommandLine {
 
 /**
  * Parses drachtio-server's flags. Unknown flags are rejected (so typos surface); `--external-ip`
- * sets the advertised address of the contacts given before it.
+ * sets the advertised address of the contacts given before it. Like drachtio-server, the secret
+ * may come from the environment instead (`DRACHTIO_SECRET` in `env`), which keeps it out of `ps`;
+ * `--secret` wins over it.
  *
  * @throws SipEngineError `CONFIG` naming the bad flag.
  */
-export function parseCommandLine(argv: readonly string[]): CommandLine {
+export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CommandLine {
   const config = defaultConfig();
+  const fromEnv = env['DRACHTIO_SECRET'];
+  if (fromEnv !== undefined && fromEnv !== '') config.secret = fromEnv;
   const contacts: ContactSpec[] = [];
   let logLevel = 'info';
   for (let i = 0; i < argv.length; i++) {
