@@ -193,6 +193,9 @@ export class RegistryCluster {
       cluster = new RegistryCluster({ etcd, dir, tokens, siteTokens, tokensFile, sites, options })
       await Promise.all(cluster.instances.map((instance) => cluster!.#spawn(instance.index)))
       await cluster.waitForLeader()
+      // Each instance creates its own site in the directory once it listens (registry-process.ts):
+      // tests that place devices there need it, whatever the machine's load.
+      await cluster.waitForSites()
       return cluster
     } catch (error) {
       if (cluster !== undefined) await cluster.stop()
@@ -201,6 +204,14 @@ export class RegistryCluster {
         await rm(dir, { recursive: true, force: true })
       }
       throw error
+    }
+  }
+
+  /** Waits until the site of every instance is in the directory (each instance creates its own at start). */
+  async waitForSites(timeoutMs = this.#options.startTimeoutMs): Promise<void> {
+    const { directory } = this.clients(this.instances[0]!.index)
+    for (const siteId of new Set(this.instances.map((instance) => instance.siteId))) {
+      await eventually(`site ${siteId} in the directory`, () => unary(directory.getSite.bind(directory), { siteId }, { metadata: this.metadata('viewer'), timeoutMs: 2_000 }), timeoutMs, 100)
     }
   }
 

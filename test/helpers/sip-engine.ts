@@ -8,6 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { claimPort } from '@flexseat/sim';
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines';
 import { createSrf, type SrfApp } from './srf';
 
@@ -48,7 +49,7 @@ export async function freePort(): Promise<number> {
         r();
       }
     });
-    if (ok) return port;
+    if (ok && claimPort(port)) return port;
   }
   throw new Error('no free port');
 }
