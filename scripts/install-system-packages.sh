@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages flexseat needs: etcd (the cluster of the simulation and the
-# tests), sipp (simulated phones), iproute2 (network namespaces for the multi-host mode).
+# tests), sipp (simulated phones), iproute2 (network namespaces for the multi-host mode), and for
+# the tests of the directory sync a real OpenLDAP server (slapd, with ldap-utils).
 # Node.js >= 20 and npm must already be there. Run as root or through sudo.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-packages=(etcd-server etcd-client sip-tester iproute2)
+packages=(etcd-server etcd-client sip-tester iproute2 slapd ldap-utils)
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
