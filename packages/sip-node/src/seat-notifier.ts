@@ -58,6 +58,8 @@ export interface SeatNotifierOptions {
   /** Calls ringing phones for workers (none when absent). */
   ringing?: NotifierRinging
   logger: Logger
+  /** The wall clock (default Date.now), for the delay of a move since the registry committed it. */
+  now?: () => number
 }
 
 /** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
@@ -72,6 +74,9 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
   [ReleaseReason.RELEASE_REASON_DELETED]: 'deleted',
   [ReleaseReason.RELEASE_REASON_DIRECTORY]: 'directory',
 }
+
+/** A seat that left one of the branch's phones; `delayMs`: for a move, since the registry wrote it. */
+type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number }
 
 /** A display text for a device, computed once the directory answered. */
 type Note = { deviceId: string; text: () => Promise<string> }
@@ -144,7 +149,7 @@ export class SeatNotifier {
       return
     }
     this.#stopRinging(changes)
-    const revoked: { seat: Seat; reason: RevocationReason }[] = []
+    const revoked: Revoked[] = []
     const leaving: Note[] = []
     const arriving: Note[] = []
     for (const change of changes) {
@@ -153,7 +158,11 @@ export class SeatNotifier {
         // Moved to another phone, or the phone itself was moved to another site by an administrator:
         // either way this branch no longer acts for the worker there.
         if (previous !== undefined && previous.siteId === here && (previous.deviceId !== seat.deviceId || seat.siteId !== here)) {
-          revoked.push({ seat: previous, reason: 'moved' })
+          // The registry wrote the move with this branch pending since that instant (its clock):
+          // the revocation's delay, commit to applied here, across clocks of one cluster.
+          const since = seat.pending.find((p) => p.siteId === here)?.since
+          const delayMs = since === undefined ? undefined : Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
+          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }) })
           leaving.push({ deviceId: previous.deviceId, text: () => this.#movedText(previous.extension, seat) })
         }
         const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
@@ -193,9 +202,9 @@ export class SeatNotifier {
     }
   }
 
-  #acknowledge(revoked: { seat: Seat; reason: RevocationReason }[]): void {
-    for (const { seat, reason } of revoked) {
-      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason }, 'seat revoked')
+  #acknowledge(revoked: Revoked[]): void {
+    for (const { seat, reason, delayMs } of revoked) {
+      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
     }
     const request: AckRevocationsRequest = {
       siteId: this.#o.site.id,
