@@ -9,6 +9,7 @@ import { bearer, DirectoryServiceClient, unary } from '@flexseat/proto'
 import { readDemoDirectory } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
 import { DEMO, processesMentioning, startSim } from '../helpers/sim-run'
+import { onRealDrachtio } from '../helpers/engines'
 
 // `npm run demo`, end to end over real SIP (sipp phones, the three branches' engines and nodes,
 // registries, etcd): without a simulation it starts one, plays the story, prints a timeline
@@ -62,6 +63,32 @@ t.test('plays the story, on its own simulation and on a running one; exits 1 whe
   await sim.waitFor(/^amsterdam sip-node\s+│ amsterdam-desk-1 dialled \*51\*1001\*\*+ → 480 Signed in as 1001$/m, 5_000)
   await sim.waitFor(/^amsterdam sip-node\s+│ ada no longer seated at amsterdam-desk-1 \(moved\), \d+ ms after the registry committed the move$/m, 5_000)
   t.pass('the terminal shows the sign-ins and the revocation with its delay')
+
+  // Prometheus metrics, scraped over HTTP from the running processes after the real sign-ins:
+  // each logged where it serves (`metrics listening`). Guard tried: sign-in-events.ts not
+  // counting, seat-notifier.ts not recording the latency: the matches below fail.
+  const metricsOf = async (file: string): Promise<string> => {
+    const lines = (await readFile(join(stateDir, 'logs', file), 'utf8')).split('\n').filter((line) => line.includes('"metrics listening"'))
+    const address = (JSON.parse(lines.at(-1)!) as { address: string }).address
+    const res = await fetch(`http://${address}/metrics`)
+    t.equal(res.status, 200, `${file}: /metrics answers`)
+    return res.text()
+  }
+  const registries = await Promise.all(['amsterdam', 'berlin', 'chicago'].map((site) => metricsOf(`${site}-registry.log`)))
+  const signIns = registries.join('\n').match(/^flexseat_sign_ins_total\{[^}]*flexseat_outcome="ok"[^}]*flexseat_via="phone"[^}]*\} (\d+)/gm) ?? []
+  t.ok(signIns.length > 0, `the leader counted the phone sign-ins: ${signIns.join('; ')}`)
+  t.match(registries.join('\n'), /^flexseat_etcd_txn_duration_count\{[^}]*flexseat_txn="login"[^}]*\} [1-9]/m, 'etcd transaction latency of the logins')
+  t.match(registries.join('\n'), /^flexseat_leader_changes_total\{[^}]*flexseat_change="elected"[^}]*\} [1-9]/m, 'a leader was elected')
+  const amsterdam = await metricsOf('amsterdam-sip-node.log')
+  t.match(amsterdam, /^flexseat_revocation_duration_count\{[^}]*flexseat_stage="applied"[^}]*\} [1-9]/m, 'the revocation latency at the old branch')
+  t.match(amsterdam, /^flexseat_confirmation_lease_active\{[^}]*flexseat_site="amsterdam"[^}]*\} 1/m, 'the lease state')
+  t.match(amsterdam, /^flexseat_phones_registered\{[^}]*\} [1-9]/m, 'phones online')
+  t.match(await metricsOf('chicago-sip-node.log'), /^flexseat_calls_routed_total\{[^}]*flexseat_target="[a-z]+"[^}]*\} [1-9]/m, 'calls routed by target')
+  if (!onRealDrachtio()) {
+    const engine = await metricsOf('amsterdam-sip-engine.log')
+    t.match(engine, /^flexseat_engine_transactions_started_total\{[^}]*flexseat_kind="server"[^}]*\} [1-9]/m, 'engine transactions')
+    t.match(engine, /^flexseat_process_memory\{[^}]*flexseat_memory_kind="rss"[^}]*\} [1-9]/m, 'engine memory')
+  }
 
   // A misbehaving step: the worker's PIN is no longer the one the demo knows.
   const sites = await loadSites(sitesDir)

@@ -60,6 +60,8 @@ export interface SeatNotifierOptions {
   logger: Logger
   /** The wall clock (default Date.now), for the delay of a move since the registry committed it. */
   now?: () => number
+  /** Where revocation latencies are recorded (node-metrics.ts; none when absent). */
+  metrics?: { revocation(stage: 'applied' | 'told', ms: number): void }
 }
 
 /** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
@@ -78,8 +80,8 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
 /** A seat that left one of the branch's phones; `delayMs`: for a move, since the registry wrote it. */
 type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number }
 
-/** A display text for a device, computed once the directory answered. */
-type Note = { deviceId: string; text: () => Promise<string> }
+/** A display text for a device, computed once the directory answered; `sent` once it was sent (or failed). */
+type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void }
 
 /**
  * Listens to the view and the lease (see the file comment). State: listening from
@@ -161,9 +163,13 @@ export class SeatNotifier {
           // The registry wrote the move with this branch pending since that instant (its clock):
           // the revocation's delay, commit to applied here, across clocks of one cluster.
           const since = seat.pending.find((p) => p.siteId === here)?.since
-          const delayMs = since === undefined ? undefined : Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
+          const delayMs = since === undefined ? undefined : this.#msSince(since)
           revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }) })
-          leaving.push({ deviceId: previous.deviceId, text: () => this.#movedText(previous.extension, seat) })
+          leaving.push({
+            deviceId: previous.deviceId,
+            text: () => this.#movedText(previous.extension, seat),
+            ...(since === undefined ? {} : { sent: () => this.#o.metrics?.revocation('told', this.#msSince(since)) }),
+          })
         }
         const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
         if (seat.siteId === here && isActive(seat) && becameActive) {
@@ -202,8 +208,13 @@ export class SeatNotifier {
     }
   }
 
+  #msSince(since: Date): number {
+    return Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
+  }
+
   #acknowledge(revoked: Revoked[]): void {
     for (const { seat, reason, delayMs } of revoked) {
+      if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
       this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
     }
     const request: AckRevocationsRequest = {
@@ -240,6 +251,7 @@ export class SeatNotifier {
         } catch (error) {
           this.#o.logger.warn({ err: error, device: note.deviceId }, 'seat notification failed')
         }
+        note.sent?.()
       }
     })
   }

@@ -35,7 +35,7 @@ const SIGNALS = ['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXP
  * Prometheus: with `FLEXSEAT_METRICS_LISTEN=host:port` (port 0: any free one) the service serves
  * its metrics at `http://host:port/metrics` (OpenTelemetry's Prometheus exporter on the same
  * meters, metrics-endpoint.ts), whether or not anything else is exported; the process' memory
- * is among them. A value that is not host:port throws.
+ * is among them. A value that is not host:port makes `metricsAddress` reject (the service logs it).
  *
  * Call it first in a service's `main.ts`, before importing (requiring) the modules it should
  * observe: instrumentation patches `@grpc/grpc-js` as it is loaded, and instruments created
@@ -51,12 +51,19 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
   const listen = env['FLEXSEAT_METRICS_LISTEN']?.trim()
   const sdkRuns = !disabled && anything
   let endpoint: MetricsEndpoint | undefined
+  let metricsAddress: Promise<string | undefined> = Promise.resolve(undefined)
   if (listen !== undefined && listen !== '') {
-    endpoint = startMetricsEndpoint(listen, env['OTEL_SERVICE_NAME'] ?? serviceName, !sdkRuns)
-    // With the SDK, its meter provider (registered in sdk.start() below) reads through the endpoint.
-    if (!sdkRuns) observeProcessMemory()
+    try {
+      endpoint = startMetricsEndpoint(listen, env['OTEL_SERVICE_NAME'] ?? serviceName, !sdkRuns)
+      metricsAddress = endpoint.address
+      // With the SDK, its meter provider (registered in sdk.start() below) reads through the endpoint.
+      if (!sdkRuns) observeProcessMemory()
+    } catch (error) {
+      // A bad value: the service logs it (it has no logger yet) and runs without metrics.
+      metricsAddress = Promise.reject(error)
+      metricsAddress.catch(() => {})
+    }
   }
-  const metricsAddress = endpoint?.address ?? Promise.resolve(undefined)
   if (!sdkRuns) {
     return Object.assign(async () => {
       await endpoint?.stop()
