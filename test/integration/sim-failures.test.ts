@@ -41,8 +41,10 @@ t.test('a process that dies is restarted; only SIGINT stops the simulation', asy
     t.not(Number(restarted[1]), pids[0], `${source}: restarted as a new process (pid ${restarted[1]})`)
   }
   // The restarted Chicago node released the dead one's lease (else it waits for it to expire).
-  await run.waitFor(/chicago sip-node\s*│ INFO\s+released the lease of the previous process of this node/, 15_000, from)
-  const chicagoNode = (await run.waitFor(/chicago sip-node\s*│ INFO\s+sip node starting nodeId=(\S+)/, 1_000, from))[1]
+  // The terminal says so in one line; the node's own log (logs/chicago-sip-node.log) has the rest.
+  await run.waitFor(/chicago sip-node\s*│ took the lease over from its dead predecessor \S+$/m, 15_000, from)
+  const chicagoLog = (await readFile(join(stateDir, 'logs', 'chicago-sip-node.log'), 'utf8')).split('\n').filter((line) => line.includes('"sip node starting"'))
+  const chicagoNode = (JSON.parse(chicagoLog.at(-1)!) as { nodeId: string }).nodeId
   const status = await eventuallyValue(async () => {
     const got = await fetchClusterStatus(sites[0]!.registry.listen, token)
     const held = got.branches.filter((b) => b.leaseHeld)
