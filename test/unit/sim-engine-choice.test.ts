@@ -37,7 +37,7 @@ t.test('chooseEngine: embedded by default; drachtio-server needs a binary; anyth
 })
 
 t.test("the engine kinds: the same flags, each engine's ready signal", async (t) => {
-  const site = { id: 'berlin', sip: { contact: 'sip:127.0.0.1:5062;transport=udp,tcp', control: '127.0.0.1:9023' } } as Parameters<typeof engineKind.command>[0]
+  const site = { id: 'berlin', registry: { listen: '127.0.0.1:50052' }, sip: { contact: 'sip:127.0.0.1:5062;transport=udp,tcp', control: '127.0.0.1:9023' } } as Parameters<typeof engineKind.command>[0]
   const context = { repoRoot: '/repo', tokens: { engineSecret: 's3' } } as Parameters<typeof engineKind.command>[1]
   const kind = drachtioServerKind('/opt/drachtio')
   const command = kind.command(site, context)
@@ -46,7 +46,7 @@ t.test("the engine kinds: the same flags, each engine's ready signal", async (t)
   t.same(engineKind.command(site, context).args.slice(1, -1), command.args.slice(0, -1), 'the embedded engine takes the same flags')
   // The secret never on the command line (`ps` shows it to every user): both engines read it here.
   t.same(command.env, { DRACHTIO_SECRET: 's3' }, "drachtio-server's control secret is in its environment")
-  t.same(engineKind.command(site, context).env, { DRACHTIO_SECRET: 's3' }, "and the embedded engine's")
+  t.same(engineKind.command(site, context).env, { DRACHTIO_SECRET: 's3', FLEXSEAT_METRICS_LISTEN: '127.0.0.1:0' }, "and the embedded engine's (with its metrics on a port of the site's address)")
   t.equal(kind.readyAddress({ text: '2026-12-07 02:12:18.554967 DrachtioController::run: starting sip stack on sip:127.0.0.1:5062', record: undefined }, site), undefined, 'not ready while the SIP stack starts')
   t.equal(kind.readyAddress({ text: '2026-12-07 02:12:18.556534 Starting sofia event loop in main thread: 1405', record: undefined }, site), '127.0.0.1:9023', 'ready once its SIP event loop runs: at the control socket')
   t.same(siteProcessKinds({ name: 'drachtio-server', bin: '/opt/drachtio' }).map((k) => k.name), ['registry', 'sip-engine', 'sip-node'])

@@ -50,7 +50,19 @@ export class TetheredProcess {
         resolve(exit)
       }
       if (wrapper.exitCode !== null || wrapper.signalCode !== null) settle(wrapper.exitCode, wrapper.signalCode)
-      else wrapper.once('exit', settle)
+      else {
+        // Ended once its output is read to the end ('close'), so that its last lines (`registry
+        // stopped`) reach the log before anyone acts on the end; a grandchild that kept the pipes
+        // open must not hold that up for more than a second.
+        let settled = false
+        const once = (code: number | null, signal: NodeJS.Signals | null): void => {
+          if (settled) return
+          settled = true
+          settle(code, signal)
+        }
+        wrapper.once('close', once)
+        wrapper.once('exit', (code, signal) => setTimeout(() => once(code, signal), 1_000).unref())
+      }
     })
   }
 
