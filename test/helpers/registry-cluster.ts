@@ -29,7 +29,7 @@ import {
   unary,
   User,
 } from '@flexseat/proto'
-import { EtcdCluster, TetheredProcess } from '@flexseat/sim'
+import { EtcdCluster, type EtcdTxnLimits, TetheredProcess } from '@flexseat/sim'
 
 /** Root of the repository (this file is test/helpers/registry-cluster.ts). */
 export const REPO_ROOT = join(__dirname, '..', '..')
@@ -56,6 +56,11 @@ export interface RegistryClusterOptions {
   logLevel?: string
   /** Members of the etcd cluster (default 3). */
   etcdMembers?: number
+  /**
+   * The members' `--max-txn-ops` and `--max-request-bytes` (default etcd's: 128, 1.5 MiB); every
+   * instance is given the same (FLEXSEAT_ETCD_MAX_TXN_OPS, FLEXSEAT_ETCD_MAX_REQUEST_BYTES).
+   */
+  etcdTxnLimits?: EtcdTxnLimits
   /** Extra environment of every instance (e.g. TLS). Other FLEXSEAT_* variables are not inherited. */
   env?: Record<string, string>
   /** Receives every log line of every instance (stdout and stderr). */
@@ -116,7 +121,7 @@ export class RegistryCluster {
   readonly tokensFile: string
   readonly instances: readonly RegistryInstance[]
   readonly #dir: string
-  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers' | 'listen'>> & Pick<RegistryClusterOptions, 'onLog' | 'listen'>
+  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers' | 'etcdTxnLimits' | 'listen'>> & Pick<RegistryClusterOptions, 'onLog' | 'listen'>
   readonly #clients = new Map<number, RegistryClients>()
   #stopped = false
 
@@ -175,7 +180,7 @@ export class RegistryCluster {
     let etcd: EtcdCluster | undefined
     let cluster: RegistryCluster | undefined
     try {
-      etcd = await EtcdCluster.start({ members: options.etcdMembers ?? 3, dataDir: join(dir, 'etcd') })
+      etcd = await EtcdCluster.start({ members: options.etcdMembers ?? 3, dataDir: join(dir, 'etcd'), ...(options.etcdTxnLimits ? { txnLimits: options.etcdTxnLimits } : {}) })
       cluster = new RegistryCluster({ etcd, dir, tokens, tokensFile, sites, options })
       await Promise.all(cluster.instances.map((instance) => cluster!.#spawn(instance.index)))
       await cluster.waitForLeader()
@@ -336,6 +341,7 @@ export class RegistryCluster {
     const env: NodeJS.ProcessEnv = {
       ...inherited,
       FLEXSEAT_ETCD_ENDPOINTS: this.etcd.endpoints.join(','),
+      ...this.etcd.registryEnv,
       FLEXSEAT_ETCD_PREFIX: this.prefix,
       FLEXSEAT_REGISTRY_LISTEN: this.#options.listen?.[index] ?? '127.0.0.1:0',
       FLEXSEAT_TOKENS_FILE: this.tokensFile,

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino, { type Logger } from 'pino'
 import type { Etcd3 } from 'etcd3'
-import { EtcdCluster } from '@flexseat/sim'
+import { EtcdCluster, type EtcdTxnLimits } from '@flexseat/sim'
+import { User } from '@flexseat/proto'
 import { type Caller, createEtcdClient, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
 
 type Test = { teardown: (fn: () => unknown) => void }
@@ -29,11 +30,15 @@ export function freshPrefix(): string {
   return `test-${randomUUID().slice(0, 8)}/`
 }
 
-export async function startEtcd(t: Test, members = 3): Promise<EtcdCluster> {
+/**
+ * A fresh etcd cluster of `members`, removed in teardown. `txnLimits`: its `--max-txn-ops` and
+ * `--max-request-bytes` (default etcd's); cores on it must be given the same (`txnLimits`).
+ */
+export async function startEtcd(t: Test, members = 3, txnLimits?: EtcdTxnLimits): Promise<EtcdCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'flexseat-core-'))
   let cluster: EtcdCluster
   try {
-    cluster = await EtcdCluster.start({ members, dataDir, fresh: true })
+    cluster = await EtcdCluster.start({ members, dataDir, fresh: true, ...(txnLimits ? { txnLimits } : {}) })
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true })
     throw error
@@ -164,10 +169,10 @@ export async function seed(core: RegistryCore, spec: {
     await core.createUser({
       requestId: rid('user'),
       pin: u.pin,
-      user: {
+      user: User.fromPartial({
         id: u.id, extension: u.extension, displayName: u.id.toUpperCase(), did: '', email: '', mobile: '', department: '',
         homeSiteId: u.site, roamingAllowed: u.roaming ?? true, maxSeatHours: u.maxSeatHours ?? 0, fallback: '', lockedUntil: undefined, revision: '0',
-      },
+      }),
     }, ADMIN)
   }
 }

@@ -3,7 +3,7 @@
 // forwarding once). Plain objects stand in for the view, the lease, the directory and bindings.
 import t from 'tap'
 import type { SiteConfig } from '@flexseat/config'
-import type { Device, Seat, User } from '@flexseat/proto'
+import { type Device, type Seat, User } from '@flexseat/proto'
 import { CallRouter, type CallRouterOptions, PAI_HEADER, type RouteDecision, verifyTrunk, withUser } from '@flexseat/sip-node'
 
 const SECRET = 'trunk-secret'
@@ -45,7 +45,7 @@ function device(id: string, siteId: string, extension: string, flexHost: boolean
   return { id, siteId, extension, label: `label ${id}`, model: '', flexHost, revision: '1' }
 }
 function user(extension: string, fallback = ''): User {
-  return { id: `u${extension}`, extension, displayName: `Worker ${extension}`, did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback, lockedUntil: undefined, revision: '1' }
+  return User.fromPartial({ id: `u${extension}`, extension, displayName: `Worker ${extension}`, homeSiteId: 'amsterdam', roamingAllowed: true, fallback, revision: '1' })
 }
 
 /** A router over a small world; every piece can be changed per test. */

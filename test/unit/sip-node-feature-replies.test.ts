@@ -40,6 +40,8 @@ t.test('registry errors', async (t) => {
   t.same(failed(registryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, {}, status.NOT_FOUND), '1009'), { status: 404, reason: 'Unknown extension 1009', headers: {}, message: 'Unknown extension 1009' })
   t.same(failed(registryError(ErrorCode.ERROR_CODE_NOT_FLEX_HOST, {}, status.FAILED_PRECONDITION)), { status: 403, reason: 'Not a flex desk', headers: {}, message: 'Not a flex desk' })
   t.same(failed(registryError(ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED)), { status: 403, reason: 'Not allowed at this branch', headers: {}, message: 'Not allowed at this branch' })
+  t.same(failed(registryError(ErrorCode.ERROR_CODE_NO_PIN)), { status: 403, reason: 'No PIN set - ask an administrator', headers: {}, message: 'No PIN set - ask an administrator' })
+  t.same(failed(registryError(ErrorCode.ERROR_CODE_USER_DISABLED)), { status: 403, reason: 'Account disabled', headers: {}, message: 'Account disabled' })
   const unavailable = { status: 503, reason: 'Sign-in unavailable', headers: { 'Retry-After': '5' }, message: undefined }
   t.same(failed(registryError(ErrorCode.ERROR_CODE_UNAVAILABLE, {}, status.UNAVAILABLE)), unavailable)
   t.same(failed(new RegistryCallError('transport', { code: ErrorCode.ERROR_CODE_UNAVAILABLE, grpcCode: status.DEADLINE_EXCEEDED })), unavailable, 'a transport failure without detail')

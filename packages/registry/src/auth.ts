@@ -41,6 +41,8 @@ export type RpcName =
   | 'AckRevocations'
   | 'ReportBindings'
   | 'ListBindings'
+  | 'SyncDirectory'
+  | 'GetDirectorySyncStatus'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -54,6 +56,7 @@ const READS: readonly RpcName[] = [
   'ListSites',
   'GetClusterStatus',
   'ListBindings',
+  'GetDirectorySyncStatus',
 ]
 
 const SIP_NODE: readonly RpcName[] = [

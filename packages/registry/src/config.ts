@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
+import { type DirectorySyncConfig, loadDirectorySyncConfig } from '@flexseat/directory-sync'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
 import type { LockoutPolicy } from './lockout'
+import type { TxnLimits } from './txn-limits'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
 export interface RegistryConfig {
@@ -36,9 +38,21 @@ export interface RegistryConfig {
    * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
    */
   lockout: LockoutPolicy
+  /**
+   * etcd's transaction limits, which must match the cluster's flags (FLEXSEAT_ETCD_MAX_TXN_OPS,
+   * etcd's `--max-txn-ops`, default 128, 32 to 100000; FLEXSEAT_ETCD_MAX_REQUEST_BYTES,
+   * `--max-request-bytes`, default 1572864, 65536 to 2147483647): batches are split by them.
+   */
+  txnLimits: TxnLimits
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
+  /**
+   * The directory sync this instance runs while it leads (FLEXSEAT_DIRECTORY_SYNC_FILE, a YAML
+   * file: see docs/CONFIGURATION.md); undefined: none. Its templates' home sites must be sites
+   * of the sites folder.
+   */
+  directorySync: DirectorySyncConfig | undefined
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -116,6 +130,12 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
+  // At least what the largest single write needs (a login compares about 15 keys, plus one per
+  // branch it waits for); the byte floor keeps room for a batch of a few records.
+  const txnLimits: TxnLimits = {
+    maxTxnOps: whole('FLEXSEAT_ETCD_MAX_TXN_OPS', 128, 32, 100_000),
+    maxRequestBytes: whole('FLEXSEAT_ETCD_MAX_REQUEST_BYTES', 1_572_864, 65_536, 2_147_483_647),
+  }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -132,9 +152,17 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     leaseTtlSeconds,
     confirmationLeaseSeconds,
     lockout,
+    txnLimits,
     logLevel,
     tls: await loadTls(env, cwd),
+    directorySync: await loadDirectorySync(text('FLEXSEAT_DIRECTORY_SYNC_FILE'), sites, cwd),
   }
+}
+
+async function loadDirectorySync(file: string | undefined, sites: readonly SiteConfig[], cwd: string): Promise<DirectorySyncConfig | undefined> {
+  if (file === undefined) return undefined
+  // Its errors name the file and the key (never the bind password).
+  return loadDirectorySyncConfig(resolve(cwd, file), { siteIds: sites.map((site) => site.id) })
 }
 
 async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial | undefined> {

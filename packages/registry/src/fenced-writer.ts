@@ -15,6 +15,7 @@ import {
 import type { Keys } from './keys'
 import type { Leadership } from './leadership'
 import { type Op, REQUEST_LEASE, createEquals, isTransient, modEquals, parseJson, prefixEnd, prefixUnchangedSince, requestOp } from './kv'
+import { DEFAULT_TXN_LIMITS, ENTRY_OVERHEAD_BYTES, type TxnLimits, type TxnSize, addSizes, assertWithinLimits, readGroups, writeInParts } from './txn-limits'
 
 /**
  * Reads for one write attempt. Every key read becomes a compare on its mod revision (0 when
@@ -35,24 +36,31 @@ export class TxnReader {
   readonly #seen = new Map<string, IKeyValue | undefined>()
   readonly #fetched = new Map<string, IKeyValue | undefined>()
   readonly #serializable: boolean
+  readonly #limits: TxnLimits
 
   /**
    * @param fetched keys already read (they become compares when the plan reads them).
    * @param serializable read from whichever etcd member answers, without a quorum round (default
    *   false). Safe because every value read is compared at commit: a stale value only fails the
    *   transaction, and the writer retries with linearizable reads.
+   * @param limits etcd's transaction limits (default etcd's defaults): a prefetch of more keys
+   *   than one read-only transaction may hold takes several.
    */
-  constructor(etcd: Etcd3, fetched?: ReadonlyMap<string, IKeyValue | undefined>, serializable = false) {
+  constructor(etcd: Etcd3, fetched?: ReadonlyMap<string, IKeyValue | undefined>, serializable = false, limits: TxnLimits = DEFAULT_TXN_LIMITS) {
     this.#etcd = etcd
     this.#serializable = serializable
+    this.#limits = limits
     if (fetched) for (const [key, kv] of fetched) this.#fetched.set(key, kv)
   }
 
-  /** Fetches every key not read yet in ONE etcd round trip; reading them later costs nothing. */
+  /**
+   * Fetches every key not read yet in ONE etcd round trip (one per `maxTxnOps` keys); reading
+   * them later costs nothing.
+   */
   async prefetch(keys: readonly string[]): Promise<void> {
     const wanted = [...new Set(keys)].filter((key) => !this.#seen.has(key) && !this.#fetched.has(key))
     if (wanted.length === 0) return
-    const found = await readKeys(this.#etcd, wanted, this.#serializable)
+    const found = await readKeys(this.#etcd, wanted, this.#serializable, this.#limits)
     for (const [key, kv] of found) this.#fetched.set(key, kv)
   }
 
@@ -87,15 +95,26 @@ export class TxnReader {
 /**
  * Reads several keys in one round trip: a read-only etcd txn of range ops (etcd serves it
  * without a raft write; linearizable unless `serializable`, default false). One key is a plain range.
+ *
+ * etcd counts each range of such a txn as an operation (`limits.maxTxnOps`, default 128): more
+ * keys take one txn per group, one after another. A linearizable read reads every later group at
+ * the revision of the first, so the whole answer is one snapshot; a serializable read cannot (the
+ * member answering may not have reached that revision yet), and its groups may come from
+ * different revisions.
  */
-export async function readKeys(etcd: Etcd3, keys: readonly string[], serializable = false): Promise<Map<string, IKeyValue | undefined>> {
+export async function readKeys(etcd: Etcd3, keys: readonly string[], serializable = false, limits: TxnLimits = DEFAULT_TXN_LIMITS): Promise<Map<string, IKeyValue | undefined>> {
   const found = new Map<string, IKeyValue | undefined>()
   if (keys.length === 1) {
     found.set(keys[0]!, (await etcd.kv.range({ key: Buffer.from(keys[0]!), serializable })).kvs[0])
     return found
   }
-  const res = await etcd.kv.txn({ compare: [], success: keys.map((key) => ({ request_range: { key: Buffer.from(key), serializable } })), failure: [] })
-  keys.forEach((key, i) => found.set(key, res.responses[i]?.response_range.kvs[0]))
+  let revision: string | undefined
+  for (const group of readGroups(keys, limits)) {
+    const at = revision === undefined ? {} : { revision }
+    const res = await etcd.kv.txn({ compare: [], success: group.map((key) => ({ request_range: { key: Buffer.from(key), serializable, ...at } })), failure: [] })
+    group.forEach((key, i) => found.set(key, res.responses[i]?.response_range.kvs[0]))
+    if (!serializable) revision ??= res.header.revision
+  }
   return found
 }
 
@@ -116,6 +135,19 @@ export interface FencedWriterOptions {
   maxAttempts?: number
   /** Give up with UNAVAILABLE after this long without etcd answering (default 10 s). */
   deadlineMs?: number
+  /** etcd's transaction limits, as the cluster's flags set them (default etcd's defaults). */
+  limits?: TxnLimits
+}
+
+/** What each part of {@link FencedWriter.applyInParts} adds to its transaction. */
+export interface PartCost<T> {
+  /**
+   * At most, per item: the compares of the keys its plan reads, its operations, and its bytes
+   * when known beforehand (else a part found too large before sending is split again).
+   */
+  perItem: Partial<TxnSize> | ((item: T) => Partial<TxnSize>)
+  /** Per part, whatever its items: compares of keys every part reads (e.g. a lease key). */
+  perPart?: Partial<TxnSize>
 }
 
 const RETRY_AFTER_MS = 500
@@ -139,7 +171,12 @@ export class FencedWriter {
   readonly #o: Required<FencedWriterOptions>
 
   constructor(options: FencedWriterOptions) {
-    this.#o = { maxAttempts: 8, deadlineMs: 10_000, ...options }
+    this.#o = { maxAttempts: 8, deadlineMs: 10_000, limits: DEFAULT_TXN_LIMITS, ...options }
+  }
+
+  /** etcd's transaction limits this writer keeps to. */
+  get limits(): TxnLimits {
+    return this.#o.limits
   }
 
   /**
@@ -169,22 +206,25 @@ export class FencedWriter {
         // transaction, so a stale read can only fail it, and every later attempt reads
         // linearizably. A record missed by a stale read is caught by the request-record compare.
         const serializable = conflicts === 0 && faults === 0
-        const first = await readKeys(etcd, [requestKey, ...prefetch.filter((key) => key !== requestKey)], serializable)
+        const first = await readKeys(etcd, [requestKey, ...prefetch.filter((key) => key !== requestKey)], serializable, this.#o.limits)
         const existing = first.get(requestKey)
         if (existing) return replay(method, fp, existing)
         first.delete(requestKey)
-        const reader = new TxnReader(etcd, first, serializable)
+        const reader = new TxnReader(etcd, first, serializable, this.#o.limits)
         const { ops, outcome } = await plan(reader)
         if (outcome instanceof RegistryError && !recordable(outcome)) throw outcome
         const lease = await this.#o.requestLease.id()
         const record = encodeOutcome(method, fp, outcome)
-        const res = await etcd.kv.txn({
+        const txn = {
           compare: [createEquals(fence.key, fence.createRevision), createEquals(requestKey, '0'), ...reader.compares],
           success: [...ops, { type: 'put', key: requestKey, value: record, lease } as Op].map((op) =>
             requestOp(op.type === 'put' && op.lease === REQUEST_LEASE ? { ...op, lease } : op),
           ),
           failure: [{ request_range: { key: Buffer.from(fence.key) } }, { request_range: { key: Buffer.from(requestKey) } }],
-        })
+        }
+        // etcd would refuse it (INVALID_ARGUMENT): say what and why, and send nothing.
+        assertWithinLimits(method, txn, this.#o.limits)
+        const res = await etcd.kv.txn(txn)
         if (res.succeeded) {
           if (outcome instanceof RegistryError) throw outcome
           return stampRevision(method, outcome, res.header.revision)
@@ -233,14 +273,16 @@ export class FencedWriter {
       const fence = leadership.fence()
       if (!fence) throw notLeader('this instance does not lead')
       try {
-        const reader = new TxnReader(etcd)
+        const reader = new TxnReader(etcd, undefined, false, this.#o.limits)
         const { ops, outcome } = await plan(reader)
         if (ops.length === 0) return { outcome, revision: undefined }
-        const res = await etcd.kv.txn({
+        const txn = {
           compare: [createEquals(fence.key, fence.createRevision), ...reader.compares],
           success: ops.map((op) => requestOp(op)),
           failure: [{ request_range: { key: Buffer.from(fence.key) } }],
-        })
+        }
+        assertWithinLimits(what, txn, this.#o.limits)
+        const res = await etcd.kv.txn(txn)
         if (res.succeeded) return { outcome, revision: res.header.revision }
         const fenceKv = res.responses[0]?.response_range.kvs[0]
         if (!fenceKv || fenceKv.create_revision !== fence.createRevision) {
@@ -264,6 +306,25 @@ export class FencedWriter {
         await pause(Math.min(1_000, 50 * faults))
       }
     }
+  }
+
+  /**
+   * {@link apply} over a batch whose size depends on input: `items` are cut into parts whose
+   * transactions fit etcd's limits (see txn-limits.ts, {@link writeInParts}), `plan` plans one
+   * part, and each part is its own fenced transaction (the election key and everything its plan
+   * read are compared), written up to four at once. An item is never divided, so a plan that
+   * writes each item whole keeps it whole. Resolves to the parts' outcomes, in item order.
+   */
+  async applyInParts<T, R>(what: string, items: readonly T[], cost: PartCost<T>, plan: (read: TxnReader, part: readonly T[]) => Promise<{ ops: Op[]; outcome: R }>): Promise<R[]> {
+    // The fence: a compare and a failure range on the election key (its name: the election
+    // prefix and a lease id of at most 16 hex digits).
+    const fence = { compares: 1, failure: 1, bytes: 2 * (ENTRY_OVERHEAD_BYTES + this.#o.keys.election.length + 16) }
+    const parts = await writeInParts(items, (part) => this.apply(what, (read) => plan(read, part)), {
+      limits: this.#o.limits,
+      perItem: cost.perItem,
+      reserved: addSizes(fence, cost.perPart ?? {}),
+    })
+    return parts.map((part) => part.outcome)
   }
 }
 

@@ -15,6 +15,19 @@ export type { LockoutPolicy, LockoutRecord } from './lockout'
 export { DEFAULT_SCRYPT, hashPin, verifyPin } from './pin-hash'
 export type { ScryptParams } from './pin-hash'
 export { Keys } from './keys'
+export {
+  DEFAULT_TXN_LIMITS,
+  TxnTooLargeError,
+  acceptsTxnOps,
+  addSizes,
+  assertWithinLimits,
+  overLimits,
+  readGroups,
+  splitByLimits,
+  txnSize,
+  writeInParts,
+} from './txn-limits'
+export type { InPartsOptions, TxnLimits, TxnSize } from './txn-limits'
 export { SeatExpiry } from './seat-expiry'
 export type { ExpiringSeat, SeatExpiryOptions } from './seat-expiry'
 // The gRPC surface and process (server side).

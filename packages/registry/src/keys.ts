@@ -20,6 +20,8 @@
  * - `revoking/<user>` → the revocations a released seat left outstanding (a list of pending
  *   entries; no lease): written by the release, taken into the user's next seat by the next
  *   login, emptied by completions. It exists only while the user has no seat.
+ * - `directory-sync/status` → the directory sync's run under way and last runs (written by the
+ *   leader that runs them, read by any instance).
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -51,6 +53,7 @@ export class Keys {
   binding(siteId: string, deviceId: string): string { return `${this.prefix}bindings/${siteId}/${deviceId}` }
   siteBindings(siteId: string): string { return `${this.prefix}bindings/${siteId}/` }
   get bindings(): string { return `${this.prefix}bindings/` }
+  get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { readFile } = require('node:fs/promises') as typeof import('node:fs/promises')
   const { join } = require('node:path') as typeof import('node:path')
-  const { loadRegistryConfig } = require('./config') as typeof import('./config')
+  const { loadRegistryConfig, RegistryConfigError } = require('./config') as typeof import('./config')
   const { pino } = require('pino') as typeof import('pino')
   const { RegistryProcess } = require('./registry-process') as typeof import('./registry-process')
   /* eslint-enable @typescript-eslint/no-require-imports */
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     redact: { paths: ['*.pin', '*.oldPin', '*.newPin', '*.token', '*.authorization', '*.clusterToken', 'config.tokens'], censor: '[redacted]' },
   })
   const { version } = JSON.parse(await readFile(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
-  logger.info({ etcd: config.etcdEndpoints, prefix: config.etcdPrefix, listen: config.listen, tls: config.tls !== undefined, tokens: config.tokens.length, version }, 'registry starting')
+  logger.info({ etcd: config.etcdEndpoints, prefix: config.etcdPrefix, listen: config.listen, tls: config.tls !== undefined, tokens: config.tokens.length, directorySync: config.directorySync?.ldap.url ?? false, version }, 'registry starting')
 
   let registry: Awaited<ReturnType<typeof RegistryProcess.start>>
   try {
@@ -40,7 +40,8 @@ async function main(): Promise<void> {
   } catch (error) {
     logger.fatal({ err: error }, 'registry could not start')
     await stopTelemetry()
-    process.exit(1)
+    // A setting the cluster contradicts (FLEXSEAT_ETCD_MAX_TXN_OPS) is a configuration error too.
+    process.exit(error instanceof RegistryConfigError ? 2 : 1)
   }
 
   let signalled = false

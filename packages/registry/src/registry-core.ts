@@ -51,8 +51,12 @@ import {
   type RenewLeaseResponse,
   type ReportBindingsRequest,
   type ReportBindingsResponse,
+  type GetDirectorySyncStatusRequest,
+  type GetDirectorySyncStatusResponse,
   type ResetPinRequest,
   type ResetPinResponse,
+  type SyncDirectoryRequest,
+  type SyncDirectoryResponse,
   type UpdateDeviceRequest,
   type UpdateDeviceResponse,
   type UpdateSiteRequest,
@@ -62,6 +66,7 @@ import {
   type WatchSeatsRequest,
   type WatchSeatsResponse,
 } from '@flexseat/proto'
+import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import {
@@ -90,6 +95,7 @@ import {
 } from './directory'
 import { ClusterStatus } from './cluster-status'
 import { ConfirmationLeases } from './confirmation-leases'
+import { DirectorySyncHost } from './directory-sync-host'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -105,6 +111,7 @@ import { Presence, type PresenceRecord } from './presence'
 import { type SeatRecord, type UserRecord, toSeat } from './records'
 import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
+import type { TxnLimits } from './txn-limits'
 import { SeatExpiry } from './seat-expiry'
 import { watchSeats } from './seat-watch'
 import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
@@ -148,6 +155,17 @@ export interface RegistryCoreOptions {
    * completes about this long (plus the 250 ms sweep) after that (invariant 4).
    */
   confirmationLeaseSeconds?: number
+  /**
+   * etcd's transaction limits, as the cluster's flags set them (default etcd's defaults: 128
+   * operations of each kind, 1.5 MiB): batches are split by them, and a transaction over them is
+   * refused before it is sent (txn-limits.ts).
+   */
+  txnLimits?: TxnLimits
+  /**
+   * The directory sync this instance runs while it leads (packages/directory-sync); without it
+   * SyncDirectory answers NOT_CONFIGURED here. `reader` replaces the LDAP server (tests).
+   */
+  directorySync?: { config: DirectorySyncConfig; reader?: DirectoryReader }
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -203,6 +221,7 @@ export class RegistryCore extends EventEmitter {
   readonly #bindingSweeper: RevocationSweeper
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
+  readonly #directorySync: DirectorySyncHost
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -222,7 +241,14 @@ export class RegistryCore extends EventEmitter {
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
     this.#presence = new Presence(o.etcd, this.#keys, o.instance.id, record, this.#ttl, this.#logger)
     this.#requestLease = new RequestLease(o.etcd)
-    this.#writer = new FencedWriter({ etcd: o.etcd, keys: this.#keys, leadership: this.#leadership, requestLease: this.#requestLease, logger: this.#logger })
+    this.#writer = new FencedWriter({
+      etcd: o.etcd,
+      keys: this.#keys,
+      leadership: this.#leadership,
+      requestLease: this.#requestLease,
+      logger: this.#logger,
+      ...(o.txnLimits ? { limits: o.txnLimits } : {}),
+    })
     this.#expiry = new SeatExpiry({
       logger: this.#logger,
       clock: this.#ctx.now,
@@ -257,7 +283,19 @@ export class RegistryCore extends EventEmitter {
       healthy: () => this.healthy(),
       now: this.#ctx.now,
     })
+    this.#directorySync = new DirectorySyncHost({
+      etcd: o.etcd,
+      keys: this.#keys,
+      writer: this.#writer,
+      ctx: this.#ctx,
+      reads: this.#reads,
+      limits: this.#writer.limits,
+      instanceId: o.instance.id,
+      logger: this.#logger,
+      ...(o.directorySync === undefined ? {} : { config: o.directorySync.config, ...(o.directorySync.reader === undefined ? {} : { reader: o.directorySync.reader }) }),
+    })
     this.#leadership.on('change', (leader: boolean) => {
+      this.#directorySync.follow(leader)
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()
@@ -306,6 +344,7 @@ export class RegistryCore extends EventEmitter {
 
   /** Gives leadership away at once (revokes the election lease); does not campaign again. */
   async resign(): Promise<void> {
+    void this.#directorySync.stop()
     this.#expiry.stop()
     this.#sweeper.stop()
     this.#bindingSweeper.stop()
@@ -321,7 +360,7 @@ export class RegistryCore extends EventEmitter {
       this.#sweeper.stop()
       this.#bindingSweeper.stop()
       this.#stopping.abort()
-      const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
+      const work = Promise.allSettled([this.#directorySync.stop(), this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
       await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
       clearTimeout(timer)
@@ -411,7 +450,10 @@ export class RegistryCore extends EventEmitter {
       const user = found.get(userKey)
       const lock = found.get(lockKey)
       if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
-      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, parseJson<UserRecord>(user).pinHash) }
+      const record = parseJson<UserRecord>(user)
+      // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
+      if (record.pinHash === '' || record.disabled === true) return undefined
+      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, record.pinHash) }
     } catch {
       return undefined
     }
@@ -656,6 +698,21 @@ export class RegistryCore extends EventEmitter {
 
   async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
     return this.#reads.listSites(req)
+  }
+
+  // ---- directory sync ----
+
+  /** Runs a directory sync now, on the leader (see DirectorySyncService.SyncDirectory). Admins only. */
+  async syncDirectory(req: SyncDirectoryRequest, caller: Caller, options: { deadline?: number } = {}): Promise<SyncDirectoryResponse> {
+    this.#mayWrite(caller)
+    if (caller.role !== 'admin') throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'only administrators run the directory sync')
+    this.#mustLead()
+    return this.#directorySync.syncDirectory(req, options.deadline)
+  }
+
+  /** The directory sync's run under way and last runs, as recorded in etcd. */
+  async getDirectorySyncStatus(_req: GetDirectorySyncStatusRequest = {}): Promise<GetDirectorySyncStatusResponse> {
+    return this.#read(() => this.#directorySync.status())
   }
 
   // ---- cluster ----

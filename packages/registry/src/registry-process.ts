@@ -5,11 +5,12 @@ import { DirectoryServiceService, ErrorCode, type Site } from '@flexseat/proto'
 import type { SiteConfig } from '@flexseat/config'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
-import type { RegistryConfig } from './config'
+import { type RegistryConfig, RegistryConfigError } from './config'
 import { createEtcdClient } from './etcd-client'
 import { RegistryError } from './errors'
 import { RegistryServer } from './grpc-server'
 import { RegistryCore } from './registry-core'
+import { acceptsTxnOps } from './txn-limits'
 
 /** Options of {@link RegistryProcess.start}. */
 export interface RegistryProcessOptions {
@@ -62,6 +63,11 @@ export class RegistryProcess {
     const etcd = createEtcdClient(config.etcdEndpoints)
     let core: RegistryCore
     try {
+      // A registry that splits its batches by more operations than the cluster allows would meet
+      // etcd's refusal at the worst moment (a mass revocation): say so now, and do not start.
+      if (!(await acceptsTxnOps(etcd, `${config.etcdPrefix}txn-limits-probe`, config.txnLimits.maxTxnOps))) {
+        throw new RegistryConfigError(`FLEXSEAT_ETCD_MAX_TXN_OPS: etcd refuses transactions of ${config.txnLimits.maxTxnOps} operations; set it to the cluster's --max-txn-ops (default 128)`)
+      }
       core = await RegistryCore.create({
         etcd,
         prefix: config.etcdPrefix,
@@ -69,6 +75,8 @@ export class RegistryProcess {
         leaseTtlSeconds: config.leaseTtlSeconds,
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
+        txnLimits: config.txnLimits,
+        ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         logger,
       })
     } catch (error) {

@@ -33,6 +33,20 @@ export function lockedOut(until: Date): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_LOCKED_OUT, `too many wrong PINs; locked until ${until.toISOString()}`, { lockedUntil: until })
 }
 
+/**
+ * Why `user` may not sign in (`withPin`: at a phone, proving it with a PIN; also the PIN change),
+ * or undefined when they may: a disabled account (the company directory disabled it), or no PIN
+ * set yet (the directory sync creates users without one). Checked before the PIN, so neither
+ * counts towards the lockout.
+ */
+export function signInRefusal(user: UserRecord, withPin = true): RegistryError | undefined {
+  if (user.disabled === true) return new RegistryError(ErrorCode.ERROR_CODE_USER_DISABLED, 'the worker\'s account is disabled in the company directory')
+  if (withPin && user.pinHash === '') {
+    return new RegistryError(ErrorCode.ERROR_CODE_NO_PIN, 'no PIN is set for this worker yet; an administrator sets one (flexseat user reset-pin)')
+  }
+  return undefined
+}
+
 function unknownExtension(): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension')
 }
@@ -150,6 +164,8 @@ export async function planLogin(
   const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), keys.revoking(id), ...(req.pin === '' ? [] : [keys.lockout(id)])])
   if (!user) return { ops: [], outcome: unknownExtension() }
   ctx.hints?.noteOwner(req.extension, user.value.id)
+  const refused = signInRefusal(user.value, req.pin !== '')
+  if (refused) return { ops: [], outcome: refused }
   const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
   if (!device) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`) }
   ctx.hints?.noteSite(req.deviceId, device.value.siteId)

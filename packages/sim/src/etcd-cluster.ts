@@ -28,10 +28,30 @@ export interface EtcdClusterOptions {
   heartbeatMs?: number
   /** Raft election timeout in ms (etcd's default 1000). */
   electionTimeoutMs?: number
+  /**
+   * `--max-txn-ops` and `--max-request-bytes` of every member (default {@link ETCD_TXN_LIMITS},
+   * etcd's own defaults, set explicitly): the registries must be told the same
+   * (FLEXSEAT_ETCD_MAX_TXN_OPS, FLEXSEAT_ETCD_MAX_REQUEST_BYTES; see {@link EtcdCluster.registryEnv}).
+   */
+  txnLimits?: EtcdTxnLimits
   /** Wait at most this long for the cluster to become healthy (default 20 s). */
   startTimeoutMs?: number
   /** Receives each member's log lines (etcd logs to stderr). Default: discarded. */
   onLog?: (member: string, line: string) => void
+}
+
+/** etcd's per-transaction limits: the `--max-txn-ops` and `--max-request-bytes` flags. */
+export interface EtcdTxnLimits {
+  maxTxnOps: number
+  maxRequestBytes: number
+}
+
+/** etcd's defaults (128 operations of each kind, 1.5 MiB), which the project's clusters set explicitly. */
+export const ETCD_TXN_LIMITS: Readonly<EtcdTxnLimits> = Object.freeze({ maxTxnOps: 128, maxRequestBytes: 1_572_864 })
+
+/** The registry settings that must match a cluster's transaction limits. */
+export function etcdLimitsEnv(limits: EtcdTxnLimits = ETCD_TXN_LIMITS): Record<string, string> {
+  return { FLEXSEAT_ETCD_MAX_TXN_OPS: String(limits.maxTxnOps), FLEXSEAT_ETCD_MAX_REQUEST_BYTES: String(limits.maxRequestBytes) }
 }
 
 /** A running member. */
@@ -56,6 +76,7 @@ export class EtcdCluster {
       etcdBin: options.etcdBin ?? 'etcd',
       heartbeatMs: options.heartbeatMs ?? 100,
       electionTimeoutMs: options.electionTimeoutMs ?? 1_000,
+      txnLimits: options.txnLimits ?? ETCD_TXN_LIMITS,
       startTimeoutMs: options.startTimeoutMs ?? 20_000,
       onLog: options.onLog,
     }
@@ -108,6 +129,16 @@ export class EtcdCluster {
       await cluster.stop()
       throw error
     }
+  }
+
+  /** The members' transaction limits (`--max-txn-ops`, `--max-request-bytes`). */
+  get txnLimits(): EtcdTxnLimits {
+    return this.#options.txnLimits
+  }
+
+  /** The registry environment that matches them (FLEXSEAT_ETCD_MAX_TXN_OPS, ..._MAX_REQUEST_BYTES). */
+  get registryEnv(): Record<string, string> {
+    return etcdLimitsEnv(this.#options.txnLimits)
   }
 
   /** Client URLs of every member, for etcd3's `hosts`. */
@@ -185,6 +216,9 @@ export class EtcdCluster {
       '--initial-cluster-token', 'flexseat',
       '--heartbeat-interval', String(this.#options.heartbeatMs),
       '--election-timeout', String(this.#options.electionTimeoutMs),
+      // etcd's defaults, but said here: the registries split their batches by the same numbers.
+      '--max-txn-ops', String(this.#options.txnLimits.maxTxnOps),
+      '--max-request-bytes', String(this.#options.txnLimits.maxRequestBytes),
       '--logger', 'zap',
       '--log-level', 'warn',
     ]

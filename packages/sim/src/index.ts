@@ -1,5 +1,5 @@
-export { EtcdCluster, isHealthy } from './etcd-cluster'
-export type { EtcdClusterOptions, EtcdMember, EtcdMemberSpec } from './etcd-cluster'
+export { ETCD_TXN_LIMITS, EtcdCluster, etcdLimitsEnv, isHealthy } from './etcd-cluster'
+export type { EtcdClusterOptions, EtcdMember, EtcdMemberSpec, EtcdTxnLimits } from './etcd-cluster'
 export { freePorts } from './free-port'
 export { TetheredProcess } from './tethered-process'
 export type { ProcessExit } from './tethered-process'

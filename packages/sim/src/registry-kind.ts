@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import type { SiteProcessKind } from './site-process-kind'
 import { waitForLeader } from './cluster-status'
 import { ensureDemoDirectory } from './demo-directory'
+import { etcdLimitsEnv } from './etcd-cluster'
 
 /**
  * The seat registry of each site: `node packages/registry/dist/main.js --site <id> --sites-dir <dir>`,
@@ -17,6 +18,8 @@ export const registryKind: SiteProcessKind = {
       args: [join(context.repoRoot, 'packages', 'registry', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
         FLEXSEAT_ETCD_ENDPOINTS: context.etcdEndpoints.join(','),
+        // The limits the launcher's etcd members run with (EtcdCluster's defaults).
+        ...etcdLimitsEnv(),
         FLEXSEAT_TOKENS_FILE: context.tokens.file,
         FLEXSEAT_CLUSTER_TOKEN: context.tokens.cluster,
         // Per-process settings the user's shell may carry would make every instance collide;

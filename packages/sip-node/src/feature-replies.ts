@@ -88,6 +88,10 @@ function errorReply(error: unknown, extension: string | undefined, now: number):
       return same(403, 'Not a flex desk')
     case ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED:
       return same(403, 'Not allowed at this branch')
+    case ErrorCode.ERROR_CODE_NO_PIN:
+      return same(403, 'No PIN set - ask an administrator')
+    case ErrorCode.ERROR_CODE_USER_DISABLED:
+      return same(403, 'Account disabled')
     default:
       return unavailable()
   }

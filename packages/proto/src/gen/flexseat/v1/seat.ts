@@ -83,6 +83,8 @@ export enum ReleaseReason {
   RELEASE_REASON_ADMIN = 5,
   /** RELEASE_REASON_DELETED - The user or the device was deleted from the directory. */
   RELEASE_REASON_DELETED = 6,
+  /** RELEASE_REASON_DIRECTORY - The company directory removed or disabled the worker (directory sync). */
+  RELEASE_REASON_DIRECTORY = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -109,6 +111,9 @@ export function releaseReasonFromJSON(object: any): ReleaseReason {
     case 6:
     case "RELEASE_REASON_DELETED":
       return ReleaseReason.RELEASE_REASON_DELETED;
+    case 7:
+    case "RELEASE_REASON_DIRECTORY":
+      return ReleaseReason.RELEASE_REASON_DIRECTORY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -132,6 +137,8 @@ export function releaseReasonToJSON(object: ReleaseReason): string {
       return "RELEASE_REASON_ADMIN";
     case ReleaseReason.RELEASE_REASON_DELETED:
       return "RELEASE_REASON_DELETED";
+    case ReleaseReason.RELEASE_REASON_DIRECTORY:
+      return "RELEASE_REASON_DIRECTORY";
     case ReleaseReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
