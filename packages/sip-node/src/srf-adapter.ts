@@ -167,7 +167,16 @@ export interface SrfApp {
   use(method: string, middleware: Middleware[]): void
   request(uri: string, options: RequestOptions, callback: (error: Error | null, request: SrfRequest) => void): void
   createUAS(req: SrfRequest, res: SrfResponse, options: { localSdp: string; headers?: SipHeaders }): Promise<SrfDialog>
-  createUAC(uri: string, options: { localSdp?: string; headers?: SipHeaders; auth?: { username: string; password: string } }): Promise<SrfDialog>
+  /**
+   * Sends an INVITE and resolves with the dialog once it is answered (2xx); rejects with an
+   * {@link SrfSipError} otherwise. `progress` as in {@link createB2BUA} (the INVITE as sent, the
+   * provisional responses).
+   */
+  createUAC(
+    uri: string,
+    options: { localSdp?: string; headers?: SipHeaders; auth?: { username: string; password: string } },
+    progress?: Pick<B2BUAProgress, 'cbRequest' | 'cbProvisional'>,
+  ): Promise<SrfDialog>
   /**
    * Back-to-back user agent: sends the INVITE to `uri` (B leg), relays provisional responses and
    * the final one to the A leg (SDP passed through), CANCELs the B leg when the caller cancels.
