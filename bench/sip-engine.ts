@@ -33,7 +33,7 @@ import { parseArgs } from 'node:util'
 import { findDrachtioServer } from '@flexseat/sim'
 
 const ROOT = path.resolve(__dirname, '..')
-const ENGINE_MAIN = path.join(ROOT, 'packages/sip-engine/dist/main.js')
+const DEFAULT_ENGINE_MAIN = path.join(ROOT, 'packages/sip-engine/dist/main.js')
 const APP = path.join(__dirname, 'sip-engine-app.ts')
 const SIPP_DIR = path.join(ROOT, 'test/fixtures/sipp')
 const STEP_SECONDS = 3
@@ -47,9 +47,15 @@ const { values: flags } = parseArgs({
     'sustained-seconds': { type: 'string', default: '60' },
     'overload-seconds': { type: 'string', default: '20' },
     'normal-rate': { type: 'string', default: '4000' },
+    phases: { type: 'string', default: 'register,sustained,overload,calls' },
+    'embedded-main': { type: 'string' },
+    'embedded-node-args': { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
   },
 })
+/** The embedded engine's entry point (`--embedded-main`: another build, to compare two). */
+const ENGINE_MAIN = path.resolve(flags['embedded-main'] ?? DEFAULT_ENGINE_MAIN)
+const PHASES = new Set((flags.phases ?? '').split(','))
 const SUSTAINED_RATE = Number(flags['sustained-rate'])
 const SUSTAINED_SECONDS = Number(flags['sustained-seconds'])
 const OVERLOAD_SECONDS = Number(flags['overload-seconds'])
@@ -60,10 +66,11 @@ const children: ChildProcess[] = []
 const groups: ChildProcess[] = []
 
 /** Spawns a child; `group` puts it in its own process group (Kamailio forks workers) so the whole group is killed. */
-function run(cmd: string, args: string[], opts: { quiet?: boolean; group?: boolean } = {}): ChildProcess {
-  const p = spawn(cmd, args, { stdio: ['ignore', opts.quiet ? 'ignore' : 'pipe', 'ignore'], cwd: cmd === 'sipp' ? os.tmpdir() : ROOT, detached: opts.group === true })
+function run(cmd: string, args: string[], opts: { quiet?: boolean; group?: boolean; stderr?: boolean } = {}): ChildProcess {
+  const p = spawn(cmd, args, { stdio: ['ignore', opts.quiet ? 'ignore' : 'pipe', opts.stderr ? 'pipe' : 'ignore'], cwd: cmd === 'sipp' ? os.tmpdir() : ROOT, detached: opts.group === true })
   if (opts.group) groups.push(p)
   p.stdout?.resume()
+  p.stderr?.resume()
   children.push(p)
   return p
 }
@@ -84,11 +91,11 @@ async function freePort(): Promise<number> {
   }
 }
 
-async function waitLine(p: ChildProcess, re: RegExp, ms: number): Promise<string> {
+async function waitLine(p: ChildProcess, re: RegExp, ms: number, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = ''
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}`)), ms)
-    p.stdout!.on('data', (d: Buffer) => {
+    p[stream]!.on('data', (d: Buffer) => {
       buf += d.toString()
       const m = re.exec(buf)
       if (m) {
@@ -201,12 +208,13 @@ async function startTarget(kind: TargetKind, mode: 'register' | 'proxy', uasPort
   let engine: ChildProcess
   if (kind === 'embedded') {
     profileDir = flags.profile ? mkdtempSync(path.join(os.tmpdir(), 'sip-engine-prof-')) : undefined
-    const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+    const nodeArgs = [...(flags['embedded-node-args'] ?? '').split(' ').filter(Boolean), ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])]
     engine = run(process.execPath, [...nodeArgs, ENGINE_MAIN, ...flagsOf, '--loglevel', 'error'])
     await waitLine(engine, /"event":"listening"/, 5_000)
   } else {
-    engine = run(drachtioBin!, [...flagsOf, '--loglevel', 'notice'])
-    await waitLine(engine, /Starting sofia event loop/, 5_000)
+    // drachtio-server logs to stderr
+    engine = run(drachtioBin!, [...flagsOf, '--loglevel', 'notice'], { stderr: true })
+    await waitLine(engine, /Starting sofia event loop/, 5_000, 'stderr')
   }
   const app = await startApp(mode, controlPort, `sip:bench@127.0.0.1:${uasPort}`)
   return {
@@ -405,7 +413,7 @@ interface Recovery {
 
 async function overload(target: Target, best: number): Promise<Recovery> {
   const pidsBefore = target.enginePids()
-  const offered = Math.max(2 * best, NORMAL_RATE * 3)
+  const offered = Math.round(Math.max(2 * best, NORMAL_RATE * 3))
   let peakRss = 0
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(target.enginePids()))), 1_000)
   const heavy = await sipp('uac-register-plain.xml', target.sipPort, offered, offered * OVERLOAD_SECONDS, { openSeconds: 6, timeoutSeconds: OVERLOAD_SECONDS + 30 })
@@ -492,21 +500,27 @@ async function benchTarget(kind: TargetKind): Promise<Report> {
   let target = await startTarget(kind, 'register', uas.port)
   report.name = target.name
   console.log(`\n${target.name}:`)
-  report.register = await ladder(target, 'REGISTER', 'uac-register-plain.xml', registerRates)
-  await pause(2_000)
-  report.sustained = await sustained(target)
-  const s = report.sustained
-  console.log(`  ${target.name} sustained ${s.rate}/s for ${s.seconds} s: ok ${s.ok}, failed ${s.failed}; engine RSS ${s.startRss.toFixed(0)} MiB before, ${s.rssAt500k?.toFixed(0) ?? '-'} MiB after 500,000, peak ${s.peakRss.toFixed(0)}, last ${s.lastRss.toFixed(0)} MiB`)
-  await pause(2_000)
-  report.recovery = await overload(target, report.register?.achieved ?? 4000)
-  const r = report.recovery
-  console.log(`  ${target.name} overload ${r.offered}/s offered for ${OVERLOAD_SECONDS} s (ok ${r.overloadOk}, failed ${r.overloadFailed}, peak RSS ${r.peakRss.toFixed(0)} MiB), then ${NORMAL_RATE}/s: ${r.recoveredAfter === undefined ? 'NOT served again' : `served again after ${r.recoveredAfter} s`} (ok ${r.normalOk}, failed ${r.normalFailed}; per second ${r.perSecond.join(' ')}); ${r.sameProcess ? 'same process' : 'PROCESS GONE'}`)
+  if (PHASES.has('register')) report.register = await ladder(target, 'REGISTER', 'uac-register-plain.xml', registerRates)
+  if (PHASES.has('sustained')) {
+    await pause(2_000)
+    report.sustained = await sustained(target)
+    const s = report.sustained
+    console.log(`  ${target.name} sustained ${s.rate}/s for ${s.seconds} s: ok ${s.ok}, failed ${s.failed}; engine RSS ${s.startRss.toFixed(0)} MiB before, ${s.rssAt500k?.toFixed(0) ?? '-'} MiB after 500,000, peak ${s.peakRss.toFixed(0)}, last ${s.lastRss.toFixed(0)} MiB`)
+  }
+  if (PHASES.has('overload')) {
+    await pause(2_000)
+    report.recovery = await overload(target, report.register?.achieved ?? 4000)
+    const r = report.recovery
+    console.log(`  ${target.name} overload ${r.offered.toFixed(0)}/s offered for ${OVERLOAD_SECONDS} s (ok ${r.overloadOk}, failed ${r.overloadFailed}, peak RSS ${r.peakRss.toFixed(0)} MiB), then ${NORMAL_RATE}/s: ${r.recoveredAfter === undefined ? 'NOT served again' : `served again after ${r.recoveredAfter} s`} (ok ${r.normalOk}, failed ${r.normalFailed}; per second ${r.perSecond.join(' ')}); ${r.sameProcess ? 'same process' : 'PROCESS GONE'}`)
+  }
   await target.stop()
   if (kind === 'embedded' && profileDir !== undefined) summarizeProfile(profileDir)
 
-  target = await startTarget(kind, 'proxy', uas.port)
-  report.calls = await ladder(target, 'proxied calls', 'uac-invite-bye.xml', callRates)
-  await target.stop()
+  if (PHASES.has('calls')) {
+    target = await startTarget(kind, 'proxy', uas.port)
+    report.calls = await ladder(target, 'proxied calls', 'uac-invite-bye.xml', callRates)
+    await target.stop()
+  }
   await stopProcess(uas.proc, 'SIGKILL')
   return report
 }

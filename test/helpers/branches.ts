@@ -173,7 +173,8 @@ export class Branches {
   readonly #phones = new Map<string, Phone>()
   readonly #devices = new Map<string, SeededDevice>()
   readonly #trunkSecretFile: string
-  readonly #tokenFile: string
+  /** The file with the sip-node token of a site (each node's token acts for its own site). */
+  readonly #tokenFile: (siteId: string) => string
   readonly #drachtioSecret: string
   #stopped = false
 
@@ -187,7 +188,7 @@ export class Branches {
     startup: StartupTimes
     carrier: Phone | undefined
     trunkSecretFile: string
-    tokenFile: string
+    tokenFile: (siteId: string) => string
     drachtioSecret: string
   }) {
     this.#options = init.options
@@ -279,8 +280,8 @@ export class Branches {
       }
       const registriesMs = performance.now() - registryStart
 
-      const tokenFile = join(dir, 'sip-node.token')
-      await writeFile(tokenFile, `${registry.tokens['sip-node']}\n`, { mode: 0o600 })
+      const tokenFile = (siteId: string): string => join(dir, `sip-node-${siteId}.token`)
+      for (const siteId of siteIds) await writeFile(tokenFile(siteId), `${registry.siteToken(siteId)}\n`, { mode: 0o600 })
       const trunkSecretFile = join(dir, 'trunk.secret')
       await writeFile(trunkSecretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 })
 
@@ -451,7 +452,7 @@ export class Branches {
     const env: NodeJS.ProcessEnv = {
       ...inherited,
       FLEXSEAT_REGISTRY_ADDRESSES: branch.registryAddress,
-      FLEXSEAT_SIP_NODE_TOKEN_FILE: this.#tokenFile,
+      FLEXSEAT_SIP_NODE_TOKEN_FILE: this.#tokenFile(siteId),
       FLEXSEAT_TRUNK_SECRET_FILE: this.#trunkSecretFile,
       FLEXSEAT_DRACHTIO_SECRET: this.#drachtioSecret,
       FLEXSEAT_LOG_LEVEL: this.#options.logLevel ?? 'debug',

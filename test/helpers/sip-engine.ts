@@ -8,6 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { claimPort } from '@flexseat/sim';
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines';
 import { createSrf, type SrfApp } from './srf';
 
@@ -48,7 +49,7 @@ export async function freePort(): Promise<number> {
         r();
       }
     });
-    if (ok) return port;
+    if (ok && claimPort(port)) return port;
   }
   throw new Error('no free port');
 }
@@ -86,7 +87,7 @@ export const REAL_DRACHTIO = onRealDrachtio();
  * drachtio-server cannot report ephemeral ports, so it gets ports probed free beforehand, and is
  * started again on other ports when it could not bind them (it then exits at once).
  */
-export async function startEngine(t: TestLike, opts: { secret?: string } = {}): Promise<EngineHandle> {
+export async function startEngine(t: TestLike, opts: { secret?: string; engineArgs?: string[] } = {}): Promise<EngineHandle> {
   const secret = opts.secret ?? 'cymru';
   if (REAL_DRACHTIO) {
     for (let attempt = 1; ; attempt++) {
@@ -98,7 +99,8 @@ export async function startEngine(t: TestLike, opts: { secret?: string } = {}): 
     }
   }
   const args = ['--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'info'];
-  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // engineArgs: flags only the embedded engine has (drachtio-server would refuse them)
+  const proc = spawn(process.execPath, [MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
@@ -121,7 +123,7 @@ async function startDrachtioServer(t: TestLike, secret: string): Promise<EngineH
   const sipPort = await freePort();
   const controlPort = await freePort();
   const proc = spawn(requireDrachtioServerBin(), drachtioServerArgs({ sipPort, controlPort, secret }), { stdio: ['ignore', 'pipe', 'pipe'] });
-  // drachtio-server logs to stdout; both streams are kept for failure messages.
+  // drachtio-server logs to stderr (its console sink); both streams are kept for failure messages.
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));

@@ -20,7 +20,7 @@ t.test('call lists over real SIP', async (t) => {
   t.teardown(() => client.close())
   /** Ada's list as the node of the desk she sits at reads it (or as an administrator, without a desk). */
   const list = async (deviceId = ''): Promise<CallRecord[]> =>
-    (await unary(client.listCalls.bind(client), { userId: 'ada', deviceId, limit: 0 }, { metadata: branches.registry.metadata(deviceId === '' ? 'admin' : 'sip-node'), timeoutMs: 5_000 })).calls
+    (await unary(client.listCalls.bind(client), { userId: 'ada', deviceId, limit: 0 }, { metadata: branches.registry.metadata(deviceId === '' ? 'admin' : 'sip-node', 'berlin'), timeoutMs: 5_000 })).calls
   const [amsDesk1, berDesk1, chiFixed, amsFixed] = await Promise.all([
     branches.phone('amsterdam', 'ams-desk-1').start(),
     branches.phone('berlin', 'ber-desk-1').start(),

@@ -132,6 +132,12 @@ t.test('call lists over gRPC', async (t) => {
     t.equal((await callError(list('u1001', follower, { deviceId: 'ams-desk-1' }, 'sip-node'))).code, status.PERMISSION_DENIED, 'not for a worker who does not sit there')
     await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'ams-desk-1', extension: '1001', pin: '', durationHours: 0 }, { metadata: admin, timeoutMs: 10_000 })
     t.equal((await list('u1001', follower, { deviceId: 'ams-desk-1' }, 'sip-node')).length, 3, 'the desk where the worker sits')
+    // Guards tried: mustActFor left out of CallList.validate (Berlin's node reports for Amsterdam);
+    // the desk's site not compared with the token's in #mayList (Berlin's node reads the list).
+    const berlin = cluster.metadata('sip-node', 'berlin')
+    const calls = callsOf(follower)
+    t.equal((await callError(unary(calls.reportCalls.bind(calls), { siteId: 'amsterdam', nodeId: 'berlin-1', calls: [] }, { metadata: berlin, timeoutMs: 5_000 }))).code, status.PERMISSION_DENIED, "Berlin's node does not report for Amsterdam")
+    t.equal((await callError(unary(calls.listCalls.bind(calls), { userId: 'u1001', deviceId: 'ams-desk-1', limit: 0 }, { metadata: berlin, timeoutMs: 5_000 }))).code, status.PERMISSION_DENIED, "nor read the list of a worker at an Amsterdam desk")
     t.equal((await callError(list('u1001', follower, { deviceId: 'ams-desk-2' }, 'sip-node'))).code, status.PERMISSION_DENIED, 'not another desk')
     await unary(directory.updateUser.bind(directory), { requestId: randomUUID(), user: User.fromPartial({ id: 'u1001', homeDeviceId: 'ams-desk-2' }), updateMask: ['home_device_id'] }, { metadata: admin })
     t.equal((await list('u1001', follower, { deviceId: 'ams-desk-2' }, 'sip-node')).length, 3, 'nor the home device')

@@ -166,8 +166,9 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   const header = trunk.kind === 'proxy' ? trunk.headers['X-Flexseat-Trunk'] : undefined
   const identity = '<sip:2002@amsterdam.flexseat.test>'
   t.equal(trunk.kind === 'proxy' ? trunk.headers['P-Asserted-Identity'] : undefined, identity, 'the identity it signed')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target, epoch, hops and caller')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for Berlin, this call, target, epoch, hops and caller')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'chicago', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: false, reason: 'bad-signature' }, 'not for another branch')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
 
   t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
   t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' }, call: calls('1004') }, 'a SIP URI fallback')
@@ -189,8 +190,8 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] })
   const berlin = await phone(w, 'ams-2', '3001', 'c-3001')
   t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
   t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '9999', name: '' } } }, 'nobody has 9999 (the seated caller\'s list keeps the attempt)')
   t.same(await phone(w, 'ams-2', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999 (no worker involved: no call facts)')
   t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '77', name: '' } } }, 'outside the dial plan and unknown')
@@ -214,7 +215,7 @@ t.test('from the trunk: a worker is rung only where our own view seats them', as
   const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0, identity: caller })
   t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1', 'P-Asserted-Identity': caller } })
   const resigned = forwarded.kind === 'proxy' ? forwarded.headers['X-Flexseat-Trunk'] : undefined
-  t.same(verifyTrunk(SECRET, resigned, { callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
+  t.same(verifyTrunk(SECRET, resigned, { toSite: 'berlin', callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
   const anonymous = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
   t.equal(anonymous.kind === 'proxy' ? anonymous.headers['P-Asserted-Identity'] : undefined, '', 'no identity known: forwarded without one (removed), as signed')
   t.same(await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 1 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'but never twice')
@@ -311,7 +312,7 @@ t.test('ring-both: the seated desk and the home device, locally or over the trun
   const away = await phone(w, 'ams-4', '1002', 'c-2')
   const awayLegs = away.kind === 'fork' ? away.legs : []
   t.match(awayLegs, [{ target: 'phone', destination: 'sip:ams-3@127.0.0.1:7003' }, { target: 'home', destination: 'sip:3001@127.0.0.1:5062', callId: 'home-c-2', headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' }, desk: { siteId: 'berlin', deviceId: 'ber-1' } }], 'a home device at another branch: over the trunk, by its extension')
-  t.same(verifyTrunk(SECRET, awayLegs[1]?.headers['X-Flexseat-Trunk'], { callId: 'home-c-2', user: '3001', epoch: '', hops: 0, identity: '<sip:2004@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' }, "signed for the leg's own Call-ID (a branch takes a signed Call-ID once)")
+  t.same(verifyTrunk(SECRET, awayLegs[1]?.headers['X-Flexseat-Trunk'], { toSite: 'berlin', callId: 'home-c-2', user: '3001', epoch: '', hops: 0, identity: '<sip:2004@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' }, "signed for the leg's own Call-ID (a branch takes a signed Call-ID once)")
 
   t.match(await phone(w, 'ams-4', '1003'), { kind: 'proxy', target: 'home' }, 'pending (not seated): the home device, whatever ring_home_device says')
   w.seats[2] = seat('u1003', '1003', 'ams-3', 'amsterdam', '71')

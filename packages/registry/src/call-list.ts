@@ -11,6 +11,7 @@ import {
 } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
+import { mustActFor } from './site-scope'
 import { RegistryError, invalidArgument } from './errors'
 import type { FencedWriter, TxnReader } from './fenced-writer'
 import type { Keys } from './keys'
@@ -130,8 +131,8 @@ export class CallList {
   validate(req: ReportCallsRequest, caller: Caller): ValidCall[] {
     v.id(req.siteId, 'site_id')
     v.id(req.nodeId, 'node_id')
-    const site = callerSite(caller)
-    if (caller.role === 'sip-node' && site !== undefined && site !== req.siteId) throw denied(`a node of site "${site}" reports for its own site only`)
+    // A node reports for its own site only (site-scope.ts: its token names the site).
+    mustActFor(caller, req.siteId)
     if (req.calls.length > MAX_CALLS_PER_REPORT) throw invalidArgument('calls', `at most ${MAX_CALLS_PER_REPORT} per call`)
     const now = this.#o.clock()
     const seen = new Set<string>()
@@ -313,8 +314,7 @@ export class CallList {
       [keys.device(req.deviceId), keys.user(req.userId), keys.seat(req.userId)].map(async (key) => (await etcd.kv.range({ key: Buffer.from(key) })).kvs[0]),
     )
     const deviceRecord = device === undefined ? undefined : parseJson<DeviceRecord>(device)
-    const site = callerSite(caller)
-    if (deviceRecord === undefined || (site !== undefined && deviceRecord.siteId !== site)) throw denied(`device "${req.deviceId}" is not a desk of this node's site`)
+    if (deviceRecord === undefined || deviceRecord.siteId !== caller.site) throw denied(`device "${req.deviceId}" is not a desk of this node's site`)
     const seated = seat !== undefined && ((record) => record.deviceId === req.deviceId && (record.pending ?? []).length === 0)(parseJson<SeatRecord>(seat))
     const home = user !== undefined && parseJson<UserRecord>(user).homeDeviceId === req.deviceId
     if (!seated && !home) throw denied(`user "${req.userId}" neither sits at "${req.deviceId}" nor has it as home device`)
@@ -346,10 +346,6 @@ function timeOf(suffix: string): number {
  * The site a SIP node's credential names (per-site node tokens, issue 16); undefined for other
  * roles and for node tokens that name none.
  */
-function callerSite(caller: Caller): string | undefined {
-  return (caller as Caller & { readonly site?: string }).site
-}
-
 function denied(message: string): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, message)
 }

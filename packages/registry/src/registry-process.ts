@@ -78,6 +78,7 @@ export class RegistryProcess {
         txnLimits: config.txnLimits,
         callList: config.callList,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
+        deskThrottle: config.deskThrottle,
         logger,
       })
     } catch (error) {

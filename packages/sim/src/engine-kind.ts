@@ -4,18 +4,22 @@ import type { EngineChoice } from './engine-choice'
 import { SimError } from './errors'
 import type { SiteProcessKind } from './site-process-kind'
 
-/** The engine's command-line flags, the same for both engines (drachtio-server's own). */
-function engineArgs(site: SiteConfig, secret: string, loglevel: string): string[] {
+/**
+ * The engine's command-line flags, the same for both engines (drachtio-server's own). The secret
+ * is not among them: both engines read `DRACHTIO_SECRET` from the environment, out of `ps`.
+ */
+function engineArgs(site: SiteConfig, loglevel: string): string[] {
   const control = parseHostPort(site.sip.control)
   if (control === undefined) throw new SimError('BAD_SITE', `${site.id}: sip.control "${site.sip.control}" is not host:port`)
-  return ['--contact', site.sip.contact, '--address', control.host, '--port', String(control.port), '--secret', secret, '--loglevel', loglevel]
+  return ['--contact', site.sip.contact, '--address', control.host, '--port', String(control.port), '--loglevel', loglevel]
 }
 
 /**
  * The SIP engine of each site: the embedded drachtio-compatible engine
  * (`node packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
  * same line would start drachtio-server: `--contact` from the site's `sip.contact`, the control
- * socket from `sip.control`, the simulation's engine secret. Ready when it prints its JSON
+ * socket from `sip.control`, the simulation's engine secret in `DRACHTIO_SECRET` (never on the
+ * command line). Ready when it prints its JSON
  * `listening` line; the address is the control socket.
  */
 export const engineKind: SiteProcessKind = {
@@ -23,8 +27,9 @@ export const engineKind: SiteProcessKind = {
   command(site, context) {
     return {
       command: process.execPath,
-      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, context.tokens.engineSecret, 'info')],
-      env: {},
+      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info')],
+      // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
+      env: { DRACHTIO_SECRET: context.tokens.engineSecret },
     }
   },
   readyAddress({ record }) {
@@ -46,7 +51,7 @@ export function drachtioServerKind(bin: string): SiteProcessKind {
   return {
     name: 'sip-engine',
     command(site, context) {
-      return { command: bin, args: engineArgs(site, context.tokens.engineSecret, 'notice'), env: {} }
+      return { command: bin, args: engineArgs(site, 'notice'), env: { DRACHTIO_SECRET: context.tokens.engineSecret } }
     },
     readyAddress({ text }, site) {
       return text.includes('Starting sofia event loop') && site !== undefined ? site.sip.control : undefined

@@ -13,8 +13,9 @@
  * Multi-host mode (netns-mode.ts): `--netns` runs each site in a network namespace of its own,
  * `--wan-delay <ms>` (and jitter, loss) shapes the traffic between them; `flexseat-sim cut|heal
  * <site>` cuts a running site off and plugs it back in, `flexseat-sim clean` removes leftovers.
- * Exit codes: 0 after Ctrl-C/SIGTERM, 1 when something failed or a child died, 2 on bad flags
- * or site files.
+ * A process that dies while running (a crash, a kill) is started again by the launcher, after a
+ * backoff (1 s, doubling up to 30 s); only Ctrl-C/SIGTERM stops the simulation.
+ * Exit codes: 0 after Ctrl-C/SIGTERM, 1 when the start failed, 2 on bad flags or site files.
  */
 import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -25,7 +26,7 @@ import { formatClusterMap } from './cluster-map'
 import { readDemoDirectory } from './demo-directory'
 import { SimError } from './errors'
 import { chooseEngine, type EngineChoice } from './engine-choice'
-import { describeExit, Launcher, type UnexpectedExit } from './launcher'
+import { describeExit, Launcher, type RestartFailed, type Restarted, type Restarting } from './launcher'
 import { formatLogLine, type LogLine } from './log-line'
 import { NETNS_COMMANDS, NETNS_FLAGS, NETNS_USAGE, type NetnsFlagValues, type NetnsSetup, runNetnsCommand, setUpNetns, wanOptionsOf } from './netns-mode'
 import { siteProcessKinds } from './site-process-kinds'
@@ -133,7 +134,7 @@ async function main(): Promise<number> {
       (error: unknown) => sim(`could not remove the network namespaces (\`npx flexseat-sim clean\` retries): ${(error as Error).message}`),
     )
   }
-  const tokens = await ensureTokens(stateDir)
+  const tokens = await ensureTokens(stateDir, sites.map((site) => site.id))
 
   // Children are tethered and unref'd: nothing else holds the event loop open while we wait for
   // them (node would exit mid-stop, and the tether would SIGKILL etcd). Held until `finished`.
@@ -202,10 +203,12 @@ async function main(): Promise<number> {
     return 1
   }
   if (exitCode !== undefined) return finished
-  launcher.on('unexpected-exit', ({ source, pid, exit }: UnexpectedExit) => {
-    sim(`${source} (pid ${pid}) ended unexpectedly: ${describeExit(exit)}; stopping the rest`)
-    void shutdown(1)
+  // A supervisor's job: whatever dies comes back by itself; only Ctrl-C stops everything.
+  launcher.on('restarting', ({ source, pid, exit, inMs, attempt }: Restarting) => {
+    sim(`${source} (pid ${pid}) ended unexpectedly: ${describeExit(exit)}; restarting it in ${(inMs / 1_000).toFixed(inMs < 10_000 ? 1 : 0)} s${attempt > 1 ? ` (crash ${attempt} in a row)` : ''}`)
   })
+  launcher.on('restarted', ({ source, pid }: Restarted) => sim(`${source} restarted (pid ${pid})`))
+  launcher.on('restart-failed', ({ source, error }: RestartFailed) => sim(`${source} could not be restarted: ${error instanceof Error ? error.message : String(error)}; trying again`))
 
   const registries = launcher.addresses('registry')
   const status = await fetchClusterStatus([...registries.values()][0] ?? '', tokens.admin).catch(() => undefined)

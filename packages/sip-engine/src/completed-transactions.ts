@@ -13,10 +13,13 @@
  *   stored — the status line, what the response appended to To (the To-tag) and every byte after
  *   the echo — checked byte for byte against the response sent (anything else, e.g. a response
  *   forwarded by the proxy, is stored whole). The retransmission gets those exact bytes back.
+ *   The status line and the bytes after the echo are often the same for many transactions (an
+ *   application answering every REGISTER or OPTIONS alike): a generation stores such a part once
+ *   when it equals one of the last few it stored, and the transactions refer to it.
  * - **Expiry**: transactions are filed in generations of `retainMs / 8`; a generation is
  *   dropped whole once its newest transaction is `retainMs` old (so each is kept for Timer J and
  *   at most an eighth longer), by the next transaction or by one timer per generation. Memory is
- *   returned in slabs, without sweeping entries one by one.
+ *   returned in slabs (of 256 KiB), without sweeping entries one by one.
  *
  * @see RFC 3261 §17.2.2 (Timer J), §17.2.3 (matching), §8.2.6.2 (the response echoes the request)
  */
@@ -25,10 +28,20 @@ import type { SipMessage } from './sip-message';
 
 /** Generations per retention period. */
 const GENERATIONS = 8;
-/** Bytes per slab of a generation's storage (a larger response gets a slab of its own). */
-const SLAB_BYTES = 64 * 1024;
-/** Entry header: hash B (u32), tail length (u32), status line length (u16), To suffix length (u16). */
-const HEADER_BYTES = 12;
+/**
+ * Bytes per slab of a generation's storage (a larger response gets a slab of its own). Above
+ * glibc's mmap threshold (128 KiB): a dropped slab goes back to the system at once instead of
+ * leaving holes in the heap.
+ */
+const SLAB_BYTES = 256 * 1024;
+/**
+ * Entry header: hash B (u32), reference of the shared part (u32), its length (u32), status line
+ * length (u16; WHOLE: the shared part is the whole response), To suffix length (u16); then the
+ * suffix. The shared part is the status line followed by the bytes after the echo.
+ */
+const HEADER_BYTES = 16;
+/** Shared parts a generation remembers to refer to again. */
+const RECENT_SHARED = 8;
 /** Status line length marking an entry stored whole. */
 const WHOLE = 0xffff;
 const INITIAL_SLOTS = 1024;
@@ -57,6 +70,8 @@ class Generation {
   readonly slabs: Buffer[] = [];
   used = SLAB_BYTES;
   bytes = 0;
+  /** The last shared parts written: their hash, reference and length. */
+  readonly recent: { hash: number; ref: number; length: number }[] = [];
 
   constructor(start: number) {
     this.start = start;
@@ -84,6 +99,21 @@ class Generation {
 
   at(ref: number): { slab: Buffer; offset: number } {
     return { slab: this.slabs[Math.floor(ref / SLAB_BYTES)]!, offset: ref % SLAB_BYTES };
+  }
+
+  /** The reference of `part` in this generation's storage: a recent equal one, else a new copy. */
+  share(part: Buffer): number {
+    const hash = bytesHash(part);
+    for (const r of this.recent) {
+      if (r.hash !== hash || r.length !== part.length) continue;
+      const { slab, offset } = this.at(r.ref);
+      if (slab.compare(part, 0, part.length, offset, offset + part.length) === 0) return r.ref;
+    }
+    const { slab, offset, ref } = this.reserve(part.length);
+    part.copy(slab, offset);
+    this.recent.push({ hash, ref, length: part.length });
+    if (this.recent.length > RECENT_SHARED) this.recent.shift();
+    return ref;
   }
 
   insert(a: number, ref: number): void {
@@ -115,6 +145,13 @@ class Generation {
     this.count = 0;
     for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== 0) this.insert(old[i]!, old[i + 1]! - 1);
   }
+}
+
+/** A 32-bit FNV-1a hash of bytes (to find an equal shared part quickly). */
+function bytesHash(data: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
+  return h >>> 0;
 }
 
 /** The start of a response the engine built: status line, then the echo of the request. */
@@ -165,24 +202,27 @@ export class CompletedTransactions {
     const to = request.get('to') ?? '';
     const sentTo = response.get('to') ?? '';
     const suffix = sentTo.startsWith(to) ? sentTo.slice(to.length) : undefined;
-    let head: Buffer | undefined;
-    let tail = wire;
+    let shared = wire;
+    let statusBytes = WHOLE;
+    let suffixBytes: Buffer | undefined;
     if (suffix !== undefined) {
       const prefix = Buffer.from(echo(statusLine, request, suffix), 'utf8');
-      if (wire.length >= prefix.length && wire.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) {
-        head = Buffer.from(`${statusLine}${suffix}`, 'utf8');
-        tail = wire.subarray(prefix.length);
+      const status = Buffer.byteLength(statusLine, 'utf8');
+      // (lengths that do not fit the entry's 16-bit fields: the response is stored whole)
+      if (status < WHOLE && Buffer.byteLength(suffix, 'utf8') < WHOLE && wire.length >= prefix.length && wire.compare(prefix, 0, prefix.length, 0, prefix.length) === 0) {
+        statusBytes = status;
+        shared = Buffer.concat([wire.subarray(0, statusBytes), wire.subarray(prefix.length)]);
+        suffixBytes = Buffer.from(suffix, 'utf8');
       }
     }
-    const statusBytes = head === undefined ? 0 : Buffer.byteLength(statusLine, 'utf8');
-    const headBytes = head?.length ?? 0;
-    const { slab, offset, ref } = gen.reserve(HEADER_BYTES + headBytes + tail.length);
+    const sharedRef = gen.share(shared);
+    const { slab, offset, ref } = gen.reserve(HEADER_BYTES + (suffixBytes?.length ?? 0));
     slab.writeUInt32LE(b, offset);
-    slab.writeUInt32LE(tail.length, offset + 4);
-    slab.writeUInt16LE(head === undefined ? WHOLE : statusBytes, offset + 8);
-    slab.writeUInt16LE(head === undefined ? 0 : headBytes - statusBytes, offset + 10);
-    head?.copy(slab, offset + HEADER_BYTES);
-    tail.copy(slab, offset + HEADER_BYTES + headBytes);
+    slab.writeUInt32LE(sharedRef, offset + 4);
+    slab.writeUInt32LE(shared.length, offset + 8);
+    slab.writeUInt16LE(statusBytes, offset + 12);
+    slab.writeUInt16LE(suffixBytes?.length ?? 0, offset + 14);
+    suffixBytes?.copy(slab, offset + HEADER_BYTES);
     gen.insert(a, ref);
   }
 
@@ -199,15 +239,14 @@ export class CompletedTransactions {
       const ref = gen.find(a, b);
       if (ref >= 0) {
         const { slab, offset } = gen.at(ref);
-        const tailLength = slab.readUInt32LE(offset + 4);
-        const statusBytes = slab.readUInt16LE(offset + 8);
-        const start = offset + HEADER_BYTES;
-        if (statusBytes === WHOLE) return Buffer.from(slab.subarray(start, start + tailLength));
-        const suffixBytes = slab.readUInt16LE(offset + 10);
-        const statusLine = slab.toString('utf8', start, start + statusBytes);
-        const suffix = slab.toString('utf8', start + statusBytes, start + statusBytes + suffixBytes);
-        const tailStart = start + statusBytes + suffixBytes;
-        return Buffer.concat([Buffer.from(echo(statusLine, request, suffix), 'utf8'), slab.subarray(tailStart, tailStart + tailLength)]);
+        const shared = gen.at(slab.readUInt32LE(offset + 4));
+        const sharedLength = slab.readUInt32LE(offset + 8);
+        const statusBytes = slab.readUInt16LE(offset + 12);
+        const part = shared.slab.subarray(shared.offset, shared.offset + sharedLength);
+        if (statusBytes === WHOLE) return Buffer.from(part);
+        const suffixStart = offset + HEADER_BYTES;
+        const suffix = slab.toString('utf8', suffixStart, suffixStart + slab.readUInt16LE(offset + 14));
+        return Buffer.concat([Buffer.from(echo(part.toString('utf8', 0, statusBytes), request, suffix), 'utf8'), part.subarray(statusBytes)]);
       }
     }
     return undefined;

@@ -19,4 +19,6 @@ export type { ServerTransactionState, ServerTransactionHooks } from './transacti
 export { ClientTransaction } from './transaction-client';
 export type { ClientTransactionState, ClientTransactionHooks } from './transaction-client';
 export { DEFAULT_TIMERS } from './timers';
+export { DEFAULT_TCP_LIMITS } from './tcp-admission';
+export type { TcpLimits, TcpAdmissionStats } from './tcp-admission';
 export type { TimerValues } from './timers';

@@ -99,13 +99,17 @@ export class TransactionLayer {
 
   /**
    * Matching key of a request for server transactions: branch, sent-by and method (ACK matches
-   * INVITE). Pre-3261 requests (no magic cookie) fall back to Call-ID/CSeq/From-tag.
+   * INVITE), plus Call-ID and CSeq number, so that a client reusing a branch for an unrelated
+   * request (RFC 4475's messages share `z9hG4bKkdjuw` and sent-by) starts a new transaction
+   * instead of being answered with another request's response; a CANCEL or ACK carries its
+   * INVITE's Call-ID and CSeq number and still matches. Pre-3261 requests (no magic cookie) fall
+   * back to Call-ID/CSeq/From-tag.
    * @see RFC 3261 §17.2.3
    */
   static serverKey(req: SipMessage, via: Via, method?: string): string {
     const m = method ?? (req.method === 'ACK' ? 'INVITE' : req.method);
-    if (via.branch.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? 5060}|${m}`;
     const cseq = parseCSeq(req.get('cseq'));
+    if (via.branch.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? 5060}|${m}|${req.get('call-id')}|${cseq?.seq}`;
     return `2543|${req.get('call-id')}|${cseq?.seq}|${req.get('from')}|${via.host}|${m}`;
   }
 

@@ -40,6 +40,11 @@ export class ServerTransaction {
   lastStatus = 0;
   /** Free slot for the owner (application connection, proxy context...). */
   owner: unknown = undefined;
+  /**
+   * Called once, with the status, when the first final response is sent (whoever sends it: the
+   * application, a CANCEL's 487, a timeout): state tied to the pending request ends there.
+   */
+  onFinal: ((status: number) => void) | undefined = undefined;
 
   /** Whether this is an INVITE transaction. */
   readonly isInvite: boolean;
@@ -132,7 +137,12 @@ export class ServerTransaction {
     this.lastStatus = status;
     this.lastResponse = data;
     this.hooks.send(data);
-    if (status >= 200) this.timerPending = stopTimer(this.timerPending);
+    if (status >= 200) {
+      this.timerPending = stopTimer(this.timerPending);
+      const onFinal = this.onFinal;
+      this.onFinal = undefined;
+      onFinal?.(status);
+    }
     if (status < 200) {
       if (this.state === 'trying') this.state = 'proceeding';
       return true;

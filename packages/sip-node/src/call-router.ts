@@ -437,7 +437,7 @@ export class CallRouter {
     const identity = identityOf()
     const site = this.#o.sites.get(siteId)
     if (site === undefined) return reject(480, `${extension} is unreachable`)
-    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
+    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, toSite: siteId, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
     return {
       kind: 'proxy',
       target: 'trunk',

@@ -35,6 +35,8 @@ export type { PhoneAuthenticatorOptions, PhoneAuthResult, PhoneDirectory } from 
 export { PhoneMessenger } from './phone-messenger'
 export type { PhoneMessengerOptions } from './phone-messenger'
 export { foreignTargetsOf, parseContact, parseSource, Registrar, sourceDestination, sourceText, uriHostPort } from './registrar'
+export { claimNodeRecord, processExists } from './previous-node'
+export type { PreviousNode } from './previous-node'
 export type { Binding, RegistrarEvents, RegistrarOptions, RestoreDirectory, RestoreOutcome, SavedBinding, UnbindReason } from './registrar'
 export { DEFAULT_REGISTRY_DEADLINE_MS, RegistryClient } from './registry-client'
 export type { RegistryClientOptions } from './registry-client'

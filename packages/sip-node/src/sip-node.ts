@@ -40,6 +40,7 @@ import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
 import { PhoneAuthenticator } from './phone-auth'
 import { PhoneMessenger } from './phone-messenger'
+import { claimNodeRecord, type PreviousNode } from './previous-node'
 import { foreignTargetsOf, Registrar } from './registrar'
 import { RegistryClient } from './registry-client'
 import { RingingCalls } from './ringing-calls'
@@ -144,7 +145,7 @@ export class SipNode {
       logger,
     })
     this.#calls = CallReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
-    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret })
+    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
@@ -172,7 +173,7 @@ export class SipNode {
    */
   static async start(options: SipNodeOptions): Promise<SipNode> {
     const { config, logger } = options
-    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, logger })
+    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, clientCertificate: config.registryClientCertificate, logger })
     const view = new SeatView()
     const stream = SeatStream.start({ client, view, logger })
     // Read beside the directory's load; a failure is logged, not fatal.
@@ -189,6 +190,8 @@ export class SipNode {
       client.close()
       throw error
     }
+    // In the background: the lease below retries LEASE_HELD each second until the release lands.
+    if (config.stateDir !== undefined) void takeOverFromDeadPredecessor(config, client, logger)
     const lease = ConfirmationLease.start({ client, siteId: config.site.id, nodeId: config.nodeId, view, stream, logger })
     const node = new SipNode({ config, logger, srf: options.srf ?? createSrf(), client, view, stream, lease, directory })
     // Before the engine connection (hence before `sip node ready`): a REGISTER cannot race it.
@@ -359,6 +362,7 @@ export class SipNode {
     }
     const auth = await this.#auth.authenticate(req)
     if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused: replayed credentials')
       res.send(auth.status, { headers: { [auth.header]: auth.value } })
       return false
     }
@@ -514,3 +518,39 @@ async function settleWithin(work: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/**
+ * With a state folder: records this process as the branch's node on this host and, when the
+ * process recorded before it is dead (a crash), releases that process' confirmation lease, so
+ * that this one is granted the lease at once instead of after it expires (previous-node.ts).
+ * Never fails the start: without the release the node waits for the lease as before.
+ */
+async function takeOverFromDeadPredecessor(config: SipNodeConfig, client: RegistryClient, logger: Logger): Promise<void> {
+  let previous: PreviousNode
+  try {
+    previous = await claimNodeRecord(config.stateDir as string, { siteId: config.site.id, nodeId: config.nodeId })
+  } catch (error) {
+    logger.warn({ err: error, stateDir: config.stateDir }, 'could not record this node in its state folder: a restart after a crash waits for the lease')
+    return
+  }
+  if (previous.kind === 'alive') logger.warn({ previous: previous.nodeId, pid: previous.pid }, 'the process recorded before this one may still run: its lease is left to expire')
+  if (previous.kind !== 'dead') return
+  // The cluster may be electing a registry leader right now (a host restart brings everything
+  // back at once): retry what may pass later, for about as long as a lease lasts anyway.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await client.releaseLease({ siteId: config.site.id, nodeId: previous.nodeId })
+      logger.info({ previous: previous.nodeId, pid: previous.pid }, 'released the lease of the previous process of this node (it is dead)')
+      return
+    } catch (error) {
+      if (!(error instanceof RegistryCallError) || !error.retryable || attempt >= RELEASE_ATTEMPTS) {
+        logger.warn({ err: error, previous: previous.nodeId }, "could not release the previous process' lease: waiting for it to expire")
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS).unref())
+    }
+  }
+}
+
+/** Attempts to release a dead predecessor's lease, {@link RELEASE_RETRY_MS} apart. */
+const RELEASE_ATTEMPTS = 20
+const RELEASE_RETRY_MS = 500

@@ -82,6 +82,12 @@ export enum ErrorCode {
    * a leader without a directory sync configuration). (FAILED_PRECONDITION)
    */
   ERROR_CODE_NOT_CONFIGURED = 25,
+  /**
+   * ERROR_CODE_DESK_THROTTLED - Too many wrong PINs were entered at this desk, for any workers: PIN sign-ins there are paused
+   * until ErrorDetail.locked_until (also as retry_after_ms). No PIN was checked; the workers'
+   * own lockouts are untouched and they can sign in at other desks. (RESOURCE_EXHAUSTED)
+   */
+  ERROR_CODE_DESK_THROTTLED = 26,
   UNRECOGNIZED = -1,
 }
 
@@ -165,6 +171,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 25:
     case "ERROR_CODE_NOT_CONFIGURED":
       return ErrorCode.ERROR_CODE_NOT_CONFIGURED;
+    case 26:
+    case "ERROR_CODE_DESK_THROTTLED":
+      return ErrorCode.ERROR_CODE_DESK_THROTTLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -226,6 +235,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_USER_DISABLED";
     case ErrorCode.ERROR_CODE_NOT_CONFIGURED:
       return "ERROR_CODE_NOT_CONFIGURED";
+    case ErrorCode.ERROR_CODE_DESK_THROTTLED:
+      return "ERROR_CODE_DESK_THROTTLED";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -239,7 +250,7 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends. */
+  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil:
     | Date
     | undefined;
