@@ -37,9 +37,18 @@ const SIPP_FIXTURES = join(REPO_ROOT, 'packages', 'sim', 'sipp')
 
 /**
  * What a listening phone does with an INVITE: `answer` (phone-answer.xml: 180, 200, then the
- * caller's BYE) or `ring` (phone-ring.xml: 180 and nothing more until a CANCEL, 200 + 487).
+ * caller's BYE), `ring` (phone-ring.xml: 180 and nothing more until a CANCEL, 200 + 487) or
+ * `answer-late` (test/fixtures/sipp/phone-answer-late.xml: 180, and 200 four seconds later unless
+ * a CANCEL comes first).
  */
-export type PhoneMode = 'answer' | 'ring'
+export type PhoneMode = 'answer' | 'ring' | 'answer-late'
+
+/** The scenario of each {@link PhoneMode}. */
+const PHONE_SCENARIOS: Readonly<Record<PhoneMode, string>> = {
+  answer: join(SIPP_FIXTURES, 'phone-answer.xml'),
+  ring: join(SIPP_FIXTURES, 'phone-ring.xml'),
+  'answer-late': join(REPO_ROOT, 'test', 'fixtures', 'sipp', 'phone-answer-late.xml'),
+}
 
 /** Workers seeded in every harness: extension → PIN. */
 export const PIN: Readonly<Record<string, string>> = { '1001': '4711', '1002': '2468', '1003': '1357', '1004': '8642' }
@@ -68,6 +77,8 @@ export interface BranchesOptions {
   nodeEnv?: Record<string, string>
   /** Extra environment of every registry. */
   registryEnv?: Record<string, string>
+  /** Changes a branch's site file before anything starts (e.g. its `emergency` section). */
+  sitePatch?: (siteId: string, doc: ReturnType<typeof parseDocument>) => void
   /** Seed the devices and workers (default true). */
   seed?: boolean
   /** Deadline of each start step in ms (default 20 000). */
@@ -237,6 +248,7 @@ export class Branches {
             controlPort: engines[i]!.controlPort,
             registryListen: `127.0.0.1:${registryPorts[i]}`,
             carrierUri: carrier === undefined ? undefined : `sip:127.0.0.1:${carrier.port}`,
+            ...(options.sitePatch === undefined ? {} : { patch: options.sitePatch }),
           }),
         )
       }
@@ -675,7 +687,7 @@ export class Phone {
     this.#port ??= await freePort()
     const port = this.#port
     const args = [
-      '-sf', join(SIPP_FIXTURES, this.#mode === 'ring' ? 'phone-ring.xml' : 'phone-answer.xml'),
+      '-sf', PHONE_SCENARIOS[this.#mode],
       '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freePort()),
       '-t', 'u1', '-m', '1000000', '-nostdin', '-aa',
       '-s', this.deviceId,
@@ -947,7 +959,11 @@ async function startDrachtioServer(siteId: string, secret: string, timeoutMs: nu
   return { process: child, sipPort, controlPort, text }
 }
 
-async function writeSiteFile(siteId: string, sitesDir: string, addresses: { sipPort: number; controlPort: number; registryListen: string; carrierUri: string | undefined }): Promise<SiteFile> {
+async function writeSiteFile(
+  siteId: string,
+  sitesDir: string,
+  addresses: { sipPort: number; controlPort: number; registryListen: string; carrierUri: string | undefined; patch?: BranchesOptions['sitePatch'] },
+): Promise<SiteFile> {
   const target = join(sitesDir, `${siteId}.yaml`)
   await copyFile(join(REPO_ROOT, 'sites', `${siteId}.yaml`), target)
   let file: SiteFile | undefined
@@ -958,6 +974,7 @@ async function writeSiteFile(siteId: string, sitesDir: string, addresses: { sipP
     doc.setIn(['sip', 'trunk_uri'], `sip:127.0.0.1:${addresses.sipPort}`)
     if (addresses.carrierUri !== undefined) doc.setIn(['sip', 'carrier_uri'], addresses.carrierUri)
     else doc.deleteIn(['sip', 'carrier_uri'])
+    addresses.patch?.(siteId, doc)
     file = {
       id: siteId,
       name: String(doc.get('name')),

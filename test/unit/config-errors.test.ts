@@ -42,6 +42,14 @@ const CASES: { what: string; path: (string | number)[]; value: unknown; field: s
   { what: 'feature code without star', path: ['feature_codes', 'login'], value: '51', field: 'feature_codes.login', message: /'\*' followed by 1 to 4 digits/ },
   { what: 'same code twice', path: ['feature_codes', 'change_pin'], value: '*51', field: 'feature_codes.change_pin', message: /already the login code/ },
   { what: 'dial plan regex does not compile', path: ['dial_plan', 'extension'], value: '^[1-9', field: 'dial_plan.extension', message: /not a valid regular expression/ },
+  { what: 'security desk neither extension nor SIP URI', path: ['emergency', 'security_desk'], value: 'the lobby', field: 'emergency.security_desk', message: /extension \(2 to 15 digits\) or a sip: URI/ },
+  { what: 'call-back number not E.164', path: ['emergency', 'callback_number'], value: '020 123 4567', field: 'emergency.callback_number', message: /E\.164/ },
+  { what: 'civic address without country', path: ['emergency', 'civic_address', 'country'], value: undefined, field: 'emergency.civic_address.country', message: /is missing/ },
+  { what: 'country in lower case', path: ['emergency', 'civic_address', 'country'], value: 'nl', field: 'emergency.civic_address.country', message: /two upper-case letters/ },
+  { what: 'house number as a number', path: ['emergency', 'civic_address', 'house_number'], value: 182, field: 'emergency.civic_address.house_number', message: /must be a string/ },
+  { what: 'civic address part with a newline', path: ['emergency', 'civic_address', 'street'], value: 'Heren\ngracht', field: 'emergency.civic_address.street', message: /without control characters/ },
+  { what: 'misspelt civic address key', path: ['emergency', 'civic_address', 'steet'], value: 'Herengracht', field: 'emergency.civic_address.steet', message: /not a known field/ },
+  { what: 'misspelt emergency key', path: ['emergency', 'security'], value: '2019', field: 'emergency.security', message: /not a known field/ },
   { what: 'unknown top-level key', path: ['registy'], value: { listen: '127.0.0.1:1' }, field: 'registy', message: /not a known field/ },
 ]
 

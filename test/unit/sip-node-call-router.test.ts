@@ -5,6 +5,7 @@ import t from 'tap'
 import type { SiteConfig } from '@flexseat/config'
 import { type Device, type Seat, User } from '@flexseat/proto'
 import { CallRouter, type CallRouterOptions, PAI_HEADER, type RouteDecision, verifyTrunk, withUser } from '@flexseat/sip-node'
+import { civicOf } from '../helpers/pidf'
 
 const SECRET = 'trunk-secret'
 const NOW = 1_900_000_000_000
@@ -77,6 +78,8 @@ function world(options: { seats?: Seat[]; users?: User[]; devices?: Device[]; bi
     directory: {
       userByExtension: async (ext) => users.find((u) => u.extension === ext),
       deviceByExtension: async (ext) => devices.find((d) => d.extension === ext),
+      device: async (id) => devices.find((d) => d.id === id),
+      user: async (id) => users.find((u) => u.id === id),
     },
     binding: (id) => (bindings[id] === undefined ? undefined : { contact: bindings[id]! }),
     trunkSecret: SECRET,
@@ -85,6 +88,11 @@ function world(options: { seats?: Seat[]; users?: User[]; devices?: Device[]; bi
   }
   return { router: new CallRouter(routerOptions), view, lease, seats, devices, bindings }
 }
+
+/** The call list's facts of worker u1001 seated at ams-1, calling. */
+const CALLER_1001 = { userId: 'u1001', extension: '1001', displayName: 'Worker 1001', siteId: 'amsterdam', deviceId: 'ams-1' }
+/** The call list's facts of a call to worker `extension` from a phone nobody sits at. */
+const calls = (extension: string) => ({ callee: { userId: `u${extension}`, extension, displayName: `Worker ${extension}` }, called: { number: extension, name: `Worker ${extension}` } })
 
 const phone = (w: ReturnType<typeof world>, deviceId: string, dialled: string, callId = 'call-1'): Promise<RouteDecision> =>
   w.router.fromPhone({ device: w.devices.find((d) => d.id === deviceId)!, user: dialled, callId })
@@ -131,17 +139,27 @@ t.test('emergency and external numbers leave through the carrier with the locati
     target: 'carrier',
     destinations: ['sip:112@carrier.example:5080;transport=tcp'],
     headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
+    emergency: { alert: 'EMERGENCY call to 112 from label ams-1 (ams-1, 2001), Amsterdam: Amsterdam HQ, floor 2; 1001 Worker 1001' },
+    call: { caller: CALLER_1001, called: { number: '112', name: '' } },
   })
   t.match(await phone(w, 'ams-2', '0301234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0301234567@carrier.example:5080;transport=tcp'], headers: { 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' } })
   const noCarrier = world({ site: BER, devices: [device('ber-1', 'berlin', '3001', true)] })
-  t.same(await phone(noCarrier, 'ber-1', '112'), { kind: 'reject', status: 503, reason: 'No carrier route' })
+  t.same(
+    await phone(noCarrier, 'ber-1', '112'),
+    { kind: 'reject', status: 503, reason: 'No carrier route', emergency: { alert: 'EMERGENCY call to 112 from label ber-1 (ber-1, 3001), Berlin: Berlin HQ, floor 2; nobody signed in' } },
+    'no carrier: refused, and the security desk is still told',
+  )
 })
 
 t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", async (t) => {
   const w = world({
     seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60'), seat('u1003', '1003', 'ams-1x', 'amsterdam', '70', true)],
   })
-  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' }, seat: w.seats[0] }, 'seated here: the phone rings, for that seat')
+  t.same(
+    await phone(w, 'ams-2', '1001'),
+    { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' }, seat: w.seats[0], call: { ...calls('1001'), desk: { siteId: 'amsterdam', deviceId: 'ams-1' } } },
+    'seated here: the phone rings, for that seat',
+  )
 
   const trunk = await phone(w, 'ams-2', '1002', 'call-xyz')
   t.match(trunk, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '0' } }, 'seated in Berlin: over the trunk')
@@ -153,18 +171,18 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
 
   t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
-  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a SIP URI fallback')
-  t.same(await phone(w, 'ams-2', '1005'), { kind: 'reject', status: 480, reason: '1006 is not signed in' }, 'a fallback is followed once, not in a loop')
-  t.same(await phone(w, 'ams-2', '1006'), { kind: 'reject', status: 480, reason: '1005 is not signed in' })
+  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' }, call: calls('1004') }, 'a SIP URI fallback')
+  t.same(await phone(w, 'ams-2', '1005'), { kind: 'reject', status: 480, reason: '1006 is not signed in', call: calls('1005') }, 'a fallback is followed once, not in a loop')
+  t.same(await phone(w, 'ams-2', '1006'), { kind: 'reject', status: 480, reason: '1005 is not signed in', call: calls('1006') })
 
   w.lease.active = false
-  t.same(await phone(w, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable (branch offline)' }, 'no valid lease: our own flex seats do not ring')
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable (branch offline)', call: calls('1001') }, 'no valid lease: our own flex seats do not ring')
   t.match(await phone(w, 'ams-2', '1002'), { kind: 'proxy', target: 'trunk' }, "another branch's seats are that branch's business")
 
   const unseated = world()
-  t.same(await phone(unseated, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is not signed in' })
+  t.same(await phone(unseated, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is not signed in', call: calls('1001') })
   const unregistered = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')], bindings: {} })
-  t.same(await phone(unregistered, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable' }, 'the seated phone is not registered')
+  t.same(await phone(unregistered, 'ams-2', '1001'), { kind: 'reject', status: 480, reason: '1001 is unreachable', call: { ...calls('1001'), desk: { siteId: 'amsterdam', deviceId: 'ams-1' } } }, 'the seated phone is not registered')
 })
 
 t.test("a device's own extension rings the phone, seated or not, wherever it is", async (t) => {
@@ -174,8 +192,9 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
   t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
   t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
-  t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999')
-  t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'outside the dial plan and unknown')
+  t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '9999', name: '' } } }, 'nobody has 9999 (the seated caller\'s list keeps the attempt)')
+  t.same(await phone(w, 'ams-2', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999 (no worker involved: no call facts)')
+  t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '77', name: '' } } }, 'outside the dial plan and unknown')
   w.lease.active = false
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone' }, 'the lease does not matter for a phone of its own')
 })
@@ -264,4 +283,78 @@ t.test('the identity is read after the directory answered: a worker who left mea
   const d = await pending
   t.equal(d.kind, 'proxy')
   t.equal(d.kind === 'proxy' ? d.headers[PAI_HEADER] : undefined, `<sip:2001@${AMS.sip.domain}>`, "the phone's own identity, not 1001's")
+})
+
+t.test('ring-both: the seated desk and the home device, locally or over the trunk', async (t) => {
+  // u1001's home device is ams-2 (here); u1002's is ber-1 (Berlin); u1003 has one but does not ring it.
+  const users = [
+    User.fromPartial({ ...user('1001'), homeDeviceId: 'ams-2', ringHomeDevice: true }),
+    User.fromPartial({ ...user('1002'), homeDeviceId: 'ber-1', ringHomeDevice: true }),
+    User.fromPartial({ ...user('1003'), homeDeviceId: 'ams-2', ringHomeDevice: false }),
+    User.fromPartial({ ...user('1004', '2001'), homeDeviceId: 'ams-2', ringHomeDevice: true }),
+    User.fromPartial({ ...user('1005'), homeDeviceId: 'ams-3', ringHomeDevice: true }),
+  ]
+  const devices = [device('ams-1', 'amsterdam', '2001', true), device('ams-2', 'amsterdam', '2002', false), device('ams-3', 'amsterdam', '2003', true), device('ams-4', 'amsterdam', '2004', false), device('ber-1', 'berlin', '3001', true)]
+  const bindings = { 'ams-1': 'sip:ams-1@127.0.0.1:7001', 'ams-2': 'sip:ams-2@127.0.0.1:7002', 'ams-3': 'sip:ams-3@127.0.0.1:7003' }
+  const w = world({ users, devices, bindings, seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ams-3', 'amsterdam', '60'), seat('u1003', '1003', 'ams-3x', 'amsterdam', '70', true)] })
+
+  // Guard tried: the ringHomeDevice check removed (1003's home device rings too).
+  const both = await phone(w, 'ams-4', '1001', 'c-1')
+  t.match(both, { kind: 'fork', call: { callee: { userId: 'u1001' }, called: { number: '1001' } } }, 'both ring')
+  const legs = both.kind === 'fork' ? both.legs : []
+  t.match(legs, [
+    { target: 'phone', destination: 'sip:ams-1@127.0.0.1:7001', seat: w.seats[0], desk: { siteId: 'amsterdam', deviceId: 'ams-1' } },
+    { target: 'home', destination: 'sip:ams-2@127.0.0.1:7002', desk: { siteId: 'amsterdam', deviceId: 'ams-2' } },
+  ])
+  t.equal(legs[1]?.seat, undefined, 'the home device rings for nobody\'s seat: a revocation leaves it alone')
+  for (const leg of legs) t.equal(leg.headers['P-Asserted-Identity'], '<sip:2004@amsterdam.flexseat.test>', `${leg.target}: the caller's identity`)
+
+  const away = await phone(w, 'ams-4', '1002', 'c-2')
+  const awayLegs = away.kind === 'fork' ? away.legs : []
+  t.match(awayLegs, [{ target: 'phone', destination: 'sip:ams-3@127.0.0.1:7003' }, { target: 'home', destination: 'sip:3001@127.0.0.1:5062', callId: 'home-c-2', headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' }, desk: { siteId: 'berlin', deviceId: 'ber-1' } }], 'a home device at another branch: over the trunk, by its extension')
+  t.same(verifyTrunk(SECRET, awayLegs[1]?.headers['X-Flexseat-Trunk'], { toSite: 'berlin', callId: 'home-c-2', user: '3001', epoch: '', hops: 0, identity: '<sip:2004@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' }, "signed for the leg's own Call-ID (a branch takes a signed Call-ID once)")
+
+  t.match(await phone(w, 'ams-4', '1003'), { kind: 'proxy', target: 'home' }, 'pending (not seated): the home device, whatever ring_home_device says')
+  w.seats[2] = seat('u1003', '1003', 'ams-3', 'amsterdam', '71')
+  t.match(await phone(w, 'ams-4', '1003'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-3@127.0.0.1:7003'] }, 'seated, without ring_home_device: the desk alone')
+  w.seats[2] = seat('u1003', '1003', 'ams-2', 'amsterdam', '72')
+  t.match(await phone(w, 'ams-4', '1001'), { kind: 'fork' })
+  t.match(await phone(w, 'ams-4', '1005'), { kind: 'proxy', target: 'home', destinations: ['sip:ams-3@127.0.0.1:7003'] }, 'not seated: the home device (even a flex desk)')
+
+  // Guard tried: home.id !== seat.deviceId removed (two legs to one phone).
+  w.seats.push(seat('u1005', '1005', 'ams-3', 'amsterdam', '80'))
+  t.match(await phone(w, 'ams-4', '1005'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-3@127.0.0.1:7003'], seat: w.seats[3] }, 'seated at the home device itself: one leg, as a seat')
+
+  // Guard tried: the fallback checked after the home device (1004 rings ams-2).
+  t.match(await phone(w, 'ams-4', '1004'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] }, 'not seated, a fallback and a home device: the fallback wins')
+
+  w.lease.active = false
+  t.match(await phone(w, 'ams-4', '1001'), { kind: 'proxy', target: 'home', destinations: ['sip:ams-2@127.0.0.1:7002'], call: { desk: { deviceId: 'ams-2' } } }, 'this branch offline: its flex seat counts as not seated, the home device rings')
+  w.lease.active = true
+  delete (bindings as Record<string, string>)['ams-1']
+  t.match(await phone(w, 'ams-4', '1001'), { kind: 'proxy', target: 'home', call: { desk: { deviceId: 'ams-2' } } }, 'the seated desk is not registered: the home device alone')
+})
+
+t.test('emergency calls carry the desk\'s location (RFC 6442) and a call-back number', async (t) => {
+  const withAddress: SiteConfig = { ...AMS, emergency: { securityDesk: '2002', callbackNumber: '+31201234567', civicAddress: { country: 'NL', city: 'Amsterdam', street: 'Herengracht', houseNumber: '182' } } }
+  const users = [User.fromPartial({ ...user('1001'), did: '+31209876543' }), user('1002')]
+  const devices = [{ ...device('ams-1', 'amsterdam', '2001', true), floor: '4', room: '4.12' }, device('ams-2', 'amsterdam', '2002', false)]
+  const w = world({ site: withAddress, users, devices, seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  const d = await phone(w, 'ams-1', '112')
+  t.match(d, { kind: 'proxy', target: 'carrier', headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>, <tel:+31209876543>', 'Geolocation-Routing': 'yes' } }, "the worker's identity and their DID to call back")
+  if (d.kind !== 'proxy') return
+  t.notOk('X-Flexseat-Location' in d.headers, 'instead of the text header')
+  const location = d.emergency?.location
+  t.ok(location, 'a location part')
+  t.equal(d.headers['Geolocation'], `<cid:${location?.contentId}>`, 'the header names the part')
+  t.match(location?.contentId, /^[0-9a-f]{16}@amsterdam\.flexseat\.test$/)
+  const civic = civicOf(location!.pidf)
+  t.same(civic.elements, [['country', 'NL'], ['A3', 'Amsterdam'], ['RD', 'Herengracht'], ['HNO', '182'], ['FLR', '4'], ['ROOM', '4.12'], ['SEAT', 'label ams-1']], "the site's address, the desk's floor, room and label")
+  t.equal(civic.entity, 'pres:1001@amsterdam.flexseat.test', 'the worker is the presentity')
+  t.equal(d.emergency?.alert, 'EMERGENCY call to 112 from label ams-1 (ams-1, 2001), Amsterdam: 182 Herengracht, Amsterdam, NL, floor 4, room 4.12; 1001 Worker 1001; call back +31209876543', 'what the security desk reads')
+
+  // Guard tried: the site's callback_number left out (the idle desk's PAI has no tel URI).
+  const idle = await phone(w, 'ams-2', '112')
+  t.match(idle, { kind: 'proxy', headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>, <tel:+31201234567>' } }, "an idle desk: its own extension and the site's number")
+  t.equal(idle.kind === 'proxy' ? civicOf(idle.emergency!.location!.pidf).elements.find(([name]) => name === 'FLR') : 'x', undefined, 'a desk without a floor has none in its location')
 })

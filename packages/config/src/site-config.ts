@@ -26,4 +26,57 @@ export interface SiteConfig {
   featureCodes: { login: string; changePin: string }
   /** Regular expressions (JavaScript syntax) classifying dialled numbers. */
   dialPlan: { extension: string; external: string }
+  /** What emergency calls from this branch carry and whom they alert (optional; emergency.ts). */
+  emergency?: EmergencyConfig | undefined
+}
+
+/**
+ * The emergency settings of a branch (US MLTS rules: Kari's Law's notification, RAY BAUM'S Act's
+ * dispatchable location; docs/OPERATIONS.md). Every key is optional.
+ */
+export interface EmergencyConfig {
+  /**
+   * Who gets a MESSAGE whenever an emergency call is placed from this branch: an extension (a
+   * phone of this branch, or a worker seated at one) or a SIP URI (`security_desk`).
+   */
+  securityDesk?: string | undefined
+  /**
+   * The E.164 number a PSAP calls back when the caller has no number of their own (an idle desk,
+   * a worker without a DID) (`callback_number`).
+   */
+  callbackNumber?: string | undefined
+  /** The site's civic address: each desk's dispatchable location is it plus the desk's floor and room (`civic_address`). */
+  civicAddress?: CivicAddress | undefined
+}
+
+/**
+ * A civic address in RFC 5139's terms (the PIDF-LO civicAddress elements in brackets). Only the
+ * country is required; the rest as the address needs.
+ * @see RFC 5139 §3 (element meanings), RFC 4776 (CAtypes)
+ */
+export interface CivicAddress {
+  /** Two upper-case letters, ISO 3166-1 (country). */
+  country: string
+  /** State or province (A1). */
+  state?: string | undefined
+  /** County, district (A2). */
+  county?: string | undefined
+  /** City, township (A3). */
+  city?: string | undefined
+  /** City division, borough (A4). */
+  district?: string | undefined
+  /** Street name (RD). */
+  street?: string | undefined
+  /** Street suffix, "Avenue" (STS). */
+  streetSuffix?: string | undefined
+  /** House number (HNO). */
+  houseNumber?: string | undefined
+  /** House number suffix, "A" (HNS). */
+  houseNumberSuffix?: string | undefined
+  /** Postal code (PC). */
+  postalCode?: string | undefined
+  /** Building (BLD). */
+  building?: string | undefined
+  /** Name of the place, the company (NAM). */
+  name?: string | undefined
 }

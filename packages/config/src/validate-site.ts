@@ -1,5 +1,7 @@
 import { ConfigError } from './errors'
 import { parseHostPort } from './host-port'
+import { validateEmergency } from './emergency'
+import { checkSipUri, DOMAIN_PATTERN } from './sip-uri'
 import type { SiteConfig } from './site-config'
 
 /** Site ids: lower case, as they appear in file names, etcd keys and container names. */
@@ -10,13 +12,12 @@ const ETCD_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const FEATURE_CODE_PATTERN = /^\*[0-9]{1,4}$/
 /** Emergency numbers are dialled digits (`112`, `911`, `933`). */
 const DIAL_STRING_PATTERN = /^[0-9]{1,15}$/
-const DOMAIN_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 /**
  * Reads one mapping of the YAML document, remembering which keys were read so that a
  * misspelt key (`client_ulr`) is reported instead of silently ignored.
  */
-class Section {
+export class Section {
   readonly #file: string
   readonly #path: string
   readonly #value: Record<string, unknown>
@@ -37,6 +38,15 @@ class Section {
 
   fail(key: string | undefined, problem: string): ConfigError {
     return this.#error(key, problem)
+  }
+
+  /** A nested mapping, or undefined when the key is absent (or null). */
+  optionalSection(key: string): Section | undefined {
+    if (this.#value[key] === undefined || this.#value[key] === null) {
+      this.#read.add(key)
+      return undefined
+    }
+    return this.section(key)
   }
 
   section(key: string): Section {
@@ -137,8 +147,10 @@ export function validateSite(document: unknown, file: string): SiteConfig {
   const dialPlan = { extension: planSection.string('extension', checkRegExp), external: planSection.string('external', checkRegExp) }
   planSection.done()
 
+  const emergency = validateEmergency(root.optionalSection('emergency'))
+
   root.done()
-  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan }
+  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan, ...(emergency === undefined ? {} : { emergency }) }
 }
 
 function describe(value: unknown): string {
@@ -170,14 +182,6 @@ function checkEtcdUrl(value: string): string | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${value}" must be an http:// or https:// URL`
   if (url.port === '') return `"${value}" must name a port`
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') return `"${value}" must be scheme://host:port only`
-  return undefined
-}
-
-function checkSipUri(value: string): string | undefined {
-  const match = /^sips?:([^;?]+)(?:;.*)?$/.exec(value)
-  if (!match) return `"${value}" must be a sip: or sips: URI`
-  const hostPart = (match[1] as string).replace(/^[^@]*@/, '')
-  if (parseHostPort(hostPart) === undefined && !DOMAIN_PATTERN.test(hostPart)) return `"${value}" has no valid host[:port]`
   return undefined
 }
 

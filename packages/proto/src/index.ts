@@ -20,6 +20,19 @@ export {
   Revocation,
 } from './gen/flexseat/v1/branch'
 export {
+  CallDirection,
+  CallListServiceClient,
+  CallListServiceServer,
+  CallListServiceService,
+  CallRecord,
+  ListCallsRequest,
+  ListCallsResponse,
+  ReportCallsRequest,
+  ReportCallsResponse,
+  callDirectionFromJSON,
+  callDirectionToJSON,
+} from './gen/flexseat/v1/call_list'
+export {
   BranchNode,
   ClusterServiceClient,
   ClusterServiceServer,

@@ -43,6 +43,8 @@ export type RpcName =
   | 'ListBindings'
   | 'SyncDirectory'
   | 'GetDirectorySyncStatus'
+  | 'ReportCalls'
+  | 'ListCalls'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -79,6 +81,8 @@ const SIP_NODE: readonly RpcName[] = [
   'AckRevocations',
   'ReportBindings',
   'ListBindings',
+  'ReportCalls',
+  'ListCalls',
 ]
 
 /**

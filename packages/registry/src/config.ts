@@ -5,6 +5,7 @@ import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
 import { type DirectorySyncConfig, loadDirectorySyncConfig } from '@flexseat/directory-sync'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
+import type { CallListPolicy } from './call-list'
 import type { DeskThrottlePolicy } from './desk-throttle'
 import type { LockoutPolicy } from './lockout'
 import type { TxnLimits } from './txn-limits'
@@ -60,6 +61,12 @@ export interface RegistryConfig {
    * of the sites folder.
    */
   directorySync: DirectorySyncConfig | undefined
+  /**
+   * The workers' call lists: calls kept per worker (FLEXSEAT_CALL_LIST_SIZE, default 50, 1 to
+   * 1000) and how long (FLEXSEAT_CALL_LIST_RETENTION_SECONDS, default 7776000 = 90 days, 2 s to
+   * 10 years).
+   */
+  callList: CallListPolicy
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -149,6 +156,11 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     maxTxnOps: whole('FLEXSEAT_ETCD_MAX_TXN_OPS', 128, 32, 100_000),
     maxRequestBytes: whole('FLEXSEAT_ETCD_MAX_REQUEST_BYTES', 1_572_864, 65_536, 2_147_483_647),
   }
+  const callList: CallListPolicy = {
+    size: whole('FLEXSEAT_CALL_LIST_SIZE', 50, 1, 1_000),
+    // At least etcd's minimum lease TTL (the calls are put on a retention lease).
+    retentionSeconds: whole('FLEXSEAT_CALL_LIST_RETENTION_SECONDS', 90 * 86_400, 2, 3_650 * 86_400),
+  }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -166,6 +178,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     confirmationLeaseSeconds,
     lockout,
     txnLimits,
+    callList,
     deskThrottle,
     logLevel,
     tls: await loadTls(env, cwd),

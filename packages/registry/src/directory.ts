@@ -55,15 +55,22 @@ export const USER_WRITABLE = [
   'surname',
   'username',
   'function_key_profile',
+  'home_device_id',
+  'ring_home_device',
 ] as const
 /**
- * Fields the directory sync sets from an entry and its department's template (every one, on
- * every change it applies): the writable fields but the fallback, plus `disabled`, which only the
- * directory sets.
+ * Fields the directory owns nothing of (an administrator's routing choices): the directory sync
+ * neither sets nor clears them.
  */
-export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => f !== 'fallback'), 'disabled'] as const
+const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device']
+/**
+ * Fields the directory sync sets from an entry and its department's template (every one, on
+ * every change it applies): the writable fields but the routing ones (fallback, home device),
+ * plus `disabled`, which only the directory sets.
+ */
+export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => !USER_ROUTING_FIELDS.includes(f)), 'disabled'] as const
 /** Fields UpdateDevice may change. */
-export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host'] as const
+export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room'] as const
 /**
  * Paths UpdateDevice's update_mask may name: the writable fields and the write-only
  * `sip_password` (an empty mask sets the password only when one is given).
@@ -96,6 +103,7 @@ export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 
   if (fields.has('surname')) v.text(user.surname, `${f}.surname`)
   if (fields.has('username')) v.text(user.username, `${f}.username`)
   if (fields.has('function_key_profile')) v.profileName(user.functionKeyProfile, `${f}.function_key_profile`)
+  if (fields.has('home_device_id') && user.homeDeviceId !== '') v.id(user.homeDeviceId, `${f}.home_device_id`)
 }
 
 /** Validates the fields of `device` named in `fields`. */
@@ -104,6 +112,8 @@ export function validateDeviceFields(device: Device, fields: ReadonlySet<string>
   if (fields.has('extension') && device.extension !== '') v.extension(device.extension, `${f}.extension`)
   if (fields.has('label')) v.text(device.label, `${f}.label`)
   if (fields.has('model')) v.text(device.model, `${f}.model`)
+  if (fields.has('floor')) v.locationPart(device.floor ?? '', `${f}.floor`)
+  if (fields.has('room')) v.locationPart(device.room ?? '', `${f}.room`)
   if (fields.has('sip_password')) v.sipPassword(device.sipPassword ?? '', `${f}.sip_password`)
 }
 
@@ -163,6 +173,8 @@ export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string
   if (fields.has('username')) next.username = from.username
   if (fields.has('function_key_profile')) next.functionKeyProfile = from.functionKeyProfile
   if (fields.has('disabled')) next.disabled = from.disabled
+  if (fields.has('home_device_id')) next.homeDeviceId = from.homeDeviceId
+  if (fields.has('ring_home_device')) next.ringHomeDevice = from.ringHomeDevice
   return next
 }
 
@@ -173,6 +185,8 @@ function applyDevice(to: DeviceRecord, from: Device, fields: ReadonlySet<string>
   if (fields.has('label')) next.label = from.label
   if (fields.has('model')) next.model = from.model
   if (fields.has('flex_host')) next.flexHost = from.flexHost
+  if (fields.has('floor')) next.floor = from.floor ?? ''
+  if (fields.has('room')) next.room = from.room ?? ''
   return next
 }
 
@@ -242,6 +256,15 @@ async function extensionFree(read: TxnReader, keys: Keys, extension: string): Pr
   return (await read.get(keys.extension(extension))) === undefined
 }
 
+/**
+ * INVALID_ARGUMENT naming `user.home_device_id` unless `deviceId` is empty or names a device (read,
+ * so compared at commit: a device deleted meanwhile fails the write and the retry sees it gone).
+ */
+async function homeDeviceRefusal(read: TxnReader, keys: Keys, deviceId: string): Promise<RegistryError | undefined> {
+  if (deviceId === '' || (await read.get(keys.device(deviceId)))) return undefined
+  return invalidArgument('user.home_device_id', `no device "${deviceId}"`)
+}
+
 async function userLock(read: TxnReader, keys: Keys, userId: string, now: number): Promise<Date | undefined> {
   return lockedUntil((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
 }
@@ -252,6 +275,8 @@ export async function planCreateUser(ctx: SeatContext, record: UserRecord, read:
   if (await read.get(keys.user(record.id))) return { ops: [], outcome: alreadyExists('user', record.id) }
   if (!(await read.get(keys.site(record.homeSiteId)))) return { ops: [], outcome: siteNotFound(record.homeSiteId) }
   if (!(await extensionFree(read, keys, record.extension))) return { ops: [], outcome: extensionTaken(record.extension) }
+  const homeDevice = await homeDeviceRefusal(read, keys, record.homeDeviceId ?? '')
+  if (homeDevice) return { ops: [], outcome: homeDevice }
   return {
     ops: [
       { type: 'put', key: keys.user(record.id), value: record },
@@ -287,6 +312,10 @@ export async function planUpdateUser(
   if (next.homeSiteId !== current.value.homeSiteId && !(await read.get(keys.site(next.homeSiteId)))) {
     return { ops: [], outcome: siteNotFound(next.homeSiteId) }
   }
+  if (fields.has('home_device_id') && (next.homeDeviceId ?? '') !== (current.value.homeDeviceId ?? '')) {
+    const homeDevice = await homeDeviceRefusal(read, keys, next.homeDeviceId ?? '')
+    if (homeDevice) return { ops: [], outcome: homeDevice }
+  }
   ops.push({ type: 'put', key: keys.user(next.id), value: next })
   const seat = await read.json<SeatRecord>(keys.seat(next.id))
   if (seat && next.disabled === true) {
@@ -313,7 +342,8 @@ export async function planDeleteUser(
   const { keys } = ctx
   current ??= await read.json<UserRecord>(keys.user(userId))
   if (!current) return { ops: [], outcome: userNotFound(userId) }
-  const ops: Op[] = [{ type: 'delete', key: keys.user(userId) }, { type: 'delete', key: keys.lockout(userId) }]
+  // The worker's call list goes with them: a user created later under the same id starts empty.
+  const ops: Op[] = [{ type: 'delete', key: keys.user(userId) }, { type: 'delete', key: keys.lockout(userId) }, { type: 'delete', key: keys.calls(userId), prefix: true }]
   const owner = await read.get(keys.extension(current.value.extension))
   if (owner?.value.toString('utf8') === userOwner(userId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
   const seat = await read.json<SeatRecord>(keys.seat(userId))

@@ -1,12 +1,13 @@
 import { type ChannelCredentials, credentials as channelCredentials, Metadata, type MethodDefinition, Server, ServerCredentials } from '@grpc/grpc-js'
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { BranchServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
+import { BranchServiceService, CallListServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { Logger } from 'pino'
 import { Authenticator, type TokenEntry } from './auth'
 import type { Caller } from './caller'
 import { branchService } from './branch-service'
+import { callListService } from './call-list-service'
 import { clusterService } from './cluster-service'
 import { directoryService } from './directory-service'
 import { directorySyncService } from './directory-sync-service'
@@ -18,7 +19,7 @@ import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
 
 /** Fully qualified names of the registry's services, as health checking and reflection name them. */
-export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService'] as const
+export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService', 'flexseat.v1.CallListService'] as const
 
 /** PEM material of the server's TLS (and of the channels it forwards writes on). */
 export interface TlsMaterial {
@@ -100,6 +101,7 @@ export class RegistryServer {
     server.addService(decodingStrictly(ClusterServiceService), clusterService(context))
     server.addService(decodingStrictly(BranchServiceService), branchService(context))
     server.addService(decodingStrictly(DirectorySyncServiceService), directorySyncService(context))
+    server.addService(decodingStrictly(CallListServiceService), callListService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

@@ -4,6 +4,8 @@
 export { RegistryCore } from './registry-core'
 export type { RegistryCoreOptions, RegistryCoreState } from './registry-core'
 export type { Caller, Role } from './caller'
+export { DEFAULT_CALL_LIST, MAX_CALLS_PER_REPORT } from './call-list'
+export type { CallListPolicy } from './call-list'
 export type { PinCheck } from './pin-check'
 export { GRPC_STATUS_OF, RegistryError, invalidArgument, unavailable } from './errors'
 export type { ErrorFacts } from './errors'

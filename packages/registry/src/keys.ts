@@ -24,6 +24,8 @@
  *   login, emptied by completions. It exists only while the user has no seat.
  * - `directory-sync/status` → the directory sync's run under way and last runs (written by the
  *   leader that runs them, read by any instance).
+ * - `calls/<user>/<13-digit ms time>-<16 hex of the record id>` → one call of the worker's call
+ *   list (call-list.ts), on a retention lease; the key sorts by time.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -57,6 +59,8 @@ export class Keys {
   siteBindings(siteId: string): string { return `${this.prefix}bindings/${siteId}/` }
   get bindings(): string { return `${this.prefix}bindings/` }
   get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
+  /** The worker's call list: every key under it is one call. */
+  calls(userId: string): string { return `${this.prefix}calls/${userId}/` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -25,14 +25,14 @@ export function parseJson<T>(kv: IKeyValue): T {
  */
 export type Op =
   | { readonly type: 'put'; readonly key: string; readonly value: unknown; readonly lease?: string }
-  | { readonly type: 'delete'; readonly key: string }
+  | { readonly type: 'delete'; readonly key: string; /** Every key starting with `key`. */ readonly prefix?: boolean }
 
 /** Marks a put to expire with the request records (about a day). */
 export const REQUEST_LEASE = 'request'
 
 /** Builds the etcd request op of `op`. */
 export function requestOp(op: Op): IRequestOp {
-  if (op.type === 'delete') return { request_delete_range: { key: Buffer.from(op.key) } }
+  if (op.type === 'delete') return { request_delete_range: { key: Buffer.from(op.key), ...(op.prefix === true ? { range_end: prefixEnd(op.key) } : {}) } }
   const value = Buffer.from(typeof op.value === 'string' ? op.value : JSON.stringify(op.value))
   return { request_put: { key: Buffer.from(op.key), value, ...(op.lease ? { lease: op.lease } : {}) } }
 }

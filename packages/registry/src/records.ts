@@ -28,6 +28,11 @@ export interface UserRecord {
   directoryKey?: string
   /** May not sign in (the directory disabled the account). */
   disabled?: boolean
+  // Added with ring-both (issue 10); absent in records written before it.
+  /** The worker's own phone (a device id); empty or absent: none. */
+  homeDeviceId?: string
+  /** Ring the home device beside the seated desk. */
+  ringHomeDevice?: boolean
 }
 
 /** A phone's SIP digest credentials: never the password, only HA1 for one realm. */
@@ -48,6 +53,9 @@ export interface DeviceRecord {
   flexHost: boolean
   /** Absent while no SIP password is set (or since the device moved to another site). */
   sip?: SipCredentials
+  /** The desk's floor and room (its dispatchable location with the site's address); absent: none. */
+  floor?: string
+  room?: string
 }
 
 /** Stored at `sites/<id>`. */
@@ -174,6 +182,8 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
     disabled: record.disabled === true,
     functionKeyProfile: record.functionKeyProfile ?? '',
     hasPin: record.pinHash !== '',
+    homeDeviceId: record.homeDeviceId ?? '',
+    ringHomeDevice: record.ringHomeDevice === true,
   }
 }
 
@@ -190,6 +200,8 @@ export function toDevice(record: DeviceRecord, revision: string): Device {
     // Write-only: never returned.
     sipPassword: undefined,
     hasSipPassword: record.sip !== undefined,
+    floor: record.floor ?? '',
+    room: record.room ?? '',
   }
 }
 

@@ -32,6 +32,8 @@ import {
   type GetUserResponse,
   type ListBindingsRequest,
   type ListBindingsResponse,
+  type ListCallsRequest,
+  type ListCallsResponse,
   type ListDevicesRequest,
   type ListDevicesResponse,
   type ListSeatsRequest,
@@ -51,6 +53,8 @@ import {
   type RenewLeaseResponse,
   type ReportBindingsRequest,
   type ReportBindingsResponse,
+  type ReportCallsRequest,
+  type ReportCallsResponse,
   type GetDirectorySyncStatusRequest,
   type GetDirectorySyncStatusResponse,
   type ResetPinRequest,
@@ -69,6 +73,7 @@ import {
 import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
 import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
+import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
 import type { Caller } from './caller'
 import { SignInTelemetry, type SignInVia } from './sign-in-events'
 import {
@@ -175,6 +180,8 @@ export interface RegistryCoreOptions {
    * SyncDirectory answers NOT_CONFIGURED here. `reader` replaces the LDAP server (tests).
    */
   directorySync?: { config: DirectorySyncConfig; reader?: DirectoryReader }
+  /** The bound and retention of the workers' call lists (default 50 calls, 90 days: call-list.ts). */
+  callList?: CallListPolicy
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -236,6 +243,7 @@ export class RegistryCore extends EventEmitter {
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
   readonly #directorySync: DirectorySyncHost
+  readonly #callList: CallList
   readonly #pins: PinTelemetry
   readonly #signIns: SignInTelemetry
   readonly #stopping = new AbortController()
@@ -313,6 +321,15 @@ export class RegistryCore extends EventEmitter {
       logger: this.#logger,
       ...(o.directorySync === undefined ? {} : { config: o.directorySync.config, ...(o.directorySync.reader === undefined ? {} : { reader: o.directorySync.reader }) }),
     })
+    this.#callList = new CallList({
+      etcd: o.etcd,
+      keys: this.#keys,
+      writer: this.#writer,
+      clock: this.#ctx.now,
+      policy: o.callList ?? DEFAULT_CALL_LIST,
+      limits: this.#writer.limits,
+      logger: this.#logger,
+    })
     this.#leadership.on('change', (leader: boolean) => {
       this.#directorySync.follow(leader)
       if (leader) {
@@ -389,6 +406,7 @@ export class RegistryCore extends EventEmitter {
       await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
       clearTimeout(timer)
       this.#requestLease.close()
+      this.#callList.stop()
       this.#state = 'stopped'
       this.#logger.info('registry core stopped')
     })()
@@ -567,6 +585,24 @@ export class RegistryCore extends EventEmitter {
   /** The phones registered and not expired (by this instance's clock), of one site or all. */
   async listBindings(req: ListBindingsRequest): Promise<ListBindingsResponse> {
     return this.#reads.listBindings(req)
+  }
+
+  // ---- call lists ----
+
+  /**
+   * Stores the calls a branch's node reports (see CallListService.ReportCalls and call-list.ts).
+   * Validates the whole request before writing anything.
+   */
+  async reportCalls(req: ReportCallsRequest, caller: Caller): Promise<ReportCallsResponse> {
+    this.#mayWrite(caller)
+    const calls = this.#callList.validate(req, caller)
+    this.#mustLead()
+    return this.#leaderWork(() => this.#callList.report(calls))
+  }
+
+  /** A worker's calls, newest first (see CallListService.ListCalls for who may read which). */
+  async listCalls(req: ListCallsRequest, caller: Caller): Promise<ListCallsResponse> {
+    return this.#read(() => this.#callList.list(req, caller))
   }
 
   /**

@@ -76,6 +76,7 @@ export class RegistryProcess {
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         txnLimits: config.txnLimits,
+        callList: config.callList,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         deskThrottle: config.deskThrottle,
         logger,

@@ -49,5 +49,7 @@ export interface ServedCore {
   syncDirectory(request: p.SyncDirectoryRequest, caller: Caller, options?: { deadline?: number }): Promise<p.SyncDirectoryResponse>
   getDirectorySyncStatus(request: p.GetDirectorySyncStatusRequest, caller: Caller): Promise<p.GetDirectorySyncStatusResponse>
   listBindings(request: p.ListBindingsRequest, caller: Caller): Promise<p.ListBindingsResponse>
+  reportCalls(request: p.ReportCallsRequest, caller: Caller): Promise<p.ReportCallsResponse>
+  listCalls(request: p.ListCallsRequest, caller: Caller): Promise<p.ListCallsResponse>
   watchSeats(request: p.WatchSeatsRequest, signal: AbortSignal): AsyncIterable<p.WatchSeatsResponse>
 }

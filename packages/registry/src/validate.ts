@@ -82,6 +82,20 @@ export function text(value: string, field: string, required = false): string {
   return value
 }
 
+/**
+ * A part of a desk's dispatchable location (floor, room): at most 32 of letters, digits, spaces
+ * and `. , - / # ' ( )`, or empty. It goes into the PIDF-LO of emergency calls and onto the
+ * security desk's display: nothing else is let through.
+ */
+export const LOCATION_PART = /^[\p{L}\p{N} .,\-/#'()]{0,32}$/u
+
+/** Optional floor or room of a desk ({@link LOCATION_PART}). */
+export function locationPart(value: string, field: string): string {
+  if (!LOCATION_PART.test(value)) throw invalidArgument(field, "must be at most 32 of letters, digits, spaces and . , - / # ' ( )")
+  if (value !== '' && value.trim() === '') throw invalidArgument(field, 'must not be only spaces')
+  return value
+}
+
 /** Optional E.164 number (DID). */
 export function e164(value: string, field: string): string {
   if (value !== '' && !E164.test(value)) throw invalidArgument(field, 'must be an E.164 number like +31201234567')

@@ -49,6 +49,14 @@ export interface RungSeat {
   deviceId: string
 }
 
+/** Told how a call went (the call list, call-log.ts): at most once each. */
+export interface CallOutcomeListener {
+  /** The callee answered. */
+  answered(): void
+  /** The call ended: after being answered (a BYE from either side), or without (failed, cancelled, stopped). */
+  ended(answered: boolean): void
+}
+
 /** Options of {@link BackToBackCall.start}. */
 export interface BackToBackCallOptions {
   srf: SrfApp
@@ -66,6 +74,12 @@ export interface BackToBackCallOptions {
   seated?: { seat: RungSeat; ringing: RingingCalls }
   /** Default {@link RING_TIMEOUT_MS}. */
   ringTimeoutMs?: number
+  /**
+   * The B leg's body and Content-Type instead of the caller's (an emergency call's multipart
+   * body: the caller's SDP and the desk's location, emergency-location.ts).
+   */
+  body?: { content: string; contentType: string }
+  outcome?: CallOutcomeListener
 }
 
 /**
@@ -108,6 +122,7 @@ export class BackToBackCall {
   #settleCancel: () => void = () => undefined
   #unregister: () => void = () => undefined
   #ringTimer: NodeJS.Timeout | undefined
+  #ended = false
 
   private constructor(options: BackToBackCallOptions) {
     this.#o = options
@@ -153,8 +168,10 @@ export class BackToBackCall {
     }, this.#o.ringTimeoutMs ?? RING_TIMEOUT_MS)
     this.#ringTimer.unref()
 
+    const { body } = this.#o
+    const headers = bLegHeaders(req, body === undefined ? this.#o.headers : { ...this.#o.headers, 'Content-Type': body.contentType })
     srf
-      .createB2BUA(req, res, destination, { localSdpB: req.body, headers: bLegHeaders(req, this.#o.headers) }, {
+      .createB2BUA(req, res, destination, { localSdpB: body?.content ?? req.body, headers }, {
         cbRequest: (error, uacRequest) => {
           if (error !== null) return this.#settleCancel()
           this.#uacRequest = uacRequest
@@ -165,15 +182,19 @@ export class BackToBackCall {
         cbFinalizedUac: () => {
           if (this.#state === 'ringing') this.#state = 'answered'
           this.#unregisterNow()
+          this.#o.outcome?.answered()
         },
       })
       .then(
         ({ uas, uac }) => {
           this.#logger.info(`${what} answered`)
           relay(uas, uac, this.#logger)
+          uas.on('destroy', () => this.#finish(true))
+          uac.on('destroy', () => this.#finish(true))
         },
         (error: SrfSipError) => {
           this.#end()
+          this.#finish(this.#state === 'answered')
           if (this.#uacRequest === undefined) this.#settleCancel()
           this.#logger.info({ status: error.status, reason: error.reason ?? error.message, answeredCaller: res.finalResponseSent }, `${what} ended unanswered`)
         },
@@ -212,6 +233,13 @@ export class BackToBackCall {
     }
   }
 
+  /** Tells the outcome listener that the call ended (once). */
+  #finish(answered: boolean): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.#o.outcome?.ended(answered)
+  }
+
   #end(): void {
     if (this.#state === 'ringing') this.#state = 'ended'
     this.#unregisterNow()
@@ -228,7 +256,7 @@ export class BackToBackCall {
  * re-INVITE is offered to the other leg and answered with that leg's answer; INFO (e.g. DTMF)
  * passes through with its body.
  */
-function relay(uas: SrfDialog, uac: SrfDialog, logger: Logger): void {
+export function relay(uas: SrfDialog, uac: SrfDialog, logger: Logger): void {
   const hangUp = (other: SrfDialog) => (): void => {
     other.destroy().catch((error: unknown) => logger.debug({ err: error }, 'BYE to the other leg failed'))
   }

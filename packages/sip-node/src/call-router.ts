@@ -5,14 +5,20 @@
  * {@link RouteDecision}; sip-node.ts carries it out. Everything it reads comes in through
  * {@link CallRouterOptions}, so it is unit-testable with plain objects.
  */
+import { randomBytes } from 'node:crypto'
 import type { SiteConfig } from '@flexseat/config'
 import type { Device, Seat, User } from '@flexseat/proto'
+import { type DeskLocation, deviceUrn, GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, geolocationValue, type LocationPart, locationText, pidfLo } from './emergency-location'
 import { dialledNumber } from './feature-codes'
 import { isActive } from './seat-view'
 import type { SipHeaders } from './srf-adapter'
 import { EPOCH_HEADER, HOPS_HEADER, signTrunk, TRUNK_HEADER } from './trunk-auth'
 
-/** Header carrying the site's dispatchable location on emergency and external calls. */
+/**
+ * Header carrying the site's dispatchable location as text on external calls, and on emergency
+ * calls from a branch without a civic address (`emergency.civic_address`): with one, emergency
+ * calls carry the desk's location as RFC 6442 prescribes instead (emergency-location.ts).
+ */
 export const LOCATION_HEADER = 'X-Flexseat-Location'
 /** The identity header stamped on calls from phones (any the phone sent is replaced). */
 export const PAI_HEADER = 'P-Asserted-Identity'
@@ -37,6 +43,10 @@ export interface RouterSeats {
 export interface RouterDirectory {
   userByExtension(extension: string): Promise<User | undefined>
   deviceByExtension(extension: string): Promise<Device | undefined>
+  /** A device by id (a worker's home device). */
+  device(id: string): Promise<Device | undefined>
+  /** A user by id (the DID of the worker on an emergency call). */
+  user(id: string): Promise<User | undefined>
 }
 
 /** Options of {@link CallRouter}. */
@@ -57,7 +67,57 @@ export interface CallRouterOptions {
 }
 
 /** Which kind of place a proxied call goes to (for logs). */
-export type RouteTarget = 'phone' | 'trunk' | 'carrier' | 'fallback'
+export type RouteTarget = 'phone' | 'trunk' | 'carrier' | 'fallback' | 'home'
+
+/** A desk, as the call list names it. */
+export interface CallDesk {
+  siteId: string
+  deviceId: string
+}
+
+/** A worker a call is to or from, as the call list needs it. */
+export interface CallWorker {
+  userId: string
+  extension: string
+  displayName: string
+}
+
+/**
+ * What the call list needs to know of a routed call (call-log.ts): set on every decision about a
+ * call from a phone where a worker is involved, absent otherwise (calls between phones, calls
+ * from the trunk: the node where the call came from records them).
+ */
+export interface CallFacts {
+  /** The worker the call went out as (the seat acting at the calling phone), and where they sat. */
+  caller?: CallWorker & CallDesk
+  /** The worker called (their extension was dialled). */
+  callee?: CallWorker
+  /** Who was called, as the caller's list shows them. */
+  called: { number: string; name: string }
+  /** The desk the call rings for the callee, when one leg (with several: each leg's own). */
+  desk?: CallDesk
+}
+
+/** One leg of a call that rings several phones at once (ring-both). */
+export interface ForkLeg {
+  target: RouteTarget
+  destination: string
+  /** Headers of this leg's INVITE, set by the node ('' leaves one out). */
+  headers: SipHeaders
+  /** The seat this leg rings for (the seated desk at this branch): stopped on revocation. */
+  seat?: Seat
+  /** Its own Call-ID (a trunk leg beside another to the same call: a branch takes a signed Call-ID once). */
+  callId?: string
+  desk: CallDesk
+}
+
+/** An emergency call's location, for the node to put beside the SDP and to tell the security desk. */
+export interface EmergencyFacts {
+  /** The PIDF-LO body part (absent without a civic address: the text header then). */
+  location?: LocationPart
+  /** The security desk's MESSAGE. */
+  alert: string
+}
 
 /** The router's decision. */
 export type RouteDecision =
@@ -74,8 +134,18 @@ export type RouteDecision =
        * call itself, so that it can stop the ringing when the worker leaves (invariant 4).
        */
       seat?: Seat
+      /** The call list's facts (see {@link CallFacts}). */
+      call?: CallFacts
+      /** Set on emergency calls. */
+      emergency?: EmergencyFacts
     }
-  | { kind: 'reject'; status: number; reason: string }
+  | {
+      /** Ring several phones at once (ring-both); the first to answer takes the call. */
+      kind: 'fork'
+      legs: ForkLeg[]
+      call: CallFacts
+    }
+  | { kind: 'reject'; status: number; reason: string; call?: CallFacts; emergency?: EmergencyFacts }
 
 /** A call from one of this branch's phones (already authenticated). */
 export interface PhoneCall {
@@ -100,7 +170,10 @@ export interface TrunkCall {
   identity?: string
 }
 
-const reject = (status: number, reason: string): RouteDecision => ({ kind: 'reject', status, reason })
+/** A decision that rings at most one place. */
+type SingleDecision = Exclude<RouteDecision, { kind: 'fork' }>
+
+const reject = (status: number, reason: string): SingleDecision => ({ kind: 'reject', status, reason })
 
 /**
  * Replaces (or adds) the user part of a SIP URI: `sip:host:5060` + `1001` → `sip:1001@host:5060`.
@@ -172,12 +245,12 @@ export class CallRouter {
     const emergency = site.emergencyNumbers.includes(dialled)
     // BroadWorks' rule for host phones: an idle flex desk is for emergencies and signing in.
     if (call.device.flexHost && this.actingSeat(call.device) === undefined && !emergency) return reject(403, `Sign in with ${site.featureCodes.login} to call`)
-    if (emergency) return this.#carrier(dialled, headers())
-    if (matches(site.dialPlan.extension, dialled)) return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers())
-    if (matches(site.dialPlan.external, dialled)) return this.#carrier(dialled, headers())
+    if (emergency) return this.#withCaller(call.device, dialled, await this.#emergency(call.device, dialled))
+    if (matches(site.dialPlan.extension, dialled)) return this.#withCaller(call.device, dialled, this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers()))
+    if (matches(site.dialPlan.external, dialled)) return this.#withCaller(call.device, dialled, this.#carrier(dialled, headers()))
     // Outside the dial plan: still an extension if the directory knows it (extensions are 2 to
     // 15 digits, the plan's pattern may be narrower), else nothing.
-    return this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers())
+    return this.#withCaller(call.device, dialled, this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers()))
   }
 
   /**
@@ -212,33 +285,146 @@ export class CallRouter {
     return reject(480, `${extension} is not signed in`)
   }
 
-  // A worker's or a device's extension dialled at this branch.
+  /**
+   * A worker's or a device's extension dialled at this branch. A worker: their active seat (here,
+   * or over the trunk), with their home device beside it when they ring both; not seated (or
+   * pending, or this branch offline): their fallback, else their home device, else 480. A device:
+   * the phone, wherever it is.
+   */
   async #extension(extension: string, callId: string, identity: () => string, allowFallback: boolean): Promise<RouteDecision> {
     const here = this.#o.site.id
+    // Every directory lookup comes before the seat is read: nothing is awaited between reading the
+    // seat and deciding (invariant 4). A failed lookup matters only where the seat does not decide.
+    let user: User | undefined
+    let lookupError: unknown
+    let home: Device | undefined
+    try {
+      user = await this.#o.directory.userByExtension(extension)
+      if (user !== undefined && user.homeDeviceId !== '') home = await this.#o.directory.device(user.homeDeviceId)
+    } catch (error) {
+      lookupError = error
+    }
     const seat = this.#o.seats.byExtension(extension)
+    const callee: CallWorker | undefined = seat !== undefined ? { userId: seat.userId, extension, displayName: seat.displayName } : user === undefined ? undefined : { userId: user.id, extension, displayName: user.displayName }
+    const facts = (desk?: CallDesk): CallFacts => ({ ...(callee === undefined ? {} : { callee }), called: { number: extension, name: callee?.displayName ?? '' }, ...(desk === undefined ? {} : { desk }) })
     let unseated = `${extension} is not signed in`
     if (seat !== undefined && isActive(seat)) {
-      if (seat.siteId !== here) return this.#trunk(seat.siteId, extension, callId, seat.epoch, 0, identity)
-      if (this.#o.lease.active) return this.#phone(seat.deviceId, extension, 'phone', seat)
-      unseated = `${extension} is unreachable (branch offline)`
+      let seated: SingleDecision | undefined
+      if (seat.siteId !== here) seated = this.#trunk(seat.siteId, extension, callId, seat.epoch, 0, identity)
+      else if (this.#o.lease.active) seated = this.#phone(seat.deviceId, extension, 'phone', seat)
+      else unseated = `${extension} is unreachable (branch offline)`
+      if (seated !== undefined) {
+        const desk = { siteId: seat.siteId, deviceId: seat.deviceId }
+        // Ring-both: the worker's own phone rings beside the desk they sit at; a revocation stops
+        // the seated desk's leg only (the home device is not a flex seat).
+        if (user?.ringHomeDevice === true && home !== undefined && home.id !== seat.deviceId) {
+          const homeLeg = this.#device(home, `home-${callId}`, identity)
+          if (homeLeg.kind === 'proxy') {
+            const homeDesk = { siteId: home.siteId, deviceId: home.id }
+            if (seated.kind !== 'proxy') return { ...homeLeg, target: 'home', call: facts(homeDesk) }
+            return {
+              kind: 'fork',
+              legs: [
+                { target: seated.target, destination: seated.destinations[0]!, headers: seated.headers, ...(seated.seat === undefined ? {} : { seat: seated.seat }), desk },
+                { target: 'home', destination: homeLeg.destinations[0]!, headers: homeLeg.headers, ...(homeLeg.target === 'trunk' ? { callId: `home-${callId}` } : {}), desk: homeDesk },
+              ],
+              call: facts(),
+            }
+          }
+        }
+        return { ...seated, call: facts(desk) }
+      }
     }
-    const user = await this.#o.directory.userByExtension(extension)
+    if (lookupError !== undefined) throw lookupError
     if (user !== undefined || seat !== undefined) {
+      // Not seated: the fallback if there is one (an administrator's explicit choice), else the
+      // worker's own phone, else 480.
       const fallback = user?.fallback.trim() ?? ''
       if (fallback !== '' && allowFallback) {
-        if (/^sips?:/i.test(fallback)) return { kind: 'proxy', target: 'fallback', destinations: [fallback], headers: {} }
+        if (/^sips?:/i.test(fallback)) return { kind: 'proxy', target: 'fallback', destinations: [fallback], headers: {}, call: facts() }
         // An extension: routed again, once (a fallback's fallback is not followed: no loops).
-        return this.#extension(fallback, callId, identity, false)
+        const next = await this.#extension(fallback, callId, identity, false)
+        const desk = next.kind === 'fork' ? undefined : next.call?.desk
+        return { ...next, call: facts(desk) }
       }
-      return reject(480, unseated)
+      if (home !== undefined && allowFallback) {
+        const rings = this.#device(home, callId, identity)
+        if (rings.kind === 'proxy') return { ...rings, target: 'home', call: facts({ siteId: home.siteId, deviceId: home.id }) }
+      }
+      return { ...reject(480, unseated), call: facts() }
     }
     const device = await this.#o.directory.deviceByExtension(extension)
     if (device === undefined) return reject(404, 'Not Found')
-    if (device.siteId === here) return this.#phone(device.id, extension, 'phone')
-    return this.#trunk(device.siteId, extension, callId, '', 0, identity)
+    return { ...this.#device(device, callId, identity), call: { called: { number: extension, name: device.label } } }
   }
 
-  #phone(deviceId: string, extension: string, target: RouteTarget, seat?: Seat): RouteDecision {
+  /** A device's own phone: its binding here, or its branch over the trunk (by its extension). */
+  #device(device: Device, callId: string, identity: () => string): SingleDecision {
+    if (device.siteId === this.#o.site.id) return this.#phone(device.id, device.extension === '' ? device.id : device.extension, 'phone')
+    if (device.extension === '') return reject(480, `${device.id} is unreachable`)
+    return this.#trunk(device.siteId, device.extension, callId, '', 0, identity)
+  }
+
+  /**
+   * An emergency number dialled at `device`: out through this branch's carrier with the desk's
+   * dispatchable location (RFC 6442, when the site has a civic address; else the text header) and
+   * the caller's identity plus a call-back number (the seated worker's DID, else the site's
+   * `emergency.callback_number`) in P-Asserted-Identity; and the text for the security desk.
+   */
+  async #emergency(device: Device, dialled: string): Promise<RouteDecision> {
+    const site = this.#o.site
+    const config = site.emergency
+    const domain = site.sip.domain
+    // The worker's DID is looked up first; the seat is read again afterwards (invariant 4).
+    const before = this.actingSeat(device)
+    let did = ''
+    if (before !== undefined) {
+      try {
+        did = (await this.#o.directory.user(before.userId))?.did ?? ''
+      } catch {
+        // The directory cannot say: the site's call-back number stands in.
+      }
+    }
+    const seat = this.actingSeat(device)
+    const callback = seat !== undefined && seat.userId === before?.userId && did !== '' ? did : (config?.callbackNumber ?? '')
+    const headers: SipHeaders = { [PAI_HEADER]: `${this.identity(device)}${callback === '' ? '' : `, <tel:${callback}>`}` }
+    const address = config?.civicAddress
+    const location: DeskLocation | undefined = address === undefined ? undefined : { address, floor: device.floor ?? '', room: device.room ?? '', seat: device.label }
+    let part: LocationPart | undefined
+    if (location !== undefined) {
+      part = {
+        contentId: `${randomBytes(8).toString('hex')}@${domain}`,
+        pidf: pidfLo({
+          entity: `pres:${seat?.extension ?? (device.extension === '' ? device.id : device.extension)}@${domain}`,
+          location,
+          deviceId: device.id,
+          deviceUrn: deviceUrn(device.id, domain),
+          timestamp: new Date((this.#o.now ?? Date.now)()),
+        }),
+      }
+      headers[GEOLOCATION_HEADER] = geolocationValue(part.contentId)
+      headers[GEOLOCATION_ROUTING_HEADER] = 'yes'
+    }
+    const where = location === undefined ? site.dispatchableLocation : locationText(location)
+    const who = seat === undefined ? 'nobody signed in' : `${seat.extension} ${seat.displayName}`.trim()
+    const alert = `EMERGENCY call to ${dialled} from ${device.label === '' ? device.id : device.label} (${device.id}${device.extension === '' ? '' : `, ${device.extension}`}), ${site.name}: ${where}; ${who}${callback === '' ? '' : `; call back ${callback}`}`
+    const decision = this.#carrier(dialled, headers, location === undefined)
+    return { ...decision, emergency: { ...(part === undefined ? {} : { location: part }), alert } }
+  }
+
+  /**
+   * The call list's facts of a call from `device` (see {@link CallFacts}): the worker acting at it
+   * now (the decision is final: nothing is awaited after this), beside what the routing found.
+   */
+  #withCaller(device: Device, dialled: string, decision: RouteDecision): RouteDecision {
+    const seat = this.actingSeat(device)
+    const caller = seat === undefined ? undefined : { userId: seat.userId, extension: seat.extension, displayName: seat.displayName, siteId: seat.siteId, deviceId: seat.deviceId }
+    const { call, ...rest } = decision
+    if (caller === undefined && call?.callee === undefined) return rest as RouteDecision
+    return { ...rest, call: { ...call, ...(caller === undefined ? {} : { caller }), called: call?.called ?? { number: dialled, name: '' } } } as RouteDecision
+  }
+
+  #phone(deviceId: string, extension: string, target: RouteTarget, seat?: Seat): SingleDecision {
     const binding = this.#o.binding(deviceId)
     if (binding === undefined) return reject(480, `${extension} is unreachable`)
     return { kind: 'proxy', target, destinations: [binding.contact], headers: {}, ...(seat === undefined ? {} : { seat }) }
@@ -246,7 +432,7 @@ export class CallRouter {
 
   // The identity is signed and set here, as signed: the receiving node verifies the very value
   // the request carries ('' leaves it out).
-  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identityOf: () => string): RouteDecision {
+  #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identityOf: () => string): SingleDecision {
     if (!DIALLABLE.test(extension)) return reject(404, 'Not Found')
     const identity = identityOf()
     const site = this.#o.sites.get(siteId)
@@ -260,15 +446,17 @@ export class CallRouter {
     }
   }
 
-  #carrier(dialled: string, headers: SipHeaders): RouteDecision {
+  #carrier(dialled: string, headers: SipHeaders, locationText = true): SingleDecision {
     const site = this.#o.site
     if (!DIALLABLE.test(dialled)) return reject(404, 'Not Found')
     if (site.sip.carrierUri === undefined || site.sip.carrierUri === '') return reject(503, 'No carrier route')
-    return { kind: 'proxy', target: 'carrier', destinations: [withUser(site.sip.carrierUri, dialled)], headers: { ...headers, [LOCATION_HEADER]: site.dispatchableLocation } }
+    return { kind: 'proxy', target: 'carrier', destinations: [withUser(site.sip.carrierUri, dialled)], headers: { ...headers, ...(locationText ? { [LOCATION_HEADER]: site.dispatchableLocation } : {}) } }
   }
 
   #withHeaders(decision: RouteDecision, headers: SipHeaders): RouteDecision {
-    return decision.kind === 'proxy' ? { ...decision, headers: { ...headers, ...decision.headers } } : decision
+    if (decision.kind === 'proxy') return { ...decision, headers: { ...headers, ...decision.headers } }
+    if (decision.kind === 'fork') return { ...decision, legs: decision.legs.map((leg) => ({ ...leg, headers: { ...headers, ...leg.headers } })) }
+    return decision
   }
 }
 

@@ -3,6 +3,7 @@ import {
   type AckRevocationsRequest,
   bearer,
   BranchServiceClient,
+  CallListServiceClient,
   type ChangePinRequest,
   type Device,
   DirectoryServiceClient,
@@ -17,6 +18,8 @@ import {
   type RenewLeaseRequest,
   type RenewLeaseResponse,
   type ReportBindingsRequest,
+  type ReportCallsRequest,
+  type ReportCallsResponse,
   SeatServiceClient,
   serverStream,
   type Site,
@@ -65,6 +68,7 @@ interface Endpoint {
   seat: SeatServiceClient
   directory: DirectoryServiceClient
   branch: BranchServiceClient
+  calls: CallListServiceClient
 }
 
 /** Whether a call may be repeated once on another address after a transport failure. */
@@ -232,6 +236,15 @@ export class RegistryClient {
     })
   }
 
+  /**
+   * CallListService.ReportCalls: stores the calls the node recorded (at most 1000). Repeated once
+   * on the next address after a refused connection: each record carries its own id and is stored
+   * once.
+   */
+  async reportCalls(req: ReportCallsRequest): Promise<ReportCallsResponse> {
+    return this.#call('ReportCalls', (e) => e.calls.reportCalls.bind(e.calls), req, 'once')
+  }
+
   /** Closes every channel; later calls fail with UNAVAILABLE. Idempotent. */
   close(): void {
     this.#closed = true
@@ -280,6 +293,7 @@ export class RegistryClient {
         seat,
         directory: new DirectoryServiceClient(address, this.#credentials, shared),
         branch: new BranchServiceClient(address, this.#credentials, shared),
+        calls: new CallListServiceClient(address, this.#credentials, shared),
       }
       if (this.#closed) closeEndpoint(endpoint)
       else this.#endpoints.set(address, endpoint)
@@ -307,4 +321,5 @@ function closeEndpoint(endpoint: Endpoint): void {
   endpoint.seat.close()
   endpoint.directory.close()
   endpoint.branch.close()
+  endpoint.calls.close()
 }

@@ -31,10 +31,12 @@ export interface RingingCall {
   readonly deviceId: string
   readonly callId: string
   /**
-   * Answers the caller with `status`/`reason` and CANCELs the phone's leg. Called at most once by
-   * {@link RingingCalls}. Resolves once the engine took the CANCEL (never rejects).
+   * Answers the caller with `status`/`reason` and CANCELs the phone's leg (`why` says what
+   * happened: a call that rings other phones too goes on ringing them unless the node shuts down).
+   * Called at most once by {@link RingingCalls}. Resolves once the engine took the CANCEL (never
+   * rejects).
    */
-  stop(status: number, reason: string): Promise<void>
+  stop(status: number, reason: string, why: RingingStop): Promise<void>
 }
 
 /** The registry of ringing calls (see the file comment). */
@@ -78,8 +80,9 @@ export class RingingCalls {
     for (const call of [...this.#calls]) {
       if (!which(call)) continue
       this.#calls.delete(call)
-      const { status, reason } = ringingStopResponse(call.extension, why(call))
-      stopping.push(call.stop(status, reason))
+      const cause = why(call)
+      const { status, reason } = ringingStopResponse(call.extension, cause)
+      stopping.push(call.stop(status, reason, cause))
     }
     return Promise.all(stopping).then(() => undefined)
   }

@@ -19,16 +19,22 @@
  * is signed afresh). Only a trunk call the node passes on unchanged (to a device's own
  * extension) is proxied (stateful, Record-Route).
  */
+import { randomBytes } from 'node:crypto'
 import type { Device, PhoneBinding } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
-import { CallRouter, type RouteDecision } from './call-router'
+import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
 import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
-import { BackToBackCall } from './back-to-back-call'
+import { BackToBackCall, type CallOutcomeListener } from './back-to-back-call'
+import { CallLog } from './call-log'
+import { CallReporter } from './call-reporter'
+import { GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, withLocation } from './emergency-location'
+import { ForkedCall } from './forked-call'
+import { SecurityDesk } from './security-desk'
 import { type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
@@ -93,6 +99,8 @@ export class SipNode {
   readonly #messenger: PhoneMessenger
   readonly #notifier: SeatNotifier
   readonly #reporter: BindingReporter
+  readonly #calls: CallReporter
+  readonly #securityDesk: SecurityDesk
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
@@ -138,6 +146,7 @@ export class SipNode {
       },
       logger,
     })
+    this.#calls = CallReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
     this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
@@ -145,6 +154,8 @@ export class SipNode {
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
     this.#metrics = new NodeMetrics(site.id)
     this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
+    this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
+    if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -242,6 +253,8 @@ export class SipNode {
       // While the lease is still held: the changes not reported yet (the bindings stay in the
       // cluster: a restarted node restores them).
       await settleWithin(this.#reporter.stop(), STOP_REPORT_MS)
+      // The calls that ended (those the stop above cut short included) reach the call lists.
+      await settleWithin(this.#calls.stop(), STOP_REPORT_MS)
       await this.#lease.stop()
       await this.#stream.stop()
       this.#directory.stop()
@@ -387,6 +400,7 @@ export class SipNode {
   }
 
   async #dispatch(req: SrfRequest, res: SrfResponse): Promise<void> {
+    const startedAt = Date.now()
     const admission = this.#admissions.get(req)
     if (admission === undefined) return res.send(500)
     const callId = req.get('Call-ID')
@@ -400,19 +414,68 @@ export class SipNode {
       return this.router.fromTrunk({ user, callId, epoch, hops, identity })
     }
     const decision = await route()
+    // Kari's Law: the security desk hears of every emergency call as it is routed, whether or not
+    // the carrier takes it.
+    if (decision.kind !== 'fork' && decision.emergency !== undefined) {
+      logger.warn({ to: user, alert: decision.emergency.alert }, 'emergency call')
+      void this.#securityDesk.alert(decision.emergency.alert)
+    }
+    const log = admission.source === 'phone' && decision.call !== undefined ? this.#callLog(req, admission.device, startedAt, decision.call) : undefined
     if (decision.kind === 'reject') {
       logger.info({ to: user, status: decision.status, reason: decision.reason }, 'call refused')
       this.#metrics.callRouted('refused', admission.source)
+      log?.ended()
       return res.send(decision.status, decision.reason)
     }
-    if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+    if (this.#state !== 'running') {
+      log?.ended()
+      return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
+    }
+    if (decision.kind === 'fork') {
+      this.#metrics.callRouted('ring-both', admission.source)
+      logger.info({ to: user, legs: decision.legs.map((leg) => ({ target: leg.target, destination: leg.destination, device: leg.desk.deviceId })), user: decision.call.callee?.userId, carried: 'fork' }, 'call routed')
+      ForkedCall.start({
+        srf: this.#srf,
+        req,
+        res,
+        legs: decision.legs.map((leg) => ({ ...leg, seat: leg.seat === undefined ? undefined : { userId: leg.seat.userId, extension: leg.seat.extension, deviceId: leg.seat.deviceId } })),
+        ringing: this.#ringing,
+        logger,
+        ...(log === undefined ? {} : { outcome: { answered: (desk) => log.answered(desk), ended: () => log.ended() } }),
+      })
+      return
+    }
     // No await since the router decided: the seat it rings is still the view's (invariant 4).
     const seat = decision.seat
     const proxied = seat === undefined && admission.source === 'trunk' && Object.keys(decision.headers).length === 0
     this.#metrics.callRouted(decision.target, admission.source)
     logger.info({ to: user, target: decision.target, destinations: decision.destinations, ...(seat === undefined ? {} : { user: seat.userId, device: seat.deviceId }), carried: proxied ? 'proxy' : 'b2bua' }, 'call routed')
     if (!proxied) {
-      BackToBackCall.start({ srf: this.#srf, req, res, destination: decision.destinations[0]!, headers: decision.headers, logger, ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }) })
+      const outcome: CallOutcomeListener | undefined = log === undefined ? undefined : { answered: () => log.answered(), ended: () => log.ended() }
+      let headers = decision.headers
+      let body: { content: string; contentType: string } | undefined
+      const location = decision.emergency?.location
+      if (location !== undefined) {
+        if (req.body.trim() === '') {
+          // No offer to put the location beside (a late offer): the text form, as without an address.
+          logger.warn('emergency call without an SDP offer: its location goes as text')
+          headers = { ...headers, [GEOLOCATION_HEADER]: '', [GEOLOCATION_ROUTING_HEADER]: '', [LOCATION_HEADER]: this.config.site.dispatchableLocation }
+        } else {
+          const multipart = withLocation(req.body, req.has('Content-Type') ? req.get('Content-Type') : 'application/sdp', location, `flexseat-${randomBytes(12).toString('hex')}`)
+          body = { content: multipart.body, contentType: multipart.contentType }
+        }
+      }
+      BackToBackCall.start({
+        srf: this.#srf,
+        req,
+        res,
+        destination: decision.destinations[0]!,
+        headers,
+        logger,
+        ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }),
+        ...(body === undefined ? {} : { body }),
+        ...(outcome === undefined ? {} : { outcome }),
+      })
       return
     }
     // Record-Route: in-dialog requests (ACK, BYE, re-INVITE) follow the same path through the
@@ -420,6 +483,15 @@ export class SipNode {
     req.proxy({ destination: decision.destinations, remainInDialog: true }).then(
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
+    )
+  }
+
+  /** The call list's record keeping of a call from `device` (call-log.ts). */
+  #callLog(req: SrfRequest, device: Device, startedAt: number, facts: NonNullable<RouteDecision['call']>): CallLog {
+    return new CallLog(
+      this.#calls,
+      { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label } },
+      facts,
     )
   }
 
@@ -432,6 +504,11 @@ export class SipNode {
     res.send(reply.status, reply.reason, { headers: reply.headers })
     if (reply.message !== undefined) void this.#messenger.send(device.id, reply.message)
   }
+}
+
+/** The From tag of a request ('' without one). */
+function fromTagOf(req: SrfRequest): string {
+  return /;\s*tag=([^;>\s]+)/i.exec(req.get('From') ?? '')?.[1] ?? ''
 }
 
 /** `work`, or nothing after `ms`: the timer does not hold the process. */

@@ -128,6 +128,21 @@ export interface User {
    * sets one (ResetPin); until then Login at a phone answers NO_PIN.
    */
   hasPin: boolean;
+  /**
+   * The worker's own phone (a Device.id; optional): their own desk, which is not a flex seat.
+   * While the worker is not seated anywhere, calls to them ring it (unless a fallback is set:
+   * the fallback wins). CreateUser and UpdateUser refuse an id that names no device
+   * (INVALID_ARGUMENT naming user.home_device_id). Deleting the device leaves the id in place;
+   * calls then skip it.
+   */
+  homeDeviceId: string;
+  /**
+   * While the worker is seated at a desk other than the home device, a call to them rings the
+   * seated desk and the home device in parallel (BroadWorks Flexible Seating's "alert the guest's
+   * own phone"): the first to answer takes the call, the other is cancelled. Revocations stop
+   * the seated desk's ringing only. Needs home_device_id.
+   */
+  ringHomeDevice: boolean;
 }
 
 /** A phone. */
@@ -153,7 +168,19 @@ export interface Device {
     | string
     | undefined;
   /** A SIP password is set for the device's current site (read-only). */
-  hasSipPassword?: boolean | undefined;
+  hasSipPassword?:
+    | boolean
+    | undefined;
+  /**
+   * The desk's floor, part of its dispatchable location (the site's civic address plus floor and
+   * room, sent with emergency calls as RFC 5139's FLR): at most 32 of letters, digits, spaces and
+   * . , - / # ' ( ) (optional). Unset reads as empty.
+   */
+  floor?:
+    | string
+    | undefined;
+  /** The desk's room (RFC 5139's ROOM), same alphabet as floor (optional). */
+  room?: string | undefined;
 }
 
 /** A branch office. */
@@ -375,6 +402,8 @@ function createBaseUser(): User {
     disabled: false,
     functionKeyProfile: "",
     hasPin: false,
+    homeDeviceId: "",
+    ringHomeDevice: false,
   };
 }
 
@@ -442,6 +471,12 @@ export const User: MessageFns<User> = {
     }
     if (message.hasPin !== false) {
       writer.uint32(168).bool(message.hasPin);
+    }
+    if (message.homeDeviceId !== "") {
+      writer.uint32(242).string(message.homeDeviceId);
+    }
+    if (message.ringHomeDevice !== false) {
+      writer.uint32(248).bool(message.ringHomeDevice);
     }
     return writer;
   },
@@ -627,6 +662,22 @@ export const User: MessageFns<User> = {
             message.hasPin = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.homeDeviceId = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 248) {
+              break;
+            }
+
+            message.ringHomeDevice = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -698,6 +749,16 @@ export const User: MessageFns<User> = {
         : isSet(object.has_pin)
         ? globalThis.Boolean(object.has_pin)
         : false,
+      homeDeviceId: isSet(object.homeDeviceId)
+        ? globalThis.String(object.homeDeviceId)
+        : isSet(object.home_device_id)
+        ? globalThis.String(object.home_device_id)
+        : "",
+      ringHomeDevice: isSet(object.ringHomeDevice)
+        ? globalThis.Boolean(object.ringHomeDevice)
+        : isSet(object.ring_home_device)
+        ? globalThis.Boolean(object.ring_home_device)
+        : false,
     };
   },
 
@@ -766,6 +827,12 @@ export const User: MessageFns<User> = {
     if (message.hasPin !== false) {
       obj.hasPin = message.hasPin;
     }
+    if (message.homeDeviceId !== "") {
+      obj.homeDeviceId = message.homeDeviceId;
+    }
+    if (message.ringHomeDevice !== false) {
+      obj.ringHomeDevice = message.ringHomeDevice;
+    }
     return obj;
   },
 
@@ -795,6 +862,8 @@ export const User: MessageFns<User> = {
     message.disabled = object.disabled ?? false;
     message.functionKeyProfile = object.functionKeyProfile ?? "";
     message.hasPin = object.hasPin ?? false;
+    message.homeDeviceId = object.homeDeviceId ?? "";
+    message.ringHomeDevice = object.ringHomeDevice ?? false;
     return message;
   },
 };
@@ -810,6 +879,8 @@ function createBaseDevice(): Device {
     revision: "0",
     sipPassword: undefined,
     hasSipPassword: undefined,
+    floor: undefined,
+    room: undefined,
   };
 }
 
@@ -841,6 +912,12 @@ export const Device: MessageFns<Device> = {
     }
     if (message.hasSipPassword !== undefined) {
       writer.uint32(72).bool(message.hasSipPassword);
+    }
+    if (message.floor !== undefined) {
+      writer.uint32(162).string(message.floor);
+    }
+    if (message.room !== undefined) {
+      writer.uint32(170).string(message.room);
     }
     return writer;
   },
@@ -930,6 +1007,22 @@ export const Device: MessageFns<Device> = {
             message.hasSipPassword = reader.bool();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.floor = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.room = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -969,6 +1062,8 @@ export const Device: MessageFns<Device> = {
         : isSet(object.has_sip_password)
         ? globalThis.Boolean(object.has_sip_password)
         : undefined,
+      floor: isSet(object.floor) ? globalThis.String(object.floor) : undefined,
+      room: isSet(object.room) ? globalThis.String(object.room) : undefined,
     };
   },
 
@@ -1001,6 +1096,12 @@ export const Device: MessageFns<Device> = {
     if (message.hasSipPassword !== undefined) {
       obj.hasSipPassword = message.hasSipPassword;
     }
+    if (message.floor !== undefined) {
+      obj.floor = message.floor;
+    }
+    if (message.room !== undefined) {
+      obj.room = message.room;
+    }
     return obj;
   },
 
@@ -1018,6 +1119,8 @@ export const Device: MessageFns<Device> = {
     message.revision = object.revision ?? "0";
     message.sipPassword = object.sipPassword ?? undefined;
     message.hasSipPassword = object.hasSipPassword ?? undefined;
+    message.floor = object.floor ?? undefined;
+    message.room = object.room ?? undefined;
     return message;
   },
 };

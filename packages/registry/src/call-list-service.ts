@@ -1,0 +1,15 @@
+import { CallListServiceService, type CallListServiceServer } from '@flexseat/proto'
+import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+
+/**
+ * CallListService on the registry core (the workers' central call lists, call-list.ts):
+ * ReportCalls is a leader write, forwarded like the others (it carries no request id: each
+ * record carries its own, and is stored once); ListCalls is a read answered here.
+ */
+export function callListService(context: ServiceContext): CallListServiceServer {
+  const def = CallListServiceService
+  return {
+    reportCalls: writeHandler(context, 'ReportCalls', def.reportCalls, (request, caller) => context.core().reportCalls(request, caller)),
+    listCalls: readHandler(context, 'ListCalls', (request, caller) => context.core().listCalls(request, caller)),
+  }
+}
