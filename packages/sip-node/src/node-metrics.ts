@@ -12,8 +12,8 @@ import { type Counter, type Histogram, type Meter, metrics } from '@opentelemetr
  * - `flexseat.confirmation_lease.active` (gauge, 1 or 0): whether this node holds the branch's lease;
  * - `flexseat.phones.registered` (gauge): phones with a live registration here;
  * - `flexseat.calls.routed` (counter): calls routed, by `flexseat.target` (the router's target:
- *   `phone`, `seat`, `trunk`, `carrier`, `fallback`, ...; `refused` for a call answered with an
- *   error) and `flexseat.source` (`phone`, `trunk`).
+ *   `phone`, `seat`, `trunk`, `carrier`, `fallback`, ...; `ring-both` for a call that rings the
+ *   seated desk and the home device at once; `refused` for a call answered with an error) and `flexseat.source` (`phone`, `trunk`).
  */
 export class NodeMetrics {
   readonly #site: { 'flexseat.site': string }
