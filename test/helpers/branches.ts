@@ -22,7 +22,7 @@ import { isAbsolute, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseDocument } from 'yaml'
 import { type Device, type Seat, unary, User } from '@flexseat/proto'
-import { freePorts, TetheredProcess } from '@flexseat/sim'
+import { freePorts, freeUdpPortRange, TetheredProcess } from '@flexseat/sim'
 import { REPO_ROOT, RegistryCluster } from './registry-cluster'
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines'
 import { freePort, type TestLike } from './sip-engine'
@@ -688,7 +688,7 @@ export class Phone {
     const port = this.#port
     const args = [
       '-sf', PHONE_SCENARIOS[this.#mode],
-      '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freePort()),
+      '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freeUdpPortRange()),
       '-t', 'u1', '-m', '1000000', '-nostdin', '-aa',
       '-s', this.deviceId,
       '-trace_msg', '-message_file', this.traceFile, '-message_overwrite', 'false',
@@ -826,7 +826,7 @@ export class Phone {
     const args = [
       run.remote,
       '-sf', isAbsolute(scenario) ? scenario : join(SIPP_FIXTURES, scenario),
-      '-i', '127.0.0.1', '-p', String(run.port), '-mp', String(await freePort()),
+      '-i', '127.0.0.1', '-p', String(run.port), '-mp', String(await freeUdpPortRange()),
       '-t', 'u1', '-m', '1', '-nostdin',
       '-timeout', `${run.timeoutSec}s`, '-timeout_error',
       '-trace_msg', '-message_file', run.trace,

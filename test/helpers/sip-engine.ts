@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { claimPort } from '@flexseat/sim';
+import { candidatePort, claimPort } from '@flexseat/sim';
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines';
 import { createSrf, type SrfApp } from './srf';
 
@@ -29,13 +29,16 @@ export interface EngineHandle {
 
 const MAIN = path.resolve(__dirname, '../../packages/sip-engine/dist/main.js');
 
-/** A port free for both UDP and TCP on 127.0.0.1. */
+/** A port free for both UDP and TCP on 127.0.0.1, picked as @flexseat/sim's candidatePort does. */
 export async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 200; i++) {
+    const port = candidatePort();
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    const port = (srv.address() as net.AddressInfo).port;
+    const listening = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!listening) continue;
     const udp = dgram.createSocket('udp4');
     const ok = await new Promise<boolean>((resolve) => {
       udp.once('error', () => resolve(false));

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { freePort, kill, waitFor, type TestLike } from './sip-engine';
+import { freeUdpPortRange } from '@flexseat/sim';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/sipp');
 
@@ -67,7 +68,7 @@ export async function startSipp(t: TestLike, opts: SippOptions): Promise<SippHan
 
 async function startSippOnce(t: TestLike, opts: SippOptions): Promise<SippHandle> {
   const port = opts.port ?? (await freePort());
-  const mp = await freePort();
+  const mp = await freeUdpPortRange();
   const args = [
     ...(opts.remote ? [opts.remote] : []),
     '-sf', path.join(FIXTURES, opts.scenario),

@@ -1,6 +1,6 @@
 export { ETCD_TXN_LIMITS, EtcdCluster, etcdLimitsEnv, isHealthy } from './etcd-cluster'
 export type { EtcdClusterOptions, EtcdMember, EtcdMemberSpec, EtcdTxnLimits } from './etcd-cluster'
-export { claimPort, freePorts } from './free-port'
+export { candidatePort, claimPort, freePorts, freeUdpPortRange } from './free-port'
 export { TetheredProcess } from './tethered-process'
 export type { ProcessExit } from './tethered-process'
 export { SimError } from './errors'

@@ -4,6 +4,7 @@ import { createSocket } from 'node:dgram'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { SimError } from './errors'
+import { claimPort, freeUdpPortRange } from './free-port'
 import { TetheredProcess } from './tethered-process'
 
 /**
@@ -180,7 +181,7 @@ export class SippPhone {
       '-i', host, '-t', 'u1', '-nostdin', '-trace_msg',
       '-au', this.account.deviceId, '-ap', this.account.password,
       '-key', 'device', this.account.deviceId, '-key', 'domain', this.account.domain,
-      '-mp', String(await freeUdpPort()),
+      '-mp', String(await freeUdpPortRange()),
     ]
     const child = await TetheredProcess.spawn('sipp', [...(options.uas ? [] : [`${host}:${port}`]), ...common, ...args], { cwd: this.#dir })
     child.stdout.resume()
@@ -206,7 +207,7 @@ async function freeUdpPort(): Promise<number> {
       socket.once('error', () => resolve(false))
       socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)))
     })
-    if (free) return port
+    if (free && claimPort(port)) return port
   }
 }
 
