@@ -3,7 +3,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js'
 import type { SiteConfig } from '@flexseat/config'
-import { bearer, DirectoryServiceClient, unary, User } from '@flexseat/proto'
+import { bearer, Device, DirectoryServiceClient, unary, User } from '@flexseat/proto'
 import { parse, stringify } from 'yaml'
 import { SimError } from './errors'
 
@@ -110,12 +110,12 @@ export async function ensureDemoDirectory(options: EnsureDemoDirectoryOptions): 
     // it joined the cluster: phones can only be created at sites that exist.
     for (const site of options.sites) await untilSiteExists(client, site.id, settings)
     for (const device of directory.devices) {
-      const existing = await absentAsUndefined(unary(client.getDevice.bind(client), { deviceId: device.id }, settings))
+      const existing = await absentAsUndefined(unary(client.getDevice.bind(client), { deviceId: device.id, mac: '' }, settings))
       const { sipPassword, ...fields } = device
       if (existing?.device === undefined) {
         await unary(
           client.createDevice.bind(client),
-          { requestId: randomUUID(), device: { ...fields, model: 'simulated', revision: '0', sipPassword, hasSipPassword: undefined } },
+          { requestId: randomUUID(), device: Device.fromPartial({ ...fields, model: 'simulated', sipPassword }) },
           settings,
         )
       } else if (existing.device.hasSipPassword !== true) {

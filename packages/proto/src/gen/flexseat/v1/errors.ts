@@ -82,6 +82,10 @@ export enum ErrorCode {
    * a leader without a directory sync configuration). (FAILED_PRECONDITION)
    */
   ERROR_CODE_NOT_CONFIGURED = 25,
+  /** ERROR_CODE_PROFILE_NOT_FOUND - No function-key profile of that name. (NOT_FOUND) */
+  ERROR_CODE_PROFILE_NOT_FOUND = 26,
+  /** ERROR_CODE_MAC_TAKEN - Another device has that MAC address. (ALREADY_EXISTS) */
+  ERROR_CODE_MAC_TAKEN = 27,
   UNRECOGNIZED = -1,
 }
 
@@ -165,6 +169,12 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 25:
     case "ERROR_CODE_NOT_CONFIGURED":
       return ErrorCode.ERROR_CODE_NOT_CONFIGURED;
+    case 26:
+    case "ERROR_CODE_PROFILE_NOT_FOUND":
+      return ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND;
+    case 27:
+    case "ERROR_CODE_MAC_TAKEN":
+      return ErrorCode.ERROR_CODE_MAC_TAKEN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -226,6 +236,10 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_USER_DISABLED";
     case ErrorCode.ERROR_CODE_NOT_CONFIGURED:
       return "ERROR_CODE_NOT_CONFIGURED";
+    case ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND:
+      return "ERROR_CODE_PROFILE_NOT_FOUND";
+    case ErrorCode.ERROR_CODE_MAC_TAKEN:
+      return "ERROR_CODE_MAC_TAKEN";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
