@@ -10,7 +10,8 @@
  *   http://docs.snom.io/xml_minibrowser/). Two inputs are two pages: the first carries the
  *   extension on to the second.
  * - Poly microbrowser (and the generic format): well-formed XHTML 1.0 with a form (POST, so the PIN
- *   stays out of the URL); the microbrowser renders nothing of a document that is not well formed
+ *   stays out of the URL) in the tags the microbrowser documents (html, head, title, body, p, b, br,
+ *   form, input); it renders nothing of a document that is not well formed
  *   ("Web Application Developer's Guide for the Polycom SoundPoint IP/SoundStation IP/VVX family").
  */
 import type { Vendor } from '../desk'
@@ -82,10 +83,10 @@ function xhtml(page: Page, language: string): string {
     page.kind === 'text'
       ? `<p>${xmlEscape(page.text)}</p>`
       : `<form action="${xmlEscape(page.submit)}" method="post">\n${page.fields
-          .map((f) => `<p><label for="${xmlEscape(f.name)}">${xmlEscape(f.prompt)}</label><br/><input type="${f.secret ? 'password' : 'text'}" id="${xmlEscape(f.name)}" name="${xmlEscape(f.name)}"/></p>`)
+          .map((f) => `<p>${xmlEscape(f.prompt)}<br/><input type="${f.secret ? 'password' : 'text'}" name="${xmlEscape(f.name)}"/></p>`)
           .join('\n')}\n<p><input type="submit" value="${xmlEscape(page.title)}"/></p>\n</form>`
   return (
     `${XML_HEADER}\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n` +
-    `<html xmlns="http://www.w3.org/1999/xhtml" lang="${lang}" xml:lang="${lang}">\n<head><title>${xmlEscape(page.title)}</title></head>\n<body>\n<h1>${xmlEscape(page.title)}</h1>\n${body}\n</body>\n</html>\n`
+    `<html xmlns="http://www.w3.org/1999/xhtml" lang="${lang}" xml:lang="${lang}">\n<head><title>${xmlEscape(page.title)}</title></head>\n<body>\n<p><b>${xmlEscape(page.title)}</b></p>\n${body}\n</body>\n</html>\n`
   )
 }
