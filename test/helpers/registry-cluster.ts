@@ -37,7 +37,7 @@ export const REPO_ROOT = join(__dirname, '..', '..')
 export const REGISTRY_MAIN = join(REPO_ROOT, 'packages', 'registry', 'dist', 'main.js')
 
 /** Roles with a token in the generated tokens file. */
-export type TokenRole = 'admin' | 'sip-node' | 'viewer' | 'registry'
+export type TokenRole = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry'
 
 /** Options of {@link RegistryCluster.start}. */
 export interface RegistryClusterOptions {
@@ -115,6 +115,7 @@ export class RegistryCluster {
   readonly callerNames: Readonly<Record<TokenRole, string>> = {
     admin: 'test-admin',
     'sip-node': 'test-sip-node',
+    provisioning: 'test-provisioning',
     viewer: 'test-viewer',
     registry: 'test-registry',
   }
@@ -163,6 +164,7 @@ export class RegistryCluster {
     const tokens: Record<TokenRole, string> = {
       admin: randomBytes(24).toString('hex'),
       'sip-node': randomBytes(24).toString('hex'),
+      provisioning: randomBytes(24).toString('hex'),
       viewer: randomBytes(24).toString('hex'),
       registry: randomBytes(24).toString('hex'),
     }

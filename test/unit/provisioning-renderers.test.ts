@@ -2,7 +2,7 @@
 // test/fixtures/provisioning/ (FLEXSEAT_UPDATE_GOLDEN=1 rewrites them), and a parse-back check
 // per format that the file says what was meant, in the vendor's documented terms. The precedence
 // of profiles, and the softkey pages of each family's XML browser.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
@@ -56,14 +56,14 @@ const files = (vendor: Vendor): Record<'idle' | 'seated' | 'fixed', DeskFile> =>
   fixed: composeDesk(desk(vendor, false), ADA, DESK_PROFILE),
 })
 
-async function golden(t: Tap.Test, name: string, text: string): Promise<void> {
+async function golden(t: Test, name: string, text: string): Promise<void> {
   const path = join(GOLDEN, name)
   if (UPDATE) await writeFile(path, text)
   t.equal(text, await readFile(path, 'utf8'), `${name} equals its golden file`)
 }
 
 const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, parseAttributeValue: false, isArray: (name) => ['fkey', 'item', 'InputField'].includes(name) })
-function parseXml(t: Tap.Test, text: string): any {
+function parseXml(t: Test, text: string): any {
   t.equal(XMLValidator.validate(text), true, 'well-formed XML')
   return xml.parse(text)
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import formbody from '@fastify/formbody'
 import type { SiteConfig } from '@flexseat/config'
 import { DigestVerifier, RegistryCallError } from '@flexseat/sip-node'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import { SOFTKEY_APPS } from './apps/guest'
 import type { AppRegistry, XmlApp } from './apps/xml-app'
@@ -47,7 +47,7 @@ export class ProvisioningService {
   static async create(options: ProvisioningServiceOptions): Promise<ProvisioningService> {
     const logger = options.logger
     // Request logging is ours: fastify's would log URLs, and a URL may carry a token or a PIN.
-    const app = Fastify({ loggerInstance: logger, disableRequestLogging: true, bodyLimit: 4_096, ...(options.tls === undefined ? {} : { https: options.tls }) }) as unknown as FastifyInstance
+    const app = Fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 4_096, ...(options.tls === undefined ? {} : { https: options.tls }) }) as unknown as FastifyInstance
     const service = new ProvisioningService(app, options)
     await app.register(formbody)
     app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -63,20 +63,21 @@ export const appRoutes: FastifyPluginAsync<AppRouteOptions> = async (fastify, op
   }
 
   const tokenParams = { deviceId: Type.String({ pattern: ID_PATTERN }), token: Type.String({ pattern: TOKEN_PATTERN }), name: Type.String({ pattern: NAME_PATTERN }) }
-  const schema = (params: Record<string, ReturnType<typeof Type.String>>) => ({ params: Type.Object(params), querystring: Params, body: Type.Optional(Params) })
+  // A form's fields come in the body of a POST; GET has none.
+  const schema = (method: 'GET' | 'POST', params: Record<string, ReturnType<typeof Type.String>>) => ({ params: Type.Object(params), querystring: Params, ...(method === 'POST' ? { body: Params } : {}) })
   for (const method of ['GET', 'POST'] as const) {
-    app.route({ method, url: '/t/:deviceId/:token/apps/:name', schema: schema(tokenParams), handler: (request, reply) => handle(request, reply, request.params.name, undefined, tokenOf(request.params)) })
+    app.route({ method, url: '/t/:deviceId/:token/apps/:name', schema: schema(method, tokenParams), handler: (request, reply) => handle(request, reply, request.params.name, undefined, tokenOf(request.params)) })
     app.route({
       method,
       url: '/t/:deviceId/:token/apps/:name/:step',
-      schema: schema({ ...tokenParams, step: Type.String({ pattern: NAME_PATTERN }) }),
+      schema: schema(method, { ...tokenParams, step: Type.String({ pattern: NAME_PATTERN }) }),
       handler: (request, reply) => handle(request, reply, request.params.name, request.params.step, tokenOf(request.params)),
     })
-    app.route({ method, url: '/apps/:name', schema: schema({ name: Type.String({ pattern: NAME_PATTERN }) }), handler: (request, reply) => handle(request, reply, request.params.name, undefined) })
+    app.route({ method, url: '/apps/:name', schema: schema(method, { name: Type.String({ pattern: NAME_PATTERN }) }), handler: (request, reply) => handle(request, reply, request.params.name, undefined) })
     app.route({
       method,
       url: '/apps/:name/:step',
-      schema: schema({ name: Type.String({ pattern: NAME_PATTERN }), step: Type.String({ pattern: NAME_PATTERN }) }),
+      schema: schema(method, { name: Type.String({ pattern: NAME_PATTERN }), step: Type.String({ pattern: NAME_PATTERN }) }),
       handler: (request, reply) => handle(request, reply, request.params.name, request.params.step),
     })
   }
