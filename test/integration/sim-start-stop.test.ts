@@ -7,6 +7,7 @@ import { parse } from 'yaml'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
+import { fetchAsPhone } from '../helpers/provisioning'
 import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
@@ -48,7 +49,7 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
   const entries = (parse(tokensFile) as { tokens: { role: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'registry', 'sip-node'], 'one token per role the simulation needs')
+  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'provisioning', 'registry', 'sip-node'], 'one token per role the simulation needs')
   t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the saved token is the admin one')
 
   // Every registry answers ClusterService with the saved token: one leader, three instances.
@@ -60,7 +61,20 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   }
 
   const enginePids = (): number[] => sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact))
-  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids()]
+  const provisioningPids = (): number[] => processesMentioning('provisioning/dist/main.js', sitesDir)
+  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids()]
+  t.equal(provisioningPids().length, 3, 'three provisioning services')
+  // The map names each branch's provisioning service, and a simulated phone fetches its file there
+  // with its own credentials (the demo directory gives desk-1 a Yealink MAC).
+  const demo = parse(await readFile(join(stateDir, 'directory.yaml'), 'utf8')) as { devices: { id: string; mac: string; sipPassword: string }[] }
+  for (const site of sites) {
+    const url = new RegExp(`${site.id}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(output.slice(output.indexOf('provisioning (')))?.[1]
+    t.ok(url, `map: ${site.id}'s provisioning service`)
+    const desk = demo.devices.find((d) => d.id === `${site.id}-desk-1`)!
+    const res = await fetchAsPhone(`${url}/${desk.mac}.cfg`, { username: desk.id, password: desk.sipPassword })
+    t.equal(res.status, 200, `${site.id}-desk-1 fetches its file`)
+    t.match(res.text, 'linekey.1.label = Login', 'an idle flex desk with a Login key')
+  }
   t.equal(etcdPids().length, 3, 'three etcd processes')
   t.equal(registryPids().length, 3, 'three registry processes')
   t.equal(nodePids().length, 3, 'three SIP nodes')
@@ -74,8 +88,8 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
-  t.match(run.output(), /stopping: SIP nodes, SIP engines, registries, then etcd/)
-  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine or node process is left')
+  t.match(run.output(), /stopping: provisioning services, SIP nodes, SIP engines, registries, then etcd/)
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node or provisioning process is left')
 
   // A second start resumes on the same data and tokens.
   const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
