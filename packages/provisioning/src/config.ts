@@ -15,9 +15,9 @@ export interface ProvisioningConfig {
   /** Where to listen (FLEXSEAT_PROVISIONING_LISTEN, default the site's `provisioning.listen`; port 0: any free port). */
   listen: { host: string; port: number }
   /**
-   * The base URL phones reach the service at, without a trailing slash (the site's
-   * `provisioning.url`; default `http(s)://<listen>`): the softkey applications' links in the
-   * files start with it.
+   * The base URL phones reach the service at, without a trailing slash (FLEXSEAT_PROVISIONING_URL,
+   * default the site's `provisioning.url`, else `http(s)://<bound address>`): the softkey
+   * applications' links in the files start with it.
    */
   publicUrl: string | undefined
   /** Serve HTTPS with this certificate and key (FLEXSEAT_PROVISIONING_TLS_CERT / _KEY, PEM files); HTTP without. */
@@ -102,6 +102,8 @@ export async function loadProvisioningConfig(argv: readonly string[], env: NodeJ
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw invalid(`FLEXSEAT_LOG_LEVEL: one of ${LOG_LEVELS.join(', ')}`)
 
-  const publicUrl = site.provisioning.url?.replace(/\/+$/, '')
+  const urlText = text('FLEXSEAT_PROVISIONING_URL') ?? site.provisioning.url
+  if (urlText !== undefined && !/^https?:\/\/[^\s/?#]+(?:\/[^\s?#]*)?$/.test(urlText)) throw invalid(`FLEXSEAT_PROVISIONING_URL: "${urlText}" is not an http(s) base URL`)
+  const publicUrl = urlText?.replace(/\/+$/, '')
   return { site, listen, publicUrl, tls, registryAddresses, registryToken, registryCa, logLevel }
 }
