@@ -43,7 +43,7 @@ function notifies(received: SippTraceEntry[]): SippTraceEntry[] {
 
 async function main(): Promise<void> {
   const load = loadavg()[0]!.toFixed(2)
-  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'warn' })
+  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info' })
   const prov = await ProvisioningServices.start(t, branches)
   const a = branches.device('ams-desk-1')
   const b = branches.device('ber-desk-1')
