@@ -70,7 +70,7 @@ export function formatUser(user: User): string {
     ['roaming', yesNo(user.roamingAllowed)],
     ['max seat hours', user.maxSeatHours === 0 ? 'no limit' : String(user.maxSeatHours)],
     ['fallback', user.fallback],
-    ['function-key profile', user.functionKeyProfile === '' ? undefined : user.functionKeyProfile],
+    ['function keys', user.functionKeyProfile === '' ? undefined : user.functionKeyProfile],
     ['label', user.label === '' ? undefined : user.label],
     ['language', user.language === '' ? undefined : user.language],
     ['own keys', user.functionKeys.length === 0 ? undefined : user.functionKeys.map(formatFunctionKey).join(', ')],
@@ -108,7 +108,7 @@ export function formatDevice(device: Device): string {
     ['flex host', yesNo(device.flexHost)],
     ['mac', device.mac === '' ? undefined : device.mac],
     ['vendor', vendorName(device.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED)],
-    ['function-key profile', device.functionKeyProfile === '' ? undefined : device.functionKeyProfile],
+    ['function keys', device.functionKeyProfile === '' ? undefined : device.functionKeyProfile],
     ['sip password', device.hasSipPassword === true ? 'set' : 'not set'],
     ['revision', device.revision],
   ])
