@@ -37,7 +37,7 @@ export const REPO_ROOT = join(__dirname, '..', '..')
 export const REGISTRY_MAIN = join(REPO_ROOT, 'packages', 'registry', 'dist', 'main.js')
 
 /** Roles with a token in the generated tokens file. */
-export type TokenRole = 'admin' | 'sip-node' | 'viewer' | 'registry'
+export type TokenRole = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry'
 
 /** Options of {@link RegistryCluster.start}. */
 export interface RegistryClusterOptions {
@@ -141,7 +141,7 @@ export class RegistryCluster {
     this.prefix = `test-${randomUUID()}/`
     this.tokens = init.tokens
     this.siteTokens = init.siteTokens
-    this.callerNames = { admin: 'test-admin', 'sip-node': `test-sip-node-${init.sites[0]}`, viewer: 'test-viewer', registry: 'test-registry' }
+    this.callerNames = { admin: 'test-admin', 'sip-node': `test-sip-node-${init.sites[0]}`, provisioning: 'test-provisioning', viewer: 'test-viewer', registry: 'test-registry' }
     this.tokensFile = init.tokensFile
     this.instances = init.sites.map((siteId, index) => ({ index, siteId, process: undefined, address: '', instanceId: '', logs: [] }))
     this.#options = {
@@ -169,6 +169,7 @@ export class RegistryCluster {
     const tokens: Record<TokenRole, string> = {
       admin: randomBytes(24).toString('hex'),
       'sip-node': siteTokens[sites[0]!]!,
+      provisioning: randomBytes(24).toString('hex'),
       viewer: randomBytes(24).toString('hex'),
       registry: randomBytes(24).toString('hex'),
     }

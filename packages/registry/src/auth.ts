@@ -43,6 +43,10 @@ export type RpcName =
   | 'ListBindings'
   | 'SyncDirectory'
   | 'GetDirectorySyncStatus'
+  | 'SetFunctionKeyProfile'
+  | 'DeleteFunctionKeyProfile'
+  | 'GetFunctionKeyProfile'
+  | 'ListFunctionKeyProfiles'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -57,6 +61,8 @@ const READS: readonly RpcName[] = [
   'GetClusterStatus',
   'ListBindings',
   'GetDirectorySyncStatus',
+  'GetFunctionKeyProfile',
+  'ListFunctionKeyProfiles',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -82,9 +88,28 @@ const SIP_NODE: readonly RpcName[] = [
 ]
 
 /**
+ * What a branch's provisioning service needs: a phone's device (by MAC) and digest credentials
+ * (HA1: a phone's file is fetched with the phone's own credentials), the seat at it, the seated
+ * worker's profile, and the softkey sign-in and sign-out (Login with the worker's PIN, Logout).
+ * Nothing of the confirmation lease, the seat stream or the phones' bindings.
+ */
+const PROVISIONING: readonly RpcName[] = [
+  'Login',
+  'Logout',
+  'GetSeat',
+  'GetUser',
+  'GetDevice',
+  'GetDeviceCredentials',
+  'GetSite',
+  'GetFunctionKeyProfile',
+  'GetClusterStatus',
+]
+
+/**
  * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
  * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials,
- * its branch's confirmation lease and revocation acks, its phones' bindings);
+ * its branch's confirmation lease and revocation acks, its phones' bindings); provisioning what
+ * a branch's provisioning service needs (see PROVISIONING);
  * viewer every read except GetDeviceCredentials (HA1 is a password equivalent), phone bindings
  * included (they hold no secret).
  */
@@ -95,6 +120,8 @@ export function mayCall(role: Role, rpc: RpcName): boolean {
       return true
     case 'sip-node':
       return SIP_NODE.includes(rpc)
+    case 'provisioning':
+      return PROVISIONING.includes(rpc)
     case 'viewer':
       return READS.includes(rpc)
   }
@@ -113,7 +140,7 @@ export interface TokenEntry {
   readonly site?: string
 }
 
-const ROLES: readonly Role[] = ['admin', 'sip-node', 'viewer', 'registry']
+const ROLES: readonly Role[] = ['admin', 'sip-node', 'provisioning', 'viewer', 'registry']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
 /** Site ids, as sites/<id>.yaml and the directory spell them. */

@@ -1,8 +1,9 @@
 import type { PinCheck } from './pin-check'
 
-/** What a caller may do: administrators, SIP nodes (phone-side sign-in), read-only viewers, and
- * other registry instances forwarding writes to the leader. */
-export type Role = 'admin' | 'sip-node' | 'viewer' | 'registry'
+/** What a caller may do: administrators, SIP nodes (phone-side sign-in), provisioning services
+ * (phones' files and the softkey sign-in), read-only viewers, and other registry instances
+ * forwarding writes to the leader. */
+export type Role = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry'
 
 /** The authenticated party behind a call. The server layer passes the ORIGINAL caller when it
  * forwards a write to the leader, so the core sees who really asked. */

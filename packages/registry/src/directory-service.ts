@@ -29,5 +29,11 @@ export function directoryService(context: ServiceContext): DirectoryServiceServe
     deleteSite: writeHandler(context, 'DeleteSite', def.deleteSite, (request, caller) => context.core().deleteSite(request, caller)),
     getSite: readHandler(context, 'GetSite', (request, caller) => context.core().getSite(request, caller)),
     listSites: readHandler(context, 'ListSites', (request, caller) => context.core().listSites(request, caller)),
+    setFunctionKeyProfile: writeHandler(context, 'SetFunctionKeyProfile', def.setFunctionKeyProfile, (request, caller) => context.core().setFunctionKeyProfile(request, caller)),
+    deleteFunctionKeyProfile: writeHandler(context, 'DeleteFunctionKeyProfile', def.deleteFunctionKeyProfile, (request, caller) =>
+      context.core().deleteFunctionKeyProfile(request, caller),
+    ),
+    getFunctionKeyProfile: readHandler(context, 'GetFunctionKeyProfile', (request, caller) => context.core().getFunctionKeyProfile(request, caller)),
+    listFunctionKeyProfiles: readHandler(context, 'ListFunctionKeyProfiles', (request, caller) => context.core().listFunctionKeyProfiles(request, caller)),
   }
 }

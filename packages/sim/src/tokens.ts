@@ -18,6 +18,12 @@ export interface SimTokens {
   sipNode: Readonly<Record<string, string>>
   /** The file holding `sipNode[site]` (`FLEXSEAT_SIP_NODE_TOKEN_FILE` of that site's node). */
   sipNodeTokenFile(site: string): string
+  /**
+   * Role provisioning: what the sites' provisioning services present (`.state/provisioning-token`,
+   * `FLEXSEAT_PROVISIONING_TOKEN_FILE`).
+   */
+  provisioning: string
+  provisioningTokenFile: string
   /** File with the shared secret of the inter-site SIP trunk between the SIP nodes. */
   trunkSecretFile: string
   /**
@@ -61,11 +67,14 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
   for (const site of siteIds) sipNode[site] = await ensureSecret(join(stateDir, sipNodeFile(site)))
   // A token for every branch at once is what per-site tokens replace: never hand it out again.
   await rm(join(stateDir, SHARED_SIP_NODE_FILE), { force: true })
+  const provisioningTokenFile = join(stateDir, SECRET_FILES.provisioning)
+  const provisioning = await ensureSecret(provisioningTokenFile)
   const document = {
     tokens: [
       { name: 'sim-admin', role: 'admin', sha256: tokenHash(admin) },
       { name: 'sim-registry', role: 'registry', sha256: tokenHash(cluster) },
       ...siteIds.map((site) => ({ name: `sim-sip-node-${site}`, role: 'sip-node', site, sha256: tokenHash(sipNode[site]!) })),
+      { name: 'sim-provisioning', role: 'provisioning', sha256: tokenHash(provisioning) },
     ],
   }
   const header =
@@ -73,11 +82,11 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
     '# (hex); the clear tokens are in the *-token files beside this one. Delete .state/ (or --reset) for new ones.\n'
   await writeFile(file, header + stringify(document), { mode: 0o600 })
   await chmod(file, 0o600)
-  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), ...secrets }
+  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), provisioning, provisioningTokenFile, ...secrets }
 }
 
 /** Secrets that are not registry tokens: the SIP trunk's and the SIP engines' control secret. */
-const SECRET_FILES = { trunk: 'trunk-secret', engine: 'engine-secret' } as const
+const SECRET_FILES = { trunk: 'trunk-secret', engine: 'engine-secret', provisioning: 'provisioning-token' } as const
 
 /** The secret in `path`, created (32 random bytes, base64url, mode 0600) when absent. */
 async function ensureSecret(path: string): Promise<string> {

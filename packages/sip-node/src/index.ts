@@ -6,6 +6,7 @@ export { CallRouter, CATCH_UP_MS, DIALLABLE, LOCATION_HEADER, PAI_HEADER, withUs
 export type { CallRouterOptions, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
 export { loadSipNodeConfig } from './config'
 export type { SipNodeConfig } from './config'
+export { checkSyncEvent } from './check-sync'
 export { ConfirmationLease, renewDeadline } from './confirmation-lease'
 export type { ConfirmationLeaseEvents, ConfirmationLeaseOptions } from './confirmation-lease'
 export { constantTimeEqual, digestResponse, DigestVerifier, ha1Of, NONCE_LIFETIME_SECONDS, parseDigestHeader } from './digest'

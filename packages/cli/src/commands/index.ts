@@ -3,6 +3,7 @@ import { CLUSTER_COMMANDS } from './cluster'
 import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
 import { PHONE_COMMANDS } from './phones'
+import { PROFILE_COMMANDS } from './profile'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
 import { USER_COMMANDS } from './user'
@@ -12,6 +13,7 @@ import { WATCH_COMMANDS } from './watch'
 export const COMMANDS: readonly CommandSpec[] = [
   ...USER_COMMANDS,
   ...DEVICE_COMMANDS,
+  ...PROFILE_COMMANDS,
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
   ...PHONE_COMMANDS,
