@@ -51,10 +51,12 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
   const entries = (parse(tokensFile) as { tokens: { role: string; site?: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'provisioning', 'registry', ...sites.map((site) => `sip-node ${site.id}`)].sort(), 'an admin, a cluster and a provisioning token, and one token per branch\'s SIP node')
+  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'registry', ...sites.flatMap((site) => [`sip-node ${site.id}`, `provisioning ${site.id}`])].sort(), 'an admin and a cluster token, and one token per branch\'s SIP node and provisioning service')
   for (const site of sites) {
-    const nodeToken = (await readFile(join(stateDir, `sip-node-${site.id}-token`), 'utf8')).trim()
-    t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(nodeToken).digest('hex'))?.site, site.id, `${site.id}'s node token names ${site.id}`)
+    for (const kind of ['sip-node', 'provisioning']) {
+      const siteToken = (await readFile(join(stateDir, `${kind}-${site.id}-token`), 'utf8')).trim()
+      t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(siteToken).digest('hex'))?.site, site.id, `${site.id}'s ${kind} token names ${site.id}`)
+    }
   }
   t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the saved token is the admin one')
 

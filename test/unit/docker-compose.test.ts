@@ -178,8 +178,9 @@ t.test('supervision: every service restarts by itself when its process dies', as
   }
 })
 
-t.test('provisioning services: published as in the site files, every registry (own first), the example token', async (t) => {
+t.test('provisioning services: published as in the site files, every registry (own first), their branch\'s example token', async (t) => {
   const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  const tokensOfServices = new Set<string>()
   for (const site of sites) {
     const service = services[`provisioning-${site.id}`]!
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
@@ -192,9 +193,12 @@ t.test('provisioning services: published as in the site files, every registry (o
     t.equal(registries[0], `registry-${site.id}:50051`, `${site.id}: its own registry first`)
     t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort())
     const hash = createHash('sha256').update(env.FLEXSEAT_PROVISIONING_TOKEN ?? '').digest('hex')
-    t.match(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8'), new RegExp(`role: provisioning\\s+sha256: ${hash}`), 'the example file\'s provisioning token')
+    const examples = parse(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8')) as { tokens: { role: string; site?: string; sha256: string }[] }
+    t.match(examples.tokens.find((token) => token.sha256 === hash), { role: 'provisioning', site: site.id }, `${site.id}: the default token is the example file's provisioning token for ${site.id}`)
+    tokensOfServices.add(env.FLEXSEAT_PROVISIONING_TOKEN ?? '')
     t.same(Object.keys(service.depends_on ?? {}), [`registry-${site.id}`])
   }
+  t.equal(tokensOfServices.size, sites.length, 'a token of its own for every branch\'s provisioning service')
 })
 
 t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) => {

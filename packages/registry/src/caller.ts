@@ -11,8 +11,10 @@ export interface Caller {
   readonly name: string
   readonly role: Role
   /**
-   * The branch a SIP node acts for (from its token): set for the `sip-node` role, never for the
-   * others. BranchService calls, phone credentials and sign-outs are confined to it (site-scope.ts).
+   * The branch a SIP node or provisioning service acts for (from its token): set for the
+   * `sip-node` and `provisioning` roles, never for the others. BranchService calls, phone
+   * credentials, sign-outs and a provisioning service's phone reads are confined to it
+   * (site-scope.ts).
    */
   readonly site?: string
   /**
