@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# flexseat services (registry, SIP node) in one image; docker-compose.yml picks the
+# flexseat services (registry, SIP node, provisioning) in one image; docker-compose.yml picks the
 # command per container. Two stages: build the whole workspace with the pinned TypeScript, then
 # copy only production dependencies and compiled output onto a slim runtime.
 
@@ -23,7 +23,8 @@ COPY --from=build /app/packages packages
 COPY sites sites
 COPY deploy/grpc-health-check.js deploy/grpc-health-check.js
 USER node
-# gRPC (registry). The SIP node talks to drachtio-server over its control socket; it listens on nothing.
-EXPOSE 50051
+# gRPC (registry), HTTP (provisioning). The SIP node talks to drachtio-server over its control
+# socket; it listens on nothing.
+EXPOSE 50051 8080
 # docker-compose.yml gives each container its command (`--site <id>`).
 CMD ["node", "packages/registry/dist/main.js"]

@@ -9,7 +9,7 @@ export const SITES_DIR = join(__dirname, '..', '..', 'sites')
 
 /**
  * Copies sites/ into a fresh temporary folder with every port (etcd client and peer, registry,
- * SIP contact, control and trunk) moved to a free loopback port, so that a test can run the
+ * SIP contact, control and trunk, provisioning) moved to a free loopback port, so that a test can run the
  * sites beside a developer's `npm start` and beside other tests.
  */
 export async function copySitesOnFreePorts(): Promise<string> {
@@ -27,6 +27,8 @@ export async function copySitesOnFreePorts(): Promise<string> {
     document.setIn(['sip', 'contact'], `sip:127.0.0.1:${sip};transport=udp,tcp`)
     document.setIn(['sip', 'control'], `127.0.0.1:${control}`)
     document.setIn(['sip', 'trunk_uri'], `sip:127.0.0.1:${sip}`)
+    // Port 0: the provisioning service takes a free one and says which (the map shows it).
+    if (document.has('provisioning')) document.setIn(['provisioning', 'listen'], '127.0.0.1:0')
     await writeFile(join(dir, name), document.toString())
   }
   return dir

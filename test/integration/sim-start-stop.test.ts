@@ -11,6 +11,7 @@ import { copySitesOnFreePorts } from '../helpers/sim-sites'
 import { onRealDrachtio } from '../helpers/engines'
 import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 import { Cli } from '../helpers/cli'
+import { fetchAsPhone } from '../helpers/provisioning'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
 // map once a leader is elected (naming the admin token's file, never the token), serves gRPC with
@@ -51,10 +52,12 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
   const entries = (parse(tokensFile) as { tokens: { role: string; site?: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'registry', ...sites.map((site) => `sip-node ${site.id}`)].sort(), 'an admin and a cluster token, and one token per branch\'s SIP node')
+  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'registry', ...sites.flatMap((site) => [`sip-node ${site.id}`, `provisioning ${site.id}`])].sort(), 'an admin and a cluster token, and one token per branch\'s SIP node and provisioning service')
   for (const site of sites) {
-    const nodeToken = (await readFile(join(stateDir, `sip-node-${site.id}-token`), 'utf8')).trim()
-    t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(nodeToken).digest('hex'))?.site, site.id, `${site.id}'s node token names ${site.id}`)
+    for (const kind of ['sip-node', 'provisioning']) {
+      const siteToken = (await readFile(join(stateDir, `${kind}-${site.id}-token`), 'utf8')).trim()
+      t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(siteToken).digest('hex'))?.site, site.id, `${site.id}'s ${kind} token names ${site.id}`)
+    }
   }
   t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the saved token is the admin one')
 
@@ -68,7 +71,20 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
 
   t.match(output, onRealDrachtio() ? /│ SIP engine: drachtio-server \(/ : /│ SIP engine: embedded/, 'the engine the sites run on is named')
   const enginePids = (): number[] => sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact))
-  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids()]
+  const provisioningPids = (): number[] => processesMentioning('provisioning/dist/main.js', sitesDir)
+  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids()]
+  t.equal(provisioningPids().length, 3, 'three provisioning services')
+  // The map names each branch's provisioning service, and a simulated phone fetches its file there
+  // with its own credentials (the demo directory gives desk-1 a Yealink MAC).
+  const demo = parse(await readFile(join(stateDir, 'directory.yaml'), 'utf8')) as { devices: { id: string; mac: string; sipPassword: string }[] }
+  for (const site of sites) {
+    const url = new RegExp(`${site.id}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(output.slice(output.indexOf('provisioning (')))?.[1]
+    t.ok(url, `map: ${site.id}'s provisioning service`)
+    const desk = demo.devices.find((d) => d.id === `${site.id}-desk-1`)!
+    const res = await fetchAsPhone(`${url}/${desk.mac}.cfg`, { username: desk.id, password: desk.sipPassword })
+    t.equal(res.status, 200, `${site.id}-desk-1 fetches its file`)
+    t.match(res.text, 'linekey.1.label = Login', 'an idle flex desk with a Login key')
+  }
   t.equal(etcdPids().length, 3, 'three etcd processes')
   t.equal(registryPids().length, 3, 'three registry processes')
   t.equal(nodePids().length, 3, 'three SIP nodes')
@@ -115,13 +131,13 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
-  t.match(run.output(), /stopping: SIP nodes, SIP engines, registries, then etcd/)
+  t.match(run.output(), /stopping: provisioning services, SIP nodes, SIP engines, registries, then etcd/)
   // -f follows the file: the registry's last words of the stop reach it.
   await follow.waitFor(/registry stopped/)
   follow.process.signal('SIGINT')
   // Polled: a tethered child holds no handle, and a CLI that ignored the signal must fail here, not hang.
   t.ok(await eventually(() => !follow.process.running, 5_000), 'flexseat logs -f ends on Ctrl-C')
-  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine or node process is left')
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node or provisioning process is left')
 
   // A second start resumes on the same data and tokens.
   const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])

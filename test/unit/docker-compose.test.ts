@@ -63,15 +63,15 @@ function isPinned(image: string): boolean {
   return tag !== '' && tag !== 'latest'
 }
 
-t.test('every site has its etcd member, registry, drachtio-server and SIP node', async (t) => {
+t.test('every site has its etcd member, registry, drachtio-server, SIP node and provisioning service', async (t) => {
   const sites = await loadSites(join(ROOT, 'sites'))
   t.equal(sites.length, 3)
   for (const site of sites) {
-    for (const kind of ['etcd', 'registry', 'drachtio', 'sip-node']) t.ok(services[`${kind}-${site.id}`], `${kind}-${site.id} exists`)
+    for (const kind of ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning']) t.ok(services[`${kind}-${site.id}`], `${kind}-${site.id} exists`)
     t.ok(compose.networks[`site-${site.id}`] !== undefined, `network site-${site.id}`)
   }
   t.ok(compose.networks.backbone !== undefined, 'backbone network')
-  const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node'].map((kind) => `${kind}-${site.id}`)))
+  const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning'].map((kind) => `${kind}-${site.id}`)))
   t.same(Object.keys(services).filter((name) => !expected.has(name)), [], 'no service of an unknown site')
 })
 
@@ -176,6 +176,29 @@ t.test('supervision: every service restarts by itself when its process dies', as
   for (const [name, service] of Object.entries(services)) {
     t.ok(['unless-stopped', 'always', 'on-failure'].includes(service.restart ?? 'no'), `${name}: restart policy ${service.restart ?? 'none'}`)
   }
+})
+
+t.test('provisioning services: published as in the site files, every registry (own first), their branch\'s example token', async (t) => {
+  const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  const tokensOfServices = new Set<string>()
+  for (const site of sites) {
+    const service = services[`provisioning-${site.id}`]!
+    const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
+    t.same(service.command?.slice(-2), ['--site', site.id])
+    const port = site.provisioning?.listen.split(':').at(-1)
+    t.same(service.ports, [`127.0.0.1:${port}:8080`], `${site.id}: the port of provisioning.listen, published`)
+    t.equal(env.FLEXSEAT_PROVISIONING_LISTEN, '0.0.0.0:8080')
+    t.equal(env.FLEXSEAT_PROVISIONING_URL, `http://127.0.0.1:${port}`, 'the links in the files use the published address')
+    const registries = env.FLEXSEAT_REGISTRY_ADDRESSES?.split(',') ?? []
+    t.equal(registries[0], `registry-${site.id}:50051`, `${site.id}: its own registry first`)
+    t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort())
+    const hash = createHash('sha256').update(env.FLEXSEAT_PROVISIONING_TOKEN ?? '').digest('hex')
+    const examples = parse(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8')) as { tokens: { role: string; site?: string; sha256: string }[] }
+    t.match(examples.tokens.find((token) => token.sha256 === hash), { role: 'provisioning', site: site.id }, `${site.id}: the default token is the example file's provisioning token for ${site.id}`)
+    tokensOfServices.add(env.FLEXSEAT_PROVISIONING_TOKEN ?? '')
+    t.same(Object.keys(service.depends_on ?? {}), [`registry-${site.id}`])
+  }
+  t.equal(tokensOfServices.size, sites.length, 'a token of its own for every branch\'s provisioning service')
 })
 
 t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) => {

@@ -48,7 +48,13 @@ export const OPTIONS = {
   pin: { type: 'string', value: 'N', help: 'the PIN on the command line (for scripts: visible in the process list)' },
 
   site: { type: 'string', value: 'SITE', help: 'site id' },
-  label: { type: 'string', value: 'TEXT', help: 'where the phone stands, e.g. "desk 3"' },
+  label: { type: 'string', value: 'TEXT', help: 'a device: where the phone stands, e.g. "desk 3"; a user: the line label at a desk (at most 32)' },
+  mac: { type: 'string', value: 'MAC', help: 'the phone\'s MAC address (12 hex digits, ":" or "-" allowed; "" removes it)' },
+  vendor: { type: 'string', value: 'NAME', help: 'the phone family, which provisioning format it gets: yealink, snom, poly or generic' },
+  language: { type: 'string', value: 'TAG', help: 'the worker\'s language at a desk, e.g. de or en-US (default: the site\'s)' },
+  key: { type: 'string', multiple: true, value: 'TYPE:VALUE[:LABEL]', help: 'a function key, in order (repeat): blf:1002:Alan, speed-dial:0301234:Office, line::Line' },
+  'no-keys': { type: 'boolean', help: 'remove the user\'s own function keys (the profile applies again)' },
+  description: { type: 'string', value: 'TEXT', help: 'what the profile is for' },
   model: { type: 'string', value: 'TEXT', help: 'phone model' },
   'flex-host': { type: 'boolean', help: 'the desk may host flex workers' },
   'no-flex-host': { type: 'boolean', help: 'the desk may not host flex workers' },
@@ -177,6 +183,13 @@ export class CommandInput {
     if (value === undefined) return undefined
     const items = Array.isArray(value) ? value : [String(value)]
     return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter((item) => item !== '')
+  }
+
+  /** A repeatable option's values as given (not split at commas); undefined when not given. */
+  all(name: OptionName): string[] | undefined {
+    const value = this.#values[name]
+    if (value === undefined) return undefined
+    return Array.isArray(value) ? value : [String(value)]
   }
 
   /** A whole number option (0 or more, at most `max`), or undefined. */

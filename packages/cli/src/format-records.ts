@@ -6,6 +6,7 @@ import {
   InstanceHealth,
   instanceHealthToJSON,
   type PhoneBinding,
+  PhoneVendor,
   ReleaseReason,
   releaseReasonToJSON,
   type Seat,
@@ -20,6 +21,7 @@ import {
   type User,
   UserSource,
 } from '@flexseat/proto'
+import { formatFunctionKey, vendorName } from './function-keys'
 import { type Column, formatFields, formatTable, formatTime } from './format-table'
 
 /** An enum value's JSON name without its prefix, in lower case: SEAT_VIA_ADMIN → "admin". */
@@ -69,6 +71,9 @@ export function formatUser(user: User): string {
     ['max seat hours', user.maxSeatHours === 0 ? 'no limit' : String(user.maxSeatHours)],
     ['fallback', user.fallback],
     ['function keys', user.functionKeyProfile === '' ? undefined : user.functionKeyProfile],
+    ['label', user.label === '' ? undefined : user.label],
+    ['language', user.language === '' ? undefined : user.language],
+    ['own keys', user.functionKeys.length === 0 ? undefined : user.functionKeys.map(formatFunctionKey).join(', ')],
     ['locked until', user.lockedUntil === undefined ? undefined : formatTime(user.lockedUntil)],
     ['revision', user.revision],
   ])
@@ -101,6 +106,9 @@ export function formatDevice(device: Device): string {
     ['label', device.label],
     ['model', device.model],
     ['flex host', yesNo(device.flexHost)],
+    ['mac', device.mac === '' ? undefined : device.mac],
+    ['vendor', vendorName(device.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED)],
+    ['function keys', device.functionKeyProfile === '' ? undefined : device.functionKeyProfile],
     ['sip password', device.hasSipPassword === true ? 'set' : 'not set'],
     ['revision', device.revision],
   ])

@@ -26,6 +26,19 @@ export interface SiteConfig {
   featureCodes: { login: string; changePin: string }
   /** Regular expressions (JavaScript syntax) classifying dialled numbers. */
   dialPlan: { extension: string; external: string }
+  /**
+   * The branch's language, a BCP 47 tag (`de`, `en-US`): its desk phones' unless a worker has one
+   * of their own. Loading sets it (`en` when the file has none); optional only for configurations
+   * built in code.
+   */
+  language?: string
+  /**
+   * The branch's provisioning service (optional: without it the branch has none). `listen` is
+   * `host:port`; `url` the base URL phones reach it at (default `http(s)://<listen>`, https when
+   * the service has a certificate); `defaultProfile` the function-key profile of desks and
+   * workers that name none (optional).
+   */
+  provisioning?: { listen: string; url?: string | undefined; defaultProfile?: string | undefined } | undefined
   /** What emergency calls from this branch carry and whom they alert (optional; emergency.ts). */
   emergency?: EmergencyConfig | undefined
 }

@@ -12,6 +12,8 @@ const ETCD_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const FEATURE_CODE_PATTERN = /^\*[0-9]{1,4}$/
 /** Emergency numbers are dialled digits (`112`, `911`, `933`). */
 const DIAL_STRING_PATTERN = /^[0-9]{1,15}$/
+/** BCP 47 language tags as far as phones care: a language and up to two subtags. */
+const LANGUAGE_PATTERN = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$/
 
 /**
  * Reads one mapping of the YAML document, remembering which keys were read so that a
@@ -47,6 +49,13 @@ export class Section {
       return undefined
     }
     return this.section(key)
+  }
+
+  /** Whether the key is present (and not null). */
+  has(key: string): boolean {
+    const value = this.#value[key]
+    if (value === undefined || value === null) this.#read.add(key)
+    return value !== undefined && value !== null
   }
 
   section(key: string): Section {
@@ -148,9 +157,21 @@ export function validateSite(document: unknown, file: string): SiteConfig {
   planSection.done()
 
   const emergency = validateEmergency(root.optionalSection('emergency'))
+  const language = root.optionalString('language', (v) => (LANGUAGE_PATTERN.test(v) ? undefined : `"${v}" must be a language tag such as "de" or "en-US"`)) ?? 'en'
+
+  let provisioning: SiteConfig['provisioning']
+  if (root.has('provisioning')) {
+    const section = root.section('provisioning')
+    provisioning = {
+      listen: section.string('listen', checkHostPort),
+      url: section.optionalString('url', checkHttpUrl),
+      defaultProfile: section.optionalString('default_profile', (v) => (SITE_ID_PATTERN.test(v) ? undefined : `"${v}" must be a profile name (${SITE_ID_PATTERN.source})`)),
+    }
+    section.done()
+  }
 
   root.done()
-  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan, ...(emergency === undefined ? {} : { emergency }) }
+  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan, language, ...(provisioning === undefined ? {} : { provisioning }), ...(emergency === undefined ? {} : { emergency }) }
 }
 
 function describe(value: unknown): string {
@@ -170,6 +191,18 @@ function checkTimezone(value: string): string | undefined {
 
 function checkHostPort(value: string): string | undefined {
   return parseHostPort(value) === undefined ? `"${value}" must be host:port with a port from 0 to 65535 (IPv6 in brackets)` : undefined
+}
+
+function checkHttpUrl(value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return `"${value}" is not a URL (e.g. "https://prov.berlin.example.com:8443")`
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${value}" must be an http:// or https:// URL`
+  if (url.search !== '' || url.hash !== '' || url.username !== '') return `"${value}" must be scheme://host[:port][/path] only`
+  return undefined
 }
 
 function checkEtcdUrl(value: string): string | undefined {

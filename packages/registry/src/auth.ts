@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import type { Caller, Role } from './caller'
 import { RegistryError } from './errors'
 import { PIN_CHECK_KEY, parsePinCheck } from './pin-check'
+import { isSiteBound, SITE_BOUND_ROLES } from './site-scope'
 
 /** The metadata key with which a registry instance names the original caller of a forwarded call. */
 export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
@@ -45,6 +46,10 @@ export type RpcName =
   | 'GetDirectorySyncStatus'
   | 'ReportCalls'
   | 'ListCalls'
+  | 'SetFunctionKeyProfile'
+  | 'DeleteFunctionKeyProfile'
+  | 'GetFunctionKeyProfile'
+  | 'ListFunctionKeyProfiles'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -59,6 +64,8 @@ const READS: readonly RpcName[] = [
   'GetClusterStatus',
   'ListBindings',
   'GetDirectorySyncStatus',
+  'GetFunctionKeyProfile',
+  'ListFunctionKeyProfiles',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -86,9 +93,28 @@ const SIP_NODE: readonly RpcName[] = [
 ]
 
 /**
+ * What a branch's provisioning service needs: a phone's device (by MAC) and digest credentials
+ * (HA1: a phone's file is fetched with the phone's own credentials), the seat at it, the seated
+ * worker's profile, and the softkey sign-in and sign-out (Login with the worker's PIN, Logout).
+ * Nothing of the confirmation lease, the seat stream or the phones' bindings.
+ */
+const PROVISIONING: readonly RpcName[] = [
+  'Login',
+  'Logout',
+  'GetSeat',
+  'GetUser',
+  'GetDevice',
+  'GetDeviceCredentials',
+  'GetSite',
+  'GetFunctionKeyProfile',
+  'GetClusterStatus',
+]
+
+/**
  * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
  * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials,
- * its branch's confirmation lease and revocation acks, its phones' bindings);
+ * its branch's confirmation lease and revocation acks, its phones' bindings); provisioning what
+ * a branch's provisioning service needs (see PROVISIONING);
  * viewer every read except GetDeviceCredentials (HA1 is a password equivalent), phone bindings
  * included (they hold no secret).
  */
@@ -99,6 +125,8 @@ export function mayCall(role: Role, rpc: RpcName): boolean {
       return true
     case 'sip-node':
       return SIP_NODE.includes(rpc)
+    case 'provisioning':
+      return PROVISIONING.includes(rpc)
     case 'viewer':
       return READS.includes(rpc)
   }
@@ -111,13 +139,14 @@ export interface TokenEntry {
   /** SHA-256 of the token, 32 bytes. */
   readonly sha256: Buffer
   /**
-   * The branch a `sip-node` token acts for (required for that role, refused for the others): its
-   * BranchService calls, phone credentials and sign-outs are confined to this site (site-scope.ts).
+   * The branch a `sip-node` or `provisioning` token acts for (required for those roles, refused for
+   * the others): its BranchService calls, phone credentials, sign-outs and (provisioning) phone
+   * reads are confined to this site (site-scope.ts).
    */
   readonly site?: string
 }
 
-const ROLES: readonly Role[] = ['admin', 'sip-node', 'viewer', 'registry']
+const ROLES: readonly Role[] = ['admin', 'sip-node', 'provisioning', 'viewer', 'registry']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
 /** Site ids, as sites/<id>.yaml and the directory spell them. */
@@ -130,7 +159,8 @@ export class TokensFileError extends Error {
 
 /**
  * Parses a tokens file (YAML: `tokens: [{name, role, sha256, site?}]`, each token stored only as
- * its SHA-256 in hex; every `sip-node` token names the `site` it acts for, no other does).
+ * its SHA-256 in hex; every `sip-node` and `provisioning` token names the `site` it acts for, no
+ * other does).
  * Throws {@link TokensFileError} naming the entry at fault.
  */
 export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] {
@@ -153,13 +183,14 @@ export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] 
     if (typeof role !== 'string' || !ROLES.includes(role as Role)) throw new TokensFileError(`${where}.role: one of ${ROLES.join(', ')}`)
     const hex = typeof sha256 === 'string' ? sha256.toLowerCase() : ''
     if (!SHA256_HEX.test(hex)) throw new TokensFileError(`${where}.sha256: 64 hexadecimal digits`)
-    // A branch's node acts for its own branch only: a token that could act for every branch would
-    // let one compromised branch release, renew and acknowledge for the others.
-    if (role === 'sip-node') {
-      if (typeof site !== 'string' || !SITE.test(site)) throw new TokensFileError(`${where}.site: a sip-node token names the site it acts for (^[a-z0-9][a-z0-9._-]{0,63}$)`)
-      return { name, role, sha256: Buffer.from(hex, 'hex'), site }
+    // A branch's node and provisioning service act for their own branch only: a token that could
+    // act for every branch would let one compromised branch release, renew and acknowledge for the
+    // others, or read their phones' credentials (site-scope.ts).
+    if (isSiteBound(role as Role)) {
+      if (typeof site !== 'string' || !SITE.test(site)) throw new TokensFileError(`${where}.site: a ${role} token names the site it acts for (^[a-z0-9][a-z0-9._-]{0,63}$)`)
+      return { name, role: role as Role, sha256: Buffer.from(hex, 'hex'), site }
     }
-    if (site !== undefined) throw new TokensFileError(`${where}.site: only sip-node tokens name a site`)
+    if (site !== undefined) throw new TokensFileError(`${where}.site: only ${SITE_BOUND_ROLES.join(' and ')} tokens name a site`)
     return { name, role: role as Role, sha256: Buffer.from(hex, 'hex') }
   })
 }
@@ -202,10 +233,10 @@ export class Authenticator {
   }
 
   /**
-   * The caller a request comes from: the token's owner (with its site, for a SIP node) or, for
+   * The caller a request comes from: the token's owner (with its site, for a site-bound role) or, for
    * callers with the registry role that pass `x-flexseat-on-behalf-of: <name>/<role>[/<site>]`,
    * the original caller named there (with the forwarder's PIN verdict, `x-flexseat-pin-check`,
-   * when given; other callers' verdicts are ignored). A forwarded SIP node without a site is
+   * when given; other callers' verdicts are ignored). A forwarded site-bound caller without a site is
    * refused: the instance that forwarded it knew the site, so the value is not ours.
    * Throws RegistryError UNAUTHENTICATED or PERMISSION_DENIED.
    */
@@ -217,7 +248,7 @@ export class Authenticator {
     if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
     const original = parseOnBehalfOf(onBehalf[0])
     if (original === undefined || !mayCall(original.role, rpc)) throw permissionDenied()
-    if (original.role === 'sip-node' && original.site === undefined) throw permissionDenied()
+    if (isSiteBound(original.role) && original.site === undefined) throw permissionDenied()
     // A forwarding instance's PIN verdict: trusted from the registry role only (see pin-check.ts).
     const checks = metadata.get(PIN_CHECK_KEY)
     const pinCheck = checks.length === 1 ? parsePinCheck(checks[0]) : undefined
@@ -241,7 +272,7 @@ export class Authenticator {
   }
 }
 
-/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a SIP node. */
+/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a site-bound role (site-scope.ts). */
 export function formatOnBehalfOf(caller: Caller): string {
   return caller.site === undefined ? `${caller.name}/${caller.role}` : `${caller.name}/${caller.role}/${caller.site}`
 }
@@ -251,6 +282,6 @@ function parseOnBehalfOf(value: string): Caller | undefined {
   const [name, role, site, ...rest] = value.split('/') as [string, Role, string | undefined, ...string[]]
   if (rest.length > 0 || name === undefined || role === undefined || !NAME.test(name) || !ROLES.includes(role)) return undefined
   if (site === undefined) return { name, role }
-  if (role !== 'sip-node' || !SITE.test(site)) return undefined
+  if (!isSiteBound(role) || !SITE.test(site)) return undefined
   return { name, role, site }
 }

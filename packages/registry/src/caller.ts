@@ -1,8 +1,9 @@
 import type { PinCheck } from './pin-check'
 
-/** What a caller may do: administrators, SIP nodes (phone-side sign-in), read-only viewers, and
- * other registry instances forwarding writes to the leader. */
-export type Role = 'admin' | 'sip-node' | 'viewer' | 'registry'
+/** What a caller may do: administrators, SIP nodes (phone-side sign-in), provisioning services
+ * (phones' files and the softkey sign-in), read-only viewers, and other registry instances
+ * forwarding writes to the leader. */
+export type Role = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry'
 
 /** The authenticated party behind a call. The server layer passes the ORIGINAL caller when it
  * forwards a write to the leader, so the core sees who really asked. */
@@ -10,8 +11,10 @@ export interface Caller {
   readonly name: string
   readonly role: Role
   /**
-   * The branch a SIP node acts for (from its token): set for the `sip-node` role, never for the
-   * others. BranchService calls, phone credentials and sign-outs are confined to it (site-scope.ts).
+   * The branch a SIP node or provisioning service acts for (from its token): set for the
+   * `sip-node` and `provisioning` roles, never for the others. BranchService calls, phone
+   * credentials, sign-outs and a provisioning service's phone reads are confined to it
+   * (site-scope.ts).
    */
   readonly site?: string
   /**

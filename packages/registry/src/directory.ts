@@ -9,6 +9,8 @@ import {
   type DeleteUserResponse,
   type Device,
   ErrorCode,
+  FunctionKeyType,
+  PhoneVendor,
   ReleaseReason,
   type ResetPinResponse,
   type Site,
@@ -31,10 +33,12 @@ import {
   type SiteRecord,
   type UserRecord,
   deviceOwner,
+  functionKeyRecord,
   toDevice,
   toSite,
   toUser,
   userOwner,
+  vendorRecord,
 } from './records'
 import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
 import * as v from './validate'
@@ -57,7 +61,12 @@ export const USER_WRITABLE = [
   'function_key_profile',
   'home_device_id',
   'ring_home_device',
+  'label',
+  'language',
+  'function_keys',
 ] as const
+/** The worker's desk profile, which the company directory has no place for: administrators set it. */
+const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language', 'function_keys']
 /**
  * Fields the directory owns nothing of (an administrator's routing choices): the directory sync
  * neither sets nor clears them.
@@ -65,12 +74,13 @@ export const USER_WRITABLE = [
 const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device']
 /**
  * Fields the directory sync sets from an entry and its department's template (every one, on
- * every change it applies): the writable fields but the routing ones (fallback, home device),
- * plus `disabled`, which only the directory sets.
+ * every change it applies): the writable fields but the routing ones (fallback, home device) and
+ * the worker's desk profile (label, language, own keys; the template's `function_key_profile` is
+ * the directory's), plus `disabled`, which only the directory sets.
  */
-export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => !USER_ROUTING_FIELDS.includes(f)), 'disabled'] as const
+export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => !USER_ROUTING_FIELDS.includes(f) && !USER_PROFILE_FIELDS.includes(f)), 'disabled'] as const
 /** Fields UpdateDevice may change. */
-export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room'] as const
+export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room', 'mac', 'vendor', 'function_key_profile'] as const
 /**
  * Paths UpdateDevice's update_mask may name: the writable fields and the write-only
  * `sip_password` (an empty mask sets the password only when one is given).
@@ -85,6 +95,9 @@ const deviceNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_DEVICE_NOT_
 const siteNotFound = (id: string) => notFound(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, 'site', id)
 const alreadyExists = (what: string, id: string) => new RegistryError(ErrorCode.ERROR_CODE_ALREADY_EXISTS, `${what} "${id}" exists already`)
 const extensionTaken = (extension: string) => new RegistryError(ErrorCode.ERROR_CODE_EXTENSION_TAKEN, `extension ${extension} belongs to another user or device`)
+const macTaken = (mac: string) => new RegistryError(ErrorCode.ERROR_CODE_MAC_TAKEN, `MAC address ${mac} belongs to another device`)
+/** The function-key types, for validation. */
+export const KEY_TYPES = { blf: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, speedDial: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, line: FunctionKeyType.FUNCTION_KEY_TYPE_LINE }
 
 // ---- validation (throws INVALID_ARGUMENT naming the field; runs before anything is read) ----
 
@@ -104,6 +117,9 @@ export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 
   if (fields.has('username')) v.text(user.username, `${f}.username`)
   if (fields.has('function_key_profile')) v.profileName(user.functionKeyProfile, `${f}.function_key_profile`)
   if (fields.has('home_device_id') && user.homeDeviceId !== '') v.id(user.homeDeviceId, `${f}.home_device_id`)
+  if (fields.has('label')) v.shortText(user.label, `${f}.label`)
+  if (fields.has('language')) v.language(user.language, `${f}.language`)
+  if (fields.has('function_keys')) v.functionKeys(user.functionKeys, `${f}.function_keys`, KEY_TYPES)
 }
 
 /** Validates the fields of `device` named in `fields`. */
@@ -115,6 +131,11 @@ export function validateDeviceFields(device: Device, fields: ReadonlySet<string>
   if (fields.has('floor')) v.locationPart(device.floor ?? '', `${f}.floor`)
   if (fields.has('room')) v.locationPart(device.room ?? '', `${f}.room`)
   if (fields.has('sip_password')) v.sipPassword(device.sipPassword ?? '', `${f}.sip_password`)
+  if (fields.has('mac')) v.mac(device.mac ?? '', `${f}.mac`)
+  if (fields.has('vendor') && ![PhoneVendor.PHONE_VENDOR_UNSPECIFIED, PhoneVendor.PHONE_VENDOR_YEALINK, PhoneVendor.PHONE_VENDOR_SNOM, PhoneVendor.PHONE_VENDOR_POLY].includes(device.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED)) {
+    throw invalidArgument(`${f}.vendor`, 'must be UNSPECIFIED, YEALINK, SNOM or POLY')
+  }
+  if (fields.has('function_key_profile')) v.profileName(device.functionKeyProfile ?? '', `${f}.function_key_profile`)
 }
 
 /**
@@ -175,6 +196,9 @@ export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string
   if (fields.has('disabled')) next.disabled = from.disabled
   if (fields.has('home_device_id')) next.homeDeviceId = from.homeDeviceId
   if (fields.has('ring_home_device')) next.ringHomeDevice = from.ringHomeDevice
+  if (fields.has('label')) next.label = from.label
+  if (fields.has('language')) next.language = from.language
+  if (fields.has('function_keys')) next.functionKeys = from.functionKeys.map(functionKeyRecord)
   return next
 }
 
@@ -187,7 +211,16 @@ function applyDevice(to: DeviceRecord, from: Device, fields: ReadonlySet<string>
   if (fields.has('flex_host')) next.flexHost = from.flexHost
   if (fields.has('floor')) next.floor = from.floor ?? ''
   if (fields.has('room')) next.room = from.room ?? ''
+  if (fields.has('mac')) setOrDrop(next, 'mac', v.mac(from.mac ?? '', 'device.mac'))
+  if (fields.has('vendor')) setOrDrop(next, 'vendor', vendorRecord(from.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED))
+  if (fields.has('function_key_profile')) setOrDrop(next, 'functionKeyProfile', from.functionKeyProfile ?? '')
   return next
+}
+
+// Optional record fields are left out rather than stored empty, as records written before them.
+function setOrDrop<K extends 'mac' | 'vendor' | 'functionKeyProfile'>(record: DeviceRecord, key: K, value: DeviceRecord[K] | ''): void {
+  if (value === undefined || value === '') delete record[key]
+  else record[key] = value
 }
 
 function applySite(to: SiteRecord, from: Site, fields: ReadonlySet<string>): SiteRecord {
@@ -416,6 +449,10 @@ export async function planCreateDevice(ctx: SeatContext, created: DeviceRecord, 
     if (!(await extensionFree(read, keys, record.extension))) return { ops: [], outcome: extensionTaken(record.extension) }
     ops.push({ type: 'put', key: keys.extension(record.extension), value: deviceOwner(record.id) })
   }
+  if (record.mac !== undefined) {
+    if (await read.get(keys.mac(record.mac))) return { ops: [], outcome: macTaken(record.mac) }
+    ops.push({ type: 'put', key: keys.mac(record.mac), value: record.id })
+  }
   return { ops, outcome: { device: toDevice(record, '0') } }
 }
 
@@ -444,6 +481,12 @@ export async function planUpdateDevice(ctx: SeatContext, patch: Device, fields: 
     if (next.extension !== '' && !(await extensionFree(read, keys, next.extension))) return { ops: [], outcome: extensionTaken(next.extension) }
     if (current.value.extension !== '') ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
     if (next.extension !== '') ops.push({ type: 'put', key: keys.extension(next.extension), value: deviceOwner(next.id) })
+  }
+  // `macs/<mac>` names the device that has it: one device per MAC, moved in the same write.
+  if (next.mac !== current.value.mac) {
+    if (next.mac !== undefined && (await read.get(keys.mac(next.mac)))) return { ops: [], outcome: macTaken(next.mac) }
+    if (current.value.mac !== undefined) ops.push({ type: 'delete', key: keys.mac(current.value.mac) })
+    if (next.mac !== undefined) ops.push({ type: 'put', key: keys.mac(next.mac), value: next.id })
   }
   if (next.siteId !== current.value.siteId) {
     if (!(await read.get(keys.site(next.siteId)))) return { ops: [], outcome: siteNotFound(next.siteId) }
@@ -477,6 +520,7 @@ export async function planDeleteDevice(ctx: SeatContext, deviceId: string, read:
     // A new device of the same id starts without the old one's wrong PINs.
     { type: 'delete', key: keys.deskThrottle(deviceId) },
   ]
+  if (current.value.mac !== undefined) ops.push({ type: 'delete', key: keys.mac(current.value.mac) })
   if (current.value.extension !== '') {
     const owner = await read.get(keys.extension(current.value.extension))
     if (owner?.value.toString('utf8') === deviceOwner(deviceId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })

@@ -6,6 +6,7 @@ import {
   CreateSiteResponse,
   CreateUserResponse,
   DeleteDeviceResponse,
+  DeleteFunctionKeyProfileResponse,
   DeleteSiteResponse,
   DeleteUserResponse,
   type ErrorCode,
@@ -13,6 +14,7 @@ import {
   LogoutResponse,
   type MessageFns,
   ResetPinResponse,
+  SetFunctionKeyProfileResponse,
   UpdateDeviceResponse,
   UpdateSiteResponse,
   UpdateUserResponse,
@@ -35,6 +37,8 @@ export interface WriteResponses {
   createSite: CreateSiteResponse
   updateSite: UpdateSiteResponse
   deleteSite: DeleteSiteResponse
+  setFunctionKeyProfile: SetFunctionKeyProfileResponse
+  deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse
 }
 export type WriteMethod = keyof WriteResponses
 
@@ -52,6 +56,8 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   createSite: CreateSiteResponse,
   updateSite: UpdateSiteResponse,
   deleteSite: DeleteSiteResponse,
+  setFunctionKeyProfile: SetFunctionKeyProfileResponse,
+  deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse,
 }
 
 /**
@@ -60,11 +66,12 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
  * record is written in the same transaction, so its mod revision restores the value on a replay.
  */
 export function stampRevision<M extends WriteMethod>(method: M, response: WriteResponses[M], revision: string): WriteResponses[M] {
-  const r = response as Partial<LoginResponse & CreateUserResponse & CreateDeviceResponse & CreateSiteResponse>
+  const r = response as Partial<LoginResponse & CreateUserResponse & CreateDeviceResponse & CreateSiteResponse & SetFunctionKeyProfileResponse>
   if (method === 'login' && r.seat) r.seat.epoch = revision
   if (r.user) r.user.revision = revision
   if (r.device) r.device.revision = revision
   if (r.site) r.site.revision = revision
+  if (r.profile) r.profile.revision = revision
   return response
 }
 

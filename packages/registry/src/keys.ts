@@ -22,6 +22,8 @@
  * - `revoking/<user>` → the revocations a released seat left outstanding (a list of pending
  *   entries; no lease): written by the release, taken into the user's next seat by the next
  *   login, emptied by completions. It exists only while the user has no seat.
+ * - `macs/<mac>` → device id: MAC addresses are unique among devices (written with the device).
+ * - `profiles/<name>`: function-key profiles (JSON).
  * - `directory-sync/status` → the directory sync's run under way and last runs (written by the
  *   leader that runs them, read by any instance).
  * - `calls/<user>/<13-digit ms time>-<16 hex of the record id>` → one call of the worker's call
@@ -58,6 +60,9 @@ export class Keys {
   binding(siteId: string, deviceId: string): string { return `${this.prefix}bindings/${siteId}/${deviceId}` }
   siteBindings(siteId: string): string { return `${this.prefix}bindings/${siteId}/` }
   get bindings(): string { return `${this.prefix}bindings/` }
+  mac(mac: string): string { return `${this.prefix}macs/${mac}` }
+  profile(name: string): string { return `${this.prefix}profiles/${name}` }
+  get profiles(): string { return `${this.prefix}profiles/` }
   get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
   /** The worker's call list: every key under it is one call. */
   calls(userId: string): string { return `${this.prefix}calls/${userId}/` }

@@ -1,4 +1,17 @@
-import { type Device, type PhoneBinding, ReleaseReason, type Seat, SeatVia, type Site, type User, UserSource } from '@flexseat/proto'
+import {
+  type Device,
+  type FunctionKey,
+  type FunctionKeyProfile,
+  FunctionKeyType,
+  type PhoneBinding,
+  PhoneVendor,
+  ReleaseReason,
+  type Seat,
+  SeatVia,
+  type Site,
+  type User,
+  UserSource,
+} from '@flexseat/proto'
 
 /** Stored at `users/<id>`. Holds the PIN only as a scrypt hash. */
 export interface UserRecord {
@@ -33,6 +46,27 @@ export interface UserRecord {
   homeDeviceId?: string
   /** Ring the home device beside the seated desk. */
   ringHomeDevice?: boolean
+  // Added with provisioning (the worker's profile at a desk); absent: empty.
+  /** The line label at a desk. */
+  label?: string
+  /** BCP 47 language tag. */
+  language?: string
+  /** The worker's own keys (the per-user override of the profile). */
+  functionKeys?: FunctionKeyRecord[]
+}
+
+/** One function key as stored. */
+export interface FunctionKeyRecord {
+  type: 'blf' | 'speed-dial' | 'line'
+  value: string
+  label: string
+}
+
+/** Stored at `profiles/<name>`: a named set of function keys. */
+export interface ProfileRecord {
+  name: string
+  description: string
+  keys: FunctionKeyRecord[]
 }
 
 /** A phone's SIP digest credentials: never the password, only HA1 for one realm. */
@@ -56,6 +90,12 @@ export interface DeviceRecord {
   /** The desk's floor and room (its dispatchable location with the site's address); absent: none. */
   floor?: string
   room?: string
+  // Added with provisioning; absent: none / unspecified.
+  /** 12 lower-case hex digits; `macs/<mac>` names the device. */
+  mac?: string
+  vendor?: 'yealink' | 'snom' | 'poly'
+  /** The desk's own profile (while nobody sits at it). */
+  functionKeyProfile?: string
 }
 
 /** Stored at `sites/<id>`. */
@@ -81,7 +121,7 @@ export interface SeatRecord {
   since: string
   /** ISO time; absent without a time limit. */
   expiresAt?: string
-  via: 'phone' | 'admin'
+  via: 'phone' | 'admin' | 'softkey'
   /** Branches that still have to drop the worker's previous seat (invariant 4); absent when active. */
   pending?: PendingRecord[]
 }
@@ -184,7 +224,43 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
     hasPin: record.pinHash !== '',
     homeDeviceId: record.homeDeviceId ?? '',
     ringHomeDevice: record.ringHomeDevice === true,
+    label: record.label ?? '',
+    language: record.language ?? '',
+    functionKeys: (record.functionKeys ?? []).map(toFunctionKey),
   }
+}
+
+const KEY_TYPES: Record<FunctionKeyRecord['type'], FunctionKeyType> = {
+  blf: FunctionKeyType.FUNCTION_KEY_TYPE_BLF,
+  'speed-dial': FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL,
+  line: FunctionKeyType.FUNCTION_KEY_TYPE_LINE,
+}
+
+/** The API view of a stored function key. */
+export function toFunctionKey(record: FunctionKeyRecord): FunctionKey {
+  return { type: KEY_TYPES[record.type], value: record.value, label: record.label }
+}
+
+/** The stored form of a validated function key (its type is BLF, SPEED_DIAL or LINE). */
+export function functionKeyRecord(key: FunctionKey): FunctionKeyRecord {
+  const type = (Object.keys(KEY_TYPES) as FunctionKeyRecord['type'][]).find((name) => KEY_TYPES[name] === key.type) ?? 'line'
+  return { type, value: key.value, label: key.label }
+}
+
+/** The API view of a stored profile. */
+export function toProfile(record: ProfileRecord, revision: string): FunctionKeyProfile {
+  return { name: record.name, description: record.description, keys: record.keys.map(toFunctionKey), revision }
+}
+
+const VENDORS: Record<NonNullable<DeviceRecord['vendor']>, PhoneVendor> = {
+  yealink: PhoneVendor.PHONE_VENDOR_YEALINK,
+  snom: PhoneVendor.PHONE_VENDOR_SNOM,
+  poly: PhoneVendor.PHONE_VENDOR_POLY,
+}
+
+/** The stored form of a phone vendor (undefined: unspecified, the generic format). */
+export function vendorRecord(vendor: PhoneVendor): DeviceRecord['vendor'] {
+  return (Object.keys(VENDORS) as NonNullable<DeviceRecord['vendor']>[]).find((name) => VENDORS[name] === vendor)
 }
 
 /** The API view of a stored device. */
@@ -202,6 +278,9 @@ export function toDevice(record: DeviceRecord, revision: string): Device {
     hasSipPassword: record.sip !== undefined,
     floor: record.floor ?? '',
     room: record.room ?? '',
+    mac: record.mac ?? '',
+    vendor: record.vendor === undefined ? PhoneVendor.PHONE_VENDOR_UNSPECIFIED : VENDORS[record.vendor],
+    functionKeyProfile: record.functionKeyProfile ?? '',
   }
 }
 
@@ -220,7 +299,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     siteId: record.siteId,
     since: new Date(record.since),
     expiresAt: record.expiresAt === undefined ? undefined : new Date(record.expiresAt),
-    via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : SeatVia.SEAT_VIA_PHONE,
+    via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : record.via === 'softkey' ? SeatVia.SEAT_VIA_SOFTKEY : SeatVia.SEAT_VIA_PHONE,
     epoch,
     pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since) })),
   }

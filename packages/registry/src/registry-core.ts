@@ -13,6 +13,14 @@ import {
   type CreateUserResponse,
   type DeleteDeviceRequest,
   type DeleteDeviceResponse,
+  type DeleteFunctionKeyProfileRequest,
+  type DeleteFunctionKeyProfileResponse,
+  type GetFunctionKeyProfileRequest,
+  type GetFunctionKeyProfileResponse,
+  type ListFunctionKeyProfilesRequest,
+  type ListFunctionKeyProfilesResponse,
+  type SetFunctionKeyProfileRequest,
+  type SetFunctionKeyProfileResponse,
   type DeleteSiteRequest,
   type DeleteSiteResponse,
   type DeleteUserRequest,
@@ -101,6 +109,7 @@ import {
   validateUserFields,
 } from './directory'
 import { ClusterStatus } from './cluster-status'
+import { planDeleteProfile, planSetProfile, profileRecord, validateProfile } from './function-key-profiles'
 import { ConfirmationLeases } from './confirmation-leases'
 import { DirectorySyncHost } from './directory-sync-host'
 import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil } from './desk-throttle'
@@ -746,6 +755,30 @@ export class RegistryCore extends EventEmitter {
 
   async listDevices(req: ListDevicesRequest): Promise<ListDevicesResponse> {
     return this.#reads.listDevices(req)
+  }
+
+  // ---- function-key profiles ----
+
+  async setFunctionKeyProfile(req: SetFunctionKeyProfileRequest, caller: Caller): Promise<SetFunctionKeyProfileResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const record = profileRecord(validateProfile(req.profile))
+    return this.#write('setFunctionKeyProfile', req, caller, (read) => planSetProfile(this.#keys, record, read))
+  }
+
+  async deleteFunctionKeyProfile(req: DeleteFunctionKeyProfileRequest, caller: Caller): Promise<DeleteFunctionKeyProfileResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.name, 'name')
+    return this.#write('deleteFunctionKeyProfile', req, caller, (read) => planDeleteProfile(this.#keys, req.name, read))
+  }
+
+  async getFunctionKeyProfile(req: GetFunctionKeyProfileRequest): Promise<GetFunctionKeyProfileResponse> {
+    return this.#reads.getFunctionKeyProfile(req)
+  }
+
+  async listFunctionKeyProfiles(req: ListFunctionKeyProfilesRequest): Promise<ListFunctionKeyProfilesResponse> {
+    return this.#reads.listFunctionKeyProfiles(req)
   }
 
   // ---- sites ----

@@ -5,6 +5,10 @@ import {
   type GetDeviceCredentialsResponse,
   type GetDeviceRequest,
   type GetDeviceResponse,
+  type GetFunctionKeyProfileRequest,
+  type GetFunctionKeyProfileResponse,
+  type ListFunctionKeyProfilesRequest,
+  type ListFunctionKeyProfilesResponse,
   type GetSeatRequest,
   type GetSeatResponse,
   type GetSiteRequest,
@@ -29,7 +33,20 @@ import { parseJson, prefixEnd } from './kv'
 import { type LockoutRecord, lockedUntil } from './lockout'
 import { listPage } from './paging'
 import { bindingLive } from './phone-bindings'
-import { type BindingRecord, type DeviceRecord, type SeatRecord, type SiteRecord, type UserRecord, toDevice, toPhoneBinding, toSeat, toSite, toUser } from './records'
+import {
+  type BindingRecord,
+  type DeviceRecord,
+  type ProfileRecord,
+  type SeatRecord,
+  type SiteRecord,
+  type UserRecord,
+  toDevice,
+  toPhoneBinding,
+  toProfile,
+  toSeat,
+  toSite,
+  toUser,
+} from './records'
 import * as v from './validate'
 
 /** What the registry's read paths need (see {@link RegistryReads}). */
@@ -155,12 +172,19 @@ export class RegistryReads {
 
   // ---- devices ----
 
+  /** A device by id or, with `device_id` empty, by MAC address (`macs/<mac>` names it). */
   async getDevice(req: GetDeviceRequest): Promise<GetDeviceResponse> {
-    v.id(req.deviceId, 'device_id')
+    const mac = req.deviceId === '' && (req.mac ?? '') !== '' ? v.mac(req.mac ?? '', 'mac') : undefined
+    if (mac === undefined) v.id(req.deviceId, 'device_id')
     return this.#read(async () => {
-      const kv = await this.#get(this.#keys.device(req.deviceId))
-      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`)
-      return { device: toDevice(parseJson<DeviceRecord>(kv), kv.mod_revision) }
+      const deviceId = mac === undefined ? req.deviceId : (await this.#get(this.#keys.mac(mac)))?.value.toString('utf8')
+      const kv = deviceId === undefined ? undefined : await this.#get(this.#keys.device(deviceId))
+      // The index and the record are written together; a device that no longer has the MAC is not it.
+      const record = kv === undefined ? undefined : parseJson<DeviceRecord>(kv)
+      if (!kv || !record || (mac !== undefined && record.mac !== mac)) {
+        throw new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, mac === undefined ? `no device "${req.deviceId}"` : `no device has MAC address ${mac}`)
+      }
+      return { device: toDevice(record, kv.mod_revision) }
     })
   }
 
@@ -203,6 +227,24 @@ export class RegistryReads {
     return this.#read(async () => {
       const page = await listPage(this.#etcd, this.#keys.sites, req, (kv) => toSite(parseJson<SiteRecord>(kv), kv.mod_revision))
       return { sites: page.items, nextPageToken: page.nextPageToken }
+    })
+  }
+
+  // ---- function-key profiles ----
+
+  async getFunctionKeyProfile(req: GetFunctionKeyProfileRequest): Promise<GetFunctionKeyProfileResponse> {
+    v.id(req.name, 'name')
+    return this.#read(async () => {
+      const kv = await this.#get(this.#keys.profile(req.name))
+      if (!kv) throw new RegistryError(ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND, `no function-key profile "${req.name}"`)
+      return { profile: toProfile(parseJson<ProfileRecord>(kv), kv.mod_revision) }
+    })
+  }
+
+  async listFunctionKeyProfiles(req: ListFunctionKeyProfilesRequest): Promise<ListFunctionKeyProfilesResponse> {
+    return this.#read(async () => {
+      const page = await listPage(this.#etcd, this.#keys.profiles, req, (kv) => toProfile(parseJson<ProfileRecord>(kv), kv.mod_revision))
+      return { profiles: page.items, nextPageToken: page.nextPageToken }
     })
   }
 

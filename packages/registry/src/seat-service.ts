@@ -1,7 +1,7 @@
 import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
-import { mayLogout } from './site-scope'
+import { mayGetSeat, mayLogout } from './site-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
 function deadlineMs(deadline: Date | number | undefined): number | undefined {
@@ -19,12 +19,16 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),
-    // A SIP node signs out only at its own site's phones (site-scope.ts).
+    // A SIP node or provisioning service signs out only at its own site's phones (site-scope.ts).
     logout: writeHandler(context, 'Logout', def.logout, async (request, caller) => {
       await mayLogout(caller, request, context.core())
       return context.core().logout(request, caller)
     }),
-    getSeat: readHandler(context, 'GetSeat', (request, caller) => context.core().getSeat(request, caller)),
+    // A provisioning service reads only the seats at its own site's phones (site-scope.ts).
+    getSeat: readHandler(context, 'GetSeat', async (request, caller) => {
+      await mayGetSeat(caller, request, context.core())
+      return context.core().getSeat(request, caller)
+    }),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),
     watchSeats: streamHandler(context, 'WatchSeats', (request, _caller, signal) => context.core().watchSeats(request, signal)),
   }

@@ -266,7 +266,9 @@ export async function planLogin(
     siteId: device.value.siteId,
     since: new Date(now).toISOString(),
     ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
-    via: caller.role === 'admin' ? 'admin' : 'phone',
+    // Who signs in says how: an administrator, a SIP node (a feature code at the phone), or a
+    // provisioning service (the softkey sign-in at the phone).
+    via: caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : 'phone',
     ...(pending.length > 0 ? { pending } : {}),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })

@@ -30,6 +30,8 @@ export interface ServedCore {
   createSite(request: p.CreateSiteRequest, caller: Caller): Promise<p.CreateSiteResponse>
   updateSite(request: p.UpdateSiteRequest, caller: Caller): Promise<p.UpdateSiteResponse>
   deleteSite(request: p.DeleteSiteRequest, caller: Caller): Promise<p.DeleteSiteResponse>
+  setFunctionKeyProfile(request: p.SetFunctionKeyProfileRequest, caller: Caller): Promise<p.SetFunctionKeyProfileResponse>
+  deleteFunctionKeyProfile(request: p.DeleteFunctionKeyProfileRequest, caller: Caller): Promise<p.DeleteFunctionKeyProfileResponse>
   renewLease(request: p.RenewLeaseRequest, caller: Caller): Promise<p.RenewLeaseResponse>
   releaseLease(request: p.ReleaseLeaseRequest, caller: Caller): Promise<p.ReleaseLeaseResponse>
   ackRevocations(request: p.AckRevocationsRequest, caller: Caller): Promise<p.AckRevocationsResponse>
@@ -42,6 +44,8 @@ export interface ServedCore {
   getDevice(request: p.GetDeviceRequest, caller: Caller): Promise<p.GetDeviceResponse>
   listDevices(request: p.ListDevicesRequest, caller: Caller): Promise<p.ListDevicesResponse>
   getDeviceCredentials(request: p.GetDeviceCredentialsRequest, caller: Caller): Promise<p.GetDeviceCredentialsResponse>
+  getFunctionKeyProfile(request: p.GetFunctionKeyProfileRequest, caller: Caller): Promise<p.GetFunctionKeyProfileResponse>
+  listFunctionKeyProfiles(request: p.ListFunctionKeyProfilesRequest, caller: Caller): Promise<p.ListFunctionKeyProfilesResponse>
   getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
   listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
   getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>

@@ -42,6 +42,51 @@ export function profileName(value: string, field: string): string {
   return value
 }
 
+/** MAC addresses: 12 hex digits, optionally in pairs separated by ':', '-' or '.' (or groups of 4 with '.'). */
+const MAC_INPUT = /^(?:[0-9a-fA-F]{12}|[0-9a-fA-F]{2}(?:[:-][0-9a-fA-F]{2}){5}|[0-9a-fA-F]{4}(?:\.[0-9a-fA-F]{4}){2})$/
+
+/**
+ * The MAC address in its stored form (12 lower-case hex digits), or empty for none; throws
+ * INVALID_ARGUMENT naming `field` for anything else.
+ */
+export function mac(value: string, field: string): string {
+  if (value === '') return ''
+  if (!MAC_INPUT.test(value)) throw invalidArgument(field, 'must be a MAC address: 12 hex digits, optionally separated by ":" or "-"')
+  return value.replace(/[:.-]/g, '').toLowerCase()
+}
+
+/** Short text shown on a phone (labels): at most 32 characters, no control characters. */
+export function shortText(value: string, field: string): string {
+  if (value.length > 32) throw invalidArgument(field, 'must be at most 32 characters')
+  text(value, field)
+  return value
+}
+
+/** Optional BCP 47 language tag, e.g. `de`, `en-US`. */
+export function language(value: string, field: string): string {
+  if (value !== '' && !/^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$/.test(value)) throw invalidArgument(field, 'must be a language tag such as "de" or "en-US"')
+  return value
+}
+
+/** The most function keys a profile or a user holds. */
+export const MAX_FUNCTION_KEYS = 48
+const DIALABLE = /^[0-9*#+]{2,32}$/
+
+/** Validates a list of function keys (BLF and speed dials need a dialable value; a line key none). */
+export function functionKeys(keys: readonly { type: number; value: string; label: string }[], field: string, types: { blf: number; speedDial: number; line: number }): void {
+  if (keys.length > MAX_FUNCTION_KEYS) throw invalidArgument(field, `at most ${MAX_FUNCTION_KEYS} keys`)
+  keys.forEach((key, i) => {
+    const f = `${field}[${i}]`
+    if (key.type !== types.blf && key.type !== types.speedDial && key.type !== types.line) throw invalidArgument(`${f}.type`, 'must be BLF, SPEED_DIAL or LINE')
+    if (key.type === types.line) {
+      if (key.value !== '') throw invalidArgument(`${f}.value`, 'must be empty for a LINE key')
+    } else if (!DIALABLE.test(key.value)) {
+      throw invalidArgument(`${f}.value`, 'must be 2 to 32 of digits, "*", "#", "+"')
+    }
+    shortText(key.label, `${f}.label`)
+  })
+}
+
 /** Throws unless `value` is an extension (2 to 15 digits). */
 export function extension(value: string, field: string): string {
   if (!value) throw invalidArgument(field, 'is required')

@@ -22,6 +22,8 @@ export interface ClusterMapInput {
   sip?: boolean
   /** The simulated WAN, in the multi-host mode (`--netns`). */
   wan?: WanPlan | undefined
+  /** Provisioning service base URL by site id (phones fetch their files there). */
+  provisioning?: ReadonlyMap<string, string> | undefined
 }
 
 /**
@@ -50,6 +52,10 @@ export function formatClusterMap(input: ClusterMapInput): string[] {
   if (input.sip === true) {
     lines.push('', '  branches (SIP: phones register here; the SIP node behind it runs on the engine\'s control socket)')
     for (const site of sites) lines.push(`    ${site.id.padEnd(width)}  ${site.sip.contact}  domain ${site.sip.domain}  control ${site.sip.control}`)
+  }
+  if (input.provisioning !== undefined && input.provisioning.size > 0) {
+    lines.push('', '  provisioning (desk phones fetch <mac>.cfg / <mac>.xml / <mac>.json here, digest user = device id; Login/Logout keys open the softkey sign-in)')
+    for (const site of sites) lines.push(`    ${site.id.padEnd(width)}  ${input.provisioning.get(site.id) ?? '(not running)'}`)
   }
   if (input.directory !== undefined) {
     const directoryPath = relative(input.cwd, `${input.stateDir}/${DEMO_DIRECTORY_FILE}`) || DEMO_DIRECTORY_FILE

@@ -3,7 +3,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js'
 import type { SiteConfig } from '@flexseat/config'
-import { bearer, DirectoryServiceClient, unary, User } from '@flexseat/proto'
+import { bearer, Device, DirectoryServiceClient, PhoneVendor, unary, User } from '@flexseat/proto'
 import { parse, stringify } from 'yaml'
 import { SimError } from './errors'
 
@@ -15,6 +15,9 @@ export interface DemoDevice {
   label: string
   flexHost: boolean
   sipPassword: string
+  /** The phone's MAC (locally administered, 02f5ee…) and family: what it would fetch from the provisioning service (absent in state folders from before). */
+  mac?: string
+  vendor?: 'yealink' | 'snom' | 'poly'
 }
 
 /** A worker of the simulation, with the PIN they sign in with. */
@@ -43,10 +46,12 @@ const WORKERS = [
   { id: 'linus', extension: '1004', displayName: 'Linus Torvalds', home: 0, roamingAllowed: false },
 ] as const
 
+const VENDORS = { yealink: PhoneVendor.PHONE_VENDOR_YEALINK, snom: PhoneVendor.PHONE_VENDOR_SNOM, poly: PhoneVendor.PHONE_VENDOR_POLY } as const
+
 const DESKS = [
-  { suffix: 'desk-1', digit: '1', label: 'desk 1', flexHost: true },
-  { suffix: 'desk-2', digit: '2', label: 'desk 2', flexHost: true },
-  { suffix: 'lobby', digit: '9', label: 'lobby', flexHost: false },
+  { suffix: 'desk-1', digit: '1', label: 'desk 1', flexHost: true, vendor: 'yealink' },
+  { suffix: 'desk-2', digit: '2', label: 'desk 2', flexHost: true, vendor: 'snom' },
+  { suffix: 'lobby', digit: '9', label: 'lobby', flexHost: false, vendor: 'poly' },
 ] as const
 
 /**
@@ -64,6 +69,8 @@ export function planDemoDirectory(sites: readonly SiteConfig[]): DemoDirectory {
       label: desk.label,
       flexHost: desk.flexHost,
       sipPassword: randomBytes(12).toString('base64url'),
+      mac: `02f5ee${String(index + 1).padStart(4, '0')}0${desk.digit}`,
+      vendor: desk.vendor,
     })),
   )
   const users = WORKERS.map((worker) => ({
@@ -110,12 +117,12 @@ export async function ensureDemoDirectory(options: EnsureDemoDirectoryOptions): 
     // it joined the cluster: phones can only be created at sites that exist.
     for (const site of options.sites) await untilSiteExists(client, site.id, settings)
     for (const device of directory.devices) {
-      const existing = await absentAsUndefined(unary(client.getDevice.bind(client), { deviceId: device.id }, settings))
-      const { sipPassword, ...fields } = device
+      const existing = await absentAsUndefined(unary(client.getDevice.bind(client), { deviceId: device.id, mac: '' }, settings))
+      const { sipPassword, vendor, ...fields } = device
       if (existing?.device === undefined) {
         await unary(
           client.createDevice.bind(client),
-          { requestId: randomUUID(), device: { ...fields, model: 'simulated', revision: '0', sipPassword, hasSipPassword: undefined } },
+          { requestId: randomUUID(), device: Device.fromPartial({ ...fields, model: 'simulated', sipPassword, vendor: vendor === undefined ? undefined : VENDORS[vendor] }) },
           settings,
         )
       } else if (existing.device.hasSipPassword !== true) {

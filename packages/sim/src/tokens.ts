@@ -18,6 +18,13 @@ export interface SimTokens {
   sipNode: Readonly<Record<string, string>>
   /** The file holding `sipNode[site]` (`FLEXSEAT_SIP_NODE_TOKEN_FILE` of that site's node). */
   sipNodeTokenFile(site: string): string
+  /**
+   * Role provisioning, one per site: what each branch's provisioning service presents to the
+   * registries (`.state/provisioning-<site>-token`); each reads its own site's phones only.
+   */
+  provisioning: Readonly<Record<string, string>>
+  /** The file holding `provisioning[site]` (`FLEXSEAT_PROVISIONING_TOKEN_FILE` of that site's service). */
+  provisioningTokenFile(site: string): string
   /** File with the shared secret of the inter-site SIP trunk between the SIP nodes. */
   trunkSecretFile: string
   /**
@@ -35,6 +42,10 @@ const FILES = { tokens: 'tokens.yaml', admin: 'admin-token', cluster: 'cluster-t
 const sipNodeFile = (site: string): string => `sip-node-${site}-token`
 /** The single SIP node token of state folders from before per-site tokens: no longer accepted. */
 const SHARED_SIP_NODE_FILE = 'sip-node-token'
+/** One provisioning service token per site. */
+const provisioningFile = (site: string): string => `provisioning-${site}-token`
+/** The single provisioning token of state folders from before per-site ones: no longer accepted. */
+const SHARED_PROVISIONING_FILE = 'provisioning-token'
 
 /** The SHA-256 (hex) of a token, as the tokens file stores it. */
 export function tokenHash(token: string): string {
@@ -43,9 +54,10 @@ export function tokenHash(token: string): string {
 
 /**
  * Returns the simulation's tokens, generating what is missing: 32 random bytes each (base64url),
- * clear tokens in `<stateDir>/{admin,cluster}-token` and `<stateDir>/sip-node-<site>-token` for
- * each of `siteIds` (0600), their hashes in `<stateDir>/tokens.yaml` (rewritten every time, so a
- * site added since the last run gets its token). Existing tokens are reused so that a restarted
+ * clear tokens in `<stateDir>/{admin,cluster}-token`, `<stateDir>/sip-node-<site>-token` and
+ * `<stateDir>/provisioning-<site>-token` for each of `siteIds` (0600), their hashes in
+ * `<stateDir>/tokens.yaml` (rewritten every time, so a site added since the last run gets its
+ * tokens). Existing tokens are reused so that a restarted
  * simulation keeps the CLI token the user already has.
  */
 export async function ensureTokens(stateDir: string, siteIds: readonly string[]): Promise<SimTokens> {
@@ -61,11 +73,16 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
   for (const site of siteIds) sipNode[site] = await ensureSecret(join(stateDir, sipNodeFile(site)))
   // A token for every branch at once is what per-site tokens replace: never hand it out again.
   await rm(join(stateDir, SHARED_SIP_NODE_FILE), { force: true })
+  // Likewise for the provisioning services: one token per branch, naming it.
+  const provisioning: Record<string, string> = {}
+  for (const site of siteIds) provisioning[site] = await ensureSecret(join(stateDir, provisioningFile(site)))
+  await rm(join(stateDir, SHARED_PROVISIONING_FILE), { force: true })
   const document = {
     tokens: [
       { name: 'sim-admin', role: 'admin', sha256: tokenHash(admin) },
       { name: 'sim-registry', role: 'registry', sha256: tokenHash(cluster) },
       ...siteIds.map((site) => ({ name: `sim-sip-node-${site}`, role: 'sip-node', site, sha256: tokenHash(sipNode[site]!) })),
+      ...siteIds.map((site) => ({ name: `sim-provisioning-${site}`, role: 'provisioning', site, sha256: tokenHash(provisioning[site]!) })),
     ],
   }
   const header =
@@ -73,7 +90,7 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
     '# (hex); the clear tokens are in the *-token files beside this one. Delete .state/ (or --reset) for new ones.\n'
   await writeFile(file, header + stringify(document), { mode: 0o600 })
   await chmod(file, 0o600)
-  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), ...secrets }
+  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), provisioning, provisioningTokenFile: (site) => join(stateDir, provisioningFile(site)), ...secrets }
 }
 
 /** Secrets that are not registry tokens: the SIP trunk's and the SIP engines' control secret. */

@@ -1,10 +1,13 @@
 /**
  * Text for a phone's display: a SIP MESSAGE (RFC 3428, `text/plain`) to the device's current
- * binding. Best effort by design: a phone that is not registered is skipped, a failure is logged,
- * and nothing is ever thrown at the caller (a seat change or a feature code must not fail because
- * a display could not be updated).
+ * binding; and the `check-sync` NOTIFY that makes it fetch its provisioning file again
+ * (check-sync.ts). Best effort by design: a phone that is not registered is skipped, a failure is
+ * logged, and nothing is ever thrown at the caller (a seat change or a feature code must not fail
+ * because a display could not be updated).
  */
+import type { PhoneVendor } from '@flexseat/proto'
 import type { Logger } from 'pino'
+import { checkSyncEvent } from './check-sync'
 import type { SrfApp, SrfResponseMessage } from './srf-adapter'
 
 /** Options of {@link PhoneMessenger}. */
@@ -45,6 +48,35 @@ export class PhoneMessenger {
     }
     this.#recent.set(deviceId, { text, at: now })
     const domain = this.#o.domain
+    return this.#request(deviceId, binding.contact, 'message', {
+      method: 'MESSAGE',
+      headers: { From: `"flexseat" <sip:flexseat@${domain}>`, To: `<sip:${deviceId}@${domain}>`, 'Content-Type': 'text/plain' },
+      body: text,
+    })
+  }
+
+  /**
+   * Sends the device a `check-sync` NOTIFY in the variant of its `vendor` (check-sync.ts), so it
+   * fetches its provisioning file again; resolves when the phone answered (or it was
+   * skipped/failed). Never rejects. Logs `check-sync sent` {device, event, status}.
+   */
+  checkSync(deviceId: string, vendor: PhoneVendor | undefined): Promise<void> {
+    const binding = this.#o.binding(deviceId)
+    if (binding === undefined) {
+      this.#o.logger.debug({ device: deviceId }, 'check-sync skipped: phone not registered')
+      return Promise.resolve()
+    }
+    const domain = this.#o.domain
+    const event = checkSyncEvent(vendor)
+    return this.#request(deviceId, binding.contact, 'check-sync', {
+      method: 'NOTIFY',
+      // An unsolicited NOTIFY: no subscription precedes it, so it states that none lasts.
+      headers: { From: `"flexseat" <sip:flexseat@${domain}>`, To: `<sip:${deviceId}@${domain}>`, Event: event, 'Subscription-State': 'terminated' },
+      body: '',
+    }, event)
+  }
+
+  #request(deviceId: string, contact: string, what: 'message' | 'check-sync', request: { method: string; headers: Record<string, string>; body: string }, event?: string): Promise<void> {
     return new Promise<void>((done) => {
       // A transaction that never ends (engine connection lost mid-way) must not hold the caller.
       const timer = setTimeout(() => done(), 40_000)
@@ -54,28 +86,21 @@ export class PhoneMessenger {
         done()
       }
       try {
-        this.#o.srf.request(
-          binding.contact,
-          {
-            method: 'MESSAGE',
-            headers: { From: `"flexseat" <sip:flexseat@${domain}>`, To: `<sip:${deviceId}@${domain}>`, 'Content-Type': 'text/plain' },
-            body: text,
-          },
-          (error, request) => {
-            if (error) {
-              this.#o.logger.warn({ device: deviceId, err: error }, 'message not sent')
-              return resolve()
-            }
-            request.on('response', (response: SrfResponseMessage) => {
-              if (response.status >= 300) this.#o.logger.info({ device: deviceId, status: response.status }, 'message refused by the phone')
-              else this.#o.logger.debug({ device: deviceId, status: response.status }, 'message delivered')
-              if (response.status >= 200) resolve()
-            })
-          },
-        )
+        this.#o.srf.request(contact, request, (error, sent) => {
+          if (error) {
+            this.#o.logger.warn({ device: deviceId, err: error }, `${what} not sent`)
+            return resolve()
+          }
+          if (event !== undefined) this.#o.logger.info({ device: deviceId, event }, 'check-sync sent')
+          sent.on('response', (response: SrfResponseMessage) => {
+            if (response.status >= 300) this.#o.logger.info({ device: deviceId, status: response.status }, `${what} refused by the phone`)
+            else this.#o.logger.debug({ device: deviceId, status: response.status }, `${what} delivered`)
+            if (response.status >= 200) resolve()
+          })
+        })
       } catch (error) {
         // drachtio-srf throws synchronously while the engine connection is down.
-        this.#o.logger.warn({ device: deviceId, err: error }, 'message not sent')
+        this.#o.logger.warn({ device: deviceId, err: error }, `${what} not sent`)
         resolve()
       }
     })

@@ -7,6 +7,7 @@ import {
   type ChangePinRequest,
   type Device,
   DirectoryServiceClient,
+  type FunctionKeyProfile,
   ErrorCode,
   type GetDeviceCredentialsResponse,
   type LoginRequest,
@@ -14,6 +15,7 @@ import {
   type LogoutRequest,
   type LogoutResponse,
   type PhoneBinding,
+  type Seat,
   type ReleaseLeaseRequest,
   type RenewLeaseRequest,
   type RenewLeaseResponse,
@@ -35,7 +37,10 @@ import { RegistryCallError } from './errors'
 export interface RegistryClientOptions {
   /** `host:port` of registry instances, tried in order (at least one). */
   addresses: string[]
-  /** Bearer token with the registry role `sip-node`; sent with every call, never logged. */
+  /**
+   * Bearer token with the registry role the caller acts in (`sip-node`; `provisioning` for the
+   * provisioning service, which shares this client); sent with every call, never logged.
+   */
   token: string
   /** PEM CA of the registry's TLS certificate; plaintext when undefined. */
   ca?: Buffer | undefined
@@ -149,6 +154,35 @@ export class RegistryClient {
       return (await this.#call('GetUser', (e) => e.directory.getUser.bind(e.directory), req, 'once')).user
     } catch (error) {
       if (error instanceof RegistryCallError && NOT_FOUND.has(error.code)) return undefined
+      throw error
+    }
+  }
+
+  /**
+   * DirectoryService.GetDevice by id, or by MAC address with `{ mac }`; undefined when there is no
+   * such device.
+   */
+  async getDevice(key: { deviceId: string } | { mac: string }): Promise<Device | undefined> {
+    const request = 'mac' in key ? { deviceId: '', mac: key.mac } : { deviceId: key.deviceId }
+    try {
+      return (await this.#call('GetDevice', (e) => e.directory.getDevice.bind(e.directory), request, 'once')).device
+    } catch (error) {
+      if (error instanceof RegistryCallError && error.code === ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND) return undefined
+      throw error
+    }
+  }
+
+  /** SeatService.GetSeat of a device: the seat it hosts, undefined when nobody sits there. */
+  async getSeatAt(deviceId: string): Promise<Seat | undefined> {
+    return (await this.#call('GetSeat', (e) => e.seat.getSeat.bind(e.seat), { target: { $case: 'deviceId', value: deviceId } }, 'once')).seat
+  }
+
+  /** DirectoryService.GetFunctionKeyProfile; undefined when no profile has the name. */
+  async getFunctionKeyProfile(name: string): Promise<FunctionKeyProfile | undefined> {
+    try {
+      return (await this.#call('GetFunctionKeyProfile', (e) => e.directory.getFunctionKeyProfile.bind(e.directory), { name }, 'once')).profile
+    } catch (error) {
+      if (error instanceof RegistryCallError && error.code === ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND) return undefined
       throw error
     }
   }

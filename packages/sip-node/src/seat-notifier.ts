@@ -7,14 +7,16 @@
  * Per batch of changes, in this order: the view has applied it (routing and identity read the
  * view, so no new call rings the old phone); the calls ringing for those workers anywhere but
  * their current active seat are stopped (their final responses and CANCELs are handed to the
- * engine before anything else is sent); the acknowledgement goes out; then the display texts.
+ * engine before anything else is sent); the acknowledgement goes out; then every phone whose seat
+ * changed gets a `check-sync` NOTIFY (it fetches its provisioning file: the worker's keys, or the
+ * desk's own again) and the display texts.
  * So by the time a takeover at another branch completes, the old phone neither rings for the
  * worker nor presents the worker (invariant 4). The same holds when the lease is lost: every
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
  * lease renewal carries the applied revision, which acknowledges it too.
  */
 import type { SiteConfig } from '@flexseat/config'
-import { type AckRevocationsRequest, type Device, ReleaseReason, type Seat } from '@flexseat/proto'
+import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { signedInText } from './feature-replies'
 import type { RingingCall, RingingStop } from './ringing-calls'
@@ -53,7 +55,11 @@ export interface SeatNotifierOptions {
   view: NotifierSeats
   lease: NotifierLease
   directory: { device(id: string): Promise<Device | undefined> }
-  messenger: { send(deviceId: string, text: string): Promise<void> }
+  messenger: {
+    send(deviceId: string, text: string): Promise<void>
+    /** Makes the phone fetch its provisioning file (none sent when absent). */
+    checkSync?(deviceId: string, vendor: PhoneVendor | undefined): Promise<void>
+  }
   client: { ackRevocations(request: AckRevocationsRequest): Promise<void> }
   /** Calls ringing phones for workers (none when absent). */
   ringing?: NotifierRinging
@@ -96,6 +102,7 @@ export class SeatNotifier {
   #primeWatch: NodeJS.Timeout | undefined
   #suspended = false
   #work: Promise<void> = Promise.resolve()
+  #syncs: Promise<void> = Promise.resolve()
   readonly #onChanges = (changes: SeatChange[]): void => this.#changes(changes)
   readonly #onActive = (): void => this.#leaseActive()
   readonly #onSuspended = (): void => this.#leaseSuspended()
@@ -129,7 +136,7 @@ export class SeatNotifier {
 
   /** Resolves once every notification queued so far has been sent (or failed). */
   idle(): Promise<void> {
-    return this.#work
+    return Promise.all([this.#work, this.#syncs]).then(() => undefined)
   }
 
   /**
@@ -190,6 +197,7 @@ export class SeatNotifier {
       leaving.push({ deviceId: seat.deviceId, text: () => this.#releasedText(seat, why) })
     }
     if (revoked.length > 0) this.#acknowledge(revoked)
+    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))])
     // Departures first: on a phone where one worker bumps another, the display ends on the newcomer.
     this.#queue([...leaving, ...arriving])
   }
@@ -224,6 +232,27 @@ export class SeatNotifier {
     }
     this.#o.client.ackRevocations(request).catch((error: unknown) => {
       this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+    })
+  }
+
+  // Every phone whose seat changed fetches its file again: the worker's keys and a Logout key
+  // where a worker sat down, the desk's own keys and a Login key where one left. On a chain of
+  // their own, so a display text waiting for a slow phone does not hold them up.
+  #checkSync(deviceIds: string[]): void {
+    const checkSync = this.#o.messenger.checkSync?.bind(this.#o.messenger)
+    if (checkSync === undefined || deviceIds.length === 0) return
+    this.#syncs = this.#syncs.then(async () => {
+      await Promise.all(
+        deviceIds.map(async (deviceId) => {
+          let vendor: PhoneVendor | undefined
+          try {
+            vendor = (await this.#o.directory.device(deviceId))?.vendor
+          } catch {
+            // The directory is unreachable: the generic variant still reaches most phones.
+          }
+          await checkSync(deviceId, vendor)
+        }),
+      )
     })
   }
 

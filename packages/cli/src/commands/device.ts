@@ -2,6 +2,8 @@ import { CreateDeviceResponse, Device, GetDeviceCredentialsResponse, GetDeviceRe
 import { UsageError } from '../errors'
 import { formatDevice, formatDevices } from '../format-records'
 import { formatFields } from '../format-table'
+import { parseVendor } from '../function-keys'
+import type { CommandInput } from '../args'
 import { type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId } from './command'
 
 /** The writable device fields and the options that set them. */
@@ -11,9 +13,22 @@ const DEVICE_FIELDS: readonly FieldOption<Device>[] = [
   { option: 'label', field: 'label', path: 'label', kind: 'string' },
   { option: 'model', field: 'model', path: 'model', kind: 'string' },
   { option: 'flex-host', off: 'no-flex-host', field: 'flexHost', path: 'flex_host', kind: 'boolean' },
+  { option: 'mac', field: 'mac', path: 'mac', kind: 'string' },
+  { option: 'fkey-profile', field: 'functionKeyProfile', path: 'function_key_profile', kind: 'string' },
 ]
 
-const FIELD_OPTIONS = ['site', 'ext', 'label', 'model', 'flex-host', 'no-flex-host'] as const
+const FIELD_OPTIONS = ['site', 'ext', 'label', 'model', 'flex-host', 'no-flex-host', 'mac', 'vendor', 'fkey-profile'] as const
+
+/** The fields the options set, `--vendor` included (an enum the generic field options do not parse). */
+function deviceFields(input: CommandInput): { values: Partial<Device>; paths: string[] } {
+  const { values, paths } = fieldsFromOptions(input, DEVICE_FIELDS)
+  const vendor = input.string('vendor')
+  if (vendor !== undefined) {
+    values.vendor = parseVendor(vendor, input.command)
+    paths.push('vendor')
+  }
+  return { values, paths }
+}
 
 const SIP_PASSWORD_PROMPT = { label: 'SIP password', confirm: true } as const
 
@@ -31,14 +46,14 @@ function showDevice(context: CommandContext, device: Device | undefined, documen
 
 const create: CommandSpec = {
   path: ['device', 'create'],
-  synopsis: '--site SITE --ext N [--id ID] [--label TEXT] [--model TEXT] [--flex-host] [--sip-password-stdin]',
+  synopsis: '--site SITE --ext N [--id ID] [--label TEXT] [--model TEXT] [--mac MAC] [--vendor NAME] [--fkey-profile NAME] [--flex-host] [--sip-password-stdin]',
   summary: 'create a device (a phone); --flex-host lets it host flex workers; --sip-password-stdin sets its SIP digest password',
   options: ['id', ...FIELD_OPTIONS, 'sip-password-stdin'],
   async run(context) {
     const { input } = context
     input.required('site')
     input.required('ext')
-    const { values } = fieldsFromOptions(input, DEVICE_FIELDS)
+    const { values } = deviceFields(input)
     const sipPassword = input.flag('sip-password-stdin') ? await readSipPassword(context) : undefined
     const client = context.client()
     const d = client.directory
@@ -53,13 +68,13 @@ const create: CommandSpec = {
 
 const update: CommandSpec = {
   path: ['device', 'update'],
-  synopsis: '<id> [--site SITE] [--ext N] [--label TEXT] [--model TEXT] [--flex-host | --no-flex-host]',
+  synopsis: '<id> [--site SITE] [--ext N] [--label TEXT] [--model TEXT] [--mac MAC] [--vendor NAME] [--fkey-profile NAME] [--flex-host | --no-flex-host]',
   summary: 'change the given fields of a device (only those)',
   options: FIELD_OPTIONS,
   positionals: { min: 1, max: 1, names: '<id>' },
   async run(context) {
     const id = idArgument(context)
-    const { values, paths } = fieldsFromOptions(context.input, DEVICE_FIELDS)
+    const { values, paths } = deviceFields(context.input)
     if (paths.length === 0) throw new UsageError('device update: nothing to change (give at least one field option)', 'device update')
     const client = context.client()
     const d = client.directory
@@ -98,7 +113,7 @@ const get: CommandSpec = {
     const id = idArgument(context)
     const client = context.client()
     const d = client.directory
-    const response = await client.call(d.getDevice.bind(d), { deviceId: id }, context.signal)
+    const response = await client.call(d.getDevice.bind(d), { deviceId: id, mac: '' }, context.signal)
     showDevice(context, response.device, GetDeviceResponse.toJSON(response))
   },
 }

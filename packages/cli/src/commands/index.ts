@@ -4,6 +4,7 @@ import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
 import { LOGS_COMMANDS } from './logs'
 import { PHONE_COMMANDS } from './phones'
+import { PROFILE_COMMANDS } from './profile'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
 import { USER_COMMANDS } from './user'
@@ -13,6 +14,7 @@ import { WATCH_COMMANDS } from './watch'
 export const COMMANDS: readonly CommandSpec[] = [
   ...USER_COMMANDS,
   ...DEVICE_COMMANDS,
+  ...PROFILE_COMMANDS,
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
   ...PHONE_COMMANDS,

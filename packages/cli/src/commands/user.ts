@@ -7,6 +7,8 @@ import {
 } from '@flexseat/proto'
 import { UsageError } from '../errors'
 import { formatUser, formatUsers } from '../format-records'
+import { parseFunctionKey } from '../function-keys'
+import type { CommandInput } from '../args'
 import { type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId, pinOption } from './command'
 
 /** The writable user fields and the options that set them. */
@@ -25,7 +27,18 @@ const USER_FIELDS: readonly FieldOption<User>[] = [
   { option: 'surname', field: 'surname', path: 'surname', kind: 'string' },
   { option: 'username', field: 'username', path: 'username', kind: 'string' },
   { option: 'fkey-profile', field: 'functionKeyProfile', path: 'function_key_profile', kind: 'string' },
+  { option: 'label', field: 'label', path: 'label', kind: 'string' },
+  { option: 'language', field: 'language', path: 'language', kind: 'string' },
 ]
+
+/** The worker's own keys: `--key` (repeated, in order) sets them, `--no-keys` removes them. */
+function keysFromOptions(input: CommandInput): { values: Partial<User>; paths: string[] } {
+  const keys = input.all('key')
+  if (keys !== undefined && input.flag('no-keys')) throw new UsageError(`${input.command}: give --key or --no-keys, not both`, input.command)
+  if (keys !== undefined) return { values: { functionKeys: keys.map((key) => parseFunctionKey(key, input.command)) }, paths: ['function_keys'] }
+  if (input.flag('no-keys')) return { values: { functionKeys: [] }, paths: ['function_keys'] }
+  return { values: {}, paths: [] }
+}
 
 const FIELD_OPTIONS = [
   'ext',
@@ -43,6 +56,10 @@ const FIELD_OPTIONS = [
   'surname',
   'username',
   'fkey-profile',
+  'label',
+  'language',
+  'key',
+  'no-keys',
 ] as const
 
 function showUser(context: CommandContext, user: User | undefined, document: unknown): void {
@@ -64,6 +81,7 @@ const create: CommandSpec = {
     input.required('name')
     input.required('home')
     const { values } = fieldsFromOptions(input, USER_FIELDS)
+    Object.assign(values, keysFromOptions(input).values)
     const pin = (await pinOption(context, { label: 'PIN', confirm: true }, true)) ?? ''
     const client = context.client()
     const d = client.directory
@@ -80,12 +98,18 @@ const update: CommandSpec = {
   path: ['user', 'update'],
   synopsis: '<id> [--ext N] [--name TEXT] [--home SITE] [fields...]',
   summary: 'change the given fields of a user (only those)',
-  details: 'An empty value clears a field, e.g. --did "". --no-roaming withdraws roaming.',
+  details:
+    'An empty value clears a field, e.g. --did "". --no-roaming withdraws roaming.\n' +
+    '--key TYPE:VALUE[:LABEL] (repeated, in order) sets the worker\'s own function keys, which replace\n' +
+    'the keys of their profile (--fkey-profile); --no-keys removes them.',
   options: FIELD_OPTIONS,
   positionals: { min: 1, max: 1, names: '<id>' },
   async run(context) {
     const id = idArgument(context)
-    const { values, paths } = fieldsFromOptions(context.input, USER_FIELDS)
+    const fields = fieldsFromOptions(context.input, USER_FIELDS)
+    const keys = keysFromOptions(context.input)
+    const values = { ...fields.values, ...keys.values }
+    const paths = [...fields.paths, ...keys.paths]
     if (paths.length === 0) throw new UsageError('user update: nothing to change (give at least one field option)', 'user update')
     const client = context.client()
     const d = client.directory

@@ -25,6 +25,105 @@ export const protobufPackage = "flexseat.v1";
 
 export const protobufFileName = "flexseat/v1/directory.proto";
 
+/** What a function key does. */
+export enum FunctionKeyType {
+  FUNCTION_KEY_TYPE_UNSPECIFIED = 0,
+  /** FUNCTION_KEY_TYPE_BLF - Busy lamp field: shows whether the extension in value is busy; pressing it calls it. */
+  FUNCTION_KEY_TYPE_BLF = 1,
+  /** FUNCTION_KEY_TYPE_SPEED_DIAL - Calls value (an extension or a number). */
+  FUNCTION_KEY_TYPE_SPEED_DIAL = 2,
+  /** FUNCTION_KEY_TYPE_LINE - A line key of the phone's own account (value empty). */
+  FUNCTION_KEY_TYPE_LINE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function functionKeyTypeFromJSON(object: any): FunctionKeyType {
+  switch (object) {
+    case 0:
+    case "FUNCTION_KEY_TYPE_UNSPECIFIED":
+      return FunctionKeyType.FUNCTION_KEY_TYPE_UNSPECIFIED;
+    case 1:
+    case "FUNCTION_KEY_TYPE_BLF":
+      return FunctionKeyType.FUNCTION_KEY_TYPE_BLF;
+    case 2:
+    case "FUNCTION_KEY_TYPE_SPEED_DIAL":
+      return FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL;
+    case 3:
+    case "FUNCTION_KEY_TYPE_LINE":
+      return FunctionKeyType.FUNCTION_KEY_TYPE_LINE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FunctionKeyType.UNRECOGNIZED;
+  }
+}
+
+export function functionKeyTypeToJSON(object: FunctionKeyType): string {
+  switch (object) {
+    case FunctionKeyType.FUNCTION_KEY_TYPE_UNSPECIFIED:
+      return "FUNCTION_KEY_TYPE_UNSPECIFIED";
+    case FunctionKeyType.FUNCTION_KEY_TYPE_BLF:
+      return "FUNCTION_KEY_TYPE_BLF";
+    case FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL:
+      return "FUNCTION_KEY_TYPE_SPEED_DIAL";
+    case FunctionKeyType.FUNCTION_KEY_TYPE_LINE:
+      return "FUNCTION_KEY_TYPE_LINE";
+    case FunctionKeyType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** The family of a desk phone: which provisioning file format it is given. */
+export enum PhoneVendor {
+  /** PHONE_VENDOR_UNSPECIFIED - Not set: the generic JSON format. */
+  PHONE_VENDOR_UNSPECIFIED = 0,
+  /** PHONE_VENDOR_YEALINK - Yealink (<mac>.cfg). */
+  PHONE_VENDOR_YEALINK = 1,
+  /** PHONE_VENDOR_SNOM - Snom (XML settings). */
+  PHONE_VENDOR_SNOM = 2,
+  /** PHONE_VENDOR_POLY - Poly / Polycom UC Software (XML). */
+  PHONE_VENDOR_POLY = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function phoneVendorFromJSON(object: any): PhoneVendor {
+  switch (object) {
+    case 0:
+    case "PHONE_VENDOR_UNSPECIFIED":
+      return PhoneVendor.PHONE_VENDOR_UNSPECIFIED;
+    case 1:
+    case "PHONE_VENDOR_YEALINK":
+      return PhoneVendor.PHONE_VENDOR_YEALINK;
+    case 2:
+    case "PHONE_VENDOR_SNOM":
+      return PhoneVendor.PHONE_VENDOR_SNOM;
+    case 3:
+    case "PHONE_VENDOR_POLY":
+      return PhoneVendor.PHONE_VENDOR_POLY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PhoneVendor.UNRECOGNIZED;
+  }
+}
+
+export function phoneVendorToJSON(object: PhoneVendor): string {
+  switch (object) {
+    case PhoneVendor.PHONE_VENDOR_UNSPECIFIED:
+      return "PHONE_VENDOR_UNSPECIFIED";
+    case PhoneVendor.PHONE_VENDOR_YEALINK:
+      return "PHONE_VENDOR_YEALINK";
+    case PhoneVendor.PHONE_VENDOR_SNOM:
+      return "PHONE_VENDOR_SNOM";
+    case PhoneVendor.PHONE_VENDOR_POLY:
+      return "PHONE_VENDOR_POLY";
+    case PhoneVendor.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Who created a user. */
 export enum UserSource {
   USER_SOURCE_UNSPECIFIED = 0,
@@ -143,6 +242,43 @@ export interface User {
    * the seated desk's ringing only. Needs home_device_id.
    */
   ringHomeDevice: boolean;
+  /**
+   * The line label the worker's desk shows (at most 32 characters; empty: "<extension> <display
+   * name>").
+   */
+  label: string;
+  /**
+   * The worker's language at a desk, a BCP 47 tag such as "de" or "en-US" (empty: the language of
+   * the desk's site).
+   */
+  language: string;
+  /**
+   * The worker's own function keys (at most 48). When not empty they replace the keys of the
+   * profile function_key_profile names (the per-user override); update_mask path
+   * "function_keys" replaces the whole list.
+   */
+  functionKeys: FunctionKey[];
+}
+
+/** One programmable key of a desk phone. */
+export interface FunctionKey {
+  type: FunctionKeyType;
+  /** An extension or dialable number (2 to 32 of digits, '*', '#', '+'); empty for LINE. */
+  value: string;
+  /** What the key shows (at most 32 characters; empty: the value). */
+  label: string;
+}
+
+/** A named set of function keys: a department's, a desk's defaults, a site's default. */
+export interface FunctionKeyProfile {
+  /** Same alphabet as User.id. */
+  name: string;
+  /** Free text for administrators. */
+  description: string;
+  /** In key order (at most 48). */
+  keys: FunctionKey[];
+  /** The etcd mod revision of the record (read-only). */
+  revision: string;
 }
 
 /** A phone. */
@@ -180,7 +316,24 @@ export interface Device {
     | string
     | undefined;
   /** The desk's room (RFC 5139's ROOM), same alphabet as floor (optional). */
-  room?: string | undefined;
+  room?:
+    | string
+    | undefined;
+  /**
+   * The phone's MAC address as 12 lower-case hex digits (optional; unique among devices): the
+   * provisioning service finds the phone's file by it. Separators (':', '-', '.') and upper case
+   * are accepted on write. (Proto3 optional, like the fields after it: clients written before it
+   * need not set it; unset reads as empty.)
+   */
+  mac?:
+    | string
+    | undefined;
+  /** The phone's family: which provisioning format it gets. */
+  vendor?:
+    | PhoneVendor
+    | undefined;
+  /** The function-key profile of the desk while nobody sits at it (empty: the site's default). */
+  functionKeyProfile?: string | undefined;
 }
 
 /** A branch office. */
@@ -303,6 +456,8 @@ export interface DeleteDeviceResponse {
 
 export interface GetDeviceRequest {
   deviceId: string;
+  /** Or, with device_id empty, the device with this MAC address (any spelling Device.mac accepts). */
+  mac?: string | undefined;
 }
 
 export interface GetDeviceResponse {
@@ -379,6 +534,41 @@ export interface ListSitesResponse {
   nextPageToken: string;
 }
 
+export interface SetFunctionKeyProfileRequest {
+  requestId: string;
+  profile: FunctionKeyProfile | undefined;
+}
+
+export interface SetFunctionKeyProfileResponse {
+  profile: FunctionKeyProfile | undefined;
+}
+
+export interface DeleteFunctionKeyProfileRequest {
+  requestId: string;
+  name: string;
+}
+
+export interface DeleteFunctionKeyProfileResponse {
+}
+
+export interface GetFunctionKeyProfileRequest {
+  name: string;
+}
+
+export interface GetFunctionKeyProfileResponse {
+  profile: FunctionKeyProfile | undefined;
+}
+
+export interface ListFunctionKeyProfilesRequest {
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListFunctionKeyProfilesResponse {
+  profiles: FunctionKeyProfile[];
+  nextPageToken: string;
+}
+
 function createBaseUser(): User {
   return {
     id: "",
@@ -404,6 +594,9 @@ function createBaseUser(): User {
     hasPin: false,
     homeDeviceId: "",
     ringHomeDevice: false,
+    label: "",
+    language: "",
+    functionKeys: [],
   };
 }
 
@@ -477,6 +670,15 @@ export const User: MessageFns<User> = {
     }
     if (message.ringHomeDevice !== false) {
       writer.uint32(248).bool(message.ringHomeDevice);
+    }
+    if (message.label !== "") {
+      writer.uint32(178).string(message.label);
+    }
+    if (message.language !== "") {
+      writer.uint32(186).string(message.language);
+    }
+    for (const v of message.functionKeys) {
+      FunctionKey.encode(v!, writer.uint32(194).fork()).join();
     }
     return writer;
   },
@@ -678,6 +880,30 @@ export const User: MessageFns<User> = {
             message.ringHomeDevice = reader.bool();
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.language = reader.string();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.functionKeys.push(FunctionKey.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -759,6 +985,13 @@ export const User: MessageFns<User> = {
         : isSet(object.ring_home_device)
         ? globalThis.Boolean(object.ring_home_device)
         : false,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      language: isSet(object.language) ? globalThis.String(object.language) : "",
+      functionKeys: globalThis.Array.isArray(object?.functionKeys)
+        ? object.functionKeys.map((e: any) => FunctionKey.fromJSON(e))
+        : globalThis.Array.isArray(object?.function_keys)
+        ? object.function_keys.map((e: any) => FunctionKey.fromJSON(e))
+        : [],
     };
   },
 
@@ -833,6 +1066,15 @@ export const User: MessageFns<User> = {
     if (message.ringHomeDevice !== false) {
       obj.ringHomeDevice = message.ringHomeDevice;
     }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.language !== "") {
+      obj.language = message.language;
+    }
+    if (message.functionKeys?.length) {
+      obj.functionKeys = message.functionKeys.map((e) => FunctionKey.toJSON(e));
+    }
     return obj;
   },
 
@@ -864,6 +1106,227 @@ export const User: MessageFns<User> = {
     message.hasPin = object.hasPin ?? false;
     message.homeDeviceId = object.homeDeviceId ?? "";
     message.ringHomeDevice = object.ringHomeDevice ?? false;
+    message.label = object.label ?? "";
+    message.language = object.language ?? "";
+    message.functionKeys = object.functionKeys?.map((e) => FunctionKey.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFunctionKey(): FunctionKey {
+  return { type: 0, value: "", label: "" };
+}
+
+export const FunctionKey: MessageFns<FunctionKey> = {
+  encode(message: FunctionKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    if (message.label !== "") {
+      writer.uint32(26).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FunctionKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFunctionKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FunctionKey {
+    return {
+      type: isSet(object.type) ? functionKeyTypeFromJSON(object.type) : 0,
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: FunctionKey): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = functionKeyTypeToJSON(message.type);
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FunctionKey>): FunctionKey {
+    return FunctionKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FunctionKey>): FunctionKey {
+    const message = createBaseFunctionKey();
+    message.type = object.type ?? 0;
+    message.value = object.value ?? "";
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
+function createBaseFunctionKeyProfile(): FunctionKeyProfile {
+  return { name: "", description: "", keys: [], revision: "0" };
+}
+
+export const FunctionKeyProfile: MessageFns<FunctionKeyProfile> = {
+  encode(message: FunctionKeyProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(18).string(message.description);
+    }
+    for (const v of message.keys) {
+      FunctionKey.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.revision !== "0") {
+      writer.uint32(32).int64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FunctionKeyProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFunctionKeyProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keys.push(FunctionKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FunctionKeyProfile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => FunctionKey.fromJSON(e)) : [],
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+    };
+  },
+
+  toJSON(message: FunctionKeyProfile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => FunctionKey.toJSON(e));
+    }
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FunctionKeyProfile>): FunctionKeyProfile {
+    return FunctionKeyProfile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FunctionKeyProfile>): FunctionKeyProfile {
+    const message = createBaseFunctionKeyProfile();
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.keys = object.keys?.map((e) => FunctionKey.fromPartial(e)) || [];
+    message.revision = object.revision ?? "0";
     return message;
   },
 };
@@ -881,6 +1344,9 @@ function createBaseDevice(): Device {
     hasSipPassword: undefined,
     floor: undefined,
     room: undefined,
+    mac: undefined,
+    vendor: undefined,
+    functionKeyProfile: undefined,
   };
 }
 
@@ -918,6 +1384,15 @@ export const Device: MessageFns<Device> = {
     }
     if (message.room !== undefined) {
       writer.uint32(170).string(message.room);
+    }
+    if (message.mac !== undefined) {
+      writer.uint32(82).string(message.mac);
+    }
+    if (message.vendor !== undefined) {
+      writer.uint32(88).int32(message.vendor);
+    }
+    if (message.functionKeyProfile !== undefined) {
+      writer.uint32(98).string(message.functionKeyProfile);
     }
     return writer;
   },
@@ -1023,6 +1498,30 @@ export const Device: MessageFns<Device> = {
             message.room = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.vendor = reader.int32() as any;
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.functionKeyProfile = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1064,6 +1563,13 @@ export const Device: MessageFns<Device> = {
         : undefined,
       floor: isSet(object.floor) ? globalThis.String(object.floor) : undefined,
       room: isSet(object.room) ? globalThis.String(object.room) : undefined,
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : undefined,
+      vendor: isSet(object.vendor) ? phoneVendorFromJSON(object.vendor) : undefined,
+      functionKeyProfile: isSet(object.functionKeyProfile)
+        ? globalThis.String(object.functionKeyProfile)
+        : isSet(object.function_key_profile)
+        ? globalThis.String(object.function_key_profile)
+        : undefined,
     };
   },
 
@@ -1102,6 +1608,15 @@ export const Device: MessageFns<Device> = {
     if (message.room !== undefined) {
       obj.room = message.room;
     }
+    if (message.mac !== undefined) {
+      obj.mac = message.mac;
+    }
+    if (message.vendor !== undefined) {
+      obj.vendor = phoneVendorToJSON(message.vendor);
+    }
+    if (message.functionKeyProfile !== undefined) {
+      obj.functionKeyProfile = message.functionKeyProfile;
+    }
     return obj;
   },
 
@@ -1121,6 +1636,9 @@ export const Device: MessageFns<Device> = {
     message.hasSipPassword = object.hasSipPassword ?? undefined;
     message.floor = object.floor ?? undefined;
     message.room = object.room ?? undefined;
+    message.mac = object.mac ?? undefined;
+    message.vendor = object.vendor ?? undefined;
+    message.functionKeyProfile = object.functionKeyProfile ?? undefined;
     return message;
   },
 };
@@ -3028,13 +3546,16 @@ export const DeleteDeviceResponse: MessageFns<DeleteDeviceResponse> = {
 };
 
 function createBaseGetDeviceRequest(): GetDeviceRequest {
-  return { deviceId: "" };
+  return { deviceId: "", mac: undefined };
 }
 
 export const GetDeviceRequest: MessageFns<GetDeviceRequest> = {
   encode(message: GetDeviceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.deviceId !== "") {
       writer.uint32(10).string(message.deviceId);
+    }
+    if (message.mac !== undefined) {
+      writer.uint32(18).string(message.mac);
     }
     return writer;
   },
@@ -3060,6 +3581,14 @@ export const GetDeviceRequest: MessageFns<GetDeviceRequest> = {
             message.deviceId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3079,6 +3608,7 @@ export const GetDeviceRequest: MessageFns<GetDeviceRequest> = {
         : isSet(object.device_id)
         ? globalThis.String(object.device_id)
         : "",
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : undefined,
     };
   },
 
@@ -3086,6 +3616,9 @@ export const GetDeviceRequest: MessageFns<GetDeviceRequest> = {
     const obj: any = {};
     if (message.deviceId !== "") {
       obj.deviceId = message.deviceId;
+    }
+    if (message.mac !== undefined) {
+      obj.mac = message.mac;
     }
     return obj;
   },
@@ -3096,6 +3629,7 @@ export const GetDeviceRequest: MessageFns<GetDeviceRequest> = {
   fromPartial(object: DeepPartial<GetDeviceRequest>): GetDeviceRequest {
     const message = createBaseGetDeviceRequest();
     message.deviceId = object.deviceId ?? "";
+    message.mac = object.mac ?? undefined;
     return message;
   },
 };
@@ -4368,6 +4902,627 @@ export const ListSitesResponse: MessageFns<ListSitesResponse> = {
   },
 };
 
+function createBaseSetFunctionKeyProfileRequest(): SetFunctionKeyProfileRequest {
+  return { requestId: "", profile: undefined };
+}
+
+export const SetFunctionKeyProfileRequest: MessageFns<SetFunctionKeyProfileRequest> = {
+  encode(message: SetFunctionKeyProfileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.profile !== undefined) {
+      FunctionKeyProfile.encode(message.profile, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetFunctionKeyProfileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetFunctionKeyProfileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.profile = FunctionKeyProfile.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetFunctionKeyProfileRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      profile: isSet(object.profile) ? FunctionKeyProfile.fromJSON(object.profile) : undefined,
+    };
+  },
+
+  toJSON(message: SetFunctionKeyProfileRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.profile !== undefined) {
+      obj.profile = FunctionKeyProfile.toJSON(message.profile);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetFunctionKeyProfileRequest>): SetFunctionKeyProfileRequest {
+    return SetFunctionKeyProfileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetFunctionKeyProfileRequest>): SetFunctionKeyProfileRequest {
+    const message = createBaseSetFunctionKeyProfileRequest();
+    message.requestId = object.requestId ?? "";
+    message.profile = (object.profile !== undefined && object.profile !== null)
+      ? FunctionKeyProfile.fromPartial(object.profile)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSetFunctionKeyProfileResponse(): SetFunctionKeyProfileResponse {
+  return { profile: undefined };
+}
+
+export const SetFunctionKeyProfileResponse: MessageFns<SetFunctionKeyProfileResponse> = {
+  encode(message: SetFunctionKeyProfileResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.profile !== undefined) {
+      FunctionKeyProfile.encode(message.profile, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetFunctionKeyProfileResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetFunctionKeyProfileResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profile = FunctionKeyProfile.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetFunctionKeyProfileResponse {
+    return { profile: isSet(object.profile) ? FunctionKeyProfile.fromJSON(object.profile) : undefined };
+  },
+
+  toJSON(message: SetFunctionKeyProfileResponse): unknown {
+    const obj: any = {};
+    if (message.profile !== undefined) {
+      obj.profile = FunctionKeyProfile.toJSON(message.profile);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetFunctionKeyProfileResponse>): SetFunctionKeyProfileResponse {
+    return SetFunctionKeyProfileResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetFunctionKeyProfileResponse>): SetFunctionKeyProfileResponse {
+    const message = createBaseSetFunctionKeyProfileResponse();
+    message.profile = (object.profile !== undefined && object.profile !== null)
+      ? FunctionKeyProfile.fromPartial(object.profile)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteFunctionKeyProfileRequest(): DeleteFunctionKeyProfileRequest {
+  return { requestId: "", name: "" };
+}
+
+export const DeleteFunctionKeyProfileRequest: MessageFns<DeleteFunctionKeyProfileRequest> = {
+  encode(message: DeleteFunctionKeyProfileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteFunctionKeyProfileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteFunctionKeyProfileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteFunctionKeyProfileRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: DeleteFunctionKeyProfileRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteFunctionKeyProfileRequest>): DeleteFunctionKeyProfileRequest {
+    return DeleteFunctionKeyProfileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteFunctionKeyProfileRequest>): DeleteFunctionKeyProfileRequest {
+    const message = createBaseDeleteFunctionKeyProfileRequest();
+    message.requestId = object.requestId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteFunctionKeyProfileResponse(): DeleteFunctionKeyProfileResponse {
+  return {};
+}
+
+export const DeleteFunctionKeyProfileResponse: MessageFns<DeleteFunctionKeyProfileResponse> = {
+  encode(_: DeleteFunctionKeyProfileResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteFunctionKeyProfileResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteFunctionKeyProfileResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteFunctionKeyProfileResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteFunctionKeyProfileResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteFunctionKeyProfileResponse>): DeleteFunctionKeyProfileResponse {
+    return DeleteFunctionKeyProfileResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteFunctionKeyProfileResponse>): DeleteFunctionKeyProfileResponse {
+    const message = createBaseDeleteFunctionKeyProfileResponse();
+    return message;
+  },
+};
+
+function createBaseGetFunctionKeyProfileRequest(): GetFunctionKeyProfileRequest {
+  return { name: "" };
+}
+
+export const GetFunctionKeyProfileRequest: MessageFns<GetFunctionKeyProfileRequest> = {
+  encode(message: GetFunctionKeyProfileRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFunctionKeyProfileRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFunctionKeyProfileRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetFunctionKeyProfileRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: GetFunctionKeyProfileRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetFunctionKeyProfileRequest>): GetFunctionKeyProfileRequest {
+    return GetFunctionKeyProfileRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetFunctionKeyProfileRequest>): GetFunctionKeyProfileRequest {
+    const message = createBaseGetFunctionKeyProfileRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseGetFunctionKeyProfileResponse(): GetFunctionKeyProfileResponse {
+  return { profile: undefined };
+}
+
+export const GetFunctionKeyProfileResponse: MessageFns<GetFunctionKeyProfileResponse> = {
+  encode(message: GetFunctionKeyProfileResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.profile !== undefined) {
+      FunctionKeyProfile.encode(message.profile, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetFunctionKeyProfileResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetFunctionKeyProfileResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profile = FunctionKeyProfile.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetFunctionKeyProfileResponse {
+    return { profile: isSet(object.profile) ? FunctionKeyProfile.fromJSON(object.profile) : undefined };
+  },
+
+  toJSON(message: GetFunctionKeyProfileResponse): unknown {
+    const obj: any = {};
+    if (message.profile !== undefined) {
+      obj.profile = FunctionKeyProfile.toJSON(message.profile);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetFunctionKeyProfileResponse>): GetFunctionKeyProfileResponse {
+    return GetFunctionKeyProfileResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetFunctionKeyProfileResponse>): GetFunctionKeyProfileResponse {
+    const message = createBaseGetFunctionKeyProfileResponse();
+    message.profile = (object.profile !== undefined && object.profile !== null)
+      ? FunctionKeyProfile.fromPartial(object.profile)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListFunctionKeyProfilesRequest(): ListFunctionKeyProfilesRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListFunctionKeyProfilesRequest: MessageFns<ListFunctionKeyProfilesRequest> = {
+  encode(message: ListFunctionKeyProfilesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFunctionKeyProfilesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFunctionKeyProfilesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFunctionKeyProfilesRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFunctionKeyProfilesRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFunctionKeyProfilesRequest>): ListFunctionKeyProfilesRequest {
+    return ListFunctionKeyProfilesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListFunctionKeyProfilesRequest>): ListFunctionKeyProfilesRequest {
+    const message = createBaseListFunctionKeyProfilesRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListFunctionKeyProfilesResponse(): ListFunctionKeyProfilesResponse {
+  return { profiles: [], nextPageToken: "" };
+}
+
+export const ListFunctionKeyProfilesResponse: MessageFns<ListFunctionKeyProfilesResponse> = {
+  encode(message: ListFunctionKeyProfilesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.profiles) {
+      FunctionKeyProfile.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFunctionKeyProfilesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFunctionKeyProfilesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profiles.push(FunctionKeyProfile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFunctionKeyProfilesResponse {
+    return {
+      profiles: globalThis.Array.isArray(object?.profiles)
+        ? object.profiles.map((e: any) => FunctionKeyProfile.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFunctionKeyProfilesResponse): unknown {
+    const obj: any = {};
+    if (message.profiles?.length) {
+      obj.profiles = message.profiles.map((e) => FunctionKeyProfile.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFunctionKeyProfilesResponse>): ListFunctionKeyProfilesResponse {
+    return ListFunctionKeyProfilesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListFunctionKeyProfilesResponse>): ListFunctionKeyProfilesResponse {
+    const message = createBaseListFunctionKeyProfilesResponse();
+    message.profiles = object.profiles?.map((e) => FunctionKeyProfile.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * DirectoryService keeps the users (workers), devices (phones) and sites of the company.
  *
@@ -4559,6 +5714,61 @@ export const DirectoryServiceService = {
     responseSerialize: (value: ListSitesResponse): Buffer => Buffer.from(ListSitesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListSitesResponse => ListSitesResponse.decode(value),
   },
+  /**
+   * SetFunctionKeyProfile creates a named function-key profile or replaces it whole
+   * (administrators). Users and devices name profiles (function_key_profile); a name that names
+   * no profile stands for the site's default, so profiles may be set before or after the users
+   * that name them (the directory sync's templates, say).
+   */
+  setFunctionKeyProfile: {
+    path: "/flexseat.v1.DirectoryService/SetFunctionKeyProfile" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetFunctionKeyProfileRequest): Buffer =>
+      Buffer.from(SetFunctionKeyProfileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetFunctionKeyProfileRequest => SetFunctionKeyProfileRequest.decode(value),
+    responseSerialize: (value: SetFunctionKeyProfileResponse): Buffer =>
+      Buffer.from(SetFunctionKeyProfileResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetFunctionKeyProfileResponse => SetFunctionKeyProfileResponse.decode(value),
+  },
+  /** DeleteFunctionKeyProfile removes a profile (idempotent: removing none is not an error). */
+  deleteFunctionKeyProfile: {
+    path: "/flexseat.v1.DirectoryService/DeleteFunctionKeyProfile" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteFunctionKeyProfileRequest): Buffer =>
+      Buffer.from(DeleteFunctionKeyProfileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteFunctionKeyProfileRequest =>
+      DeleteFunctionKeyProfileRequest.decode(value),
+    responseSerialize: (value: DeleteFunctionKeyProfileResponse): Buffer =>
+      Buffer.from(DeleteFunctionKeyProfileResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteFunctionKeyProfileResponse =>
+      DeleteFunctionKeyProfileResponse.decode(value),
+  },
+  /** GetFunctionKeyProfile returns a profile by name (FUNCTION_KEY_PROFILE_NOT_FOUND when none). */
+  getFunctionKeyProfile: {
+    path: "/flexseat.v1.DirectoryService/GetFunctionKeyProfile" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetFunctionKeyProfileRequest): Buffer =>
+      Buffer.from(GetFunctionKeyProfileRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetFunctionKeyProfileRequest => GetFunctionKeyProfileRequest.decode(value),
+    responseSerialize: (value: GetFunctionKeyProfileResponse): Buffer =>
+      Buffer.from(GetFunctionKeyProfileResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetFunctionKeyProfileResponse => GetFunctionKeyProfileResponse.decode(value),
+  },
+  listFunctionKeyProfiles: {
+    path: "/flexseat.v1.DirectoryService/ListFunctionKeyProfiles" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFunctionKeyProfilesRequest): Buffer =>
+      Buffer.from(ListFunctionKeyProfilesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFunctionKeyProfilesRequest => ListFunctionKeyProfilesRequest.decode(value),
+    responseSerialize: (value: ListFunctionKeyProfilesResponse): Buffer =>
+      Buffer.from(ListFunctionKeyProfilesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFunctionKeyProfilesResponse =>
+      ListFunctionKeyProfilesResponse.decode(value),
+  },
 } as const;
 
 export interface DirectoryServiceServer extends UntypedServiceImplementation {
@@ -4594,6 +5804,18 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   deleteSite: handleUnaryCall<DeleteSiteRequest, DeleteSiteResponse>;
   getSite: handleUnaryCall<GetSiteRequest, GetSiteResponse>;
   listSites: handleUnaryCall<ListSitesRequest, ListSitesResponse>;
+  /**
+   * SetFunctionKeyProfile creates a named function-key profile or replaces it whole
+   * (administrators). Users and devices name profiles (function_key_profile); a name that names
+   * no profile stands for the site's default, so profiles may be set before or after the users
+   * that name them (the directory sync's templates, say).
+   */
+  setFunctionKeyProfile: handleUnaryCall<SetFunctionKeyProfileRequest, SetFunctionKeyProfileResponse>;
+  /** DeleteFunctionKeyProfile removes a profile (idempotent: removing none is not an error). */
+  deleteFunctionKeyProfile: handleUnaryCall<DeleteFunctionKeyProfileRequest, DeleteFunctionKeyProfileResponse>;
+  /** GetFunctionKeyProfile returns a profile by name (FUNCTION_KEY_PROFILE_NOT_FOUND when none). */
+  getFunctionKeyProfile: handleUnaryCall<GetFunctionKeyProfileRequest, GetFunctionKeyProfileResponse>;
+  listFunctionKeyProfiles: handleUnaryCall<ListFunctionKeyProfilesRequest, ListFunctionKeyProfilesResponse>;
 }
 
 export interface DirectoryServiceClient extends Client {
@@ -4880,6 +6102,74 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListSitesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SetFunctionKeyProfile creates a named function-key profile or replaces it whole
+   * (administrators). Users and devices name profiles (function_key_profile); a name that names
+   * no profile stands for the site's default, so profiles may be set before or after the users
+   * that name them (the directory sync's templates, say).
+   */
+  setFunctionKeyProfile(
+    request: SetFunctionKeyProfileRequest,
+    callback: (error: ServiceError | null, response: SetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  setFunctionKeyProfile(
+    request: SetFunctionKeyProfileRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  setFunctionKeyProfile(
+    request: SetFunctionKeyProfileRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  /** DeleteFunctionKeyProfile removes a profile (idempotent: removing none is not an error). */
+  deleteFunctionKeyProfile(
+    request: DeleteFunctionKeyProfileRequest,
+    callback: (error: ServiceError | null, response: DeleteFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  deleteFunctionKeyProfile(
+    request: DeleteFunctionKeyProfileRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  deleteFunctionKeyProfile(
+    request: DeleteFunctionKeyProfileRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  /** GetFunctionKeyProfile returns a profile by name (FUNCTION_KEY_PROFILE_NOT_FOUND when none). */
+  getFunctionKeyProfile(
+    request: GetFunctionKeyProfileRequest,
+    callback: (error: ServiceError | null, response: GetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  getFunctionKeyProfile(
+    request: GetFunctionKeyProfileRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  getFunctionKeyProfile(
+    request: GetFunctionKeyProfileRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetFunctionKeyProfileResponse) => void,
+  ): ClientUnaryCall;
+  listFunctionKeyProfiles(
+    request: ListFunctionKeyProfilesRequest,
+    callback: (error: ServiceError | null, response: ListFunctionKeyProfilesResponse) => void,
+  ): ClientUnaryCall;
+  listFunctionKeyProfiles(
+    request: ListFunctionKeyProfilesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFunctionKeyProfilesResponse) => void,
+  ): ClientUnaryCall;
+  listFunctionKeyProfiles(
+    request: ListFunctionKeyProfilesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFunctionKeyProfilesResponse) => void,
   ): ClientUnaryCall;
 }
 

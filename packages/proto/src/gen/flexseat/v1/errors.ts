@@ -88,6 +88,10 @@ export enum ErrorCode {
    * own lockouts are untouched and they can sign in at other desks. (RESOURCE_EXHAUSTED)
    */
   ERROR_CODE_DESK_THROTTLED = 26,
+  /** ERROR_CODE_PROFILE_NOT_FOUND - No function-key profile of that name. (NOT_FOUND) */
+  ERROR_CODE_PROFILE_NOT_FOUND = 27,
+  /** ERROR_CODE_MAC_TAKEN - Another device has that MAC address. (ALREADY_EXISTS) */
+  ERROR_CODE_MAC_TAKEN = 28,
   UNRECOGNIZED = -1,
 }
 
@@ -174,6 +178,12 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 26:
     case "ERROR_CODE_DESK_THROTTLED":
       return ErrorCode.ERROR_CODE_DESK_THROTTLED;
+    case 27:
+    case "ERROR_CODE_PROFILE_NOT_FOUND":
+      return ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND;
+    case 28:
+    case "ERROR_CODE_MAC_TAKEN":
+      return ErrorCode.ERROR_CODE_MAC_TAKEN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -237,6 +247,10 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_NOT_CONFIGURED";
     case ErrorCode.ERROR_CODE_DESK_THROTTLED:
       return "ERROR_CODE_DESK_THROTTLED";
+    case ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND:
+      return "ERROR_CODE_PROFILE_NOT_FOUND";
+    case ErrorCode.ERROR_CODE_MAC_TAKEN:
+      return "ERROR_CODE_MAC_TAKEN";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

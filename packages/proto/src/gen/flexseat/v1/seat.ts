@@ -33,6 +33,11 @@ export enum SeatVia {
   SEAT_VIA_PHONE = 1,
   /** SEAT_VIA_ADMIN - Signed in by an administrator through the API. */
   SEAT_VIA_ADMIN = 2,
+  /**
+   * SEAT_VIA_SOFTKEY - Signed in at the phone through the softkey sign-in (GuestIn) of the provisioning service,
+   * with extension and PIN.
+   */
+  SEAT_VIA_SOFTKEY = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -47,6 +52,9 @@ export function seatViaFromJSON(object: any): SeatVia {
     case 2:
     case "SEAT_VIA_ADMIN":
       return SeatVia.SEAT_VIA_ADMIN;
+    case 3:
+    case "SEAT_VIA_SOFTKEY":
+      return SeatVia.SEAT_VIA_SOFTKEY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,6 +70,8 @@ export function seatViaToJSON(object: SeatVia): string {
       return "SEAT_VIA_PHONE";
     case SeatVia.SEAT_VIA_ADMIN:
       return "SEAT_VIA_ADMIN";
+    case SeatVia.SEAT_VIA_SOFTKEY:
+      return "SEAT_VIA_SOFTKEY";
     case SeatVia.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

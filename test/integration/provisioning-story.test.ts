@@ -1,0 +1,110 @@
+// The story over real SIP and real HTTP: real etcd, registries, engines and SIP nodes
+// (Branches), the provisioning services as processes, sipp phones. Ada signs in at A (Amsterdam,
+// a Yealink) with *51: A gets a check-sync NOTIFY, then its file (fetched as the phone would)
+// shows her keys and a Logout key. She signs in at B (Berlin, a Snom) through the softkey
+// sign-in (GuestIn): A gets another NOTIFY and its file is back to the desk's defaults with a
+// Login key; B gets one and its file shows her keys. A lobby phone gets nothing and never changes.
+import t from 'tap'
+import { XMLParser } from 'fast-xml-parser'
+import { FunctionKeyProfile, FunctionKeyType, PhoneVendor, SeatVia, unary, User } from '@flexseat/proto'
+import { deviceToken } from '@flexseat/provisioning'
+import { ha1Of } from '@flexseat/sip-node'
+import { Branches, PIN, statusLine } from '../helpers/branches'
+import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisioning'
+import type { SippTraceEntry } from '../helpers/sipp'
+
+t.setTimeout(90_000)
+
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' })
+const checkSyncs = (received: SippTraceEntry[]): SippTraceEntry[] => {
+  const seen = new Set<string>()
+  return received.filter((m) => {
+    if (m.method !== 'NOTIFY') return false
+    const key = `${m.header('call-id')} ${m.header('cseq')}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
+  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info' })
+  const prov = await ProvisioningServices.start(t, branches, { defaultProfile: 'desk-default' })
+  const a = branches.device('ams-desk-1')
+  const b = branches.device('ber-desk-1')
+  const lobby = branches.device('ams-fixed')
+  await setPhone(branches, a.id, { mac: '805ec0000a01', vendor: PhoneVendor.PHONE_VENDOR_YEALINK })
+  await setPhone(branches, b.id, { mac: '000413000b01', vendor: PhoneVendor.PHONE_VENDOR_SNOM })
+  await setPhone(branches, lobby.id, { mac: '805ec0000a03', vendor: PhoneVendor.PHONE_VENDOR_YEALINK })
+  const { directory } = branches.admin()
+  const meta = { metadata: branches.registry.metadata('admin'), timeoutMs: 5_000 }
+  await unary(directory.setFunctionKeyProfile.bind(directory), { requestId: 'p-default', profile: FunctionKeyProfile.fromPartial({ name: 'desk-default', keys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '112', label: 'Emergency' }] }) }, meta)
+  await unary(
+    directory.updateUser.bind(directory),
+    { requestId: 'u-ada', user: User.fromPartial({ id: 'ada', functionKeys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1002', label: 'Alan' }, { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1004', label: 'Edsger' }] }), updateMask: ['function_keys'] },
+    meta,
+  )
+  const phoneA = await branches.phone('amsterdam', a.id).start()
+  const phoneB = await branches.phone('berlin', b.id).start()
+  const phoneLobby = await branches.phone('amsterdam', lobby.id).start()
+  const fileA = async (): Promise<string> => {
+    const res = await fetchAsPhone(`${prov.url('amsterdam')}/805ec0000a01.cfg`, { username: a.id, password: a.password })
+    t.equal(res.status, 200, 'A fetches its file with its own credentials')
+    return res.text
+  }
+  const keysB = async (): Promise<{ '@label': string; '#text': string }[]> => {
+    const res = await fetchAsPhone(`${prov.url('berlin')}/000413000b01.xml`, { username: b.id, password: b.password })
+    t.equal(res.status, 200, 'B fetches its file with its own credentials')
+    return xml.parse(res.text).settings.functionKeys.fkey
+  }
+  const lobbyFile = (await fetchAsPhone(`${prov.url('amsterdam')}/805ec0000a03.cfg`, { username: lobby.id, password: lobby.password })).text
+
+  t.match(await fileA(), 'linekey.1.label = Login\nlinekey.2.type = 13\n', 'before: A shows its Login key and the desk default')
+
+  // 1. *51 at A.
+  const signIn = await phoneA.dial(`*51*1001*${PIN['1001']}`)
+  t.equal(statusLine(signIn), '480 Signed in as 1001')
+  const notifyA1 = await phoneA.waitFor((m) => m.method === 'NOTIFY', 10_000, 'check-sync NOTIFY at A')
+  t.equal(notifyA1.header('event'), 'check-sync;reboot=false', 'the Yealink variant, without a reboot')
+  t.equal(notifyA1.header('subscription-state'), 'terminated')
+  t.match(notifyA1.uri ?? '', `sip:${a.id}@127.0.0.1:${phoneA.port}`, 'to the phone\'s binding')
+  const seated = await fileA()
+  t.match(seated, 'account.1.label = 1001 Ada Lovelace\n')
+  t.match(seated, 'linekey.1.label = Logout\n', 'a Logout key')
+  t.match(seated, 'linekey.2.type = 16\nlinekey.2.line = 1\nlinekey.2.value = 1002\nlinekey.2.label = Alan\n', 'her BLF key')
+  t.match(seated, 'linekey.3.type = 13\nlinekey.3.line = 1\nlinekey.3.value = 1004\nlinekey.3.label = Edsger\n', 'her speed dial')
+
+  // 2. GuestIn at B (Snom's two pages, as the phone would fetch them after pressing Login).
+  const tokenB = deviceToken(b.id, ha1Of(b.id, branches.branch('berlin').domain, b.password))
+  const loginKey = (await keysB())[0]!
+  t.equal(loginKey['@label'], 'Login')
+  const appUrl = loginKey['#text'].replace(/^url /, '')
+  t.equal(appUrl, `${prov.url('berlin')}/t/${b.id}/${tokenB}/apps/guest-in`)
+  const askExt = xml.parse((await fetchAsPhone(appUrl)).text).SnomIPPhoneInput
+  const askPin = xml.parse((await fetchAsPhone(askExt.Url.replace(askExt.InputItem.InputToken, '1001'))).text).SnomIPPhoneInput
+  const marks = { a: checkSyncs(phoneA.received()).length, b: checkSyncs(phoneB.received()).length }
+  const done = await fetchAsPhone(askPin.Url.replace(askPin.InputItem.InputToken, PIN['1001']!))
+  t.match(done.text, '<Text>Signed in as 1001 (Ada Lovelace)</Text>', 'the same words as *51')
+  t.equal((await branches.seat('1001'))?.via, SeatVia.SEAT_VIA_SOFTKEY)
+
+  await phoneA.waitFor(() => checkSyncs(phoneA.received()).length > marks.a, 10_000, 'a second check-sync at A')
+  await phoneA.waitForMessage('1001 signed out: signed in at Berlin, desk-1', 10_000)
+  const idleAgain = await fileA()
+  t.match(idleAgain, 'linekey.1.label = Login\nlinekey.2.type = 13\nlinekey.2.line = 1\nlinekey.2.value = 112\n', 'A is back to its Login key and the desk default')
+  t.notOk(idleAgain.includes('Ada') || idleAgain.includes('1002'), 'nothing of Ada left on A')
+  t.match(idleAgain, 'linekey.3.type = 0\n', 'her keys are cleared, not left behind')
+
+  await phoneB.waitFor(() => checkSyncs(phoneB.received()).length > marks.b, 10_000, 'a check-sync at B')
+  const notifyB = checkSyncs(phoneB.received()).at(-1)!
+  t.equal(notifyB.header('event'), 'check-sync;reboot=false', 'the Snom variant')
+  const seatedB = await keysB()
+  t.same(seatedB.slice(0, 4).map((k) => [k['@label'], k['#text']]), [
+    ['Logout', `url ${prov.url('berlin')}/t/${b.id}/${tokenB}/apps/guest-out`],
+    ['Alan', 'blf <sip:1002@berlin.flexseat.test>'],
+    ['Edsger', 'speed 1004'],
+    ['', 'none'],
+  ], 'B shows her keys and a Logout key')
+
+  t.same(checkSyncs(phoneLobby.received()), [], 'the lobby phone got no check-sync')
+  t.equal((await fetchAsPhone(`${prov.url('amsterdam')}/805ec0000a03.cfg`, { username: lobby.id, password: lobby.password })).text, lobbyFile, 'and its file never changed')
+})
