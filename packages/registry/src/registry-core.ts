@@ -279,6 +279,7 @@ export class RegistryCore extends EventEmitter {
       now: this.#ctx.now,
     })
     this.#leadership.on('change', (leader: boolean) => {
+      this.#leases.resetDeadlines()
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()

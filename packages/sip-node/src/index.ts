@@ -6,7 +6,7 @@ export { CallRouter, CATCH_UP_MS, DIALLABLE, LOCATION_HEADER, PAI_HEADER, PHONE_
 export type { CallRouterOptions, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
 export { loadSipNodeConfig } from './config'
 export type { SipNodeConfig } from './config'
-export { ConfirmationLease, renewDeadline } from './confirmation-lease'
+export { ConfirmationLease, MIN_MARGIN_MS, renewDeadline, validUntil } from './confirmation-lease'
 export type { ConfirmationLeaseEvents, ConfirmationLeaseOptions } from './confirmation-lease'
 export { constantTimeEqual, digestResponse, DigestVerifier, ha1Of, NONCE_LIFETIME_SECONDS, parseDigestHeader } from './digest'
 export type { DigestParams, DigestVerdict, DigestVerifierOptions } from './digest'
