@@ -1,10 +1,10 @@
 import t from 'tap'
-import { ErrorCode, type User } from '@flexseat/proto'
+import { ErrorCode, User } from '@flexseat/proto'
 import { ADMIN, SIP_NODE, expectCode, freshPrefix, leaderOf, rid, seed, startCore, startEtcd } from '../helpers/registry-core-harness'
 
 t.setTimeout(25_000)
 
-const blankUser = (patch: Partial<User>): User => ({
+const blankUser = (patch: Partial<User>): User => User.fromPartial({
   id: '', extension: '', displayName: '', did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam',
   roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0', ...patch,
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ErrorCode, ReleaseReason } from '@flexseat/proto'
+import { ErrorCode, ReleaseReason, User } from '@flexseat/proto'
 import { ADMIN, SIP_NODE, expectCode, freshPrefix, leaderOf, revisionOf, rid, seed, startCore, startEtcd } from '../helpers/registry-core-harness'
 
 t.setTimeout(25_000)
@@ -87,7 +87,7 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
 
   t.test('bad arguments: INVALID_ARGUMENT naming the field, and nothing written', async (t) => {
     const before = await revisionOf(a.etcd)
-    const user = { id: 'carol', extension: '1003', displayName: 'Carol', did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' }
+    const user = User.fromPartial({ id: 'carol', extension: '1003', displayName: 'Carol', did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' })
     const device = { id: 'ams-9', siteId: 'amsterdam', extension: '', label: '', model: '', flexHost: true, revision: '0' }
     const site = { id: 'paris', name: 'Paris', timezone: 'Europe/Paris', emergencyNumbers: ['112'], dispatchableLocation: '', sipTrunkUri: '', revision: '0' }
     const cases: [string, () => Promise<unknown>, string][] = [

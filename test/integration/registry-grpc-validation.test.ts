@@ -4,7 +4,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { status } from '@grpc/grpc-js'
-import { ErrorCode, serverStream, unary, type UnaryMethod } from '@flexseat/proto'
+import { ErrorCode, serverStream, unary, type UnaryMethod, User } from '@flexseat/proto'
 import { errorDetailOf } from '@flexseat/registry'
 import { Etcd3 } from 'etcd3'
 import { callError, eventually, RegistryCluster, type RegistryClients } from '../helpers/registry-cluster'
@@ -14,7 +14,7 @@ t.setTimeout(60_000)
 const BAD_ID = 'Not An Id!'
 
 function user(overrides: Record<string, unknown> = {}) {
-  return {
+  return User.fromPartial({
     id: '',
     extension: '4001',
     displayName: 'Bad Args',
@@ -29,7 +29,7 @@ function user(overrides: Record<string, unknown> = {}) {
     lockedUntil: undefined,
     revision: '0',
     ...overrides,
-  }
+  })
 }
 const device = (overrides: Record<string, unknown> = {}) => ({ id: 'ams-bad-1', siteId: 'amsterdam', extension: '4901', label: '', model: '', flexHost: true, revision: '0', ...overrides })
 const site = (overrides: Record<string, unknown> = {}) => ({

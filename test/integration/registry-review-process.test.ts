@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { status } from '@grpc/grpc-js'
 import { parseDocument } from 'yaml'
-import { ErrorCode, unary } from '@flexseat/proto'
+import { ErrorCode, unary, User } from '@flexseat/proto'
 import { errorDetailOf } from '@flexseat/registry'
 import { callError, eventually, REGISTRY_MAIN, REPO_ROOT, RegistryCluster } from '../helpers/registry-cluster'
 
@@ -73,7 +73,7 @@ t.test('a registry process with lockout settings and a site file that changes', 
       {
         requestId: randomUUID(),
         pin: '135790',
-        user: { id: 'lena', extension: '7301', displayName: 'Lena', did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' },
+        user: User.fromPartial({ id: 'lena', extension: '7301', displayName: 'Lena', homeSiteId: 'amsterdam', roamingAllowed: true }),
       },
       { metadata: admin },
     )

@@ -5,7 +5,7 @@
 // revision it applied, by giving its lease up) or its lease expires. Without a lease there, or
 // once it acknowledged, the next login is immediate as before.
 import t from 'tap'
-import { ReleaseReason, type LoginResponse } from '@flexseat/proto'
+import { ReleaseReason, type LoginResponse, User } from '@flexseat/proto'
 import { ADMIN, freshPrefix, rid, startCore, startEtcd, waitFor } from '../helpers/registry-core-harness'
 import { branchNode, keysUnder, revokingOf, seedBranches, settled, startRevocationCore } from '../helpers/registry-revocation'
 
@@ -166,7 +166,7 @@ t.test('a released seat leaves its revocation to the next seat', async (t) => {
     t.equal(await revokingOf(client, keys, 'alice'), undefined, 'ReleaseLease completes released seats\' revocations at once')
     t.equal(await revokingOf(client, keys, 'bob'), undefined)
     t.same(await index(), [])
-    await core.createUser({ requestId: rid(), user: { id: 'bob', extension: '1002', displayName: 'bob', did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' }, pin: '46281937' }, ADMIN)
+    await core.createUser({ requestId: rid(), user: User.fromPartial({ id: 'bob', extension: '1002', displayName: 'bob', homeSiteId: 'amsterdam', roamingAllowed: true }), pin: '46281937' }, ADMIN)
     await cleanUp(t)
   })
 

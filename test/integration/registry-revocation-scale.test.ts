@@ -11,7 +11,7 @@
 // seats stayed pending until someone intervened. Timings are printed, not asserted.
 import t from 'tap'
 import pino from 'pino'
-import type { LoginResponse } from '@flexseat/proto'
+import { type LoginResponse, User } from '@flexseat/proto'
 import { ADMIN, freshPrefix, rid, seed, startEtcd, waitFor } from '../helpers/registry-core-harness'
 import { branchNode, keysUnder, startRevocationCore } from '../helpers/registry-revocation'
 
@@ -61,7 +61,7 @@ t.test(`${WORKERS} revocations pending at one branch`, async (t) => {
     core.createUser({
       requestId: rid('user'),
       pin: '73519284',
-      user: { id: user, extension: String(5000 + users.indexOf(user)), displayName: user, did: '', email: '', mobile: '', department: '', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' },
+      user: User.fromPartial({ id: user, extension: String(5000 + users.indexOf(user)), displayName: user, homeSiteId: 'amsterdam', roamingAllowed: true }),
     }, ADMIN),
   )
   const login = (user: string, site: string, deadlineMs = 60_000): Promise<LoginResponse> =>

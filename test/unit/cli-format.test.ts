@@ -105,7 +105,7 @@ t.test('watch lines: time, type, extension, device@site, how or why, epoch', asy
 
 t.test('users table and cluster status', async (t) => {
   const users = formatUsers([User.fromPartial({ id: 'ada', extension: '1001', displayName: 'Ada', homeSiteId: 'amsterdam', roamingAllowed: true, maxSeatHours: 8 })])
-  t.match(users, /^ID\s+EXTENSION\s+NAME\s+HOME\s+ROAMING\s+MAX HOURS\s+LOCKED UNTIL\nada\s+1001\s+Ada\s+amsterdam\s+yes\s+8\s+-\n$/)
+  t.match(users, /^ID\s+EXTENSION\s+NAME\s+HOME\s+ROAMING\s+MAX HOURS\s+SOURCE\s+PIN\s+LOCKED UNTIL\nada\s+1001\s+Ada\s+amsterdam\s+yes\s+8\s+manual\s+none\s+-\n$/)
   const leader = { instanceId: 'berlin-x1', siteId: 'berlin', address: '127.0.0.1:5', leader: true, health: InstanceHealth.INSTANCE_HEALTH_SERVING, startedAt: new Date('2026-11-22T03:00:00Z'), version: '0.1.0' }
   const status = formatClusterStatus(
     GetClusterStatusResponse.fromPartial({

@@ -124,6 +124,22 @@ t.test('released: the reason in the text; pending seats wait until active', asyn
   t.same(sent[3], ['ams-4', 'Signed in as 1004 (Name 1004)'], 'announced once active')
 })
 
+t.test('the directory: a removed or disabled worker is told so and acknowledged; a renumbered one sees the new number', async (t) => {
+  const { view, sent, acks, logs, notifier } = setup()
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '5'), seat('alan', '1002', 'ams-2', 'amsterdam', '6')]))
+  view.apply(changes('40', [{ type: RELEASED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '5'), reason: ReleaseReason.RELEASE_REASON_DIRECTORY }]))
+  // The directory changed alan's ipPhone while he sits at ams-2: the seat stays, at a new epoch.
+  view.apply(changes('41', [{ type: SEATED, seat: { ...seat('alan', '1009', 'ams-2', 'amsterdam', '41'), displayName: 'Name 1002' } }]))
+  await notifier.idle()
+  t.same(sent, [
+    ['ams-1', '1001 signed out by the directory'],
+    ['ams-2', 'Signed in as 1009 (Name 1002)'],
+  ])
+  t.same(acks.map((a) => a.revocations), [[{ userId: 'ada', epoch: '5' }]], 'only the release is a revocation: the renumbered seat stays')
+  t.match(logs.find((l) => l['msg'] === 'seat revoked'), { user: 'ada', reason: 'directory' })
+  t.match(logs.find((l) => l['msg'] === 'seated worker renumbered'), { user: 'alan', extension: '1009' })
+})
+
 t.test('lease lost and back', async (t) => {
   const { view, lease, sent, notifier } = setup()
   view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9'), seat('alan', '1002', 'ber-1', 'berlin', '8')]))

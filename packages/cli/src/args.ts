@@ -40,6 +40,10 @@ export const OPTIONS = {
   'no-roaming': { type: 'boolean', help: 'may sit only at desks of the home site' },
   'max-hours': { type: 'string', value: 'N', help: 'seats end after N hours (0: no limit)' },
   fallback: { type: 'string', value: 'URI', help: 'where calls go while not seated (SIP URI or extension)' },
+  'given-name': { type: 'string', value: 'TEXT', help: 'given name' },
+  surname: { type: 'string', value: 'TEXT', help: 'family name' },
+  username: { type: 'string', value: 'NAME', help: 'login name in the company directory (sAMAccountName)' },
+  'fkey-profile': { type: 'string', value: 'NAME', help: 'function-key profile of the worker\'s desk (a name, like an id)' },
   'pin-stdin': { type: 'boolean', help: 'read the PIN from stdin (prompted without echo on a terminal)' },
   pin: { type: 'string', value: 'N', help: 'the PIN on the command line (for scripts: visible in the process list)' },
 
@@ -61,6 +65,9 @@ export const OPTIONS = {
   hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },
   reason: { type: 'string', value: 'admin|logout', help: 'reason recorded with the release (default admin)' },
   from: { type: 'string', value: 'REV', help: 'resume after this etcd revision (default: start with a snapshot)' },
+
+  'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },
+  incremental: { type: 'boolean', help: 'read only the entries changed since the last sync (default: a full sync)' },
 } as const satisfies Record<string, OptionSpec>
 
 /** The name of an option, without dashes. */

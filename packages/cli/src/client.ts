@@ -3,6 +3,7 @@ import {
   BranchServiceClient,
   ClusterServiceClient,
   DirectoryServiceClient,
+  DirectorySyncServiceClient,
   ErrorCode,
   errorDetailOf,
   SeatServiceClient,
@@ -101,6 +102,7 @@ export class RegistryClient {
   #directory: DirectoryServiceClient | undefined
   #cluster: ClusterServiceClient | undefined
   #branch: BranchServiceClient | undefined
+  #directorySync: DirectorySyncServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -148,9 +150,15 @@ export class RegistryClient {
     return this.#branch
   }
 
+  /** The DirectorySyncService client (sync now, status). */
+  get directorySync(): DirectorySyncServiceClient {
+    this.#directorySync ??= new DirectorySyncServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#directorySync
+  }
+
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -163,9 +171,10 @@ export class RegistryClient {
   /**
    * Calls a unary method, bound to its client: `client.call(d.getUser.bind(d), request)`.
    * Transient failures are retried with the very same request (so the same request id).
+   * `timeoutMs` (default the client's) is each attempt's deadline.
    */
-  call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, signal?: AbortSignal): Promise<Res> {
-    return retrying(() => unary(method, request, { timeoutMs: this.timeoutMs, metadata: this.#metadata(), ...(signal ? { signal } : {}) }), {
+  call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<Res> {
+    return retrying(() => unary(method, request, { timeoutMs, metadata: this.#metadata(), ...(signal ? { signal } : {}) }), {
       policy: this.#retry,
       retryable: isRetryable,
       hintMs: retryHintMs,
@@ -181,6 +190,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync]) client?.close()
   }
 }

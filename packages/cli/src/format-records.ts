@@ -18,6 +18,7 @@ import {
   type Site,
   SnapshotReason,
   type User,
+  UserSource,
 } from '@flexseat/proto'
 import { type Column, formatFields, formatTable, formatTime } from './format-table'
 
@@ -40,12 +41,25 @@ function yesNo(value: boolean): string {
   return value ? 'yes' : 'no'
 }
 
+/** Where a user comes from: "directory" (the directory sync created it, "…, disabled" while disabled there) or "manual". */
+export function sourceWord(user: User): string {
+  if (user.source !== UserSource.USER_SOURCE_DIRECTORY) return 'manual'
+  return user.disabled ? 'directory, disabled' : 'directory'
+}
+
 /** A user on its own. */
 export function formatUser(user: User): string {
+  const fromDirectory = user.source === UserSource.USER_SOURCE_DIRECTORY
   return formatFields([
     ['id', user.id],
     ['extension', user.extension],
     ['name', user.displayName],
+    ['given name', user.givenName === '' ? undefined : user.givenName],
+    ['surname', user.surname === '' ? undefined : user.surname],
+    ['username', user.username === '' ? undefined : user.username],
+    ['source', sourceWord(user)],
+    ['directory key', fromDirectory ? user.directoryKey : undefined],
+    ['PIN', user.hasPin ? 'set' : 'not set (an administrator sets one: user reset-pin)'],
     ['home site', user.homeSiteId],
     ['did', user.did],
     ['email', user.email],
@@ -54,6 +68,7 @@ export function formatUser(user: User): string {
     ['roaming', yesNo(user.roamingAllowed)],
     ['max seat hours', user.maxSeatHours === 0 ? 'no limit' : String(user.maxSeatHours)],
     ['fallback', user.fallback],
+    ['function keys', user.functionKeyProfile === '' ? undefined : user.functionKeyProfile],
     ['locked until', user.lockedUntil === undefined ? undefined : formatTime(user.lockedUntil)],
     ['revision', user.revision],
   ])
@@ -62,7 +77,7 @@ export function formatUser(user: User): string {
 /** Users as a table. */
 export function formatUsers(users: readonly User[]): string {
   return formatTable(
-    ['ID', 'EXTENSION', 'NAME', 'HOME', 'ROAMING', { heading: 'MAX HOURS', align: 'right' }, 'LOCKED UNTIL'],
+    ['ID', 'EXTENSION', 'NAME', 'HOME', 'ROAMING', { heading: 'MAX HOURS', align: 'right' }, 'SOURCE', 'PIN', 'LOCKED UNTIL'],
     users.map((u) => [
       u.id,
       u.extension,
@@ -70,6 +85,8 @@ export function formatUsers(users: readonly User[]): string {
       u.homeSiteId,
       yesNo(u.roamingAllowed),
       u.maxSeatHours === 0 ? '-' : String(u.maxSeatHours),
+      sourceWord(u),
+      u.hasPin ? 'set' : 'none',
       formatTime(u.lockedUntil),
     ]),
   )

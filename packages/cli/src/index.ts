@@ -37,8 +37,10 @@ export {
   formatUser,
   formatUsers,
   reasonWord,
+  sourceWord,
   viaWord,
 } from './format-records'
+export { changeWord, describeRun, formatChanges, formatConflicts, formatRun, formatSyncStatus } from './format-directory-sync'
 export { formatFields, formatTable, formatTime } from './format-table'
 export type { Align, Column } from './format-table'
 export { readLines, readPins } from './pin-input'

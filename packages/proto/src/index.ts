@@ -74,7 +74,31 @@ export {
   UpdateUserRequest,
   UpdateUserResponse,
   User,
+  UserSource,
+  userSourceFromJSON,
+  userSourceToJSON,
 } from './gen/flexseat/v1/directory'
+export {
+  DirectoryChange,
+  DirectoryChangeKind,
+  DirectoryConflict,
+  DirectorySyncMode,
+  DirectorySyncRun,
+  DirectorySyncServiceClient,
+  DirectorySyncServiceServer,
+  DirectorySyncServiceService,
+  DirectorySyncState,
+  GetDirectorySyncStatusRequest,
+  GetDirectorySyncStatusResponse,
+  SyncDirectoryRequest,
+  SyncDirectoryResponse,
+  directoryChangeKindFromJSON,
+  directoryChangeKindToJSON,
+  directorySyncModeFromJSON,
+  directorySyncModeToJSON,
+  directorySyncStateFromJSON,
+  directorySyncStateToJSON,
+} from './gen/flexseat/v1/directory_sync'
 export {
   ErrorCode,
   ErrorDetail,
@@ -118,3 +142,4 @@ export { bearer, DEFAULT_TIMEOUT_MS, serverStream, unary } from './call'
 export { ERROR_DETAIL_KEY, errorDetailOf } from './error-detail'
 export type { CallSettings, StreamMethod, UnaryMethod } from './call'
 export { DESCRIPTOR_SET_PATH, readDescriptorSet } from './descriptors'
+export { decodeStrict, InvalidUtf8Error } from './strict-decoding'

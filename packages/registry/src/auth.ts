@@ -41,6 +41,8 @@ export type RpcName =
   | 'AckRevocations'
   | 'ReportBindings'
   | 'ListBindings'
+  | 'SyncDirectory'
+  | 'GetDirectorySyncStatus'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -54,6 +56,7 @@ const READS: readonly RpcName[] = [
   'ListSites',
   'GetClusterStatus',
   'ListBindings',
+  'GetDirectorySyncStatus',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -103,11 +106,18 @@ export interface TokenEntry {
   readonly role: Role
   /** SHA-256 of the token, 32 bytes. */
   readonly sha256: Buffer
+  /**
+   * The branch a `sip-node` token acts for (required for that role, refused for the others): its
+   * BranchService calls, phone credentials and sign-outs are confined to this site (site-scope.ts).
+   */
+  readonly site?: string
 }
 
 const ROLES: readonly Role[] = ['admin', 'sip-node', 'viewer', 'registry']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
+/** Site ids, as sites/<id>.yaml and the directory spell them. */
+const SITE = /^[a-z0-9][a-z0-9._-]{0,63}$/
 
 /** The tokens file is malformed; the message names the entry and field (never a token). */
 export class TokensFileError extends Error {
@@ -115,8 +125,9 @@ export class TokensFileError extends Error {
 }
 
 /**
- * Parses a tokens file (YAML: `tokens: [{name, role, sha256}]`, each token stored only as its
- * SHA-256 in hex). Throws {@link TokensFileError} naming the entry at fault.
+ * Parses a tokens file (YAML: `tokens: [{name, role, sha256, site?}]`, each token stored only as
+ * its SHA-256 in hex; every `sip-node` token names the `site` it acts for, no other does).
+ * Throws {@link TokensFileError} naming the entry at fault.
  */
 export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] {
   let document: unknown
@@ -131,13 +142,20 @@ export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] 
   return list.map((raw: unknown, index) => {
     const where = `${source}: tokens[${index}]`
     if (typeof raw !== 'object' || raw === null) throw new TokensFileError(`${where}: must be a mapping`)
-    const { name, role, sha256 } = raw as Record<string, unknown>
+    const { name, role, sha256, site } = raw as Record<string, unknown>
     if (typeof name !== 'string' || !NAME.test(name)) throw new TokensFileError(`${where}.name: 1 to 64 of letters, digits, '.', '_', '@', '-'`)
     if (names.has(name)) throw new TokensFileError(`${where}.name: duplicate`)
     names.add(name)
     if (typeof role !== 'string' || !ROLES.includes(role as Role)) throw new TokensFileError(`${where}.role: one of ${ROLES.join(', ')}`)
     const hex = typeof sha256 === 'string' ? sha256.toLowerCase() : ''
     if (!SHA256_HEX.test(hex)) throw new TokensFileError(`${where}.sha256: 64 hexadecimal digits`)
+    // A branch's node acts for its own branch only: a token that could act for every branch would
+    // let one compromised branch release, renew and acknowledge for the others.
+    if (role === 'sip-node') {
+      if (typeof site !== 'string' || !SITE.test(site)) throw new TokensFileError(`${where}.site: a sip-node token names the site it acts for (^[a-z0-9][a-z0-9._-]{0,63}$)`)
+      return { name, role, sha256: Buffer.from(hex, 'hex'), site }
+    }
+    if (site !== undefined) throw new TokensFileError(`${where}.site: only sip-node tokens name a site`)
     return { name, role: role as Role, sha256: Buffer.from(hex, 'hex') }
   })
 }
@@ -180,10 +198,11 @@ export class Authenticator {
   }
 
   /**
-   * The caller a request comes from: the token's owner or, for callers with the registry role
-   * that pass `x-flexseat-on-behalf-of: <name>/<role>`, the original caller named there (with
-   * the forwarder's PIN verdict, `x-flexseat-pin-check`, when given; other callers' verdicts
-   * are ignored).
+   * The caller a request comes from: the token's owner (with its site, for a SIP node) or, for
+   * callers with the registry role that pass `x-flexseat-on-behalf-of: <name>/<role>[/<site>]`,
+   * the original caller named there (with the forwarder's PIN verdict, `x-flexseat-pin-check`,
+   * when given; other callers' verdicts are ignored). A forwarded SIP node without a site is
+   * refused: the instance that forwarded it knew the site, so the value is not ours.
    * Throws RegistryError UNAUTHENTICATED or PERMISSION_DENIED.
    */
   authenticate(metadata: Metadata, rpc: RpcName): Caller {
@@ -194,6 +213,7 @@ export class Authenticator {
     if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
     const original = parseOnBehalfOf(onBehalf[0])
     if (original === undefined || !mayCall(original.role, rpc)) throw permissionDenied()
+    if (original.role === 'sip-node' && original.site === undefined) throw permissionDenied()
     // A forwarding instance's PIN verdict: trusted from the registry role only (see pin-check.ts).
     const checks = metadata.get(PIN_CHECK_KEY)
     const pinCheck = checks.length === 1 ? parsePinCheck(checks[0]) : undefined
@@ -213,20 +233,20 @@ export class Authenticator {
       if (timingSafeEqual(entry.sha256, digest) && found === undefined) found = entry
     }
     if (found === undefined) throw unauthenticated()
-    return { name: found.name, role: found.role }
+    return found.site === undefined ? { name: found.name, role: found.role } : { name: found.name, role: found.role, site: found.site }
   }
 }
 
-/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`. */
+/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a SIP node. */
 export function formatOnBehalfOf(caller: Caller): string {
-  return `${caller.name}/${caller.role}`
+  return caller.site === undefined ? `${caller.name}/${caller.role}` : `${caller.name}/${caller.role}/${caller.site}`
 }
 
 function parseOnBehalfOf(value: string): Caller | undefined {
-  const slash = value.lastIndexOf('/')
-  if (slash <= 0) return undefined
-  const name = value.slice(0, slash)
-  const role = value.slice(slash + 1) as Role
-  if (!NAME.test(name) || !ROLES.includes(role)) return undefined
-  return { name, role }
+  // Neither names, roles nor site ids contain a slash.
+  const [name, role, site, ...rest] = value.split('/') as [string, Role, string | undefined, ...string[]]
+  if (rest.length > 0 || name === undefined || role === undefined || !NAME.test(name) || !ROLES.includes(role)) return undefined
+  if (site === undefined) return { name, role }
+  if (role !== 'sip-node' || !SITE.test(site)) return undefined
+  return { name, role, site }
 }

@@ -10,6 +10,11 @@ export interface Caller {
   readonly name: string
   readonly role: Role
   /**
+   * The branch a SIP node acts for (from its token): set for the `sip-node` role, never for the
+   * others. BranchService calls, phone credentials and sign-outs are confined to it (site-scope.ts).
+   */
+  readonly site?: string
+  /**
    * The PIN verdict of the instance that forwarded this login (see pin-check.ts); set by the
    * authenticator only for calls whose direct caller has the registry role.
    */

@@ -190,13 +190,14 @@ export class ConfirmationLeases {
   /**
    * Completes the revocations a node acknowledged: each user's pending entry for the site whose
    * epoch is at or below the acknowledged one, in the user's seat or, for a released seat, in
-   * `revoking/<user>`. Acks from a node that does not hold the site's
-   * lease say nothing about the holder and are ignored; unknown or old acks are no-ops.
+   * `revoking/<user>`. Acks from a node that does not hold the site's lease (nobody holding it
+   * included: the sweep completes those revocations) say nothing about the holder and are
+   * ignored; unknown or old acks are no-ops.
    */
   async ack(siteId: string, nodeId: string, revocations: readonly Revocation[]): Promise<void> {
     if (revocations.length === 0) return
     const nodeKv = (await readKeys(this.#o.etcd, [this.#o.keys.node(siteId)])).get(this.#o.keys.node(siteId))
-    if (nodeKv && parseJson<NodeLeaseRecord>(nodeKv).nodeId !== nodeId) return
+    if (!nodeKv || parseJson<NodeLeaseRecord>(nodeKv).nodeId !== nodeId) return
     const acked = new Map<string, bigint>()
     for (const r of revocations) {
       const epoch = BigInt(r.epoch)

@@ -1,5 +1,6 @@
 import { DirectoryServiceService, type DirectoryServiceServer } from '@flexseat/proto'
 import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+import { mustActFor } from './site-scope'
 
 /** DirectoryService on the registry core: reads here, writes on the leader. */
 export function directoryService(context: ServiceContext): DirectoryServiceServer {
@@ -17,7 +18,12 @@ export function directoryService(context: ServiceContext): DirectoryServiceServe
     deleteDevice: writeHandler(context, 'DeleteDevice', def.deleteDevice, (request, caller) => context.core().deleteDevice(request, caller)),
     getDevice: readHandler(context, 'GetDevice', (request, caller) => context.core().getDevice(request, caller)),
     listDevices: readHandler(context, 'ListDevices', (request, caller) => context.core().listDevices(request, caller)),
-    getDeviceCredentials: readHandler(context, 'GetDeviceCredentials', (request, caller) => context.core().getDeviceCredentials(request, caller)),
+    // A SIP node reads only its own site's phones' HA1 (site-scope.ts).
+    getDeviceCredentials: readHandler(context, 'GetDeviceCredentials', async (request, caller) => {
+      const credentials = await context.core().getDeviceCredentials(request, caller)
+      mustActFor(caller, credentials.siteId)
+      return credentials
+    }),
     createSite: writeHandler(context, 'CreateSite', def.createSite, (request, caller) => context.core().createSite(request, caller)),
     updateSite: writeHandler(context, 'UpdateSite', def.updateSite, (request, caller) => context.core().updateSite(request, caller)),
     deleteSite: writeHandler(context, 'DeleteSite', def.deleteSite, (request, caller) => context.core().deleteSite(request, caller)),

@@ -22,6 +22,7 @@ import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson } from './kv'
 import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import {
   type DeviceRecord,
@@ -35,11 +36,32 @@ import {
   toUser,
   userOwner,
 } from './records'
-import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, wrongPin } from './seats'
+import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
 import * as v from './validate'
 
 /** Fields UpdateUser may change (proto names). */
-export const USER_WRITABLE = ['extension', 'display_name', 'did', 'email', 'mobile', 'department', 'home_site_id', 'roaming_allowed', 'max_seat_hours', 'fallback'] as const
+export const USER_WRITABLE = [
+  'extension',
+  'display_name',
+  'did',
+  'email',
+  'mobile',
+  'department',
+  'home_site_id',
+  'roaming_allowed',
+  'max_seat_hours',
+  'fallback',
+  'given_name',
+  'surname',
+  'username',
+  'function_key_profile',
+] as const
+/**
+ * Fields the directory sync sets from an entry and its department's template (every one, on
+ * every change it applies): the writable fields but the fallback, plus `disabled`, which only the
+ * directory sets.
+ */
+export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => f !== 'fallback'), 'disabled'] as const
 /** Fields UpdateDevice may change. */
 export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host'] as const
 /**
@@ -70,6 +92,10 @@ export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 
   if (fields.has('home_site_id')) v.id(user.homeSiteId, `${f}.home_site_id`)
   if (fields.has('max_seat_hours')) v.hours(user.maxSeatHours, `${f}.max_seat_hours`)
   if (fields.has('fallback')) v.fallback(user.fallback, `${f}.fallback`)
+  if (fields.has('given_name')) v.text(user.givenName, `${f}.given_name`)
+  if (fields.has('surname')) v.text(user.surname, `${f}.surname`)
+  if (fields.has('username')) v.text(user.username, `${f}.username`)
+  if (fields.has('function_key_profile')) v.profileName(user.functionKeyProfile, `${f}.function_key_profile`)
 }
 
 /** Validates the fields of `device` named in `fields`. */
@@ -119,7 +145,8 @@ export function validateSiteFields(site: Site, fields: ReadonlySet<string>, f = 
   if (fields.has('sip_domain')) v.domain(site.sipDomain ?? '', `${f}.sip_domain`)
 }
 
-function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
+/** `to` with the `fields` of `from` (proto names) set. */
+export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): UserRecord {
   const next = { ...to }
   if (fields.has('extension')) next.extension = from.extension
   if (fields.has('display_name')) next.displayName = from.displayName
@@ -131,6 +158,11 @@ function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string>): Use
   if (fields.has('roaming_allowed')) next.roamingAllowed = from.roamingAllowed
   if (fields.has('max_seat_hours')) next.maxSeatHours = from.maxSeatHours
   if (fields.has('fallback')) next.fallback = from.fallback
+  if (fields.has('given_name')) next.givenName = from.givenName
+  if (fields.has('surname')) next.surname = from.surname
+  if (fields.has('username')) next.username = from.username
+  if (fields.has('function_key_profile')) next.functionKeyProfile = from.functionKeyProfile
+  if (fields.has('disabled')) next.disabled = from.disabled
   return next
 }
 
@@ -157,7 +189,41 @@ function applySite(to: SiteRecord, from: Site, fields: ReadonlySet<string>): Sit
 
 /** A new user record from a validated request; the PIN arrives hashed. */
 export function newUserRecord(id: string, user: User, pinHash: string): UserRecord {
-  return applyUser({ id, extension: '', displayName: '', did: '', email: '', mobile: '', department: '', homeSiteId: '', roamingAllowed: false, maxSeatHours: 0, fallback: '', pinHash }, user, new Set(USER_WRITABLE))
+  return applyUser(
+    {
+      id,
+      extension: '',
+      displayName: '',
+      did: '',
+      email: '',
+      mobile: '',
+      department: '',
+      homeSiteId: '',
+      roamingAllowed: false,
+      maxSeatHours: 0,
+      fallback: '',
+      pinHash,
+      givenName: '',
+      surname: '',
+      username: '',
+      functionKeyProfile: '',
+    },
+    user,
+    new Set(USER_WRITABLE),
+  )
+}
+
+/**
+ * A new user record of the directory sync: the entry's fields, no PIN (an administrator sets one),
+ * and where it comes from, so that the sync knows it may change and remove it.
+ */
+export function newDirectoryUserRecord(id: string, user: User): UserRecord {
+  return { ...applyUser(newUserRecord(id, user, ''), user, new Set(USER_DIRECTORY_FIELDS)), source: 'directory', directoryKey: user.directoryKey }
+}
+
+/** Whether the user record is the directory sync's to change: created by it from the entry with `directoryKey`. */
+export function fromDirectoryEntry(record: UserRecord, directoryKey: string): boolean {
+  return record.source === 'directory' && record.directoryKey === directoryKey
 }
 
 /** A new device record from a validated request. */
@@ -195,10 +261,22 @@ export async function planCreateUser(ctx: SeatContext, record: UserRecord, read:
   }
 }
 
-/** Plans UpdateUser (only `fields`); a seated worker's seat follows a new extension or name. */
-export async function planUpdateUser(ctx: SeatContext, patch: User, fields: ReadonlySet<string>, read: TxnReader): Promise<WritePlan<UpdateUserResponse>> {
+/**
+ * Plans UpdateUser (only `fields`); a seated worker's seat follows a new extension or name (a new
+ * epoch at the same desk: every branch sees the new number at once). A user being disabled
+ * (`disabled`, set by the directory sync only) loses the seat instead, for `releaseReason`.
+ * `current` is the user record when the caller has read it already (through `read`).
+ */
+export async function planUpdateUser(
+  ctx: SeatContext,
+  patch: User,
+  fields: ReadonlySet<string>,
+  read: TxnReader,
+  releaseReason: ReleaseReason = ReleaseReason.RELEASE_REASON_ADMIN,
+  current?: { value: UserRecord; revision: string },
+): Promise<WritePlan<UpdateUserResponse>> {
   const { keys } = ctx
-  const current = await read.json<UserRecord>(keys.user(patch.id))
+  current ??= await read.json<UserRecord>(keys.user(patch.id))
   if (!current) return { ops: [], outcome: userNotFound(patch.id) }
   const next = applyUser(current.value, patch, fields)
   const ops: Op[] = []
@@ -210,24 +288,36 @@ export async function planUpdateUser(ctx: SeatContext, patch: User, fields: Read
     return { ops: [], outcome: siteNotFound(next.homeSiteId) }
   }
   ops.push({ type: 'put', key: keys.user(next.id), value: next })
-  // A seated worker's number and name travel with the seat: rewrite it so every branch sees them.
   const seat = await read.json<SeatRecord>(keys.seat(next.id))
-  if (seat && (seat.value.extension !== next.extension || seat.value.displayName !== next.displayName)) {
+  if (seat && next.disabled === true) {
+    // A disabled worker sits nowhere: the seat is released like a logout, and its branch told.
+    ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, releaseReason, ctx.now())))
+  } else if (seat && (seat.value.extension !== next.extension || seat.value.displayName !== next.displayName)) {
+    // A seated worker's number and name travel with the seat: rewrite it so every branch sees them.
     ops.push({ type: 'put', key: keys.seat(next.id), value: { ...seat.value, extension: next.extension, displayName: next.displayName } })
   }
   return { ops, outcome: { user: toUser(next, '0', await userLock(read, keys, next.id, ctx.now())) } }
 }
 
-/** Plans DeleteUser: frees the extension, clears the lockout, releases the seat (DELETED). */
-export async function planDeleteUser(ctx: SeatContext, userId: string, read: TxnReader): Promise<WritePlan<DeleteUserResponse>> {
+/**
+ * Plans DeleteUser: frees the extension, clears the lockout, releases the seat (DELETED, or
+ * `releaseReason`). `current` as in {@link planUpdateUser}.
+ */
+export async function planDeleteUser(
+  ctx: SeatContext,
+  userId: string,
+  read: TxnReader,
+  releaseReason: ReleaseReason = ReleaseReason.RELEASE_REASON_DELETED,
+  current?: { value: UserRecord; revision: string },
+): Promise<WritePlan<DeleteUserResponse>> {
   const { keys } = ctx
-  const current = await read.json<UserRecord>(keys.user(userId))
+  current ??= await read.json<UserRecord>(keys.user(userId))
   if (!current) return { ops: [], outcome: userNotFound(userId) }
   const ops: Op[] = [{ type: 'delete', key: keys.user(userId) }, { type: 'delete', key: keys.lockout(userId) }]
   const owner = await read.get(keys.extension(current.value.extension))
   if (owner?.value.toString('utf8') === userOwner(userId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })
   const seat = await read.json<SeatRecord>(keys.seat(userId))
-  if (seat) ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, ReleaseReason.RELEASE_REASON_DELETED, ctx.now())))
+  if (seat) ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, releaseReason, ctx.now())))
   return { ops, outcome: {} }
 }
 
@@ -236,15 +326,25 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
   const { keys } = ctx
   const user = await userByExtension(read, keys, extension)
   if (!user) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension') }
+  const refused = signInRefusal(user.value)
+  if (refused) return { ops: [], outcome: refused }
   const now = ctx.now()
   const lockout = await read.json<LockoutRecord>(keys.lockout(user.value.id))
   const locked = lockedUntil(lockout?.value, now)
   if (locked) return { ops: [], outcome: lockedOut(locked) }
   if (!(await verifyPin(oldPin, user.value.pinHash))) {
     const failure = recordFailure(lockout?.value, now, ctx.lockout)
+    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
     return {
       ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
-      outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft),
+      outcome: withPinEvent(outcome, {
+        kind: 'wrong-pin',
+        userId: user.value.id,
+        deviceId: '',
+        siteId: '',
+        attemptsLeft: failure.attemptsLeft,
+        ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+      }),
     }
   }
   const ops: Op[] = [{ type: 'put', key: keys.user(user.value.id), value: { ...user.value, pinHash: newHash } }]
@@ -341,7 +441,12 @@ export async function planDeleteDevice(ctx: SeatContext, deviceId: string, read:
   const { keys } = ctx
   const current = await read.json<DeviceRecord>(keys.device(deviceId))
   if (!current) return { ops: [], outcome: deviceNotFound(deviceId) }
-  const ops: Op[] = [{ type: 'delete', key: keys.device(deviceId) }, { type: 'delete', key: keys.binding(current.value.siteId, deviceId) }]
+  const ops: Op[] = [
+    { type: 'delete', key: keys.device(deviceId) },
+    { type: 'delete', key: keys.binding(current.value.siteId, deviceId) },
+    // A new device of the same id starts without the old one's wrong PINs.
+    { type: 'delete', key: keys.deskThrottle(deviceId) },
+  ]
   if (current.value.extension !== '') {
     const owner = await read.get(keys.extension(current.value.extension))
     if (owner?.value.toString('utf8') === deviceOwner(deviceId)) ops.push({ type: 'delete', key: keys.extension(current.value.extension) })

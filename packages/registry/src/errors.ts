@@ -7,7 +7,7 @@ export interface ErrorFacts {
   field?: string
   /** WRONG_PIN: attempts left before the lockout. */
   attemptsLeft?: number
-  /** LOCKED_OUT: when the lockout ends. */
+  /** LOCKED_OUT: when the lockout ends; DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil?: Date
   /** UNAVAILABLE / NOT_LEADER: when a retry may help, in milliseconds. */
   retryAfterMs?: number
@@ -75,5 +75,9 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_NO_CREDENTIALS]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.ERROR_CODE_LEASE_HELD]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.ERROR_CODE_LEASE_REFUSED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_NO_PIN]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_USER_DISABLED]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.ERROR_CODE_NOT_CONFIGURED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_DESK_THROTTLED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 }

@@ -1,7 +1,7 @@
 import { type ChannelCredentials, credentials as channelCredentials, Metadata, type MethodDefinition, Server, ServerCredentials } from '@grpc/grpc-js'
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { BranchServiceService, ClusterServiceService, DirectoryServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
+import { BranchServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { Logger } from 'pino'
 import { Authenticator, type TokenEntry } from './auth'
@@ -9,14 +9,16 @@ import type { Caller } from './caller'
 import { branchService } from './branch-service'
 import { clusterService } from './cluster-service'
 import { directoryService } from './directory-service'
+import { directorySyncService } from './directory-sync-service'
 import { unavailable } from './errors'
 import { LeaderForwarder } from './leader-forwarder'
+import { decodingStrictly } from './request-decoding'
 import { seatService } from './seat-service'
 import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
 
 /** Fully qualified names of the registry's services, as health checking and reflection name them. */
-export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService'] as const
+export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService'] as const
 
 /** PEM material of the server's TLS (and of the channels it forwards writes on). */
 export interface TlsMaterial {
@@ -26,6 +28,8 @@ export interface TlsMaterial {
   ca?: Buffer
   /** Require and verify client certificates (mTLS). Default false. */
   requireClientCert?: boolean
+  /** With mTLS: a SIP node's certificate must name its site (`urn:flexseat:site:<id>`). Default false. */
+  requireSiteCertificate?: boolean
 }
 
 /** Options of {@link RegistryServer.create}. */
@@ -89,11 +93,13 @@ export class RegistryServer {
       credentials: clientCredentials(options.tls),
       logger: this.#logger,
     })
-    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal }
-    server.addService(SeatServiceService, seatService(context))
-    server.addService(DirectoryServiceService, directoryService(context))
-    server.addService(ClusterServiceService, clusterService(context))
-    server.addService(BranchServiceService, branchService(context))
+    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal, requireSiteCertificate: options.tls?.requireSiteCertificate === true }
+    // Requests are decoded strictly: not protobuf, or invalid UTF-8, is INVALID_ARGUMENT (request-decoding.ts).
+    server.addService(decodingStrictly(SeatServiceService), seatService(context))
+    server.addService(decodingStrictly(DirectoryServiceService), directoryService(context))
+    server.addService(decodingStrictly(ClusterServiceService), clusterService(context))
+    server.addService(decodingStrictly(BranchServiceService), branchService(context))
+    server.addService(decodingStrictly(DirectorySyncServiceService), directorySyncService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

@@ -9,6 +9,8 @@
  *   so a watch sees the reason at the same revision as the deletion. It sits next to `seats/`
  *   (`-` sorts before `/`) so one watch range covers both and nothing else.
  * - `lockout/<user>`: recent wrong PINs and the lockout.
+ * - `desk-throttle/<device>`: recent wrong PINs at a desk, for any workers, and its pause
+ *   (desk-throttle.ts), on the request records' lease.
  * - `requests/<request id>`: the first outcome of every mutating call (idempotence).
  * - `instances/<instance id>`: presence, on the instance's own lease.
  * - `election/registry/<lease>`: etcd3's election keys.
@@ -22,6 +24,8 @@
  * - `revoking/<user>` → the revocations a released seat left outstanding (a list of pending
  *   entries; no lease): written by the release, taken into the user's next seat by the next
  *   login, emptied by completions. It exists only while the user has no seat.
+ * - `directory-sync/status` → the directory sync's run under way and last runs (written by the
+ *   leader that runs them, read by any instance).
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -40,6 +44,7 @@ export class Keys {
   host(deviceId: string): string { return `${this.prefix}hosts/${deviceId}` }
   get hosts(): string { return `${this.prefix}hosts/` }
   lockout(userId: string): string { return `${this.prefix}lockout/${userId}` }
+  deskThrottle(deviceId: string): string { return `${this.prefix}desk-throttle/${deviceId}` }
   get lockouts(): string { return `${this.prefix}lockout/` }
   request(requestId: string): string { return `${this.prefix}requests/${requestId}` }
   instance(id: string): string { return `${this.prefix}instances/${id}` }
@@ -55,6 +60,7 @@ export class Keys {
   binding(siteId: string, deviceId: string): string { return `${this.prefix}bindings/${siteId}/${deviceId}` }
   siteBindings(siteId: string): string { return `${this.prefix}bindings/${siteId}/` }
   get bindings(): string { return `${this.prefix}bindings/` }
+  get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

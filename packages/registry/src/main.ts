@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     redact: { paths: ['*.pin', '*.oldPin', '*.newPin', '*.token', '*.authorization', '*.clusterToken', 'config.tokens'], censor: '[redacted]' },
   })
   const { version } = JSON.parse(await readFile(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
-  logger.info({ etcd: config.etcdEndpoints, prefix: config.etcdPrefix, listen: config.listen, tls: config.tls !== undefined, tokens: config.tokens.length, version }, 'registry starting')
+  logger.info({ etcd: config.etcdEndpoints, prefix: config.etcdPrefix, listen: config.listen, tls: config.tls !== undefined, tokens: config.tokens.length, directorySync: config.directorySync?.ldap.url ?? false, version }, 'registry starting')
 
   let registry: Awaited<ReturnType<typeof RegistryProcess.start>>
   try {

@@ -1,4 +1,4 @@
-import { type Device, type PhoneBinding, ReleaseReason, type Seat, SeatVia, type Site, type User } from '@flexseat/proto'
+import { type Device, type PhoneBinding, ReleaseReason, type Seat, SeatVia, type Site, type User, UserSource } from '@flexseat/proto'
 
 /** Stored at `users/<id>`. Holds the PIN only as a scrypt hash. */
 export interface UserRecord {
@@ -13,8 +13,21 @@ export interface UserRecord {
   roamingAllowed: boolean
   maxSeatHours: number
   fallback: string
-  /** `scrypt$N$r$p$salt$hash` (pin-hash.ts). */
+  /** `scrypt$N$r$p$salt$hash` (pin-hash.ts); empty while no PIN is set (users the directory sync creates). */
   pinHash: string
+  // Added with the directory sync; absent in records written before it (read as empty / false).
+  givenName?: string
+  surname?: string
+  /** The login name in the company directory. */
+  username?: string
+  /** The name of the desk's function-key profile (provisioning). */
+  functionKeyProfile?: string
+  /** Absent: created by hand. `directory`: created by the directory sync, which touches no other user. */
+  source?: 'directory'
+  /** The directory entry's key attribute value (with source `directory`). */
+  directoryKey?: string
+  /** May not sign in (the directory disabled the account). */
+  disabled?: boolean
 }
 
 /** A phone's SIP digest credentials: never the password, only HA1 for one realm. */
@@ -164,6 +177,14 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
     fallback: record.fallback,
     lockedUntil,
     revision,
+    givenName: record.givenName ?? '',
+    surname: record.surname ?? '',
+    username: record.username ?? '',
+    source: record.source === 'directory' ? UserSource.USER_SOURCE_DIRECTORY : UserSource.USER_SOURCE_MANUAL,
+    directoryKey: record.directoryKey ?? '',
+    disabled: record.disabled === true,
+    functionKeyProfile: record.functionKeyProfile ?? '',
+    hasPin: record.pinHash !== '',
   }
 }
 

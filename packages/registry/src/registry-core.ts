@@ -51,8 +51,12 @@ import {
   type RenewLeaseResponse,
   type ReportBindingsRequest,
   type ReportBindingsResponse,
+  type GetDirectorySyncStatusRequest,
+  type GetDirectorySyncStatusResponse,
   type ResetPinRequest,
   type ResetPinResponse,
+  type SyncDirectoryRequest,
+  type SyncDirectoryResponse,
   type UpdateDeviceRequest,
   type UpdateDeviceResponse,
   type UpdateSiteRequest,
@@ -62,6 +66,8 @@ import {
   type WatchSeatsRequest,
   type WatchSeatsResponse,
 } from '@flexseat/proto'
+import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
+import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import {
@@ -90,6 +96,8 @@ import {
 } from './directory'
 import { ClusterStatus } from './cluster-status'
 import { ConfirmationLeases } from './confirmation-leases'
+import { DirectorySyncHost } from './directory-sync-host'
+import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil } from './desk-throttle'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -99,6 +107,7 @@ import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
 import type { PinCheck } from './pin-check'
+import { PinTelemetry } from './pin-events'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
@@ -134,6 +143,10 @@ export interface RegistryCoreOptions {
   leaseTtlSeconds?: number
   /** Wrong-PIN lockout (default: 5 failures in 15 minutes lock for 15 minutes). */
   lockout?: LockoutPolicy
+  /** Wrong PINs at one desk, for any workers (default: 10 in 15 minutes pause it for 15 minutes). */
+  deskThrottle?: DeskThrottlePolicy
+  /** Where PIN events are counted (default the global OpenTelemetry meter `@flexseat/registry`). */
+  meter?: Meter
   logger: Logger
   /** scrypt cost of new PIN hashes (default N=16384, r=8, p=1). */
   pinHash?: ScryptParams
@@ -156,6 +169,11 @@ export interface RegistryCoreOptions {
    * refused before it is sent (txn-limits.ts).
    */
   txnLimits?: TxnLimits
+  /**
+   * The directory sync this instance runs while it leads (packages/directory-sync); without it
+   * SyncDirectory answers NOT_CONFIGURED here. `reader` replaces the LDAP server (tests).
+   */
+  directorySync?: { config: DirectorySyncConfig; reader?: DirectoryReader }
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -216,6 +234,8 @@ export class RegistryCore extends EventEmitter {
   #leaseKeys: Watcher | undefined
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
+  readonly #directorySync: DirectorySyncHost
+  readonly #pins: PinTelemetry
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -229,7 +249,8 @@ export class RegistryCore extends EventEmitter {
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
-    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
     this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
@@ -278,8 +299,20 @@ export class RegistryCore extends EventEmitter {
       healthy: () => this.healthy(),
       now: this.#ctx.now,
     })
+    this.#directorySync = new DirectorySyncHost({
+      etcd: o.etcd,
+      keys: this.#keys,
+      writer: this.#writer,
+      ctx: this.#ctx,
+      reads: this.#reads,
+      limits: this.#writer.limits,
+      instanceId: o.instance.id,
+      logger: this.#logger,
+      ...(o.directorySync === undefined ? {} : { config: o.directorySync.config, ...(o.directorySync.reader === undefined ? {} : { reader: o.directorySync.reader }) }),
+    })
     this.#leadership.on('change', (leader: boolean) => {
       this.#leases.resetDeadlines()
+      this.#directorySync.follow(leader)
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()
@@ -330,6 +363,7 @@ export class RegistryCore extends EventEmitter {
 
   /** Gives leadership away at once (revokes the election lease); does not campaign again. */
   async resign(): Promise<void> {
+    void this.#directorySync.stop()
     this.#expiry.stop()
     this.#sweeper.stop()
     this.#unwatchLeaseKeys()
@@ -348,7 +382,7 @@ export class RegistryCore extends EventEmitter {
       this.#bindingSweeper.stop()
       this.#waiters.stop()
       this.#stopping.abort()
-      const work = Promise.allSettled([this.#leadership.stop(), this.#presence.stop()])
+      const work = Promise.allSettled([this.#directorySync.stop(), this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
       await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
       clearTimeout(timer)
@@ -388,7 +422,12 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints))
+    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+      (error: unknown) => {
+        this.#pins.reportOutcome(error)
+        throw error
+      },
+    )
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
     if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
     return res
@@ -419,17 +458,25 @@ export class RegistryCore extends EventEmitter {
     try {
       v.extension(req.extension, 'extension')
       v.pin(req.pin, 'pin')
+      v.id(req.deviceId, 'device_id')
       const extensionKey = this.#keys.extension(req.extension)
       const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
       if (!owner?.startsWith('user:')) return undefined
       const userId = owner.slice('user:'.length)
       const userKey = this.#keys.user(userId)
       const lockKey = this.#keys.lockout(userId)
-      const found = await readKeys(this.#etcd, [userKey, lockKey], true)
+      const deskKey = this.#keys.deskThrottle(req.deviceId)
+      const found = await readKeys(this.#etcd, [userKey, lockKey, deskKey], true)
       const user = found.get(userKey)
       const lock = found.get(lockKey)
-      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
-      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, parseJson<UserRecord>(user).pinHash) }
+      const desk = found.get(deskKey)
+      const now = this.#ctx.now()
+      // A locked worker or a paused desk is refused unchecked: no scrypt spent on it.
+      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, now) || deskPausedUntil(desk ? parseJson<DeskThrottleRecord>(desk) : undefined, now)) return undefined
+      const record = parseJson<UserRecord>(user)
+      // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
+      if (record.pinHash === '' || record.disabled === true) return undefined
+      return { userId, revision: user.mod_revision, ok: await verifyPin(req.pin, record.pinHash) }
     } catch {
       return undefined
     }
@@ -590,7 +637,10 @@ export class RegistryCore extends EventEmitter {
     v.pin(req.oldPin, 'old_pin')
     v.pin(req.newPin, 'new_pin')
     const newHash = await hashPin(req.newPin, this.#scrypt)
-    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read))
+    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read)).catch((error: unknown) => {
+      this.#pins.reportOutcome(error)
+      throw error
+    })
   }
 
   async resetPin(req: ResetPinRequest, caller: Caller): Promise<ResetPinResponse> {
@@ -692,6 +742,21 @@ export class RegistryCore extends EventEmitter {
 
   async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
     return this.#reads.listSites(req)
+  }
+
+  // ---- directory sync ----
+
+  /** Runs a directory sync now, on the leader (see DirectorySyncService.SyncDirectory). Admins only. */
+  async syncDirectory(req: SyncDirectoryRequest, caller: Caller, options: { deadline?: number } = {}): Promise<SyncDirectoryResponse> {
+    this.#mayWrite(caller)
+    if (caller.role !== 'admin') throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'only administrators run the directory sync')
+    this.#mustLead()
+    return this.#directorySync.syncDirectory(req, options.deadline)
+  }
+
+  /** The directory sync's run under way and last runs, as recorded in etcd. */
+  async getDirectorySyncStatus(_req: GetDirectorySyncStatusRequest = {}): Promise<GetDirectorySyncStatusResponse> {
+    return this.#read(() => this.#directorySync.status())
   }
 
   // ---- cluster ----

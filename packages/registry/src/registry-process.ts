@@ -76,6 +76,8 @@ export class RegistryProcess {
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         txnLimits: config.txnLimits,
+        ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
+        deskThrottle: config.deskThrottle,
         logger,
       })
     } catch (error) {

@@ -1,6 +1,7 @@
 import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
+import { mayLogout } from './site-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
 function deadlineMs(deadline: Date | number | undefined): number | undefined {
@@ -18,7 +19,11 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),
-    logout: writeHandler(context, 'Logout', def.logout, (request, caller) => context.core().logout(request, caller)),
+    // A SIP node signs out only at its own site's phones (site-scope.ts).
+    logout: writeHandler(context, 'Logout', def.logout, async (request, caller) => {
+      await mayLogout(caller, request, context.core())
+      return context.core().logout(request, caller)
+    }),
     getSeat: readHandler(context, 'GetSeat', (request, caller) => context.core().getSeat(request, caller)),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),
     watchSeats: streamHandler(context, 'WatchSeats', (request, _caller, signal) => context.core().watchSeats(request, signal)),

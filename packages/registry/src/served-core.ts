@@ -45,6 +45,9 @@ export interface ServedCore {
   getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
   listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
   getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>
+  /** `options.deadline`: the call's deadline (ms since epoch), which bounds the wait for the run. */
+  syncDirectory(request: p.SyncDirectoryRequest, caller: Caller, options?: { deadline?: number }): Promise<p.SyncDirectoryResponse>
+  getDirectorySyncStatus(request: p.GetDirectorySyncStatusRequest, caller: Caller): Promise<p.GetDirectorySyncStatusResponse>
   listBindings(request: p.ListBindingsRequest, caller: Caller): Promise<p.ListBindingsResponse>
   watchSeats(request: p.WatchSeatsRequest, signal: AbortSignal): AsyncIterable<p.WatchSeatsResponse>
 }

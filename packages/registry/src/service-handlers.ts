@@ -1,11 +1,15 @@
 import { once } from 'node:events'
+import type { PeerCertificate } from 'node:tls'
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
+import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import type { Authenticator, RpcName } from './auth'
+import { type Authenticator, ON_BEHALF_OF_KEY, type RpcName } from './auth'
 import type { Caller } from './caller'
-import { unavailable } from './errors'
+import { RegistryError, unavailable } from './errors'
 import { toGrpcStatus } from './grpc-errors'
 import type { IncomingCall, LeaderForwarder } from './leader-forwarder'
+import { mustMatchCertificate } from './peer-site'
+import { undecodable } from './request-decoding'
 import type { ServedCore } from './served-core'
 
 /** What every service implementation works with. */
@@ -17,14 +21,27 @@ export interface ServiceContext {
   logger: Logger
   /** Aborted when the server shuts down: open streams end with UNAVAILABLE (clients resume elsewhere). */
   closing: AbortSignal
+  /** With mutual TLS: a SIP node's client certificate must name its site (peer-site.ts). Default false. */
+  requireSiteCertificate?: boolean
 }
 
-function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string }): Caller {
+/**
+ * The caller of `call`, once its token is known and allowed `rpc`, and its request decoded
+ * (INVALID_ARGUMENT for bytes that are not the request message or hold invalid UTF-8, see
+ * request-decoding.ts).
+ */
+function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string; getAuthContext(): { sslPeerCertificate?: PeerCertificate }; request: unknown }): Caller {
   try {
-    return context.auth.authenticate(call.metadata, rpc)
+    const caller = context.auth.authenticate(call.metadata, rpc)
+    // The client certificate vouches for the caller of this connection, not for the original
+    // caller a forwarding instance names (peer-site.ts).
+    if (call.metadata.get(ON_BEHALF_OF_KEY).length === 0) mustMatchCertificate(caller, call.getAuthContext().sslPeerCertificate, context.requireSiteCertificate === true)
+    const bad = undecodable(call.request)
+    if (bad !== undefined) throw bad
+    return caller
   } catch (error) {
     // Never the token: only what was called and from where.
-    context.logger.info({ rpc, peer: call.getPeer() }, 'call refused')
+    context.logger.info({ rpc, peer: call.getPeer(), ...(error instanceof RegistryError ? { code: ErrorCode[error.code] } : {}) }, 'call refused')
     throw error
   }
 }

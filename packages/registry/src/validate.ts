@@ -36,6 +36,12 @@ export function idOrNew(value: string, field: string, kind: string): string {
   return value === '' ? `${kind}-${randomBytes(6).toString('hex')}` : id(value, field)
 }
 
+/** Optional name of a profile (a function-key profile): the alphabet of ids, or empty. */
+export function profileName(value: string, field: string): string {
+  if (value !== '' && !ID_PATTERN.test(value)) throw invalidArgument(field, 'must be empty or match ^[a-z0-9][a-z0-9._-]{0,63}$')
+  return value
+}
+
 /** Throws unless `value` is an extension (2 to 15 digits). */
 export function extension(value: string, field: string): string {
   if (!value) throw invalidArgument(field, 'is required')

@@ -3,7 +3,7 @@ import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js'
 import type { SiteConfig } from '@flexseat/config'
-import { bearer, DirectoryServiceClient, unary } from '@flexseat/proto'
+import { bearer, DirectoryServiceClient, unary, User } from '@flexseat/proto'
 import { parse, stringify } from 'yaml'
 import { SimError } from './errors'
 
@@ -135,7 +135,7 @@ export async function ensureDemoDirectory(options: EnsureDemoDirectoryOptions): 
         {
           requestId: randomUUID(),
           pin,
-          user: { ...fields, did: '', email: `${user.id}@example.com`, mobile: '', department: 'demo', maxSeatHours: 0, fallback: '', lockedUntil: undefined, revision: '0' },
+          user: User.fromPartial({ ...fields, email: `${user.id}@example.com`, department: 'demo' }),
         },
         settings,
       )

@@ -1,4 +1,5 @@
-import { engineKind } from './engine-kind'
+import type { EngineChoice } from './engine-choice'
+import { engineKind, engineKindOf } from './engine-kind'
 import { registryKind } from './registry-kind'
 import type { SiteProcessKind } from './site-process-kind'
 import { sipNodeKind } from './sip-node-kind'
@@ -8,3 +9,8 @@ import { sipNodeKind } from './sip-node-kind'
  * registry, the SIP engine (drachtio's wire protocol), then the SIP node that connects to both.
  */
 export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind]
+
+/** {@link SITE_PROCESS_KINDS} with the SIP engine of `choice` (`--engine`). */
+export function siteProcessKinds(choice: EngineChoice): readonly SiteProcessKind[] {
+  return [registryKind, engineKindOf(choice), sipNodeKind]
+}

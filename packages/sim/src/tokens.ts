@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 
@@ -11,16 +11,30 @@ export interface SimTokens {
   admin: string
   /** Role registry: what instances present when forwarding to the leader (`FLEXSEAT_CLUSTER_TOKEN`). */
   cluster: string
-  /** Role sip-node: what the SIP nodes present to the registries (`.state/sip-node-token`). */
-  sipNode: string
+  /**
+   * Role sip-node, one per site: what each branch's SIP node presents to the registries
+   * (`.state/sip-node-<site>-token`); each acts for its own site only.
+   */
+  sipNode: Readonly<Record<string, string>>
+  /** The file holding `sipNode[site]` (`FLEXSEAT_SIP_NODE_TOKEN_FILE` of that site's node). */
+  sipNodeTokenFile(site: string): string
   /** File with the shared secret of the inter-site SIP trunk between the SIP nodes. */
   trunkSecretFile: string
-  /** The control secret of the sites' SIP engines (drachtio's `--secret`). */
+  /**
+   * The control secret of the sites' SIP engines, and the file holding it: the engines get it in
+   * their environment (`DRACHTIO_SECRET`, as drachtio-server reads it), the nodes by file, so it
+   * never shows on a command line.
+   */
   engineSecret: string
+  engineSecretFile: string
 }
 
 /** File names inside the state folder; each clear token is in a file of its own, mode 0600. */
-const FILES = { tokens: 'tokens.yaml', admin: 'admin-token', cluster: 'cluster-token', sipNode: 'sip-node-token' } as const
+const FILES = { tokens: 'tokens.yaml', admin: 'admin-token', cluster: 'cluster-token' } as const
+/** One SIP node token per site. */
+const sipNodeFile = (site: string): string => `sip-node-${site}-token`
+/** The single SIP node token of state folders from before per-site tokens: no longer accepted. */
+const SHARED_SIP_NODE_FILE = 'sip-node-token'
 
 /** The SHA-256 (hex) of a token, as the tokens file stores it. */
 export function tokenHash(token: string): string {
@@ -28,35 +42,38 @@ export function tokenHash(token: string): string {
 }
 
 /**
- * Returns the simulation's tokens, generating them on first use: 32 random bytes each
- * (base64url), clear tokens in `<stateDir>/{admin,cluster,sip-node}-token` (0600) and their
- * hashes in `<stateDir>/tokens.yaml`. Existing tokens are reused so that a restarted
+ * Returns the simulation's tokens, generating what is missing: 32 random bytes each (base64url),
+ * clear tokens in `<stateDir>/{admin,cluster}-token` and `<stateDir>/sip-node-<site>-token` for
+ * each of `siteIds` (0600), their hashes in `<stateDir>/tokens.yaml` (rewritten every time, so a
+ * site added since the last run gets its token). Existing tokens are reused so that a restarted
  * simulation keeps the CLI token the user already has.
  */
-export async function ensureTokens(stateDir: string): Promise<SimTokens> {
+export async function ensureTokens(stateDir: string, siteIds: readonly string[]): Promise<SimTokens> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 })
   const file = join(stateDir, FILES.tokens)
   // The SIP secrets came after the tokens: a state folder from before gains them on its own.
-  const secrets = { trunkSecretFile: join(stateDir, SECRET_FILES.trunk), engineSecret: await ensureSecret(join(stateDir, SECRET_FILES.engine)) }
+  const engineSecretFile = join(stateDir, SECRET_FILES.engine)
+  const secrets = { trunkSecretFile: join(stateDir, SECRET_FILES.trunk), engineSecret: await ensureSecret(engineSecretFile), engineSecretFile }
   await ensureSecret(secrets.trunkSecretFile)
-  const existing = await readTokens(stateDir)
-  if (existing) return { file, ...existing, ...secrets }
-  const fresh = { admin: newToken(), cluster: newToken(), sipNode: newToken() }
-  for (const key of ['admin', 'cluster', 'sipNode'] as const) {
-    const path = join(stateDir, FILES[key])
-    await writeFile(path, `${fresh[key]}\n`, { mode: 0o600 })
-    await chmod(path, 0o600)
-  }
+  const admin = await ensureSecret(join(stateDir, FILES.admin))
+  const cluster = await ensureSecret(join(stateDir, FILES.cluster))
+  const sipNode: Record<string, string> = {}
+  for (const site of siteIds) sipNode[site] = await ensureSecret(join(stateDir, sipNodeFile(site)))
+  // A token for every branch at once is what per-site tokens replace: never hand it out again.
+  await rm(join(stateDir, SHARED_SIP_NODE_FILE), { force: true })
   const document = {
     tokens: [
-      { name: 'sim-admin', role: 'admin', sha256: tokenHash(fresh.admin) },
-      { name: 'sim-registry', role: 'registry', sha256: tokenHash(fresh.cluster) },
-      { name: 'sim-sip-node', role: 'sip-node', sha256: tokenHash(fresh.sipNode) },
+      { name: 'sim-admin', role: 'admin', sha256: tokenHash(admin) },
+      { name: 'sim-registry', role: 'registry', sha256: tokenHash(cluster) },
+      ...siteIds.map((site) => ({ name: `sim-sip-node-${site}`, role: 'sip-node', site, sha256: tokenHash(sipNode[site]!) })),
     ],
   }
-  const header = '# Generated by flexseat-sim (npm start). Each token is stored only as its SHA-256 (hex);\n# the clear tokens are in the *-token files beside this one. Delete .state/ (or --reset) for new ones.\n'
+  const header =
+    '# Generated by flexseat-sim (npm start) at every start. Each token is stored only as its SHA-256\n' +
+    '# (hex); the clear tokens are in the *-token files beside this one. Delete .state/ (or --reset) for new ones.\n'
   await writeFile(file, header + stringify(document), { mode: 0o600 })
-  return { file, ...fresh, ...secrets }
+  await chmod(file, 0o600)
+  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), ...secrets }
 }
 
 /** Secrets that are not registry tokens: the SIP trunk's and the SIP engines' control secret. */
@@ -74,19 +91,6 @@ async function ensureSecret(path: string): Promise<string> {
   await writeFile(path, `${secret}\n`, { mode: 0o600 })
   await chmod(path, 0o600)
   return secret
-}
-
-async function readTokens(stateDir: string): Promise<Pick<SimTokens, 'admin' | 'cluster' | 'sipNode'> | undefined> {
-  try {
-    const [admin, cluster, sipNode] = await Promise.all(
-      (['admin', 'cluster', 'sipNode'] as const).map(async (key) => (await readFile(join(stateDir, FILES[key]), 'utf8')).trim()),
-    )
-    await readFile(join(stateDir, FILES.tokens), 'utf8')
-    if (!admin || !cluster || !sipNode) return undefined
-    return { admin, cluster, sipNode }
-  } catch {
-    return undefined
-  }
 }
 
 function newToken(): string {

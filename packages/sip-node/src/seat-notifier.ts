@@ -61,7 +61,7 @@ export interface SeatNotifierOptions {
 }
 
 /** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
-export type RevocationReason = 'moved' | 'bumped' | 'logout' | 'expired' | 'admin' | 'deleted' | 'resync'
+export type RevocationReason = 'moved' | 'bumped' | 'logout' | 'expired' | 'admin' | 'deleted' | 'directory' | 'resync'
 
 const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
   [ReleaseReason.RELEASE_REASON_LOGOUT]: 'logout',
@@ -70,6 +70,7 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
   [ReleaseReason.RELEASE_REASON_EXPIRED]: 'expired',
   [ReleaseReason.RELEASE_REASON_ADMIN]: 'admin',
   [ReleaseReason.RELEASE_REASON_DELETED]: 'deleted',
+  [ReleaseReason.RELEASE_REASON_DIRECTORY]: 'directory',
 }
 
 /** A display text for a device, computed once the directory answered. */
@@ -159,6 +160,11 @@ export class SeatNotifier {
         if (seat.siteId === here && isActive(seat) && becameActive) {
           this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, lease: this.#o.lease.active }, 'seat active')
           if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
+        } else if (seat.siteId === here && isActive(seat) && previous !== undefined && (previous.extension !== seat.extension || previous.displayName !== seat.displayName)) {
+          // The worker's number or name changed while seated (the directory or an administrator
+          // changed the user): the seat stays, and the desk shows the new number.
+          this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, extension: seat.extension }, 'seated worker renumbered')
+          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
         }
         continue
       }
@@ -247,6 +253,8 @@ export class SeatNotifier {
         return `${seat.extension} signed out by an administrator`
       case 'expired':
         return `${seat.extension} signed out: time limit reached`
+      case 'directory':
+        return `${seat.extension} signed out by the directory`
       default:
         return `${seat.extension} signed out`
     }

@@ -1,6 +1,7 @@
 import type { CommandSpec } from './command'
 import { CLUSTER_COMMANDS } from './cluster'
 import { DEVICE_COMMANDS } from './device'
+import { DIRECTORY_COMMANDS } from './directory'
 import { PHONE_COMMANDS } from './phones'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
@@ -16,6 +17,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...PHONE_COMMANDS,
   ...WATCH_COMMANDS,
   ...CLUSTER_COMMANDS,
+  ...DIRECTORY_COMMANDS,
 ]
 
 export type { CommandContext, CommandSpec } from './command'

@@ -21,9 +21,29 @@ const USER_FIELDS: readonly FieldOption<User>[] = [
   { option: 'roaming', off: 'no-roaming', field: 'roamingAllowed', path: 'roaming_allowed', kind: 'boolean' },
   { option: 'max-hours', field: 'maxSeatHours', path: 'max_seat_hours', kind: 'integer' },
   { option: 'fallback', field: 'fallback', path: 'fallback', kind: 'string' },
+  { option: 'given-name', field: 'givenName', path: 'given_name', kind: 'string' },
+  { option: 'surname', field: 'surname', path: 'surname', kind: 'string' },
+  { option: 'username', field: 'username', path: 'username', kind: 'string' },
+  { option: 'fkey-profile', field: 'functionKeyProfile', path: 'function_key_profile', kind: 'string' },
 ]
 
-const FIELD_OPTIONS = ['ext', 'name', 'home', 'did', 'email', 'mobile', 'department', 'roaming', 'no-roaming', 'max-hours', 'fallback'] as const
+const FIELD_OPTIONS = [
+  'ext',
+  'name',
+  'home',
+  'did',
+  'email',
+  'mobile',
+  'department',
+  'roaming',
+  'no-roaming',
+  'max-hours',
+  'fallback',
+  'given-name',
+  'surname',
+  'username',
+  'fkey-profile',
+] as const
 
 function showUser(context: CommandContext, user: User | undefined, document: unknown): void {
   if (context.json) context.printJson(document)

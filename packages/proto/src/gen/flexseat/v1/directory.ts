@@ -25,6 +25,48 @@ export const protobufPackage = "flexseat.v1";
 
 export const protobufFileName = "flexseat/v1/directory.proto";
 
+/** Who created a user. */
+export enum UserSource {
+  USER_SOURCE_UNSPECIFIED = 0,
+  /** USER_SOURCE_MANUAL - An administrator, through CreateUser. */
+  USER_SOURCE_MANUAL = 1,
+  /** USER_SOURCE_DIRECTORY - The directory sync, from an entry of the company directory (AD / LDAP). */
+  USER_SOURCE_DIRECTORY = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function userSourceFromJSON(object: any): UserSource {
+  switch (object) {
+    case 0:
+    case "USER_SOURCE_UNSPECIFIED":
+      return UserSource.USER_SOURCE_UNSPECIFIED;
+    case 1:
+    case "USER_SOURCE_MANUAL":
+      return UserSource.USER_SOURCE_MANUAL;
+    case 2:
+    case "USER_SOURCE_DIRECTORY":
+      return UserSource.USER_SOURCE_DIRECTORY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UserSource.UNRECOGNIZED;
+  }
+}
+
+export function userSourceToJSON(object: UserSource): string {
+  switch (object) {
+    case UserSource.USER_SOURCE_UNSPECIFIED:
+      return "USER_SOURCE_UNSPECIFIED";
+    case UserSource.USER_SOURCE_MANUAL:
+      return "USER_SOURCE_MANUAL";
+    case UserSource.USER_SOURCE_DIRECTORY:
+      return "USER_SOURCE_DIRECTORY";
+    case UserSource.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A worker who may sit at flex desks. */
 export interface User {
   /** Stable id: lowercase letters, digits, '-', '_', '.' (1 to 64). Generated when empty on create. */
@@ -51,6 +93,41 @@ export interface User {
     | undefined;
   /** The etcd mod revision of the record (read-only). */
   revision: string;
+  /** Given name (the directory's givenName). */
+  givenName: string;
+  /** Family name (the directory's sn). */
+  surname: string;
+  /**
+   * The worker's login name in the company directory (sAMAccountName): what the web portal asks
+   * for with the directory password. Free text, at most 256 characters.
+   */
+  username: string;
+  /**
+   * Who created the user (read-only). The directory sync changes and removes only users it
+   * created itself (USER_SOURCE_DIRECTORY); users created by hand are never touched by it.
+   */
+  source: UserSource;
+  /**
+   * The directory entry the user comes from: the value of its key attribute (objectGUID by
+   * default), which survives renames and moves in the directory (read-only; empty for users
+   * created by hand).
+   */
+  directoryKey: string;
+  /**
+   * The user may not sign in (read-only): set while the account is disabled in the company
+   * directory. Disabling releases the user's seat (reason DIRECTORY).
+   */
+  disabled: boolean;
+  /**
+   * The function-key profile the worker's desk is provisioned with (the provisioning service
+   * looks it up by this name): same alphabet as User.id, empty for the site's default.
+   */
+  functionKeyProfile: string;
+  /**
+   * A PIN is set (read-only). Users the directory sync creates have none until an administrator
+   * sets one (ResetPin); until then Login at a phone answers NO_PIN.
+   */
+  hasPin: boolean;
 }
 
 /** A phone. */
@@ -290,6 +367,14 @@ function createBaseUser(): User {
     fallback: "",
     lockedUntil: undefined,
     revision: "0",
+    givenName: "",
+    surname: "",
+    username: "",
+    source: 0,
+    directoryKey: "",
+    disabled: false,
+    functionKeyProfile: "",
+    hasPin: false,
   };
 }
 
@@ -333,6 +418,30 @@ export const User: MessageFns<User> = {
     }
     if (message.revision !== "0") {
       writer.uint32(104).int64(message.revision);
+    }
+    if (message.givenName !== "") {
+      writer.uint32(114).string(message.givenName);
+    }
+    if (message.surname !== "") {
+      writer.uint32(122).string(message.surname);
+    }
+    if (message.username !== "") {
+      writer.uint32(130).string(message.username);
+    }
+    if (message.source !== 0) {
+      writer.uint32(136).int32(message.source);
+    }
+    if (message.directoryKey !== "") {
+      writer.uint32(146).string(message.directoryKey);
+    }
+    if (message.disabled !== false) {
+      writer.uint32(152).bool(message.disabled);
+    }
+    if (message.functionKeyProfile !== "") {
+      writer.uint32(162).string(message.functionKeyProfile);
+    }
+    if (message.hasPin !== false) {
+      writer.uint32(168).bool(message.hasPin);
     }
     return writer;
   },
@@ -454,6 +563,70 @@ export const User: MessageFns<User> = {
             message.revision = reader.int64().toString();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.givenName = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.surname = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.username = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.source = reader.int32() as any;
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.directoryKey = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.disabled = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.functionKeyProfile = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.hasPin = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -501,6 +674,30 @@ export const User: MessageFns<User> = {
         ? fromJsonTimestamp(object.locked_until)
         : undefined,
       revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      givenName: isSet(object.givenName)
+        ? globalThis.String(object.givenName)
+        : isSet(object.given_name)
+        ? globalThis.String(object.given_name)
+        : "",
+      surname: isSet(object.surname) ? globalThis.String(object.surname) : "",
+      username: isSet(object.username) ? globalThis.String(object.username) : "",
+      source: isSet(object.source) ? userSourceFromJSON(object.source) : 0,
+      directoryKey: isSet(object.directoryKey)
+        ? globalThis.String(object.directoryKey)
+        : isSet(object.directory_key)
+        ? globalThis.String(object.directory_key)
+        : "",
+      disabled: isSet(object.disabled) ? globalThis.Boolean(object.disabled) : false,
+      functionKeyProfile: isSet(object.functionKeyProfile)
+        ? globalThis.String(object.functionKeyProfile)
+        : isSet(object.function_key_profile)
+        ? globalThis.String(object.function_key_profile)
+        : "",
+      hasPin: isSet(object.hasPin)
+        ? globalThis.Boolean(object.hasPin)
+        : isSet(object.has_pin)
+        ? globalThis.Boolean(object.has_pin)
+        : false,
     };
   },
 
@@ -545,6 +742,30 @@ export const User: MessageFns<User> = {
     if (message.revision !== "0") {
       obj.revision = message.revision;
     }
+    if (message.givenName !== "") {
+      obj.givenName = message.givenName;
+    }
+    if (message.surname !== "") {
+      obj.surname = message.surname;
+    }
+    if (message.username !== "") {
+      obj.username = message.username;
+    }
+    if (message.source !== 0) {
+      obj.source = userSourceToJSON(message.source);
+    }
+    if (message.directoryKey !== "") {
+      obj.directoryKey = message.directoryKey;
+    }
+    if (message.disabled !== false) {
+      obj.disabled = message.disabled;
+    }
+    if (message.functionKeyProfile !== "") {
+      obj.functionKeyProfile = message.functionKeyProfile;
+    }
+    if (message.hasPin !== false) {
+      obj.hasPin = message.hasPin;
+    }
     return obj;
   },
 
@@ -566,6 +787,14 @@ export const User: MessageFns<User> = {
     message.fallback = object.fallback ?? "";
     message.lockedUntil = object.lockedUntil ?? undefined;
     message.revision = object.revision ?? "0";
+    message.givenName = object.givenName ?? "";
+    message.surname = object.surname ?? "";
+    message.username = object.username ?? "";
+    message.source = object.source ?? 0;
+    message.directoryKey = object.directoryKey ?? "";
+    message.disabled = object.disabled ?? false;
+    message.functionKeyProfile = object.functionKeyProfile ?? "";
+    message.hasPin = object.hasPin ?? false;
     return message;
   },
 };

@@ -70,6 +70,24 @@ export enum ErrorCode {
    * snapshot and then ask for a new lease. (FAILED_PRECONDITION)
    */
   ERROR_CODE_LEASE_REFUSED = 22,
+  /**
+   * ERROR_CODE_NO_PIN - The worker has no PIN yet (users the directory sync creates have none): an administrator
+   * sets one with ResetPin. Nothing was counted towards the lockout. (FAILED_PRECONDITION)
+   */
+  ERROR_CODE_NO_PIN = 23,
+  /** ERROR_CODE_USER_DISABLED - The worker's account is disabled in the company directory. (PERMISSION_DENIED) */
+  ERROR_CODE_USER_DISABLED = 24,
+  /**
+   * ERROR_CODE_NOT_CONFIGURED - The feature is not configured on the instance that would run it (a directory sync asked of
+   * a leader without a directory sync configuration). (FAILED_PRECONDITION)
+   */
+  ERROR_CODE_NOT_CONFIGURED = 25,
+  /**
+   * ERROR_CODE_DESK_THROTTLED - Too many wrong PINs were entered at this desk, for any workers: PIN sign-ins there are paused
+   * until ErrorDetail.locked_until (also as retry_after_ms). No PIN was checked; the workers'
+   * own lockouts are untouched and they can sign in at other desks. (RESOURCE_EXHAUSTED)
+   */
+  ERROR_CODE_DESK_THROTTLED = 26,
   UNRECOGNIZED = -1,
 }
 
@@ -144,6 +162,18 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 22:
     case "ERROR_CODE_LEASE_REFUSED":
       return ErrorCode.ERROR_CODE_LEASE_REFUSED;
+    case 23:
+    case "ERROR_CODE_NO_PIN":
+      return ErrorCode.ERROR_CODE_NO_PIN;
+    case 24:
+    case "ERROR_CODE_USER_DISABLED":
+      return ErrorCode.ERROR_CODE_USER_DISABLED;
+    case 25:
+    case "ERROR_CODE_NOT_CONFIGURED":
+      return ErrorCode.ERROR_CODE_NOT_CONFIGURED;
+    case 26:
+    case "ERROR_CODE_DESK_THROTTLED":
+      return ErrorCode.ERROR_CODE_DESK_THROTTLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -199,6 +229,14 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_LEASE_HELD";
     case ErrorCode.ERROR_CODE_LEASE_REFUSED:
       return "ERROR_CODE_LEASE_REFUSED";
+    case ErrorCode.ERROR_CODE_NO_PIN:
+      return "ERROR_CODE_NO_PIN";
+    case ErrorCode.ERROR_CODE_USER_DISABLED:
+      return "ERROR_CODE_USER_DISABLED";
+    case ErrorCode.ERROR_CODE_NOT_CONFIGURED:
+      return "ERROR_CODE_NOT_CONFIGURED";
+    case ErrorCode.ERROR_CODE_DESK_THROTTLED:
+      return "ERROR_CODE_DESK_THROTTLED";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -212,7 +250,7 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends. */
+  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil:
     | Date
     | undefined;

@@ -83,6 +83,8 @@ export enum ReleaseReason {
   RELEASE_REASON_ADMIN = 5,
   /** RELEASE_REASON_DELETED - The user or the device was deleted from the directory. */
   RELEASE_REASON_DELETED = 6,
+  /** RELEASE_REASON_DIRECTORY - The company directory removed or disabled the worker (directory sync). */
+  RELEASE_REASON_DIRECTORY = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -109,6 +111,9 @@ export function releaseReasonFromJSON(object: any): ReleaseReason {
     case 6:
     case "RELEASE_REASON_DELETED":
       return ReleaseReason.RELEASE_REASON_DELETED;
+    case 7:
+    case "RELEASE_REASON_DIRECTORY":
+      return ReleaseReason.RELEASE_REASON_DIRECTORY;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -132,6 +137,8 @@ export function releaseReasonToJSON(object: ReleaseReason): string {
       return "RELEASE_REASON_ADMIN";
     case ReleaseReason.RELEASE_REASON_DELETED:
       return "RELEASE_REASON_DELETED";
+    case ReleaseReason.RELEASE_REASON_DIRECTORY:
+      return "RELEASE_REASON_DIRECTORY";
     case ReleaseReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -185,6 +192,12 @@ export enum SnapshotReason {
   SNAPSHOT_REASON_INITIAL = 1,
   /** SNAPSHOT_REASON_COMPACTED - The requested revision was compacted: replace the whole view with this snapshot. */
   SNAPSHOT_REASON_COMPACTED = 2,
+  /**
+   * SNAPSHOT_REASON_AHEAD - The requested revision is ahead of the cluster's: it comes from another history (etcd was
+   * restored from a backup or rebuilt). Replace the whole view with this snapshot, even though
+   * its revision is lower than the one the view had reached.
+   */
+  SNAPSHOT_REASON_AHEAD = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -199,6 +212,9 @@ export function snapshotReasonFromJSON(object: any): SnapshotReason {
     case 2:
     case "SNAPSHOT_REASON_COMPACTED":
       return SnapshotReason.SNAPSHOT_REASON_COMPACTED;
+    case 3:
+    case "SNAPSHOT_REASON_AHEAD":
+      return SnapshotReason.SNAPSHOT_REASON_AHEAD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -214,6 +230,8 @@ export function snapshotReasonToJSON(object: SnapshotReason): string {
       return "SNAPSHOT_REASON_INITIAL";
     case SnapshotReason.SNAPSHOT_REASON_COMPACTED:
       return "SNAPSHOT_REASON_COMPACTED";
+    case SnapshotReason.SNAPSHOT_REASON_AHEAD:
+      return "SNAPSHOT_REASON_AHEAD";
     case SnapshotReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -2219,7 +2237,8 @@ export const SeatServiceService = {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats: {
     path: "/flexseat.v1.SeatService/WatchSeats" as const,
@@ -2266,7 +2285,8 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats: handleServerStreamingCall<WatchSeatsRequest, WatchSeatsResponse>;
 }
@@ -2361,7 +2381,8 @@ export interface SeatServiceClient extends Client {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats(request: WatchSeatsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchSeatsResponse>;
   watchSeats(
