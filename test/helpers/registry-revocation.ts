@@ -167,3 +167,50 @@ export class NodeValidity {
 export async function keyAt(etcd: Etcd3, key: string, revision: bigint): Promise<IKeyValue | undefined> {
   return (await etcd.kv.range({ key: Buffer.from(key), revision: String(revision) })).kvs[0]
 }
+
+/** One etcd keepalive of lease `leaseId` (as any client may send): its TTL, or ≤ 0 when it is gone. */
+export async function keepAliveOnce(etcd: Etcd3, leaseId: string): Promise<number> {
+  const stream = await etcd.leaseClient.leaseKeepAlive()
+  try {
+    const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+      stream.on('data', resolve)
+      stream.on('error', reject)
+      stream.write({ ID: leaseId })
+    })
+    return Number(res.TTL)
+  } finally {
+    stream.end()
+  }
+}
+
+/**
+ * Keeps the branch's etcd lease alive from the test (every second) until the returned function is
+ * called or the lease is gone: etcd then never expires it, so only the registry leader can end it.
+ */
+export function holdInEtcd(etcd: Etcd3, leaseId: string): () => void {
+  let stopped = false
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      const ttl = await keepAliveOnce(etcd, leaseId).catch(() => 0)
+      if (!(ttl > 0)) return
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
+  void loop()
+  return () => void (stopped = true)
+}
+
+/**
+ * A renewal of the site's confirmation lease as another registry leader would serve it: etcd's
+ * keepalive, then `renewals/<site>` (on the lease), answering the TTL. The current leader does not
+ * know of it; used with {@link NodeValidity.renew}, the node counts its lease from it.
+ */
+export async function renewAsAnotherLeader(etcd: Etcd3, keys: Keys, siteId: string): Promise<{ leaseSeconds: number }> {
+  const nodeKv = (await etcd.kv.range({ key: Buffer.from(keys.node(siteId)) })).kvs[0]
+  if (!nodeKv) throw new Error(`no lease at ${siteId}`)
+  const holder = JSON.parse(nodeKv.value.toString('utf8')) as { nodeId: string; leaseId: string }
+  const leaseSeconds = await keepAliveOnce(etcd, holder.leaseId)
+  if (!(leaseSeconds > 0)) throw new Error(`the lease of ${siteId} is gone`)
+  await etcd.kv.put({ key: Buffer.from(keys.renewal(siteId)), value: Buffer.from(JSON.stringify({ ...holder, leaseSeconds })), lease: holder.leaseId })
+  return { leaseSeconds }
+}

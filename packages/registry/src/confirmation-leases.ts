@@ -217,8 +217,8 @@ export class ConfirmationLeases {
   }
 
   /**
-   * One sweep (leader only): ends the leases whose deadline has come (their nodes have stopped
-   * acting), completes every revocation of a site whose lease is gone (ended, expired or revoked),
+   * One sweep (leader only): ends the leases whose known deadline has come (their nodes have
+   * stopped acting), completes every revocation of a site whose lease is gone (ended, expired or revoked),
    * in seats and in released seats' `revoking/<user>`, and deletes index keys for which neither
    * holds such an entry any more. Near a deadline, it reads ahead the records of what waits on
    * that branch. Answers how soon it wants to run again (the next deadline or question to etcd,
@@ -233,7 +233,9 @@ export class ConfirmationLeases {
       if (site === undefined || user === undefined) continue
       bySite.set(site, [...(bySite.get(site) ?? []), kv.key.toString('utf8')])
     }
-    // Only branches something waits on matter: the others' leases may end when etcd expires them.
+    // Read only for the branches something waits on (this instance knows the deadlines of the
+    // renewals it served; the rest can wait for etcd's expiry). Every known deadline that has come
+    // is ended below, fenced by the renewal record.
     const sites = [...bySite.keys()]
     const found = sites.length === 0 ? new Map<string, IKeyValue | undefined>() : await readKeys(etcd, sites.flatMap((site) => [keys.node(site), keys.renewal(site)]), false, this.#o.writer.limits)
     // Taken once etcd answered: later than every renewal the answer shows.
@@ -241,7 +243,7 @@ export class ConfirmationLeases {
     const nodes = new Map(sites.map((site) => [site, found.get(keys.node(site))]))
     for (const site of sites) this.#deadlines.observe(site, nodes.get(site), found.get(keys.renewal(site)), readAt)
     await this.#deadlines.probe(sites)
-    const ended = await Promise.all(this.#deadlines.due(sites).map(async (site) => ((await this.#end(site)) ? site : undefined)))
+    const ended = await Promise.all(this.#deadlines.due().map(async (site) => ((await this.#end(site)) ? site : undefined)))
     for (const site of ended) if (site !== undefined) nodes.delete(site)
 
     for (const site of this.#prepared.keys()) if (!bySite.has(site)) this.#prepared.delete(site)
@@ -274,9 +276,9 @@ export class ConfirmationLeases {
   /**
    * Ends the site's lease at its deadline: one fenced transaction deletes `nodes/<site>` and
    * `renewals/<site>` if both are still those of the renewal the deadline counts from (a renewal
-   * since, here or by another leader, changed the record: nothing happens, and the next sweep
-   * learns the new deadline). Then the etcd lease is revoked (only to free it: nothing refers to
-   * it any more). True when the lease key is gone.
+   * since, by another leader, changed the record: nothing happens, the deadline is forgotten, and
+   * the next sweep learns the new one from etcd). Then the etcd lease is revoked (only to free it:
+   * nothing refers to it any more). True when the lease key is gone.
    */
   #end(siteId: string): Promise<boolean> {
     return this.#serial(siteId, async () => {
@@ -290,8 +292,13 @@ export class ConfirmationLeases {
         if (node.create_revision !== term.grantRevision || renewal?.mod_revision !== term.renewalRevision) return { ops: [], outcome: 'renewed' as const }
         return { ops: [{ type: 'delete', key: keys.node(siteId) }, { type: 'delete', key: keys.renewal(siteId) }], outcome: 'ended' as const }
       })
-      if (outcome === 'renewed') return false
       this.#deadlines.forget(siteId)
+      if (outcome === 'renewed') {
+        // Not by this instance (its renewals replace the term first): another leader's. The sweep
+        // learns that renewal's deadline from etcd once something waits on the branch.
+        logger.info({ site: siteId, lease: term.leaseId, renewalRevision: term.renewalRevision }, 'confirmation lease not ended at its deadline: renewed since, by another leader')
+        return false
+      }
       if (outcome === 'ended') {
         logger.info({ site: siteId, lease: term.leaseId, grantRevision: term.grantRevision, deadline: term.source }, 'confirmation lease ended at its deadline: the node has stopped acting')
         void revokeLease(etcd, term.leaseId).catch((error: unknown) => logger.debug({ err: error }, 'revoking an ended lease failed; it expires on its own'))

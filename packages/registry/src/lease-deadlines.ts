@@ -151,10 +151,10 @@ export class LeaseDeadlines {
     this.#bySite.clear()
   }
 
-  /** Of `sites`, those whose deadline has come. */
-  due(sites: Iterable<string>): string[] {
+  /** The sites whose deadline has come. */
+  due(): string[] {
     const now = this.#o.clock()
-    return [...sites].filter((site) => (this.#bySite.get(site)?.deadline ?? Number.POSITIVE_INFINITY) <= now)
+    return [...this.#bySite].filter(([, d]) => d.deadline <= now).map(([site]) => site)
   }
 
   /**
@@ -197,14 +197,15 @@ export class LeaseDeadlines {
     )
   }
 
-  /** How long until the next deadline or question to etcd of `sites`, in ms from now (undefined: none). */
-  nextInMs(sites: Iterable<string>): number | undefined {
+  /**
+   * How long until the next deadline, or the next question to etcd about one of `probed`, in ms
+   * from now (undefined: none).
+   */
+  nextInMs(probed: Iterable<string>): number | undefined {
     const now = this.#o.clock()
     let next = Number.POSITIVE_INFINITY
-    for (const site of sites) {
-      const d = this.#bySite.get(site)
-      if (d) next = Math.min(next, d.deadline, d.probe?.nextAt ?? Number.POSITIVE_INFINITY)
-    }
+    for (const d of this.#bySite.values()) next = Math.min(next, d.deadline)
+    for (const site of probed) next = Math.min(next, this.#bySite.get(site)?.probe?.nextAt ?? Number.POSITIVE_INFINITY)
     return Number.isFinite(next) ? Math.max(0, next - now) : undefined
   }
 }
