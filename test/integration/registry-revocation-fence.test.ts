@@ -74,8 +74,7 @@ t.test('a deposed leader cannot renew a lease behind the new leader\'s back', as
 // the record before the deadline. Then a move waits on the branch, which is cut off: the takeover
 // completes only after the node stopped by its own rule, counted from that renewal.
 // Guard tried, seen to fail here: #end not comparing the renewal record's revision with its term's
-// (only the grant's): the leader ends the lease at its stale deadline, the move completes at once,
-// and the activation comes before the node stopped.
+// (only the grant's): the leader ends the lease at its stale deadline, while the node may still act.
 t.test('a renewal unknown to the leader keeps it from ending the lease at its deadline', async (t) => {
   const etcd = await startEtcd(t, 1)
   const prefix = freshPrefix()
