@@ -158,7 +158,7 @@ function desk(siteId: string, w: number): string {
 }
 
 async function moveAll(cluster: RegistryCluster, etcd: ReturnType<typeof createEtcdClient>, keys: Keys, branch: BranchServiceClient, leader: number, from: string, to: string, run: number): Promise<Run> {
-  const sipNode = { metadata: cluster.metadata('sip-node'), timeoutMs: 10_000 }
+  const sipNode = { metadata: cluster.metadata('sip-node', from), timeoutMs: 10_000 }
   const node = { siteId: from, nodeId: `${from}-bench-${run}` }
   const revision = async (): Promise<string> => (await etcd.kv.range({ key: Buffer.from(keys.seats), count_only: true })).header.revision
   // The node holds the lease, having applied everything so far; its last renewal, then the cut.
