@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
-import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
+import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // The launcher's failure paths: a child that dies comes back by itself (a registry, a SIP engine,
 // a SIP node, an etcd member: each killed with SIGKILL is restarted, logged, and serves again;
@@ -29,7 +29,7 @@ t.test('a process that dies is restarted; only SIGINT stops the simulation', asy
   const killed = {
     'berlin registry': processesMentioning('registry/dist/main.js', '--site\0berlin', sitesDir),
     'chicago sip-node': processesMentioning('sip-node/dist/main.js', '--site\0chicago', sitesDir),
-    'amsterdam sip-engine': processesMentioning('sip-engine/dist/main.js', sites.find((s) => s.id === 'amsterdam')!.sip.contact),
+    'amsterdam sip-engine': processesMentioning(engineProcessNeedle(), sites.find((s) => s.id === 'amsterdam')!.sip.contact),
     'berlin etcd': processesMentioning(join(stateDir, 'etcd') + '/', '--name\0etcd-berlin\0'),
   }
   for (const [source, pids] of Object.entries(killed)) t.equal(pids.length, 1, `${source} found`)
@@ -41,8 +41,10 @@ t.test('a process that dies is restarted; only SIGINT stops the simulation', asy
     t.not(Number(restarted[1]), pids[0], `${source}: restarted as a new process (pid ${restarted[1]})`)
   }
   // The restarted Chicago node released the dead one's lease (else it waits for it to expire).
-  await run.waitFor(/chicago sip-node\s*│ INFO\s+released the lease of the previous process of this node/, 15_000, from)
-  const chicagoNode = (await run.waitFor(/chicago sip-node\s*│ INFO\s+sip node starting nodeId=(\S+)/, 1_000, from))[1]
+  // The terminal says so in one line; the node's own log (logs/chicago-sip-node.log) has the rest.
+  await run.waitFor(/chicago sip-node\s*│ took the lease over from its dead predecessor \S+$/m, 15_000, from)
+  const chicagoLog = (await readFile(join(stateDir, 'logs', 'chicago-sip-node.log'), 'utf8')).split('\n').filter((line) => line.includes('"sip node starting"'))
+  const chicagoNode = (JSON.parse(chicagoLog.at(-1)!) as { nodeId: string }).nodeId
   const status = await eventuallyValue(async () => {
     const got = await fetchClusterStatus(sites[0]!.registry.listen, token)
     const held = got.branches.filter((b) => b.leaseHeld)
@@ -57,7 +59,7 @@ t.test('a process that dies is restarted; only SIGINT stops the simulation', asy
   const left = (): number[] => [
     ...processesMentioning(join(stateDir, 'etcd') + '/'),
     ...processesMentioning(sitesDir),
-    ...sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact)),
+    ...sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact)),
   ]
   t.ok(await eventually(() => left().length === 0, 10_000), 'no etcd, registry, engine or node process is left (restarted ones included)')
 })

@@ -34,7 +34,8 @@ t.test('multi-host mode: own addresses, WAN delay, cut and heal a site, nothing 
   const sitesDir = await copySites()
   const stateDir = await mkdtemp(join(tmpdir(), 'flexseat-state-'))
   const delayArgs = support.netem ? ['--wan-delay', String(DELAY_MS)] : []
-  const run = await startSim(['--netns', ...delayArgs, '--sites-dir', sitesDir, '--state-dir', stateDir])
+  // --verbose: the nodes' own lease lines (INFO lease active, WARN lease suspended) in the terminal.
+  const run = await startSim(['--netns', '--verbose', ...delayArgs, '--sites-dir', sitesDir, '--state-dir', stateDir])
   t.teardown(async () => {
     // Whatever happened: the launcher and its children end, then the network goes.
     await run.process.kill()

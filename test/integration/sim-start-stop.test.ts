@@ -10,6 +10,7 @@ import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
 import { onRealDrachtio } from '../helpers/engines'
 import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
+import { Cli } from '../helpers/cli'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
 // map once a leader is elected (naming the admin token's file, never the token), serves gRPC with
@@ -77,6 +78,34 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.match(output, new RegExp(`${site.id}-desk-1 \\(\\d{4}\\)`), `map: ${site.id}'s phones`)
   }
   t.match(output, /passwords and PINs in \S*directory\.yaml/, 'the map names the file with the phones\' secrets')
+
+  // A quiet terminal: no process's INFO lines (they go to <state>/logs/<site>-<kind>.log), the
+  // map within the first lines. Guard tried: main.ts printing every line again (as --verbose):
+  // the INFO lines of the registries and nodes are found here.
+  t.notMatch(output, /│ INFO /, 'no INFO line of a process in the terminal')
+  t.ok(output.split('\n').findIndex((line) => line === 'flexseat is running:') < 12, 'the map comes within the first lines')
+  for (const site of sites) {
+    for (const kind of ['registry', 'sip-node', 'sip-engine', 'etcd']) {
+      const log = await readFile(join(stateDir, 'logs', `${site.id}-${kind}.log`), 'utf8').catch(() => '')
+      t.ok(log.split('\n').some((line) => line.startsWith('{')), `${site.id} ${kind} logs JSON records to logs/${site.id}-${kind}.log`)
+    }
+  }
+  const nodeLog = await readFile(join(stateDir, 'logs', 'berlin-sip-node.log'), 'utf8')
+  t.match(nodeLog, /"msg":"sip node ready"/, 'the node log holds what the terminal no longer shows')
+  // `flexseat logs`: the list, one process's log shortened, an unknown one refused.
+  const env = { FLEXSEAT_STATE_DIR: stateDir }
+  const list = await (await Cli.start(['logs'], env)).result()
+  t.equal(list.code, 0, list.stderr)
+  t.match(list.stdout, /berlin\s+sip-node\s+\d+ KiB/, 'flexseat logs lists the logs')
+  const shown = await (await Cli.start(['logs', 'berlin', 'sip-node'], env)).result()
+  t.equal(shown.code, 0, shown.stderr)
+  t.match(shown.stdout, /^\d\d:\d\d:\d\d\.\d{3} INFO  sip node ready/m, 'flexseat logs berlin sip-node: time, level, message')
+  const follow = await Cli.start(['logs', 'berlin', 'registry', '-f', '--state-dir', stateDir], {})
+  t.teardown(() => follow.process.kill())
+  await follow.waitFor(/registry listening/)
+  const missing = await (await Cli.start(['logs', 'berlin', 'nothing'], env)).result()
+  t.equal(missing.code, 1, 'an unknown log: exit 1')
+  t.match(missing.stderr, /no nothing log of berlin in .*; there are:/)
   // Guard tried: the engine secret back on the engines' command line (--secret): found below.
   const engineSecret = (await readFile(join(stateDir, 'engine-secret'), 'utf8')).trim()
   t.same(commandLinesContaining(engineSecret), [], 'the engines\' control secret is on no command line (ps shows every one)')
@@ -85,6 +114,11 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
   t.match(run.output(), /stopping: SIP nodes, SIP engines, registries, then etcd/)
+  // -f follows the file: the registry's last words of the stop reach it.
+  await follow.waitFor(/registry stopped/)
+  follow.process.signal('SIGINT')
+  // Polled: a tethered child holds no handle, and a CLI that ignored the signal must fail here, not hang.
+  t.ok(await eventually(() => !follow.process.running, 5_000), 'flexseat logs -f ends on Ctrl-C')
   t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine or node process is left')
 
   // A second start resumes on the same data and tokens.

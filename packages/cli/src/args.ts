@@ -68,6 +68,10 @@ export const OPTIONS = {
 
   'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },
   incremental: { type: 'boolean', help: 'read only the entries changed since the last sync (default: a full sync)' },
+
+  'state-dir': { type: 'string', value: 'DIR', help: 'the simulation\'s state folder (env FLEXSEAT_STATE_DIR; default ./.state)' },
+  follow: { type: 'boolean', short: 'f', help: 'keep printing what is appended, until Ctrl-C' },
+  raw: { type: 'boolean', help: 'print the log lines as written (JSON records unshortened)' },
 } as const satisfies Record<string, OptionSpec>
 
 /** The name of an option, without dashes. */

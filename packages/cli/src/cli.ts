@@ -163,6 +163,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<ExitCode>
     input,
     json: input.flag('json'),
     signal: io.signal,
+    env: io.env,
     client() {
       client ??= RegistryClient.connect({
         address: settings.address,

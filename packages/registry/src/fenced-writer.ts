@@ -15,6 +15,7 @@ import {
 import type { Keys } from './keys'
 import type { Leadership } from './leadership'
 import { type Op, REQUEST_LEASE, createEquals, isTransient, modEquals, parseJson, prefixEnd, prefixUnchangedSince, requestOp } from './kv'
+import { timedTxn } from './registry-metrics'
 import { DEFAULT_TXN_LIMITS, ENTRY_OVERHEAD_BYTES, type TxnLimits, type TxnSize, addSizes, assertWithinLimits, readGroups, writeInParts } from './txn-limits'
 
 /**
@@ -224,7 +225,7 @@ export class FencedWriter {
         }
         // etcd would refuse it (INVALID_ARGUMENT): say what and why, and send nothing.
         assertWithinLimits(method, txn, this.#o.limits)
-        const res = await etcd.kv.txn(txn)
+        const res = await timedTxn(method, () => etcd.kv.txn(txn))
         if (res.succeeded) {
           if (outcome instanceof RegistryError) throw outcome
           return stampRevision(method, outcome, res.header.revision)
@@ -286,7 +287,7 @@ export class FencedWriter {
           failure: [{ request_range: { key: Buffer.from(fence.key) } }],
         }
         assertWithinLimits(what, txn, this.#o.limits)
-        const res = await etcd.kv.txn(txn)
+        const res = await timedTxn(what, () => etcd.kv.txn(txn))
         if (res.succeeded) return { outcome, revision: res.header.revision }
         const fenceKv = res.responses[0]?.response_range.kvs[0]
         if (!fenceKv || fenceKv.create_revision !== fence.createRevision) {

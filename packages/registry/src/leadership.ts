@@ -3,6 +3,7 @@ import type { Campaign, Election, Etcd3, Lease } from 'etcd3'
 import type { Logger } from 'pino'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
+import { countLeaderChange } from './registry-metrics'
 
 /** Who leads, as the leader proclaimed it in its election key. */
 export interface LeaderInfo {
@@ -186,6 +187,7 @@ export class Leadership extends EventEmitter {
     this.#failures = 0
     this.#state = 'leader'
     this.#logger.info({ key, createRevision: kv.create_revision }, 'elected leader')
+    countLeaderChange('elected', this.#value.siteId)
     this.emit('change', true)
   }
 
@@ -205,6 +207,7 @@ export class Leadership extends EventEmitter {
     this.#state = 'campaigning'
     this.#failures++
     this.#logger.warn({ err: error, reason, wasLeader }, wasLeader ? 'lost leadership' : 'campaign ended')
+    if (wasLeader) countLeaderChange('lost', this.#value.siteId)
     if (wasLeader) this.emit('change', false)
     old?.campaign.resign().catch(() => undefined)
     const delay = Math.min(2_000, 100 * 2 ** Math.min(this.#failures, 5)) * (0.5 + Math.random() / 2)
@@ -220,6 +223,7 @@ export class Leadership extends EventEmitter {
     this.#fence = undefined
     this.#state = state
     if (this.#retryTimer) clearTimeout(this.#retryTimer)
+    if (wasLeader) countLeaderChange('lost', this.#value.siteId)
     if (wasLeader) this.emit('change', false)
     if (old) {
       try {

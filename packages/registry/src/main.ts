@@ -31,6 +31,12 @@ async function main(): Promise<void> {
     // Belt and braces: no code path logs these, but a logged object must never carry them.
     redact: { paths: ['*.pin', '*.oldPin', '*.newPin', '*.token', '*.authorization', '*.clusterToken', 'config.tokens'], censor: '[redacted]' },
   })
+  stopTelemetry.metricsAddress.then(
+    (address) => {
+      if (address !== undefined) logger.info({ address }, 'metrics listening')
+    },
+    (error: unknown) => logger.error({ err: error }, 'metrics not served: FLEXSEAT_METRICS_LISTEN'),
+  )
   const { version } = JSON.parse(await readFile(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
   logger.info({ etcd: config.etcdEndpoints, prefix: config.etcdPrefix, listen: config.listen, tls: config.tls !== undefined, tokens: config.tokens.length, directorySync: config.directorySync?.ldap.url ?? false, version }, 'registry starting')
 

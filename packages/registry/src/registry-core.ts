@@ -70,6 +70,7 @@ import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-s
 import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
+import { SignInTelemetry, type SignInVia } from './sign-in-events'
 import {
   DEVICE_MASKABLE,
   DEVICE_WRITABLE,
@@ -236,6 +237,7 @@ export class RegistryCore extends EventEmitter {
   readonly #clusterStatus: ClusterStatus
   readonly #directorySync: DirectorySyncHost
   readonly #pins: PinTelemetry
+  readonly #signIns: SignInTelemetry
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -251,6 +253,7 @@ export class RegistryCore extends EventEmitter {
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
     this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
     this.#pins = new PinTelemetry(this.#logger, o.meter)
+    this.#signIns = new SignInTelemetry(this.#logger, o.meter)
     this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
     this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
@@ -422,12 +425,15 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
+    const via: SignInVia = caller.role === 'admin' ? 'admin' : 'phone'
     const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)
+        this.#signIns.report(via, { error })
         throw error
       },
     )
+    this.#signIns.report(via, { response: res })
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
     if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
     return res

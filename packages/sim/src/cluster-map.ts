@@ -36,6 +36,9 @@ export function formatClusterMap(input: ClusterMapInput): string[] {
   const tokenPath = relative(input.cwd, `${input.stateDir}/admin-token`) || 'admin-token'
   // Name the registries only when the CLI's default does not reach one of them.
   const cliRegistry = [...registries.values()].includes(CLI_DEFAULT_REGISTRY) ? '' : `FLEXSEAT_REGISTRY=${[...registries.values()].join(',')} `
+  const logsPath = relative(input.cwd, `${input.stateDir}/logs`) || 'logs'
+  // The CLI looks in ./.state unless told otherwise.
+  const stateOption = relative(input.cwd, input.stateDir) === '.state' ? '' : ` --state-dir ${input.stateDir}`
   const lines = ['', 'flexseat is running:', '', '  etcd cluster']
   for (const site of sites) lines.push(`    ${site.id.padEnd(width)}  ${site.etcd.name}  client ${site.etcd.clientUrl}  peer ${site.etcd.peerUrl}`)
   lines.push('', '  seat registry (gRPC)')
@@ -71,6 +74,7 @@ export function formatClusterMap(input: ClusterMapInput): string[] {
     `    (the CLI asks ${CLI_DEFAULT_REGISTRY} unless told otherwise; FLEXSEAT_REGISTRY=${[...registries.values()].join(',')} fails over across every site)`,
     '',
     ...(input.sip === true ? ['    npm run demo        (plays the hot-desking story with simulated phones)'] : []),
+    `    npx flexseat logs ${sites[0]?.id ?? '<site>'} sip-node -f${stateOption}   (a process's log; every log is in ${logsPath}/)`,
     '',
     '  Ctrl-C stops everything; `npm start` again resumes on the same data, `npm start -- --reset` starts afresh.',
     '',

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { parseHostPort, type SiteConfig } from '@flexseat/config'
 import type { EngineChoice } from './engine-choice'
 import { SimError } from './errors'
-import type { SiteProcessKind } from './site-process-kind'
+import { metricsListen, type SiteProcessKind } from './site-process-kind'
 
 /**
  * The engine's command-line flags, the same for both engines (drachtio-server's own). The secret
@@ -29,7 +29,7 @@ export const engineKind: SiteProcessKind = {
       command: process.execPath,
       args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info')],
       // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
-      env: { DRACHTIO_SECRET: context.tokens.engineSecret },
+      env: { DRACHTIO_SECRET: context.tokens.engineSecret, FLEXSEAT_METRICS_LISTEN: metricsListen(site) },
     }
   },
   readyAddress({ record }) {

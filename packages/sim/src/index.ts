@@ -30,3 +30,7 @@ export type { NetnsSupport, WanConditions, WanOptions, WanPlan, WanSite, WanStat
 export { replaceHost, rewriteSiteAddresses, SITE_ADDRESS_FIELDS, writeNetnsSites } from './netns-sites'
 export { setUpNetns, wanOptionsOf } from './netns-mode'
 export type { NetnsSetup } from './netns-mode'
+export { eventLineOf } from './event-lines'
+export type { EventLine } from './event-lines'
+export { listProcessLogs, logsDir, processLogPath, ProcessLogs, readProcessLog } from './process-logs'
+export type { ProcessLogFile, ReadProcessLogOptions } from './process-logs'

@@ -2,8 +2,13 @@
 /**
  * `flexseat-sim` (what `npm start` runs): every site of the sites folder on this machine — a
  * three-member etcd cluster from the sites' `etcd` sections, then each site's registry, SIP
- * engine and SIP node, and the simulation's phones and workers (demo-directory.ts) — with
- * their logs prefixed by site, a map once everything is ready, and an orderly stop on Ctrl-C.
+ * engine and SIP node, and the simulation's phones and workers (demo-directory.ts) — with a map
+ * once everything is ready, and an orderly stop on Ctrl-C.
+ *
+ * Each process logs to a file of its own, `<state>/logs/<site>-<kind>.log` (process-logs.ts;
+ * `npx flexseat logs` shows one); the terminal shows the start, the map, then one line per event
+ * that matters (event-lines.ts) and the processes that died and came back. `--verbose` shows
+ * every line of every process as well, prefixed by its source.
  *
  * Flags: `--sites-dir <dir>` (default `<repo>/sites`), `--state-dir <dir>` (default
  * `<repo>/.state`), `--reset` (delete the state folder first: a new etcd cluster and new tokens).
@@ -27,8 +32,10 @@ import { readDemoDirectory } from './demo-directory'
 import { SimError } from './errors'
 import { chooseEngine, type EngineChoice } from './engine-choice'
 import { describeExit, Launcher, type RestartFailed, type Restarted, type Restarting } from './launcher'
+import { eventLineOf } from './event-lines'
 import { formatLogLine, type LogLine } from './log-line'
 import { NETNS_COMMANDS, NETNS_FLAGS, NETNS_USAGE, type NetnsFlagValues, type NetnsSetup, runNetnsCommand, setUpNetns, wanOptionsOf } from './netns-mode'
+import { logsDir as logsDirOf, ProcessLogs } from './process-logs'
 import { siteProcessKinds } from './site-process-kinds'
 import { ensureTokens } from './tokens'
 
@@ -37,6 +44,8 @@ const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--re
   --sites-dir <dir>  the sites to run (default: sites/ of the repository)
   --state-dir <dir>  etcd data and generated tokens (default: .state/ of the repository)
   --reset            delete the state folder first (new cluster, new tokens)
+  --verbose          every process's log lines in the terminal (else: in <state>/logs/, and
+                     the terminal shows one line per event that matters)
   --engine <engine>  each site's SIP engine: embedded (default) or drachtio-server
                      (DRACHTIO_SERVER_BIN, else drachtio on the PATH, else ../shared/drachtio/drachtio)
 Without --reset, a start resumes on the etcd data and tokens of the previous run.
@@ -56,11 +65,11 @@ function isNoise(line: LogLine): boolean {
 }
 
 async function main(): Promise<number> {
-  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; engine?: string; help?: boolean } & NetnsFlagValues
+  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; verbose?: boolean; engine?: string; help?: boolean } & NetnsFlagValues
   let positionals: string[]
   try {
     ;({ values, positionals } = parseArgs({
-      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
+      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, verbose: { type: 'boolean' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
       strict: true,
       allowPositionals: true,
     }))
@@ -104,10 +113,12 @@ async function main(): Promise<number> {
   const width = Math.max(...sites.map((site) => `${site.id} registry`.length), 'sim'.length)
   const colourOf = new Map(sites.map((site, i) => [site.id, COLOURS[i % COLOURS.length] as number]))
   const tty = process.stdout.isTTY === true
+  let logs: ProcessLogs | undefined
   const say = (source: string, text: string): void => {
     const prefix = source.padEnd(width)
     const colour = colourOf.get(source.split(' ')[0] ?? '')
     process.stdout.write(`${tty && colour !== undefined ? `\x1b[${colour}m${prefix}\x1b[0m` : prefix} │ ${text}\n`)
+    logs?.write('sim', `${new Date().toISOString()} ${prefix} │ ${text}`)
   }
   const sim = (text: string): void => say('sim', text)
 
@@ -135,6 +146,10 @@ async function main(): Promise<number> {
     )
   }
   const tokens = await ensureTokens(stateDir, sites.map((site) => site.id))
+  logs = await ProcessLogs.open(stateDir)
+  const verbose = values.verbose === true
+  // Events are shown once the map is out; errors at once.
+  let ready = false
 
   // Children are tethered and unref'd: nothing else holds the event loop open while we wait for
   // them (node would exit mid-stop, and the tether would SIGKILL etcd). Held until `finished`.
@@ -147,7 +162,7 @@ async function main(): Promise<number> {
   })
   sim(`sites ${sites.map((site) => site.id).join(', ')} from ${sitesDir}; state in ${stateDir}`)
   sim(`SIP engine: ${engine.name === 'embedded' ? 'embedded (packages/sip-engine)' : `drachtio-server (${engine.bin})`}`)
-  sim(`starting etcd (${sites.map((site) => site.etcd.name).join(', ')})`)
+  sim(`starting etcd (${sites.map((site) => site.etcd.name).join(', ')}); each process logs to ${logsDirOf(stateDir)}/<site>-<kind>.log${verbose ? '' : ' (--verbose: here too)'}`)
   const starting = Launcher.start({
     sites,
     kinds: siteProcessKinds(engine),
@@ -159,10 +174,15 @@ async function main(): Promise<number> {
     signal: abort.signal,
     ...(netns === undefined ? {} : { commandPrefix: commandPrefixOf(netns.wan) }),
     onLine: (source: string, line: LogLine) => {
+      logs?.write(source, line.text)
       // etcd's complaints about its peers going away are expected while we stop it.
       if (exitCode !== undefined && source.endsWith(' etcd')) return
-      if (isNoise(line)) return
-      say(source, formatLogLine(line))
+      if (verbose) {
+        if (!isNoise(line)) say(source, formatLogLine(line))
+        return
+      }
+      const event = eventLineOf(source.slice(source.indexOf(' ') + 1), line)
+      if (event !== undefined && (ready || event.error)) say(source, event.text)
     },
   })
 
@@ -176,6 +196,7 @@ async function main(): Promise<number> {
     await started?.stop()
     await removeNetwork()
     sim('stopped')
+    await logs?.close()
     clearInterval(keepAlive)
     done(code)
   }
@@ -200,6 +221,7 @@ async function main(): Promise<number> {
     if (exitCode !== undefined) return finished
     sim(`could not start: ${error instanceof Error ? error.message : String(error)}`)
     await removeNetwork()
+    await logs?.close()
     return 1
   }
   if (exitCode !== undefined) return finished
@@ -217,6 +239,7 @@ async function main(): Promise<number> {
   const sip = launcher.addresses('sip-node').size > 0
   for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd(), directory, sip, wan: netns?.wan.plan })) process.stdout.write(`${line}\n`)
   sim('ready')
+  ready = true
   return finished
 }
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { SiteProcessKind } from './site-process-kind'
+import { metricsListen, type SiteProcessKind } from './site-process-kind'
 import { waitForLeader } from './cluster-status'
 import { ensureDemoDirectory } from './demo-directory'
 import { etcdLimitsEnv } from './etcd-cluster'
@@ -17,6 +17,8 @@ export const registryKind: SiteProcessKind = {
       command: process.execPath,
       args: [join(context.repoRoot, 'packages', 'registry', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
+        // Prometheus metrics on a free port of the site's address (logged: `metrics listening`).
+        FLEXSEAT_METRICS_LISTEN: metricsListen(site),
         FLEXSEAT_ETCD_ENDPOINTS: context.etcdEndpoints.join(','),
         // The limits the launcher's etcd members run with (EtcdCluster's defaults).
         ...etcdLimitsEnv(),

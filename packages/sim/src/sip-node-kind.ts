@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { SiteProcessKind } from './site-process-kind'
+import { metricsListen, type SiteProcessKind } from './site-process-kind'
 
 /**
  * The SIP node of each site (`node packages/sip-node/dist/main.js --site <id> --sites-dir <dir>`):
@@ -18,6 +18,7 @@ export const sipNodeKind: SiteProcessKind = {
       command: process.execPath,
       args: [join(context.repoRoot, 'packages', 'sip-node', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
+        FLEXSEAT_METRICS_LISTEN: metricsListen(site),
         FLEXSEAT_REGISTRY_ADDRESSES: ordered.join(','),
         // Its own site's token: a node acts for its own branch only.
         FLEXSEAT_SIP_NODE_TOKEN_FILE: context.tokens.sipNodeTokenFile(site.id),

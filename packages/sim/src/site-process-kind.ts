@@ -44,3 +44,13 @@ export interface SiteProcessKind {
   /** Grace before SIGKILL when stopping (default 10 s). */
   readonly stopGraceMs?: number
 }
+
+/**
+ * Where a site's flexseat processes serve their Prometheus metrics in the simulation: a free
+ * port (0) on the host of the site's registry address (its namespace's address in netns mode);
+ * each process logs `metrics listening` with the port it got (see `flexseat logs`).
+ */
+export function metricsListen(site: SiteConfig): string {
+  const host = site.registry.listen.slice(0, site.registry.listen.lastIndexOf(':'))
+  return `${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:0`
+}

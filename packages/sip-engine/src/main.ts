@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const { parseCommandLine } = require('./config') as typeof import('./config');
   const { SipEngine } = require('./engine') as typeof import('./engine');
   const { SipEngineError } = require('./errors') as typeof import('./errors');
+  const { observeEngine } = require('./engine-metrics') as typeof import('./engine-metrics');
   /* eslint-enable @typescript-eslint/no-require-imports */
   let cl;
   try {
@@ -30,8 +31,15 @@ async function main(): Promise<void> {
   // Last line of defence: no input from the network or an application may end the process (the
   // engine never lets send paths throw; this catches whatever a future bug lets through).
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (engine keeps running)'));
+  stopTelemetry.metricsAddress.then(
+    (address) => {
+      if (address !== undefined) logger.info({ address }, 'metrics listening');
+    },
+    (error: unknown) => logger.error({ err: error }, 'metrics not served: FLEXSEAT_METRICS_LISTEN'),
+  );
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (engine keeps running)'));
   const engine = await SipEngine.create({ ...cl.config, logger });
+  observeEngine(engine);
   process.stdout.write(
     `${JSON.stringify({ event: 'listening', control: { address: cl.config.controlAddress, port: engine.controlPort }, sip: engine.sipAddresses })}\n`,
   );

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { countTransaction } from './engine-metrics';
 import { CompletedTransactions } from './completed-transactions';
 import { ClientTransaction, type ClientTransactionHooks } from './transaction-client';
 import { ServerTransaction } from './transaction-server';
@@ -136,6 +137,7 @@ export class TransactionLayer {
   /** Creates a server transaction for a new request. */
   createServer(req: SipMessage, via: Via, peer: Peer, ackTimeout?: (txn: ServerTransaction) => void): ServerTransaction {
     const key = TransactionLayer.serverKey(req, via);
+    countTransaction('server');
     const txn = new ServerTransaction(newId(), key, req, peer, this.deps.timers, {
       send: (data) => this.deps.send(peer, data),
       terminated: (t) => {
@@ -191,6 +193,7 @@ export class TransactionLayer {
         if (this.clientsById.get(t.id) === t) this.clientsById.delete(t.id);
       },
     };
+    countTransaction('client');
     const txn = new ClientTransaction(newId(), branch, req, raw, dest, this.deps.timers, hooks);
     self = txn;
     this.clients.set(txn.key, txn);

@@ -33,6 +33,12 @@ async function main(): Promise<void> {
       censor: '[redacted]',
     },
   })
+  stopTelemetry.metricsAddress.then(
+    (address) => {
+      if (address !== undefined) logger.info({ address }, 'metrics listening')
+    },
+    (error: unknown) => logger.error({ err: error }, 'metrics not served: FLEXSEAT_METRICS_LISTEN'),
+  )
   logger.info(
     { registry: config.registryAddresses, tls: config.registryCa !== undefined, engine: `${config.drachtio.host}:${config.drachtio.port}`, domain: config.site.sip.domain, registration: config.registration },
     'sip node starting',

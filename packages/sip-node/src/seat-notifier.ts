@@ -58,6 +58,10 @@ export interface SeatNotifierOptions {
   /** Calls ringing phones for workers (none when absent). */
   ringing?: NotifierRinging
   logger: Logger
+  /** The wall clock (default Date.now), for the delay of a move since the registry committed it. */
+  now?: () => number
+  /** Where revocation latencies are recorded (node-metrics.ts; none when absent). */
+  metrics?: { revocation(stage: 'applied' | 'told', ms: number): void }
 }
 
 /** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
@@ -73,8 +77,11 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
   [ReleaseReason.RELEASE_REASON_DIRECTORY]: 'directory',
 }
 
-/** A display text for a device, computed once the directory answered. */
-type Note = { deviceId: string; text: () => Promise<string> }
+/** A seat that left one of the branch's phones; `delayMs`: for a move, since the registry wrote it. */
+type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number }
+
+/** A display text for a device, computed once the directory answered; `sent` once it was sent (or failed). */
+type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void }
 
 /**
  * Listens to the view and the lease (see the file comment). State: listening from
@@ -144,7 +151,7 @@ export class SeatNotifier {
       return
     }
     this.#stopRinging(changes)
-    const revoked: { seat: Seat; reason: RevocationReason }[] = []
+    const revoked: Revoked[] = []
     const leaving: Note[] = []
     const arriving: Note[] = []
     for (const change of changes) {
@@ -153,8 +160,16 @@ export class SeatNotifier {
         // Moved to another phone, or the phone itself was moved to another site by an administrator:
         // either way this branch no longer acts for the worker there.
         if (previous !== undefined && previous.siteId === here && (previous.deviceId !== seat.deviceId || seat.siteId !== here)) {
-          revoked.push({ seat: previous, reason: 'moved' })
-          leaving.push({ deviceId: previous.deviceId, text: () => this.#movedText(previous.extension, seat) })
+          // The registry wrote the move with this branch pending since that instant (its clock):
+          // the revocation's delay, commit to applied here, across clocks of one cluster.
+          const since = seat.pending.find((p) => p.siteId === here)?.since
+          const delayMs = since === undefined ? undefined : this.#msSince(since)
+          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }) })
+          leaving.push({
+            deviceId: previous.deviceId,
+            text: () => this.#movedText(previous.extension, seat),
+            ...(since === undefined ? {} : { sent: () => this.#o.metrics?.revocation('told', this.#msSince(since)) }),
+          })
         }
         const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
         if (seat.siteId === here && isActive(seat) && becameActive) {
@@ -193,9 +208,14 @@ export class SeatNotifier {
     }
   }
 
-  #acknowledge(revoked: { seat: Seat; reason: RevocationReason }[]): void {
-    for (const { seat, reason } of revoked) {
-      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason }, 'seat revoked')
+  #msSince(since: Date): number {
+    return Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
+  }
+
+  #acknowledge(revoked: Revoked[]): void {
+    for (const { seat, reason, delayMs } of revoked) {
+      if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
+      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
     }
     const request: AckRevocationsRequest = {
       siteId: this.#o.site.id,
@@ -231,6 +251,7 @@ export class SeatNotifier {
         } catch (error) {
           this.#o.logger.warn({ err: error, device: note.deviceId }, 'seat notification failed')
         }
+        note.sent?.()
       }
     })
   }

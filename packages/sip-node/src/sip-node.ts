@@ -41,6 +41,7 @@ import { RingingCalls } from './ringing-calls'
 import { SeatNotifier } from './seat-notifier'
 import { SeatStream } from './seat-stream'
 import { SeatView } from './seat-view'
+import { NodeMetrics } from './node-metrics'
 import { createSrf, type Middleware, type SrfApp, type SrfRequest, type SrfResponse } from './srf-adapter'
 import { TRUNK_HEADER, trunkRequestOf, TrunkVerifier } from './trunk-auth'
 
@@ -85,6 +86,7 @@ export class SipNode {
   readonly #client: RegistryClient
   readonly #stream: SeatStream
   readonly #lease: ConfirmationLease
+  readonly #metrics: NodeMetrics
   readonly #directory: DirectoryCache
   readonly #auth: PhoneAuthenticator
   readonly #features: FeatureHandler
@@ -141,7 +143,9 @@ export class SipNode {
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
-    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger })
+    this.#metrics = new NodeMetrics(site.id)
+    this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
+    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
     // The view has no "ready" event (an empty snapshot changes nothing, so it emits nothing):
@@ -398,12 +402,14 @@ export class SipNode {
     const decision = await route()
     if (decision.kind === 'reject') {
       logger.info({ to: user, status: decision.status, reason: decision.reason }, 'call refused')
+      this.#metrics.callRouted('refused', admission.source)
       return res.send(decision.status, decision.reason)
     }
     if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
     // No await since the router decided: the seat it rings is still the view's (invariant 4).
     const seat = decision.seat
     const proxied = seat === undefined && admission.source === 'trunk' && Object.keys(decision.headers).length === 0
+    this.#metrics.callRouted(decision.target, admission.source)
     logger.info({ to: user, target: decision.target, destinations: decision.destinations, ...(seat === undefined ? {} : { user: seat.userId, device: seat.deviceId }), carried: proxied ? 'proxy' : 'b2bua' }, 'call routed')
     if (!proxied) {
       BackToBackCall.start({ srf: this.#srf, req, res, destination: decision.destinations[0]!, headers: decision.headers, logger, ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }) })

@@ -1,5 +1,14 @@
+import { type MetricsEndpoint, observeProcessMemory, startMetricsEndpoint } from './metrics-endpoint'
+
 /** Flushes and stops telemetry; resolves within `timeoutMs` (default 2 000) whatever happens. */
 export type StopTelemetry = (timeoutMs?: number) => Promise<void>
+
+/**
+ * What {@link startTelemetry} returns: the function that stops it, and where the Prometheus
+ * metrics are served (`host:port`; undefined without `FLEXSEAT_METRICS_LISTEN`; rejects when the
+ * port cannot be bound), for the service to log once its logger exists.
+ */
+export type Telemetry = StopTelemetry & { metricsAddress: Promise<string | undefined> }
 
 const SIGNALS = ['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER'] as const
 
@@ -23,17 +32,43 @@ const SIGNALS = ['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXP
  * exporters read `process.env` themselves, later and in several places; setting them there is
  * the only way to make "nothing unless configured" hold for all of them.
  *
+ * Prometheus: with `FLEXSEAT_METRICS_LISTEN=host:port` (port 0: any free one) the service serves
+ * its metrics at `http://host:port/metrics` (OpenTelemetry's Prometheus exporter on the same
+ * meters, metrics-endpoint.ts), whether or not anything else is exported; the process' memory
+ * is among them. A value that is not host:port makes `metricsAddress` reject (the service logs it).
+ *
  * Call it first in a service's `main.ts`, before importing (requiring) the modules it should
- * observe: instrumentation patches `@grpc/grpc-js` as it is loaded.
+ * observe: instrumentation patches `@grpc/grpc-js` as it is loaded, and instruments created
+ * before the meter provider is registered stay no-ops.
  */
-export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): StopTelemetry {
+export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = process.env): Telemetry {
   for (const name of SIGNALS) {
     if (env[name] === undefined || env[name]?.trim() === '') env[name] = 'none'
   }
   env['OTEL_SERVICE_NAME'] ??= serviceName
   const disabled = env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true'
   const anything = SIGNALS.some((name) => env[name]!.split(',').some((value) => value.trim() !== 'none'))
-  if (disabled || !anything) return async () => {}
+  const listen = env['FLEXSEAT_METRICS_LISTEN']?.trim()
+  const sdkRuns = !disabled && anything
+  let endpoint: MetricsEndpoint | undefined
+  let metricsAddress: Promise<string | undefined> = Promise.resolve(undefined)
+  if (listen !== undefined && listen !== '') {
+    try {
+      endpoint = startMetricsEndpoint(listen, env['OTEL_SERVICE_NAME'] ?? serviceName, !sdkRuns)
+      metricsAddress = endpoint.address
+      // With the SDK, its meter provider (registered in sdk.start() below) reads through the endpoint.
+      if (!sdkRuns) observeProcessMemory()
+    } catch (error) {
+      // A bad value: the service logs it (it has no logger yet) and runs without metrics.
+      metricsAddress = Promise.reject(error)
+      metricsAddress.catch(() => {})
+    }
+  }
+  if (!sdkRuns) {
+    return Object.assign(async () => {
+      await endpoint?.stop()
+    }, { metricsAddress })
+  }
 
   // Loaded only when something is exported: the SDK is large and slows every start otherwise.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -53,18 +88,21 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
   const sdk = new NodeSDK({
     instrumentations: [new GrpcInstrumentation()],
     resourceDetectors: [resources.envDetector, processWithoutCommandLine, resources.hostDetector],
+    ...(endpoint === undefined ? {} : { metricReaders: [endpoint.reader] }),
   })
   sdk.start()
+  if (endpoint !== undefined) observeProcessMemory()
   let stopping: Promise<void> | undefined
-  return (timeoutMs = 2_000) => {
+  const stop = (timeoutMs = 2_000): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs)
       timer.unref()
-      sdk.shutdown().then(
+      Promise.all([sdk.shutdown(), endpoint?.stop()]).then(
         () => resolve(),
         () => resolve(),
       ).finally(() => clearTimeout(timer))
     })
     return stopping
   }
+  return Object.assign(stop, { metricsAddress })
 }

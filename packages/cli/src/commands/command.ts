@@ -12,6 +12,8 @@ export interface CommandContext {
   readonly json: boolean
   /** Aborted on SIGINT. */
   readonly signal: AbortSignal
+  /** The environment the CLI runs in. */
+  readonly env: Readonly<Record<string, string | undefined>>
   /** The registry client, connected on first use. */
   client(): RegistryClient
   /** Writes text to stdout as is. */

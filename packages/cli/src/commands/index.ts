@@ -2,6 +2,7 @@ import type { CommandSpec } from './command'
 import { CLUSTER_COMMANDS } from './cluster'
 import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
+import { LOGS_COMMANDS } from './logs'
 import { PHONE_COMMANDS } from './phones'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...WATCH_COMMANDS,
   ...CLUSTER_COMMANDS,
   ...DIRECTORY_COMMANDS,
+  ...LOGS_COMMANDS,
 ]
 
 export type { CommandContext, CommandSpec } from './command'
