@@ -15,8 +15,9 @@
  * all registry instances (followers forward to the leader), each with a 30 s deadline, all sent
  * at once. Runs alternate direction (amsterdam → berlin, berlin → amsterdam).
  *
- * Per run it prints: when the last move was written (pending), when etcd deleted the branch's
- * lease key (seen through a watch), when the leader logged the completion and when the last Login
+ * Per run it prints: when the last move was written (pending), when the branch's lease key was
+ * deleted (seen through a watch) and by whom (the leader ending the lease at its deadline, or
+ * etcd's expiry), when the leader logged the completion and when the last Login
  * returned its seat active, each relative to the node's last renewal (sent / answered) and to the
  * deletion; the Logins' median and p99; and the leader's RSS (before the moves, and its peak
  * during them, sampled every 100 ms). A Login that returns its seat still pending,
@@ -43,6 +44,8 @@ const LEASE = Number(values.lease)
 const SITES = ['amsterdam', 'berlin'] as const
 /** The leader's 'revocations completed' log lines (wall-clock ms). */
 const completions: { site: string; at: number; count: number }[] = []
+/** The sites of the leader's 'confirmation lease ended at its deadline' log lines. */
+const ends: string[] = []
 
 interface Run {
   from: string
@@ -55,7 +58,12 @@ interface Run {
   errors: string
   /** ms after the last renewal was sent: the last move written pending. */
   allWrittenMs: number
-  /** ms after the last renewal was sent / answered: etcd deleted the lease key (seen by the watch). */
+  /**
+   * Who deleted the branch's lease key: the leader at its deadline (its log line), or etcd's
+   * expiry of the lease.
+   */
+  deletedBy: 'leader' | 'etcd'
+  /** ms after the last renewal was sent / answered: the lease key was deleted (seen by the watch). */
   deletedAfterSentMs: number
   deletedAfterAnsweredMs: number
   /** ms after the deletion: the leader logged its last completion of the branch's revocations (its sweeps' count). */
@@ -78,6 +86,7 @@ async function main(): Promise<void> {
     logLevel: 'info',
     env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: String(LEASE) },
     onLog: (_instance, line) => {
+      if (line.includes('confirmation lease ended at its deadline')) ends.push((JSON.parse(line) as { site: string }).site)
       if (!line.includes('revocations completed: the branch lease is gone')) return
       const record = JSON.parse(line) as { time: number; site: string; count: number }
       completions.push({ site: record.site, at: record.time, count: record.count })
@@ -149,7 +158,7 @@ function desk(siteId: string, w: number): string {
 }
 
 async function moveAll(cluster: RegistryCluster, etcd: ReturnType<typeof createEtcdClient>, keys: Keys, branch: BranchServiceClient, leader: number, from: string, to: string, run: number): Promise<Run> {
-  const sipNode = { metadata: cluster.metadata('sip-node'), timeoutMs: 10_000 }
+  const sipNode = { metadata: cluster.metadata('sip-node', from), timeoutMs: 10_000 }
   const node = { siteId: from, nodeId: `${from}-bench-${run}` }
   const revision = async (): Promise<string> => (await etcd.kv.range({ key: Buffer.from(keys.seats), count_only: true })).header.revision
   // The node holds the lease, having applied everything so far; its last renewal, then the cut.
@@ -162,6 +171,7 @@ async function moveAll(cluster: RegistryCluster, etcd: ReturnType<typeof createE
     deletedWallAt ||= Date.now()
   })
   const completedBefore = completions.length
+  const endsBefore = ends.length
   let written: number | undefined
   const index = await etcd.watch().prefix(keys.siteRevocations(from)).create()
   let indexed = 0
@@ -210,6 +220,7 @@ async function moveAll(cluster: RegistryCluster, etcd: ReturnType<typeof createE
       .map((code) => `${status[code!] ?? code}×${outcomes.filter((o) => o.code === code).length}`)
       .join(' '),
     allWrittenMs: written === undefined ? Number.NaN : round(written - lastSent),
+    deletedBy: ends.slice(endsBefore).includes(from) ? 'leader' : 'etcd',
     deletedAfterSentMs: deletedAt === undefined ? Number.NaN : round(deletedAt - lastSent),
     deletedAfterAnsweredMs: deletedAt === undefined ? Number.NaN : round(deletedAt - lastAnswered),
     completedAfterDeletionMs: sweeps.length === 0 ? Number.NaN : Math.max(...sweeps.map((c) => c.at)) - deletedWallAt,

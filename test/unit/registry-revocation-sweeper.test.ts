@@ -52,3 +52,20 @@ t.test('poke sweeps now, once more after a sweep under way, never two at once', 
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(sweeps, 2, 'stopped again: nothing')
 })
+
+// Guard tried: #schedule ignoring what the sweep answered: the second sweep waits for the one-hour
+// tick and the test times out.
+t.test('a sweep that asks to run again sooner (a lease deadline) runs again then, not at the tick', async (t) => {
+  const asked: (number | undefined)[] = [5, 0, undefined]
+  let sweeps = 0
+  const sweeper = new RevocationSweeper({
+    logger,
+    intervalMs: 3_600_000,
+    sweep: async () => asked[sweeps++],
+  })
+  t.teardown(() => sweeper.stop())
+  sweeper.start()
+  sweeper.poke()
+  await until(() => sweeps >= 3, 'three sweeps, the last two asked for')
+  t.equal(sweeps, 3, 'and no fourth before the tick')
+})

@@ -264,8 +264,10 @@ export class FencedWriter {
    * revocations). Like {@link write}: the election key and every key read are compared; a
    * conflict or a fault of unknown outcome runs the plan again on fresh reads. Returns the
    * outcome and the transaction's revision (undefined when the plan had nothing to write).
+   * `fetched`: keys read beforehand, which the first attempt takes as read (they are compared
+   * like any read; a stale one only fails that attempt, and the next reads afresh).
    */
-  async apply<R>(what: string, plan: (read: TxnReader) => Promise<{ ops: Op[]; outcome: R }>): Promise<{ outcome: R; revision: string | undefined }> {
+  async apply<R>(what: string, plan: (read: TxnReader) => Promise<{ ops: Op[]; outcome: R }>, fetched?: ReadonlyMap<string, IKeyValue | undefined>): Promise<{ outcome: R; revision: string | undefined }> {
     const { etcd, leadership, logger } = this.#o
     const deadline = Date.now() + this.#o.deadlineMs
     let conflicts = 0
@@ -275,7 +277,8 @@ export class FencedWriter {
       if (!fence) throw notLeader('this instance does not lead')
       try {
         // As in write(): the first attempt reads serializably (every value read is compared).
-        const reader = new TxnReader(etcd, undefined, conflicts === 0 && faults === 0, this.#o.limits)
+        const first = conflicts === 0 && faults === 0
+        const reader = new TxnReader(etcd, first ? fetched : undefined, first, this.#o.limits)
         const { ops, outcome } = await plan(reader)
         if (ops.length === 0) return { outcome, revision: undefined }
         const txn = {
@@ -316,15 +319,24 @@ export class FencedWriter {
    * part, and each part is its own fenced transaction (the election key and everything its plan
    * read are compared), written up to eight at once (PARTS_AT_ONCE). An item is never divided, so a plan that
    * writes each item whole keeps it whole. Resolves to the parts' outcomes, in item order.
+   * `options.fetched`: keys read beforehand (see {@link apply}); `options.concurrency`: parts at
+   * once (default PARTS_AT_ONCE).
    */
-  async applyInParts<T, R>(what: string, items: readonly T[], cost: PartCost<T>, plan: (read: TxnReader, part: readonly T[]) => Promise<{ ops: Op[]; outcome: R }>): Promise<R[]> {
+  async applyInParts<T, R>(
+    what: string,
+    items: readonly T[],
+    cost: PartCost<T>,
+    plan: (read: TxnReader, part: readonly T[]) => Promise<{ ops: Op[]; outcome: R }>,
+    options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number } = {},
+  ): Promise<R[]> {
     // The fence: a compare and a failure range on the election key (its name: the election
     // prefix and a lease id of at most 16 hex digits).
     const fence = { compares: 1, failure: 1, bytes: 2 * (ENTRY_OVERHEAD_BYTES + this.#o.keys.election.length + 16) }
-    const parts = await writeInParts(items, (part) => this.apply(what, (read) => plan(read, part)), {
+    const parts = await writeInParts(items, (part) => this.apply(what, (read) => plan(read, part), options.fetched), {
       limits: this.#o.limits,
       perItem: cost.perItem,
       reserved: addSizes(fence, cost.perPart ?? {}),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     })
     return parts.map((part) => part.outcome)
   }

@@ -16,6 +16,8 @@
  * - `election/registry/<lease>`: etcd3's election keys.
  * - `nodes/<site>` → the branch's confirmation lease holder, on that etcd lease (it vanishes when
  *   the lease expires or is revoked). Its create revision is the grant revision.
+ * - `renewals/<site>` → the last renewal of that lease (on the same etcd lease): every renewal
+ *   writes it, so its mod revision changes with each one the node may have been told succeeded.
  * - `revocations/<site>/<user>` → `{epoch}`: an index of pending revocations (an entry for that
  *   site in the user's seat's `pending` or in `revoking/<user>`), written in the same transaction
  *   as the entry.
@@ -53,6 +55,8 @@ export class Keys {
   get instances(): string { return `${this.prefix}instances/` }
   node(siteId: string): string { return `${this.prefix}nodes/${siteId}` }
   get nodes(): string { return `${this.prefix}nodes/` }
+  renewal(siteId: string): string { return `${this.prefix}renewals/${siteId}` }
+  get renewals(): string { return `${this.prefix}renewals/` }
   revocation(siteId: string, userId: string): string { return `${this.prefix}revocations/${siteId}/${userId}` }
   siteRevocations(siteId: string): string { return `${this.prefix}revocations/${siteId}/` }
   get revocations(): string { return `${this.prefix}revocations/` }

@@ -147,6 +147,17 @@ export interface NodeLeaseRecord {
 }
 
 /**
+ * Stored at `renewals/<site>`, on the same etcd lease as `nodes/<site>`: the last renewal of the
+ * branch's confirmation lease, written (fenced, after etcd's keepalive answered) by every renewal
+ * before the node is told it succeeded. Its mod revision tells the leader whether a renewal it
+ * does not know of happened (docs/OPERATIONS.md, "Bounded revocation").
+ */
+export interface RenewalRecord extends NodeLeaseRecord {
+  /** The lease's TTL as the node was told it, in seconds. */
+  leaseSeconds: number
+}
+
+/**
  * Stored at `revoking/<user>` while the user has no seat: the revocations their released seat
  * left outstanding (its own `pending`, plus its branch when it was active there and the branch's
  * node held a confirmation lease). The user's next seat takes them over as its `pending`.

@@ -340,6 +340,7 @@ export class RegistryCore extends EventEmitter {
       logger: this.#logger,
     })
     this.#leadership.on('change', (leader: boolean) => {
+      this.#leases.resetDeadlines()
       this.#directorySync.follow(leader)
       if (leader) {
         this.#expiry.start()

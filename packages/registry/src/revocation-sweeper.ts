@@ -2,16 +2,21 @@ import type { Logger } from 'pino'
 
 /**
  * How often the leader looks for revocations whose branch lease is gone, in ms. The leader also
- * sweeps at once when its watch of `nodes/` sees a lease key deleted (RegistryCore); the tick
- * bounds the wait only when that watch missed the deletion (docs/OPERATIONS.md, "The bound").
- * Each sweep is one keys-only range of `revocations/`, empty and cheap while nothing is pending.
+ * sweeps at once when its watch of `nodes/` sees a lease key deleted (RegistryCore), and at the
+ * moment a sweep asked for (a branch's lease deadline, confirmation-leases.ts); the tick bounds
+ * the wait only when the watch missed a deletion (docs/OPERATIONS.md, "The bound"). Each sweep is
+ * one read-only transaction (the keys of `revocations/`, the lease keys and renewal records),
+ * small while nothing is pending.
  */
 export const SWEEP_INTERVAL_MS = 250
 
 /** Options of {@link RevocationSweeper}. */
 export interface RevocationSweeperOptions {
-  /** One sweep (ConfirmationLeases.sweep). */
-  sweep: () => Promise<void>
+  /**
+   * One sweep (ConfirmationLeases.sweep). It may answer how soon, in ms, it wants the next one
+   * (a deadline nearer than the tick); the tick still bounds the wait.
+   */
+  sweep: () => Promise<number | undefined | void>
   logger: Logger
   /** Default {@link SWEEP_INTERVAL_MS}. */
   intervalMs?: number
@@ -72,12 +77,14 @@ export class RevocationSweeper {
     void this.#run()
   }
 
-  #schedule(): void {
+  #schedule(soonerMs?: number): void {
     if (!this.#running) return
     const again = this.#again
     this.#again = false
     if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => void this.#run(), again ? 0 : this.#o.intervalMs)
+    const delay = again ? 0 : Math.max(0, Math.min(this.#o.intervalMs, soonerMs ?? Number.POSITIVE_INFINITY))
+    // Rounded up: a timer may fire a fraction of a millisecond ahead (the sweep checks its clock anyway).
+    this.#timer = setTimeout(() => void this.#run(), Math.ceil(delay))
     this.#timer.unref()
   }
 
@@ -85,8 +92,9 @@ export class RevocationSweeper {
     this.#timer = undefined
     if (!this.#running || this.#sweeping) return
     this.#sweeping = true
+    let sooner: number | undefined
     try {
-      await this.#o.sweep()
+      sooner = (await this.#o.sweep()) ?? undefined
       this.#failing = false
     } catch (error) {
       // Leadership lost or etcd unreachable: the next sweep (here or on the next leader) retries.
@@ -95,6 +103,6 @@ export class RevocationSweeper {
     } finally {
       this.#sweeping = false
     }
-    this.#schedule()
+    this.#schedule(sooner)
   }
 }

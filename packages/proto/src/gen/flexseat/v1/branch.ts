@@ -1350,10 +1350,12 @@ export const ListBindingsResponse: MessageFns<ListBindingsResponse> = {
  * Each branch's SIP node holds a confirmation lease with the cluster: an etcd lease of
  * lease_seconds that the node renews through any registry instance. A node acts on flex seats
  * (rings a phone for a seated worker, presents the worker's identity) only while its lease is
- * valid by its own clock, counted from the moment it sent the renewal that succeeded, so it
- * stops before etcd can expire the lease. A takeover that moves a worker away from a branch
- * holding a lease completes only after that branch acknowledged the revocation or its lease
- * expired.
+ * valid by its own clock, counted from the moment it sent the renewal that succeeded, less a
+ * margin of at least max(250 ms, 10 % of the lease), so it stops before etcd can expire the lease
+ * and before the registry leader ends it (lease_seconds after the renewal reached the leader; a
+ * new leader relies on half the margin, docs/OPERATIONS.md). A takeover that moves a worker away
+ * from a branch holding a lease completes only after that branch acknowledged the revocation or
+ * its lease ended.
  *
  * The node also tells the cluster which of its phones are registered (ReportBindings), so that
  * any instance can say which phones are online (ListBindings, GetClusterStatus).
