@@ -16,6 +16,8 @@ export const SITE_ADDRESS_FIELDS: readonly (readonly string[])[] = [
   ['sip', 'contact'],
   ['sip', 'control'],
   ['sip', 'trunk_uri'],
+  ['provisioning', 'listen'],
+  ['provisioning', 'url'],
 ]
 
 /**

@@ -1,3 +1,3 @@
 export { startTelemetry } from './start-telemetry'
 export type { StopTelemetry, Telemetry } from './start-telemetry'
-export { parseMetricsListen } from './metrics-endpoint'
+export { parseMetricsListen } from './metrics-listen'

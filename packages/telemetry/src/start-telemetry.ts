@@ -1,4 +1,4 @@
-import { type MetricsEndpoint, observeProcessMemory, startMetricsEndpoint } from './metrics-endpoint'
+import type { MetricsEndpoint } from './metrics-endpoint'
 
 /** Flushes and stops telemetry; resolves within `timeoutMs` (default 2 000) whatever happens. */
 export type StopTelemetry = (timeoutMs?: number) => Promise<void>
@@ -53,6 +53,9 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
   let endpoint: MetricsEndpoint | undefined
   let metricsAddress: Promise<string | undefined> = Promise.resolve(undefined)
   if (listen !== undefined && listen !== '') {
+    // Loaded only when metrics are served: without them no OpenTelemetry module is loaded at all.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { observeProcessMemory, startMetricsEndpoint } = require('./metrics-endpoint') as typeof import('./metrics-endpoint')
     try {
       endpoint = startMetricsEndpoint(listen, env['OTEL_SERVICE_NAME'] ?? serviceName, !sdkRuns)
       metricsAddress = endpoint.address
@@ -91,7 +94,8 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
     ...(endpoint === undefined ? {} : { metricReaders: [endpoint.reader] }),
   })
   sdk.start()
-  if (endpoint !== undefined) observeProcessMemory()
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (endpoint !== undefined) (require('./metrics-endpoint') as typeof import('./metrics-endpoint')).observeProcessMemory()
   let stopping: Promise<void> | undefined
   const stop = (timeoutMs = 2_000): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
