@@ -144,9 +144,9 @@ t.test('files, credentials, softkey sign-in', async (t) => {
     t.ok(prov.logs('amsterdam').lines.some((l) => l.msg === 'softkey sign-in' && l['user'] === 'ada'), 'the sign-in is logged (without the PIN)')
   })
 
-  // Guards tried: the seat lookup in call-list.ts replaced by the first seat of the site (another
-  // desk's worker's calls shown); ListCalls without device_id (the registry refuses the service);
-  // the site's time zone replaced by UTC (the time is off by Amsterdam's offset).
+  // Guards tried: ListCalls without device_id in call-list.ts (the registry refuses the service:
+  // no list); the site's time zone replaced by UTC (the time is off by Amsterdam's offset). The
+  // registry's own checks (seated here, own branch) are tried in registry-call-list.test.ts.
   t.test('the call list at the desk: the seated worker\'s, nobody else\'s', async (t) => {
     const client = new CallListServiceClient(branches.branch('amsterdam').registryAddress, credentials.createInsecure())
     t.teardown(() => client.close())
