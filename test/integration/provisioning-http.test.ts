@@ -6,8 +6,9 @@
 // without PINs or tokens.
 import t from 'tap'
 import { XMLParser } from 'fast-xml-parser'
-import { FunctionKeyProfile, FunctionKeyType, PhoneVendor, SeatVia, unary, User } from '@flexseat/proto'
-import { deviceToken } from '@flexseat/provisioning'
+import { credentials } from '@grpc/grpc-js'
+import { CallDirection, CallListServiceClient, type CallRecord, FunctionKeyProfile, FunctionKeyType, PhoneVendor, SeatVia, unary, User } from '@flexseat/proto'
+import { deviceToken, localTime } from '@flexseat/provisioning'
 import { ha1Of } from '@flexseat/sip-node'
 import { Branches, PIN } from '../helpers/branches'
 import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisioning'
@@ -15,7 +16,7 @@ import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisi
 t.setTimeout(60_000)
 
 const MAC = { yealink: '805ec0000001', snom: '000413000002', poly: '0004f2000003', generic: '020000000004' }
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' })
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' })
 
 t.test('files, credentials, softkey sign-in', async (t) => {
   const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], startNodes: false, logLevel: 'info' })
@@ -87,9 +88,10 @@ t.test('files, credentials, softkey sign-in', async (t) => {
     t.match(seated.text, 'account.1.label = Ada (Sales)\n')
     t.match(seated.text, 'account.1.display_name = Ada Lovelace\n')
     t.match(seated.text, 'lang.gui = English\n')
-    t.match(seated.text, `linekey.1.label = Logout\nlinekey.2.type = 16\n`, 'Logout, then the profile\'s BLF key')
+    t.match(seated.text, `linekey.1.label = Logout\nlinekey.2.type = 27\n`, 'Logout, then Calls')
     t.match(seated.text, `linekey.1.value = ${ams}/t/${desk1.id}/${token(desk1)}/apps/guest-out\n`)
-    t.match(seated.text, 'linekey.2.value = 1002\n')
+    t.match(seated.text, `linekey.2.value = ${ams}/t/${desk1.id}/${token(desk1)}/apps/call-list\nlinekey.2.label = Calls\nlinekey.3.type = 16\n`, 'the Calls key opens the call list, then the profile\'s BLF key')
+    t.match(seated.text, 'linekey.3.value = 1002\n')
     for (const foreign of [desk2, fixed, berlin]) {
       t.notOk(seated.text.includes(foreign.id) || seated.text.includes(foreign.password) || seated.text.includes(token(foreign)), `nothing of ${foreign.id} in the file`)
     }
@@ -140,5 +142,56 @@ t.test('files, credentials, softkey sign-in', async (t) => {
     const all = text.join('\n')
     for (const secret of [PIN['1001']!, PIN['1002']!, PIN['1004']!, token(desk1), token(desk2), desk1.password]) t.notOk(all.includes(secret), 'no PIN, token or password in the logs')
     t.ok(prov.logs('amsterdam').lines.some((l) => l.msg === 'softkey sign-in' && l['user'] === 'ada'), 'the sign-in is logged (without the PIN)')
+  })
+
+  // Guards tried: ListCalls without device_id in call-list.ts (the registry refuses the service:
+  // no list); the site's time zone replaced by UTC (the time is off by Amsterdam's offset). The
+  // registry's own checks (seated here, own branch) are tried in registry-call-list.test.ts.
+  t.test('the call list at the desk: the seated worker\'s, nobody else\'s', async (t) => {
+    const client = new CallListServiceClient(branches.branch('amsterdam').registryAddress, credentials.createInsecure())
+    t.teardown(() => client.close())
+    const now = Date.now()
+    const record = (minutesAgo: number, overrides: Partial<CallRecord>): CallRecord => ({
+      recordId: `r-${minutesAgo}`, userId: 'ada', direction: CallDirection.CALL_DIRECTION_INCOMING, startedAt: new Date(now - minutesAgo * 60_000),
+      otherParty: '2103', otherPartyName: 'Reception', answered: false, durationSeconds: 0, siteId: '', deviceId: '', ...overrides,
+    })
+    const older = record(90, { direction: CallDirection.CALL_DIRECTION_OUTGOING, otherParty: '+31201234567', otherPartyName: '', answered: true, durationSeconds: 30, siteId: 'amsterdam', deviceId: desk2.id })
+    const missed = record(5, {})
+    await unary(client.reportCalls.bind(client), { siteId: 'amsterdam', nodeId: 'amsterdam-test', calls: [older, missed] }, { metadata: branches.registry.metadata('admin'), timeoutMs: 5_000 })
+    const apps = `${ams}/t/${desk1.id}/${token(desk1)}/apps`
+    const { seat } = branches.admin()
+    const meta = { metadata: branches.registry.metadata('admin'), timeoutMs: 5_000 }
+    t.equal(await branches.seat('1001'), undefined, 'Ada is signed out')
+    const idle = await fetchAsPhone(`${apps}/call-list`)
+    t.equal(idle.status, 200)
+    t.equal(xml.parse(idle.text).YealinkIPPhoneTextScreen?.Text, 'Sign in first to see your calls', 'an idle desk: sign in first')
+
+    await unary(seat.login.bind(seat), { requestId: 'l-ada-calls', deviceId: desk1.id, extension: '1001', pin: '', durationHours: 0 }, meta)
+    const page = await fetchAsPhone(`${apps}/call-list`)
+    t.equal(page.status, 200)
+    t.equal(page.headers.get('cache-control'), 'no-store')
+    const directory = xml.parse(page.text).YealinkIPPhoneDirectory
+    t.equal(directory?.Title, 'Calls 1001')
+    t.same(directory.DirectoryEntry.map((e: { Name: string; Telephone: string }) => [e.Name, e.Telephone]), [
+      [`${localTime(missed.startedAt!, 'Europe/Amsterdam')} Missed Reception (2103)`, '2103'],
+      [`${localTime(older.startedAt!, 'Europe/Amsterdam')} Out +31201234567`, '+31201234567'],
+    ], 'the desk where Ada sits shows her calls, newest first, in Amsterdam time, each dialling the other party (the missed one while she was signed out too)')
+    t.equal((await fetchAsPhone(`${ams}/apps/call-list`, as(desk1))).text, page.text, 'with digest: the same page')
+
+    // Desk 2 (Alan seated since the sign-in test; a Snom): its own worker's list only.
+    const other = await fetchAsPhone(`${ams}/t/${desk2.id}/${token(desk2)}/apps/call-list`)
+    t.equal(xml.parse(other.text).SnomIPPhoneText?.Text, 'No calls', 'desk 2 shows Alan\'s (empty) list')
+    t.notOk(other.text.includes('2103'), 'nothing of Ada\'s calls at desk 2')
+    const byDigest = await fetchAsPhone(`${ams}/apps/call-list`, as(desk2))
+    t.notOk(byDigest.text.includes('2103'), 'desk 2\'s credentials (digest) open desk 2\'s page, not Ada\'s')
+    t.equal((await fetchAsPhone(`${ams}/t/${desk1.id}/${token(desk2)}/apps/call-list`)).status, 403, 'desk 2\'s token cannot open desk 1\'s list')
+    t.equal((await fetchAsPhone(`${ams}/apps/call-list`, { username: desk1.id, password: desk2.password })).status, 401, 'nor desk 2\'s password under desk 1\'s name')
+    t.equal((await fetchAsPhone(`${prov.url('berlin')}/t/${desk1.id}/${token(desk1)}/apps/call-list`)).status, 404, 'Berlin\'s service does not serve an Amsterdam desk')
+    const lobby = await fetchAsPhone(`${ams}/t/${fixed.id}/${token(fixed)}/apps/call-list`)
+    t.match(lobby.text, '<p>Sign in first to see your calls</p>', 'a lobby phone (XHTML): nobody sits there')
+
+    await unary(seat.logout.bind(seat), { requestId: 'o-ada-calls', target: { $case: 'deviceId', value: desk1.id }, reason: 0 }, meta)
+    t.match((await fetchAsPhone(`${apps}/call-list`)).text, 'Sign in first', 'signed out: the list is gone from the desk')
+    t.ok(prov.logs('amsterdam').lines.some((l) => l.msg === 'call list shown' && l['user'] === 'ada' && l['device'] === desk1.id), 'the page is logged (without URL)')
   })
 })

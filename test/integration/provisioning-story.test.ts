@@ -3,7 +3,9 @@
 // a Yealink) with *51: A gets a check-sync NOTIFY, then its file (fetched as the phone would)
 // shows her keys and a Logout key. She signs in at B (Berlin, a Snom) through the softkey
 // sign-in (GuestIn): A gets another NOTIFY and its file is back to the desk's defaults with a
-// Login key; B gets one and its file shows her keys. A lobby phone gets nothing and never changes.
+// Login key; B gets one and its file shows her keys. The call that rang A while she sat there is on
+// B's call-list page (its Calls key), and A's page asks to sign in first. A lobby phone gets no
+// check-sync and its file never changes.
 import t from 'tap'
 import { XMLParser } from 'fast-xml-parser'
 import { FunctionKeyProfile, FunctionKeyType, PhoneVendor, SeatVia, unary, User } from '@flexseat/proto'
@@ -11,11 +13,12 @@ import { deviceToken } from '@flexseat/provisioning'
 import { ha1Of } from '@flexseat/sip-node'
 import { Branches, PIN, statusLine } from '../helpers/branches'
 import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisioning'
+import { eventually } from '../helpers/registry-cluster'
 import type { SippTraceEntry } from '../helpers/sipp'
 
 t.setTimeout(90_000)
 
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' })
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' })
 const checkSyncs = (received: SippTraceEntry[]): SippTraceEntry[] => {
   const seen = new Set<string>()
   return received.filter((m) => {
@@ -71,8 +74,13 @@ t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
   const seated = await fileA()
   t.match(seated, 'account.1.label = 1001 Ada Lovelace\n')
   t.match(seated, 'linekey.1.label = Logout\n', 'a Logout key')
-  t.match(seated, 'linekey.2.type = 16\nlinekey.2.line = 1\nlinekey.2.value = 1002\nlinekey.2.label = Alan\n', 'her BLF key')
-  t.match(seated, 'linekey.3.type = 13\nlinekey.3.line = 1\nlinekey.3.value = 1004\nlinekey.3.label = Edsger\n', 'her speed dial')
+  t.match(seated, 'linekey.2.label = Calls\n', 'a Calls key')
+  t.match(seated, 'linekey.3.type = 16\nlinekey.3.line = 1\nlinekey.3.value = 1002\nlinekey.3.label = Alan\n', 'her BLF key')
+  t.match(seated, 'linekey.4.type = 13\nlinekey.4.line = 1\nlinekey.4.value = 1004\nlinekey.4.label = Edsger\n', 'her speed dial')
+
+  // A call to her rings A (the lobby phone calls 1001; A answers).
+  const call = await phoneLobby.dial('1001', { holdMs: 1_000 })
+  t.ok(call.answered, `the lobby phone calls 1001 at A (${statusLine(call)})`)
 
   // 2. GuestIn at B (Snom's two pages, as the phone would fetch them after pressing Login).
   const tokenB = deviceToken(b.id, ha1Of(b.id, branches.branch('berlin').domain, b.password))
@@ -93,17 +101,30 @@ t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
   t.match(idleAgain, 'linekey.1.label = Login\nlinekey.2.type = 13\nlinekey.2.line = 1\nlinekey.2.value = 112\n', 'A is back to its Login key and the desk default')
   t.notOk(idleAgain.includes('Ada') || idleAgain.includes('1002'), 'nothing of Ada left on A')
   t.match(idleAgain, 'linekey.3.type = 0\n', 'her keys are cleared, not left behind')
+  const tokenA = deviceToken(a.id, ha1Of(a.id, branches.branch('amsterdam').domain, a.password))
+  t.match((await fetchAsPhone(`${prov.url('amsterdam')}/t/${a.id}/${tokenA}/apps/call-list`)).text, '<Text>Sign in first to see your calls</Text>', 'A\'s call list: nobody sits there now')
 
   await phoneB.waitFor(() => checkSyncs(phoneB.received()).length > marks.b, 10_000, 'a check-sync at B')
   const notifyB = checkSyncs(phoneB.received()).at(-1)!
   t.equal(notifyB.header('event'), 'check-sync;reboot=false', 'the Snom variant')
   const seatedB = await keysB()
-  t.same(seatedB.slice(0, 4).map((k) => [k['@label'], k['#text']]), [
+  t.same(seatedB.slice(0, 5).map((k) => [k['@label'], k['#text']]), [
     ['Logout', `url ${prov.url('berlin')}/t/${b.id}/${tokenB}/apps/guest-out`],
+    ['Calls', `url ${prov.url('berlin')}/t/${b.id}/${tokenB}/apps/call-list`],
     ['Alan', 'blf <sip:1002@berlin.flexseat.test>'],
     ['Edsger', 'speed 1004'],
     ['', 'none'],
-  ], 'B shows her keys and a Logout key')
+  ], 'B shows her keys, a Logout and a Calls key')
+
+  // B's Calls key: the call that rang A is there (the node reports it off the call path: wait for it).
+  const callsKey = seatedB[1]!['#text'].replace(/^url /, '')
+  const entries = await eventually('the call that rang A on B\'s call list', async () => {
+    const page = xml.parse((await fetchAsPhone(callsKey)).text).SnomIPPhoneDirectory
+    return page === undefined ? undefined : (page.DirectoryEntry as { Name: string; Telephone: string }[])
+  })
+  t.equal(entries.length, 1)
+  t.match(entries[0]!.Name, new RegExp(`^\\d\\d\\.\\d\\d\\. \\d\\d:\\d\\d In (.* \\(${lobby.extension}\\)|${lobby.extension})$`), 'answered, from the lobby phone')
+  t.equal(entries[0]!.Telephone, lobby.extension, 'dialable')
 
   t.same(checkSyncs(phoneLobby.received()), [], 'the lobby phone got no check-sync')
   t.equal((await fetchAsPhone(`${prov.url('amsterdam')}/805ec0000a03.cfg`, { username: lobby.id, password: lobby.password })).text, lobbyFile, 'and its file never changed')

@@ -141,6 +141,19 @@ t.test('call lists over gRPC', async (t) => {
     t.equal((await callError(list('u1001', follower, { deviceId: 'ams-desk-2' }, 'sip-node'))).code, status.PERMISSION_DENIED, 'not another desk')
     await unary(directory.updateUser.bind(directory), { requestId: randomUUID(), user: User.fromPartial({ id: 'u1001', homeDeviceId: 'ams-desk-2' }), updateMask: ['home_device_id'] }, { metadata: admin })
     t.equal((await list('u1001', follower, { deviceId: 'ams-desk-2' }, 'sip-node')).length, 3, 'nor the home device')
+
+    // The provisioning service (the desk's call-list page): only the worker seated at one of its
+    // own branch's desks. Guards tried: ListCalls left out of PROVISIONING in auth.ts (Amsterdam's
+    // service is refused); mustActFor left out of #mayList (Berlin's service reads the list); the
+    // home-device clause open to provisioning (the page at the home desk shows the list).
+    const amsProv = cluster.metadata('provisioning', 'amsterdam')
+    const berProv = cluster.metadata('provisioning', 'berlin')
+    const listAs = (metadata: typeof amsProv, deviceId: string) => unary(calls.listCalls.bind(calls), { userId: 'u1001', deviceId, limit: 0 }, { metadata, timeoutMs: 5_000 })
+    t.equal((await listAs(amsProv, 'ams-desk-1')).calls.length, 3, "Amsterdam's provisioning service reads the list of the worker seated at its desk")
+    t.equal((await callError(listAs(berProv, 'ams-desk-1'))).code, status.PERMISSION_DENIED, "Berlin's provisioning token is refused the list of a worker at an Amsterdam desk")
+    t.equal((await callError(listAs(amsProv, 'ams-desk-2'))).code, status.PERMISSION_DENIED, 'nor at the home device: the page shows the seated worker only')
+    t.equal((await callError(listAs(amsProv, ''))).code, status.INVALID_ARGUMENT, 'a provisioning service names the desk')
+    t.equal((await callError(listAs(berProv, 'ber-desk-1'))).code, status.PERMISSION_DENIED, 'nor at its own desk where the worker does not sit')
   })
 
   // Guard tried: the per-worker share cap (chunk) and EXTRA_TRIM left out of perItem (etcd refuses

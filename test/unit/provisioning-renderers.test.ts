@@ -6,8 +6,9 @@ import t, { type Test } from 'tap'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
-import { FunctionKeyType } from '@flexseat/proto'
+import { CallDirection, type CallRecord, FunctionKeyType } from '@flexseat/proto'
 import {
+  callEntry,
   composeDesk,
   type Desk,
   type DeskFile,
@@ -36,7 +37,7 @@ const desk = (vendor: Vendor, flexHost = true): Desk => ({
   extension: '2023',
   flexHost,
   site: { id: 'berlin', name: 'Berlin', timezone: 'Europe/Berlin', language: 'de', domain: 'berlin.flexseat.test', registrar: { host: '192.0.2.10', port: 5062, transport: 'udp' } },
-  apps: { signIn: 'https://prov.berlin.example/t/ber-desk-3/TOKENTOKENTOKENTOKENTOKENTOKEN12/apps/guest-in', signOut: 'https://prov.berlin.example/t/ber-desk-3/TOKENTOKENTOKENTOKENTOKENTOKEN12/apps/guest-out' },
+  apps: { signIn: 'https://prov.berlin.example/t/ber-desk-3/TOKENTOKENTOKENTOKENTOKENTOKEN12/apps/guest-in', signOut: 'https://prov.berlin.example/t/ber-desk-3/TOKENTOKENTOKENTOKENTOKENTOKEN12/apps/guest-out', calls: 'https://prov.berlin.example/t/ber-desk-3/TOKENTOKENTOKENTOKENTOKENTOKEN12/apps/call-list' },
   year: 2026,
 })
 const ADA: SeatedWorker = { userId: 'ada', extension: '1001', displayName: 'Ada Lovelace', label: '', language: 'en-GB' }
@@ -72,8 +73,9 @@ t.test('the sign-in key and the profile: seated, idle, fixed', async (t) => {
   const { idle, seated, fixed } = files('generic')
   t.same(idle.keys.map((k) => [k.kind, k.label]), [['app', 'Login'], ['line', 'Line'], ['speed-dial', 'Emergency']], 'an idle flex desk: Login, then its own keys')
   t.equal(idle.keys[0]?.value, desk('generic').apps.signIn)
-  t.same(seated.keys.map((k) => [k.kind, k.label]), [['app', 'Logout'], ['line', 'Line'], ['blf', 'Alan <& Co>'], ['speed-dial', 'Office'], ['blf', '1004']], 'a seated desk: Logout, then the worker\'s keys (a key without label shows its value)')
+  t.same(seated.keys.map((k) => [k.kind, k.label]), [['app', 'Logout'], ['app', 'Calls'], ['line', 'Line'], ['blf', 'Alan <& Co>'], ['speed-dial', 'Office'], ['blf', '1004']], 'a seated desk: Logout, Calls, then the worker\'s keys (a key without label shows its value)')
   t.equal(seated.keys[0]?.value, desk('generic').apps.signOut)
+  t.equal(seated.keys[1]?.value, desk('generic').apps.calls, 'the Calls key opens the call list')
   t.same(seated.line, { label: '1001 Ada Lovelace', displayName: 'Ada Lovelace' }, 'the worker\'s line (default label)')
   t.equal(seated.language, 'en-GB', 'the worker\'s language')
   t.equal(idle.language, 'de', 'the site\'s language')
@@ -117,6 +119,8 @@ t.test('Yealink <mac>.cfg', async (t) => {
       t.equal(values.get('account.1.display_name'), 'Ada Lovelace')
       t.equal(values.get('lang.gui'), 'English')
       t.equal(values.get('linekey.1.label'), 'Logout')
+      t.equal(values.get('linekey.2.label'), 'Calls')
+      t.equal(values.get('linekey.2.value'), desk('yealink').apps.calls, 'the Calls key opens the call list')
     } else {
       t.equal(values.get('lang.gui'), 'German')
       t.equal(values.get('linekey.1.label'), state === 'idle' ? 'Login' : 'Line')
@@ -142,9 +146,10 @@ t.test('Snom XML settings', async (t) => {
     const values = fkeys.map((k) => k['#text'] ?? '')
     if (state === 'seated') {
       t.equal(values[0], `url ${desk('snom').apps.signOut}`, 'the Logout key opens the sign-out application')
-      t.equal(values[2], 'blf <sip:1002@berlin.flexseat.test>', 'a BLF value with its brackets, escaped in the file')
-      t.equal(fkeys[2]['@label'], 'Alan <& Co>')
-      t.equal(values[3], 'speed +31201234567')
+      t.equal(values[1], `url ${desk('snom').apps.calls}`, 'the Calls key opens the call list')
+      t.equal(values[3], 'blf <sip:1002@berlin.flexseat.test>', 'a BLF value with its brackets, escaped in the file')
+      t.equal(fkeys[3]['@label'], 'Alan <& Co>')
+      t.equal(values[4], 'speed +31201234567')
       t.equal(doc.settings['phone-settings'].user_realname['#text'], 'Ada Lovelace')
     }
     t.equal(values[file.keys.length], 'none')
@@ -217,4 +222,27 @@ t.test('the softkey pages in each XML browser', async (t) => {
   const text = renderPage('yealink', { kind: 'text', title: 'Sign in', text: 'Wrong PIN - 4 tries left' }).body
   t.equal(parseXml(t, text).YealinkIPPhoneTextScreen.Text, 'Wrong PIN - 4 tries left')
   t.equal(parseXml(t, renderPage('snom', { kind: 'text', title: 'x', text: 'a < b' }).body).SnomIPPhoneText.Text, 'a < b')
+})
+
+t.test('the call-list page in each XML browser', async (t) => {
+  const call = (overrides: Partial<CallRecord>): CallRecord => ({ recordId: 'r', userId: 'ada', direction: CallDirection.CALL_DIRECTION_INCOMING, startedAt: new Date('2026-07-01T12:05:00Z'), otherParty: '2103', otherPartyName: 'Reception & Co', answered: false, durationSeconds: 0, siteId: 'berlin', deviceId: 'ber-desk-3', ...overrides })
+  // Berlin in July is UTC+2; New York UTC-4: the time is the branch's.
+  t.same(callEntry(call({}), 'Europe/Berlin'), { label: '01.07. 14:05 Missed Reception & Co (2103)', number: '2103' }, 'a missed call, in the branch\'s time zone')
+  t.equal(callEntry(call({}), 'America/New_York').label, '01.07. 08:05 Missed Reception & Co (2103)')
+  t.equal(callEntry(call({ answered: true }), 'UTC').label, '01.07. 12:05 In Reception & Co (2103)')
+  t.equal(callEntry(call({ direction: CallDirection.CALL_DIRECTION_OUTGOING, answered: true, otherPartyName: '' }), 'UTC').label, '01.07. 12:05 Out 2103')
+  t.equal(callEntry(call({ direction: CallDirection.CALL_DIRECTION_OUTGOING }), 'UTC').label, '01.07. 12:05 Out, no answer Reception & Co (2103)')
+  t.same(callEntry(call({ otherParty: '', otherPartyName: '' }), 'UTC'), { label: '01.07. 12:05 Missed Anonymous', number: '' }, 'an anonymous caller: not dialable')
+  const list = { kind: 'list' as const, title: 'Calls 1001', entries: [{ label: 'a <b>', number: '2103' }, { label: 'Anonymous', number: '' }], empty: 'No calls' }
+  const yealink = parseXml(t, renderPage('yealink', list).body).YealinkIPPhoneDirectory
+  t.equal(yealink.Title, 'Calls 1001')
+  t.same(yealink.DirectoryEntry.map((e: any) => [e.Name, e.Telephone]), [['a <b>', '2103'], ['Anonymous', undefined]], 'Yealink: a Directory, each entry dialling its number')
+  const snom = parseXml(t, renderPage('snom', list).body).SnomIPPhoneDirectory
+  t.same(snom.DirectoryEntry.map((e: any) => [e.Name, e.Telephone]), [['a <b>', '2103'], ['Anonymous', undefined]], 'Snom: a Directory, each entry dialling its number')
+  const poly = renderPage('poly', list)
+  const html = parseXml(t, poly.body).html
+  t.same(html.body.p.slice(1).map((p: any) => p.a?.['@href'] ?? p), ['tel://2103', 'Anonymous'], 'XHTML: a tel link per dialable entry')
+  const tags = new Set([...poly.body.matchAll(/<([a-z0-9]+)[\s/>]/g)].map((m) => m[1]))
+  t.same([...tags].filter((tag) => !['html', 'head', 'title', 'body', 'p', 'b', 'a'].includes(tag!)), [], 'only tags the microbrowser documents')
+  t.equal(parseXml(t, renderPage('yealink', { ...list, entries: [] }).body).YealinkIPPhoneTextScreen.Text, 'No calls', 'an empty list: a text')
 })

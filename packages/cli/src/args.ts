@@ -71,6 +71,7 @@ export const OPTIONS = {
   hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },
   reason: { type: 'string', value: 'admin|logout', help: 'reason recorded with the release (default admin)' },
   from: { type: 'string', value: 'REV', help: 'resume after this etcd revision (default: start with a snapshot)' },
+  limit: { type: 'string', value: 'N', help: 'at most N entries (default: all the registry keeps)' },
 
   'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },
   incremental: { type: 'boolean', help: 'read only the entries changed since the last sync (default: a full sync)' },

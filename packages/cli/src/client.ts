@@ -1,6 +1,7 @@
 import { type ChannelCredentials, type ChannelOptions, credentials, Metadata, status as GrpcStatus } from '@grpc/grpc-js'
 import {
   BranchServiceClient,
+  CallListServiceClient,
   ClusterServiceClient,
   DirectoryServiceClient,
   DirectorySyncServiceClient,
@@ -103,6 +104,7 @@ export class RegistryClient {
   #cluster: ClusterServiceClient | undefined
   #branch: BranchServiceClient | undefined
   #directorySync: DirectorySyncServiceClient | undefined
+  #calls: CallListServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -156,9 +158,15 @@ export class RegistryClient {
     return this.#directorySync
   }
 
+  /** The CallListService client (the workers' central call lists). */
+  get calls(): CallListServiceClient {
+    this.#calls ??= new CallListServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#calls
+  }
+
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -190,6 +198,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls]) client?.close()
   }
 }

@@ -43,8 +43,8 @@ export interface Desk {
     /** Where the phone registers. */
     readonly registrar: { readonly host: string; readonly port: number; readonly transport: 'udp' | 'tcp' }
   }
-  /** The URLs of this phone's softkey sign-in and sign-out (carrying its token). */
-  readonly apps: { readonly signIn: string; readonly signOut: string }
+  /** The URLs of this phone's softkey sign-in and sign-out and of its call list (carrying its token). */
+  readonly apps: { readonly signIn: string; readonly signOut: string; readonly calls: string }
   /** The calendar year dates in the file are for (Poly's daylight-saving transitions). */
   readonly year: number
 }
@@ -77,8 +77,8 @@ export interface DeskFile {
   readonly line: { readonly label: string; readonly displayName: string }
   readonly language: string
   /**
-   * In key order: first the sign-in key (Login on an idle flex desk, Logout on a seated one; none
-   * on a fixed phone), then the profile's keys.
+   * In key order: first the sign-in key (Login on an idle flex desk, Logout then Calls on a seated
+   * one; none on a fixed phone), then the profile's keys.
    */
   readonly keys: readonly DeskKey[]
   readonly keySource: string
@@ -87,6 +87,8 @@ export interface DeskFile {
 /** Labels of the sign-in keys. */
 export const LOGIN_LABEL = 'Login'
 export const LOGOUT_LABEL = 'Logout'
+/** Label of the key that opens the seated worker's call list (apps/call-list.ts). */
+export const CALLS_LABEL = 'Calls'
 
 /**
  * The file of `desk` with `seat` (undefined: nobody sits there) and the keys of `profile`. A
@@ -114,7 +116,7 @@ export function composeDesk(desk: Desk, seat: SeatedWorker | undefined, profile:
     worker: seat,
     line: { label: seat.label !== '' ? seat.label : `${seat.extension} ${seat.displayName}`.trim(), displayName: seat.displayName !== '' ? seat.displayName : seat.extension },
     language: seat.language !== '' ? seat.language : desk.site.language,
-    keys: [{ kind: 'app', value: desk.apps.signOut, label: LOGOUT_LABEL }, ...profile.keys],
+    keys: [{ kind: 'app', value: desk.apps.signOut, label: LOGOUT_LABEL }, { kind: 'app', value: desk.apps.calls, label: CALLS_LABEL }, ...profile.keys],
     keySource: profile.source,
   }
 }

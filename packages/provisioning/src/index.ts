@@ -1,12 +1,14 @@
 // The public surface of @flexseat/provisioning: the service, its configuration, the desk model
 // and its renderers (pure), the XML-browser applications and their pages.
+export { CALL_LIST_ENTRIES, callEntry, callList, callMark, localTime, NO_CALLS, SIGN_IN_FIRST } from './apps/call-list'
 export { guestIn, guestOut, SOFTKEY_APPS } from './apps/guest'
+export { DESK_APPS } from './apps/index'
 export { renderPage, SNOM_INPUT_TOKEN } from './apps/pages'
-export type { InputField, Page, RenderedPage } from './apps/pages'
+export type { InputField, ListEntry, Page, RenderedPage } from './apps/pages'
 export type { AppRegistry, AppRequest, XmlApp } from './apps/xml-app'
 export { loadProvisioningConfig } from './config'
 export type { ProvisioningConfig } from './config'
-export { composeDesk, LOGIN_LABEL, LOGOUT_LABEL } from './desk'
+export { CALLS_LABEL, composeDesk, LOGIN_LABEL, LOGOUT_LABEL } from './desk'
 export type { Desk, DeskFile, DeskKey, KeyKind, KeyProfile, SeatedWorker, Vendor } from './desk'
 export { deskOf, loadDeskFile, registrarOf, vendorOf } from './desk-source'
 export type { ProvisioningRegistry } from './desk-source'

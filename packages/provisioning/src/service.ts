@@ -9,7 +9,7 @@ import type { SiteConfig } from '@flexseat/config'
 import { DigestVerifier, RegistryCallError } from '@flexseat/sip-node'
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
-import { SOFTKEY_APPS } from './apps/guest'
+import { DESK_APPS } from './apps/index'
 import type { AppRegistry, XmlApp } from './apps/xml-app'
 import type { ProvisioningRegistry } from './desk-source'
 import { DeviceAuth } from './device-auth'
@@ -25,7 +25,7 @@ export interface ProvisioningServiceOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined
   registry: ProvisioningRegistry & AppRegistry
   logger: Logger
-  /** The XML-browser applications (default: the softkey sign-in and sign-out). */
+  /** The XML-browser applications (default: the softkey sign-in and sign-out, the call list). */
   apps?: readonly XmlApp[]
   now?: () => Date
 }
@@ -68,7 +68,7 @@ export class ProvisioningService {
     const auth = new DeviceAuth({ verifier, realm: options.site.sip.domain, credentials: (deviceId) => options.registry.getDeviceCredentials(deviceId) })
     const routeOptions = { site: options.site, registry: options.registry, auth, baseUrl: () => service.url, now: options.now ?? (() => new Date()) }
     await app.register(fileRoutes, routeOptions)
-    await app.register(appRoutes, { ...routeOptions, apps: options.apps ?? SOFTKEY_APPS, appRegistry: options.registry })
+    await app.register(appRoutes, { ...routeOptions, apps: options.apps ?? DESK_APPS, appRegistry: options.registry })
     await app.listen({ host: options.listen.host, port: options.listen.port })
     logger.info({ url: service.url, tls: options.tls !== undefined }, 'provisioning listening')
     return service

@@ -95,8 +95,8 @@ const SIP_NODE: readonly RpcName[] = [
 /**
  * What a branch's provisioning service needs: a phone's device (by MAC) and digest credentials
  * (HA1: a phone's file is fetched with the phone's own credentials), the seat at it, the seated
- * worker's profile, and the softkey sign-in and sign-out (Login with the worker's PIN, Logout).
- * Nothing of the confirmation lease, the seat stream or the phones' bindings.
+ * worker's profile, the softkey sign-in and sign-out (Login with the worker's PIN, Logout), and
+ * the call-list page (ListCalls of the worker seated at one of its desks). Nothing of the confirmation lease, the seat stream or the phones' bindings.
  */
 const PROVISIONING: readonly RpcName[] = [
   'Login',
@@ -108,6 +108,7 @@ const PROVISIONING: readonly RpcName[] = [
   'GetSite',
   'GetFunctionKeyProfile',
   'GetClusterStatus',
+  'ListCalls',
 ]
 
 /**

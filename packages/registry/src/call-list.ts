@@ -302,22 +302,26 @@ export class CallList {
   /**
    * Administrators read any list. A SIP node reads the list of a worker who sits at one of its
    * site's desks (active, not pending), or whose home device that desk is, naming the desk
-   * (`device_id`); the desk must be at the node's own site when its credential names one.
-   * Everything else is PERMISSION_DENIED (a missing worker or desk too: it tells nothing).
+   * (`device_id`); a provisioning service (the desk's call-list page) only the list of the worker
+   * seated at one of its site's desks. The desk's site is checked by the one site rule of the
+   * branch credentials ({@link mustActFor}). Everything else is PERMISSION_DENIED (a missing worker
+   * or desk too: it tells nothing).
    */
   async #mayList(req: ListCallsRequest, caller: Caller): Promise<void> {
     if (caller.role === 'admin' || caller.role === 'registry') return
-    if (caller.role !== 'sip-node') throw denied('call lists are for administrators and the desk the worker sits at')
+    if (caller.role !== 'sip-node' && caller.role !== 'provisioning') throw denied('call lists are for administrators and the desk the worker sits at')
     if (req.deviceId === '') throw invalidArgument('device_id', 'is required: the desk the worker sits at')
     const { etcd, keys } = this.#o
     const [device, user, seat] = await Promise.all(
       [keys.device(req.deviceId), keys.user(req.userId), keys.seat(req.userId)].map(async (key) => (await etcd.kv.range({ key: Buffer.from(key) })).kvs[0]),
     )
     const deviceRecord = device === undefined ? undefined : parseJson<DeviceRecord>(device)
-    if (deviceRecord === undefined || deviceRecord.siteId !== caller.site) throw denied(`device "${req.deviceId}" is not a desk of this node's site`)
+    if (deviceRecord === undefined) throw denied(`device "${req.deviceId}" is not a desk of this ${caller.role}'s site`)
+    mustActFor(caller, deviceRecord.siteId)
     const seated = seat !== undefined && ((record) => record.deviceId === req.deviceId && (record.pending ?? []).length === 0)(parseJson<SeatRecord>(seat))
-    const home = user !== undefined && parseJson<UserRecord>(user).homeDeviceId === req.deviceId
-    if (!seated && !home) throw denied(`user "${req.userId}" neither sits at "${req.deviceId}" nor has it as home device`)
+    // The provisioning service shows a desk the list of whoever sits there, nobody else's.
+    const home = caller.role === 'sip-node' && user !== undefined && parseJson<UserRecord>(user).homeDeviceId === req.deviceId
+    if (!seated && !home) throw denied(`user "${req.userId}" neither sits at "${req.deviceId}"${caller.role === 'sip-node' ? ' nor has it as home device' : ''}`)
   }
 }
 

@@ -10,6 +10,8 @@ import {
   type FunctionKeyProfile,
   ErrorCode,
   type GetDeviceCredentialsResponse,
+  type ListCallsRequest,
+  type ListCallsResponse,
   type LoginRequest,
   type LoginResponse,
   type LogoutRequest,
@@ -277,6 +279,14 @@ export class RegistryClient {
    */
   async reportCalls(req: ReportCallsRequest): Promise<ReportCallsResponse> {
     return this.#call('ReportCalls', (e) => e.calls.reportCalls.bind(e.calls), req, 'once')
+  }
+
+  /**
+   * CallListService.ListCalls: a worker's calls, newest first (a site-bound caller names the desk
+   * the worker sits at in `deviceId`).
+   */
+  listCalls(req: ListCallsRequest): Promise<ListCallsResponse> {
+    return this.#call('ListCalls', (e) => e.calls.listCalls.bind(e.calls), req, 'once')
   }
 
   /** Closes every channel; later calls fail with UNAVAILABLE. Idempotent. */

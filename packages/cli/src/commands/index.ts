@@ -1,4 +1,5 @@
 import type { CommandSpec } from './command'
+import { CALLS_COMMANDS } from './calls'
 import { CLUSTER_COMMANDS } from './cluster'
 import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
   ...PHONE_COMMANDS,
+  ...CALLS_COMMANDS,
   ...WATCH_COMMANDS,
   ...CLUSTER_COMMANDS,
   ...DIRECTORY_COMMANDS,

@@ -1,5 +1,6 @@
 /**
- * The two kinds of page the softkey applications show, in each family's XML browser:
+ * The kinds of page the applications show (an input form, a text, a list of dialable entries), in
+ * each family's XML browser:
  *
  * - Yealink XML Browser: `YealinkIPPhoneInputScreen` (several `InputField`s; the phone appends
  *   `?<Parameter>=<value>&…` to the URL and fetches it) and `YealinkIPPhoneTextScreen` ("XML
@@ -13,6 +14,14 @@
  *   stays out of the URL) in the tags the microbrowser documents (html, head, title, body, p, b, br,
  *   form, input); it renders nothing of a document that is not well formed
  *   ("Web Application Developer's Guide for the Polycom SoundPoint IP/SoundStation IP/VVX family").
+ *
+ * A list (the call list): Yealink `YealinkIPPhoneDirectory` (`DirectoryEntry` with `Name` and
+ * `Telephone`: the phone dials the selected entry's number; XML Browser Developer's Guide,
+ * Directory object), Snom `SnomIPPhoneDirectory` (the same elements, dialled with the OK key;
+ * http://docs.snom.io/xml_minibrowser/, SnomIPPhoneDirectory), XHTML one paragraph per entry, a
+ * link `tel://<number>` the microbrowser dials (Web Application Developer's Guide, "tel" URI). An
+ * entry without a number (an anonymous caller) is shown, not dialable (an XHTML text, a Yealink or
+ * Snom entry without `Telephone`). An empty list is a text page saying `empty`.
  */
 import type { Vendor } from '../desk'
 import { xmlEscape } from '../xml'
@@ -26,10 +35,17 @@ export interface InputField {
   readonly secret: boolean
 }
 
+/** One entry of a list page: what it shows, and the number it dials (empty: not dialable). */
+export interface ListEntry {
+  readonly label: string
+  readonly number: string
+}
+
 /** A page of an application. */
 export type Page =
   | { readonly kind: 'input'; readonly title: string; readonly submit: string; readonly fields: readonly InputField[] }
   | { readonly kind: 'text'; readonly title: string; readonly text: string }
+  | { readonly kind: 'list'; readonly title: string; readonly entries: readonly ListEntry[]; readonly empty: string }
 
 /** A rendered page and its content type. */
 export interface RenderedPage {
@@ -41,6 +57,7 @@ const XML_HEADER = '<?xml version="1.0" encoding="UTF-8"?>'
 
 /** Renders `page` for the XML browser of `vendor`. */
 export function renderPage(vendor: Vendor, page: Page, language = 'en'): RenderedPage {
+  if (page.kind === 'list' && page.entries.length === 0) page = { kind: 'text', title: page.title, text: page.empty }
   switch (vendor) {
     case 'yealink':
       return { contentType: 'text/xml; charset=utf-8', body: yealink(page) }
@@ -51,7 +68,17 @@ export function renderPage(vendor: Vendor, page: Page, language = 'en'): Rendere
   }
 }
 
+/** The directory entries of a Yealink or Snom list page (same element names in both). */
+function directoryEntries(entries: readonly ListEntry[]): string {
+  return entries
+    .map((e) => `  <DirectoryEntry>\n    <Name>${xmlEscape(e.label)}</Name>\n${e.number === '' ? '' : `    <Telephone>${xmlEscape(e.number)}</Telephone>\n`}  </DirectoryEntry>\n`)
+    .join('')
+}
+
 function yealink(page: Page): string {
+  if (page.kind === 'list') {
+    return `${XML_HEADER}\n<YealinkIPPhoneDirectory destroyOnExit="yes" Beep="no" Timeout="60">\n  <Title>${xmlEscape(page.title)}</Title>\n${directoryEntries(page.entries)}</YealinkIPPhoneDirectory>\n`
+  }
   if (page.kind === 'text') {
     return `${XML_HEADER}\n<YealinkIPPhoneTextScreen destroyOnExit="yes" Beep="no" Timeout="15">\n  <Title>${xmlEscape(page.title)}</Title>\n  <Text>${xmlEscape(page.text)}</Text>\n</YealinkIPPhoneTextScreen>\n`
   }
@@ -66,6 +93,7 @@ function yealink(page: Page): string {
 export const SNOM_INPUT_TOKEN = '__FLEXSEAT_INPUT__'
 
 function snom(page: Page): string {
+  if (page.kind === 'list') return `${XML_HEADER}\n<SnomIPPhoneDirectory>\n  <Title>${xmlEscape(page.title)}</Title>\n${directoryEntries(page.entries)}</SnomIPPhoneDirectory>\n`
   if (page.kind === 'text') return `${XML_HEADER}\n<SnomIPPhoneText>\n  <Title>${xmlEscape(page.title)}</Title>\n  <Text>${xmlEscape(page.text)}</Text>\n</SnomIPPhoneText>\n`
   // One input per page: the caller gives Snom pages a single field, its value joining the URL.
   const field = page.fields[0]!
@@ -82,7 +110,9 @@ function xhtml(page: Page, language: string): string {
   const body =
     page.kind === 'text'
       ? `<p>${xmlEscape(page.text)}</p>`
-      : `<form action="${xmlEscape(page.submit)}" method="post">\n${page.fields
+      : page.kind === 'list'
+        ? page.entries.map((e) => (e.number === '' ? `<p>${xmlEscape(e.label)}</p>` : `<p><a href="${xmlEscape(`tel://${e.number}`)}">${xmlEscape(e.label)}</a></p>`)).join('\n')
+        : `<form action="${xmlEscape(page.submit)}" method="post">\n${page.fields
           .map((f) => `<p>${xmlEscape(f.prompt)}<br/><input type="${f.secret ? 'password' : 'text'}" name="${xmlEscape(f.name)}"/></p>`)
           .join('\n')}\n<p><input type="submit" value="${xmlEscape(page.title)}"/></p>\n</form>`
   return (

@@ -6,7 +6,7 @@
  * packages/provisioning/README.md, "Adding an XML-browser application".
  */
 import type { FeatureCodeSet } from '@flexseat/sip-node'
-import type { Device, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse } from '@flexseat/proto'
+import type { Device, ListCallsRequest, ListCallsResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import type { Vendor } from '../desk'
 import type { Page } from './pages'
@@ -15,6 +15,10 @@ import type { Page } from './pages'
 export interface AppRegistry {
   login(request: LoginRequest, deadlineMs?: number): Promise<LoginResponse>
   logout(request: LogoutRequest): Promise<LogoutResponse>
+  /** The seat at one of this branch's phones (undefined: nobody sits there). */
+  getSeatAt(deviceId: string): Promise<Seat | undefined>
+  /** A worker's calls (the registry allows the worker seated at `deviceId` only). */
+  listCalls(request: ListCallsRequest): Promise<ListCallsResponse>
 }
 
 /** What an application's request brings. */
@@ -29,6 +33,8 @@ export interface AppRequest {
   /** The URL of `app` (`step`, `query`) for this phone: links and form targets. */
   url(app: string, step?: string, query?: Readonly<Record<string, string>>): string
   readonly featureCodes: FeatureCodeSet
+  /** The site's IANA time zone (times on pages are local to the branch). */
+  readonly timezone: string
   readonly registry: AppRegistry
   readonly logger: Logger
 }

@@ -54,6 +54,7 @@ export const appRoutes: FastifyPluginAsync<AppRouteOptions> = async (fastify, op
       params,
       url: (target, targetStep, query) => `${base}/${target}${targetStep === undefined ? '' : `/${targetStep}`}${query === undefined ? '' : `?${new URLSearchParams(query as Record<string, string>).toString()}`}`,
       featureCodes: options.site.featureCodes,
+      timezone: options.site.timezone,
       registry: options.appRegistry,
       logger: request.log as Logger,
     })

@@ -121,8 +121,8 @@ export interface ListCallsRequest {
   /** The worker whose list is read. */
   userId: string;
   /**
-   * The desk asking (required for a sip-node caller): the worker must be seated there, or it is
-   * their home device, and it must be at the caller's site.
+   * The desk asking (required for a sip-node or provisioning caller): the worker must be seated
+   * there (or, for a sip-node, it is their home device), and it must be at the caller's site.
    */
   deviceId: string;
   /** At most this many calls (0: the whole list). */
@@ -775,7 +775,9 @@ export const CallListServiceService = {
   },
   /**
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
-   * at one of its site's desks, or whose home device it is (device_id names that desk).
+   * at one of its site's desks, or whose home device it is (device_id names that desk); a
+   * provisioning service (the desk's call-list page) for the worker seated at one of its site's
+   * desks only (device_id names that desk).
    */
   listCalls: {
     path: "/flexseat.v1.CallListService/ListCalls" as const,
@@ -800,7 +802,9 @@ export interface CallListServiceServer extends UntypedServiceImplementation {
   reportCalls: handleUnaryCall<ReportCallsRequest, ReportCallsResponse>;
   /**
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
-   * at one of its site's desks, or whose home device it is (device_id names that desk).
+   * at one of its site's desks, or whose home device it is (device_id names that desk); a
+   * provisioning service (the desk's call-list page) for the worker seated at one of its site's
+   * desks only (device_id names that desk).
    */
   listCalls: handleUnaryCall<ListCallsRequest, ListCallsResponse>;
 }
@@ -831,7 +835,9 @@ export interface CallListServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
-   * at one of its site's desks, or whose home device it is (device_id names that desk).
+   * at one of its site's desks, or whose home device it is (device_id names that desk); a
+   * provisioning service (the desk's call-list page) for the worker seated at one of its site's
+   * desks only (device_id names that desk).
    */
   listCalls(
     request: ListCallsRequest,
