@@ -15,6 +15,8 @@
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
  * lease renewal carries the applied revision, which acknowledges it too.
  */
+import { inSpan } from '@flexseat/telemetry'
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -220,19 +222,24 @@ export class SeatNotifier {
     return Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
   }
 
+  // In a span of its own (`seat.revocation_apply`, a new trace: the watch event carries no trace
+  // context of the sign-in that moved the seat), whose child is the acknowledgement's gRPC call.
   #acknowledge(revoked: Revoked[]): void {
-    for (const { seat, reason, delayMs } of revoked) {
-      if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
-      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
-    }
-    const request: AckRevocationsRequest = {
-      siteId: this.#o.site.id,
-      nodeId: this.#o.nodeId,
-      revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
-    }
-    this.#o.client.ackRevocations(request).catch((error: unknown) => {
-      this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
-    })
+    const attributes = { 'flexseat.revocations': revoked.length, 'flexseat.users': revoked.map(({ seat }) => seat.userId) }
+    void inSpan(TRACER, 'seat.revocation_apply', { kind: SpanKind.CONSUMER, root: true, attributes }, async () => {
+      for (const { seat, reason, delayMs } of revoked) {
+        if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
+        this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
+      }
+      const request: AckRevocationsRequest = {
+        siteId: this.#o.site.id,
+        nodeId: this.#o.nodeId,
+        revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
+      }
+      await this.#o.client.ackRevocations(request).catch((error: unknown) => {
+        this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+      })
+    }, ROOT_CONTEXT)
   }
 
   // Every phone whose seat changed fetches its file again: the worker's keys and a Logout key
@@ -323,3 +330,6 @@ export class SeatNotifier {
     return `${site}, ${label}`
   }
 }
+
+/** The tracer of the node's spans. */
+const TRACER = '@flexseat/sip-node'
