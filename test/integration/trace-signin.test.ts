@@ -91,13 +91,17 @@ t.test('a sign-in is one trace from the INVITE to etcd; a call between branches 
     t.equal(logged[0]?.['trace_id'], invite.traceId, 'the node\'s log line of the sign-in carries the trace id')
   })
 
-  await t.test('a takeover: the old branch applies the move in a span of its own', async (t) => {
+  await t.test('a takeover: the old branch applies the move in a span of its own, linked to the sign-in', async (t) => {
     const signIn = await berDesk.dial(`*51*1001*${PIN['1001']}`)
     t.equal(statusLine(signIn), '480 Signed in as 1001')
     const invite = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'sip.feature_code' && s.attributes['sip.call_id'] === signIn.callId))
     t.not(invite.traceId, signInTrace, 'each sign-in is a trace of its own')
     const apply = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'seat.revocation_apply' && (s.attributes['flexseat.users'] as string[] | undefined)?.includes('ada') === true))
     t.equal(apply.service, 'flexseat-sip-node')
+    t.ok(apply.links.some((link) => link.traceId === invite.traceId), 'it is linked to the takeover\'s trace (traceparent stored with the pending revocation)')
+    const all = await spansOf(files)
+    const linkedTo = all.find((s) => s.traceId === apply.links[0]?.traceId && s.spanId === apply.links[0]?.spanId)
+    t.equal(linkedTo?.service, 'flexseat-registry', 'the link names a span of the registry\'s write')
     const revoked = branches.nodeLogsMatching('amsterdam', (l) => l.msg === 'seat revoked' && l['user'] === 'ada')
     t.equal(revoked.at(-1)?.['trace_id'], apply.traceId, 'the `seat revoked` log line carries the apply span\'s trace id')
   })

@@ -15,8 +15,8 @@
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
  * lease renewal carries the applied revision, which acknowledges it too.
  */
-import { inSpan } from '@flexseat/telemetry'
-import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api'
+import { contextFromHeaders, inSpan } from '@flexseat/telemetry'
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -86,7 +86,8 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
 }
 
 /** A seat that left one of the branch's phones; `delayMs`: for a move, since the registry wrote it. */
-type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number }
+/** `traceParent`: the trace of the sign-in that moved the seat away (the registry stores it with the pending revocation). */
+type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number; traceParent?: string }
 
 /** A display text for a device, computed once the directory answered; `sent` once it was sent (or failed). */
 type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void }
@@ -171,9 +172,11 @@ export class SeatNotifier {
         if (previous !== undefined && previous.siteId === here && (previous.deviceId !== seat.deviceId || seat.siteId !== here)) {
           // The registry wrote the move with this branch pending since that instant (its clock):
           // the revocation's delay, commit to applied here, across clocks of one cluster.
-          const since = seat.pending.find((p) => p.siteId === here)?.since
+          const entry = seat.pending.find((p) => p.siteId === here)
+          const since = entry?.since
           const delayMs = since === undefined ? undefined : this.#msSince(since)
-          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }) })
+          const traceParent = entry?.traceParent || undefined
+          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }), ...(traceParent === undefined ? {} : { traceParent }) })
           leaving.push({
             deviceId: previous.deviceId,
             text: () => this.#movedText(previous.extension, seat),
@@ -222,11 +225,16 @@ export class SeatNotifier {
     return Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
   }
 
-  // In a span of its own (`seat.revocation_apply`, a new trace: the watch event carries no trace
-  // context of the sign-in that moved the seat), whose child is the acknowledgement's gRPC call.
+  // In a span of its own (`seat.revocation_apply`, a new trace: it applies a batch of watch
+  // events), linked to the trace of each sign-in that moved a seat away (the traceparent the
+  // registry stored with the pending revocation); its child is the acknowledgement's gRPC call.
   #acknowledge(revoked: Revoked[]): void {
     const attributes = { 'flexseat.revocations': revoked.length, 'flexseat.users': revoked.map(({ seat }) => seat.userId) }
-    void inSpan(TRACER, 'seat.revocation_apply', { kind: SpanKind.CONSUMER, root: true, attributes }, async () => {
+    const links = revoked.flatMap(({ traceParent }) => {
+      const linked = traceParent === undefined ? undefined : trace.getSpanContext(contextFromHeaders((name) => (name === 'traceparent' ? traceParent : undefined), ROOT_CONTEXT))
+      return linked === undefined ? [] : [{ context: linked }]
+    })
+    void inSpan(TRACER, 'seat.revocation_apply', { kind: SpanKind.CONSUMER, root: true, attributes, links }, async () => {
       for (const { seat, reason, delayMs } of revoked) {
         if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
         this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
