@@ -42,6 +42,10 @@ function ancestors(span: SpanRecord, all: SpanRecord[]): SpanRecord[] {
   return chain
 }
 
+// Eight seconds on an idle machine; a broken trace waits out a 10 s poll before it says which
+// spans it found, which must be reported rather than cut off by tap's 30 s.
+t.setTimeout(60_000)
+
 t.test('a sign-in is one trace from the INVITE to etcd; a call between branches is one trace', async (t) => {
   const dir = t.testdir({})
   const nodeSpans = join(dir, 'node-spans.jsonl')
