@@ -13,7 +13,7 @@ const seat: Seat = {
   expiresAt: undefined,
   via: SeatVia.SEAT_VIA_PHONE,
   epoch: '42',
-  pending: [{ siteId: 'amsterdam', deviceId: 'ams-1', epoch: '40', since: new Date('2026-11-22T03:20:00.123Z') }],
+  pending: [{ siteId: 'amsterdam', deviceId: 'ams-1', epoch: '40', since: new Date('2026-11-22T03:20:00.123Z'), traceParent: '' }],
 }
 
 t.test('a pending seat names the branches it waits for; an active one says nothing', async (t) => {

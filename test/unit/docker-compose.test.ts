@@ -63,6 +63,9 @@ function isPinned(image: string): boolean {
   return tag !== '' && tag !== 'latest'
 }
 
+/** The observability services beside the branches'. */
+const OBSERVABILITY = ['otel-collector', 'jaeger', 'prometheus', 'grafana']
+
 t.test('every site has its etcd member, registry, drachtio-server, SIP node and provisioning service', async (t) => {
   const sites = await loadSites(join(ROOT, 'sites'))
   t.equal(sites.length, 3)
@@ -72,6 +75,7 @@ t.test('every site has its etcd member, registry, drachtio-server, SIP node and 
   }
   t.ok(compose.networks.backbone !== undefined, 'backbone network')
   const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning'].map((kind) => `${kind}-${site.id}`)))
+  for (const name of OBSERVABILITY) expected.add(name)
   t.same(Object.keys(services).filter((name) => !expected.has(name)), [], 'no service of an unknown site')
 })
 
@@ -249,4 +253,63 @@ t.test('every depends_on target exists, has a health check and is awaited health
     for (const network of service.networks ?? []) t.ok(network in compose.networks, `${name}: network ${network} is declared`)
   }
   t.ok(edges >= 12, 'registries and SIP nodes declare their dependencies')
+})
+
+t.test('observability: collector, Jaeger, Prometheus and Grafana are wired to the services', async (t) => {
+  const sites = await loadSites(join(ROOT, 'sites'))
+  // Every registry and SIP node exports traces to the collector and serves metrics on 9464.
+  const exporters = sites.flatMap((site) => [`registry-${site.id}`, `sip-node-${site.id}`])
+  for (const name of exporters) {
+    const env = services[name]!.environment ?? {}
+    t.equal(withDefaults(env['OTEL_TRACES_EXPORTER'] ?? ''), 'otlp', `${name} exports traces over OTLP`)
+    t.equal(env['OTEL_EXPORTER_OTLP_ENDPOINT'], 'http://otel-collector:4317', `${name} exports to the collector`)
+    t.equal(env['OTEL_EXPORTER_OTLP_PROTOCOL'], 'grpc', `${name}: OTLP over gRPC, the collector's 4317`)
+    t.equal(env['FLEXSEAT_METRICS_LISTEN'], '0.0.0.0:9464', `${name} serves metrics on 9464`)
+    t.ok(services[name]!.networks?.includes('backbone'), `${name} is on the backbone, with the collector and Prometheus`)
+  }
+  for (const name of OBSERVABILITY) t.ok(services[name]!.networks?.includes('backbone'), `${name} is on the backbone`)
+
+  // Config files named by the volumes exist in the repository.
+  for (const name of OBSERVABILITY) {
+    for (const volume of services[name]!.volumes ?? []) {
+      const source = volume.split(':')[0]!
+      if (source.startsWith('./')) t.ok(existsSync(join(ROOT, source)), `${name}: ${source} exists`)
+    }
+  }
+
+  // The collector receives OTLP on 4317 and forwards traces to Jaeger's OTLP port.
+  const collector = parse(readFileSync(join(ROOT, 'deploy', 'observability', 'otel-collector.yaml'), 'utf8')) as {
+    receivers: { otlp: { protocols: { grpc: { endpoint: string } } } }
+    exporters: Record<string, { endpoint: string }>
+    service: { pipelines: { traces: { receivers: string[]; exporters: string[] } } }
+  }
+  t.match(collector.receivers.otlp.protocols.grpc.endpoint, /:4317$/, 'the collector listens for OTLP gRPC on 4317')
+  const traceExporters = collector.service.pipelines.traces.exporters
+  t.ok(traceExporters.length > 0 && traceExporters.every((name) => collector.exporters[name]?.endpoint === 'jaeger:4317'), 'its traces go to Jaeger')
+  t.equal(services['jaeger']!.environment?.['COLLECTOR_OTLP_ENABLED'], 'true', 'Jaeger takes OTLP')
+  t.ok(services['otel-collector']!.depends_on?.['jaeger'], 'the collector waits for Jaeger')
+  t.ok(services['grafana']!.depends_on?.['prometheus'], 'Grafana waits for Prometheus')
+
+  // Prometheus scrapes every service's metrics port.
+  const prometheus = parse(readFileSync(join(ROOT, 'deploy', 'observability', 'prometheus.yml'), 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] }
+  const targets = new Set(prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((config) => config.targets)))
+  t.same([...targets].sort(), exporters.map((name) => `${name}:9464`).sort(), 'Prometheus scrapes every registry and SIP node at :9464')
+
+  // Published UIs on loopback only.
+  t.same(published(services['jaeger']!).map((p) => p.containerPort), [16686], 'Jaeger UI')
+  t.same(published(services['prometheus']!).map((p) => p.containerPort), [9090], 'Prometheus UI')
+  t.same(published(services['grafana']!).map((p) => p.containerPort), [3000], 'Grafana')
+  const hostPorts = Object.values(services).flatMap((service) => published(service).map((p) => `${p.hostPort}/${p.protocol}`))
+  t.equal(new Set(hostPorts).size, hostPorts.length, 'no host port is published twice')
+
+  // Grafana: the Prometheus and Jaeger data sources, and the dashboard's queries use them.
+  const datasources = parse(readFileSync(join(ROOT, 'deploy', 'observability', 'grafana', 'provisioning', 'datasources', 'datasources.yaml'), 'utf8')) as { datasources: { uid: string; url: string }[] }
+  t.same(datasources.datasources.map((d) => d.url).sort(), ['http://jaeger:16686', 'http://prometheus:9090'])
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'observability', 'grafana', 'dashboards', 'flexseat.json'), 'utf8')) as { panels: { title: string; targets: { expr: string; datasource: { uid: string } }[] }[] }
+  const exprs = dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr))
+  for (const metric of ['flexseat_sign_ins_total', 'flexseat_revocation_duration_bucket', 'flexseat_confirmation_lease_active']) {
+    t.ok(exprs.some((expr) => expr.includes(metric)), `the dashboard shows ${metric}`)
+  }
+  const uids = new Set(datasources.datasources.map((d) => d.uid))
+  t.ok(dashboard.panels.every((panel) => panel.targets.every((target) => uids.has(target.datasource.uid))), 'every panel queries a provisioned data source')
 })

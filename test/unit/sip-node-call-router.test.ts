@@ -39,7 +39,7 @@ function seat(userId: string, extension: string, deviceId: string, siteId: strin
     expiresAt: undefined,
     via: 1,
     epoch,
-    pending: pending ? [{ siteId: 'berlin', deviceId: 'old', epoch: '1', since: undefined }] : [],
+    pending: pending ? [{ siteId: 'berlin', deviceId: 'old', epoch: '1', since: undefined, traceParent: '' }] : [],
   }
 }
 function device(id: string, siteId: string, extension: string, flexHost: boolean): Device {

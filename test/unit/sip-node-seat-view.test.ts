@@ -20,7 +20,7 @@ function seat(userId: string, deviceId: string, epoch: string, overrides: Partia
     ...overrides,
   }
 }
-const pending = (siteId: string, epoch: string): PendingRevocation => ({ siteId, deviceId: `${siteId}-old`, epoch, since: new Date(0) })
+const pending = (siteId: string, epoch: string): PendingRevocation => ({ siteId, deviceId: `${siteId}-old`, epoch, since: new Date(0), traceParent: '' })
 const seated = (s: Seat, revision = s.epoch): SeatEvent => ({ type: SeatEventType.SEAT_EVENT_TYPE_SEATED, seat: s, reason: ReleaseReason.RELEASE_REASON_UNSPECIFIED, revision })
 const released = (s: Seat, revision: string, reason = ReleaseReason.RELEASE_REASON_LOGOUT): SeatEvent => ({ type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat: s, reason, revision })
 const changes = (revision: string, ...events: SeatEvent[]): WatchSeatsResponse => ({ message: { $case: 'changes', value: { revision, events } } })

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { type ChannelCredentials, Client, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js'
+import { context as otelContext, propagation } from '@opentelemetry/api'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { formatOnBehalfOf, ON_BEHALF_OF_KEY } from './auth'
@@ -171,6 +172,8 @@ export class LeaderForwarder {
     metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
     metadata.set(FORWARDED_KEY, '1')
     for (const [key, value] of Object.entries(extra)) metadata.set(key, value)
+    // The write's trace goes on at the leader (its registry.<Rpc> span is a child of this one's).
+    propagation.inject(otelContext.active(), metadata, { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) })
     const ownDeadline = Date.now() + (this.#options.timeoutMs ?? 10_000)
     const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()
     const deadline = Math.min(ownDeadline, Number.isFinite(theirs) ? theirs : Infinity)

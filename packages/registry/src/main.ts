@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // flexseat-registry --site <id> [--sites-dir <dir>]: one seat registry instance (see config.ts
 // for the environment it reads). Logs pino JSON to stdout.
-import { startTelemetry } from '@flexseat/telemetry'
+import { startTelemetry, traceLogFields } from '@flexseat/telemetry'
 
 // First of all: telemetry must run before the modules it observes are loaded (hence the
 // requires below, which run after this line; import statements would be hoisted above it).
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
   }
   const logger = pino({
     level: config.logLevel,
+    // The trace and span id of the active span, if any (a sign-in's trace, for instance).
+    mixin: traceLogFields,
     base: { service: 'flexseat-registry', site: config.site.id, pid: process.pid },
     // Belt and braces: no code path logs these, but a logged object must never carry them.
     redact: { paths: ['*.pin', '*.oldPin', '*.newPin', '*.token', '*.authorization', '*.clusterToken', 'config.tokens'], censor: '[redacted]' },

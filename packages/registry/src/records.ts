@@ -134,6 +134,8 @@ export interface PendingRecord {
   epoch: string
   /** ISO time the registry started waiting. */
   since: string
+  /** W3C traceparent of the write that made the move, when it was traced (the old node links to it). */
+  traceParent?: string
 }
 
 /**
@@ -312,7 +314,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     expiresAt: record.expiresAt === undefined ? undefined : new Date(record.expiresAt),
     via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : record.via === 'softkey' ? SeatVia.SEAT_VIA_SOFTKEY : SeatVia.SEAT_VIA_PHONE,
     epoch,
-    pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since) })),
+    pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since), traceParent: p.traceParent ?? '' })),
   }
 }
 

@@ -1,4 +1,4 @@
-import { metrics } from '@opentelemetry/api'
+import { metrics, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 
 // Instruments of the OpenTelemetry meter `@flexseat/registry` beside the PIN and sign-in ones
 // (pin-events.ts, sign-in-events.ts); no-ops unless the process exports metrics.
@@ -18,18 +18,26 @@ const leaderChanges = meter.createCounter('flexseat.leader.changes', {
  * Runs one fenced etcd transaction (`send`) and records its duration in
  * `flexseat.etcd.txn.duration` (histogram, s), by `flexseat.txn` (the write: `login`,
  * `completeRevocations`, ...) and `flexseat.outcome` (`committed`, `conflict`: a compare
- * failed, `error`: etcd did not answer).
+ * failed, `error`: etcd did not answer), in a span `etcd.txn` with the same attributes.
  */
 export async function timedTxn<T extends { succeeded: boolean }>(what: string, send: () => Promise<T>): Promise<T> {
-  const started = performance.now()
-  let outcome = 'error'
-  try {
-    const res = await send()
-    outcome = res.succeeded ? 'committed' : 'conflict'
-    return res
-  } finally {
-    txnDuration.record((performance.now() - started) / 1_000, { 'flexseat.txn': what, 'flexseat.outcome': outcome })
-  }
+  // A span per transaction (`etcd.txn`), a child of the write's (a Login's) when one is active.
+  return trace.getTracer('@flexseat/registry').startActiveSpan('etcd.txn', { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'etcd', 'flexseat.txn': what } }, async (span) => {
+    const started = performance.now()
+    let outcome = 'error'
+    try {
+      const res = await send()
+      outcome = res.succeeded ? 'committed' : 'conflict'
+      return res
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message })
+      throw error
+    } finally {
+      txnDuration.record((performance.now() - started) / 1_000, { 'flexseat.txn': what, 'flexseat.outcome': outcome })
+      span.setAttribute('flexseat.outcome', outcome)
+      span.end()
+    }
+  })
 }
 
 /** Counts a leadership change of this instance in `flexseat.leader.changes` (by `flexseat.change`). */

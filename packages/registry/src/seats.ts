@@ -1,4 +1,5 @@
 import { ErrorCode, type LoginRequest, type LoginResponse, type LogoutResponse, ReleaseReason, type Seat } from '@flexseat/proto'
+import { traceHeaders } from '@flexseat/telemetry'
 import type { Caller } from './caller'
 import { RegistryError } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
@@ -308,7 +309,9 @@ export async function pendingOfNewSeat(
   ops.push(...pendingIndexDeletes(keys, userId, outstanding.filter((p) => p.siteId === newSite)))
   if (revoking) ops.push({ type: 'delete', key: keys.revoking(userId) })
   if (current && crossesSites && before.length === 0 && (await read.get(keys.node(current.value.siteId))) !== undefined) {
-    const entry: PendingRecord = { siteId: current.value.siteId, deviceId: current.value.deviceId, epoch: current.revision, since: new Date(now).toISOString() }
+    // The sign-in's trace, when one is active: the old branch's node links its apply span to it.
+    const traceParent = traceHeaders()['traceparent']
+    const entry: PendingRecord = { siteId: current.value.siteId, deviceId: current.value.deviceId, epoch: current.revision, since: new Date(now).toISOString(), ...(traceParent === undefined ? {} : { traceParent }) }
     pending = mergePending(pending, [entry])
     const index: RevocationIndexRecord = { epoch: current.revision }
     ops.push({ type: 'put', key: keys.revocation(entry.siteId, userId), value: index })

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import type { PeerCertificate } from 'node:tls'
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
 import { ErrorCode } from '@flexseat/proto'
+import { context as otelContext, propagation, SpanKind, SpanStatusCode, type TextMapGetter, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { type Authenticator, ON_BEHALF_OF_KEY, type RpcName } from './auth'
 import type { Caller } from './caller'
@@ -87,11 +88,36 @@ export function writeHandler<Req, Res>(
     }
     const incoming = { metadata: call.metadata, deadline: call.getDeadline() }
     const extra = annotate === undefined ? undefined : () => annotate(call.request)
-    context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller, incoming), extra).then(
-      (response) => callback(null, response),
-      (error: unknown) => callback(toGrpcStatus(error, context.logger)),
-    )
+    // A span per write (`registry.Login`, ...), a child of the caller's span: the W3C trace context
+    // of the call's metadata (`traceparent`), unless gRPC's instrumentation already made a server
+    // span of it. Its etcd transactions (registry-metrics.ts) and a forward to the leader are its children.
+    const parent = trace.getSpan(otelContext.active()) === undefined ? propagation.extract(otelContext.active(), call.metadata, METADATA_GETTER) : otelContext.active()
+    const attributes = { 'rpc.system.name': 'grpc', 'rpc.method': rpc, 'flexseat.caller.role': caller.role }
+    trace.getTracer('@flexseat/registry').startActiveSpan(`registry.${rpc}`, { kind: SpanKind.SERVER, attributes }, parent, (span) => {
+      context.forwarder.execute(method, call.request, caller, incoming, () => run(call.request, caller, incoming), extra).then(
+        (response) => {
+          span.end()
+          callback(null, response)
+        },
+        (error: unknown) => {
+          const status = toGrpcStatus(error, context.logger)
+          span.setStatus({ code: SpanStatusCode.ERROR, message: status.details ?? '' })
+          span.setAttribute('rpc.grpc.status_code', status.code ?? 2)
+          span.end()
+          callback(status)
+        },
+      )
+    })
   }
+}
+
+/** Reads W3C trace context keys (`traceparent`, `tracestate`) from gRPC metadata. */
+const METADATA_GETTER: TextMapGetter<Metadata> = {
+  keys: (metadata) => Object.keys(metadata.getMap()),
+  get: (metadata, key) => {
+    const values = metadata.get(key).filter((value): value is string => typeof value === 'string')
+    return values.length === 0 ? undefined : values
+  },
 }
 
 /**

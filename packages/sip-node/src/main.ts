@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // flexseat-sip-node --site <id> [--sites-dir <dir>]: one branch's SIP node (see config.ts and
 // packages/sip-node/README.md for the environment it reads). Logs pino JSON to stdout.
-import { startTelemetry } from '@flexseat/telemetry'
+import { startTelemetry, traceLogFields } from '@flexseat/telemetry'
 
 // First of all: telemetry must run before the modules it observes are loaded (hence the
 // requires below, which run after this line; import statements would be hoisted above it).
@@ -25,6 +25,8 @@ async function main(): Promise<void> {
   }
   const logger = pino({
     level: config.logLevel,
+    // The trace and span id of the active span, if any (a sign-in's trace, for instance).
+    mixin: traceLogFields,
     base: { service: 'flexseat-sip-node', site: config.site.id, nodeId: config.nodeId },
     // Belt and braces: no code path logs these (feature codes are logged masked), but a logged
     // object must never carry a PIN, a password equivalent or a secret.

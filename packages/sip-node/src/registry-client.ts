@@ -1,4 +1,5 @@
-import { type ChannelCredentials, type ChannelOptions, credentials, status as GrpcStatus } from '@grpc/grpc-js'
+import { type ChannelCredentials, type ChannelOptions, type ClientOptions, credentials, InterceptingCall, type Interceptor, type Metadata, status as GrpcStatus } from '@grpc/grpc-js'
+import { context as otelContext, propagation, type TextMapSetter } from '@opentelemetry/api'
 import {
   type AckRevocationsRequest,
   bearer,
@@ -68,6 +69,23 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 0,
 }
+
+/**
+ * Carries the active W3C trace context (`traceparent`, `tracestate`) in every call's metadata, so
+ * that the registry's spans of a sign-in are children of the node's (the registry extracts it,
+ * registry service-handlers.ts). Nothing is added while no span is active or nothing is traced.
+ */
+const traceContextInterceptor: Interceptor = (options, nextCall) =>
+  new InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      propagation.inject(otelContext.active(), metadata, METADATA_SETTER)
+      next(metadata, listener)
+    },
+  })
+
+const METADATA_SETTER: TextMapSetter<Metadata> = { set: (metadata, key, value) => metadata.set(key, value) }
+
+const CLIENT_OPTIONS: Partial<ClientOptions> = { ...CHANNEL_OPTIONS, interceptors: [traceContextInterceptor] }
 
 /** The three service clients of one registry address, sharing one channel. */
 interface Endpoint {
@@ -330,8 +348,8 @@ export class RegistryClient {
     const address = this.address
     let endpoint = this.#endpoints.get(address)
     if (endpoint === undefined) {
-      const seat = new SeatServiceClient(address, this.#credentials, CHANNEL_OPTIONS)
-      const shared = { ...CHANNEL_OPTIONS, channelOverride: seat.getChannel() }
+      const seat = new SeatServiceClient(address, this.#credentials, CLIENT_OPTIONS)
+      const shared = { ...CLIENT_OPTIONS, channelOverride: seat.getChannel() }
       endpoint = {
         address,
         seat,

@@ -15,6 +15,8 @@
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
  * lease renewal carries the applied revision, which acknowledges it too.
  */
+import { contextFromHeaders, inSpan } from '@flexseat/telemetry'
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -84,7 +86,8 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
 }
 
 /** A seat that left one of the branch's phones; `delayMs`: for a move, since the registry wrote it. */
-type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number }
+/** `traceParent`: the trace of the sign-in that moved the seat away (the registry stores it with the pending revocation). */
+type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number; traceParent?: string }
 
 /** A display text for a device, computed once the directory answered; `sent` once it was sent (or failed). */
 type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void }
@@ -169,9 +172,11 @@ export class SeatNotifier {
         if (previous !== undefined && previous.siteId === here && (previous.deviceId !== seat.deviceId || seat.siteId !== here)) {
           // The registry wrote the move with this branch pending since that instant (its clock):
           // the revocation's delay, commit to applied here, across clocks of one cluster.
-          const since = seat.pending.find((p) => p.siteId === here)?.since
+          const entry = seat.pending.find((p) => p.siteId === here)
+          const since = entry?.since
           const delayMs = since === undefined ? undefined : this.#msSince(since)
-          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }) })
+          const traceParent = entry?.traceParent || undefined
+          revoked.push({ seat: previous, reason: 'moved', ...(delayMs === undefined ? {} : { delayMs }), ...(traceParent === undefined ? {} : { traceParent }) })
           leaving.push({
             deviceId: previous.deviceId,
             text: () => this.#movedText(previous.extension, seat),
@@ -220,19 +225,29 @@ export class SeatNotifier {
     return Math.max(0, Math.round((this.#o.now ?? Date.now)() - since.getTime()))
   }
 
+  // In a span of its own (`seat.revocation_apply`, a new trace: it applies a batch of watch
+  // events), linked to the trace of each sign-in that moved a seat away (the traceparent the
+  // registry stored with the pending revocation); its child is the acknowledgement's gRPC call.
   #acknowledge(revoked: Revoked[]): void {
-    for (const { seat, reason, delayMs } of revoked) {
-      if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
-      this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
-    }
-    const request: AckRevocationsRequest = {
-      siteId: this.#o.site.id,
-      nodeId: this.#o.nodeId,
-      revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
-    }
-    this.#o.client.ackRevocations(request).catch((error: unknown) => {
-      this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+    const attributes = { 'flexseat.revocations': revoked.length, 'flexseat.users': revoked.map(({ seat }) => seat.userId) }
+    const links = revoked.flatMap(({ traceParent }) => {
+      const linked = traceParent === undefined ? undefined : trace.getSpanContext(contextFromHeaders((name) => (name === 'traceparent' ? traceParent : undefined), ROOT_CONTEXT))
+      return linked === undefined ? [] : [{ context: linked }]
     })
+    void inSpan(TRACER, 'seat.revocation_apply', { kind: SpanKind.CONSUMER, root: true, attributes, links }, async () => {
+      for (const { seat, reason, delayMs } of revoked) {
+        if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
+        this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
+      }
+      const request: AckRevocationsRequest = {
+        siteId: this.#o.site.id,
+        nodeId: this.#o.nodeId,
+        revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
+      }
+      await this.#o.client.ackRevocations(request).catch((error: unknown) => {
+        this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+      })
+    }, ROOT_CONTEXT)
   }
 
   // Every phone whose seat changed fetches its file again: the worker's keys and a Logout key
@@ -323,3 +338,6 @@ export class SeatNotifier {
     return `${site}, ${label}`
   }
 }
+
+/** The tracer of the node's spans. */
+const TRACER = '@flexseat/sip-node'

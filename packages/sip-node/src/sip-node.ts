@@ -21,6 +21,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Device, PhoneBinding } from '@flexseat/proto'
+import { contextFromHeaders, inSpan, traceHeaders } from '@flexseat/telemetry'
+import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
@@ -399,12 +401,26 @@ export class SipNode {
     next()
   }
 
+  // Each INVITE is handled in a span (`sip.feature_code` for a feature code, `sip.invite` for a
+  // call, until the call is handed to the B2BUA or proxied): a sign-in's trace begins here, and a
+  // call from another branch continues the trace its INVITE carries (`traceparent`).
   async #dispatch(req: SrfRequest, res: SrfResponse): Promise<void> {
+    const admission = this.#admissions.get(req)
+    const attributes = { 'sip.call_id': req.get('Call-ID') ?? '', ...(admission?.source === 'phone' ? { 'flexseat.device': admission.device.id } : {}) }
+    if (admission?.source === 'phone' && admission.feature !== undefined) {
+      const { device, feature } = admission
+      return inSpan(TRACER, 'sip.feature_code', { kind: SpanKind.SERVER, root: true, attributes: { ...attributes, 'flexseat.feature': feature.kind } }, () => this.#feature(req, res, device, feature), ROOT_CONTEXT)
+    }
+    // Only another branch's trace is continued (its trunk signature was checked); a phone starts one.
+    const parent = admission?.source === 'trunk' ? contextFromHeaders((name) => (req.has(name) ? req.get(name) : undefined), ROOT_CONTEXT) : ROOT_CONTEXT
+    return inSpan(TRACER, 'sip.invite', { kind: SpanKind.SERVER, attributes: { ...attributes, 'flexseat.source': admission?.source ?? 'unknown' } }, () => this.#call(req, res), parent)
+  }
+
+  async #call(req: SrfRequest, res: SrfResponse): Promise<void> {
     const startedAt = Date.now()
     const admission = this.#admissions.get(req)
     if (admission === undefined) return res.send(500)
     const callId = req.get('Call-ID')
-    if (admission.source === 'phone' && admission.feature !== undefined) return this.#feature(req, res, admission.device, admission.feature)
     const logger = this.#logger.child({ callId, ...(admission.source === 'phone' ? { device: admission.device.id } : { fromSite: admission.fromSite }) })
     const user = uriUser(req.uri)
     const route = (): Promise<RouteDecision> => {
@@ -438,7 +454,7 @@ export class SipNode {
         srf: this.#srf,
         req,
         res,
-        legs: decision.legs.map((leg) => ({ ...leg, seat: leg.seat === undefined ? undefined : { userId: leg.seat.userId, extension: leg.seat.extension, deviceId: leg.seat.deviceId } })),
+        legs: decision.legs.map((leg) => ({ ...leg, headers: withTraceContext(leg.headers), seat: leg.seat === undefined ? undefined : { userId: leg.seat.userId, extension: leg.seat.extension, deviceId: leg.seat.deviceId } })),
         ringing: this.#ringing,
         logger,
         ...(log === undefined ? {} : { outcome: { answered: (desk) => log.answered(desk), ended: () => log.ended() } }),
@@ -452,7 +468,7 @@ export class SipNode {
     logger.info({ to: user, target: decision.target, destinations: decision.destinations, ...(seat === undefined ? {} : { user: seat.userId, device: seat.deviceId }), carried: proxied ? 'proxy' : 'b2bua' }, 'call routed')
     if (!proxied) {
       const outcome: CallOutcomeListener | undefined = log === undefined ? undefined : { answered: () => log.answered(), ended: () => log.ended() }
-      let headers = decision.headers
+      let headers = withTraceContext(decision.headers)
       let body: { content: string; contentType: string } | undefined
       const location = decision.emergency?.location
       if (location !== undefined) {
@@ -499,11 +515,25 @@ export class SipNode {
     const from = req.get('From') ?? ''
     const invite = { callId: req.get('Call-ID'), cseq: (req.get('CSeq') ?? '').trim().split(/\s+/)[0] ?? '', fromTag: /;\s*tag=([^;>\s]+)/i.exec(from)?.[1] ?? '' }
     const reply = await this.#features.run(code, device, invite)
+    trace.getActiveSpan()?.setAttribute('sip.status', reply.status)
     // The dialled string is logged masked: it carries the PIN.
     this.#logger.info({ device: device.id, callId: invite.callId, dialled: maskUri(req.uri, this.config.site.featureCodes), status: reply.status, reason: reply.reason }, 'feature code')
     res.send(reply.status, reply.reason, { headers: reply.headers })
     if (reply.message !== undefined) void this.#messenger.send(device.id, reply.message)
   }
+}
+
+/** The tracer of the node's spans. */
+const TRACER = '@flexseat/sip-node'
+
+/**
+ * `headers` of an INVITE to another branch (it carries the trunk signature), with the active
+ * trace context (`traceparent`), so that a call routed between branches is one trace; other
+ * headers unchanged (a phone gets no trace context). Not covered by the trunk signature: it only
+ * names a trace.
+ */
+function withTraceContext(headers: Record<string, string>): Record<string, string> {
+  return headers[TRUNK_HEADER] === undefined ? headers : { ...headers, ...traceHeaders() }
 }
 
 /** The From tag of a request ('' without one). */

@@ -1,3 +1,5 @@
 export { startTelemetry } from './start-telemetry'
 export type { StopTelemetry, Telemetry } from './start-telemetry'
 export { parseMetricsListen } from './metrics-listen'
+export { contextFromHeaders, inSpan, traceHeaders, traceLogFields } from './trace-context'
+export type { SpanRecord } from './span-file'

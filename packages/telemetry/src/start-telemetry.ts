@@ -37,6 +37,9 @@ const SIGNALS = ['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXP
  * meters, metrics-endpoint.ts), whether or not anything else is exported; the process' memory
  * is among them. A value that is not host:port makes `metricsAddress` reject (the service logs it).
  *
+ * Tests and debugging only: `FLEXSEAT_TEST_SPAN_FILE=<path>` runs the SDK and appends every
+ * finished span to that file as a JSON line (span-file.ts), instead of exporting traces.
+ *
  * Call it first in a service's `main.ts`, before importing (requiring) the modules it should
  * observe: instrumentation patches `@grpc/grpc-js` as it is loaded, and instruments created
  * before the meter provider is registered stay no-ops.
@@ -49,7 +52,8 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
   const disabled = env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true'
   const anything = SIGNALS.some((name) => env[name]!.split(',').some((value) => value.trim() !== 'none'))
   const listen = env['FLEXSEAT_METRICS_LISTEN']?.trim()
-  const sdkRuns = !disabled && anything
+  const spanFile = env['FLEXSEAT_TEST_SPAN_FILE']?.trim() || undefined
+  const sdkRuns = !disabled && (anything || spanFile !== undefined)
   let endpoint: MetricsEndpoint | undefined
   let metricsAddress: Promise<string | undefined> = Promise.resolve(undefined)
   if (listen !== undefined && listen !== '') {
@@ -88,8 +92,18 @@ export function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv = pro
       return { attributes }
     },
   }
+  // Test/debug only: every finished span is appended to the file, in place of any exporter of
+  // OTEL_TRACES_EXPORTER (span-file.ts).
+  let spanProcessors: import('@opentelemetry/sdk-node').tracing.SpanProcessor[] | undefined
+  if (spanFile !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SpanFileExporter } = require('./span-file') as typeof import('./span-file')
+    const { tracing } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node') // eslint-disable-line @typescript-eslint/no-require-imports
+    spanProcessors = [new tracing.SimpleSpanProcessor(new SpanFileExporter(spanFile))]
+  }
   const sdk = new NodeSDK({
     instrumentations: [new GrpcInstrumentation()],
+    ...(spanProcessors === undefined ? {} : { spanProcessors }),
     resourceDetectors: [resources.envDetector, processWithoutCommandLine, resources.hostDetector],
     ...(endpoint === undefined ? {} : { metricReaders: [endpoint.reader] }),
   })

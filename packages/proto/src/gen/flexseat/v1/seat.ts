@@ -284,7 +284,14 @@ export interface PendingRevocation {
   /** The epoch of that previous seat. */
   epoch: string;
   /** When the registry started waiting. */
-  since: Date | undefined;
+  since:
+    | Date
+    | undefined;
+  /**
+   * W3C traceparent of the write that made the move (the sign-in's trace), empty when it was not
+   * traced: the old branch's node links the span applying the move to it. Observability only.
+   */
+  traceParent: string;
 }
 
 export interface LoginRequest {
@@ -657,7 +664,7 @@ export const Seat: MessageFns<Seat> = {
 };
 
 function createBasePendingRevocation(): PendingRevocation {
-  return { siteId: "", deviceId: "", epoch: "0", since: undefined };
+  return { siteId: "", deviceId: "", epoch: "0", since: undefined, traceParent: "" };
 }
 
 export const PendingRevocation: MessageFns<PendingRevocation> = {
@@ -673,6 +680,9 @@ export const PendingRevocation: MessageFns<PendingRevocation> = {
     }
     if (message.since !== undefined) {
       Timestamp.encode(toTimestamp(message.since), writer.uint32(34).fork()).join();
+    }
+    if (message.traceParent !== "") {
+      writer.uint32(42).string(message.traceParent);
     }
     return writer;
   },
@@ -722,6 +732,14 @@ export const PendingRevocation: MessageFns<PendingRevocation> = {
             message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.traceParent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -748,6 +766,11 @@ export const PendingRevocation: MessageFns<PendingRevocation> = {
         : "",
       epoch: isSet(object.epoch) ? globalThis.String(object.epoch) : "0",
       since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      traceParent: isSet(object.traceParent)
+        ? globalThis.String(object.traceParent)
+        : isSet(object.trace_parent)
+        ? globalThis.String(object.trace_parent)
+        : "",
     };
   },
 
@@ -765,6 +788,9 @@ export const PendingRevocation: MessageFns<PendingRevocation> = {
     if (message.since !== undefined) {
       obj.since = message.since.toISOString();
     }
+    if (message.traceParent !== "") {
+      obj.traceParent = message.traceParent;
+    }
     return obj;
   },
 
@@ -777,6 +803,7 @@ export const PendingRevocation: MessageFns<PendingRevocation> = {
     message.deviceId = object.deviceId ?? "";
     message.epoch = object.epoch ?? "0";
     message.since = object.since ?? undefined;
+    message.traceParent = object.traceParent ?? "";
     return message;
   },
 };
