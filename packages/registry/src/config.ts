@@ -6,6 +6,8 @@ import { type DirectorySyncConfig, loadDirectorySyncConfig } from '@flexseat/dir
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
 import type { LockoutPolicy } from './lockout'
+import type { SeatHistoryPolicy } from './seat-history'
+import type { SessionPolicy } from './sessions'
 import type { TxnLimits } from './txn-limits'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
@@ -53,6 +55,18 @@ export interface RegistryConfig {
    * of the sites folder.
    */
   directorySync: DirectorySyncConfig | undefined
+  /**
+   * How long web portal sessions last: a worker's (FLEXSEAT_PORTAL_SESSION_SECONDS, default 28800
+   * = 8 h) and an administrator's (FLEXSEAT_PORTAL_ADMIN_SESSION_SECONDS, default 3600), each 60 s
+   * to 7 days.
+   */
+  sessions: SessionPolicy
+  /**
+   * The seat history: records kept per worker (FLEXSEAT_SEAT_HISTORY_SIZE, default 500, 1 to
+   * 100000) and how long after their last change (FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS,
+   * default 7776000 = 90 days, 2 s to 10 years).
+   */
+  seatHistory: SeatHistoryPolicy
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -136,6 +150,15 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     maxTxnOps: whole('FLEXSEAT_ETCD_MAX_TXN_OPS', 128, 32, 100_000),
     maxRequestBytes: whole('FLEXSEAT_ETCD_MAX_REQUEST_BYTES', 1_572_864, 65_536, 2_147_483_647),
   }
+  const sessions: SessionPolicy = {
+    workerSeconds: whole('FLEXSEAT_PORTAL_SESSION_SECONDS', 28_800, 60, 7 * 86_400),
+    adminSeconds: whole('FLEXSEAT_PORTAL_ADMIN_SESSION_SECONDS', 3_600, 60, 7 * 86_400),
+  }
+  const seatHistory: SeatHistoryPolicy = {
+    size: whole('FLEXSEAT_SEAT_HISTORY_SIZE', 500, 1, 100_000),
+    // At least etcd's minimum lease TTL (the records are put on a retention lease).
+    retentionSeconds: whole('FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS', 90 * 86_400, 2, 3_650 * 86_400),
+  }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -153,6 +176,8 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     confirmationLeaseSeconds,
     lockout,
     txnLimits,
+    sessions,
+    seatHistory,
     logLevel,
     tls: await loadTls(env, cwd),
     directorySync: await loadDirectorySync(text('FLEXSEAT_DIRECTORY_SYNC_FILE'), sites, cwd),

@@ -1,7 +1,7 @@
 import { type ChannelCredentials, credentials as channelCredentials, Metadata, type MethodDefinition, Server, ServerCredentials } from '@grpc/grpc-js'
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { BranchServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService } from '@flexseat/proto'
+import { BranchServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService, SessionServiceService } from '@flexseat/proto'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { Logger } from 'pino'
 import { Authenticator, type TokenEntry } from './auth'
@@ -13,11 +13,12 @@ import { directorySyncService } from './directory-sync-service'
 import { unavailable } from './errors'
 import { LeaderForwarder } from './leader-forwarder'
 import { seatService } from './seat-service'
+import { sessionService } from './session-service'
 import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
 
 /** Fully qualified names of the registry's services, as health checking and reflection name them. */
-export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService'] as const
+export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService', 'flexseat.v1.SessionService'] as const
 
 /** PEM material of the server's TLS (and of the channels it forwards writes on). */
 export interface TlsMaterial {
@@ -96,6 +97,7 @@ export class RegistryServer {
     server.addService(ClusterServiceService, clusterService(context))
     server.addService(BranchServiceService, branchService(context))
     server.addService(DirectorySyncServiceService, directorySyncService(context))
+    server.addService(SessionServiceService, sessionService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

@@ -24,6 +24,10 @@
  * - `profiles/<name>`: function-key profiles (JSON).
  * - `directory-sync/status` → the directory sync's run under way and last runs (written by the
  *   leader that runs them, read by any instance).
+ * - `seat-history/<user>/<13-digit ms of the seat's start>-<device>` → one seat the worker held
+ *   (seat-history.ts), written with the seat and again when it ends, on a retention lease; the
+ *   keys sort by start.
+ * - `sessions/<sha256 of the token>` → a web portal session (sessions.ts), on a retention lease.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -59,6 +63,9 @@ export class Keys {
   profile(name: string): string { return `${this.prefix}profiles/${name}` }
   get profiles(): string { return `${this.prefix}profiles/` }
   get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
+  /** The worker's seat history: every key under it is one seat. */
+  seatHistory(userId: string): string { return `${this.prefix}seat-history/${userId}/` }
+  session(id: string): string { return `${this.prefix}sessions/${id}` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { type ChannelCredentials, Client, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import { formatOnBehalfOf, ON_BEHALF_OF_KEY } from './auth'
+import { formatOnBehalfOf, ON_BEHALF_OF_KEY, SESSION_KEY } from './auth'
 import type { Caller } from './caller'
 import { RegistryError, unavailable } from './errors'
 import { registryErrorFromServiceError } from './grpc-errors'
@@ -134,6 +134,9 @@ export class LeaderForwarder {
     if (this.#options.clusterToken !== undefined) metadata.set('authorization', `Bearer ${this.#options.clusterToken}`)
     metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
     metadata.set(FORWARDED_KEY, '1')
+    // A portal session is resolved again by the leader, from the session itself (auth.ts).
+    const [session] = caller.session === undefined ? [] : incoming.metadata.get(SESSION_KEY)
+    if (typeof session === 'string') metadata.set(SESSION_KEY, session)
     for (const [key, value] of Object.entries(extra)) metadata.set(key, value)
     const ownDeadline = Date.now() + (this.#options.timeoutMs ?? 10_000)
     const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()

@@ -76,6 +76,8 @@ export class RegistryProcess {
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         txnLimits: config.txnLimits,
+        sessions: config.sessions,
+        seatHistory: config.seatHistory,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         logger,
       })

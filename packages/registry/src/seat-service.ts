@@ -1,6 +1,7 @@
 import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
+import { mustBeSelf, mustBeSelfId } from './session-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
 function deadlineMs(deadline: Date | number | undefined): number | undefined {
@@ -18,9 +19,21 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),
-    logout: writeHandler(context, 'Logout', def.logout, (request, caller) => context.core().logout(request, caller)),
-    getSeat: readHandler(context, 'GetSeat', (request, caller) => context.core().getSeat(request, caller)),
+    // A worker's portal session signs out, and reads the seat of, its own worker only (session-scope.ts).
+    logout: writeHandler(context, 'Logout', def.logout, (request, caller) => {
+      mustBeSelf(caller, request.target, 'signs out')
+      return context.core().logout(request, caller)
+    }),
+    getSeat: readHandler(context, 'GetSeat', (request, caller) => {
+      mustBeSelf(caller, request.target, 'reads the seat')
+      return context.core().getSeat(request, caller)
+    }),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),
+    listFreeDesks: readHandler(context, 'ListFreeDesks', (request, caller) => context.core().listFreeDesks(request, caller)),
+    listSeatHistory: readHandler(context, 'ListSeatHistory', (request, caller) => {
+      mustBeSelfId(caller, request.userId, 'reads the seat history')
+      return context.core().listSeatHistory(request, caller)
+    }),
     watchSeats: streamHandler(context, 'WatchSeats', (request, _caller, signal) => context.core().watchSeats(request, signal)),
   }
 }
