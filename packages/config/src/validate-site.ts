@@ -159,8 +159,29 @@ export function validateSite(document: unknown, file: string): SiteConfig {
     section.done()
   }
 
+  let portal: SiteConfig['portal']
+  if (root.has('portal')) {
+    const section = root.section('portal')
+    portal = { listen: section.string('listen', checkHostPort), url: section.optionalString('url', checkHttpUrl) }
+    section.done()
+  }
+
   root.done()
-  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan, language, ...(provisioning === undefined ? {} : { provisioning }) }
+  return {
+    id,
+    name,
+    timezone,
+    emergencyNumbers,
+    dispatchableLocation,
+    etcd,
+    registry,
+    sip,
+    featureCodes,
+    dialPlan,
+    language,
+    ...(provisioning === undefined ? {} : { provisioning }),
+    ...(portal === undefined ? {} : { portal }),
+  }
 }
 
 function describe(value: unknown): string {

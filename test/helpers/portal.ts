@@ -1,0 +1,125 @@
+/**
+ * The web portal of each branch of a {@link Branches} harness, as real processes
+ * (`node packages/portal/dist/main.js --site <id>`) on ephemeral ports with the registry role
+ * `portal`; and a browser: Debian's chromium driven by playwright-core (`/usr/bin/chromium`, never
+ * a download), one per test file, closed in teardown.
+ *
+ * ```ts
+ * const portals = await PortalServices.start(t, branches)
+ * const browser = await openBrowser(t)
+ * const page = await browser.newPage()
+ * await page.goto(portals.url('amsterdam'))
+ * ```
+ */
+/// <reference lib="dom" />
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { parseDocument } from 'yaml'
+import { TetheredProcess } from '@flexseat/sim'
+import type { Branches, LogLine } from './branches'
+import { REPO_ROOT } from './registry-cluster'
+import type { TestLike } from './sip-engine'
+
+export const PORTAL_MAIN = join(REPO_ROOT, 'packages', 'portal', 'dist', 'main.js')
+/** Debian's chromium (scripts/install-system-packages.sh installs it). */
+export const CHROMIUM = '/usr/bin/chromium'
+
+/** The portals of a harness's branches. */
+export class PortalServices {
+  readonly #urls = new Map<string, string>()
+  readonly #logs = new Map<string, LogLine[]>()
+  readonly #text = new Map<string, string[]>()
+  readonly #children = new Map<string, TetheredProcess>()
+
+  private constructor(readonly branches: Branches) {}
+
+  /**
+   * Starts one portal per branch (or `sites`), each resolving once it logged `portal listening`.
+   * `env` adds to every portal's environment (e.g. FLEXSEAT_PORTAL_SIGN_IN_LIMIT).
+   */
+  static async start(t: TestLike, branches: Branches, options: { sites?: readonly string[]; env?: Record<string, string> } = {}): Promise<PortalServices> {
+    const services = new PortalServices(branches)
+    t.teardown(() => services.stop())
+    const tokenFile = join(branches.dir, 'portal.token')
+    await writeFile(tokenFile, `${branches.registry.tokens.portal}\n`, { mode: 0o600 })
+    if (!existsSync(PORTAL_MAIN)) throw new Error(`${PORTAL_MAIN} is missing: npm run build`)
+    await Promise.all((options.sites ?? branches.branches.map((b) => b.id)).map(async (siteId) => {
+      const file = join(branches.sitesDir, `${siteId}.yaml`)
+      const doc = parseDocument(await readFile(file, 'utf8'))
+      doc.setIn(['portal', 'listen'], '127.0.0.1:0')
+      await writeFile(file, doc.toString())
+      const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEXSEAT_') && !name.startsWith('OTEL_')))
+      const child = await TetheredProcess.spawn(process.execPath, [PORTAL_MAIN, '--site', siteId, '--sites-dir', branches.sitesDir], {
+        cwd: REPO_ROOT,
+        env: { ...inherited, FLEXSEAT_REGISTRY_ADDRESSES: branches.branch(siteId).registryAddress, FLEXSEAT_PORTAL_TOKEN_FILE: tokenFile, FLEXSEAT_LOG_LEVEL: 'debug', FLEXSEAT_PORTAL_SIGN_IN_LIMIT: '100', ...options.env },
+      })
+      services.#children.set(siteId, child)
+      const logs: LogLine[] = []
+      const text: string[] = []
+      services.#logs.set(siteId, logs)
+      services.#text.set(siteId, text)
+      const ready = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${siteId} portal did not listen: ${text.join('\n')}`)), 15_000)
+        for (const stream of [child.stdout, child.stderr]) {
+          createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+            text.push(line)
+            if (!line.startsWith('{')) return
+            const parsed = JSON.parse(line) as LogLine
+            logs.push(parsed)
+            if (parsed.msg === 'portal listening') {
+              clearTimeout(timer)
+              resolve(String(parsed['url']))
+            }
+          })
+        }
+        void child.exited.then((exit) => reject(new Error(`${siteId} portal exited (${JSON.stringify(exit)}): ${text.join('\n')}`)))
+      })
+      services.#urls.set(siteId, await ready)
+    }))
+    return services
+  }
+
+  /** The base URL of `siteId`'s portal. */
+  url(siteId: string): string {
+    const url = this.#urls.get(siteId)
+    if (url === undefined) throw new RangeError(`no portal at ${siteId}`)
+    return url
+  }
+
+  /** Every output line of `siteId`'s portal so far (JSON and raw). */
+  logs(siteId: string): { lines: LogLine[]; text: string[] } {
+    return { lines: this.#logs.get(siteId) ?? [], text: this.#text.get(siteId) ?? [] }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#children.values()].map((child) => child.stop(2_000).catch(() => undefined)))
+  }
+}
+
+/** Launches Debian's chromium (headless) for this test file; closed in teardown. */
+export async function openBrowser(t: TestLike): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (scripts/install-system-packages.sh)`)
+  const browser = await chromium.launch({ executablePath: CHROMIUM })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/** Signs in on the workers' page (`/`) with extension and PIN; resolves once the page greets the worker. */
+export async function signInWorker(page: Page, portalUrl: string, extension: string, pin: string): Promise<void> {
+  await page.goto(portalUrl)
+  await page.getByLabel('Extension', { exact: true }).fill(extension)
+  await page.getByLabel('PIN', { exact: true }).fill(pin)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: /^Hello, / }).waitFor()
+}
+
+/** Signs in on the administrators' page (`/admin`) with an administrator token. */
+export async function signInAdmin(page: Page, portalUrl: string, token: string): Promise<void> {
+  await page.goto(`${portalUrl}/admin`)
+  await page.getByRole('textbox', { name: 'Administrator token' }).fill(token)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Live map' }).waitFor()
+}
