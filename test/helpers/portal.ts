@@ -13,11 +13,10 @@
  */
 /// <reference lib="dom" />
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { type Browser, chromium, type Page } from 'playwright-core'
-import { parseDocument } from 'yaml'
 import { TetheredProcess } from '@flexseat/sim'
 import type { Branches, LogLine } from './branches'
 import { REPO_ROOT } from './registry-cluster'
@@ -34,27 +33,39 @@ export class PortalServices {
   readonly #text = new Map<string, string[]>()
   readonly #children = new Map<string, TetheredProcess>()
 
-  private constructor(readonly branches: Branches) {}
+  private constructor() {}
 
   /**
    * Starts one portal per branch (or `sites`), each resolving once it logged `portal listening`.
    * `env` adds to every portal's environment (e.g. FLEXSEAT_PORTAL_SIGN_IN_LIMIT).
    */
   static async start(t: TestLike, branches: Branches, options: { sites?: readonly string[]; env?: Record<string, string> } = {}): Promise<PortalServices> {
-    const services = new PortalServices(branches)
+    return PortalServices.startWith(t, { dir: branches.dir, sitesDir: branches.sitesDir, token: branches.registry.tokens.portal, addressOf: (siteId) => branches.branch(siteId).registryAddress }, options.sites ?? branches.branches.map((b) => b.id), options.env)
+  }
+
+  /**
+   * Starts portals for `sites` of any registry: `host` names a folder for the token file, the
+   * sites folder, the portal token and each site's registry address.
+   */
+  static async startWith(t: TestLike, host: { dir: string; sitesDir: string; token: string; addressOf: (siteId: string) => string }, sites: readonly string[], env: Record<string, string> = {}): Promise<PortalServices> {
+    const services = new PortalServices()
     t.teardown(() => services.stop())
-    const tokenFile = join(branches.dir, 'portal.token')
-    await writeFile(tokenFile, `${branches.registry.tokens.portal}\n`, { mode: 0o600 })
+    const tokenFile = join(host.dir, 'portal.token')
+    await writeFile(tokenFile, `${host.token}\n`, { mode: 0o600 })
     if (!existsSync(PORTAL_MAIN)) throw new Error(`${PORTAL_MAIN} is missing: npm run build`)
-    await Promise.all((options.sites ?? branches.branches.map((b) => b.id)).map(async (siteId) => {
-      const file = join(branches.sitesDir, `${siteId}.yaml`)
-      const doc = parseDocument(await readFile(file, 'utf8'))
-      doc.setIn(['portal', 'listen'], '127.0.0.1:0')
-      await writeFile(file, doc.toString())
+    await Promise.all(sites.map(async (siteId) => {
       const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEXSEAT_') && !name.startsWith('OTEL_')))
-      const child = await TetheredProcess.spawn(process.execPath, [PORTAL_MAIN, '--site', siteId, '--sites-dir', branches.sitesDir], {
+      const child = await TetheredProcess.spawn(process.execPath, [PORTAL_MAIN, '--site', siteId, '--sites-dir', host.sitesDir], {
         cwd: REPO_ROOT,
-        env: { ...inherited, FLEXSEAT_REGISTRY_ADDRESSES: branches.branch(siteId).registryAddress, FLEXSEAT_PORTAL_TOKEN_FILE: tokenFile, FLEXSEAT_LOG_LEVEL: 'debug', FLEXSEAT_PORTAL_SIGN_IN_LIMIT: '100', ...options.env },
+        env: {
+          ...inherited,
+          FLEXSEAT_PORTAL_LISTEN: '127.0.0.1:0',
+          FLEXSEAT_REGISTRY_ADDRESSES: host.addressOf(siteId),
+          FLEXSEAT_PORTAL_TOKEN_FILE: tokenFile,
+          FLEXSEAT_LOG_LEVEL: 'debug',
+          FLEXSEAT_PORTAL_SIGN_IN_LIMIT: '100',
+          ...env,
+        },
       })
       services.#children.set(siteId, child)
       const logs: LogLine[] = []

@@ -69,6 +69,8 @@ export class PortalService {
       loggerInstance: logger,
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 16_384,
+      // No type coercion: a 0 must not turn into null ("until released"), nor "12" into 12.
+      ajv: { customOptions: { coerceTypes: false } },
       ...(options.tls === undefined ? {} : { https: options.tls }),
     }) as unknown as FastifyInstance
     const service = new PortalService(app, options)
