@@ -49,7 +49,7 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
   const entries = (parse(tokensFile) as { tokens: { role: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'provisioning', 'registry', 'sip-node'], 'one token per role the simulation needs')
+  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'portal', 'provisioning', 'registry', 'sip-node'], 'one token per role the simulation needs')
   t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the saved token is the admin one')
 
   // Every registry answers ClusterService with the saved token: one leader, three instances.
@@ -62,8 +62,18 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
 
   const enginePids = (): number[] => sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact))
   const provisioningPids = (): number[] => processesMentioning('provisioning/dist/main.js', sitesDir)
-  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids()]
+  const portalPids = (): number[] => processesMentioning('portal/dist/main.js', sitesDir)
+  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids(), ...portalPids()]
   t.equal(provisioningPids().length, 3, 'three provisioning services')
+  t.equal(portalPids().length, 3, 'three portals')
+  // The map names each branch's portal, which serves its page there.
+  for (const site of sites) {
+    const url = new RegExp(`${site.id}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(output.slice(output.indexOf('web portal (')))?.[1]
+    t.ok(url, `map: ${site.id}'s portal`)
+    const page = await fetch(`${url}/`)
+    t.equal(page.status, 200, `${site.id}'s portal serves its page`)
+    t.match(await page.text(), '<html lang="en">')
+  }
   // The map names each branch's provisioning service, and a simulated phone fetches its file there
   // with its own credentials (the demo directory gives desk-1 a Yealink MAC).
   const demo = parse(await readFile(join(stateDir, 'directory.yaml'), 'utf8')) as { devices: { id: string; mac: string; sipPassword: string }[] }
@@ -88,8 +98,8 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
-  t.match(run.output(), /stopping: provisioning services, SIP nodes, SIP engines, registries, then etcd/)
-  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node or provisioning process is left')
+  t.match(run.output(), /stopping: portals, provisioning services, SIP nodes, SIP engines, registries, then etcd/)
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node, provisioning or portal process is left')
 
   // A second start resumes on the same data and tokens.
   const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])

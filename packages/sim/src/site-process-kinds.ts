@@ -1,4 +1,5 @@
 import { engineKind } from './engine-kind'
+import { portalKind } from './portal-kind'
 import { provisioningKind } from './provisioning-kind'
 import { registryKind } from './registry-kind'
 import type { SiteProcessKind } from './site-process-kind'
@@ -7,6 +8,6 @@ import { sipNodeKind } from './sip-node-kind'
 /**
  * The processes `npm start` runs per site, in start order (stopped in reverse): the seat
  * registry, the SIP engine (drachtio's wire protocol), the SIP node that connects to both, then
- * the provisioning service (a client of the registries, like the node).
+ * the provisioning service and the web portal (clients of the registries, like the node).
  */
-export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind, provisioningKind]
+export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind, provisioningKind, portalKind]
