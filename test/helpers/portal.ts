@@ -12,6 +12,7 @@
  * ```
  */
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -133,4 +134,35 @@ export async function signInAdmin(page: Page, portalUrl: string, token: string):
   await page.getByRole('textbox', { name: 'Administrator token' }).fill(token)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.getByRole('heading', { name: 'Live map' }).waitFor()
+}
+
+/** Presses Tab until the focused element's accessible name matches (the control is reachable by keyboard). */
+export async function tabTo(page: Page, name: RegExp, max = 40): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab')
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null
+      if (el === null) return ''
+      const labelled = (el as HTMLInputElement).labels?.[0]?.textContent ?? ''
+      return `${el.getAttribute('aria-label') ?? ''} ${labelled} ${el.tagName === 'BUTTON' ? el.textContent : ''}`.trim()
+    })
+    if (name.test(focused)) return
+  }
+  throw new Error(`no control matching ${name} within ${max} tabs`)
+}
+
+/** Every form control has a label, every button a name, the page its landmarks and a language. */
+export async function accessibility(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const problems: string[] = []
+    if (document.documentElement.lang === '') problems.push('no lang on <html>')
+    for (const landmark of ['header', 'main', 'footer']) if (document.querySelector(landmark) === null) problems.push(`no <${landmark}>`)
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+      const input = el as HTMLInputElement
+      if ((input.labels?.length ?? 0) === 0 && input.getAttribute('aria-label') === null) problems.push(`unlabelled ${input.tagName} ${input.name || input.id}`)
+    }
+    for (const button of document.querySelectorAll('button')) if ((button.getAttribute('aria-label') ?? button.textContent ?? '').trim() === '') problems.push('a button without a name')
+    if (document.querySelectorAll('h1, h2').length === 0) problems.push('no heading')
+    return problems
+  })
 }

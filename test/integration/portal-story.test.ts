@@ -8,44 +8,12 @@
 /// <reference lib="dom.iterable" />
 import t from 'tap'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
 import { SeatVia } from '@flexseat/proto'
 import { Branches, PIN, statusLine } from '../helpers/branches'
-import { openBrowser, PortalServices, signInAdmin } from '../helpers/portal'
+import { accessibility, openBrowser, PortalServices, signInAdmin, tabTo } from '../helpers/portal'
 
 // Four processes per branch, two branches, sipp phones and a browser: longer than tap's 30 s.
 t.setTimeout(120_000)
-
-/** Presses Tab until the focused element's accessible name matches (the control is reachable by keyboard). */
-async function tabTo(page: Page, name: RegExp, max = 40): Promise<void> {
-  for (let i = 0; i < max; i++) {
-    await page.keyboard.press('Tab')
-    const focused = await page.evaluate(() => {
-      const el = document.activeElement as HTMLElement | null
-      if (el === null) return ''
-      const labelled = (el as HTMLInputElement).labels?.[0]?.textContent ?? ''
-      return `${el.getAttribute('aria-label') ?? ''} ${labelled} ${el.tagName === 'BUTTON' ? el.textContent : ''}`.trim()
-    })
-    if (name.test(focused)) return
-  }
-  throw new Error(`no control matching ${name} within ${max} tabs`)
-}
-
-/** Every form control has a label, every button a name, the page its landmarks and a language. */
-async function accessibility(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const problems: string[] = []
-    if (document.documentElement.lang === '') problems.push('no lang on <html>')
-    for (const landmark of ['header', 'main', 'footer']) if (document.querySelector(landmark) === null) problems.push(`no <${landmark}>`)
-    for (const el of document.querySelectorAll('input, select, textarea')) {
-      const input = el as HTMLInputElement
-      if ((input.labels?.length ?? 0) === 0 && input.getAttribute('aria-label') === null) problems.push(`unlabelled ${input.tagName} ${input.name || input.id}`)
-    }
-    for (const button of document.querySelectorAll('button')) if ((button.getAttribute('aria-label') ?? button.textContent ?? '').trim() === '') problems.push('a button without a name')
-    if (document.querySelectorAll('h1, h2').length === 0) problems.push('no heading')
-    return problems
-  })
-}
 
 t.test('a worker takes a desk for 2 hours in the portal; the live map follows a *51', async (t) => {
   const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info', confirmationLeaseSeconds: 3 })

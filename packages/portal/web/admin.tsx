@@ -199,7 +199,7 @@ function Workers({ sites, siteName }: { sites: Site[]; siteName: (id: string) =>
       </div>
       <Message notice={notice} id="workers-message" />
       {editing === undefined ? null : (
-        <WorkerForm user={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
+        <WorkerForm key={editing === 'new' ? '' : editing.id} user={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
           setEditing(undefined)
           if (text !== undefined) {
             setNotice({ kind: 'ok', text })
@@ -307,7 +307,7 @@ function Desks({ sites, devices, siteName, onChanged }: { sites: Site[]; devices
       <button type="button" onClick={() => setEditing('new')}>Add a desk</button>
       <Message notice={notice} id="desks-message" />
       {editing === undefined ? null : (
-        <DeskForm device={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
+        <DeskForm key={editing === 'new' ? '' : editing.id} device={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
           setEditing(undefined)
           if (text !== undefined) {
             setNotice({ kind: 'ok', text })

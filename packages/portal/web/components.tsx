@@ -141,19 +141,20 @@ export function SignIn({ scope, onSignedIn }: { scope: 'worker' | 'admin'; onSig
           </label>
         ))}
       </fieldset>
+      {/* Keys: each method's inputs are its own (reusing the PIN's input for the password would keep its digits-only pattern). */}
       <form onSubmit={submit} aria-describedby="sign-in-message" noValidate={false}>
         {method === 'pin' ? (
           <>
-            <Field id="extension" name="extension" label="Extension" hint="2 to 15 digits" inputMode="numeric" pattern="[0-9]{2,15}" autoComplete="username" value={extension} onInput={setExtension} notice={notice} messageId="sign-in-message" />
-            <Field id="pin" name="pin" label="PIN" hint="4 to 12 digits" type="password" inputMode="numeric" pattern="[0-9]{4,12}" autoComplete="current-password" value={pin} onInput={setPin} notice={notice} messageId="sign-in-message" />
+            <Field key="extension" id="extension" name="extension" label="Extension" hint="2 to 15 digits" inputMode="numeric" pattern="[0-9]{2,15}" autoComplete="username" value={extension} onInput={setExtension} notice={notice} messageId="sign-in-message" />
+            <Field key="pin" id="pin" name="pin" label="PIN" hint="4 to 12 digits" type="password" inputMode="numeric" pattern="[0-9]{4,12}" autoComplete="current-password" value={pin} onInput={setPin} notice={notice} messageId="sign-in-message" />
           </>
         ) : method === 'directory' ? (
           <>
-            <Field id="username" name="username" label="Username" autoComplete="username" value={username} onInput={setUsername} notice={notice} messageId="sign-in-message" />
-            <Field id="password" name="password" label="Password" type="password" autoComplete="current-password" value={password} onInput={setPassword} notice={notice} messageId="sign-in-message" />
+            <Field key="username" id="username" name="username" label="Username" autoComplete="username" value={username} onInput={setUsername} notice={notice} messageId="sign-in-message" />
+            <Field key="password" id="password" name="password" label="Password" type="password" autoComplete="current-password" value={password} onInput={setPassword} notice={notice} messageId="sign-in-message" />
           </>
         ) : (
-          <Field id="token" name="token" label="Administrator token" type="password" autoComplete="off" value={token} onInput={setToken} notice={notice} messageId="sign-in-message" />
+          <Field key="token" id="token" name="token" label="Administrator token" type="password" autoComplete="off" value={token} onInput={setToken} notice={notice} messageId="sign-in-message" />
         )}
         <button type="submit" disabled={busy}>
           Sign in

@@ -26,6 +26,8 @@ const DeviceFields = Type.Object(
   { siteId: Id, extension: Type.Union([Extension, Type.Literal('')]), label: Type.String({ maxLength: 256 }), flexHost: Type.Boolean(), model: Type.Optional(Text), sipPassword: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{8,64}$' })) },
   { additionalProperties: false },
 )
+// New records' bodies spread these properties into one object: fastify's ajv removes properties
+// an `additionalProperties: false` part does not name, so an intersection would lose the id.
 const USER_MASK = ['extension', 'display_name', 'home_site_id', 'roaming_allowed', 'max_seat_hours', 'department', 'email']
 const DEVICE_MASK = ['site_id', 'extension', 'label', 'flex_host', 'model']
 
@@ -122,7 +124,7 @@ export const adminRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, opt
 
   app.post(
     '/api/admin/users',
-    { preHandler, schema: { body: Type.Intersect([Type.Object({ id: Id, pin: Type.String({ pattern: '^[0-9]{4,12}$' }) }), UserFields]), response: { 200: Type.Object({ user: UserView }), ...Errors } } },
+    { preHandler, schema: { body: Type.Object({ id: Id, pin: Type.String({ pattern: '^[0-9]{4,12}$' }), ...UserFields.properties }, { additionalProperties: false }), response: { 200: Type.Object({ user: UserView }), ...Errors } } },
     async (request, reply) => {
       const session = sessionOf(request)
       const { id, pin, ...fields } = request.body
@@ -184,7 +186,7 @@ export const adminRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, opt
 
   app.post(
     '/api/admin/devices',
-    { preHandler, schema: { body: Type.Intersect([Type.Object({ id: Id }), DeviceFields]), response: { 200: Type.Object({ device: DeviceView }), ...Errors } } },
+    { preHandler, schema: { body: Type.Object({ id: Id, ...DeviceFields.properties }, { additionalProperties: false }), response: { 200: Type.Object({ device: DeviceView }), ...Errors } } },
     async (request, reply) => {
       const session = sessionOf(request)
       const { id, ...fields } = request.body
