@@ -5,9 +5,11 @@
  * - login latency (median, p99) at 1 and at 32 concurrent clients, and logins per second, for
  *   administrator logins (no PIN: the etcd path alone) and phone logins (PIN checked with scrypt),
  *   sent to the leader and to a follower (which forwards to the leader);
- * - time from kill -9 of the leader to the next successful login through a surviving instance.
+ * - time from kill -9 of the leader to the next successful login through a surviving instance;
+ * - time from SIGSTOP of the leader to the answer of a login a follower had forwarded to it
+ *   (the follower moves it to the new leader once one is elected).
  *
- *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3]
+ *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3] [--pauses 3]
  *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32] [--cpu-prof <dir>]
  *
  * Each row also gives the CPU time spent per login by the leader's registry process, the
@@ -30,6 +32,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
     failovers: { type: 'string', default: '3' },
+    pauses: { type: 'string', default: '3' },
     'lease-ttl': { type: 'string', default: '3' },
     scenarios: { type: 'string', default: 'admin,pin' },
     targets: { type: 'string', default: 'leader,follower' },
@@ -40,6 +43,7 @@ const { values } = parseArgs({
 })
 const SECONDS = Number(values.seconds)
 const FAILOVERS = Number(values.failovers)
+const PAUSES = Number(values.pauses)
 const LEASE_TTL = Number(values['lease-ttl'])
 const SCENARIOS = values.scenarios.split(',') as ('admin' | 'pin')[]
 const TARGETS = values.targets.split(',') as ('leader' | 'follower')[]
@@ -90,7 +94,10 @@ async function main(): Promise<void> {
     const failovers = await failoverTimes(cluster)
     console.log(`\nkill -9 of the leader → next successful login (lease TTL ${LEASE_TTL} s), ${failovers.length} runs:`)
     console.log(`  each: ${failovers.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(failovers).medianMs)} ms`)
-    console.log(JSON.stringify({ rows, failoverMs: failovers, leaseTtlSeconds: LEASE_TTL, memory }))
+    const pauses = await pauseTimes(cluster)
+    console.log(`\nSIGSTOP of the leader → answer of a login forwarded to it by a follower (lease TTL ${LEASE_TTL} s), ${pauses.length} runs:`)
+    console.log(`  each: ${pauses.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(pauses).medianMs)} ms`)
+    console.log(JSON.stringify({ rows, failoverMs: failovers, pauseMs: pauses, leaseTtlSeconds: LEASE_TTL, memory }))
   } finally {
     await cluster.stop()
   }
@@ -206,6 +213,34 @@ async function failoverTimes(cluster: RegistryCluster): Promise<number[]> {
     }
     await cluster.restart(leader)
     await cluster.waitForLeader()
+  }
+  return times
+}
+
+/**
+ * SIGSTOP the leader right after a login through a follower (so the follower knows the leader and
+ * forwards the next one to it), send one more login through that follower, and measure until it
+ * is answered; then resume the old leader and let it rejoin.
+ */
+async function pauseTimes(cluster: RegistryCluster): Promise<number[]> {
+  const times: number[] = []
+  for (let run = 0; run < PAUSES; run += 1) {
+    const leader = await cluster.leader()
+    const follower = cluster.live.find((i) => i !== leader)!
+    const { seat } = cluster.clients(follower)
+    const metadata = cluster.metadata('admin')
+    let side = 0
+    const login = (timeoutMs: number) => {
+      side = 1 - side
+      return unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d1-${side}`, extension: '1001' }), { metadata, timeoutMs })
+    }
+    await login(2_000)
+    cluster.pause(leader)
+    const paused = performance.now()
+    await login(30_000)
+    times.push(since(paused))
+    cluster.resume(leader)
+    await cluster.waitForLeader({ on: [0, 1, 2] })
   }
   return times
 }

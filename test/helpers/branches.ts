@@ -1,7 +1,7 @@
 /**
  * Several branch offices on this machine, for integration tests and benchmarks of the SIP node:
- * one etcd cluster, one registry process per branch, and per branch the embedded SIP engine
- * (`flexseat-sip-engine`) and the branch's SIP node (`node packages/sip-node/dist/main.js`), all
+ * one etcd cluster, one registry process per branch, and per branch a SIP engine (the embedded
+ * `flexseat-sip-engine`, or drachtio-server in a twin file: engines.ts) and the branch's SIP node (`node packages/sip-node/dist/main.js`), all
  * tethered child processes on loopback ports. Phones are sipp processes (see {@link Phone}).
  *
  * ```ts
@@ -24,6 +24,7 @@ import { parseDocument } from 'yaml'
 import { type Device, type Seat, unary, User } from '@flexseat/proto'
 import { freePorts, TetheredProcess } from '@flexseat/sim'
 import { REPO_ROOT, RegistryCluster } from './registry-cluster'
+import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines'
 import { freePort, type TestLike } from './sip-engine'
 import { isBound, parseSippTrace, type SippTraceEntry } from './sipp'
 
@@ -161,7 +162,8 @@ export class Branches {
   readonly #phones = new Map<string, Phone>()
   readonly #devices = new Map<string, SeededDevice>()
   readonly #trunkSecretFile: string
-  readonly #tokenFile: string
+  /** The file with the sip-node token of a site (each node's token acts for its own site). */
+  readonly #tokenFile: (siteId: string) => string
   readonly #drachtioSecret: string
   #stopped = false
 
@@ -175,7 +177,7 @@ export class Branches {
     startup: StartupTimes
     carrier: Phone | undefined
     trunkSecretFile: string
-    tokenFile: string
+    tokenFile: (siteId: string) => string
     drachtioSecret: string
   }) {
     this.#options = init.options
@@ -266,8 +268,8 @@ export class Branches {
       }
       const registriesMs = performance.now() - registryStart
 
-      const tokenFile = join(dir, 'sip-node.token')
-      await writeFile(tokenFile, `${registry.tokens['sip-node']}\n`, { mode: 0o600 })
+      const tokenFile = (siteId: string): string => join(dir, `sip-node-${siteId}.token`)
+      for (const siteId of siteIds) await writeFile(tokenFile(siteId), `${registry.siteToken(siteId)}\n`, { mode: 0o600 })
       const trunkSecretFile = join(dir, 'trunk.secret')
       await writeFile(trunkSecretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 })
 
@@ -438,7 +440,7 @@ export class Branches {
     const env: NodeJS.ProcessEnv = {
       ...inherited,
       FLEXSEAT_REGISTRY_ADDRESSES: branch.registryAddress,
-      FLEXSEAT_SIP_NODE_TOKEN_FILE: this.#tokenFile,
+      FLEXSEAT_SIP_NODE_TOKEN_FILE: this.#tokenFile(siteId),
       FLEXSEAT_TRUNK_SECRET_FILE: this.#trunkSecretFile,
       FLEXSEAT_DRACHTIO_SECRET: this.#drachtioSecret,
       FLEXSEAT_LOG_LEVEL: this.#options.logLevel ?? 'debug',
@@ -893,6 +895,15 @@ function seededDevices(siteId: string, index: number): SeededDevice[] {
 }
 
 async function startEngine(siteId: string, secret: string, timeoutMs: number, cleanups: (() => Promise<unknown>)[]): Promise<{ process: TetheredProcess; sipPort: number; controlPort: number; text: string[] }> {
+  if (onRealDrachtio()) {
+    for (let attempt = 1; ; attempt += 1) {
+      const started = await startDrachtioServer(siteId, secret, timeoutMs, cleanups)
+      if (started !== undefined || attempt >= 3) {
+        if (started === undefined) throw new Error(`drachtio-server of ${siteId} could not bind the ports probed free, three times`)
+        return started
+      }
+    }
+  }
   if (!existsSync(ENGINE_MAIN)) throw new Error(`${ENGINE_MAIN} is missing: npm run build`)
   const child = await TetheredProcess.spawn(process.execPath, [ENGINE_MAIN, '--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'warning'], { cwd: REPO_ROOT })
   cleanups.push(() => holding(() => child.stop(2_000)))
@@ -910,6 +921,30 @@ async function startEngine(siteId: string, secret: string, timeoutMs: number, cl
   }
   const udp = listening.sip.find((s) => s.transport === 'udp') ?? listening.sip[0]!
   return { process: child, sipPort: udp.port, controlPort: listening.control.port, text }
+}
+
+/**
+ * drachtio-server on ports probed free (it cannot report ephemeral ones); undefined when it exited
+ * before its SIP stack ran (a port was taken meanwhile: the caller tries other ports). Its log
+ * (every SIP message, at `--loglevel info`) goes to the branch's `engineText`.
+ */
+async function startDrachtioServer(siteId: string, secret: string, timeoutMs: number, cleanups: (() => Promise<unknown>)[]): Promise<{ process: TetheredProcess; sipPort: number; controlPort: number; text: string[] } | undefined> {
+  const [sipPort, controlPort] = [await freePort(), await freePort()]
+  const child = await TetheredProcess.spawn(requireDrachtioServerBin(), drachtioServerArgs({ sipPort, controlPort, secret }), { cwd: REPO_ROOT })
+  cleanups.push(() => holding(() => child.stop(2_000)))
+  const text: string[] = []
+  let ready = false
+  collectLines(child, (line) => {
+    if (line.includes(DRACHTIO_READY_LINE)) ready = true
+    pushCapped(text, line)
+  })
+  const deadline = Date.now() + timeoutMs
+  while (!ready) {
+    if (!child.running) return undefined
+    if (Date.now() > deadline) throw new Error(`drachtio-server of ${siteId} did not start its SIP stack: ${text.slice(-10).join('\n')}`)
+    await pause(20)
+  }
+  return { process: child, sipPort, controlPort, text }
 }
 
 async function writeSiteFile(siteId: string, sitesDir: string, addresses: { sipPort: number; controlPort: number; registryListen: string; carrierUri: string | undefined }): Promise<SiteFile> {

@@ -1,9 +1,9 @@
 /**
  * The provisioning service of each branch of a {@link Branches} harness, as real processes
- * (`node packages/provisioning/dist/main.js --site <id>`) on ephemeral ports, with the registry
- * role `provisioning`; and a phone's HTTP client: GET (or POST) a URL, answering a digest
- * challenge with the device's credentials the way phones do (RFC 2617, MD5, qop=auth, computed
- * here independently of the service's code).
+ * (`node packages/provisioning/dist/main.js --site <id>`) on ephemeral ports, each with its own
+ * site's token of the registry role `provisioning`; and a phone's HTTP client: GET (or POST) a
+ * URL, answering a digest challenge with the device's credentials the way phones do (RFC 2617,
+ * MD5, qop=auth, computed here independently of the service's code).
  *
  * ```ts
  * const prov = await ProvisioningServices.start(t, branches)
@@ -38,8 +38,6 @@ export class ProvisioningServices {
   static async start(t: TestLike, branches: Branches, options: { sites?: readonly string[]; defaultProfile?: string } = {}): Promise<ProvisioningServices> {
     const services = new ProvisioningServices(branches)
     t.teardown(() => services.stop())
-    const tokenFile = join(branches.dir, 'provisioning.token')
-    await writeFile(tokenFile, `${branches.registry.tokens.provisioning}\n`, { mode: 0o600 })
     if (!existsSync(PROVISIONING_MAIN)) throw new Error(`${PROVISIONING_MAIN} is missing: npm run build`)
     await Promise.all((options.sites ?? branches.branches.map((b) => b.id)).map(async (siteId) => {
       const file = join(branches.sitesDir, `${siteId}.yaml`)
@@ -47,6 +45,9 @@ export class ProvisioningServices {
       doc.setIn(['provisioning', 'listen'], '127.0.0.1:0')
       if (options.defaultProfile !== undefined) doc.setIn(['provisioning', 'default_profile'], options.defaultProfile)
       await writeFile(file, doc.toString())
+      // Each branch's service presents its own branch's token, as deployed (one credential per branch).
+      const tokenFile = join(branches.dir, `provisioning-${siteId}.token`)
+      await writeFile(tokenFile, `${branches.registry.siteToken(siteId, 'provisioning')}\n`, { mode: 0o600 })
       const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEXSEAT_') && !name.startsWith('OTEL_')))
       const child = await TetheredProcess.spawn(process.execPath, [PROVISIONING_MAIN, '--site', siteId, '--sites-dir', branches.sitesDir], {
         cwd: REPO_ROOT,

@@ -12,7 +12,8 @@ import pino, { type Logger } from 'pino'
 import type { Etcd3 } from 'etcd3'
 import { EtcdCluster, type EtcdTxnLimits } from '@flexseat/sim'
 import { User } from '@flexseat/proto'
-import { type Caller, createEtcdClient, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
+import type { Meter } from '@opentelemetry/api'
+import { type Caller, createEtcdClient, type DeskThrottlePolicy, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -112,7 +113,7 @@ export const DEFAULT_TEST_TTL_SECONDS = 5
 export async function startCore(
   t: Test,
   endpoints: readonly string[],
-  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; id?: string; clock?: () => number; proxied?: boolean; logger?: Logger },
+  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; deskThrottle?: DeskThrottlePolicy; meter?: Meter; id?: string; clock?: () => number; proxied?: boolean; logger?: Logger },
 ): Promise<CoreHandle> {
   const proxy = options.proxied ? await proxies(t, endpoints) : undefined
   const etcd = createEtcdClient(proxy?.endpoints ?? endpoints, { callTimeoutMs: 3_000 })
@@ -123,6 +124,8 @@ export async function startCore(
     instance: { id, siteId: options.site, address: `127.0.0.1:${10_000 + Math.floor(Math.random() * 50_000)}`, version: 'test' },
     leaseTtlSeconds: options.ttl ?? DEFAULT_TEST_TTL_SECONDS,
     ...(options.lockout ? { lockout: options.lockout } : {}),
+    ...(options.deskThrottle ? { deskThrottle: options.deskThrottle } : {}),
+    ...(options.meter ? { meter: options.meter } : {}),
     logger: options.logger ?? pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
     pinHash: TEST_SCRYPT,
     ...(options.clock ? { clock: options.clock } : {}),

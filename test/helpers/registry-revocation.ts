@@ -4,7 +4,7 @@
  * `confirmationLeaseSeconds`, and a few branch-side helpers (a node renewing its lease).
  */
 import { randomUUID } from 'node:crypto'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import type { Etcd3 } from 'etcd3'
 import { createEtcdClient, Keys, RegistryCore } from '@flexseat/registry'
 import { DEFAULT_TEST_TTL_SECONDS, SIP_NODE, TEST_SCRYPT, seed, waitFor } from './registry-core-harness'
@@ -21,7 +21,7 @@ export interface RevocationCore {
 export async function startRevocationCore(
   t: Test,
   endpoints: readonly string[],
-  options: { prefix: string; site: string; confirmationLeaseSeconds: number; clock?: () => number; monotonicClock?: () => number },
+  options: { prefix: string; site: string; confirmationLeaseSeconds: number; clock?: () => number; monotonicClock?: () => number; logger?: Logger },
 ): Promise<RevocationCore> {
   const etcd = createEtcdClient(endpoints, { callTimeoutMs: 3_000 })
   const core = await RegistryCore.create({
@@ -30,7 +30,7 @@ export async function startRevocationCore(
     instance: { id: `${options.site}-${randomUUID().slice(0, 6)}`, siteId: options.site, address: `127.0.0.1:${10_000 + Math.floor(Math.random() * 50_000)}`, version: 'test' },
     leaseTtlSeconds: DEFAULT_TEST_TTL_SECONDS,
     confirmationLeaseSeconds: options.confirmationLeaseSeconds,
-    logger: pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
     pinHash: TEST_SCRYPT,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.monotonicClock ? { monotonicClock: options.monotonicClock } : {}),

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type ProcessExit, TetheredProcess } from '@flexseat/sim'
+import { onRealDrachtio } from './engines'
 
 const MAIN = join(__dirname, '..', '..', 'packages', 'sim', 'dist', 'main.js')
 /** `npm run demo`'s script. */
@@ -25,10 +26,20 @@ export interface SimRun {
 }
 
 /**
+ * A word of the command line of every SIP engine process the simulation starts, for the engine
+ * under test (engines.ts): the embedded engine's script, or drachtio-server's binary.
+ */
+export function engineProcessNeedle(): string {
+  return onRealDrachtio() ? 'drachtio-server' : 'sip-engine/dist/main.js'
+}
+
+/**
  * Starts `node packages/sim/dist/main.js <args>` (or another of its scripts, e.g. {@link DEMO};
- * tethered: it dies with the test).
+ * tethered: it dies with the test), with `--engine drachtio-server` when that is the engine
+ * under test (engines.ts) and the script starts a simulation.
  */
 export async function startSim(args: string[], script = MAIN): Promise<SimRun> {
+  if (onRealDrachtio() && !args.some((arg) => ['cut', 'heal', 'clean'].includes(arg))) args = [...args, '--engine', 'drachtio-server']
   // Run it as a user would: without the test runner's loaders and coverage hooks.
   const env: NodeJS.ProcessEnv = { ...process.env, FLEXSEAT_LOG_LEVEL: 'info' }
   delete env.NODE_OPTIONS

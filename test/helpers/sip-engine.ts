@@ -1,14 +1,15 @@
 /**
  * Starts a SIP engine for a test as a child process through its command line, with
- * drachtio-server's flags, so the same test runs against a real drachtio-server when
- * DRACHTIO_SERVER_BIN is set. Ports are picked by binding port 0 first (drachtio-server cannot
- * report ephemeral ports). Every process is killed in t.teardown.
+ * drachtio-server's flags, so the same test runs on a real drachtio-server in its twin
+ * (test/drachtio-server/, see engines.ts). Every process is killed in t.teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { claimPort } from '@flexseat/sim';
+import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines';
 import { createSrf, type SrfApp } from './srf';
 
 /** The tap test object, as far as the helpers use it. */
@@ -48,7 +49,7 @@ export async function freePort(): Promise<number> {
         r();
       }
     });
-    if (ok) return port;
+    if (ok && claimPort(port)) return port;
   }
   throw new Error('no free port');
 }
@@ -63,17 +64,6 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, deadlineMs: 
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** Kills a child process and waits for it (SIGKILL after 2 s). */
 export async function kill(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -84,33 +74,38 @@ export async function kill(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Whether the engine under test is a real drachtio-server (DRACHTIO_SERVER_BIN set). */
-export const REAL_DRACHTIO = process.env.DRACHTIO_SERVER_BIN !== undefined && process.env.DRACHTIO_SERVER_BIN !== '';
+/**
+ * Whether the engine under test is a real drachtio-server (engines.ts: FLEXSEAT_TEST_ENGINE, set
+ * by a twin in test/drachtio-server/). Read when this module is first loaded, which a twin does
+ * after it made its choice.
+ */
+export const REAL_DRACHTIO = onRealDrachtio();
 
 /**
- * Starts the engine (or DRACHTIO_SERVER_BIN) on fresh ports; killed at teardown. The engine binds
- * port 0 and prints the ports it got (no race between parallel test files); drachtio-server cannot
- * report ephemeral ports, so it gets ports probed free beforehand.
+ * Starts the engine under test (engines.ts) on fresh ports; killed at teardown. The embedded
+ * engine binds port 0 and prints the ports it got (no race between parallel test files);
+ * drachtio-server cannot report ephemeral ports, so it gets ports probed free beforehand, and is
+ * started again on other ports when it could not bind them (it then exits at once).
  */
-export async function startEngine(t: TestLike, opts: { secret?: string } = {}): Promise<EngineHandle> {
-  const bin = process.env.DRACHTIO_SERVER_BIN;
-  const sipPort = bin ? await freePort() : 0;
-  const controlPort = bin ? await freePort() : 0;
+export async function startEngine(t: TestLike, opts: { secret?: string; engineArgs?: string[] } = {}): Promise<EngineHandle> {
   const secret = opts.secret ?? 'cymru';
-  const args = ['--contact', `sip:127.0.0.1:${sipPort};transport=udp,tcp`, '--address', '127.0.0.1', '--port', String(controlPort), '--secret', secret, '--loglevel', 'info'];
-  const proc = bin ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (REAL_DRACHTIO) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startDrachtioServer(t, secret);
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof EarlyExit)) throw err;
+      }
+    }
+  }
+  const args = ['--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'info'];
+  // engineArgs: flags only the embedded engine has (drachtio-server would refuse them)
+  const proc = spawn(process.execPath, [MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
   proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   t.teardown(() => kill(proc));
-  if (bin) {
-    await waitFor(async () => {
-      if (proc.exitCode !== null) throw new Error(`engine exited early: ${logs}`);
-      return canConnect(controlPort);
-    }, 5000, 'engine control port');
-    return { sipPort, controlPort, secret, proc, logs: () => logs };
-  }
   let listening: { control: { port: number }; sip: { transport: string; port: number }[] } | undefined;
   await waitFor(() => {
     if (proc.exitCode !== null) throw new Error(`engine exited early: ${logs}`);
@@ -119,6 +114,25 @@ export async function startEngine(t: TestLike, opts: { secret?: string } = {}): 
     return listening !== undefined;
   }, 5000, 'engine listening line');
   return { sipPort: listening!.sip[0]!.port, controlPort: listening!.control.port, secret, proc, logs: () => logs };
+}
+
+/** drachtio-server exited before it was ready (a port probed free was taken meanwhile). */
+class EarlyExit extends Error {}
+
+async function startDrachtioServer(t: TestLike, secret: string): Promise<EngineHandle> {
+  const sipPort = await freePort();
+  const controlPort = await freePort();
+  const proc = spawn(requireDrachtioServerBin(), drachtioServerArgs({ sipPort, controlPort, secret }), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // drachtio-server logs to stderr (its console sink); both streams are kept for failure messages.
+  let logs = '';
+  proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+  t.teardown(() => kill(proc));
+  await waitFor(() => {
+    if (proc.exitCode !== null) throw new EarlyExit(`drachtio-server exited early: ${logs.slice(-2000)}`);
+    return logs.includes(DRACHTIO_READY_LINE);
+  }, 5000, 'drachtio-server SIP stack');
+  return { sipPort, controlPort, secret, proc, logs: () => logs };
 }
 
 /** A bare UDP endpoint on 127.0.0.1 standing in for a phone; closed at teardown. */

@@ -43,6 +43,8 @@ export interface SippOptions {
   args?: string[];
   /** Local port (default: a free one). */
   port?: number;
+  /** Local address (default 127.0.0.1); any 127.x.y.z works on Linux loopback. */
+  localAddress?: string;
 }
 
 /** sipp could not bind a port picked free beforehand (another process took it meanwhile). */
@@ -69,7 +71,7 @@ async function startSippOnce(t: TestLike, opts: SippOptions): Promise<SippHandle
   const args = [
     ...(opts.remote ? [opts.remote] : []),
     '-sf', path.join(FIXTURES, opts.scenario),
-    '-i', '127.0.0.1', '-p', String(port), '-mp', String(mp),
+    '-i', opts.localAddress ?? '127.0.0.1', '-p', String(port), '-mp', String(mp),
     '-t', opts.transport === 'tcp' ? 't1' : 'u1',
     '-m', String(opts.calls ?? 1),
     '-nostdin', '-timeout', `${opts.timeoutSec ?? 10}s`, '-timeout_error',

@@ -2,8 +2,10 @@
 // flex desk may call only emergency numbers (which leave through the desk's own branch with that
 // branch's dispatchable location); a seated desk presents the worker's identity
 // (P-Asserted-Identity, whatever the phone put there), an unseated one the desk's own extension;
-// a worker who sits nowhere is reached at the directory's fallback, else gets a clear 480.
-import t from 'tap'
+// a worker who sits nowhere is reached at the directory's fallback, else gets a clear 480. The
+// phone's digest credentials (its Proxy-Authorization, checked by its node) and its own identity
+// claims never reach the callee: not in the branch, not over the trunk, not at the carrier.
+import t, { type Test } from 'tap'
 import { unary } from '@flexseat/proto'
 import { Branches, PIN, type Phone, statusLine } from '../helpers/branches'
 import { worker } from '../helpers/registry-cluster'
@@ -12,6 +14,11 @@ import type { SippTraceEntry } from '../helpers/sipp'
 /** The INVITE of call `callId` as `phone` received it. */
 async function inviteAt(phone: Phone, callId: string): Promise<SippTraceEntry> {
   return phone.waitFor((m) => m.method === 'INVITE' && m.header('call-id') === callId, 2_000, `INVITE ${callId}`)
+}
+
+/** The phone's credentials stayed at its node: the callee's INVITE carries none. */
+function noCredentials(t: Test, invite: SippTraceEntry, where: string): void {
+  t.same([...invite.headers('proxy-authorization'), ...invite.headers('authorization')], [], `${where}: no Proxy-Authorization or Authorization`)
 }
 
 t.test('calls from desk phones', async (t) => {
@@ -40,6 +47,8 @@ t.test('calls from desk phones', async (t) => {
     t.ok(call.answered, `answered by the carrier (${statusLine(call)})`)
     const invite = await inviteAt(carrier, call.callId)
     t.equal(invite.header('x-flexseat-location'), amsterdam.dispatchableLocation, "with Amsterdam's dispatchable location")
+    t.ok(call.trace.some((m) => m.direction === 'sent' && m.method === 'INVITE' && m.header('proxy-authorization') !== ''), 'the phone did authenticate its INVITE')
+    noCredentials(t, invite, 'at the carrier')
 
     const call911 = await chiDesk.dial('911')
     t.ok(call911.answered, `Chicago's 911 is answered (${statusLine(call911)})`)
@@ -62,11 +71,15 @@ t.test('calls from desk phones', async (t) => {
     const withPreferred = await inviteAt(berFixed, preferred.callId)
     t.same(withPreferred.headers('p-preferred-identity'), [], 'no P-Preferred-Identity at the callee')
     t.same(withPreferred.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`])
+    noCredentials(t, withPreferred, 'over the trunk')
+    const rpid = await amsDesk.dial(branches.device('ber-fixed').extension, { header: 'Remote-Party-ID: <sip:9999@evil.example>;party=calling' })
+    t.same((await inviteAt(berFixed, rpid.callId)).headers('remote-party-id'), [], 'nor its Remote-Party-ID')
 
     const external = await amsDesk.dial('0201234567')
     t.ok(external.answered, `an external number goes out through the carrier (${statusLine(external)})`)
     const out = await inviteAt(carrier, external.callId)
     t.same(out.headers('p-asserted-identity'), [`"Ada Lovelace" <sip:1001@${amsterdam.domain}>`], 'as 1001')
+    noCredentials(t, out, 'at the carrier')
   })
 
   await t.test("an unseated desk presents its own extension", async (t) => {
@@ -80,6 +93,10 @@ t.test('calls from desk phones', async (t) => {
     const pai = invite.headers('p-asserted-identity')
     t.equal(pai.length, 1, 'one PAI')
     t.match(pai[0] ?? '', new RegExp(`<sip:${branches.device('ams-fixed').extension}@`), "the fixed phone's own extension")
+    noCredentials(t, invite, 'over the trunk')
+    const inBranch = await fixed.dial(branches.device('ams-desk-2').extension)
+    t.ok(inBranch.answered, `a desk of its own branch answers (${statusLine(inBranch)})`)
+    noCredentials(t, await inviteAt(amsDesk2, inBranch.callId), 'in the branch')
   })
 
   await t.test("a worker who sits nowhere: the directory's fallback, else a clear 480", async (t) => {

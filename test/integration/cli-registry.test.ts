@@ -20,7 +20,7 @@ t.test('flexseat against a registry cluster', async (t) => {
   const keepAlive = setInterval(() => undefined, 1_000)
   // One etcd member is enough here: these tests are about the command, not etcd's quorum.
   // A long confirmation lease: the branch node of the phones case holds it without renewing.
-  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info', env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '30' } }).catch((error: unknown) => {
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info', nodeSites: ['oslo'], env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '30' } }).catch((error: unknown) => {
     clearInterval(keepAlive)
     throw error
   })
@@ -128,7 +128,7 @@ t.test('flexseat against a registry cluster', async (t) => {
     // As oslo's SIP node would: take the branch's lease, report two phones.
     const branch = new BranchServiceClient(leaderAddress, credentials.createInsecure())
     t.teardown(() => branch.close())
-    const sipNode = cluster.metadata('sip-node')
+    const sipNode = cluster.metadata('sip-node', 'oslo')
     const node = { siteId: 'oslo', nodeId: 'oslo-1a2b3c4d' }
     await unary(branch.renewLease.bind(branch), { ...node, appliedRevision: '0' }, { metadata: sipNode })
     const expiresAt = new Date(Date.now() + 600_000)

@@ -120,7 +120,9 @@ t.test('phone bindings over gRPC', async (t) => {
     t.equal(stale.code, status.FAILED_PRECONDITION, 'FAILED_PRECONDITION')
     t.equal(errorDetailOf(stale)?.code, ErrorCode.ERROR_CODE_LEASE_HELD, 'LEASE_HELD')
     t.ok((errorDetailOf(stale)?.retryAfterMs ?? 0) > 0, 'with a retry hint (the lease may expire)')
-    const nobody = await callError(report([binding('ber-1', 30)], [], { siteId: ber, nodeId: `${ber}-00000001` }, branchOf(leader)))
+    const nobody = await callError(
+      unary(branchOf(leader).reportBindings.bind(branchOf(leader)), { siteId: ber, nodeId: `${ber}-00000001`, bindings: [binding('ber-1', 30)], removedDeviceIds: [] }, { metadata: cluster.metadata('sip-node', ber), timeoutMs: 5_000 }),
+    )
     t.equal(errorDetailOf(nobody)?.code, ErrorCode.ERROR_CODE_LEASE_HELD, 'no lease at the site at all: LEASE_HELD too')
     t.match(nobody.details, /renew it first/)
     t.equal((await list(leader, ams))[0]!.contact, 'sip:ams-1@192.0.2.11:5062', 'the live node\'s view stands')

@@ -16,7 +16,7 @@ import { FencedWriter } from '../../packages/registry/src/fenced-writer'
 import { RequestLease } from '../../packages/registry/src/idempotency'
 import { Leadership } from '../../packages/registry/src/leadership'
 // From the sources, as the writer above: the class its refusals are instances of.
-import { TxnTooLargeError } from '../../packages/registry/src/txn-limits'
+import { PARTS_AT_ONCE, TxnTooLargeError } from '../../packages/registry/src/txn-limits'
 import { freshPrefix, startEtcd, waitFor } from '../helpers/registry-core-harness'
 import { REGISTRY_MAIN, REPO_ROOT } from '../helpers/registry-cluster'
 
@@ -137,12 +137,13 @@ t.test('etcd with small limits', async (t) => {
       t.ok(outcomes.every((n) => n <= 30), 'of at most 30 items each')
 
       const deposedAt: string[] = []
-      // Seven parts of at most 31, four at a time: the fifth is planned once one has committed.
-      const more = Array.from({ length: 200 }, (_, i) => 100 + i)
+      // Parts of at most 31, PARTS_AT_ONCE at a time: the one after those is planned only once
+      // one of them has committed.
+      const more = Array.from({ length: 31 * (PARTS_AT_ONCE + 3) }, (_, i) => 100 + i)
       let planned = 0
       const refused = await writer
         .applyInParts('test fenced parts', more, { perItem: { compares: 1, success: 1 } }, async (read, part) => {
-          if (++planned === 5) {
+          if (++planned === PARTS_AT_ONCE + 1) {
             // The leadership is lost while this part is planned: the election key goes.
             const fence = leadership.fence()!
             deposedAt.push((await etcd.kv.deleteRange({ key: Buffer.from(fence.key) })).header.revision)
@@ -154,7 +155,7 @@ t.test('etcd with small limits', async (t) => {
         .catch((e: unknown) => e)
       t.equal((refused as RegistryError).code, ErrorCode.ERROR_CODE_NOT_LEADER, 'a part planned after the election key went: NOT_LEADER')
       const after = [...(await stored()).entries()].filter(([key]) => key >= item(100))
-      t.ok(after.length > 0 && after.length < 200, `the parts committed before were written (${after.length} of 200)`)
+      t.ok(after.length > 0 && after.length < more.length, `the parts committed before were written (${after.length} of ${more.length})`)
       t.ok(after.every(([, kv]) => BigInt(kv.mod_revision) < BigInt(deposedAt[0]!)), 'nothing was written after the election key went')
     })
   })

@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus, isHealthy, probeNetns, removeWan, wanLinks, wanNamespaces } from '@flexseat/sim'
 import { copySites } from '../helpers/sim-sites'
-import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
+import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // The multi-host mode end to end, as root: `flexseat-sim --netns --wan-delay` runs every site in a
 // network namespace of its own on a bridge; the sites are at their own addresses, a cross-site
@@ -59,7 +59,7 @@ t.test('multi-host mode: own addresses, WAN delay, cut and heal a site, nothing 
     const own = [
       ...processesMentioning(join(stateDir, 'netns', 'etcd', site.etcd.name)),
       ...processesMentioning('registry/dist/main.js', `--site\0${site.id}\0`, stateDir),
-      ...processesMentioning('sip-engine/dist/main.js', `--contact\0${site.sip.contact}\0`),
+      ...processesMentioning(engineProcessNeedle(), `--contact\0${site.sip.contact}\0`),
       ...processesMentioning('sip-node/dist/main.js', `--site\0${site.id}\0`, stateDir),
     ]
     t.equal(own.length, 4, `${site.id}: etcd, registry, SIP engine and SIP node found`)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,8 +8,9 @@ import { parse } from 'yaml'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
+import { onRealDrachtio } from '../helpers/engines'
+import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
 import { fetchAsPhone } from '../helpers/provisioning'
-import { eventually, processesMentioning, startSim } from '../helpers/sim-run'
 
 // npm start, end to end: the launcher runs the three sites (ports moved to free ones), prints a
 // map once a leader is elected (naming the admin token's file, never the token), serves gRPC with
@@ -48,8 +50,14 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   t.equal((await stat(join(stateDir, 'admin-token'))).mode & 0o777, 0o600, 'admin-token is mode 0600')
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
-  const entries = (parse(tokensFile) as { tokens: { role: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => entry.role).sort(), ['admin', 'portal', 'provisioning', 'registry', 'sip-node'], 'one token per role the simulation needs')
+  const entries = (parse(tokensFile) as { tokens: { role: string; site?: string; sha256: string }[] }).tokens
+  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'portal', 'registry', ...sites.flatMap((site) => [`sip-node ${site.id}`, `provisioning ${site.id}`])].sort(), 'an admin, a cluster and a portal token, and one token per branch\'s SIP node and provisioning service')
+  for (const site of sites) {
+    for (const kind of ['sip-node', 'provisioning']) {
+      const siteToken = (await readFile(join(stateDir, `${kind}-${site.id}-token`), 'utf8')).trim()
+      t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(siteToken).digest('hex'))?.site, site.id, `${site.id}'s ${kind} token names ${site.id}`)
+    }
+  }
   t.equal(entries.find((entry) => entry.sha256 === createHash('sha256').update(token!).digest('hex'))?.role, 'admin', 'the saved token is the admin one')
 
   // Every registry answers ClusterService with the saved token: one leader, three instances.
@@ -60,7 +68,8 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.equal(status.leader?.siteId, leaderLine?.[1], `${site.id}: the leader the map printed`)
   }
 
-  const enginePids = (): number[] => sites.flatMap((site) => processesMentioning('sip-engine/dist/main.js', site.sip.contact))
+  t.match(output, onRealDrachtio() ? /│ SIP engine: drachtio-server \(/ : /│ SIP engine: embedded/, 'the engine the sites run on is named')
+  const enginePids = (): number[] => sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact))
   const provisioningPids = (): number[] => processesMentioning('provisioning/dist/main.js', sitesDir)
   const portalPids = (): number[] => processesMentioning('portal/dist/main.js', sitesDir)
   const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids(), ...portalPids()]
@@ -94,6 +103,9 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
     t.match(output, new RegExp(`${site.id}-desk-1 \\(\\d{4}\\)`), `map: ${site.id}'s phones`)
   }
   t.match(output, /passwords and PINs in \S*directory\.yaml/, 'the map names the file with the phones\' secrets')
+  // Guard tried: the engine secret back on the engines' command line (--secret): found below.
+  const engineSecret = (await readFile(join(stateDir, 'engine-secret'), 'utf8')).trim()
+  t.same(commandLinesContaining(engineSecret), [], 'the engines\' control secret is on no command line (ps shows every one)')
 
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
@@ -121,4 +133,16 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** Pids of every process (tether wrappers included) whose command line contains `text`. */
+function commandLinesContaining(text: string): number[] {
+  return readdirSync('/proc').filter((entry) => {
+    if (!/^\d+$/.test(entry)) return false
+    try {
+      return readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)
+    } catch {
+      return false
+    }
+  }).map(Number)
 }

@@ -2,7 +2,7 @@
  * Bad input that must neither crash the engine nor turn it into a relay, and the details of what
  * it puts on the wire for applications: ports out of range in Route/Contact, foreign Routes,
  * Content-Type for SDP, UTF-8 bodies, no stray ACK for a failed INVITE, in-dialog requests to the
- * remote target, a challenged BYE. Everything is observed on the wire (raw UDP phones) or through
+ * remote target (or, behind NAT, to where the phone sent from), a challenged BYE. Everything is observed on the wire (raw UDP phones) or through
  * drachtio-srf's public API, so the file is valid against a real drachtio-server too.
  */
 import t from 'tap'
@@ -149,27 +149,50 @@ t.test('a failed INVITE gets exactly one ACK (from the transaction), no stray on
   t.equal(branch(acks[0] ?? ''), branch(inv), 'the ACK of the INVITE transaction (same branch)')
 })
 
-t.test('in-dialog requests of a UAS dialog go to the remote target (Contact)', async (t) => {
-  const engine = await startEngine(t)
-  const srf = await connectSrf(t, engine)
-  const phone = await udpPeer(t)
-  const target = await udpPeer(t)
+/**
+ * Answers an INVITE sent from `phone` whose Contact names `contactPort`, and resolves with the
+ * UAS dialog and the 200 the phone got.
+ */
+async function uasDialog(engine: EngineHandle, srf: SrfApp, phone: UdpPeer, contactPort: number, headers: string[] = []): Promise<Awaited<ReturnType<SrfApp['createUAS']>>> {
   const dialog = new Promise<Awaited<ReturnType<SrfApp['createUAS']>>>((resolve, reject) => {
     srf.invite((req, res) => {
       srf.createUAS(req, res, { localSdp: SDP }).then(resolve, reject)
     })
   })
-  const callId = `target-${seq}`
+  const callId = `target-${++seq}`
   const uri = `sip:svc@127.0.0.1:${engine.sipPort}`
-  phone.send(request('INVITE', phone, uri, { callId, headers: [`Contact: <sip:1001@127.0.0.1:${target.port}>`, 'Content-Type: application/sdp'], body: SDP }), engine.sipPort)
+  phone.send(request('INVITE', phone, uri, { callId, headers: [`Contact: <sip:1001@127.0.0.1:${contactPort}>`, 'Content-Type: application/sdp', ...headers], body: SDP }), engine.sipPort)
   const ok = await phone.next(isStatus(200, callId), 3000, '200')
   phone.send(request('ACK', phone, uri, { callId, toTag: /;tag=([^;\s]+)/.exec(headerLine(ok, 'To'))![1] }), engine.sipPort)
-  const dlg = await deadline(dialog, 3000, 'UAS dialog')
+  return deadline(dialog, 3000, 'UAS dialog')
+}
+
+t.test('in-dialog requests of a UAS dialog go to the remote target (Contact), from where the phone sent it', async (t) => {
+  const engine = await startEngine(t)
+  const srf = await connectSrf(t, engine)
+  const phone = await udpPeer(t)
+  const dlg = await uasDialog(engine, srf, phone, phone.port)
   const destroyed = dlg.destroy()
-  const bye = await target.next((m) => m.startsWith('BYE '), 3000, 'BYE at the Contact')
-  target.send(responseTo(bye, '200 OK'), engine.sipPort)
+  const bye = await phone.next((m) => m.startsWith('BYE '), 3000, 'BYE at the Contact')
+  t.match(bye, new RegExp(`^BYE sip:1001@127\\.0\\.0\\.1:${phone.port} `), 'addressed to the Contact')
+  phone.send(responseTo(bye, '200 OK'), engine.sipPort)
   await deadline(destroyed, 3000, 'destroy')
-  t.notOk(phone.received.some((m) => m.startsWith('BYE ')), 'not to the INVITE source')
+})
+
+t.test('a phone behind NAT (UDP, its Contact is not where it sent from) is reached where it sent from', async (t) => {
+  // drachtio-server's NAT rule: with no Record-Route, a Contact naming another address or port
+  // than the INVITE's source means a private address behind NAT; the BYE goes to the source.
+  const engine = await startEngine(t)
+  const srf = await connectSrf(t, engine)
+  const phone = await udpPeer(t)
+  const privateAddress = await udpPeer(t)
+  const dlg = await uasDialog(engine, srf, phone, privateAddress.port)
+  const destroyed = dlg.destroy()
+  const bye = await phone.next((m) => m.startsWith('BYE '), 3000, 'BYE at the source address')
+  t.match(bye, new RegExp(`^BYE sip:1001@127\\.0\\.0\\.1:${privateAddress.port} `), 'still addressed to the Contact')
+  phone.send(responseTo(bye, '200 OK'), engine.sipPort)
+  await deadline(destroyed, 3000, 'destroy')
+  t.notOk(privateAddress.received.some((m) => m.startsWith('BYE ')), 'nothing sent to the Contact\'s own address')
 })
 
 t.test('a BYE challenged 401 keeps the dialog: drachtio-srf retries with credentials', async (t) => {

@@ -1,9 +1,11 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { loadSites, type SiteConfig } from '@flexseat/config'
+import { drachtioServerBin } from '../helpers/engines'
 
 // docker-compose.yml cannot run here (no Docker engine): check it against sites/ instead.
 const ROOT = join(__dirname, '..', '..')
@@ -19,6 +21,7 @@ interface Service {
   healthcheck?: { test: string[] }
   volumes?: string[]
   profiles?: string[]
+  restart?: string
 }
 interface Compose {
   services: Record<string, Service>
@@ -139,6 +142,7 @@ t.test('drachtio-server and SIP node: ports as in the site files', async (t) => 
 
 t.test('SIP nodes: their engine, every registry (own first), every branch\'s trunk, secrets as the engines', async (t) => {
   const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  const tokensOfNodes = new Set<string>()
   for (const site of sites) {
     const node = services[`sip-node-${site.id}`]!
     const env = Object.fromEntries(Object.entries(node.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
@@ -147,11 +151,16 @@ t.test('SIP nodes: their engine, every registry (own first), every branch\'s tru
     t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort(), `${site.id}: every registry, for failover`)
     for (const address of registries) t.ok(services[address.split(':')[0]!], `${address} is a service`)
     t.equal(env.FLEXSEAT_DRACHTIO_ADDRESS, `drachtio-${site.id}:9022`)
-    t.equal(env.FLEXSEAT_DRACHTIO_SECRET, flag(services[`drachtio-${site.id}`]!.command?.map(withDefaults), 'secret'), `${site.id}: the engine's secret`)
+    const drachtio = services[`drachtio-${site.id}`]!
+    t.equal(flag(drachtio.command, 'secret'), undefined, `${site.id}: no secret on drachtio-server's command line (visible in ps)`)
+    t.equal(env.FLEXSEAT_DRACHTIO_SECRET, withDefaults(String(drachtio.environment?.DRACHTIO_SECRET)), `${site.id}: the engine's secret, given to drachtio-server in its environment`)
     t.ok(env.FLEXSEAT_SIP_NODE_TOKEN, 'a sip-node token')
     const exampleSipNode = createHash('sha256').update(env.FLEXSEAT_SIP_NODE_TOKEN ?? '').digest('hex')
-    t.match(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8'), new RegExp(`role: sip-node\\s+sha256: ${exampleSipNode}`), 'the default token is the example file\'s sip-node token')
+    const examples = parse(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8')) as { tokens: { role: string; site?: string; sha256: string }[] }
+    t.match(examples.tokens.find((token) => token.sha256 === exampleSipNode), { role: 'sip-node', site: site.id }, `${site.id}: the default token is the example file's sip-node token for ${site.id}`)
+    tokensOfNodes.add(env.FLEXSEAT_SIP_NODE_TOKEN ?? '')
     t.ok(env.FLEXSEAT_TRUNK_SECRET, 'a trunk secret')
+    t.ok(env.FLEXSEAT_SIP_NODE_STATE_DIR?.startsWith('/'), 'a state folder in the container: a restarted node takes its lease over at once')
     const trunks = new Map((env.FLEXSEAT_TRUNK_URIS ?? '').split(',').map((entry) => entry.split('=') as [string, string]))
     t.same([...trunks.keys()].sort(), sites.map((s) => s.id).sort(), `${site.id}: a trunk to every branch`)
     for (const [id, uri] of trunks) t.equal(uri, `sip:drachtio-${id}:5060`, `${site.id} reaches ${id} at its drachtio-server on the backbone`)
@@ -160,10 +169,18 @@ t.test('SIP nodes: their engine, every registry (own first), every branch\'s tru
   }
   const secrets = new Set(sites.map((site) => withDefaults(String(services[`sip-node-${site.id}`]!.environment?.FLEXSEAT_TRUNK_SECRET))))
   t.equal(secrets.size, 1, 'one trunk secret for every node')
+  t.equal(tokensOfNodes.size, sites.length, 'a token of its own for every branch\'s node')
 })
 
-t.test('provisioning services: published as in the site files, every registry (own first), the example token', async (t) => {
+t.test('supervision: every service restarts by itself when its process dies', async (t) => {
+  for (const [name, service] of Object.entries(services)) {
+    t.ok(['unless-stopped', 'always', 'on-failure'].includes(service.restart ?? 'no'), `${name}: restart policy ${service.restart ?? 'none'}`)
+  }
+})
+
+t.test('provisioning services: published as in the site files, every registry (own first), their branch\'s example token', async (t) => {
   const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  const tokensOfServices = new Set<string>()
   for (const site of sites) {
     const service = services[`provisioning-${site.id}`]!
     const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
@@ -176,9 +193,12 @@ t.test('provisioning services: published as in the site files, every registry (o
     t.equal(registries[0], `registry-${site.id}:50051`, `${site.id}: its own registry first`)
     t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort())
     const hash = createHash('sha256').update(env.FLEXSEAT_PROVISIONING_TOKEN ?? '').digest('hex')
-    t.match(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8'), new RegExp(`role: provisioning\\s+sha256: ${hash}`), 'the example file\'s provisioning token')
+    const examples = parse(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8')) as { tokens: { role: string; site?: string; sha256: string }[] }
+    t.match(examples.tokens.find((token) => token.sha256 === hash), { role: 'provisioning', site: site.id }, `${site.id}: the default token is the example file's provisioning token for ${site.id}`)
+    tokensOfServices.add(env.FLEXSEAT_PROVISIONING_TOKEN ?? '')
     t.same(Object.keys(service.depends_on ?? {}), [`registry-${site.id}`])
   }
+  t.equal(tokensOfServices.size, sites.length, 'a token of its own for every branch\'s provisioning service')
 })
 
 t.test('portals: published as in the site files, their origin the published address, every registry (own first), the example token', async (t) => {
@@ -208,7 +228,10 @@ t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) =
     t.ok(isPinned(service.image ?? ''), `${name}: ${service.image} is pinned`)
   }
   t.equal(services['etcd-amsterdam']!.image, 'quay.io/coreos/etcd:v3.5.17')
-  t.match(services['drachtio-amsterdam']!.image, /^drachtio\/drachtio-server:0\.9\.\d+$/)
+  const sites = await loadSites(join(ROOT, 'sites'))
+  const drachtioImages = new Set(sites.map((site) => services[`drachtio-${site.id}`]!.image))
+  t.equal(drachtioImages.size, 1, 'one drachtio-server version for every branch')
+  t.match([...drachtioImages][0], /^drachtio\/drachtio-server:\d+\.\d+\.\d+$/)
   const froms = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
     .split('\n')
     .filter((line) => /^FROM\s/i.test(line))
@@ -218,6 +241,19 @@ t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) =
   t.notOk(isPinned('etcd'), 'an image without a tag is not pinned')
   t.notOk(isPinned('quay.io:5000/etcd:latest'), 'latest is not pinned')
   t.notOk(isPinned('registry.local:5000/etcd'), 'a registry port is not a tag')
+})
+
+t.test('drachtio-server: the version the tests run on is the version compose pins', async (t) => {
+  // The tests run every SIP engine test on this machine's drachtio-server (test/helpers/engines.ts).
+  const bin = drachtioServerBin()
+  if (bin === undefined) {
+    t.plan(0, 'no drachtio-server on this machine: the pinned version cannot be compared with a tested one')
+    return
+  }
+  const version = /v(\d+\.\d+\.\d+)/.exec(execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 5_000 }))?.[1]
+  t.ok(version, `${bin} --version names its version`)
+  const sites = await loadSites(join(ROOT, 'sites'))
+  for (const site of sites) t.equal(services[`drachtio-${site.id}`]!.image, `drachtio/drachtio-server:${version}`, `drachtio-${site.id} runs the tested ${version}`)
 })
 
 t.test('every depends_on target exists, has a health check and is awaited healthy', async (t) => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   DEFAULT_TXN_LIMITS,
+  PARTS_AT_ONCE,
   RegistryConfigError,
   TxnTooLargeError,
   addSizes,
@@ -96,7 +97,7 @@ t.test('writeInParts: parts run a few at once, a part refused as too large is ha
   t.ok(written.every((part) => part.length <= 20), 'parts of at most 20 (21 compares with the reserved one)')
   t.ok(written.some((part) => part.length < 20 && part.some((i) => i >= 40 && i < 60)), 'the refused parts were halved')
   t.equal(outcomes.reduce((a, b) => a + b, 0), items.reduce((a, b) => a + b, 0), 'every outcome returned')
-  t.ok(most > 1 && most <= 4, `at most 4 parts at once (${most})`)
+  t.ok(most > 1 && most <= PARTS_AT_ONCE, `at most ${PARTS_AT_ONCE} parts at once (${most})`)
 
   const failing = writeInParts(items, async (part) => {
     if (part.includes(0)) throw new Error('etcd unavailable')

@@ -1,28 +1,29 @@
 /**
  * A phone that never ACKs a 2xx: the engine retransmits the 2xx (T1 doubling), and after 64*T1
  * ends the dialog with a BYE and hands that BYE to the application as drachtio's "unsolicited"
- * request (drachtio-srf's dialog then emits 'destroy'). Library-level test with short timers.
+ * request (drachtio-srf's dialog then emits 'destroy' with the BYE's Reason text, `ACK timeout`, as
+ * drachtio-server writes it). Library-level test with short timers.
  * @see RFC 3261 §13.3.1.4
  */
 import t from 'tap'
 import * as dgram from 'node:dgram'
 import { SipEngine } from '@flexseat/sip-engine'
-import Srf = require('drachtio-srf')
 import { deadline } from '../helpers/sip-engine'
+import { createSrf } from '../helpers/srf'
 
 t.test('2xx retransmitted until given up, then BYE + destroy', async (t) => {
   const engine = await SipEngine.create({ contacts: [{ address: '127.0.0.1', port: 0, transports: ['udp'] }], controlPort: 0, timers: { T1: 20, T2: 80, T4: 100 } })
   t.teardown(() => engine.stop())
-  const srf = new Srf()
+  const srf = createSrf()
   t.teardown(() => srf.disconnect())
   await new Promise<void>((resolve, reject) => {
     srf.once('connect', (err: Error | null) => (err ? reject(err) : resolve()))
     srf.connect({ host: '127.0.0.1', port: engine.controlPort, secret: 'cymru' })
   })
-  const destroyed = new Promise<void>((resolve) => {
+  const destroyed = new Promise<string>((resolve) => {
     srf.invite(async (req, res) => {
       const dlg = await srf.createUAS(req, res, { localSdp: 'v=0\r\n' })
-      dlg.on('destroy', () => resolve())
+      dlg.on('destroy', (_bye, reason) => resolve(reason ?? ''))
     })
   })
   const phone = dgram.createSocket('udp4')
@@ -51,7 +52,7 @@ t.test('2xx retransmitted until given up, then BYE + destroy', async (t) => {
   const byeMsg = await deadline(bye, 5000, 'BYE')
   t.match(byeMsg, /^BYE sip:1001@127\.0\.0\.1:\d+ SIP\/2\.0/, 'BYE to the Contact')
   t.match(byeMsg, /\r\nTo: <sip:1001@127\.0\.0\.1>;tag=p1\r\n/i, 'BYE within the dialog')
+  t.match(byeMsg, /\r\nReason: SIP;cause=200;text="ACK timeout"\r\n/, "drachtio-server's Reason on the BYE")
   t.ok(got.filter((l) => l === 'SIP/2.0 200 OK').length >= 3, `2xx retransmitted (${got.join(', ')})`)
-  await deadline(destroyed, 3000, "the dialog's destroy")
-  t.pass("the app's dialog emitted destroy")
+  t.equal(await deadline(destroyed, 3000, "the dialog's destroy"), 'ACK timeout', "the app's dialog emitted destroy with drachtio-srf's reason")
 })

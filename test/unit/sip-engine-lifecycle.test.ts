@@ -48,3 +48,12 @@ t.test("drachtio-server's flags", async (t) => {
   t.throws(() => parseCommandLine(['--port', '70000']), { code: 'CONFIG' })
   t.throws(() => parseContact('sip:1.2.3.4;transport=tls'), { code: 'CONFIG' })
 })
+
+t.test('TCP limit flags (the engine only): caps and idle timeouts, sane defaults', async (t) => {
+  t.same(parseCommandLine([]).config.tcp, { maxConnections: 10_000, maxPerSource: 256, idleMs: 300_000, pressureIdleMs: 10_000 }, 'defaults')
+  const cl = parseCommandLine(['--tcp-max-connections', '500', '--tcp-max-connections-per-source=20', '--tcp-idle-timeout', '60', '--tcp-pressure-idle-timeout', '0.5'])
+  t.same(cl.config.tcp, { maxConnections: 500, maxPerSource: 20, idleMs: 60_000, pressureIdleMs: 500 })
+  for (const bad of [['--tcp-max-connections', '0'], ['--tcp-max-connections', '1.5'], ['--tcp-max-connections-per-source', 'x'], ['--tcp-idle-timeout', '-1'], ['--tcp-pressure-idle-timeout']]) {
+    t.throws(() => parseCommandLine(bad), { code: 'CONFIG' }, bad.join(' '))
+  }
+})

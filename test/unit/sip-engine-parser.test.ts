@@ -165,3 +165,46 @@ t.test('bodyIsRest: a message from an application keeps every byte after the bla
   t.equal(m.body.toString('utf8'), body)
   t.match(m.toBuffer().toString('utf8'), new RegExp(`Content-Length: ${Buffer.byteLength(body)}\r\n`), 'serialised with the byte length')
 })
+
+/** A minimal valid request with some header lines replaced or added. */
+function withHeaders(lines: string[]): SipMessage {
+  const base = ['Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-v', 'From: <sip:a@x>;tag=1', 'To: <sip:b@x>', 'Call-ID: v1', 'CSeq: 1 OPTIONS', 'Max-Forwards: 70']
+  const names = new Set(lines.map((l) => l.split(':')[0]!.toLowerCase()))
+  const all = [...base.filter((l) => !names.has(l.split(':')[0]!.toLowerCase())), ...lines]
+  return parseSipMessage(Buffer.from(`OPTIONS sip:b@x SIP/2.0\r\n${all.join('\r\n')}\r\n\r\n`))
+}
+
+t.test('header rules of RFC 4475: what must pass and what must not', async (t) => {
+  t.equal(validateMessage(withHeaders(['Max-Forwards: 0068'])), undefined, 'leading zeros in Max-Forwards (§3.1.1.1)')
+  t.equal(validateMessage(withHeaders(['Max-Forwards: 300'])), 'bad Max-Forwards', 'above 255 (§3.1.2.4)')
+  t.equal(validateMessage(withHeaders(['Content-Length: 0', 'l: 0'])), undefined, 'equal Content-Length repetitions')
+  t.equal(validateMessage(withHeaders(['Content-Length: 0', 'l: 5'])), 'Content-Length values disagree', '§3.3.9')
+  for (const h of ['To: <sip:c@x>', 'From: <sip:c@x>;tag=2', 'Call-ID: v2', 'CSeq: 2 OPTIONS', 'Max-Forwards: 5']) {
+    const m = withHeaders([])
+    m.append(h.split(':')[0]!, h.slice(h.indexOf(':') + 1).trim())
+    t.match(validateMessage(m), /^more than one /, `a second ${h.split(':')[0]} (§3.3.8)`)
+  }
+  t.match(validateMessage(withHeaders(['Via: SIP/2.0/UDP 192.0.2.15;;,;,,'])), /^bad via \(empty parameter\)/, 'empty Via parameters (§3.1.2.1)')
+  t.match(validateMessage(withHeaders(['Contact: "Joe" <sip:joe@example.org>;;;;'])), /^bad contact/, 'empty Contact parameters (§3.1.2.1)')
+  t.match(validateMessage(withHeaders(['Contact: <sip:a@x>, , <sip:b@x>'])), /^bad contact \(empty list element\)/, 'an empty list element')
+  t.match(validateMessage(withHeaders(['To: "Mr. J. User <sip:j.user@example.com>'])), /^bad to \(unterminated quoted string\)/, '§3.1.2.6')
+  t.equal(validateMessage(withHeaders(['Contact: "a;b,c" <sip:a@x;lr;p=1,2>;q=0.5, <sip:b@x>;expires=60', 'Route: <sip:p1;lr>,<sip:p2;lr>'])), undefined, 'separators inside quotes and <> are fine')
+  t.equal(validateMessage(withHeaders(['Via: SIP/2.0/UDP h;branch=z9hG4bK1 ; rport , SIP/2.0/TCP g;branch=z9hG4bK2'])), undefined, 'LWS around separators is fine')
+})
+
+t.test('start line: runs of SP and trailing SP are tolerated, another SIP version is not', async (t) => {
+  const m = parseSipMessage(Buffer.from('OPTIONS  sip:b@x   SIP/2.0  \r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n'))
+  t.equal(m.startLine(), 'OPTIONS sip:b@x SIP/2.0', 're-serialised without the extra SP')
+  t.throws(() => parseSipMessage(Buffer.from('OPTIONS sip:b@x SIP/7.0\r\n\r\n')), { code: 'SIP_PARSE' })
+  t.throws(() => parseSipMessage(Buffer.from('INVITE sip:user@example.com; lr SIP/2.0\r\n\r\n')), { code: 'SIP_PARSE' }, 'LWS inside the Request-URI')
+})
+
+t.test('stream parser: a missing, bad or ambiguous Content-Length stops the stream and keeps the head', async (t) => {
+  for (const cl of ['Content-Length: 13\r\nl: 5', 'Content-Length: -999', 'Content-Length: five', '']) {
+    const p = new SipStreamParser()
+    const head = `OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n${cl ? cl + '\r\n' : ''}\r\n`
+    t.throws(() => p.push(Buffer.from(head + 'body')), { code: 'SIP_PARSE' }, JSON.stringify(cl))
+    t.equal(p.rejectedHead?.toString(), head, 'the rejected head is kept for a 400')
+  }
+  t.equal(new SipStreamParser().push(Buffer.from('OPTIONS sip:b@x SIP/2.0\r\nContent-Length: 2\r\nl: 2\r\n\r\nab')).length, 1, 'equal repetitions frame')
+})

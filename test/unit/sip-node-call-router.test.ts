@@ -130,7 +130,7 @@ t.test('emergency and external numbers leave through the carrier with the locati
     kind: 'proxy',
     target: 'carrier',
     destinations: ['sip:112@carrier.example:5080;transport=tcp'],
-    headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
+    headers: { 'P-Asserted-Identity': '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' },
   })
   t.match(await phone(w, 'ams-2', '0301234567'), { kind: 'proxy', target: 'carrier', destinations: ['sip:0301234567@carrier.example:5080;transport=tcp'], headers: { 'X-Flexseat-Location': 'Amsterdam HQ, floor 2' } })
   const noCarrier = world({ site: BER, devices: [device('ber-1', 'berlin', '3001', true)] })
@@ -141,18 +141,19 @@ t.test("a worker's extension: local phone, trunk, pending, lease, fallbacks", as
   const w = world({
     seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60'), seat('u1003', '1003', 'ams-1x', 'amsterdam', '70', true)],
   })
-  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' }, seat: w.seats[0] }, 'seated here: the phone rings, for that seat')
+  t.same(await phone(w, 'ams-2', '1001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' }, seat: w.seats[0] }, 'seated here: the phone rings, for that seat')
 
   const trunk = await phone(w, 'ams-2', '1002', 'call-xyz')
   t.match(trunk, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '0' } }, 'seated in Berlin: over the trunk')
   const header = trunk.kind === 'proxy' ? trunk.headers['X-Flexseat-Trunk'] : undefined
   const identity = '<sip:2002@amsterdam.flexseat.test>'
   t.equal(trunk.kind === 'proxy' ? trunk.headers['P-Asserted-Identity'] : undefined, identity, 'the identity it signed')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for this call, target, epoch, hops and caller')
-  t.same(verifyTrunk(SECRET, header, { callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: true, fromSite: 'amsterdam' }, 'signed for Berlin, this call, target, epoch, hops and caller')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'chicago', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity }, NOW), { ok: false, reason: 'bad-signature' }, 'not for another branch')
+  t.same(verifyTrunk(SECRET, header, { toSite: 'berlin', callId: 'call-xyz', user: '1002', epoch: '60', hops: 0, identity: '"Boss" <sip:1000@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'another caller does not verify')
 
   t.match(await phone(w, 'ams-2', '1003'), { kind: 'proxy', destinations: ['sip:ams-2@127.0.0.1:7002'] }, 'pending: not seated, so the fallback (extension 2002)')
-  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>', 'P-Preferred-Identity': '', 'Remote-Party-ID': '' } }, 'a SIP URI fallback')
+  t.same(await phone(w, 'ams-2', '1004'), { kind: 'proxy', target: 'fallback', destinations: ['sip:voicemail@example.com'], headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>' } }, 'a SIP URI fallback')
   t.same(await phone(w, 'ams-2', '1005'), { kind: 'reject', status: 480, reason: '1006 is not signed in' }, 'a fallback is followed once, not in a loop')
   t.same(await phone(w, 'ams-2', '1006'), { kind: 'reject', status: 480, reason: '1005 is not signed in' })
 
@@ -171,8 +172,8 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone', destinations: ['sip:ams-1@127.0.0.1:7001'] })
   const berlin = await phone(w, 'ams-2', '3001', 'c-3001')
   t.match(berlin, { kind: 'proxy', target: 'trunk', destinations: ['sip:3001@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '', 'X-Flexseat-Hops': '0' } })
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
-  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
+  t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
   t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999')
   t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'outside the dial plan and unknown')
   w.lease.active = false
@@ -195,7 +196,7 @@ t.test('from the trunk: a worker is rung only where our own view seats them', as
   const forwarded = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0, identity: caller })
   t.match(forwarded, { kind: 'proxy', target: 'trunk', destinations: ['sip:1002@127.0.0.1:5062'], headers: { 'X-Flexseat-Epoch': '60', 'X-Flexseat-Hops': '1', 'P-Asserted-Identity': caller } })
   const resigned = forwarded.kind === 'proxy' ? forwarded.headers['X-Flexseat-Trunk'] : undefined
-  t.same(verifyTrunk(SECRET, resigned, { callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
+  t.same(verifyTrunk(SECRET, resigned, { toSite: 'berlin', callId: 'c2', user: '1002', epoch: '60', hops: 1, identity: caller }, NOW), { ok: true, fromSite: 'amsterdam' }, 'forwarded: signed again with the caller it came with and one hop more')
   const anonymous = await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 0 })
   t.equal(anonymous.kind === 'proxy' ? anonymous.headers['P-Asserted-Identity'] : undefined, '', 'no identity known: forwarded without one (removed), as signed')
   t.same(await w.router.fromTrunk({ user: '1002', callId: 'c2', epoch: '40', hops: 1 }), { kind: 'reject', status: 480, reason: '1002 is not signed in' }, 'but never twice')
@@ -220,14 +221,16 @@ t.test("from the trunk: a device's extension (no epoch) rings only our own phone
   t.same(await w.router.fromTrunk({ user: '1001', callId: 'c', epoch: '', hops: 0 }), { kind: 'reject', status: 404, reason: 'Not Found' }, 'a worker without epoch is not a device')
 })
 
-t.test('phones\' own identity claims (P-Preferred-Identity, Remote-Party-ID) never pass on', async (t) => {
+t.test('every call from a phone carries the node\'s identity and nothing the phone chose', async (t) => {
+  // The node carries these calls back to back: only the headers decided here reach the callee
+  // (branch-calls.test.ts checks the callee's INVITE over real SIP).
   const w = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50'), seat('u1002', '1002', 'ber-1', 'berlin', '60')] })
   for (const [dialled, target] of [['112', 'carrier'], ['0301234567', 'carrier'], ['2002', 'phone'], ['1002', 'trunk'], ['3001', 'trunk'], ['1004', 'fallback']] as const) {
     const d = await phone(w, 'ams-1', dialled)
     t.match(d, { kind: 'proxy', target }, `${dialled} goes to the ${target}`)
     const headers = d.kind === 'proxy' ? d.headers : {}
-    // The proxy's headers option sets headers; '' is the removal marker (REMOVE_HEADER).
-    t.same([headers['P-Preferred-Identity'], headers['Remote-Party-ID']], ['', ''], `${dialled}: both removed`)
+    t.equal(headers['P-Asserted-Identity'], '"Worker 1001" <sip:1001@amsterdam.flexseat.test>', `${dialled}: as the worker seated at the phone`)
+    t.same(Object.keys(headers).filter((name) => !['P-Asserted-Identity', 'X-Flexseat-Location', 'X-Flexseat-Trunk', 'X-Flexseat-Epoch', 'X-Flexseat-Hops'].includes(name)), [], `${dialled}: no other header`)
   }
 })
 

@@ -112,3 +112,29 @@ t.test('FLEXSEAT_TRUNK_URIS replaces the branches\' trunk addresses (docker-comp
   t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin' })).message, /FLEXSEAT_TRUNK_URIS/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_TRUNK_URIS: 'berlin=http://x' })).message, /not a sip: URI/)
 })
+
+t.test('the engine secret from a file (kept off command lines and environment dumps)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'engine'), 'engine-from-file\n')
+  const config = await loadSipNodeConfig(argv, { ...base, FLEXSEAT_DRACHTIO_SECRET: 'from-env', FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'engine') })
+  t.equal(config.drachtio.secret, 'engine-from-file', 'the file wins over the variable')
+  await writeFile(join(dir, 'empty'), '\n')
+  const empty = await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'empty') })
+  t.match(empty.message, /FLEXSEAT_DRACHTIO_SECRET_FILE: .* is empty/)
+  const missing = await failure(t, argv, { ...base, FLEXSEAT_DRACHTIO_SECRET_FILE: join(dir, 'absent') })
+  t.match(missing.message, /FLEXSEAT_DRACHTIO_SECRET_FILE: cannot read/)
+})
+
+t.test('a client certificate for mutual TLS with the registry', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sip-node-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const name of ['ca.pem', 'node.pem', 'node.key']) await writeFile(join(dir, name), `PEM ${name}`)
+  const files = { FLEXSEAT_REGISTRY_CA_FILE: join(dir, 'ca.pem'), FLEXSEAT_REGISTRY_CERT_FILE: join(dir, 'node.pem'), FLEXSEAT_REGISTRY_KEY_FILE: join(dir, 'node.key') }
+  const config = await loadSipNodeConfig(argv, { ...base, ...files })
+  t.equal(config.registryClientCertificate?.cert.toString(), 'PEM node.pem')
+  t.equal(config.registryClientCertificate?.key.toString(), 'PEM node.key')
+  t.equal((await loadSipNodeConfig(argv, base)).registryClientCertificate, undefined, 'none by default')
+  t.match((await failure(t, argv, { ...base, ...files, FLEXSEAT_REGISTRY_KEY_FILE: '' })).message, /FLEXSEAT_REGISTRY_CERT_FILE and FLEXSEAT_REGISTRY_KEY_FILE go together/)
+  t.match((await failure(t, argv, { ...base, ...files, FLEXSEAT_REGISTRY_CA_FILE: '' })).message, /needs FLEXSEAT_REGISTRY_CA_FILE/)
+})

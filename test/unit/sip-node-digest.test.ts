@@ -44,13 +44,14 @@ function setup(password = 'secret-pw') {
   const verifier = new DigestVerifier({ now: () => now })
   const realm = 'amsterdam.flexseat.test'
   const ha1 = ha1Of('desk-1', realm, password)
-  const answer = (challenge: string, opts: { method?: string; uri?: string; password?: string; username?: string } = {}) => {
+  const answer = (challenge: string, opts: { method?: string; uri?: string; password?: string; username?: string; nc?: number } = {}) => {
     const c = parseDigestHeader(challenge)!
     const uri = opts.uri ?? 'sip:amsterdam.flexseat.test'
     const cnonce = 'c0ffee'
+    const nc = (opts.nc ?? 1).toString(16).padStart(8, '0')
     const h = ha1Of(opts.username ?? 'desk-1', c.realm!, opts.password ?? password)
-    const response = digestResponse({ ha1: h, method: opts.method ?? 'REGISTER', uri, nonce: c.nonce!, nc: '00000001', cnonce, qop: 'auth' })
-    return { username: opts.username ?? 'desk-1', realm: c.realm!, nonce: c.nonce!, uri, qop: 'auth', nc: '00000001', cnonce, response, algorithm: 'MD5' }
+    const response = digestResponse({ ha1: h, method: opts.method ?? 'REGISTER', uri, nonce: c.nonce!, nc, cnonce, qop: 'auth' })
+    return { username: opts.username ?? 'desk-1', realm: c.realm!, nonce: c.nonce!, uri, qop: 'auth', nc, cnonce, response, algorithm: 'MD5' }
   }
   return { verifier, realm, ha1, answer, advance: (ms: number) => (now += ms) }
 }
@@ -58,7 +59,7 @@ function setup(password = 'secret-pw') {
 t.test('challenge and verify with stateless nonces', async (t) => {
   const { verifier, realm, ha1, answer, advance } = setup()
   const challenge = verifier.challenge(realm)
-  t.match(challenge, /^Digest realm="amsterdam\.flexseat\.test", nonce="[0-9a-f]+\.[A-Za-z0-9_-]+", qop="auth", algorithm=MD5$/)
+  t.match(challenge, /^Digest realm="amsterdam\.flexseat\.test", nonce="[0-9a-f]+\.[A-Za-z0-9_-]{12}\.[A-Za-z0-9_-]+", qop="auth", algorithm=MD5$/)
   t.notMatch(challenge, /stale/)
   t.match(verifier.challenge(realm, true), /, stale=true$/)
 
@@ -66,27 +67,91 @@ t.test('challenge and verify with stateless nonces', async (t) => {
   const good = answer(challenge)
   t.same(verifier.verify(good, request), { ok: true }, 'right password')
   t.same(verifier.verify(answer(challenge, { password: 'wrong' }), request), { ok: false, reason: 'mismatch' }, 'wrong password')
-  t.same(verifier.verify({ ...good, response: good.response.toUpperCase() }, request), { ok: true }, 'hex case of the response does not matter')
+  const upper = answer(challenge, { nc: 2 })
+  t.same(verifier.verify({ ...upper, response: upper.response.toUpperCase() }, request), { ok: true }, 'hex case of the response does not matter')
   t.same(verifier.verify(good, { ...request, uri: 'sip:other@amsterdam.flexseat.test' }), { ok: false, reason: 'mismatch' }, 'replayed onto another Request-URI')
   t.same(verifier.verify(good, { ...request, method: 'INVITE' }), { ok: false, reason: 'mismatch' }, 'replayed onto another method')
   t.same(verifier.verify({ ...good, realm: 'berlin.flexseat.test' }, request), { ok: false, reason: 'mismatch' }, 'another realm')
 
   advance((NONCE_LIFETIME_SECONDS - 1) * 1000)
-  t.same(verifier.verify(good, request), { ok: true }, 'valid just before 5 minutes')
+  t.same(verifier.verify(answer(challenge, { nc: 3 }), request), { ok: true }, 'valid just before 5 minutes')
   advance(2000)
-  t.same(verifier.verify(good, request), { ok: false, reason: 'stale' }, 'stale after 5 minutes')
+  t.same(verifier.verify(answer(challenge, { nc: 4 }), request), { ok: false, reason: 'stale' }, 'stale after 5 minutes')
   t.same(verifier.verify(answer(challenge, { password: 'wrong' }), request), { ok: false, reason: 'mismatch' }, 'a stale nonce with a wrong password is not "stale"')
   const fresh = answer(verifier.challenge(realm))
   t.same(verifier.verify(fresh, request), { ok: true }, 'a fresh nonce works again')
+})
+
+// Guard tried: #accept() always answering true: every repeated count below is then accepted.
+t.test('a nonce count is accepted once per nonce: a replayed request is refused', async (t) => {
+  const { verifier, realm, ha1, answer } = setup()
+  const request = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', realm, ha1 }
+  const challenge = verifier.challenge(realm)
+  const first = answer(challenge, { nc: 1 })
+  t.same(verifier.verify(first, request), { ok: true }, 'the phone\'s REGISTER')
+  t.same(verifier.verify(first, request), { ok: false, reason: 'replayed' }, 'the same Authorization again: replayed')
+  t.same(verifier.verify(answer(challenge, { nc: 2 }), request), { ok: true }, 'the phone\'s next request, nc 2')
+  t.same(verifier.verify(answer(challenge, { nc: 5 }), request), { ok: true }, 'nc 5 (3 and 4 still on their way)')
+  t.same(verifier.verify(answer(challenge, { nc: 4 }), request), { ok: true }, 'nc 4 arrives late: accepted once')
+  t.same(verifier.verify(answer(challenge, { nc: 4 }), request), { ok: false, reason: 'replayed' }, 'and not twice')
+  t.same(verifier.verify(answer(challenge, { nc: 2 }), request), { ok: false, reason: 'replayed' }, 'an old count again')
+  t.same(verifier.verify(answer(challenge, { nc: 40 }), request), { ok: true }, 'a jump ahead')
+  t.same(verifier.verify(answer(challenge, { nc: 3 }), request), { ok: false, reason: 'replayed' }, 'a count more than 32 behind the highest is refused')
+  t.same(verifier.verify(answer(challenge, { nc: 0 }), request), { ok: false, reason: 'malformed' }, 'nc starts at 1')
+  t.same(verifier.verify(answer(challenge, { nc: 1, password: 'wrong' }), request), { ok: false, reason: 'mismatch' }, 'a wrong digest is a mismatch, not a replay')
+  const other = answer(verifier.challenge(realm), { nc: 1 })
+  t.same(verifier.verify(other, request), { ok: true }, 'counts are per nonce')
+  t.equal(verifier.trackedNonces, 2)
+})
+
+// Guard tried: #forget() dropping the oldest without raising #forgottenUpTo: the evicted nonce's
+// request is then accepted a second time.
+t.test('the counts take bounded memory; a forgotten nonce is stale, never replayable', async (t) => {
+  let now = 1_700_000_000_000
+  const verifier = new DigestVerifier({ now: () => now, capacity: 3 })
+  const realm = 'amsterdam.flexseat.test'
+  const ha1 = ha1Of('desk-1', realm, 'pw')
+  const request = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', realm, ha1 }
+  const signed = (nonce: string, nc = 1) => {
+    const ncText = nc.toString(16).padStart(8, '0')
+    return { username: 'desk-1', realm, nonce, uri: request.uri, qop: 'auth', nc: ncText, cnonce: 'x', response: digestResponse({ ha1, method: 'REGISTER', uri: request.uri, nonce, nc: ncText, cnonce: 'x', qop: 'auth' }) }
+  }
+  const nonces: string[] = []
+  for (let i = 0; i < 5; i += 1) {
+    nonces.push(parseDigestHeader(verifier.challenge(realm))!.nonce!)
+    now += 1_000
+  }
+  for (const nonce of nonces.slice(0, 3)) t.same(verifier.verify(signed(nonce), request), { ok: true })
+  t.equal(verifier.trackedNonces, 3, 'at capacity')
+  t.same(verifier.verify(signed(nonces[3]!), request), { ok: true }, 'a fourth nonce: the oldest is forgotten')
+  t.equal(verifier.trackedNonces, 3, 'never more than the capacity')
+  t.same(verifier.verify(signed(nonces[0]!), request), { ok: false, reason: 'stale' }, 'the forgotten nonce\'s request again: stale, not accepted')
+  t.same(verifier.verify(signed(nonces[0]!, 2), request), { ok: false, reason: 'stale' }, 'even with a new count: the phone authenticates again')
+  t.same(verifier.verify(signed(nonces[1]!, 2), request), { ok: true }, 'a later nonce still works')
+  now += NONCE_LIFETIME_SECONDS * 1_000
+  const fresh = parseDigestHeader(verifier.challenge(realm))!.nonce!
+  t.same(verifier.verify(signed(fresh), request), { ok: true })
+  t.equal(verifier.trackedNonces, 1, 'expired nonces are dropped as new ones come')
+})
+
+t.test('after a restart (a new key) no earlier request is accepted: stale, so phones authenticate again', async (t) => {
+  const { verifier, realm, ha1, answer } = setup()
+  const request = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', realm, ha1 }
+  const challenge = verifier.challenge(realm)
+  t.same(verifier.verify(answer(challenge, { nc: 1 }), request), { ok: true })
+  const restarted = new DigestVerifier()
+  t.same(restarted.verify(answer(challenge, { nc: 1 }), request), { ok: false, reason: 'stale' }, 'the captured request, after a restart')
+  t.same(restarted.verify(answer(challenge, { nc: 2 }), request), { ok: false, reason: 'stale' }, 'or with the next count')
+  t.match(restarted.challenge(realm, true), /stale=true$/)
 })
 
 t.test('nonces cannot be forged or carried over from another process', async (t) => {
   const { verifier, realm, ha1, answer } = setup()
   const request = { method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', realm, ha1 }
   const nonce = parseDigestHeader(verifier.challenge(realm))!.nonce!
-  const [seconds, mac] = nonce.split('.') as [string, string]
+  const [seconds, unique, mac] = nonce.split('.') as [string, string, string]
   // A forged timestamp (extending the lifetime) keeps the old MAC: not ours.
-  const forgedNonce = `${(parseInt(seconds, 16) + 1000).toString(16)}.${mac}`
+  const forgedNonce = `${(parseInt(seconds, 16) + 1000).toString(16)}.${unique}.${mac}`
   const forged = answer(`Digest realm="${realm}", nonce="${forgedNonce}"`)
   t.same(verifier.verify(forged, request), { ok: false, reason: 'stale' }, 'a tampered nonce is never accepted (only re-challenged)')
   const other = new DigestVerifier()
@@ -129,10 +194,12 @@ t.test('PhoneAuthenticator: challenge, then accept or one indistinct 403', async
     get: (h: string) => headers[h] ?? '',
     has: (h: string) => h in headers,
   })
-  const respond = (challenge: string, username: string, pw: string, method = 'REGISTER') => {
+  let count = 0
+  const respond = (challenge: string, username: string, pw: string, method = 'REGISTER', nc = (count += 1)) => {
     const c = parseDigestHeader(challenge)!
-    const response = digestResponse({ ha1: ha1Of(username, c.realm!, pw), method, uri: 'sip:amsterdam.flexseat.test', nonce: c.nonce!, nc: '00000001', cnonce: 'ab12', qop: 'auth' })
-    return `Digest username="${username}", realm="${c.realm}", nonce="${c.nonce}", uri="sip:amsterdam.flexseat.test", qop=auth, nc=00000001, cnonce="ab12", response="${response}", algorithm=MD5`
+    const ncText = nc.toString(16).padStart(8, '0')
+    const response = digestResponse({ ha1: ha1Of(username, c.realm!, pw), method, uri: 'sip:amsterdam.flexseat.test', nonce: c.nonce!, nc: ncText, cnonce: 'ab12', qop: 'auth' })
+    return `Digest username="${username}", realm="${c.realm}", nonce="${c.nonce}", uri="sip:amsterdam.flexseat.test", qop=auth, nc=${ncText}, cnonce="ab12", response="${response}", algorithm=MD5`
   }
 
   const first = await auth.authenticate(request('REGISTER', {}))
@@ -149,4 +216,9 @@ t.test('PhoneAuthenticator: challenge, then accept or one indistinct 403', async
   t.match(await auth.authenticate(request('REGISTER', { Authorization: respond(value, 'desk-np', password) })), { kind: 'forbidden', why: 'no-credentials' })
   t.match(await auth.authenticate(request('REGISTER', { Authorization: respond(value, 'desk-b', password) })), { kind: 'forbidden', why: 'other-site' }, 'a Berlin phone at Amsterdam')
   t.match(await auth.authenticate(request('REGISTER', { Authorization: respond(value.replace(realm, 'elsewhere'), 'desk-1', password) })), { kind: 'challenge', status: 401 }, 'credentials for another realm: challenged for ours')
+  const once = respond(value, 'desk-1', password)
+  t.match(await auth.authenticate(request('REGISTER', { Authorization: once })), { kind: 'ok' })
+  const replay = await auth.authenticate(request('REGISTER', { Authorization: once }))
+  t.match(replay, { kind: 'challenge', status: 401, replayOf: 'desk-1' }, 'the same Authorization again: challenged, naming the device for the log')
+  t.match((replay as { value: string }).value, /stale=true$/, 'with stale=true (the digest was right)')
 })

@@ -37,6 +37,8 @@ t.test('registry errors', async (t) => {
   t.equal(locked(30_000).reason, 'Locked for 1 min')
   t.equal(locked(-5_000).reason, 'Locked for 1 min', 'never 0 or negative')
   t.equal(failed(registryError(ErrorCode.ERROR_CODE_LOCKED_OUT)).reason, 'Locked for 1 min', 'no time given')
+  const paused = failed(registryError(ErrorCode.ERROR_CODE_DESK_THROTTLED, { lockedUntil: new Date(NOW + 11 * 60_000 + 1) }, status.RESOURCE_EXHAUSTED), '1001')
+  t.same(paused, { status: 403, reason: 'Too many wrong PINs here - wait 12 min', headers: {}, message: 'Too many wrong PINs here - wait 12 min' }, 'the desk paused: the phone is told to wait, not that the worker is locked')
   t.same(failed(registryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, {}, status.NOT_FOUND), '1009'), { status: 404, reason: 'Unknown extension 1009', headers: {}, message: 'Unknown extension 1009' })
   t.same(failed(registryError(ErrorCode.ERROR_CODE_NOT_FLEX_HOST, {}, status.FAILED_PRECONDITION)), { status: 403, reason: 'Not a flex desk', headers: {}, message: 'Not a flex desk' })
   t.same(failed(registryError(ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED)), { status: 403, reason: 'Not allowed at this branch', headers: {}, message: 'Not allowed at this branch' })

@@ -246,3 +246,15 @@ t.test('an empty message changes nothing', async (t) => {
   t.same(view.apply({ message: undefined }), [])
   t.equal(view.revision, '10')
 })
+
+// Guard tried: the `ahead` exception removed from apply(): the lower snapshot is then ignored
+// and the view keeps the seats of the old history.
+t.test('a snapshot with reason AHEAD replaces the view though its revision is lower (etcd restored)', async (t) => {
+  const view = new SeatView()
+  view.apply(snapshot('900', [seat('u1001', 'ams-1', '850'), seat('u1002', 'ber-1', '880')]))
+  t.same(view.apply(snapshot('40', [seat('u1002', 'ber-2', '30')])), [], 'an older INITIAL snapshot is ignored')
+  const list = view.apply(snapshot('40', [seat('u1002', 'ber-2', '30')], SnapshotReason.SNAPSHOT_REASON_AHEAD))
+  t.same(kinds(list), ['released u1001@ams-1/RELEASE_REASON_UNSPECIFIED', 'seated u1002@ber-2#30'], 'the difference is reported')
+  t.equal(view.revision, '40', 'the view continues from the cluster\'s revision')
+  t.same(kinds(view.apply(changes('41', seated(seat('u1003', 'chi-1', '41'))))), ['seated u1003@chi-1#41'], 'and applies what follows it')
+})

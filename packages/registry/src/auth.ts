@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import type { Caller, Role } from './caller'
 import { RegistryError } from './errors'
 import { PIN_CHECK_KEY, parsePinCheck } from './pin-check'
+import { isSiteBound, SITE_BOUND_ROLES } from './site-scope'
 
 /** The metadata key with which a registry instance names the original caller of a forwarded call. */
 export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
@@ -171,12 +172,20 @@ export interface TokenEntry {
   readonly role: Role
   /** SHA-256 of the token, 32 bytes. */
   readonly sha256: Buffer
+  /**
+   * The branch a `sip-node` or `provisioning` token acts for (required for those roles, refused for
+   * the others): its BranchService calls, phone credentials, sign-outs and (provisioning) phone
+   * reads are confined to this site (site-scope.ts).
+   */
+  readonly site?: string
 }
 
 /** Roles of the tokens file (`worker` is only ever a portal session's). */
 const ROLES: readonly Role[] = ['admin', 'sip-node', 'provisioning', 'viewer', 'registry', 'portal']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
+/** Site ids, as sites/<id>.yaml and the directory spell them. */
+const SITE = /^[a-z0-9][a-z0-9._-]{0,63}$/
 
 /** The tokens file is malformed; the message names the entry and field (never a token). */
 export class TokensFileError extends Error {
@@ -184,8 +193,10 @@ export class TokensFileError extends Error {
 }
 
 /**
- * Parses a tokens file (YAML: `tokens: [{name, role, sha256}]`, each token stored only as its
- * SHA-256 in hex). Throws {@link TokensFileError} naming the entry at fault.
+ * Parses a tokens file (YAML: `tokens: [{name, role, sha256, site?}]`, each token stored only as
+ * its SHA-256 in hex; every `sip-node` and `provisioning` token names the `site` it acts for, no
+ * other does).
+ * Throws {@link TokensFileError} naming the entry at fault.
  */
 export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] {
   let document: unknown
@@ -200,13 +211,21 @@ export function parseTokens(text: string, source = 'tokens file'): TokenEntry[] 
   return list.map((raw: unknown, index) => {
     const where = `${source}: tokens[${index}]`
     if (typeof raw !== 'object' || raw === null) throw new TokensFileError(`${where}: must be a mapping`)
-    const { name, role, sha256 } = raw as Record<string, unknown>
+    const { name, role, sha256, site } = raw as Record<string, unknown>
     if (typeof name !== 'string' || !NAME.test(name)) throw new TokensFileError(`${where}.name: 1 to 64 of letters, digits, '.', '_', '@', '-'`)
     if (names.has(name)) throw new TokensFileError(`${where}.name: duplicate`)
     names.add(name)
     if (typeof role !== 'string' || !ROLES.includes(role as Role)) throw new TokensFileError(`${where}.role: one of ${ROLES.join(', ')}`)
     const hex = typeof sha256 === 'string' ? sha256.toLowerCase() : ''
     if (!SHA256_HEX.test(hex)) throw new TokensFileError(`${where}.sha256: 64 hexadecimal digits`)
+    // A branch's node and provisioning service act for their own branch only: a token that could
+    // act for every branch would let one compromised branch release, renew and acknowledge for the
+    // others, or read their phones' credentials (site-scope.ts).
+    if (isSiteBound(role as Role)) {
+      if (typeof site !== 'string' || !SITE.test(site)) throw new TokensFileError(`${where}.site: a ${role} token names the site it acts for (^[a-z0-9][a-z0-9._-]{0,63}$)`)
+      return { name, role: role as Role, sha256: Buffer.from(hex, 'hex'), site }
+    }
+    if (site !== undefined) throw new TokensFileError(`${where}.site: only ${SITE_BOUND_ROLES.join(' and ')} tokens name a site`)
     return { name, role: role as Role, sha256: Buffer.from(hex, 'hex') }
   })
 }
@@ -262,12 +281,14 @@ export class Authenticator {
   }
 
   /**
-   * The caller a request comes from: the token's owner or, for callers with the registry role
-   * that pass `x-flexseat-on-behalf-of: <name>/<role>`, the original caller named there (with
-   * the forwarder's PIN verdict, `x-flexseat-pin-check`, when given; other callers' verdicts
-   * are ignored). A portal that presents a session (`x-flexseat-session`) comes back with the
-   * token to resolve (`sessionToken`), unchecked against `rpc`: the service layer resolves it
-   * to the session's principal and checks that (service-handlers.ts).
+   * The caller a request comes from: the token's owner (with its site, for a site-bound role) or,
+   * for callers with the registry role that pass `x-flexseat-on-behalf-of: <name>/<role>[/<site>]`,
+   * the original caller named there (with the forwarder's PIN verdict, `x-flexseat-pin-check`,
+   * when given; other callers' verdicts are ignored). A forwarded site-bound caller without a site
+   * is refused: the instance that forwarded it knew the site, so the value is not ours. A portal
+   * that presents a session (`x-flexseat-session`) comes back with the token to resolve
+   * (`sessionToken`), unchecked against `rpc`: the service layer resolves it to the session's
+   * principal and checks that (service-handlers.ts).
    * Throws RegistryError UNAUTHENTICATED, PERMISSION_DENIED or SESSION_INVALID.
    */
   authenticate(metadata: Metadata, rpc: RpcName): Caller {
@@ -277,6 +298,7 @@ export class Authenticator {
     if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
     const original = parseOnBehalfOf(onBehalf[0])
     if (original === undefined) throw permissionDenied()
+    if (isSiteBound(original.role) && original.site === undefined) throw permissionDenied()
     // A forwarding instance's PIN verdict: trusted from the registry role only (see pin-check.ts).
     const checks = metadata.get(PIN_CHECK_KEY)
     const pinCheck = checks.length === 1 ? parsePinCheck(checks[0]) : undefined
@@ -331,25 +353,26 @@ export class Authenticator {
       if (timingSafeEqual(entry.sha256, digest) && found === undefined) found = entry
     }
     if (found === undefined) throw unauthenticated()
-    return { name: found.name, role: found.role }
+    return found.site === undefined ? { name: found.name, role: found.role } : { name: found.name, role: found.role, site: found.site }
   }
 }
 
 /**
- * The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`; for a caller resolved from
- * a portal session, the portal (`<portal name>/portal`): the leader resolves the session again
- * from the forwarded session header, never from a name.
+ * The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a
+ * site-bound role (site-scope.ts); for a caller resolved from a portal session, the portal
+ * (`<portal name>/portal`): the leader resolves the session again from the forwarded session
+ * header, never from a name.
  */
 export function formatOnBehalfOf(caller: Caller): string {
   if (caller.session !== undefined) return `${caller.session.portal}/portal`
-  return `${caller.name}/${caller.role}`
+  return caller.site === undefined ? `${caller.name}/${caller.role}` : `${caller.name}/${caller.role}/${caller.site}`
 }
 
 function parseOnBehalfOf(value: string): Caller | undefined {
-  const slash = value.lastIndexOf('/')
-  if (slash <= 0) return undefined
-  const name = value.slice(0, slash)
-  const role = value.slice(slash + 1) as Role
-  if (!NAME.test(name) || !ROLES.includes(role)) return undefined
-  return { name, role }
+  // Neither names, roles nor site ids contain a slash.
+  const [name, role, site, ...rest] = value.split('/') as [string, Role, string | undefined, ...string[]]
+  if (rest.length > 0 || name === undefined || role === undefined || !NAME.test(name) || !ROLES.includes(role)) return undefined
+  if (site === undefined) return { name, role }
+  if (!isSiteBound(role) || !SITE.test(site)) return undefined
+  return { name, role, site }
 }

@@ -30,6 +30,13 @@ export interface Caller {
   readonly name: string
   readonly role: Role
   /**
+   * The branch a SIP node or provisioning service acts for (from its token): set for the
+   * `sip-node` and `provisioning` roles, never for the others. BranchService calls, phone
+   * credentials, sign-outs and a provisioning service's phone reads are confined to it
+   * (site-scope.ts).
+   */
+  readonly site?: string
+  /**
    * The PIN verdict of the instance that forwarded this login (see pin-check.ts); set by the
    * authenticator only for calls whose direct caller has the registry role.
    */

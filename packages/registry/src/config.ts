@@ -5,6 +5,7 @@ import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
 import { type DirectorySyncConfig, loadDirectorySyncConfig } from '@flexseat/directory-sync'
 import { loadTokensFile, type TokenEntry } from './auth'
 import type { TlsMaterial } from './grpc-server'
+import type { DeskThrottlePolicy } from './desk-throttle'
 import type { LockoutPolicy } from './lockout'
 import type { SeatHistoryPolicy } from './seat-history'
 import type { SessionPolicy } from './sessions'
@@ -46,6 +47,12 @@ export interface RegistryConfig {
    * `--max-request-bytes`, default 1572864, 65536 to 2147483647): batches are split by them.
    */
   txnLimits: TxnLimits
+  /**
+   * Wrong PINs at one desk, for any workers (FLEXSEAT_DESK_THROTTLE_MAX_FAILURES, default 10;
+   * FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS, default 900; FLEXSEAT_DESK_THROTTLE_SECONDS, default
+   * 900), in the core's units (ms).
+   */
+  deskThrottle: DeskThrottlePolicy
   /** pino level, default `info`. */
   logLevel: string
   tls: TlsMaterial | undefined
@@ -141,6 +148,12 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
     lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }
+  // At most 12 h each: the desk's record lives a day after its last wrong PIN (desk-throttle.ts).
+  const deskThrottle: DeskThrottlePolicy = {
+    maxFailures: whole('FLEXSEAT_DESK_THROTTLE_MAX_FAILURES', 10, 1, 1_000),
+    windowMs: whole('FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS', 900, 1, 43_200) * 1_000,
+    pauseMs: whole('FLEXSEAT_DESK_THROTTLE_SECONDS', 900, 1, 43_200) * 1_000,
+  }
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
@@ -178,6 +191,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     txnLimits,
     sessions,
     seatHistory,
+    deskThrottle,
     logLevel,
     tls: await loadTls(env, cwd),
     directorySync: await loadDirectorySync(text('FLEXSEAT_DIRECTORY_SYNC_FILE'), sites, cwd),
@@ -195,9 +209,14 @@ async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial
   const keyFile = env['FLEXSEAT_TLS_KEY']
   const caFile = env['FLEXSEAT_TLS_CA']
   const clientAuth = env['FLEXSEAT_TLS_CLIENT_AUTH']
+  const clientSite = env['FLEXSEAT_TLS_CLIENT_SITE']
   if (clientAuth !== undefined && clientAuth !== '' && clientAuth !== 'require') {
     throw new RegistryConfigError(`FLEXSEAT_TLS_CLIENT_AUTH: "${clientAuth}" is not "require"`)
   }
+  if (clientSite !== undefined && clientSite !== '' && clientSite !== 'require') {
+    throw new RegistryConfigError(`FLEXSEAT_TLS_CLIENT_SITE: "${clientSite}" is not "require"`)
+  }
+  if (clientSite === 'require' && clientAuth !== 'require') throw new RegistryConfigError('FLEXSEAT_TLS_CLIENT_SITE=require needs FLEXSEAT_TLS_CLIENT_AUTH=require (client certificates)')
   if (certFile === undefined && keyFile === undefined) {
     if (caFile !== undefined || clientAuth === 'require') throw new RegistryConfigError('FLEXSEAT_TLS_CA/FLEXSEAT_TLS_CLIENT_AUTH need FLEXSEAT_TLS_CERT and FLEXSEAT_TLS_KEY')
     return undefined
@@ -216,5 +235,6 @@ async function loadTls(env: NodeJS.ProcessEnv, cwd: string): Promise<TlsMaterial
     key: await read('FLEXSEAT_TLS_KEY', keyFile),
     ...(caFile === undefined ? {} : { ca: await read('FLEXSEAT_TLS_CA', caFile) }),
     requireClientCert: clientAuth === 'require',
+    requireSiteCertificate: clientSite === 'require',
   }
 }

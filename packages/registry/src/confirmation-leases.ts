@@ -24,8 +24,20 @@ export interface ConfirmationLeasesOptions {
   logger: Logger
 }
 
-/** Seats completed in one transaction at most (etcd limits a transaction to 128 operations). */
-const BATCH = 50
+/**
+ * What completing one user's revocation adds to a transaction at most: compares on the index key,
+ * the seat and `revoking/<user>` (read by the plan), and as many writes (the seat, `revoking/`,
+ * the index key). A batch is split by these counts (txn-limits.ts); each user is written whole.
+ */
+const PER_USER = { compares: 3, success: 3 }
+
+/**
+ * How often, at most, the sweep looks for stale index keys of a branch whose lease holds (ms).
+ * That check reads three keys per pending revocation of the branch: every 250 ms it would load
+ * etcd most just when many revocations wait on a connected branch. Stale keys are a leftover,
+ * not a wait: nothing is delayed by finding them later.
+ */
+const STALE_INDEX_CHECK_MS = 10_000
 
 /**
  * The registry side of bounded revocation (invariant 4): the branches' confirmation leases
@@ -45,6 +57,8 @@ export class ConfirmationLeases {
    * starts counting afresh: a refusal comes at most one lease later, never earlier.
    */
   readonly #firstSeen = new Map<string, number>()
+  /** When the sweep last looked for stale index keys of each site whose lease holds (monotonic ms). */
+  readonly #staleChecked = new Map<string, number>()
 
   constructor(options: ConfirmationLeasesOptions) {
     this.#o = options
@@ -59,7 +73,7 @@ export class ConfirmationLeases {
   renew(siteId: string, nodeId: string, appliedRevision: bigint): Promise<RenewLeaseResponse> {
     return this.#serial(siteId, async () => {
       const { keys } = this.#o
-      const found = await readKeys(this.#o.etcd, [keys.site(siteId), keys.node(siteId)])
+      const found = await readKeys(this.#o.etcd, [keys.site(siteId), keys.node(siteId)], false, this.#o.writer.limits)
       if (!found.get(keys.site(siteId))) throw new RegistryError(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, `no site "${siteId}"`)
       const nodeKv = found.get(keys.node(siteId))
       if (nodeKv) {
@@ -115,13 +129,14 @@ export class ConfirmationLeases {
   /**
    * Completes the revocations a node acknowledged: each user's pending entry for the site whose
    * epoch is at or below the acknowledged one, in the user's seat or, for a released seat, in
-   * `revoking/<user>`. Acks from a node that does not hold the site's
-   * lease say nothing about the holder and are ignored; unknown or old acks are no-ops.
+   * `revoking/<user>`. Acks from a node that does not hold the site's lease (nobody holding it
+   * included: the sweep completes those revocations) say nothing about the holder and are
+   * ignored; unknown or old acks are no-ops.
    */
   async ack(siteId: string, nodeId: string, revocations: readonly Revocation[]): Promise<void> {
     if (revocations.length === 0) return
     const nodeKv = (await readKeys(this.#o.etcd, [this.#o.keys.node(siteId)])).get(this.#o.keys.node(siteId))
-    if (nodeKv && parseJson<NodeLeaseRecord>(nodeKv).nodeId !== nodeId) return
+    if (!nodeKv || parseJson<NodeLeaseRecord>(nodeKv).nodeId !== nodeId) return
     const acked = new Map<string, bigint>()
     for (const r of revocations) {
       const epoch = BigInt(r.epoch)
@@ -145,15 +160,20 @@ export class ConfirmationLeases {
       if (site === undefined || user === undefined) continue
       bySite.set(site, [...(bySite.get(site) ?? []), kv.key.toString('utf8')])
     }
-    const nodes = await readKeys(etcd, [...bySite.keys()].map((site) => keys.node(site)))
+    const nodes = await readKeys(etcd, [...bySite.keys()].map((site) => keys.node(site)), false, this.#o.writer.limits)
     for (const [site, names] of bySite) {
       const users = usersOfIndexKeys(keys, site, names)
       if (nodes.get(keys.node(site))) {
-        // The lease holds: only drop stale index keys (no entry matches `never`, so only those go).
+        // The lease holds: only drop stale index keys (no entry matches `never`, so only those go),
+        // now and then.
+        const now = this.#o.monotonicClock()
+        if (now - (this.#staleChecked.get(site) ?? Number.NEGATIVE_INFINITY) < STALE_INDEX_CHECK_MS) continue
+        this.#staleChecked.set(site, now)
         await this.#completeUsers(site, users, () => false)
       } else {
         const done = await this.#completeUsers(site, users, () => true, true)
-        if (done.length > 0) this.#o.logger.info({ site, users: [...new Set(done.map((d) => d.userId))] }, 'revocations completed: the branch lease is gone')
+        const completed = [...new Set(done.map((d) => d.userId))]
+        if (completed.length > 0) this.#o.logger.info({ site, users: completed.slice(0, 20), count: completed.length }, 'revocations completed: the branch lease is gone')
       }
     }
   }
@@ -168,7 +188,7 @@ export class ConfirmationLeases {
     const index = await etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
     if (index.kvs.length === 0) return []
     const users = index.kvs.map((kv) => kv.key.toString('utf8').slice(prefix.length))
-    const records = await readKeys(etcd, users.flatMap((u) => [keys.seat(u), keys.revoking(u)]))
+    const records = await readKeys(etcd, users.flatMap((u) => [keys.seat(u), keys.revoking(u)]), false, this.#o.writer.limits)
     return index.kvs.flatMap((kv: IKeyValue, i) => {
       const userId = users[i]!
       const found: PendingAt[] = []
@@ -187,14 +207,17 @@ export class ConfirmationLeases {
     return this.#completeUsers(siteId, users, when, requireNoNode)
   }
 
+  /**
+   * Completes the users' revocations at the site for which `when` holds, in as many fenced
+   * transactions as etcd's limits need (each user's records in one of them, whole), several at
+   * once. With `requireNoNode` every part also reads `nodes/<site>` and completes nothing while it
+   * exists.
+   */
   async #completeUsers(siteId: string, users: readonly string[], when: CompleteWhen, requireNoNode = false) {
-    const done = []
-    for (let i = 0; i < users.length; i += BATCH) {
-      const batch = users.slice(i, i + BATCH)
-      const { outcome } = await this.#o.writer.apply('complete revocations', (read) => planCompleteRevocations(read, this.#o.keys, siteId, batch, when, requireNoNode))
-      done.push(...outcome)
-    }
-    return done
+    const parts = await this.#o.writer.applyInParts('complete revocations', [...new Set(users)], { perItem: PER_USER, perPart: { compares: requireNoNode ? 1 : 0 } }, (read, part) =>
+      planCompleteRevocations(read, this.#o.keys, siteId, part, when, requireNoNode),
+    )
+    return parts.flat()
   }
 
   /** A new lease: the old one is gone, so its revocations complete first (as the sweeper would). */

@@ -24,6 +24,7 @@ import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson } from './kv'
 import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import {
   type DeviceRecord,
@@ -371,9 +372,17 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
   if (locked) return { ops: [], outcome: lockedOut(locked) }
   if (!(await verifyPin(oldPin, user.value.pinHash))) {
     const failure = recordFailure(lockout?.value, now, ctx.lockout)
+    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
     return {
       ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
-      outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft),
+      outcome: withPinEvent(outcome, {
+        kind: 'wrong-pin',
+        userId: user.value.id,
+        deviceId: '',
+        siteId: '',
+        attemptsLeft: failure.attemptsLeft,
+        ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+      }),
     }
   }
   const ops: Op[] = [{ type: 'put', key: keys.user(user.value.id), value: { ...user.value, pinHash: newHash } }]
@@ -480,7 +489,12 @@ export async function planDeleteDevice(ctx: SeatContext, deviceId: string, read:
   const { keys } = ctx
   const current = await read.json<DeviceRecord>(keys.device(deviceId))
   if (!current) return { ops: [], outcome: deviceNotFound(deviceId) }
-  const ops: Op[] = [{ type: 'delete', key: keys.device(deviceId) }, { type: 'delete', key: keys.binding(current.value.siteId, deviceId) }]
+  const ops: Op[] = [
+    { type: 'delete', key: keys.device(deviceId) },
+    { type: 'delete', key: keys.binding(current.value.siteId, deviceId) },
+    // A new device of the same id starts without the old one's wrong PINs.
+    { type: 'delete', key: keys.deskThrottle(deviceId) },
+  ]
   if (current.value.mac !== undefined) ops.push({ type: 'delete', key: keys.mac(current.value.mac) })
   if (current.value.extension !== '') {
     const owner = await read.get(keys.extension(current.value.extension))

@@ -7,7 +7,7 @@ export interface ErrorFacts {
   field?: string
   /** WRONG_PIN: attempts left before the lockout. */
   attemptsLeft?: number
-  /** LOCKED_OUT: when the lockout ends. */
+  /** LOCKED_OUT: when the lockout ends; DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil?: Date
   /** UNAVAILABLE / NOT_LEADER: when a retry may help, in milliseconds. */
   retryAfterMs?: number
@@ -78,6 +78,7 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_NO_PIN]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.ERROR_CODE_USER_DISABLED]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.ERROR_CODE_NOT_CONFIGURED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ERROR_CODE_DESK_THROTTLED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND]: GrpcStatus.NOT_FOUND,
   [ErrorCode.ERROR_CODE_MAC_TAKEN]: GrpcStatus.ALREADY_EXISTS,
   [ErrorCode.ERROR_CODE_WRONG_PASSWORD]: GrpcStatus.PERMISSION_DENIED,

@@ -18,8 +18,12 @@ export interface EtcdClientOptions {
  *   would resend a transaction whose outcome is unknown. The registry's writers decide for
  *   themselves: every write is a compare-guarded transaction that also creates its request
  *   record, so the writer re-reads and retries safely (see fenced-writer.ts).
- * - `host` opens a circuit for 1 s after 2 consecutive failures, so calls skip a dead member
- *   instead of timing out on it again and again.
+ * - `host`, with several endpoints, opens a circuit for 1 s after 2 consecutive failures, so
+ *   calls skip a dead member instead of timing out on it again and again. With one endpoint (a
+ *   one-member cluster, or a branch's etcd grpc-proxy) there is no other member to skip to: a
+ *   circuit would only turn a blip into a second in which every call fails at once, and blips
+ *   are common (etcd3 closes all of a host's channels after any stream error, and fails the calls
+ *   in flight with them). The registry's own retries (retryRead, the fenced writer) ride them out.
  * - watch reconnects back off from 100 ms to at most 2 s (etcd3's default allows 30 s, longer
  *   than a seat revocation may take).
  * - gRPC keepalive pings every 10 s (etcd's server allows pings every 5 s at most), so a
@@ -42,7 +46,7 @@ export function createEtcdClient(endpoints: readonly string[], options: EtcdClie
     },
     faultHandling: {
       global: noop,
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(2) }),
+      host: endpoints.length > 1 ? () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(2) }) : () => noop,
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }).next(),
     },
   })

@@ -302,7 +302,8 @@ export class FencedWriter {
       const fence = leadership.fence()
       if (!fence) throw notLeader('this instance does not lead')
       try {
-        const reader = new TxnReader(etcd, undefined, false, this.#o.limits)
+        // As in write(): the first attempt reads serializably (every value read is compared).
+        const reader = new TxnReader(etcd, undefined, conflicts === 0 && faults === 0, this.#o.limits)
         const planned = await plan(reader)
         const { outcome } = planned
         if (planned.ops.length === 0) return { outcome, revision: undefined }
@@ -345,7 +346,7 @@ export class FencedWriter {
    * {@link apply} over a batch whose size depends on input: `items` are cut into parts whose
    * transactions fit etcd's limits (see txn-limits.ts, {@link writeInParts}), `plan` plans one
    * part, and each part is its own fenced transaction (the election key and everything its plan
-   * read are compared), written up to four at once. An item is never divided, so a plan that
+   * read are compared), written up to eight at once (PARTS_AT_ONCE). An item is never divided, so a plan that
    * writes each item whole keeps it whole. Resolves to the parts' outcomes, in item order.
    */
   async applyInParts<T, R>(what: string, items: readonly T[], cost: PartCost<T>, plan: (read: TxnReader, part: readonly T[]) => Promise<{ ops: Op[]; outcome: R }>): Promise<R[]> {

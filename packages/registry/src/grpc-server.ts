@@ -12,6 +12,7 @@ import { directoryService } from './directory-service'
 import { directorySyncService } from './directory-sync-service'
 import { unavailable } from './errors'
 import { LeaderForwarder } from './leader-forwarder'
+import { decodingStrictly } from './request-decoding'
 import { seatService } from './seat-service'
 import { sessionService } from './session-service'
 import type { ServedCore } from './served-core'
@@ -28,6 +29,8 @@ export interface TlsMaterial {
   ca?: Buffer
   /** Require and verify client certificates (mTLS). Default false. */
   requireClientCert?: boolean
+  /** With mTLS: a SIP node's certificate must name its site (`urn:flexseat:site:<id>`). Default false. */
+  requireSiteCertificate?: boolean
 }
 
 /** Options of {@link RegistryServer.create}. */
@@ -91,13 +94,14 @@ export class RegistryServer {
       credentials: clientCredentials(options.tls),
       logger: this.#logger,
     })
-    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal }
-    server.addService(SeatServiceService, seatService(context))
-    server.addService(DirectoryServiceService, directoryService(context))
-    server.addService(ClusterServiceService, clusterService(context))
-    server.addService(BranchServiceService, branchService(context))
-    server.addService(DirectorySyncServiceService, directorySyncService(context))
-    server.addService(SessionServiceService, sessionService(context))
+    const context: ServiceContext = { core, auth, forwarder: this.#forwarder, logger: this.#logger, closing: this.#closing.signal, requireSiteCertificate: options.tls?.requireSiteCertificate === true }
+    // Requests are decoded strictly: not protobuf, or invalid UTF-8, is INVALID_ARGUMENT (request-decoding.ts).
+    server.addService(decodingStrictly(SeatServiceService), seatService(context))
+    server.addService(decodingStrictly(DirectoryServiceService), directoryService(context))
+    server.addService(decodingStrictly(ClusterServiceService), clusterService(context))
+    server.addService(decodingStrictly(BranchServiceService), branchService(context))
+    server.addService(decodingStrictly(DirectorySyncServiceService), directorySyncService(context))
+    server.addService(decodingStrictly(SessionServiceService), sessionService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

@@ -11,12 +11,17 @@ export { createEtcdClient } from './etcd-client'
 export type { EtcdClientOptions } from './etcd-client'
 export type { LeaderInfo } from './leadership'
 export { DEFAULT_LOCKOUT, lockedUntil, recordFailure } from './lockout'
+export { DEFAULT_DESK_THROTTLE, deskPausedUntil, recordDeskFailure } from './desk-throttle'
+export type { DeskThrottlePolicy, DeskThrottleRecord } from './desk-throttle'
+export { PinTelemetry } from './pin-events'
+export type { PinEvent } from './pin-events'
 export type { LockoutPolicy, LockoutRecord } from './lockout'
 export { DEFAULT_SCRYPT, hashPin, verifyPin } from './pin-hash'
 export type { ScryptParams } from './pin-hash'
 export { Keys } from './keys'
 export {
   DEFAULT_TXN_LIMITS,
+  PARTS_AT_ONCE,
   TxnTooLargeError,
   acceptsTxnOps,
   addSizes,
@@ -35,6 +40,7 @@ export { Authenticator, formatOnBehalfOf, loadTokensFile, mayCall, ON_BEHALF_OF_
 export type { RpcName, TokenEntry } from './auth'
 export { ERROR_DETAIL_KEY, errorDetailOf, toGrpcStatus } from './grpc-errors'
 export { REGISTRY_SERVICE_NAMES, RegistryServer } from './grpc-server'
+export { mustMatchCertificate, SITE_URI_PREFIX, sitesOfCertificate } from './peer-site'
 export type { RegistryServerOptions, RegistryServerState, TlsMaterial } from './grpc-server'
 export { FORWARDED_KEY, LeaderForwarder } from './leader-forwarder'
 export type { LeaderForwarderOptions } from './leader-forwarder'

@@ -9,6 +9,8 @@
  *   so a watch sees the reason at the same revision as the deletion. It sits next to `seats/`
  *   (`-` sorts before `/`) so one watch range covers both and nothing else.
  * - `lockout/<user>`: recent wrong PINs and the lockout.
+ * - `desk-throttle/<device>`: recent wrong PINs at a desk, for any workers, and its pause
+ *   (desk-throttle.ts), on the request records' lease.
  * - `requests/<request id>`: the first outcome of every mutating call (idempotence).
  * - `instances/<instance id>`: presence, on the instance's own lease.
  * - `election/registry/<lease>`: etcd3's election keys.
@@ -46,6 +48,7 @@ export class Keys {
   host(deviceId: string): string { return `${this.prefix}hosts/${deviceId}` }
   get hosts(): string { return `${this.prefix}hosts/` }
   lockout(userId: string): string { return `${this.prefix}lockout/${userId}` }
+  deskThrottle(deviceId: string): string { return `${this.prefix}desk-throttle/${deviceId}` }
   get lockouts(): string { return `${this.prefix}lockout/` }
   request(requestId: string): string { return `${this.prefix}requests/${requestId}` }
   instance(id: string): string { return `${this.prefix}instances/${id}` }

@@ -19,6 +19,23 @@ export const FORWARDED_KEY = 'x-flexseat-forwarded'
 const RETRY_PAUSE_MS = 150
 
 /**
+ * How often a follower with writes in flight at the leader reads who leads (one etcd range). A
+ * leader that is paused (SIGSTOP, a frozen VM) or cut off keeps its connections open: without
+ * this, a write forwarded to it would wait for the caller's deadline even after another
+ * instance was elected. With it, such a write moves to the new leader within this interval of
+ * the election (the old leader's lease TTL after its last keepalive).
+ */
+const LEADER_CHECK_MS = 250
+
+/** Re-routes of one write after leader changes, at most (each needs a new election). */
+const MAX_REROUTES = 3
+
+/** The forwarded call was cancelled because another instance now leads: run it again there. */
+class LeaderChanged extends Error {
+  override readonly name = 'LeaderChanged'
+}
+
+/**
  * How long a follower trusts the leader it read from etcd before reading it again. The leader
  * lookup was an etcd round trip on every forwarded write; a stale entry costs at most one failed
  * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER), after which the
@@ -58,6 +75,13 @@ export interface IncomingCall {
  * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
  * idempotent by request id, so the retry is safe. No leader: UNAVAILABLE with a retry hint.
  *
+ * While writes are in flight at the leader it reads who leads every {@link LEADER_CHECK_MS}: when
+ * another instance leads, it cancels them there and runs them again on the new leader (here, if
+ * this instance was elected), without counting that as the retry. The request id makes the
+ * second run return the first outcome if the old leader committed it; a paused leader that
+ * resumes cannot commit (its writes are fenced on its election key). The BranchService calls,
+ * which carry no request id, are safe to repeat (docs/OPERATIONS.md, "Restarts").
+ *
  * State: open until {@link stop}, which closes every channel (idempotent).
  */
 export class LeaderForwarder {
@@ -65,6 +89,10 @@ export class LeaderForwarder {
   readonly #clients = new Map<string, Client>()
   #leader: { info: LeaderInfo; until: number } | undefined
   #stopped = false
+  /** Forwarded writes in flight: the instance each was sent to, and what to do when another leads. */
+  readonly #inFlight = new Set<{ instanceId: string; changed: (leader: LeaderInfo) => void }>()
+  #checkTimer: NodeJS.Timeout | undefined
+  #checking = false
 
   constructor(options: LeaderForwarderOptions) {
     this.#options = options
@@ -85,9 +113,10 @@ export class LeaderForwarder {
     annotate?: () => Promise<Record<string, string>>,
   ): Promise<Res> {
     const alreadyForwarded = incoming.metadata.get(FORWARDED_KEY).length > 0
-    let lastError: RegistryError | undefined
     let extra: Record<string, string> | undefined
-    for (let attempt = 0; attempt < 2; attempt += 1) {
+    let attempt = 0
+    let reroutes = 0
+    for (;;) {
       try {
         const core = this.#options.core()
         const leader = core.isLeader ? undefined : await this.#currentLeader(core)
@@ -98,17 +127,20 @@ export class LeaderForwarder {
         // Work this instance does for the leader before forwarding (once, whatever the attempts).
         extra ??= annotate === undefined ? {} : await annotate().catch(() => ({}))
         this.#options.logger.debug({ method: method.path, attempt, leader: leader.instanceId, requestId: (request as { requestId?: unknown }).requestId }, 'write forwarded to the leader')
-        return await this.#forward(leader.address, method, request, caller, incoming, extra)
+        return await this.#forward(leader, method, request, caller, incoming, extra)
       } catch (error) {
-        if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded) throw error
-        lastError = error
+        if (error instanceof LeaderChanged && reroutes < MAX_REROUTES) {
+          reroutes += 1
+          continue
+        }
+        if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded || attempt >= 1) throw error
+        attempt += 1
         this.#leader = undefined
         // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
-        if (attempt === 0) await delay(RETRY_PAUSE_MS)
+        await delay(RETRY_PAUSE_MS)
         this.#options.logger.debug({ method: method.path, attempt, code: ErrorCode[error.code] }, 'write not taken by the leader; re-reading the leader')
       }
     }
-    throw lastError ?? unavailable('no leader is elected; retry shortly')
   }
 
   /** The leader, from the cache when it was read within {@link LEADER_CACHE_MS}. */
@@ -120,8 +152,12 @@ export class LeaderForwarder {
     return info
   }
 
+  /**
+   * Forwards the call to `leader`; rejects with {@link LeaderChanged} (the call cancelled there)
+   * when another instance is found to lead before it answers.
+   */
   #forward<Req, Res>(
-    address: string,
+    leader: LeaderInfo,
     method: MethodDefinition<Req, Res>,
     request: Req,
     caller: Caller,
@@ -129,7 +165,7 @@ export class LeaderForwarder {
     extra: Record<string, string>,
   ): Promise<Res> {
     if (this.#stopped) return Promise.reject(unavailable('shutting down', 1_000))
-    const client = this.#client(address)
+    const client = this.#client(leader.address)
     const metadata = new Metadata()
     if (this.#options.clusterToken !== undefined) metadata.set('authorization', `Bearer ${this.#options.clusterToken}`)
     metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
@@ -142,7 +178,15 @@ export class LeaderForwarder {
     const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()
     const deadline = Math.min(ownDeadline, Number.isFinite(theirs) ? theirs : Infinity)
     return new Promise<Res>((resolve, reject) => {
-      client.makeUnaryRequest(
+      let next: LeaderInfo | undefined
+      const watch = {
+        instanceId: leader.instanceId,
+        changed: (now: LeaderInfo): void => {
+          next = now
+          call.cancel()
+        },
+      }
+      const call = client.makeUnaryRequest(
         method.path,
         method.requestSerialize,
         method.responseDeserialize,
@@ -150,11 +194,52 @@ export class LeaderForwarder {
         metadata,
         { deadline },
         (error: ServiceError | null, response?: Res) => {
-          if (error) reject(registryErrorFromServiceError(error))
+          this.#unwatch(watch)
+          if (error && next !== undefined) {
+            this.#options.logger.info(
+              { method: method.path, from: leader.instanceId, to: next.instanceId, requestId: (request as { requestId?: unknown }).requestId },
+              'leader changed while a forwarded write waited; re-routing it to the new leader',
+            )
+            reject(new LeaderChanged(`${leader.instanceId} no longer leads`))
+          } else if (error) reject(registryErrorFromServiceError(error))
           else resolve(response as Res)
         },
       )
+      this.#watch(watch)
     })
+  }
+
+  #watch(entry: { instanceId: string; changed: (leader: LeaderInfo) => void }): void {
+    this.#inFlight.add(entry)
+    if (this.#checkTimer === undefined) {
+      this.#checkTimer = setInterval(() => void this.#checkLeader(), LEADER_CHECK_MS)
+      this.#checkTimer.unref()
+    }
+  }
+
+  #unwatch(entry: { instanceId: string; changed: (leader: LeaderInfo) => void }): void {
+    this.#inFlight.delete(entry)
+    if (this.#inFlight.size === 0 && this.#checkTimer !== undefined) {
+      clearInterval(this.#checkTimer)
+      this.#checkTimer = undefined
+    }
+  }
+
+  /** Reads who leads; every write in flight at another instance moves (see the class comment). */
+  async #checkLeader(): Promise<void> {
+    if (this.#checking || this.#stopped) return
+    this.#checking = true
+    try {
+      // An election under way (no key) or an unreachable etcd says nothing: keep waiting.
+      const leader = await this.#options.core().currentLeader()
+      if (leader === undefined) return
+      this.#leader = { info: leader, until: Date.now() + LEADER_CACHE_MS }
+      for (const entry of [...this.#inFlight]) if (entry.instanceId !== leader.instanceId) entry.changed(leader)
+    } catch {
+      // UNAVAILABLE while starting or stopping, or etcd did not answer: the next tick asks again.
+    } finally {
+      this.#checking = false
+    }
   }
 
   #client(address: string): Client {
@@ -170,6 +255,8 @@ export class LeaderForwarder {
   /** Closes every channel to other instances. Idempotent. */
   stop(): void {
     this.#stopped = true
+    clearInterval(this.#checkTimer)
+    this.#checkTimer = undefined
     for (const client of this.#clients.values()) client.close()
     this.#clients.clear()
   }

@@ -11,10 +11,13 @@ import * as v from './validate'
 /** Bindings set or removed per call at most (each list). */
 export const MAX_BINDINGS_PER_REPORT = 1_000
 /**
- * Phones per transaction: each costs at most one op and two compares (its device and its
- * binding), so a transaction stays within 40 ops and 82 compares (etcd allows 128 of each).
+ * What one phone of a report adds to a transaction at most: compares on its device and its
+ * binding (read by the plan) and one write (beside the compare every part makes on the site's
+ * lease key). A report is split by these counts and the records' sizes (txn-limits.ts).
  */
-export const BINDING_BATCH = 40
+const PER_PHONE = { compares: 2, success: 1 }
+/** What deleting one expired binding adds: a compare on it and the delete. */
+const PER_EXPIRED = { compares: 1, success: 1 }
 /** How far ahead of the registry's clock a binding may expire (RFC 3261 registrations last minutes to hours). */
 export const MAX_BINDING_AHEAD_MS = 24 * 3_600_000
 /** How often the leader looks for expired bindings, in ms; a scan runs only when one may have expired. */
@@ -112,47 +115,51 @@ export class PhoneBindings {
   }
 
   /**
-   * Applies a validated report of `siteId` by `nodeId`, {@link BINDING_BATCH} phones per fenced
-   * transaction. Every transaction compares the site's lease key: LEASE_HELD when `nodeId` does
-   * not hold it (then, or by the time a later batch is written). Bindings of devices that do
-   * not exist or belong to another site are skipped. Resolves to the skipped device ids.
+   * Applies a validated report of `siteId` by `nodeId`, in as many fenced transactions as etcd's
+   * limits need (txn-limits.ts), each phone's change in one of them. Every transaction compares
+   * the site's lease key: LEASE_HELD when `nodeId` does not hold it (then, or by the time a later
+   * part is written). Bindings of devices that do not exist or belong to another site are
+   * skipped. Resolves to the skipped device ids.
    */
   async report(siteId: string, nodeId: string, changes: readonly Change[]): Promise<string[]> {
     const { keys } = this.#o
     const skipped: string[] = []
     // An empty report still asks whether the node holds the lease (it learns it must renew).
-    for (let i = 0; i === 0 || i < changes.length; i += BINDING_BATCH) {
-      const batch = changes.slice(i, i + BINDING_BATCH)
-      const { outcome } = await this.#o.writer.apply('report bindings', async (read) => {
-        const sets = batch.filter((c) => c.set !== undefined)
-        await read.prefetch([keys.node(siteId), ...sets.flatMap((c) => [keys.device(c.deviceId), keys.binding(siteId, c.deviceId)])])
-        const holder = await read.json<NodeLeaseRecord>(keys.node(siteId))
-        if (holder?.value.nodeId !== nodeId) throw this.#notHolder(siteId, nodeId, holder !== undefined)
-        const ops: Op[] = []
-        const left: string[] = []
-        let earliest = Number.POSITIVE_INFINITY
-        for (const change of batch) {
-          const key = keys.binding(siteId, change.deviceId)
-          if (change.set === undefined) {
-            ops.push({ type: 'delete', key })
-            continue
-          }
-          const device = await read.json<DeviceRecord>(keys.device(change.deviceId))
-          if (device?.value.siteId !== siteId) {
-            left.push(change.deviceId)
-            continue
-          }
-          const stored = await read.get(key)
-          const before = stored ? parseJson<BindingRecord>(stored) : undefined
-          const { registeredAt, nodeId: by, ...fields } = change.set
-          // Fields in one order, so that a refresh that changes nothing is seen as such (no write).
-          const record: BindingRecord = { ...fields, registeredAt: registeredAt ?? before?.registeredAt ?? new Date(this.#o.clock()).toISOString(), nodeId: by }
-          earliest = Math.min(earliest, Date.parse(record.expiresAt))
-          if (stored && stored.value.toString('utf8') === JSON.stringify(record)) continue
-          ops.push({ type: 'put', key, value: record })
+    const items: readonly (Change | undefined)[] = changes.length > 0 ? changes : [undefined]
+    // Bytes: the record and, at most, its keys (the device's, the binding's twice).
+    const perPhone = (change: Change | undefined) => ({ ...PER_PHONE, bytes: change?.set === undefined ? 512 : JSON.stringify(change.set).length + 512 })
+    const outcomes = await this.#o.writer.applyInParts('report bindings', items, { perItem: perPhone, perPart: { compares: 1 } }, async (read, part) => {
+      const batch = part.filter((c): c is Change => c !== undefined)
+      const sets = batch.filter((c) => c.set !== undefined)
+      await read.prefetch([keys.node(siteId), ...sets.flatMap((c) => [keys.device(c.deviceId), keys.binding(siteId, c.deviceId)])])
+      const holder = await read.json<NodeLeaseRecord>(keys.node(siteId))
+      if (holder?.value.nodeId !== nodeId) throw this.#notHolder(siteId, nodeId, holder !== undefined)
+      const ops: Op[] = []
+      const left: string[] = []
+      let earliest = Number.POSITIVE_INFINITY
+      for (const change of batch) {
+        const key = keys.binding(siteId, change.deviceId)
+        if (change.set === undefined) {
+          ops.push({ type: 'delete', key })
+          continue
         }
-        return { ops, outcome: { left, earliest } }
-      })
+        const device = await read.json<DeviceRecord>(keys.device(change.deviceId))
+        if (device?.value.siteId !== siteId) {
+          left.push(change.deviceId)
+          continue
+        }
+        const stored = await read.get(key)
+        const before = stored ? parseJson<BindingRecord>(stored) : undefined
+        const { registeredAt, nodeId: by, ...fields } = change.set
+        // Fields in one order, so that a refresh that changes nothing is seen as such (no write).
+        const record: BindingRecord = { ...fields, registeredAt: registeredAt ?? before?.registeredAt ?? new Date(this.#o.clock()).toISOString(), nodeId: by }
+        earliest = Math.min(earliest, Date.parse(record.expiresAt))
+        if (stored && stored.value.toString('utf8') === JSON.stringify(record)) continue
+        ops.push({ type: 'put', key, value: record })
+      }
+      return { ops, outcome: { left, earliest } }
+    })
+    for (const outcome of outcomes) {
       skipped.push(...outcome.left)
       this.#earliest = Math.min(this.#earliest, outcome.earliest)
     }
@@ -195,18 +202,15 @@ export class PhoneBindings {
         if (at <= now) expired.push(kv.key.toString('utf8'))
         else earliest = Math.min(earliest, at)
       }
-      for (let i = 0; i < expired.length; i += BINDING_BATCH) {
-        const batch = expired.slice(i, i + BINDING_BATCH)
-        await writer.apply('expire bindings', async (read) => {
-          await read.prefetch(batch)
-          const ops: Op[] = []
-          for (const key of batch) {
-            const kv = await read.get(key)
-            if (kv && expiryOf(kv) <= now) ops.push({ type: 'delete', key })
-          }
-          return { ops, outcome: undefined }
-        })
-      }
+      await writer.applyInParts('expire bindings', expired, { perItem: (key) => ({ ...PER_EXPIRED, bytes: 2 * key.length }) }, async (read, batch) => {
+        await read.prefetch(batch)
+        const ops: Op[] = []
+        for (const key of batch) {
+          const kv = await read.get(key)
+          if (kv && expiryOf(kv) <= now) ops.push({ type: 'delete', key })
+        }
+        return { ops, outcome: undefined }
+      })
       if (expired.length > 0) this.#o.logger.info({ count: expired.length, bindings: expired.slice(0, 20).map((k) => k.slice(keys.bindings.length)) }, 'expired phone bindings deleted')
       this.#earliest = Math.min(this.#earliest, earliest)
       this.#scannedAt = now

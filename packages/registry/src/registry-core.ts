@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { Etcd3 } from 'etcd3'
+import type { Etcd3, Watcher } from 'etcd3'
 import {
   type AckRevocationsRequest,
   type AckRevocationsResponse,
@@ -84,6 +84,7 @@ import {
   type WatchSeatsResponse,
 } from '@flexseat/proto'
 import { type DirectoryReader, type DirectorySyncConfig, LdapDirectory } from '@flexseat/directory-sync'
+import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import { RetentionLease } from './retention-lease'
@@ -117,6 +118,7 @@ import { ClusterStatus } from './cluster-status'
 import { planDeleteProfile, planSetProfile, profileRecord, validateProfile } from './function-key-profiles'
 import { ConfirmationLeases } from './confirmation-leases'
 import { DirectorySyncHost } from './directory-sync-host'
+import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil } from './desk-throttle'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
@@ -126,16 +128,18 @@ import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
 import type { PinCheck } from './pin-check'
+import { PinTelemetry } from './pin-events'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
 import { type SeatRecord, type UserRecord, toSeat } from './records'
 import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
-import type { TxnLimits } from './txn-limits'
 import { SeatExpiry } from './seat-expiry'
+import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
 import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
+import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
 /** Options of {@link RegistryCore.create}. */
@@ -160,6 +164,10 @@ export interface RegistryCoreOptions {
   leaseTtlSeconds?: number
   /** Wrong-PIN lockout (default: 5 failures in 15 minutes lock for 15 minutes). */
   lockout?: LockoutPolicy
+  /** Wrong PINs at one desk, for any workers (default: 10 in 15 minutes pause it for 15 minutes). */
+  deskThrottle?: DeskThrottlePolicy
+  /** Where PIN events are counted (default the global OpenTelemetry meter `@flexseat/registry`). */
+  meter?: Meter
   logger: Logger
   /** scrypt cost of new PIN hashes (default N=16384, r=8, p=1). */
   pinHash?: ScryptParams
@@ -173,7 +181,7 @@ export interface RegistryCoreOptions {
   /**
    * TTL of the branches' confirmation leases, in seconds (default 5): a cut-off branch stops
    * acting on flex seats at most this long after its last renewal, and a takeover waiting on it
-   * completes about this long (plus the 250 ms sweep) after that (invariant 4).
+   * completes once etcd has expired that lease, up to 0.5 s later (invariant 4).
    */
   confirmationLeaseSeconds?: number
   /**
@@ -202,16 +210,18 @@ export interface RegistryCoreOptions {
 export interface LoginOptions {
   /**
    * The caller's deadline (ms since epoch): a login that has to wait for a branch's
-   * acknowledgement returns the pending seat shortly before it (default: wait up to the
-   * confirmation lease + 2 s).
+   * acknowledgement returns the pending seat shortly before it, and not earlier (without one: at
+   * the confirmation lease + 2 s).
    */
   deadline?: number
 }
 
-/** How often a login waiting for its seat to become active looks at it, in ms. */
-const ACTIVE_POLL_MS = 25
-/** What a waiting login leaves of the caller's deadline to send its answer, in ms. */
-const ANSWER_MARGIN_MS = 200
+/**
+ * What a waiting login leaves of the caller's deadline to send its answer, in ms: enough for the
+ * answer to travel back through a follower while the instances are busy (a thousand Logins
+ * answered at once).
+ */
+const ANSWER_MARGIN_MS = 500
 
 /**
  * - `starting`: registering presence, joining the election;
@@ -249,12 +259,16 @@ export class RegistryCore extends EventEmitter {
   readonly #sweeper: RevocationSweeper
   readonly #bindings: PhoneBindings
   readonly #bindingSweeper: RevocationSweeper
+  readonly #waiters: SeatWaiters
+  /** The leader's watch of `nodes/`: a branch's lease key deleted wakes the revocation sweep. */
+  #leaseKeys: Watcher | undefined
   readonly #reads: RegistryReads
   readonly #clusterStatus: ClusterStatus
   readonly #directorySync: DirectorySyncHost
   readonly #history: SeatHistory
   readonly #sessions: PortalSessions
   readonly #retentionLeases: RetentionLease[]
+  readonly #pins: PinTelemetry
   readonly #stopping = new AbortController()
   #state: RegistryCoreState = 'starting'
   #lastContact = 0
@@ -268,7 +282,8 @@ export class RegistryCore extends EventEmitter {
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
-    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#history = new SeatHistory({ etcd: o.etcd, keys: this.#keys, policy: o.seatHistory ?? DEFAULT_SEAT_HISTORY, clock: this.#ctx.now })
     this.#ctx.history = { size: this.#history.policy.size, keysOf: (userId) => this.#history.keysOf(userId) }
     const config = o.directorySync?.config
@@ -322,6 +337,7 @@ export class RegistryCore extends EventEmitter {
     this.#sweeper = new RevocationSweeper({ sweep: () => this.#leases.sweep(), logger: this.#logger })
     this.#bindings = new PhoneBindings({ etcd: o.etcd, keys: this.#keys, writer: this.#writer, clock: this.#ctx.now, leaseSeconds: this.#confirmationTtl, logger: this.#logger })
     this.#bindingSweeper = new RevocationSweeper({ sweep: () => this.#bindings.sweep(), logger: this.#logger, intervalMs: BINDING_SWEEP_INTERVAL_MS, what: 'phone binding expiry' })
+    this.#waiters = new SeatWaiters({ etcd: o.etcd, keys: this.#keys, limits: this.#writer.limits, logger: this.#logger })
     this.#reads = new RegistryReads({ etcd: o.etcd, keys: this.#keys, now: this.#ctx.now, read: (work) => this.#read(work) })
     this.#clusterStatus = new ClusterStatus({
       etcd: o.etcd,
@@ -347,11 +363,13 @@ export class RegistryCore extends EventEmitter {
       if (leader) {
         this.#expiry.start()
         this.#sweeper.start()
+        this.#watchLeaseKeys()
         this.#bindings.resetSweep()
         this.#bindingSweeper.start()
       } else {
         this.#expiry.stop()
         this.#sweeper.stop()
+        this.#unwatchLeaseKeys()
         this.#bindingSweeper.stop()
       }
       if (this.#state !== 'stopping' && this.#state !== 'stopped') this.#state = leader ? 'leader' : 'follower'
@@ -395,6 +413,7 @@ export class RegistryCore extends EventEmitter {
     void this.#directorySync.stop()
     this.#expiry.stop()
     this.#sweeper.stop()
+    this.#unwatchLeaseKeys()
     this.#bindingSweeper.stop()
     await this.#leadership.resign()
     if (this.#state === 'leader') this.#state = 'follower'
@@ -406,7 +425,9 @@ export class RegistryCore extends EventEmitter {
       this.#state = 'stopping'
       this.#expiry.stop()
       this.#sweeper.stop()
+      this.#unwatchLeaseKeys()
       this.#bindingSweeper.stop()
+      this.#waiters.stop()
       this.#stopping.abort()
       const work = Promise.allSettled([this.#directorySync.stop(), this.#leadership.stop(), this.#presence.stop()])
       let timer: NodeJS.Timeout | undefined
@@ -424,9 +445,9 @@ export class RegistryCore extends EventEmitter {
 
   /**
    * Seats a worker (see SeatService.Login). When the new seat is pending (its previous seat is
-   * at a branch whose node holds a confirmation lease), waits until it is active, bounded by
-   * `options.deadline` and the confirmation lease + 2 s, and returns it at its new epoch; else
-   * the pending seat (the registry completes it anyway).
+   * at a branch whose node holds a confirmation lease), waits until it is active and returns it
+   * at its new epoch; if `options.deadline` comes first (without one, the confirmation lease +
+   * 2 s), returns it still pending (the registry completes it anyway).
    */
   async login(req: LoginRequest, caller: Caller, options: LoginOptions = {}): Promise<LoginResponse> {
     this.#mayWrite(caller)
@@ -451,7 +472,12 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints))
+    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+      (error: unknown) => {
+        this.#pins.reportOutcome(error)
+        throw error
+      },
+    )
     if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
     if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
     return res
@@ -459,24 +485,15 @@ export class RegistryCore extends EventEmitter {
 
   /**
    * Waits until the login's seat is active (returned at its new epoch) or has changed away (a
-   * later login or a logout: the pending outcome stands), polling the seat every 25 ms.
+   * later login or a logout: the pending outcome stands), woken by the watch event that
+   * completes it (seat-waiters.ts); until `deadline` less the time to answer, or, without one,
+   * the confirmation lease + 2 s.
    */
   async #untilActive(res: LoginResponse, deadline: number | undefined): Promise<LoginResponse> {
     const seat = res.seat!
-    const until = Math.min(deadline === undefined ? Infinity : deadline - ANSWER_MARGIN_MS, Date.now() + (this.#confirmationTtl + 2) * 1_000)
-    const key = this.#keys.seat(seat.userId)
-    while (Date.now() < until && !this.#stopping.signal.aborted) {
-      try {
-        const kv = (await this.#etcd.kv.range({ key: Buffer.from(key) })).kvs[0]
-        const record = kv ? parseJson<SeatRecord>(kv) : undefined
-        if (!record || record.deviceId !== seat.deviceId || record.since !== seat.since?.toISOString()) return res
-        if ((record.pending ?? []).length === 0) return { ...res, seat: toSeat(record, kv!.mod_revision) }
-      } catch (error) {
-        this.#logger.debug({ err: error }, 'reading a pending seat failed; retrying')
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ACTIVE_POLL_MS, until - Date.now()))).unref())
-    }
-    return res
+    const until = deadline === undefined ? Date.now() + (this.#confirmationTtl + 2) * 1_000 : deadline - ANSWER_MARGIN_MS
+    const outcome = await this.#waiters.wait({ userId: seat.userId, deviceId: seat.deviceId, since: seat.since?.toISOString() ?? '' }, BigInt(seat.epoch), until)
+    return outcome.kind === 'active' ? { ...res, seat: toSeat(outcome.record, outcome.revision) } : res
   }
 
   /**
@@ -491,16 +508,21 @@ export class RegistryCore extends EventEmitter {
     try {
       v.extension(req.extension, 'extension')
       v.pin(req.pin, 'pin')
+      v.id(req.deviceId, 'device_id')
       const extensionKey = this.#keys.extension(req.extension)
       const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
       if (!owner?.startsWith('user:')) return undefined
       const userId = owner.slice('user:'.length)
       const userKey = this.#keys.user(userId)
       const lockKey = this.#keys.lockout(userId)
-      const found = await readKeys(this.#etcd, [userKey, lockKey], true)
+      const deskKey = this.#keys.deskThrottle(req.deviceId)
+      const found = await readKeys(this.#etcd, [userKey, lockKey, deskKey], true)
       const user = found.get(userKey)
       const lock = found.get(lockKey)
-      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#ctx.now())) return undefined
+      const desk = found.get(deskKey)
+      const now = this.#ctx.now()
+      // A locked worker or a paused desk is refused unchecked: no scrypt spent on it.
+      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, now) || deskPausedUntil(desk ? parseJson<DeskThrottleRecord>(desk) : undefined, now)) return undefined
       const record = parseJson<UserRecord>(user)
       // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
       if (record.pinHash === '' || record.disabled === true) return undefined
@@ -648,6 +670,24 @@ export class RegistryCore extends EventEmitter {
     return this.#reads.listBindings(req)
   }
 
+  /**
+   * While leading: sweeps at once when etcd deletes a branch's lease key (it expired or was
+   * revoked), rather than at the next 250 ms tick. The tick stays: a missed event only costs it.
+   */
+  #watchLeaseKeys(): void {
+    this.#unwatchLeaseKeys()
+    const watcher = this.#etcd.watch().prefix(this.#keys.nodes).watcher()
+    watcher.on('delete', () => this.#sweeper.poke())
+    watcher.on('error', (error) => this.#logger.debug({ err: error }, 'lease key watch ended; the sweep runs on its tick'))
+    this.#leaseKeys = watcher
+  }
+
+  #unwatchLeaseKeys(): void {
+    const watcher = this.#leaseKeys
+    this.#leaseKeys = undefined
+    watcher?.cancel().catch(() => undefined)
+  }
+
   #mustLead(): void {
     if (!this.#leadership.fence()) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'this instance does not lead', { retryAfterMs: 500 })
   }
@@ -706,8 +746,13 @@ export class RegistryCore extends EventEmitter {
     if (!ownPin) v.pin(req.oldPin, 'old_pin')
     v.pin(req.newPin, 'new_pin')
     const newHash = await hashPin(req.newPin, this.#scrypt)
-    if (ownPin) return this.#write('changePin', req, caller, (read) => planOwnPin(this.#keys, session.userId ?? '', req.extension, newHash, read))
-    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read, session?.userId))
+    const written = ownPin
+      ? this.#write('changePin', req, caller, (read) => planOwnPin(this.#keys, session.userId ?? '', req.extension, newHash, read))
+      : this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read, session?.userId))
+    return written.catch((error: unknown) => {
+      this.#pins.reportOutcome(error)
+      throw error
+    })
   }
 
   /** Ends a user's lockout, keeping the PIN (see DirectoryService.UnlockUser). */

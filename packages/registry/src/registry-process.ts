@@ -79,6 +79,7 @@ export class RegistryProcess {
         sessions: config.sessions,
         seatHistory: config.seatHistory,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
+        deskThrottle: config.deskThrottle,
         logger,
       })
     } catch (error) {

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino'
 
 /**
- * How often the leader looks for revocations whose branch lease is gone, in ms. A takeover that
- * waits on a cut-off branch completes at most this long after etcd expired the branch's lease,
- * so it is part of the published bound (lease + 0.25 s, docs/OPERATIONS.md); each sweep is one
- * keys-only range of `revocations/`, empty and cheap while nothing is pending.
+ * How often the leader looks for revocations whose branch lease is gone, in ms. The leader also
+ * sweeps at once when its watch of `nodes/` sees a lease key deleted (RegistryCore); the tick
+ * bounds the wait only when that watch missed the deletion (docs/OPERATIONS.md, "The bound").
+ * Each sweep is one keys-only range of `revocations/`, empty and cheap while nothing is pending.
  */
 export const SWEEP_INTERVAL_MS = 250
 
@@ -32,6 +32,10 @@ export class RevocationSweeper {
   #running = false
   #timer: NodeJS.Timeout | undefined
   #failing = false
+  /** A sweep is under way. */
+  #sweeping = false
+  /** {@link poke} came during a sweep: the next one follows at once. */
+  #again = false
 
   constructor(options: RevocationSweeperOptions) {
     this.#o = { intervalMs: SWEEP_INTERVAL_MS, what: 'revocation sweep', ...options }
@@ -53,15 +57,34 @@ export class RevocationSweeper {
     this.#timer = undefined
   }
 
+  /**
+   * Sweeps now rather than at the next tick (something it looks for has just happened, e.g. a
+   * branch's lease key was deleted); after the sweep under way, if there is one. No-op while stopped.
+   */
+  poke(): void {
+    if (!this.#running) return
+    if (this.#sweeping) {
+      this.#again = true
+      return
+    }
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = undefined
+    void this.#run()
+  }
+
   #schedule(): void {
     if (!this.#running) return
-    this.#timer = setTimeout(() => void this.#run(), this.#o.intervalMs)
+    const again = this.#again
+    this.#again = false
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => void this.#run(), again ? 0 : this.#o.intervalMs)
     this.#timer.unref()
   }
 
   async #run(): Promise<void> {
     this.#timer = undefined
-    if (!this.#running) return
+    if (!this.#running || this.#sweeping) return
+    this.#sweeping = true
     try {
       await this.#o.sweep()
       this.#failing = false
@@ -69,6 +92,8 @@ export class RevocationSweeper {
       // Leadership lost or etcd unreachable: the next sweep (here or on the next leader) retries.
       if (!this.#failing) this.#o.logger.warn({ err: error }, `${this.#o.what} failed; retrying`)
       this.#failing = true
+    } finally {
+      this.#sweeping = false
     }
     this.#schedule()
   }

@@ -2,6 +2,7 @@ import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
 import { mustBeSelf, mustBeSelfId } from './session-scope'
+import { mayGetSeat, mayLogout } from './site-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
 function deadlineMs(deadline: Date | number | undefined): number | undefined {
@@ -19,13 +20,17 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),
-    // A worker's portal session signs out, and reads the seat of, its own worker only (session-scope.ts).
-    logout: writeHandler(context, 'Logout', def.logout, (request, caller) => {
+    // A worker's portal session signs out, and reads the seat of, its own worker only
+    // (session-scope.ts); a SIP node or provisioning service signs out only at its own site's
+    // phones, and a provisioning service reads only the seats at them (site-scope.ts).
+    logout: writeHandler(context, 'Logout', def.logout, async (request, caller) => {
       mustBeSelf(caller, request.target, 'signs out')
+      await mayLogout(caller, request, context.core())
       return context.core().logout(request, caller)
     }),
-    getSeat: readHandler(context, 'GetSeat', (request, caller) => {
+    getSeat: readHandler(context, 'GetSeat', async (request, caller) => {
       mustBeSelf(caller, request.target, 'reads the seat')
+      await mayGetSeat(caller, request, context.core())
       return context.core().getSeat(request, caller)
     }),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),

@@ -48,7 +48,9 @@ type Item = { kind: 'data'; res: IWatchResponse } | { kind: 'broken'; error: unk
  * - `after_revision` N: every change after N, with no gap and no duplicate (N being the revision
  *   of the last `changes` or snapshot a client received);
  * - when N (or the point a broken watch must resume from) was compacted: a snapshot with reason
- *   COMPACTED at the current revision, then the changes after it.
+ *   COMPACTED at the current revision, then the changes after it;
+ * - when N is ahead of the cluster's revision: a snapshot with reason AHEAD at the current
+ *   revision, then the changes after it (etcd would otherwise wait for N in silence).
  *
  * One etcd watch covers `seats/` and `seats-released/` (adjacent key ranges), with previous
  * values, so a deletion comes with the seat as it was and, at the same revision, the reason.
@@ -74,9 +76,13 @@ export async function* watchSeats(ctx: SeatWatchContext, req: WatchSeatsRequest,
   const start = Buffer.from(ctx.keys.seatsReleased)
   const end = prefixEnd(ctx.keys.seats)
   while (!signal.aborted) {
-    if (await compacted(ctx, after)) {
+    const position = await positionOf(ctx, after)
+    if (position !== 'available') {
+      // A revision ahead of the cluster's never comes: etcd would wait for it in silence.
       const snap = await readSeats(ctx, siteId)
-      yield { message: { $case: 'snapshot', value: { reason: SnapshotReason.SNAPSHOT_REASON_COMPACTED, seats: snap.seats, revision: snap.revision } } }
+      const reason = position === 'compacted' ? SnapshotReason.SNAPSHOT_REASON_COMPACTED : SnapshotReason.SNAPSHOT_REASON_AHEAD
+      if (position === 'ahead') ctx.logger.warn({ afterRevision: after.toString(), revision: snap.revision }, 'seat watch asked to resume after a revision this cluster has not reached; sending a snapshot')
+      yield { message: { $case: 'snapshot', value: { reason, seats: snap.seats, revision: snap.revision } } }
       after = BigInt(snap.revision)
     }
     const queue: Item[] = []
@@ -126,15 +132,23 @@ export async function* watchSeats(ctx: SeatWatchContext, req: WatchSeatsRequest,
   }
 }
 
-/** Whether the history after `after` is gone (so a watch from `after + 1` cannot start). */
-async function compacted(ctx: SeatWatchContext, after: bigint): Promise<boolean> {
+/**
+ * Whether a watch can resume after `after`: `compacted` when the history after it is gone,
+ * `ahead` when the cluster has not reached `after` (a revision a client can only have from
+ * another history: etcd restored from a backup, or rebuilt), else `available`. A client that
+ * got `after` from this cluster's stream never sees `ahead`: the read is linearizable, so the
+ * cluster's revision is at least any revision an instance delivered.
+ */
+async function positionOf(ctx: SeatWatchContext, after: bigint): Promise<'available' | 'compacted' | 'ahead'> {
   const head = await retryRead(() => ctx.etcd.kv.range({ key: Buffer.from(ctx.keys.seats), range_end: prefixEnd(ctx.keys.seats), count_only: true }))
-  if (after + 1n > BigInt(head.header.revision)) return false
+  const current = BigInt(head.header.revision)
+  if (after > current) return 'ahead'
+  if (after + 1n > current) return 'available'
   try {
     await retryRead(() => ctx.etcd.kv.range({ key: Buffer.from(ctx.keys.seats), range_end: prefixEnd(ctx.keys.seats), count_only: true, revision: (after + 1n).toString() }))
-    return false
+    return 'available'
   } catch (error) {
-    if (error instanceof GRPCOutOfRangeError) return true
+    if (error instanceof GRPCOutOfRangeError) return 'compacted'
     throw error
   }
 }

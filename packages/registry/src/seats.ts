@@ -4,7 +4,9 @@ import { RegistryError } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, REQUEST_LEASE } from './kv'
+import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil, deskThrottled, recordDeskFailure } from './desk-throttle'
 import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, UserRecord } from './records'
 import { toSeat } from './records'
@@ -16,6 +18,8 @@ import { historyEnd, historyStart, historyTrim } from './seat-history'
 export interface SeatContext {
   keys: Keys
   lockout: LockoutPolicy
+  /** Wrong PINs at one desk, for any workers (desk-throttle.ts; default DEFAULT_DESK_THROTTLE). */
+  deskThrottle?: DeskThrottlePolicy
   now: () => number
   /** Where the leader last saw users sit, to fetch a login's keys in one round trip (optional). */
   hints?: PrefetchHints
@@ -87,7 +91,7 @@ export async function userByExtension(
  * needs), never more.
  */
 export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 'deviceId' | 'pin'>, hints?: PrefetchHints): string[] {
-  const wanted = [keys.extension(req.extension), keys.device(req.deviceId), keys.host(req.deviceId)]
+  const wanted = [keys.extension(req.extension), keys.device(req.deviceId), keys.host(req.deviceId), ...(req.pin === '' ? [] : [keys.deskThrottle(req.deviceId)])]
   const userId = hints?.ownerOf(req.extension)
   const sites = new Set<string | undefined>()
   if (userId !== undefined) {
@@ -196,14 +200,31 @@ export async function planLogin(
   // neither meets it nor clears it; a worker's portal session meets it (a locked worker is locked
   // everywhere) without clearing it.
   if (req.pin !== '') {
+    const where = { userId, deviceId: req.deviceId, siteId: device.value.siteId }
+    // First the desk's own throttle (desk-throttle.ts): a paused desk checks no PIN at all.
+    const desk = await read.json<DeskThrottleRecord>(keys.deskThrottle(req.deviceId))
+    const paused = deskPausedUntil(desk?.value, now)
+    if (paused) return { ops: [], outcome: withPinEvent(deskThrottled(paused, now), { kind: 'refused', reason: 'desk-paused', ...where, until: paused }) }
     const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
     const locked = lockedUntil(lockout?.value, now)
-    if (locked) return { ops: [], outcome: lockedOut(locked) }
+    if (locked) return { ops: [], outcome: withPinEvent(lockedOut(locked), { kind: 'refused', reason: 'worker-locked', ...where, until: locked }) }
     if (!(await verify(req.pin, user.value.pinHash, { id: userId, revision: user.revision }))) {
       const failure = recordFailure(lockout?.value, now, ctx.lockout)
+      const deskFailure = recordDeskFailure(desk?.value, now, ctx.deskThrottle ?? DEFAULT_DESK_THROTTLE)
+      const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
       return {
-        ops: [{ type: 'put', key: keys.lockout(userId), value: failure.record }],
-        outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft),
+        ops: [
+          { type: 'put', key: keys.lockout(userId), value: failure.record },
+          // On the request records' lease: the record goes a day after the desk's last wrong PIN.
+          { type: 'put', key: keys.deskThrottle(req.deviceId), value: deskFailure.record, lease: REQUEST_LEASE },
+        ],
+        outcome: withPinEvent(outcome, {
+          kind: 'wrong-pin',
+          ...where,
+          attemptsLeft: failure.attemptsLeft,
+          ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+          ...(deskFailure.pausedUntil === undefined ? {} : { deskPausedUntil: deskFailure.pausedUntil }),
+        }),
       }
     }
     if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })

@@ -1,12 +1,15 @@
 import { once } from 'node:events'
+import type { PeerCertificate } from 'node:tls'
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, MethodDefinition, ServerWritableStream } from '@grpc/grpc-js'
-import type { Logger } from 'pino'
 import { ErrorCode } from '@flexseat/proto'
-import { type Authenticator, mayCall, type RpcName } from './auth'
+import type { Logger } from 'pino'
+import { type Authenticator, mayCall, ON_BEHALF_OF_KEY, type RpcName } from './auth'
 import type { Caller } from './caller'
 import { RegistryError, unavailable } from './errors'
 import { toGrpcStatus } from './grpc-errors'
 import type { IncomingCall, LeaderForwarder } from './leader-forwarder'
+import { mustMatchCertificate } from './peer-site'
+import { undecodable } from './request-decoding'
 import type { ServedCore } from './served-core'
 
 /** What every service implementation works with. */
@@ -18,22 +21,32 @@ export interface ServiceContext {
   logger: Logger
   /** Aborted when the server shuts down: open streams end with UNAVAILABLE (clients resume elsewhere). */
   closing: AbortSignal
+  /** With mutual TLS: a SIP node's client certificate must name its site (peer-site.ts). Default false. */
+  requireSiteCertificate?: boolean
 }
 
 /**
- * The caller of a call: the token's owner (auth.ts), or for a portal presenting a session the
- * session's principal (sessions.ts), checked against `rpc` by its own role. Refusals are logged
- * with what was called and from where, never a token.
+ * The caller of `call`, once its token is known and allowed `rpc`, and its request decoded
+ * (INVALID_ARGUMENT for bytes that are not the request message or hold invalid UTF-8, see
+ * request-decoding.ts); for a portal presenting a session, the session's principal
+ * (sessions.ts), checked against `rpc` by its own role. Refusals are logged with what was called
+ * and from where, never a token.
  */
-async function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string }): Promise<Caller> {
+async function authenticate(context: ServiceContext, rpc: RpcName, call: { metadata: Metadata; getPeer(): string; getAuthContext(): { sslPeerCertificate?: PeerCertificate }; request: unknown }): Promise<Caller> {
   try {
     const caller = context.auth.authenticate(call.metadata, rpc)
+    // The client certificate vouches for the caller of this connection, not for the original
+    // caller a forwarding instance names (peer-site.ts).
+    if (call.metadata.get(ON_BEHALF_OF_KEY).length === 0) mustMatchCertificate(caller, call.getAuthContext().sslPeerCertificate, context.requireSiteCertificate === true)
+    const bad = undecodable(call.request)
+    if (bad !== undefined) throw bad
     if (caller.sessionToken === undefined) return caller
     const principal = await context.core().resolveSession(caller.sessionToken, caller.name, (name) => context.auth.hasAdmin(name))
     if (!mayCall(principal.role, rpc)) throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'permission denied')
     return principal
   } catch (error) {
-    context.logger.info({ rpc, peer: call.getPeer() }, 'call refused')
+    // Never the token: only what was called and from where.
+    context.logger.info({ rpc, peer: call.getPeer(), ...(error instanceof RegistryError ? { code: ErrorCode[error.code] } : {}) }, 'call refused')
     throw error
   }
 }

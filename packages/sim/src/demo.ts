@@ -10,7 +10,8 @@
  *
  * It prints a timeline with the measured delays and exits 1 if any step misbehaves (0 when all
  * went as expected, 2 on bad flags or too few sites).
- * Flags: `--sites-dir <dir>`, `--state-dir <dir>` as `npm start`.
+ * Flags: `--sites-dir <dir>`, `--state-dir <dir>`, `--engine <engine>` as `npm start` (the engine
+ * only matters for a simulation the demo starts itself).
  */
 import { randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
@@ -21,11 +22,12 @@ import { type SiteConfig, loadSites } from '@flexseat/config'
 import { bearer, ReleaseReason, SeatServiceClient, unary } from '@flexseat/proto'
 import { fetchClusterStatus } from './cluster-status'
 import { type DemoDirectory, type DemoUser, readDemoDirectory } from './demo-directory'
+import { chooseEngine } from './engine-choice'
 import { SimError } from './errors'
 import { type DialOutcome, SippPhone, type TracedMessage } from './sipp-phone'
 import { TetheredProcess } from './tethered-process'
 
-const USAGE = 'usage: flexseat-demo [--sites-dir <dir>] [--state-dir <dir>]\n'
+const USAGE = 'usage: flexseat-demo [--sites-dir <dir>] [--state-dir <dir>] [--engine embedded|drachtio-server]\n'
 
 /** How long a phone may take to show a MESSAGE the story expects. */
 const MESSAGE_WAIT_MS = 5_000
@@ -37,9 +39,11 @@ interface Step {
 }
 
 async function main(): Promise<number> {
-  let values: { 'sites-dir'?: string; 'state-dir'?: string; help?: boolean }
+  let values: { 'sites-dir'?: string; 'state-dir'?: string; engine?: string; help?: boolean }
+  const repoRoot = resolve(__dirname, '..', '..', '..')
   try {
-    values = parseArgs({ options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
+    values = parseArgs({ options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
+    chooseEngine(values.engine, repoRoot)
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`)
     return 2
@@ -48,7 +52,6 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  const repoRoot = resolve(__dirname, '..', '..', '..')
   const sitesDir = resolve(values['sites-dir'] ?? resolve(repoRoot, 'sites'))
   const stateDir = resolve(values['state-dir'] ?? resolve(repoRoot, '.state'))
   const sites = await loadSites(sitesDir)
@@ -62,7 +65,7 @@ async function main(): Promise<number> {
   try {
     if (!(await running(sites[0] as SiteConfig, stateDir))) {
       process.stdout.write('no simulation is running: starting one (npm start) for the story; it stops afterwards\n')
-      simulation = await startSimulation(repoRoot, sitesDir, stateDir)
+      simulation = await startSimulation(repoRoot, sitesDir, stateDir, values.engine)
     }
     const directory = await readDemoDirectory(stateDir)
     if (directory === undefined) throw new SimError('DEMO_FAILED', `no simulated phones in ${stateDir} (start the simulation with npm start first)`)
@@ -167,8 +170,9 @@ async function running(site: SiteConfig, stateDir: string): Promise<boolean> {
 }
 
 /** Starts `npm start`'s simulation as a child and waits for its `ready` line (up to 120 s). */
-async function startSimulation(repoRoot: string, sitesDir: string, stateDir: string): Promise<TetheredProcess> {
-  const child = await TetheredProcess.spawn(process.execPath, [resolve(repoRoot, 'packages', 'sim', 'dist', 'main.js'), '--sites-dir', sitesDir, '--state-dir', stateDir], { cwd: repoRoot })
+async function startSimulation(repoRoot: string, sitesDir: string, stateDir: string, engine: string | undefined): Promise<TetheredProcess> {
+  const args = [resolve(repoRoot, 'packages', 'sim', 'dist', 'main.js'), '--sites-dir', sitesDir, '--state-dir', stateDir, ...(engine === undefined ? [] : ['--engine', engine])]
+  const child = await TetheredProcess.spawn(process.execPath, args, { cwd: repoRoot })
   child.stderr.resume()
   let output = ''
   const ready = await new Promise<boolean>((done) => {

@@ -1,36 +1,35 @@
 import { join } from 'node:path'
-import { parseHostPort } from '@flexseat/config'
+import { parseHostPort, type SiteConfig } from '@flexseat/config'
+import type { EngineChoice } from './engine-choice'
 import { SimError } from './errors'
 import type { SiteProcessKind } from './site-process-kind'
+
+/**
+ * The engine's command-line flags, the same for both engines (drachtio-server's own). The secret
+ * is not among them: both engines read `DRACHTIO_SECRET` from the environment, out of `ps`.
+ */
+function engineArgs(site: SiteConfig, loglevel: string): string[] {
+  const control = parseHostPort(site.sip.control)
+  if (control === undefined) throw new SimError('BAD_SITE', `${site.id}: sip.control "${site.sip.control}" is not host:port`)
+  return ['--contact', site.sip.contact, '--address', control.host, '--port', String(control.port), '--loglevel', loglevel]
+}
 
 /**
  * The SIP engine of each site: the embedded drachtio-compatible engine
  * (`node packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
  * same line would start drachtio-server: `--contact` from the site's `sip.contact`, the control
- * socket from `sip.control`, the simulation's engine secret. Ready when it prints its JSON
+ * socket from `sip.control`, the simulation's engine secret in `DRACHTIO_SECRET` (never on the
+ * command line). Ready when it prints its JSON
  * `listening` line; the address is the control socket.
  */
 export const engineKind: SiteProcessKind = {
   name: 'sip-engine',
   command(site, context) {
-    const control = parseHostPort(site.sip.control)
-    if (control === undefined) throw new SimError('BAD_SITE', `${site.id}: sip.control "${site.sip.control}" is not host:port`)
     return {
       command: process.execPath,
-      args: [
-        join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'),
-        '--contact',
-        site.sip.contact,
-        '--address',
-        control.host,
-        '--port',
-        String(control.port),
-        '--secret',
-        context.tokens.engineSecret,
-        '--loglevel',
-        'info',
-      ],
-      env: {},
+      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info')],
+      // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
+      env: { DRACHTIO_SECRET: context.tokens.engineSecret },
     }
   },
   readyAddress({ record }) {
@@ -40,4 +39,29 @@ export const engineKind: SiteProcessKind = {
   },
   startTimeoutMs: 15_000,
   stopGraceMs: 5_000,
+}
+
+/**
+ * drachtio-server as each site's SIP engine (`npm start -- --engine drachtio-server`): the binary
+ * with the same flags as {@link engineKind}, at log level `notice` (`info` would print every SIP
+ * message). It opens its control socket before its SIP stack, so it is ready only when it logs
+ * that the SIP stack's event loop runs; one that cannot bind its SIP port exits instead.
+ */
+export function drachtioServerKind(bin: string): SiteProcessKind {
+  return {
+    name: 'sip-engine',
+    command(site, context) {
+      return { command: bin, args: engineArgs(site, 'notice'), env: { DRACHTIO_SECRET: context.tokens.engineSecret } }
+    },
+    readyAddress({ text }, site) {
+      return text.includes('Starting sofia event loop') && site !== undefined ? site.sip.control : undefined
+    },
+    startTimeoutMs: 15_000,
+    stopGraceMs: 5_000,
+  }
+}
+
+/** The engine kind of a choice. */
+export function engineKindOf(choice: EngineChoice): SiteProcessKind {
+  return choice.name === 'drachtio-server' ? drachtioServerKind(choice.bin) : engineKind
 }

@@ -8,6 +8,7 @@ import { SimError } from './errors'
 import { type LogLine, parseLogLine } from './log-line'
 import type { LaunchContext, SiteProcessKind } from './site-process-kind'
 import { SITE_PROCESS_KINDS } from './site-process-kinds'
+import { RestartBackoff } from './restart-backoff'
 import { type ProcessExit, TetheredProcess } from './tethered-process'
 import type { SimTokens } from './tokens'
 
@@ -67,6 +68,33 @@ export interface UnexpectedExit {
   exit: ProcessExit
 }
 
+/** Event payload of `'restarting'`: the child that ended is started again in `inMs`. */
+export interface Restarting extends UnexpectedExit {
+  inMs: number
+  /** Crashes in a row (1 after a run of a minute or more). */
+  attempt: number
+}
+
+/** Event payload of `'restarted'`: the child runs again (for a site process: it reported ready). */
+export interface Restarted {
+  source: string
+  pid: number
+}
+
+/** Event payload of `'restart-failed'`: starting the child again failed; it is tried again later. */
+export interface RestartFailed {
+  source: string
+  error: unknown
+}
+
+/** A child the launcher restarts when it ends: how, and how long to wait. */
+interface Supervised {
+  readonly source: string
+  readonly backoff: RestartBackoff
+  /** Starts it again; resolves once it runs (its exit is watched again). */
+  restart(): Promise<void>
+}
+
 /** What `.state/etcd/members.json` records: the members the data was created for. */
 interface MemberRecord {
   name: string
@@ -76,9 +104,12 @@ interface MemberRecord {
 
 /**
  * Runs a set of sites on this machine: a real etcd cluster of one member per site, then one
- * process per site and kind (the registry; later the SIP engine and node), each tethered to
- * this process. Emits `'unexpected-exit'` ({@link UnexpectedExit}) when a child ends while
- * running; it does not stop the rest by itself (the caller decides, see main.ts).
+ * process per site and kind (the registry, the SIP engine and the SIP node), each tethered to
+ * this process, and supervises them: a child that ends while running (a crash, a kill) is
+ * started again on its own, after 1 s, then twice as long after each crash that follows a short
+ * run, up to 30 s ({@link RestartBackoff}). Emits `'unexpected-exit'` ({@link UnexpectedExit}),
+ * then `'restarting'` ({@link Restarting}), and `'restarted'` ({@link Restarted}) or
+ * `'restart-failed'` ({@link RestartFailed}, tried again later); only {@link stop} ends them.
  */
 export class Launcher extends EventEmitter {
   readonly #options: LauncherOptions
@@ -90,6 +121,9 @@ export class Launcher extends EventEmitter {
   /** Aborted (with a SimError) when a child ends during the start. */
   readonly #startFailure = new AbortController()
   #stopping: Promise<void> | undefined
+  /** Restarts waiting for their delay, and restarts under way (stop waits for these). */
+  readonly #restartTimers = new Set<NodeJS.Timeout>()
+  readonly #restarting = new Set<Promise<void>>()
 
   private constructor(options: LauncherOptions) {
     super()
@@ -143,6 +177,10 @@ export class Launcher extends EventEmitter {
 
   async #stop(): Promise<void> {
     this.#state = 'stopping'
+    for (const timer of this.#restartTimers) clearTimeout(timer)
+    this.#restartTimers.clear()
+    // A restart under way finishes first (and stops what it started: the state is `stopping`).
+    await Promise.allSettled([...this.#restarting])
     for (const kind of [...this.#kinds].reverse()) {
       const group = this.#processes.filter((p) => p.kind === kind)
       await Promise.all(group.map((p) => p.process.stop(kind.stopGraceMs ?? 10_000)))
@@ -163,9 +201,7 @@ export class Launcher extends EventEmitter {
       onLog: (member, text) => this.#line(`${siteOfMember(sites, member)} etcd`, text),
     })
     await writeFile(join(dataDir, 'members.json'), `${JSON.stringify(sites.map((site) => site.etcd), null, 2)}\n`)
-    for (const member of this.#etcd.members) {
-      void member.process?.exited.then((exit) => this.#exited(`${siteOfMember(sites, member.name)} etcd`, member.process?.pid ?? 0, exit))
-    }
+    for (const member of this.#etcd.members) this.#superviseMember(member.name)
     for (const kind of this.#kinds) {
       signal?.throwIfAborted()
       await this.#startKind(kind)
@@ -186,22 +222,13 @@ export class Launcher extends EventEmitter {
         : deadline.aborted
           ? new SimError('START_TIMEOUT', `the ${kind.name} processes were not ready within ${timeoutMs} ms`)
           : new SimError('ABORTED', 'the start was cancelled')
-    const addresses = new Map<string, string>()
-    this.#addresses.set(kind.name, addresses)
+    this.#addresses.set(kind.name, new Map<string, string>())
 
     const ready = this.#options.sites.map(async (site) => {
-      const { command, args, env } = kind.command(site, context)
-      const childEnv: NodeJS.ProcessEnv = { ...this.#options.env }
-      for (const [key, value] of Object.entries(env)) {
-        if (value === undefined) delete childEnv[key]
-        else childEnv[key] = value
-      }
       if (waitSignal.aborted) throw failure()
-      const prefix = this.#options.commandPrefix?.(site)
-      const child = await TetheredProcess.spawn(command, args, { cwd: this.#options.repoRoot, env: childEnv, ...(prefix ? { prefix } : {}) })
+      const child = await this.#spawn(site, kind, context)
       const entry: SiteProcess = { site, kind, source: `${site.id} ${kind.name}`, process: child, address: undefined }
       this.#processes.push(entry)
-      void child.exited.then((exit) => this.#exited(entry.source, child.pid, exit))
       await new Promise<void>((resolve, reject) => {
         const onAbort = (): void => {
           reject(
@@ -212,15 +239,10 @@ export class Launcher extends EventEmitter {
         }
         if (waitSignal.aborted) onAbort()
         waitSignal.addEventListener('abort', onAbort, { once: true })
-        const onLine = (line: LogLine): void => {
-          const address = entry.address === undefined ? kind.readyAddress(line) : undefined
-          if (address === undefined) return
-          entry.address = address
-          addresses.set(site.id, address)
+        this.#watch(entry, child, () => {
           waitSignal.removeEventListener('abort', onAbort)
           resolve()
-        }
-        for (const stream of [child.stdout, child.stderr]) eachLine(stream, (text) => onLine(this.#line(entry.source, text)))
+        })
         void child.exited.then(() => {
           waitSignal.removeEventListener('abort', onAbort)
           reject(failure())
@@ -239,6 +261,103 @@ export class Launcher extends EventEmitter {
     }
   }
 
+  /** Starts `kind`'s process for `site`: its command, its environment over the inherited one, the prefix. */
+  async #spawn(site: SiteConfig, kind: SiteProcessKind, context: LaunchContext): Promise<TetheredProcess> {
+    const { command, args, env } = kind.command(site, context)
+    const childEnv: NodeJS.ProcessEnv = { ...this.#options.env }
+    for (const [key, value] of Object.entries(env)) {
+      if (value === undefined) delete childEnv[key]
+      else childEnv[key] = value
+    }
+    const prefix = this.#options.commandPrefix?.(site)
+    return TetheredProcess.spawn(command, args, { cwd: this.#options.repoRoot, env: childEnv, ...(prefix ? { prefix } : {}) })
+  }
+
+  /**
+   * Feeds `child`'s lines to the log, calls `onReady` once it reports ready (recording where it
+   * serves) and supervises it: when it ends while running, it is started again (see the class).
+   */
+  #watch(entry: SiteProcess, child: TetheredProcess, onReady: () => void): void {
+    const startedAt = performance.now()
+    let ready = false
+    const onLine = (line: LogLine): void => {
+      if (ready) return
+      const address = entry.kind.readyAddress(line, entry.site)
+      if (address === undefined) return
+      ready = true
+      entry.address = address
+      this.#addresses.get(entry.kind.name)?.set(entry.site.id, address)
+      onReady()
+    }
+    for (const stream of [child.stdout, child.stderr]) eachLine(stream, (text) => onLine(this.#line(entry.source, text)))
+    const supervised: Supervised = {
+      source: entry.source,
+      backoff: this.#backoffOf(entry.source),
+      restart: async () => {
+        const next = await this.#spawn(entry.site, entry.kind, this.#context())
+        entry.process = next
+        if (this.#state !== 'running') {
+          await next.stop(entry.kind.stopGraceMs ?? 10_000)
+          return
+        }
+        this.#watch(entry, next, () => this.emit('restarted', { source: entry.source, pid: next.pid } satisfies Restarted))
+      },
+    }
+    void child.exited.then((exit) => this.#exited(supervised, child.pid, exit, performance.now() - startedAt))
+  }
+
+  /** Supervises etcd member `name` (its current process). */
+  #superviseMember(name: string): void {
+    const etcd = this.#etcd
+    const member = etcd?.member(name)
+    const child = member?.process
+    if (etcd === undefined || child === undefined) return
+    const startedAt = performance.now()
+    const source = `${siteOfMember(this.#options.sites, name)} etcd`
+    const supervised: Supervised = {
+      source,
+      backoff: this.#backoffOf(source),
+      restart: async () => {
+        await etcd.restart(name)
+        const next = etcd.member(name).process
+        if (this.#state !== 'running') {
+          await next?.stop()
+          return
+        }
+        this.#superviseMember(name)
+        if (next !== undefined) this.emit('restarted', { source, pid: next.pid } satisfies Restarted)
+      },
+    }
+    void child.exited.then((exit) => this.#exited(supervised, child.pid, exit, performance.now() - startedAt))
+  }
+
+  readonly #backoffs = new Map<string, RestartBackoff>()
+
+  #backoffOf(source: string): RestartBackoff {
+    let backoff = this.#backoffs.get(source)
+    if (backoff === undefined) this.#backoffs.set(source, (backoff = new RestartBackoff()))
+    return backoff
+  }
+
+  /** Restarts `target` after its backoff delay; a failed restart is tried again later. */
+  #scheduleRestart(target: Supervised, ranMs: number, ended?: { pid: number; exit: ProcessExit }): void {
+    const inMs = target.backoff.next(ranMs)
+    if (ended !== undefined) this.emit('restarting', { source: target.source, pid: ended.pid, exit: ended.exit, inMs, attempt: target.backoff.attempt } satisfies Restarting)
+    const timer = setTimeout(() => {
+      this.#restartTimers.delete(timer)
+      if (this.#state !== 'running') return
+      const attempt = target.restart().catch((error: unknown) => {
+        if (this.#state !== 'running') return
+        this.emit('restart-failed', { source: target.source, error } satisfies RestartFailed)
+        this.#scheduleRestart(target, 0)
+      })
+      this.#restarting.add(attempt)
+      void attempt.finally(() => this.#restarting.delete(attempt))
+    }, inMs)
+    timer.unref()
+    this.#restartTimers.add(timer)
+  }
+
   #context(): LaunchContext {
     const { repoRoot, sitesDir, stateDir, sites, tokens } = this.#options
     return { repoRoot, sitesDir, stateDir, sites, tokens, etcdEndpoints: this.#etcd?.endpoints ?? [], addresses: this.#addresses }
@@ -250,14 +369,15 @@ export class Launcher extends EventEmitter {
     return line
   }
 
-  #exited(source: string, pid: number, exit: ProcessExit): void {
+  #exited(target: Supervised, pid: number, exit: ProcessExit, ranMs: number): void {
     if (this.#state === 'starting') {
-      this.#startFailure.abort(new SimError('PROCESS_EXITED', `${source} exited during the start (${describeExit(exit)})`))
+      this.#startFailure.abort(new SimError('PROCESS_EXITED', `${target.source} exited during the start (${describeExit(exit)})`))
       return
     }
     if (this.#state !== 'running') return
-    const event: UnexpectedExit = { source, pid, exit }
+    const event: UnexpectedExit = { source: target.source, pid, exit }
     this.emit('unexpected-exit', event)
+    this.#scheduleRestart(target, ranMs, { pid, exit })
   }
 }
 

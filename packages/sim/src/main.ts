@@ -8,11 +8,14 @@
  * Flags: `--sites-dir <dir>` (default `<repo>/sites`), `--state-dir <dir>` (default
  * `<repo>/.state`), `--reset` (delete the state folder first: a new etcd cluster and new tokens).
  * Without `--reset` a second start resumes on the same etcd data and tokens.
+ * `--engine drachtio-server` runs every site's SIP engine on drachtio-server instead of the
+ * embedded engine (engine-choice.ts says where the binary is looked for).
  * Multi-host mode (netns-mode.ts): `--netns` runs each site in a network namespace of its own,
  * `--wan-delay <ms>` (and jitter, loss) shapes the traffic between them; `flexseat-sim cut|heal
  * <site>` cuts a running site off and plugs it back in, `flexseat-sim clean` removes leftovers.
- * Exit codes: 0 after Ctrl-C/SIGTERM, 1 when something failed or a child died, 2 on bad flags
- * or site files.
+ * A process that dies while running (a crash, a kill) is started again by the launcher, after a
+ * backoff (1 s, doubling up to 30 s); only Ctrl-C/SIGTERM stops the simulation.
+ * Exit codes: 0 after Ctrl-C/SIGTERM, 1 when the start failed, 2 on bad flags or site files.
  */
 import { rm } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -22,16 +25,20 @@ import { fetchClusterStatus } from './cluster-status'
 import { formatClusterMap } from './cluster-map'
 import { readDemoDirectory } from './demo-directory'
 import { SimError } from './errors'
-import { describeExit, Launcher, type UnexpectedExit } from './launcher'
+import { chooseEngine, type EngineChoice } from './engine-choice'
+import { describeExit, Launcher, type RestartFailed, type Restarted, type Restarting } from './launcher'
 import { formatLogLine, type LogLine } from './log-line'
 import { NETNS_COMMANDS, NETNS_FLAGS, NETNS_USAGE, type NetnsFlagValues, type NetnsSetup, runNetnsCommand, setUpNetns, wanOptionsOf } from './netns-mode'
+import { siteProcessKinds } from './site-process-kinds'
 import { ensureTokens } from './tokens'
 
-const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset] [--netns [--wan-delay <ms>] ...]
+const USAGE = `usage: flexseat-sim [--sites-dir <dir>] [--state-dir <dir>] [--reset] [--engine <engine>] [--netns [--wan-delay <ms>] ...]
        flexseat-sim cut <site> | heal <site> | clean
   --sites-dir <dir>  the sites to run (default: sites/ of the repository)
   --state-dir <dir>  etcd data and generated tokens (default: .state/ of the repository)
   --reset            delete the state folder first (new cluster, new tokens)
+  --engine <engine>  each site's SIP engine: embedded (default) or drachtio-server
+                     (DRACHTIO_SERVER_BIN, else drachtio on the PATH, else ../shared/drachtio/drachtio)
 Without --reset, a start resumes on the etcd data and tokens of the previous run.
 ${NETNS_USAGE}`
 
@@ -49,11 +56,11 @@ function isNoise(line: LogLine): boolean {
 }
 
 async function main(): Promise<number> {
-  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; help?: boolean } & NetnsFlagValues
+  let values: { 'sites-dir'?: string; 'state-dir'?: string; reset?: boolean; engine?: string; help?: boolean } & NetnsFlagValues
   let positionals: string[]
   try {
     ;({ values, positionals } = parseArgs({
-      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
+      options: { 'sites-dir': { type: 'string' }, 'state-dir': { type: 'string' }, reset: { type: 'boolean' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...NETNS_FLAGS },
       strict: true,
       allowPositionals: true,
     }))
@@ -69,15 +76,17 @@ async function main(): Promise<number> {
   if (positionals.length > 0) {
     return runNetnsCommand(positionals, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) })
   }
+  // dist/main.js → packages/sim/dist → the repository root.
+  const repoRoot = resolve(__dirname, '..', '..', '..')
   let wanOptions
+  let engine: EngineChoice
   try {
     wanOptions = wanOptionsOf(values)
+    engine = chooseEngine(values.engine, repoRoot)
   } catch (error) {
     process.stderr.write(`flexseat-sim: ${(error as Error).message}\n`)
     return 2
   }
-  // dist/main.js → packages/sim/dist → the repository root.
-  const repoRoot = resolve(__dirname, '..', '..', '..')
   let sitesDir = resolve(values['sites-dir'] ?? resolve(repoRoot, 'sites'))
   let stateDir = resolve(values['state-dir'] ?? resolve(repoRoot, '.state'))
 
@@ -125,7 +134,7 @@ async function main(): Promise<number> {
       (error: unknown) => sim(`could not remove the network namespaces (\`npx flexseat-sim clean\` retries): ${(error as Error).message}`),
     )
   }
-  const tokens = await ensureTokens(stateDir)
+  const tokens = await ensureTokens(stateDir, sites.map((site) => site.id))
 
   // Children are tethered and unref'd: nothing else holds the event loop open while we wait for
   // them (node would exit mid-stop, and the tether would SIGKILL etcd). Held until `finished`.
@@ -137,9 +146,11 @@ async function main(): Promise<number> {
     done = resolve
   })
   sim(`sites ${sites.map((site) => site.id).join(', ')} from ${sitesDir}; state in ${stateDir}`)
+  sim(`SIP engine: ${engine.name === 'embedded' ? 'embedded (packages/sip-engine)' : `drachtio-server (${engine.bin})`}`)
   sim(`starting etcd (${sites.map((site) => site.etcd.name).join(', ')})`)
   const starting = Launcher.start({
     sites,
+    kinds: siteProcessKinds(engine),
     sitesDir,
     stateDir,
     repoRoot,
@@ -192,10 +203,12 @@ async function main(): Promise<number> {
     return 1
   }
   if (exitCode !== undefined) return finished
-  launcher.on('unexpected-exit', ({ source, pid, exit }: UnexpectedExit) => {
-    sim(`${source} (pid ${pid}) ended unexpectedly: ${describeExit(exit)}; stopping the rest`)
-    void shutdown(1)
+  // A supervisor's job: whatever dies comes back by itself; only Ctrl-C stops everything.
+  launcher.on('restarting', ({ source, pid, exit, inMs, attempt }: Restarting) => {
+    sim(`${source} (pid ${pid}) ended unexpectedly: ${describeExit(exit)}; restarting it in ${(inMs / 1_000).toFixed(inMs < 10_000 ? 1 : 0)} s${attempt > 1 ? ` (crash ${attempt} in a row)` : ''}`)
   })
+  launcher.on('restarted', ({ source, pid }: Restarted) => sim(`${source} restarted (pid ${pid})`))
+  launcher.on('restart-failed', ({ source, error }: RestartFailed) => sim(`${source} could not be restarted: ${error instanceof Error ? error.message : String(error)}; trying again`))
 
   const registries = launcher.addresses('registry')
   const status = await fetchClusterStatus([...registries.values()][0] ?? '', tokens.admin).catch(() => undefined)

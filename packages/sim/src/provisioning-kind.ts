@@ -6,7 +6,7 @@ import type { SiteProcessKind } from './site-process-kind'
  * The provisioning service of each site (`node packages/provisioning/dist/main.js --site <id>
  * --sites-dir <dir>`): desk phones fetch their files there by MAC, and the softkey sign-in runs
  * there. It listens where the site's `provisioning.listen` says and talks to the registries (its
- * own site's first) with the simulation's provisioning token. Ready when it logs `provisioning
+ * own site's first) with its site's provisioning token. Ready when it logs `provisioning
  * listening` with its base URL, which the map shows.
  */
 export const provisioningKind: SiteProcessKind = {
@@ -21,7 +21,8 @@ export const provisioningKind: SiteProcessKind = {
       args: [join(context.repoRoot, 'packages', 'provisioning', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
         FLEXSEAT_REGISTRY_ADDRESSES: ordered.join(','),
-        FLEXSEAT_PROVISIONING_TOKEN_FILE: context.tokens.provisioningTokenFile,
+        // Its own site's token: a provisioning service reads its own branch's phones only.
+        FLEXSEAT_PROVISIONING_TOKEN_FILE: context.tokens.provisioningTokenFile(site.id),
         // The site file decides; values in the user's shell would make the sites collide.
         FLEXSEAT_PROVISIONING_TOKEN: undefined,
         FLEXSEAT_PROVISIONING_LISTEN: undefined,

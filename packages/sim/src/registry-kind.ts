@@ -30,6 +30,7 @@ export const registryKind: SiteProcessKind = {
         FLEXSEAT_TLS_KEY: undefined,
         FLEXSEAT_TLS_CA: undefined,
         FLEXSEAT_TLS_CLIENT_AUTH: undefined,
+        FLEXSEAT_TLS_CLIENT_SITE: undefined,
       },
     }
   },

@@ -19,14 +19,20 @@ export const sipNodeKind: SiteProcessKind = {
       args: [join(context.repoRoot, 'packages', 'sip-node', 'dist', 'main.js'), '--site', site.id, '--sites-dir', context.sitesDir],
       env: {
         FLEXSEAT_REGISTRY_ADDRESSES: ordered.join(','),
-        FLEXSEAT_SIP_NODE_TOKEN_FILE: join(context.stateDir, 'sip-node-token'),
+        // Its own site's token: a node acts for its own branch only.
+        FLEXSEAT_SIP_NODE_TOKEN_FILE: context.tokens.sipNodeTokenFile(site.id),
         FLEXSEAT_TRUNK_SECRET_FILE: context.tokens.trunkSecretFile,
-        FLEXSEAT_DRACHTIO_SECRET: context.tokens.engineSecret,
+        FLEXSEAT_DRACHTIO_SECRET_FILE: context.tokens.engineSecretFile,
+        // Who ran before: a node the launcher restarts after a crash takes its lease over at once.
+        FLEXSEAT_SIP_NODE_STATE_DIR: join(context.stateDir, 'sip-node', site.id),
+        FLEXSEAT_DRACHTIO_SECRET: undefined,
         // The site file decides; a value in the user's shell would point every node at one engine.
         FLEXSEAT_DRACHTIO_ADDRESS: undefined,
         FLEXSEAT_SIP_NODE_TOKEN: undefined,
         FLEXSEAT_TRUNK_SECRET: undefined,
         FLEXSEAT_REGISTRY_CA_FILE: undefined,
+        FLEXSEAT_REGISTRY_CERT_FILE: undefined,
+        FLEXSEAT_REGISTRY_KEY_FILE: undefined,
       },
     }
   },

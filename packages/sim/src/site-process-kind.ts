@@ -35,8 +35,8 @@ export interface SiteProcessKind {
   /** Short name, shown in log prefixes (`berlin registry`). */
   readonly name: string
   command(site: SiteConfig, context: LaunchContext): ProcessCommand
-  /** Given a line of the process's output, the address it serves at once it is ready; otherwise undefined. */
-  readyAddress(line: LogLine): string | undefined
+  /** Given a line of the process's output (of `site`'s process), the address it serves at once it is ready; otherwise undefined. */
+  readyAddress(line: LogLine, site?: SiteConfig): string | undefined
   /** Runs once every process of the kind is ready (e.g. waits for a leader). */
   settle?(context: LaunchContext, signal: AbortSignal): Promise<void>
   /** How long the processes of the kind may take to be ready (default 60 s). */

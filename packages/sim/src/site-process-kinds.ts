@@ -1,4 +1,5 @@
-import { engineKind } from './engine-kind'
+import type { EngineChoice } from './engine-choice'
+import { engineKind, engineKindOf } from './engine-kind'
 import { portalKind } from './portal-kind'
 import { provisioningKind } from './provisioning-kind'
 import { registryKind } from './registry-kind'
@@ -11,3 +12,8 @@ import { sipNodeKind } from './sip-node-kind'
  * the provisioning service and the web portal (clients of the registries, like the node).
  */
 export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind, provisioningKind, portalKind]
+
+/** {@link SITE_PROCESS_KINDS} with the SIP engine of `choice` (`--engine`). */
+export function siteProcessKinds(choice: EngineChoice): readonly SiteProcessKind[] {
+  return [registryKind, engineKindOf(choice), sipNodeKind, provisioningKind, portalKind]
+}

@@ -87,6 +87,7 @@ export class ControlServer {
   private readonly opts: ControlServerOptions;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Set<AppConnection>();
   private readonly routes = new Map<string, AppConnection[]>();
   private readonly next = new Map<string, number>();
   private seq = 0;
@@ -136,10 +137,24 @@ export class ControlServer {
     return this.routes.get(verb) ?? [];
   }
 
+  /** Whether at least one authenticated application is connected. */
+  get hasApplications(): boolean {
+    for (const c of this.connections) if (c.authenticated && c.open) return true;
+    return false;
+  }
+
+  /** The SIP methods (upper case) some connected application routed. */
+  routedMethods(): string[] {
+    const out: string[] = [];
+    for (const [verb, list] of this.routes) if (!verb.includes(':') && list.some((c) => c.open)) out.push(verb.toUpperCase());
+    return out;
+  }
+
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const conn = new AppConnection(`app-${++this.seq}`, socket);
+    this.connections.add(conn);
     const log = this.opts.log.child({ app: conn.id });
     log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'application connected');
     const decoder = new FrameDecoder(this.opts.maxFrameBytes);
@@ -176,6 +191,7 @@ export class ControlServer {
     socket.on('close', () => {
       if (partial) clearTimeout(partial);
       this.sockets.delete(socket);
+      this.connections.delete(conn);
       if (decoder.pendingBytes > 0) log.info({ bytes: decoder.pendingBytes }, 'application connection closed mid-frame');
       for (const verb of conn.verbs) this.unroute(conn, verb);
       this.opts.handler.closed(conn);

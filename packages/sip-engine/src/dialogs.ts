@@ -1,7 +1,8 @@
 /**
  * Dialog bookkeeping for the dialogs the engine holds on an application's behalf (UAS dialogs
- * from INVITEs the application answered 2xx, UAC dialogs from INVITEs it sent), with drachtio's
- * dialog id convention `<Call-ID>;from-tag=<tag of the From in the initial request>`.
+ * from INVITEs the application answered 2xx or with a reliable provisional response, UAC dialogs
+ * from INVITEs it sent, subscription dialogs of SUBSCRIBEs answered 2xx), with drachtio's dialog
+ * id convention `<Call-ID>;from-tag=<tag of the From in the initial request>`.
  *
  * @see RFC 3261 §12 (dialogs), drachtio-server src/sip-dialog.hpp (getDialogId),
  *   drachtio-srf lib/srf.js (findDialogByCallIDAndFromTag)
@@ -30,6 +31,13 @@ export interface Dialog {
   inviteSeq: number;
   /** The peer the dialog was established with (used on connection-oriented transports). */
   peer: Peer;
+  /**
+   * UAS over UDP: the phone is taken to be behind NAT (no Record-Route, and its Contact names
+   * another host or port than the INVITE came from), so in-dialog requests go to {@link peer}
+   * (the Request-URI stays the Contact), as drachtio-server does.
+   * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, "detected client behind nat")
+   */
+  natPeer: boolean;
   /** Owner (the application connection). */
   owner: unknown;
   /** The last ACK sent for a 2xx (resent on 2xx retransmissions). */
@@ -38,6 +46,15 @@ export interface Dialog {
   ackDue: boolean;
   /** UAS: timer retransmitting the 2xx until the ACK. @see RFC 3261 §13.3.1.4 */
   ackWait: NodeJS.Timeout | undefined;
+  /**
+   * An early dialog (a reliable provisional response, RFC 3262), confirmed by the 2xx; default
+   * false. @see RFC 3261 §12.1
+   */
+  early?: boolean;
+  /** What created the dialog: an INVITE (default) or a SUBSCRIBE (RFC 6665). */
+  usage?: 'invite' | 'subscribe';
+  /** A subscription dialog's expiry timer. @see RFC 6665 §4.1.2.1, §4.2.1.1 */
+  expiry?: NodeJS.Timeout | undefined;
 }
 
 /** Dialog tables. */
@@ -77,6 +94,8 @@ export class DialogStore {
   delete(d: Dialog): void {
     if (d.ackWait) clearTimeout(d.ackWait);
     d.ackWait = undefined;
+    if (d.expiry) clearTimeout(d.expiry);
+    d.expiry = undefined;
     if (this.byId.get(d.id) === d) this.byId.delete(d.id);
     const k = tagKey(d.callId, d.localTag, d.remoteTag);
     if (this.byTags.get(k) === d) this.byTags.delete(k);

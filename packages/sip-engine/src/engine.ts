@@ -11,13 +11,16 @@ import { defaultConfig, type SipEngineConfig } from './config';
 import { ControlServer, type AppCommand, type AppConnection } from './control-server';
 import { DialogStore } from './dialogs';
 import { SIP_STATUS_FOR_ERROR, SipEngineError } from './errors';
+import { SUPPORTED_URI_SCHEMES, uriScheme } from './message-validation';
 import { resolveUri } from './next-hop';
+import { answerOutOfDialog } from './unrouted';
 import { ProxyContext, type ProxyTarget } from './proxy';
 import { parseSipMessage, validateMessage } from './sip-parser';
 import { canonicalHeaderName, parseNameAddr, parseSipUri, parseVia, SipMessage, splitHeaderList, tagOf, type Via } from './sip-message';
 import { buildResponse, newBranch, newTag, TransactionLayer } from './transaction-layer';
 import type { ServerTransaction } from './transaction-server';
 import { parseDuration, stopTimer } from './timers';
+import { TcpAdmission, type TcpAdmissionStats } from './tcp-admission';
 import { TcpTransport } from './transport-tcp';
 import { UdpTransport } from './transport-udp';
 import type { Inbound, Peer, TransportName } from './transport';
@@ -54,6 +57,9 @@ export class SipEngine {
   private tcp: TcpTransport[] = [];
   private control: ControlServer | undefined;
   private readonly dialogs = new DialogStore();
+  private readonly tcpAdmission: TcpAdmission;
+  /** New requests refused while an application was behind (logged every 1000th). */
+  private shedCount = 0;
   private readonly layer: TransactionLayer;
   private readonly ua: UserAgent;
   private stopping: Promise<void> | undefined;
@@ -67,6 +73,7 @@ export class SipEngine {
     this.config = { ...defaultConfig(), ...rest };
     this.log = logger ?? pino({ level: 'silent' });
     this.signal = signal;
+    this.tcpAdmission = new TcpAdmission(this.config.tcp, this.log);
     this.layer = new TransactionLayer({
       timers: this.config.timers,
       log: this.log,
@@ -116,10 +123,18 @@ export class SipEngine {
     return this.sipAddresses.map((a) => `${a.transport}/${this.advertisedHost(a.address)}:${a.port}`).join(',');
   }
 
-  /** Numbers of live transactions and dialogs (for diagnostics). */
-  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number } {
+  /**
+   * Numbers of live transactions and dialogs, and of completed non-INVITE transactions kept only
+   * to answer retransmissions (Timer J) with the bytes they take (for diagnostics).
+   */
+  get stats(): { serverTransactions: number; clientTransactions: number; dialogs: number; completedTransactions: number; completedBytes: number } {
     const c = this.layer.counts;
-    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size };
+    return { serverTransactions: c.server, clientTransactions: c.client, dialogs: this.dialogs.size, completedTransactions: c.completed, completedBytes: c.completedBytes };
+  }
+
+  /** SIP-over-TCP connections: open, refused and evicted so far. */
+  get tcpStats(): TcpAdmissionStats {
+    return this.tcpAdmission.stats;
   }
 
   /**
@@ -162,7 +177,7 @@ export class SipEngine {
           udp = await UdpTransport.bind(address, p, onMessage, this.log);
           p = udp.port;
         }
-        const tcp = transports.includes('tcp') ? await TcpTransport.listen(address, p, onMessage, this.log) : undefined;
+        const tcp = transports.includes('tcp') ? await TcpTransport.listen(address, p, onMessage, this.tcpAdmission, this.log) : undefined;
         if (udp) this.udp.push(udp);
         if (tcp) this.tcp.push(tcp);
         const bound = udp?.port ?? tcp!.port;
@@ -293,11 +308,15 @@ export class SipEngine {
     }
   }
 
-  /** A request that does not parse: answer 400 when Via/From/To/Call-ID/CSeq can be salvaged. */
+  /**
+   * A request that does not parse: answer 400 (505 for another SIP version) when Via, From, To,
+   * Call-ID and CSeq can be salvaged; anything else is dropped.
+   * @see RFC 3261 §8.2.2 (505), RFC 4475 §3.1.2.8 (lwsruri), §3.1.2.16 (badvers)
+   */
   private answerMalformed(inbound: Inbound): void {
     const text = inbound.data.toString('latin1');
     const first = text.slice(0, text.search(/\r?\n|$/));
-    const rl = /^([A-Za-z]+) \S+ SIP\/2\.0$/.exec(first);
+    const rl = /^([A-Za-z0-9.!%*_+`'~-]+) .*\bSIP\/(\d+\.\d+) *$/.exec(first);
     if (!rl || rl[1] === 'ACK') return;
     const req = SipMessage.request(rl[1]!, 'sip:invalid');
     for (const line of text.split(/\r?\n/)) {
@@ -307,10 +326,11 @@ export class SipEngine {
       if (['via', 'from', 'to', 'call-id', 'cseq'].includes(key)) req.append(m[1]!, m[2]!.trim());
       if (line.length === 0) break;
     }
-    const via = req.getAll('via')[0];
-    if (via === undefined || parseVia(via) === undefined) return;
+    // the answer goes back to the source address, so a Via that does not parse may stay as it came
+    if (req.getAll('via').length === 0) return;
     if (!req.has('call-id') || !req.has('cseq') || !req.has('from') || !req.has('to')) return;
-    this.answerStateless(req, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, 'Bad Request');
+    if (rl[2] !== '2.0') this.answerStateless(req, inbound.peer, 505, 'Version Not Supported');
+    else this.answerStateless(req, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, 'Bad Request');
   }
 
   private answerStateless(req: SipMessage, peer: Peer, status: number, reason: string): void {
@@ -339,8 +359,12 @@ export class SipEngine {
     const method = msg.method!;
     if (method === 'ACK') return this.onAck(msg, via, inbound);
     if (method === 'CANCEL') return this.onCancel(msg, via, inbound);
-    const existing = this.layer.findServer(msg, via);
-    if (existing) return existing.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, peer)) return;
+    if (!SUPPORTED_URI_SCHEMES.has(uriScheme(msg.uri!))) {
+      const txn = this.layer.createServer(msg, via, peer);
+      this.layer.respond(txn, buildResponse(msg, 416, 'Unsupported URI Scheme', newTag()));
+      return;
+    }
 
     const routedToUs = this.stripOwnRoutes(msg);
     const toTag = tagOf(msg.get('to'));
@@ -350,6 +374,11 @@ export class SipEngine {
       const dialog = this.dialogs.match(callId, toTag, tagOf(msg.get('from')));
       if (dialog && (dialog.owner as AppConnection).open) {
         const txn = this.layer.createServer(msg, via, peer);
+        // RFC 3262 §3: a PRACK that acknowledges no unacknowledged reliable provisional response
+        if (method === 'PRACK' && !this.ua.acceptsPrack(dialog, msg)) {
+          this.layer.respond(txn, buildResponse(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
+          return;
+        }
         if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
         this.ua.acceptInDialog(dialog, txn, raw, local);
         return;
@@ -371,14 +400,31 @@ export class SipEngine {
       return;
     }
     // out of dialog: a foreign Route is ignored (never followed without an application deciding)
+    const conn = this.control?.select(method);
+    const answer = answerOutOfDialog(method, conn !== undefined, this.control?.hasApplications ?? false, this.control?.routedMethods() ?? []);
+    if (!answer && conn && this.ua.overloaded(conn, this.config.maxPendingRequests)) return this.shed(msg, peer);
     const txn = this.layer.createServer(msg, via, peer);
     if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
-    const conn = this.control?.select(method);
-    if (!conn) {
-      this.layer.respond(txn, buildResponse(msg, 503, 'Service Unavailable', newTag()));
+    if (answer || !conn) {
+      const res = buildResponse(msg, answer?.status ?? 503, answer?.reason ?? 'Service Unavailable', newTag());
+      if (answer?.allow !== undefined) res.append('Allow', answer.allow);
+      this.layer.respond(txn, res);
       return;
     }
     this.ua.acceptRequest(conn, txn, raw, local);
+  }
+
+  /**
+   * Refuses a new request while its application is behind ({@link SipEngineConfig.maxPendingRequests}):
+   * `503` with `Retry-After: 1`, statelessly (no transaction: a retransmission is judged afresh,
+   * by then perhaps delivered), so that an overload costs the engine one small answer per
+   * request and ends when the offered load does. @see RFC 3261 §21.5.4
+   */
+  private shed(msg: SipMessage, peer: Peer): void {
+    if (this.shedCount++ % 1000 === 0) this.log.warn({ method: msg.method, shed: this.shedCount }, 'application behind: new requests answered 503');
+    const res = buildResponse(msg, 503, 'Service Unavailable', newTag());
+    res.append('Retry-After', '1');
+    this.send(peer, res.toBuffer());
   }
 
   /** Removes the top Route entries that name this engine. @see RFC 3261 §16.4 */
@@ -407,8 +453,7 @@ export class SipEngine {
   }
 
   private onCancel(msg: SipMessage, via: Via, inbound: Inbound): void {
-    const again = this.layer.findServer(msg, via);
-    if (again) return again.receiveRetransmission();
+    if (this.layer.absorbRetransmission(msg, via, inbound.peer)) return;
     const cancelTxn = this.layer.createServer(msg, via, inbound.peer);
     const invite = this.layer.findServer(msg, via, 'INVITE');
     if (!invite) {
@@ -554,6 +599,7 @@ export class SipEngine {
    * or 200 for a BYE, whose dialog already ended) instead of waiting for an answer that cannot come.
    */
   private onAppClosed(conn: AppConnection): void {
+    this.ua.forget(conn);
     for (const txn of this.layer.serversOwnedBy((o) => (o as TxnOwner | undefined)?.kind === 'app' && (o as { conn: AppConnection }).conn === conn)) {
       if (txn.finalSent || txn.released || txn.request.method === 'ACK') continue;
       if (!txn.toTag) txn.toTag = newTag();

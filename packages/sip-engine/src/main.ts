@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Command-line entry: accepts drachtio-server's flags (`--contact`, `--address`, `--port`,
- * `--secret`, `--loglevel`) and runs a {@link SipEngine}. Once listening it prints one JSON line
+ * `--secret`, `--loglevel`) and its `DRACHTIO_SECRET` environment variable, and runs a {@link SipEngine}. Once listening it prints one JSON line
  * on stdout: `{"event":"listening","control":{"address","port"},"sip":[{transport,address,port}...]}`
  * (so tests can use port 0). Logs go to stderr. SIGINT/SIGTERM stop it gracefully.
  */
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   /* eslint-enable @typescript-eslint/no-require-imports */
   let cl;
   try {
-    cl = parseCommandLine(process.argv.slice(2));
+    cl = parseCommandLine(process.argv.slice(2), process.env);
   } catch (err) {
     process.stderr.write(`${err instanceof SipEngineError ? err.message : String(err)}\n`);
     await stopTelemetry();

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newTag, type TransactionLayer } from './transaction-layer';
-import { cancelFor, SipMessage } from './sip-message';
+import { applicationHeaderName, proxyReplaces, SERVER_OWNED_HEADERS } from './header-names';
+import { cancelFor, canonicalHeaderName, SipMessage } from './sip-message';
 import { startTimer, stopTimer } from './timers';
 import type { Peer, TransportName } from './transport';
 
@@ -33,7 +34,7 @@ export interface ProxyOptions {
   provisionalTimeout: number;
   /** ms to wait for a final response before giving up on a target (0: no limit). */
   finalTimeout: number;
-  /** Headers the application asked to add. */
+  /** Headers the application gave (replacing or added beside the request's: header-names.ts). */
   extraHeaders: { name: string; value: string }[];
   /**
    * Timer C: ms a branch may stay in Proceeding (ringing) without a further provisional before
@@ -153,11 +154,19 @@ export class ProxyContext {
       if (inbound !== dest.transport) req.prepend('Record-Route', this.deps.recordRoute(inbound));
       req.prepend('Record-Route', this.deps.recordRoute(dest.transport));
     }
-    // An application header with an empty value removes that header from the forwarded request
-    // (e.g. a phone's own P-Preferred-Identity); any other value replaces it.
+    // As drachtio-server: a header held once replaces the request's, any other is added beside
+    // it; nothing is removed (header-names.ts).
     for (const h of this.opts.extraHeaders) {
-      if (h.value.trim() === '') req.remove(h.name);
-      else req.set(h.name, h.value);
+      const name = applicationHeaderName(h.name);
+      const key = canonicalHeaderName(name);
+      if (SERVER_OWNED_HEADERS.has(key)) continue;
+      if (!proxyReplaces(key)) {
+        req.append(name, h.value);
+        continue;
+      }
+      req.set(name, h.value);
+      const line = req.headers.find((x) => x.key === key);
+      if (line) line.name = name;
     }
     b.dest = dest;
     b.txn = this.deps.layer.sendRequest(req, dest, {

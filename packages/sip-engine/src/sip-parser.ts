@@ -5,6 +5,7 @@
  * @see RFC 3261 §7 (message format), §18.3 (framing on stream transports), §25 (grammar)
  */
 import { SipEngineError } from './errors';
+import { checkHeaderRules } from './message-validation';
 import { canonicalHeaderName, parseCSeq, parseVia, SipMessage } from './sip-message';
 
 /** Largest SIP message the engine accepts (bytes). */
@@ -57,8 +58,10 @@ export function parseSipMessage(data: Buffer, datagram = true, bodyIsRest = fals
 }
 
 /**
- * Checks the headers every request needs before the engine can handle it (RFC 3261 §8.1.1) and
- * the CSeq method matching the request method (§8.2.2). Returns a reason, or `undefined` when fine.
+ * Checks the headers every request needs before the engine can handle it (RFC 3261 §8.1.1), the
+ * CSeq method matching the request method (§8.2.2), and the header rules of
+ * {@link checkHeaderRules} (single-valued fields, Max-Forwards, list syntax). Returns a reason,
+ * or `undefined` when fine.
  */
 export function validateMessage(msg: SipMessage): string | undefined {
   const vias = msg.getAll('via');
@@ -68,9 +71,7 @@ export function validateMessage(msg: SipMessage): string | undefined {
   const cseq = parseCSeq(msg.get('cseq'));
   if (cseq === undefined) return 'bad CSeq';
   if (msg.isRequest && cseq.method !== msg.method) return 'CSeq method does not match';
-  const mf = msg.get('max-forwards');
-  if (mf !== undefined && !/^\d{1,3}$/.test(mf)) return 'bad Max-Forwards';
-  return undefined;
+  return checkHeaderRules(msg);
 }
 
 function parseStartLine(line: string): SipMessage {
@@ -81,8 +82,11 @@ function parseStartLine(line: string): SipMessage {
     if (status < 100 || status > 699) throw parseError('bad status code');
     return SipMessage.response(status, Buffer.from(m[2]!, 'latin1').toString('utf8'));
   }
-  const m = /^([A-Za-z0-9.!%*_+`'~-]+) (\S+) SIP\/2\.0$/.exec(line);
+  // Liberal in what it accepts, as RFC 4475 §3.1.2.9 (lwsstart) and §3.1.2.10 (trws) permit: runs
+  // of SP between the elements and SP before the CRLF (the engine re-serialises the start line).
+  const m = /^([A-Za-z0-9.!%*_+`'~-]+) +(\S+) +SIP\/(\d+\.\d+) *$/.exec(line);
   if (!m) throw parseError('bad request line');
+  if (m[3] !== '2.0') throw parseError('unsupported SIP version');
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(m[2]!)) throw parseError('bad Request-URI');
   return SipMessage.request(m[1]!, m[2]!);
 }
@@ -116,6 +120,11 @@ function parseError(reason: string): SipEngineError {
  */
 export class SipStreamParser {
   private buffer: Buffer = Buffer.alloc(0);
+  /**
+   * The header block of the message that could not be framed (after {@link push} threw), so the
+   * transport can have it answered 400 before it closes the connection.
+   */
+  rejectedHead: Buffer | undefined;
 
   /**
    * Feeds bytes; returns the complete messages' raw bytes.
@@ -137,9 +146,18 @@ export class SipStreamParser {
         break;
       }
       const head = this.buffer.toString('latin1', 0, he.end);
-      const m = /(?:^|\n)(?:content-length|l)[ \t]*:[ \t]*(\d+)/i.exec(head);
-      if (!m) throw parseError('missing Content-Length on a stream transport');
-      const total = he.end + he.sepLength + Number(m[1]);
+      // Every Content-Length value, not only the first: two that disagree make the framing
+      // ambiguous (two parsers would split the stream differently), a missing or non-numeric one
+      // makes it impossible. Either way the connection cannot be trusted any further.
+      // @see RFC 3261 §18.3, RFC 4475 §3.1.2.3 (ncl), §3.3.9 (mcl01)
+      const values = new Set<string>();
+      for (const m of head.matchAll(/(?:^|\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/gi)) values.add(m[1]!.trim());
+      const [value] = values;
+      if (values.size !== 1 || !/^\d{1,9}$/.test(value!)) {
+        this.rejectedHead = this.buffer.subarray(0, he.end + he.sepLength);
+        throw parseError(values.size > 1 ? 'Content-Length values disagree' : 'missing or bad Content-Length on a stream transport');
+      }
+      const total = he.end + he.sepLength + Number(value);
       if (total > MAX_SIP_MESSAGE_BYTES) throw parseError('message too large');
       if (this.buffer.length < total) break;
       out.push(this.buffer.subarray(0, total));

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { CompletedTransactions } from './completed-transactions';
 import { ClientTransaction, type ClientTransactionHooks } from './transaction-client';
 import { ServerTransaction } from './transaction-server';
 import { parseCSeq, parseVia, SipMessage, type Via } from './sip-message';
@@ -60,25 +61,55 @@ export class TransactionLayer {
   private readonly serversById = new Map<string, ServerTransaction>();
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly clientsById = new Map<string, ClientTransaction>();
+  /** Completed non-INVITE server transactions over UDP, kept for Timer J (completed-transactions.ts). */
+  private readonly completed: CompletedTransactions;
 
   constructor(deps: TransactionLayerDeps) {
     this.deps = deps;
+    this.completed = new CompletedTransactions(64 * deps.timers.T1);
   }
 
-  /** Counts of live transactions. */
-  get counts(): { server: number; client: number } {
-    return { server: this.servers.size, client: this.clients.size };
+  /**
+   * Counts of live transactions, of completed ones kept only to answer retransmissions (Timer J)
+   * and the bytes those take.
+   */
+  get counts(): { server: number; client: number; completed: number; completedBytes: number } {
+    return { server: this.servers.size, client: this.clients.size, completed: this.completed.size, completedBytes: this.completed.bytes };
+  }
+
+  /**
+   * Answers a retransmitted request from its transaction: a live one resends its last response;
+   * a completed non-INVITE one (Timer J) sends its final response again to `peer`.
+   *
+   * @returns whether `req` was a retransmission (it must then go no further).
+   */
+  absorbRetransmission(req: SipMessage, via: Via, peer: Peer): boolean {
+    const key = TransactionLayer.serverKey(req, via);
+    const live = this.servers.get(key);
+    if (live) {
+      live.receiveRetransmission();
+      return true;
+    }
+    if (req.method === 'INVITE' || req.method === 'ACK') return false;
+    const response = this.completed.lookup(key, req);
+    if (response === undefined) return false;
+    this.deps.send(peer, response);
+    return true;
   }
 
   /**
    * Matching key of a request for server transactions: branch, sent-by and method (ACK matches
-   * INVITE). Pre-3261 requests (no magic cookie) fall back to Call-ID/CSeq/From-tag.
+   * INVITE), plus Call-ID and CSeq number, so that a client reusing a branch for an unrelated
+   * request (RFC 4475's messages share `z9hG4bKkdjuw` and sent-by) starts a new transaction
+   * instead of being answered with another request's response; a CANCEL or ACK carries its
+   * INVITE's Call-ID and CSeq number and still matches. Pre-3261 requests (no magic cookie) fall
+   * back to Call-ID/CSeq/From-tag.
    * @see RFC 3261 §17.2.3
    */
   static serverKey(req: SipMessage, via: Via, method?: string): string {
     const m = method ?? (req.method === 'ACK' ? 'INVITE' : req.method);
-    if (via.branch.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? 5060}|${m}`;
     const cseq = parseCSeq(req.get('cseq'));
+    if (via.branch.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? 5060}|${m}|${req.get('call-id')}|${cseq?.seq}`;
     return `2543|${req.get('call-id')}|${cseq?.seq}|${req.get('from')}|${via.host}|${m}`;
   }
 
@@ -124,7 +155,16 @@ export class TransactionLayer {
    * @returns false when the transaction no longer takes responses.
    */
   respond(txn: ServerTransaction, res: SipMessage): boolean {
-    return txn.respond(res.status ?? 500, res.toBuffer());
+    const request = txn.released ? undefined : txn.request;
+    const wire = res.toBuffer();
+    if (!txn.respond(res.status ?? 500, wire)) return false;
+    // A non-INVITE transaction over UDP with its final response sent only answers retransmissions
+    // from now on: it is filed compactly for Timer J and the transaction itself ends.
+    if (request !== undefined && !txn.isInvite && !txn.reliable && txn.state === 'completed') {
+      this.completed.add(txn.key, request, res, wire);
+      txn.terminate();
+    }
+    return true;
   }
 
   /**
@@ -171,6 +211,7 @@ export class TransactionLayer {
   terminateAll(): void {
     for (const t of [...this.servers.values()]) t.terminate();
     for (const t of [...this.clients.values()]) t.terminate();
+    this.completed.clear();
   }
 }
 

@@ -40,9 +40,16 @@ export class ServerTransaction {
   lastStatus = 0;
   /** Free slot for the owner (application connection, proxy context...). */
   owner: unknown = undefined;
+  /**
+   * Called once, with the status, when the first final response is sent (whoever sends it: the
+   * application, a CANCEL's 487, a timeout): state tied to the pending request ends there.
+   */
+  onFinal: ((status: number) => void) | undefined = undefined;
 
-  private readonly isInvite: boolean;
-  private readonly reliable: boolean;
+  /** Whether this is an INVITE transaction. */
+  readonly isInvite: boolean;
+  /** Whether the request came over a reliable transport (Timers G, I, J are 0). */
+  readonly reliable: boolean;
   private readonly timers: TimerValues;
   private readonly hooks: ServerTransactionHooks;
   private lastResponse: Buffer | undefined;
@@ -130,7 +137,12 @@ export class ServerTransaction {
     this.lastStatus = status;
     this.lastResponse = data;
     this.hooks.send(data);
-    if (status >= 200) this.timerPending = stopTimer(this.timerPending);
+    if (status >= 200) {
+      this.timerPending = stopTimer(this.timerPending);
+      const onFinal = this.onFinal;
+      this.onFinal = undefined;
+      onFinal?.(status);
+    }
     if (status < 200) {
       if (this.state === 'trying') this.state = 'proceeding';
       return true;

@@ -8,16 +8,18 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { SipEngineError } from './errors';
 import { SipStreamParser } from './sip-parser';
+import type { TcpAdmission } from './tcp-admission';
 import { peerKey, type InboundHandler } from './transport';
 
-/** Idle connections are closed after this long (ms). */
-const IDLE_MS = 5 * 60 * 1000;
-
-/** A listening TCP socket for SIP and its connection pool. */
+/**
+ * A listening TCP socket for SIP and its connection pool. Which connections are accepted and how
+ * long an idle one lives is the {@link TcpAdmission}'s decision.
+ */
 export class TcpTransport {
   private readonly server: net.Server;
   private readonly log: Logger;
   private readonly onMessage: InboundHandler;
+  private readonly admission: TcpAdmission;
   private readonly connections = new Map<string, net.Socket>();
   private readonly pending = new Map<string, Promise<net.Socket>>();
   /** Bound address. */
@@ -25,9 +27,10 @@ export class TcpTransport {
   /** Bound port. */
   port = 0;
 
-  private constructor(server: net.Server, onMessage: InboundHandler, log: Logger) {
+  private constructor(server: net.Server, onMessage: InboundHandler, admission: TcpAdmission, log: Logger) {
     this.server = server;
     this.onMessage = onMessage;
+    this.admission = admission;
     this.log = log;
   }
 
@@ -36,10 +39,13 @@ export class TcpTransport {
    *
    * @throws SipEngineError `TRANSPORT` when the address cannot be bound.
    */
-  static async listen(address: string, port: number, onMessage: InboundHandler, log: Logger): Promise<TcpTransport> {
+  static async listen(address: string, port: number, onMessage: InboundHandler, admission: TcpAdmission, log: Logger): Promise<TcpTransport> {
     const server = net.createServer();
-    const t = new TcpTransport(server, onMessage, log);
-    server.on('connection', (sock) => t.adopt(sock));
+    const t = new TcpTransport(server, onMessage, admission, log);
+    server.on('connection', (sock) => {
+      if (t.admission.admitInbound(sock, normalise(sock.remoteAddress ?? ''))) t.adopt(sock);
+      else sock.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new SipEngineError('TRANSPORT', `cannot listen tcp ${address}:${port}`, { cause: err }));
       server.once('error', onError);
@@ -60,22 +66,31 @@ export class TcpTransport {
     const key = peerKey(remote);
     this.connections.set(key, sock);
     sock.setNoDelay(true);
-    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    sock.on('timeout', () => sock.destroy());
     const parser = new SipStreamParser();
     const local = { address: this.address, port: this.port };
+    let unframeable = false;
     sock.on('data', (chunk: Buffer) => {
+      if (unframeable) return;
       let messages: Buffer[];
       try {
         messages = parser.push(chunk);
       } catch (err) {
         this.log.info({ err, peer: key }, 'closing tcp connection: unframeable SIP stream');
-        sock.destroy();
+        unframeable = true;
+        // the request that could not be framed is answered (400) before the connection closes
+        const head = parser.rejectedHead;
+        if (head) this.onMessage({ data: head, peer: { transport: 'tcp', ...remote, localPort: this.port }, local });
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
         return;
       }
+      if (messages.length > 0) this.admission.carried(sock);
       for (const data of messages) this.onMessage({ data, peer: { transport: 'tcp', ...remote, localPort: this.port }, local });
     });
     sock.on('error', (err) => this.log.debug({ err, peer: key }, 'tcp connection error'));
     sock.on('close', () => {
+      this.admission.forget(sock);
       if (this.connections.get(key) === sock) this.connections.delete(key);
     });
   }
@@ -103,6 +118,7 @@ export class TcpTransport {
         const s = net.connect({ host: address, port });
         s.once('connect', () => {
           this.pending.delete(key);
+          this.admission.trackOutbound(s, address);
           this.adopt(s);
           resolve(s);
         });

@@ -15,7 +15,10 @@ import type { ClientTransaction } from './transaction-client';
 import type { ServerTransaction } from './transaction-server';
 import { buildResponse, newBranch, newId, newTag, type TransactionLayer } from './transaction-layer';
 import { parseSipMessage } from './sip-parser';
-import { cancelFor, parseCSeq, parseNameAddr, SipMessage, tagOf } from './sip-message';
+import { applicationHeaderName } from './header-names';
+import { acceptRSeq, names100rel, ReliableProvisionals, supports100rel } from './reliable-provisional';
+import { cancelFor, parseCSeq, parseNameAddr, parseSipUri, SipMessage, tagOf, type SipHeader } from './sip-message';
+import { Subscriptions, subscriptionSeconds, terminatesSubscription } from './subscriptions';
 import { startTimer, type TimerValues } from './timers';
 import type { Peer, TransportName } from './transport';
 import type { ProxyContext } from './proxy';
@@ -29,6 +32,10 @@ interface UacRequest {
   dialog: Dialog | undefined;
   /** CANCEL waiting for the first provisional response. @see RFC 3261 §9.1 */
   pendingCancel: SipMessage | undefined;
+  /** INVITE: the last RSeq per UAS (To-tag) of reliable provisional responses. @see RFC 3262 §4 */
+  rseq?: Map<string, number>;
+  /** INVITE: early dialogs its reliable provisional responses established. */
+  early?: Dialog[];
 }
 
 /** What the user agent needs from the engine. */
@@ -50,6 +57,18 @@ export interface UserAgentDeps {
 const DIALOG_METHODS = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
 const MANAGED_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'route', 'max-forwards']);
 
+/**
+ * Reason of the BYE the engine sends when a 2xx to INVITE is never ACKed, as drachtio-server
+ * writes it (drachtio-srf emits `destroy` with the quoted text as the reason).
+ * @see RFC 3326 (Reason header field)
+ */
+export const ACK_TIMEOUT_REASON = 'SIP;cause=200;text="ACK timeout"';
+
+/** An application's header line, named as drachtio-server writes it (header-names.ts). */
+function fromApplication(h: SipHeader): SipHeader {
+  return { ...h, name: applicationHeaderName(h.name) };
+}
+
 /** drachtio's time meta field: `HH:MM:SS.uuuuuu`. */
 export function stackTime(): string {
   const d = new Date();
@@ -57,12 +76,74 @@ export function stackTime(): string {
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
 }
 
+/**
+ * Whether the sender of an INVITE is behind NAT as drachtio-server judges it: over UDP, with no
+ * Record-Route, its Contact names another host than the source address, or another port (when
+ * it names one). Such a phone is reached at the address its INVITE came from.
+ * @see drachtio-server src/sip-dialog.cpp (SipDialog::SipDialog, UDP nat check)
+ */
+export function behindNat(invite: SipMessage, source: Peer): boolean {
+  if (source.transport !== 'udp' || invite.has('record-route')) return false;
+  const contact = invite.get('contact');
+  const uri = contact ? parseSipUri(parseNameAddr(contact)?.uri ?? contact) : undefined;
+  if (!uri) return false;
+  const host = uri.host.startsWith('[') ? uri.host.slice(1, -1) : uri.host;
+  return host !== source.address || (uri.port !== undefined && uri.port !== source.port);
+}
+
 /** The application-facing user agent core. */
 export class UserAgent {
   private readonly deps: UserAgentDeps;
+  private readonly reliable: ReliableProvisionals;
+  private readonly subscriptions: Subscriptions;
+  /** New requests delivered to each application that it has not answered yet (pruned lazily). */
+  private readonly pending = new Map<AppConnection, Set<ServerTransaction>>();
+  /** When each application's pending set was last pruned (performance.now()). */
+  private readonly pruned = new Map<AppConnection, number>();
 
   constructor(deps: UserAgentDeps) {
     this.deps = deps;
+    this.reliable = new ReliableProvisionals({
+      dialogs: deps.dialogs,
+      timers: deps.timers,
+      log: deps.log,
+      fail: (txn, status, reason) => {
+        if (!txn.toTag) txn.toTag = newTag();
+        deps.layer.respond(txn, buildResponse(txn.request, status, reason, txn.toTag));
+      },
+    });
+    this.subscriptions = new Subscriptions({ dialogs: deps.dialogs, timers: deps.timers, log: deps.log });
+  }
+
+  /**
+   * A PRACK in `dialog`: true when it acknowledges an unacknowledged reliable provisional response
+   * (the application gets it), false when it names none (the caller answers 481). @see RFC 3262 §3
+   */
+  acceptsPrack(dialog: Dialog, prack: SipMessage): boolean {
+    return this.reliable.prack(dialog, prack);
+  }
+
+  /**
+   * Whether `conn` holds `limit` or more new requests it has not answered (not even with a
+   * provisional above 100): it is behind, and more would only queue up in front of it.
+   */
+  overloaded(conn: AppConnection, limit: number): boolean {
+    const set = this.pending.get(conn);
+    if (set === undefined || set.size < limit) return false;
+    // Answers from the application leave the set at once; what ended otherwise (408 after
+    // 64*T1, 487 after CANCEL) is pruned here, at most once a second (not once per request).
+    const now = performance.now();
+    if (now - (this.pruned.get(conn) ?? 0) >= 1000) {
+      this.pruned.set(conn, now);
+      for (const txn of set) if (txn.state === 'terminated' || txn.lastStatus > 100) set.delete(txn);
+    }
+    return set.size >= limit;
+  }
+
+  /** An application went away: nothing is pending for it any more. */
+  forget(conn: AppConnection): void {
+    this.pending.delete(conn);
+    this.pruned.delete(conn);
   }
 
   // ---- network → application -------------------------------------------------------------
@@ -78,6 +159,9 @@ export class UserAgent {
   /** An out-of-dialog request was routed to `conn`. */
   acceptRequest(conn: AppConnection, txn: ServerTransaction, raw: Buffer, local: { address: string; port: number }): void {
     txn.owner = { kind: 'app', conn } satisfies TxnOwner;
+    let set = this.pending.get(conn);
+    if (set === undefined) this.pending.set(conn, (set = new Set()));
+    set.add(txn);
     this.limitPending(txn);
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, '');
   }
@@ -93,8 +177,10 @@ export class UserAgent {
       if (uri) dialog.remoteTarget = uri;
     }
     this.deliverRequest(conn, txn.id, raw, txn.peer, local, dialog.id);
-    // a BYE from the network ends the dialog as soon as it is routed (as drachtio-server does)
-    if (txn.request.method === 'BYE') this.deps.dialogs.delete(dialog);
+    // a BYE from the network ends the dialog as soon as it is routed (as drachtio-server does), and
+    // so does a NOTIFY ending a subscription
+    if (txn.request.method === 'BYE' || terminatesSubscription(txn.request, dialog)) this.deps.dialogs.delete(dialog);
+    else if (txn.request.method === 'NOTIFY') this.subscriptions.notified(dialog, txn.request);
   }
 
   /** An application that never answers must not keep the transaction forever: 408 after 64*T1. */
@@ -158,6 +244,11 @@ export class UserAgent {
     if (txn.released) return conn.reply(msgId, 'NOK|transaction already completed');
     const req = txn.request;
     const status = app.status ?? 500;
+    const isInvite = req.method === 'INVITE';
+    // RFC 3262: the application asks for reliability with Require: 100rel on a 1xx above 100
+    const reliable = isInvite && status > 100 && status < 200 && names100rel(app.get('require'));
+    if (reliable && !supports100rel(req)) return conn.reply(msgId, 'NOK|Remote endpoint does not support 100rel');
+    if (status > 100) this.pending.get(conn)?.delete(txn);
     const res = SipMessage.response(status, app.reason ?? '');
     for (const h of req.headers) if (h.key === 'via') res.headers.push({ ...h });
     res.append('From', req.get('from') ?? '');
@@ -169,52 +260,94 @@ export class UserAgent {
     res.append('To', to);
     res.append('Call-ID', req.get('call-id') ?? '');
     res.append('CSeq', req.get('cseq') ?? '');
-    const isInvite = req.method === 'INVITE';
-    const establishing = isInvite && status > 100 && status < 300;
+    const establishing = (isInvite && status > 100 && status < 300) || (req.method === 'SUBSCRIBE' && status >= 200 && status < 300);
     if (establishing && !app.has('record-route')) for (const rr of req.getAll('record-route')) res.append('Record-Route', rr);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) res.headers.push({ ...h });
+    // the engine numbers reliable provisional responses itself (an application's RSeq, e.g. copied
+    // from the other leg of a B2BUA, would not be its sequence)
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key) && !(reliable && h.key === 'rseq')) res.headers.push(fromApplication(h));
     if (establishing && !res.has('contact')) res.append('Contact', this.deps.contactFor(txn.peer.transport));
     res.body = app.body;
-    if (!this.deps.layer.respond(txn, res)) return conn.reply(msgId, 'NOK|transaction already completed');
-    const wire = res.toBuffer();
+    const send = (): void => this.transmitResponse(conn, msgId, txn, res, reliable);
+    // a 2xx waits for the PRACK of a reliable provisional response that carried an offer
+    if (isInvite && this.reliable.holdFinal(txn, status, send, () => conn.reply(msgId, 'NOK|no PRACK for a reliable provisional response'))) return;
+    send();
+  }
 
+  /** Sends an application's response (now, or once a PRACK released it) and echoes it back. */
+  private transmitResponse(conn: AppConnection, msgId: string, txn: ServerTransaction, res: SipMessage, reliable: boolean): void {
+    if (txn.state === 'terminated') return conn.reply(msgId, 'NOK|transaction already completed');
+    const req = txn.request;
+    const status = res.status ?? 500;
+    let wire: Buffer;
     let dialogId = '';
-    const callId = req.get('call-id') ?? '';
-    if (isInvite && status >= 200 && status < 300) {
-      const fromTag = tagOf(req.get('from'));
-      let dialog = this.deps.dialogs.match(callId, txn.toTag || tagOf(to), fromTag);
-      if (!dialog) {
-        const contact = req.get('contact');
-        dialog = {
-          id: DialogStore.dialogId(callId, fromTag),
-          role: 'uas',
-          callId,
-          localTag: txn.toTag || tagOf(to),
-          remoteTag: fromTag,
-          localHeader: to,
-          remoteHeader: req.get('from') ?? '',
-          remoteTarget: (contact ? parseNameAddr(contact)?.uri : undefined) ?? req.uri ?? '',
-          routeSet: req.getAll('record-route'),
-          localSeq: 0,
-          inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
-          peer: txn.peer,
-          owner: conn,
-          lastAck: undefined,
-          ackWait: undefined,
-          ackDue: false,
-        };
-        this.deps.dialogs.add(dialog);
-      }
+    if (reliable) {
+      const dialog = this.uasDialog(conn, txn, req, res, 'invite', true);
+      wire = this.reliable.send(txn, dialog, res);
       dialogId = dialog.id;
-      this.awaitAck(dialog, wire, txn.peer);
-    } else if (txn.toTag || tagOf(req.get('to'))) {
-      const d = this.deps.dialogs.match(callId, tagOf(req.get('to')), tagOf(req.get('from')));
-      if (d) {
-        dialogId = d.id;
-        if (req.method === 'BYE' && status >= 200) this.deps.dialogs.delete(d);
+    } else {
+      if (!this.deps.layer.respond(txn, res)) return conn.reply(msgId, 'NOK|transaction already completed');
+      wire = res.toBuffer();
+      const callId = req.get('call-id') ?? '';
+      const toTag = tagOf(req.get('to'));
+      if (req.method === 'INVITE' && status >= 200 && status < 300) {
+        const dialog = this.uasDialog(conn, txn, req, res, 'invite', false);
+        dialogId = dialog.id;
+        this.awaitAck(dialog, wire, txn.peer);
+      } else if (req.method === 'SUBSCRIBE' && status >= 200 && status < 300 && !toTag) {
+        const dialog = this.uasDialog(conn, txn, req, res, 'subscribe', false);
+        dialogId = dialog.id;
+        this.subscriptions.refresh(dialog, subscriptionSeconds(res, req));
+      } else if (txn.toTag || toTag) {
+        const d = this.deps.dialogs.match(callId, toTag || txn.toTag, tagOf(req.get('from')));
+        if (d) {
+          dialogId = d.id;
+          if (req.method === 'BYE' && status >= 200) this.deps.dialogs.delete(d);
+          else if (req.method === 'SUBSCRIBE' && status >= 200 && status < 300) this.subscriptions.refresh(d, subscriptionSeconds(res, req));
+        }
       }
     }
     conn.reply(msgId, `OK|application|${wire.length}|${txn.peer.transport}|${txn.peer.address}|${txn.peer.port}|${stackTime()}|${txn.id}|${dialogId}\r\n${wire.toString('utf8')}`);
+  }
+
+  /**
+   * The UAS dialog of a response the application sends: the early dialog a reliable provisional
+   * response established, confirmed now, or a new one. `req` is the transaction's request (a
+   * non-INVITE transaction drops it once answered). @see RFC 3261 §12.1.1
+   */
+  private uasDialog(conn: AppConnection, txn: ServerTransaction, req: SipMessage, res: SipMessage, usage: 'invite' | 'subscribe', early: boolean): Dialog {
+    const callId = req.get('call-id') ?? '';
+    const fromTag = tagOf(req.get('from'));
+    const to = res.get('to') ?? '';
+    const localTag = tagOf(to);
+    const found = this.deps.dialogs.match(callId, localTag, fromTag);
+    if (found) {
+      if (!early) found.early = false;
+      return found;
+    }
+    const contact = req.get('contact');
+    const dialog: Dialog = {
+      id: DialogStore.dialogId(callId, fromTag),
+      role: 'uas',
+      callId,
+      localTag,
+      remoteTag: fromTag,
+      localHeader: to,
+      remoteHeader: req.get('from') ?? '',
+      remoteTarget: (contact ? parseNameAddr(contact)?.uri : undefined) ?? req.uri ?? '',
+      routeSet: req.getAll('record-route'),
+      localSeq: 0,
+      inviteSeq: parseCSeq(req.get('cseq'))?.seq ?? 1,
+      peer: txn.peer,
+      natPeer: behindNat(req, txn.peer),
+      owner: conn,
+      lastAck: undefined,
+      ackWait: undefined,
+      ackDue: false,
+      early,
+      usage,
+    };
+    this.deps.dialogs.add(dialog);
+    return dialog;
   }
 
   /** Retransmits a 2xx to INVITE until the ACK arrives; without one, BYE. @see RFC 3261 §13.3.1.4 */
@@ -231,7 +364,8 @@ export class UserAgent {
         return;
       }
       if (peer.transport === 'udp') this.deps.send(peer, wire);
-      interval = Math.min(2 * interval, T2);
+      // the last wait ends at 64*T1 exactly (Timer H), when drachtio-server sends its BYE
+      interval = Math.min(2 * interval, T2, 64 * T1 - elapsed);
       dialog.ackWait = startTimer(interval, tick);
     };
     dialog.ackWait = startTimer(interval, tick);
@@ -240,7 +374,10 @@ export class UserAgent {
   /** No ACK came: end the dialog with BYE and tell the application (drachtio's "unsolicited"). */
   private ackTimeout(dialog: Dialog): void {
     this.deps.log.info({ dialogId: dialog.id }, 'no ACK for 2xx: sending BYE');
-    const bye = this.buildInDialog(dialog, SipMessage.request('BYE', dialog.remoteTarget));
+    const app = SipMessage.request('BYE', dialog.remoteTarget);
+    // drachtio-server's wording: drachtio-srf takes the dialog's destroy reason from its text
+    app.append('Reason', ACK_TIMEOUT_REASON);
+    const bye = this.buildInDialog(dialog, app);
     this.nextHop(dialog).then((dest) => {
       this.deps.layer.sendRequest(bye, dest, { response: () => undefined, timeout: () => undefined });
       const wire = bye.toBuffer();
@@ -254,7 +391,7 @@ export class UserAgent {
     const txn = this.deps.layer.clientById(txnId);
     if (!txn) return conn.reply(msgId, 'NOK|transaction not found');
     const cancel = cancelFor(txn.request);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) cancel.headers.push(fromApplication(h));
     const owner = txn.owner as UacRequest | undefined;
     if (txn.lastStatus >= 200) {
       // too late: the final response is already on its way (RFC 3261 §9.1)
@@ -267,6 +404,7 @@ export class UserAgent {
   private async sendNewRequest(conn: AppConnection, msgId: string, app: SipMessage, proxy: string): Promise<void> {
     const method = app.method!;
     const req = app.clone();
+    req.headers = req.headers.map(fromApplication);
     req.remove('via');
     const route = req.getAll('route')[0];
     const nextHop = proxy || (route !== undefined ? (parseNameAddr(route)?.uri ?? route) : req.uri!);
@@ -303,12 +441,19 @@ export class UserAgent {
   private onResponse(txn: ClientTransaction, uac: UacRequest, res: SipMessage, raw: Buffer, retransmission: boolean): void {
     const status = res.status ?? 500;
     const req = txn.request;
+    const method = req.method;
     const callId = req.get('call-id') ?? '';
-    // INVITE responses carry the dialog id (drachtio-srf acks every final response with it)
-    let dialogId = uac.dialog?.id ?? (req.method === 'INVITE' && tagOf(res.get('to')) ? DialogStore.dialogId(callId, tagOf(req.get('from'))) : '');
-    if (req.method === 'INVITE' && status >= 200 && status < 300) {
-      const localTag = tagOf(req.get('from'));
-      const remoteTag = tagOf(res.get('to'));
+    const localTag = tagOf(req.get('from'));
+    const remoteTag = tagOf(res.get('to'));
+    // INVITE and SUBSCRIBE responses carry the dialog id (drachtio-srf acks every final response
+    // to INVITE with it, PRACKs reliable provisional ones in it, builds its dialog from it)
+    let dialogId = uac.dialog?.id ?? ((method === 'INVITE' || method === 'SUBSCRIBE') && remoteTag ? DialogStore.dialogId(callId, localTag) : '');
+    if (method === 'INVITE' && status > 100 && status < 200 && res.has('rseq') && remoteTag) {
+      // RFC 3262 §4: a retransmission or an RSeq out of sequence is not passed on (nor PRACKed)
+      if (!acceptRSeq((uac.rseq ??= new Map()), remoteTag, res.get('rseq')!)) return;
+      if (!uac.dialog && !this.deps.dialogs.match(callId, localTag, remoteTag)) (uac.early ??= []).push(this.uacDialog(txn, uac, res, 'invite', true));
+    }
+    if (method === 'INVITE' && status >= 200 && status < 300) {
       let dialog = uac.dialog ?? this.deps.dialogs.match(callId, localTag, remoteTag);
       if (retransmission) {
         if (dialog?.lastAck) this.deps.send(dialog.peer, dialog.lastAck);
@@ -316,41 +461,73 @@ export class UserAgent {
       }
       const contact = res.get('contact');
       const target = contact ? parseNameAddr(contact)?.uri : undefined;
-      if (!dialog) {
-        const seq = parseCSeq(req.get('cseq'))?.seq ?? 1;
-        dialog = {
-          id: DialogStore.dialogId(callId, localTag),
-          role: 'uac',
-          callId,
-          localTag,
-          remoteTag,
-          localHeader: req.get('from') ?? '',
-          remoteHeader: res.get('to') ?? '',
-          remoteTarget: target ?? req.uri ?? '',
-          routeSet: res.getAll('record-route').reverse(),
-          localSeq: seq,
-          inviteSeq: seq,
-          peer: txn.dest,
-          owner: uac.conn,
-          lastAck: undefined,
-          ackWait: undefined,
-          ackDue: false,
-        };
-        this.deps.dialogs.add(dialog);
-      } else if (target) dialog.remoteTarget = target;
+      if (!dialog) dialog = this.uacDialog(txn, uac, res, 'invite', false);
+      else {
+        if (target) dialog.remoteTarget = target;
+        if (dialog.early) {
+          // the 2xx confirms the early dialog; its route set is the 2xx's. @see RFC 3261 §13.2.2.4
+          dialog.early = false;
+          dialog.routeSet = res.getAll('record-route').reverse();
+          dialog.remoteHeader = res.get('to') ?? dialog.remoteHeader;
+        }
+      }
+      for (const e of uac.early ?? []) if (e !== dialog && e.early) this.deps.dialogs.delete(e);
       dialog.ackDue = true;
       dialogId = dialog.id;
     } else if (retransmission) return;
+    else if (method === 'INVITE' && status >= 300) for (const e of uac.early ?? []) if (e.early) this.deps.dialogs.delete(e);
+    if (method === 'SUBSCRIBE' && status >= 200 && status < 300) {
+      // RFC 6665 §4.1.2.1: a 2xx creates the subscription dialog; a 2xx to a refresh extends it
+      const dialog = uac.dialog ?? (remoteTag ? (this.deps.dialogs.match(callId, localTag, remoteTag) ?? this.uacDialog(txn, uac, res, 'subscribe', false)) : undefined);
+      if (dialog) {
+        this.subscriptions.refresh(dialog, subscriptionSeconds(res, req));
+        dialogId = dialog.id;
+      }
+    }
     if (status < 200 && uac.pendingCancel) {
       const cancel = uac.pendingCancel;
       uac.pendingCancel = undefined;
       this.deps.layer.sendRequest(cancel, txn.dest, { response: () => undefined, timeout: () => undefined }, true);
     }
     // a challenged BYE keeps the dialog: drachtio-srf retries it with credentials
-    if (req.method === 'BYE' && status >= 200 && status !== 401 && status !== 407 && uac.dialog) this.deps.dialogs.delete(uac.dialog);
+    if (method === 'BYE' && status >= 200 && status !== 401 && status !== 407 && uac.dialog) this.deps.dialogs.delete(uac.dialog);
+    // a NOTIFY ending the subscription ends the dialog once answered (as drachtio-server does)
+    if (method === 'NOTIFY' && status >= 200 && uac.dialog && terminatesSubscription(req, uac.dialog)) this.deps.dialogs.delete(uac.dialog);
     if (!uac.conn.open) return;
     const local = this.deps.localFor(txn.dest.transport);
     uac.conn.send(`sip|network|${raw.length}|${txn.dest.transport}|${txn.dest.address}|${txn.dest.port}|${stackTime()}|${txn.id}|${dialogId}|${local.address}|${local.port}|\r\n${raw.toString('utf8')}`);
+  }
+
+  /** A UAC dialog from a response to an application's INVITE or SUBSCRIBE. @see RFC 3261 §12.1.2 */
+  private uacDialog(txn: ClientTransaction, uac: UacRequest, res: SipMessage, usage: 'invite' | 'subscribe', early: boolean): Dialog {
+    const req = txn.request;
+    const callId = req.get('call-id') ?? '';
+    const localTag = tagOf(req.get('from'));
+    const contact = res.get('contact');
+    const seq = parseCSeq(req.get('cseq'))?.seq ?? 1;
+    const dialog: Dialog = {
+      id: DialogStore.dialogId(callId, localTag),
+      role: 'uac',
+      callId,
+      localTag,
+      remoteTag: tagOf(res.get('to')),
+      localHeader: req.get('from') ?? '',
+      remoteHeader: res.get('to') ?? '',
+      remoteTarget: (contact ? parseNameAddr(contact)?.uri : undefined) ?? req.uri ?? '',
+      routeSet: res.getAll('record-route').reverse(),
+      localSeq: seq,
+      inviteSeq: seq,
+      peer: txn.dest,
+      natPeer: false,
+      owner: uac.conn,
+      lastAck: undefined,
+      ackWait: undefined,
+      ackDue: false,
+      early,
+      usage,
+    };
+    this.deps.dialogs.add(dialog);
+    return dialog;
   }
 
   /** Builds an in-dialog request from the dialog state and the application's headers/body. */
@@ -369,7 +546,7 @@ export class UserAgent {
       if (method === 'INVITE') dialog.inviteSeq = seq;
     }
     req.append('CSeq', `${seq} ${method}`);
-    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push({ ...h });
+    for (const h of app.headers) if (!MANAGED_HEADERS.has(h.key)) req.headers.push(fromApplication(h));
     if (DIALOG_METHODS.has(method) && !req.has('contact')) req.append('Contact', this.deps.contactFor(dialog.peer.transport));
     req.body = app.body;
     return req;
@@ -377,9 +554,11 @@ export class UserAgent {
 
   /**
    * Next hop of a dialog: the first Route, else the remote target (RFC 3261 §12.2.1.1); the
-   * dialog's own peer (its connection / socket) when that is the same transport address.
+   * dialog's own peer (its connection / socket) when that is the same transport address, or
+   * when the phone is behind NAT ({@link Dialog.natPeer}).
    */
   private async nextHop(dialog: Dialog): Promise<Peer> {
+    if (dialog.natPeer) return dialog.peer;
     const first = dialog.routeSet[0];
     const uri = first !== undefined ? (parseNameAddr(first)?.uri ?? first) : dialog.remoteTarget;
     const dest = await this.deps.resolve(uri, dialog.peer.transport);

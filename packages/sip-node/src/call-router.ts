@@ -17,19 +17,6 @@ export const LOCATION_HEADER = 'X-Flexseat-Location'
 /** The identity header stamped on calls from phones (any the phone sent is replaced). */
 export const PAI_HEADER = 'P-Asserted-Identity'
 /**
- * Identity headers a phone may send that must not reach the carrier or the callee: the node
- * asserts the caller (RFC 3325 §9.1: a proxy that asserts an identity removes
- * P-Preferred-Identity), and Remote-Party-ID (draft-ietf-sip-privacy-04) is an older form of the
- * same claim that some carriers still honour.
- */
-export const PHONE_IDENTITY_HEADERS = ['P-Preferred-Identity', 'Remote-Party-ID'] as const
-/**
- * A header value meaning "remove this header": the proxy's `headers` option can only set headers,
- * so an empty value is the removal marker (the embedded engine then drops the header; see the
- * sip-engine's proxy and README).
- */
-export const REMOVE_HEADER = ''
-/**
  * What may be dialled towards the carrier or over the trunk (after {@link dialledNumber}): digits,
  * `+`, `*`, `#`. Anything else (a loose `dial_plan.external` would let `0123%40evil.com` through)
  * is 404: it must never become a foreign host in a Request-URI.
@@ -75,9 +62,11 @@ export type RouteTarget = 'phone' | 'trunk' | 'carrier' | 'fallback'
 /** The router's decision. */
 export type RouteDecision =
   | {
+      /** Route the call onward (carried back to back, or proxied: sip-node.ts decides how). */
       kind: 'proxy'
       target: RouteTarget
       destinations: string[]
+      /** Headers the call carries onward, set by the node ('' leaves one out). */
       headers: SipHeaders
       /**
        * Set when the call rings a phone of this branch only because this worker sits there (the
@@ -168,8 +157,9 @@ export class CallRouter {
   /**
    * Routes a call dialled at one of this branch's phones (feature codes are handled before). The
    * number is taken with {@link dialledNumber} (`112;phone-context=...`, `112#` are 112); only
-   * {@link DIALLABLE} numbers are routed. Every call it proxies carries the node's
-   * P-Asserted-Identity and none of the phone's own identity claims ({@link PHONE_IDENTITY_HEADERS}).
+   * {@link DIALLABLE} numbers are routed. Every call it routes carries the node's
+   * P-Asserted-Identity; the node carries it back to back, so nothing else of the phone's
+   * request (its credentials, its own identity claims) passes on.
    */
   async fromPhone(call: PhoneCall): Promise<RouteDecision> {
     const site = this.#o.site
@@ -178,11 +168,7 @@ export class CallRouter {
     // The identity is read when the decision is made, after every lookup: a worker who moved away
     // while the directory answered must not go out on this phone's call (invariant 4).
     const identity = (): string => this.identity(call.device)
-    const headers = (): SipHeaders => {
-      const set: SipHeaders = { [PAI_HEADER]: identity() }
-      for (const name of PHONE_IDENTITY_HEADERS) set[name] = REMOVE_HEADER
-      return set
-    }
+    const headers = (): SipHeaders => ({ [PAI_HEADER]: identity() })
     const emergency = site.emergencyNumbers.includes(dialled)
     // BroadWorks' rule for host phones: an idle flex desk is for emergencies and signing in.
     if (call.device.flexHost && this.actingSeat(call.device) === undefined && !emergency) return reject(403, `Sign in with ${site.featureCodes.login} to call`)
@@ -259,13 +245,13 @@ export class CallRouter {
   }
 
   // The identity is signed and set here, as signed: the receiving node verifies the very value
-  // the request carries ('' removes it).
+  // the request carries ('' leaves it out).
   #trunk(siteId: string, extension: string, callId: string, epoch: string, hops: number, identityOf: () => string): RouteDecision {
     if (!DIALLABLE.test(extension)) return reject(404, 'Not Found')
     const identity = identityOf()
     const site = this.#o.sites.get(siteId)
     if (site === undefined) return reject(480, `${extension} is unreachable`)
-    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
+    const signature = signTrunk(this.#o.trunkSecret, { fromSite: this.#o.site.id, toSite: siteId, callId, user: extension, epoch, hops, identity }, (this.#o.now ?? Date.now)())
     return {
       kind: 'proxy',
       target: 'trunk',

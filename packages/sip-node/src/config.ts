@@ -23,7 +23,16 @@ export interface SipNodeConfig {
   registryToken: string
   /** PEM CA of the registry's TLS certificate (FLEXSEAT_REGISTRY_CA_FILE); TLS is off when undefined. */
   registryCa: Buffer | undefined
-  /** The SIP engine's control socket (FLEXSEAT_DRACHTIO_ADDRESS, default the site's `sip.control`; FLEXSEAT_DRACHTIO_SECRET, default `cymru`). */
+  /**
+   * The node's client certificate and key for mutual TLS (FLEXSEAT_REGISTRY_CERT_FILE and
+   * FLEXSEAT_REGISTRY_KEY_FILE, together, with the CA file); it names the site
+   * (`urn:flexseat:site:<id>`), see docs/CONFIGURATION.md.
+   */
+  registryClientCertificate: { cert: Buffer; key: Buffer } | undefined
+  /**
+   * The SIP engine's control socket (FLEXSEAT_DRACHTIO_ADDRESS, default the site's `sip.control`;
+   * the secret from FLEXSEAT_DRACHTIO_SECRET_FILE, else FLEXSEAT_DRACHTIO_SECRET, default `cymru`).
+   */
   drachtio: { host: string; port: number; secret: string }
   /** Shared secret of the inter-site trunk (FLEXSEAT_TRUNK_SECRET_FILE wins over FLEXSEAT_TRUNK_SECRET; required). */
   trunkSecret: string
@@ -31,6 +40,11 @@ export interface SipNodeConfig {
   nodeId: string
   /** Accepted registration intervals in seconds (FLEXSEAT_REGISTRATION_MIN_SECONDS / _MAX_SECONDS, default 60 / 3600). */
   registration: { minSeconds: number; maxSeconds: number }
+  /**
+   * Where the node records its id and pid (FLEXSEAT_SIP_NODE_STATE_DIR, default none), so that the
+   * next process, after a crash, takes the branch's lease over at once (previous-node.ts).
+   */
+  stateDir: string | undefined
   /** pino level (FLEXSEAT_LOG_LEVEL, default `info`). */
   logLevel: string
 }
@@ -108,10 +122,24 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     }
   }
 
+  const certFile = text('FLEXSEAT_REGISTRY_CERT_FILE')
+  const keyFile = text('FLEXSEAT_REGISTRY_KEY_FILE')
+  if ((certFile === undefined) !== (keyFile === undefined)) throw invalid('FLEXSEAT_REGISTRY_CERT_FILE and FLEXSEAT_REGISTRY_KEY_FILE go together')
+  if (certFile !== undefined && registryCa === undefined) throw invalid('FLEXSEAT_REGISTRY_CERT_FILE needs FLEXSEAT_REGISTRY_CA_FILE (mutual TLS)')
+  const pem = async (name: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(resolve(cwd, file))
+    } catch (error) {
+      throw invalid(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error)
+    }
+  }
+  const registryClientCertificate =
+    certFile === undefined || keyFile === undefined ? undefined : { cert: await pem('FLEXSEAT_REGISTRY_CERT_FILE', certFile), key: await pem('FLEXSEAT_REGISTRY_KEY_FILE', keyFile) }
+
   const controlText = text('FLEXSEAT_DRACHTIO_ADDRESS') ?? site.sip.control
   const control = parseHostPort(controlText)
   if (control === undefined || control.port === 0) throw invalid(`FLEXSEAT_DRACHTIO_ADDRESS: "${controlText}" is not host:port with a port`)
-  const drachtioSecret = text('FLEXSEAT_DRACHTIO_SECRET') ?? 'cymru'
+  const drachtioSecret = text('FLEXSEAT_DRACHTIO_SECRET_FILE') === undefined ? (text('FLEXSEAT_DRACHTIO_SECRET') ?? 'cymru') : await secret('FLEXSEAT_DRACHTIO_SECRET_FILE', 'FLEXSEAT_DRACHTIO_SECRET')
   const trunkSecret = await secret('FLEXSEAT_TRUNK_SECRET_FILE', 'FLEXSEAT_TRUNK_SECRET')
 
   const whole = (name: string, fallback: number, min: number, max: number): number => {
@@ -152,10 +180,12 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     registryAddresses,
     registryToken,
     registryCa,
+    registryClientCertificate,
     drachtio: { host: control.host, port: control.port, secret: drachtioSecret },
     trunkSecret,
     nodeId: `${site.id}-${randomBytes(4).toString('hex')}`,
     registration: { minSeconds, maxSeconds },
+    stateDir: text('FLEXSEAT_SIP_NODE_STATE_DIR') === undefined ? undefined : resolve(cwd, text('FLEXSEAT_SIP_NODE_STATE_DIR') as string),
     logLevel,
   }
 }

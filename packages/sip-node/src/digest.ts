@@ -1,19 +1,33 @@
 /**
  * HTTP Digest authentication as SIP uses it (RFC 3261 §22.4): MD5, `qop=auth`, verified against
  * HA1 (the registry keeps only HA1 = MD5(username:realm:password), so the password never reaches
- * the node). Nonces are stateless: the timestamp they were issued at plus an HMAC-SHA256 of it
- * under a per-process random key, so any nonce this process issued can be checked without a table
- * and none can be forged; a node restart makes every outstanding nonce stale, which phones answer
- * by simply authenticating again.
+ * the node). Nonces are the timestamp they were issued at and 9 random bytes, signed with an
+ * HMAC-SHA256 under a per-process random key, so no nonce can be forged and none survives a restart: a node restart
+ * makes every outstanding nonce stale, which phones answer by simply authenticating again.
  *
- * Without nonce state there is no `nc` replay tracking: a captured request can be replayed until
- * its nonce ages out (5 minutes). That is the usual trade-off of stateless SIP registrars.
- * @see RFC 2617 §3.2 (the response computation, worked example in §3.5), RFC 7616 §3.4
+ * Replays: the digest covers the method and Request-URI, not the Contact, so a captured REGISTER
+ * replayed from elsewhere would move the phone's binding (and calls). The verifier therefore
+ * remembers the nonce counts (`nc`) it accepted per nonce, in a sliding window of 32 as IPsec's
+ * anti-replay does (RFC 4303 §3.4.3: requests reordered on UDP still pass), and refuses a count
+ * seen before. The memory is bounded ({@link NONCE_TRACKING_CAPACITY} nonces): past it the
+ * oldest nonces are forgotten, and with them every nonce issued no later, which become stale
+ * (their phones authenticate again; a forgotten nonce can never be replayed). A restart forgets
+ * the counts and the key together, so no old nonce is accepted again.
+ * @see RFC 2617 §3.2 (the response computation, worked example in §3.5; §3.2.2 nonce count),
+ * RFC 7616 §3.4, §5.5
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /** How long an issued nonce is accepted (5 minutes); after that it is answered with `stale=true`. */
 export const NONCE_LIFETIME_SECONDS = 300
+/**
+ * Nonces whose nonce counts are remembered, at most (default): about 150 bytes each, so 7.5 MB.
+ * Only requests with a right digest add one, so only the branch's own phones can fill it (a
+ * phone uses about one nonce per registration interval).
+ */
+export const NONCE_TRACKING_CAPACITY = 50_000
+/** Nonce counts accepted out of order: a count up to this far below the highest seen passes once. */
+const NC_WINDOW = 32
 
 /** The parameters of an `Authorization` / `Proxy-Authorization` header (names lower case). */
 export type DigestParams = Readonly<Record<string, string>>
@@ -26,6 +40,8 @@ export type DigestVerdict =
   | { ok: false; reason: 'stale' }
   /** The response does not match (wrong password), or realm/uri disagree with the request. */
   | { ok: false; reason: 'mismatch' }
+  /** A right digest whose nonce count was already used with this nonce: a replayed request. */
+  | { ok: false; reason: 'replayed' }
   /** Required fields missing or malformed, or a qop/algorithm we did not offer. */
   | { ok: false; reason: 'malformed' }
 
@@ -106,27 +122,50 @@ export interface DigestVerifierOptions {
   now?: () => number
   /** Nonce lifetime in seconds (default {@link NONCE_LIFETIME_SECONDS}). */
   nonceLifetimeSeconds?: number
+  /** Nonces whose counts are remembered, at most (default {@link NONCE_TRACKING_CAPACITY}). */
+  capacity?: number
+}
+
+/** The counts accepted with one nonce: the highest, and which of the {@link NC_WINDOW} below it. */
+interface NonceCounts {
+  /** Unix seconds the nonce was issued. */
+  readonly issued: number
+  highest: number
+  /** Bit i set: count `highest - i` was accepted. */
+  seen: number
 }
 
 /**
- * Issues challenges and verifies digest responses with stateless nonces
- * (`<unix seconds hex>.<base64url HMAC-SHA256(key, seconds)>`).
+ * Issues challenges and verifies digest responses, with signed nonces (`<unix seconds hex>.<12
+ * base64url random>.<base64url HMAC-SHA256(key, both)>`) and the nonce counts each was
+ * used with (see the file comment).
  */
 export class DigestVerifier {
   readonly #key: Buffer
   readonly #now: () => number
   readonly #lifetime: number
+  readonly #capacity: number
+  /** Nonce → the counts accepted with it; insertion (first use) order. */
+  readonly #counts = new Map<string, NonceCounts>()
+  /** Nonces issued at or before this second were forgotten to bound the memory: stale. */
+  #forgottenUpTo = -1
 
   constructor(options: DigestVerifierOptions = {}) {
     this.#key = options.key ?? randomBytes(32)
     this.#now = options.now ?? Date.now
     this.#lifetime = options.nonceLifetimeSeconds ?? NONCE_LIFETIME_SECONDS
+    this.#capacity = Math.max(1, options.capacity ?? NONCE_TRACKING_CAPACITY)
   }
 
-  /** A fresh nonce for now. */
+  /** Nonces whose counts are remembered now. */
+  get trackedNonces(): number {
+    return this.#counts.size
+  }
+
+  /** A fresh nonce for now: unique (its counts are its own), signed. */
   nonce(): string {
-    const seconds = Math.floor(this.#now() / 1000).toString(16)
-    return `${seconds}.${this.#mac(seconds)}`
+    const issued = `${Math.floor(this.#now() / 1000).toString(16)}.${randomBytes(9).toString('base64url')}`
+    return `${issued}.${this.#mac(issued)}`
   }
 
   /**
@@ -142,8 +181,9 @@ export class DigestVerifier {
    * Checks a parsed Authorization header for `method` against `ha1` of `realm`. Requires
    * `qop=auth` (what we offer), `algorithm` MD5 or absent, the realm we challenged with, `uri`
    * equal to the request's Request-URI (so a response cannot be replayed onto another request
-   * line), the response (compared in constant time), and last a nonce this process issued within
-   * its lifetime (else `stale`).
+   * line), the response (compared in constant time), a nonce this process issued within its
+   * lifetime and has not forgotten (else `stale`), and last a nonce count not accepted before
+   * with that nonce (else `replayed`); an accepted count is remembered.
    */
   verify(params: DigestParams, request: { method: string; uri: string; realm: string; ha1: string }): DigestVerdict {
     const { nonce, response, uri, nc, cnonce, qop, realm } = params
@@ -157,25 +197,59 @@ export class DigestVerifier {
     // The nonce is judged after the digest: stale=true is only for a valid digest (RFC 7616
     // §3.3), so it never tells a guesser anything. A nonce we did not issue (a previous process'
     // after a restart) counts as stale too: the phone re-authenticates without asking its user.
-    const age = this.#nonceAge(nonce)
-    if (age === undefined || age > this.#lifetime) return { ok: false, reason: 'stale' }
-    return { ok: true }
+    const issued = this.#issuedAt(nonce)
+    const now = Math.floor(this.#now() / 1000)
+    if (issued === undefined || now - issued > this.#lifetime || issued <= this.#forgottenUpTo) return { ok: false, reason: 'stale' }
+    const count = parseInt(nc, 16)
+    if (count === 0) return { ok: false, reason: 'malformed' }
+    return this.#accept(nonce, issued, count, now) ? { ok: true } : { ok: false, reason: 'replayed' }
   }
 
-  // Seconds since the nonce was issued; undefined when this process did not issue it (or it
-  // claims to come from the future, which our own clock cannot produce).
-  #nonceAge(nonce: string): number | undefined {
-    const dot = nonce.indexOf('.')
-    if (dot <= 0) return undefined
-    const seconds = nonce.slice(0, dot)
-    if (!/^[0-9a-f]{1,12}$/.test(seconds)) return undefined
-    if (!constantTimeEqual(this.#mac(seconds), nonce.slice(dot + 1))) return undefined
-    const age = Math.floor(this.#now() / 1000) - parseInt(seconds, 16)
-    return age < 0 ? undefined : age
+  /** Records `count` for `nonce`; false when it was accepted before (or is too far behind). */
+  #accept(nonce: string, issued: number, count: number, now: number): boolean {
+    const known = this.#counts.get(nonce)
+    if (known === undefined) {
+      this.#forget(now)
+      this.#counts.set(nonce, { issued, highest: count, seen: 1 })
+      return true
+    }
+    if (count > known.highest) {
+      const shift = count - known.highest
+      known.seen = shift >= NC_WINDOW ? 1 : ((known.seen << shift) | 1) >>> 0
+      known.highest = count
+      return true
+    }
+    const behind = known.highest - count
+    if (behind >= NC_WINDOW || (known.seen & (1 << behind)) !== 0) return false
+    known.seen = (known.seen | (1 << behind)) >>> 0
+    return true
   }
 
-  #mac(seconds: string): string {
-    return createHmac('sha256', this.#key).update(seconds).digest('base64url')
+  /** Drops expired nonces at the head, then the oldest until there is room for one more. */
+  #forget(now: number): void {
+    for (const [nonce, counts] of this.#counts) {
+      const expired = now - counts.issued > this.#lifetime
+      if (!expired && this.#counts.size < this.#capacity) return
+      // A nonce forgotten before it expired could be replayed as new: every nonce issued no
+      // later than it is stale from now on.
+      if (!expired) this.#forgottenUpTo = Math.max(this.#forgottenUpTo, counts.issued)
+      this.#counts.delete(nonce)
+    }
+  }
+
+  // The second the nonce was issued; undefined when this process did not issue it (or it claims
+  // to come from the future, which our own clock cannot produce).
+  #issuedAt(nonce: string): number | undefined {
+    const match = /^([0-9a-f]{1,12})\.([A-Za-z0-9_-]{12})\.([A-Za-z0-9_-]{43})$/.exec(nonce)
+    if (match === null) return undefined
+    const [, seconds, unique, mac] = match as unknown as [string, string, string, string]
+    if (!constantTimeEqual(this.#mac(`${seconds}.${unique}`), mac)) return undefined
+    const issued = parseInt(seconds, 16)
+    return issued > Math.floor(this.#now() / 1000) ? undefined : issued
+  }
+
+  #mac(issued: string): string {
+    return createHmac('sha256', this.#key).update(issued).digest('base64url')
   }
 }
 

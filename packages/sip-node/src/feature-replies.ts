@@ -80,6 +80,13 @@ function errorReply(error: unknown, extension: string | undefined, now: number):
       const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / 60_000))
       return same(403, `Locked for ${minutes} min`)
     }
+    // Too many wrong PINs at this phone, whatever workers they were for: the phone waits, the
+    // workers do not (they can sign in elsewhere).
+    case ErrorCode.ERROR_CODE_DESK_THROTTLED: {
+      const until = error.detail?.lockedUntil?.getTime()
+      const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / 60_000))
+      return same(403, `Too many wrong PINs here - wait ${minutes} min`)
+    }
     case ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION:
     case ErrorCode.ERROR_CODE_USER_NOT_FOUND:
       return same(404, extension === undefined ? 'Unknown extension' : `Unknown extension ${extension}`)

@@ -22,14 +22,15 @@ export interface PhoneDirectory {
 /**
  * Outcome of {@link PhoneAuthenticator.authenticate}:
  * - `ok`: the request proves to come from `device`, a device of this site;
- * - `challenge`: answer `status` (401/407) with `header: value` (no or stale credentials);
+ * - `challenge`: answer `status` (401/407) with `header: value` (no or stale credentials, or a
+ *   replayed request: `replayOf` then names the device whose request it repeats, to log);
  * - `forbidden`: answer 403. Deliberately one outcome for a wrong password, an unknown device, a
  *   device without credentials and a device of another site: the answer must not tell a prober
  *   which device ids exist.
  */
 export type PhoneAuthResult =
   | { kind: 'ok'; device: Device }
-  | { kind: 'challenge'; status: 401 | 407; header: string; value: string }
+  | { kind: 'challenge'; status: 401 | 407; header: string; value: string; replayOf?: string }
   | { kind: 'forbidden'; why: 'unknown-device' | 'no-credentials' | 'other-site' | 'wrong-credentials' | 'malformed' }
 
 /** Options of {@link PhoneAuthenticator}. */
@@ -58,7 +59,7 @@ export class PhoneAuthenticator {
     const status = register ? 401 : 407
     const header = register ? 'WWW-Authenticate' : 'Proxy-Authenticate'
     const credentialsHeader = register ? 'Authorization' : 'Proxy-Authorization'
-    const challenge = (stale = false): PhoneAuthResult => ({ kind: 'challenge', status, header, value: this.#options.digest.challenge(this.#options.realm, stale) })
+    const challenge = (stale = false): PhoneAuthResult & { kind: 'challenge' } => ({ kind: 'challenge', status, header, value: this.#options.digest.challenge(this.#options.realm, stale) })
 
     if (!req.has(credentialsHeader)) return challenge()
     const params = parseDigestHeader(req.get(credentialsHeader))
@@ -81,6 +82,10 @@ export class PhoneAuthenticator {
     const verdict = this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: credentials.ha1 })
     if (verdict.ok) return { kind: 'ok', device }
     if (verdict.reason === 'stale') return challenge(true)
+    // A right digest with a nonce count used before: someone repeats a captured request. Its
+    // sender gets a fresh challenge it cannot answer without the password; the phone, if it ever
+    // repeated a count itself, simply authenticates again.
+    if (verdict.reason === 'replayed') return { ...challenge(true), replayOf: device.id }
     return { kind: 'forbidden', why: verdict.reason === 'mismatch' ? 'wrong-credentials' : 'malformed' }
   }
 }

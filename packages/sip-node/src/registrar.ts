@@ -296,7 +296,10 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
   /** The REGISTER handler. Directory failures surface as a rejected promise (the caller answers 503). */
   async handle(req: SrfRequest, res: SrfResponse): Promise<void> {
     const auth = await this.#o.auth.authenticate(req)
-    if (auth.kind === 'challenge') return res.send(auth.status, { headers: { [auth.header]: auth.value } })
+    if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#o.logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}` }, 'register refused: replayed credentials')
+      return res.send(auth.status, { headers: { [auth.header]: auth.value } })
+    }
     if (auth.kind === 'forbidden') {
       this.#o.logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}` }, 'register refused')
       return res.send(403)

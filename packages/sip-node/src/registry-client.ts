@@ -41,6 +41,8 @@ export interface RegistryClientOptions {
   token: string
   /** PEM CA of the registry's TLS certificate; plaintext when undefined. */
   ca?: Buffer | undefined
+  /** With `ca`: this node's client certificate and key (PEM) for mutual TLS; it should name the site (`urn:flexseat:site:<id>`). */
+  clientCertificate?: { cert: Buffer; key: Buffer } | undefined
   logger: Logger
   /** Deadline of each unary call attempt in milliseconds (default {@link DEFAULT_REGISTRY_DEADLINE_MS}). */
   deadlineMs?: number
@@ -98,7 +100,12 @@ export class RegistryClient {
     if (options.addresses.length === 0) throw new RangeError('RegistryClient: no registry address')
     this.#addresses = [...options.addresses]
     this.#token = options.token
-    this.#credentials = options.ca === undefined ? credentials.createInsecure() : credentials.createSsl(options.ca)
+    this.#credentials =
+      options.ca === undefined
+        ? credentials.createInsecure()
+        : options.clientCertificate === undefined
+          ? credentials.createSsl(options.ca)
+          : credentials.createSsl(options.ca, options.clientCertificate.key, options.clientCertificate.cert)
     this.#logger = options.logger
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_REGISTRY_DEADLINE_MS
   }

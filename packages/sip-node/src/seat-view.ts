@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { ReleaseReason, type Seat, SeatEventType, type WatchSeatsResponse } from '@flexseat/proto'
+import { ReleaseReason, type Seat, SeatEventType, SnapshotReason, type WatchSeatsResponse } from '@flexseat/proto'
 
 /**
  * One change of the view, as {@link SeatView.apply} reports it.
@@ -33,7 +33,9 @@ export interface SeatViewEvents {
  *
  * Pure and synchronous: {@link apply} takes one message and returns what changed. Ordering rules
  * (DESIGN.md, "seat epoch"; seat.proto WatchSeats):
- * - a snapshot (INITIAL or COMPACTED) replaces the view and reports the difference;
+ * - a snapshot (INITIAL or COMPACTED) replaces the view and reports the difference; one with
+ *   reason AHEAD (the view's revision comes from another history: etcd restored from a backup)
+ *   replaces it even though its revision is lower;
  * - change messages apply in revision order: one at or below the current revision is ignored
  *   (a duplicate after a resume), as is any change message before the first snapshot;
  * - per user, an event whose epoch is not newer than what the view last saw for that user is
@@ -87,7 +89,8 @@ export class SeatView extends EventEmitter<SeatViewEvents> {
       const revision = BigInt(body.value.revision)
       // A snapshot replaces the view, but one older than (or as old as) what the view already
       // reflects would take it back in time.
-      if (this.#ready && revision <= this.#revision && options.replace !== true) return []
+      const ahead = body.value.reason === SnapshotReason.SNAPSHOT_REASON_AHEAD
+      if (this.#ready && revision <= this.#revision && options.replace !== true && !ahead) return []
       changes = this.#replace(body.value.seats, revision)
     } else if (body?.$case === 'changes') {
       const revision = BigInt(body.value.revision)

@@ -12,9 +12,12 @@
  * - MESSAGE: 405. The node sends MESSAGEs to phones for their display; it does not relay phones'
  *   own instant messages (no chat between extensions), and says so rather than pretending with 200.
  *
- * A routed call that rings a phone because a worker is seated there is carried back to back
- * (seated-call.ts), so that the node can stop the ringing when the worker leaves the phone
- * (ringing-calls.ts, seat-notifier.ts); every other routed call is proxied (stateful, Record-Route).
+ * Routed calls are carried back to back (back-to-back-call.ts): every call from a phone (its
+ * credentials and identity claims stay at the node), every call that rings a phone because a
+ * worker is seated there (so that the node can stop the ringing when the worker leaves the
+ * phone: ringing-calls.ts, seat-notifier.ts), and a trunk call forwarded to another branch (it
+ * is signed afresh). Only a trunk call the node passes on unchanged (to a device's own
+ * extension) is proxied (stateful, Record-Route).
  */
 import type { Device, PhoneBinding } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -25,15 +28,16 @@ import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
+import { BackToBackCall } from './back-to-back-call'
 import { type FeatureCode, maskUri, parseFeatureCode, uriUser } from './feature-codes'
 import { FeatureHandler } from './feature-handler'
 import { RETRY_AFTER_SECONDS } from './feature-replies'
 import { PhoneAuthenticator } from './phone-auth'
 import { PhoneMessenger } from './phone-messenger'
+import { claimNodeRecord, type PreviousNode } from './previous-node'
 import { foreignTargetsOf, Registrar } from './registrar'
 import { RegistryClient } from './registry-client'
 import { RingingCalls } from './ringing-calls'
-import { SeatedCall } from './seated-call'
 import { SeatNotifier } from './seat-notifier'
 import { SeatStream } from './seat-stream'
 import { SeatView } from './seat-view'
@@ -132,7 +136,7 @@ export class SipNode {
       },
       logger,
     })
-    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret })
+    this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
@@ -158,7 +162,7 @@ export class SipNode {
    */
   static async start(options: SipNodeOptions): Promise<SipNode> {
     const { config, logger } = options
-    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, logger })
+    const client = new RegistryClient({ addresses: config.registryAddresses, token: config.registryToken, ca: config.registryCa, clientCertificate: config.registryClientCertificate, logger })
     const view = new SeatView()
     const stream = SeatStream.start({ client, view, logger })
     // Read beside the directory's load; a failure is logged, not fatal.
@@ -175,6 +179,8 @@ export class SipNode {
       client.close()
       throw error
     }
+    // In the background: the lease below retries LEASE_HELD each second until the release lands.
+    if (config.stateDir !== undefined) void takeOverFromDeadPredecessor(config, client, logger)
     const lease = ConfirmationLease.start({ client, siteId: config.site.id, nodeId: config.nodeId, view, stream, logger })
     const node = new SipNode({ config, logger, srf: options.srf ?? createSrf(), client, view, stream, lease, directory })
     // Before the engine connection (hence before `sip node ready`): a REGISTER cannot race it.
@@ -343,6 +349,7 @@ export class SipNode {
     }
     const auth = await this.#auth.authenticate(req)
     if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused: replayed credentials')
       res.send(auth.status, { headers: { [auth.header]: auth.value } })
       return false
     }
@@ -396,15 +403,15 @@ export class SipNode {
     if (this.#state !== 'running') return res.send(503, { headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } })
     // No await since the router decided: the seat it rings is still the view's (invariant 4).
     const seat = decision.seat
-    if (seat !== undefined) {
-      logger.info({ to: user, target: decision.target, destinations: decision.destinations, user: seat.userId, device: seat.deviceId, carried: 'b2bua' }, 'call routed')
-      SeatedCall.start({ srf: this.#srf, req, res, seat, destination: decision.destinations[0]!, headers: decision.headers, ringing: this.#ringing, logger })
+    const proxied = seat === undefined && admission.source === 'trunk' && Object.keys(decision.headers).length === 0
+    logger.info({ to: user, target: decision.target, destinations: decision.destinations, ...(seat === undefined ? {} : { user: seat.userId, device: seat.deviceId }), carried: proxied ? 'proxy' : 'b2bua' }, 'call routed')
+    if (!proxied) {
+      BackToBackCall.start({ srf: this.#srf, req, res, destination: decision.destinations[0]!, headers: decision.headers, logger, ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }) })
       return
     }
-    logger.info({ to: user, target: decision.target, destinations: decision.destinations, carried: 'proxy' }, 'call routed')
     // Record-Route: in-dialog requests (ACK, BYE, re-INVITE) follow the same path through the
     // engine, whichever way the phones' Contacts point (NAT, the trunk).
-    req.proxy({ destination: decision.destinations, headers: decision.headers, remainInDialog: true }).then(
+    req.proxy({ destination: decision.destinations, remainInDialog: true }).then(
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
     )
@@ -435,3 +442,39 @@ async function settleWithin(work: Promise<void>, ms: number): Promise<void> {
   }
 }
 
+/**
+ * With a state folder: records this process as the branch's node on this host and, when the
+ * process recorded before it is dead (a crash), releases that process' confirmation lease, so
+ * that this one is granted the lease at once instead of after it expires (previous-node.ts).
+ * Never fails the start: without the release the node waits for the lease as before.
+ */
+async function takeOverFromDeadPredecessor(config: SipNodeConfig, client: RegistryClient, logger: Logger): Promise<void> {
+  let previous: PreviousNode
+  try {
+    previous = await claimNodeRecord(config.stateDir as string, { siteId: config.site.id, nodeId: config.nodeId })
+  } catch (error) {
+    logger.warn({ err: error, stateDir: config.stateDir }, 'could not record this node in its state folder: a restart after a crash waits for the lease')
+    return
+  }
+  if (previous.kind === 'alive') logger.warn({ previous: previous.nodeId, pid: previous.pid }, 'the process recorded before this one may still run: its lease is left to expire')
+  if (previous.kind !== 'dead') return
+  // The cluster may be electing a registry leader right now (a host restart brings everything
+  // back at once): retry what may pass later, for about as long as a lease lasts anyway.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await client.releaseLease({ siteId: config.site.id, nodeId: previous.nodeId })
+      logger.info({ previous: previous.nodeId, pid: previous.pid }, 'released the lease of the previous process of this node (it is dead)')
+      return
+    } catch (error) {
+      if (!(error instanceof RegistryCallError) || !error.retryable || attempt >= RELEASE_ATTEMPTS) {
+        logger.warn({ err: error, previous: previous.nodeId }, "could not release the previous process' lease: waiting for it to expire")
+        return
+      }
+      await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS).unref())
+    }
+  }
+}
+
+/** Attempts to release a dead predecessor's lease, {@link RELEASE_RETRY_MS} apart. */
+const RELEASE_ATTEMPTS = 20
+const RELEASE_RETRY_MS = 500

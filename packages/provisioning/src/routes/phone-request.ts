@@ -5,7 +5,8 @@
  * (applications without a token).
  */
 import type { SiteConfig } from '@flexseat/config'
-import type { Device } from '@flexseat/proto'
+import { type Device, ErrorCode } from '@flexseat/proto'
+import { RegistryCallError } from '@flexseat/sip-node'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { DeviceAuth } from '../device-auth'
 import type { ProvisioningRegistry } from '../desk-source'
@@ -49,8 +50,18 @@ export async function authenticate(options: RouteOptions, request: FastifyReques
   return undefined
 }
 
-/** The device `key` names if it is one of this site's; undefined otherwise (another site's phones are not served here). */
+/**
+ * The device `key` names if it is one of this site's; undefined otherwise (another site's phones
+ * are not served here: the registry refuses this branch's token another branch's phone with
+ * PERMISSION_DENIED, and the site is checked here too).
+ */
 export async function siteDevice(options: RouteOptions, key: { deviceId: string } | { mac: string }): Promise<Device | undefined> {
-  const device = await options.registry.getDevice(key)
+  let device: Device | undefined
+  try {
+    device = await options.registry.getDevice(key)
+  } catch (error) {
+    if (error instanceof RegistryCallError && error.code === ErrorCode.ERROR_CODE_PERMISSION_DENIED) return undefined
+    throw error
+  }
   return device !== undefined && device.siteId === options.site.id ? device : undefined
 }

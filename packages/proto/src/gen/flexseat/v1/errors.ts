@@ -82,20 +82,26 @@ export enum ErrorCode {
    * a leader without a directory sync configuration). (FAILED_PRECONDITION)
    */
   ERROR_CODE_NOT_CONFIGURED = 25,
+  /**
+   * ERROR_CODE_DESK_THROTTLED - Too many wrong PINs were entered at this desk, for any workers: PIN sign-ins there are paused
+   * until ErrorDetail.locked_until (also as retry_after_ms). No PIN was checked; the workers'
+   * own lockouts are untouched and they can sign in at other desks. (RESOURCE_EXHAUSTED)
+   */
+  ERROR_CODE_DESK_THROTTLED = 26,
   /** ERROR_CODE_PROFILE_NOT_FOUND - No function-key profile of that name. (NOT_FOUND) */
-  ERROR_CODE_PROFILE_NOT_FOUND = 26,
+  ERROR_CODE_PROFILE_NOT_FOUND = 27,
   /** ERROR_CODE_MAC_TAKEN - Another device has that MAC address. (ALREADY_EXISTS) */
-  ERROR_CODE_MAC_TAKEN = 27,
+  ERROR_CODE_MAC_TAKEN = 28,
   /**
    * ERROR_CODE_WRONG_PASSWORD - The directory password (or the username) is wrong; ErrorDetail.attempts_left says how many
    * attempts remain before the lockout, when the username names a worker. (PERMISSION_DENIED)
    */
-  ERROR_CODE_WRONG_PASSWORD = 28,
+  ERROR_CODE_WRONG_PASSWORD = 29,
   /**
    * ERROR_CODE_SESSION_INVALID - The portal session is unknown, expired or ended (its worker's PIN changed, the worker was
    * disabled or removed): sign in again. (UNAUTHENTICATED)
    */
-  ERROR_CODE_SESSION_INVALID = 29,
+  ERROR_CODE_SESSION_INVALID = 30,
   UNRECOGNIZED = -1,
 }
 
@@ -180,15 +186,18 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case "ERROR_CODE_NOT_CONFIGURED":
       return ErrorCode.ERROR_CODE_NOT_CONFIGURED;
     case 26:
+    case "ERROR_CODE_DESK_THROTTLED":
+      return ErrorCode.ERROR_CODE_DESK_THROTTLED;
+    case 27:
     case "ERROR_CODE_PROFILE_NOT_FOUND":
       return ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND;
-    case 27:
+    case 28:
     case "ERROR_CODE_MAC_TAKEN":
       return ErrorCode.ERROR_CODE_MAC_TAKEN;
-    case 28:
+    case 29:
     case "ERROR_CODE_WRONG_PASSWORD":
       return ErrorCode.ERROR_CODE_WRONG_PASSWORD;
-    case 29:
+    case 30:
     case "ERROR_CODE_SESSION_INVALID":
       return ErrorCode.ERROR_CODE_SESSION_INVALID;
     case -1:
@@ -252,6 +261,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_USER_DISABLED";
     case ErrorCode.ERROR_CODE_NOT_CONFIGURED:
       return "ERROR_CODE_NOT_CONFIGURED";
+    case ErrorCode.ERROR_CODE_DESK_THROTTLED:
+      return "ERROR_CODE_DESK_THROTTLED";
     case ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND:
       return "ERROR_CODE_PROFILE_NOT_FOUND";
     case ErrorCode.ERROR_CODE_MAC_TAKEN:
@@ -273,7 +284,7 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends. */
+  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil:
     | Date
     | undefined;

@@ -223,6 +223,12 @@ export enum SnapshotReason {
   SNAPSHOT_REASON_INITIAL = 1,
   /** SNAPSHOT_REASON_COMPACTED - The requested revision was compacted: replace the whole view with this snapshot. */
   SNAPSHOT_REASON_COMPACTED = 2,
+  /**
+   * SNAPSHOT_REASON_AHEAD - The requested revision is ahead of the cluster's: it comes from another history (etcd was
+   * restored from a backup or rebuilt). Replace the whole view with this snapshot, even though
+   * its revision is lower than the one the view had reached.
+   */
+  SNAPSHOT_REASON_AHEAD = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -237,6 +243,9 @@ export function snapshotReasonFromJSON(object: any): SnapshotReason {
     case 2:
     case "SNAPSHOT_REASON_COMPACTED":
       return SnapshotReason.SNAPSHOT_REASON_COMPACTED;
+    case 3:
+    case "SNAPSHOT_REASON_AHEAD":
+      return SnapshotReason.SNAPSHOT_REASON_AHEAD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -252,6 +261,8 @@ export function snapshotReasonToJSON(object: SnapshotReason): string {
       return "SNAPSHOT_REASON_INITIAL";
     case SnapshotReason.SNAPSHOT_REASON_COMPACTED:
       return "SNAPSHOT_REASON_COMPACTED";
+    case SnapshotReason.SNAPSHOT_REASON_AHEAD:
+      return "SNAPSHOT_REASON_AHEAD";
     case SnapshotReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -2981,8 +2992,11 @@ export const SeatServiceService = {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -3036,7 +3050,8 @@ export const SeatServiceService = {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats: {
     path: "/flexseat.v1.SeatService/WatchSeats" as const,
@@ -3092,8 +3107,11 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -3115,7 +3133,8 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats: handleServerStreamingCall<WatchSeatsRequest, WatchSeatsResponse>;
   /**
@@ -3144,8 +3163,11 @@ export interface SeatServiceClient extends Client {
    * When the previous seat is at another branch whose SIP node holds a confirmation lease (or the
    * worker's last seat there was released and that node has not yet confirmed it), the new seat
    * is written pending (Seat.pending) and Login returns once that branch acknowledged the
-   * revocation or its lease expired, with the seat active at its new epoch. If the call's
-   * deadline comes first, the seat is returned still pending; the registry completes it anyway.
+   * revocation or its lease expired, with the seat active at its new epoch. It waits for that up
+   * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
+   * deadline comes first is the seat returned still pending; the registry completes it anyway.
+   * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
+   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -3223,7 +3245,8 @@ export interface SeatServiceClient extends Client {
    * resume after a reconnect, pass after_revision = the revision of the last SeatChanges (or
    * SeatSnapshot) received: no gap, no duplicate. When that revision has been compacted away, the
    * stream says so with a snapshot whose reason is SNAPSHOT_REASON_COMPACTED: the client must
-   * replace its view.
+   * replace its view. A revision ahead of the cluster's (a view from another history: etcd
+   * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats(request: WatchSeatsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchSeatsResponse>;
   watchSeats(

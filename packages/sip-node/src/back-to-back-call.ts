@@ -1,29 +1,45 @@
 /**
- * A call that rings a phone because a worker is seated there (the worker's extension, dialled at
- * this branch or arriving over the trunk), carried as a back-to-back user agent rather than
- * proxied: the node must be able to stop the ringing itself when the worker leaves the phone or
- * the branch loses its lease (invariant 4), and a proxy cannot be cancelled by the application.
+ * A call the node carries back to back (a B2BUA) rather than proxies: every call from a phone, a
+ * call that rings a phone because a worker is seated there, and a trunk call forwarded to another
+ * branch.
  *
- * The B leg carries what the proxy carried: the caller's From (new tag) and To, the same
- * Call-ID, Max-Forwards less one, the caller's P-Asserted-Identity unless the router set one, the
- * router's headers, and the caller's body (SDP passthrough both ways). The caller gets the
- * phone's provisional and final responses; a CANCEL from the caller cancels the phone's leg.
- * Once answered, BYE, re-INVITE and INFO are relayed between the legs. While ringing, the call
- * sits in {@link RingingCalls}; stopping it there answers the caller (e.g. `480 1001 signed in
- * elsewhere`) and CANCELs the phone's leg. A phone that rings {@link RING_TIMEOUT_MS} without
- * answering is CANCELled as a proxy's Timer C would (the caller gets 408).
+ * - From a phone: the B leg is built afresh, so what the phone put in its INVITE for this node
+ *   stays here: its digest credentials (`Proxy-Authorization` for the branch's realm, checked
+ *   and consumed by the node), its own identity claims (`P-Preferred-Identity`,
+ *   `Remote-Party-ID`, a `P-Asserted-Identity` of its choosing) and anything else. A proxy
+ *   cannot drop a header on drachtio-server (an application header is only ever added or
+ *   replaced, and an empty value makes it send nothing at all), so a proxied call would hand the
+ *   phone's credentials to every callee, carrier and branch on the way.
+ * - For a seated worker (`seated`): the node must be able to stop the ringing itself when the
+ *   worker leaves the phone or the branch loses its lease (invariant 4), and a proxy cannot be
+ *   cancelled by the application. While ringing, the call sits in {@link RingingCalls}; stopping
+ *   it there answers the caller (e.g. `480 1001 signed in elsewhere`) and CANCELs the phone's leg.
  *
- * @see RFC 3261 §9.1 (CANCEL), §16.6 bullet 11 (Timer C); drachtio-srf lib/srf.js `createB2BUA`
+ * The B leg carries the caller's From (new tag) and To, the same Call-ID (one call, one Call-ID
+ * in every branch's logs; drachtio-server keeps the two legs apart by their From tags),
+ * Max-Forwards less one, the caller's Content-Type and, unless the router set one, its
+ * P-Asserted-Identity (a trunk call's, which the trunk signature covers), the router's headers,
+ * and the caller's body (SDP passthrough both ways). The caller gets the B leg's provisional and
+ * final responses; a CANCEL from the caller cancels the B leg. Once answered, BYE, re-INVITE and
+ * INFO are relayed between the legs. A B leg that rings {@link RING_TIMEOUT_MS} without an answer
+ * is CANCELled as a proxy's Timer C would (the caller gets 408).
+ *
+ * @see RFC 3261 §9.1 (CANCEL), §16.6 bullet 11 (Timer C), §22.3 (a proxy's own credentials);
+ *   drachtio-srf lib/srf.js `createB2BUA`
  */
 import type { Logger } from 'pino'
 import type { RingingCalls } from './ringing-calls'
 import { ringingStopResponse } from './ringing-calls'
 import type { SipHeaders, SrfApp, SrfDialog, SrfRequest, SrfResponse, SrfSipError } from './srf-adapter'
 
-/** How long a phone may ring for a worker before the node gives up (a proxy's Timer C: 3 min). */
+/** How long a B leg may ring before the node gives up (a proxy's Timer C: 3 min). */
 export const RING_TIMEOUT_MS = 180_000
 
-/** Headers of the caller's INVITE that the B leg carries unchanged (besides From, To, Call-ID). */
+/**
+ * Headers of the caller's INVITE that the B leg carries unchanged (besides From, To, Call-ID);
+ * nothing else of the caller's request passes. A phone's P-Asserted-Identity never does: the
+ * router sets the node's own on every call from a phone.
+ */
 const CARRIED_HEADERS = ['P-Asserted-Identity', 'Content-Type'] as const
 
 /** The worker a call rings for. */
@@ -33,18 +49,21 @@ export interface RungSeat {
   deviceId: string
 }
 
-/** Options of {@link SeatedCall.start}. */
-export interface SeatedCallOptions {
+/** Options of {@link BackToBackCall.start}. */
+export interface BackToBackCallOptions {
   srf: SrfApp
   req: SrfRequest
   res: SrfResponse
-  seat: RungSeat
-  /** The phone's binding (Request-URI of the B leg). */
+  /** The B leg's Request-URI (a phone's binding, the carrier, another branch's trunk). */
   destination: string
-  /** Headers the router decided on (they win over the carried ones). */
+  /** Headers the router decided on (they win over the carried ones; '' leaves one out). */
   headers: SipHeaders
-  ringing: RingingCalls
   logger: Logger
+  /**
+   * The worker the call rings for: the call sits in `ringing` while it rings, so that the node
+   * can stop it when the seat leaves the phone.
+   */
+  seated?: { seat: RungSeat; ringing: RingingCalls }
   /** Default {@link RING_TIMEOUT_MS}. */
   ringTimeoutMs?: number
 }
@@ -63,8 +82,7 @@ export function bLegHeaders(req: SrfRequest, routed: SipHeaders): SipHeaders {
   const maxForwards = Number.parseInt(req.has('Max-Forwards') ? req.get('Max-Forwards') : '70', 10)
   headers['Max-Forwards'] = String(Number.isFinite(maxForwards) ? Math.max(0, maxForwards - 1) : 69)
   for (const name of CARRIED_HEADERS) if (req.has(name)) headers[name] = req.get(name)
-  // An empty value is the router's "remove this header" (a proxy can only set headers): the B
-  // leg is built afresh and never carries the caller's other headers, so it is simply left out.
+  // An empty value is the router's "no such header" (e.g. a trunk call without an identity).
   for (const [name, value] of Object.entries(routed)) {
     if (value === '') delete headers[name]
     else headers[name] = value
@@ -73,12 +91,12 @@ export function bLegHeaders(req: SrfRequest, routed: SipHeaders): SipHeaders {
 }
 
 /**
- * One call to a seated worker's phone (see the file comment). State: `ringing` → `answered`
- * (both legs up until either side hangs up) or `ended` (failed, cancelled by the caller, or
- * stopped by the node).
+ * One call carried back to back (see the file comment). State: `ringing` → `answered` (both legs
+ * up until either side hangs up) or `ended` (failed, cancelled by the caller, or stopped by the
+ * node).
  */
-export class SeatedCall {
-  readonly #o: SeatedCallOptions
+export class BackToBackCall {
+  readonly #o: BackToBackCallOptions
   readonly #logger: Logger
   #state: 'ringing' | 'answered' | 'ended' = 'ringing'
   /** The B leg's INVITE, once the engine sent it. */
@@ -91,14 +109,15 @@ export class SeatedCall {
   #unregister: () => void = () => undefined
   #ringTimer: NodeJS.Timeout | undefined
 
-  private constructor(options: SeatedCallOptions) {
+  private constructor(options: BackToBackCallOptions) {
     this.#o = options
-    this.#logger = options.logger.child({ user: options.seat.userId, device: options.seat.deviceId })
+    const seat = options.seated?.seat
+    this.#logger = seat === undefined ? options.logger : options.logger.child({ user: seat.userId, device: seat.deviceId })
   }
 
-  /** Starts ringing the phone (the B leg) and registers the call in `options.ringing`. */
-  static start(options: SeatedCallOptions): SeatedCall {
-    const call = new SeatedCall(options)
+  /** Starts the B leg (and, for a seated worker, registers the call in its `ringing`). */
+  static start(options: BackToBackCallOptions): BackToBackCall {
+    const call = new BackToBackCall(options)
     call.#run()
     return call
   }
@@ -109,14 +128,18 @@ export class SeatedCall {
   }
 
   #run(): void {
-    const { srf, req, res, seat, destination, ringing } = this.#o
-    this.#unregister = ringing.add({
-      userId: seat.userId,
-      extension: seat.extension,
-      deviceId: seat.deviceId,
-      callId: req.get('Call-ID'),
-      stop: (status, reason) => this.#stop(status, reason),
-    })
+    const { srf, req, res, destination, seated } = this.#o
+    const what = seated === undefined ? 'call' : 'worker call'
+    if (seated !== undefined) {
+      const { seat, ringing } = seated
+      this.#unregister = ringing.add({
+        userId: seat.userId,
+        extension: seat.extension,
+        deviceId: seat.deviceId,
+        callId: req.get('Call-ID'),
+        stop: (status, reason) => this.#stop(status, reason),
+      })
+    }
     // drachtio-srf's createB2BUA cancels the B leg on the caller's CANCEL only once the B leg's
     // INVITE was sent; a CANCEL that comes earlier is carried over here.
     req.on('cancel', () => {
@@ -124,8 +147,8 @@ export class SeatedCall {
       this.#end()
     })
     this.#ringTimer = setTimeout(() => {
-      this.#logger.info({ ringTimeoutMs: this.#o.ringTimeoutMs ?? RING_TIMEOUT_MS }, 'worker call not answered in time')
-      const { status, reason } = ringingStopResponse(seat.extension, 'timeout')
+      this.#logger.info({ ringTimeoutMs: this.#o.ringTimeoutMs ?? RING_TIMEOUT_MS }, `${what} not answered in time`)
+      const { status, reason } = seated === undefined ? { status: 408, reason: 'Request Timeout' } : ringingStopResponse(seated.seat.extension, 'timeout')
       void this.#stop(status, reason)
     }, this.#o.ringTimeoutMs ?? RING_TIMEOUT_MS)
     this.#ringTimer.unref()
@@ -137,8 +160,8 @@ export class SeatedCall {
           this.#uacRequest = uacRequest
           if (this.#cancelDue) this.#cancel()
         },
-        // Answered by the phone: from here on it is the phone's call, no longer "ringing for the
-        // worker" (the caller's 200 follows at once).
+        // Answered: from here on it is the callee's call, no longer "ringing for the worker"
+        // (the caller's 200 follows at once).
         cbFinalizedUac: () => {
           if (this.#state === 'ringing') this.#state = 'answered'
           this.#unregisterNow()
@@ -146,26 +169,26 @@ export class SeatedCall {
       })
       .then(
         ({ uas, uac }) => {
-          this.#logger.info('worker call answered')
+          this.#logger.info(`${what} answered`)
           relay(uas, uac, this.#logger)
         },
         (error: SrfSipError) => {
           this.#end()
           if (this.#uacRequest === undefined) this.#settleCancel()
-          this.#logger.info({ status: error.status, reason: error.reason ?? error.message, answeredCaller: res.finalResponseSent }, 'worker call ended unanswered')
+          this.#logger.info({ status: error.status, reason: error.reason ?? error.message, answeredCaller: res.finalResponseSent }, `${what} ended unanswered`)
         },
       )
   }
 
   /**
-   * Stops the ringing: the caller gets `status`/`reason` at once, the phone's leg a CANCEL (as
-   * soon as its INVITE is out). Resolves once the engine took the CANCEL, or at once when there
+   * Stops the ringing: the caller gets `status`/`reason` at once, the B leg a CANCEL (as soon as
+   * its INVITE is out). Resolves once the engine took the CANCEL, or at once when there
    * is none to send.
    */
   #stop(status: number, reason: string): Promise<void> {
     if (this.#state !== 'ringing') return Promise.resolve()
     const { res } = this.#o
-    this.#logger.info({ status, reason }, 'worker call stopped while ringing')
+    this.#logger.info({ status, reason }, `${this.#o.seated === undefined ? 'call' : 'worker call'} stopped while ringing`)
     if (!res.finalResponseSent) res.send(status, reason)
     this.#cancelDue = true
     this.#cancelled ??= new Promise<void>((resolve) => (this.#settleCancel = resolve))
@@ -180,11 +203,11 @@ export class SeatedCall {
     this.#cancelSent = true
     try {
       this.#uacRequest.cancel({}, (error) => {
-        if (error !== null && error !== undefined) this.#logger.warn({ err: error }, 'CANCEL of the phone leg failed')
+        if (error !== null && error !== undefined) this.#logger.warn({ err: error }, 'CANCEL of the B leg failed')
         this.#settleCancel()
       })
     } catch (error) {
-      this.#logger.warn({ err: error }, 'CANCEL of the phone leg failed')
+      this.#logger.warn({ err: error }, 'CANCEL of the B leg failed')
       this.#settleCancel()
     }
   }

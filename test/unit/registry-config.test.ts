@@ -1,0 +1,29 @@
+import t from 'tap'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadRegistryConfig, RegistryConfigError } from '@flexseat/registry'
+
+// The registry's settings this branch added: the desk throttle and certificates naming the site.
+const SITES = join(__dirname, '..', '..', 'sites')
+const argv = ['--site', 'berlin', '--sites-dir', SITES]
+
+t.test('the desk throttle: defaults, overrides, bounds', async (t) => {
+  t.same((await loadRegistryConfig(argv, {})).deskThrottle, { maxFailures: 10, windowMs: 900_000, pauseMs: 900_000 }, '10 in 15 minutes pause for 15 minutes')
+  const set = await loadRegistryConfig(argv, { FLEXSEAT_DESK_THROTTLE_MAX_FAILURES: '4', FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS: '60', FLEXSEAT_DESK_THROTTLE_SECONDS: '43200' })
+  t.same(set.deskThrottle, { maxFailures: 4, windowMs: 60_000, pauseMs: 43_200_000 })
+  await t.rejects(loadRegistryConfig(argv, { FLEXSEAT_DESK_THROTTLE_SECONDS: '43201' }), new RegistryConfigError('FLEXSEAT_DESK_THROTTLE_SECONDS: "43201" is not a whole number from 1 to 43200'), 'at most 12 h: the record lives a day')
+  await t.rejects(loadRegistryConfig(argv, { FLEXSEAT_DESK_THROTTLE_MAX_FAILURES: '0' }), RegistryConfigError)
+})
+
+t.test('FLEXSEAT_TLS_CLIENT_SITE=require needs client certificates', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'registry-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const name of ['cert.pem', 'key.pem', 'ca.pem']) await writeFile(join(dir, name), 'PEM')
+  const tls = { FLEXSEAT_TLS_CERT: join(dir, 'cert.pem'), FLEXSEAT_TLS_KEY: join(dir, 'key.pem'), FLEXSEAT_TLS_CA: join(dir, 'ca.pem') }
+  const strict = await loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_AUTH: 'require', FLEXSEAT_TLS_CLIENT_SITE: 'require' })
+  t.equal(strict.tls?.requireSiteCertificate, true)
+  t.equal((await loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_AUTH: 'require' })).tls?.requireSiteCertificate, false, 'off by default')
+  await t.rejects(loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_SITE: 'require' }), /needs FLEXSEAT_TLS_CLIENT_AUTH=require/)
+  await t.rejects(loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_AUTH: 'require', FLEXSEAT_TLS_CLIENT_SITE: 'yes' }), /is not "require"/)
+})
