@@ -173,11 +173,13 @@ function Workers({ sites, siteName }: { sites: Site[]; siteName: (id: string) =>
     }
   }
   useEffect(() => void load(), [])
+  // The confirmation comes with the list that shows it (read out while the table still said
+  // otherwise, it would contradict the page).
   const act = async (what: () => Promise<unknown>, done: string): Promise<void> => {
     try {
       await what()
-      setNotice({ kind: 'ok', text: done })
       await load()
+      setNotice({ kind: 'ok', text: done })
     } catch (error) {
       setNotice(noticeOf(error))
     }
@@ -202,8 +204,8 @@ function Workers({ sites, siteName }: { sites: Site[]; siteName: (id: string) =>
         <WorkerForm key={editing === 'new' ? '' : editing.id} user={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
           setEditing(undefined)
           if (text !== undefined) {
-            setNotice({ kind: 'ok', text })
             await load()
+            setNotice({ kind: 'ok', text })
           }
         }} />
       )}
@@ -310,8 +312,8 @@ function Desks({ sites, devices, siteName, onChanged }: { sites: Site[]; devices
         <DeskForm key={editing === 'new' ? '' : editing.id} device={editing === 'new' ? undefined : editing} sites={sites} onDone={async (text) => {
           setEditing(undefined)
           if (text !== undefined) {
-            setNotice({ kind: 'ok', text })
             await onChanged()
+            setNotice({ kind: 'ok', text })
           }
         }} />
       )}
