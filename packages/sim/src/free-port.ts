@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:net'
 import { createSocket, type Socket } from 'node:dgram'
 
 /**
- * Every port this process has handed out. The kernel may give a port released a moment ago to
- * the next `listen(0)`: without this, two callers in one process (a test reserving a registry's
- * address, then etcd's) could be told the same port, and the later program fails to bind.
+ * Every port this process has handed out. A port is released as soon as it is checked free, so
+ * without this two callers in one process (a test reserving a registry's address, then etcd's)
+ * could be told the same port, and the later program would fail to bind.
  */
 const handedOut = new Set<number>()
 
