@@ -16,8 +16,9 @@ import { eventually } from '../helpers/registry-cluster'
 t.setTimeout(120_000)
 
 t.test('administrators manage workers and desks and see pending seats; a worker changes the PIN', async (t) => {
-  // A long confirmation lease: a paused node keeps its branch's lease while the map is read.
-  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info', confirmationLeaseSeconds: 15 })
+  // A long confirmation lease: a paused node keeps its branch's lease (renewed every 10 s, so for
+  // 20 s at least) while the map is read and the portal's Login gives up waiting (9 s).
+  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info', confirmationLeaseSeconds: 30 })
   const portals = await PortalServices.start(t, branches, { sites: ['amsterdam'] })
   const url = portals.url('amsterdam')
   const browser = await openBrowser(t)
@@ -155,6 +156,13 @@ t.test('administrators manage workers and desks and see pending seats; a worker 
     const row = admin.locator('tr[data-desk="ams-desk-1"]')
     await admin.waitForFunction(() => /pending: Berlin/.test(document.querySelector('tr[data-desk="ams-desk-1"]')?.textContent ?? ''), undefined, { timeout: 10_000 })
     t.match(await row.innerText(), /Ada Lovelace \(1001\)[\s\S]*pending: Berlin/, 'the map: Ada at Amsterdam desk 1, pending on Berlin')
+    // The portal's Login stops waiting (9 s) while Berlin still holds its lease: the worker's page
+    // says what is true, a seat that waits for Berlin. (Guard tried: without the page reading a
+    // pending seat again, the last step below times out.)
+    const desk = page.getByRole('region', { name: 'Your desk' })
+    await page.getByText(/You took desk-1 in Amsterdam until .*: its phone rings for you as soon as your previous branch lets go/).waitFor({ timeout: 15_000 })
+    t.match(await desk.innerText(), /You sit at desk-1 in Amsterdam \(waiting for Berlin to let go of your previous desk\)/, 'the worker\'s page: Amsterdam desk 1, pending on Berlin')
+    t.equal((await branches.seat('1001'))?.pending.length, 1, 'as the registry says')
     branches.resumeNode('berlin')
     paused = false
     await admin.waitForFunction(() => {
@@ -162,7 +170,8 @@ t.test('administrators manage workers and desks and see pending seats; a worker 
       return text.includes('Ada Lovelace') && !text.includes('pending')
     }, undefined, { timeout: 15_000 })
     t.pass('once Berlin acknowledged, no longer pending')
-    await page.getByText(/You took desk-1 in Amsterdam until/).waitFor({ timeout: 15_000 })
+    await page.getByText('Berlin let go of your previous desk: desk-1 in Amsterdam rings for you now').waitFor({ timeout: 15_000 })
+    t.match(await desk.innerText(), /You sit at desk-1 in Amsterdam\./, 'the worker\'s page follows without a reload: seated')
     t.equal((await branches.seat('1001'))?.pending.length, 0, 'the registry agrees')
     await berDesk.waitForMessage('1001 signed out: signed in at Amsterdam, desk-1', 10_000)
   })

@@ -1,5 +1,10 @@
 // The workers' page: where I sit, finding and taking a free flex desk for some hours, releasing
 // it, changing my PIN, my recent desks.
+//
+// What the page says about my desk is what the registry said last, never what a request hoped
+// for: after taking a desk it reads the seat again before it confirms, and a seat still pending
+// (waiting for the previous branch to let go, bounded by that branch's confirmation lease) is
+// shown as pending and read again every second until the registry says it is active.
 import { useEffect, useState } from 'preact/hooks'
 import { get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
@@ -13,23 +18,43 @@ interface Me { user: User; seat: Seat | null; desk: Desk | null; sites: Site[] }
 interface FreeDesk { deviceId: string; siteId: string; label: string; extension: string; online: boolean }
 interface HistoryRecord { deviceId: string; siteId: string; start: string; end: string | null; reason: string; via: string }
 
+/** How often a pending seat is read again (its wait is bounded by the old branch's lease). */
+const PENDING_POLL_MS = 1_000
+
 export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut: (why?: string) => void }) {
   const [me, setMe] = useState<Me | undefined>(undefined)
   const [notice, setNotice] = useState<Notice | undefined>(undefined)
   const [history, setHistory] = useState<HistoryRecord[]>([])
-  const refresh = async (): Promise<void> => {
+  /** Reads my seat and recent desks again; undefined when a read failed (the notice says why). */
+  const refresh = async (): Promise<Me | undefined> => {
     try {
       const [next, past] = await Promise.all([get<Me>('/api/me'), get<{ records: HistoryRecord[] }>('/api/history')])
       setMe(next)
       setHistory(past.records)
+      return next
     } catch (error) {
       const n = noticeOf(error)
       if ((error as { status?: number }).status === 401) onSignedOut(n.text)
       else setNotice(n)
+      return undefined
     }
   }
   useEffect(() => void refresh(), [])
   const siteName = (id: string): string => me?.sites.find((s) => s.id === id)?.name ?? id
+  // A pending seat: read it again until the registry completes it (or it changed otherwise).
+  useEffect(() => {
+    const waiting = me?.seat
+    if (waiting === null || waiting === undefined || waiting.pending.length === 0) return
+    const timer = setTimeout(() => {
+      void refresh().then((next) => {
+        const now = next?.seat
+        if (now !== null && now !== undefined && now.deviceId === waiting.deviceId && now.pending.length === 0) {
+          setNotice({ kind: 'ok', text: `${waiting.pending.map(siteName).join(', ')} let go of your previous desk: ${next?.desk?.label || now.deviceId} in ${siteName(now.siteId)} rings for you now` })
+        }
+      })
+    }, PENDING_POLL_MS)
+    return () => clearTimeout(timer)
+  }, [me])
   const release = async (): Promise<void> => {
     try {
       await post('/api/seat/release')
@@ -69,8 +94,9 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
         <Message notice={notice} id="seat-message" />
       </Section>
       <FindDesk sites={me.sites} homeSiteId={me.user.homeSiteId} siteName={siteName} onTaken={async (text) => {
-        setNotice({ kind: 'ok', text })
+        // Confirm once the page shows the seat the registry now holds, not before.
         await refresh()
+        setNotice({ kind: 'ok', text })
         document.getElementById('seat-title')?.focus()
       }} />
       <ChangePin needsOld={me.user.hasPin} />
@@ -124,9 +150,12 @@ function FindDesk({ sites, homeSiteId, siteName, onTaken }: { sites: Site[]; hom
       return
     }
     setBusy(true)
+    // The Login may wait for the previous branch to let go (a few seconds at most): say so.
+    setNotice({ kind: 'ok', text: `Taking ${desk.label || desk.deviceId} in ${siteName(desk.siteId)}…` })
     try {
       const res = await post<{ seat: Seat; pending: boolean }>('/api/seat', { deviceId: desk.deviceId, hours: untilReleased ? null : n })
       setDesks(undefined)
+      setNotice(undefined)
       await onTaken(`You took ${desk.label || desk.deviceId} in ${siteName(desk.siteId)}${res.seat.expiresAt === null ? ' until you release it' : ` until ${when(res.seat.expiresAt)}`}: its phone rings for you${res.pending ? ' as soon as your previous branch lets go' : ''}`)
     } catch (error) {
       setNotice(noticeOf(error))
