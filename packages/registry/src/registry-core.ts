@@ -144,7 +144,7 @@ import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
-import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
+import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout, signInVia } from './seats'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
@@ -494,7 +494,8 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const via: SignInVia = caller.role === 'admin' ? 'admin' : 'phone'
+    // Counted by how the worker signed in, as the seat records it (the label a dashboard splits by).
+    const via: SignInVia = signInVia(caller)
     const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)

@@ -35,6 +35,15 @@ export interface SeatContext {
 export type SeatTarget = { $case: 'userId'; value: string } | { $case: 'extension'; value: string } | { $case: 'deviceId'; value: string }
 
 /** WRONG_PIN with the attempts left. */
+/**
+ * How a caller's Login signs a worker in, as the seat records it (`via`) and the sign-in metric
+ * counts it: an administrator, a SIP node (a feature code at the phone), a provisioning service
+ * (the softkey sign-in at the phone), or a worker's portal session.
+ */
+export function signInVia(caller: Caller): SeatRecord['via'] {
+  return caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : caller.role === 'worker' ? 'portal' : 'phone'
+}
+
 export function wrongPin(attemptsLeft: number): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_WRONG_PIN, `wrong PIN; ${attemptsLeft} attempt(s) left`, { attemptsLeft })
 }
@@ -293,9 +302,7 @@ export async function planLogin(
     siteId: device.value.siteId,
     since: new Date(now).toISOString(),
     ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
-    // Who signs in says how: an administrator, a SIP node (a feature code at the phone), a
-    // provisioning service (the softkey sign-in at the phone), or a worker's portal session.
-    via: caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : caller.role === 'worker' ? 'portal' : 'phone',
+    via: signInVia(caller),
     ...(pending.length > 0 ? { pending } : {}),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
