@@ -166,3 +166,43 @@ export async function accessibility(page: Page): Promise<string[]> {
     return problems
   })
 }
+
+/**
+ * An HTTP client of a portal that keeps the portal's cookies, as a browser would for its own
+ * origin; a POST carries the portal's Origin and the CSRF token fetched by `token()` unless told
+ * otherwise.
+ */
+export class PortalClient {
+  readonly cookies = new Map<string, string>()
+  readonly setCookies: string[] = []
+  csrf = ''
+  constructor(readonly base: string) {}
+
+  async send(method: 'GET' | 'POST', path: string, options: { body?: unknown; origin?: string | null; csrf?: boolean; cookie?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+    const headers: Record<string, string> = { accept: 'application/json' }
+    const cookie = options.cookie ?? [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    if (cookie !== '') headers['cookie'] = cookie
+    if (method === 'POST') {
+      const origin = options.origin === undefined ? this.base : options.origin
+      if (origin !== null) headers['origin'] = origin
+      if (options.csrf !== false && this.csrf !== '') headers['x-csrf-token'] = this.csrf
+    }
+    if (options.body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(`${this.base}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) })
+    for (const line of res.headers.getSetCookie()) {
+      this.setCookies.push(line)
+      const [pair] = line.split(';')
+      const eq = pair!.indexOf('=')
+      const name = pair!.slice(0, eq)
+      const value = pair!.slice(eq + 1)
+      if (value === '' || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name)
+      else this.cookies.set(name, value)
+    }
+    const text = await res.text()
+    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }
+  }
+
+  async token(): Promise<void> {
+    this.csrf = String((await this.send('GET', '/api/csrf')).body['csrfToken'])
+  }
+}

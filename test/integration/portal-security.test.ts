@@ -17,48 +17,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Device, unary } from '@flexseat/proto'
 import { eventually, RegistryCluster, REPO_ROOT, worker } from '../helpers/registry-cluster'
-import { openBrowser, PortalServices } from '../helpers/portal'
+import { openBrowser, PortalClient as Client, PortalServices } from '../helpers/portal'
 
 t.setTimeout(60_000)
 
 const PIN = '73519'
 const exec = promisify(execFile)
-
-/** A client that keeps the portal's cookies, as a browser would for its own origin. */
-class Client {
-  readonly cookies = new Map<string, string>()
-  readonly setCookies: string[] = []
-  csrf = ''
-  constructor(readonly base: string) {}
-
-  async send(method: 'GET' | 'POST', path: string, options: { body?: unknown; origin?: string | null; csrf?: boolean; cookie?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-    const headers: Record<string, string> = { accept: 'application/json' }
-    const cookie = options.cookie ?? [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-    if (cookie !== '') headers['cookie'] = cookie
-    if (method === 'POST') {
-      const origin = options.origin === undefined ? this.base : options.origin
-      if (origin !== null) headers['origin'] = origin
-      if (options.csrf !== false && this.csrf !== '') headers['x-csrf-token'] = this.csrf
-    }
-    if (options.body !== undefined) headers['content-type'] = 'application/json'
-    const res = await fetch(`${this.base}${path}`, { method, headers, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) })
-    for (const line of res.headers.getSetCookie()) {
-      this.setCookies.push(line)
-      const [pair] = line.split(';')
-      const eq = pair!.indexOf('=')
-      const name = pair!.slice(0, eq)
-      const value = pair!.slice(eq + 1)
-      if (value === '' || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-    const text = await res.text()
-    return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) }
-  }
-
-  async token(): Promise<void> {
-    this.csrf = String((await this.send('GET', '/api/csrf')).body['csrfToken'])
-  }
-}
 
 t.test('the portal\'s defences', async (t) => {
   const cluster = await RegistryCluster.start({ instances: 1, sites: ['amsterdam'], etcdMembers: 1, logLevel: 'info' })

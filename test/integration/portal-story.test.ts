@@ -2,15 +2,18 @@
 // nodes (Branches), the portals as processes, sipp phones, Debian's chromium (playwright-core).
 // Ada sits at Berlin's desk 1 (*51); in the Amsterdam portal she finds Amsterdam's desk 1 and takes
 // it for 2 hours, by keyboard alone: the Berlin desk is told she left, the Amsterdam desk gets the
-// MESSAGE and a call for 1001 rings it; she releases it. An administrator's live map shows a *51
-// at Berlin as it happens. With FLEXSEAT_PORTAL_SCREENSHOTS=<dir> the run saves the two pages.
+// MESSAGE and a call for 1001 rings it, which her page then lists among her calls; she releases
+// it. An administrator's live map shows a *51 at Berlin as it happens. With
+// FLEXSEAT_PORTAL_SCREENSHOTS=<dir> the run saves the two pages.
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 import t from 'tap'
 import { join } from 'node:path'
-import { SeatVia } from '@flexseat/proto'
+import { credentials } from '@grpc/grpc-js'
+import { CallListServiceClient, SeatVia, unary } from '@flexseat/proto'
 import { Branches, PIN, statusLine } from '../helpers/branches'
 import { accessibility, openBrowser, PortalServices, signInAdmin, tabTo } from '../helpers/portal'
+import { eventually } from '../helpers/registry-cluster'
 
 // Four processes per branch, two branches, sipp phones and a browser: longer than tap's 30 s.
 t.setTimeout(120_000)
@@ -82,6 +85,16 @@ t.test('a worker takes a desk for 2 hours in the portal; the live map follows a 
     t.ok(call.answered, `a call to 1001 is answered (${statusLine(call)})`)
     await amsDesk.waitFor((m) => m.method === 'INVITE' && (m.header('to') ?? '').includes('1001'), 5_000, 'the call for 1001 at Amsterdam desk 1')
     t.equal(berDesk.invites().filter((m) => (m.header('to') ?? '').includes('1001')).length, 0, 'and not at Berlin desk 1')
+
+    // Her call list: that call, once Amsterdam's node has reported it to the registry.
+    const callList = new CallListServiceClient(branches.branch('amsterdam').registryAddress, credentials.createInsecure())
+    t.teardown(() => callList.close())
+    await eventually('the call is reported', async () => (await unary(callList.listCalls.bind(callList), { userId: 'ada', deviceId: '', limit: 0 }, { metadata: branches.registry.metadata('admin'), timeoutMs: 5_000 })).calls.length > 0)
+    await tabTo(page, /Refresh calls/, 60)
+    await page.keyboard.press('Enter')
+    const calls = page.getByRole('region', { name: 'Your calls' })
+    await calls.locator('tbody tr').first().waitFor()
+    t.match(await calls.locator('tbody tr').first().innerText(), /incoming[\s\S]*ams-desk-1 \(Amsterdam\)/, 'her calls: the call answered at Amsterdam desk 1')
 
     await tabTo(page, /Release this desk/, 60)
     await page.keyboard.press('Enter')

@@ -5,6 +5,8 @@
  */
 import {
   type BranchNode,
+  CallDirection,
+  type CallRecord,
   type Device,
   type FreeDesk,
   type GetClusterStatusResponse,
@@ -162,6 +164,33 @@ export function historyView(record: SeatHistoryRecord): HistoryView {
     reason: record.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? '' : word(releaseReasonToJSON(record.reason), 'RELEASE_REASON_'),
     via: record.via === SeatVia.SEAT_VIA_UNSPECIFIED ? 'phone' : word(seatViaToJSON(record.via), 'SEAT_VIA_'),
     expiresAt: record.expiresAt === undefined ? null : record.expiresAt.toISOString(),
+  }
+}
+
+export const CallView = Type.Object({
+  /** `incoming` (answered or missed: see `answered`) or `outgoing`. */
+  direction: Type.Union([Type.Literal('incoming'), Type.Literal('outgoing')]),
+  startedAt: Time,
+  otherParty: Type.String(),
+  otherPartyName: Type.String(),
+  answered: Type.Boolean(),
+  durationSeconds: Type.Integer(),
+  /** The desk that answered or rang, and its branch (empty when nothing rang). */
+  siteId: Type.String(),
+  deviceId: Type.String(),
+})
+export type CallView = Static<typeof CallView>
+
+export function callView(call: CallRecord): CallView {
+  return {
+    direction: call.direction === CallDirection.CALL_DIRECTION_OUTGOING ? 'outgoing' : 'incoming',
+    startedAt: (call.startedAt ?? new Date(0)).toISOString(),
+    otherParty: call.otherParty,
+    otherPartyName: call.otherPartyName,
+    answered: call.answered,
+    durationSeconds: call.durationSeconds,
+    siteId: call.siteId,
+    deviceId: call.deviceId,
   }
 }
 

@@ -29,3 +29,16 @@ const REASONS: Record<string, string> = {
 export function reasonWords(reason: string): string {
   return reason === '' ? 'still seated' : (REASONS[reason] ?? reason)
 }
+
+/** A call in the worker's list: incoming (answered), missed (incoming, not answered), outgoing. */
+export function callWords(direction: 'incoming' | 'outgoing', answered: boolean): string {
+  return direction === 'outgoing' ? 'outgoing' : answered ? 'incoming' : 'missed'
+}
+
+/** A call's length as m:ss (h:mm:ss from an hour on). */
+export function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3_600)
+  const m = Math.floor((seconds % 3_600) / 60)
+  const s = String(seconds % 60).padStart(2, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}

@@ -1,5 +1,5 @@
 // The workers' page: where I sit, finding and taking a free flex desk for some hours, releasing
-// it, changing my PIN, my recent desks.
+// it, changing my PIN, my recent desks, my calls.
 //
 // What the page says about my desk is what the registry said last, never what a request hoped
 // for: after taking a desk it reads the seat again before it confirms, and a seat still pending
@@ -8,7 +8,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
-import { reasonWords, viaWords, when } from './format'
+import { callWords, duration, reasonWords, viaWords, when } from './format'
 
 interface Seat { deviceId: string; siteId: string; since: string; expiresAt: string | null; via: string; pending: string[]; extension: string; displayName: string }
 interface Desk { id: string; label: string; siteId: string; extension: string }
@@ -17,6 +17,7 @@ interface User { id: string; extension: string; displayName: string; homeSiteId:
 interface Me { user: User; seat: Seat | null; desk: Desk | null; sites: Site[] }
 interface FreeDesk { deviceId: string; siteId: string; label: string; extension: string; online: boolean }
 interface HistoryRecord { deviceId: string; siteId: string; start: string; end: string | null; reason: string; via: string }
+interface Call { direction: 'incoming' | 'outgoing'; startedAt: string; otherParty: string; otherPartyName: string; answered: boolean; durationSeconds: number; siteId: string; deviceId: string }
 
 /** How often a pending seat is read again (its wait is bounded by the old branch's lease). */
 const PENDING_POLL_MS = 1_000
@@ -25,12 +26,14 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
   const [me, setMe] = useState<Me | undefined>(undefined)
   const [notice, setNotice] = useState<Notice | undefined>(undefined)
   const [history, setHistory] = useState<HistoryRecord[]>([])
-  /** Reads my seat and recent desks again; undefined when a read failed (the notice says why). */
+  const [calls, setCalls] = useState<Call[]>([])
+  /** Reads my seat, recent desks and calls again; undefined when a read failed (the notice says why). */
   const refresh = async (): Promise<Me | undefined> => {
     try {
-      const [next, past] = await Promise.all([get<Me>('/api/me'), get<{ records: HistoryRecord[] }>('/api/history')])
+      const [next, past, list] = await Promise.all([get<Me>('/api/me'), get<{ records: HistoryRecord[] }>('/api/history'), get<{ calls: Call[] }>('/api/calls')])
       setMe(next)
       setHistory(past.records)
+      setCalls(list.calls)
       return next
     } catch (error) {
       const n = noticeOf(error)
@@ -118,6 +121,28 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
             </tbody>
           </table>
         )}
+      </Section>
+      <Section id="calls" title="Your calls">
+        {calls.length === 0 ? (
+          <p>No calls yet.</p>
+        ) : (
+          <table>
+            <caption class="visually-hidden">Your calls, newest first, whatever desk you sat at</caption>
+            <thead>
+              <tr><th scope="col">When</th><th scope="col">Call</th><th scope="col">Number</th><th scope="col">Name</th><th scope="col">Length</th><th scope="col">Desk</th></tr>
+            </thead>
+            <tbody>
+              {calls.map((c) => (
+                <tr key={`${c.startedAt}-${c.otherParty}-${c.direction}`} data-call={c.direction}>
+                  <td>{when(c.startedAt)}</td><td>{callWords(c.direction, c.answered)}</td><td>{c.otherParty}</td><td>{c.otherPartyName}</td><td>{c.answered ? duration(c.durationSeconds) : ''}</td><td>{c.deviceId === '' ? '' : `${c.deviceId} (${siteName(c.siteId)})`}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <p>
+          <button type="button" onClick={() => void refresh()}>Refresh calls</button>
+        </p>
       </Section>
     </>
   )

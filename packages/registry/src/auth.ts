@@ -126,8 +126,9 @@ const PROVISIONING: readonly RpcName[] = [
 const PORTAL: readonly RpcName[] = ['CreateSession']
 
 /**
- * What a worker's portal session may call: for the worker's own seat, record, PIN and history
- * (session-scope.ts confines them to the worker), and the places and free desks to choose from.
+ * What a worker's portal session may call: for the worker's own seat, record, PIN, history and
+ * call list (session-scope.ts confines them to the worker), and the places and free desks to
+ * choose from.
  */
 const WORKER: readonly RpcName[] = [
   'GetSession',
@@ -142,6 +143,7 @@ const WORKER: readonly RpcName[] = [
   'GetDevice',
   'ListFreeDesks',
   'ListSeatHistory',
+  'ListCalls',
 ]
 
 /**

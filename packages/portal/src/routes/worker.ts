@@ -2,18 +2,21 @@
  * A worker's own pages (a worker's session: the registry confines every call to that worker):
  * where they sit, the free flex desks by branch and label, taking one for 1–999 hours or until
  * released (a Login like any other: the seat says via PORTAL, the desk's phone is told, the
- * previous seat revoked with the same bound), releasing it, changing the PIN, their seat history.
+ * previous seat revoked with the same bound), releasing it, changing the PIN, their seat history
+ * and their call list.
  */
 import { randomUUID } from 'node:crypto'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ErrorCode, errorDetailOf, ReleaseReason } from '@flexseat/proto'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsync } from 'fastify'
-import { DeviceView, deviceView, ErrorView, FreeDeskView, freeDeskView, HistoryView, historyView, SeatView, seatView, SiteView, siteView, UserView, userView } from '../views'
+import { CallView, callView, DeviceView, deviceView, ErrorView, FreeDeskView, freeDeskView, HistoryView, historyView, SeatView, seatView, SiteView, siteView, UserView, userView } from '../views'
 import { fail, type RouteOptions, sessionOf } from './route-options'
 
 /** BroadWorks' web portal limits a guest's association to 1–999 hours. */
 export const MAX_HOURS = 999
+/** The newest calls the page shows (the registry keeps at most its configured bound per worker). */
+export const CALL_LIST_LIMIT = 50
 /** A Login may wait for the old branch's acknowledgement (bounded revocation): up to the lease + 2 s. */
 const LOGIN_TIMEOUT_MS = 9_000
 const Errors = { '4xx': ErrorView, '5xx': ErrorView }
@@ -22,7 +25,7 @@ export const workerRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, op
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { registry, guard } = options
   const preHandler = guard.require('worker')
-  const { seats, directory } = registry.client
+  const { seats, directory, calls: callList } = registry.client
 
   app.get('/api/me', { preHandler, schema: { response: { 200: Type.Object({ user: UserView, seat: Type.Union([SeatView, Type.Null()]), desk: Type.Union([DeviceView, Type.Null()]), sites: Type.Array(SiteView) }), ...Errors } } }, async (request, reply) => {
     const session = sessionOf(request)
@@ -128,6 +131,19 @@ export const workerRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, op
     try {
       const res = await registry.as(session.token).call(() => seats.listSeatHistory.bind(seats), { userId: session.userId, limit: 20 })
       return { records: res.records.map(historyView) }
+    } catch (error) {
+      return fail(request, reply, guard, error)
+    }
+  })
+
+  // The worker's own call list, whatever desk they sit at (the registry's ListCalls: a worker's
+  // session reads its own worker's list only, so the user id is the session's, never the page's).
+  app.get('/api/calls', { preHandler, schema: { response: { 200: Type.Object({ calls: Type.Array(CallView) }), ...Errors } } }, async (request, reply) => {
+    const session = sessionOf(request)
+    try {
+      const res = await registry.as(session.token).call(() => callList.listCalls.bind(callList), { userId: session.userId, deviceId: '', limit: CALL_LIST_LIMIT })
+      void reply.header('cache-control', 'no-store')
+      return { calls: res.calls.map(callView) }
     } catch (error) {
       return fail(request, reply, guard, error)
     }
