@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# flexseat services (registry, SIP node, provisioning) in one image; docker-compose.yml picks the
+# flexseat services (registry, SIP node, provisioning, portal) in one image; docker-compose.yml picks the
 # command per container. Two stages: build the whole workspace with the pinned TypeScript, then
 # copy only production dependencies and compiled output onto a slim runtime.
 
@@ -11,7 +11,9 @@ COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY packages/ packages/
 # No install scripts: nothing we run needs them (buf is only for `npm run generate`).
 RUN npm ci --ignore-scripts --no-audit --no-fund
+# The portal's front end is bundled by esbuild (a dev dependency) into packages/portal/dist/public.
 RUN npx tsc -b \
+ && npm run build:web -w @flexseat/portal \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
@@ -23,7 +25,7 @@ COPY --from=build /app/packages packages
 COPY sites sites
 COPY deploy/grpc-health-check.js deploy/grpc-health-check.js
 USER node
-# gRPC (registry), HTTP (provisioning). The SIP node talks to drachtio-server over its control
+# gRPC (registry), HTTP (provisioning, portal). The SIP node talks to drachtio-server over its control
 # socket; it listens on nothing.
 EXPOSE 50051 8080
 # docker-compose.yml gives each container its command (`--site <id>`).

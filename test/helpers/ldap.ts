@@ -169,6 +169,16 @@ export class Slapd {
     return `cn=${username},${STAFF_DN}`
   }
 
+  /**
+   * Adds a group (`groupOfNames`, under ou=services: outside the sync's base) whose `member`s are
+   * the entries of `usernames`; returns its DN (what `portal.admin_group` names).
+   */
+  async addGroup(cn: string, usernames: readonly string[]): Promise<string> {
+    const dn = `cn=${cn},ou=services,${BASE_DN}`
+    await this.#asRoot((client) => client.add(dn, { objectClass: 'groupOfNames', cn, member: usernames.map((username) => this.dnOf(username)) }))
+    return dn
+  }
+
   /** Adds a worker's entry. */
   async add(person: Person): Promise<void> {
     const guid = person.objectGUID ?? randomBytes(16)

@@ -26,6 +26,7 @@ import {
   DirectoryServiceClient,
   type GetClusterStatusResponse,
   SeatServiceClient,
+  SessionServiceClient,
   unary,
   User,
 } from '@flexseat/proto'
@@ -37,7 +38,7 @@ export const REPO_ROOT = join(__dirname, '..', '..')
 export const REGISTRY_MAIN = join(REPO_ROOT, 'packages', 'registry', 'dist', 'main.js')
 
 /** Roles with a token in the generated tokens file. */
-export type TokenRole = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry'
+export type TokenRole = 'admin' | 'sip-node' | 'provisioning' | 'viewer' | 'registry' | 'portal'
 
 /** Options of {@link RegistryCluster.start}. */
 export interface RegistryClusterOptions {
@@ -85,6 +86,7 @@ export interface RegistryClients {
   seat: SeatServiceClient
   directory: DirectoryServiceClient
   cluster: ClusterServiceClient
+  session: SessionServiceClient
 }
 
 /** One registry process of the cluster. */
@@ -146,7 +148,7 @@ export class RegistryCluster {
     this.tokens = init.tokens
     this.siteTokens = init.siteTokens
     this.provisioningTokens = init.provisioningTokens
-    this.callerNames = { admin: 'test-admin', 'sip-node': `test-sip-node-${init.sites[0]}`, provisioning: `test-provisioning-${init.sites[0]}`, viewer: 'test-viewer', registry: 'test-registry' }
+    this.callerNames = { admin: 'test-admin', 'sip-node': `test-sip-node-${init.sites[0]}`, provisioning: `test-provisioning-${init.sites[0]}`, viewer: 'test-viewer', registry: 'test-registry', portal: 'test-portal' }
     this.tokensFile = init.tokensFile
     this.instances = init.sites.map((siteId, index) => ({ index, siteId, process: undefined, address: '', instanceId: '', logs: [] }))
     this.#options = {
@@ -179,6 +181,7 @@ export class RegistryCluster {
       provisioning: provisioningTokens[sites[0]!]!,
       viewer: randomBytes(24).toString('hex'),
       registry: randomBytes(24).toString('hex'),
+      portal: randomBytes(24).toString('hex'),
     }
     const tokensFile = join(dir, 'tokens.yaml')
     const sha = (token: string): string => createHash('sha256').update(token).digest('hex')
@@ -252,6 +255,7 @@ export class RegistryCluster {
       seat: new SeatServiceClient(instance.address, channel),
       directory: new DirectoryServiceClient(instance.address, channel),
       cluster: new ClusterServiceClient(instance.address, channel),
+      session: new SessionServiceClient(instance.address, channel),
     }
     this.#clients.set(index, clients)
     return clients
@@ -415,6 +419,7 @@ function closeClients(clients: RegistryClients): void {
   clients.seat.close()
   clients.directory.close()
   clients.cluster.close()
+  clients.session.close()
 }
 
 function parseJson(line: string): Record<string, unknown> | undefined {

@@ -9,7 +9,7 @@ export const SITES_DIR = join(__dirname, '..', '..', 'sites')
 
 /**
  * Copies sites/ into a fresh temporary folder with every port (etcd client and peer, registry,
- * SIP contact, control and trunk, provisioning) moved to a free loopback port, so that a test can run the
+ * SIP contact, control and trunk, provisioning, portal) moved to a free loopback port, so that a test can run the
  * sites beside a developer's `npm start` and beside other tests.
  */
 export async function copySitesOnFreePorts(): Promise<string> {
@@ -29,6 +29,7 @@ export async function copySitesOnFreePorts(): Promise<string> {
     document.setIn(['sip', 'trunk_uri'], `sip:127.0.0.1:${sip}`)
     // Port 0: the provisioning service takes a free one and says which (the map shows it).
     if (document.has('provisioning')) document.setIn(['provisioning', 'listen'], '127.0.0.1:0')
+    if (document.has('portal')) document.setIn(['portal', 'listen'], '127.0.0.1:0')
     await writeFile(join(dir, name), document.toString())
   }
   return dir

@@ -52,7 +52,7 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   const tokensFile = await readFile(join(stateDir, 'tokens.yaml'), 'utf8')
   t.notOk(tokensFile.includes(token!), 'the tokens file holds no clear token')
   const entries = (parse(tokensFile) as { tokens: { role: string; site?: string; sha256: string }[] }).tokens
-  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'registry', ...sites.flatMap((site) => [`sip-node ${site.id}`, `provisioning ${site.id}`])].sort(), 'an admin and a cluster token, and one token per branch\'s SIP node and provisioning service')
+  t.same(entries.map((entry) => `${entry.role}${entry.site === undefined ? '' : ` ${entry.site}`}`).sort(), ['admin', 'portal', 'registry', ...sites.flatMap((site) => [`sip-node ${site.id}`, `provisioning ${site.id}`])].sort(), 'an admin, a cluster and a portal token, and one token per branch\'s SIP node and provisioning service')
   for (const site of sites) {
     for (const kind of ['sip-node', 'provisioning']) {
       const siteToken = (await readFile(join(stateDir, `${kind}-${site.id}-token`), 'utf8')).trim()
@@ -72,8 +72,18 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   t.match(output, onRealDrachtio() ? /│ SIP engine: drachtio-server \(/ : /│ SIP engine: embedded/, 'the engine the sites run on is named')
   const enginePids = (): number[] => sites.flatMap((site) => processesMentioning(engineProcessNeedle(), site.sip.contact))
   const provisioningPids = (): number[] => processesMentioning('provisioning/dist/main.js', sitesDir)
-  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids()]
+  const portalPids = (): number[] => processesMentioning('portal/dist/main.js', sitesDir)
+  const pids = [...etcdPids(), ...registryPids(), ...nodePids(), ...enginePids(), ...provisioningPids(), ...portalPids()]
   t.equal(provisioningPids().length, 3, 'three provisioning services')
+  t.equal(portalPids().length, 3, 'three portals')
+  // The map names each branch's portal, which serves its page there.
+  for (const site of sites) {
+    const url = new RegExp(`${site.id}\\s+(http://127\\.0\\.0\\.1:\\d+)\\n`).exec(output.slice(output.indexOf('web portal (')))?.[1]
+    t.ok(url, `map: ${site.id}'s portal`)
+    const page = await fetch(`${url}/`)
+    t.equal(page.status, 200, `${site.id}'s portal serves its page`)
+    t.match(await page.text(), '<html lang="en">')
+  }
   // The map names each branch's provisioning service, and a simulated phone fetches its file there
   // with its own credentials (the demo directory gives desk-1 a Yealink MAC).
   const demo = parse(await readFile(join(stateDir, 'directory.yaml'), 'utf8')) as { devices: { id: string; mac: string; sipPassword: string }[] }
@@ -131,13 +141,13 @@ t.test('starts the sites, answers with a leader and three instances, stops clean
   run.process.signal('SIGINT')
   const exit = await run.exit(20_000)
   t.same(exit, { code: 0, signal: null }, 'SIGINT: exit code 0')
-  t.match(run.output(), /stopping: provisioning services, SIP nodes, SIP engines, registries, then etcd/)
+  t.match(run.output(), /stopping: portals, provisioning services, SIP nodes, SIP engines, registries, then etcd/)
   // -f follows the file: the registry's last words of the stop reach it.
   await follow.waitFor(/registry stopped/)
   follow.process.signal('SIGINT')
   // Polled: a tethered child holds no handle, and a CLI that ignored the signal must fail here, not hang.
   t.ok(await eventually(() => !follow.process.running, 5_000), 'flexseat logs -f ends on Ctrl-C')
-  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node or provisioning process is left')
+  t.ok(await eventually(() => pids.every((pid) => !alive(pid)), 5_000), 'no etcd, registry, engine, node, provisioning or portal process is left')
 
   // A second start resumes on the same data and tokens.
   const again = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])

@@ -66,15 +66,15 @@ function isPinned(image: string): boolean {
 /** The observability services beside the branches'. */
 const OBSERVABILITY = ['otel-collector', 'jaeger', 'prometheus', 'grafana']
 
-t.test('every site has its etcd member, registry, drachtio-server, SIP node and provisioning service', async (t) => {
+t.test('every site has its etcd member, registry, drachtio-server, SIP node, provisioning service and portal', async (t) => {
   const sites = await loadSites(join(ROOT, 'sites'))
   t.equal(sites.length, 3)
   for (const site of sites) {
-    for (const kind of ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning']) t.ok(services[`${kind}-${site.id}`], `${kind}-${site.id} exists`)
+    for (const kind of ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning', 'portal']) t.ok(services[`${kind}-${site.id}`], `${kind}-${site.id} exists`)
     t.ok(compose.networks[`site-${site.id}`] !== undefined, `network site-${site.id}`)
   }
   t.ok(compose.networks.backbone !== undefined, 'backbone network')
-  const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning'].map((kind) => `${kind}-${site.id}`)))
+  const expected = new Set(sites.flatMap((site) => ['etcd', 'registry', 'drachtio', 'sip-node', 'provisioning', 'portal'].map((kind) => `${kind}-${site.id}`)))
   for (const name of OBSERVABILITY) expected.add(name)
   t.same(Object.keys(services).filter((name) => !expected.has(name)), [], 'no service of an unknown site')
 })
@@ -203,6 +203,27 @@ t.test('provisioning services: published as in the site files, every registry (o
     t.same(Object.keys(service.depends_on ?? {}), [`registry-${site.id}`])
   }
   t.equal(tokensOfServices.size, sites.length, 'a token of its own for every branch\'s provisioning service')
+})
+
+t.test('portals: published as in the site files, their origin the published address, every registry (own first), the example token', async (t) => {
+  const sites: SiteConfig[] = await loadSites(join(ROOT, 'sites'))
+  for (const site of sites) {
+    const service = services[`portal-${site.id}`]!
+    const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, withDefaults(String(value))]))
+    t.same(service.command, ['node', 'packages/portal/dist/main.js', '--site', site.id])
+    const port = site.portal?.listen.split(':').at(-1)
+    t.same(service.ports, [`127.0.0.1:${port}:8080`], `${site.id}: the port of portal.listen, published`)
+    t.equal(env.FLEXSEAT_PORTAL_LISTEN, '0.0.0.0:8080')
+    t.equal(env.FLEXSEAT_PORTAL_URL, `http://127.0.0.1:${port}`, 'changes are accepted from the published origin (what a browser sends as Origin)')
+    const registries = env.FLEXSEAT_REGISTRY_ADDRESSES?.split(',') ?? []
+    t.equal(registries[0], `registry-${site.id}:50051`, `${site.id}: its own registry first`)
+    t.same([...registries].sort(), sites.map((s) => `registry-${s.id}:50051`).sort())
+    const hash = createHash('sha256').update(env.FLEXSEAT_PORTAL_TOKEN ?? '').digest('hex')
+    t.match(readFileSync(join(ROOT, 'deploy', 'tokens.example.yaml'), 'utf8'), new RegExp(`role: portal\\s+sha256: ${hash}`), 'the example file\'s portal token')
+    t.same(Object.keys(service.depends_on ?? {}), [`registry-${site.id}`])
+  }
+  // The image carries the front end: the Dockerfile bundles it after compiling.
+  t.match(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'), /npx tsc -b[^\n]*\n(?:[^\n]*\n)?\s*&& npm run build:web -w @flexseat\/portal/, 'the Dockerfile builds the portal\'s front end')
 })
 
 t.test('every image is pinned by tag, compose and Dockerfile alike', async (t) => {

@@ -6,6 +6,7 @@ import {
   DirectoryServiceClient,
   DirectorySyncServiceClient,
   ErrorCode,
+  SessionServiceClient,
   errorDetailOf,
   SeatServiceClient,
   serverStream,
@@ -105,6 +106,7 @@ export class RegistryClient {
   #branch: BranchServiceClient | undefined
   #directorySync: DirectorySyncServiceClient | undefined
   #calls: CallListServiceClient | undefined
+  #sessions: SessionServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -164,25 +166,34 @@ export class RegistryClient {
     return this.#calls
   }
 
+  /** The SessionService client (the web portal's sessions). */
+  get sessions(): SessionServiceClient {
+    this.#sessions ??= new SessionServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#sessions
+  }
+
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
-  #metadata(): Metadata {
+  /** The token's header, then `headers` (which may replace it: another caller's token). */
+  #metadata(headers: Readonly<Record<string, string>> = {}): Metadata {
     const metadata = new Metadata()
     if (this.#token !== undefined) metadata.set('authorization', `Bearer ${this.#token}`)
+    for (const [key, value] of Object.entries(headers)) metadata.set(key, value)
     return metadata
   }
 
   /**
    * Calls a unary method, bound to its client: `client.call(d.getUser.bind(d), request)`.
    * Transient failures are retried with the very same request (so the same request id).
-   * `timeoutMs` (default the client's) is each attempt's deadline.
+   * `timeoutMs` (default the client's) is each attempt's deadline; `headers` are sent besides the
+   * token (a service acting for someone: the web portal's session header).
    */
-  call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, signal?: AbortSignal, timeoutMs = this.timeoutMs): Promise<Res> {
-    return retrying(() => unary(method, request, { timeoutMs, metadata: this.#metadata(), ...(signal ? { signal } : {}) }), {
+  call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, signal?: AbortSignal, timeoutMs = this.timeoutMs, headers?: Readonly<Record<string, string>>): Promise<Res> {
+    return retrying(() => unary(method, request, { timeoutMs, metadata: this.#metadata(headers), ...(signal ? { signal } : {}) }), {
       policy: this.#retry,
       retryable: isRetryable,
       hintMs: retryHintMs,
@@ -191,13 +202,13 @@ export class RegistryClient {
     })
   }
 
-  /** Opens a server stream (no deadline; ends when `signal` aborts). No retries here. */
-  stream<Req, Res>(method: StreamMethod<Req, Res>, request: Req, signal: AbortSignal): AsyncGenerator<Res, void, undefined> {
-    return serverStream(method, request, { metadata: this.#metadata(), signal })
+  /** Opens a server stream (no deadline; ends when `signal` aborts). No retries here. `headers` as in {@link call}. */
+  stream<Req, Res>(method: StreamMethod<Req, Res>, request: Req, signal: AbortSignal, headers?: Readonly<Record<string, string>>): AsyncGenerator<Res, void, undefined> {
+    return serverStream(method, request, { metadata: this.#metadata(headers), signal })
   }
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions]) client?.close()
   }
 }

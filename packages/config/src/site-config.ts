@@ -39,6 +39,12 @@ export interface SiteConfig {
    * workers that name none (optional).
    */
   provisioning?: { listen: string; url?: string | undefined; defaultProfile?: string | undefined } | undefined
+  /**
+   * The branch's web portal (optional: without it the branch has none). `listen` is `host:port`;
+   * `url` the base URL browsers reach it at (default `http(s)://<listen>`): its origin is the one
+   * the portal accepts changes from.
+   */
+  portal?: { listen: string; url?: string | undefined } | undefined
   /** What emergency calls from this branch carry and whom they alert (optional; emergency.ts). */
   emergency?: EmergencyConfig | undefined
 }

@@ -170,8 +170,30 @@ export function validateSite(document: unknown, file: string): SiteConfig {
     section.done()
   }
 
+  let portal: SiteConfig['portal']
+  if (root.has('portal')) {
+    const section = root.section('portal')
+    portal = { listen: section.string('listen', checkHostPort), url: section.optionalString('url', checkHttpUrl) }
+    section.done()
+  }
+
   root.done()
-  return { id, name, timezone, emergencyNumbers, dispatchableLocation, etcd, registry, sip, featureCodes, dialPlan, language, ...(provisioning === undefined ? {} : { provisioning }), ...(emergency === undefined ? {} : { emergency }) }
+  return {
+    id,
+    name,
+    timezone,
+    emergencyNumbers,
+    dispatchableLocation,
+    etcd,
+    registry,
+    sip,
+    featureCodes,
+    dialPlan,
+    language,
+    ...(provisioning === undefined ? {} : { provisioning }),
+    ...(portal === undefined ? {} : { portal }),
+    ...(emergency === undefined ? {} : { emergency }),
+  }
 }
 
 function describe(value: unknown): string {

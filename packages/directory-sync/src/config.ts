@@ -101,6 +101,14 @@ export interface DirectorySyncConfig {
     readonly maxDeletions: number
   }
   readonly templates: Templates
+  /** The web portal's use of the directory (section `portal`, optional). */
+  readonly portal: {
+    /**
+     * The DN of the group whose members may sign in to the web portal as administrators with
+     * their directory password (`portal.admin_group`); undefined: nobody may.
+     */
+    readonly adminGroup: string | undefined
+  }
 }
 
 /** Options of {@link parseDirectorySyncConfig}. */
@@ -134,7 +142,7 @@ export async function parseDirectorySyncConfig(text: string, options: ParseOptio
     throw configError(source, '(file)', 'not valid YAML', error)
   }
   const root = mapping(source, '(file)', doc)
-  known(source, '', root, ['ldap', 'attributes', 'schedule', 'templates'])
+  known(source, '', root, ['ldap', 'attributes', 'schedule', 'templates', 'portal'])
 
   const l = mapping(source, 'ldap', root['ldap'])
   known(source, 'ldap.', l, ['url', 'start_tls', 'ca_file', 'bind_dn', 'bind_password_file', 'base_dn', 'filter', 'scope', 'page_size', 'timeout', 'incremental', 'clock_skew'])
@@ -220,8 +228,13 @@ export async function parseDirectorySyncConfig(text: string, options: ParseOptio
     throw configError(source, 'templates', 'give templates.default or at least one of templates.departments (every user needs a home site)')
   }
 
+  const p = root['portal'] === undefined ? {} : mapping(source, 'portal', root['portal'])
+  known(source, 'portal.', p, ['admin_group'])
+  const adminGroup = string(source, 'portal.admin_group', p['admin_group'], false)
+
   return {
     source,
+    portal: { adminGroup: adminGroup === '' ? undefined : adminGroup },
     ldap: { url, startTls, ca, bindDn, bindPassword: () => password, baseDn, filter, scope, pageSize, timeoutMs, incremental, clockSkewMs },
     attributes,
     schedule: { fullEveryMs, incrementalEveryMs, maxDeletions },

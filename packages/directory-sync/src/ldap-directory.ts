@@ -1,4 +1,4 @@
-import { AndFilter, Client, EqualityFilter, type Filter, FilterParser, InvalidCredentialsError } from 'ldapts'
+import { AndFilter, Client, EqualityFilter, type Filter, FilterParser, InvalidCredentialsError, NoSuchObjectError, OrFilter } from 'ldapts'
 import type { Logger } from 'pino'
 import { type DirectoryEntry, type LdapEntry, requestedAttributes, toDirectoryEntry } from './attribute-map'
 import type { DirectorySyncConfig } from './config'
@@ -133,6 +133,27 @@ export class LdapDirectory implements DirectoryReader {
     } finally {
       await client.unbind().catch(() => undefined)
     }
+  }
+
+  /**
+   * Whether the entry `dn` is a direct member of the group `groupDn` (its `member` or
+   * `uniqueMember` attribute names the DN: groupOfNames, groupOfUniqueNames, Active Directory's
+   * groups; nested groups are not followed). The service account reads the group entry itself, so
+   * no memberOf overlay is needed. A group that does not exist has no members. Throws
+   * DirectorySyncError (CONNECT, BIND, SEARCH) when the directory cannot be asked.
+   */
+  async isMember(dn: string, groupDn: string, signal: AbortSignal = new AbortController().signal): Promise<boolean> {
+    const { ldap } = this.#config
+    return this.#withServiceAccount(signal, async (client) => {
+      const filter = new OrFilter({ filters: [new EqualityFilter({ attribute: 'member', value: dn }), new EqualityFilter({ attribute: 'uniqueMember', value: dn })] })
+      try {
+        const { searchEntries } = await client.search(groupDn, { scope: 'base', filter, attributes: ['dn'], sizeLimit: 1, timeLimit: Math.ceil(ldap.timeoutMs / 1_000) })
+        return searchEntries.length > 0
+      } catch (error) {
+        if (error instanceof NoSuchObjectError) return false
+        throw new DirectorySyncError('SEARCH', `reading the group ${groupDn} failed: ${(error as Error).message}`, { cause: error })
+      }
+    })
   }
 
   /** Opens a connection (TLS as configured), binds as the service account, runs `work`, closes it. */

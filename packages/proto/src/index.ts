@@ -93,6 +93,8 @@ export {
   phoneVendorToJSON,
   ResetPinRequest,
   ResetPinResponse,
+  UnlockUserRequest,
+  UnlockUserResponse,
   SetFunctionKeyProfileRequest,
   SetFunctionKeyProfileResponse,
   Site,
@@ -135,8 +137,13 @@ export {
   errorCodeToJSON,
 } from './gen/flexseat/v1/errors'
 export {
+  FreeDesk,
   GetSeatRequest,
   GetSeatResponse,
+  ListFreeDesksRequest,
+  ListFreeDesksResponse,
+  ListSeatHistoryRequest,
+  ListSeatHistoryResponse,
   ListSeatsRequest,
   ListSeatsResponse,
   LoginRequest,
@@ -149,6 +156,7 @@ export {
   SeatChanges,
   SeatEvent,
   SeatEventType,
+  SeatHistoryRecord,
   SeatServiceClient,
   SeatServiceServer,
   SeatServiceService,
@@ -167,6 +175,26 @@ export {
   snapshotReasonToJSON,
 } from './gen/flexseat/v1/seat'
 export type { MessageFns } from './gen/flexseat/v1/seat'
+export {
+  CreateSessionRequest,
+  CreateSessionResponse,
+  DirectoryCredential,
+  EndSessionRequest,
+  EndSessionResponse,
+  GetSessionRequest,
+  GetSessionResponse,
+  PinCredential,
+  Session,
+  SessionProof,
+  SessionScope,
+  SessionServiceClient,
+  SessionServiceServer,
+  SessionServiceService,
+  sessionProofFromJSON,
+  sessionProofToJSON,
+  sessionScopeFromJSON,
+  sessionScopeToJSON,
+} from './gen/flexseat/v1/session'
 export { bearer, DEFAULT_TIMEOUT_MS, serverStream, unary } from './call'
 export { ERROR_DETAIL_KEY, errorDetailOf } from './error-detail'
 export type { CallSettings, StreamMethod, UnaryMethod } from './call'

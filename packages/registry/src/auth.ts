@@ -50,6 +50,12 @@ export type RpcName =
   | 'DeleteFunctionKeyProfile'
   | 'GetFunctionKeyProfile'
   | 'ListFunctionKeyProfiles'
+  | 'UnlockUser'
+  | 'ListFreeDesks'
+  | 'ListSeatHistory'
+  | 'CreateSession'
+  | 'GetSession'
+  | 'EndSession'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -66,6 +72,8 @@ const READS: readonly RpcName[] = [
   'GetDirectorySyncStatus',
   'GetFunctionKeyProfile',
   'ListFunctionKeyProfiles',
+  'ListFreeDesks',
+  'ListSeatHistory',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -112,7 +120,35 @@ const PROVISIONING: readonly RpcName[] = [
 ]
 
 /**
- * Which roles may call which RPC: admin and registry may call everything; sip-node what a branch's
+ * A web portal's own credential opens sessions and nothing else: every other call it makes
+ * presents a session (sessions.ts) and runs as the session's principal.
+ */
+const PORTAL: readonly RpcName[] = ['CreateSession']
+
+/**
+ * What a worker's portal session may call: for the worker's own seat, record, PIN, history and
+ * call list (session-scope.ts confines them to the worker), and the places and free desks to
+ * choose from.
+ */
+const WORKER: readonly RpcName[] = [
+  'GetSession',
+  'EndSession',
+  'Login',
+  'Logout',
+  'GetSeat',
+  'GetUser',
+  'ChangePin',
+  'ListSites',
+  'GetSite',
+  'GetDevice',
+  'ListFreeDesks',
+  'ListSeatHistory',
+  'ListCalls',
+]
+
+/**
+ * Which roles may call which RPC: admin and registry may call everything; portal only
+ * CreateSession, worker (a portal session's) what WORKER lists; sip-node what a branch's
  * SIP node needs (sign-in/out, PIN change, lookups, the seat stream, phones' digest credentials,
  * its branch's confirmation lease and revocation acks, its phones' bindings); provisioning what
  * a branch's provisioning service needs (see PROVISIONING);
@@ -130,6 +166,10 @@ export function mayCall(role: Role, rpc: RpcName): boolean {
       return PROVISIONING.includes(rpc)
     case 'viewer':
       return READS.includes(rpc)
+    case 'portal':
+      return PORTAL.includes(rpc)
+    case 'worker':
+      return WORKER.includes(rpc)
   }
 }
 
@@ -147,7 +187,8 @@ export interface TokenEntry {
   readonly site?: string
 }
 
-const ROLES: readonly Role[] = ['admin', 'sip-node', 'provisioning', 'viewer', 'registry']
+/** Roles of the tokens file (`worker` is only ever a portal session's). */
+const ROLES: readonly Role[] = ['admin', 'sip-node', 'provisioning', 'viewer', 'registry', 'portal']
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/
 const SHA256_HEX = /^[0-9a-f]{64}$/
 /** Site ids, as sites/<id>.yaml and the directory spell them. */
@@ -206,6 +247,19 @@ export function tokenDigest(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
 }
 
+/** The metadata key of a portal session token (sessions.ts). */
+export const SESSION_KEY = 'x-flexseat-session'
+
+/** The session token of a call's metadata, when it carries exactly one that is well formed. */
+export function sessionTokenOf(metadata: Metadata): string | undefined {
+  const values = metadata.get(SESSION_KEY)
+  if (values.length !== 1 || typeof values[0] !== 'string') return undefined
+  return SESSION_TOKEN.test(values[0]) ? values[0] : undefined
+}
+
+/** A session token: 32 to 256 characters of base64url (the portal's are 43). */
+const SESSION_TOKEN = /^[A-Za-z0-9_-]{32,256}$/
+
 function unauthenticated(): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_UNAUTHENTICATED, 'unauthenticated')
 }
@@ -234,26 +288,63 @@ export class Authenticator {
   }
 
   /**
-   * The caller a request comes from: the token's owner (with its site, for a site-bound role) or, for
-   * callers with the registry role that pass `x-flexseat-on-behalf-of: <name>/<role>[/<site>]`,
+   * The caller a request comes from: the token's owner (with its site, for a site-bound role) or,
+   * for callers with the registry role that pass `x-flexseat-on-behalf-of: <name>/<role>[/<site>]`,
    * the original caller named there (with the forwarder's PIN verdict, `x-flexseat-pin-check`,
-   * when given; other callers' verdicts are ignored). A forwarded site-bound caller without a site is
-   * refused: the instance that forwarded it knew the site, so the value is not ours.
-   * Throws RegistryError UNAUTHENTICATED or PERMISSION_DENIED.
+   * when given; other callers' verdicts are ignored). A forwarded site-bound caller without a site
+   * is refused: the instance that forwarded it knew the site, so the value is not ours. A portal
+   * that presents a session (`x-flexseat-session`) comes back with the token to resolve
+   * (`sessionToken`), unchecked against `rpc`: the service layer resolves it to the session's
+   * principal and checks that (service-handlers.ts).
+   * Throws RegistryError UNAUTHENTICATED, PERMISSION_DENIED or SESSION_INVALID.
    */
   authenticate(metadata: Metadata, rpc: RpcName): Caller {
     const direct = this.#tokenOwner(metadata)
-    if (!mayCall(direct.role, rpc)) throw permissionDenied()
     const onBehalf = metadata.get(ON_BEHALF_OF_KEY)
-    if (onBehalf.length === 0) return direct
+    if (onBehalf.length === 0) return this.#withSession(direct, metadata, rpc)
     if (direct.role !== 'registry' || onBehalf.length !== 1 || typeof onBehalf[0] !== 'string') throw permissionDenied()
     const original = parseOnBehalfOf(onBehalf[0])
-    if (original === undefined || !mayCall(original.role, rpc)) throw permissionDenied()
+    if (original === undefined) throw permissionDenied()
     if (isSiteBound(original.role) && original.site === undefined) throw permissionDenied()
     // A forwarding instance's PIN verdict: trusted from the registry role only (see pin-check.ts).
     const checks = metadata.get(PIN_CHECK_KEY)
     const pinCheck = checks.length === 1 ? parsePinCheck(checks[0]) : undefined
-    return pinCheck === undefined ? original : { ...original, pinCheck }
+    const caller = pinCheck === undefined ? original : { ...original, pinCheck }
+    // A portal's call forwarded by another instance: its session is resolved here again.
+    if (original.role === 'portal') return this.#withSession(caller, metadata, rpc)
+    if (!mayCall(original.role, rpc)) throw permissionDenied()
+    return caller
+  }
+
+  /**
+   * A portal presenting a session is checked once the session is resolved (the role that counts
+   * is the session's principal's): its caller carries the token. Any other caller is checked
+   * against `rpc` now; a session header from anyone but a portal is refused.
+   */
+  #withSession(caller: Caller, metadata: Metadata, rpc: RpcName): Caller {
+    const presented = metadata.get(SESSION_KEY).length > 0
+    if (caller.role === 'portal' && presented) {
+      const sessionToken = sessionTokenOf(metadata)
+      if (sessionToken === undefined) throw new RegistryError(ErrorCode.ERROR_CODE_SESSION_INVALID, 'the session token is malformed')
+      return { ...caller, sessionToken }
+    }
+    if (presented || !mayCall(caller.role, rpc)) throw permissionDenied()
+    return caller
+  }
+
+  /** The name of the admin-role entry `token` matches (constant time per entry), if any. */
+  adminName(token: string): string | undefined {
+    const digest = createHash('sha256').update(token, 'utf8').digest()
+    let found: TokenEntry | undefined
+    for (const entry of this.#tokens) {
+      if (timingSafeEqual(entry.sha256, digest) && found === undefined) found = entry
+    }
+    return found?.role === 'admin' ? found.name : undefined
+  }
+
+  /** Whether the tokens file has an admin-role entry named `name` (an admin session's token still counts). */
+  hasAdmin(name: string): boolean {
+    return this.#tokens.some((entry) => entry.role === 'admin' && entry.name === name)
   }
 
   #tokenOwner(metadata: Metadata): Caller {
@@ -273,8 +364,14 @@ export class Authenticator {
   }
 }
 
-/** The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a site-bound role (site-scope.ts). */
+/**
+ * The value of `x-flexseat-on-behalf-of` for a caller: `<name>/<role>`, plus `/<site>` for a
+ * site-bound role (site-scope.ts); for a caller resolved from a portal session, the portal
+ * (`<portal name>/portal`): the leader resolves the session again from the forwarded session
+ * header, never from a name.
+ */
 export function formatOnBehalfOf(caller: Caller): string {
+  if (caller.session !== undefined) return `${caller.session.portal}/portal`
   return caller.site === undefined ? `${caller.name}/${caller.role}` : `${caller.name}/${caller.role}/${caller.site}`
 }
 

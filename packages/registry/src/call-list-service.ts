@@ -1,15 +1,21 @@
 import { CallListServiceService, type CallListServiceServer } from '@flexseat/proto'
 import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+import { mustBeSelfId } from './session-scope'
 
 /**
  * CallListService on the registry core (the workers' central call lists, call-list.ts):
  * ReportCalls is a leader write, forwarded like the others (it carries no request id: each
- * record carries its own, and is stored once); ListCalls is a read answered here.
+ * record carries its own, and is stored once); ListCalls is a read answered here (a worker's portal
+ * session: its own worker's list only).
  */
 export function callListService(context: ServiceContext): CallListServiceServer {
   const def = CallListServiceService
   return {
     reportCalls: writeHandler(context, 'ReportCalls', def.reportCalls, (request, caller) => context.core().reportCalls(request, caller)),
-    listCalls: readHandler(context, 'ListCalls', (request, caller) => context.core().listCalls(request, caller)),
+    // A worker's portal session reads its own worker's list only (session-scope.ts).
+    listCalls: readHandler(context, 'ListCalls', (request, caller) => {
+      mustBeSelfId(caller, request.userId, 'reads the call list')
+      return context.core().listCalls(request, caller)
+    }),
   }
 }

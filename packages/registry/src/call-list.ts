@@ -304,12 +304,18 @@ export class CallList {
    * site's desks (active, not pending), or whose home device that desk is, naming the desk
    * (`device_id`); a provisioning service (the desk's call-list page) only the list of the worker
    * seated at one of its site's desks. The desk's site is checked by the one site rule of the
-   * branch credentials ({@link mustActFor}). Everything else is PERMISSION_DENIED (a missing worker
-   * or desk too: it tells nothing).
+   * branch credentials ({@link mustActFor}). A worker's portal session reads its own worker's
+   * list, whatever desk they sit at or none (`device_id` is not needed). Everything else is
+   * PERMISSION_DENIED (a missing worker or desk too: it tells nothing).
    */
   async #mayList(req: ListCallsRequest, caller: Caller): Promise<void> {
     if (caller.role === 'admin' || caller.role === 'registry') return
-    if (caller.role !== 'sip-node' && caller.role !== 'provisioning') throw denied('call lists are for administrators and the desk the worker sits at')
+    // Checked here too, not only in the handler (session-scope.ts): whatever serves the core.
+    if (caller.role === 'worker') {
+      if (caller.session?.userId === req.userId) return
+      throw denied("a worker's portal session reads its own worker's call list only")
+    }
+    if (caller.role !== 'sip-node' && caller.role !== 'provisioning') throw denied('call lists are for administrators, the desk the worker sits at and the worker')
     if (req.deviceId === '') throw invalidArgument('device_id', 'is required: the desk the worker sits at')
     const { etcd, keys } = this.#o
     const [device, user, seat] = await Promise.all(

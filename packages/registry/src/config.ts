@@ -8,6 +8,8 @@ import type { TlsMaterial } from './grpc-server'
 import type { CallListPolicy } from './call-list'
 import type { DeskThrottlePolicy } from './desk-throttle'
 import type { LockoutPolicy } from './lockout'
+import type { SeatHistoryPolicy } from './seat-history'
+import type { SessionPolicy } from './sessions'
 import type { TxnLimits } from './txn-limits'
 
 /** The registry process' configuration, loaded and validated once by {@link loadRegistryConfig}. */
@@ -67,6 +69,18 @@ export interface RegistryConfig {
    * 10 years).
    */
   callList: CallListPolicy
+  /**
+   * How long web portal sessions last: a worker's (FLEXSEAT_PORTAL_SESSION_SECONDS, default 28800
+   * = 8 h) and an administrator's (FLEXSEAT_PORTAL_ADMIN_SESSION_SECONDS, default 3600), each 60 s
+   * to 7 days.
+   */
+  sessions: SessionPolicy
+  /**
+   * The seat history: records kept per worker (FLEXSEAT_SEAT_HISTORY_SIZE, default 500, 1 to
+   * 100000) and how long after their last change (FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS,
+   * default 7776000 = 90 days, 2 s to 10 years).
+   */
+  seatHistory: SeatHistoryPolicy
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -161,6 +175,15 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     // At least etcd's minimum lease TTL (the calls are put on a retention lease).
     retentionSeconds: whole('FLEXSEAT_CALL_LIST_RETENTION_SECONDS', 90 * 86_400, 2, 3_650 * 86_400),
   }
+  const sessions: SessionPolicy = {
+    workerSeconds: whole('FLEXSEAT_PORTAL_SESSION_SECONDS', 28_800, 60, 7 * 86_400),
+    adminSeconds: whole('FLEXSEAT_PORTAL_ADMIN_SESSION_SECONDS', 3_600, 60, 7 * 86_400),
+  }
+  const seatHistory: SeatHistoryPolicy = {
+    size: whole('FLEXSEAT_SEAT_HISTORY_SIZE', 500, 1, 100_000),
+    // At least etcd's minimum lease TTL (the records are put on a retention lease).
+    retentionSeconds: whole('FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS', 90 * 86_400, 2, 3_650 * 86_400),
+  }
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -179,6 +202,8 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     lockout,
     txnLimits,
     callList,
+    sessions,
+    seatHistory,
     deskThrottle,
     logLevel,
     tls: await loadTls(env, cwd),

@@ -1,5 +1,6 @@
 import { DirectoryServiceService, type DirectoryServiceServer } from '@flexseat/proto'
 import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+import { mustBeSelf } from './session-scope'
 import { mayReadAt, mustActFor } from './site-scope'
 
 /** DirectoryService on the registry core: reads here, writes on the leader. */
@@ -9,10 +10,15 @@ export function directoryService(context: ServiceContext): DirectoryServiceServe
     createUser: writeHandler(context, 'CreateUser', def.createUser, (request, caller) => context.core().createUser(request, caller)),
     updateUser: writeHandler(context, 'UpdateUser', def.updateUser, (request, caller) => context.core().updateUser(request, caller)),
     deleteUser: writeHandler(context, 'DeleteUser', def.deleteUser, (request, caller) => context.core().deleteUser(request, caller)),
-    getUser: readHandler(context, 'GetUser', (request, caller) => context.core().getUser(request, caller)),
+    // A worker's portal session reads its own worker only (session-scope.ts).
+    getUser: readHandler(context, 'GetUser', (request, caller) => {
+      mustBeSelf(caller, request.key, 'reads the record')
+      return context.core().getUser(request, caller)
+    }),
     listUsers: readHandler(context, 'ListUsers', (request, caller) => context.core().listUsers(request, caller)),
     changePin: writeHandler(context, 'ChangePin', def.changePin, (request, caller) => context.core().changePin(request, caller)),
     resetPin: writeHandler(context, 'ResetPin', def.resetPin, (request, caller) => context.core().resetPin(request, caller)),
+    unlockUser: writeHandler(context, 'UnlockUser', def.unlockUser, (request, caller) => context.core().unlockUser(request, caller)),
     createDevice: writeHandler(context, 'CreateDevice', def.createDevice, (request, caller) => context.core().createDevice(request, caller)),
     updateDevice: writeHandler(context, 'UpdateDevice', def.updateDevice, (request, caller) => context.core().updateDevice(request, caller)),
     deleteDevice: writeHandler(context, 'DeleteDevice', def.deleteDevice, (request, caller) => context.core().deleteDevice(request, caller)),

@@ -96,7 +96,7 @@ export function changeReads(keys: Keys, change: DirectoryChange): string[] {
  * user, the home site and the extension and writes two records; an update also reads the seat and
  * the lockout and may move the extension and the seat; a disable or a removal may release a seat
  * (releaseOps: the desk's host, `revoking/`, the branch's lease key; the release record, the
- * revocation records).
+ * revocation records, the seat's history record).
  */
 export function changeCost(change: DirectoryChange): Partial<TxnSize> {
   const record = 64 * 16 + 4 * JSON.stringify(change.user ?? {}).length
@@ -106,7 +106,8 @@ export function changeCost(change: DirectoryChange): Partial<TxnSize> {
     case DirectoryChangeKind.DIRECTORY_CHANGE_KIND_UPDATE:
       return { compares: 5, success: 4, bytes: 9 * 200 + 2 * record }
     default:
-      return { compares: 8, success: 8, bytes: 16 * 200 + 3 * record }
+      // The release also ends the seat's history record (seat-history.ts).
+      return { compares: 8, success: 9, bytes: 17 * 200 + 4 * record }
   }
 }
 

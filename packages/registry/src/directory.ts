@@ -384,11 +384,16 @@ export async function planDeleteUser(
   return { ops, outcome: {} }
 }
 
-/** Plans ChangePin: checks the lockout and the old PIN (a wrong one counts towards the lockout). */
-export async function planChangePin(ctx: SeatContext, extension: string, oldPin: string, newHash: string, read: TxnReader): Promise<WritePlan<ChangePinResponse>> {
+/**
+ * Plans ChangePin: checks the lockout and the old PIN (a wrong one counts towards the lockout);
+ * with `onlyUser`, the extension must be that user's.
+ */
+export async function planChangePin(ctx: SeatContext, extension: string, oldPin: string, newHash: string, read: TxnReader, onlyUser?: string): Promise<WritePlan<ChangePinResponse>> {
   const { keys } = ctx
   const user = await userByExtension(read, keys, extension)
   if (!user) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, 'no user has this extension') }
+  // A worker's portal session changes its own worker's PIN only (session-scope.ts).
+  if (onlyUser !== undefined && user.value.id !== onlyUser) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'a worker\'s portal session changes that worker\'s PIN only') }
   const refused = signInRefusal(user.value)
   if (refused) return { ops: [], outcome: refused }
   const now = ctx.now()

@@ -81,5 +81,7 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_DESK_THROTTLED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.ERROR_CODE_PROFILE_NOT_FOUND]: GrpcStatus.NOT_FOUND,
   [ErrorCode.ERROR_CODE_MAC_TAKEN]: GrpcStatus.ALREADY_EXISTS,
+  [ErrorCode.ERROR_CODE_WRONG_PASSWORD]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.ERROR_CODE_SESSION_INVALID]: GrpcStatus.UNAUTHENTICATED,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 }

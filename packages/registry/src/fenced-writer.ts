@@ -138,6 +138,18 @@ export interface FencedWriterOptions {
   deadlineMs?: number
   /** etcd's transaction limits, as the cluster's flags set them (default etcd's defaults). */
   limits?: TxnLimits
+  /**
+   * Leases of records kept for a retention, by the marker a put names in `Op.lease` (seat
+   * history, portal sessions: retention-lease.ts): the writer puts such a record on the lease's
+   * current id. Default none.
+   */
+  leases?: Readonly<Record<string, MarkedLease>>
+}
+
+/** A lease a put names by a marker instead of an id (see {@link FencedWriterOptions.leases}). */
+export interface MarkedLease {
+  id(): Promise<string>
+  invalidate(): void
 }
 
 /** What each part of {@link FencedWriter.applyInParts} adds to its transaction. */
@@ -172,7 +184,22 @@ export class FencedWriter {
   readonly #o: Required<FencedWriterOptions>
 
   constructor(options: FencedWriterOptions) {
-    this.#o = { maxAttempts: 8, deadlineMs: 10_000, limits: DEFAULT_TXN_LIMITS, ...options }
+    this.#o = { maxAttempts: 8, deadlineMs: 10_000, limits: DEFAULT_TXN_LIMITS, leases: {}, ...options }
+  }
+
+  /** `ops` with every lease marker of {@link FencedWriterOptions.leases} replaced by its lease's id. */
+  async #withLeases(ops: Op[]): Promise<Op[]> {
+    const markers = new Set(ops.flatMap((op) => (op.type === 'put' && op.lease !== undefined && this.#o.leases[op.lease] !== undefined ? [op.lease] : [])))
+    if (markers.size === 0) return ops
+    const ids = new Map<string, string>()
+    for (const marker of markers) ids.set(marker, await this.#o.leases[marker]!.id())
+    return ops.map((op) => (op.type === 'put' && op.lease !== undefined && ids.has(op.lease) ? { ...op, lease: ids.get(op.lease)! } : op))
+  }
+
+  /** After etcd said a lease is gone: every lease is granted again for the next attempt. */
+  #leasesLost(): void {
+    this.#o.requestLease.invalidate()
+    for (const lease of Object.values(this.#o.leases)) lease.invalidate()
   }
 
   /** etcd's transaction limits this writer keeps to. */
@@ -212,8 +239,10 @@ export class FencedWriter {
         if (existing) return replay(method, fp, existing)
         first.delete(requestKey)
         const reader = new TxnReader(etcd, first, serializable, this.#o.limits)
-        const { ops, outcome } = await plan(reader)
+        const planned = await plan(reader)
+        const { outcome } = planned
         if (outcome instanceof RegistryError && !recordable(outcome)) throw outcome
+        const ops = await this.#withLeases(planned.ops)
         const lease = await this.#o.requestLease.id()
         const record = encodeOutcome(method, fp, outcome)
         const txn = {
@@ -243,7 +272,7 @@ export class FencedWriter {
         await pause(Math.random() * 10 * conflicts)
       } catch (error) {
         if (error instanceof RegistryError) throw error
-        if (error instanceof EtcdLeaseInvalidError) this.#o.requestLease.invalidate()
+        if (error instanceof EtcdLeaseInvalidError) this.#leasesLost()
         const transient = error instanceof EtcdLeaseInvalidError || isTransient(error)
         faults++
         if (!transient || Date.now() >= deadline || faults > 20) {
@@ -279,8 +308,10 @@ export class FencedWriter {
         // As in write(): the first attempt reads serializably (every value read is compared).
         const first = conflicts === 0 && faults === 0
         const reader = new TxnReader(etcd, first ? fetched : undefined, first, this.#o.limits)
-        const { ops, outcome } = await plan(reader)
-        if (ops.length === 0) return { outcome, revision: undefined }
+        const planned = await plan(reader)
+        const { outcome } = planned
+        if (planned.ops.length === 0) return { outcome, revision: undefined }
+        const ops = await this.#withLeases(planned.ops)
         const txn = {
           compare: [createEquals(fence.key, fence.createRevision), ...reader.compares],
           success: ops.map((op) => requestOp(op)),
@@ -301,7 +332,9 @@ export class FencedWriter {
       } catch (error) {
         if (error instanceof RegistryError) throw error
         faults++
-        if (!isTransient(error) || Date.now() >= deadline || faults > 20) {
+        const leaseLost = error instanceof EtcdLeaseInvalidError
+        if (leaseLost) this.#leasesLost()
+        if (!(leaseLost || isTransient(error)) || Date.now() >= deadline || faults > 20) {
           logger.warn({ err: error, what }, 'write failed')
           if (!isTransient(error) && !fromEtcd(error)) {
             throw new RegistryError(ErrorCode.ERROR_CODE_INTERNAL, 'an unexpected fault; nothing was written', {}, { cause: error })

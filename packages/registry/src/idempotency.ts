@@ -3,6 +3,7 @@ import type { Etcd3, Lease } from 'etcd3'
 import {
   ChangePinResponse,
   CreateDeviceResponse,
+  CreateSessionResponse,
   CreateSiteResponse,
   CreateUserResponse,
   DeleteDeviceResponse,
@@ -15,6 +16,7 @@ import {
   type MessageFns,
   ResetPinResponse,
   SetFunctionKeyProfileResponse,
+  UnlockUserResponse,
   UpdateDeviceResponse,
   UpdateSiteResponse,
   UpdateUserResponse,
@@ -39,6 +41,8 @@ export interface WriteResponses {
   deleteSite: DeleteSiteResponse
   setFunctionKeyProfile: SetFunctionKeyProfileResponse
   deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse
+  unlockUser: UnlockUserResponse
+  createSession: CreateSessionResponse
 }
 export type WriteMethod = keyof WriteResponses
 
@@ -58,6 +62,8 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   deleteSite: DeleteSiteResponse,
   setFunctionKeyProfile: SetFunctionKeyProfileResponse,
   deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse,
+  unlockUser: UnlockUserResponse,
+  createSession: CreateSessionResponse,
 }
 
 /**
@@ -75,7 +81,7 @@ export function stampRevision<M extends WriteMethod>(method: M, response: WriteR
   return response
 }
 
-const SECRET_FIELDS = new Set(['pin', 'oldPin', 'newPin', 'old_pin', 'new_pin', 'sipPassword', 'sip_password'])
+const SECRET_FIELDS = new Set(['pin', 'oldPin', 'newPin', 'old_pin', 'new_pin', 'sipPassword', 'sip_password', 'password', 'adminToken', 'admin_token'])
 
 /**
  * The fingerprint of a request: SHA-256 over the method and the request with every secret

@@ -30,6 +30,10 @@
  *   leader that runs them, read by any instance).
  * - `calls/<user>/<13-digit ms time>-<16 hex of the record id>` → one call of the worker's call
  *   list (call-list.ts), on a retention lease; the key sorts by time.
+ * - `seat-history/<user>/<13-digit ms of the seat's start>-<device>` → one seat the worker held
+ *   (seat-history.ts), written with the seat and again when it ends, on a retention lease; the
+ *   keys sort by start.
+ * - `sessions/<sha256 of the token>` → a web portal session (sessions.ts), on a retention lease.
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -70,6 +74,9 @@ export class Keys {
   get directorySyncStatus(): string { return `${this.prefix}directory-sync/status` }
   /** The worker's call list: every key under it is one call. */
   calls(userId: string): string { return `${this.prefix}calls/${userId}/` }
+  /** The worker's seat history: every key under it is one seat. */
+  seatHistory(userId: string): string { return `${this.prefix}seat-history/${userId}/` }
+  session(id: string): string { return `${this.prefix}sessions/${id}` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

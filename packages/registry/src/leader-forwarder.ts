@@ -3,7 +3,7 @@ import { type ChannelCredentials, Client, Metadata, type MethodDefinition, type 
 import { context as otelContext, propagation } from '@opentelemetry/api'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import { formatOnBehalfOf, ON_BEHALF_OF_KEY } from './auth'
+import { formatOnBehalfOf, ON_BEHALF_OF_KEY, SESSION_KEY } from './auth'
 import type { Caller } from './caller'
 import { RegistryError, unavailable } from './errors'
 import { registryErrorFromServiceError } from './grpc-errors'
@@ -171,6 +171,9 @@ export class LeaderForwarder {
     if (this.#options.clusterToken !== undefined) metadata.set('authorization', `Bearer ${this.#options.clusterToken}`)
     metadata.set(ON_BEHALF_OF_KEY, formatOnBehalfOf(caller))
     metadata.set(FORWARDED_KEY, '1')
+    // A portal session is resolved again by the leader, from the session itself (auth.ts).
+    const [session] = caller.session === undefined ? [] : incoming.metadata.get(SESSION_KEY)
+    if (typeof session === 'string') metadata.set(SESSION_KEY, session)
     for (const [key, value] of Object.entries(extra)) metadata.set(key, value)
     // The write's trace goes on at the leader (its registry.<Rpc> span is a child of this one's).
     propagation.inject(otelContext.active(), metadata, { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) })

@@ -121,7 +121,7 @@ export interface SeatRecord {
   since: string
   /** ISO time; absent without a time limit. */
   expiresAt?: string
-  via: 'phone' | 'admin' | 'softkey'
+  via: 'phone' | 'admin' | 'softkey' | 'portal'
   /** Branches that still have to drop the worker's previous seat (invariant 4); absent when active. */
   pending?: PendingRecord[]
 }
@@ -302,6 +302,18 @@ export function toSite(record: SiteRecord, revision: string): Site {
   return { ...record, emergencyNumbers: [...record.emergencyNumbers], sipDomain: record.sipDomain ?? '', revision }
 }
 
+const SEAT_VIAS: Record<SeatRecord['via'], SeatVia> = {
+  phone: SeatVia.SEAT_VIA_PHONE,
+  admin: SeatVia.SEAT_VIA_ADMIN,
+  softkey: SeatVia.SEAT_VIA_SOFTKEY,
+  portal: SeatVia.SEAT_VIA_PORTAL,
+}
+
+/** The API view of how a seat came to be (records from before `via` existed read as the phone). */
+export function seatVia(via: SeatRecord['via'] | undefined): SeatVia {
+  return (via === undefined ? undefined : SEAT_VIAS[via]) ?? SeatVia.SEAT_VIA_PHONE
+}
+
 /** The API view of a stored seat; `epoch` is the mod revision of `seats/<user>`. */
 export function toSeat(record: SeatRecord, epoch: string): Seat {
   return {
@@ -312,7 +324,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     siteId: record.siteId,
     since: new Date(record.since),
     expiresAt: record.expiresAt === undefined ? undefined : new Date(record.expiresAt),
-    via: record.via === 'admin' ? SeatVia.SEAT_VIA_ADMIN : record.via === 'softkey' ? SeatVia.SEAT_VIA_SOFTKEY : SeatVia.SEAT_VIA_PHONE,
+    via: seatVia(record.via),
     epoch,
     pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since), traceParent: p.traceParent ?? '' })),
   }

@@ -5,6 +5,15 @@ import {
   type AckRevocationsResponse,
   type ChangePinRequest,
   type ChangePinResponse,
+  type CreateSessionRequest,
+  type CreateSessionResponse,
+  type GetSessionResponse,
+  type ListFreeDesksRequest,
+  type ListFreeDesksResponse,
+  type ListSeatHistoryRequest,
+  type ListSeatHistoryResponse,
+  type UnlockUserRequest,
+  type UnlockUserResponse,
   type CreateDeviceRequest,
   type CreateDeviceResponse,
   type CreateSiteRequest,
@@ -78,12 +87,15 @@ import {
   type WatchSeatsRequest,
   type WatchSeatsResponse,
 } from '@flexseat/proto'
-import type { DirectoryReader, DirectorySyncConfig } from '@flexseat/directory-sync'
+import { type DirectoryReader, type DirectorySyncConfig, LdapDirectory } from '@flexseat/directory-sync'
 import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
 import type { Caller } from './caller'
 import { SignInTelemetry, type SignInVia } from './sign-in-events'
+import { RetentionLease } from './retention-lease'
+import { DEFAULT_SEAT_HISTORY, SEAT_HISTORY_LEASE, SeatHistory, type SeatHistoryPolicy } from './seat-history'
+import { DEFAULT_SESSIONS, type PasswordChecker, PortalSessions, planOwnPin, SESSION_LEASE, type SessionPolicy, toSession } from './sessions'
 import {
   DEVICE_MASKABLE,
   DEVICE_WRITABLE,
@@ -117,7 +129,7 @@ import { RegistryError, invalidArgument, unavailable } from './errors'
 import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
 import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
 import { Keys } from './keys'
-import { parseJson, prefixEnd, retryRead } from './kv'
+import { type Op, parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
 import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
 import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
@@ -132,7 +144,7 @@ import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
-import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout } from './seats'
+import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout, signInVia } from './seats'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
@@ -191,6 +203,15 @@ export interface RegistryCoreOptions {
   directorySync?: { config: DirectorySyncConfig; reader?: DirectoryReader }
   /** The bound and retention of the workers' call lists (default 50 calls, 90 days: call-list.ts). */
   callList?: CallListPolicy
+  /**
+   * How long web portal sessions last (default 8 h for workers, 1 h for administrators;
+   * sessions.ts). Their directory password checks use the directory sync's LDAP server
+   * (`directorySync`), or `passwordChecker` (tests).
+   */
+  sessions?: SessionPolicy
+  passwordChecker?: PasswordChecker
+  /** The seat history's bound per worker and retention (default 500 records, 90 days; seat-history.ts). */
+  seatHistory?: SeatHistoryPolicy
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -253,6 +274,9 @@ export class RegistryCore extends EventEmitter {
   readonly #clusterStatus: ClusterStatus
   readonly #directorySync: DirectorySyncHost
   readonly #callList: CallList
+  readonly #history: SeatHistory
+  readonly #sessions: PortalSessions
+  readonly #retentionLeases: RetentionLease[]
   readonly #pins: PinTelemetry
   readonly #signIns: SignInTelemetry
   readonly #stopping = new AbortController()
@@ -271,6 +295,20 @@ export class RegistryCore extends EventEmitter {
     this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
     this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#signIns = new SignInTelemetry(this.#logger, o.meter)
+    this.#history = new SeatHistory({ etcd: o.etcd, keys: this.#keys, policy: o.seatHistory ?? DEFAULT_SEAT_HISTORY, clock: this.#ctx.now })
+    this.#ctx.history = { size: this.#history.policy.size, keysOf: (userId) => this.#history.keysOf(userId) }
+    const config = o.directorySync?.config
+    const checker = o.passwordChecker ?? (config === undefined ? undefined : new LdapDirectory(config, this.#logger.child({ component: 'portal-sign-in' })))
+    this.#sessions = new PortalSessions({
+      etcd: o.etcd,
+      keys: this.#keys,
+      ctx: this.#ctx,
+      policy: o.sessions ?? DEFAULT_SESSIONS,
+      directory: checker === undefined ? undefined : { checker, adminGroup: config?.portal.adminGroup },
+    })
+    const historyLease = new RetentionLease(o.etcd, this.#history.policy.retentionSeconds)
+    const sessionLease = new RetentionLease(o.etcd, this.#sessions.longestSeconds)
+    this.#retentionLeases = [historyLease, sessionLease]
     this.#scrypt = o.pinHash ?? DEFAULT_SCRYPT
     this.#leadership = new Leadership(o.etcd, this.#keys, { instanceId: o.instance.id, siteId: o.instance.siteId, address: o.instance.address }, this.#ttl, this.#logger)
     const record: PresenceRecord = { siteId: o.instance.siteId, address: o.instance.address, startedAt: new Date().toISOString(), version: o.instance.version }
@@ -283,6 +321,7 @@ export class RegistryCore extends EventEmitter {
       requestLease: this.#requestLease,
       logger: this.#logger,
       ...(o.txnLimits ? { limits: o.txnLimits } : {}),
+      leases: { [SEAT_HISTORY_LEASE]: historyLease, [SESSION_LEASE]: sessionLease },
     })
     this.#expiry = new SeatExpiry({
       logger: this.#logger,
@@ -417,6 +456,7 @@ export class RegistryCore extends EventEmitter {
       clearTimeout(timer)
       this.#requestLease.close()
       this.#callList.stop()
+      for (const lease of this.#retentionLeases) lease.close()
       this.#state = 'stopped'
       this.#logger.info('registry core stopped')
     })()
@@ -437,7 +477,9 @@ export class RegistryCore extends EventEmitter {
     v.id(req.deviceId, 'device_id')
     v.extension(req.extension, 'extension')
     if (req.pin === '') {
-      if (caller.role !== 'admin') throw invalidArgument('pin', 'is required to sign in at a phone')
+      // An administrator, or a worker's portal session (its PIN or directory password was checked
+      // when it was opened; seats.ts confines it to its worker).
+      if (caller.role !== 'admin' && caller.role !== 'worker') throw invalidArgument('pin', 'is required to sign in at a phone')
     } else {
       v.pin(req.pin, 'pin')
     }
@@ -452,7 +494,8 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const via: SignInVia = caller.role === 'admin' ? 'admin' : 'phone'
+    // Counted by how the worker signed in, as the seat records it (the label a dashboard splits by).
+    const via: SignInVia = signInVia(caller)
     const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)
@@ -534,6 +577,62 @@ export class RegistryCore extends EventEmitter {
 
   async listSeats(req: ListSeatsRequest): Promise<ListSeatsResponse> {
     return this.#reads.listSeats(req)
+  }
+
+  /** The flex desks nobody sits at (see free-desks.ts). */
+  async listFreeDesks(req: ListFreeDesksRequest): Promise<ListFreeDesksResponse> {
+    return this.#reads.listFreeDesks(req)
+  }
+
+  /** A worker's seats, newest first (see seat-history.ts). */
+  async listSeatHistory(req: ListSeatHistoryRequest): Promise<ListSeatHistoryResponse> {
+    return this.#read(() => this.#history.list(req))
+  }
+
+  // ---- portal sessions (sessions.ts) ----
+
+  /**
+   * Opens a portal session (see SessionService.CreateSession): the credential is checked here,
+   * on the leader (an LDAP bind, a token; a PIN inside the transaction, with the forwarding
+   * instance's verdict when it matches), then the session is written with the lockout's change.
+   * `adminName` names the tokens file's admin entry a token matches.
+   */
+  async createSession(req: CreateSessionRequest, caller: Caller, adminName: (token: string) => string | undefined): Promise<CreateSessionResponse> {
+    this.#mayWrite(caller)
+    if (caller.role !== 'portal') throw new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'only a portal opens sessions')
+    this.#sessions.validate(req)
+    this.#mustLead()
+    const proof = await this.#sessions.prove(req, adminName)
+    let checked: { hash: string; ok: Promise<boolean> } | undefined
+    const verify = (pin: string, hash: string, user: { id: string; revision: string }): Promise<boolean> => {
+      const forwarded = caller.pinCheck
+      if (forwarded !== undefined && forwarded.userId === user.id && forwarded.revision === user.revision) return Promise.resolve(forwarded.ok)
+      if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
+      return checked.ok
+    }
+    // The fingerprint never holds a credential (idempotency.ts blanks the PIN and the password; the token here).
+    const credential = req.credential?.$case === 'adminToken' ? { $case: 'adminToken' as const, value: '<secret>' } : req.credential
+    const res = await this.#writer.write('createSession', req.requestId, callFingerprint('createSession', caller, { ...req, credential }), (read) => this.#sessions.plan(req, proof, caller, read, verify))
+    this.#lastContact = Date.now()
+    return res
+  }
+
+  /** The caller a portal's session token stands for (sessions.ts; SESSION_INVALID otherwise). */
+  async resolveSession(token: string, portal: string, hasAdmin: (name: string) => boolean): Promise<Caller> {
+    return this.#read(() => this.#sessions.resolve(token, portal, hasAdmin))
+  }
+
+  /** The session the caller presents. */
+  getSession(caller: Caller): GetSessionResponse {
+    if (caller.session === undefined) throw new RegistryError(ErrorCode.ERROR_CODE_SESSION_INVALID, 'the call presents no session')
+    return { session: toSession(caller.session) }
+  }
+
+  /** Ends the session the caller presents (idempotent). */
+  async endSession(caller: Caller): Promise<void> {
+    this.#mayWrite(caller)
+    this.#mustLead()
+    await this.#leaderWork(() => this.#writer.apply('end session', (read) => this.#sessions.planEnd(caller, read)))
   }
 
   /** Seat changes as an async iterable (see seat-watch.ts); ends when `signal` aborts or the core stops. */
@@ -685,12 +784,31 @@ export class RegistryCore extends EventEmitter {
     this.#mayWrite(caller)
     v.requestId(req.requestId)
     v.extension(req.extension, 'extension')
-    v.pin(req.oldPin, 'old_pin')
+    const session = caller.role === 'worker' ? caller.session : undefined
+    // A worker who proved themselves with the company password may set a PIN without the old one.
+    const ownPin = session?.proof === 'directory' && req.oldPin === ''
+    if (!ownPin) v.pin(req.oldPin, 'old_pin')
     v.pin(req.newPin, 'new_pin')
     const newHash = await hashPin(req.newPin, this.#scrypt)
-    return this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read)).catch((error: unknown) => {
+    const written = ownPin
+      ? this.#write('changePin', req, caller, (read) => planOwnPin(this.#keys, session.userId ?? '', req.extension, newHash, read))
+      : this.#write('changePin', req, caller, (read) => planChangePin(this.#ctx, req.extension, req.oldPin, newHash, read, session?.userId))
+    return written.catch((error: unknown) => {
       this.#pins.reportOutcome(error)
       throw error
+    })
+  }
+
+  /** Ends a user's lockout, keeping the PIN (see DirectoryService.UnlockUser). */
+  async unlockUser(req: UnlockUserRequest, caller: Caller): Promise<UnlockUserResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.userId, 'user_id')
+    return this.#write('unlockUser', req, caller, async (read): Promise<WritePlan<UnlockUserResponse>> => {
+      if (!(await read.get(this.#keys.user(req.userId)))) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${req.userId}"`) }
+      const lock = await read.get(this.#keys.lockout(req.userId))
+      const ops: Op[] = lock === undefined ? [] : [{ type: 'delete', key: this.#keys.lockout(req.userId) }]
+      return { ops, outcome: {} }
     })
   }
 

@@ -77,6 +77,8 @@ export class RegistryProcess {
         lockout: config.lockout,
         txnLimits: config.txnLimits,
         callList: config.callList,
+        sessions: config.sessions,
+        seatHistory: config.seatHistory,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         deskThrottle: config.deskThrottle,
         logger,

@@ -16,6 +16,8 @@ import {
   type GetUserRequest,
   type GetUserResponse,
   type ListBindingsRequest,
+  type ListFreeDesksRequest,
+  type ListFreeDesksResponse,
   type ListBindingsResponse,
   type ListDevicesRequest,
   type ListDevicesResponse,
@@ -31,6 +33,7 @@ import { readKeys } from './fenced-writer'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
 import { type LockoutRecord, lockedUntil } from './lockout'
+import { freeDesks, validateFreeDesks } from './free-desks'
 import { listPage } from './paging'
 import { bindingLive } from './phone-bindings'
 import {
@@ -124,6 +127,21 @@ export class RegistryReads {
         return req.siteId === '' || seat.siteId === req.siteId ? seat : undefined
       })
       return { seats: page.items, nextPageToken: page.nextPageToken, revision: page.revision }
+    })
+  }
+
+  /**
+   * The flex desks nobody sits at (see free-desks.ts), read in one etcd request (devices, hosts
+   * and bindings at one revision).
+   */
+  async listFreeDesks(req: ListFreeDesksRequest): Promise<ListFreeDesksResponse> {
+    validateFreeDesks(req)
+    return this.#read(async () => {
+      const k = this.#keys
+      const range = (prefix: string) => ({ request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix) } })
+      const res = await this.#etcd.kv.txn({ compare: [], success: [range(k.devices), range(k.hosts), range(req.siteId === '' ? k.bindings : k.siteBindings(req.siteId))], failure: [] })
+      const [devices, hosts, bindings] = res.responses.map((r) => r.response_range.kvs)
+      return freeDesks(k, req, devices ?? [], hosts ?? [], bindings ?? [], this.#now())
     })
   }
 

@@ -1,6 +1,7 @@
 import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
+import { mustBeSelf, mustBeSelfId } from './session-scope'
 import { mayGetSeat, mayLogout } from './site-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
@@ -19,17 +20,25 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       const check = await context.core().checkPin(request)
       return check === undefined ? {} : { [PIN_CHECK_KEY]: formatPinCheck(check) }
     }),
-    // A SIP node or provisioning service signs out only at its own site's phones (site-scope.ts).
+    // A worker's portal session signs out, and reads the seat of, its own worker only
+    // (session-scope.ts); a SIP node or provisioning service signs out only at its own site's
+    // phones, and a provisioning service reads only the seats at them (site-scope.ts).
     logout: writeHandler(context, 'Logout', def.logout, async (request, caller) => {
+      mustBeSelf(caller, request.target, 'signs out')
       await mayLogout(caller, request, context.core())
       return context.core().logout(request, caller)
     }),
-    // A provisioning service reads only the seats at its own site's phones (site-scope.ts).
     getSeat: readHandler(context, 'GetSeat', async (request, caller) => {
+      mustBeSelf(caller, request.target, 'reads the seat')
       await mayGetSeat(caller, request, context.core())
       return context.core().getSeat(request, caller)
     }),
     listSeats: readHandler(context, 'ListSeats', (request, caller) => context.core().listSeats(request, caller)),
+    listFreeDesks: readHandler(context, 'ListFreeDesks', (request, caller) => context.core().listFreeDesks(request, caller)),
+    listSeatHistory: readHandler(context, 'ListSeatHistory', (request, caller) => {
+      mustBeSelfId(caller, request.userId, 'reads the seat history')
+      return context.core().listSeatHistory(request, caller)
+    }),
     watchSeats: streamHandler(context, 'WatchSeats', (request, _caller, signal) => context.core().watchSeats(request, signal)),
   }
 }

@@ -13,6 +13,7 @@ import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord,
 import { toSeat } from './records'
 import type { PrefetchHints } from './prefetch-hints'
 import { leaveRevocations, mergePending } from './revocations'
+import { historyEnd, historyStart, historyTrim } from './seat-history'
 
 /** What seat planning needs besides the request. */
 export interface SeatContext {
@@ -23,12 +24,26 @@ export interface SeatContext {
   now: () => number
   /** Where the leader last saw users sit, to fetch a login's keys in one round trip (optional). */
   hints?: PrefetchHints
+  /**
+   * The seat history's bound and the keys of a user's records (seat-history.ts): a login deletes
+   * the oldest beyond `size`. Without it no login trims (records are still written).
+   */
+  history?: { size: number; keysOf(userId: string): Promise<string[]> }
 }
 
 /** Whose seat a logout or a lookup means. */
 export type SeatTarget = { $case: 'userId'; value: string } | { $case: 'extension'; value: string } | { $case: 'deviceId'; value: string }
 
 /** WRONG_PIN with the attempts left. */
+/**
+ * How a caller's Login signs a worker in, as the seat records it (`via`) and the sign-in metric
+ * counts it: an administrator, a SIP node (a feature code at the phone), a provisioning service
+ * (the softkey sign-in at the phone), or a worker's portal session.
+ */
+export function signInVia(caller: Caller): SeatRecord['via'] {
+  return caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : caller.role === 'worker' ? 'portal' : 'phone'
+}
+
 export function wrongPin(attemptsLeft: number): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_WRONG_PIN, `wrong PIN; ${attemptsLeft} attempt(s) left`, { attemptsLeft })
 }
@@ -115,9 +130,9 @@ export function pendingIndexDeletes(keys: Keys, userId: string, pending: readonl
 /**
  * The effects of ending `seat` (held by `seat.userId` at epoch `epoch`) for `reason`: the seat,
  * the host key of its desk (unless `freeHost` is false: a bump puts it again), the release
- * record, and the revocations the seat leaves outstanding for the worker's next seat
- * ({@link leaveRevocations}: its pending branches, and its own branch when that branch's node
- * holds a confirmation lease). Every release goes through here: logout, expiry, bump, and the
+ * record, the end of the seat's history record, and the revocations the seat leaves outstanding
+ * for the worker's next seat ({@link leaveRevocations}: its pending branches, and its own branch
+ * when that branch's node holds a confirmation lease). Every release goes through here: logout, expiry, bump, and the
  * directory's deletes of users and devices.
  */
 export async function releaseOps(
@@ -139,6 +154,8 @@ export async function releaseOps(
   const record: ReleaseRecord = { reason, seat, epoch, at: new Date(now).toISOString() }
   // The reason only has to outlive the watchers catching up: it expires with the request records.
   ops.push({ type: 'put', key: keys.seatReleased(seat.userId), value: record, lease: REQUEST_LEASE })
+  // The seat's history record gets its end in the same transaction (seat-history.ts).
+  ops.push(historyEnd(keys, seat, reason, now))
   return ops
 }
 
@@ -166,9 +183,18 @@ export async function planLogin(
   // their `revoking/` record, their lockout; 3. (a takeover or a bump) the old desk's host, the
   // occupant's seat and `revoking/` record, the lease keys of the sites left; then the
   // transaction. Each prefetch of keys already fetched costs nothing.
-  const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), keys.revoking(id), ...(req.pin === '' ? [] : [keys.lockout(id)])])
+  // A worker's portal session is proven already (sessions.ts): no PIN, but the lockout applies.
+  const session = caller.role === 'worker' ? caller.session : undefined
+  const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), keys.revoking(id), ...(req.pin === '' && session === undefined ? [] : [keys.lockout(id)])])
   if (!user) return { ops: [], outcome: unknownExtension() }
   ctx.hints?.noteOwner(req.extension, user.value.id)
+  // Checked against the record read here (compared at commit): a session signs in its own worker only.
+  if (session !== undefined && session.userId !== user.value.id) {
+    return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'a worker\'s portal session signs in that worker only') }
+  }
+  // Read beside the rest: how many history records the worker has (a new seat may trim the oldest).
+  const historyKeys = ctx.history?.keysOf(user.value.id) ?? Promise.resolve([])
+  historyKeys.catch(() => undefined)
   const refused = signInRefusal(user.value, req.pin !== '')
   if (refused) return { ops: [], outcome: refused }
   const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
@@ -181,7 +207,8 @@ export async function planLogin(
   const now = ctx.now()
   const ops: Op[] = []
   // The lockout guards PIN guessing: an administrator signing a worker in without a PIN
-  // neither meets it nor clears it.
+  // neither meets it nor clears it; a worker's portal session meets it (a locked worker is locked
+  // everywhere) without clearing it.
   if (req.pin !== '') {
     const where = { userId, deviceId: req.deviceId, siteId: device.value.siteId }
     // First the desk's own throttle (desk-throttle.ts): a paused desk checks no PIN at all.
@@ -211,6 +238,9 @@ export async function planLogin(
       }
     }
     if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })
+  } else if (session !== undefined) {
+    const locked = lockedUntil((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
+    if (locked) return { ops: [], outcome: lockedOut(locked) }
   }
   // Checked after the PIN: the reply names the user's home site, which only the user (or an
   // administrator) may learn.
@@ -239,6 +269,11 @@ export async function planLogin(
     ...(occupantNow !== undefined && occupantNow !== userId ? [keys.seat(occupantNow), keys.revoking(occupantNow), keys.node(newSite)] : []),
     ...(crossesSites ? [keys.node(current.value.siteId)] : []),
   ])
+  // The seat ends here: a move (or a new seat at the same desk) ends its history record.
+  if (current) {
+    const reason = current.value.deviceId === req.deviceId ? ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN : ReleaseReason.RELEASE_REASON_MOVED
+    ops.push(historyEnd(keys, current.value, reason, now))
+  }
   if (current && current.value.deviceId !== req.deviceId) {
     revoked = toSeat(current.value, current.revision)
     const oldHost = await read.get(keys.host(current.value.deviceId))
@@ -267,13 +302,14 @@ export async function planLogin(
     siteId: device.value.siteId,
     since: new Date(now).toISOString(),
     ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
-    // Who signs in says how: an administrator, a SIP node (a feature code at the phone), or a
-    // provisioning service (the softkey sign-in at the phone).
-    via: caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : 'phone',
+    via: signInVia(caller),
     ...(pending.length > 0 ? { pending } : {}),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
   ops.push({ type: 'put', key: keys.seat(userId), value: seat })
+  ops.push(historyStart(keys, seat))
+  const writing = ops.flatMap((op) => (op.type === 'put' && op.key.startsWith(keys.seatHistory(userId)) ? [op.key] : []))
+  ops.push(...historyTrim(await historyKeys, ctx.history?.size ?? Infinity, writing))
   return { ops, outcome: { seat: toSeat(seat, '0'), revoked, bumped } }
 }
 

@@ -24,6 +24,13 @@ export interface ServedCore {
   deleteUser(request: p.DeleteUserRequest, caller: Caller): Promise<p.DeleteUserResponse>
   changePin(request: p.ChangePinRequest, caller: Caller): Promise<p.ChangePinResponse>
   resetPin(request: p.ResetPinRequest, caller: Caller): Promise<p.ResetPinResponse>
+  unlockUser(request: p.UnlockUserRequest, caller: Caller): Promise<p.UnlockUserResponse>
+  /** Opens a portal session; `adminName` names the tokens file's admin entry a token matches. */
+  createSession(request: p.CreateSessionRequest, caller: Caller, adminName: (token: string) => string | undefined): Promise<p.CreateSessionResponse>
+  /** The caller a portal's session token stands for (throws SESSION_INVALID). */
+  resolveSession(token: string, portal: string, hasAdmin: (name: string) => boolean): Promise<Caller>
+  getSession(caller: Caller): p.GetSessionResponse
+  endSession(caller: Caller): Promise<void>
   createDevice(request: p.CreateDeviceRequest, caller: Caller): Promise<p.CreateDeviceResponse>
   updateDevice(request: p.UpdateDeviceRequest, caller: Caller): Promise<p.UpdateDeviceResponse>
   deleteDevice(request: p.DeleteDeviceRequest, caller: Caller): Promise<p.DeleteDeviceResponse>
@@ -39,6 +46,8 @@ export interface ServedCore {
 
   getSeat(request: p.GetSeatRequest, caller: Caller): Promise<p.GetSeatResponse>
   listSeats(request: p.ListSeatsRequest, caller: Caller): Promise<p.ListSeatsResponse>
+  listFreeDesks(request: p.ListFreeDesksRequest, caller: Caller): Promise<p.ListFreeDesksResponse>
+  listSeatHistory(request: p.ListSeatHistoryRequest, caller: Caller): Promise<p.ListSeatHistoryResponse>
   getUser(request: p.GetUserRequest, caller: Caller): Promise<p.GetUserResponse>
   listUsers(request: p.ListUsersRequest, caller: Caller): Promise<p.ListUsersResponse>
   getDevice(request: p.GetDeviceRequest, caller: Caller): Promise<p.GetDeviceResponse>

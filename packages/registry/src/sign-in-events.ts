@@ -3,8 +3,12 @@ import { type Counter, type Meter, metrics } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { RegistryError } from './errors'
 
-/** How a worker signed in: at a phone with the PIN, or by an administrator (no PIN). */
-export type SignInVia = 'phone' | 'admin'
+/**
+ * How a worker signed in: at the phone with a feature code (`phone`), with the phone's Login key
+ * (`softkey`, through the provisioning service), in the web portal (`portal`), or by an
+ * administrator (`admin`); the seat's `via` (seats.ts `signInVia`).
+ */
+export type SignInVia = 'phone' | 'softkey' | 'portal' | 'admin'
 
 /**
  * `ok` (active at once), `pending` (returned still waiting for the old branch), or the refusal's
@@ -21,9 +25,9 @@ export function signInOutcomeOf(result: { response: LoginResponse } | { error: u
  * Logs and counts the sign-ins (Login) this instance served as the leader, for the operator's
  * view. Instrument of the OpenTelemetry meter `@flexseat/registry`:
  * `flexseat.sign_ins` (counter, `{sign-in}`), by `flexseat.outcome` ({@link signInOutcomeOf}),
- * `flexseat.via` (phone, admin) and `flexseat.site` (the desk's site; '' when refused before the
- * desk was known). Log message: `signed in` (info: user, device, at, via, pendingOn) for a
- * sign-in that succeeded. Never the PIN.
+ * `flexseat.via` ({@link SignInVia}: phone, softkey, portal, admin) and `flexseat.site` (the
+ * desk's site; '' when refused before the desk was known). Log message: `signed in` (info: user,
+ * device, at, via, pendingOn) for a sign-in that succeeded. Never the PIN.
  */
 export class SignInTelemetry {
   readonly #logger: Logger

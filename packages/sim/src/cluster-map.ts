@@ -24,6 +24,8 @@ export interface ClusterMapInput {
   wan?: WanPlan | undefined
   /** Provisioning service base URL by site id (phones fetch their files there). */
   provisioning?: ReadonlyMap<string, string> | undefined
+  /** Web portal URL by site id. */
+  portal?: ReadonlyMap<string, string> | undefined
 }
 
 /**
@@ -56,6 +58,10 @@ export function formatClusterMap(input: ClusterMapInput): string[] {
   if (input.provisioning !== undefined && input.provisioning.size > 0) {
     lines.push('', '  provisioning (desk phones fetch <mac>.cfg / <mac>.xml / <mac>.json here, digest user = device id; Login/Logout keys open the softkey sign-in)')
     for (const site of sites) lines.push(`    ${site.id.padEnd(width)}  ${input.provisioning.get(site.id) ?? '(not running)'}`)
+  }
+  if (input.portal !== undefined && input.portal.size > 0) {
+    lines.push('', `  web portal (workers: <url>/ with extension and PIN; administrators: <url>/admin with the admin token in ${tokenPath})`)
+    for (const site of sites) lines.push(`    ${site.id.padEnd(width)}  ${input.portal.get(site.id) ?? '(not running)'}`)
   }
   if (input.directory !== undefined) {
     const directoryPath = relative(input.cwd, `${input.stateDir}/${DEMO_DIRECTORY_FILE}`) || DEMO_DIRECTORY_FILE

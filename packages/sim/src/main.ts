@@ -189,7 +189,7 @@ async function main(): Promise<number> {
   const shutdown = async (code: number): Promise<void> => {
     if (exitCode !== undefined) return
     exitCode = code
-    sim('stopping: provisioning services, SIP nodes, SIP engines, registries, then etcd')
+    sim('stopping: portals, provisioning services, SIP nodes, SIP engines, registries, then etcd')
     // During the start, aborting makes Launcher.start stop what it began before it rejects.
     abort.abort()
     const started = await starting.catch(() => undefined)
@@ -237,7 +237,7 @@ async function main(): Promise<number> {
   if (exitCode !== undefined) return finished
   const directory = await readDemoDirectory(stateDir)
   const sip = launcher.addresses('sip-node').size > 0
-  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd(), directory, sip, wan: netns?.wan.plan, provisioning: launcher.addresses('provisioning') })) process.stdout.write(`${line}\n`)
+  for (const line of formatClusterMap({ sites, registries, status, stateDir, cwd: process.cwd(), directory, sip, wan: netns?.wan.plan, provisioning: launcher.addresses('provisioning'), portal: launcher.addresses('portal') })) process.stdout.write(`${line}\n`)
   sim('ready')
   ready = true
   return finished

@@ -16,8 +16,12 @@ export const SITE_ADDRESS_FIELDS: readonly (readonly string[])[] = [
   ['sip', 'contact'],
   ['sip', 'control'],
   ['sip', 'trunk_uri'],
+  // The provisioning service and the web portal: phones and browsers on this host reach them at
+  // the site's address (a namespace's 127.0.0.1 is its own).
   ['provisioning', 'listen'],
   ['provisioning', 'url'],
+  ['portal', 'listen'],
+  ['portal', 'url'],
 ]
 
 /**

@@ -25,6 +25,14 @@ export interface SimTokens {
   provisioning: Readonly<Record<string, string>>
   /** The file holding `provisioning[site]` (`FLEXSEAT_PROVISIONING_TOKEN_FILE` of that site's service). */
   provisioningTokenFile(site: string): string
+  /**
+   * Role portal: what the sites' web portals present (`.state/portal-token`,
+   * `FLEXSEAT_PORTAL_TOKEN_FILE`); alone it may only open sessions, so one serves every branch.
+   */
+  portal: string
+  portalTokenFile: string
+  /** The secret the portals sign their CSRF cookie with (`FLEXSEAT_PORTAL_COOKIE_SECRET_FILE`). */
+  portalCookieSecretFile: string
   /** File with the shared secret of the inter-site SIP trunk between the SIP nodes. */
   trunkSecretFile: string
   /**
@@ -77,12 +85,18 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
   const provisioning: Record<string, string> = {}
   for (const site of siteIds) provisioning[site] = await ensureSecret(join(stateDir, provisioningFile(site)))
   await rm(join(stateDir, SHARED_PROVISIONING_FILE), { force: true })
+  // The portals': one token (it only opens sessions), and the secret of their CSRF cookie.
+  const portalTokenFile = join(stateDir, SECRET_FILES.portal)
+  const portal = await ensureSecret(portalTokenFile)
+  const portalCookieSecretFile = join(stateDir, SECRET_FILES.portalCookie)
+  await ensureSecret(portalCookieSecretFile)
   const document = {
     tokens: [
       { name: 'sim-admin', role: 'admin', sha256: tokenHash(admin) },
       { name: 'sim-registry', role: 'registry', sha256: tokenHash(cluster) },
       ...siteIds.map((site) => ({ name: `sim-sip-node-${site}`, role: 'sip-node', site, sha256: tokenHash(sipNode[site]!) })),
       ...siteIds.map((site) => ({ name: `sim-provisioning-${site}`, role: 'provisioning', site, sha256: tokenHash(provisioning[site]!) })),
+      { name: 'sim-portal', role: 'portal', sha256: tokenHash(portal) },
     ],
   }
   const header =
@@ -90,11 +104,11 @@ export async function ensureTokens(stateDir: string, siteIds: readonly string[])
     '# (hex); the clear tokens are in the *-token files beside this one. Delete .state/ (or --reset) for new ones.\n'
   await writeFile(file, header + stringify(document), { mode: 0o600 })
   await chmod(file, 0o600)
-  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), provisioning, provisioningTokenFile: (site) => join(stateDir, provisioningFile(site)), ...secrets }
+  return { file, admin, cluster, sipNode, sipNodeTokenFile: (site) => join(stateDir, sipNodeFile(site)), provisioning, provisioningTokenFile: (site) => join(stateDir, provisioningFile(site)), portal, portalTokenFile, portalCookieSecretFile, ...secrets }
 }
 
-/** Secrets that are not registry tokens: the SIP trunk's and the SIP engines' control secret. */
-const SECRET_FILES = { trunk: 'trunk-secret', engine: 'engine-secret' } as const
+/** Secrets outside tokens.yaml's per-site tokens: the SIP trunk's, the SIP engines' control secret, the portals' token and cookie secret. */
+const SECRET_FILES = { trunk: 'trunk-secret', engine: 'engine-secret', portal: 'portal-token', portalCookie: 'portal-cookie-secret' } as const
 
 /** The secret in `path`, created (32 random bytes, base64url, mode 0600) when absent. */
 async function ensureSecret(path: string): Promise<string> {

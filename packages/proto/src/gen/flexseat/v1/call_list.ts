@@ -777,7 +777,8 @@ export const CallListServiceService = {
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
    * at one of its site's desks, or whose home device it is (device_id names that desk); a
    * provisioning service (the desk's call-list page) for the worker seated at one of its site's
-   * desks only (device_id names that desk).
+   * desks only (device_id names that desk); a worker's portal session for its own worker only
+   * (device_id may be empty).
    */
   listCalls: {
     path: "/flexseat.v1.CallListService/ListCalls" as const,
@@ -804,7 +805,8 @@ export interface CallListServiceServer extends UntypedServiceImplementation {
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
    * at one of its site's desks, or whose home device it is (device_id names that desk); a
    * provisioning service (the desk's call-list page) for the worker seated at one of its site's
-   * desks only (device_id names that desk).
+   * desks only (device_id names that desk); a worker's portal session for its own worker only
+   * (device_id may be empty).
    */
   listCalls: handleUnaryCall<ListCallsRequest, ListCallsResponse>;
 }
@@ -837,7 +839,8 @@ export interface CallListServiceClient extends Client {
    * ListCalls returns a worker's calls, newest first. Roles: admin; a sip-node for a worker seated
    * at one of its site's desks, or whose home device it is (device_id names that desk); a
    * provisioning service (the desk's call-list page) for the worker seated at one of its site's
-   * desks only (device_id names that desk).
+   * desks only (device_id names that desk); a worker's portal session for its own worker only
+   * (device_id may be empty).
    */
   listCalls(
     request: ListCallsRequest,

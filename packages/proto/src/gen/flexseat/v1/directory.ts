@@ -427,6 +427,14 @@ export interface ResetPinRequest {
 export interface ResetPinResponse {
 }
 
+export interface UnlockUserRequest {
+  requestId: string;
+  userId: string;
+}
+
+export interface UnlockUserResponse {
+}
+
 export interface CreateDeviceRequest {
   requestId: string;
   device: Device | undefined;
@@ -3060,6 +3068,151 @@ export const ResetPinResponse: MessageFns<ResetPinResponse> = {
   },
 };
 
+function createBaseUnlockUserRequest(): UnlockUserRequest {
+  return { requestId: "", userId: "" };
+}
+
+export const UnlockUserRequest: MessageFns<UnlockUserRequest> = {
+  encode(message: UnlockUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnlockUserRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: UnlockUserRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockUserRequest>): UnlockUserRequest {
+    return UnlockUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnlockUserRequest>): UnlockUserRequest {
+    const message = createBaseUnlockUserRequest();
+    message.requestId = object.requestId ?? "";
+    message.userId = object.userId ?? "";
+    return message;
+  },
+};
+
+function createBaseUnlockUserResponse(): UnlockUserResponse {
+  return {};
+}
+
+export const UnlockUserResponse: MessageFns<UnlockUserResponse> = {
+  encode(_: UnlockUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnlockUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnlockUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UnlockUserResponse {
+    return {};
+  },
+
+  toJSON(_: UnlockUserResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnlockUserResponse>): UnlockUserResponse {
+    return UnlockUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<UnlockUserResponse>): UnlockUserResponse {
+    const message = createBaseUnlockUserResponse();
+    return message;
+  },
+};
+
 function createBaseCreateDeviceRequest(): CreateDeviceRequest {
   return { requestId: "", device: undefined };
 }
@@ -5582,7 +5735,9 @@ export const DirectoryServiceService = {
   },
   /**
    * ChangePin changes a user's PIN given the old one (as *52 at a phone). Wrong old PINs count
-   * towards the lockout.
+   * towards the lockout. A worker's portal session changes only the worker's own PIN; one that
+   * was opened with the directory password may leave old_pin empty (the company password proved
+   * the worker): the PIN is then set as by ResetPin, the lockout cleared.
    */
   changePin: {
     path: "/flexseat.v1.DirectoryService/ChangePin" as const,
@@ -5602,6 +5757,20 @@ export const DirectoryServiceService = {
     requestDeserialize: (value: Buffer): ResetPinRequest => ResetPinRequest.decode(value),
     responseSerialize: (value: ResetPinResponse): Buffer => Buffer.from(ResetPinResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResetPinResponse => ResetPinResponse.decode(value),
+  },
+  /**
+   * UnlockUser ends a user's lockout (wrong PINs or directory passwords) and forgets the failures
+   * counted so far, keeping the PIN (administrators). Unlocking a user who is not locked changes
+   * nothing.
+   */
+  unlockUser: {
+    path: "/flexseat.v1.DirectoryService/UnlockUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnlockUserRequest): Buffer => Buffer.from(UnlockUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnlockUserRequest => UnlockUserRequest.decode(value),
+    responseSerialize: (value: UnlockUserResponse): Buffer => Buffer.from(UnlockUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnlockUserResponse => UnlockUserResponse.decode(value),
   },
   createDevice: {
     path: "/flexseat.v1.DirectoryService/CreateDevice" as const,
@@ -5781,11 +5950,19 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   listUsers: handleUnaryCall<ListUsersRequest, ListUsersResponse>;
   /**
    * ChangePin changes a user's PIN given the old one (as *52 at a phone). Wrong old PINs count
-   * towards the lockout.
+   * towards the lockout. A worker's portal session changes only the worker's own PIN; one that
+   * was opened with the directory password may leave old_pin empty (the company password proved
+   * the worker): the PIN is then set as by ResetPin, the lockout cleared.
    */
   changePin: handleUnaryCall<ChangePinRequest, ChangePinResponse>;
   /** ResetPin sets a user's PIN without the old one and clears a lockout (administrators). */
   resetPin: handleUnaryCall<ResetPinRequest, ResetPinResponse>;
+  /**
+   * UnlockUser ends a user's lockout (wrong PINs or directory passwords) and forgets the failures
+   * counted so far, keeping the PIN (administrators). Unlocking a user who is not locked changes
+   * nothing.
+   */
+  unlockUser: handleUnaryCall<UnlockUserRequest, UnlockUserResponse>;
   createDevice: handleUnaryCall<CreateDeviceRequest, CreateDeviceResponse>;
   updateDevice: handleUnaryCall<UpdateDeviceRequest, UpdateDeviceResponse>;
   /** DeleteDevice removes a device and releases the seat it hosts. */
@@ -5898,7 +6075,9 @@ export interface DirectoryServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * ChangePin changes a user's PIN given the old one (as *52 at a phone). Wrong old PINs count
-   * towards the lockout.
+   * towards the lockout. A worker's portal session changes only the worker's own PIN; one that
+   * was opened with the directory password may leave old_pin empty (the company password proved
+   * the worker): the PIN is then set as by ResetPin, the lockout cleared.
    */
   changePin(
     request: ChangePinRequest,
@@ -5930,6 +6109,26 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResetPinResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * UnlockUser ends a user's lockout (wrong PINs or directory passwords) and forgets the failures
+   * counted so far, keeping the PIN (administrators). Unlocking a user who is not locked changes
+   * nothing.
+   */
+  unlockUser(
+    request: UnlockUserRequest,
+    callback: (error: ServiceError | null, response: UnlockUserResponse) => void,
+  ): ClientUnaryCall;
+  unlockUser(
+    request: UnlockUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnlockUserResponse) => void,
+  ): ClientUnaryCall;
+  unlockUser(
+    request: UnlockUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnlockUserResponse) => void,
   ): ClientUnaryCall;
   createDevice(
     request: CreateDeviceRequest,

@@ -92,6 +92,16 @@ export enum ErrorCode {
   ERROR_CODE_PROFILE_NOT_FOUND = 27,
   /** ERROR_CODE_MAC_TAKEN - Another device has that MAC address. (ALREADY_EXISTS) */
   ERROR_CODE_MAC_TAKEN = 28,
+  /**
+   * ERROR_CODE_WRONG_PASSWORD - The directory password (or the username) is wrong; ErrorDetail.attempts_left says how many
+   * attempts remain before the lockout, when the username names a worker. (PERMISSION_DENIED)
+   */
+  ERROR_CODE_WRONG_PASSWORD = 29,
+  /**
+   * ERROR_CODE_SESSION_INVALID - The portal session is unknown, expired or ended (its worker's PIN changed, the worker was
+   * disabled or removed): sign in again. (UNAUTHENTICATED)
+   */
+  ERROR_CODE_SESSION_INVALID = 30,
   UNRECOGNIZED = -1,
 }
 
@@ -184,6 +194,12 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 28:
     case "ERROR_CODE_MAC_TAKEN":
       return ErrorCode.ERROR_CODE_MAC_TAKEN;
+    case 29:
+    case "ERROR_CODE_WRONG_PASSWORD":
+      return ErrorCode.ERROR_CODE_WRONG_PASSWORD;
+    case 30:
+    case "ERROR_CODE_SESSION_INVALID":
+      return ErrorCode.ERROR_CODE_SESSION_INVALID;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -251,6 +267,10 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_PROFILE_NOT_FOUND";
     case ErrorCode.ERROR_CODE_MAC_TAKEN:
       return "ERROR_CODE_MAC_TAKEN";
+    case ErrorCode.ERROR_CODE_WRONG_PASSWORD:
+      return "ERROR_CODE_WRONG_PASSWORD";
+    case ErrorCode.ERROR_CODE_SESSION_INVALID:
+      return "ERROR_CODE_SESSION_INVALID";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -38,6 +38,11 @@ export enum SeatVia {
    * with extension and PIN.
    */
   SEAT_VIA_SOFTKEY = 3,
+  /**
+   * SEAT_VIA_PORTAL - Taken in the web portal by the worker, signed in to it with their PIN or their directory
+   * password (SessionService).
+   */
+  SEAT_VIA_PORTAL = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -55,6 +60,9 @@ export function seatViaFromJSON(object: any): SeatVia {
     case 3:
     case "SEAT_VIA_SOFTKEY":
       return SeatVia.SEAT_VIA_SOFTKEY;
+    case 4:
+    case "SEAT_VIA_PORTAL":
+      return SeatVia.SEAT_VIA_PORTAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -72,6 +80,8 @@ export function seatViaToJSON(object: SeatVia): string {
       return "SEAT_VIA_ADMIN";
     case SeatVia.SEAT_VIA_SOFTKEY:
       return "SEAT_VIA_SOFTKEY";
+    case SeatVia.SEAT_VIA_PORTAL:
+      return "SEAT_VIA_PORTAL";
     case SeatVia.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -95,6 +105,12 @@ export enum ReleaseReason {
   RELEASE_REASON_DELETED = 6,
   /** RELEASE_REASON_DIRECTORY - The company directory removed or disabled the worker (directory sync). */
   RELEASE_REASON_DIRECTORY = 7,
+  /**
+   * RELEASE_REASON_SIGNED_IN_AGAIN - The worker signed in again at the same phone: a new seat (a new time limit, a new way in)
+   * replaced the old one there. Only in the seat history (ListSeatHistory); WatchSeats shows it
+   * as the new seat.
+   */
+  RELEASE_REASON_SIGNED_IN_AGAIN = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -124,6 +140,9 @@ export function releaseReasonFromJSON(object: any): ReleaseReason {
     case 7:
     case "RELEASE_REASON_DIRECTORY":
       return ReleaseReason.RELEASE_REASON_DIRECTORY;
+    case 8:
+    case "RELEASE_REASON_SIGNED_IN_AGAIN":
+      return ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -149,6 +168,8 @@ export function releaseReasonToJSON(object: ReleaseReason): string {
       return "RELEASE_REASON_DELETED";
     case ReleaseReason.RELEASE_REASON_DIRECTORY:
       return "RELEASE_REASON_DIRECTORY";
+    case ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN:
+      return "RELEASE_REASON_SIGNED_IN_AGAIN";
     case ReleaseReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -415,6 +436,70 @@ export interface WatchSeatsResponse {
   message: { $case: "snapshot"; value: SeatSnapshot } | //
   /** Every change of one revision. */
   { $case: "changes"; value: SeatChanges } | undefined;
+}
+
+export interface ListFreeDesksRequest {
+  /** Only desks at this site (all sites when empty). */
+  siteId: string;
+  /** Only desks whose label or id contains this text, ignoring case (at most 64 characters). */
+  labelContains: string;
+  /** At most this many desks (default 100, maximum 1000), in site then id order. */
+  limit: number;
+}
+
+/** A flex desk nobody sits at. */
+export interface FreeDesk {
+  deviceId: string;
+  siteId: string;
+  /** Where the desk stands (Device.label). */
+  label: string;
+  /** The desk's own extension. */
+  extension: string;
+  /**
+   * Its phone is registered at its branch (a binding that has not expired): a seat taken there
+   * rings at once.
+   */
+  online: boolean;
+}
+
+export interface ListFreeDesksResponse {
+  desks: FreeDesk[];
+  /** More desks matched than limit. */
+  truncated: boolean;
+}
+
+export interface ListSeatHistoryRequest {
+  userId: string;
+  /** At most this many records, newest first (0: all that are kept). */
+  limit: number;
+}
+
+/** One seat a worker held. */
+export interface SeatHistoryRecord {
+  userId: string;
+  /** The worker's extension while seated. */
+  extension: string;
+  deviceId: string;
+  /** The desk's site. */
+  siteId: string;
+  /** When the seat was taken. */
+  start:
+    | Date
+    | undefined;
+  /** When it ended; unset while the worker still sits there. */
+  end:
+    | Date
+    | undefined;
+  /** Why it ended (unset while it lasts). */
+  reason: ReleaseReason;
+  via: SeatVia;
+  /** The time limit the seat had (unset: none). */
+  expiresAt: Date | undefined;
+}
+
+export interface ListSeatHistoryResponse {
+  /** Newest first. */
+  records: SeatHistoryRecord[];
 }
 
 function createBaseSeat(): Seat {
@@ -2197,6 +2282,724 @@ export const WatchSeatsResponse: MessageFns<WatchSeatsResponse> = {
   },
 };
 
+function createBaseListFreeDesksRequest(): ListFreeDesksRequest {
+  return { siteId: "", labelContains: "", limit: 0 };
+}
+
+export const ListFreeDesksRequest: MessageFns<ListFreeDesksRequest> = {
+  encode(message: ListFreeDesksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.labelContains !== "") {
+      writer.uint32(18).string(message.labelContains);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFreeDesksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFreeDesksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.labelContains = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFreeDesksRequest {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      labelContains: isSet(object.labelContains)
+        ? globalThis.String(object.labelContains)
+        : isSet(object.label_contains)
+        ? globalThis.String(object.label_contains)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListFreeDesksRequest): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.labelContains !== "") {
+      obj.labelContains = message.labelContains;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFreeDesksRequest>): ListFreeDesksRequest {
+    return ListFreeDesksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListFreeDesksRequest>): ListFreeDesksRequest {
+    const message = createBaseListFreeDesksRequest();
+    message.siteId = object.siteId ?? "";
+    message.labelContains = object.labelContains ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseFreeDesk(): FreeDesk {
+  return { deviceId: "", siteId: "", label: "", extension: "", online: false };
+}
+
+export const FreeDesk: MessageFns<FreeDesk> = {
+  encode(message: FreeDesk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.siteId !== "") {
+      writer.uint32(18).string(message.siteId);
+    }
+    if (message.label !== "") {
+      writer.uint32(26).string(message.label);
+    }
+    if (message.extension !== "") {
+      writer.uint32(34).string(message.extension);
+    }
+    if (message.online !== false) {
+      writer.uint32(40).bool(message.online);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FreeDesk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFreeDesk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.extension = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.online = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FreeDesk {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      extension: isSet(object.extension) ? globalThis.String(object.extension) : "",
+      online: isSet(object.online) ? globalThis.Boolean(object.online) : false,
+    };
+  },
+
+  toJSON(message: FreeDesk): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.extension !== "") {
+      obj.extension = message.extension;
+    }
+    if (message.online !== false) {
+      obj.online = message.online;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FreeDesk>): FreeDesk {
+    return FreeDesk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FreeDesk>): FreeDesk {
+    const message = createBaseFreeDesk();
+    message.deviceId = object.deviceId ?? "";
+    message.siteId = object.siteId ?? "";
+    message.label = object.label ?? "";
+    message.extension = object.extension ?? "";
+    message.online = object.online ?? false;
+    return message;
+  },
+};
+
+function createBaseListFreeDesksResponse(): ListFreeDesksResponse {
+  return { desks: [], truncated: false };
+}
+
+export const ListFreeDesksResponse: MessageFns<ListFreeDesksResponse> = {
+  encode(message: ListFreeDesksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.desks) {
+      FreeDesk.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(16).bool(message.truncated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFreeDesksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFreeDesksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.desks.push(FreeDesk.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFreeDesksResponse {
+    return {
+      desks: globalThis.Array.isArray(object?.desks) ? object.desks.map((e: any) => FreeDesk.fromJSON(e)) : [],
+      truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+    };
+  },
+
+  toJSON(message: ListFreeDesksResponse): unknown {
+    const obj: any = {};
+    if (message.desks?.length) {
+      obj.desks = message.desks.map((e) => FreeDesk.toJSON(e));
+    }
+    if (message.truncated !== false) {
+      obj.truncated = message.truncated;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFreeDesksResponse>): ListFreeDesksResponse {
+    return ListFreeDesksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListFreeDesksResponse>): ListFreeDesksResponse {
+    const message = createBaseListFreeDesksResponse();
+    message.desks = object.desks?.map((e) => FreeDesk.fromPartial(e)) || [];
+    message.truncated = object.truncated ?? false;
+    return message;
+  },
+};
+
+function createBaseListSeatHistoryRequest(): ListSeatHistoryRequest {
+  return { userId: "", limit: 0 };
+}
+
+export const ListSeatHistoryRequest: MessageFns<ListSeatHistoryRequest> = {
+  encode(message: ListSeatHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSeatHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSeatHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSeatHistoryRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListSeatHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSeatHistoryRequest>): ListSeatHistoryRequest {
+    return ListSeatHistoryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSeatHistoryRequest>): ListSeatHistoryRequest {
+    const message = createBaseListSeatHistoryRequest();
+    message.userId = object.userId ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseSeatHistoryRecord(): SeatHistoryRecord {
+  return {
+    userId: "",
+    extension: "",
+    deviceId: "",
+    siteId: "",
+    start: undefined,
+    end: undefined,
+    reason: 0,
+    via: 0,
+    expiresAt: undefined,
+  };
+}
+
+export const SeatHistoryRecord: MessageFns<SeatHistoryRecord> = {
+  encode(message: SeatHistoryRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.extension !== "") {
+      writer.uint32(18).string(message.extension);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(26).string(message.deviceId);
+    }
+    if (message.siteId !== "") {
+      writer.uint32(34).string(message.siteId);
+    }
+    if (message.start !== undefined) {
+      Timestamp.encode(toTimestamp(message.start), writer.uint32(42).fork()).join();
+    }
+    if (message.end !== undefined) {
+      Timestamp.encode(toTimestamp(message.end), writer.uint32(50).fork()).join();
+    }
+    if (message.reason !== 0) {
+      writer.uint32(56).int32(message.reason);
+    }
+    if (message.via !== 0) {
+      writer.uint32(64).int32(message.via);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SeatHistoryRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSeatHistoryRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.extension = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.start = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.end = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.via = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SeatHistoryRecord {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      extension: isSet(object.extension) ? globalThis.String(object.extension) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      start: isSet(object.start) ? fromJsonTimestamp(object.start) : undefined,
+      end: isSet(object.end) ? fromJsonTimestamp(object.end) : undefined,
+      reason: isSet(object.reason) ? releaseReasonFromJSON(object.reason) : 0,
+      via: isSet(object.via) ? seatViaFromJSON(object.via) : 0,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SeatHistoryRecord): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.extension !== "") {
+      obj.extension = message.extension;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.start !== undefined) {
+      obj.start = message.start.toISOString();
+    }
+    if (message.end !== undefined) {
+      obj.end = message.end.toISOString();
+    }
+    if (message.reason !== 0) {
+      obj.reason = releaseReasonToJSON(message.reason);
+    }
+    if (message.via !== 0) {
+      obj.via = seatViaToJSON(message.via);
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SeatHistoryRecord>): SeatHistoryRecord {
+    return SeatHistoryRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SeatHistoryRecord>): SeatHistoryRecord {
+    const message = createBaseSeatHistoryRecord();
+    message.userId = object.userId ?? "";
+    message.extension = object.extension ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.siteId = object.siteId ?? "";
+    message.start = object.start ?? undefined;
+    message.end = object.end ?? undefined;
+    message.reason = object.reason ?? 0;
+    message.via = object.via ?? 0;
+    message.expiresAt = object.expiresAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListSeatHistoryResponse(): ListSeatHistoryResponse {
+  return { records: [] };
+}
+
+export const ListSeatHistoryResponse: MessageFns<ListSeatHistoryResponse> = {
+  encode(message: ListSeatHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      SeatHistoryRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSeatHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSeatHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(SeatHistoryRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSeatHistoryResponse {
+    return {
+      records: globalThis.Array.isArray(object?.records)
+        ? object.records.map((e: any) => SeatHistoryRecord.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSeatHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => SeatHistoryRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSeatHistoryResponse>): ListSeatHistoryResponse {
+    return ListSeatHistoryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSeatHistoryResponse>): ListSeatHistoryResponse {
+    const message = createBaseListSeatHistoryResponse();
+    message.records = object.records?.map((e) => SeatHistoryRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * SeatService signs workers in and out of phones and streams seat changes.
  *
@@ -2286,6 +3089,41 @@ export const SeatServiceService = {
     responseSerialize: (value: WatchSeatsResponse): Buffer => Buffer.from(WatchSeatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchSeatsResponse => WatchSeatsResponse.decode(value),
   },
+  /**
+   * ListFreeDesks lists the flex desks nobody sits at (and no seat is pending at), optionally of
+   * one site and whose label contains a text: where a worker may sit down now. Each says whether
+   * its phone is registered. Roles: every reader, and a worker's portal session.
+   */
+  listFreeDesks: {
+    path: "/flexseat.v1.SeatService/ListFreeDesks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFreeDesksRequest): Buffer => Buffer.from(ListFreeDesksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFreeDesksRequest => ListFreeDesksRequest.decode(value),
+    responseSerialize: (value: ListFreeDesksResponse): Buffer =>
+      Buffer.from(ListFreeDesksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFreeDesksResponse => ListFreeDesksResponse.decode(value),
+  },
+  /**
+   * ListSeatHistory returns a worker's seats, newest first: each seat the worker held (where,
+   * since when, how), and for those that ended, when and why. The registry writes a seat's record
+   * in the same fenced transaction as the seat itself (so the history never disagrees with the
+   * seats), keeps at most FLEXSEAT_SEAT_HISTORY_SIZE records per worker (default 500) and none
+   * longer than FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS after its last change (default 90 days);
+   * a deleted worker's history stays until then. Roles: every reader, and a worker's portal
+   * session for the worker's own history.
+   */
+  listSeatHistory: {
+    path: "/flexseat.v1.SeatService/ListSeatHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSeatHistoryRequest): Buffer =>
+      Buffer.from(ListSeatHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSeatHistoryRequest => ListSeatHistoryRequest.decode(value),
+    responseSerialize: (value: ListSeatHistoryResponse): Buffer =>
+      Buffer.from(ListSeatHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSeatHistoryResponse => ListSeatHistoryResponse.decode(value),
+  },
 } as const;
 
 export interface SeatServiceServer extends UntypedServiceImplementation {
@@ -2326,6 +3164,22 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * restored from a backup) gets a snapshot with SNAPSHOT_REASON_AHEAD, to be applied likewise.
    */
   watchSeats: handleServerStreamingCall<WatchSeatsRequest, WatchSeatsResponse>;
+  /**
+   * ListFreeDesks lists the flex desks nobody sits at (and no seat is pending at), optionally of
+   * one site and whose label contains a text: where a worker may sit down now. Each says whether
+   * its phone is registered. Roles: every reader, and a worker's portal session.
+   */
+  listFreeDesks: handleUnaryCall<ListFreeDesksRequest, ListFreeDesksResponse>;
+  /**
+   * ListSeatHistory returns a worker's seats, newest first: each seat the worker held (where,
+   * since when, how), and for those that ended, when and why. The registry writes a seat's record
+   * in the same fenced transaction as the seat itself (so the history never disagrees with the
+   * seats), keeps at most FLEXSEAT_SEAT_HISTORY_SIZE records per worker (default 500) and none
+   * longer than FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS after its last change (default 90 days);
+   * a deleted worker's history stays until then. Roles: every reader, and a worker's portal
+   * session for the worker's own history.
+   */
+  listSeatHistory: handleUnaryCall<ListSeatHistoryRequest, ListSeatHistoryResponse>;
 }
 
 export interface SeatServiceClient extends Client {
@@ -2427,6 +3281,50 @@ export interface SeatServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchSeatsResponse>;
+  /**
+   * ListFreeDesks lists the flex desks nobody sits at (and no seat is pending at), optionally of
+   * one site and whose label contains a text: where a worker may sit down now. Each says whether
+   * its phone is registered. Roles: every reader, and a worker's portal session.
+   */
+  listFreeDesks(
+    request: ListFreeDesksRequest,
+    callback: (error: ServiceError | null, response: ListFreeDesksResponse) => void,
+  ): ClientUnaryCall;
+  listFreeDesks(
+    request: ListFreeDesksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFreeDesksResponse) => void,
+  ): ClientUnaryCall;
+  listFreeDesks(
+    request: ListFreeDesksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFreeDesksResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListSeatHistory returns a worker's seats, newest first: each seat the worker held (where,
+   * since when, how), and for those that ended, when and why. The registry writes a seat's record
+   * in the same fenced transaction as the seat itself (so the history never disagrees with the
+   * seats), keeps at most FLEXSEAT_SEAT_HISTORY_SIZE records per worker (default 500) and none
+   * longer than FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS after its last change (default 90 days);
+   * a deleted worker's history stays until then. Roles: every reader, and a worker's portal
+   * session for the worker's own history.
+   */
+  listSeatHistory(
+    request: ListSeatHistoryRequest,
+    callback: (error: ServiceError | null, response: ListSeatHistoryResponse) => void,
+  ): ClientUnaryCall;
+  listSeatHistory(
+    request: ListSeatHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSeatHistoryResponse) => void,
+  ): ClientUnaryCall;
+  listSeatHistory(
+    request: ListSeatHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSeatHistoryResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const SeatServiceClient = makeGenericClientConstructor(

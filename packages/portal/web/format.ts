@@ -1,0 +1,44 @@
+// Times and words as a person reads them, in the browser's language and time zone.
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' })
+
+export function when(iso: string | null | undefined): string {
+  return iso === null || iso === undefined ? '' : timeFormat.format(new Date(iso))
+}
+
+export function clock(date: Date): string {
+  return clockFormat.format(date)
+}
+
+const VIA: Record<string, string> = { phone: 'at the phone (*51)', softkey: 'at the phone (Login key)', portal: 'in the portal', admin: 'by an administrator' }
+export function viaWords(via: string): string {
+  return VIA[via] ?? via
+}
+
+const REASONS: Record<string, string> = {
+  logout: 'signed out',
+  moved: 'signed in elsewhere',
+  bumped: 'someone else took the desk',
+  expired: 'time ran out',
+  admin: 'signed out by an administrator',
+  deleted: 'deleted',
+  directory: 'removed by the directory',
+  'signed-in-again': 'signed in again at the same desk',
+}
+export function reasonWords(reason: string): string {
+  return reason === '' ? 'still seated' : (REASONS[reason] ?? reason)
+}
+
+/** A call in the worker's list: incoming (answered), missed (incoming, not answered), outgoing. */
+export function callWords(direction: 'incoming' | 'outgoing', answered: boolean): string {
+  return direction === 'outgoing' ? 'outgoing' : answered ? 'incoming' : 'missed'
+}
+
+/** A call's length as m:ss (h:mm:ss from an hour on). */
+export function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3_600)
+  const m = Math.floor((seconds % 3_600) / 60)
+  const s = String(seconds % 60).padStart(2, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}
