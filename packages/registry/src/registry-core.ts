@@ -83,7 +83,7 @@ import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
 import type { Caller } from './caller'
-import { SignInTelemetry, type SignInVia } from './sign-in-events'
+import { SignInTelemetry, signInVia } from './sign-in-events'
 import {
   DEVICE_MASKABLE,
   DEVICE_WRITABLE,
@@ -452,7 +452,7 @@ export class RegistryCore extends EventEmitter {
       if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
       return checked.ok
     }
-    const via: SignInVia = caller.role === 'admin' ? 'admin' : 'phone'
+    const via = signInVia(caller.role)
     const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)

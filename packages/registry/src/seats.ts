@@ -8,6 +8,7 @@ import { type Op, REQUEST_LEASE } from './kv'
 import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil, deskThrottled, recordDeskFailure } from './desk-throttle'
 import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
 import { withPinEvent } from './pin-events'
+import { signInVia } from './sign-in-events'
 import { verifyPin } from './pin-hash'
 import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, UserRecord } from './records'
 import { toSeat } from './records'
@@ -269,7 +270,7 @@ export async function planLogin(
     ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
     // Who signs in says how: an administrator, a SIP node (a feature code at the phone), or a
     // provisioning service (the softkey sign-in at the phone).
-    via: caller.role === 'admin' ? 'admin' : caller.role === 'provisioning' ? 'softkey' : 'phone',
+    via: signInVia(caller.role),
     ...(pending.length > 0 ? { pending } : {}),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })

@@ -1,10 +1,20 @@
 import { ErrorCode, type LoginResponse } from '@flexseat/proto'
 import { type Counter, type Meter, metrics } from '@opentelemetry/api'
 import type { Logger } from 'pino'
+import type { Role } from './caller'
 import { RegistryError } from './errors'
 
-/** How a worker signed in: at a phone with the PIN, or by an administrator (no PIN). */
-export type SignInVia = 'phone' | 'admin'
+/**
+ * How a worker signed in: at a phone with a feature code (`*51`, through its SIP node), with the
+ * phone's softkey application (through the branch's provisioning service), or by an
+ * administrator (no PIN needed).
+ */
+export type SignInVia = 'phone' | 'softkey' | 'admin'
+
+/** The method of a sign-in by a caller of `role`: who signs in says how (also the seat's `via`). */
+export function signInVia(role: Role): SignInVia {
+  return role === 'admin' ? 'admin' : role === 'provisioning' ? 'softkey' : 'phone'
+}
 
 /**
  * `ok` (active at once), `pending` (returned still waiting for the old branch), or the refusal's
@@ -21,7 +31,7 @@ export function signInOutcomeOf(result: { response: LoginResponse } | { error: u
  * Logs and counts the sign-ins (Login) this instance served as the leader, for the operator's
  * view. Instrument of the OpenTelemetry meter `@flexseat/registry`:
  * `flexseat.sign_ins` (counter, `{sign-in}`), by `flexseat.outcome` ({@link signInOutcomeOf}),
- * `flexseat.via` (phone, admin) and `flexseat.site` (the desk's site; '' when refused before the
+ * `flexseat.via` ({@link signInVia}: phone, softkey, admin) and `flexseat.site` (the desk's site; '' when refused before the
  * desk was known). Log message: `signed in` (info: user, device, at, via, pendingOn) for a
  * sign-in that succeeded. Never the PIN.
  */
