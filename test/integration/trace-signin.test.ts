@@ -4,10 +4,11 @@
 // node is an ancestor of the registry's Login span (W3C trace context in the gRPC metadata),
 // whose children are the etcd transactions of the write; the old branch's node applies a move in
 // a span of its own, linked to the sign-in's trace, whose children are its acknowledgement (with
-// the registry's AckRevocations below it) and the MESSAGE to the old phone; the INVITE's span ends
-// with the final response to the new phone; a call routed to another branch is one trace
-// (traceparent on the trunk).
-// Log lines written inside a span carry its trace id.
+// the registry's AckRevocations below it), the MESSAGE and the check-sync NOTIFY to the old
+// phone; the INVITE's span ends with the final response to the new phone; a call routed to
+// another branch is one trace (traceparent on the trunk). Log lines written inside a span carry
+// its trace id. Guards tried: without the ack's span, or without the apply span's context around
+// the old phone's MESSAGE, the takeover's subtest fails naming the spans it found.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
@@ -126,6 +127,8 @@ t.test('a sign-in is one trace from the INVITE to etcd; a call between branches 
     t.equal(told.service, 'flexseat-sip-node')
     t.equal(told.attributes['flexseat.device'], 'ams-desk-1', 'to the old phone')
     t.equal(told.attributes['sip.status'], 200, 'with the phone\'s final response')
+    const synced = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'sip.notify' && s.parentSpanId === apply.spanId))
+    t.equal(synced.attributes['flexseat.device'], 'ams-desk-1', 'the old phone\'s check-sync NOTIFY is a child of the apply span too')
 
     // The new phone: the INVITE's span ends once the final response is handed to the engine, and says which.
     t.equal(invite.attributes['sip.status'], 480, 'the INVITE span carries the final response to the new phone')

@@ -210,7 +210,8 @@ export class SeatNotifier {
       const applied = this.#acknowledge(revoked)
       for (const note of leaving) if (note.revoked === true) note.context = applied
     }
-    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))])
+    const contexts = new Map(leaving.flatMap((note) => (note.context === undefined ? [] : [[note.deviceId, note.context] as const])))
+    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))], contexts)
     // Departures first: on a phone where one worker bumps another, the display ends on the newcomer.
     this.#queue([...leaving, ...arriving])
   }
@@ -236,8 +237,9 @@ export class SeatNotifier {
   // In a span of its own (`seat.revocation_apply`, a new trace: it applies a batch of watch
   // events), linked to the trace of each sign-in that moved a seat away (the traceparent the
   // registry stored with the pending revocation); its children are the acknowledgement
-  // (`seat.revocation_ack`, whose child is the registry's `registry.AckRevocations`) and the
-  // MESSAGEs telling the phones (`sip.message`, phone-messenger.ts). Returns the span's context.
+  // (`seat.revocation_ack`, whose child is the registry's `registry.AckRevocations`), the
+  // MESSAGEs telling the phones and the `check-sync` NOTIFYs that make them fetch their files
+  // again (`sip.message`, `sip.notify`, phone-messenger.ts). Returns the span's context.
   #acknowledge(revoked: Revoked[]): Context {
     let applied: Context = ROOT_CONTEXT
     const attributes = { 'flexseat.revocations': revoked.length, 'flexseat.users': revoked.map(({ seat }) => seat.userId) }
@@ -267,8 +269,9 @@ export class SeatNotifier {
 
   // Every phone whose seat changed fetches its file again: the worker's keys and a Logout key
   // where a worker sat down, the desk's own keys and a Login key where one left. On a chain of
-  // their own, so a display text waiting for a slow phone does not hold them up.
-  #checkSync(deviceIds: string[]): void {
+  // their own, so a display text waiting for a slow phone does not hold them up. A phone a seat
+  // left is sent its NOTIFY in the context of the revocation's apply span (`contexts`).
+  #checkSync(deviceIds: string[], contexts: ReadonlyMap<string, Context>): void {
     const checkSync = this.#o.messenger.checkSync?.bind(this.#o.messenger)
     if (checkSync === undefined || deviceIds.length === 0) return
     this.#syncs = this.#syncs.then(async () => {
@@ -280,7 +283,7 @@ export class SeatNotifier {
           } catch {
             // The directory is unreachable: the generic variant still reaches most phones.
           }
-          await checkSync(deviceId, vendor)
+          await otelContext.with(contexts.get(deviceId) ?? ROOT_CONTEXT, () => checkSync(deviceId, vendor))
         }),
       )
     })
