@@ -5,7 +5,9 @@
 // takeover between branches (the revocation latency at the old branch), registrations, a call.
 // Every series named `flexseat_*` must be in the catalogue (packages/telemetry/src/metric-catalogue.ts,
 // which the Grafana dashboard is checked against) with exactly its labels, and every catalogued
-// metric must be served by its service.
+// metric must be served by its service. Guards tried: the softkey Login counted as `phone`, and
+// the node not counting REGISTERs: the method and registration checks fail, and the node no
+// longer serves a catalogued metric.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { bearer, unary } from '@flexseat/proto'
