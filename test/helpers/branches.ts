@@ -77,6 +77,8 @@ export interface BranchesOptions {
   nodeEnv?: Record<string, string>
   /** Extra environment of every registry. */
   registryEnv?: Record<string, string>
+  /** Extra environment of each branch's embedded SIP engine (not of a drachtio-server). */
+  engineEnv?: (siteId: string) => Record<string, string>
   /** Changes a branch's site file before anything starts (e.g. its `emergency` section). */
   sitePatch?: (siteId: string, doc: ReturnType<typeof parseDocument>) => void
   /** Seed the devices and workers (default true). */
@@ -233,7 +235,7 @@ export class Branches {
 
       // 1. Engines on port 0 (they print the ports they got), in parallel.
       const engineStart = performance.now()
-      const engines = await Promise.all(siteIds.map((siteId) => startEngine(siteId, drachtioSecret, timeoutMs, cleanups)))
+      const engines = await Promise.all(siteIds.map((siteId) => startEngine(siteId, drachtioSecret, timeoutMs, cleanups, options.engineEnv?.(siteId))))
       await carrierStart
       const enginesMs = performance.now() - engineStart
 
@@ -906,7 +908,7 @@ function seededDevices(siteId: string, index: number): SeededDevice[] {
   ]
 }
 
-async function startEngine(siteId: string, secret: string, timeoutMs: number, cleanups: (() => Promise<unknown>)[]): Promise<{ process: TetheredProcess; sipPort: number; controlPort: number; text: string[] }> {
+async function startEngine(siteId: string, secret: string, timeoutMs: number, cleanups: (() => Promise<unknown>)[], env?: Record<string, string>): Promise<{ process: TetheredProcess; sipPort: number; controlPort: number; text: string[] }> {
   if (onRealDrachtio()) {
     for (let attempt = 1; ; attempt += 1) {
       const started = await startDrachtioServer(siteId, secret, timeoutMs, cleanups)
@@ -917,7 +919,7 @@ async function startEngine(siteId: string, secret: string, timeoutMs: number, cl
     }
   }
   if (!existsSync(ENGINE_MAIN)) throw new Error(`${ENGINE_MAIN} is missing: npm run build`)
-  const child = await TetheredProcess.spawn(process.execPath, [ENGINE_MAIN, '--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'warning'], { cwd: REPO_ROOT })
+  const child = await TetheredProcess.spawn(process.execPath, [ENGINE_MAIN, '--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'warning'], { cwd: REPO_ROOT, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) })
   cleanups.push(() => holding(() => child.stop(2_000)))
   const text: string[] = []
   let listening: { control: { port: number }; sip: { transport: string; port: number }[] } | undefined

@@ -3,8 +3,12 @@
 // span processor of ours), and the test reads the span tree back. The *51 INVITE's span at the
 // node is an ancestor of the registry's Login span (W3C trace context in the gRPC metadata),
 // whose children are the etcd transactions of the write; the old branch's node applies a move in
-// a span of its own; a call routed to another branch is one trace (traceparent on the trunk).
-// Log lines written inside a span carry its trace id.
+// a span of its own, linked to the sign-in's trace, whose children are its acknowledgement (with
+// the registry's AckRevocations below it), the MESSAGE and the check-sync NOTIFY to the old
+// phone; the INVITE's span ends with the final response to the new phone; a call routed to
+// another branch is one trace (traceparent on the trunk). Log lines written inside a span carry
+// its trace id. Guards tried: without the ack's span, or without the apply span's context around
+// the old phone's MESSAGE, the takeover's subtest fails naming the spans it found.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
@@ -95,7 +99,7 @@ t.test('a sign-in is one trace from the INVITE to etcd; a call between branches 
     t.equal(logged[0]?.['trace_id'], invite.traceId, 'the node\'s log line of the sign-in carries the trace id')
   })
 
-  await t.test('a takeover: the old branch applies the move in a span of its own, linked to the sign-in', async (t) => {
+  await t.test('a takeover: the old branch applies the move in a span of its own, linked to the sign-in; its ack and MESSAGE below it', async (t) => {
     const signIn = await berDesk.dial(`*51*1001*${PIN['1001']}`)
     t.equal(statusLine(signIn), '480 Signed in as 1001')
     const invite = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'sip.feature_code' && s.attributes['sip.call_id'] === signIn.callId))
@@ -108,6 +112,27 @@ t.test('a sign-in is one trace from the INVITE to etcd; a call between branches 
     t.equal(linkedTo?.service, 'flexseat-registry', 'the link names a span of the registry\'s write')
     const revoked = branches.nodeLogsMatching('amsterdam', (l) => l.msg === 'seat revoked' && l['user'] === 'ada')
     t.equal(revoked.at(-1)?.['trace_id'], apply.traceId, 'the `seat revoked` log line carries the apply span\'s trace id')
+
+    // The old node's acknowledgement: a child of the apply span, and the registry's handling of it below.
+    const ack = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'seat.revocation_ack' && s.parentSpanId === apply.spanId))
+    t.equal(ack.service, 'flexseat-sip-node', 'the acknowledgement span is the old node\'s')
+    t.equal(ack.traceId, apply.traceId)
+    const ackHandled = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'registry.AckRevocations' && s.traceId === apply.traceId))
+    t.equal(ackHandled.service, 'flexseat-registry')
+    t.ok(ancestors(ackHandled, await spansOf(files)).some((s) => s.spanId === ack.spanId), 'registry.AckRevocations descends from the acknowledgement span (trace context in the gRPC metadata)')
+
+    // The MESSAGE telling the old phone: a child of the apply span, ended by the phone's answer.
+    await amsDesk.waitForMessage(/signed in at/)
+    const told = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'sip.message' && s.parentSpanId === apply.spanId))
+    t.equal(told.service, 'flexseat-sip-node')
+    t.equal(told.attributes['flexseat.device'], 'ams-desk-1', 'to the old phone')
+    t.equal(told.attributes['sip.status'], 200, 'with the phone\'s final response')
+    const synced = await waitForSpans(files, (spans) => spans.find((s) => s.name === 'sip.notify' && s.parentSpanId === apply.spanId))
+    t.equal(synced.attributes['flexseat.device'], 'ams-desk-1', 'the old phone\'s check-sync NOTIFY is a child of the apply span too')
+
+    // The new phone: the INVITE's span ends once the final response is handed to the engine, and says which.
+    t.equal(invite.attributes['sip.status'], 480, 'the INVITE span carries the final response to the new phone')
+    t.ok(invite.end >= ack.start, 'the INVITE span outlasts the old node\'s acknowledgement (the registry answers the Login once the old branch acknowledged)')
   })
 
   await t.test('a call routed to another branch is one trace (traceparent on the trunk)', async (t) => {

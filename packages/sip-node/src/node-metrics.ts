@@ -11,6 +11,9 @@ import { type Counter, type Histogram, type Meter, metrics } from '@opentelemetr
  *   told (`told`: the MESSAGE answered or failed);
  * - `flexseat.confirmation_lease.active` (gauge, 1 or 0): whether this node holds the branch's lease;
  * - `flexseat.phones.registered` (gauge): phones with a live registration here;
+ * - `flexseat.registrations` (counter): REGISTERs answered, by `flexseat.outcome` (`ok`: a 2xx,
+ *   a refresh or removal included; `challenged`: 401, the digest challenge every first REGISTER
+ *   gets; `refused`: any other final response, e.g. 403 for a wrong password);
  * - `flexseat.calls.routed` (counter): calls routed, by `flexseat.target` (the router's target:
  *   `phone`, `seat`, `trunk`, `carrier`, `fallback`, ...; `ring-both` for a call that rings the
  *   seated desk and the home device at once; `refused` for a call answered with an error) and `flexseat.source` (`phone`, `trunk`).
@@ -20,6 +23,7 @@ export class NodeMetrics {
   readonly #meter: Meter
   readonly #revocation: Histogram
   readonly #calls: Counter
+  readonly #registrations: Counter
 
   constructor(siteId: string, meter: Meter = metrics.getMeter('@flexseat/sip-node')) {
     this.#site = { 'flexseat.site': siteId }
@@ -30,6 +34,13 @@ export class NodeMetrics {
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
     })
     this.#calls = meter.createCounter('flexseat.calls.routed', { description: 'Calls routed by this SIP node, by target', unit: '{call}' })
+    this.#registrations = meter.createCounter('flexseat.registrations', { description: 'REGISTERs answered by this SIP node, by outcome', unit: '{request}' })
+  }
+
+  /** Counts a REGISTER answered with `status`. */
+  registration(status: number): void {
+    const outcome = status >= 200 && status < 300 ? 'ok' : status === 401 || status === 407 ? 'challenged' : 'refused'
+    this.#registrations.add(1, { ...this.#site, 'flexseat.outcome': outcome })
   }
 
   revocation(stage: 'applied' | 'told', ms: number): void {

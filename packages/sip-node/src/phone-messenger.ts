@@ -4,8 +4,14 @@
  * (check-sync.ts). Best effort by design: a phone that is not registered is skipped, a failure is
  * logged, and nothing is ever thrown at the caller (a seat change or a feature code must not fail
  * because a display could not be updated).
+ *
+ * Each request sent is a span (`sip.message`, `sip.notify`; kind client) in the active context:
+ * a feature code's reply text is a child of the INVITE's span, a revoked seat's text a child of
+ * the old branch's `seat.revocation_apply` span (seat-notifier.ts). It ends with the phone's
+ * final response (`sip.status`), or with the error (status error) when none came.
  */
 import type { PhoneVendor } from '@flexseat/proto'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { checkSyncEvent } from './check-sync'
 import type { SrfApp, SrfResponseMessage } from './srf-adapter'
@@ -77,31 +83,42 @@ export class PhoneMessenger {
   }
 
   #request(deviceId: string, contact: string, what: 'message' | 'check-sync', request: { method: string; headers: Record<string, string>; body: string }, event?: string): Promise<void> {
+    const span = trace.getTracer('@flexseat/sip-node').startSpan(`sip.${request.method.toLowerCase()}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'sip.method': request.method, 'flexseat.device': deviceId, ...(event === undefined ? {} : { 'sip.event': event }) },
+    })
     return new Promise<void>((done) => {
       // A transaction that never ends (engine connection lost mid-way) must not hold the caller.
-      const timer = setTimeout(() => done(), 40_000)
+      const timer = setTimeout(() => resolve(undefined, 'no final response'), 40_000)
       timer.unref()
-      const resolve = (): void => {
+      let ended = false
+      const resolve = (status?: number, failure?: string): void => {
         clearTimeout(timer)
+        if (!ended) {
+          ended = true
+          if (status !== undefined) span.setAttribute('sip.status', status)
+          if (failure !== undefined || (status !== undefined && status >= 300)) span.setStatus({ code: SpanStatusCode.ERROR, message: failure ?? `${status}` })
+          span.end()
+        }
         done()
       }
       try {
         this.#o.srf.request(contact, request, (error, sent) => {
           if (error) {
             this.#o.logger.warn({ device: deviceId, err: error }, `${what} not sent`)
-            return resolve()
+            return resolve(undefined, 'not sent')
           }
           if (event !== undefined) this.#o.logger.info({ device: deviceId, event }, 'check-sync sent')
           sent.on('response', (response: SrfResponseMessage) => {
             if (response.status >= 300) this.#o.logger.info({ device: deviceId, status: response.status }, `${what} refused by the phone`)
             else this.#o.logger.debug({ device: deviceId, status: response.status }, `${what} delivered`)
-            if (response.status >= 200) resolve()
+            if (response.status >= 200) resolve(response.status)
           })
         })
       } catch (error) {
         // drachtio-srf throws synchronously while the engine connection is down.
         this.#o.logger.warn({ device: deviceId, err: error }, `${what} not sent`)
-        resolve()
+        resolve(undefined, 'not sent')
       }
     })
   }

@@ -16,7 +16,7 @@
  * lease renewal carries the applied revision, which acknowledges it too.
  */
 import { contextFromHeaders, inSpan } from '@flexseat/telemetry'
-import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
+import { type Context, context as otelContext, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -89,8 +89,12 @@ const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
 /** `traceParent`: the trace of the sign-in that moved the seat away (the registry stores it with the pending revocation). */
 type Revoked = { seat: Seat; reason: RevocationReason; delayMs?: number; traceParent?: string }
 
-/** A display text for a device, computed once the directory answered; `sent` once it was sent (or failed). */
-type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void }
+/**
+ * A display text for a device, computed once the directory answered; `sent` once it was sent (or
+ * failed). `revoked`: it tells the phone a seat left it, so its MESSAGE is sent in the context of
+ * the revocation's apply span (`context`, set once that span exists).
+ */
+type Note = { deviceId: string; text: () => Promise<string>; sent?: () => void; revoked?: true; context?: Context }
 
 /**
  * Listens to the view and the lease (see the file comment). State: listening from
@@ -180,6 +184,7 @@ export class SeatNotifier {
           leaving.push({
             deviceId: previous.deviceId,
             text: () => this.#movedText(previous.extension, seat),
+            revoked: true,
             ...(since === undefined ? {} : { sent: () => this.#o.metrics?.revocation('told', this.#msSince(since)) }),
           })
         }
@@ -199,10 +204,14 @@ export class SeatNotifier {
       if (seat.siteId !== here) continue
       const why = REASONS[reason] ?? 'resync'
       revoked.push({ seat, reason: why })
-      leaving.push({ deviceId: seat.deviceId, text: () => this.#releasedText(seat, why) })
+      leaving.push({ deviceId: seat.deviceId, text: () => this.#releasedText(seat, why), revoked: true })
     }
-    if (revoked.length > 0) this.#acknowledge(revoked)
-    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))])
+    if (revoked.length > 0) {
+      const applied = this.#acknowledge(revoked)
+      for (const note of leaving) if (note.revoked === true) note.context = applied
+    }
+    const contexts = new Map(leaving.flatMap((note) => (note.context === undefined ? [] : [[note.deviceId, note.context] as const])))
+    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))], contexts)
     // Departures first: on a phone where one worker bumps another, the display ends on the newcomer.
     this.#queue([...leaving, ...arriving])
   }
@@ -227,14 +236,20 @@ export class SeatNotifier {
 
   // In a span of its own (`seat.revocation_apply`, a new trace: it applies a batch of watch
   // events), linked to the trace of each sign-in that moved a seat away (the traceparent the
-  // registry stored with the pending revocation); its child is the acknowledgement's gRPC call.
-  #acknowledge(revoked: Revoked[]): void {
+  // registry stored with the pending revocation); its children are the acknowledgement
+  // (`seat.revocation_ack`, whose child is the registry's `registry.AckRevocations`), the
+  // MESSAGEs telling the phones and the `check-sync` NOTIFYs that make them fetch their files
+  // again (`sip.message`, `sip.notify`, phone-messenger.ts). Returns the span's context.
+  #acknowledge(revoked: Revoked[]): Context {
+    let applied: Context = ROOT_CONTEXT
     const attributes = { 'flexseat.revocations': revoked.length, 'flexseat.users': revoked.map(({ seat }) => seat.userId) }
     const links = revoked.flatMap(({ traceParent }) => {
       const linked = traceParent === undefined ? undefined : trace.getSpanContext(contextFromHeaders((name) => (name === 'traceparent' ? traceParent : undefined), ROOT_CONTEXT))
       return linked === undefined ? [] : [{ context: linked }]
     })
     void inSpan(TRACER, 'seat.revocation_apply', { kind: SpanKind.CONSUMER, root: true, attributes, links }, async () => {
+      // Runs synchronously up to its first await: `applied` is set when inSpan returns.
+      applied = otelContext.active()
       for (const { seat, reason, delayMs } of revoked) {
         if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
         this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
@@ -244,16 +259,19 @@ export class SeatNotifier {
         nodeId: this.#o.nodeId,
         revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
       }
-      await this.#o.client.ackRevocations(request).catch((error: unknown) => {
+      const ack = { kind: SpanKind.CLIENT, attributes: { 'flexseat.revocations': request.revocations.length } }
+      await inSpan(TRACER, 'seat.revocation_ack', ack, () => this.#o.client.ackRevocations(request)).catch((error: unknown) => {
         this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
       })
     }, ROOT_CONTEXT)
+    return applied
   }
 
   // Every phone whose seat changed fetches its file again: the worker's keys and a Logout key
   // where a worker sat down, the desk's own keys and a Login key where one left. On a chain of
-  // their own, so a display text waiting for a slow phone does not hold them up.
-  #checkSync(deviceIds: string[]): void {
+  // their own, so a display text waiting for a slow phone does not hold them up. A phone a seat
+  // left is sent its NOTIFY in the context of the revocation's apply span (`contexts`).
+  #checkSync(deviceIds: string[], contexts: ReadonlyMap<string, Context>): void {
     const checkSync = this.#o.messenger.checkSync?.bind(this.#o.messenger)
     if (checkSync === undefined || deviceIds.length === 0) return
     this.#syncs = this.#syncs.then(async () => {
@@ -265,7 +283,7 @@ export class SeatNotifier {
           } catch {
             // The directory is unreachable: the generic variant still reaches most phones.
           }
-          await checkSync(deviceId, vendor)
+          await otelContext.with(contexts.get(deviceId) ?? ROOT_CONTEXT, () => checkSync(deviceId, vendor))
         }),
       )
     })
@@ -291,7 +309,8 @@ export class SeatNotifier {
     this.#work = this.#work.then(async () => {
       for (const note of notes) {
         try {
-          await this.#o.messenger.send(note.deviceId, await note.text())
+          const text = await note.text()
+          await otelContext.with(note.context ?? ROOT_CONTEXT, () => this.#o.messenger.send(note.deviceId, text))
         } catch (error) {
           this.#o.logger.warn({ err: error, device: note.deviceId }, 'seat notification failed')
         }

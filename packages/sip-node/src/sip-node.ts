@@ -309,7 +309,14 @@ export class SipNode {
     // Without a listener drachtio-srf's 'error' would crash the process.
     srf.on('error', (error) => this.#logger.warn({ err: error }, 'engine connection error'))
 
-    srf.use('register', [this.#stage('register', async (req, res) => this.registrar.handle(req, res).then(() => false))])
+    srf.use('register', [
+      this.#stage('register', async (req, res) =>
+        this.registrar.handle(req, res).then(() => {
+          if (res.status !== undefined) this.#metrics.registration(res.status)
+          return false
+        }),
+      ),
+    ])
     srf.use('invite', [
       this.#newCallsOnly,
       this.#stage('authenticate', (req, res) => this.#authenticate(req, res)),
