@@ -77,12 +77,12 @@ t.test('the auth path: made-up digest usernames cost the registry nothing', asyn
   })
   t.teardown(() => cache.stop())
   const auth = new PhoneAuthenticator({ siteId: 'amsterdam', realm, digest: new DigestVerifier(), directory: cache })
-  const challenge = await auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => '', has: () => false })
+  const challenge = await auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => '', has: () => false, source_address: '192.0.2.10' })
   const nonce = parseDigestHeader((challenge as { value: string }).value)!.nonce!
   const register = (username: string, password = 'pw-1234') => {
     const response = digestResponse({ ha1: ha1Of(username, realm, password), method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', nonce, nc: '00000001', cnonce: 'c1', qop: 'auth' })
     const value = `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="sip:amsterdam.flexseat.test", qop=auth, nc=00000001, cnonce="c1", response="${response}", algorithm=MD5`
-    return auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => value, has: (h) => h === 'Authorization' })
+    return auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => value, has: (h) => h === 'Authorization', source_address: '192.0.2.10' })
   }
   t.equal(calls.listDevices, 1, 'loaded once at creation')
   for (let i = 0; i < 20; i++) {

@@ -14,12 +14,19 @@ import { type Counter, type Histogram, type Meter, metrics } from '@opentelemetr
  * - `flexseat.calls.routed` (counter): calls routed, by `flexseat.target` (the router's target:
  *   `phone`, `seat`, `trunk`, `carrier`, `fallback`, ...; `ring-both` for a call that rings the
  *   seated desk and the home device at once; `refused` for a call answered with an error) and `flexseat.source` (`phone`, `trunk`).
+ * - `flexseat.sip.auth.bans` (counter): sources banned for authentication failures (auth-guard.ts);
+ * - `flexseat.sip.auth.delayed` (counter): answers held back from a guessing source or account;
+ * - `flexseat.sip.auth.banned_sources` (gauge): sources banned now;
+ * - `flexseat.sip.scanners.dropped` (counter): requests dropped for a scanner's User-Agent.
  */
 export class NodeMetrics {
   readonly #site: { 'flexseat.site': string }
   readonly #meter: Meter
   readonly #revocation: Histogram
   readonly #calls: Counter
+  readonly #bans: Counter
+  readonly #delayed: Counter
+  readonly #scanners: Counter
 
   constructor(siteId: string, meter: Meter = metrics.getMeter('@flexseat/sip-node')) {
     this.#site = { 'flexseat.site': siteId }
@@ -30,6 +37,27 @@ export class NodeMetrics {
       advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] },
     })
     this.#calls = meter.createCounter('flexseat.calls.routed', { description: 'Calls routed by this SIP node, by target', unit: '{call}' })
+    this.#bans = meter.createCounter('flexseat.sip.auth.bans', { description: 'Sources banned for SIP authentication failures', unit: '{source}' })
+    this.#delayed = meter.createCounter('flexseat.sip.auth.delayed', { description: 'Answers held back from a source or account guessing passwords', unit: '{answer}' })
+    this.#scanners = meter.createCounter('flexseat.sip.scanners.dropped', { description: 'Requests dropped unanswered for a scanner User-Agent', unit: '{request}' })
+  }
+
+  authBan(): void {
+    this.#bans.add(1, this.#site)
+  }
+
+  authDelayed(): void {
+    this.#delayed.add(1, this.#site)
+  }
+
+  scannerDropped(): void {
+    this.#scanners.add(1, this.#site)
+  }
+
+  /** Reports the sources banned now whenever the metrics are read. */
+  observeBans(bannedSources: () => number): void {
+    const gauge = this.#meter.createObservableGauge('flexseat.sip.auth.banned_sources', { description: 'Sources banned now for SIP authentication failures', unit: '{source}' })
+    gauge.addCallback((result) => result.observe(bannedSources(), this.#site))
   }
 
   revocation(stage: 'applied' | 'told', ms: number): void {
