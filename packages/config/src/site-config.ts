@@ -135,3 +135,10 @@ export const DEFAULT_SIP_SECURITY: Readonly<SipSecurityConfig> = {
   banSeconds: 900,
   dropScanners: true,
 }
+
+/**
+ * The User-Agent substrings of scanners (compared case-insensitively) whose requests a site with
+ * `sip_security.drop_scanners` drops unanswered: SIPVicious (`friendly-scanner` is svmap's and
+ * svwar's default, `sipvicious` its newer one) and sipcli.
+ */
+export const SCANNER_USER_AGENTS: readonly string[] = ['friendly-scanner', 'sipcli', 'sipvicious']

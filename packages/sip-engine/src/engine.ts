@@ -53,6 +53,8 @@ export class SipEngine {
   private readonly log: Logger;
   private readonly signal: AbortSignal | undefined;
   private _state: SipEngineState = 'created';
+  /** Requests dropped unanswered for a scanner's User-Agent (config.dropUserAgents). */
+  droppedScanners = 0;
   private udp: UdpTransport[] = [];
   private tcp: TcpTransport[] = [];
   private control: ControlServer | undefined;
@@ -300,12 +302,25 @@ export class SipEngine {
       if (msg.isRequest && msg.method !== 'ACK') this.answerStateless(msg, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, `Bad Request (${bad})`);
       return;
     }
+    if (msg.isRequest && this.isScanner(msg)) {
+      this.droppedScanners++;
+      this.log.debug({ peer: inbound.peer }, 'request from a scanner dropped');
+      return;
+    }
     try {
       if (msg.isRequest) this.onRequest(msg, inbound);
       else this.onResponse(msg, inbound);
     } catch (err) {
       this.log.warn({ err }, 'error handling SIP message');
     }
+  }
+
+  /** Whether the request's User-Agent names one of {@link SipEngineConfig.dropUserAgents}. */
+  private isScanner(msg: SipMessage): boolean {
+    const drop = this.config.dropUserAgents;
+    if (drop.length === 0) return false;
+    const agent = msg.get('user-agent')?.toLowerCase();
+    return agent !== undefined && drop.some((d) => agent.includes(d));
   }
 
   /**
