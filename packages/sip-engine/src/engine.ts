@@ -47,6 +47,9 @@ export interface BoundSipAddress {
   port: number;
 }
 
+/** How long an application may take to answer an INVITE before the engine sends 100 Trying. @see RFC 3261 §17.2.1 */
+const TRYING_AFTER_MS = 200;
+
 /** The SIP engine. */
 export class SipEngine {
   private readonly config: SipEngineConfig;
@@ -419,13 +422,15 @@ export class SipEngine {
     const answer = answerOutOfDialog(method, conn !== undefined, this.control?.hasApplications ?? false, this.control?.routedMethods() ?? []);
     if (!answer && conn && this.ua.overloaded(conn, this.config.maxPendingRequests)) return this.shed(msg, peer);
     const txn = this.layer.createServer(msg, via, peer);
-    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     if (answer || !conn) {
       const res = buildResponse(msg, answer?.status ?? 503, answer?.reason ?? 'Service Unavailable', newTag());
       if (answer?.allow !== undefined) res.append('Allow', answer.allow);
       this.layer.respond(txn, res);
       return;
     }
+    // 100 Trying only if the application has not answered within 200 ms (RFC 3261 §17.2.1): a
+    // challenge answered at once brings back one datagram (issue 21, docs/ENGINES.md).
+    if (method === 'INVITE') txn.tryingAfter(TRYING_AFTER_MS, () => this.layer.respond(txn, buildResponse(msg, 100, 'Trying')));
     this.ua.acceptRequest(conn, txn, raw, local);
   }
 
