@@ -46,6 +46,9 @@ export interface PhoneAuthenticatorOptions {
   guard?: AuthGuard
 }
 
+/** An HA1 no password has (not hex): what a refused id's digest is checked against. */
+const DUMMY_HA1 = 'x'.repeat(32)
+
 /** What {@link PhoneAuthenticator.authenticate} reads of a request. */
 export type AuthRequest = Pick<SrfRequest, 'method' | 'uri' | 'get' | 'has' | 'source_address'>
 
@@ -100,12 +103,19 @@ export class PhoneAuthenticator {
 
     // The device first, from the directory held: an unknown id or another site's device costs
     // the registry nothing (no credentials fetched for names a prober makes up).
+    // Every refusal below checks the digest against a made-up HA1 first: the same work as a wrong
+    // password, so the time taken does not tell which ids exist (the credentials themselves are
+    // held in memory: DirectoryCache.holdCredentialsOf).
+    const refuse = (why: 'unknown-device' | 'other-site' | 'no-credentials'): PhoneAuthResult => {
+      this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: DUMMY_HA1 })
+      return { kind: 'forbidden', why }
+    }
     const device = await this.#options.directory.deviceForAuth(deviceId)
-    if (device === undefined) return { kind: 'forbidden', why: 'unknown-device' }
-    if (device.siteId !== this.#options.siteId) return { kind: 'forbidden', why: 'other-site' }
+    if (device === undefined) return refuse('unknown-device')
+    if (device.siteId !== this.#options.siteId) return refuse('other-site')
     const credentials = await this.#options.directory.credentials(deviceId)
-    if (credentials === undefined || credentials.ha1 === '') return { kind: 'forbidden', why: 'no-credentials' }
-    if (credentials.realm !== this.#options.realm) return { kind: 'forbidden', why: 'other-site' }
+    if (credentials === undefined || credentials.ha1 === '') return refuse('no-credentials')
+    if (credentials.realm !== this.#options.realm) return refuse('other-site')
 
     const verdict = this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: credentials.ha1 })
     if (verdict.ok) return { kind: 'ok', device }

@@ -210,6 +210,7 @@ export class SipNode {
     }
     // In the background: the lease below retries LEASE_HELD each second until the release lands.
     if (config.stateDir !== undefined) void takeOverFromDeadPredecessor(config, client, logger)
+    directory.holdCredentialsOf(config.site.id)
     const lease = ConfirmationLease.start({ client, siteId: config.site.id, nodeId: config.nodeId, view, stream, logger })
     const node = new SipNode({ config, logger, srf: options.srf ?? createSrf(), client, view, stream, lease, directory })
     // Before the engine connection (hence before `sip node ready`): a REGISTER cannot race it.
