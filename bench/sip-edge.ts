@@ -13,8 +13,10 @@
  *    as many for unknown ids (a new one each time), interleaved, one at a time; median and p99 of
  *    the time from sending to the 403, for each; the guesses per second they amount to.
  *
- *   npm run build && npx tsx bench/sip-edge.ts [--guess-seconds 60] [--probes 1000]
- *   FLEXSEAT_TEST_ENGINE=drachtio-server npx tsx bench/sip-edge.ts   (the same on drachtio-server)
+ *   npm run build && TAP_TIMEOUT=0 npx tsx bench/sip-edge.ts [--guess-seconds 60] [--probes 1000]
+ *   FLEXSEAT_TEST_ENGINE=drachtio-server TAP_TIMEOUT=0 npx tsx bench/sip-edge.ts   (on drachtio-server)
+ *
+ * (TAP_TIMEOUT=0: the test helpers load tap, whose 30 s default would end the run.)
  *
  * Prints figures, never asserts. Everything runs on the same cores.
  */

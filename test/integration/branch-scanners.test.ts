@@ -11,6 +11,10 @@ import { join } from 'node:path'
 import { Branches } from '../helpers/branches'
 import { parseSippTrace, runSipp } from '../helpers/sipp'
 
+// A branch (etcd, registry, engine, node) starts in 10-20 s on a loaded machine, as in
+// branch-register-replay.test.ts.
+t.setTimeout(60_000)
+
 const SITE = 'amsterdam'
 
 // Guard tried: SipEngine.isScanner() answering false: the scanners' requests are answered.
