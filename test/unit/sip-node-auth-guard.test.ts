@@ -82,6 +82,9 @@ t.test('memory is bounded: the least recently failing sources are forgotten', as
 
 t.test('hold() waits on a timer and counts what waits', async (t) => {
   const { guard } = harness()
+  // The guard's timer is unref'd (it never holds up an exit): this one keeps the test alive.
+  const alive = setInterval(() => undefined, 1_000)
+  t.teardown(() => clearInterval(alive))
   const held = guard.hold(20)
   t.equal(guard.delayedAnswers, 1)
   await held

@@ -142,7 +142,8 @@ export class AuthGuard {
     this.#delayed++
     this.#events.answerDelayed?.(delayMs)
     try {
-      await new Promise<void>((resolve) => setTimeout(resolve, delayMs))
+      // unref'd: a delayed answer never holds up the process' exit.
+      await new Promise<void>((resolve) => setTimeout(resolve, delayMs).unref())
     } finally {
       this.#delayed--
     }
