@@ -50,6 +50,14 @@ const CASES: { what: string; path: (string | number)[]; value: unknown; field: s
   { what: 'civic address part with a newline', path: ['emergency', 'civic_address', 'street'], value: 'Heren\ngracht', field: 'emergency.civic_address.street', message: /without control characters/ },
   { what: 'misspelt civic address key', path: ['emergency', 'civic_address', 'steet'], value: 'Herengracht', field: 'emergency.civic_address.steet', message: /not a known field/ },
   { what: 'misspelt emergency key', path: ['emergency', 'security'], value: '2019', field: 'emergency.security', message: /not a known field/ },
+  { what: 'ban threshold not a number', path: ['sip_security', 'failures_before_ban'], value: 'twenty', field: 'sip_security.failures_before_ban', message: /must be a whole number/ },
+  { what: 'delay threshold zero', path: ['sip_security', 'failures_before_delay'], value: 0, field: 'sip_security.failures_before_delay', message: /between 1 and 1000/ },
+  { what: 'ban before the delays', path: ['sip_security'], value: { failures_before_delay: 10, failures_before_ban: 5 }, field: 'sip_security.failures_before_ban', message: /at least failures_before_delay \(10\)/ },
+  { what: 'fractional ban seconds', path: ['sip_security', 'ban_seconds'], value: 1.5, field: 'sip_security.ban_seconds', message: /whole number/ },
+  { what: 'longest delay below the first', path: ['sip_security'], value: { first_delay_ms: 500, max_delay_ms: 100 }, field: 'sip_security.max_delay_ms', message: /at least first_delay_ms/ },
+  { what: 'delay past the engine\'s patience', path: ['sip_security', 'max_delay_ms'], value: 60_000, field: 'sip_security.max_delay_ms', message: /between 1 and 30000/ },
+  { what: 'drop_scanners as a string', path: ['sip_security', 'drop_scanners'], value: 'yes', field: 'sip_security.drop_scanners', message: /true or false/ },
+  { what: 'misspelt sip_security key', path: ['sip_security', 'ban_secs'], value: 60, field: 'sip_security.ban_secs', message: /not a known field/ },
   { what: 'unknown top-level key', path: ['registy'], value: { listen: '127.0.0.1:1' }, field: 'registy', message: /not a known field/ },
 ]
 

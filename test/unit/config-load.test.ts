@@ -2,7 +2,7 @@ import t from 'tap'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, loadSite, loadSites, parseHostPort } from '@flexseat/config'
+import { ConfigError, DEFAULT_SIP_SECURITY, loadSite, loadSites, parseHostPort } from '@flexseat/config'
 
 const SITES = join(__dirname, '..', '..', 'sites')
 
@@ -25,6 +25,7 @@ t.test('the three example sites load, sorted by id, in camelCase', async (t) => 
   t.same(amsterdam.featureCodes, { login: '*51', changePin: '*52' })
   t.same(amsterdam.dialPlan, { extension: '^[1-9][0-9]{3}$', external: '^0[0-9]{6,15}$' })
   t.same(sites[2]!.emergencyNumbers, ['911', '933'])
+  t.same(sites[0]!.sipSecurity, DEFAULT_SIP_SECURITY, 'no sip_security section: guessing is met with the defaults (on)')
   t.same(amsterdam.emergency, { securityDesk: '2019', civicAddress: { country: 'NL', state: 'Noord-Holland', city: 'Amsterdam', street: 'Herengracht', houseNumber: '182', postalCode: '1016 BR', name: 'flexseat Amsterdam' } }, 'the emergency section, in camelCase')
   t.match(sites[2]!.emergency, { securityDesk: '2039', callbackNumber: '+13125550100', civicAddress: { country: 'US', streetSuffix: 'Dr', building: 'Willis Tower' } })
   t.equal(sites[1]!.emergency, undefined, 'optional (Berlin has none)')

@@ -193,6 +193,7 @@ t.test('PhoneAuthenticator: challenge, then accept or one indistinct 403', async
     uri: 'sip:amsterdam.flexseat.test',
     get: (h: string) => headers[h] ?? '',
     has: (h: string) => h in headers,
+    source_address: '192.0.2.10',
   })
   let count = 0
   const respond = (challenge: string, username: string, pw: string, method = 'REGISTER', nc = (count += 1)) => {

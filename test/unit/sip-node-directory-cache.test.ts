@@ -39,13 +39,15 @@ t.test('credentials held are used while the registry is unreachable; unknown dev
     throw unavailable()
   }
   t.same(await cache.credentials('desk-1'), CREDENTIALS, 'expired, registry unreachable: the credentials held')
-  t.equal(calls, 2, 'the registry was asked again first')
+  t.equal(calls, 2, 'the registry was asked again (behind the answer)')
   await t.rejects(cache.credentials('desk-2'), RegistryCallError, 'a device never seen: the outage is reported, not hidden')
 
   answer = async () => {
     throw new RegistryCallError('no device', { code: ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, grpcCode: 5 })
   }
-  t.equal(await cache.credentials('desk-1'), undefined, 'the registry answers again: a deleted device has no credentials')
+  t.same(await cache.credentials('desk-1'), CREDENTIALS, 'the registry answers again: the credentials held are answered while they are fetched again (no round trip to time)')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(await cache.credentials('desk-1'), undefined, 'then a deleted device has no credentials')
 })
 
 t.test('the auth path: made-up digest usernames cost the registry nothing', async (t) => {
@@ -77,12 +79,12 @@ t.test('the auth path: made-up digest usernames cost the registry nothing', asyn
   })
   t.teardown(() => cache.stop())
   const auth = new PhoneAuthenticator({ siteId: 'amsterdam', realm, digest: new DigestVerifier(), directory: cache })
-  const challenge = await auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => '', has: () => false })
+  const challenge = await auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => '', has: () => false, source_address: '192.0.2.10' })
   const nonce = parseDigestHeader((challenge as { value: string }).value)!.nonce!
   const register = (username: string, password = 'pw-1234') => {
     const response = digestResponse({ ha1: ha1Of(username, realm, password), method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', nonce, nc: '00000001', cnonce: 'c1', qop: 'auth' })
     const value = `Digest username="${username}", realm="${realm}", nonce="${nonce}", uri="sip:amsterdam.flexseat.test", qop=auth, nc=00000001, cnonce="c1", response="${response}", algorithm=MD5`
-    return auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => value, has: (h) => h === 'Authorization' })
+    return auth.authenticate({ method: 'REGISTER', uri: 'sip:amsterdam.flexseat.test', get: () => value, has: (h) => h === 'Authorization', source_address: '192.0.2.10' })
   }
   t.equal(calls.listDevices, 1, 'loaded once at creation')
   for (let i = 0; i < 20; i++) {
@@ -123,4 +125,30 @@ t.test('the auth path before any directory was loaded: loads it (at most once a 
   up = true
   t.equal((await cache.deviceForAuth('desk-1'))?.id, 'desk-1', 'loaded on demand')
   t.equal(lists, 2)
+})
+
+// Guard tried: holdCredentialsOf() not prefetching: nothing is fetched before the first request.
+t.test("the site's credentials are held before any phone asks (no registry round trip to time)", async (t) => {
+  const fetched: string[] = []
+  const device = (id: string, siteId: string): Device => ({ id, siteId }) as Device
+  const cache = await DirectoryCache.create({
+    client: {
+      listDevices: async () => [device('ams-1', 'amsterdam'), device('ams-2', 'amsterdam'), device('ber-1', 'berlin')],
+      listUsers: async () => [],
+      listSites: async () => [],
+      getUser: async () => undefined,
+      getUserByExtension: async () => undefined,
+      getDeviceCredentials: async (id: string) => {
+        fetched.push(id)
+        return { ...CREDENTIALS, deviceId: id }
+      },
+    },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => cache.stop())
+  cache.holdCredentialsOf('amsterdam')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(fetched.sort(), ['ams-1', 'ams-2'], "this site's devices only, fetched at once")
+  t.same(await cache.credentials('ams-1'), { ...CREDENTIALS, deviceId: 'ams-1' })
+  t.equal(fetched.length, 2, 'then answered from memory')
 })

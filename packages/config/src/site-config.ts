@@ -45,6 +45,12 @@ export interface SiteConfig {
    * the portal accepts changes from.
    */
   portal?: { listen: string; url?: string | undefined } | undefined
+  /**
+   * How the SIP node meets password guessing and scanners (`sip_security`, every key optional:
+   * loading fills in {@link DEFAULT_SIP_SECURITY}'s values; optional only for configurations built
+   * in code, which then get the defaults).
+   */
+  sipSecurity?: SipSecurityConfig
   /** What emergency calls from this branch carry and whom they alert (optional; emergency.ts). */
   emergency?: EmergencyConfig | undefined
 }
@@ -99,3 +105,46 @@ export interface CivicAddress {
   /** Name of the place, the company (NAM). */
   name?: string | undefined
 }
+
+/**
+ * The SIP node's answer to password guessing (docs/CONFIGURATION.md, `sip_security`). Failures
+ * (a wrong digest, an unknown device id, malformed credentials) count per source address and per
+ * account for `failureWindowSeconds`. A source past `failuresBeforeDelay` has every answer delayed,
+ * `firstDelayMs` doubling per further failure up to `maxDelayMs`; past `failuresBeforeBan` it is
+ * banned for `banSeconds` (403 to everything, nothing verified). An account past
+ * `accountFailuresBeforeDelay` has its failures answered late, from any source; its right
+ * credentials are never delayed or refused: no account is locked by failures alone.
+ */
+export interface SipSecurityConfig {
+  /** false turns delays and bans off (`enabled`). */
+  enabled: boolean
+  failuresBeforeDelay: number
+  failuresBeforeBan: number
+  accountFailuresBeforeDelay: number
+  failureWindowSeconds: number
+  firstDelayMs: number
+  maxDelayMs: number
+  banSeconds: number
+  /** Requests whose User-Agent names a known scanner (friendly-scanner, sipcli, sipvicious) get no answer (`drop_scanners`). */
+  dropScanners: boolean
+}
+
+/** The values a site file that says nothing gets. */
+export const DEFAULT_SIP_SECURITY: Readonly<SipSecurityConfig> = {
+  enabled: true,
+  failuresBeforeDelay: 5,
+  failuresBeforeBan: 20,
+  accountFailuresBeforeDelay: 10,
+  failureWindowSeconds: 600,
+  firstDelayMs: 250,
+  maxDelayMs: 8_000,
+  banSeconds: 900,
+  dropScanners: true,
+}
+
+/**
+ * The User-Agent substrings of scanners (compared case-insensitively) whose requests a site with
+ * `sip_security.drop_scanners` drops unanswered: SIPVicious (`friendly-scanner` is svmap's and
+ * svwar's default, `sipvicious` its newer one) and sipcli.
+ */
+export const SCANNER_USER_AGENTS: readonly string[] = ['friendly-scanner', 'sipcli', 'sipvicious']

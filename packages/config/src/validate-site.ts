@@ -1,6 +1,7 @@
 import { ConfigError } from './errors'
 import { parseHostPort } from './host-port'
 import { validateEmergency } from './emergency'
+import { validateSipSecurity } from './sip-security'
 import { checkSipUri, DOMAIN_PATTERN } from './sip-uri'
 import type { SiteConfig } from './site-config'
 
@@ -84,6 +85,25 @@ export class Section {
     return value
   }
 
+  /** An integer in [min, max], or `fallback` when the key is absent (or null). */
+  optionalInteger(key: string, fallback: number, min: number, max: number): number {
+    this.#read.add(key)
+    const value = this.#value[key]
+    if (value === undefined || value === null) return fallback
+    if (typeof value !== 'number' || !Number.isInteger(value)) throw this.#error(key, `must be a whole number, not ${describe(value)}`)
+    if (value < min || value > max) throw this.#error(key, `must be between ${min} and ${max}, not ${value}`)
+    return value
+  }
+
+  /** true or false, or `fallback` when the key is absent (or null). */
+  optionalBoolean(key: string, fallback: boolean): boolean {
+    this.#read.add(key)
+    const value = this.#value[key]
+    if (value === undefined || value === null) return fallback
+    if (typeof value !== 'boolean') throw this.#error(key, `must be true or false, not ${describe(value)}`)
+    return value
+  }
+
   strings(key: string, check: (value: string) => string | undefined): string[] {
     this.#read.add(key)
     const value = this.#value[key]
@@ -157,6 +177,7 @@ export function validateSite(document: unknown, file: string): SiteConfig {
   planSection.done()
 
   const emergency = validateEmergency(root.optionalSection('emergency'))
+  const sipSecurity = validateSipSecurity(root.optionalSection('sip_security'))
   const language = root.optionalString('language', (v) => (LANGUAGE_PATTERN.test(v) ? undefined : `"${v}" must be a language tag such as "de" or "en-US"`)) ?? 'en'
 
   let provisioning: SiteConfig['provisioning']
@@ -190,6 +211,7 @@ export function validateSite(document: unknown, file: string): SiteConfig {
     featureCodes,
     dialPlan,
     language,
+    sipSecurity,
     ...(provisioning === undefined ? {} : { provisioning }),
     ...(portal === undefined ? {} : { portal }),
     ...(emergency === undefined ? {} : { emergency }),

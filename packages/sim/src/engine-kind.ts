@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { parseHostPort, type SiteConfig } from '@flexseat/config'
+import { parseHostPort, SCANNER_USER_AGENTS, type SiteConfig } from '@flexseat/config'
 import type { EngineChoice } from './engine-choice'
 import { SimError } from './errors'
 import { metricsListen, type SiteProcessKind } from './site-process-kind'
@@ -15,6 +15,15 @@ function engineArgs(site: SiteConfig, loglevel: string): string[] {
 }
 
 /**
+ * The embedded engine's flags dropping scanners (`--drop-user-agent`, one per substring) when the
+ * site's `sip_security.drop_scanners` is on (the default). drachtio-server has no such flag (its
+ * `<spammers>` section answers 603 instead of dropping: docs/ENGINES.md).
+ */
+export function dropScannerArgs(site: Pick<SiteConfig, 'sipSecurity'>): string[] {
+  return (site.sipSecurity?.dropScanners ?? true) ? SCANNER_USER_AGENTS.flatMap((agent) => ['--drop-user-agent', agent]) : []
+}
+
+/**
  * The SIP engine of each site: the embedded drachtio-compatible engine
  * (`node packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
  * same line would start drachtio-server: `--contact` from the site's `sip.contact`, the control
@@ -27,7 +36,7 @@ export const engineKind: SiteProcessKind = {
   command(site, context) {
     return {
       command: process.execPath,
-      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info')],
+      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info'), ...dropScannerArgs(site)],
       // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
       env: { DRACHTIO_SECRET: context.tokens.engineSecret, FLEXSEAT_METRICS_LISTEN: metricsListen(site) },
     }

@@ -48,6 +48,12 @@ export interface SipEngineConfig {
   serverVersion: string;
   /** SIP-over-TCP connection caps and idle timeouts; defaults in {@link DEFAULT_TCP_LIMITS}. */
   tcp: TcpLimits;
+  /**
+   * Requests whose User-Agent contains one of these (lower case, compared case-insensitively) are
+   * dropped unanswered before any transaction exists: scanners (`friendly-scanner`, `sipcli`,
+   * `sipvicious`), as drachtio-server's `<spammers action="discard">`. Default none.
+   */
+  dropUserAgents: string[];
 }
 
 /** Log levels accepted by `--loglevel` (drachtio's names mapped to pino's). */
@@ -69,6 +75,7 @@ export function defaultConfig(): SipEngineConfig {
     maxPendingRequests: 5000,
     serverVersion: 'v0.9.6',
     tcp: { ...DEFAULT_TCP_LIMITS },
+    dropUserAgents: [],
   };
 }
 
@@ -173,6 +180,12 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
       case '--tcp-pressure-idle-timeout':
         config.tcp.pressureIdleMs = positiveNumber(flag, value(), 1000);
         break;
+      case '--drop-user-agent': {
+        const v = value().trim().toLowerCase();
+        if (v === '') throw new SipEngineError('CONFIG', '--drop-user-agent needs a non-empty substring');
+        config.dropUserAgents.push(v);
+        break;
+      }
       case '--stdout':
       case '--nofork':
         break;

@@ -47,12 +47,17 @@ export interface BoundSipAddress {
   port: number;
 }
 
+/** How long an application may take to answer an INVITE before the engine sends 100 Trying. @see RFC 3261 §17.2.1 */
+const TRYING_AFTER_MS = 200;
+
 /** The SIP engine. */
 export class SipEngine {
   private readonly config: SipEngineConfig;
   private readonly log: Logger;
   private readonly signal: AbortSignal | undefined;
   private _state: SipEngineState = 'created';
+  /** Requests dropped unanswered for a scanner's User-Agent (config.dropUserAgents). */
+  droppedScanners = 0;
   private udp: UdpTransport[] = [];
   private tcp: TcpTransport[] = [];
   private control: ControlServer | undefined;
@@ -300,12 +305,25 @@ export class SipEngine {
       if (msg.isRequest && msg.method !== 'ACK') this.answerStateless(msg, inbound.peer, SIP_STATUS_FOR_ERROR.SIP_PARSE, `Bad Request (${bad})`);
       return;
     }
+    if (msg.isRequest && this.isScanner(msg)) {
+      this.droppedScanners++;
+      this.log.debug({ peer: inbound.peer }, 'request from a scanner dropped');
+      return;
+    }
     try {
       if (msg.isRequest) this.onRequest(msg, inbound);
       else this.onResponse(msg, inbound);
     } catch (err) {
       this.log.warn({ err }, 'error handling SIP message');
     }
+  }
+
+  /** Whether the request's User-Agent names one of {@link SipEngineConfig.dropUserAgents}. */
+  private isScanner(msg: SipMessage): boolean {
+    const drop = this.config.dropUserAgents;
+    if (drop.length === 0) return false;
+    const agent = msg.get('user-agent')?.toLowerCase();
+    return agent !== undefined && drop.some((d) => agent.includes(d));
   }
 
   /**
@@ -404,13 +422,15 @@ export class SipEngine {
     const answer = answerOutOfDialog(method, conn !== undefined, this.control?.hasApplications ?? false, this.control?.routedMethods() ?? []);
     if (!answer && conn && this.ua.overloaded(conn, this.config.maxPendingRequests)) return this.shed(msg, peer);
     const txn = this.layer.createServer(msg, via, peer);
-    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     if (answer || !conn) {
       const res = buildResponse(msg, answer?.status ?? 503, answer?.reason ?? 'Service Unavailable', newTag());
       if (answer?.allow !== undefined) res.append('Allow', answer.allow);
       this.layer.respond(txn, res);
       return;
     }
+    // 100 Trying only if the application has not answered within 200 ms (RFC 3261 §17.2.1): a
+    // challenge answered at once brings back one datagram (issue 21, docs/ENGINES.md).
+    if (method === 'INVITE') txn.tryingAfter(TRYING_AFTER_MS, () => this.layer.respond(txn, buildResponse(msg, 100, 'Trying')));
     this.ua.acceptRequest(conn, txn, raw, local);
   }
 

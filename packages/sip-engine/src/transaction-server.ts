@@ -10,6 +10,16 @@ import type { SipMessage } from './sip-message';
 import { startTimer, stopTimer, type TimerValues } from './timers';
 import type { Peer } from './transport';
 
+/**
+ * Bytes a challenged or refused INVITE over UDP may bring back per byte it brought in (its
+ * retransmissions counted): Timer G stops retransmitting a 401, 403 or 407 beyond this, so a
+ * spoofed source cannot be flooded with them (issue 21). The transaction still answers each
+ * retransmitted INVITE and absorbs the ACK until Timer H.
+ */
+export const CHALLENGE_AMPLIFICATION = 2;
+/** Finals to INVITE whose Timer G retransmissions {@link CHALLENGE_AMPLIFICATION} caps. */
+const BUDGETED_FINALS = new Set([401, 403, 407]);
+
 /** States of a server transaction. @see RFC 3261 Figures 7 and 8, RFC 6026 Figure 5 */
 export type ServerTransactionState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
 
@@ -56,7 +66,12 @@ export class ServerTransaction {
   private timerG: NodeJS.Timeout | undefined;
   private timerEnd: NodeJS.Timeout | undefined;
   private timerPending: NodeJS.Timeout | undefined;
+  private timerTrying: NodeJS.Timeout | undefined;
   private intervalG: number;
+  /** INVITE only: bytes of the request times the copies received (the budget of Timer G's retransmissions). */
+  private bytesIn = 0;
+  /** Bytes sent in this transaction. */
+  private bytesOut = 0;
 
   constructor(id: string, key: string, request: SipMessage, peer: Peer, timers: TimerValues, hooks: ServerTransactionHooks) {
     this.id = id;
@@ -69,6 +84,7 @@ export class ServerTransaction {
     this.hooks = hooks;
     this.state = this.isInvite ? 'proceeding' : 'trying';
     this.intervalG = timers.T1;
+    if (this.isInvite && !this.reliable) this.bytesIn = request.toBuffer().length;
   }
 
   /**
@@ -99,7 +115,26 @@ export class ServerTransaction {
    */
   receiveRetransmission(): void {
     if (this.state === 'accepted' || this.state === 'terminated') return;
-    if (this.lastResponse !== undefined && this.state !== 'confirmed') this.hooks.send(this.lastResponse);
+    if (this.isInvite && !this.reliable && this._request !== undefined) this.bytesIn += this._request.toBuffer().length;
+    if (this.lastResponse !== undefined && this.state !== 'confirmed') this.send(this.lastResponse);
+  }
+
+  /**
+   * Sends `trying()` (a 100) after `ms` unless a response was sent by then: RFC 3261 §17.2.1 lets
+   * the server skip the 100 when the TU answers within 200 ms, and a challenge answered at once
+   * then costs one datagram, not two.
+   */
+  tryingAfter(ms: number, trying: () => void): void {
+    this.timerTrying = stopTimer(this.timerTrying);
+    this.timerTrying = startTimer(ms, () => {
+      this.timerTrying = undefined;
+      if (this.lastStatus === 0 && this.state === 'proceeding') trying();
+    });
+  }
+
+  private send(data: Buffer): void {
+    this.bytesOut += data.length;
+    this.hooks.send(data);
   }
 
   /**
@@ -129,14 +164,15 @@ export class ServerTransaction {
     if (this.state === 'terminated' || this.state === 'completed' || this.state === 'confirmed') return false;
     if (this.state === 'accepted') {
       if (status >= 200 && status < 300) {
-        this.hooks.send(data);
+        this.send(data);
         return true;
       }
       return false;
     }
+    this.timerTrying = stopTimer(this.timerTrying);
     this.lastStatus = status;
     this.lastResponse = data;
-    this.hooks.send(data);
+    this.send(data);
     if (status >= 200) {
       this.timerPending = stopTimer(this.timerPending);
       const onFinal = this.onFinal;
@@ -171,7 +207,10 @@ export class ServerTransaction {
   private scheduleG(): void {
     this.timerG = startTimer(this.intervalG, () => {
       if (this.state !== 'completed' || this.lastResponse === undefined) return;
-      this.hooks.send(this.lastResponse);
+      // A challenge or refusal: no more than CHALLENGE_AMPLIFICATION bytes out per byte in
+      // (the phone that lost it retransmits its INVITE, and each copy is answered).
+      if (BUDGETED_FINALS.has(this.lastStatus) && this.bytesOut + this.lastResponse.length > CHALLENGE_AMPLIFICATION * this.bytesIn) return;
+      this.send(this.lastResponse);
       this.intervalG = Math.min(2 * this.intervalG, this.timers.T2);
       this.scheduleG();
     });
@@ -202,6 +241,7 @@ export class ServerTransaction {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
     this.timerPending = stopTimer(this.timerPending);
+    this.timerTrying = stopTimer(this.timerTrying);
     this.timerG = stopTimer(this.timerG);
     this.timerEnd = stopTimer(this.timerEnd);
     this.hooks.terminated(this);

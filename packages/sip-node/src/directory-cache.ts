@@ -70,6 +70,8 @@ export class DirectoryCache {
   #timer: NodeJS.Timeout | undefined
   #stopped = false
   #usersDenied = false
+  /** The site whose devices' credentials are kept in memory ({@link holdCredentialsOf}). */
+  #credentialSite: string | undefined
   readonly #userLookups = new Map<string, Cached<User | undefined>>()
   readonly #credentials = new Map<string, Cached<GetDeviceCredentialsResponse | undefined>>()
   readonly #credentialsInFlight = new Map<string, Promise<GetDeviceCredentialsResponse | undefined>>()
@@ -148,12 +150,49 @@ export class DirectoryCache {
   async credentials(deviceId: string): Promise<GetDeviceCredentialsResponse | undefined> {
     const cached = this.#credentials.get(deviceId)
     if (cached !== undefined && this.#now() < cached.until) return cached.value
+    // Expired credentials of a device are answered at once and fetched again behind: a wrong
+    // password for an existing device then takes as long as an unknown id (no registry round
+    // trip to time). A changed password works from the request after the fetch.
+    if (cached?.value !== undefined) {
+      this.#fetchBehind(deviceId)
+      return cached.value
+    }
     let inFlight = this.#credentialsInFlight.get(deviceId)
     if (inFlight === undefined) {
       inFlight = this.#fetchCredentials(deviceId).finally(() => this.#credentialsInFlight.delete(deviceId))
       this.#credentialsInFlight.set(deviceId, inFlight)
     }
     return inFlight
+  }
+
+  /**
+   * Keeps the credentials of `siteId`'s devices in memory: fetched now in the background and for
+   * each device a refresh finds new, so that a phone's first REGISTER, like an unknown id's, is
+   * answered without a registry round trip (issue 21: no timing tells which device ids exist).
+   */
+  holdCredentialsOf(siteId: string): void {
+    this.#credentialSite = siteId
+    this.#prefetchCredentials()
+  }
+
+  #fetchBehind(deviceId: string): void {
+    if (this.#credentialsInFlight.has(deviceId)) return
+    const inFlight = this.#fetchCredentials(deviceId).finally(() => this.#credentialsInFlight.delete(deviceId))
+    this.#credentialsInFlight.set(deviceId, inFlight)
+    inFlight.catch((error: unknown) => this.#logger.debug({ err: error, device: deviceId }, 'device credentials not fetched again'))
+  }
+
+  // Four at a time, in the background; devices whose credentials are held are skipped.
+  #prefetchCredentials(): void {
+    const siteId = this.#credentialSite
+    if (siteId === undefined || this.#data === undefined || this.#stopped) return
+    const wanted = [...this.#data.devices.values()].filter((d) => d.siteId === siteId && !this.#credentials.has(d.id) && !this.#credentialsInFlight.has(d.id)).map((d) => d.id)
+    const next = async (): Promise<void> => {
+      for (let id = wanted.shift(); id !== undefined && !this.#stopped; id = wanted.shift()) {
+        await this.credentials(id).catch(() => undefined)
+      }
+    }
+    for (let i = 0; i < 4; i++) void next()
   }
 
   /**
@@ -184,6 +223,7 @@ export class DirectoryCache {
       userByExtension: users === undefined ? undefined : new Map(users.map((u) => [u.extension, u] as const)),
     }
     this.#logger.debug({ devices: devices.length, sites: sites.length, users: users?.length }, 'directory refreshed')
+    this.#prefetchCredentials()
   }
 
   async #listUsers(): Promise<User[] | undefined> {

@@ -31,6 +31,8 @@ export { FeatureHandler, featureRequestId, LOGIN_DEADLINE_MS } from './feature-h
 export type { FeatureHandlerOptions, InviteIdentity } from './feature-handler'
 export { featureReply, RETRY_AFTER_SECONDS, signedInText } from './feature-replies'
 export type { FeatureOutcome, FeatureReply } from './feature-replies'
+export { AuthGuard, MAX_DELAYED, MAX_TRACKED } from './auth-guard'
+export type { AuthGuardEvents, GuardVerdict } from './auth-guard'
 export { PhoneAuthenticator } from './phone-auth'
 export type { PhoneAuthenticatorOptions, PhoneAuthResult, PhoneDirectory } from './phone-auth'
 export { PhoneMessenger } from './phone-messenger'

@@ -17,6 +17,9 @@ import { type Counter, type Histogram, type Meter, metrics } from '@opentelemetr
  * - `flexseat.calls.routed` (counter): calls routed, by `flexseat.target` (the router's target:
  *   `phone`, `seat`, `trunk`, `carrier`, `fallback`, ...; `ring-both` for a call that rings the
  *   seated desk and the home device at once; `refused` for a call answered with an error) and `flexseat.source` (`phone`, `trunk`).
+ * - `flexseat.sip.auth.bans` (counter): sources banned for authentication failures (auth-guard.ts);
+ * - `flexseat.sip.auth.delayed` (counter): answers held back from a guessing source or account;
+ * - `flexseat.sip.auth.banned_sources` (gauge): sources banned now;
  */
 export class NodeMetrics {
   readonly #site: { 'flexseat.site': string }
@@ -24,6 +27,8 @@ export class NodeMetrics {
   readonly #revocation: Histogram
   readonly #calls: Counter
   readonly #registrations: Counter
+  readonly #bans: Counter
+  readonly #delayed: Counter
 
   constructor(siteId: string, meter: Meter = metrics.getMeter('@flexseat/sip-node')) {
     this.#site = { 'flexseat.site': siteId }
@@ -35,12 +40,28 @@ export class NodeMetrics {
     })
     this.#calls = meter.createCounter('flexseat.calls.routed', { description: 'Calls routed by this SIP node, by target', unit: '{call}' })
     this.#registrations = meter.createCounter('flexseat.registrations', { description: 'REGISTERs answered by this SIP node, by outcome', unit: '{request}' })
+    this.#bans = meter.createCounter('flexseat.sip.auth.bans', { description: 'Sources banned for SIP authentication failures', unit: '{source}' })
+    this.#delayed = meter.createCounter('flexseat.sip.auth.delayed', { description: 'Answers held back from a source or account guessing passwords', unit: '{answer}' })
   }
 
   /** Counts a REGISTER answered with `status`. */
   registration(status: number): void {
     const outcome = status >= 200 && status < 300 ? 'ok' : status === 401 || status === 407 ? 'challenged' : 'refused'
     this.#registrations.add(1, { ...this.#site, 'flexseat.outcome': outcome })
+  }
+
+  authBan(): void {
+    this.#bans.add(1, this.#site)
+  }
+
+  authDelayed(): void {
+    this.#delayed.add(1, this.#site)
+  }
+
+  /** Reports the sources banned now whenever the metrics are read. */
+  observeBans(bannedSources: () => number): void {
+    const gauge = this.#meter.createObservableGauge('flexseat.sip.auth.banned_sources', { description: 'Sources banned now for SIP authentication failures', unit: '{source}' })
+    gauge.addCallback((result) => result.observe(bannedSources(), this.#site))
   }
 
   revocation(stage: 'applied' | 'told', ms: number): void {

@@ -5,6 +5,7 @@
  * with 407/Proxy-Authenticate (RFC 3261 §22.2, §22.3).
  */
 import type { Device, GetDeviceCredentialsResponse } from '@flexseat/proto'
+import type { AuthGuard } from './auth-guard'
 import { type DigestVerifier, parseDigestHeader } from './digest'
 import type { SrfRequest } from './srf-adapter'
 
@@ -26,12 +27,13 @@ export interface PhoneDirectory {
  *   replayed request: `replayOf` then names the device whose request it repeats, to log);
  * - `forbidden`: answer 403. Deliberately one outcome for a wrong password, an unknown device, a
  *   device without credentials and a device of another site: the answer must not tell a prober
- *   which device ids exist.
+ *   which device ids exist. `banned`: the source is banned for guessing (auth-guard.ts); the
+ *   answer is the same 403.
  */
 export type PhoneAuthResult =
   | { kind: 'ok'; device: Device }
   | { kind: 'challenge'; status: 401 | 407; header: string; value: string; replayOf?: string }
-  | { kind: 'forbidden'; why: 'unknown-device' | 'no-credentials' | 'other-site' | 'wrong-credentials' | 'malformed' }
+  | { kind: 'forbidden'; why: 'unknown-device' | 'no-credentials' | 'other-site' | 'wrong-credentials' | 'malformed' | 'banned' }
 
 /** Options of {@link PhoneAuthenticator}. */
 export interface PhoneAuthenticatorOptions {
@@ -40,7 +42,15 @@ export interface PhoneAuthenticatorOptions {
   realm: string
   digest: DigestVerifier
   directory: PhoneDirectory
+  /** Failure counting, delays and bans (auth-guard.ts); without one every request is heard at once. */
+  guard?: AuthGuard
 }
+
+/** An HA1 no password has (not hex): what a refused id's digest is checked against. */
+const DUMMY_HA1 = 'x'.repeat(32)
+
+/** What {@link PhoneAuthenticator.authenticate} reads of a request. */
+export type AuthRequest = Pick<SrfRequest, 'method' | 'uri' | 'get' | 'has' | 'source_address'>
 
 /** Challenges and verifies requests from the branch's phones. */
 export class PhoneAuthenticator {
@@ -52,9 +62,30 @@ export class PhoneAuthenticator {
 
   /**
    * Authenticates `req`. Directory lookups may throw a RegistryCallError (registry unreachable);
-   * the caller maps it to 503.
+   * the caller maps it to 503. With a guard, a banned source gets `forbidden` (`banned`) without
+   * a lookup, failures are counted, and the answer is held as long as the guard says (the
+   * promise resolves late: answer it at once when it does).
    */
-  async authenticate(req: Pick<SrfRequest, 'method' | 'uri' | 'get' | 'has'>): Promise<PhoneAuthResult> {
+  async authenticate(req: AuthRequest): Promise<PhoneAuthResult> {
+    const guard = this.#options.guard
+    if (guard === undefined) return this.#verify(req)
+    const source = req.source_address
+    const register = req.method === 'REGISTER'
+    const credentialsHeader = register ? 'Authorization' : 'Proxy-Authorization'
+    const account = req.has(credentialsHeader) ? parseDigestHeader(req.get(credentialsHeader))?.username : undefined
+    if (guard.admit(source, account).kind === 'banned') return { kind: 'forbidden', why: 'banned' }
+    const result = await this.#verify(req)
+    if (result.kind === 'ok') {
+      guard.succeeded(source, result.device.id)
+      return result
+    }
+    const failure = result.kind === 'forbidden'
+    if (failure) guard.failed(source, account)
+    await guard.hold(guard.delayFor(source, account, failure))
+    return result
+  }
+
+  async #verify(req: AuthRequest): Promise<PhoneAuthResult> {
     const register = req.method === 'REGISTER'
     const status = register ? 401 : 407
     const header = register ? 'WWW-Authenticate' : 'Proxy-Authenticate'
@@ -72,12 +103,19 @@ export class PhoneAuthenticator {
 
     // The device first, from the directory held: an unknown id or another site's device costs
     // the registry nothing (no credentials fetched for names a prober makes up).
+    // Every refusal below checks the digest against a made-up HA1 first: the same work as a wrong
+    // password, so the time taken does not tell which ids exist (the credentials themselves are
+    // held in memory: DirectoryCache.holdCredentialsOf).
+    const refuse = (why: 'unknown-device' | 'other-site' | 'no-credentials'): PhoneAuthResult => {
+      this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: DUMMY_HA1 })
+      return { kind: 'forbidden', why }
+    }
     const device = await this.#options.directory.deviceForAuth(deviceId)
-    if (device === undefined) return { kind: 'forbidden', why: 'unknown-device' }
-    if (device.siteId !== this.#options.siteId) return { kind: 'forbidden', why: 'other-site' }
+    if (device === undefined) return refuse('unknown-device')
+    if (device.siteId !== this.#options.siteId) return refuse('other-site')
     const credentials = await this.#options.directory.credentials(deviceId)
-    if (credentials === undefined || credentials.ha1 === '') return { kind: 'forbidden', why: 'no-credentials' }
-    if (credentials.realm !== this.#options.realm) return { kind: 'forbidden', why: 'other-site' }
+    if (credentials === undefined || credentials.ha1 === '') return refuse('no-credentials')
+    if (credentials.realm !== this.#options.realm) return refuse('other-site')
 
     const verdict = this.#options.digest.verify(params, { method: req.method, uri: req.uri, realm: this.#options.realm, ha1: credentials.ha1 })
     if (verdict.ok) return { kind: 'ok', device }

@@ -301,7 +301,8 @@ export class Registrar extends EventEmitter<RegistrarEvents> {
       return res.send(auth.status, { headers: { [auth.header]: auth.value } })
     }
     if (auth.kind === 'forbidden') {
-      this.#o.logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}` }, 'register refused')
+      // A banned source's requests are not logged one by one (its ban was).
+      if (auth.why !== 'banned') this.#o.logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}` }, 'register refused')
       return res.send(403)
     }
     const device = auth.device

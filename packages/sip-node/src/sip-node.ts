@@ -20,6 +20,7 @@
  * extension) is proxied (stateful, Record-Route).
  */
 import { randomBytes } from 'node:crypto'
+import { DEFAULT_SIP_SECURITY } from '@flexseat/config'
 import type { Device, PhoneBinding } from '@flexseat/proto'
 import { contextFromHeaders, inSpan, traceHeaders } from '@flexseat/telemetry'
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
@@ -27,6 +28,7 @@ import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
+import { AuthGuard } from './auth-guard'
 import { DigestVerifier } from './digest'
 import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
@@ -131,7 +133,17 @@ export class SipNode {
     this.#lease = lease
     this.#directory = directory
     const site = config.site
-    this.#auth = new PhoneAuthenticator({ siteId: site.id, realm: site.sip.domain, digest: new DigestVerifier(), directory })
+    this.#metrics = new NodeMetrics(site.id)
+    const guard = new AuthGuard(site.sipSecurity ?? DEFAULT_SIP_SECURITY, {
+      // The address only: no username, password, nonce or digest of what the source sent.
+      banned: ({ source, failures, banSeconds }) => {
+        this.#metrics.authBan()
+        logger.warn({ source, failures, banSeconds }, 'sip source banned: too many authentication failures')
+      },
+      delayed: ({ source, failures, delayMs }) => logger.warn({ source, failures, delayMs }, 'sip source delayed: authentication failures'),
+      answerDelayed: () => this.#metrics.authDelayed(),
+    })
+    this.#auth = new PhoneAuthenticator({ siteId: site.id, realm: site.sip.domain, digest: new DigestVerifier(), directory, guard })
     this.registrar = new Registrar({ auth: this.#auth, registration: config.registration, logger, foreignTargets: foreignTargetsOf(config) })
     this.#reporter = BindingReporter.start({
       client,
@@ -154,7 +166,7 @@ export class SipNode {
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
     this.#features = new FeatureHandler({ site, client, seats: view, logger })
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
-    this.#metrics = new NodeMetrics(site.id)
+    this.#metrics.observeBans(() => guard.bannedSources)
     this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
     this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
@@ -198,6 +210,7 @@ export class SipNode {
     }
     // In the background: the lease below retries LEASE_HELD each second until the release lands.
     if (config.stateDir !== undefined) void takeOverFromDeadPredecessor(config, client, logger)
+    directory.holdCredentialsOf(config.site.id)
     const lease = ConfirmationLease.start({ client, siteId: config.site.id, nodeId: config.nodeId, view, stream, logger })
     const node = new SipNode({ config, logger, srf: options.srf ?? createSrf(), client, view, stream, lease, directory })
     // Before the engine connection (hence before `sip node ready`): a REGISTER cannot race it.
@@ -380,7 +393,8 @@ export class SipNode {
       return false
     }
     if (auth.kind === 'forbidden') {
-      this.#logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused')
+      // A banned source's requests are not logged one by one (its ban was).
+      if (auth.why !== 'banned') this.#logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'invite refused')
       res.send(403)
       return false
     }
