@@ -93,6 +93,8 @@ export {
   phoneVendorToJSON,
   ResetPinRequest,
   ResetPinResponse,
+  ClearLockoutRequest,
+  ClearLockoutResponse,
   SetFunctionKeyProfileRequest,
   SetFunctionKeyProfileResponse,
   Site,

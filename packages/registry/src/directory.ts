@@ -13,6 +13,7 @@ import {
   PhoneVendor,
   ReleaseReason,
   type ResetPinResponse,
+  type ClearLockoutResponse,
   type Site,
   type UpdateDeviceResponse,
   type UpdateSiteResponse,
@@ -23,7 +24,7 @@ import { RegistryError, invalidArgument } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson } from './kv'
-import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { clearDesk, type LockoutRecord, lockedUntil, lockFor, recordFailure, recordSuccess } from './lockout'
 import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import {
@@ -40,7 +41,7 @@ import {
   userOwner,
   vendorRecord,
 } from './records'
-import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
+import { type SeatContext, lockedAtDesk, lockedOut, lockRefusal, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
 import * as v from './validate'
 
 /** Fields UpdateUser may change (proto names). */
@@ -393,11 +394,12 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
   if (refused) return { ops: [], outcome: refused }
   const now = ctx.now()
   const lockout = await read.json<LockoutRecord>(keys.lockout(user.value.id))
-  const locked = lockedUntil(lockout?.value, now)
-  if (locked) return { ops: [], outcome: lockedOut(locked) }
+  // ChangePin has no desk: its wrong old PINs count as the desk '' (lockout.ts).
+  const locked = lockFor(lockout?.value, '', now)
+  if (locked) return { ops: [], outcome: lockRefusal(locked) }
   if (!(await verifyPin(oldPin, user.value.pinHash))) {
-    const failure = recordFailure(lockout?.value, now, ctx.lockout)
-    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
+    const failure = recordFailure(lockout?.value, now, ctx.lockout, '')
+    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
     return {
       ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
       outcome: withPinEvent(outcome, {
@@ -407,12 +409,34 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
         siteId: '',
         attemptsLeft: failure.attemptsLeft,
         ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+        ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
       }),
     }
   }
   const ops: Op[] = [{ type: 'put', key: keys.user(user.value.id), value: { ...user.value, pinHash: newHash } }]
-  if (lockout) ops.push({ type: 'delete', key: keys.lockout(user.value.id) })
+  if (lockout) {
+    const kept = recordSuccess(lockout.value, now, ctx.lockout, '')
+    ops.push(kept === undefined ? { type: 'delete', key: keys.lockout(user.value.id) } : { type: 'put', key: keys.lockout(user.value.id), value: kept })
+  }
   return { ops, outcome: {} }
+}
+
+/**
+ * Plans ClearLockout: with `userId` alone, deletes the worker's lockout record (every lock and
+ * count); with `userId` and `deviceId`, forgets the worker's lock and wrong PINs at that desk
+ * (their lock everywhere and other desks' counts stand); with `deviceId` alone, deletes the
+ * desk's throttle record (its pause for every worker). The worker or desk must exist.
+ */
+export async function planClearLockout(ctx: SeatContext, userId: string, deviceId: string, read: TxnReader): Promise<WritePlan<ClearLockoutResponse>> {
+  const { keys } = ctx
+  if (userId !== '' && !(await read.get(keys.user(userId)))) return { ops: [], outcome: userNotFound(userId) }
+  if (deviceId !== '' && !(await read.get(keys.device(deviceId)))) return { ops: [], outcome: deviceNotFound(deviceId) }
+  if (userId === '') return { ops: [{ type: 'delete', key: keys.deskThrottle(deviceId) }], outcome: {} }
+  if (deviceId === '') return { ops: [{ type: 'delete', key: keys.lockout(userId) }], outcome: {} }
+  const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
+  if (!lockout) return { ops: [], outcome: {} }
+  const kept = clearDesk(lockout.value, ctx.now(), ctx.lockout, deviceId)
+  return { ops: [kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept }], outcome: {} }
 }
 
 /** Plans ResetPin: sets the new PIN hash and clears the lockout. */

@@ -14,6 +14,7 @@ import {
   LogoutResponse,
   type MessageFns,
   ResetPinResponse,
+  ClearLockoutResponse,
   SetFunctionKeyProfileResponse,
   UpdateDeviceResponse,
   UpdateSiteResponse,
@@ -31,6 +32,7 @@ export interface WriteResponses {
   deleteUser: DeleteUserResponse
   changePin: ChangePinResponse
   resetPin: ResetPinResponse
+  clearLockout: ClearLockoutResponse
   createDevice: CreateDeviceResponse
   updateDevice: UpdateDeviceResponse
   deleteDevice: DeleteDeviceResponse
@@ -50,6 +52,7 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   deleteUser: DeleteUserResponse,
   changePin: ChangePinResponse,
   resetPin: ResetPinResponse,
+  clearLockout: ClearLockoutResponse,
   createDevice: CreateDeviceResponse,
   updateDevice: UpdateDeviceResponse,
   deleteDevice: DeleteDeviceResponse,

@@ -24,6 +24,7 @@ export interface ServedCore {
   deleteUser(request: p.DeleteUserRequest, caller: Caller): Promise<p.DeleteUserResponse>
   changePin(request: p.ChangePinRequest, caller: Caller): Promise<p.ChangePinResponse>
   resetPin(request: p.ResetPinRequest, caller: Caller): Promise<p.ResetPinResponse>
+  clearLockout(request: p.ClearLockoutRequest, caller: Caller): Promise<p.ClearLockoutResponse>
   createDevice(request: p.CreateDeviceRequest, caller: Caller): Promise<p.CreateDeviceResponse>
   updateDevice(request: p.UpdateDeviceRequest, caller: Caller): Promise<p.UpdateDeviceResponse>
   deleteDevice(request: p.DeleteDeviceRequest, caller: Caller): Promise<p.DeleteDeviceResponse>

@@ -175,4 +175,21 @@ const credentials: CommandSpec = {
 }
 
 /** The `device` commands. */
-export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, setPassword, credentials]
+const unlock: CommandSpec = {
+  path: ['device', 'unlock'],
+  synopsis: '<id>',
+  summary: 'lift a desk\'s pause after too many wrong PINs for any workers',
+  details: 'The desk throttle: PIN sign-ins at the desk work again. Workers\' own locks stay (user unlock lifts them).',
+  options: [],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const client = context.client()
+    const d = client.directory
+    await client.call(d.clearLockout.bind(d), { requestId: newRequestId(), userId: '', deviceId: id }, context.signal)
+    if (context.json) context.printJson({ unlocked: { deviceId: id } })
+    else context.print(`desk ${id} unlocked\n`)
+  },
+}
+
+export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, setPassword, credentials, unlock]

@@ -195,5 +195,25 @@ const resetPin: CommandSpec = {
   },
 }
 
+const unlock: CommandSpec = {
+  path: ['user', 'unlock'],
+  synopsis: '<id> [--device ID]',
+  summary: 'lift a worker\'s wrong-PIN lock, everywhere or at one desk',
+  details:
+    'Without --device: the worker\'s lock at every desk, their locks at single desks and their count of wrong PINs. ' +
+    'With --device: only their lock and count at that desk. The PIN stays (reset-pin sets a new one).',
+  options: ['device'],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const deviceId = context.input.string('device') ?? ''
+    const client = context.client()
+    const d = client.directory
+    await client.call(d.clearLockout.bind(d), { requestId: newRequestId(), userId: id, deviceId }, context.signal)
+    if (context.json) context.printJson({ unlocked: { userId: id, ...(deviceId === '' ? {} : { deviceId }) } })
+    else context.print(deviceId === '' ? `user ${id} unlocked at every desk\n` : `user ${id} unlocked at desk ${deviceId}\n`)
+  },
+}
+
 /** The `user` commands. */
-export const USER_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, resetPin]
+export const USER_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, resetPin, unlock]

@@ -427,6 +427,17 @@ export interface ResetPinRequest {
 export interface ResetPinResponse {
 }
 
+export interface ClearLockoutRequest {
+  requestId: string;
+  /** The worker whose locks to lift (optional when device_id is set). */
+  userId: string;
+  /** The desk (device id): with user_id, the worker's lock at that desk; alone, the desk's pause. */
+  deviceId: string;
+}
+
+export interface ClearLockoutResponse {
+}
+
 export interface CreateDeviceRequest {
   requestId: string;
   device: Device | undefined;
@@ -3060,6 +3071,171 @@ export const ResetPinResponse: MessageFns<ResetPinResponse> = {
   },
 };
 
+function createBaseClearLockoutRequest(): ClearLockoutRequest {
+  return { requestId: "", userId: "", deviceId: "" };
+}
+
+export const ClearLockoutRequest: MessageFns<ClearLockoutRequest> = {
+  encode(message: ClearLockoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(26).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearLockoutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearLockoutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearLockoutRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ClearLockoutRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearLockoutRequest>): ClearLockoutRequest {
+    return ClearLockoutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClearLockoutRequest>): ClearLockoutRequest {
+    const message = createBaseClearLockoutRequest();
+    message.requestId = object.requestId ?? "";
+    message.userId = object.userId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    return message;
+  },
+};
+
+function createBaseClearLockoutResponse(): ClearLockoutResponse {
+  return {};
+}
+
+export const ClearLockoutResponse: MessageFns<ClearLockoutResponse> = {
+  encode(_: ClearLockoutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearLockoutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearLockoutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ClearLockoutResponse {
+    return {};
+  },
+
+  toJSON(_: ClearLockoutResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearLockoutResponse>): ClearLockoutResponse {
+    return ClearLockoutResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ClearLockoutResponse>): ClearLockoutResponse {
+    const message = createBaseClearLockoutResponse();
+    return message;
+  },
+};
+
 function createBaseCreateDeviceRequest(): CreateDeviceRequest {
   return { requestId: "", device: undefined };
 }
@@ -5603,6 +5779,22 @@ export const DirectoryServiceService = {
     responseSerialize: (value: ResetPinResponse): Buffer => Buffer.from(ResetPinResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResetPinResponse => ResetPinResponse.decode(value),
   },
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout: {
+    path: "/flexseat.v1.DirectoryService/ClearLockout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClearLockoutRequest): Buffer => Buffer.from(ClearLockoutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClearLockoutRequest => ClearLockoutRequest.decode(value),
+    responseSerialize: (value: ClearLockoutResponse): Buffer =>
+      Buffer.from(ClearLockoutResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClearLockoutResponse => ClearLockoutResponse.decode(value),
+  },
   createDevice: {
     path: "/flexseat.v1.DirectoryService/CreateDevice" as const,
     requestStream: false as const,
@@ -5786,6 +5978,13 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
   changePin: handleUnaryCall<ChangePinRequest, ChangePinResponse>;
   /** ResetPin sets a user's PIN without the old one and clears a lockout (administrators). */
   resetPin: handleUnaryCall<ResetPinRequest, ResetPinResponse>;
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout: handleUnaryCall<ClearLockoutRequest, ClearLockoutResponse>;
   createDevice: handleUnaryCall<CreateDeviceRequest, CreateDeviceResponse>;
   updateDevice: handleUnaryCall<UpdateDeviceRequest, UpdateDeviceResponse>;
   /** DeleteDevice removes a device and releases the seat it hosts. */
@@ -5930,6 +6129,27 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResetPinResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout(
+    request: ClearLockoutRequest,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
+  ): ClientUnaryCall;
+  clearLockout(
+    request: ClearLockoutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
+  ): ClientUnaryCall;
+  clearLockout(
+    request: ClearLockoutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
   ): ClientUnaryCall;
   createDevice(
     request: CreateDeviceRequest,

@@ -92,6 +92,13 @@ export enum ErrorCode {
   ERROR_CODE_PROFILE_NOT_FOUND = 27,
   /** ERROR_CODE_MAC_TAKEN - Another device has that MAC address. (ALREADY_EXISTS) */
   ERROR_CODE_MAC_TAKEN = 28,
+  /**
+   * ERROR_CODE_LOCKED_AT_DESK - Too many wrong PINs for this worker at this desk: the worker is locked at this desk only,
+   * until ErrorDetail.locked_until; other desks still accept their PIN (an attacker at one desk
+   * cannot lock a worker out of the others). LOCKED_OUT is the lock at every desk, which needs
+   * wrong PINs from several desks. (PERMISSION_DENIED)
+   */
+  ERROR_CODE_LOCKED_AT_DESK = 29,
   UNRECOGNIZED = -1,
 }
 
@@ -184,6 +191,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 28:
     case "ERROR_CODE_MAC_TAKEN":
       return ErrorCode.ERROR_CODE_MAC_TAKEN;
+    case 29:
+    case "ERROR_CODE_LOCKED_AT_DESK":
+      return ErrorCode.ERROR_CODE_LOCKED_AT_DESK;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -251,6 +261,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_PROFILE_NOT_FOUND";
     case ErrorCode.ERROR_CODE_MAC_TAKEN:
       return "ERROR_CODE_MAC_TAKEN";
+    case ErrorCode.ERROR_CODE_LOCKED_AT_DESK:
+      return "ERROR_CODE_LOCKED_AT_DESK";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -264,7 +276,10 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
+  /**
+   * For LOCKED_OUT and LOCKED_AT_DESK: when the lock ends; for DESK_THROTTLED: when the desk's
+   * pause ends.
+   */
   lockedUntil:
     | Date
     | undefined;
