@@ -186,7 +186,10 @@ export interface User {
   maxSeatHours: number;
   /** Where calls go while the worker is not seated: a SIP URI or an extension (optional). */
   fallback: string;
-  /** Set while wrong PINs lock the user (read-only). */
+  /**
+   * Set while wrong PINs lock the user at every desk (read-only; locks at single desks are not
+   * shown).
+   */
   lockedUntil:
     | Date
     | undefined;
