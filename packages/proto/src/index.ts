@@ -93,6 +93,7 @@ export {
   phoneVendorToJSON,
   ResetPinRequest,
   ResetPinResponse,
+  CallClasses,
   ClearLockoutRequest,
   ClearLockoutResponse,
   SetFunctionKeyProfileRequest,

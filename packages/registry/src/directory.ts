@@ -65,6 +65,7 @@ export const USER_WRITABLE = [
   'label',
   'language',
   'function_keys',
+  'call_classes',
 ] as const
 /** The worker's desk profile, which the company directory has no place for: administrators set it. */
 const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language', 'function_keys']
@@ -72,7 +73,7 @@ const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language',
  * Fields the directory owns nothing of (an administrator's routing choices): the directory sync
  * neither sets nor clears them.
  */
-const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device']
+const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device', 'call_classes']
 /**
  * Fields the directory sync sets from an entry and its department's template (every one, on
  * every change it applies): the writable fields but the routing ones (fallback, home device) and
@@ -81,7 +82,7 @@ const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'r
  */
 export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => !USER_ROUTING_FIELDS.includes(f) && !USER_PROFILE_FIELDS.includes(f)), 'disabled'] as const
 /** Fields UpdateDevice may change. */
-export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room', 'mac', 'vendor', 'function_key_profile'] as const
+export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room', 'mac', 'vendor', 'function_key_profile', 'call_classes'] as const
 /**
  * Paths UpdateDevice's update_mask may name: the writable fields and the write-only
  * `sip_password` (an empty mask sets the password only when one is given).
@@ -121,6 +122,7 @@ export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 
   if (fields.has('label')) v.shortText(user.label, `${f}.label`)
   if (fields.has('language')) v.language(user.language, `${f}.language`)
   if (fields.has('function_keys')) v.functionKeys(user.functionKeys, `${f}.function_keys`, KEY_TYPES)
+  if (fields.has('call_classes')) v.callClasses(user.callClasses?.classes ?? [], `${f}.call_classes.classes`)
 }
 
 /** Validates the fields of `device` named in `fields`. */
@@ -137,6 +139,7 @@ export function validateDeviceFields(device: Device, fields: ReadonlySet<string>
     throw invalidArgument(`${f}.vendor`, 'must be UNSPECIFIED, YEALINK, SNOM or POLY')
   }
   if (fields.has('function_key_profile')) v.profileName(device.functionKeyProfile ?? '', `${f}.function_key_profile`)
+  if (fields.has('call_classes')) v.callClasses(device.callClasses?.classes ?? [], `${f}.call_classes.classes`)
 }
 
 /**
@@ -200,6 +203,10 @@ export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string
   if (fields.has('label')) next.label = from.label
   if (fields.has('language')) next.language = from.language
   if (fields.has('function_keys')) next.functionKeys = from.functionKeys.map(functionKeyRecord)
+  if (fields.has('call_classes')) {
+    if (from.callClasses === undefined) delete next.callClasses
+    else next.callClasses = [...from.callClasses.classes]
+  }
   return next
 }
 
@@ -215,6 +222,10 @@ function applyDevice(to: DeviceRecord, from: Device, fields: ReadonlySet<string>
   if (fields.has('mac')) setOrDrop(next, 'mac', v.mac(from.mac ?? '', 'device.mac'))
   if (fields.has('vendor')) setOrDrop(next, 'vendor', vendorRecord(from.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED))
   if (fields.has('function_key_profile')) setOrDrop(next, 'functionKeyProfile', from.functionKeyProfile ?? '')
+  if (fields.has('call_classes')) {
+    if (from.callClasses === undefined) delete next.callClasses
+    else next.callClasses = [...from.callClasses.classes]
+  }
   return next
 }
 

@@ -248,7 +248,7 @@ export class CallRouter {
     if (emergency) return this.#withCaller(call.device, dialled, await this.#emergency(call.device, dialled))
     // Toll classes (dial_plan.classes): refused before anything is looked up or rung.
     const external = matches(site.dialPlan.external, dialled) && !matches(site.dialPlan.extension, dialled)
-    const refused = this.#classRefusal(call.device, external ? tollClass(site, dialled) : 'internal')
+    const refused = await this.#classRefusal(call.device, external ? tollClass(site, dialled) : 'internal')
     if (refused !== undefined) return this.#withCaller(call.device, dialled, refused)
     if (external) return this.#withCaller(call.device, dialled, this.#carrier(dialled, headers()))
     // An extension, or outside the dial plan: still an extension if the directory knows it
@@ -420,15 +420,20 @@ export class CallRouter {
    * now (the decision is final: nothing is awaited after this), beside what the routing found.
    */
   /**
-   * The refusal of a call of class `wanted` from `device`, if the site's toll classes forbid it: a
-   * flex desk (a worker is signed in: idle desks are refused before) may call `allow.seated`, any
-   * other phone `allow.fixed`. Undefined without `dial_plan.classes`.
+   * The refusal of a call of class `wanted` from `device`, if its toll classes forbid it: at a
+   * flex desk (a worker is signed in: idle desks are refused before) the seated worker's
+   * `call_classes`, else the site's `dial_plan.allow.seated`; at any other phone its own
+   * `call_classes`, else the site's `allow.fixed`. Nothing is refused where none of them is set.
    */
-  #classRefusal(device: Device, wanted: TollClass): SingleDecision | undefined {
+  async #classRefusal(device: Device, wanted: TollClass): Promise<SingleDecision | undefined> {
     const classes = this.#o.site.dialPlan.classes
-    if (classes === undefined) return undefined
-    const allowed = device.flexHost ? classes.seated : classes.fixed
-    if (allowed.includes(wanted)) return undefined
+    let own = device.callClasses?.classes
+    if (device.flexHost) {
+      const seat = this.actingSeat(device)
+      own = seat === undefined ? undefined : (await this.#o.directory.userByExtension(seat.extension))?.callClasses?.classes
+    }
+    const allowed: readonly string[] | undefined = own ?? (device.flexHost ? classes?.seated : classes?.fixed)
+    if (allowed === undefined || wanted === 'emergency' || allowed.includes(wanted)) return undefined
     return reject(403, `${wanted[0]!.toUpperCase()}${wanted.slice(1)} calls not allowed`)
   }
 

@@ -261,6 +261,11 @@ export interface User {
    * "function_keys" replaces the whole list.
    */
   functionKeys: FunctionKey[];
+  /**
+   * The toll classes the worker may call from a flex desk they sit at. Unset: the desk's site's
+   * `dial_plan.allow.seated`. The directory sync neither sets nor clears it.
+   */
+  callClasses?: CallClasses | undefined;
 }
 
 /** One programmable key of a desk phone. */
@@ -336,7 +341,27 @@ export interface Device {
     | PhoneVendor
     | undefined;
   /** The function-key profile of the desk while nobody sits at it (empty: the site's default). */
-  functionKeyProfile?: string | undefined;
+  functionKeyProfile?:
+    | string
+    | undefined;
+  /**
+   * The toll classes this phone may call when it hosts no flex workers (a lobby phone, a meeting
+   * room). Unset: the site's `dial_plan.allow.fixed`. A flex desk ignores it: idle it calls
+   * emergency numbers only, seated the worker's classes apply.
+   */
+  callClasses?: CallClasses | undefined;
+}
+
+/**
+ * Toll classes a worker or a phone may call (User.call_classes, Device.call_classes), as a site's
+ * dial plan names them (docs/CONFIGURATION.md, "Toll classes").
+ */
+export interface CallClasses {
+  /**
+   * Each of internal, local, national, mobile, international, premium at most once (emergency
+   * numbers are always allowed; listing emergency alone allows nothing else).
+   */
+  classes: string[];
 }
 
 /** A branch office. */
@@ -611,6 +636,7 @@ function createBaseUser(): User {
     label: "",
     language: "",
     functionKeys: [],
+    callClasses: undefined,
   };
 }
 
@@ -693,6 +719,9 @@ export const User: MessageFns<User> = {
     }
     for (const v of message.functionKeys) {
       FunctionKey.encode(v!, writer.uint32(194).fork()).join();
+    }
+    if (message.callClasses !== undefined) {
+      CallClasses.encode(message.callClasses, writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -918,6 +947,14 @@ export const User: MessageFns<User> = {
             message.functionKeys.push(FunctionKey.decode(reader, reader.uint32()));
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.callClasses = CallClasses.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1006,6 +1043,11 @@ export const User: MessageFns<User> = {
         : globalThis.Array.isArray(object?.function_keys)
         ? object.function_keys.map((e: any) => FunctionKey.fromJSON(e))
         : [],
+      callClasses: isSet(object.callClasses)
+        ? CallClasses.fromJSON(object.callClasses)
+        : isSet(object.call_classes)
+        ? CallClasses.fromJSON(object.call_classes)
+        : undefined,
     };
   },
 
@@ -1089,6 +1131,9 @@ export const User: MessageFns<User> = {
     if (message.functionKeys?.length) {
       obj.functionKeys = message.functionKeys.map((e) => FunctionKey.toJSON(e));
     }
+    if (message.callClasses !== undefined) {
+      obj.callClasses = CallClasses.toJSON(message.callClasses);
+    }
     return obj;
   },
 
@@ -1123,6 +1168,9 @@ export const User: MessageFns<User> = {
     message.label = object.label ?? "";
     message.language = object.language ?? "";
     message.functionKeys = object.functionKeys?.map((e) => FunctionKey.fromPartial(e)) || [];
+    message.callClasses = (object.callClasses !== undefined && object.callClasses !== null)
+      ? CallClasses.fromPartial(object.callClasses)
+      : undefined;
     return message;
   },
 };
@@ -1361,6 +1409,7 @@ function createBaseDevice(): Device {
     mac: undefined,
     vendor: undefined,
     functionKeyProfile: undefined,
+    callClasses: undefined,
   };
 }
 
@@ -1407,6 +1456,9 @@ export const Device: MessageFns<Device> = {
     }
     if (message.functionKeyProfile !== undefined) {
       writer.uint32(98).string(message.functionKeyProfile);
+    }
+    if (message.callClasses !== undefined) {
+      CallClasses.encode(message.callClasses, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1536,6 +1588,14 @@ export const Device: MessageFns<Device> = {
             message.functionKeyProfile = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.callClasses = CallClasses.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1584,6 +1644,11 @@ export const Device: MessageFns<Device> = {
         : isSet(object.function_key_profile)
         ? globalThis.String(object.function_key_profile)
         : undefined,
+      callClasses: isSet(object.callClasses)
+        ? CallClasses.fromJSON(object.callClasses)
+        : isSet(object.call_classes)
+        ? CallClasses.fromJSON(object.call_classes)
+        : undefined,
     };
   },
 
@@ -1631,6 +1696,9 @@ export const Device: MessageFns<Device> = {
     if (message.functionKeyProfile !== undefined) {
       obj.functionKeyProfile = message.functionKeyProfile;
     }
+    if (message.callClasses !== undefined) {
+      obj.callClasses = CallClasses.toJSON(message.callClasses);
+    }
     return obj;
   },
 
@@ -1653,6 +1721,78 @@ export const Device: MessageFns<Device> = {
     message.mac = object.mac ?? undefined;
     message.vendor = object.vendor ?? undefined;
     message.functionKeyProfile = object.functionKeyProfile ?? undefined;
+    message.callClasses = (object.callClasses !== undefined && object.callClasses !== null)
+      ? CallClasses.fromPartial(object.callClasses)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCallClasses(): CallClasses {
+  return { classes: [] };
+}
+
+export const CallClasses: MessageFns<CallClasses> = {
+  encode(message: CallClasses, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.classes) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallClasses {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallClasses();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.classes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallClasses {
+    return {
+      classes: globalThis.Array.isArray(object?.classes) ? object.classes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: CallClasses): unknown {
+    const obj: any = {};
+    if (message.classes?.length) {
+      obj.classes = message.classes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallClasses>): CallClasses {
+    return CallClasses.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallClasses>): CallClasses {
+    const message = createBaseCallClasses();
+    message.classes = object.classes?.map((e) => e) || [];
     return message;
   },
 };
