@@ -378,11 +378,22 @@ export class Branches {
     return response.seat
   }
 
-  /** Creates a device with a SIP password through the admin API (for benchmarks seeding many). */
-  async addDevice(device: Omit<SeededDevice, 'password'> & { password?: string }): Promise<SeededDevice> {
-    const seeded: SeededDevice = { ...device, password: device.password ?? randomBytes(9).toString('base64url') }
+  /** Creates a device with a SIP password (and toll classes) through the admin API (for benchmarks seeding many). */
+  async addDevice(device: Omit<SeededDevice, 'password'> & { password?: string; callClasses?: string[] }): Promise<SeededDevice> {
+    const { callClasses, ...rest } = device
+    const seeded: SeededDevice = { ...rest, password: device.password ?? randomBytes(9).toString('base64url') }
     const { directory } = this.admin()
-    const record: Device = { id: seeded.id, siteId: seeded.siteId, extension: seeded.extension, label: seeded.label, model: 'sipp', flexHost: seeded.flexHost, revision: '0', sipPassword: seeded.password }
+    const record: Device = {
+      id: seeded.id,
+      siteId: seeded.siteId,
+      extension: seeded.extension,
+      label: seeded.label,
+      model: 'sipp',
+      flexHost: seeded.flexHost,
+      revision: '0',
+      sipPassword: seeded.password,
+      ...(callClasses === undefined ? {} : { callClasses: { classes: callClasses } }),
+    }
     await retrying(() => unary(directory.createDevice.bind(directory), { requestId: `seed-${seeded.id}`, device: record }, { metadata: this.registry.metadata('admin'), timeoutMs: 5_000 }))
     this.#devices.set(seeded.id, seeded)
     return seeded

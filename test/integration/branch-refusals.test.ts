@@ -1,12 +1,13 @@
 // What a branch's SIP node refuses, through real SIP from sipp phones to real nodes, engines,
-// registries and etcd: wrong PINs (with the tries left), the lockout (with the minutes), a desk
+// registries and etcd: wrong PINs (with the tries left), the lockout at a desk (with the minutes), a desk
 // that is not a flex desk, a worker who may not roam, unknown extensions and malformed codes;
 // phones that are not who they claim (wrong password, unknown device) get nothing.
 import t from 'tap'
 import { Branches, PIN, statusLine } from '../helpers/branches'
 
 t.test('feature-code refusals', async (t) => {
-  // Three wrong PINs lock a worker for 10 minutes (the defaults are 5 and 15).
+  // Three wrong PINs at a desk lock a worker there for 10 minutes (the defaults are 5 and 15;
+  // branch-pin-lockout.test.ts tries the lock at every desk).
   const branches = await Branches.start(t, {
     confirmationLeaseSeconds: 3,
     registryEnv: { FLEXSEAT_LOCKOUT_MAX_FAILURES: '3', FLEXSEAT_LOCKOUT_WINDOW_SECONDS: '600', FLEXSEAT_LOCKOUT_SECONDS: '600' },
@@ -17,17 +18,17 @@ t.test('feature-code refusals', async (t) => {
     branches.phone('berlin', 'ber-desk-2').start(),
   ])
 
-  await t.test('wrong PINs say how many tries are left, then the worker is locked', async (t) => {
+  await t.test('wrong PINs say how many tries are left, then the worker is locked at the desk', async (t) => {
     const first = await amsDesk.dial('*51*1002*0000')
     t.equal(statusLine(first), '403 Wrong PIN - 2 tries left')
     t.ok(await amsDesk.waitForMessage('Wrong PIN - 2 tries left', 5_000), 'and on the display (MESSAGE)')
     const second = await amsDesk.dial('*51*1002*0001')
     t.equal(statusLine(second), '403 Wrong PIN - 1 try left')
     const third = await amsDesk.dial('*51*1002*0002')
-    t.match(statusLine(third), /^403 Locked for (9|10) min$/, 'the third wrong PIN locks 1002')
+    t.match(statusLine(third), /^403 Locked at this desk for (9|10) min$/, 'the third wrong PIN locks 1002 at this desk')
     const right = await amsDesk.dial(`*51*1002*${PIN['1002']}`)
-    t.match(statusLine(right), /^403 Locked for (9|10) min$/, 'even the right PIN is refused while locked')
-    t.ok(await amsDesk.waitForMessage(/^Locked for (9|10) min$/, 5_000), 'the display says so too')
+    t.match(statusLine(right), /^403 Locked at this desk for (9|10) min$/, 'even the right PIN is refused there while locked')
+    t.ok(await amsDesk.waitForMessage(/^Locked at this desk for (9|10) min$/, 5_000), 'the display says so too')
     t.equal(await branches.seat('1002'), undefined, '1002 is not seated')
   })
 

@@ -1,6 +1,7 @@
 // The desk throttle against victim lockout, on a real etcd (in-process cores): wrong PINs at one
 // desk for several workers pause that desk for every worker, without touching any worker's own
-// lockout (they sign in elsewhere); the pause ends on its own; the events are logged and
+// lockout (they sign in elsewhere); a worker's wrong PINs lock them at one desk, then, from a
+// second desk, everywhere; the pause ends on its own; the events are logged and
 // counted on an OpenTelemetry meter (read back through the SDK's in-memory exporter), once per
 // request however often it is retried, and never with the PIN.
 import t from 'tap'
@@ -30,6 +31,8 @@ t.test('wrong PINs at one desk, for any workers, pause the desk and only the des
     site: 'amsterdam',
     clock: () => now,
     deskThrottle: { maxFailures: 3, windowMs: 15 * MINUTE, pauseMs: 10 * MINUTE },
+    // A worker: 2 wrong PINs at one desk lock them there, 4 from several desks everywhere.
+    lockout: { maxFailures: 2, clusterMaxFailures: 4, windowMs: 15 * MINUTE, lockMs: 15 * MINUTE },
     meter: provider.getMeter('test'),
     logger,
   })
@@ -56,7 +59,7 @@ t.test('wrong PINs at one desk, for any workers, pause the desk and only the des
     await expectCode(t, login('desk-a', '7101', WRONG, first), ErrorCode.ERROR_CODE_WRONG_PIN, 'the same request retried')
     await expectCode(t, login('desk-a', '7102', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, 'w2 at desk-a')
     const third = await expectCode(t, login('desk-a', '7103', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, 'w3 at desk-a: the third wrong PIN at this desk')
-    t.equal(third.facts.attemptsLeft, 4, "w3's own count: one wrong PIN")
+    t.equal(third.facts.attemptsLeft, 1, "w3's own count at desk-a: one wrong PIN")
     const paused = await expectCode(t, login('desk-a', '7104', PINS.w4), ErrorCode.ERROR_CODE_DESK_THROTTLED, "w4's right PIN at desk-a: the desk is paused")
     t.equal(paused.facts.lockedUntil?.getTime(), now + 10 * MINUTE, 'until the pause ends')
     t.equal(paused.facts.retryAfterMs, 10 * MINUTE, 'and a retry hint')
@@ -68,7 +71,7 @@ t.test('wrong PINs at one desk, for any workers, pause the desk and only the des
     const seated = await login('desk-b', '7104', PINS.w4)
     t.equal(seated.seat?.deviceId, 'desk-b', 'w4 signs in at desk-b')
     const w1 = await expectCode(t, login('desk-b', '7101', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, 'w1 mistypes at desk-b')
-    t.equal(w1.facts.attemptsLeft, 3, "w1's own count went on from 1 (the retried request counted once): the desk refused nothing of it")
+    t.equal(w1.facts.attemptsLeft, 1, "w1's count at desk-b is its own: desk-a's wrong PIN does not count here")
   })
 
   await t.test('the pause ends on its own', async (t) => {
@@ -90,13 +93,19 @@ t.test('wrong PINs at one desk, for any workers, pause the desk and only the des
     t.equal(await counted('flexseat.pin.lockouts', { 'flexseat.pin.scope': 'worker' }), 0, 'no worker locked yet')
   })
 
-  await t.test("a worker's own lockout is counted too (five wrong PINs, spread over desks)", async (t) => {
-    for (const desk of ['desk-c', 'desk-c', 'desk-d', 'desk-d']) await expectCode(t, login(desk, '7105', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, `w5 at ${desk}`)
-    await expectCode(t, login('desk-e', '7105', WRONG), ErrorCode.ERROR_CODE_LOCKED_OUT, 'the fifth locks w5')
-    await expectCode(t, login('desk-e', '7105', PINS.w5), ErrorCode.ERROR_CODE_LOCKED_OUT, 'then even the right PIN is refused')
+  await t.test("a worker's own locks are counted too: at one desk, then everywhere", async (t) => {
+    await expectCode(t, login('desk-c', '7105', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, 'w5 at desk-c')
+    await expectCode(t, login('desk-c', '7105', WRONG), ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'the second at desk-c locks w5 there')
+    await expectCode(t, login('desk-c', '7105', PINS.w5), ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'even the right PIN at desk-c')
+    await expectCode(t, login('desk-d', '7105', WRONG), ErrorCode.ERROR_CODE_WRONG_PIN, 'w5 at desk-d: a count of its own')
+    await expectCode(t, login('desk-d', '7105', WRONG), ErrorCode.ERROR_CODE_LOCKED_OUT, 'the fourth, from a second desk, locks w5 everywhere')
+    await expectCode(t, login('desk-e', '7105', PINS.w5), ErrorCode.ERROR_CODE_LOCKED_OUT, 'then even the right PIN at a third desk is refused')
+    t.equal(await counted('flexseat.pin.lockouts', { 'flexseat.pin.scope': 'worker-at-desk' }), 1, 'flexseat.pin.lockouts{scope=worker-at-desk}: 1')
     t.equal(await counted('flexseat.pin.lockouts', { 'flexseat.pin.scope': 'worker' }), 1, 'flexseat.pin.lockouts{scope=worker}: 1')
+    t.equal(await counted('flexseat.pin.refused', { 'flexseat.pin.reason': 'worker-locked-at-desk' }), 1, 'flexseat.pin.refused{reason=worker-locked-at-desk}: 1')
     t.equal(await counted('flexseat.pin.refused', { 'flexseat.pin.reason': 'worker-locked' }), 1, 'flexseat.pin.refused{reason=worker-locked}: 1')
-    t.match(lines.find((l) => l['msg'] === 'worker locked out after too many wrong PINs'), { level: 40, user: 'w5', device: 'desk-e' })
+    t.match(lines.find((l) => l['msg'] === 'worker locked at a desk after too many wrong PINs'), { level: 40, user: 'w5', device: 'desk-c' })
+    t.match(lines.find((l) => l['msg'] === 'worker locked out after too many wrong PINs'), { level: 40, user: 'w5', device: 'desk-d' })
     await core.resetPin({ requestId: rid('reset'), userId: 'w5', newPin: '13572468' }, ADMIN)
   })
 })

@@ -13,7 +13,7 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
   const { core } = await leaderOf([a])
   await seed(core, {
     sites: ['amsterdam'],
-    devices: [{ id: 'ams-1', site: 'amsterdam' }, { id: 'ams-2', site: 'amsterdam' }],
+    devices: [{ id: 'ams-1', site: 'amsterdam' }, { id: 'ams-2', site: 'amsterdam' }, { id: 'ams-3', site: 'amsterdam' }, { id: 'ams-4', site: 'amsterdam' }],
     users: [
       { id: 'alice', extension: '1001', site: 'amsterdam', pin: '1234' },
       { id: 'bob', extension: '1002', site: 'amsterdam', pin: '4321' },
@@ -50,39 +50,54 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
     await core.resetPin({ requestId: rid(), userId: 'bob', newPin: '4321' }, ADMIN)
   })
 
-  t.test('five wrong PINs lock the user until ResetPin', async (t) => {
+  t.test('five wrong PINs at one desk lock the user there, fifteen from three desks everywhere, until ResetPin', async (t) => {
     const left: number[] = []
     for (let i = 0; i < 4; i++) {
       const e = await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '9999'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, `wrong PIN ${i + 1}`)
       left.push(e.facts.attemptsLeft!)
     }
     t.same(left, [4, 3, 2, 1], 'attempts left count down')
-    const locked = await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '9999'), SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_OUT, 'fifth wrong PIN')
-    const until = locked.facts.lockedUntil!.getTime()
-    t.ok(Math.abs(until - (Date.now() + 15 * 60_000)) < 10_000, 'locked for 15 minutes')
-    await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '4321'), SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_OUT, 'even the right PIN while locked')
+    const atDesk = await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '9999'), SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'fifth wrong PIN at ams-1')
+    t.ok(Math.abs(atDesk.facts.lockedUntil!.getTime() - (Date.now() + 15 * 60_000)) < 10_000, 'locked there for 15 minutes')
+    await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '4321'), SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'even the right PIN at ams-1')
+    t.equal((await core.getUser({ key: { $case: 'userId', value: 'bob' } })).user?.lockedUntil, undefined, 'no lock everywhere')
+    for (let i = 0; i < 5; i++) {
+      await expectCode(t, core.login(login(rid(), 'ams-2', '1002', '9999'), SIP_NODE), i < 4 ? ErrorCode.ERROR_CODE_WRONG_PIN : ErrorCode.ERROR_CODE_LOCKED_AT_DESK, `wrong PIN ${i + 1} at ams-2`)
+    }
+    // ChangePin (no desk) counts as a desk of its own: its fifth wrong old PIN is the 15th.
+    for (let i = 0; i < 5; i++) {
+      await expectCode(t, core.changePin({ requestId: rid(), extension: '1002', oldPin: '9999', newPin: '5555' }, SIP_NODE), i < 4 ? ErrorCode.ERROR_CODE_WRONG_PIN : ErrorCode.ERROR_CODE_LOCKED_OUT, `ChangePin wrong ${i + 1}`)
+    }
+    const shown = await core.getUser({ key: { $case: 'extension', value: '1002' } })
+    const until = shown.user?.lockedUntil?.getTime()
+    t.ok(until !== undefined && Math.abs(until - (Date.now() + 15 * 60_000)) < 10_000, 'the 15th wrong PIN, from three desks, locks everywhere; GetUser shows locked_until')
+    await expectCode(t, core.login(login(rid(), 'ams-2', '1002', '4321'), SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_OUT, 'even the right PIN at ams-2 while locked')
     await expectCode(t, core.changePin({ requestId: rid(), extension: '1002', oldPin: '4321', newPin: '5555' }, SIP_NODE), ErrorCode.ERROR_CODE_LOCKED_OUT, 'ChangePin while locked')
     const byAdmin = await core.login({ requestId: rid(), deviceId: 'ams-2', extension: '1002', pin: '', durationHours: 0 }, ADMIN)
     t.equal(byAdmin.seat?.userId, 'bob', 'an administrator may still seat a locked worker (no PIN guessed)')
-    const shown = await core.getUser({ key: { $case: 'extension', value: '1002' } })
-    t.equal(shown.user?.lockedUntil?.getTime(), until, 'GetUser shows locked_until')
     await core.resetPin({ requestId: rid(), userId: 'bob', newPin: '8642' }, ADMIN)
     t.equal((await core.getUser({ key: { $case: 'userId', value: 'bob' } })).user?.lockedUntil, undefined, 'ResetPin clears the lock')
-    await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '4321'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'the old PIN is gone')
+    await expectCode(t, core.login(login(rid(), 'ams-1', '1002', '4321'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'the old PIN is gone (and ams-1 unlocked)')
     const ok = await core.login(login(rid(), 'ams-1', '1002', '8642'), SIP_NODE)
     t.equal(ok.seat?.userId, 'bob', 'the new PIN works')
   })
 
-  t.test('ChangePin checks the old PIN, and wrong old PINs count towards the lockout', async (t) => {
+  // Fresh desks: the tests above paused ams-1 and ams-2 (the desk throttle).
+  t.test('ChangePin checks the old PIN; wrong PINs count per desk; a right PIN clears its own desk only', async (t) => {
     const e = await expectCode(t, core.changePin({ requestId: rid(), extension: '1001', oldPin: '1111', newPin: '2222' }, SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'wrong old PIN')
     t.equal(e.facts.attemptsLeft, 4)
-    const e2 = await expectCode(t, core.login(login(rid(), 'ams-1', '1001', '1111'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'then a wrong login PIN')
-    t.equal(e2.facts.attemptsLeft, 3, 'both count')
+    const e2 = await expectCode(t, core.login(login(rid(), 'ams-3', '1001', '1111'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'then a wrong login PIN')
+    t.equal(e2.facts.attemptsLeft, 4, "ams-3 has a count of its own (ChangePin's is the API's)")
+    const e3 = await expectCode(t, core.login(login(rid(), 'ams-3', '1001', '1112'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'another at ams-3')
+    t.equal(e3.facts.attemptsLeft, 3)
     await core.changePin({ requestId: rid(), extension: '1001', oldPin: '1234', newPin: '2468' }, SIP_NODE)
-    const seated = await core.login(login(rid(), 'ams-2', '1001', '2468'), SIP_NODE)
-    t.equal(seated.seat?.deviceId, 'ams-2', 'the new PIN signs in')
-    const e3 = await expectCode(t, core.login(login(rid(), 'ams-1', '1001', '0000'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'after a success')
-    t.equal(e3.facts.attemptsLeft, 4, 'a successful sign-in clears the count')
+    const seated = await core.login(login(rid(), 'ams-4', '1001', '2468'), SIP_NODE)
+    t.equal(seated.seat?.deviceId, 'ams-4', 'the new PIN signs in')
+    const e4 = await expectCode(t, core.login(login(rid(), 'ams-3', '1001', '0000'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'at ams-3 after a success at ams-4')
+    t.equal(e4.facts.attemptsLeft, 2, "ams-3's count stands: the worker's sign-in elsewhere hands a guesser at ams-3 no fresh count")
+    await core.login(login(rid(), 'ams-3', '1001', '2468'), SIP_NODE)
+    const e5 = await expectCode(t, core.login(login(rid(), 'ams-3', '1001', '0000'), SIP_NODE), ErrorCode.ERROR_CODE_WRONG_PIN, 'after a success at ams-3')
+    t.equal(e5.facts.attemptsLeft, 4, "a successful sign-in clears that desk's count")
   })
 
   t.test('bad arguments: INVALID_ARGUMENT naming the field, and nothing written', async (t) => {
@@ -107,6 +122,8 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
       ['createUser bad e-mail', () => core.createUser({ requestId: rid(), user: { ...user, email: 'carol' }, pin: '1234' }, ADMIN), 'user.email'],
       ['createUser no home site', () => core.createUser({ requestId: rid(), user: { ...user, homeSiteId: '' }, pin: '1234' }, ADMIN), 'user.home_site_id'],
       ['createUser no PIN', () => core.createUser({ requestId: rid(), user, pin: '' }, ADMIN), 'pin'],
+      ['createUser unknown toll class', () => core.createUser({ requestId: rid(), user: { ...user, callClasses: { classes: ['internal', 'premuim'] } }, pin: '1234' }, ADMIN), 'user.call_classes.classes[1]'],
+      ['createUser toll class twice', () => core.createUser({ requestId: rid(), user: { ...user, callClasses: { classes: ['local', 'local'] } }, pin: '1234' }, ADMIN), 'user.call_classes.classes[1]'],
       ['updateUser bad mask', () => core.updateUser({ requestId: rid(), user, updateMask: ['pin_hash'] }, ADMIN), 'update_mask'],
       ['updateUser no id', () => core.updateUser({ requestId: rid(), user: { ...user, id: '' }, updateMask: [] }, ADMIN), 'user.id'],
       ['deleteUser no id', () => core.deleteUser({ requestId: rid(), userId: '' }, ADMIN), 'user_id'],
@@ -115,6 +132,7 @@ t.test('idempotence, lockout and PIN changes on one leader', async (t) => {
       ['resetPin bad user', () => core.resetPin({ requestId: rid(), userId: 'A', newPin: '1234' }, ADMIN), 'user_id'],
       ['resetPin bad PIN', () => core.resetPin({ requestId: rid(), userId: 'alice', newPin: '1234567890123' }, ADMIN), 'new_pin'],
       ['createDevice no site', () => core.createDevice({ requestId: rid(), device: { ...device, siteId: '' } }, ADMIN), 'device.site_id'],
+      ['createDevice unknown toll class', () => core.createDevice({ requestId: rid(), device: { ...device, callClasses: { classes: ['satellite'] } } }, ADMIN), 'device.call_classes.classes[0]'],
       ['createDevice bad extension', () => core.createDevice({ requestId: rid(), device: { ...device, extension: '9' } }, ADMIN), 'device.extension'],
       ['updateDevice bad mask', () => core.updateDevice({ requestId: rid(), device, updateMask: ['id'] }, ADMIN), 'update_mask'],
       ['deleteDevice bad id', () => core.deleteDevice({ requestId: rid(), deviceId: '' }, ADMIN), 'device_id'],

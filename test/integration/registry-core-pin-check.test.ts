@@ -53,9 +53,9 @@ t.test('a forwarded PIN verdict: checked on the follower, honoured by the leader
   t.equal((await login('1001', 'd2', '9146', { ...SIP_NODE, pinCheck: { ...right, ok: false } })).seat?.deviceId, 'd2', 'a stale negative verdict does not keep the new PIN out')
   await expectCode(t, login('1002', 'd1', '0000', { ...SIP_NODE, pinCheck: right }), ErrorCode.ERROR_CODE_WRONG_PIN, "alice's verdict does not sign bob in")
 
-  // A locked user stays locked whatever the verdict; the follower does not even check.
+  // A user locked at a desk stays locked there whatever the verdict; the follower does not even check.
   for (let i = 0; i < 5; i += 1) await login('1002', 'd1', '0000', SIP_NODE).catch(() => undefined)
   t.equal(await waitFor(async () => (await follower.core.checkPin(request('1002', '4628'))) === undefined, 5_000, 'no verdict for a locked user'), true)
   const bobRevision = (await leader.core.getUser({ key: { $case: 'userId', value: 'bob' } })).user!.revision
-  await expectCode(t, login('1002', 'd1', '4628', { ...SIP_NODE, pinCheck: { userId: 'bob', revision: bobRevision, ok: true } }), ErrorCode.ERROR_CODE_LOCKED_OUT, 'locked out')
+  await expectCode(t, login('1002', 'd1', '4628', { ...SIP_NODE, pinCheck: { userId: 'bob', revision: bobRevision, ok: true } }), ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'locked out at d1')
 })

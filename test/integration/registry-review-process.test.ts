@@ -88,13 +88,13 @@ t.test('a registry process with lockout settings and a site file that changes', 
     t.equal(first?.code, ErrorCode.ERROR_CODE_WRONG_PIN, 'first wrong PIN: WRONG_PIN')
     t.equal(first?.attemptsLeft, 1, 'one attempt left (not the default four)')
     const second = await callError(attempt('000000'))
-    t.equal(errorDetailOf(second)?.code, ErrorCode.ERROR_CODE_LOCKED_OUT, 'second wrong PIN: LOCKED_OUT')
+    t.equal(errorDetailOf(second)?.code, ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'second wrong PIN at the desk: LOCKED_AT_DESK')
     const lockedUntil = errorDetailOf(second)?.lockedUntil
     t.ok(lockedUntil, 'the lock has an end')
     const lockMs = new Date(lockedUntil as unknown as string | Date).getTime() - Date.now()
     t.ok(lockMs > 500_000 && lockMs <= 600_000, `the lock lasts FLEXSEAT_LOCKOUT_SECONDS (600 s; ${Math.round(lockMs / 1000)} s left)`)
     const right = await callError(attempt('135790'))
-    t.equal(right.code === status.OK ? -1 : errorDetailOf(right)?.code, ErrorCode.ERROR_CODE_LOCKED_OUT, 'even the right PIN is refused while locked')
+    t.equal(right.code === status.OK ? -1 : errorDetailOf(right)?.code, ErrorCode.ERROR_CODE_LOCKED_AT_DESK, 'even the right PIN is refused there while locked')
   })
 
   t.test('a changed site file updates the site record on restart, once', async (t) => {

@@ -25,6 +25,10 @@ t.test('domain errors exit 1 with the detail in words', async (t) => {
     message: 'locked out after too many wrong PINs until 2026-11-22T04:00:00.000Z',
     exitCode: ExitCode.Refused,
   })
+  t.same(describeFailure(failure(status.PERMISSION_DENIED, 'locked', { code: ErrorCode.ERROR_CODE_LOCKED_AT_DESK, lockedUntil: new Date('2026-11-22T04:00:00Z') })), {
+    message: 'locked at this desk after too many wrong PINs here until 2026-11-22T04:00:00.000Z (other desks still accept the worker)',
+    exitCode: ExitCode.Refused,
+  })
   for (const code of [ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION, ErrorCode.ERROR_CODE_EXTENSION_TAKEN, ErrorCode.ERROR_CODE_NOT_FLEX_HOST, ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED, ErrorCode.ERROR_CODE_SITE_IN_USE, ErrorCode.ERROR_CODE_INTERNAL]) {
     t.equal(describeFailure(failure(status.FAILED_PRECONDITION, 'refused', { code })).exitCode, ExitCode.Refused, ErrorCode[code])
   }

@@ -23,7 +23,16 @@ t.test('the three example sites load, sorted by id, in camelCase', async (t) => 
     trunkUri: 'sip:127.0.0.1:5060',
   })
   t.same(amsterdam.featureCodes, { login: '*51', changePin: '*52' })
-  t.same(amsterdam.dialPlan, { extension: '^[1-9][0-9]{3}$', external: '^0[0-9]{6,15}$' })
+  t.same(amsterdam.dialPlan, {
+    extension: '^[1-9][0-9]{3}$',
+    external: '^0[0-9]{6,15}$',
+    classes: {
+      patterns: { premium: '^0{1,2}90[069][0-9]*$', international: '^00[1-9][0-9]*$', mobile: '^06[0-9]{8}$', national: '^0[1-9][0-9]{8}$' },
+      seated: ['emergency', 'internal', 'local', 'national', 'mobile', 'international'],
+      fixed: ['emergency', 'internal', 'local', 'national', 'mobile', 'international'],
+    },
+  }, 'toll classes: every class but premium unless dial_plan.allow says otherwise')
+  t.same(sites[1]!.dialPlan.classes?.fixed, ['internal', 'local', 'national', 'mobile'], "Berlin's fixed phones call nothing abroad")
   t.same(sites[2]!.emergencyNumbers, ['911', '933'])
   t.same(sites[0]!.sipSecurity, DEFAULT_SIP_SECURITY, 'no sip_security section: guessing is met with the defaults (on)')
   t.same(amsterdam.emergency, { securityDesk: '2019', civicAddress: { country: 'NL', state: 'Noord-Holland', city: 'Amsterdam', street: 'Herengracht', houseNumber: '182', postalCode: '1016 BR', name: 'flexseat Amsterdam' } }, 'the emergency section, in camelCase')

@@ -16,6 +16,17 @@ t.test('the desk throttle: defaults, overrides, bounds', async (t) => {
   await t.rejects(loadRegistryConfig(argv, { FLEXSEAT_DESK_THROTTLE_MAX_FAILURES: '0' }), RegistryConfigError)
 })
 
+t.test('the lockout: per desk and cluster-wide counts, defaults, bounds', async (t) => {
+  t.same((await loadRegistryConfig(argv, {})).lockout, { maxFailures: 5, clusterMaxFailures: 15, windowMs: 900_000, lockMs: 900_000 }, '5 at a desk, 15 from several desks')
+  t.same((await loadRegistryConfig(argv, { FLEXSEAT_LOCKOUT_MAX_FAILURES: '3' })).lockout.clusterMaxFailures, 9, 'three times the per-desk count by default')
+  t.equal((await loadRegistryConfig(argv, { FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES: '8' })).lockout.clusterMaxFailures, 8)
+  await t.rejects(
+    loadRegistryConfig(argv, { FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES: '5' }),
+    new RegistryConfigError('FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES: "5" is not a whole number from 6 to 3000'),
+    'more than one desk\'s count',
+  )
+})
+
 t.test('FLEXSEAT_TLS_CLIENT_SITE=require needs client certificates', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'registry-config-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))

@@ -358,3 +358,30 @@ t.test('emergency calls carry the desk\'s location (RFC 6442) and a call-back nu
   t.match(idle, { kind: 'proxy', headers: { 'P-Asserted-Identity': '<sip:2002@amsterdam.flexseat.test>, <tel:+31201234567>' } }, "an idle desk: its own extension and the site's number")
   t.equal(idle.kind === 'proxy' ? civicOf(idle.emergency!.location!.pidf).elements.find(([name]) => name === 'FLR') : 'x', undefined, 'a desk without a floor has none in its location')
 })
+
+t.test('toll classes: a seated desk and a fixed phone call what dial_plan.allow lets them, refused naming the class', async (t) => {
+  const classes = {
+    patterns: { premium: '^0{1,2}90[069][0-9]*$', international: '^00[1-9][0-9]*$', mobile: '^06[0-9]{8}$', national: '^0[1-9][0-9]{8}$' },
+    seated: ['emergency' as const, 'internal' as const, 'national' as const, 'mobile' as const, 'international' as const],
+    fixed: ['internal' as const, 'national' as const],
+  }
+  const classed: SiteConfig = { ...AMS, dialPlan: { ...AMS.dialPlan, classes } }
+  const w = world({ site: classed, seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  const refused = (status: number, reason: string) => ({ kind: 'reject', status, reason })
+  t.match(await phone(w, 'ams-1', '0201234567'), { kind: 'proxy', target: 'carrier' }, 'seated: national')
+  t.match(await phone(w, 'ams-1', '0612345678'), { kind: 'proxy', target: 'carrier' }, 'seated: mobile')
+  t.match(await phone(w, 'ams-1', '0049301234567'), { kind: 'proxy', target: 'carrier' }, 'seated: international')
+  t.match(await phone(w, 'ams-1', '0900123456'), refused(403, 'Premium calls not allowed'), 'seated: no premium number')
+  t.match(await phone(w, 'ams-1', '00900123456'), refused(403, 'Premium calls not allowed'), 'premium before international: 00900 is premium')
+  t.match(await phone(w, 'ams-1', '2002'), { kind: 'proxy', target: 'phone' }, 'seated: internal')
+  t.match(await phone(w, 'ams-2', '0201234567'), { kind: 'proxy', target: 'carrier' }, 'fixed: national')
+  t.match(await phone(w, 'ams-2', '0612345678'), refused(403, 'Mobile calls not allowed'), 'fixed: no mobile')
+  t.match(await phone(w, 'ams-2', '0049301234567'), refused(403, 'International calls not allowed'), 'fixed: nothing abroad')
+  t.match(await phone(w, 'ams-2', '0123456'), refused(403, 'International calls not allowed'), 'a number of no class counts as international')
+  t.match(await phone(w, 'ams-2', '112'), { kind: 'proxy', target: 'carrier' }, 'emergency always, listed or not')
+  const noInternal = world({ site: { ...classed, dialPlan: { ...classed.dialPlan, classes: { ...classes, fixed: ['national' as const] } } } })
+  t.match(await phone(noInternal, 'ams-2', '2001'), refused(403, 'Internal calls not allowed'), 'internal is a class too')
+  t.match(await phone(world({ site: classed }), 'ams-1', '0201234567'), refused(403, 'Sign in with *51 to call'), 'an idle flex desk: emergency only, as before')
+  const unclassed = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
+  t.match(await phone(unclassed, 'ams-1', '0900123456'), { kind: 'proxy', target: 'carrier' }, 'without dial_plan.classes nothing is classed (as before)')
+})

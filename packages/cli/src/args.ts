@@ -66,6 +66,12 @@ export const OPTIONS = {
   'sip-domain': { type: 'string', value: 'DOMAIN', help: 'SIP domain and digest realm of the site\'s phones' },
   'sip-password-stdin': { type: 'boolean', help: 'read the phone\'s SIP password from stdin (prompted without echo on a terminal)' },
 
+  classes: {
+    type: 'string',
+    multiple: true,
+    value: 'CLASS',
+    help: 'toll classes it may call (repeat, or a comma list): internal, local, national, mobile, international, premium; "site" for the site\'s',
+  },
   device: { type: 'string', value: 'ID', help: 'device id' },
   user: { type: 'string', value: 'ID', help: 'user id' },
   hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },

@@ -107,6 +107,10 @@ export function messageOf(error: ServiceErrorLike, detail: ErrorDetail | undefin
         return detail.lockedUntil === undefined
           ? 'locked out after too many wrong PINs'
           : `locked out after too many wrong PINs until ${detail.lockedUntil.toISOString()}`
+      case ErrorCode.ERROR_CODE_LOCKED_AT_DESK:
+        return detail.lockedUntil === undefined
+          ? 'locked at this desk after too many wrong PINs here (other desks still accept the worker)'
+          : `locked at this desk after too many wrong PINs here until ${detail.lockedUntil.toISOString()} (other desks still accept the worker)`
       case ErrorCode.ERROR_CODE_INVALID_ARGUMENT:
         if (detail.field !== '' && !details.startsWith(detail.field)) return `${detail.field}: ${details || 'invalid'}`
         return details || 'invalid argument'

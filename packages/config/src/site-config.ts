@@ -1,3 +1,5 @@
+import type { TollClassConfig } from './toll-classes'
+
 /**
  * One branch office, as configured in `sites/<id>.yaml` (the camelCase of its YAML keys).
  * Loaded and validated once by {@link loadSite}/{@link loadSites}; treat it as read-only.
@@ -24,8 +26,12 @@ export interface SiteConfig {
   sip: { contact: string; control: string; domain: string; trunkUri: string; carrierUri?: string | undefined }
   /** Feature codes dialled at a phone, e.g. `*51`. */
   featureCodes: { login: string; changePin: string }
-  /** Regular expressions (JavaScript syntax) classifying dialled numbers. */
-  dialPlan: { extension: string; external: string }
+  /**
+   * Regular expressions (JavaScript syntax) classifying dialled numbers; `classes` (optional) the
+   * toll classes of external numbers and which classes the branch's phones may call
+   * (toll-classes.ts). Without it every external number may be called from a seated desk.
+   */
+  dialPlan: { extension: string; external: string; classes?: TollClassConfig }
   /**
    * The branch's language, a BCP 47 tag (`de`, `en-US`): its desk phones' unless a worker has one
    * of their own. Loading sets it (`en` when the file has none); optional only for configurations

@@ -2,6 +2,7 @@ import { ConfigError } from './errors'
 import { parseHostPort } from './host-port'
 import { validateEmergency } from './emergency'
 import { validateSipSecurity } from './sip-security'
+import { validateTollClasses } from './toll-classes'
 import { checkSipUri, DOMAIN_PATTERN } from './sip-uri'
 import type { SiteConfig } from './site-config'
 
@@ -173,7 +174,10 @@ export function validateSite(document: unknown, file: string): SiteConfig {
   codesSection.done()
 
   const planSection = root.section('dial_plan')
-  const dialPlan = { extension: planSection.string('extension', checkRegExp), external: planSection.string('external', checkRegExp) }
+  const extension = planSection.string('extension', checkRegExp)
+  const external = planSection.string('external', checkRegExp)
+  const classes = validateTollClasses(planSection, checkRegExp)
+  const dialPlan = { extension, external, ...(classes === undefined ? {} : { classes }) }
   planSection.done()
 
   const emergency = validateEmergency(root.optionalSection('emergency'))

@@ -45,6 +45,11 @@ export function explain(error: unknown, now = Date.now()): Explained {
       const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / MINUTE))
       return out(403, `Locked for ${minutes} min: too many wrong attempts (an administrator can unlock you)`)
     }
+    case ErrorCode.ERROR_CODE_LOCKED_AT_DESK: {
+      const until = detail.lockedUntil?.getTime()
+      const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / MINUTE))
+      return out(403, `Locked at this desk for ${minutes} min: too many wrong PINs were tried here (other desks still take you)`)
+    }
     case ErrorCode.ERROR_CODE_UNKNOWN_EXTENSION:
       return out(404, 'Unknown extension', { field: 'extension' })
     case ErrorCode.ERROR_CODE_NO_PIN:

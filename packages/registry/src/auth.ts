@@ -25,6 +25,7 @@ export type RpcName =
   | 'ListUsers'
   | 'ChangePin'
   | 'ResetPin'
+  | 'ClearLockout'
   | 'CreateDevice'
   | 'UpdateDevice'
   | 'DeleteDevice'

@@ -38,8 +38,11 @@ export interface RegistryConfig {
    */
   confirmationLeaseSeconds: number
   /**
-   * Wrong-PIN lockout (FLEXSEAT_LOCKOUT_MAX_FAILURES, default 5; FLEXSEAT_LOCKOUT_WINDOW_SECONDS,
-   * default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900), in the core's units (ms).
+   * Wrong-PIN lockout (lockout.ts): FLEXSEAT_LOCKOUT_MAX_FAILURES, wrong PINs for a worker at
+   * one desk that lock them there, default 5; FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES, wrong PINs
+   * for a worker from several desks that lock them everywhere, default three times the former;
+   * FLEXSEAT_LOCKOUT_WINDOW_SECONDS, default 900; FLEXSEAT_LOCKOUT_SECONDS, default 900. In the
+   * core's units (ms).
    */
   lockout: LockoutPolicy
   /**
@@ -150,8 +153,11 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     }
     return value
   }
+  const maxFailures = whole('FLEXSEAT_LOCKOUT_MAX_FAILURES', 5, 1, 1_000)
   const lockout: LockoutPolicy = {
-    maxFailures: whole('FLEXSEAT_LOCKOUT_MAX_FAILURES', 5, 1, 1_000),
+    maxFailures,
+    // More than one desk's count: one desk alone never locks a worker everywhere.
+    clusterMaxFailures: whole('FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES', 3 * maxFailures, maxFailures + 1, 3_000),
     windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
     lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }

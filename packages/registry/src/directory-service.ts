@@ -19,6 +19,7 @@ export function directoryService(context: ServiceContext): DirectoryServiceServe
     changePin: writeHandler(context, 'ChangePin', def.changePin, (request, caller) => context.core().changePin(request, caller)),
     resetPin: writeHandler(context, 'ResetPin', def.resetPin, (request, caller) => context.core().resetPin(request, caller)),
     unlockUser: writeHandler(context, 'UnlockUser', def.unlockUser, (request, caller) => context.core().unlockUser(request, caller)),
+    clearLockout: writeHandler(context, 'ClearLockout', def.clearLockout, (request, caller) => context.core().clearLockout(request, caller)),
     createDevice: writeHandler(context, 'CreateDevice', def.createDevice, (request, caller) => context.core().createDevice(request, caller)),
     updateDevice: writeHandler(context, 'UpdateDevice', def.updateDevice, (request, caller) => context.core().updateDevice(request, caller)),
     deleteDevice: writeHandler(context, 'DeleteDevice', def.deleteDevice, (request, caller) => context.core().deleteDevice(request, caller)),

@@ -13,6 +13,7 @@ import {
   PhoneVendor,
   ReleaseReason,
   type ResetPinResponse,
+  type ClearLockoutResponse,
   type Site,
   type UpdateDeviceResponse,
   type UpdateSiteResponse,
@@ -23,7 +24,7 @@ import { RegistryError, invalidArgument } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson } from './kv'
-import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { clearDesk, type LockoutRecord, lockedUntil, lockFor, recordFailure, recordSuccess } from './lockout'
 import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import {
@@ -40,7 +41,7 @@ import {
   userOwner,
   vendorRecord,
 } from './records'
-import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
+import { type SeatContext, lockedAtDesk, lockedOut, lockRefusal, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
 import * as v from './validate'
 
 /** Fields UpdateUser may change (proto names). */
@@ -64,6 +65,7 @@ export const USER_WRITABLE = [
   'label',
   'language',
   'function_keys',
+  'call_classes',
 ] as const
 /** The worker's desk profile, which the company directory has no place for: administrators set it. */
 const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language', 'function_keys']
@@ -71,7 +73,7 @@ const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language',
  * Fields the directory owns nothing of (an administrator's routing choices): the directory sync
  * neither sets nor clears them.
  */
-const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device']
+const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'ring_home_device', 'call_classes']
 /**
  * Fields the directory sync sets from an entry and its department's template (every one, on
  * every change it applies): the writable fields but the routing ones (fallback, home device) and
@@ -80,7 +82,7 @@ const USER_ROUTING_FIELDS: readonly string[] = ['fallback', 'home_device_id', 'r
  */
 export const USER_DIRECTORY_FIELDS = [...USER_WRITABLE.filter((f) => !USER_ROUTING_FIELDS.includes(f) && !USER_PROFILE_FIELDS.includes(f)), 'disabled'] as const
 /** Fields UpdateDevice may change. */
-export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room', 'mac', 'vendor', 'function_key_profile'] as const
+export const DEVICE_WRITABLE = ['site_id', 'extension', 'label', 'model', 'flex_host', 'floor', 'room', 'mac', 'vendor', 'function_key_profile', 'call_classes'] as const
 /**
  * Paths UpdateDevice's update_mask may name: the writable fields and the write-only
  * `sip_password` (an empty mask sets the password only when one is given).
@@ -120,6 +122,7 @@ export function validateUserFields(user: User, fields: ReadonlySet<string>, f = 
   if (fields.has('label')) v.shortText(user.label, `${f}.label`)
   if (fields.has('language')) v.language(user.language, `${f}.language`)
   if (fields.has('function_keys')) v.functionKeys(user.functionKeys, `${f}.function_keys`, KEY_TYPES)
+  if (fields.has('call_classes')) v.callClasses(user.callClasses?.classes ?? [], `${f}.call_classes.classes`)
 }
 
 /** Validates the fields of `device` named in `fields`. */
@@ -136,6 +139,7 @@ export function validateDeviceFields(device: Device, fields: ReadonlySet<string>
     throw invalidArgument(`${f}.vendor`, 'must be UNSPECIFIED, YEALINK, SNOM or POLY')
   }
   if (fields.has('function_key_profile')) v.profileName(device.functionKeyProfile ?? '', `${f}.function_key_profile`)
+  if (fields.has('call_classes')) v.callClasses(device.callClasses?.classes ?? [], `${f}.call_classes.classes`)
 }
 
 /**
@@ -199,6 +203,10 @@ export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string
   if (fields.has('label')) next.label = from.label
   if (fields.has('language')) next.language = from.language
   if (fields.has('function_keys')) next.functionKeys = from.functionKeys.map(functionKeyRecord)
+  if (fields.has('call_classes')) {
+    if (from.callClasses === undefined) delete next.callClasses
+    else next.callClasses = [...from.callClasses.classes]
+  }
   return next
 }
 
@@ -214,6 +222,10 @@ function applyDevice(to: DeviceRecord, from: Device, fields: ReadonlySet<string>
   if (fields.has('mac')) setOrDrop(next, 'mac', v.mac(from.mac ?? '', 'device.mac'))
   if (fields.has('vendor')) setOrDrop(next, 'vendor', vendorRecord(from.vendor ?? PhoneVendor.PHONE_VENDOR_UNSPECIFIED))
   if (fields.has('function_key_profile')) setOrDrop(next, 'functionKeyProfile', from.functionKeyProfile ?? '')
+  if (fields.has('call_classes')) {
+    if (from.callClasses === undefined) delete next.callClasses
+    else next.callClasses = [...from.callClasses.classes]
+  }
   return next
 }
 
@@ -398,11 +410,12 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
   if (refused) return { ops: [], outcome: refused }
   const now = ctx.now()
   const lockout = await read.json<LockoutRecord>(keys.lockout(user.value.id))
-  const locked = lockedUntil(lockout?.value, now)
-  if (locked) return { ops: [], outcome: lockedOut(locked) }
+  // ChangePin has no desk: its wrong old PINs count as the desk '' (lockout.ts).
+  const locked = lockFor(lockout?.value, '', now)
+  if (locked) return { ops: [], outcome: lockRefusal(locked) }
   if (!(await verifyPin(oldPin, user.value.pinHash))) {
-    const failure = recordFailure(lockout?.value, now, ctx.lockout)
-    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
+    const failure = recordFailure(lockout?.value, now, ctx.lockout, '')
+    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
     return {
       ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
       outcome: withPinEvent(outcome, {
@@ -412,12 +425,34 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
         siteId: '',
         attemptsLeft: failure.attemptsLeft,
         ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+        ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
       }),
     }
   }
   const ops: Op[] = [{ type: 'put', key: keys.user(user.value.id), value: { ...user.value, pinHash: newHash } }]
-  if (lockout) ops.push({ type: 'delete', key: keys.lockout(user.value.id) })
+  if (lockout) {
+    const kept = recordSuccess(lockout.value, now, ctx.lockout, '')
+    ops.push(kept === undefined ? { type: 'delete', key: keys.lockout(user.value.id) } : { type: 'put', key: keys.lockout(user.value.id), value: kept })
+  }
   return { ops, outcome: {} }
+}
+
+/**
+ * Plans ClearLockout: with `userId` alone, deletes the worker's lockout record (every lock and
+ * count); with `userId` and `deviceId`, forgets the worker's lock and wrong PINs at that desk
+ * (their lock everywhere and other desks' counts stand); with `deviceId` alone, deletes the
+ * desk's throttle record (its pause for every worker). The worker or desk must exist.
+ */
+export async function planClearLockout(ctx: SeatContext, userId: string, deviceId: string, read: TxnReader): Promise<WritePlan<ClearLockoutResponse>> {
+  const { keys } = ctx
+  if (userId !== '' && !(await read.get(keys.user(userId)))) return { ops: [], outcome: userNotFound(userId) }
+  if (deviceId !== '' && !(await read.get(keys.device(deviceId)))) return { ops: [], outcome: deviceNotFound(deviceId) }
+  if (userId === '') return { ops: [{ type: 'delete', key: keys.deskThrottle(deviceId) }], outcome: {} }
+  if (deviceId === '') return { ops: [{ type: 'delete', key: keys.lockout(userId) }], outcome: {} }
+  const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
+  if (!lockout) return { ops: [], outcome: {} }
+  const kept = clearDesk(lockout.value, ctx.now(), ctx.lockout, deviceId)
+  return { ops: [kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept }], outcome: {} }
 }
 
 /** Plans ResetPin: sets the new PIN hash and clears the lockout. */

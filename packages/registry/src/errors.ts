@@ -7,7 +7,7 @@ export interface ErrorFacts {
   field?: string
   /** WRONG_PIN: attempts left before the lockout. */
   attemptsLeft?: number
-  /** LOCKED_OUT: when the lockout ends; DESK_THROTTLED: when the desk's pause ends. */
+  /** LOCKED_OUT, LOCKED_AT_DESK: when the lock ends; DESK_THROTTLED: when the desk's pause ends. */
   lockedUntil?: Date
   /** UNAVAILABLE / NOT_LEADER: when a retry may help, in milliseconds. */
   retryAfterMs?: number
@@ -60,6 +60,7 @@ export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, GrpcStatus>> = {
   [ErrorCode.ERROR_CODE_SITE_NOT_FOUND]: GrpcStatus.NOT_FOUND,
   [ErrorCode.ERROR_CODE_WRONG_PIN]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.ERROR_CODE_LOCKED_OUT]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.ERROR_CODE_LOCKED_AT_DESK]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.ERROR_CODE_NOT_FLEX_HOST]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.ERROR_CODE_ROAMING_NOT_ALLOWED]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.ERROR_CODE_EXTENSION_TAKEN]: GrpcStatus.ALREADY_EXISTS,

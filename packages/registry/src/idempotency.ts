@@ -15,6 +15,7 @@ import {
   LogoutResponse,
   type MessageFns,
   ResetPinResponse,
+  ClearLockoutResponse,
   SetFunctionKeyProfileResponse,
   UnlockUserResponse,
   UpdateDeviceResponse,
@@ -33,6 +34,7 @@ export interface WriteResponses {
   deleteUser: DeleteUserResponse
   changePin: ChangePinResponse
   resetPin: ResetPinResponse
+  clearLockout: ClearLockoutResponse
   createDevice: CreateDeviceResponse
   updateDevice: UpdateDeviceResponse
   deleteDevice: DeleteDeviceResponse
@@ -54,6 +56,7 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   deleteUser: DeleteUserResponse,
   changePin: ChangePinResponse,
   resetPin: ResetPinResponse,
+  clearLockout: ClearLockoutResponse,
   createDevice: CreateDeviceResponse,
   updateDevice: UpdateDeviceResponse,
   deleteDevice: DeleteDeviceResponse,

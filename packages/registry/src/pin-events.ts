@@ -15,12 +15,14 @@ export type PinEvent =
       /** The desk's site; '' for ChangePin. */
       siteId: string
       attemptsLeft: number
-      /** Set when this wrong PIN locked the worker. */
+      /** Set when this wrong PIN locked the worker at every desk. */
       workerLockedUntil?: Date
+      /** Set when this wrong PIN locked the worker at this desk only (lockout.ts). */
+      workerLockedAtDeskUntil?: Date
       /** Set when this wrong PIN paused the desk (desk-throttle.ts). */
       deskPausedUntil?: Date
     }
-  | { kind: 'refused'; reason: 'worker-locked' | 'desk-paused'; userId: string; deviceId: string; siteId: string; until: Date }
+  | { kind: 'refused'; reason: 'worker-locked' | 'worker-locked-at-desk' | 'desk-paused'; userId: string; deviceId: string; siteId: string; until: Date }
 
 /**
  * The event a write plan attached to its outcome. Only the outcome of a write that committed is
@@ -49,12 +51,14 @@ export function pinEventOf(error: unknown): PinEvent | undefined {
  * - `flexseat.pin.failures` (counter, `{attempt}`): wrong PINs, by `flexseat.site` (the desk's
  *   site; empty for ChangePin);
  * - `flexseat.pin.lockouts` (counter, `{lockout}`): lockouts that began, by `flexseat.site` and
- *   `flexseat.pin.scope` (`worker`: a worker locked; `desk`: a desk paused for every worker);
+ *   `flexseat.pin.scope` (`worker`: a worker locked at every desk; `worker-at-desk`: a worker
+ *   locked at one desk; `desk`: a desk paused for every worker);
  * - `flexseat.pin.refused` (counter, `{attempt}`): PIN sign-ins refused unchecked, by
- *   `flexseat.site` and `flexseat.pin.reason` (`worker-locked`, `desk-paused`).
+ *   `flexseat.site` and `flexseat.pin.reason` (`worker-locked`, `worker-locked-at-desk`,
+ *   `desk-paused`).
  *
  * Log messages (pino, with user, device and site): `wrong PIN` (info), `worker locked out after
- * too many wrong PINs` (warn), `desk paused after too many wrong PINs` (warn), `PIN sign-in
+ * too many wrong PINs` (warn), `worker locked at a desk after too many wrong PINs` (warn), `desk paused after too many wrong PINs` (warn), `PIN sign-in
  * refused` (info).
  */
 export class PinTelemetry {
@@ -92,6 +96,10 @@ export class PinTelemetry {
     if (event.workerLockedUntil !== undefined) {
       this.#lockouts.add(1, { ...site, 'flexseat.pin.scope': 'worker' })
       this.#logger.warn({ ...where, until: event.workerLockedUntil.toISOString() }, 'worker locked out after too many wrong PINs')
+    }
+    if (event.workerLockedAtDeskUntil !== undefined) {
+      this.#lockouts.add(1, { ...site, 'flexseat.pin.scope': 'worker-at-desk' })
+      this.#logger.warn({ ...where, until: event.workerLockedAtDeskUntil.toISOString() }, 'worker locked at a desk after too many wrong PINs')
     }
     if (event.deskPausedUntil !== undefined) {
       this.#lockouts.add(1, { ...site, 'flexseat.pin.scope': 'desk' })

@@ -53,6 +53,9 @@ export interface UserRecord {
   language?: string
   /** The worker's own keys (the per-user override of the profile). */
   functionKeys?: FunctionKeyRecord[]
+  // Added with toll classes (issue 21); absent: the site's.
+  /** Toll classes the worker may call from a desk they sit at. */
+  callClasses?: string[]
 }
 
 /** One function key as stored. */
@@ -96,6 +99,9 @@ export interface DeviceRecord {
   vendor?: 'yealink' | 'snom' | 'poly'
   /** The desk's own profile (while nobody sits at it). */
   functionKeyProfile?: string
+  // Added with toll classes (issue 21); absent: the site's.
+  /** Toll classes the phone may call when it hosts no flex workers. */
+  callClasses?: string[]
 }
 
 /** Stored at `sites/<id>`. */
@@ -240,6 +246,7 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
     label: record.label ?? '',
     language: record.language ?? '',
     functionKeys: (record.functionKeys ?? []).map(toFunctionKey),
+    callClasses: record.callClasses === undefined ? undefined : { classes: [...record.callClasses] },
   }
 }
 
@@ -294,6 +301,7 @@ export function toDevice(record: DeviceRecord, revision: string): Device {
     mac: record.mac ?? '',
     vendor: record.vendor === undefined ? PhoneVendor.PHONE_VENDOR_UNSPECIFIED : VENDORS[record.vendor],
     functionKeyProfile: record.functionKeyProfile ?? '',
+    callClasses: record.callClasses === undefined ? undefined : { classes: [...record.callClasses] },
   }
 }
 

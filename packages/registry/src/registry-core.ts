@@ -76,6 +76,8 @@ import {
   type GetDirectorySyncStatusResponse,
   type ResetPinRequest,
   type ResetPinResponse,
+  type ClearLockoutRequest,
+  type ClearLockoutResponse,
   type SyncDirectoryRequest,
   type SyncDirectoryResponse,
   type UpdateDeviceRequest,
@@ -112,6 +114,7 @@ import {
   planDeleteSite,
   planDeleteUser,
   planResetPin,
+  planClearLockout,
   planUpdateDevice,
   planUpdateSite,
   planUpdateUser,
@@ -131,7 +134,7 @@ import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, f
 import { Keys } from './keys'
 import { type Op, parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
-import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockedUntil } from './lockout'
+import { DEFAULT_LOCKOUT, type LockoutPolicy, type LockoutRecord, lockFor } from './lockout'
 import { BINDING_SWEEP_INTERVAL_MS, PhoneBindings } from './phone-bindings'
 import type { PinCheck } from './pin-check'
 import { PinTelemetry } from './pin-events'
@@ -547,8 +550,8 @@ export class RegistryCore extends EventEmitter {
       const lock = found.get(lockKey)
       const desk = found.get(deskKey)
       const now = this.#ctx.now()
-      // A locked worker or a paused desk is refused unchecked: no scrypt spent on it.
-      if (!user || lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, now) || deskPausedUntil(desk ? parseJson<DeskThrottleRecord>(desk) : undefined, now)) return undefined
+      // A worker locked (everywhere or at this desk) or a paused desk is refused unchecked: no scrypt spent on it.
+      if (!user || lockFor(lock ? parseJson<LockoutRecord>(lock) : undefined, req.deviceId, now) || deskPausedUntil(desk ? parseJson<DeskThrottleRecord>(desk) : undefined, now)) return undefined
       const record = parseJson<UserRecord>(user)
       // Nothing to verify (no PIN, a disabled account): the leader refuses it on its own.
       if (record.pinHash === '' || record.disabled === true) return undefined
@@ -819,6 +822,16 @@ export class RegistryCore extends EventEmitter {
     v.pin(req.newPin, 'new_pin')
     const newHash = await hashPin(req.newPin, this.#scrypt)
     return this.#write('resetPin', req, caller, (read) => planResetPin(this.#ctx, req.userId, newHash, read))
+  }
+
+  /** Lifts wrong-PIN locks (administrators): see {@link planClearLockout}. */
+  async clearLockout(req: ClearLockoutRequest, caller: Caller): Promise<ClearLockoutResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    if (req.userId === '' && req.deviceId === '') throw invalidArgument('user_id', 'name a worker (user_id), a desk (device_id) or both')
+    if (req.userId !== '') v.id(req.userId, 'user_id')
+    if (req.deviceId !== '') v.id(req.deviceId, 'device_id')
+    return this.#write('clearLockout', req, caller, (read) => planClearLockout(this.#ctx, req.userId, req.deviceId, read))
   }
 
   async getUser(req: GetUserRequest): Promise<GetUserResponse> {

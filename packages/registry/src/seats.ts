@@ -6,7 +6,7 @@ import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, REQUEST_LEASE } from './kv'
 import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil, deskThrottled, recordDeskFailure } from './desk-throttle'
-import { type LockoutPolicy, type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { type Lock, type LockoutPolicy, type LockoutRecord, lockFor, recordFailure, recordSuccess } from './lockout'
 import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, UserRecord } from './records'
@@ -51,6 +51,18 @@ export function wrongPin(attemptsLeft: number): RegistryError {
 /** LOCKED_OUT with the end of the lock. */
 export function lockedOut(until: Date): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_LOCKED_OUT, `too many wrong PINs; locked until ${until.toISOString()}`, { lockedUntil: until })
+}
+
+/** LOCKED_AT_DESK with the end of the lock: the worker is locked at this desk only. */
+export function lockedAtDesk(until: Date): RegistryError {
+  return new RegistryError(ErrorCode.ERROR_CODE_LOCKED_AT_DESK, `too many wrong PINs for this worker at this desk; locked here until ${until.toISOString()} (other desks still accept the worker)`, {
+    lockedUntil: until,
+  })
+}
+
+/** The refusal of `lock` (lockout.ts): LOCKED_OUT everywhere, LOCKED_AT_DESK at one desk. */
+export function lockRefusal(lock: Lock): RegistryError {
+  return lock.scope === 'worker' ? lockedOut(lock.until) : lockedAtDesk(lock.until)
 }
 
 /**
@@ -216,12 +228,14 @@ export async function planLogin(
     const paused = deskPausedUntil(desk?.value, now)
     if (paused) return { ops: [], outcome: withPinEvent(deskThrottled(paused, now), { kind: 'refused', reason: 'desk-paused', ...where, until: paused }) }
     const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
-    const locked = lockedUntil(lockout?.value, now)
-    if (locked) return { ops: [], outcome: withPinEvent(lockedOut(locked), { kind: 'refused', reason: 'worker-locked', ...where, until: locked }) }
+    const locked = lockFor(lockout?.value, req.deviceId, now)
+    if (locked) {
+      return { ops: [], outcome: withPinEvent(lockRefusal(locked), { kind: 'refused', reason: locked.scope === 'worker' ? 'worker-locked' : 'worker-locked-at-desk', ...where, until: locked.until }) }
+    }
     if (!(await verify(req.pin, user.value.pinHash, { id: userId, revision: user.revision }))) {
-      const failure = recordFailure(lockout?.value, now, ctx.lockout)
+      const failure = recordFailure(lockout?.value, now, ctx.lockout, req.deviceId)
       const deskFailure = recordDeskFailure(desk?.value, now, ctx.deskThrottle ?? DEFAULT_DESK_THROTTLE)
-      const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : wrongPin(failure.attemptsLeft)
+      const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
       return {
         ops: [
           { type: 'put', key: keys.lockout(userId), value: failure.record },
@@ -233,14 +247,20 @@ export async function planLogin(
           ...where,
           attemptsLeft: failure.attemptsLeft,
           ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+          ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
           ...(deskFailure.pausedUntil === undefined ? {} : { deskPausedUntil: deskFailure.pausedUntil }),
         }),
       }
     }
-    if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })
+    // A right PIN forgets this desk's wrong PINs for the worker; other desks' stand.
+    if (lockout) {
+      const kept = recordSuccess(lockout.value, now, ctx.lockout, req.deviceId)
+      ops.push(kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept })
+    }
   } else if (session !== undefined) {
-    const locked = lockedUntil((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
-    if (locked) return { ops: [], outcome: lockedOut(locked) }
+    // A portal session takes the desk without a PIN, but not past a lock at that desk or everywhere.
+    const locked = lockFor((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, req.deviceId, now)
+    if (locked) return { ops: [], outcome: lockRefusal(locked) }
   }
   // Checked after the PIN: the reply names the user's home site, which only the user (or an
   // administrator) may learn.

@@ -31,6 +31,7 @@ export interface ServedCore {
   resolveSession(token: string, portal: string, hasAdmin: (name: string) => boolean): Promise<Caller>
   getSession(caller: Caller): p.GetSessionResponse
   endSession(caller: Caller): Promise<void>
+  clearLockout(request: p.ClearLockoutRequest, caller: Caller): Promise<p.ClearLockoutResponse>
   createDevice(request: p.CreateDeviceRequest, caller: Caller): Promise<p.CreateDeviceResponse>
   updateDevice(request: p.UpdateDeviceRequest, caller: Caller): Promise<p.UpdateDeviceResponse>
   deleteDevice(request: p.DeleteDeviceRequest, caller: Caller): Promise<p.DeleteDeviceResponse>

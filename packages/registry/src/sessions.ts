@@ -7,10 +7,17 @@ import { RegistryError, invalidArgument } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson, prefixEnd } from './kv'
-import { type LockoutRecord, lockedUntil, recordFailure } from './lockout'
+import { type LockoutRecord, lockFor, recordFailure, recordSuccess } from './lockout'
 import type { UserRecord } from './records'
 import { type SeatContext, lockedOut, signInRefusal, userByExtension, wrongPin } from './seats'
 import * as v from './validate'
+
+/**
+ * The portal is no desk: its wrong PINs and directory passwords count as the desk-less path's
+ * (lockout.ts, as `*52`'s), so guessing there locks the portal path after the per-desk count and
+ * adds to the worker's cluster-wide count like any desk. Refused as LOCKED_OUT: the portal's own lock.
+ */
+const NO_DESK = ''
 
 /**
  * The web portal's sessions (proto/flexseat/v1/session.proto): what a person proved, recorded by
@@ -193,7 +200,7 @@ export class PortalSessions {
     if (user === undefined) return { kind: 'refused', error: wrongPassword() }
     const lock = (await this.#o.etcd.kv.range({ key: Buffer.from(this.#o.keys.lockout(user.id)) })).kvs[0]
     // A locked worker's password is not tried: the plan answers LOCKED_OUT.
-    if (lockedUntil(lock === undefined ? undefined : parseJson<LockoutRecord>(lock), this.#o.ctx.now())) return { kind: 'directory-worker', userId: user.id, username, check: undefined }
+    if (lockFor(lock === undefined ? undefined : parseJson<LockoutRecord>(lock), NO_DESK, this.#o.ctx.now())) return { kind: 'directory-worker', userId: user.id, username, check: undefined }
     const check = await this.#directoryCall(() => directory.checker.verifyPassword(username, password))
     return { kind: 'directory-worker', userId: user.id, username, check }
   }
@@ -266,8 +273,8 @@ export class PortalSessions {
       const refused = signInRefusal(user.value, proof.kind === 'pin')
       if (refused) return { ops: [], outcome: refused }
       const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
-      const locked = lockedUntil(lockout?.value, now)
-      if (locked) return { ops: [], outcome: lockedOut(locked) }
+      const locked = lockFor(lockout?.value, NO_DESK, now)
+      if (locked) return { ops: [], outcome: lockedOut(locked.until) }
       let right: boolean
       if (proof.kind === 'pin') {
         right = await verify(proof.pin, user.value.pinHash, { id: userId, revision: user.revision })
@@ -284,13 +291,17 @@ export class PortalSessions {
         if (check.verified && !right) return { ops: [], outcome: wrongPassword() }
       }
       if (!right) {
-        const failure = recordFailure(lockout?.value, now, ctx.lockout)
+        const failure = recordFailure(lockout?.value, now, ctx.lockout, NO_DESK)
+        const until = failure.lockedUntil ?? failure.deskLockedUntil
         return {
           ops: [{ type: 'put', key: keys.lockout(userId), value: failure.record }],
-          outcome: failure.lockedUntil ? lockedOut(failure.lockedUntil) : proof.kind === 'pin' ? wrongPin(failure.attemptsLeft) : wrongPassword(failure.attemptsLeft),
+          outcome: until ? lockedOut(until) : proof.kind === 'pin' ? wrongPin(failure.attemptsLeft) : wrongPassword(failure.attemptsLeft),
         }
       }
-      if (lockout) ops.push({ type: 'delete', key: keys.lockout(userId) })
+      if (lockout) {
+        const kept = recordSuccess(lockout.value, now, ctx.lockout, NO_DESK)
+        ops.push(kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept })
+      }
       const created = await read.get(keys.user(userId))
       record = {
         scope: 'worker',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { TOLL_CLASSES } from '@flexseat/config'
 import { invalidArgument } from './errors'
 import type { SeatTarget } from './seats'
 
@@ -60,6 +61,14 @@ export function shortText(value: string, field: string): string {
   if (value.length > 32) throw invalidArgument(field, 'must be at most 32 characters')
   text(value, field)
   return value
+}
+
+/** Toll classes a worker or phone may call (names as in a site's dial plan; emergency is always allowed): known, each once. */
+export function callClasses(values: readonly string[], field: string): void {
+  values.forEach((value, i) => {
+    if (!(TOLL_CLASSES as readonly string[]).includes(value)) throw invalidArgument(`${field}[${i}]`, `"${value}" is not a toll class (${TOLL_CLASSES.join(', ')})`)
+    if (values.indexOf(value) !== i) throw invalidArgument(`${field}[${i}]`, `"${value}" is listed twice`)
+  })
 }
 
 /** Optional BCP 47 language tag, e.g. `de`, `en-US`. */

@@ -6,7 +6,7 @@
  * {@link CallRouterOptions}, so it is unit-testable with plain objects.
  */
 import { randomBytes } from 'node:crypto'
-import type { SiteConfig } from '@flexseat/config'
+import { EXTERNAL_CLASSES, type ExternalClass, type SiteConfig, type TollClass } from '@flexseat/config'
 import type { Device, Seat, User } from '@flexseat/proto'
 import { type DeskLocation, deviceUrn, GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, geolocationValue, type LocationPart, locationText, pidfLo } from './emergency-location'
 import { dialledNumber } from './feature-codes'
@@ -246,10 +246,13 @@ export class CallRouter {
     // BroadWorks' rule for host phones: an idle flex desk is for emergencies and signing in.
     if (call.device.flexHost && this.actingSeat(call.device) === undefined && !emergency) return reject(403, `Sign in with ${site.featureCodes.login} to call`)
     if (emergency) return this.#withCaller(call.device, dialled, await this.#emergency(call.device, dialled))
-    if (matches(site.dialPlan.extension, dialled)) return this.#withCaller(call.device, dialled, this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers()))
-    if (matches(site.dialPlan.external, dialled)) return this.#withCaller(call.device, dialled, this.#carrier(dialled, headers()))
-    // Outside the dial plan: still an extension if the directory knows it (extensions are 2 to
-    // 15 digits, the plan's pattern may be narrower), else nothing.
+    // Toll classes (dial_plan.classes): refused before anything is looked up or rung.
+    const external = matches(site.dialPlan.external, dialled) && !matches(site.dialPlan.extension, dialled)
+    const refused = await this.#classRefusal(call.device, external ? tollClass(site, dialled) : 'internal')
+    if (refused !== undefined) return this.#withCaller(call.device, dialled, refused)
+    if (external) return this.#withCaller(call.device, dialled, this.#carrier(dialled, headers()))
+    // An extension, or outside the dial plan: still an extension if the directory knows it
+    // (extensions are 2 to 15 digits, the plan's pattern may be narrower), else nothing.
     return this.#withCaller(call.device, dialled, this.#withHeaders(await this.#extension(dialled, call.callId, identity, true), headers()))
   }
 
@@ -416,6 +419,24 @@ export class CallRouter {
    * The call list's facts of a call from `device` (see {@link CallFacts}): the worker acting at it
    * now (the decision is final: nothing is awaited after this), beside what the routing found.
    */
+  /**
+   * The refusal of a call of class `wanted` from `device`, if its toll classes forbid it: at a
+   * flex desk (a worker is signed in: idle desks are refused before) the seated worker's
+   * `call_classes`, else the site's `dial_plan.allow.seated`; at any other phone its own
+   * `call_classes`, else the site's `allow.fixed`. Nothing is refused where none of them is set.
+   */
+  async #classRefusal(device: Device, wanted: TollClass): Promise<SingleDecision | undefined> {
+    const classes = this.#o.site.dialPlan.classes
+    let own = device.callClasses?.classes
+    if (device.flexHost) {
+      const seat = this.actingSeat(device)
+      own = seat === undefined ? undefined : (await this.#o.directory.userByExtension(seat.extension))?.callClasses?.classes
+    }
+    const allowed: readonly string[] | undefined = own ?? (device.flexHost ? classes?.seated : classes?.fixed)
+    if (allowed === undefined || wanted === 'emergency' || allowed.includes(wanted)) return undefined
+    return reject(403, `${wanted[0]!.toUpperCase()}${wanted.slice(1)} calls not allowed`)
+  }
+
   #withCaller(device: Device, dialled: string, decision: RouteDecision): RouteDecision {
     const seat = this.actingSeat(device)
     const caller = seat === undefined ? undefined : { userId: seat.userId, extension: seat.extension, displayName: seat.displayName, siteId: seat.siteId, deviceId: seat.deviceId }
@@ -458,6 +479,16 @@ export class CallRouter {
     if (decision.kind === 'fork') return { ...decision, legs: decision.legs.map((leg) => ({ ...leg, headers: { ...headers, ...leg.headers } })) }
     return decision
   }
+}
+
+/**
+ * The toll class of an external number: the first of the site's class patterns that matches,
+ * tried from the most expensive down; a number of no class counts as international (the most
+ * restricted ordinary class: an unforeseen number is not called cheaply by mistake).
+ */
+export function tollClass(site: SiteConfig, dialled: string): ExternalClass {
+  const patterns = site.dialPlan.classes?.patterns ?? {}
+  return EXTERNAL_CLASSES.find((name) => patterns[name] !== undefined && matches(patterns[name], dialled)) ?? 'international'
 }
 
 function matches(pattern: string, text: string): boolean {

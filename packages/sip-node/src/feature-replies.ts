@@ -78,7 +78,14 @@ function errorReply(error: unknown, extension: string | undefined, now: number):
     case ErrorCode.ERROR_CODE_LOCKED_OUT: {
       const until = error.detail?.lockedUntil?.getTime()
       const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / 60_000))
-      return same(403, `Locked for ${minutes} min`)
+      return same(403, `Locked at every desk for ${minutes} min`)
+    }
+    // Too many wrong PINs for this worker at this phone: locked here only, the other desks
+    // still take their PIN (an attacker at one desk cannot lock them out everywhere).
+    case ErrorCode.ERROR_CODE_LOCKED_AT_DESK: {
+      const until = error.detail?.lockedUntil?.getTime()
+      const minutes = until === undefined ? 1 : Math.max(1, Math.ceil((until - now) / 60_000))
+      return same(403, `Locked at this desk for ${minutes} min`)
     }
     // Too many wrong PINs at this phone, whatever workers they were for: the phone waits, the
     // workers do not (they can sign in elsewhere).

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { CallClasses } from '@flexseat/proto'
 import type { CommandInput, OptionName } from '../args'
 import type { RegistryClient } from '../client'
 import { UsageError } from '../errors'
@@ -112,4 +113,15 @@ export function fieldsFromOptions<R>(input: CommandInput, fields: readonly Field
     paths.push(f.path)
   }
   return { values: values as Partial<R>, paths }
+}
+
+/**
+ * `--classes` (users and devices): the toll classes it may call, as a CallClasses; `--classes
+ * site` unsets them (the site's `dial_plan.allow` applies). Nothing when the option is absent.
+ */
+export function classesFromOptions(input: CommandInput): { values: { callClasses?: CallClasses | undefined }; paths: string[] } {
+  const list = input.list('classes')
+  if (list === undefined) return { values: {}, paths: [] }
+  if (list.length === 1 && list[0] === 'site') return { values: { callClasses: undefined }, paths: ['call_classes'] }
+  return { values: { callClasses: { classes: list } }, paths: ['call_classes'] }
 }

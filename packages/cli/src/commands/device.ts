@@ -4,7 +4,7 @@ import { formatDevice, formatDevices } from '../format-records'
 import { formatFields } from '../format-table'
 import { parseVendor } from '../function-keys'
 import type { CommandInput } from '../args'
-import { type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId } from './command'
+import { classesFromOptions, type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId } from './command'
 
 /** The writable device fields and the options that set them. */
 const DEVICE_FIELDS: readonly FieldOption<Device>[] = [
@@ -17,7 +17,7 @@ const DEVICE_FIELDS: readonly FieldOption<Device>[] = [
   { option: 'fkey-profile', field: 'functionKeyProfile', path: 'function_key_profile', kind: 'string' },
 ]
 
-const FIELD_OPTIONS = ['site', 'ext', 'label', 'model', 'flex-host', 'no-flex-host', 'mac', 'vendor', 'fkey-profile'] as const
+const FIELD_OPTIONS = ['site', 'ext', 'label', 'model', 'flex-host', 'no-flex-host', 'mac', 'vendor', 'fkey-profile', 'classes'] as const
 
 /** The fields the options set, `--vendor` included (an enum the generic field options do not parse). */
 function deviceFields(input: CommandInput): { values: Partial<Device>; paths: string[] } {
@@ -27,6 +27,9 @@ function deviceFields(input: CommandInput): { values: Partial<Device>; paths: st
     values.vendor = parseVendor(vendor, input.command)
     paths.push('vendor')
   }
+  const classes = classesFromOptions(input)
+  Object.assign(values, classes.values)
+  paths.push(...classes.paths)
   return { values, paths }
 }
 
@@ -175,4 +178,21 @@ const credentials: CommandSpec = {
 }
 
 /** The `device` commands. */
-export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, setPassword, credentials]
+const unlock: CommandSpec = {
+  path: ['device', 'unlock'],
+  synopsis: '<id>',
+  summary: 'lift a desk\'s pause after too many wrong PINs for any workers',
+  details: 'The desk throttle: PIN sign-ins at the desk work again. Workers\' own locks stay (user unlock lifts them).',
+  options: [],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const client = context.client()
+    const d = client.directory
+    await client.call(d.clearLockout.bind(d), { requestId: newRequestId(), userId: '', deviceId: id }, context.signal)
+    if (context.json) context.printJson({ unlocked: { deviceId: id } })
+    else context.print(`desk ${id} unlocked\n`)
+  },
+}
+
+export const DEVICE_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, setPassword, credentials, unlock]

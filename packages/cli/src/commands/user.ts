@@ -9,7 +9,7 @@ import { UsageError } from '../errors'
 import { formatUser, formatUsers } from '../format-records'
 import { parseFunctionKey } from '../function-keys'
 import type { CommandInput } from '../args'
-import { type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId, pinOption } from './command'
+import { classesFromOptions, type CommandContext, type CommandSpec, type FieldOption, fieldsFromOptions, idArgument, newRequestId, pinOption } from './command'
 
 /** The writable user fields and the options that set them. */
 const USER_FIELDS: readonly FieldOption<User>[] = [
@@ -58,6 +58,7 @@ const FIELD_OPTIONS = [
   'fkey-profile',
   'label',
   'language',
+  'classes',
   'key',
   'no-keys',
 ] as const
@@ -81,7 +82,7 @@ const create: CommandSpec = {
     input.required('name')
     input.required('home')
     const { values } = fieldsFromOptions(input, USER_FIELDS)
-    Object.assign(values, keysFromOptions(input).values)
+    Object.assign(values, keysFromOptions(input).values, classesFromOptions(input).values)
     const pin = (await pinOption(context, { label: 'PIN', confirm: true }, true)) ?? ''
     const client = context.client()
     const d = client.directory
@@ -108,8 +109,9 @@ const update: CommandSpec = {
     const id = idArgument(context)
     const fields = fieldsFromOptions(context.input, USER_FIELDS)
     const keys = keysFromOptions(context.input)
-    const values = { ...fields.values, ...keys.values }
-    const paths = [...fields.paths, ...keys.paths]
+    const classes = classesFromOptions(context.input)
+    const values = { ...fields.values, ...keys.values, ...classes.values }
+    const paths = [...fields.paths, ...keys.paths, ...classes.paths]
     if (paths.length === 0) throw new UsageError('user update: nothing to change (give at least one field option)', 'user update')
     const client = context.client()
     const d = client.directory
@@ -195,5 +197,25 @@ const resetPin: CommandSpec = {
   },
 }
 
+const unlock: CommandSpec = {
+  path: ['user', 'unlock'],
+  synopsis: '<id> [--device ID]',
+  summary: 'lift a worker\'s wrong-PIN lock, everywhere or at one desk',
+  details:
+    'Without --device: the worker\'s lock at every desk, their locks at single desks and their count of wrong PINs. ' +
+    'With --device: only their lock and count at that desk. The PIN stays (reset-pin sets a new one).',
+  options: ['device'],
+  positionals: { min: 1, max: 1, names: '<id>' },
+  async run(context) {
+    const id = idArgument(context)
+    const deviceId = context.input.string('device') ?? ''
+    const client = context.client()
+    const d = client.directory
+    await client.call(d.clearLockout.bind(d), { requestId: newRequestId(), userId: id, deviceId }, context.signal)
+    if (context.json) context.printJson({ unlocked: { userId: id, ...(deviceId === '' ? {} : { deviceId }) } })
+    else context.print(deviceId === '' ? `user ${id} unlocked at every desk\n` : `user ${id} unlocked at desk ${deviceId}\n`)
+  },
+}
+
 /** The `user` commands. */
-export const USER_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, resetPin]
+export const USER_COMMANDS: readonly CommandSpec[] = [create, update, remove, get, list, resetPin, unlock]

@@ -186,7 +186,10 @@ export interface User {
   maxSeatHours: number;
   /** Where calls go while the worker is not seated: a SIP URI or an extension (optional). */
   fallback: string;
-  /** Set while wrong PINs lock the user (read-only). */
+  /**
+   * Set while wrong PINs lock the user at every desk (read-only; locks at single desks are not
+   * shown).
+   */
   lockedUntil:
     | Date
     | undefined;
@@ -258,6 +261,11 @@ export interface User {
    * "function_keys" replaces the whole list.
    */
   functionKeys: FunctionKey[];
+  /**
+   * The toll classes the worker may call from a flex desk they sit at. Unset: the desk's site's
+   * `dial_plan.allow.seated`. The directory sync neither sets nor clears it.
+   */
+  callClasses?: CallClasses | undefined;
 }
 
 /** One programmable key of a desk phone. */
@@ -333,7 +341,27 @@ export interface Device {
     | PhoneVendor
     | undefined;
   /** The function-key profile of the desk while nobody sits at it (empty: the site's default). */
-  functionKeyProfile?: string | undefined;
+  functionKeyProfile?:
+    | string
+    | undefined;
+  /**
+   * The toll classes this phone may call when it hosts no flex workers (a lobby phone, a meeting
+   * room). Unset: the site's `dial_plan.allow.fixed`. A flex desk ignores it: idle it calls
+   * emergency numbers only, seated the worker's classes apply.
+   */
+  callClasses?: CallClasses | undefined;
+}
+
+/**
+ * Toll classes a worker or a phone may call (User.call_classes, Device.call_classes), as a site's
+ * dial plan names them (docs/CONFIGURATION.md, "Toll classes").
+ */
+export interface CallClasses {
+  /**
+   * Each of internal, local, national, mobile, international, premium at most once (emergency
+   * numbers are always allowed; listing emergency alone allows nothing else).
+   */
+  classes: string[];
 }
 
 /** A branch office. */
@@ -433,6 +461,17 @@ export interface UnlockUserRequest {
 }
 
 export interface UnlockUserResponse {
+}
+
+export interface ClearLockoutRequest {
+  requestId: string;
+  /** The worker whose locks to lift (optional when device_id is set). */
+  userId: string;
+  /** The desk (device id): with user_id, the worker's lock at that desk; alone, the desk's pause. */
+  deviceId: string;
+}
+
+export interface ClearLockoutResponse {
 }
 
 export interface CreateDeviceRequest {
@@ -605,6 +644,7 @@ function createBaseUser(): User {
     label: "",
     language: "",
     functionKeys: [],
+    callClasses: undefined,
   };
 }
 
@@ -687,6 +727,9 @@ export const User: MessageFns<User> = {
     }
     for (const v of message.functionKeys) {
       FunctionKey.encode(v!, writer.uint32(194).fork()).join();
+    }
+    if (message.callClasses !== undefined) {
+      CallClasses.encode(message.callClasses, writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -912,6 +955,14 @@ export const User: MessageFns<User> = {
             message.functionKeys.push(FunctionKey.decode(reader, reader.uint32()));
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.callClasses = CallClasses.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1000,6 +1051,11 @@ export const User: MessageFns<User> = {
         : globalThis.Array.isArray(object?.function_keys)
         ? object.function_keys.map((e: any) => FunctionKey.fromJSON(e))
         : [],
+      callClasses: isSet(object.callClasses)
+        ? CallClasses.fromJSON(object.callClasses)
+        : isSet(object.call_classes)
+        ? CallClasses.fromJSON(object.call_classes)
+        : undefined,
     };
   },
 
@@ -1083,6 +1139,9 @@ export const User: MessageFns<User> = {
     if (message.functionKeys?.length) {
       obj.functionKeys = message.functionKeys.map((e) => FunctionKey.toJSON(e));
     }
+    if (message.callClasses !== undefined) {
+      obj.callClasses = CallClasses.toJSON(message.callClasses);
+    }
     return obj;
   },
 
@@ -1117,6 +1176,9 @@ export const User: MessageFns<User> = {
     message.label = object.label ?? "";
     message.language = object.language ?? "";
     message.functionKeys = object.functionKeys?.map((e) => FunctionKey.fromPartial(e)) || [];
+    message.callClasses = (object.callClasses !== undefined && object.callClasses !== null)
+      ? CallClasses.fromPartial(object.callClasses)
+      : undefined;
     return message;
   },
 };
@@ -1355,6 +1417,7 @@ function createBaseDevice(): Device {
     mac: undefined,
     vendor: undefined,
     functionKeyProfile: undefined,
+    callClasses: undefined,
   };
 }
 
@@ -1401,6 +1464,9 @@ export const Device: MessageFns<Device> = {
     }
     if (message.functionKeyProfile !== undefined) {
       writer.uint32(98).string(message.functionKeyProfile);
+    }
+    if (message.callClasses !== undefined) {
+      CallClasses.encode(message.callClasses, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1530,6 +1596,14 @@ export const Device: MessageFns<Device> = {
             message.functionKeyProfile = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.callClasses = CallClasses.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1578,6 +1652,11 @@ export const Device: MessageFns<Device> = {
         : isSet(object.function_key_profile)
         ? globalThis.String(object.function_key_profile)
         : undefined,
+      callClasses: isSet(object.callClasses)
+        ? CallClasses.fromJSON(object.callClasses)
+        : isSet(object.call_classes)
+        ? CallClasses.fromJSON(object.call_classes)
+        : undefined,
     };
   },
 
@@ -1625,6 +1704,9 @@ export const Device: MessageFns<Device> = {
     if (message.functionKeyProfile !== undefined) {
       obj.functionKeyProfile = message.functionKeyProfile;
     }
+    if (message.callClasses !== undefined) {
+      obj.callClasses = CallClasses.toJSON(message.callClasses);
+    }
     return obj;
   },
 
@@ -1647,6 +1729,78 @@ export const Device: MessageFns<Device> = {
     message.mac = object.mac ?? undefined;
     message.vendor = object.vendor ?? undefined;
     message.functionKeyProfile = object.functionKeyProfile ?? undefined;
+    message.callClasses = (object.callClasses !== undefined && object.callClasses !== null)
+      ? CallClasses.fromPartial(object.callClasses)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCallClasses(): CallClasses {
+  return { classes: [] };
+}
+
+export const CallClasses: MessageFns<CallClasses> = {
+  encode(message: CallClasses, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.classes) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallClasses {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallClasses();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.classes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallClasses {
+    return {
+      classes: globalThis.Array.isArray(object?.classes) ? object.classes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: CallClasses): unknown {
+    const obj: any = {};
+    if (message.classes?.length) {
+      obj.classes = message.classes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CallClasses>): CallClasses {
+    return CallClasses.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CallClasses>): CallClasses {
+    const message = createBaseCallClasses();
+    message.classes = object.classes?.map((e) => e) || [];
     return message;
   },
 };
@@ -3209,6 +3363,171 @@ export const UnlockUserResponse: MessageFns<UnlockUserResponse> = {
   },
   fromPartial(_: DeepPartial<UnlockUserResponse>): UnlockUserResponse {
     const message = createBaseUnlockUserResponse();
+    return message;
+  },
+};
+
+function createBaseClearLockoutRequest(): ClearLockoutRequest {
+  return { requestId: "", userId: "", deviceId: "" };
+}
+
+export const ClearLockoutRequest: MessageFns<ClearLockoutRequest> = {
+  encode(message: ClearLockoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(26).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearLockoutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearLockoutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearLockoutRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ClearLockoutRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearLockoutRequest>): ClearLockoutRequest {
+    return ClearLockoutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClearLockoutRequest>): ClearLockoutRequest {
+    const message = createBaseClearLockoutRequest();
+    message.requestId = object.requestId ?? "";
+    message.userId = object.userId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    return message;
+  },
+};
+
+function createBaseClearLockoutResponse(): ClearLockoutResponse {
+  return {};
+}
+
+export const ClearLockoutResponse: MessageFns<ClearLockoutResponse> = {
+  encode(_: ClearLockoutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearLockoutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearLockoutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ClearLockoutResponse {
+    return {};
+  },
+
+  toJSON(_: ClearLockoutResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearLockoutResponse>): ClearLockoutResponse {
+    return ClearLockoutResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ClearLockoutResponse>): ClearLockoutResponse {
+    const message = createBaseClearLockoutResponse();
     return message;
   },
 };
@@ -5772,6 +6091,22 @@ export const DirectoryServiceService = {
     responseSerialize: (value: UnlockUserResponse): Buffer => Buffer.from(UnlockUserResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnlockUserResponse => UnlockUserResponse.decode(value),
   },
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout: {
+    path: "/flexseat.v1.DirectoryService/ClearLockout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClearLockoutRequest): Buffer => Buffer.from(ClearLockoutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClearLockoutRequest => ClearLockoutRequest.decode(value),
+    responseSerialize: (value: ClearLockoutResponse): Buffer =>
+      Buffer.from(ClearLockoutResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClearLockoutResponse => ClearLockoutResponse.decode(value),
+  },
   createDevice: {
     path: "/flexseat.v1.DirectoryService/CreateDevice" as const,
     requestStream: false as const,
@@ -5963,6 +6298,13 @@ export interface DirectoryServiceServer extends UntypedServiceImplementation {
    * nothing.
    */
   unlockUser: handleUnaryCall<UnlockUserRequest, UnlockUserResponse>;
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout: handleUnaryCall<ClearLockoutRequest, ClearLockoutResponse>;
   createDevice: handleUnaryCall<CreateDeviceRequest, CreateDeviceResponse>;
   updateDevice: handleUnaryCall<UpdateDeviceRequest, UpdateDeviceResponse>;
   /** DeleteDevice removes a device and releases the seat it hosts. */
@@ -6129,6 +6471,27 @@ export interface DirectoryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnlockUserResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ClearLockout lifts wrong-PIN locks without changing a PIN (administrators): with user_id
+   * alone, the worker's locks everywhere and at every desk and their count; with user_id and
+   * device_id, the worker's lock and count at that desk only; with device_id alone, the desk's
+   * pause for every worker (the desk throttle). Idempotent: lifting no lock is not an error.
+   */
+  clearLockout(
+    request: ClearLockoutRequest,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
+  ): ClientUnaryCall;
+  clearLockout(
+    request: ClearLockoutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
+  ): ClientUnaryCall;
+  clearLockout(
+    request: ClearLockoutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClearLockoutResponse) => void,
   ): ClientUnaryCall;
   createDevice(
     request: CreateDeviceRequest,

@@ -102,6 +102,13 @@ export enum ErrorCode {
    * disabled or removed): sign in again. (UNAUTHENTICATED)
    */
   ERROR_CODE_SESSION_INVALID = 30,
+  /**
+   * ERROR_CODE_LOCKED_AT_DESK - Too many wrong PINs for this worker at this desk: the worker is locked at this desk only,
+   * until ErrorDetail.locked_until; other desks still accept their PIN (an attacker at one desk
+   * cannot lock a worker out of the others). LOCKED_OUT is the lock at every desk, which needs
+   * wrong PINs from several desks. (PERMISSION_DENIED)
+   */
+  ERROR_CODE_LOCKED_AT_DESK = 31,
   UNRECOGNIZED = -1,
 }
 
@@ -200,6 +207,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 30:
     case "ERROR_CODE_SESSION_INVALID":
       return ErrorCode.ERROR_CODE_SESSION_INVALID;
+    case 31:
+    case "ERROR_CODE_LOCKED_AT_DESK":
+      return ErrorCode.ERROR_CODE_LOCKED_AT_DESK;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -271,6 +281,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_WRONG_PASSWORD";
     case ErrorCode.ERROR_CODE_SESSION_INVALID:
       return "ERROR_CODE_SESSION_INVALID";
+    case ErrorCode.ERROR_CODE_LOCKED_AT_DESK:
+      return "ERROR_CODE_LOCKED_AT_DESK";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -284,7 +296,10 @@ export interface ErrorDetail {
   field: string;
   /** For WRONG_PIN: attempts left before the lockout. */
   attemptsLeft: number;
-  /** For LOCKED_OUT: when the lockout ends; for DESK_THROTTLED: when the desk's pause ends. */
+  /**
+   * For LOCKED_OUT and LOCKED_AT_DESK: when the lock ends; for DESK_THROTTLED: when the desk's
+   * pause ends.
+   */
   lockedUntil:
     | Date
     | undefined;

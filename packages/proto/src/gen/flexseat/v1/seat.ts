@@ -3027,9 +3027,10 @@ export const SeatServiceService = {
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
-   * Wrong PINs count towards a lockout (by default 5 failures in 15 minutes lock the user for
-   * 15 minutes); the error detail says how many attempts are left or until when the user is
-   * locked.
+   * Wrong PINs count per worker and desk (by default 5 in 15 minutes lock the worker at that
+   * desk for 15 minutes: LOCKED_AT_DESK; 15 from several desks lock them at every desk:
+   * LOCKED_OUT); the error detail says how many attempts are left at the desk or until when the
+   * worker is locked.
    */
   login: {
     path: "/flexseat.v1.SeatService/Login" as const,
@@ -3142,9 +3143,10 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
-   * Wrong PINs count towards a lockout (by default 5 failures in 15 minutes lock the user for
-   * 15 minutes); the error detail says how many attempts are left or until when the user is
-   * locked.
+   * Wrong PINs count per worker and desk (by default 5 in 15 minutes lock the worker at that
+   * desk for 15 minutes: LOCKED_AT_DESK; 15 from several desks lock them at every desk:
+   * LOCKED_OUT); the error detail says how many attempts are left at the desk or until when the
+   * worker is locked.
    */
   login: handleUnaryCall<LoginRequest, LoginResponse>;
   /** Logout releases a seat, found by user, extension or device. */
@@ -3198,9 +3200,10 @@ export interface SeatServiceClient extends Client {
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
-   * Wrong PINs count towards a lockout (by default 5 failures in 15 minutes lock the user for
-   * 15 minutes); the error detail says how many attempts are left or until when the user is
-   * locked.
+   * Wrong PINs count per worker and desk (by default 5 in 15 minutes lock the worker at that
+   * desk for 15 minutes: LOCKED_AT_DESK; 15 from several desks lock them at every desk:
+   * LOCKED_OUT); the error detail says how many attempts are left at the desk or until when the
+   * worker is locked.
    */
   login(
     request: LoginRequest,
