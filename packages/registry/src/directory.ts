@@ -24,7 +24,7 @@ import { RegistryError, invalidArgument } from './errors'
 import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson } from './kv'
-import { clearDesk, type LockoutRecord, lockedUntil, lockFor, recordFailure, recordSuccess } from './lockout'
+import { clearDesk, type LockoutRecord, lockFor, recordFailure, recordSuccess, shownLock } from './lockout'
 import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
 import {
@@ -311,7 +311,7 @@ async function homeDeviceRefusal(read: TxnReader, keys: Keys, deviceId: string):
 }
 
 async function userLock(read: TxnReader, keys: Keys, userId: string, now: number): Promise<Date | undefined> {
-  return lockedUntil((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
+  return shownLock((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, now)
 }
 
 /** Plans CreateUser: the id and the extension must be free, the home site must exist. */

@@ -66,6 +66,17 @@ export function lockedUntil(record: LockoutRecord | undefined, now: number): Dat
   return record?.lockedUntil !== undefined && record.lockedUntil > now ? new Date(record.lockedUntil) : undefined
 }
 
+/**
+ * The lock User.locked_until shows: the lock everywhere, or the lock of the desk-less sign-ins (the
+ * web portal, `*52`: desk ''), whichever ends later, so that administrators see a worker the
+ * portal refuses. Locks at single desks are not shown.
+ */
+export function shownLock(record: LockoutRecord | undefined, now: number): Date | undefined {
+  const everywhere = lockedUntil(record, now)
+  const deskless = lockFor(record, '', now)?.until
+  return everywhere === undefined || (deskless !== undefined && deskless > everywhere) ? deskless : everywhere
+}
+
 /** What one more wrong PIN did: the record to store, what to tell the caller and the lock it began, if any. */
 export interface Failure {
   record: LockoutRecord

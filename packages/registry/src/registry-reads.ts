@@ -32,7 +32,7 @@ import { RegistryError, invalidArgument } from './errors'
 import { readKeys } from './fenced-writer'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
-import { type LockoutRecord, lockedUntil } from './lockout'
+import { type LockoutRecord, shownLock } from './lockout'
 import { freeDesks, validateFreeDesks } from './free-desks'
 import { listPage } from './paging'
 import { bindingLive } from './phone-bindings'
@@ -167,7 +167,7 @@ export class RegistryReads {
         revision = found.revision
       }
       const lock = await this.#get(this.#keys.lockout(record.id))
-      return { user: toUser(record, revision, lockedUntil(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#now())) }
+      return { user: toUser(record, revision, shownLock(lock ? parseJson<LockoutRecord>(lock) : undefined, this.#now())) }
     })
   }
 
@@ -182,7 +182,7 @@ export class RegistryReads {
       const locks = new Map((await this.#range(this.#keys.lockouts)).kvs.map((kv) => [kv.key.toString('utf8'), parseJson<LockoutRecord>(kv)]))
       const now = this.#now()
       return {
-        users: page.items.map(({ record, revision }) => toUser(record, revision, lockedUntil(locks.get(this.#keys.lockout(record.id)), now))),
+        users: page.items.map(({ record, revision }) => toUser(record, revision, shownLock(locks.get(this.#keys.lockout(record.id)), now))),
         nextPageToken: page.nextPageToken,
       }
     })

@@ -187,8 +187,9 @@ export interface User {
   /** Where calls go while the worker is not seated: a SIP URI or an extension (optional). */
   fallback: string;
   /**
-   * Set while wrong PINs lock the user at every desk (read-only; locks at single desks are not
-   * shown).
+   * Set while wrong PINs lock the user at every desk, or wrong PINs or passwords lock the user's
+   * desk-less sign-ins (the web portal, PIN change), whichever ends later (read-only; locks at
+   * single desks are not shown). UnlockUser and ClearLockout with user_id alone end both.
    */
   lockedUntil:
     | Date
