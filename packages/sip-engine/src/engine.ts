@@ -47,9 +47,6 @@ export interface BoundSipAddress {
   port: number;
 }
 
-/** How long an application may take to answer an INVITE before the engine sends 100 Trying. @see RFC 3261 §17.2.1 */
-const TRYING_AFTER_MS = 200;
-
 /** The SIP engine. */
 export class SipEngine {
   private readonly config: SipEngineConfig;
@@ -428,9 +425,9 @@ export class SipEngine {
       this.layer.respond(txn, res);
       return;
     }
-    // 100 Trying only if the application has not answered within 200 ms (RFC 3261 §17.2.1): a
-    // challenge answered at once brings back one datagram (issue 21, docs/ENGINES.md).
-    if (method === 'INVITE') txn.tryingAfter(TRYING_AFTER_MS, () => this.layer.respond(txn, buildResponse(msg, 100, 'Trying')));
+    // 100 Trying at once, as drachtio-server sends it: phones and drachtio-srf's own tests wait for
+    // it before they CANCEL (RFC 3261 §9.1). A challenge's bytes are bounded by Timer G's budget.
+    if (method === 'INVITE') this.layer.respond(txn, buildResponse(msg, 100, 'Trying'));
     this.ua.acceptRequest(conn, txn, raw, local);
   }
 

@@ -66,7 +66,6 @@ export class ServerTransaction {
   private timerG: NodeJS.Timeout | undefined;
   private timerEnd: NodeJS.Timeout | undefined;
   private timerPending: NodeJS.Timeout | undefined;
-  private timerTrying: NodeJS.Timeout | undefined;
   private intervalG: number;
   /** INVITE only: bytes of the request times the copies received (the budget of Timer G's retransmissions). */
   private bytesIn = 0;
@@ -119,19 +118,6 @@ export class ServerTransaction {
     if (this.lastResponse !== undefined && this.state !== 'confirmed') this.send(this.lastResponse);
   }
 
-  /**
-   * Sends `trying()` (a 100) after `ms` unless a response was sent by then: RFC 3261 §17.2.1 lets
-   * the server skip the 100 when the TU answers within 200 ms, and a challenge answered at once
-   * then costs one datagram, not two.
-   */
-  tryingAfter(ms: number, trying: () => void): void {
-    this.timerTrying = stopTimer(this.timerTrying);
-    this.timerTrying = startTimer(ms, () => {
-      this.timerTrying = undefined;
-      if (this.lastStatus === 0 && this.state === 'proceeding') trying();
-    });
-  }
-
   private send(data: Buffer): void {
     this.bytesOut += data.length;
     this.hooks.send(data);
@@ -169,7 +155,6 @@ export class ServerTransaction {
       }
       return false;
     }
-    this.timerTrying = stopTimer(this.timerTrying);
     this.lastStatus = status;
     this.lastResponse = data;
     this.send(data);
@@ -241,7 +226,6 @@ export class ServerTransaction {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
     this.timerPending = stopTimer(this.timerPending);
-    this.timerTrying = stopTimer(this.timerTrying);
     this.timerG = stopTimer(this.timerG);
     this.timerEnd = stopTimer(this.timerEnd);
     this.hooks.terminated(this);
