@@ -79,7 +79,7 @@ t.test('every service serves the catalogued metrics with their labels, counted f
   t.equal(statusLine(await amsDesk1.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001')
   t.equal(statusLine(await berDesk1.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001')
   await amsDesk1.waitForMessage(/signed in at/)
-  // Wrong PINs up to the lockout (2 here), and a refusal of the locked worker.
+  // Wrong PINs up to the lockout at that desk (2 here), and a refusal of the worker locked there.
   const wrong = PIN['1003'] === '9999' ? '9998' : '9999'
   for (let i = 0; i < 3; i += 1) t.match(statusLine(await amsDesk2.dial(`*51*1003*${wrong}`)), /^4\d\d /, `wrong PIN ${i + 1} refused`)
   // The softkey application's sign-in: a Login with the provisioning service's token of the branch.
@@ -120,9 +120,9 @@ t.test('every service serves the catalogued metrics with their labels, counted f
       t.ok(find(registries, 'flexseat_sign_ins_total', { flexseat_outcome: 'ok', flexseat_via: via }).some((s) => s.value >= 1), `a sign-in counted by method ${via}`)
     }
     t.ok(find(registries, 'flexseat_sign_ins_total', { flexseat_outcome: 'wrong_pin', flexseat_via: 'phone' }).some((s) => s.value >= 1), 'a wrong PIN counted as an outcome')
-    t.ok(find(registries, 'flexseat_sign_ins_total', { flexseat_outcome: 'locked_out', flexseat_via: 'phone' }).some((s) => s.value >= 1), 'a locked-out worker counted as an outcome')
+    t.ok(find(registries, 'flexseat_sign_ins_total', { flexseat_outcome: 'locked_at_desk', flexseat_via: 'phone' }).some((s) => s.value >= 1), 'a worker locked at that desk counted as an outcome')
     t.ok(find(registries, 'flexseat_pin_failures_total', { flexseat_site: 'amsterdam' }).some((s) => s.value >= 2), 'wrong PINs by site')
-    t.ok(find(registries, 'flexseat_pin_lockouts_total', { flexseat_site: 'amsterdam', flexseat_pin_scope: 'worker' }).some((s) => s.value >= 1), 'the lockout')
+    t.ok(find(registries, 'flexseat_pin_lockouts_total', { flexseat_site: 'amsterdam', flexseat_pin_scope: 'worker-at-desk' }).some((s) => s.value >= 1), 'the lockout (at one desk: wrong PINs from one desk never lock a worker everywhere)')
     t.ok(find(registries, 'flexseat_etcd_txn_duration_count', { flexseat_txn: 'login', flexseat_outcome: 'committed' }).some((s) => s.value >= 1), 'etcd transaction latency of the logins')
     t.ok(find(registries, 'flexseat_leader_changes_total', { flexseat_change: 'elected' }).some((s) => s.value >= 1), 'a leader was elected')
     for (const stage of ['applied', 'told']) {

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
-// The lockout is one, wherever the PIN is typed: five wrong PINs in the portal's sign-in (a real
-// browser) lock the worker at the phones too (a sipp phone's *51 with the right PIN is refused);
-// an administrator unlocks the worker from the administrators' page, and the phone signs in.
+// The portal is a desk of its own for the lockout (issue 21: whoever guesses somewhere cannot lock
+// the worker out of the other desks): five wrong PINs in the portal's sign-in (a real browser)
+// lock the portal, while a sipp phone's *51 with the right PIN signs the worker in; the
+// administrators' page shows the lock and unlocks it, and the portal takes the PIN again.
 // Real etcd, registry, SIP engine and node (Branches, one branch), the portal as a process.
 import t from 'tap'
 import { Branches, PIN, statusLine } from '../helpers/branches'

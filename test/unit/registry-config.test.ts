@@ -25,6 +25,13 @@ t.test('the lockout: per desk and cluster-wide counts, defaults, bounds', async 
     new RegistryConfigError('FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES: "5" is not a whole number from 6 to 3000'),
     'more than one desk\'s count',
   )
+  // Guard tried: the check removed: the config loads with a 60 s lock in a 900 s window.
+  await t.rejects(
+    loadRegistryConfig(argv, { FLEXSEAT_LOCKOUT_SECONDS: '60' }),
+    { message: /^FLEXSEAT_LOCKOUT_SECONDS: 60 is shorter than FLEXSEAT_LOCKOUT_WINDOW_SECONDS \(900\)/ },
+    'a lock shorter than the window is refused: one desk would guess past the bound',
+  )
+  t.equal((await loadRegistryConfig(argv, { FLEXSEAT_LOCKOUT_SECONDS: '60', FLEXSEAT_LOCKOUT_WINDOW_SECONDS: '60' })).lockout.lockMs, 60_000, 'as long as the window is')
 })
 
 t.test('FLEXSEAT_TLS_CLIENT_SITE=require needs client certificates', async (t) => {

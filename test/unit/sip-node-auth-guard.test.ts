@@ -56,6 +56,14 @@ t.test('an account guessed from many sources: its failures are delayed, its phon
   t.same(bans, [], 'no source banned: each failed once')
 })
 
+t.test('an over-long username is counted as its digest: the same count, a bounded key', async (t) => {
+  const { guard } = harness()
+  const long = 'x'.repeat(60_000)
+  for (let i = 0; i < 5; i++) guard.failed(`203.0.113.${i}`, long)
+  t.equal(guard.delayFor('203.0.113.99', long, true), 200, 'its failures are held as a short name\'s are')
+  t.equal(guard.delayFor('203.0.113.99', `${long}y`, true), 0, 'another long name has its own count')
+})
+
 t.test("the account's known source is heard through a ban on its address (the phone behind the guesser's NAT)", async (t) => {
   const { guard } = harness()
   guard.succeeded('192.0.2.10', 'desk-1')

@@ -382,6 +382,10 @@ t.test('toll classes: a seated desk and a fixed phone call what dial_plan.allow 
   const noInternal = world({ site: { ...classed, dialPlan: { ...classed.dialPlan, classes: { ...classes, fixed: ['national' as const] } } } })
   t.match(await phone(noInternal, 'ams-2', '2001'), refused(403, 'Internal calls not allowed'), 'internal is a class too')
   t.match(await phone(world({ site: classed }), 'ams-1', '0201234567'), refused(403, 'Sign in with *51 to call'), 'an idle flex desk: emergency only, as before')
+  // Guard tried: the worker looked up by extension alone: the stranger below calls abroad.
+  const stranger = world({ site: classed, seats: [seat('u7777', '1001', 'ams-1', 'amsterdam', '50')] })
+  t.match(await phone(stranger, 'ams-1', '0201234567'), refused(403, 'Call classes unknown'), 'a seated worker the directory does not show under that extension: refused, no other worker\'s classes')
+  t.match(await phone(stranger, 'ams-1', '112'), { kind: 'proxy', target: 'carrier' }, 'emergency still')
   const unclassed = world({ seats: [seat('u1001', '1001', 'ams-1', 'amsterdam', '50')] })
   t.match(await phone(unclassed, 'ams-1', '0900123456'), { kind: 'proxy', target: 'carrier' }, 'without dial_plan.classes nothing is classed (as before)')
 })

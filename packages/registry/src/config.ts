@@ -161,6 +161,11 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     windowMs: whole('FLEXSEAT_LOCKOUT_WINDOW_SECONDS', 900, 1, 30 * 86_400) * 1_000,
     lockMs: whole('FLEXSEAT_LOCKOUT_SECONDS', 900, 1, 30 * 86_400) * 1_000,
   }
+  // A desk's count starts afresh when its lock ends: a lock shorter than the window would let one
+  // desk guess the per-desk count again and again within one window, past the cluster-wide bound.
+  if (lockout.lockMs < lockout.windowMs) {
+    throw new RegistryConfigError(`FLEXSEAT_LOCKOUT_SECONDS: ${lockout.lockMs / 1_000} is shorter than FLEXSEAT_LOCKOUT_WINDOW_SECONDS (${lockout.windowMs / 1_000}); a lock must last the window at least, or one desk could guess past the bound`)
+  }
   // At most 12 h each: the desk's record lives a day after its last wrong PIN (desk-throttle.ts).
   const deskThrottle: DeskThrottlePolicy = {
     maxFailures: whole('FLEXSEAT_DESK_THROTTLE_MAX_FAILURES', 10, 1, 1_000),

@@ -41,7 +41,7 @@ import {
   userOwner,
   vendorRecord,
 } from './records'
-import { type SeatContext, lockedAtDesk, lockedOut, lockRefusal, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
+import { type SeatContext, lockedOut, pendingOfNewSeat, releaseOps, userByExtension, signInRefusal, wrongPin } from './seats'
 import * as v from './validate'
 
 /** Fields UpdateUser may change (proto names). */
@@ -410,12 +410,14 @@ export async function planChangePin(ctx: SeatContext, extension: string, oldPin:
   if (refused) return { ops: [], outcome: refused }
   const now = ctx.now()
   const lockout = await read.json<LockoutRecord>(keys.lockout(user.value.id))
-  // ChangePin has no desk: its wrong old PINs count as the desk '' (lockout.ts).
+  // ChangePin has no desk: its wrong old PINs count as the desk '' (lockout.ts), shared with the
+  // portal's sign-in, whose lock is answered LOCKED_OUT there too (sessions.ts): one lock, one code.
   const locked = lockFor(lockout?.value, '', now)
-  if (locked) return { ops: [], outcome: lockRefusal(locked) }
+  if (locked) return { ops: [], outcome: lockedOut(locked.until) }
   if (!(await verifyPin(oldPin, user.value.pinHash))) {
     const failure = recordFailure(lockout?.value, now, ctx.lockout, '')
-    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
+    const until = failure.lockedUntil ?? failure.deskLockedUntil
+    const outcome = until ? lockedOut(until) : wrongPin(failure.attemptsLeft)
     return {
       ops: [{ type: 'put', key: keys.lockout(user.value.id), value: failure.record }],
       outcome: withPinEvent(outcome, {

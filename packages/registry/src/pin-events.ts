@@ -71,7 +71,7 @@ export class PinTelemetry {
     this.#logger = logger
     this.#failures = meter.createCounter('flexseat.pin.failures', { description: 'Wrong PINs entered, by the site of the desk', unit: '{attempt}' })
     this.#lockouts = meter.createCounter('flexseat.pin.lockouts', {
-      description: 'Lockouts that began after too many wrong PINs: a worker locked (scope worker) or a desk paused for every worker (scope desk)',
+      description: 'Lockouts that began after too many wrong PINs: a worker locked at one desk (scope worker-at-desk) or everywhere (scope worker), or a desk paused for every worker (scope desk)',
       unit: '{lockout}',
     })
     this.#refused = meter.createCounter('flexseat.pin.refused', { description: 'PIN sign-ins refused without checking the PIN: the worker locked or the desk paused', unit: '{attempt}' })

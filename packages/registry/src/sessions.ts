@@ -131,6 +131,8 @@ export interface PortalSessionsOptions {
 /** The sessions (see the file comment): validation, the checks before the write, the plans, resolution. */
 export class PortalSessions {
   readonly #o: PortalSessionsOptions
+  /** Refused administrators' directory sign-ins, per username, on this leader (not stored: a new leader starts counting afresh). */
+  readonly #adminFailures = new RecentFailures(10_000)
 
   constructor(options: PortalSessionsOptions) {
     for (const [name, seconds] of Object.entries(options.policy)) {
@@ -191,9 +193,20 @@ export class PortalSessions {
     const password = credential.value.password
     if (req.scope === SessionScope.SESSION_SCOPE_ADMIN) {
       if (directory.adminGroup === undefined) return { kind: 'refused', error: denied('no administrators\' group is configured (portal.admin_group)') }
+      // Bounded like a worker's sign-in: past the lockout's count of refusals in its window the
+      // directory is not asked. A right password outside the group is refused as a wrong one, and
+      // counted as one, so neither the answer nor the lock tells whether a password was right.
+      const now = this.#o.ctx.now()
+      const policy = this.#o.ctx.lockout
+      const key = username.toLowerCase() // directory names compare without case: no fresh count per spelling
+      const failures = this.#adminFailures.recent(key, now, policy.windowMs)
+      if (failures.length >= policy.maxFailures) return { kind: 'refused', error: lockedOut(new Date(failures[0]! + policy.windowMs)) }
       const check = await this.#directoryCall(() => directory.checker.verifyPassword(username, password))
-      if (!check.verified) return { kind: 'refused', error: check.reason === 'disabled' ? disabledAccount() : wrongPassword() }
-      if (!(await this.#directoryCall(() => directory.checker.isMember(check.entry.dn, directory.adminGroup!)))) return { kind: 'refused', error: denied('not a member of the administrators\' group') }
+      if (!check.verified && check.reason === 'disabled') return { kind: 'refused', error: disabledAccount() }
+      if (!check.verified || !(await this.#directoryCall(() => directory.checker.isMember(check.entry.dn, directory.adminGroup!)))) {
+        this.#adminFailures.add(key, now)
+        return { kind: 'refused', error: wrongPassword() }
+      }
       return { kind: 'directory-admin', username }
     }
     const user = await this.#userByUsername(username)
@@ -393,5 +406,29 @@ export async function planOwnPin(keys: Keys, userId: string, extension: string, 
       { type: 'delete', key: keys.lockout(userId) },
     ],
     outcome: {},
+  }
+}
+
+/**
+ * Times of recent failures per key, bounded in keys (the oldest key forgotten first) and in times
+ * per key (the newest kept), for a count over a sliding window.
+ */
+class RecentFailures {
+  readonly #times = new Map<string, number[]>()
+  constructor(private readonly maxKeys: number, private readonly maxPerKey = 64) {}
+
+  /** The failures of `key` within `windowMs` of `now`, oldest first. */
+  recent(key: string, now: number, windowMs: number): number[] {
+    const kept = (this.#times.get(key) ?? []).filter((t) => t > now - windowMs)
+    if (kept.length === 0) this.#times.delete(key)
+    else this.#times.set(key, kept)
+    return kept
+  }
+
+  add(key: string, now: number): void {
+    const times = this.#times.get(key) ?? []
+    this.#times.delete(key)
+    this.#times.set(key, [...times, now].slice(-this.maxPerKey))
+    while (this.#times.size > this.maxKeys) this.#times.delete(this.#times.keys().next().value!)
   }
 }

@@ -22,6 +22,7 @@
  * Memory is bounded: at most {@link MAX_TRACKED} sources and as many accounts are remembered (the
  * least recently failing forgotten first), each with at most `failuresBeforeBan` failure times.
  */
+import { createHash } from 'node:crypto'
 import type { SipSecurityConfig } from '@flexseat/config'
 
 /** Sources and accounts remembered at most (each). */
@@ -52,6 +53,13 @@ interface Failures {
 }
 
 /** See the file comment. */
+/** The longest digest username kept as it is; a longer one is kept as its SHA-256 (bounded memory per account). */
+const MAX_ACCOUNT_KEY = 128
+
+function accountKey(account: string): string {
+  return account.length <= MAX_ACCOUNT_KEY ? account : `sha256:${createHash('sha256').update(account).digest('hex')}`
+}
+
 export class AuthGuard {
   readonly #config: SipSecurityConfig
   readonly #now: () => number
@@ -84,6 +92,7 @@ export class AuthGuard {
   /** Whether to hear a request from `source` (an address) naming `account` (undefined: none). */
   admit(source: string, account: string | undefined): GuardVerdict {
     if (!this.#config.enabled) return { kind: 'pass' }
+    if (account !== undefined) account = accountKey(account)
     const until = this.#bans.get(source)
     if (until === undefined) return { kind: 'pass' }
     if (until <= this.#now()) {
@@ -97,6 +106,7 @@ export class AuthGuard {
 
   /** Right credentials for `account` from `source`: remembered as the account's known source. */
   succeeded(source: string, account: string): void {
+    account = accountKey(account)
     this.#knownSources.delete(account)
     this.#knownSources.set(account, source)
     if (this.#knownSources.size > MAX_KNOWN_SOURCES) this.#knownSources.delete(this.#knownSources.keys().next().value!)
@@ -107,7 +117,7 @@ export class AuthGuard {
     if (!this.#config.enabled) return
     const now = this.#now()
     const failures = this.#record(this.#sources, source, now)
-    if (account !== undefined) this.#record(this.#accounts, account, now)
+    if (account !== undefined) this.#record(this.#accounts, accountKey(account), now)
     if (failures.times.length >= this.#config.failuresBeforeBan && !this.#bans.has(source)) {
       this.#expireBans()
       this.#bans.set(source, now + this.#config.banSeconds * 1_000)
@@ -124,7 +134,7 @@ export class AuthGuard {
     if (!this.#config.enabled) return 0
     const now = this.#now()
     const bySource = this.#excess(this.#sources.get(source), this.#config.failuresBeforeDelay, now)
-    const byAccount = failure && account !== undefined ? this.#excess(this.#accounts.get(account), this.#config.accountFailuresBeforeDelay, now) : 0
+    const byAccount = failure && account !== undefined ? this.#excess(this.#accounts.get(accountKey(account)), this.#config.accountFailuresBeforeDelay, now) : 0
     const excess = Math.max(bySource, byAccount)
     if (excess === 0) return 0
     const delayMs = Math.min(this.#config.maxDelayMs, this.#config.firstDelayMs * 2 ** Math.min(excess - 1, 30))

@@ -416,27 +416,32 @@ export class CallRouter {
   }
 
   /**
-   * The call list's facts of a call from `device` (see {@link CallFacts}): the worker acting at it
-   * now (the decision is final: nothing is awaited after this), beside what the routing found.
-   */
-  /**
    * The refusal of a call of class `wanted` from `device`, if its toll classes forbid it: at a
    * flex desk (a worker is signed in: idle desks are refused before) the seated worker's
    * `call_classes`, else the site's `dial_plan.allow.seated`; at any other phone its own
    * `call_classes`, else the site's `allow.fixed`. Nothing is refused where none of them is set.
+   * Where the site has classes, a seated worker the directory does not show under the seat's
+   * extension (renumbered, removed) is refused anything but emergency calls: their classes are
+   * unknown, and another worker's or the site's must not stand in for them.
    */
   async #classRefusal(device: Device, wanted: TollClass): Promise<SingleDecision | undefined> {
     const classes = this.#o.site.dialPlan.classes
     let own = device.callClasses?.classes
     if (device.flexHost) {
       const seat = this.actingSeat(device)
-      own = seat === undefined ? undefined : (await this.#o.directory.userByExtension(seat.extension))?.callClasses?.classes
+      const worker = seat === undefined ? undefined : await this.#o.directory.userByExtension(seat.extension)
+      if (classes !== undefined && seat !== undefined && worker?.id !== seat.userId && wanted !== 'emergency') return reject(403, 'Call classes unknown')
+      own = worker?.callClasses?.classes
     }
     const allowed: readonly string[] | undefined = own ?? (device.flexHost ? classes?.seated : classes?.fixed)
     if (allowed === undefined || wanted === 'emergency' || allowed.includes(wanted)) return undefined
     return reject(403, `${wanted[0]!.toUpperCase()}${wanted.slice(1)} calls not allowed`)
   }
 
+  /**
+   * The call list's facts of a call from `device` (see {@link CallFacts}): the worker acting at it
+   * now (the decision is final: nothing is awaited after this), beside what the routing found.
+   */
   #withCaller(device: Device, dialled: string, decision: RouteDecision): RouteDecision {
     const seat = this.actingSeat(device)
     const caller = seat === undefined ? undefined : { userId: seat.userId, extension: seat.extension, displayName: seat.displayName, siteId: seat.siteId, deviceId: seat.deviceId }
