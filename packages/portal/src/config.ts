@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { loadSites, parseHostPort, type SiteConfig } from '@flexseat/config'
+import { loadServiceEnv, type SiteConfig } from '@flexseat/config'
 import { PortalError } from './errors'
 
 /**
@@ -48,44 +45,24 @@ export interface PortalConfig {
   logLevel: string
 }
 
-const USAGE = 'usage: flexseat-portal --site <id> [--sites-dir <dir>]'
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-
 function invalid(message: string, cause?: unknown): PortalError {
   return new PortalError('CONFIG_INVALID', message, cause === undefined ? {} : { cause })
 }
 
 /**
  * Reads `flexseat-portal --site <id> [--sites-dir <dir>]` (default `./sites`, relative to `cwd`)
- * and the `FLEXSEAT_*` environment. Messages name the option or variable at fault and never
+ * and the `FLEXSEAT_*` environment (the settings every branch HTTP service shares:
+ * `loadServiceEnv` of @flexseat/config). Messages name the option or variable at fault and never
  * contain a token or secret.
  * @throws PortalError `CONFIG_INVALID`, or the site loader's ConfigError (naming file and field)
  */
 export async function loadPortalConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): Promise<PortalConfig> {
-  let values: { site?: string; 'sites-dir'?: string }
-  try {
-    ;({ values } = parseArgs({ args: [...argv], options: { site: { type: 'string' }, 'sites-dir': { type: 'string' } }, strict: true, allowPositionals: false }))
-  } catch (error) {
-    throw invalid(`${USAGE} (${(error as Error).message})`, error)
-  }
-  if (values.site === undefined || values.site === '') throw invalid(`${USAGE}: --site is required`)
-  const sitesDir = resolve(cwd, values['sites-dir'] ?? 'sites')
-  const sites = await loadSites(sitesDir)
-  const site = sites.find((s) => s.id === values.site)
-  if (site === undefined) throw invalid(`--site: no site "${values.site}" in ${sitesDir} (${sites.map((s) => s.id).join(', ')})`)
-  if (site.portal === undefined) throw invalid(`--site: ${site.id}.yaml has no portal section (portal.listen)`)
-
-  const text = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
-  const readBytes = async (name: string, file: string): Promise<Buffer> => {
-    try {
-      return await readFile(resolve(cwd, file))
-    } catch (error) {
-      throw invalid(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error)
-    }
-  }
+  const { site, sites, listen, tls, registryAddresses, registryToken, registryCa, logLevel, text, readBytes } = await loadServiceEnv(argv, env, cwd, {
+    usage: 'usage: flexseat-portal --site <id> [--sites-dir <dir>]',
+    section: 'portal',
+    prefix: 'FLEXSEAT_PORTAL',
+    invalid,
+  })
   const whole = (name: string, fallback: number, min: number, max: number): number => {
     const raw = text(name) ?? String(fallback)
     const value = Number(raw)
@@ -93,38 +70,11 @@ export async function loadPortalConfig(argv: readonly string[], env: NodeJS.Proc
     return value
   }
 
-  const listenText = text('FLEXSEAT_PORTAL_LISTEN') ?? site.portal.listen
-  const listen = parseHostPort(listenText)
-  if (listen === undefined) throw invalid(`FLEXSEAT_PORTAL_LISTEN: "${listenText}" is not host:port`)
-
-  const certFile = text('FLEXSEAT_PORTAL_TLS_CERT')
-  const keyFile = text('FLEXSEAT_PORTAL_TLS_KEY')
-  if ((certFile === undefined) !== (keyFile === undefined)) throw invalid('FLEXSEAT_PORTAL_TLS_CERT and FLEXSEAT_PORTAL_TLS_KEY go together')
-  const tls = certFile === undefined || keyFile === undefined ? undefined : { cert: await readBytes('FLEXSEAT_PORTAL_TLS_CERT', certFile), key: await readBytes('FLEXSEAT_PORTAL_TLS_KEY', keyFile) }
-
-  const registryAddresses = (text('FLEXSEAT_REGISTRY_ADDRESSES') ?? site.registry.listen).split(',').map((a) => a.trim()).filter((a) => a !== '')
-  for (const address of registryAddresses) {
-    if ((parseHostPort(address)?.port ?? 0) === 0) throw invalid(`FLEXSEAT_REGISTRY_ADDRESSES: "${address}" is not host:port with a port`)
-  }
-  if (registryAddresses.length === 0) throw invalid('FLEXSEAT_REGISTRY_ADDRESSES: no address')
-
-  // The token comes from its file when one is named (out of `ps` and environment dumps).
-  const tokenFile = text('FLEXSEAT_PORTAL_TOKEN_FILE')
-  const registryToken = tokenFile === undefined ? text('FLEXSEAT_PORTAL_TOKEN') : (await readBytes('FLEXSEAT_PORTAL_TOKEN_FILE', tokenFile)).toString('utf8').trim()
-  if (registryToken === undefined || registryToken === '') {
-    throw invalid(tokenFile === undefined ? 'FLEXSEAT_PORTAL_TOKEN_FILE or FLEXSEAT_PORTAL_TOKEN is required' : `FLEXSEAT_PORTAL_TOKEN_FILE: ${tokenFile} is empty`)
-  }
-  const caFile = text('FLEXSEAT_REGISTRY_CA_FILE')
-  const registryCa = caFile === undefined ? undefined : await readBytes('FLEXSEAT_REGISTRY_CA_FILE', caFile)
-
   const secretFile = text('FLEXSEAT_PORTAL_COOKIE_SECRET_FILE')
   const cookieSecret = secretFile === undefined ? randomBytes(32).toString('base64url') : (await readBytes('FLEXSEAT_PORTAL_COOKIE_SECRET_FILE', secretFile)).toString('utf8').trim()
   if (Buffer.byteLength(cookieSecret) < 32) throw invalid(`FLEXSEAT_PORTAL_COOKIE_SECRET_FILE: ${secretFile ?? ''} holds fewer than 32 bytes`)
 
-  const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
-  if (!LOG_LEVELS.includes(logLevel)) throw invalid(`FLEXSEAT_LOG_LEVEL: one of ${LOG_LEVELS.join(', ')}`)
-
-  const urlText = text('FLEXSEAT_PORTAL_URL') ?? site.portal.url
+  const urlText = text('FLEXSEAT_PORTAL_URL') ?? site.portal?.url
   if (urlText !== undefined && !/^https?:\/\/[^\s/?#]+\/?$/.test(urlText)) throw invalid(`FLEXSEAT_PORTAL_URL: "${urlText}" is not an http(s) origin such as https://portal.example.com`)
   const publicUrl = urlText?.replace(/\/+$/, '')
   return {
