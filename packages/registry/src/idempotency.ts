@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Etcd3, Lease } from 'etcd3'
+import type { Etcd3 } from 'etcd3'
 import {
   ChangePinResponse,
   CreateDeviceResponse,
@@ -24,6 +24,7 @@ import {
 } from '@flexseat/proto'
 import type { Caller } from './caller'
 import { type ErrorFacts, RegistryError } from './errors'
+import { RetentionLease } from './retention-lease'
 
 /** The response type of every mutating method, by method name. */
 export interface WriteResponses {
@@ -138,46 +139,16 @@ export function decodeOutcome<M extends WriteMethod>(method: M, record: RequestR
   return stampRevision(method, response, revision)
 }
 
-/** Request records live about a day: long enough for any client retry, short enough not to pile up. */
-export const REQUEST_RECORD_TTL_SECONDS = 25 * 3600
-const LEASE_REUSE_MS = 3_600_000
-
 /**
- * Hands out the lease request records are written under: one lease granted per hour and never
- * kept alive, so each record expires 24 to 25 hours after it was written, at the cost of one
- * lease grant an hour.
+ * Request records are kept a day: long enough for any client retry, short enough not to pile up.
+ * Under {@link RetentionLease}'s rule each record expires 24 to 25 hours after it was written, at
+ * the cost of one lease grant an hour.
  */
-export class RequestLease {
-  readonly #etcd: Etcd3
-  #current: { lease: Lease; id: Promise<string>; grantedAt: number } | undefined
+export const REQUEST_RECORD_RETENTION_SECONDS = 24 * 3600
 
+/** The lease request records are written under (a {@link RetentionLease} of a day). */
+export class RequestLease extends RetentionLease {
   constructor(etcd: Etcd3) {
-    this.#etcd = etcd
-  }
-
-  /** The lease id to attach to a request record now. */
-  async id(now = Date.now()): Promise<string> {
-    if (!this.#current || now - this.#current.grantedAt > LEASE_REUSE_MS) {
-      this.#current?.lease.release()
-      const lease = this.#etcd.lease(REQUEST_RECORD_TTL_SECONDS, { autoKeepAlive: false })
-      lease.on('lost', () => undefined) // a failed grant is reported through grant()
-      this.#current = { lease, id: lease.grant(), grantedAt: now }
-    }
-    try {
-      return await this.#current.id
-    } catch (error) {
-      this.#current = undefined
-      throw error
-    }
-  }
-
-  /** Forgets the current lease (after etcd said it is gone), so the next call grants another. */
-  invalidate(): void {
-    this.#current?.lease.release()
-    this.#current = undefined
-  }
-
-  close(): void {
-    this.invalidate()
+    super(etcd, REQUEST_RECORD_RETENTION_SECONDS)
   }
 }

@@ -1,11 +1,11 @@
 import type { Etcd3, Lease } from 'etcd3'
 
 /**
- * The lease that records kept for a retention are written on (seat history, portal sessions):
- * one granted per `retention/24` (at least 1 s, at most an hour) with a TTL of the retention plus
- * that period, never kept alive. A record therefore lives at least the retention after it was
- * last written and at most a period longer, at the cost of one lease grant per period; etcd
- * deletes it by itself.
+ * The lease that records kept for a retention are written on (request records, seat history,
+ * portal sessions): one granted per `retention/24` (at least 1 s, at most an hour) with a TTL of
+ * the retention plus that period, never kept alive. A record therefore lives at least the
+ * retention after it was last written and at most a period longer, at the cost of one lease grant
+ * per period; etcd deletes it by itself.
  *
  * Named in a write's operations by a marker (`lease: <name>`), which the fenced writer replaces
  * with {@link id} (fenced-writer.ts, `leases`).
