@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { type Etcd3, EtcdLeaseInvalidError, type IKeyValue, type Lease } from 'etcd3'
+import { type Etcd3, EtcdLeaseInvalidError, type IKeyValue } from 'etcd3'
 import {
   CallDirection,
   type CallRecord,
@@ -18,6 +18,7 @@ import type { Keys } from './keys'
 import { type Op, parseJson, prefixEnd, prefixUnchangedSince } from './kv'
 import type { DeviceRecord, SeatRecord, UserRecord } from './records'
 import { ENTRY_OVERHEAD_BYTES, readGroups, type TxnLimits, type TxnSize } from './txn-limits'
+import { RetentionLease } from './retention-lease'
 import * as v from './validate'
 
 /**
@@ -352,52 +353,8 @@ function timeOf(suffix: string): number {
   return Number.parseInt(suffix.slice(0, 13), 10)
 }
 
-/**
- * The site a SIP node's credential names (per-site node tokens, issue 16); undefined for other
- * roles and for node tokens that name none.
- */
 function denied(message: string): RegistryError {
   return new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, message)
-}
-
-/**
- * The lease calls are written on: one granted per `retention/24` (at least 1 s, at most an hour)
- * with a TTL of the retention plus that period, never kept alive. A call therefore lives at least
- * the retention after it was written and at most a period longer, at the cost of one lease grant
- * per period.
- */
-class RetentionLease {
-  readonly #etcd: Etcd3
-  readonly #ttl: number
-  readonly #reuseMs: number
-  #current: { lease: Lease; id: Promise<string>; grantedAt: number } | undefined
-
-  constructor(etcd: Etcd3, retentionSeconds: number) {
-    this.#etcd = etcd
-    const reuse = Math.min(3_600, Math.max(1, Math.floor(retentionSeconds / 24)))
-    this.#reuseMs = reuse * 1_000
-    this.#ttl = retentionSeconds + reuse
-  }
-
-  async id(now = Date.now()): Promise<string> {
-    if (!this.#current || now - this.#current.grantedAt >= this.#reuseMs) {
-      this.#current?.lease.release()
-      const lease = this.#etcd.lease(this.#ttl, { autoKeepAlive: false })
-      lease.on('lost', () => undefined)
-      this.#current = { lease, id: lease.grant(), grantedAt: now }
-    }
-    try {
-      return await this.#current.id
-    } catch (error) {
-      this.#current = undefined
-      throw error
-    }
-  }
-
-  close(): void {
-    this.#current?.lease.release()
-    this.#current = undefined
-  }
 }
 
 export type { ValidCall }
