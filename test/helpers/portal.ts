@@ -16,12 +16,12 @@
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { TetheredProcess } from '@flexseat/sim'
 import type { Branches, LogLine } from './branches'
 import { REPO_ROOT } from './registry-cluster'
 import type { TestLike } from './sip-engine'
+import { untilListening } from './service-listening'
 
 export const PORTAL_MAIN = join(REPO_ROOT, 'packages', 'portal', 'dist', 'main.js')
 /** Debian's chromium (scripts/install-system-packages.sh installs it). */
@@ -73,22 +73,7 @@ export class PortalServices {
       const text: string[] = []
       services.#logs.set(siteId, logs)
       services.#text.set(siteId, text)
-      const ready = new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${siteId} portal did not listen: ${text.join('\n')}`)), 15_000)
-        for (const stream of [child.stdout, child.stderr]) {
-          createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-            text.push(line)
-            if (!line.startsWith('{')) return
-            const parsed = JSON.parse(line) as LogLine
-            logs.push(parsed)
-            if (parsed.msg === 'portal listening') {
-              clearTimeout(timer)
-              resolve(String(parsed['url']))
-            }
-          })
-        }
-        void child.exited.then((exit) => reject(new Error(`${siteId} portal exited (${JSON.stringify(exit)}): ${text.join('\n')}`)))
-      })
+      const ready = untilListening(child, siteId, 'portal', logs, text)
       services.#urls.set(siteId, await ready)
     }))
     return services

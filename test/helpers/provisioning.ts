@@ -15,13 +15,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { parseDocument } from 'yaml'
 import { Device, type PhoneVendor, unary } from '@flexseat/proto'
 import { TetheredProcess } from '@flexseat/sim'
 import type { Branches, LogLine } from './branches'
 import { REPO_ROOT } from './registry-cluster'
 import type { TestLike } from './sip-engine'
+import { untilListening } from './service-listening'
 
 export const PROVISIONING_MAIN = join(REPO_ROOT, 'packages', 'provisioning', 'dist', 'main.js')
 
@@ -58,22 +58,7 @@ export class ProvisioningServices {
       const text: string[] = []
       services.#logs.set(siteId, logs)
       services.#text.set(siteId, text)
-      const ready = new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${siteId} provisioning did not listen: ${text.join('\n')}`)), 15_000)
-        for (const stream of [child.stdout, child.stderr]) {
-          createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-            text.push(line)
-            if (!line.startsWith('{')) return
-            const parsed = JSON.parse(line) as LogLine
-            logs.push(parsed)
-            if (parsed.msg === 'provisioning listening') {
-              clearTimeout(timer)
-              resolve(String(parsed['url']))
-            }
-          })
-        }
-        void child.exited.then((exit) => reject(new Error(`${siteId} provisioning exited (${JSON.stringify(exit)}): ${text.join('\n')}`)))
-      })
+      const ready = untilListening(child, siteId, 'provisioning', logs, text)
       services.#urls.set(siteId, await ready)
     }))
     return services
