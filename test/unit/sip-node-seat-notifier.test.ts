@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events'
 import { pino } from 'pino'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, ReleaseReason, type Seat, SeatEventType, type WatchSeatsResponse } from '@flexseat/proto'
-import { SeatNotifier, SeatView } from '@flexseat/sip-node'
+import { MAX_ACKS as REGISTRY_MAX_ACKS } from '@flexseat/registry'
+import { MAX_ACKS, SeatNotifier, SeatView } from '@flexseat/sip-node'
 
 const site = (id: string, name: string) => ({ id, name }) as SiteConfig
 const AMS = site('amsterdam', 'Amsterdam')
@@ -170,4 +171,40 @@ t.test('a failed ack is logged, not thrown', async (t) => {
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(acks.length, 1)
   t.ok(logs.some((l) => l['msg'] === 'revocation ack failed; the next lease renewal acknowledges it'))
+})
+
+// Guard tried: one AckRevocations for the whole batch: the registry's limit refuses it (the stub
+// below refuses what the registry would), every ack fails, and the moves wait for the next renewal.
+t.test('a batch of more revocations than one AckRevocations may carry is acknowledged in several calls', async (t) => {
+  t.equal(MAX_ACKS, REGISTRY_MAX_ACKS, "the node's share is the registry's limit per call")
+  const view = new SeatView()
+  const acks: AckRevocationsRequest[] = []
+  const logs: Array<Record<string, unknown>> = []
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease: Object.assign(new EventEmitter(), { active: true }),
+    directory: { device: async () => undefined },
+    messenger: { send: async () => undefined },
+    client: {
+      ackRevocations: async (request) => {
+        if (request.revocations.length > REGISTRY_MAX_ACKS) throw new Error(`revocations: at most ${REGISTRY_MAX_ACKS} per call`)
+        acks.push(request)
+      },
+    },
+    logger: pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }),
+  })
+  t.teardown(() => notifier.stop())
+  const count = 2 * MAX_ACKS + 500
+  const users = Array.from({ length: count }, (_, i) => String(10_000 + i))
+  view.apply(snapshot('10', users.map((u) => seat(`u${u}`, u, `ams-${u}`, 'amsterdam', '9'))))
+  view.apply(changes('20', users.map((u) => ({ type: SEATED, seat: seat(`u${u}`, u, `ber-${u}`, 'berlin', '20', true) }))))
+  await notifier.idle()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(logs.filter((l) => l['msg'] === 'revocation ack failed; the next lease renewal acknowledges it'), [], 'no ack refused')
+  t.same(acks.map((a) => a.revocations.length), [MAX_ACKS, MAX_ACKS, 500], 'three calls, none over the limit')
+  t.same(acks.flatMap((a) => a.revocations.map((r) => r.userId)), users.map((u) => `u${u}`), 'every revocation acknowledged once, in order')
+  t.ok(acks.every((a) => a.siteId === 'amsterdam' && a.nodeId === 'amsterdam-node'), 'each call names the site and the node')
 })

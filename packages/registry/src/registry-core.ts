@@ -242,7 +242,8 @@ const ANSWER_MARGIN_MS = 500
  */
 export type RegistryCoreState = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped'
 
-const MAX_ACKS = 1_000
+/** The most revocations one AckRevocations call may acknowledge (more: INVALID_ARGUMENT). */
+export const MAX_ACKS = 1_000
 
 const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN])
 

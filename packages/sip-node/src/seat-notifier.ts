@@ -13,7 +13,9 @@
  * So by the time a takeover at another branch completes, the old phone neither rings for the
  * worker nor presents the worker (invariant 4). The same holds when the lease is lost: every
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
- * lease renewal carries the applied revision, which acknowledges it too.
+ * lease renewal carries the applied revision, which acknowledges it too. A batch of more than
+ * {@link MAX_ACKS} revocations (a thousand workers moved away at once) is acknowledged in several
+ * calls.
  */
 import { contextFromHeaders, inSpan } from '@flexseat/telemetry'
 import { type Context, context as otelContext, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
@@ -23,6 +25,9 @@ import type { Logger } from 'pino'
 import { signedInText } from './feature-replies'
 import type { RingingCall, RingingStop } from './ringing-calls'
 import { isActive, type SeatChange } from './seat-view'
+
+/** The most revocations one AckRevocations call carries: the registry's limit per call. */
+export const MAX_ACKS = 1_000
 
 /** What the notifier needs of the seat view. */
 export interface NotifierSeats {
@@ -254,15 +259,15 @@ export class SeatNotifier {
         if (delayMs !== undefined) this.#o.metrics?.revocation('applied', delayMs)
         this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, reason, ...(delayMs === undefined ? {} : { delayMs }) }, 'seat revoked')
       }
-      const request: AckRevocationsRequest = {
-        siteId: this.#o.site.id,
-        nodeId: this.#o.nodeId,
-        revocations: revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch })),
+      // In calls of at most MAX_ACKS (the registry refuses more in one), one after the other.
+      const revocations = revoked.map(({ seat }) => ({ userId: seat.userId, epoch: seat.epoch }))
+      for (let start = 0; start < revocations.length; start += MAX_ACKS) {
+        const request: AckRevocationsRequest = { siteId: this.#o.site.id, nodeId: this.#o.nodeId, revocations: revocations.slice(start, start + MAX_ACKS) }
+        const ack = { kind: SpanKind.CLIENT, attributes: { 'flexseat.revocations': request.revocations.length } }
+        await inSpan(TRACER, 'seat.revocation_ack', ack, () => this.#o.client.ackRevocations(request)).catch((error: unknown) => {
+          this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
+        })
       }
-      const ack = { kind: SpanKind.CLIENT, attributes: { 'flexseat.revocations': request.revocations.length } }
-      await inSpan(TRACER, 'seat.revocation_ack', ack, () => this.#o.client.ackRevocations(request)).catch((error: unknown) => {
-        this.#o.logger.warn({ err: error, revocations: request.revocations.length }, 'revocation ack failed; the next lease renewal acknowledges it')
-      })
     }, ROOT_CONTEXT)
     return applied
   }

@@ -1386,7 +1386,11 @@ export const BranchServiceService = {
       Buffer.from(ReleaseLeaseResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReleaseLeaseResponse => ReleaseLeaseResponse.decode(value),
   },
-  /** AckRevocations tells the registry that the node stopped acting on these previous seats. */
+  /**
+   * AckRevocations tells the registry that the node stopped acting on these previous seats: at
+   * most 1000 revocations per call (more: INVALID_ARGUMENT, nothing acknowledged), so a node
+   * acknowledges a larger batch in several calls.
+   */
   ackRevocations: {
     path: "/flexseat.v1.BranchService/AckRevocations" as const,
     requestStream: false as const,
@@ -1444,7 +1448,11 @@ export interface BranchServiceServer extends UntypedServiceImplementation {
    * complete at once. Releasing a lease the node does not hold is not an error.
    */
   releaseLease: handleUnaryCall<ReleaseLeaseRequest, ReleaseLeaseResponse>;
-  /** AckRevocations tells the registry that the node stopped acting on these previous seats. */
+  /**
+   * AckRevocations tells the registry that the node stopped acting on these previous seats: at
+   * most 1000 revocations per call (more: INVALID_ARGUMENT, nothing acknowledged), so a node
+   * acknowledges a larger batch in several calls.
+   */
   ackRevocations: handleUnaryCall<AckRevocationsRequest, AckRevocationsResponse>;
   /**
    * ReportBindings stores the phones registered at the branch: sets or refreshes the bindings
@@ -1501,7 +1509,11 @@ export interface BranchServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReleaseLeaseResponse) => void,
   ): ClientUnaryCall;
-  /** AckRevocations tells the registry that the node stopped acting on these previous seats. */
+  /**
+   * AckRevocations tells the registry that the node stopped acting on these previous seats: at
+   * most 1000 revocations per call (more: INVALID_ARGUMENT, nothing acknowledged), so a node
+   * acknowledges a larger batch in several calls.
+   */
   ackRevocations(
     request: AckRevocationsRequest,
     callback: (error: ServiceError | null, response: AckRevocationsResponse) => void,
