@@ -84,7 +84,7 @@ t.test('a paused leader: forwarded writes move to the new leader', async (t) => 
     t.match(move, { from: oldId, to: successorId }, `${requestId.slice(0, 8)}: moved from the paused leader to the successor`)
   }
   // Guard tried: the leader check of LeaderForwarder disabled (no re-route): the writes then
-  // wait out the forward's own 10 s deadline and retry, and no move is logged above.
+  // wait at the paused leader until their deadline, and no move is logged above.
 
   // Their outcome is on the new leader (read through it), with the old one still stopped.
   const { seat: onSuccessor, directory: dirOnSuccessor } = cluster.clients(successor)

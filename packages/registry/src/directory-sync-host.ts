@@ -20,7 +20,7 @@ import type { SeatContext } from './seats'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
-/** How long a SyncDirectory call waits for its run at most, in ms: a forwarded call must answer within the forwarder's 10 s. */
+/** How long a SyncDirectory call waits for its run at most, in ms: a call forwarded without a deadline of its own must answer within the forwarder's 10 s. */
 export const SYNC_WAIT_MS = 8_000
 
 /** Options of {@link DirectorySyncHost}. */

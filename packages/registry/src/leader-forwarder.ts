@@ -57,7 +57,7 @@ export interface LeaderForwarderOptions {
   /** TLS name to expect from the leader's certificate when it differs from the address' host. */
   tlsServerName?: string
   logger: Logger
-  /** Deadline of a forwarded call when the incoming call has none or a later one (default 10 000 ms). */
+  /** Deadline of a forwarded call when the incoming call has none (default 10 000 ms); one the caller set is kept. */
   timeoutMs?: number
 }
 
@@ -177,9 +177,11 @@ export class LeaderForwarder {
     for (const [key, value] of Object.entries(extra)) metadata.set(key, value)
     // The write's trace goes on at the leader (its registry.<Rpc> span is a child of this one's).
     propagation.inject(otelContext.active(), metadata, { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) })
-    const ownDeadline = Date.now() + (this.#options.timeoutMs ?? 10_000)
+    // The caller's deadline, unshortened: a Login waits at the leader for its pending seat up to
+    // it (seat.proto), however long the confirmation lease. A paused or replaced leader does not
+    // hold the call to it: it is re-routed (#watch). Without one: timeoutMs.
     const theirs = incoming.deadline === undefined ? Infinity : new Date(incoming.deadline).getTime()
-    const deadline = Math.min(ownDeadline, Number.isFinite(theirs) ? theirs : Infinity)
+    const deadline = Number.isFinite(theirs) ? theirs : Date.now() + (this.#options.timeoutMs ?? 10_000)
     return new Promise<Res>((resolve, reject) => {
       let next: LeaderInfo | undefined
       const watch = {

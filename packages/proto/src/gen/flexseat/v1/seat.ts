@@ -3023,7 +3023,8 @@ export const SeatServiceService = {
    * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
-   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
+   * call to the leader with the caller's deadline (10 s when the call has none), so a Login waits
+   * as long through a follower as at the leader.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -3139,7 +3140,8 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
-   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
+   * call to the leader with the caller's deadline (10 s when the call has none), so a Login waits
+   * as long through a follower as at the leader.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
@@ -3196,7 +3198,8 @@ export interface SeatServiceClient extends Client {
    * to the call's deadline (less 500 ms to answer), with no shorter limit of its own: only if the
    * deadline comes first is the seat returned still pending; the registry completes it anyway.
    * A call without a deadline waits at most the confirmation lease + 2 s. A follower forwards the
-   * call to the leader with the caller's deadline, or 10 s if that comes sooner.
+   * call to the leader with the caller's deadline (10 s when the call has none), so a Login waits
+   * as long through a follower as at the leader.
    *
    * A phone-side sign-in (callers with the sip-node role) must prove itself with the PIN. An
    * administrator may sign a worker in without a PIN, optionally limited to duration_hours.
