@@ -1,5 +1,5 @@
 // One branch's credential against another branch, over real registry processes and real gRPC:
-// every BranchService write, GetDeviceCredentials and a sign-out with Amsterdam's sip-node token
+// every BranchService call, GetDeviceCredentials and a sign-out with Amsterdam's sip-node token
 // for Berlin are refused with PERMISSION_DENIED — sent to the leader and to a follower (which
 // forwards the caller with its site) — and change nothing; Berlin's own token does each of them.
 // Within a branch, only the node holding the lease may release or acknowledge.
@@ -57,7 +57,8 @@ t.test('a branch node acts for its own branch only', async (t) => {
   t.match(before, { nodeId: 'berlin-n1', leaseHeld: true, onlinePhones: 0 })
 
   // Guards tried: each mustActFor line in branch-service.ts / directory-service.ts, and mayLogout
-  // in seat-service.ts, removed in turn: the call it guards is then accepted here.
+  // in seat-service.ts, removed in turn: the call it guards is then accepted here (for
+  // ListBindings, both of its attempts).
   t.test("Amsterdam's token is refused each call for Berlin, at the leader and through a follower", async (t) => {
     const attempts: [string, (client: BranchServiceClient, via: number) => Promise<unknown>][] = [
       ['RenewLease', (c) => unary(c.renewLease.bind(c), { ...berlinNode, appliedRevision: '0' }, { metadata: amsterdam, timeoutMs: 5_000 })],
@@ -65,6 +66,8 @@ t.test('a branch node acts for its own branch only', async (t) => {
       ['ReleaseLease', (c) => unary(c.releaseLease.bind(c), berlinNode, { metadata: amsterdam, timeoutMs: 5_000 })],
       ['AckRevocations', (c) => unary(c.ackRevocations.bind(c), { ...berlinNode, revocations: [{ userId: 'u8101', epoch: seated.seat!.epoch }] }, { metadata: amsterdam, timeoutMs: 5_000 })],
       ['ReportBindings', (c) => unary(c.reportBindings.bind(c), { ...berlinNode, bindings: [binding('ber-desk', '198.51.100.66')], removedDeviceIds: [] }, { metadata: amsterdam, timeoutMs: 5_000 })],
+      ['ListBindings of Berlin', (c) => unary(c.listBindings.bind(c), { siteId: 'berlin', pageSize: 0, pageToken: '' }, { metadata: amsterdam, timeoutMs: 5_000 })],
+      ['ListBindings of every site', (c) => unary(c.listBindings.bind(c), { siteId: '', pageSize: 0, pageToken: '' }, { metadata: amsterdam, timeoutMs: 5_000 })],
       ['GetDeviceCredentials', (_c, via) => {
         const d = cluster.clients(via).directory
         return unary(d.getDeviceCredentials.bind(d), { deviceId: 'ber-desk' }, { metadata: amsterdam, timeoutMs: 5_000 })
@@ -96,6 +99,8 @@ t.test('a branch node acts for its own branch only', async (t) => {
     t.equal(renewed.grantedRevision, granted.grantedRevision, 'RenewLease')
     await unary(viaFollower.reportBindings.bind(viaFollower), { ...berlinNode, bindings: [binding('ber-desk', '192.0.2.20')], removedDeviceIds: [] }, { metadata: berlin, timeoutMs: 5_000 })
     t.match(await branchStatus(), { onlinePhones: 1 }, 'ReportBindings')
+    const listed = await unary(viaFollower.listBindings.bind(viaFollower), { siteId: 'berlin', pageSize: 0, pageToken: '' }, { metadata: berlin, timeoutMs: 5_000 })
+    t.same(listed.bindings.map((b) => b.deviceId), ['ber-desk'], "ListBindings of Berlin's phones")
     const { directory: d } = cluster.clients(follower)
     const credentialsOf = (deviceId: string, metadata: Metadata) => unary(d.getDeviceCredentials.bind(d), { deviceId }, { metadata, timeoutMs: 5_000 })
     t.match(await credentialsOf('ber-desk', berlin), { siteId: 'berlin', realm: 'berlin.flexseat.test' }, "GetDeviceCredentials of Berlin's phone")

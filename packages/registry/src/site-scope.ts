@@ -18,8 +18,8 @@ export function isSiteBound(role: Role): boolean {
 /**
  * Which branch a site-bound credential may act for: its role (auth.ts) says which RPCs it may
  * call, its token's `site` for which branch. A branch's node renews, releases and acknowledges
- * only its own branch's confirmation lease, reports only its own phones, reads only its own
- * phones' digest credentials (HA1), and signs workers out only at its own phones; a branch's
+ * only its own branch's confirmation lease, reports and lists only its own phones' bindings, reads
+ * only its own phones' digest credentials (HA1), and signs workers out only at its own phones; a branch's
  * provisioning service likewise reads only its own phones (device, seat at it, HA1), its own site
  * and signs out only at its own phones. So one compromised branch cannot void another's bounded
  * revocation, plant its phones, learn their passwords or read their files. Login and ChangePin

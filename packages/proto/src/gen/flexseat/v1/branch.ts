@@ -1426,7 +1426,8 @@ export const BranchServiceService = {
   },
   /**
    * ListBindings lists the phones registered and not expired, by site then device id. Answered
-   * by the instance called (no secrets: every role may read it).
+   * by the instance called (no secrets: every role may read it; a branch's SIP node only its own
+   * site's, PERMISSION_DENIED for another site or for every site).
    */
   listBindings: {
     path: "/flexseat.v1.BranchService/ListBindings" as const,
@@ -1468,7 +1469,8 @@ export interface BranchServiceServer extends UntypedServiceImplementation {
   reportBindings: handleUnaryCall<ReportBindingsRequest, ReportBindingsResponse>;
   /**
    * ListBindings lists the phones registered and not expired, by site then device id. Answered
-   * by the instance called (no secrets: every role may read it).
+   * by the instance called (no secrets: every role may read it; a branch's SIP node only its own
+   * site's, PERMISSION_DENIED for another site or for every site).
    */
   listBindings: handleUnaryCall<ListBindingsRequest, ListBindingsResponse>;
 }
@@ -1557,7 +1559,8 @@ export interface BranchServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * ListBindings lists the phones registered and not expired, by site then device id. Answered
-   * by the instance called (no secrets: every role may read it).
+   * by the instance called (no secrets: every role may read it; a branch's SIP node only its own
+   * site's, PERMISSION_DENIED for another site or for every site).
    */
   listBindings(
     request: ListBindingsRequest,
