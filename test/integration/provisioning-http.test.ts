@@ -16,7 +16,7 @@ import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisi
 t.setTimeout(60_000)
 
 const MAC = { yealink: '805ec0000001', snom: '000413000002', poly: '0004f2000003', generic: '020000000004' }
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' })
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' || name === 'MenuItem' })
 
 t.test('files, credentials, softkey sign-in', async (t) => {
   const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], startNodes: false, logLevel: 'info' })
@@ -177,6 +177,12 @@ t.test('files, credentials, softkey sign-in', async (t) => {
       [`${localTime(older.startedAt!, 'Europe/Amsterdam')} Out +31201234567`, '+31201234567'],
     ], 'the desk where Ada sits shows her calls, newest first, in Amsterdam time, each dialling the other party (the missed one while she was signed out too)')
     t.equal((await fetchAsPhone(`${ams}/apps/call-list`, as(desk1))).text, page.text, 'with digest: the same page')
+    // The desk menu (a seated Poly desk's soft key opens it: its one application key): the
+    // sign-out and the call list, under the phone's own token; its Calls item opens this list.
+    const menu = xml.parse((await fetchAsPhone(`${apps}/desk-menu`)).text).YealinkIPPhoneTextMenu
+    t.same(menu.MenuItem.map((i: { Prompt: string; URI: string }) => [i.Prompt, i.URI]), [['Sign out', `${apps}/guest-out`], ['Calls', `${apps}/call-list`]], 'the desk menu links the sign-out and the calls')
+    t.equal((await fetchAsPhone(menu.MenuItem[1].URI)).text, page.text, 'its Calls item opens the call list')
+    t.match((await fetchAsPhone(`${ams}/t/${fixed.id}/${token(fixed)}/apps/desk-menu`)).text, `<p><a href="${ams}/t/${fixed.id}/${token(fixed)}/apps/call-list">Calls</a></p>`, 'in XHTML (Poly): links under that phone\'s own token')
 
     // Desk 2 (Alan seated since the sign-in test; a Snom): its own worker's list only.
     const other = await fetchAsPhone(`${ams}/t/${desk2.id}/${token(desk2)}/apps/call-list`)
