@@ -16,6 +16,9 @@
  *   searches get all.
  * - optionally TLS: a CA and a server certificate for 127.0.0.1 made by openssl, on an ldaps://
  *   port besides the ldap:// one (which then also offers StartTLS).
+ * - optionally Active Directory's change numbers: entries with `uSNChanged`, and a fixed
+ *   `highestCommittedUSN` in the rootDSE (a rootDSE file set on the running server through
+ *   cn=config's own root, `cn=admin,cn=config`: slapadd reads cn=config's entry before the schema).
  *
  * Changes during a test go through the root DN (`modify`, `add`, `remove`), as an administrator's
  * tool would. slapd runs in the foreground (`-d 0`), tethered to the test process; {@link stop}
@@ -40,6 +43,8 @@ export const BASE_DN = 'dc=example,dc=com'
 export const STAFF_DN = `ou=staff,${BASE_DN}`
 export const SERVICE_DN = `cn=flexseat-sync,ou=services,${BASE_DN}`
 const ROOT_DN = `cn=admin,${BASE_DN}`
+/** cn=config's own root (the same password as the data's root): changes the running server's configuration. */
+const CONFIG_ADMIN_DN = 'cn=admin,cn=config'
 
 /** A worker's entry, in Active Directory's terms. */
 export interface Person {
@@ -60,6 +65,8 @@ export interface Person {
   password?: string
   /** 16 bytes; default random. */
   objectGUID?: Buffer
+  /** uSNChanged, as Active Directory numbers changes (omitted when undefined). */
+  usnChanged?: number
 }
 
 /** Options of {@link Slapd.start}. */
@@ -68,6 +75,11 @@ export interface SlapdOptions {
   people?: readonly Person[]
   /** Also serve ldaps:// and StartTLS, with a CA made for the test. */
   tls?: boolean
+  /**
+   * Answer `highestCommittedUSN` in the rootDSE, as Active Directory does (a fixed value: slapd's
+   * rootDSE file, olcRootDSE). Without it the rootDSE has none, as OpenLDAP's has not.
+   */
+  highestCommittedUsn?: number
 }
 
 /** A running slapd (see the file comment). */
@@ -131,6 +143,22 @@ export class Slapd {
       const slapd = new Slapd({ dir, url, ...(ldapsUrl === undefined ? {} : { ldapsUrl, caFile: tls!.ca }), passwordFile, rootPassword, process: child })
       for (const [name, guid] of guids) slapd.guids.set(name, guid)
       await slapd.#untilAnswering()
+      if (options.highestCommittedUsn !== undefined) {
+        // The rootDSE file names an attribute of our schema, which cn=config's own entry is read
+        // before (slapadd refuses it there): set on the running server, as its config admin.
+        const rootDse = join(dir, 'rootdse.ldif')
+        await writeFile(rootDse, `dn:\nhighestCommittedUSN: ${options.highestCommittedUsn}\n`)
+        const client = new Client({ url, timeout: 5_000, connectTimeout: 2_000 })
+        try {
+          await client.bind(CONFIG_ADMIN_DN, rootPassword)
+          await client.modify('cn=config', [new Change({ operation: 'add', modification: new Attribute({ type: 'olcRootDSE', values: [rootDse] }) })])
+        } catch (error) {
+          await slapd.stop()
+          throw error
+        } finally {
+          await client.unbind().catch(() => undefined)
+        }
+      }
       return slapd
     } catch (error) {
       await rm(dir, { recursive: true, force: true })
@@ -308,6 +336,8 @@ olcDatabase: {-1}frontend
 dn: olcDatabase={0}config,cn=config
 objectClass: olcDatabaseConfig
 olcDatabase: {0}config
+olcRootDN: ${CONFIG_ADMIN_DN}
+olcRootPW: ${rootPassword}
 olcAccess: {0}to * by * none
 
 dn: olcDatabase={1}mdb,cn=config
@@ -368,6 +398,7 @@ function entryAttributes(person: Person & { objectGUID: Buffer }): Attribute[] {
     ['userAccountControl', person.disabled === true ? '514' : '512'],
     ['userPassword', person.password ?? `${person.username}-pw-123`],
     ['objectGUID', person.objectGUID],
+    ['uSNChanged', person.usnChanged === undefined ? undefined : String(person.usnChanged)],
   ]
   const byType = new Map<string, Array<string | Buffer>>()
   for (const [type, value] of values) {

@@ -34,8 +34,8 @@ export class ProvisioningServices {
 
   private constructor(readonly branches: Branches) {}
 
-  /** Starts one service per branch (or `sites`), each resolving once it logged `provisioning listening`. */
-  static async start(t: TestLike, branches: Branches, options: { sites?: readonly string[]; defaultProfile?: string } = {}): Promise<ProvisioningServices> {
+  /** Starts one service per branch (or `sites`), each resolving once it logged `provisioning listening`; `env` adds variables (FLEXSEAT_PROVISIONING_TLS_CERT...). */
+  static async start(t: TestLike, branches: Branches, options: { sites?: readonly string[]; defaultProfile?: string; env?: Readonly<Record<string, string>> } = {}): Promise<ProvisioningServices> {
     const services = new ProvisioningServices(branches)
     t.teardown(() => services.stop())
     if (!existsSync(PROVISIONING_MAIN)) throw new Error(`${PROVISIONING_MAIN} is missing: npm run build`)
@@ -51,7 +51,7 @@ export class ProvisioningServices {
       const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEXSEAT_') && !name.startsWith('OTEL_')))
       const child = await TetheredProcess.spawn(process.execPath, [PROVISIONING_MAIN, '--site', siteId, '--sites-dir', branches.sitesDir], {
         cwd: REPO_ROOT,
-        env: { ...inherited, FLEXSEAT_REGISTRY_ADDRESSES: branches.branch(siteId).registryAddress, FLEXSEAT_PROVISIONING_TOKEN_FILE: tokenFile, FLEXSEAT_LOG_LEVEL: 'debug' },
+        env: { ...inherited, FLEXSEAT_REGISTRY_ADDRESSES: branches.branch(siteId).registryAddress, FLEXSEAT_PROVISIONING_TOKEN_FILE: tokenFile, FLEXSEAT_LOG_LEVEL: 'debug', ...options.env },
       })
       services.#children.set(siteId, child)
       const logs: LogLine[] = []

@@ -1,6 +1,7 @@
 // The directory sync's LDAP side against a real slapd (test/helpers/ldap.ts): paged full reads
 // past the server's size limit, the attribute map on real entries (objectGUID, userAccountControl,
-// phone numbers), incremental reads by modifyTimestamp, the service account's bind, LDAPS and
+// phone numbers), incremental reads by modifyTimestamp and by uSNChanged (Active Directory's
+// highestCommittedUSN in the rootDSE), the service account's bind, LDAPS and
 // StartTLS with the configured CA, and the password check the web portal will use.
 import t from 'tap'
 import { pino } from 'pino'
@@ -84,6 +85,38 @@ t.test('an incremental read returns what changed since the mark, no more', async
   await slapd.remove('w2007')
   const after = await directory.read('incremental', since.mark, signal)
   t.notOk(after.entries.some((e) => e.username === 'w2007'), 'a deletion is invisible to an incremental read (full syncs find it)')
+})
+
+// Active Directory's way (ldap.incremental: usn), on a slapd that answers highestCommittedUSN in
+// its rootDSE and whose entries carry uSNChanged (test/helpers/ldap.ts). Guards tried: the
+// uSNChanged clause left out of the incremental filter (every entry comes back); `>= mark`
+// instead of `>= mark + 1` (the entry changed at the mark, read already, comes back).
+t.test('Active Directory: an incremental read asks for uSNChanged above the last read\'s highestCommittedUSN', async (t) => {
+  const slapd = await Slapd.start({
+    people: [
+      { username: 'before', ipPhone: '2001', usnChanged: 150 },
+      { username: 'at', ipPhone: '2002', usnChanged: 200 },
+      { username: 'after', ipPhone: '2003', usnChanged: 201 },
+    ],
+    highestCommittedUsn: 200,
+  })
+  t.teardown(() => slapd.stop())
+  const directory = new LdapDirectory(await loadDirectorySyncConfig(await slapd.writeSyncConfig({ ldap: 'incremental: usn' })), logger)
+  const full = await directory.read('full', undefined, signal)
+  t.equal(full.entries.length, 3, 'a full read: every entry')
+  t.equal(full.mark, '200', 'its mark: the rootDSE\'s highestCommittedUSN, read before the search')
+  const since = await directory.read('incremental', full.mark, signal)
+  t.same(since.entries.map((e) => e.username), ['after'], 'an incremental read: only what changed after the mark')
+  await slapd.modify('before', { ipPhone: '2101', uSNChanged: '230' })
+  const again = await directory.read('incremental', full.mark, signal)
+  t.same(again.entries.map((e) => e.username).sort(), ['after', 'before'], 'an entry changed since (a higher uSNChanged) is read again')
+  t.equal(again.entries.find((e) => e.username === 'before')?.extension, '2101')
+
+  const plain = await Slapd.start({ people: people(1) })
+  t.teardown(() => plain.stop())
+  const error = await new LdapDirectory(await loadDirectorySyncConfig(await plain.writeSyncConfig({ ldap: 'incremental: usn' })), logger).read('full', undefined, signal).catch((e: unknown) => e)
+  t.ok(error instanceof DirectorySyncError && error.code === 'SEARCH', 'a server without highestCommittedUSN (not Active Directory): a SEARCH error')
+  t.match((error as Error).message, /set ldap\.incremental to timestamp/, 'saying what to configure instead')
 })
 
 t.test('the service account, the CA, LDAPS and StartTLS', async (t) => {

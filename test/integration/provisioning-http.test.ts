@@ -1,7 +1,8 @@
 // The provisioning service over real HTTP, against real registries over gRPC (Branches: etcd,
 // registry processes, the seeded directory), the service itself a real process per branch: each
 // format fetched as the phone would, with its own credentials (digest) and with another device's,
-// by token (right, wrong, another phone's MAC), an unknown MAC, another branch's phone; what a
+// by token (right, wrong, another phone's MAC), an unknown MAC, another branch's phone; HTTPS with
+// the configured certificate (curl with the CA and digest); what a
 // seated desk's file carries and what it never carries; the softkey sign-in and sign-out; logs
 // without PINs or tokens.
 import t from 'tap'
@@ -12,11 +13,18 @@ import { deviceToken, localTime } from '@flexseat/provisioning'
 import { ha1Of } from '@flexseat/sip-node'
 import { Branches, PIN } from '../helpers/branches'
 import { fetchAsPhone, ProvisioningServices, setPhone } from '../helpers/provisioning'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const exec = promisify(execFile)
 
 t.setTimeout(60_000)
 
 const MAC = { yealink: '805ec0000001', snom: '000413000002', poly: '0004f2000003', generic: '020000000004' }
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' })
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseTagValue: false, isArray: (name) => name === 'fkey' || name === 'DirectoryEntry' || name === 'MenuItem' })
 
 t.test('files, credentials, softkey sign-in', async (t) => {
   const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], startNodes: false, logLevel: 'info' })
@@ -58,6 +66,26 @@ t.test('files, credentials, softkey sign-in', async (t) => {
     t.equal((await fetchAsPhone(`${ams}/${MAC.generic}.json`, as(berlin))).status, 404, 'another branch\'s phone is not served here')
     t.equal((await fetchAsPhone(`${prov.url('berlin')}/${MAC.generic}.json`, as(berlin))).status, 200, 'but at its own branch')
     t.equal((await fetchAsPhone(`${ams}/${MAC.snom}.cfg`, as(desk2))).status, 404, 'a Snom phone has no .cfg')
+  })
+
+  // HTTPS where a certificate is configured: curl, as a phone would, with the branch's CA and
+  // digest. Guard tried: the service started without the certificate (plain HTTP: no https URL,
+  // curl's TLS handshake fails).
+  t.test('HTTPS with the configured certificate: the file over TLS and digest, its links https too', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'flexseat-prov-tls-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'prov.key'), '-out', join(dir, 'prov.pem')])
+    const secure = await ProvisioningServices.start(t, branches, { sites: ['amsterdam'], env: { FLEXSEAT_PROVISIONING_TLS_CERT: join(dir, 'prov.pem'), FLEXSEAT_PROVISIONING_TLS_KEY: join(dir, 'prov.key') } })
+    const url = secure.url('amsterdam')
+    t.match(url, /^https:\/\/127\.0\.0\.1:\d+$/, 'the service says it serves HTTPS')
+    const curl = (...args: string[]) => exec('curl', ['-sS', '--max-time', '10', '-w', '\n%{http_code}', ...args])
+    const { stdout } = await curl('--cacert', join(dir, 'prov.pem'), '--digest', '-u', `${desk1.id}:${desk1.password}`, `${url}/${MAC.yealink}.cfg`)
+    t.match(stdout, /\n200$/, 'the phone\'s own credentials (digest over TLS): 200')
+    t.ok(stdout.startsWith('#!version:1.0.0.1\n'), 'the Yealink file')
+    t.match(stdout, `linekey.1.value = ${url}/t/${desk1.id}/${token(desk1)}/apps/`, 'its key links under the HTTPS base URL')
+    t.match((await curl('--cacert', join(dir, 'prov.pem'), '--digest', '-u', `${desk2.id}:${desk2.password}`, `${url}/${MAC.yealink}.cfg`)).stdout, /\n401$/, 'another device\'s credentials: 401')
+    const untrusted = await curl(`${url}/${MAC.yealink}.cfg`).catch((e: { code?: number }) => e)
+    t.equal((untrusted as { code?: number }).code, 60, 'without the CA, curl refuses the certificate: it is TLS')
   })
 
   t.test('each format, idle and seated', async (t) => {
@@ -177,6 +205,12 @@ t.test('files, credentials, softkey sign-in', async (t) => {
       [`${localTime(older.startedAt!, 'Europe/Amsterdam')} Out +31201234567`, '+31201234567'],
     ], 'the desk where Ada sits shows her calls, newest first, in Amsterdam time, each dialling the other party (the missed one while she was signed out too)')
     t.equal((await fetchAsPhone(`${ams}/apps/call-list`, as(desk1))).text, page.text, 'with digest: the same page')
+    // The desk menu (a seated Poly desk's soft key opens it: its one application key): the
+    // sign-out and the call list, under the phone's own token; its Calls item opens this list.
+    const menu = xml.parse((await fetchAsPhone(`${apps}/desk-menu`)).text).YealinkIPPhoneTextMenu
+    t.same(menu.MenuItem.map((i: { Prompt: string; URI: string }) => [i.Prompt, i.URI]), [['Sign out', `${apps}/guest-out`], ['Calls', `${apps}/call-list`]], 'the desk menu links the sign-out and the calls')
+    t.equal((await fetchAsPhone(menu.MenuItem[1].URI)).text, page.text, 'its Calls item opens the call list')
+    t.match((await fetchAsPhone(`${ams}/t/${fixed.id}/${token(fixed)}/apps/desk-menu`)).text, `<p><a href="${ams}/t/${fixed.id}/${token(fixed)}/apps/call-list">Calls</a></p>`, 'in XHTML (Poly): links under that phone\'s own token')
 
     // Desk 2 (Alan seated since the sign-in test; a Snom): its own worker's list only.
     const other = await fetchAsPhone(`${ams}/t/${desk2.id}/${token(desk2)}/apps/call-list`)

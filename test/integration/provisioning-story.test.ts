@@ -4,8 +4,9 @@
 // shows her keys and a Logout key. She signs in at B (Berlin, a Snom) through the softkey
 // sign-in (GuestIn): A gets another NOTIFY and its file is back to the desk's defaults with a
 // Login key; B gets one and its file shows her keys. The call that rang A while she sat there is on
-// B's call-list page (its Calls key), and A's page asks to sign in first. A lobby phone gets no
-// check-sync and its file never changes.
+// B's call-list page (its Calls key), and A's page asks to sign in first. A is her home desk: a
+// call to her then rings B and A in parallel. A lobby phone gets no check-sync and its file never
+// changes.
 import t from 'tap'
 import { XMLParser } from 'fast-xml-parser'
 import { FunctionKeyProfile, FunctionKeyType, PhoneVendor, SeatVia, unary, User } from '@flexseat/proto'
@@ -31,7 +32,8 @@ const checkSyncs = (received: SippTraceEntry[]): SippTraceEntry[] => {
 }
 
 t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
-  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], logLevel: 'info' })
+  // Debug logs: the node's 'directory refreshed' tells when it has read her home desk (below).
+  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'] })
   const prov = await ProvisioningServices.start(t, branches, { defaultProfile: 'desk-default' })
   const a = branches.device('ams-desk-1')
   const b = branches.device('ber-desk-1')
@@ -44,9 +46,18 @@ t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
   await unary(directory.setFunctionKeyProfile.bind(directory), { requestId: 'p-default', profile: FunctionKeyProfile.fromPartial({ name: 'desk-default', keys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '112', label: 'Emergency' }] }) }, meta)
   await unary(
     directory.updateUser.bind(directory),
-    { requestId: 'u-ada', user: User.fromPartial({ id: 'ada', functionKeys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1002', label: 'Alan' }, { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1004', label: 'Edsger' }] }), updateMask: ['function_keys'] },
+    {
+      requestId: 'u-ada',
+      // A is also her home desk, which rings with the desk she sits at (ring_home_device).
+      user: User.fromPartial({ id: 'ada', functionKeys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1002', label: 'Alan' }, { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1004', label: 'Edsger' }], homeDeviceId: a.id, ringHomeDevice: true }),
+      updateMask: ['function_keys', 'home_device_id', 'ring_home_device'],
+    },
     meta,
   )
+  // The nodes hold the directory in memory, refreshed every 10 s: the Amsterdam node routes the
+  // ring-both call below only once it has read her home desk (two refreshes after the update, so
+  // that none started before it).
+  const directoryMark = branches.nodeLogMark('amsterdam')
   const phoneA = await branches.phone('amsterdam', a.id).start()
   const phoneB = await branches.phone('berlin', b.id).start()
   const phoneLobby = await branches.phone('amsterdam', lobby.id).start()
@@ -125,6 +136,17 @@ t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
   t.equal(entries.length, 1)
   t.match(entries[0]!.Name, new RegExp(`^\\d\\d\\.\\d\\d\\. \\d\\d:\\d\\d In (.* \\(${lobby.extension}\\)|${lobby.extension})$`), 'answered, from the lobby phone')
   t.equal(entries[0]!.Telephone, lobby.extension, 'dialable')
+
+  // 3. A call to her now rings B, where she sits, and A, her home desk, at once: B answers (A is
+  // left ringing), A gets a CANCEL.
+  await eventually('the Amsterdam node has read her home desk', () => branches.nodeLogsMatching('amsterdam', (l) => l.msg === 'directory refreshed', directoryMark).length >= 2, 25_000)
+  await phoneA.answer('ring')
+  const both = await phoneLobby.dial('1001', { timeoutSec: 15 })
+  t.ok(both.answered, `the call to 1001 is answered (${statusLine(both)})`)
+  const sent = (phone: typeof phoneA, method: string): Promise<SippTraceEntry> => phone.waitFor((m) => m.method === method && m.header('call-id') === both.callId, 10_000, `${method} of the ring-both call at ${phone.deviceId}`)
+  const [inviteA, inviteB, ackB, cancelA] = await Promise.all([sent(phoneA, 'INVITE'), sent(phoneB, 'INVITE'), sent(phoneB, 'ACK'), sent(phoneA, 'CANCEL')])
+  t.ok(inviteA.time <= ackB.time && inviteB.time <= cancelA.time, 'in parallel: A rang before B\'s answer was acknowledged, B before A was cancelled')
+  t.notOk(phoneB.received().some((m) => m.method === 'CANCEL' && m.header('call-id') === both.callId), 'B, which answered, got no CANCEL')
 
   t.same(checkSyncs(phoneLobby.received()), [], 'the lobby phone got no check-sync')
   t.equal((await fetchAsPhone(`${prov.url('amsterdam')}/805ec0000a03.cfg`, { username: lobby.id, password: lobby.password })).text, lobbyFile, 'and its file never changed')

@@ -43,8 +43,11 @@ export interface Desk {
     /** Where the phone registers. */
     readonly registrar: { readonly host: string; readonly port: number; readonly transport: 'udp' | 'tcp' }
   }
-  /** The URLs of this phone's softkey sign-in and sign-out and of its call list (carrying its token). */
-  readonly apps: { readonly signIn: string; readonly signOut: string; readonly calls: string }
+  /**
+   * The URLs of this phone's softkey sign-in and sign-out, of its call list, and of the desk menu
+   * linking the last two (for a phone with one application key: Poly), each carrying its token.
+   */
+  readonly apps: { readonly signIn: string; readonly signOut: string; readonly calls: string; readonly menu: string }
   /** The calendar year dates in the file are for (Poly's daylight-saving transitions). */
   readonly year: number
 }

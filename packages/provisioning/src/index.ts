@@ -2,9 +2,10 @@
 // and its renderers (pure), the XML-browser applications and their pages.
 export { CALL_LIST_ENTRIES, callEntry, callList, callMark, localTime, NO_CALLS, SIGN_IN_FIRST } from './apps/call-list'
 export { guestIn, guestOut, SOFTKEY_APPS } from './apps/guest'
+export { DESK_MENU_TITLE, deskMenu, SIGN_OUT_ITEM } from './apps/desk-menu'
 export { DESK_APPS } from './apps/index'
 export { renderPage, SNOM_INPUT_TOKEN } from './apps/pages'
-export type { InputField, ListEntry, Page, RenderedPage } from './apps/pages'
+export type { InputField, ListEntry, MenuItem, Page, RenderedPage } from './apps/pages'
 export type { AppRegistry, AppRequest, XmlApp } from './apps/xml-app'
 export { loadProvisioningConfig } from './config'
 export type { ProvisioningConfig } from './config'

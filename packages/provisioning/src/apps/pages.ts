@@ -22,6 +22,12 @@
  * link `tel://<number>` the microbrowser dials (Web Application Developer's Guide, "tel" URI). An
  * entry without a number (an anonymous caller) is shown, not dialable (an XHTML text, a Yealink or
  * Snom entry without `Telephone`). An empty list is a text page saying `empty`.
+ *
+ * A menu (the desk menu): Yealink `YealinkIPPhoneTextMenu` (`MenuItem` with `Prompt` and `URI`:
+ * the phone fetches the selected item's URI; XML Browser Developer's Guide, TextMenu object), Snom
+ * `SnomIPPhoneMenu` (`MenuItem` with `Name` and `URL`; http://docs.snom.io/xml_minibrowser/,
+ * SnomIPPhoneMenu), XHTML one paragraph per item with a link (`a href`, which the microbrowser
+ * follows).
  */
 import type { Vendor } from '../desk'
 import { xmlEscape } from '../xml'
@@ -41,11 +47,18 @@ export interface ListEntry {
   readonly number: string
 }
 
+/** One item of a menu page: what it shows, and the page it opens. */
+export interface MenuItem {
+  readonly label: string
+  readonly url: string
+}
+
 /** A page of an application. */
 export type Page =
   | { readonly kind: 'input'; readonly title: string; readonly submit: string; readonly fields: readonly InputField[] }
   | { readonly kind: 'text'; readonly title: string; readonly text: string }
   | { readonly kind: 'list'; readonly title: string; readonly entries: readonly ListEntry[]; readonly empty: string }
+  | { readonly kind: 'menu'; readonly title: string; readonly items: readonly MenuItem[] }
 
 /** A rendered page and its content type. */
 export interface RenderedPage {
@@ -76,6 +89,10 @@ function directoryEntries(entries: readonly ListEntry[]): string {
 }
 
 function yealink(page: Page): string {
+  if (page.kind === 'menu') {
+    const items = page.items.map((i) => `  <MenuItem>\n    <Prompt>${xmlEscape(i.label)}</Prompt>\n    <URI>${xmlEscape(i.url)}</URI>\n  </MenuItem>\n`).join('')
+    return `${XML_HEADER}\n<YealinkIPPhoneTextMenu destroyOnExit="yes" Beep="no" Timeout="60">\n  <Title>${xmlEscape(page.title)}</Title>\n${items}</YealinkIPPhoneTextMenu>\n`
+  }
   if (page.kind === 'list') {
     return `${XML_HEADER}\n<YealinkIPPhoneDirectory destroyOnExit="yes" Beep="no" Timeout="60">\n  <Title>${xmlEscape(page.title)}</Title>\n${directoryEntries(page.entries)}</YealinkIPPhoneDirectory>\n`
   }
@@ -93,6 +110,10 @@ function yealink(page: Page): string {
 export const SNOM_INPUT_TOKEN = '__FLEXSEAT_INPUT__'
 
 function snom(page: Page): string {
+  if (page.kind === 'menu') {
+    const items = page.items.map((i) => `  <MenuItem>\n    <Name>${xmlEscape(i.label)}</Name>\n    <URL>${xmlEscape(i.url)}</URL>\n  </MenuItem>\n`).join('')
+    return `${XML_HEADER}\n<SnomIPPhoneMenu>\n  <Title>${xmlEscape(page.title)}</Title>\n${items}</SnomIPPhoneMenu>\n`
+  }
   if (page.kind === 'list') return `${XML_HEADER}\n<SnomIPPhoneDirectory>\n  <Title>${xmlEscape(page.title)}</Title>\n${directoryEntries(page.entries)}</SnomIPPhoneDirectory>\n`
   if (page.kind === 'text') return `${XML_HEADER}\n<SnomIPPhoneText>\n  <Title>${xmlEscape(page.title)}</Title>\n  <Text>${xmlEscape(page.text)}</Text>\n</SnomIPPhoneText>\n`
   // One input per page: the caller gives Snom pages a single field, its value joining the URL.
@@ -110,7 +131,9 @@ function xhtml(page: Page, language: string): string {
   const body =
     page.kind === 'text'
       ? `<p>${xmlEscape(page.text)}</p>`
-      : page.kind === 'list'
+      : page.kind === 'menu'
+        ? page.items.map((i) => `<p><a href="${xmlEscape(i.url)}">${xmlEscape(i.label)}</a></p>`).join('\n')
+        : page.kind === 'list'
         ? page.entries.map((e) => (e.number === '' ? `<p>${xmlEscape(e.label)}</p>` : `<p><a href="${xmlEscape(`tel://${e.number}`)}">${xmlEscape(e.label)}</a></p>`)).join('\n')
         : `<form action="${xmlEscape(page.submit)}" method="post">\n${page.fields
           .map((f) => `<p>${xmlEscape(f.prompt)}<br/><input type="${f.secret ? 'password' : 'text'}" name="${xmlEscape(f.name)}"/></p>`)

@@ -36,9 +36,13 @@ export function renderPolyMaster(file: DeskFile): string {
 }
 
 // The sign-in key is a soft key (Poly's line keys hold lines, BLF and speed dials); the others
-// are line keys, assigned one by one.
-function split(file: DeskFile): { app: DeskKey | undefined; lineKeys: DeskKey[] } {
-  return { app: file.keys.find((k) => k.kind === 'app'), lineKeys: file.keys.filter((k) => k.kind !== 'app').slice(0, KEY_SLOTS) }
+// are line keys, assigned one by one. The soft key opens the microbrowser's home page: the one
+// application, or the desk menu (apps/desk-menu.ts) where the file has several (a seated desk:
+// Logout and Calls), so the call list is reached on a Poly phone too.
+function split(file: DeskFile): { app: DeskKey | undefined; home: string; lineKeys: DeskKey[] } {
+  const apps = file.keys.filter((k) => k.kind === 'app')
+  const app = apps[0]
+  return { app, home: apps.length > 1 ? file.desk.apps.menu : (app?.value ?? ''), lineKeys: file.keys.filter((k) => k.kind !== 'app').slice(0, KEY_SLOTS) }
 }
 
 type Attributes = [string, string | number][]
@@ -58,7 +62,7 @@ function dst(prefix: 'start' | 'stop', at: LocalTime): Attributes {
 /** The settings file `<mac>-flexseat.cfg`. */
 export function renderPoly(file: DeskFile): string {
   const { desk } = file
-  const { app, lineKeys } = split(file)
+  const { app, home, lineKeys } = split(file)
   const zone = zoneFacts(desk.site.timezone, desk.year)
   const lineKey: Attributes = [['lineKey.reassignment.enabled', 1]]
   const attendant: Attributes = []
@@ -106,12 +110,13 @@ export function renderPoly(file: DeskFile): string {
     element('tcpIpApp', timeAttributes),
     element('lineKey', lineKey),
     element('attendant', attendant),
-    // The sign-in soft key opens the microbrowser at its home page: the sign-in or sign-out application.
+    // The sign-in soft key opens the microbrowser at its home page: the sign-in application, or on
+    // a seated desk the desk menu (sign-out and calls).
     element('feature', [['feature.enhancedFeatureKeys.enabled', app === undefined ? 0 : 1]]),
     element('softkey', app === undefined
       ? [['softkey.1.enable', 0], ['softkey.1.label', ''], ['softkey.1.action', ''], ['softkey.1.use.idle', 0]]
       : [['softkey.1.enable', 1], ['softkey.1.label', app.label], ['softkey.1.action', '$FMicroBrowser$'], ['softkey.1.use.idle', 1]]),
-    element('mb', [['mb.main.home', app?.value ?? '']]),
+    element('mb', [['mb.main.home', home]]),
     '</polycomConfig>',
     '',
   ].join('\n')

@@ -9,10 +9,10 @@ import { authenticate, type RouteOptions, refuse, siteDevice } from './phone-req
 
 const ID_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$'
 
-/** The URLs of a phone's applications its keys open (sign-in, sign-out, call list), under its token. */
-export function appUrls(baseUrl: string, deviceId: string, ha1: string): { signIn: string; signOut: string; calls: string } {
+/** The URLs of a phone's applications its keys open (sign-in, sign-out, call list, the desk menu), under its token. */
+export function appUrls(baseUrl: string, deviceId: string, ha1: string): { signIn: string; signOut: string; calls: string; menu: string } {
   const base = `${baseUrl}/t/${deviceId}/${deviceToken(deviceId, ha1)}/apps`
-  return { signIn: `${base}/guest-in`, signOut: `${base}/guest-out`, calls: `${base}/call-list` }
+  return { signIn: `${base}/guest-in`, signOut: `${base}/guest-out`, calls: `${base}/call-list`, menu: `${base}/desk-menu` }
 }
 
 export const fileRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, options) => {
