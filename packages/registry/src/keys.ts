@@ -76,6 +76,8 @@ export class Keys {
   calls(userId: string): string { return `${this.prefix}calls/${userId}/` }
   /** The worker's seat history: every key under it is one seat. */
   seatHistory(userId: string): string { return `${this.prefix}seat-history/${userId}/` }
+  /** Every worker's seat history (the occupancy report reads it whole). */
+  get seatHistories(): string { return `${this.prefix}seat-history/` }
   session(id: string): string { return `${this.prefix}sessions/${id}` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'

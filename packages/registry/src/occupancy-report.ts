@@ -1,0 +1,96 @@
+import type { Etcd3 } from 'etcd3'
+import { ErrorCode, type GetOccupancyReportRequest, type GetOccupancyReportResponse } from '@flexseat/proto'
+import { invalidArgument, RegistryError } from './errors'
+import type { Keys } from './keys'
+import { parseJson, prefixEnd } from './kv'
+import { type CountedSeat, LocalClock, occupancy, parseDate } from './occupancy'
+import type { DeviceRecord, SiteRecord } from './records'
+import type { SeatHistoryEntry } from './seat-history'
+import * as v from './validate'
+
+/**
+ * ReportService.GetOccupancyReport on any instance: reads the site, its desks and the seat
+ * history (every worker's, `seat-history/`, in pages at one revision) and counts them
+ * (occupancy.ts). The history is the one the seats' own transactions write (seat-history.ts), so
+ * the report needs no write path of its own; bench/occupancy.ts measures what a full read costs.
+ */
+
+/** Keys read per etcd range while scanning the history (bounds one response's size). */
+const PAGE = 5_000
+/** The longest period one report covers, in days. */
+export const MAX_REPORT_DAYS = 400
+
+/** Options of {@link OccupancyReport}. */
+export interface OccupancyReportOptions {
+  etcd: Etcd3
+  keys: Keys
+  /** The history's retention, in seconds (FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS). */
+  retentionSeconds: number
+  clock: () => number
+}
+
+export class OccupancyReport {
+  readonly #o: OccupancyReportOptions
+
+  constructor(options: OccupancyReportOptions) {
+    this.#o = options
+  }
+
+  /** Validates the request (INVALID_ARGUMENT naming the field), then reads and counts. */
+  async report(req: GetOccupancyReportRequest): Promise<GetOccupancyReportResponse> {
+    v.id(req.siteId, 'site_id')
+    const fromDay = parseDate(req.from)
+    if (fromDay === undefined) throw invalidArgument('from', 'must be a date YYYY-MM-DD')
+    const toDay = parseDate(req.to)
+    if (toDay === undefined) throw invalidArgument('to', 'must be a date YYYY-MM-DD')
+    if (toDay < fromDay) throw invalidArgument('to', `must not be before from (${req.from})`)
+    if (toDay - fromDay + 1 > MAX_REPORT_DAYS) throw invalidArgument('to', `a report covers at most ${MAX_REPORT_DAYS} days`)
+    const { etcd, keys, clock, retentionSeconds } = this.#o
+    const siteKv = await etcd.kv.range({ key: Buffer.from(keys.site(req.siteId)) })
+    const site = siteKv.kvs[0]
+    if (site === undefined) throw invalidArgument('site_id', `no site "${req.siteId}"`)
+    const timezone = parseJson<SiteRecord>(site).timezone || 'UTC'
+    let zone: LocalClock
+    try {
+      zone = new LocalClock(timezone)
+    } catch {
+      throw new RegistryError(ErrorCode.ERROR_CODE_INVALID_ARGUMENT, `site_id: the site's time zone "${timezone}" is unknown here`, { field: 'site_id' })
+    }
+    const now = clock()
+    const oldest = now - retentionSeconds * 1_000
+    if (zone.startOf(fromDay) < oldest) {
+      throw invalidArgument('from', `reaches further back than the seat history's retention (${Math.floor(retentionSeconds / 86_400)} days ${Math.floor((retentionSeconds % 86_400) / 3_600)} h; kept since ${new Date(oldest).toISOString()})`)
+    }
+    const revision = siteKv.header.revision
+    const desks = new Map<string, string>()
+    await scan(etcd, keys.devices, revision, (value) => {
+      const device = JSON.parse(value) as DeviceRecord
+      if (device.siteId === req.siteId && device.flexHost) desks.set(device.id, device.label)
+    })
+    const seats: CountedSeat[] = []
+    const periodStart = zone.startOf(fromDay)
+    await scan(etcd, keys.seatHistories, revision, (value) => {
+      // Cheap pre-filter before parsing: the history of every branch passes by here.
+      if (!value.includes(`"siteId":${JSON.stringify(req.siteId)}`)) return
+      const entry = JSON.parse(value) as SeatHistoryEntry
+      if (entry.siteId !== req.siteId) return
+      const end = entry.end === undefined ? undefined : Date.parse(entry.end)
+      if (end !== undefined && end <= periodStart) return
+      seats.push({ deviceId: entry.deviceId, start: Date.parse(entry.start), ...(end === undefined ? {} : { end }) })
+    })
+    return occupancy({ siteId: req.siteId, timezone, fromDay, toDay, now, desks, seats })
+  }
+}
+
+/** Every value under `prefix` at `revision`, in pages of {@link PAGE}. */
+async function scan(etcd: Etcd3, prefix: string, revision: string, each: (value: string) => void): Promise<void> {
+  let start = Buffer.from(prefix)
+  const end = prefixEnd(prefix)
+  for (;;) {
+    const res = await etcd.kv.range({ key: start, range_end: end, limit: PAGE, revision })
+    for (const kv of res.kvs) each(kv.value.toString('utf8'))
+    const last = res.kvs[res.kvs.length - 1]
+    if (!res.more || last === undefined) return
+    start = Buffer.concat([last.key, Buffer.from([0])])
+  }
+}
