@@ -44,7 +44,6 @@ export class OccupancyReport {
     const toDay = parseDate(req.to)
     if (toDay === undefined) throw invalidArgument('to', 'must be a date YYYY-MM-DD')
     if (toDay < fromDay) throw invalidArgument('to', `must not be before from (${req.from})`)
-    if (toDay - fromDay + 1 > MAX_REPORT_DAYS) throw invalidArgument('to', `a report covers at most ${MAX_REPORT_DAYS} days`)
     const { etcd, keys, clock, retentionSeconds } = this.#o
     const siteKv = await etcd.kv.range({ key: Buffer.from(keys.site(req.siteId)) })
     const site = siteKv.kvs[0]
@@ -61,6 +60,7 @@ export class OccupancyReport {
     if (zone.startOf(fromDay) < oldest) {
       throw invalidArgument('from', `reaches further back than the seat history's retention (${Math.floor(retentionSeconds / 86_400)} days ${Math.floor((retentionSeconds % 86_400) / 3_600)} h; kept since ${new Date(oldest).toISOString()})`)
     }
+    if (toDay - fromDay + 1 > MAX_REPORT_DAYS) throw invalidArgument('to', `a report covers at most ${MAX_REPORT_DAYS} days`)
     const revision = siteKv.header.revision
     const desks = new Map<string, string>()
     await scan(etcd, keys.devices, revision, (value) => {
