@@ -1,7 +1,7 @@
 // The occupancy report (ReportService.GetOccupancyReport) over real registry processes, real etcd
 // and real gRPC: a history made by real logins and logouts (hours exact to the millisecond of
 // the seats' own records, an open seat counted up to the report's `until`, the peak, the unused
-// desk, a desk that is no flex host left out); a history across Europe/Berlin's latest change of
+// desk, a desk that is no flex host left out); the same report after every instance restarted; a history across Europe/Berlin's latest change of
 // clock (written in the registry's key layout: the registry's clock is the real one) giving a
 // 23 or 25 h day; bad input naming the field; administrators only. Each case says which guard
 // it was seen to fail without.
@@ -40,10 +40,18 @@ t.test('occupancy report over gRPC', async (t) => {
   const follower = leader === 0 ? 1 : 0
   const admin = cluster.metadata('admin')
   const { directory, seat } = cluster.clients(follower)
-  const reports = new ReportServiceClient(cluster.instances[follower]!.address, credentials.createInsecure())
-  t.teardown(() => reports.close())
-  const report = (req: Partial<GetOccupancyReportRequest>, role: TokenRole = 'admin') =>
-    unary(reports.getOccupancyReport.bind(reports), { siteId: 'berlin', from: '', to: '', ...req }, { metadata: cluster.metadata(role), timeoutMs: 10_000 })
+  // A restarted instance listens on a new port: one client per address.
+  const clients = new Map<string, ReportServiceClient>()
+  t.teardown(() => clients.forEach((c) => c.close()))
+  const reportsAt = (address: string): ReportServiceClient => {
+    let client = clients.get(address)
+    if (client === undefined) clients.set(address, (client = new ReportServiceClient(address, credentials.createInsecure())))
+    return client
+  }
+  const report = (req: Partial<GetOccupancyReportRequest>, role: TokenRole = 'admin') => {
+    const reports = reportsAt(cluster.instances[follower]!.address)
+    return unary(reports.getOccupancyReport.bind(reports), { siteId: 'berlin', from: '', to: '', ...req }, { metadata: cluster.metadata(role), timeoutMs: 10_000 })
+  }
   await eventually('the sites exist', async () => (await unary(directory.listSites.bind(directory), { pageSize: 0, pageToken: '' }, { metadata: admin })).sites.length === 2)
   for (const [id, siteId, flexHost] of [['ber-1', 'berlin', true], ['ber-2', 'berlin', true], ['ber-3', 'berlin', true], ['ber-lobby', 'berlin', false], ['ams-1', 'amsterdam', true]] as const) {
     await unary(directory.createDevice.bind(directory), { requestId: randomUUID(), device: Device.fromPartial({ id, siteId, extension: '', label: `Desk ${id}`, model: 'test', flexHost }) }, { metadata: admin })
@@ -106,6 +114,16 @@ t.test('occupancy report over gRPC', async (t) => {
     t.same(r.desks.find((d) => d.deviceId === 'ber-dst')?.label, '', 'a desk of the history that is no device now: listed, without a label')
     t.same(r.unusedDeviceIds, ['ber-1', 'ber-2', 'ber-3'], 'nobody sat at the real desks that day')
     t.equal(r.peakSeats, 1)
+  })
+
+  t.test('the history survives restarts: every instance restarted, the same report', async (t) => {
+    const change = latestBerlinChange(Date.now())
+    const before = await report({ from: change.date, to: change.date })
+    for (const index of [0, 1]) await cluster.restart(index)
+    await cluster.leader()
+    const after = await report({ from: change.date, to: change.date })
+    t.same({ ...after, until: undefined }, { ...before, until: undefined }, 'the same figures from the restarted registry')
+    t.equal(after.branch?.seats, 1)
   })
 
   t.test('bad input: INVALID_ARGUMENT naming the field; administrators only', async (t) => {
