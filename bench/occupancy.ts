@@ -3,13 +3,14 @@
  * administrator's CLI or portal sees it, against a three-member etcd cluster and two registry
  * processes on this machine (loopback).
  *
- * It writes a realistic history in the registry's own key layout (seat-history.ts:
- * `seat-history/<user>/<start>-<device>`, the records a login and a logout put): per site `--desks`
+ * It writes a realistic history as the registry's transactions write it (seat-history.ts: the
+ * worker's record `seat-history/<user>/<start>-<device>` and the site's occupancy key, as a
+ * release puts them; an open seat's record and its `seats/<user>`): per site `--desks`
  * flex desks and as many workers, over `--days` days back from now; on a weekday each desk has
  * one to three seats of 1–6 hours between 07:00 and 19:00 local time (a tenth of the desks stay
  * unused), none at weekends, a tenth of the workers still seated now. The report's site is berlin;
- * `--other-sites` more sites get the same history, which the report reads past (the history is
- * keyed by worker, not by site). Then it asks for the report over the whole period `--runs`
+ * `--other-sites` more sites get the same history (the report reads only its own site's
+ * occupancy index, and the seats still open of every site). Then it asks for the report over the whole period `--runs`
  * times, from a follower, and prints latency (median, p99), the registry's resident memory before
  * and at its highest during the runs, and the size of what it read.
  *
@@ -24,6 +25,7 @@ import { credentials } from '@grpc/grpc-js'
 import { Device, ReportServiceClient, Site, unary } from '@flexseat/proto'
 import { createEtcdClient, historyKey, Keys, type SeatHistoryEntry } from '@flexseat/registry'
 import { RegistryCluster } from '../test/helpers/registry-cluster'
+import { endedSeatPuts } from '../test/helpers/seat-history'
 import { rssMiB, since, summary } from './stats'
 
 const { values } = parseArgs({
@@ -106,16 +108,20 @@ async function main(): Promise<void> {
         await Promise.all(Array.from({ length: Math.min(50, DESKS - from) }, (_, k) => unary(directory.createDevice.bind(directory), { requestId: randomUUID(), device: Device.fromPartial({ id: `${site}-desk-${from + k}`, siteId: site, extension: '', label: `${site} desk ${from + k}`, model: 'bench', flexHost: true }) }, { metadata: admin, timeoutMs: 30_000 })))
       }
       const entries = history(site, site === 'berlin' ? 1 : -6, now, 42 + i)
-      // The history in the registry's layout, 128 puts per transaction (etcd's limit).
-      for (let from = 0; from < entries.length; from += 128 * 8) {
+      // The history as the releases write it (two puts a seat), 128 puts per transaction (etcd's limit).
+      for (let from = 0; from < entries.length; from += 64 * 8) {
         await Promise.all(Array.from({ length: 8 }, (_, k) => {
-          const batch = entries.slice(from + k * 128, from + (k + 1) * 128)
+          const batch = entries.slice(from + k * 64, from + (k + 1) * 64)
           if (batch.length === 0) return undefined
           const txn = etcd.if(keys.site(site), 'Create', '>', 0)
-          return txn.then(...batch.map((e) => {
-            const value = JSON.stringify(e)
-            bytes += value.length
-            return etcd.put(historyKey(keys, { userId: e.userId, since: e.start, deviceId: e.deviceId })).value(value)
+          // An open seat: its history record, and its seat (the report reads open seats there).
+          return txn.then(...batch.flatMap((e) => {
+            bytes += JSON.stringify(e).length
+            if (e.end !== undefined) return endedSeatPuts(etcd, keys, { userId: e.userId, deviceId: e.deviceId, siteId: e.siteId, start: Date.parse(e.start), end: Date.parse(e.end), reason: 1 })
+            return [
+              etcd.put(historyKey(keys, { userId: e.userId, since: e.start, deviceId: e.deviceId })).value(JSON.stringify(e)),
+              etcd.put(keys.seat(e.userId)).value(JSON.stringify({ userId: e.userId, extension: e.extension, displayName: e.userId, deviceId: e.deviceId, siteId: e.siteId, since: e.start, via: 'phone' })),
+            ]
           })).commit()
         }))
       }

@@ -6,9 +6,10 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Device, Site, unary } from '@flexseat/proto'
-import { createEtcdClient, historyKey, Keys, type SeatHistoryEntry } from '@flexseat/registry'
+import { createEtcdClient, Keys } from '@flexseat/registry'
 import { Cli, type CliResult } from '../helpers/cli'
 import { RegistryCluster } from '../helpers/registry-cluster'
+import { writeEndedSeats } from '../helpers/seat-history'
 
 t.setTimeout(45_000)
 
@@ -45,10 +46,10 @@ t.test('flexseat report occupancy', async (t) => {
   const keys = new Keys(cluster.prefix)
   const day = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 3 * 86_400_000
   const [d1, d2] = [new Date(day).toISOString().slice(0, 10), new Date(day + 86_400_000).toISOString().slice(0, 10)]
-  const seat = (userId: string, deviceId: string, start: number, end: number): SeatHistoryEntry => ({ userId, extension: '1', deviceId, siteId: 'lab', start: new Date(start).toISOString(), end: new Date(end).toISOString(), reason: 1, via: 'admin' })
-  for (const entry of [seat('u1', 'lab-1', day + 8 * H, day + 12.5 * H), seat('u2', 'lab-2', day + 10 * H, day + 26 * H)]) {
-    await etcd.put(historyKey(keys, { userId: entry.userId, since: entry.start, deviceId: entry.deviceId })).value(JSON.stringify(entry))
-  }
+  await writeEndedSeats(etcd, keys, [
+    { userId: 'u1', deviceId: 'lab-1', siteId: 'lab', start: day + 8 * H, end: day + 12.5 * H, reason: 1 },
+    { userId: 'u2', deviceId: 'lab-2', siteId: 'lab', start: day + 10 * H, end: day + 26 * H, reason: 1 },
+  ])
   const period = ['report', 'occupancy', '--site', 'lab', '--from', d1, '--to', d2]
 
   const table = await cli(period)

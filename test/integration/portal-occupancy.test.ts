@@ -11,9 +11,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Device, unary } from '@flexseat/proto'
-import { createEtcdClient, historyKey, Keys, type SeatHistoryEntry } from '@flexseat/registry'
+import { createEtcdClient, Keys } from '@flexseat/registry'
 import { accessibility, openBrowser, PortalClient, PortalServices, signInAdmin, signInWorker } from '../helpers/portal'
 import { eventually, RegistryCluster, REPO_ROOT, worker } from '../helpers/registry-cluster'
+import { writeEndedSeats } from '../helpers/seat-history'
 
 // A registry, a portal and a browser: longer than tap's 30 s on a loaded machine.
 t.setTimeout(90_000)
@@ -30,7 +31,7 @@ t.test('occupancy in the portal', async (t) => {
   for (const id of ['desk-1', 'desk-2', 'desk-3']) await unary(directory.createDevice.bind(directory), { requestId: randomUUID(), device: Device.fromPartial({ id, siteId: 'amsterdam', extension: '', label: `Desk ${id.slice(5)}`, flexHost: true }) }, admin)
   for (const ext of ['1001', '1002']) await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: worker(ext), pin: PIN }, admin)
 
-  // Known seats, in the registry's key layout, at midday UTC (the same local day in Amsterdam in
+  // Known seats, written as a release writes them, at midday UTC (the same local day in Amsterdam in
   // summer and winter): day D 10–14 at desk 1 (Ada, signed out), 12–13 at desk 2 (Alan); the day
   // before 12:00–12:30 at desk 2 (Ada, a reason this build does not know: 99).
   const etcd = createEtcdClient(cluster.etcd.endpoints, { callTimeoutMs: 3_000 })
@@ -38,10 +39,11 @@ t.test('occupancy in the portal', async (t) => {
   const keys = new Keys(cluster.prefix)
   const d = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 3 * 86_400_000
   const date = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
-  const entry = (userId: string, deviceId: string, start: number, end: number, reason: number): SeatHistoryEntry => ({ userId, extension: userId.slice(1), deviceId, siteId: 'amsterdam', start: new Date(start).toISOString(), end: new Date(end).toISOString(), reason, via: 'phone' })
-  for (const e of [entry('u1001', 'desk-1', d + 10 * H, d + 14 * H, 1), entry('u1002', 'desk-2', d + 12 * H, d + 13 * H, 1), entry('u1001', 'desk-2', d - 12 * H, d - 11.5 * H, 99)]) {
-    await etcd.put(historyKey(keys, { userId: e.userId, since: e.start, deviceId: e.deviceId })).value(JSON.stringify(e))
-  }
+  await writeEndedSeats(etcd, keys, [
+    { userId: 'u1001', deviceId: 'desk-1', siteId: 'amsterdam', start: d + 10 * H, end: d + 14 * H, reason: 1 },
+    { userId: 'u1002', deviceId: 'desk-2', siteId: 'amsterdam', start: d + 12 * H, end: d + 13 * H, reason: 1 },
+    { userId: 'u1001', deviceId: 'desk-2', siteId: 'amsterdam', start: d - 12 * H, end: d - 11.5 * H, reason: 99 },
+  ])
   // Ada sits at desk 3 now, for two hours an administrator set.
   await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'desk-3', extension: '1001', pin: '', durationHours: 2 }, admin)
 

@@ -2,15 +2,16 @@
 // and real gRPC: a history made by real logins and logouts (hours exact to the millisecond of
 // the seats' own records, an open seat counted up to the report's `until`, the peak, the unused
 // desk, a desk that is no flex host left out); the same report after every instance restarted; a history across Europe/Berlin's latest change of
-// clock (written in the registry's key layout: the registry's clock is the real one) giving a
+// clock (written as a release writes it, seat-history.ts: the registry's clock is the real one) giving a
 // 23 or 25 h day; bad input naming the field; administrators only. Each case says which guard
 // it was seen to fail without.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { credentials, status } from '@grpc/grpc-js'
 import { Device, type GetOccupancyReportRequest, ReportServiceClient, unary } from '@flexseat/proto'
-import { createEtcdClient, errorDetailOf, historyKey, Keys, type SeatHistoryEntry } from '@flexseat/registry'
+import { createEtcdClient, errorDetailOf, Keys } from '@flexseat/registry'
 import { callError, eventually, RegistryCluster, type TokenRole, worker } from '../helpers/registry-cluster'
+import { writeEndedSeats } from '../helpers/seat-history'
 
 t.setTimeout(60_000)
 
@@ -98,13 +99,12 @@ t.test('occupancy report over gRPC', async (t) => {
     t.teardown(() => etcd.close())
     const keys = new Keys(cluster.prefix)
     const change = latestBerlinChange(Date.now())
-    const entries: SeatHistoryEntry[] = [
+    await writeEndedSeats(etcd, keys, [
       // From the evening before to the morning after: the whole day, clipped to it.
-      { userId: 'u4001', extension: '4001', deviceId: 'ber-dst', siteId: 'berlin', start: new Date(change.dayStart - 2 * H).toISOString(), end: new Date(change.nextStart + H).toISOString(), reason: 1, via: 'admin' },
+      { userId: 'u4001', deviceId: 'ber-dst', siteId: 'berlin', start: change.dayStart - 2 * H, end: change.nextStart + H, reason: 1 },
       // Amsterdam shares the zone's rules, but not the report.
-      { userId: 'u4003', extension: '4003', deviceId: 'ams-dst', siteId: 'amsterdam', start: new Date(change.dayStart).toISOString(), end: new Date(change.nextStart).toISOString(), reason: 1, via: 'admin' },
-    ]
-    for (const entry of entries) await etcd.put(historyKey(keys, { userId: entry.userId, since: entry.start, deviceId: entry.deviceId })).value(JSON.stringify(entry))
+      { userId: 'u4003', deviceId: 'ams-dst', siteId: 'amsterdam', start: change.dayStart, end: change.nextStart, reason: 1 },
+    ])
     // Guard tried: LocalClock.startOf returning UTC midnight: 24 h and byHour[2] = 1.
     const r = await report({ from: change.date, to: change.date })
     t.same(r.days, [change.date])

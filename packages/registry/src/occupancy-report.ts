@@ -4,15 +4,20 @@ import { invalidArgument, RegistryError } from './errors'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
 import { type CountedSeat, LocalClock, occupancy, parseDate } from './occupancy'
-import type { DeviceRecord, SiteRecord } from './records'
-import type { SeatHistoryEntry } from './seat-history'
+import type { DeviceRecord, SeatRecord, SiteRecord } from './records'
 import * as v from './validate'
 
 /**
- * ReportService.GetOccupancyReport on any instance: reads the site, its desks and the seat
- * history (every worker's, `seat-history/`, in pages at one revision) and counts them
- * (occupancy.ts). The history is the one the seats' own transactions write (seat-history.ts), so
- * the report needs no write path of its own; bench/occupancy.ts measures what a full read costs.
+ * ReportService.GetOccupancyReport on any instance: reads, at one revision, the site, its flex
+ * desks, the seats that ended in or after the period (the site's occupancy index,
+ * `occupancy/<site>/<end>/<start>/<device>/<user>`, keys only, from the period's start on) and the
+ * seats still open (`seats/`), and counts them (occupancy.ts).
+ *
+ * The index is written by the seats' own transactions beside the history record (seat-history.ts,
+ * historyEnd) on the same retention lease, so it agrees with the history at every revision. It
+ * exists because the history is keyed by worker: reading every worker's history of every site
+ * took 5.8 s (median) for 90 days of 1,000 desks at each of three sites (docs/PERFORMANCE.md).
+ * Seats that ended before the index existed (an upgrade) are not in it.
  */
 
 /** Keys read per etcd range while scanning the history (bounds one response's size). */
@@ -69,26 +74,28 @@ export class OccupancyReport {
     })
     const seats: CountedSeat[] = []
     const periodStart = zone.startOf(fromDay)
-    await scan(etcd, keys.seatHistories, revision, (value) => {
-      // Cheap pre-filter before parsing: the history of every branch passes by here.
-      if (!value.includes(`"siteId":${JSON.stringify(req.siteId)}`)) return
-      const entry = JSON.parse(value) as SeatHistoryEntry
-      if (entry.siteId !== req.siteId) return
-      const end = entry.end === undefined ? undefined : Date.parse(entry.end)
-      if (end !== undefined && end <= periodStart) return
-      seats.push({ deviceId: entry.deviceId, start: Date.parse(entry.start), ...(end === undefined ? {} : { end }) })
+    // Ended seats: the site's occupancy index from the period's start on (keys only).
+    const index = keys.occupancy(req.siteId)
+    await scan(etcd, index, revision, (key) => {
+      const [end, start, deviceId] = key.slice(index.length).split('/')
+      seats.push({ deviceId: deviceId!, start: Number(start), end: Number(end) })
+    }, { from: `${index}${String(periodStart).padStart(13, '0')}`, keysOnly: true })
+    // Seats still open: the seats themselves (one per seated worker).
+    await scan(etcd, keys.seats, revision, (value) => {
+      const seat = JSON.parse(value) as SeatRecord
+      if (seat.siteId === req.siteId) seats.push({ deviceId: seat.deviceId, start: Date.parse(seat.since) })
     })
     return occupancy({ siteId: req.siteId, timezone, fromDay, toDay, now, desks, seats })
   }
 }
 
-/** Every value under `prefix` at `revision`, in pages of {@link PAGE}. */
-async function scan(etcd: Etcd3, prefix: string, revision: string, each: (value: string) => void): Promise<void> {
-  let start = Buffer.from(prefix)
+/** Every value (with `keysOnly`: every key) under `prefix` at `revision`, from `from` on, in pages of {@link PAGE}. */
+async function scan(etcd: Etcd3, prefix: string, revision: string, each: (text: string) => void, options: { from?: string; keysOnly?: boolean } = {}): Promise<void> {
+  let start = Buffer.from(options.from ?? prefix)
   const end = prefixEnd(prefix)
   for (;;) {
-    const res = await etcd.kv.range({ key: start, range_end: end, limit: PAGE, revision })
-    for (const kv of res.kvs) each(kv.value.toString('utf8'))
+    const res = await etcd.kv.range({ key: start, range_end: end, limit: PAGE, revision, ...(options.keysOnly === true ? { keys_only: true } : {}) })
+    for (const kv of res.kvs) each((options.keysOnly === true ? kv.key : kv.value).toString('utf8'))
     const last = res.kvs[res.kvs.length - 1]
     if (!res.more || last === undefined) return
     start = Buffer.concat([last.key, Buffer.from([0])])
