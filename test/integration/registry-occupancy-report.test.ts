@@ -71,7 +71,8 @@ t.test('occupancy report over gRPC', async (t) => {
     const [two] = (await unary(seat.listSeatHistory.bind(seat), { userId: 'u4002', limit: 0 }, { metadata: admin })).records
     t.ok(one?.end !== undefined && two?.end === undefined, 'the history: one ended, one open')
 
-    // Guard tried: occupancy-report.ts without its site filter: ams-1 shows up and branch.seats is 3.
+    // Guards tried: historyEnd (seat-history.ts) without the occupancy key: ber-1's seat is not
+    // counted; the open seats' read without its site filter: ams-1 shows up, branch.seats is 3.
     const r = await report({ from: yesterday, to: today })
     t.same(r.days, [yesterday, today])
     t.equal(r.timezone, 'Europe/Berlin')
