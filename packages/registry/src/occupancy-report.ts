@@ -20,8 +20,10 @@ import * as v from './validate'
  * Seats that ended before the index existed (an upgrade) are not in it.
  */
 
-/** Keys read per etcd range while scanning the history (bounds one response's size). */
+/** Records read per etcd range (bounds one response's size: values are a few hundred bytes). */
 const PAGE = 5_000
+/** Keys read per range of the occupancy index (about 80 bytes each: 1.6 MB a response at most). */
+const KEYS_PAGE = 20_000
 /** The longest period one report covers, in days. */
 export const MAX_REPORT_DAYS = 400
 
@@ -94,7 +96,7 @@ async function scan(etcd: Etcd3, prefix: string, revision: string, each: (text: 
   let start = Buffer.from(options.from ?? prefix)
   const end = prefixEnd(prefix)
   for (;;) {
-    const res = await etcd.kv.range({ key: start, range_end: end, limit: PAGE, revision, ...(options.keysOnly === true ? { keys_only: true } : {}) })
+    const res = await etcd.kv.range({ key: start, range_end: end, limit: options.keysOnly === true ? KEYS_PAGE : PAGE, revision, ...(options.keysOnly === true ? { keys_only: true } : {}) })
     for (const kv of res.kvs) each((options.keysOnly === true ? kv.key : kv.value).toString('utf8'))
     const last = res.kvs[res.kvs.length - 1]
     if (!res.more || last === undefined) return
