@@ -6,8 +6,8 @@ import { type SeatRecord, seatVia } from './records'
 import * as v from './validate'
 
 /**
- * Every worker's seat history (SeatService.ListSeatHistory; the occupancy report of issue 19
- * reads it too): one record per seat the worker held, keyed by the seat's start,
+ * Every worker's seat history (SeatService.ListSeatHistory; the occupancy report reads the
+ * per-site index that historyEnd writes beside it, occupancy-report.ts): one record per seat the worker held, keyed by the seat's start,
  * `seat-history/<user>/<13-digit ms of since>-<device>`. The seat's own transaction writes it —
  * the login that creates the seat puts it (no end), and whatever ends the seat (releaseOps:
  * logout, bump, expiry, the directory, deletes; a login that moves the worker or signs them in
