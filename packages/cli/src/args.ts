@@ -76,7 +76,9 @@ export const OPTIONS = {
   user: { type: 'string', value: 'ID', help: 'user id' },
   hours: { type: 'string', value: 'N', help: 'limit the seat to N hours (default: the user\'s maximum)' },
   reason: { type: 'string', value: 'admin|logout', help: 'reason recorded with the release (default admin)' },
-  from: { type: 'string', value: 'REV', help: 'resume after this etcd revision (default: start with a snapshot)' },
+  from: { type: 'string', value: 'REV|DATE', help: 'watch: resume after this etcd revision (default: start with a snapshot); report: the first day, YYYY-MM-DD' },
+  to: { type: 'string', value: 'DATE', help: 'the last day of a report, YYYY-MM-DD (inclusive)' },
+  csv: { type: 'boolean', help: 'comma-separated values (RFC 4180), one table after another' },
   limit: { type: 'string', value: 'N', help: 'at most N entries (default: all the registry keeps)' },
 
   'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },

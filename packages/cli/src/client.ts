@@ -6,6 +6,7 @@ import {
   DirectoryServiceClient,
   DirectorySyncServiceClient,
   ErrorCode,
+  ReportServiceClient,
   SessionServiceClient,
   errorDetailOf,
   SeatServiceClient,
@@ -107,6 +108,7 @@ export class RegistryClient {
   #directorySync: DirectorySyncServiceClient | undefined
   #calls: CallListServiceClient | undefined
   #sessions: SessionServiceClient | undefined
+  #reports: ReportServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -166,6 +168,12 @@ export class RegistryClient {
     return this.#calls
   }
 
+  /** The ReportService client (occupancy reports). */
+  get reports(): ReportServiceClient {
+    this.#reports ??= new ReportServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#reports
+  }
+
   /** The SessionService client (the web portal's sessions). */
   get sessions(): SessionServiceClient {
     this.#sessions ??= new SessionServiceClient(this.#target, this.#credentials, this.#channelOptions())
@@ -174,7 +182,7 @@ export class RegistryClient {
 
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions ?? this.#reports
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -209,6 +217,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions, this.#reports]) client?.close()
   }
 }

@@ -40,6 +40,7 @@ export {
   sourceWord,
   viaWord,
 } from './format-records'
+export { formatOccupancy, occupancyCsv } from './commands/report'
 export { changeWord, describeRun, formatChanges, formatConflicts, formatRun, formatSyncStatus } from './format-directory-sync'
 export { formatFields, formatTable, formatTime } from './format-table'
 export type { Align, Column } from './format-table'

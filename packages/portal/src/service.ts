@@ -10,6 +10,7 @@ import { registerSecurity } from './plugins/security'
 import { SessionGuard } from './plugins/session'
 import type { PortalRegistry } from './registry'
 import { adminRoutes } from './routes/admin'
+import { reportRoutes } from './routes/reports'
 import { pageRoutes } from './routes/pages'
 import { sessionRoutes } from './routes/session'
 import { workerRoutes } from './routes/worker'
@@ -102,6 +103,7 @@ export class PortalService {
     await app.register(sessionRoutes, routeOptions)
     await app.register(workerRoutes, routeOptions)
     await app.register(adminRoutes, routeOptions)
+    await app.register(reportRoutes, routeOptions)
     await app.register(pageRoutes, options.publicDir === undefined ? {} : { root: options.publicDir })
     await app.listen({ host: options.listen.host, port: options.listen.port })
     logger.info({ url: service.url, tls }, 'portal listening')

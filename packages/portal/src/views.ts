@@ -10,6 +10,8 @@ import {
   type Device,
   type FreeDesk,
   type GetClusterStatusResponse,
+  type GetOccupancyReportResponse,
+  type OccupancyHours,
   ReleaseReason,
   releaseReasonToJSON,
   type Seat,
@@ -31,6 +33,17 @@ const OptionalTime = Type.Union([Time, Type.Null()])
 /** A lower-case word of an enum value (`SEAT_VIA_PORTAL` → `portal`). */
 function word(text: string, prefix: string): string {
   return text.startsWith(prefix) ? text.slice(prefix.length).toLowerCase().replace(/_/g, '-') : 'unknown'
+}
+
+/**
+ * Why a seat ended, as a word (`RELEASE_REASON_TIME_LIMIT` → `time-limit`; '' while it lasts).
+ * A value this build's enum does not know yet (a newer registry's) is `reason-<number>`, never
+ * dropped: the page's label table (web/format.ts) shows it readably.
+ */
+export function releaseWord(reason: ReleaseReason): string {
+  if (reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED) return ''
+  const name = releaseReasonToJSON(reason)
+  return name.startsWith('RELEASE_REASON_') ? word(name, 'RELEASE_REASON_') : `reason-${Number(reason)}`
 }
 
 export const SessionView = Type.Object({
@@ -161,7 +174,7 @@ export function historyView(record: SeatHistoryRecord): HistoryView {
     extension: record.extension,
     start: (record.start ?? new Date(0)).toISOString(),
     end: record.end === undefined ? null : record.end.toISOString(),
-    reason: record.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? '' : word(releaseReasonToJSON(record.reason), 'RELEASE_REASON_'),
+    reason: releaseWord(record.reason),
     via: record.via === SeatVia.SEAT_VIA_UNSPECIFIED ? 'phone' : word(seatViaToJSON(record.via), 'SEAT_VIA_'),
     expiresAt: record.expiresAt === undefined ? null : record.expiresAt.toISOString(),
   }
@@ -201,7 +214,7 @@ export function seatEventView(event: SeatEvent): SeatEventView {
   return {
     type: event.type === SeatEventType.SEAT_EVENT_TYPE_RELEASED ? 'released' : 'seated',
     seat: seatView(event.seat!),
-    reason: event.reason === ReleaseReason.RELEASE_REASON_UNSPECIFIED ? '' : word(releaseReasonToJSON(event.reason), 'RELEASE_REASON_'),
+    reason: releaseWord(event.reason),
   }
 }
 
@@ -229,3 +242,34 @@ export function clusterView(status: GetClusterStatusResponse, online: readonly s
 /** An error the page shows: words for a person, the field at fault. */
 export const ErrorView = Type.Object({ message: Type.String(), field: Type.Optional(Type.String()), code: Type.String() })
 export type ErrorView = Static<typeof ErrorView>
+
+const HoursView = Type.Object({ perDay: Type.Array(Type.Number()), byHour: Type.Array(Type.Number()), total: Type.Number(), seats: Type.Integer() })
+
+/** A branch's occupancy (ReportService.GetOccupancyReport): hours per day and hour, per desk. */
+export const OccupancyView = Type.Object({
+  siteId: Type.String(),
+  timezone: Type.String(),
+  days: Type.Array(Type.String()),
+  branch: HoursView,
+  peakSeats: Type.Integer(),
+  peakAt: OptionalTime,
+  desks: Type.Array(Type.Object({ deviceId: Type.String(), label: Type.String(), hours: HoursView })),
+  unusedDeviceIds: Type.Array(Type.String()),
+  until: Time,
+})
+export type OccupancyView = Static<typeof OccupancyView>
+
+export function occupancyView(r: GetOccupancyReportResponse): OccupancyView {
+  const hours = (h: OccupancyHours | undefined) => ({ perDay: h?.perDay ?? [], byHour: h?.byHour ?? [], total: h?.total ?? 0, seats: h?.seats ?? 0 })
+  return {
+    siteId: r.siteId,
+    timezone: r.timezone,
+    days: r.days,
+    branch: hours(r.branch),
+    peakSeats: r.peakSeats,
+    peakAt: r.peakAt === undefined ? null : r.peakAt.toISOString(),
+    desks: r.desks.map((d) => ({ deviceId: d.deviceId, label: d.label, hours: hours(d.hours) })),
+    unusedDeviceIds: r.unusedDeviceIds,
+    until: (r.until ?? new Date(0)).toISOString(),
+  }
+}

@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { ApiError, get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
 import { clock, reasonWords, viaWords, when } from './format'
+import { OccupancyReport } from './occupancy'
 
 interface Site { id: string; name: string; timezone: string }
 interface Device { id: string; siteId: string; extension: string; label: string; model: string; flexHost: boolean }
@@ -154,6 +155,7 @@ export function AdminPage({ session, onSignedOut }: { session: SessionInfo; onSi
       </Section>
       <Workers sites={sites} siteName={siteName} />
       <Desks sites={sites} devices={devices} siteName={siteName} onChanged={loadMap} />
+      <OccupancyReport sites={sites} />
       <p class="aside">Signed in as {session.name}.</p>
     </>
   )

@@ -16,7 +16,14 @@ export function viaWords(via: string): string {
   return VIA[via] ?? via
 }
 
-const REASONS: Record<string, string> = {
+/**
+ * Why a seat ended, the one table of the pages (the portal sends the registry's ReleaseReason as
+ * a word: RELEASE_REASON_TIME_LIMIT → `time-limit`). The sign-out policies' reasons are keyed by
+ * their names already, so they read right as soon as the registry's enum has them; any other
+ * word (a reason newer than this table, `reason-<n>` for a value the portal's build does not
+ * know) is shown with its dashes as spaces.
+ */
+export const REASONS: Readonly<Record<string, string>> = {
   logout: 'signed out',
   moved: 'signed in elsewhere',
   bumped: 'someone else took the desk',
@@ -25,9 +32,12 @@ const REASONS: Record<string, string> = {
   deleted: 'deleted',
   directory: 'removed by the directory',
   'signed-in-again': 'signed in again at the same desk',
+  'time-limit': 'time limit',
+  daily: 'daily sign-out',
+  idle: 'idle',
 }
 export function reasonWords(reason: string): string {
-  return reason === '' ? 'still seated' : (REASONS[reason] ?? reason)
+  return reason === '' ? 'still seated' : (REASONS[reason] ?? reason.replace(/-/g, ' '))
 }
 
 /** A call in the worker's list: incoming (answered), missed (incoming, not answered), outgoing. */

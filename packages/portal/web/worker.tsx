@@ -19,6 +19,16 @@ interface FreeDesk { deviceId: string; siteId: string; label: string; extension:
 interface HistoryRecord { deviceId: string; siteId: string; start: string; end: string | null; reason: string; via: string }
 interface Call { direction: 'incoming' | 'outgoing'; startedAt: string; otherParty: string; otherPartyName: string; answered: boolean; durationSeconds: number; siteId: string; deviceId: string }
 
+/**
+ * Until when the seat lasts and what sets that: its time limit (the hours asked at sign-in, or the
+ * worker's maximum), or nothing but the worker (or another sign-in) ends it.
+ */
+function untilWords(seat: Seat): string {
+  if (seat.expiresAt === null) return 'no end time: until you release it, sign in at another desk, or someone else signs in here'
+  const via = seat.via === 'portal' ? 'the hours you chose here' : seat.via === 'admin' ? 'the hours an administrator set' : 'your maximum seat hours'
+  return `${when(seat.expiresAt)}, when the time limit of this sign-in ends (${via}); you can release it sooner`
+}
+
 /** How often a pending seat is read again (its wait is bounded by the old branch's lease). */
 const PENDING_POLL_MS = 1_000
 
@@ -85,7 +95,7 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
               <dt>Since</dt>
               <dd>{when(seat.since)}</dd>
               <dt>Until</dt>
-              <dd>{seat.expiresAt === null ? 'you release it' : when(seat.expiresAt)}</dd>
+              <dd id="seat-until">{untilWords(seat)}</dd>
               <dt>Signed in</dt>
               <dd>{viaWords(seat.via)}</dd>
             </dl>
@@ -110,12 +120,12 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
           <table>
             <caption class="visually-hidden">Your recent desks, newest first</caption>
             <thead>
-              <tr><th scope="col">Desk</th><th scope="col">Branch</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Why it ended</th></tr>
+              <tr><th scope="col">Desk</th><th scope="col">Branch</th><th scope="col">From</th><th scope="col">To</th><th scope="col">How</th><th scope="col">Why it ended</th></tr>
             </thead>
             <tbody>
               {history.map((r) => (
-                <tr key={`${r.start}-${r.deviceId}`}>
-                  <td>{r.deviceId}</td><td>{siteName(r.siteId)}</td><td>{when(r.start)}</td><td>{when(r.end)}</td><td>{reasonWords(r.reason)}</td>
+                <tr key={`${r.start}-${r.deviceId}`} data-reason={r.reason}>
+                  <td>{r.deviceId}</td><td>{siteName(r.siteId)}</td><td>{when(r.start)}</td><td>{when(r.end)}</td><td>{viaWords(r.via)}</td><td>{reasonWords(r.reason)}</td>
                 </tr>
               ))}
             </tbody>

@@ -33,6 +33,15 @@ export {
   callDirectionToJSON,
 } from './gen/flexseat/v1/call_list'
 export {
+  DeskOccupancy,
+  GetOccupancyReportRequest,
+  GetOccupancyReportResponse,
+  OccupancyHours,
+  ReportServiceClient,
+  ReportServiceServer,
+  ReportServiceService,
+} from './gen/flexseat/v1/report'
+export {
   BranchNode,
   ClusterServiceClient,
   ClusterServiceServer,

@@ -57,6 +57,7 @@ export type RpcName =
   | 'CreateSession'
   | 'GetSession'
   | 'EndSession'
+  | 'GetOccupancyReport'
 
 const READS: readonly RpcName[] = [
   'GetSeat',

@@ -106,8 +106,8 @@ export function changeCost(change: DirectoryChange): Partial<TxnSize> {
     case DirectoryChangeKind.DIRECTORY_CHANGE_KIND_UPDATE:
       return { compares: 5, success: 4, bytes: 9 * 200 + 2 * record }
     default:
-      // The release also ends the seat's history record (seat-history.ts).
-      return { compares: 8, success: 9, bytes: 17 * 200 + 4 * record }
+      // The release also ends the seat's history record and puts its occupancy key (seat-history.ts).
+      return { compares: 8, success: 10, bytes: 18 * 200 + 4 * record }
   }
 }
 

@@ -76,6 +76,11 @@ export class Keys {
   calls(userId: string): string { return `${this.prefix}calls/${userId}/` }
   /** The worker's seat history: every key under it is one seat. */
   seatHistory(userId: string): string { return `${this.prefix}seat-history/${userId}/` }
+  /**
+   * The occupancy index of a site: one key per ended seat at its desks,
+   * `<13-digit ms of end>/<13-digit ms of start>/<device>/<user>` (seat-history.ts, historyEnd).
+   */
+  occupancy(siteId: string): string { return `${this.prefix}occupancy/${siteId}/` }
   session(id: string): string { return `${this.prefix}sessions/${id}` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'

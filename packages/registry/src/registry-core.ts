@@ -11,6 +11,8 @@ import {
   type ListFreeDesksRequest,
   type ListFreeDesksResponse,
   type ListSeatHistoryRequest,
+  type GetOccupancyReportRequest,
+  type GetOccupancyReportResponse,
   type ListSeatHistoryResponse,
   type UnlockUserRequest,
   type UnlockUserResponse,
@@ -96,6 +98,7 @@ import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
 import type { Caller } from './caller'
 import { SignInTelemetry, type SignInVia } from './sign-in-events'
 import { RetentionLease } from './retention-lease'
+import { OccupancyReport } from './occupancy-report'
 import { DEFAULT_SEAT_HISTORY, SEAT_HISTORY_LEASE, SeatHistory, type SeatHistoryPolicy } from './seat-history'
 import { DEFAULT_SESSIONS, type PasswordChecker, PortalSessions, planOwnPin, SESSION_LEASE, type SessionPolicy, toSession } from './sessions'
 import {
@@ -591,6 +594,12 @@ export class RegistryCore extends EventEmitter {
   /** A worker's seats, newest first (see seat-history.ts). */
   async listSeatHistory(req: ListSeatHistoryRequest): Promise<ListSeatHistoryResponse> {
     return this.#read(() => this.#history.list(req))
+  }
+
+  /** A branch's occupancy from the seat history (occupancy-report.ts); any instance. */
+  async getOccupancyReport(req: GetOccupancyReportRequest): Promise<GetOccupancyReportResponse> {
+    const report = new OccupancyReport({ etcd: this.#etcd, keys: this.#keys, retentionSeconds: this.#history.policy.retentionSeconds, clock: this.#ctx.now })
+    return this.#read(() => report.report(req))
   }
 
   // ---- portal sessions (sessions.ts) ----

@@ -6,8 +6,8 @@ import { type SeatRecord, seatVia } from './records'
 import * as v from './validate'
 
 /**
- * Every worker's seat history (SeatService.ListSeatHistory; the occupancy report of issue 19
- * reads it too): one record per seat the worker held, keyed by the seat's start,
+ * Every worker's seat history (SeatService.ListSeatHistory; the occupancy report reads the
+ * per-site index that historyEnd writes beside it, occupancy-report.ts): one record per seat the worker held, keyed by the seat's start,
  * `seat-history/<user>/<13-digit ms of since>-<device>`. The seat's own transaction writes it —
  * the login that creates the seat puts it (no end), and whatever ends the seat (releaseOps:
  * logout, bump, expiry, the directory, deletes; a login that moves the worker or signs them in
@@ -78,10 +78,26 @@ export function historyStart(keys: Keys, seat: SeatRecord): Op {
   return { type: 'put', key: historyKey(keys, seat), value: entryOf(seat), lease: SEAT_HISTORY_LEASE }
 }
 
-/** The put of an ended seat's record: the seat as it was, its end at `at` (ms) and why. */
-export function historyEnd(keys: Keys, seat: SeatRecord, reason: ReleaseReason, at: number): Op {
+/**
+ * The key of an ended seat in its site's occupancy index: by end, so that a report reads only the
+ * seats that ended in or after its period (occupancy-report.ts), keys only.
+ */
+export function occupancyKey(keys: Keys, seat: Pick<SeatRecord, 'userId' | 'since' | 'deviceId' | 'siteId'>, end: number): string {
+  const ms = (t: number): string => String(t).padStart(13, '0')
+  return `${keys.occupancy(seat.siteId)}${ms(end)}/${ms(Date.parse(seat.since))}/${seat.deviceId}/${seat.userId}`
+}
+
+/**
+ * The puts of an ended seat: its history record (the seat as it was, its end at `at` (ms) and
+ * why) and its key in the site's occupancy index; both on the history's retention lease. The
+ * index key is the report's own: trimming a worker's history (historyTrim) leaves it to expire.
+ */
+export function historyEnd(keys: Keys, seat: SeatRecord, reason: ReleaseReason, at: number): Op[] {
   const entry: SeatHistoryEntry = { ...entryOf(seat), end: new Date(at).toISOString(), reason }
-  return { type: 'put', key: historyKey(keys, seat), value: entry, lease: SEAT_HISTORY_LEASE }
+  return [
+    { type: 'put', key: historyKey(keys, seat), value: entry, lease: SEAT_HISTORY_LEASE },
+    { type: 'put', key: occupancyKey(keys, seat, at), value: '', lease: SEAT_HISTORY_LEASE },
+  ]
 }
 
 /**

@@ -167,7 +167,7 @@ export async function releaseOps(
   // The reason only has to outlive the watchers catching up: it expires with the request records.
   ops.push({ type: 'put', key: keys.seatReleased(seat.userId), value: record, lease: REQUEST_LEASE })
   // The seat's history record gets its end in the same transaction (seat-history.ts).
-  ops.push(historyEnd(keys, seat, reason, now))
+  ops.push(...historyEnd(keys, seat, reason, now))
   return ops
 }
 
@@ -292,7 +292,7 @@ export async function planLogin(
   // The seat ends here: a move (or a new seat at the same desk) ends its history record.
   if (current) {
     const reason = current.value.deviceId === req.deviceId ? ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN : ReleaseReason.RELEASE_REASON_MOVED
-    ops.push(historyEnd(keys, current.value, reason, now))
+    ops.push(...historyEnd(keys, current.value, reason, now))
   }
   if (current && current.value.deviceId !== req.deviceId) {
     revoked = toSeat(current.value, current.revision)

@@ -6,6 +6,7 @@ import { DIRECTORY_COMMANDS } from './directory'
 import { LOGS_COMMANDS } from './logs'
 import { PHONE_COMMANDS } from './phones'
 import { PROFILE_COMMANDS } from './profile'
+import { REPORT_COMMANDS } from './report'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
 import { USER_COMMANDS } from './user'
@@ -20,6 +21,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...SEAT_COMMANDS,
   ...PHONE_COMMANDS,
   ...CALLS_COMMANDS,
+  ...REPORT_COMMANDS,
   ...WATCH_COMMANDS,
   ...CLUSTER_COMMANDS,
   ...DIRECTORY_COMMANDS,
