@@ -42,6 +42,9 @@ const seat: Seat = {
   via: SeatVia.SEAT_VIA_ADMIN,
   epoch: '9007199254740993',
   pending: [],
+  dailySignOutAt: undefined,
+  idleSeconds: 0,
+  dailySignOut: '',
 }
 
 t.test('formatTable aligns columns, right-aligns numbers on request, no trailing blanks', async (t) => {

@@ -17,6 +17,9 @@ function seat(userId: string, deviceId: string, epoch: string, overrides: Partia
     via: SeatVia.SEAT_VIA_PHONE,
     epoch,
     pending: [],
+    dailySignOutAt: undefined,
+    idleSeconds: 0,
+    dailySignOut: '',
     ...overrides,
   }
 }

@@ -57,6 +57,10 @@ export type RpcName =
   | 'CreateSession'
   | 'GetSession'
   | 'EndSession'
+  | 'SetSeatPolicy'
+  | 'DeleteSeatPolicy'
+  | 'GetSeatPolicy'
+  | 'GetEffectiveSeatPolicy'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -75,6 +79,8 @@ const READS: readonly RpcName[] = [
   'ListFunctionKeyProfiles',
   'ListFreeDesks',
   'ListSeatHistory',
+  'GetSeatPolicy',
+  'GetEffectiveSeatPolicy',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
