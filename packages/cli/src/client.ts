@@ -6,6 +6,7 @@ import {
   DirectoryServiceClient,
   DirectorySyncServiceClient,
   ErrorCode,
+  SeatPolicyServiceClient,
   SessionServiceClient,
   errorDetailOf,
   SeatServiceClient,
@@ -107,6 +108,7 @@ export class RegistryClient {
   #directorySync: DirectorySyncServiceClient | undefined
   #calls: CallListServiceClient | undefined
   #sessions: SessionServiceClient | undefined
+  #policies: SeatPolicyServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -172,9 +174,15 @@ export class RegistryClient {
     return this.#sessions
   }
 
+  /** The SeatPolicyService client (sign-out policies). */
+  get policies(): SeatPolicyServiceClient {
+    this.#policies ??= new SeatPolicyServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#policies
+  }
+
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions ?? this.#policies
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -209,6 +217,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions, this.#policies]) client?.close()
   }
 }

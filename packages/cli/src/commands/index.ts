@@ -5,6 +5,7 @@ import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
 import { LOGS_COMMANDS } from './logs'
 import { PHONE_COMMANDS } from './phones'
+import { POLICY_COMMANDS } from './policy'
 import { PROFILE_COMMANDS } from './profile'
 import { SEAT_COMMANDS } from './seat'
 import { SITE_COMMANDS } from './site'
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...PROFILE_COMMANDS,
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
+  ...POLICY_COMMANDS,
   ...PHONE_COMMANDS,
   ...CALLS_COMMANDS,
   ...WATCH_COMMANDS,
