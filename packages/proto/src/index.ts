@@ -25,12 +25,18 @@ export {
   CallListServiceServer,
   CallListServiceService,
   CallRecord,
+  DialogEvent,
+  DialogState,
   ListCallsRequest,
   ListCallsResponse,
   ReportCallsRequest,
   ReportCallsResponse,
+  ReportCallActivityRequest,
+  ReportCallActivityResponse,
   callDirectionFromJSON,
   callDirectionToJSON,
+  dialogStateFromJSON,
+  dialogStateToJSON,
 } from './gen/flexseat/v1/call_list'
 export {
   DeleteSeatPolicyRequest,

@@ -58,6 +58,7 @@ export type RpcName =
   | 'GetSession'
   | 'EndSession'
   | 'SetSeatPolicy'
+  | 'ReportCallActivity'
   | 'DeleteSeatPolicy'
   | 'GetSeatPolicy'
   | 'GetEffectiveSeatPolicy'
@@ -104,6 +105,7 @@ const SIP_NODE: readonly RpcName[] = [
   'ReportBindings',
   'ListBindings',
   'ReportCalls',
+  'ReportCallActivity',
   'ListCalls',
 ]
 

@@ -96,11 +96,14 @@ import {
   type GetSeatPolicyResponse,
   type SetSeatPolicyRequest,
   type SetSeatPolicyResponse,
+  type ReportCallActivityRequest,
+  type ReportCallActivityResponse,
 } from '@flexseat/proto'
 import { type DirectoryReader, type DirectorySyncConfig, LdapDirectory } from '@flexseat/directory-sync'
 import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
+import { reportActivity, validateActivity } from './call-activity'
 import type { Caller } from './caller'
 import { SignInTelemetry, type SignInVia } from './sign-in-events'
 import { RetentionLease } from './retention-lease'
@@ -729,6 +732,20 @@ export class RegistryCore extends EventEmitter {
     const calls = this.#callList.validate(req, caller)
     this.#mustLead()
     return this.#leaderWork(() => this.#callList.report(calls))
+  }
+
+  /**
+   * Applies the call activity a branch's node reports (see CallListService.ReportCallActivity and
+   * call-activity.ts), then wakes the seat deadlines: a call that ended may end a deferred seat
+   * now, one that started restarts the idle time.
+   */
+  async reportCallActivity(req: ReportCallActivityRequest, caller: Caller): Promise<ReportCallActivityResponse> {
+    this.#mayWrite(caller)
+    const events = validateActivity(req, caller)
+    this.#mustLead()
+    await this.#leaderWork(() => reportActivity(this.#writer, this.#keys, events, this.#ctx.now))
+    if (events.length > 0) this.#expiry.note(new Date(this.#ctx.now()))
+    return {}
   }
 
   /** A worker's calls, newest first (see CallListService.ListCalls for who may read which). */

@@ -34,6 +34,7 @@ import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
 import { BackToBackCall, type CallOutcomeListener } from './back-to-back-call'
+import { ActivityReporter } from './activity-reporter'
 import { CallLog } from './call-log'
 import { CallReporter } from './call-reporter'
 import { GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, withLocation } from './emergency-location'
@@ -104,6 +105,7 @@ export class SipNode {
   readonly #notifier: SeatNotifier
   readonly #reporter: BindingReporter
   readonly #calls: CallReporter
+  readonly #activity: ActivityReporter
   readonly #securityDesk: SecurityDesk
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
@@ -161,6 +163,7 @@ export class SipNode {
       logger,
     })
     this.#calls = CallReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
+    this.#activity = ActivityReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
     this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
@@ -270,6 +273,7 @@ export class SipNode {
       await settleWithin(this.#reporter.stop(), STOP_REPORT_MS)
       // The calls that ended (those the stop above cut short included) reach the call lists.
       await settleWithin(this.#calls.stop(), STOP_REPORT_MS)
+      await settleWithin(this.#activity.stop(), STOP_REPORT_MS)
       await this.#lease.stop()
       await this.#stream.stop()
       this.#directory.stop()
@@ -529,6 +533,8 @@ export class SipNode {
       this.#calls,
       { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label } },
       facts,
+      Date.now,
+      this.#activity,
     )
   }
 
