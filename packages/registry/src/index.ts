@@ -42,6 +42,8 @@ export { isTimeZone, nextDailySignOut, wallClock } from './daily-sign-out'
 export { DEFAULT_POLICY, REAL_UNITS, SECOND_UNITS, resolvePolicy, seatDeadlines, validatePolicy } from './seat-policy'
 export type { PolicyLevels, PolicyUnits, ResolvedPolicy, SeatDeadlines, SeatPolicyRecord } from './seat-policy'
 export { seatEnd } from './seat-end'
+export { applyActivity } from './call-activity'
+export type { ActivityEvent } from './call-activity'
 export type { SeatEnd } from './seat-end'
 // The gRPC surface and process (server side).
 export { Authenticator, formatOnBehalfOf, loadTokensFile, mayCall, ON_BEHALF_OF_KEY, parseTokens, SESSION_KEY, sessionTokenOf, tokenDigest, TokensFileError } from './auth'
