@@ -49,4 +49,15 @@ t.test('sign-out policies over real SIP', async (t) => {
     t.equal(records[0]!.reason, ReleaseReason.RELEASE_REASON_IDLE)
     t.equal(records.length, 2, 'two seats, each ended once')
   })
+
+  // Guard tried: the feature handler without `revoked` (the plain "Signed in as 1001 (Ada Lovelace)").
+  await t.test("a takeover's confirmation names the seat it ended", async (t) => {
+    await unary(policy.deleteSeatPolicy.bind(policy), { requestId: `ada-clear-${Date.now()}`, scope: { level: PolicyLevel.POLICY_LEVEL_USER, id: 'ada' } }, { metadata })
+    const berDesk1 = await branches.phone('berlin', 'ber-desk-1').start()
+    t.equal(statusLine(await amsDesk1.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001')
+    const since = Date.now()
+    t.equal(statusLine(await berDesk1.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001', '1001 moves to Berlin')
+    t.ok(await berDesk1.waitForMessage('Signed in as 1001 (Ada Lovelace) — signed out of Amsterdam, desk-1', 10_000, since), 'the Berlin desk names the Amsterdam seat')
+    t.ok(await amsDesk1.waitForMessage('1001 signed out: signed in at Berlin, desk-1', 10_000, since), 'and Amsterdam says where the worker went')
+  })
 })

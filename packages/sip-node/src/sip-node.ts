@@ -167,7 +167,7 @@ export class SipNode {
     this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
-    this.#features = new FeatureHandler({ site, client, seats: view, logger })
+    this.#features = new FeatureHandler({ site, client, seats: view, logger, sites: config.sites, directory })
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
     this.#metrics.observeBans(() => guard.bannedSources)
     this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
