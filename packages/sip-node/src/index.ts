@@ -4,6 +4,8 @@ export { BindingReporter, DEBOUNCE_MS, MAX_REPORT, RESYNC_INTERVAL_MS, RETRY_MS 
 export type { BindingReporterOptions, ReporterLease, ReporterRegistrar } from './binding-reporter'
 export { CallRouter, CATCH_UP_MS, DIALLABLE, LOCATION_HEADER, PAI_HEADER, withUser } from './call-router'
 export type { CallDesk, CallFacts, CallRouterOptions, CallWorker, EmergencyFacts, ForkLeg, PhoneCall, RouteDecision, RouterDirectory, RouterSeats, RouteTarget, TrunkCall } from './call-router'
+export { ActivityReporter } from './activity-reporter'
+export type { ActivityReporterOptions, ActivitySink } from './activity-reporter'
 export { CallLog } from './call-log'
 export type { CallSink, CallStart } from './call-log'
 export { CALL_DEBOUNCE_MS, CALL_RETRY_MS, CallReporter, MAX_CALLS_PER_CALL, MAX_QUEUED_CALLS } from './call-reporter'
