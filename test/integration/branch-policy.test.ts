@@ -16,7 +16,7 @@ t.test('sign-out policies over real SIP', async (t) => {
   const leader = await registry.leader()
   const { policy, seat } = registry.clients(leader)
   const metadata = registry.metadata('admin')
-  const setAda = (p: { maxHours?: number; idleMinutes?: number }) =>
+  const setAda = (p: { maxHours?: number; idleMinutes?: number; warnMinutes?: number }) =>
     unary(policy.setSeatPolicy.bind(policy), { requestId: `ada-${Date.now()}-${Math.random()}`, scope: { level: PolicyLevel.POLICY_LEVEL_USER, id: 'ada' }, policy: { none: [], ...p } }, { metadata })
   const history = async () => (await unary(seat.listSeatHistory.bind(seat), { userId: 'ada', limit: 0 }, { metadata })).records
   const [amsDesk1, chiFixed] = await Promise.all([branches.phone('amsterdam', 'ams-desk-1').start(), branches.phone('chicago', 'chi-fixed').start()])
@@ -24,7 +24,7 @@ t.test('sign-out policies over real SIP', async (t) => {
   // Guard tried: the call log built without the activity reporter (sip-node.ts): the seat ends at
   // 3 s, mid-call, and the history's end comes before the BYE.
   await t.test('a time limit due during a call waits for its BYE; the desk is told why', async (t) => {
-    await setAda({ maxHours: 3 })
+    await setAda({ maxHours: 3, warnMinutes: 2 })
     t.equal(statusLine(await amsDesk1.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001', '1001 signs in at Amsterdam desk 1')
     const seated = (await unary(seat.getSeat.bind(seat), { target: { $case: 'userId', value: 'ada' } }, { metadata })).seat!
     t.equal(seated.expiresAt!.getTime() - seated.since!.getTime(), 3_000, 'a limit of 3 s')
@@ -32,6 +32,10 @@ t.test('sign-out policies over real SIP', async (t) => {
     const byeSent = Date.now()
     t.ok(call.answered, `Chicago calls 1001; the Amsterdam desk answers and talks for 6 s (${statusLine(call)})`)
     const told = await amsDesk1.waitForMessage('1001 signed out: time limit 3 s', 10_000, call.started)
+    // warn_minutes 2 (2 s here): the desk was warned before the end, with the end's local time.
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(seated.expiresAt!)
+    const warned = await amsDesk1.waitForMessage(`Signing out at ${local} (time limit)`, 1_000, seated.since!.getTime())
+    t.ok(warned.time < told.time, 'warned before the seat ended')
     const [record] = await eventually('the seat ended in the history', async () => ((await history())[0]?.end === undefined ? undefined : history()))
     t.equal(record!.reason, ReleaseReason.RELEASE_REASON_TIME_LIMIT, 'ended by its time limit')
     t.ok(record!.end!.getTime() > seated.expiresAt!.getTime(), 'not at its deadline, which fell during the call')

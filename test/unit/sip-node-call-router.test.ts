@@ -43,6 +43,7 @@ function seat(userId: string, extension: string, deviceId: string, siteId: strin
     dailySignOutAt: undefined,
     idleSeconds: 0,
     dailySignOut: '',
+    warnSeconds: 0,
   }
 }
 function device(id: string, siteId: string, extension: string, flexHost: boolean): Device {

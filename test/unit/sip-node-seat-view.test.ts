@@ -20,6 +20,7 @@ function seat(userId: string, deviceId: string, epoch: string, overrides: Partia
     dailySignOutAt: undefined,
     idleSeconds: 0,
     dailySignOut: '',
+    warnSeconds: 0,
     ...overrides,
   }
 }

@@ -362,6 +362,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     dailySignOutAt: record.dailyAt === undefined ? undefined : new Date(record.dailyAt),
     idleSeconds: record.idleSeconds ?? 0,
     dailySignOut: record.dailySignOut ?? '',
+    warnSeconds: record.warnSeconds ?? 0,
   }
 }
 

@@ -35,6 +35,7 @@ import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
 import { BackToBackCall, type CallOutcomeListener } from './back-to-back-call'
 import { ActivityReporter } from './activity-reporter'
+import { SeatWarnings } from './seat-warnings'
 import { CallLog } from './call-log'
 import { CallReporter } from './call-reporter'
 import { GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, withLocation } from './emergency-location'
@@ -106,6 +107,7 @@ export class SipNode {
   readonly #reporter: BindingReporter
   readonly #calls: CallReporter
   readonly #activity: ActivityReporter
+  readonly #warnings: SeatWarnings
   readonly #securityDesk: SecurityDesk
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
@@ -173,6 +175,7 @@ export class SipNode {
     this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
     this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
+    this.#warnings = SeatWarnings.start({ site, view, messenger: this.#messenger, logger })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -268,6 +271,7 @@ export class SipNode {
       await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
       this.#disconnect()
       this.#notifier.stop()
+      this.#warnings.stop()
       // While the lease is still held: the changes not reported yet (the bindings stay in the
       // cluster: a restarted node restores them).
       await settleWithin(this.#reporter.stop(), STOP_REPORT_MS)

@@ -340,6 +340,11 @@ export interface Seat {
   idleSeconds: number;
   /** The policy's local daily sign-out time ("19:00"), for the desk's messages; empty without one. */
   dailySignOut: string;
+  /**
+   * The desk's node shows a message this many seconds before the seat's scheduled end (the
+   * earlier of expires_at and daily_sign_out_at); 0: none.
+   */
+  warnSeconds: number;
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -566,6 +571,7 @@ function createBaseSeat(): Seat {
     dailySignOutAt: undefined,
     idleSeconds: 0,
     dailySignOut: "",
+    warnSeconds: 0,
   };
 }
 
@@ -609,6 +615,9 @@ export const Seat: MessageFns<Seat> = {
     }
     if (message.dailySignOut !== "") {
       writer.uint32(106).string(message.dailySignOut);
+    }
+    if (message.warnSeconds !== 0) {
+      writer.uint32(112).uint32(message.warnSeconds);
     }
     return writer;
   },
@@ -730,6 +739,14 @@ export const Seat: MessageFns<Seat> = {
             message.dailySignOut = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.warnSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -791,6 +808,11 @@ export const Seat: MessageFns<Seat> = {
         : isSet(object.daily_sign_out)
         ? globalThis.String(object.daily_sign_out)
         : "",
+      warnSeconds: isSet(object.warnSeconds)
+        ? globalThis.Number(object.warnSeconds)
+        : isSet(object.warn_seconds)
+        ? globalThis.Number(object.warn_seconds)
+        : 0,
     };
   },
 
@@ -835,6 +857,9 @@ export const Seat: MessageFns<Seat> = {
     if (message.dailySignOut !== "") {
       obj.dailySignOut = message.dailySignOut;
     }
+    if (message.warnSeconds !== 0) {
+      obj.warnSeconds = Math.round(message.warnSeconds);
+    }
     return obj;
   },
 
@@ -856,6 +881,7 @@ export const Seat: MessageFns<Seat> = {
     message.dailySignOutAt = object.dailySignOutAt ?? undefined;
     message.idleSeconds = object.idleSeconds ?? 0;
     message.dailySignOut = object.dailySignOut ?? "";
+    message.warnSeconds = object.warnSeconds ?? 0;
     return message;
   },
 };
