@@ -175,7 +175,7 @@ export interface SeatPolicy {
     | undefined;
   /**
    * A seat ends every day at this local time of the desk's site time zone ("HH:MM", 00:00 to
-   * 23:59). On a day without that time (the clocks go forward over it) it ends when the clocks
+   * 23:59; "HH:MM:SS" is accepted too). On a day without that time (the clocks go forward over it) it ends when the clocks
    * pass it; on a day with it twice (the clocks go back) at its first occurrence: once a day.
    */
   dailySignOut?:
@@ -199,7 +199,10 @@ export interface SeatPolicy {
   deferMaxMinutes?:
     | number
     | undefined;
-  /** The desk shows a message this many minutes before a scheduled end (1 to 240). */
+  /**
+   * The desk shows a message this many minutes before a scheduled end (1 to 240): "Signing out at
+   * 19:00 (daily sign-out)". An idle end, which moves with every call, is not announced.
+   */
   warnMinutes?:
     | number
     | undefined;
