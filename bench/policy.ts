@@ -10,8 +10,9 @@
  * limit 2 s`. The figure is MESSAGE received at the phone (sipp's trace time) minus `expires_at`:
  * timer lateness + transaction + watch + node + SIP. Median and p99 over the runs.
  *
- *   npm run build && flock /work/.heavy.lock npx tsx bench/policy.ts [--runs 30]
+ *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/policy.ts [--runs 30]
  *
+ * (TAP_TIMEOUT=0: the test helpers load tap, whose 30 s default would end the run.)
  * Prints figures, never asserts. Every process is killed at the end.
  */
 import { loadavg } from 'node:os'
