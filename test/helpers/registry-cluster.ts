@@ -25,6 +25,7 @@ import {
   ClusterServiceClient,
   DirectoryServiceClient,
   type GetClusterStatusResponse,
+  SeatPolicyServiceClient,
   SeatServiceClient,
   SessionServiceClient,
   unary,
@@ -87,6 +88,7 @@ export interface RegistryClients {
   directory: DirectoryServiceClient
   cluster: ClusterServiceClient
   session: SessionServiceClient
+  policy: SeatPolicyServiceClient
 }
 
 /** One registry process of the cluster. */
@@ -256,6 +258,7 @@ export class RegistryCluster {
       directory: new DirectoryServiceClient(instance.address, channel),
       cluster: new ClusterServiceClient(instance.address, channel),
       session: new SessionServiceClient(instance.address, channel),
+      policy: new SeatPolicyServiceClient(instance.address, channel),
     }
     this.#clients.set(index, clients)
     return clients
@@ -420,6 +423,7 @@ function closeClients(clients: RegistryClients): void {
   clients.directory.close()
   clients.cluster.close()
   clients.session.close()
+  clients.policy.close()
 }
 
 function parseJson(line: string): Record<string, unknown> | undefined {

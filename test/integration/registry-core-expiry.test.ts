@@ -23,7 +23,7 @@ t.test('the leader releases time-limited seats when they expire, capped by the u
     ],
   })
   const capped = await leader.core.login({ requestId: rid(), deviceId: 'ams-1', extension: '1001', pin: '', durationHours: 10 }, ADMIN)
-  t.equal((capped.seat!.expiresAt!.getTime() - capped.seat!.since!.getTime()) / 3_600_000, 2, 'duration capped by max_seat_hours')
+  t.equal((capped.seat!.expiresAt!.getTime() - capped.seat!.since!.getTime()) / 3_600_000, 2, 'duration capped by max_seat_hours (read as the user policy max_hours)')
   const userMax = await leader.core.login({ requestId: rid(), deviceId: 'ams-2', extension: '1002', pin: '1234', durationHours: 1 }, ADMIN)
   t.ok(userMax.seat?.expiresAt, 'duration_hours sets a limit')
   const open = await leader.core.login({ requestId: rid(), deviceId: 'ams-3', extension: '1003', pin: '', durationHours: 0 }, ADMIN)
@@ -34,7 +34,7 @@ t.test('the leader releases time-limited seats when they expire, capped by the u
   const watching = (async () => {
     for await (const m of b.core.watchSeats({ afterRevision: userMax.seat!.epoch, siteId: '' }, controller.signal)) {
       if (m.message?.$case !== 'changes') continue
-      for (const e of m.message.value.events) if (e.reason === ReleaseReason.RELEASE_REASON_EXPIRED) released.push(e.seat!.userId)
+      for (const e of m.message.value.events) if (e.reason === ReleaseReason.RELEASE_REASON_TIME_LIMIT) released.push(e.seat!.userId)
     }
   })()
 

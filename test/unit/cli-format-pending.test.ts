@@ -14,6 +14,10 @@ const seat: Seat = {
   via: SeatVia.SEAT_VIA_PHONE,
   epoch: '42',
   pending: [{ siteId: 'amsterdam', deviceId: 'ams-1', epoch: '40', since: new Date('2026-11-22T03:20:00.123Z'), traceParent: '' }],
+  dailySignOutAt: undefined,
+  idleSeconds: 0,
+  dailySignOut: '',
+  warnSeconds: 0,
 }
 
 t.test('a pending seat names the branches it waits for; an active one says nothing', async (t) => {

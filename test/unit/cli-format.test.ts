@@ -42,6 +42,10 @@ const seat: Seat = {
   via: SeatVia.SEAT_VIA_ADMIN,
   epoch: '9007199254740993',
   pending: [],
+  dailySignOutAt: undefined,
+  idleSeconds: 0,
+  dailySignOut: '',
+  warnSeconds: 0,
 }
 
 t.test('formatTable aligns columns, right-aligns numbers on request, no trailing blanks', async (t) => {

@@ -40,6 +40,10 @@ function seat(userId: string, extension: string, deviceId: string, siteId: strin
     via: 1,
     epoch,
     pending: pending ? [{ siteId: 'berlin', deviceId: 'old', epoch: '1', since: undefined, traceParent: '' }] : [],
+    dailySignOutAt: undefined,
+    idleSeconds: 0,
+    dailySignOut: '',
+    warnSeconds: 0,
   }
 }
 function device(id: string, siteId: string, extension: string, flexHost: boolean): Device {

@@ -16,6 +16,11 @@ const failed = (error: unknown, extension?: string) => featureReply({ kind: 'fai
 t.test('successes answer 480 (no dialog) with the display text', async (t) => {
   t.same(featureReply({ kind: 'signed-in', extension: '1001', displayName: 'Ada Lovelace' }, codes, NOW), { status: 480, reason: 'Signed in as 1001', headers: {}, message: 'Signed in as 1001 (Ada Lovelace)' })
   t.same(featureReply({ kind: 'signed-in', extension: '1001', displayName: '' }, codes, NOW).message, 'Signed in as 1001', 'no name: no parentheses')
+  t.same(
+    featureReply({ kind: 'signed-in', extension: '1001', displayName: 'Ada Lovelace', endedAt: 'Amsterdam, desk 1' }, codes, NOW),
+    { status: 480, reason: 'Signed in as 1001', headers: {}, message: 'Signed in as 1001 (Ada Lovelace) — signed out of Amsterdam, desk 1' },
+    'a takeover names the seat it ended',
+  )
   t.same(featureReply({ kind: 'signed-out', extension: '1001' }, codes, NOW), { status: 480, reason: 'Signed out 1001', headers: {}, message: '1001 signed out' })
   t.same(featureReply({ kind: 'pin-changed', extension: '1001' }, codes, NOW), { status: 480, reason: 'PIN changed', headers: {}, message: 'PIN changed for 1001' })
   t.same(featureReply({ kind: 'nobody-seated' }, codes, NOW), { status: 403, reason: 'Nobody signed in here', headers: {}, message: 'Nobody signed in here' })

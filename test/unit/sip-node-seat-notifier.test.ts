@@ -13,7 +13,7 @@ const AMS = site('amsterdam', 'Amsterdam')
 const SITES = new Map([AMS, site('berlin', 'Berlin')].map((s) => [s.id, s] as const))
 
 function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string, pending = false): Seat {
-  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'berlin', deviceId: 'b', epoch: '1', since: undefined, traceParent: '' }] : [] }
+  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'berlin', deviceId: 'b', epoch: '1', since: undefined, traceParent: '' }] : [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0 }
 }
 const snapshot = (revision: string, seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision } } })
 const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({
@@ -123,6 +123,28 @@ t.test('released: the reason in the text; pending seats wait until active', asyn
   view.apply(changes('34', [{ type: SEATED, seat: seat('edsger', '1004', 'ams-4', 'amsterdam', '34') }]))
   await notifier.idle()
   t.same(sent[3], ['ams-4', 'Signed in as 1004 (Name 1004)'], 'announced once active')
+})
+
+t.test('sign-out policies: the desk is told which rule ended the seat', async (t) => {
+  const { view, sent, acks, notifier } = setup()
+  const since = new Date('2026-12-07T09:00:00Z')
+  const limited = { ...seat('ada', '1001', 'ams-1', 'amsterdam', '5'), since, expiresAt: new Date(since.getTime() + 8 * 3_600_000) }
+  const daily = { ...seat('alan', '1002', 'ams-2', 'amsterdam', '6'), since, dailySignOutAt: new Date('2026-12-07T18:00:00Z'), dailySignOut: '19:00' }
+  const idle = { ...seat('grace', '1003', 'ams-3', 'amsterdam', '7'), since, idleSeconds: 1_800 }
+  const quick = { ...seat('edsger', '1004', 'ams-4', 'amsterdam', '8'), since, expiresAt: new Date(since.getTime() + 3_000) }
+  view.apply(snapshot('10', [limited, daily, idle, quick]))
+  view.apply(changes('30', [{ type: RELEASED, seat: limited, reason: ReleaseReason.RELEASE_REASON_TIME_LIMIT }]))
+  view.apply(changes('31', [{ type: RELEASED, seat: daily, reason: ReleaseReason.RELEASE_REASON_DAILY }]))
+  view.apply(changes('32', [{ type: RELEASED, seat: idle, reason: ReleaseReason.RELEASE_REASON_IDLE }]))
+  view.apply(changes('33', [{ type: RELEASED, seat: quick, reason: ReleaseReason.RELEASE_REASON_TIME_LIMIT }]))
+  await notifier.idle()
+  t.same(sent, [
+    ['ams-1', '1001 signed out: time limit 8 h'],
+    ['ams-2', '1002 signed out: daily sign-out 19:00'],
+    ['ams-3', '1003 signed out: idle 30 min'],
+    ['ams-4', '1004 signed out: time limit 3 s'],
+  ])
+  t.equal(acks.length, 4, 'each acknowledged like any release')
 })
 
 t.test('the directory: a removed or disabled worker is told so and acknowledged; a renumbered one sees the new number', async (t) => {

@@ -17,6 +17,10 @@ function seat(userId: string, deviceId: string, epoch: string, overrides: Partia
     via: SeatVia.SEAT_VIA_PHONE,
     epoch,
     pending: [],
+    dailySignOutAt: undefined,
+    idleSeconds: 0,
+    dailySignOut: '',
+    warnSeconds: 0,
     ...overrides,
   }
 }

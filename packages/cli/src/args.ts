@@ -38,7 +38,7 @@ export const OPTIONS = {
   department: { type: 'string', value: 'TEXT', help: 'department' },
   roaming: { type: 'boolean', help: 'may sit at desks of other sites' },
   'no-roaming': { type: 'boolean', help: 'may sit only at desks of the home site' },
-  'max-hours': { type: 'string', value: 'N', help: 'seats end after N hours (0: no limit)' },
+  'max-hours': { type: 'string', value: 'N', help: 'seats end after N hours (a user: 0 is no limit; a policy: 1 to 999, or "none")' },
   fallback: { type: 'string', value: 'URI', help: 'where calls go while not seated (SIP URI or extension)' },
   'given-name': { type: 'string', value: 'TEXT', help: 'given name' },
   surname: { type: 'string', value: 'TEXT', help: 'family name' },
@@ -80,6 +80,13 @@ export const OPTIONS = {
   to: { type: 'string', value: 'DATE', help: 'the last day of a report, YYYY-MM-DD (inclusive)' },
   csv: { type: 'boolean', help: 'comma-separated values (RFC 4180), one table after another' },
   limit: { type: 'string', value: 'N', help: 'at most N entries (default: all the registry keeps)' },
+
+  daily: { type: 'string', value: 'HH:MM', help: 'policy: sign out every day at this local time of the desk\'s site, or "none"' },
+  'idle-minutes': { type: 'string', value: 'N', help: 'policy: sign out after N minutes without a call (1 to 10080), or "none"' },
+  defer: { type: 'boolean', help: 'policy: an end due during a call waits for the call\'s end (the default)' },
+  'no-defer': { type: 'boolean', help: 'policy: an end due during a call happens at once' },
+  'defer-max-minutes': { type: 'string', value: 'N', help: 'policy: an end waits for a call at most N minutes (1 to 1440; default 240)' },
+  'warn-minutes': { type: 'string', value: 'N', help: 'policy: warn the desk N minutes before a scheduled end (1 to 240), or "none"' },
 
   'dry-run': { type: 'boolean', help: 'plan only: print the changes and conflicts, write nothing' },
   incremental: { type: 'boolean', help: 'read only the entries changed since the last sync (default: a full sync)' },

@@ -7,6 +7,7 @@ import {
   DirectorySyncServiceClient,
   ErrorCode,
   ReportServiceClient,
+  SeatPolicyServiceClient,
   SessionServiceClient,
   errorDetailOf,
   SeatServiceClient,
@@ -109,6 +110,7 @@ export class RegistryClient {
   #calls: CallListServiceClient | undefined
   #sessions: SessionServiceClient | undefined
   #reports: ReportServiceClient | undefined
+  #policies: SeatPolicyServiceClient | undefined
 
   private constructor(options: ConnectionOptions) {
     this.address = options.address ?? DEFAULT_REGISTRY
@@ -180,9 +182,15 @@ export class RegistryClient {
     return this.#sessions
   }
 
+  /** The SeatPolicyService client (sign-out policies). */
+  get policies(): SeatPolicyServiceClient {
+    this.#policies ??= new SeatPolicyServiceClient(this.#target, this.#credentials, this.#channelOptions())
+    return this.#policies
+  }
+
   // The clients share the first one's channel: one connection per command.
   #channelOptions(): ChannelOptions {
-    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions ?? this.#reports
+    const first = this.#seats ?? this.#directory ?? this.#cluster ?? this.#branch ?? this.#directorySync ?? this.#calls ?? this.#sessions ?? this.#reports ?? this.#policies
     return first === undefined ? CHANNEL_OPTIONS : { ...CHANNEL_OPTIONS, channelOverride: first.getChannel() }
   }
 
@@ -217,6 +225,6 @@ export class RegistryClient {
 
   /** Closes the channel. Idempotent. */
   close(): void {
-    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions, this.#reports]) client?.close()
+    for (const client of [this.#seats, this.#directory, this.#cluster, this.#branch, this.#directorySync, this.#calls, this.#sessions, this.#reports, this.#policies]) client?.close()
   }
 }

@@ -58,6 +58,11 @@ export type RpcName =
   | 'GetSession'
   | 'EndSession'
   | 'GetOccupancyReport'
+  | 'SetSeatPolicy'
+  | 'ReportCallActivity'
+  | 'DeleteSeatPolicy'
+  | 'GetSeatPolicy'
+  | 'GetEffectiveSeatPolicy'
 
 const READS: readonly RpcName[] = [
   'GetSeat',
@@ -76,6 +81,8 @@ const READS: readonly RpcName[] = [
   'ListFunctionKeyProfiles',
   'ListFreeDesks',
   'ListSeatHistory',
+  'GetSeatPolicy',
+  'GetEffectiveSeatPolicy',
 ]
 
 const SIP_NODE: readonly RpcName[] = [
@@ -99,6 +106,7 @@ const SIP_NODE: readonly RpcName[] = [
   'ReportBindings',
   'ListBindings',
   'ReportCalls',
+  'ReportCallActivity',
   'ListCalls',
 ]
 

@@ -12,6 +12,7 @@ export function callListService(context: ServiceContext): CallListServiceServer 
   const def = CallListServiceService
   return {
     reportCalls: writeHandler(context, 'ReportCalls', def.reportCalls, (request, caller) => context.core().reportCalls(request, caller)),
+    reportCallActivity: writeHandler(context, 'ReportCallActivity', def.reportCallActivity, (request, caller) => context.core().reportCallActivity(request, caller)),
     // A worker's portal session reads its own worker's list only (session-scope.ts).
     listCalls: readHandler(context, 'ListCalls', (request, caller) => {
       mustBeSelfId(caller, request.userId, 'reads the call list')

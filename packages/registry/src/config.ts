@@ -9,6 +9,7 @@ import type { CallListPolicy } from './call-list'
 import type { DeskThrottlePolicy } from './desk-throttle'
 import type { LockoutPolicy } from './lockout'
 import type { SeatHistoryPolicy } from './seat-history'
+import { type PolicyUnits, REAL_UNITS, SECOND_UNITS } from './seat-policy'
 import type { SessionPolicy } from './sessions'
 import type { TxnLimits } from './txn-limits'
 
@@ -84,6 +85,12 @@ export interface RegistryConfig {
    * default 7776000 = 90 days, 2 s to 10 years).
    */
   seatHistory: SeatHistoryPolicy
+  /**
+   * How long a sign-out policy's hour and minute last. Real time, unless FLEXSEAT_TEST_POLICY_SECONDS=1
+   * makes both count as seconds (a test-only setting, so that tests see a limit of "3 hours" end
+   * in 3 s; refused when NODE_ENV=production, and logged as a warning at start).
+   */
+  policyUnits: PolicyUnits
 }
 
 /** The command line or environment is not usable; the message says which option and why. */
@@ -195,6 +202,12 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     // At least etcd's minimum lease TTL (the records are put on a retention lease).
     retentionSeconds: whole('FLEXSEAT_SEAT_HISTORY_RETENTION_SECONDS', 90 * 86_400, 2, 3_650 * 86_400),
   }
+  const policySeconds = text('FLEXSEAT_TEST_POLICY_SECONDS')
+  if (policySeconds !== undefined && policySeconds !== '0' && policySeconds !== '1') throw new RegistryConfigError(`FLEXSEAT_TEST_POLICY_SECONDS: "${policySeconds}" is not 0 or 1`)
+  if (policySeconds === '1' && env['NODE_ENV'] === 'production') {
+    throw new RegistryConfigError('FLEXSEAT_TEST_POLICY_SECONDS=1 (policy hours and minutes counted as seconds) is for tests only and refused with NODE_ENV=production')
+  }
+  const policyUnits = policySeconds === '1' ? SECOND_UNITS : REAL_UNITS
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new RegistryConfigError(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -215,6 +228,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     callList,
     sessions,
     seatHistory,
+    policyUnits,
     deskThrottle,
     logLevel,
     tls: await loadTls(env, cwd),

@@ -1,7 +1,7 @@
 import { type ChannelCredentials, credentials as channelCredentials, Metadata, type MethodDefinition, Server, ServerCredentials } from '@grpc/grpc-js'
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
-import { BranchServiceService, CallListServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, readDescriptorSet, SeatServiceService, SessionServiceService, ReportServiceService } from '@flexseat/proto'
+import { BranchServiceService, CallListServiceService, ClusterServiceService, DirectoryServiceService, DirectorySyncServiceService, ReportServiceService, readDescriptorSet, SeatPolicyServiceService, SeatServiceService, SessionServiceService } from '@flexseat/proto'
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check'
 import type { Logger } from 'pino'
 import { Authenticator, type TokenEntry } from './auth'
@@ -10,6 +10,7 @@ import { branchService } from './branch-service'
 import { callListService } from './call-list-service'
 import { clusterService } from './cluster-service'
 import { directoryService } from './directory-service'
+import { seatPolicyService } from './seat-policy-service'
 import { directorySyncService } from './directory-sync-service'
 import { unavailable } from './errors'
 import { LeaderForwarder } from './leader-forwarder'
@@ -21,7 +22,7 @@ import type { ServedCore } from './served-core'
 import type { ServiceContext } from './service-handlers'
 
 /** Fully qualified names of the registry's services, as health checking and reflection name them. */
-export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService', 'flexseat.v1.CallListService', 'flexseat.v1.SessionService', 'flexseat.v1.ReportService'] as const
+export const REGISTRY_SERVICE_NAMES = ['flexseat.v1.SeatService', 'flexseat.v1.DirectoryService', 'flexseat.v1.ClusterService', 'flexseat.v1.BranchService', 'flexseat.v1.DirectorySyncService', 'flexseat.v1.CallListService', 'flexseat.v1.SessionService', 'flexseat.v1.ReportService', 'flexseat.v1.SeatPolicyService'] as const
 
 /** PEM material of the server's TLS (and of the channels it forwards writes on). */
 export interface TlsMaterial {
@@ -106,6 +107,7 @@ export class RegistryServer {
     server.addService(decodingStrictly(CallListServiceService), callListService(context))
     server.addService(decodingStrictly(SessionServiceService), sessionService(context))
     server.addService(decodingStrictly(ReportServiceService), reportService(context))
+    server.addService(decodingStrictly(SeatPolicyServiceService), seatPolicyService(context))
     this.#health = new HealthImplementation(Object.fromEntries(['', ...REGISTRY_SERVICE_NAMES].map((name) => [name, 'NOT_SERVING' as ServingStatus])))
     this.#health.addToServer(server)
     new ReflectionService(loadFileDescriptorSetFromBuffer(readDescriptorSet())).addToServer(server)

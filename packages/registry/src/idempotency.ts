@@ -17,6 +17,8 @@ import {
   ResetPinResponse,
   ClearLockoutResponse,
   SetFunctionKeyProfileResponse,
+  SetSeatPolicyResponse,
+  DeleteSeatPolicyResponse,
   UnlockUserResponse,
   UpdateDeviceResponse,
   UpdateSiteResponse,
@@ -46,6 +48,8 @@ export interface WriteResponses {
   deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse
   unlockUser: UnlockUserResponse
   createSession: CreateSessionResponse
+  setSeatPolicy: SetSeatPolicyResponse
+  deleteSeatPolicy: DeleteSeatPolicyResponse
 }
 export type WriteMethod = keyof WriteResponses
 
@@ -68,6 +72,8 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   deleteFunctionKeyProfile: DeleteFunctionKeyProfileResponse,
   unlockUser: UnlockUserResponse,
   createSession: CreateSessionResponse,
+  setSeatPolicy: SetSeatPolicyResponse,
+  deleteSeatPolicy: DeleteSeatPolicyResponse,
 }
 
 /**

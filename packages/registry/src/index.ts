@@ -37,6 +37,17 @@ export {
 export type { InPartsOptions, TxnLimits, TxnSize } from './txn-limits'
 export { SeatExpiry } from './seat-expiry'
 export type { ExpiringSeat, SeatExpiryOptions } from './seat-expiry'
+// Sign-out policies (issue 19).
+export { isTimeZone, nextDailySignOut, wallClock } from './daily-sign-out'
+export { DEFAULT_POLICY, REAL_UNITS, SECOND_UNITS, resolvePolicy, seatDeadlines, validatePolicy } from './seat-policy'
+export type { PolicyLevels, PolicyUnits, ResolvedPolicy, SeatDeadlines, SeatPolicyRecord } from './seat-policy'
+export { seatEnd } from './seat-end'
+export { planSeatEnd } from './seats'
+export type { SeatContext } from './seats'
+export { TxnReader } from './fenced-writer'
+export { applyActivity } from './call-activity'
+export type { ActivityEvent } from './call-activity'
+export type { SeatEnd } from './seat-end'
 // The gRPC surface and process (server side).
 export { Authenticator, formatOnBehalfOf, loadTokensFile, mayCall, ON_BEHALF_OF_KEY, parseTokens, SESSION_KEY, sessionTokenOf, tokenDigest, TokensFileError } from './auth'
 export type { RpcName, TokenEntry } from './auth'

@@ -34,6 +34,10 @@
  *   (seat-history.ts), written with the seat and again when it ends, on a retention lease; the
  *   keys sort by start.
  * - `sessions/<sha256 of the token>` → a web portal session (sessions.ts), on a retention lease.
+ * - `policies/site/<site>`, `policies/department/<name>`, `policies/user/<user>` → a sign-out
+ *   policy (seat-policy.ts; the department name lower-cased and URI-encoded).
+ * - `activity/<user>` → the worker's calls in progress and last call activity (call-activity.ts),
+ *   which the leader's seat deadlines read (idle, deferral while in a call).
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -82,6 +86,9 @@ export class Keys {
    */
   occupancy(siteId: string): string { return `${this.prefix}occupancy/${siteId}/` }
   session(id: string): string { return `${this.prefix}sessions/${id}` }
+  policy(level: 'site' | 'department' | 'user', id: string): string { return `${this.prefix}policies/${level}/${id}` }
+  activity(userId: string): string { return `${this.prefix}activity/${userId}` }
+  get activities(): string { return `${this.prefix}activity/` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -130,6 +130,30 @@ export interface SeatRecord {
   via: 'phone' | 'admin' | 'softkey' | 'portal'
   /** Branches that still have to drop the worker's previous seat (invariant 4); absent when active. */
   pending?: PendingRecord[]
+  // Added with sign-out policies (issue 19, seat-policy.ts): computed at login from the effective
+  // policy; absent in seats written before, and for settings the policy leaves off.
+  /** ISO time of the daily sign-out (reason DAILY). */
+  dailyAt?: string
+  /** The policy's local daily sign-out time ("19:00"), for the desk's messages. */
+  dailySignOut?: string
+  /** Idle limit in seconds (reason IDLE): no call to or from the worker at the desk for that long. */
+  idleSeconds?: number
+  /** An end due during a call waits for the call's end, at most this many seconds; absent: it does not wait. */
+  deferSeconds?: number
+  /** The desk is warned this many seconds before a scheduled end. */
+  warnSeconds?: number
+}
+
+/**
+ * Stored at `activity/<user>` (call-activity.ts): the worker's calls in progress at the desk they
+ * sit at, as the SIP nodes report them, and when the last one ended. Not part of the seat record,
+ * so that calls do not change the seat epoch.
+ */
+export interface ActivityRecord {
+  /** The calls in progress, by call id: the site that reported each, and since when (ISO). */
+  calls: Record<string, { siteId: string; since: string }>
+  /** ISO time of the last call start or end. */
+  lastActivity: string
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -335,6 +359,10 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     via: seatVia(record.via),
     epoch,
     pending: (record.pending ?? []).map((p) => ({ siteId: p.siteId, deviceId: p.deviceId, epoch: p.epoch, since: new Date(p.since), traceParent: p.traceParent ?? '' })),
+    dailySignOutAt: record.dailyAt === undefined ? undefined : new Date(record.dailyAt),
+    idleSeconds: record.idleSeconds ?? 0,
+    dailySignOut: record.dailySignOut ?? '',
+    warnSeconds: record.warnSeconds ?? 0,
   }
 }
 

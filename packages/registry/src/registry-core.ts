@@ -90,11 +90,22 @@ import {
   type UpdateUserResponse,
   type WatchSeatsRequest,
   type WatchSeatsResponse,
+  type DeleteSeatPolicyRequest,
+  type DeleteSeatPolicyResponse,
+  type GetEffectiveSeatPolicyRequest,
+  type GetEffectiveSeatPolicyResponse,
+  type GetSeatPolicyRequest,
+  type GetSeatPolicyResponse,
+  type SetSeatPolicyRequest,
+  type SetSeatPolicyResponse,
+  type ReportCallActivityRequest,
+  type ReportCallActivityResponse,
 } from '@flexseat/proto'
 import { type DirectoryReader, type DirectorySyncConfig, LdapDirectory } from '@flexseat/directory-sync'
 import type { Meter } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { CallList, type CallListPolicy, DEFAULT_CALL_LIST } from './call-list'
+import { reportActivity, validateActivity } from './call-activity'
 import type { Caller } from './caller'
 import { SignInTelemetry, type SignInVia } from './sign-in-events'
 import { RetentionLease } from './retention-lease'
@@ -132,8 +143,9 @@ import { ConfirmationLeases } from './confirmation-leases'
 import { DirectorySyncHost } from './directory-sync-host'
 import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord, deskPausedUntil } from './desk-throttle'
 import { RegistryError, invalidArgument, unavailable } from './errors'
-import { FencedWriter, type TxnReader, type WritePlan, readKeys } from './fenced-writer'
-import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint, fingerprint } from './idempotency'
+import { FencedWriter, TxnReader, type WritePlan, readKeys } from './fenced-writer'
+import { type PolicyUnits, type SeatPolicyRecord, planDeletePolicy, planSetPolicy, policyKey, toSeatPolicy, validScope, validatePolicy } from './seat-policy'
+import { RequestLease, type WriteMethod, type WriteResponses, callFingerprint } from './idempotency'
 import { Keys } from './keys'
 import { type Op, parseJson, prefixEnd, retryRead } from './kv'
 import { type LeaderInfo, Leadership } from './leadership'
@@ -144,13 +156,14 @@ import { PinTelemetry } from './pin-events'
 import { DEFAULT_SCRYPT, type ScryptParams, hashPin, verifyPin } from './pin-hash'
 import { PrefetchHints } from './prefetch-hints'
 import { Presence, type PresenceRecord } from './presence'
-import { type SeatRecord, type UserRecord, toSeat } from './records'
+import { type ActivityRecord, type SeatRecord, type UserRecord, toSeat } from './records'
 import { RegistryReads } from './registry-reads'
 import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
-import { type SeatContext, loginPrefetch, planExpiry, planLogin, planLogout, signInVia } from './seats'
+import { type SeatContext, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
+import { seatEnd } from './seat-end'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
 
@@ -218,6 +231,11 @@ export interface RegistryCoreOptions {
   passwordChecker?: PasswordChecker
   /** The seat history's bound per worker and retention (default 500 records, 90 days; seat-history.ts). */
   seatHistory?: SeatHistoryPolicy
+  /**
+   * How long a sign-out policy's hour and minute last (default real time; tests: SECOND_UNITS,
+   * from FLEXSEAT_TEST_POLICY_SECONDS, which config.ts refuses with NODE_ENV=production).
+   */
+  policyUnits?: PolicyUnits
 }
 
 /** Options of {@link RegistryCore.login}. */
@@ -299,7 +317,7 @@ export class RegistryCore extends EventEmitter {
     this.#ttl = o.leaseTtlSeconds ?? 3
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) throw new Error(`leaseTtlSeconds must be a whole number of seconds >= 1: ${this.#ttl}`)
     this.#logger = o.logger.child({ site: o.instance.siteId, instance: o.instance.id })
-    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints() }
+    this.#ctx = { keys: this.#keys, lockout: o.lockout ?? DEFAULT_LOCKOUT, deskThrottle: o.deskThrottle ?? DEFAULT_DESK_THROTTLE, now: o.clock ?? Date.now, hints: new PrefetchHints(), ...(o.policyUnits === undefined ? {} : { policyUnits: o.policyUnits }) }
     this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#signIns = new SignInTelemetry(this.#logger, o.meter)
     this.#history = new SeatHistory({ etcd: o.etcd, keys: this.#keys, policy: o.seatHistory ?? DEFAULT_SEAT_HISTORY, clock: this.#ctx.now })
@@ -330,21 +348,24 @@ export class RegistryCore extends EventEmitter {
       ...(o.txnLimits ? { limits: o.txnLimits } : {}),
       leases: { [SEAT_HISTORY_LEASE]: historyLease, [SESSION_LEASE]: sessionLease },
     })
+    // Seat deadlines (seat-end.ts: time limit, daily sign-out, idle, deferred during calls): the
+    // scan computes every seat's next end from `seats/` and `activity/`; the release is a fenced
+    // transaction compared on the seat's revision, so it happens once whichever leader runs it.
     this.#expiry = new SeatExpiry({
       logger: this.#logger,
       clock: this.#ctx.now,
       scan: async () => {
-        const seats = this.#keys.seats
-        const res = await this.#etcd.kv.range({ key: Buffer.from(seats), range_end: prefixEnd(seats) })
-        return res.kvs.flatMap((kv) => {
+        const [seats, activity] = await Promise.all([this.#keys.seats, this.#keys.activities].map((prefix) => this.#etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })))
+        const calls = new Map(activity!.kvs.map((kv) => [kv.key.toString('utf8').slice(this.#keys.activities.length), parseJson<ActivityRecord>(kv)]))
+        return seats!.kvs.flatMap((kv) => {
           const seat = parseJson<SeatRecord>(kv)
-          return seat.expiresAt ? [{ userId: seat.userId, epoch: kv.mod_revision, expiresAt: new Date(seat.expiresAt) }] : []
+          const end = seatEnd(seat, calls.get(seat.userId))
+          return end === undefined ? [] : [{ userId: seat.userId, epoch: kv.mod_revision, expiresAt: new Date(end.at) }]
         })
       },
       release: async (seat) => {
-        await this.#writer.write('logout', `expire:${seat.userId}:${seat.epoch}`, fingerprint('logout', { expire: seat.userId, epoch: seat.epoch }), (read) =>
-          planExpiry(this.#ctx, seat.userId, seat.epoch, read),
-        )
+        const { outcome } = await this.#writer.apply('seat end', (read) => planSeatEnd(this.#ctx, seat.userId, seat.epoch, read))
+        if (outcome instanceof RegistryError) throw outcome
       },
     })
     this.#confirmationTtl = o.confirmationLeaseSeconds ?? 5
@@ -511,7 +532,8 @@ export class RegistryCore extends EventEmitter {
       },
     )
     this.#signIns.report(via, { response: res })
-    if (res.seat?.expiresAt) this.#expiry.note(res.seat.expiresAt)
+    for (const at of [res.seat?.expiresAt, res.seat?.dailySignOutAt]) if (at) this.#expiry.note(at)
+    if (res.seat !== undefined && res.seat.idleSeconds > 0) this.#expiry.note(new Date((res.seat.since?.getTime() ?? Date.now()) + res.seat.idleSeconds * 1_000))
     if (res.seat !== undefined && res.seat.pending.length > 0) return this.#untilActive(res, options.deadline)
     return res
   }
@@ -720,6 +742,20 @@ export class RegistryCore extends EventEmitter {
     const calls = this.#callList.validate(req, caller)
     this.#mustLead()
     return this.#leaderWork(() => this.#callList.report(calls))
+  }
+
+  /**
+   * Applies the call activity a branch's node reports (see CallListService.ReportCallActivity and
+   * call-activity.ts), then wakes the seat deadlines: a call that ended may end a deferred seat
+   * now, one that started restarts the idle time.
+   */
+  async reportCallActivity(req: ReportCallActivityRequest, caller: Caller): Promise<ReportCallActivityResponse> {
+    this.#mayWrite(caller)
+    const events = validateActivity(req, caller)
+    this.#mustLead()
+    await this.#leaderWork(() => reportActivity(this.#writer, this.#keys, events, this.#ctx.now))
+    if (events.length > 0) this.#expiry.note(new Date(this.#ctx.now()))
+    return {}
   }
 
   /** A worker's calls, newest first (see CallListService.ListCalls for who may read which). */
@@ -958,6 +994,46 @@ export class RegistryCore extends EventEmitter {
 
   async listSites(req: ListSitesRequest): Promise<ListSitesResponse> {
     return this.#reads.listSites(req)
+  }
+
+  // ---- sign-out policies (seat-policy.ts) ----
+
+  /** Replaces the policy of one scope (see SeatPolicyService.SetSeatPolicy). Validates it whole first. */
+  async setSeatPolicy(req: SetSeatPolicyRequest, caller: Caller): Promise<SetSeatPolicyResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const scope = validScope(req.scope)
+    const record = validatePolicy(req.policy)
+    return this.#write('setSeatPolicy', req, caller, (read) => planSetPolicy(this.#keys, scope, record, read))
+  }
+
+  async deleteSeatPolicy(req: DeleteSeatPolicyRequest, caller: Caller): Promise<DeleteSeatPolicyResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    const scope = validScope(req.scope)
+    return this.#write('deleteSeatPolicy', req, caller, (read) => planDeletePolicy(this.#keys, scope, read))
+  }
+
+  async getSeatPolicy(req: GetSeatPolicyRequest): Promise<GetSeatPolicyResponse> {
+    const key = policyKey(this.#keys, validScope(req.scope))
+    return this.#read(async () => {
+      const kv = (await readKeys(this.#etcd, [key])).get(key)
+      return { policy: toSeatPolicy(kv === undefined ? undefined : parseJson<SeatPolicyRecord>(kv)) }
+    })
+  }
+
+  /** The policy a worker gets at a site's desks (default their home site), and where each value came from. */
+  async getEffectiveSeatPolicy(req: GetEffectiveSeatPolicyRequest): Promise<GetEffectiveSeatPolicyResponse> {
+    v.id(req.userId, 'user_id')
+    if (req.siteId !== '') v.id(req.siteId, 'site_id')
+    return this.#read(async () => {
+      const read = new TxnReader(this.#etcd)
+      const user = await read.json<UserRecord>(this.#keys.user(req.userId))
+      if (!user) throw new RegistryError(ErrorCode.ERROR_CODE_USER_NOT_FOUND, `no user "${req.userId}"`)
+      const siteId = req.siteId === '' ? user.value.homeSiteId : req.siteId
+      if ((await read.get(this.#keys.site(siteId))) === undefined) throw new RegistryError(ErrorCode.ERROR_CODE_SITE_NOT_FOUND, `no site "${siteId}"`)
+      return { policy: await effectivePolicy(read, this.#keys, user.value, siteId) }
+    })
   }
 
   // ---- directory sync ----

@@ -60,6 +60,7 @@ export class RegistryProcess {
     if (config.advertiseAddress === undefined && /^(0\.0\.0\.0|\[?::\]?):/.test(server.address)) {
       logger.warn({ address: server.address }, 'listening on a wildcard address without FLEXSEAT_ADVERTISE_ADDRESS: other instances cannot forward writes here')
     }
+    if (config.policyUnits.hourMs !== 3_600_000) logger.warn('FLEXSEAT_TEST_POLICY_SECONDS=1: sign-out policy hours and minutes count as seconds (tests only)')
     const etcd = createEtcdClient(config.etcdEndpoints)
     let core: RegistryCore
     try {
@@ -79,6 +80,7 @@ export class RegistryProcess {
         callList: config.callList,
         sessions: config.sessions,
         seatHistory: config.seatHistory,
+        policyUnits: config.policyUnits,
         ...(config.directorySync === undefined ? {} : { directorySync: { config: config.directorySync } }),
         deskThrottle: config.deskThrottle,
         logger,

@@ -1,4 +1,4 @@
-import { ErrorCode, type LoginRequest, type LoginResponse, type LogoutResponse, ReleaseReason, type Seat } from '@flexseat/proto'
+import { type EffectiveSeatPolicy, ErrorCode, type LoginRequest, PolicyLevel, type LoginResponse, type LogoutResponse, ReleaseReason, type Seat } from '@flexseat/proto'
 import { traceHeaders } from '@flexseat/telemetry'
 import type { Caller } from './caller'
 import { RegistryError } from './errors'
@@ -9,7 +9,9 @@ import { DEFAULT_DESK_THROTTLE, type DeskThrottlePolicy, type DeskThrottleRecord
 import { type Lock, type LockoutPolicy, type LockoutRecord, lockFor, recordFailure, recordSuccess } from './lockout'
 import { withPinEvent } from './pin-events'
 import { verifyPin } from './pin-hash'
-import type { DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, UserRecord } from './records'
+import type { ActivityRecord, DeviceRecord, PendingRecord, ReleaseRecord, RevocationIndexRecord, RevokingRecord, SeatRecord, SiteRecord, UserRecord } from './records'
+import { seatEnd } from './seat-end'
+import { type PolicyUnits, type SeatPolicyRecord, departmentKey, policyKey, resolvePolicy, seatDeadlines } from './seat-policy'
 import { toSeat } from './records'
 import type { PrefetchHints } from './prefetch-hints'
 import { leaveRevocations, mergePending } from './revocations'
@@ -29,6 +31,8 @@ export interface SeatContext {
    * the oldest beyond `size`. Without it no login trims (records are still written).
    */
   history?: { size: number; keysOf(userId: string): Promise<string[]> }
+  /** How long a policy's hour and minute last (seat-policy.ts; default real time). */
+  policyUnits?: PolicyUnits
 }
 
 /** Whose seat a logout or a lookup means. */
@@ -312,8 +316,9 @@ export async function planLogin(
     }
   }
   const pending = await pendingOfNewSeat(read, keys, userId, current, revoking, newSite, crossesSites, now, ops)
-  const max = user.value.maxSeatHours
-  const hours = req.durationHours > 0 ? (max > 0 ? Math.min(req.durationHours, max) : req.durationHours) : max
+  // The seat's deadlines, from the effective policy of the worker at the desk's site (issue 19).
+  const policy = await effectivePolicy(read, keys, user.value, newSite)
+  const deadlines = seatDeadlines(policy, now, req.durationHours, ctx.policyUnits)
   const seat: SeatRecord = {
     userId,
     extension: user.value.extension,
@@ -321,9 +326,13 @@ export async function planLogin(
     deviceId: req.deviceId,
     siteId: device.value.siteId,
     since: new Date(now).toISOString(),
-    ...(hours > 0 ? { expiresAt: new Date(now + hours * 3_600_000).toISOString() } : {}),
+    ...(deadlines.expiresAt === undefined ? {} : { expiresAt: deadlines.expiresAt }),
     via: signInVia(caller),
     ...(pending.length > 0 ? { pending } : {}),
+    ...(deadlines.dailyAt === undefined ? {} : { dailyAt: deadlines.dailyAt, dailySignOut: deadlines.dailySignOut }),
+    ...(deadlines.idleSeconds === undefined ? {} : { idleSeconds: deadlines.idleSeconds }),
+    ...(deadlines.deferSeconds === undefined || (deadlines.expiresAt === undefined && deadlines.dailyAt === undefined && deadlines.idleSeconds === undefined) ? {} : { deferSeconds: deadlines.deferSeconds }),
+    ...(deadlines.warnSeconds === undefined ? {} : { warnSeconds: deadlines.warnSeconds }),
   }
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
   ops.push({ type: 'put', key: keys.seat(userId), value: seat })
@@ -406,15 +415,39 @@ export async function planLogout(ctx: SeatContext, target: SeatTarget, reason: R
 }
 
 /**
- * Plans the release of an expired seat: only the seat at `epoch`, and only once it has
- * expired (a later login of the same user is a new seat with its own limit).
+ * The effective sign-out policy of `user` at a desk of `siteId` (seat-policy.ts), read through the
+ * transaction: the site's record (its time zone) and the site's, department's and user's policies
+ * (one round trip).
  */
-export async function planExpiry(ctx: SeatContext, userId: string, epoch: string, read: TxnReader): Promise<WritePlan<LogoutResponse>> {
+export async function effectivePolicy(read: TxnReader, keys: Keys, user: UserRecord, siteId: string): Promise<EffectiveSeatPolicy> {
+  const department = user.department.trim() === '' ? undefined : user.department
+  const sitePolicy = policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_SITE, id: siteId })
+  const userPolicy = policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_USER, id: user.id })
+  const departmentPolicy = department === undefined ? undefined : policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: departmentKey(department) })
+  await read.prefetch([keys.site(siteId), sitePolicy, userPolicy, ...(departmentPolicy === undefined ? [] : [departmentPolicy])])
+  const site = await read.json<SiteRecord>(keys.site(siteId))
+  return resolvePolicy({
+    site: { id: siteId, timezone: site?.value.timezone || 'UTC', policy: (await read.json<SeatPolicyRecord>(sitePolicy))?.value },
+    department: department === undefined || departmentPolicy === undefined ? undefined : { name: department, policy: (await read.json<SeatPolicyRecord>(departmentPolicy))?.value },
+    user: { id: user.id, maxSeatHours: user.maxSeatHours, policy: (await read.json<SeatPolicyRecord>(userPolicy))?.value },
+  })
+}
+
+/**
+ * Plans the end of a seat by its policy (seat-end.ts): only the seat at `epoch`, and only once
+ * its end has come (a later login of the same user is a new seat with its own deadlines; a call
+ * in progress may have deferred it). The seat and `activity/<user>` are read through the
+ * transaction, so a seat that changed, or a call that started, in between fails the commit and
+ * the plan runs again; a seat already ended is a no-op: an end happens once, whichever leader
+ * applies it.
+ */
+export async function planSeatEnd(ctx: SeatContext, userId: string, epoch: string, read: TxnReader): Promise<WritePlan<LogoutResponse>> {
+  await read.prefetch([ctx.keys.seat(userId), ctx.keys.activity(userId)])
   const seat = await read.json<SeatRecord>(ctx.keys.seat(userId))
   const now = ctx.now()
-  if (!seat || seat.revision !== epoch || seat.value.expiresAt === undefined || Date.parse(seat.value.expiresAt) > now) {
-    return { ops: [], outcome: { released: undefined } }
-  }
-  const ops = await releaseOps(read, ctx.keys, seat.value, seat.revision, ReleaseReason.RELEASE_REASON_EXPIRED, now)
+  if (!seat || seat.revision !== epoch) return { ops: [], outcome: { released: undefined } }
+  const end = seatEnd(seat.value, (await read.json<ActivityRecord>(ctx.keys.activity(userId)))?.value)
+  if (end === undefined || end.at > now) return { ops: [], outcome: { released: undefined } }
+  const ops = await releaseOps(read, ctx.keys, seat.value, seat.revision, end.reason, now)
   return { ops, outcome: { released: toSeat(seat.value, seat.revision) } }
 }

@@ -60,6 +60,11 @@ export interface ServedCore {
   listFunctionKeyProfiles(request: p.ListFunctionKeyProfilesRequest, caller: Caller): Promise<p.ListFunctionKeyProfilesResponse>
   getSite(request: p.GetSiteRequest, caller: Caller): Promise<p.GetSiteResponse>
   listSites(request: p.ListSitesRequest, caller: Caller): Promise<p.ListSitesResponse>
+  reportCallActivity(request: p.ReportCallActivityRequest, caller: Caller): Promise<p.ReportCallActivityResponse>
+  setSeatPolicy(request: p.SetSeatPolicyRequest, caller: Caller): Promise<p.SetSeatPolicyResponse>
+  deleteSeatPolicy(request: p.DeleteSeatPolicyRequest, caller: Caller): Promise<p.DeleteSeatPolicyResponse>
+  getSeatPolicy(request: p.GetSeatPolicyRequest): Promise<p.GetSeatPolicyResponse>
+  getEffectiveSeatPolicy(request: p.GetEffectiveSeatPolicyRequest): Promise<p.GetEffectiveSeatPolicyResponse>
   getClusterStatus(request: p.GetClusterStatusRequest, caller: Caller): Promise<p.GetClusterStatusResponse>
   /** `options.deadline`: the call's deadline (ms since epoch), which bounds the wait for the run. */
   syncDirectory(request: p.SyncDirectoryRequest, caller: Caller, options?: { deadline?: number }): Promise<p.SyncDirectoryResponse>

@@ -14,7 +14,8 @@
  * direction and the worker, so it is the same every time this call is recorded.
  */
 import { createHash } from 'node:crypto'
-import { CallDirection, type CallRecord } from '@flexseat/proto'
+import { CallDirection, type CallRecord, type DialogEvent, DialogState } from '@flexseat/proto'
+import type { ActivitySink } from './activity-reporter'
 import type { CallDesk, CallFacts } from './call-router'
 
 /** Where the records of ended calls go (call-reporter.ts). */
@@ -43,12 +44,19 @@ export class CallLog {
   #answeredAt: number | undefined
   #answeredBy: CallDesk | undefined
   #done = false
+  readonly #activity: ActivitySink | undefined
 
-  constructor(sink: CallSink, start: CallStart, facts: CallFacts, now: () => number = Date.now) {
+  /**
+   * `activity`: where the call's dialog events go as it happens (activity-reporter.ts): EARLY now,
+   * CONFIRMED when answered, TERMINATED when it ends, for the calling worker and the worker called.
+   */
+  constructor(sink: CallSink, start: CallStart, facts: CallFacts, now: () => number = Date.now, activity?: ActivitySink) {
     this.#sink = sink
     this.#start = start
     this.#facts = facts
     this.#now = now
+    this.#activity = activity
+    this.#report(DialogState.DIALOG_STATE_EARLY)
   }
 
   /** The callee answered (at `desk`, when the call rang several). */
@@ -56,13 +64,34 @@ export class CallLog {
     if (this.#answeredAt !== undefined) return
     this.#answeredAt = this.#now()
     this.#answeredBy = desk ?? this.#facts.desk
+    this.#report(DialogState.DIALOG_STATE_CONFIRMED)
   }
 
   /** The call ended (answered or not): the records go to the sink. Later calls do nothing. */
   ended(): void {
     if (this.#done) return
     this.#done = true
+    this.#report(DialogState.DIALOG_STATE_TERMINATED)
     this.#sink.add(this.records(this.#now()))
+  }
+
+  /** The dialog events of this call in `state`, for the calling worker and the worker called. */
+  dialogEvents(state: DialogState, at: number): DialogEvent[] {
+    const { caller, callee } = this.#facts
+    const callId = this.#start.callId
+    const events: DialogEvent[] = []
+    if (caller !== undefined) {
+      events.push({ callId, extension: caller.extension, userId: caller.userId, deviceId: caller.deviceId, state, direction: CallDirection.CALL_DIRECTION_OUTGOING, at: new Date(at) })
+    }
+    if (callee !== undefined) {
+      const desk = this.#answeredBy ?? this.#facts.desk
+      events.push({ callId, extension: callee.extension, userId: callee.userId, deviceId: desk?.deviceId ?? '', state, direction: CallDirection.CALL_DIRECTION_INCOMING, at: new Date(at) })
+    }
+    return events
+  }
+
+  #report(state: DialogState): void {
+    if (this.#activity !== undefined) this.#activity.activity(this.dialogEvents(state, this.#now()))
   }
 
   /** The records of the call as it went, if it ended at `endedAt`. */

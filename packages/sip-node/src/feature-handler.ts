@@ -39,6 +39,10 @@ export interface FeatureHandlerOptions {
   site: SiteConfig
   client: Pick<RegistryClient, 'login' | 'logout' | 'changePin'>
   seats: { byDevice(deviceId: string): Seat | undefined }
+  /** Every site, by id (their names in a takeover's confirmation; default: the ids). */
+  sites?: ReadonlyMap<string, SiteConfig>
+  /** The desks' labels for a takeover's confirmation (default: the device ids). */
+  directory?: { device(id: string): Promise<Device | undefined> }
   logger: Logger
   loginDeadlineMs?: number
   now?: () => number
@@ -50,6 +54,19 @@ export class FeatureHandler {
 
   constructor(options: FeatureHandlerOptions) {
     this.#o = options
+  }
+
+  /** "Amsterdam, desk 1": the site's name and the desk's label (or their ids when unknown). */
+  async #where(seat: Seat): Promise<string> {
+    const site = this.#o.sites?.get(seat.siteId)?.name ?? seat.siteId
+    let label = seat.deviceId
+    try {
+      const desk = await this.#o.directory?.device(seat.deviceId)
+      if (desk !== undefined && desk.label !== '') label = desk.label
+    } catch {
+      // The directory is unreachable: the id still says where.
+    }
+    return `${site}, ${label}`
   }
 
   /** Runs `code` for `device` and returns what to answer; never throws. */
@@ -65,11 +82,13 @@ export class FeatureHandler {
         return { kind: 'malformed', feature: code.feature }
       case 'login':
         try {
-          const { seat } = await client.login(
+          const { seat, revoked } = await client.login(
             { requestId: featureRequestId('login', device.id, invite), deviceId: device.id, extension: code.extension, pin: code.pin, durationHours: 0 },
             this.#o.loginDeadlineMs ?? LOGIN_DEADLINE_MS,
           )
-          return { kind: 'signed-in', extension: seat?.extension || code.extension, displayName: seat?.displayName ?? '' }
+          // A takeover: the confirmation names the seat it ended (another desk of the worker's).
+          const endedAt = revoked === undefined || revoked.deviceId === device.id ? undefined : await this.#where(revoked)
+          return { kind: 'signed-in', extension: seat?.extension || code.extension, displayName: seat?.displayName ?? '', ...(endedAt === undefined ? {} : { endedAt }) }
         } catch (error) {
           return { kind: 'failed', error, extension: code.extension }
         }

@@ -10,7 +10,8 @@ import type { FeatureCodeSet } from './feature-codes'
 
 /** How a feature code ended. */
 export type FeatureOutcome =
-  | { kind: 'signed-in'; extension: string; displayName: string }
+  /** `endedAt`: where the worker's previous seat, which this sign-in ended, was ("Amsterdam, desk 1"). */
+  | { kind: 'signed-in'; extension: string; displayName: string; endedAt?: string }
   | { kind: 'signed-out'; extension: string }
   | { kind: 'pin-changed'; extension: string }
   /** `*51` or `*52` at a phone nobody is signed in at. */
@@ -53,7 +54,7 @@ export function signedInText(extension: string, displayName: string): string {
 export function featureReply(outcome: FeatureOutcome, codes: FeatureCodeSet, now = Date.now()): FeatureReply {
   switch (outcome.kind) {
     case 'signed-in':
-      return reply(480, `Signed in as ${outcome.extension}`, signedInText(outcome.extension, outcome.displayName))
+      return reply(480, `Signed in as ${outcome.extension}`, signedInText(outcome.extension, outcome.displayName) + (outcome.endedAt === undefined ? '' : ` — signed out of ${outcome.endedAt}`))
     case 'signed-out':
       return reply(480, `Signed out ${outcome.extension}`, `${outcome.extension} signed out`)
     case 'pin-changed':

@@ -24,6 +24,8 @@ import {
   type RenewLeaseResponse,
   type ReportBindingsRequest,
   type ReportCallsRequest,
+  type ReportCallActivityRequest,
+  type ReportCallActivityResponse,
   type ReportCallsResponse,
   SeatServiceClient,
   serverStream,
@@ -297,6 +299,14 @@ export class RegistryClient {
    */
   async reportCalls(req: ReportCallsRequest): Promise<ReportCallsResponse> {
     return this.#call('ReportCalls', (e) => e.calls.reportCalls.bind(e.calls), req, 'once')
+  }
+
+  /**
+   * CallListService.ReportCallActivity: the workers' calls as they start, are answered and end
+   * (activity-reporter.ts). Repeated once on the next address: a repeated event changes nothing.
+   */
+  async reportCallActivity(req: ReportCallActivityRequest): Promise<ReportCallActivityResponse> {
+    return this.#call('ReportCallActivity', (e) => e.calls.reportCallActivity.bind(e.calls), req, 'once')
   }
 
   /**

@@ -78,13 +78,16 @@ export interface SeatNotifierOptions {
 }
 
 /** Why a seat left one of the branch's phones, as logged in `seat revoked`. */
-export type RevocationReason = 'moved' | 'bumped' | 'logout' | 'expired' | 'admin' | 'deleted' | 'directory' | 'resync'
+export type RevocationReason = 'moved' | 'bumped' | 'logout' | 'expired' | 'time-limit' | 'daily' | 'idle' | 'admin' | 'deleted' | 'directory' | 'resync'
 
 const REASONS: Partial<Record<ReleaseReason, RevocationReason>> = {
   [ReleaseReason.RELEASE_REASON_LOGOUT]: 'logout',
   [ReleaseReason.RELEASE_REASON_MOVED]: 'moved',
   [ReleaseReason.RELEASE_REASON_BUMPED]: 'bumped',
   [ReleaseReason.RELEASE_REASON_EXPIRED]: 'expired',
+  [ReleaseReason.RELEASE_REASON_TIME_LIMIT]: 'time-limit',
+  [ReleaseReason.RELEASE_REASON_DAILY]: 'daily',
+  [ReleaseReason.RELEASE_REASON_IDLE]: 'idle',
   [ReleaseReason.RELEASE_REASON_ADMIN]: 'admin',
   [ReleaseReason.RELEASE_REASON_DELETED]: 'deleted',
   [ReleaseReason.RELEASE_REASON_DIRECTORY]: 'directory',
@@ -342,6 +345,15 @@ export class SeatNotifier {
         return `${seat.extension} signed out by an administrator`
       case 'expired':
         return `${seat.extension} signed out: time limit reached`
+      // Sign-out policies (issue 19): the rule that ended the seat, as the seat recorded it.
+      case 'time-limit':
+        return seat.expiresAt === undefined || seat.since === undefined
+          ? `${seat.extension} signed out: time limit reached`
+          : `${seat.extension} signed out: time limit ${durationText(seat.expiresAt.getTime() - seat.since.getTime())}`
+      case 'daily':
+        return seat.dailySignOut === '' ? `${seat.extension} signed out: daily sign-out` : `${seat.extension} signed out: daily sign-out ${seat.dailySignOut.slice(0, 5)}`
+      case 'idle':
+        return `${seat.extension} signed out: idle ${durationText(seat.idleSeconds * 1_000)}`
       case 'directory':
         return `${seat.extension} signed out by the directory`
       default:
@@ -361,6 +373,13 @@ export class SeatNotifier {
     }
     return `${site}, ${label}`
   }
+}
+
+/** A span of time as a desk shows it: "8 h", "30 min", or seconds ("3 s") below a minute or when not whole. */
+export function durationText(ms: number): string {
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000} h`
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`
+  return `${Math.round(ms / 1_000)} s`
 }
 
 /** The tracer of the node's spans. */

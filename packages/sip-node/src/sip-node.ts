@@ -34,6 +34,8 @@ import { DirectoryCache } from './directory-cache'
 import { ConfirmationLease } from './confirmation-lease'
 import { RegistryCallError } from './errors'
 import { BackToBackCall, type CallOutcomeListener } from './back-to-back-call'
+import { ActivityReporter } from './activity-reporter'
+import { SeatWarnings } from './seat-warnings'
 import { CallLog } from './call-log'
 import { CallReporter } from './call-reporter'
 import { GEOLOCATION_HEADER, GEOLOCATION_ROUTING_HEADER, withLocation } from './emergency-location'
@@ -104,6 +106,8 @@ export class SipNode {
   readonly #notifier: SeatNotifier
   readonly #reporter: BindingReporter
   readonly #calls: CallReporter
+  readonly #activity: ActivityReporter
+  readonly #warnings: SeatWarnings
   readonly #securityDesk: SecurityDesk
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
@@ -161,15 +165,17 @@ export class SipNode {
       logger,
     })
     this.#calls = CallReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
+    this.#activity = ActivityReporter.start({ client, siteId: site.id, nodeId: config.nodeId, logger })
     this.#trunk = new TrunkVerifier({ secret: config.trunkSecret, siteId: site.id })
     const binding = (deviceId: string): { contact: string } | undefined => this.registrar.binding(deviceId)
     this.router = new CallRouter({ site, sites: config.sites, seats: view, lease, directory, binding, trunkSecret: config.trunkSecret })
-    this.#features = new FeatureHandler({ site, client, seats: view, logger })
+    this.#features = new FeatureHandler({ site, client, seats: view, logger, sites: config.sites, directory })
     this.#messenger = new PhoneMessenger({ srf, domain: site.sip.domain, binding, logger })
     this.#metrics.observeBans(() => guard.bannedSources)
     this.#metrics.observe({ leaseActive: () => lease.active, phonesRegistered: () => this.registrar.size })
     this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
+    this.#warnings = SeatWarnings.start({ site, view, messenger: this.#messenger, logger })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -265,11 +271,13 @@ export class SipNode {
       await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
       this.#disconnect()
       this.#notifier.stop()
+      this.#warnings.stop()
       // While the lease is still held: the changes not reported yet (the bindings stay in the
       // cluster: a restarted node restores them).
       await settleWithin(this.#reporter.stop(), STOP_REPORT_MS)
       // The calls that ended (those the stop above cut short included) reach the call lists.
       await settleWithin(this.#calls.stop(), STOP_REPORT_MS)
+      await settleWithin(this.#activity.stop(), STOP_REPORT_MS)
       await this.#lease.stop()
       await this.#stream.stop()
       this.#directory.stop()
@@ -529,6 +537,8 @@ export class SipNode {
       this.#calls,
       { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label } },
       facts,
+      Date.now,
+      this.#activity,
     )
   }
 

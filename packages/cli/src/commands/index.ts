@@ -5,6 +5,7 @@ import { DEVICE_COMMANDS } from './device'
 import { DIRECTORY_COMMANDS } from './directory'
 import { LOGS_COMMANDS } from './logs'
 import { PHONE_COMMANDS } from './phones'
+import { POLICY_COMMANDS } from './policy'
 import { PROFILE_COMMANDS } from './profile'
 import { REPORT_COMMANDS } from './report'
 import { SEAT_COMMANDS } from './seat'
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...PROFILE_COMMANDS,
   ...SITE_COMMANDS,
   ...SEAT_COMMANDS,
+  ...POLICY_COMMANDS,
   ...PHONE_COMMANDS,
   ...CALLS_COMMANDS,
   ...REPORT_COMMANDS,

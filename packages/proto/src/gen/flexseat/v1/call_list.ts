@@ -24,6 +24,55 @@ export const protobufPackage = "flexseat.v1";
 
 export const protobufFileName = "flexseat/v1/call_list.proto";
 
+/** The state of one dialog (RFC 4235 section 3.7.1, without "trying" and "proceeding"). */
+export enum DialogState {
+  DIALOG_STATE_UNSPECIFIED = 0,
+  /** DIALOG_STATE_EARLY - Ringing: the call was routed to or from the worker and is not answered yet. */
+  DIALOG_STATE_EARLY = 1,
+  /** DIALOG_STATE_CONFIRMED - Answered. */
+  DIALOG_STATE_CONFIRMED = 2,
+  /** DIALOG_STATE_TERMINATED - Ended, answered or not. */
+  DIALOG_STATE_TERMINATED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function dialogStateFromJSON(object: any): DialogState {
+  switch (object) {
+    case 0:
+    case "DIALOG_STATE_UNSPECIFIED":
+      return DialogState.DIALOG_STATE_UNSPECIFIED;
+    case 1:
+    case "DIALOG_STATE_EARLY":
+      return DialogState.DIALOG_STATE_EARLY;
+    case 2:
+    case "DIALOG_STATE_CONFIRMED":
+      return DialogState.DIALOG_STATE_CONFIRMED;
+    case 3:
+    case "DIALOG_STATE_TERMINATED":
+      return DialogState.DIALOG_STATE_TERMINATED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DialogState.UNRECOGNIZED;
+  }
+}
+
+export function dialogStateToJSON(object: DialogState): string {
+  switch (object) {
+    case DialogState.DIALOG_STATE_UNSPECIFIED:
+      return "DIALOG_STATE_UNSPECIFIED";
+    case DialogState.DIALOG_STATE_EARLY:
+      return "DIALOG_STATE_EARLY";
+    case DialogState.DIALOG_STATE_CONFIRMED:
+      return "DIALOG_STATE_CONFIRMED";
+    case DialogState.DIALOG_STATE_TERMINATED:
+      return "DIALOG_STATE_TERMINATED";
+    case DialogState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Which way a call went, seen from the worker. */
 export enum CallDirection {
   CALL_DIRECTION_UNSPECIFIED = 0,
@@ -64,6 +113,35 @@ export function callDirectionToJSON(object: CallDirection): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+/** One change of one call of one extension. */
+export interface DialogEvent {
+  /** The SIP Call-ID of the call as it reached the reporting node (1 to 256 characters). */
+  callId: string;
+  /** The extension whose call it is (the worker's; for a busy lamp also a desk's own). */
+  extension: string;
+  /** The worker (empty for a desk's own extension: no worker, no sign-out policy). */
+  userId: string;
+  /** The desk the worker sits at (or the desk of the extension). */
+  deviceId: string;
+  state: DialogState;
+  /** Seen from the extension: INCOMING (it is called) or OUTGOING (it calls). */
+  direction: CallDirection;
+  /** When the change happened at the node. */
+  at: Date | undefined;
+}
+
+export interface ReportCallActivityRequest {
+  /** The reporting node's branch. */
+  siteId: string;
+  /** The reporting node (for logs). */
+  nodeId: string;
+  /** At most 1000 events, in the order they happened. */
+  events: DialogEvent[];
+}
+
+export interface ReportCallActivityResponse {
 }
 
 /** One call in a worker's list. */
@@ -133,6 +211,344 @@ export interface ListCallsResponse {
   /** Newest first. */
   calls: CallRecord[];
 }
+
+function createBaseDialogEvent(): DialogEvent {
+  return { callId: "", extension: "", userId: "", deviceId: "", state: 0, direction: 0, at: undefined };
+}
+
+export const DialogEvent: MessageFns<DialogEvent> = {
+  encode(message: DialogEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.extension !== "") {
+      writer.uint32(18).string(message.extension);
+    }
+    if (message.userId !== "") {
+      writer.uint32(26).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(34).string(message.deviceId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(40).int32(message.state);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(48).int32(message.direction);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialogEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialogEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.extension = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialogEvent {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      extension: isSet(object.extension) ? globalThis.String(object.extension) : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      state: isSet(object.state) ? dialogStateFromJSON(object.state) : 0,
+      direction: isSet(object.direction) ? callDirectionFromJSON(object.direction) : 0,
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: DialogEvent): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.extension !== "") {
+      obj.extension = message.extension;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.state !== 0) {
+      obj.state = dialogStateToJSON(message.state);
+    }
+    if (message.direction !== 0) {
+      obj.direction = callDirectionToJSON(message.direction);
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DialogEvent>): DialogEvent {
+    return DialogEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DialogEvent>): DialogEvent {
+    const message = createBaseDialogEvent();
+    message.callId = object.callId ?? "";
+    message.extension = object.extension ?? "";
+    message.userId = object.userId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.state = object.state ?? 0;
+    message.direction = object.direction ?? 0;
+    message.at = object.at ?? undefined;
+    return message;
+  },
+};
+
+function createBaseReportCallActivityRequest(): ReportCallActivityRequest {
+  return { siteId: "", nodeId: "", events: [] };
+}
+
+export const ReportCallActivityRequest: MessageFns<ReportCallActivityRequest> = {
+  encode(message: ReportCallActivityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.siteId !== "") {
+      writer.uint32(10).string(message.siteId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    for (const v of message.events) {
+      DialogEvent.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportCallActivityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportCallActivityRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.events.push(DialogEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportCallActivityRequest {
+    return {
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => DialogEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReportCallActivityRequest): unknown {
+    const obj: any = {};
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => DialogEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportCallActivityRequest>): ReportCallActivityRequest {
+    return ReportCallActivityRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportCallActivityRequest>): ReportCallActivityRequest {
+    const message = createBaseReportCallActivityRequest();
+    message.siteId = object.siteId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.events = object.events?.map((e) => DialogEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReportCallActivityResponse(): ReportCallActivityResponse {
+  return {};
+}
+
+export const ReportCallActivityResponse: MessageFns<ReportCallActivityResponse> = {
+  encode(_: ReportCallActivityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportCallActivityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportCallActivityResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReportCallActivityResponse {
+    return {};
+  },
+
+  toJSON(_: ReportCallActivityResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportCallActivityResponse>): ReportCallActivityResponse {
+    return ReportCallActivityResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReportCallActivityResponse>): ReportCallActivityResponse {
+    const message = createBaseReportCallActivityResponse();
+    return message;
+  },
+};
 
 function createBaseCallRecord(): CallRecord {
   return {
@@ -789,6 +1205,29 @@ export const CallListServiceService = {
     responseSerialize: (value: ListCallsResponse): Buffer => Buffer.from(ListCallsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListCallsResponse => ListCallsResponse.decode(value),
   },
+  /**
+   * ReportCallActivity tells the registry that workers' calls started, were answered or ended,
+   * as they happen (the call list's records come only once a call ended). The node where a call
+   * from a phone is routed reports both ends of it: the worker seated at the calling desk and the
+   * worker called, wherever they sit (a call routed to another branch over the trunk is reported
+   * by the branch it came from). The registry keeps, per worker, the calls in progress and when
+   * the last one started or ended (`activity/<user>` in etcd, so a new leader knows them): the
+   * sign-out policies' idle limit and their deferral of an end during a call read it
+   * (SeatPolicyService). Events for a call id already terminated are ignored; a report may be
+   * repeated. Shaped after RFC 4235's dialog states so that a later dialog-state subscription
+   * (busy lamps) can feed on the same reports. Roles: sip-node (for its own site), admin.
+   */
+  reportCallActivity: {
+    path: "/flexseat.v1.CallListService/ReportCallActivity" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportCallActivityRequest): Buffer =>
+      Buffer.from(ReportCallActivityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportCallActivityRequest => ReportCallActivityRequest.decode(value),
+    responseSerialize: (value: ReportCallActivityResponse): Buffer =>
+      Buffer.from(ReportCallActivityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportCallActivityResponse => ReportCallActivityResponse.decode(value),
+  },
 } as const;
 
 export interface CallListServiceServer extends UntypedServiceImplementation {
@@ -809,6 +1248,19 @@ export interface CallListServiceServer extends UntypedServiceImplementation {
    * (device_id may be empty).
    */
   listCalls: handleUnaryCall<ListCallsRequest, ListCallsResponse>;
+  /**
+   * ReportCallActivity tells the registry that workers' calls started, were answered or ended,
+   * as they happen (the call list's records come only once a call ended). The node where a call
+   * from a phone is routed reports both ends of it: the worker seated at the calling desk and the
+   * worker called, wherever they sit (a call routed to another branch over the trunk is reported
+   * by the branch it came from). The registry keeps, per worker, the calls in progress and when
+   * the last one started or ended (`activity/<user>` in etcd, so a new leader knows them): the
+   * sign-out policies' idle limit and their deferral of an end during a call read it
+   * (SeatPolicyService). Events for a call id already terminated are ignored; a report may be
+   * repeated. Shaped after RFC 4235's dialog states so that a later dialog-state subscription
+   * (busy lamps) can feed on the same reports. Roles: sip-node (for its own site), admin.
+   */
+  reportCallActivity: handleUnaryCall<ReportCallActivityRequest, ReportCallActivityResponse>;
 }
 
 export interface CallListServiceClient extends Client {
@@ -856,6 +1308,33 @@ export interface CallListServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListCallsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ReportCallActivity tells the registry that workers' calls started, were answered or ended,
+   * as they happen (the call list's records come only once a call ended). The node where a call
+   * from a phone is routed reports both ends of it: the worker seated at the calling desk and the
+   * worker called, wherever they sit (a call routed to another branch over the trunk is reported
+   * by the branch it came from). The registry keeps, per worker, the calls in progress and when
+   * the last one started or ended (`activity/<user>` in etcd, so a new leader knows them): the
+   * sign-out policies' idle limit and their deferral of an end during a call read it
+   * (SeatPolicyService). Events for a call id already terminated are ignored; a report may be
+   * repeated. Shaped after RFC 4235's dialog states so that a later dialog-state subscription
+   * (busy lamps) can feed on the same reports. Roles: sip-node (for its own site), admin.
+   */
+  reportCallActivity(
+    request: ReportCallActivityRequest,
+    callback: (error: ServiceError | null, response: ReportCallActivityResponse) => void,
+  ): ClientUnaryCall;
+  reportCallActivity(
+    request: ReportCallActivityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportCallActivityResponse) => void,
+  ): ClientUnaryCall;
+  reportCallActivity(
+    request: ReportCallActivityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportCallActivityResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -182,7 +182,10 @@ export interface User {
   homeSiteId: string;
   /** May sit at desks of sites other than the home site. */
   roamingAllowed: boolean;
-  /** Seats of this user end after this many hours (0: no limit). */
+  /**
+   * Seats of this user end after this many hours (0: no limit). Read as the user's policy
+   * max_hours (SeatPolicyService) when the user's own policy does not set max_hours.
+   */
   maxSeatHours: number;
   /** Where calls go while the worker is not seated: a SIP URI or an extension (optional). */
   fallback: string;

@@ -97,7 +97,12 @@ export enum ReleaseReason {
   RELEASE_REASON_MOVED = 2,
   /** RELEASE_REASON_BUMPED - Another worker signed in at this phone. */
   RELEASE_REASON_BUMPED = 3,
-  /** RELEASE_REASON_EXPIRED - The time limit of the seat ran out. */
+  /**
+   * RELEASE_REASON_EXPIRED - The time limit of the seat ran out. Written by registries before seat policies (issue 19);
+   * they now write RELEASE_REASON_TIME_LIMIT instead. Kept so that old history records read.
+   *
+   * @deprecated
+   */
   RELEASE_REASON_EXPIRED = 4,
   /** RELEASE_REASON_ADMIN - An administrator released the seat. */
   RELEASE_REASON_ADMIN = 5,
@@ -111,6 +116,15 @@ export enum ReleaseReason {
    * as the new seat.
    */
   RELEASE_REASON_SIGNED_IN_AGAIN = 8,
+  /**
+   * RELEASE_REASON_TIME_LIMIT - The seat's time limit ran out (Seat.expires_at: the policy's max_hours, or less when the
+   * login asked for less; SeatPolicyService).
+   */
+  RELEASE_REASON_TIME_LIMIT = 9,
+  /** RELEASE_REASON_DAILY - The daily sign-out of the policy (Seat.daily_sign_out_at). */
+  RELEASE_REASON_DAILY = 10,
+  /** RELEASE_REASON_IDLE - No call to or from the worker at the desk for the policy's idle time (Seat.idle_seconds). */
+  RELEASE_REASON_IDLE = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -143,6 +157,15 @@ export function releaseReasonFromJSON(object: any): ReleaseReason {
     case 8:
     case "RELEASE_REASON_SIGNED_IN_AGAIN":
       return ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN;
+    case 9:
+    case "RELEASE_REASON_TIME_LIMIT":
+      return ReleaseReason.RELEASE_REASON_TIME_LIMIT;
+    case 10:
+    case "RELEASE_REASON_DAILY":
+      return ReleaseReason.RELEASE_REASON_DAILY;
+    case 11:
+    case "RELEASE_REASON_IDLE":
+      return ReleaseReason.RELEASE_REASON_IDLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -170,6 +193,12 @@ export function releaseReasonToJSON(object: ReleaseReason): string {
       return "RELEASE_REASON_DIRECTORY";
     case ReleaseReason.RELEASE_REASON_SIGNED_IN_AGAIN:
       return "RELEASE_REASON_SIGNED_IN_AGAIN";
+    case ReleaseReason.RELEASE_REASON_TIME_LIMIT:
+      return "RELEASE_REASON_TIME_LIMIT";
+    case ReleaseReason.RELEASE_REASON_DAILY:
+      return "RELEASE_REASON_DAILY";
+    case ReleaseReason.RELEASE_REASON_IDLE:
+      return "RELEASE_REASON_IDLE";
     case ReleaseReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -281,7 +310,10 @@ export interface Seat {
   since:
     | Date
     | undefined;
-  /** Unset when the seat has no time limit. */
+  /**
+   * Unset when the seat has no time limit. When it passes, the seat ends with
+   * RELEASE_REASON_TIME_LIMIT (deferred while the worker is in a call, see SeatPolicyService).
+   */
   expiresAt: Date | undefined;
   via: SeatVia;
   /** The etcd mod revision of the seat record: a fencing token, increasing per user. */
@@ -294,6 +326,25 @@ export interface Seat {
    * expires; the seat then becomes active at a new epoch.
    */
   pending: PendingRevocation[];
+  /**
+   * The daily sign-out of this seat (the first after `since` of the policy's local time in the
+   * site's time zone), unset without one. The seat ends then with RELEASE_REASON_DAILY.
+   */
+  dailySignOutAt:
+    | Date
+    | undefined;
+  /**
+   * The seat ends after this many seconds without a call to or from the worker at the desk
+   * (RELEASE_REASON_IDLE); 0: no idle limit.
+   */
+  idleSeconds: number;
+  /** The policy's local daily sign-out time ("19:00"), for the desk's messages; empty without one. */
+  dailySignOut: string;
+  /**
+   * The desk's node shows a message this many seconds before the seat's scheduled end (the
+   * earlier of expires_at and daily_sign_out_at); 0: none.
+   */
+  warnSeconds: number;
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -324,7 +375,10 @@ export interface LoginRequest {
   extension: string;
   /** The worker's PIN. Required for callers without the admin role. */
   pin: string;
-  /** Limits the seat to this many hours (0: the user's maximum, or no limit). */
+  /**
+   * Limits the seat to this many hours (0: the policy's max_hours, or no limit). A login may ask
+   * for less than the policy allows, never more: the shorter of the two applies.
+   */
   durationHours: number;
 }
 
@@ -514,6 +568,10 @@ function createBaseSeat(): Seat {
     via: 0,
     epoch: "0",
     pending: [],
+    dailySignOutAt: undefined,
+    idleSeconds: 0,
+    dailySignOut: "",
+    warnSeconds: 0,
   };
 }
 
@@ -548,6 +606,18 @@ export const Seat: MessageFns<Seat> = {
     }
     for (const v of message.pending) {
       PendingRevocation.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.dailySignOutAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.dailySignOutAt), writer.uint32(90).fork()).join();
+    }
+    if (message.idleSeconds !== 0) {
+      writer.uint32(96).uint32(message.idleSeconds);
+    }
+    if (message.dailySignOut !== "") {
+      writer.uint32(106).string(message.dailySignOut);
+    }
+    if (message.warnSeconds !== 0) {
+      writer.uint32(112).uint32(message.warnSeconds);
     }
     return writer;
   },
@@ -645,6 +715,38 @@ export const Seat: MessageFns<Seat> = {
             message.pending.push(PendingRevocation.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.dailySignOutAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.idleSeconds = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.dailySignOut = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.warnSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -691,6 +793,26 @@ export const Seat: MessageFns<Seat> = {
       pending: globalThis.Array.isArray(object?.pending)
         ? object.pending.map((e: any) => PendingRevocation.fromJSON(e))
         : [],
+      dailySignOutAt: isSet(object.dailySignOutAt)
+        ? fromJsonTimestamp(object.dailySignOutAt)
+        : isSet(object.daily_sign_out_at)
+        ? fromJsonTimestamp(object.daily_sign_out_at)
+        : undefined,
+      idleSeconds: isSet(object.idleSeconds)
+        ? globalThis.Number(object.idleSeconds)
+        : isSet(object.idle_seconds)
+        ? globalThis.Number(object.idle_seconds)
+        : 0,
+      dailySignOut: isSet(object.dailySignOut)
+        ? globalThis.String(object.dailySignOut)
+        : isSet(object.daily_sign_out)
+        ? globalThis.String(object.daily_sign_out)
+        : "",
+      warnSeconds: isSet(object.warnSeconds)
+        ? globalThis.Number(object.warnSeconds)
+        : isSet(object.warn_seconds)
+        ? globalThis.Number(object.warn_seconds)
+        : 0,
     };
   },
 
@@ -726,6 +848,18 @@ export const Seat: MessageFns<Seat> = {
     if (message.pending?.length) {
       obj.pending = message.pending.map((e) => PendingRevocation.toJSON(e));
     }
+    if (message.dailySignOutAt !== undefined) {
+      obj.dailySignOutAt = message.dailySignOutAt.toISOString();
+    }
+    if (message.idleSeconds !== 0) {
+      obj.idleSeconds = Math.round(message.idleSeconds);
+    }
+    if (message.dailySignOut !== "") {
+      obj.dailySignOut = message.dailySignOut;
+    }
+    if (message.warnSeconds !== 0) {
+      obj.warnSeconds = Math.round(message.warnSeconds);
+    }
     return obj;
   },
 
@@ -744,6 +878,10 @@ export const Seat: MessageFns<Seat> = {
     message.via = object.via ?? 0;
     message.epoch = object.epoch ?? "0";
     message.pending = object.pending?.map((e) => PendingRevocation.fromPartial(e)) || [];
+    message.dailySignOutAt = object.dailySignOutAt ?? undefined;
+    message.idleSeconds = object.idleSeconds ?? 0;
+    message.dailySignOut = object.dailySignOut ?? "";
+    message.warnSeconds = object.warnSeconds ?? 0;
     return message;
   },
 };

@@ -1,0 +1,102 @@
+/**
+ * The workers' call activity (CallListService.ReportCallActivity): which calls are in progress
+ * and when the last one started or ended, per worker, at `activity/<user>` (records.ts
+ * ActivityRecord). The SIP node where a call from a phone is routed reports both ends of it as
+ * it goes (EARLY, CONFIRMED, TERMINATED); the leader applies a report in fenced transactions and
+ * wakes the seat deadlines (seat-end.ts: idle, and the deferral of an end during a call), which
+ * read the record. Kept in etcd, so a new leader knows every call in progress.
+ *
+ * A call id that ended is remembered (the last {@link ENDED_KEPT} per worker), so a late or
+ * repeated EARLY of it does not put it back. The records live on the request records' lease: a
+ * day after a worker's last call the record goes, and the seat's start counts as the last
+ * activity again (a call left "in progress" by a node that died mid-call is also bounded by the
+ * deferral's upper bound).
+ */
+import { CallDirection, DialogState, type DialogEvent, type ReportCallActivityRequest } from '@flexseat/proto'
+import type { Caller } from './caller'
+import { invalidArgument } from './errors'
+import type { FencedWriter } from './fenced-writer'
+import type { Keys } from './keys'
+import { type Op, REQUEST_LEASE } from './kv'
+import type { ActivityRecord } from './records'
+import { mustActFor } from './site-scope'
+import * as v from './validate'
+
+/** Events per report at most. */
+export const MAX_ACTIVITY_EVENTS = 1_000
+/** Ended call ids remembered per worker. */
+export const ENDED_KEPT = 16
+/** Workers per transaction (one compare and one put each). */
+const USERS_PER_TXN = 100
+
+/** A validated event of a worker's call. */
+export interface ActivityEvent {
+  userId: string
+  siteId: string
+  callId: string
+  state: DialogState
+  at: number
+}
+
+/** Validates a report whole (INVALID_ARGUMENT naming the field); returns the events of workers, in order. */
+export function validateActivity(req: ReportCallActivityRequest, caller: Caller): ActivityEvent[] {
+  v.id(req.siteId, 'site_id')
+  v.id(req.nodeId, 'node_id')
+  mustActFor(caller, req.siteId)
+  if (req.events.length > MAX_ACTIVITY_EVENTS) throw invalidArgument('events', `at most ${MAX_ACTIVITY_EVENTS} per call`)
+  const out: ActivityEvent[] = []
+  req.events.forEach((event: DialogEvent, i) => {
+    const f = `events[${i}]`
+    if (event.callId === '' || event.callId.length > 256 || !/^[\x21-\x7e]+$/.test(event.callId)) throw invalidArgument(`${f}.call_id`, 'must be 1 to 256 printable characters without spaces')
+    if (event.extension !== '') v.extension(event.extension, `${f}.extension`)
+    if (event.userId !== '') v.id(event.userId, `${f}.user_id`)
+    if (event.deviceId !== '') v.id(event.deviceId, `${f}.device_id`)
+    if (![DialogState.DIALOG_STATE_EARLY, DialogState.DIALOG_STATE_CONFIRMED, DialogState.DIALOG_STATE_TERMINATED].includes(event.state)) {
+      throw invalidArgument(`${f}.state`, 'must be EARLY, CONFIRMED or TERMINATED')
+    }
+    if (event.direction !== CallDirection.CALL_DIRECTION_INCOMING && event.direction !== CallDirection.CALL_DIRECTION_OUTGOING) throw invalidArgument(`${f}.direction`, 'must be INCOMING or OUTGOING')
+    const at = event.at?.getTime()
+    if (at === undefined || !Number.isFinite(at) || at < 0) throw invalidArgument(`${f}.at`, 'is required')
+    // A desk's own extension has no sign-out policy: nothing to keep for it (yet: busy lamps, issue 23).
+    if (event.userId !== '') out.push({ userId: event.userId, siteId: req.siteId, callId: event.callId, state: event.state, at })
+  })
+  return out
+}
+
+/** `record` with `events` (of its worker, in order) applied. */
+export function applyActivity(record: (ActivityRecord & { ended?: string[] }) | undefined, events: readonly ActivityEvent[], now: number): ActivityRecord & { ended?: string[] } {
+  const calls = { ...(record?.calls ?? {}) }
+  const ended = [...(record?.ended ?? [])]
+  let last = record === undefined ? 0 : Date.parse(record.lastActivity)
+  for (const event of events) {
+    const key = event.callId
+    if (event.state === DialogState.DIALOG_STATE_TERMINATED) {
+      delete calls[key]
+      if (!ended.includes(key)) ended.push(key)
+    } else if (!ended.includes(key) && calls[key] === undefined) {
+      calls[key] = { siteId: event.siteId, since: new Date(event.at).toISOString() }
+    }
+    // The node's clock, capped by the leader's: activity is never in the future.
+    last = Math.max(last, Math.min(event.at, now))
+  }
+  return { calls, lastActivity: new Date(last).toISOString(), ended: ended.slice(-ENDED_KEPT) }
+}
+
+/** Applies validated events: per worker, read `activity/<user>` and write it back, in fenced transactions. */
+export async function reportActivity(writer: FencedWriter, keys: Keys, events: readonly ActivityEvent[], now: () => number): Promise<void> {
+  const byUser = new Map<string, ActivityEvent[]>()
+  for (const event of events) byUser.set(event.userId, [...(byUser.get(event.userId) ?? []), event])
+  const users = [...byUser.keys()]
+  for (let i = 0; i < users.length; i += USERS_PER_TXN) {
+    const part = users.slice(i, i + USERS_PER_TXN)
+    await writer.apply('call activity', async (read) => {
+      await read.prefetch(part.map((userId) => keys.activity(userId)))
+      const ops: Op[] = []
+      for (const userId of part) {
+        const current = await read.json<ActivityRecord & { ended?: string[] }>(keys.activity(userId))
+        ops.push({ type: 'put', key: keys.activity(userId), value: applyActivity(current?.value, byUser.get(userId)!, now()), lease: REQUEST_LEASE })
+      }
+      return { ops, outcome: undefined }
+    })
+  }
+}
