@@ -27,7 +27,7 @@ function binding(deviceId: string, seconds: number, overrides: Partial<PhoneBind
 
 t.test('phone bindings over gRPC', async (t) => {
   // A long confirmation lease: the node below holds it for the whole file without renewing.
-  const cluster = await RegistryCluster.start({ instances: 2, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '30' }, logLevel: 'info' })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '30' }, logLevel: 'info' })
   t.teardown(() => cluster.stop())
   const etcd = createEtcdClient(cluster.etcd.endpoints, { callTimeoutMs: 3_000 })
   t.teardown(() => etcd.close())

@@ -24,7 +24,7 @@ const binding = (deviceId: string, host: string): PhoneBinding => ({
 })
 
 t.test('a branch node acts for its own branch only', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 3, logLevel: 'info' })
+  const cluster = await RegistryCluster.start({ instances: 3, etcdMembers: 1, logLevel: 'info' })
   t.teardown(() => cluster.stop())
   const clients = new Map<number, BranchServiceClient>()
   t.teardown(() => clients.forEach((c) => c.close()))

@@ -40,7 +40,7 @@ function calls(userId: string, n: number, endMs = 0): CallRecord[] {
 }
 
 t.test('call lists over gRPC', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 3, logLevel: 'info', env: { FLEXSEAT_CALL_LIST_SIZE: String(SIZE) } })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info', env: { FLEXSEAT_CALL_LIST_SIZE: String(SIZE) } })
   t.teardown(() => cluster.stop())
   const etcd = createEtcdClient(cluster.etcd.endpoints, { callTimeoutMs: 3_000 })
   t.teardown(() => etcd.close())

@@ -32,7 +32,7 @@ function patch(bytes: Uint8Array, marker: string, replacement: number[]): Buffer
 }
 
 t.test('request bytes', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2, logLevel: 'info' })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info' })
   t.teardown(() => cluster.stop())
   const leader = await cluster.leader()
   const follower = leader === 0 ? 1 : 0

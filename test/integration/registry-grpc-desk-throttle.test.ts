@@ -14,7 +14,7 @@ t.setTimeout(60_000)
 const PIN = '80604020'
 
 t.test('a desk paused for every worker, across instances', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2, logLevel: 'info', env: { FLEXSEAT_DESK_THROTTLE_MAX_FAILURES: '2', FLEXSEAT_DESK_THROTTLE_SECONDS: '600' } })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, logLevel: 'info', env: { FLEXSEAT_DESK_THROTTLE_MAX_FAILURES: '2', FLEXSEAT_DESK_THROTTLE_SECONDS: '600' } })
   t.teardown(() => cluster.stop())
   const leader = await cluster.leader()
   const follower = leader === 0 ? 1 : 0

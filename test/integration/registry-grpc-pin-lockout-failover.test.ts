@@ -15,6 +15,7 @@ const PIN = '31415926'
 t.test('a desk lock and the count survive a leader failover', async (t) => {
   const cluster = await RegistryCluster.start({
     instances: 2,
+    etcdMembers: 1,
     env: { FLEXSEAT_LOCKOUT_MAX_FAILURES: '2', FLEXSEAT_LOCKOUT_CLUSTER_MAX_FAILURES: '3', FLEXSEAT_LOCKOUT_WINDOW_SECONDS: '600', FLEXSEAT_LOCKOUT_SECONDS: '600' },
   })
   t.teardown(() => cluster.stop())

@@ -109,6 +109,7 @@ t.test('TLS with client certificates (mTLS), writes forwarded over mTLS', async 
 
   const cluster = await RegistryCluster.start({
     instances: 2,
+    etcdMembers: 1,
     env: { FLEXSEAT_TLS_CERT: pki.serverCert, FLEXSEAT_TLS_KEY: pki.serverKey, FLEXSEAT_TLS_CA: pki.ca, FLEXSEAT_TLS_CLIENT_AUTH: 'require' },
     credentials: credentials.createSsl(await readFile(pki.ca), await readFile(pki.clientKey), await readFile(pki.clientCert)),
   })

@@ -24,7 +24,7 @@ const PINS = {
 }
 
 t.test('registry gRPC surface', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 3 })
+  const cluster = await RegistryCluster.start({ instances: 3, etcdMembers: 1 })
   t.teardown(() => cluster.stop())
   const leader = await cluster.leader()
   const follower = [0, 1, 2].find((i) => i !== leader)!

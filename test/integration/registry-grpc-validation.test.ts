@@ -101,7 +101,7 @@ const reads: Case[] = [
 // GetClusterStatus takes no arguments: it has nothing to get wrong.
 
 t.test('bad arguments on every RPC', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 3 })
+  const cluster = await RegistryCluster.start({ instances: 3, etcdMembers: 1 })
   t.teardown(() => cluster.stop())
   const leader = await cluster.leader()
   const follower = [0, 1, 2].find((i) => i !== leader)!

@@ -34,7 +34,7 @@ async function collect(cluster: RegistryCluster, index: number, afterRevision: s
 }
 
 t.test('a seat stream resumed across restarts has no gap and no duplicate', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 3 })
+  const cluster = await RegistryCluster.start({ instances: 3, etcdMembers: 1 })
   t.teardown(() => cluster.stop())
   const admin = cluster.metadata('admin')
   const leader = await cluster.leader()

@@ -46,6 +46,7 @@ t.test('a SIP node token must match the site its client certificate names', asyn
   const channel = async (name: string) => credentials.createSsl(ca, await pem(`${name}.key`), await pem(`${name}.pem`))
   const cluster = await RegistryCluster.start({
     instances: 2,
+    etcdMembers: 1,
     logLevel: 'info',
     credentials: await channel('operator'),
     env: { FLEXSEAT_TLS_CERT: join(dir, 'registry.pem'), FLEXSEAT_TLS_KEY: join(dir, 'registry.key'), FLEXSEAT_TLS_CA: join(dir, 'ca.pem'), FLEXSEAT_TLS_CLIENT_AUTH: 'require' },

@@ -15,7 +15,7 @@ t.setTimeout(60_000)
 const PIN = '58203746'
 
 t.test('BranchService over gRPC', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '3' }, logLevel: 'info' })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '3' }, logLevel: 'info' })
   t.teardown(() => cluster.stop())
   const branchClients = new Map<number, BranchServiceClient>()
   t.teardown(() => branchClients.forEach((c) => c.close()))

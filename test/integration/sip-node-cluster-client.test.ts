@@ -35,7 +35,7 @@ async function rejection(call: Promise<unknown>): Promise<RegistryCallError> {
 }
 
 t.test('the cluster side against a registry cluster', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2 })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1 })
   t.teardown(() => cluster.stop())
   const admin = cluster.metadata('admin')
   const leader = await cluster.leader()

@@ -15,7 +15,7 @@ const logger = pino({ level: process.env['SIP_NODE_TEST_LOG'] ?? 'silent' })
 const device = (id: string, siteId: string, extension: string): Device => ({ id, siteId, extension, label: '', model: '', flexHost: true, revision: '0' })
 
 t.test('the confirmation lease against the registry', async (t) => {
-  const cluster = await RegistryCluster.start({ instances: 2, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '3' } })
+  const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, env: { FLEXSEAT_CONFIRMATION_LEASE_SECONDS: '3' } })
   t.teardown(() => cluster.stop())
   const admin = cluster.metadata('admin')
   const leader = await cluster.leader()
