@@ -2,7 +2,7 @@
  * The embedded engine's Node flags (EMBEDDED_ENGINE_NODE_FLAGS of @flexseat/sim): every starter
  * gives them (the simulation's command, the bin's `#!` line), and they do what they are there for,
  * a young generation of at most 2 MiB (Node's default grows to 32 MiB under load: the difference
- * between 120–160 MiB and under 100 MiB RSS at 12,000 REGISTER/s, docs/PERFORMANCE.md).
+ * between 120–160 MiB and 72–86 MiB RSS at 12,000 REGISTER/s offered, docs/PERFORMANCE.md).
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'

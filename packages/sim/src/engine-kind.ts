@@ -28,7 +28,7 @@ export function dropScannerArgs(site: Pick<SiteConfig, 'sipSecurity'>): string[]
  * simulation, the test harnesses, bench/sip-engine.ts; its `flexseat-sip-engine` bin carries the
  * same in its `#!` line). A young generation of 1 MiB semi-spaces (Node's default: 16 MiB, so
  * 32 MiB resident once traffic has grown it) and V8's memory-saving heap growth: at 12,000
- * REGISTER/s the engine's RSS stays under 100 MiB, where it was 120–160 MiB with Node's defaults
+ * REGISTER/s offered the engine's RSS measured 72–86 MiB, 120–160 MiB with Node's defaults
  * (docs/PERFORMANCE.md, "SIP engine").
  */
 export const EMBEDDED_ENGINE_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1']
