@@ -22,7 +22,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
-import { findDrachtioServer } from '@flexseat/sim'
+import { EMBEDDED_ENGINE_NODE_FLAGS, findDrachtioServer } from '@flexseat/sim'
 import { createSrf, type SrfApp } from '../test/helpers/srf'
 import { RFC4475_MESSAGES } from '../test/fixtures/rfc4475'
 
@@ -87,7 +87,7 @@ async function startEngine(kind: string): Promise<Engine> {
   const args = ['--contact', `sip:127.0.0.1:${sipPort};transport=udp,tcp`, '--address', '127.0.0.1', '--port', String(controlPort), '--secret', 'cymru', '--loglevel', loglevel]
   const bin = kind === 'drachtio-server' ? findDrachtioServer(ROOT) : process.execPath
   if (bin === undefined) throw new Error('no drachtio-server on this machine')
-  const proc = spawn(bin, kind === 'drachtio-server' ? args : [ENGINE_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(bin, kind === 'drachtio-server' ? args : [...EMBEDDED_ENGINE_NODE_FLAGS, ENGINE_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(proc)
   let out = ''
   const keep = (d: Buffer): void => {

@@ -19,6 +19,10 @@
  *   npm run build, then (alone on the machine: flock /work/.heavy.lock ...):
  *   npx tsx bench/sip-engine.ts [--engines embedded,drachtio-server,kamailio] [--profile]
  *
+ * The embedded engine runs with the Node flags it is started with everywhere
+ * (`EMBEDDED_ENGINE_NODE_FLAGS` of @flexseat/sim); `--embedded-node-args='...'` replaces them
+ * (`--embedded-node-args=` alone: Node's defaults).
+ *
  * drachtio-server is `DRACHTIO_SERVER_BIN`, else `drachtio` on the PATH, else
  * `../shared/drachtio/drachtio` (skipped where there is none); `--profile` runs the embedded
  * engine under `node --cpu-prof` and prints where its time went. Every process is killed at the end.
@@ -30,7 +34,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
-import { findDrachtioServer } from '@flexseat/sim'
+import { EMBEDDED_ENGINE_NODE_FLAGS, findDrachtioServer } from '@flexseat/sim'
 
 const ROOT = path.resolve(__dirname, '..')
 const DEFAULT_ENGINE_MAIN = path.join(ROOT, 'packages/sip-engine/dist/main.js')
@@ -49,11 +53,13 @@ const { values: flags } = parseArgs({
     'normal-rate': { type: 'string', default: '4000' },
     phases: { type: 'string', default: 'register,sustained,overload,calls' },
     'embedded-main': { type: 'string' },
-    'embedded-node-args': { type: 'string', default: '' },
+    'embedded-node-args': { type: 'string' },
     profile: { type: 'boolean', default: false },
   },
 })
 /** The embedded engine's entry point (`--embedded-main`: another build, to compare two). */
+/** Node's flags for the embedded engine: those it is started with everywhere, unless `--embedded-node-args` (`=` alone: none). */
+const ENGINE_NODE_ARGS = flags['embedded-node-args'] === undefined ? [...EMBEDDED_ENGINE_NODE_FLAGS] : flags['embedded-node-args'].split(' ').filter(Boolean)
 const ENGINE_MAIN = path.resolve(flags['embedded-main'] ?? DEFAULT_ENGINE_MAIN)
 const PHASES = new Set((flags.phases ?? '').split(','))
 const SUSTAINED_RATE = Number(flags['sustained-rate'])
@@ -208,7 +214,7 @@ async function startTarget(kind: TargetKind, mode: 'register' | 'proxy', uasPort
   let engine: ChildProcess
   if (kind === 'embedded') {
     profileDir = flags.profile ? mkdtempSync(path.join(os.tmpdir(), 'sip-engine-prof-')) : undefined
-    const nodeArgs = [...(flags['embedded-node-args'] ?? '').split(' ').filter(Boolean), ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])]
+    const nodeArgs = [...ENGINE_NODE_ARGS, ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])]
     engine = run(process.execPath, [...nodeArgs, ENGINE_MAIN, ...flagsOf, '--loglevel', 'error'])
     await waitLine(engine, /"event":"listening"/, 5_000)
   } else {
@@ -529,7 +535,7 @@ async function main(): Promise<void> {
   const started = Date.now()
   if (!existsSync(ENGINE_MAIN)) throw new Error('build first: npm run build')
   const kinds = (flags.engines ?? '').split(',').filter(Boolean) as TargetKind[]
-  console.log(`SIP engine benchmark on ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}, ladder steps of ${STEP_SECONDS} s; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(`SIP engine benchmark on ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}, ladder steps of ${STEP_SECONDS} s; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; embedded engine's node flags: ${ENGINE_NODE_ARGS.join(' ') || '(none)'}`)
   const reports: Report[] = []
   for (const kind of kinds) {
     if (kind === 'drachtio-server' && drachtioBin === undefined) {

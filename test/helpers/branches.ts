@@ -22,7 +22,7 @@ import { isAbsolute, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseDocument } from 'yaml'
 import { type Device, type Seat, unary, User } from '@flexseat/proto'
-import { dropScannerArgs, freePorts, freeUdpPortRange, TetheredProcess } from '@flexseat/sim'
+import { dropScannerArgs, EMBEDDED_ENGINE_NODE_FLAGS, freePorts, freeUdpPortRange, TetheredProcess } from '@flexseat/sim'
 import { REPO_ROOT, RegistryCluster } from './registry-cluster'
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines'
 import { freePort, type TestLike } from './sip-engine'
@@ -932,7 +932,7 @@ async function startEngine(siteId: string, secret: string, timeoutMs: number, cl
   if (!existsSync(ENGINE_MAIN)) throw new Error(`${ENGINE_MAIN} is missing: npm run build`)
   // Scanners dropped as the simulation's engine does for a site that says nothing (sip_security.drop_scanners is on by default).
   const dropScanners = dropScannerArgs({})
-  const child = await TetheredProcess.spawn(process.execPath, [ENGINE_MAIN, '--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'warning', ...dropScanners], { cwd: REPO_ROOT, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) })
+  const child = await TetheredProcess.spawn(process.execPath, [...EMBEDDED_ENGINE_NODE_FLAGS, ENGINE_MAIN, '--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'warning', ...dropScanners], { cwd: REPO_ROOT, ...(env === undefined ? {} : { env: { ...process.env, ...env } }) })
   cleanups.push(() => holding(() => child.stop(2_000)))
   const text: string[] = []
   let listening: { control: { port: number }; sip: { transport: string; port: number }[] } | undefined

@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { candidatePort, claimPort } from '@flexseat/sim';
+import { candidatePort, claimPort, EMBEDDED_ENGINE_NODE_FLAGS } from '@flexseat/sim';
 import { DRACHTIO_READY_LINE, drachtioServerArgs, onRealDrachtio, requireDrachtioServerBin } from './engines';
 import { createSrf, type SrfApp } from './srf';
 
@@ -103,7 +103,7 @@ export async function startEngine(t: TestLike, opts: { secret?: string; engineAr
   }
   const args = ['--contact', 'sip:127.0.0.1:0;transport=udp,tcp', '--address', '127.0.0.1', '--port', '0', '--secret', secret, '--loglevel', 'info'];
   // engineArgs: flags only the embedded engine has (drachtio-server would refuse them)
-  const proc = spawn(process.execPath, [MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...EMBEDDED_ENGINE_NODE_FLAGS, MAIN, ...args, ...(opts.engineArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   let stdout = '';
   proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));

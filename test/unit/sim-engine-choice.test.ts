@@ -2,7 +2,7 @@ import t from 'tap'
 import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_SIP_SECURITY } from '@flexseat/config'
-import { chooseEngine, drachtioServerKind, engineKind, findDrachtioServer, siteProcessKinds, SimError } from '@flexseat/sim'
+import { chooseEngine, drachtioServerKind, EMBEDDED_ENGINE_NODE_FLAGS, engineKind, findDrachtioServer, siteProcessKinds, SimError } from '@flexseat/sim'
 
 // `npm start -- --engine drachtio-server`: which binary runs, and what is refused.
 t.test('findDrachtioServer: DRACHTIO_SERVER_BIN, else the PATH, else ../shared/drachtio beside the repository', async (t) => {
@@ -44,10 +44,12 @@ t.test("the engine kinds: the same flags, each engine's ready signal", async (t)
   const command = kind.command(site, context)
   t.equal(command.command, '/opt/drachtio')
   t.same(command.args, ['--contact', site.sip.contact, '--address', '127.0.0.1', '--port', '9023', '--loglevel', 'notice'])
-  const embedded = engineKind.command(site, context).args
+  // node's flags, then the engine's entry point, then its own flags
+  const embedded = engineKind.command(site, context).args.slice(EMBEDDED_ENGINE_NODE_FLAGS.length)
+  t.equal(embedded[0], join('/repo', 'packages', 'sip-engine', 'dist', 'main.js'))
   t.same(embedded.slice(1, 8), command.args.slice(0, -1), 'the embedded engine takes the same flags')
   t.same(embedded.slice(9), ['--drop-user-agent', 'friendly-scanner', '--drop-user-agent', 'sipcli', '--drop-user-agent', 'sipvicious'], 'and drops scanners: the site says nothing, so drop_scanners is on')
-  t.same(engineKind.command({ ...site, sipSecurity: { ...DEFAULT_SIP_SECURITY, dropScanners: false } }, context).args.slice(9), [], 'not with drop_scanners: false')
+  t.same(engineKind.command({ ...site, sipSecurity: { ...DEFAULT_SIP_SECURITY, dropScanners: false } }, context).args.slice(EMBEDDED_ENGINE_NODE_FLAGS.length + 9), [], 'not with drop_scanners: false')
   // The secret never on the command line (`ps` shows it to every user): both engines read it here.
   t.same(command.env, { DRACHTIO_SECRET: 's3' }, "drachtio-server's control secret is in its environment")
   t.same(engineKind.command(site, context).env, { DRACHTIO_SECRET: 's3', FLEXSEAT_METRICS_LISTEN: '127.0.0.1:0' }, "and the embedded engine's (with its metrics on a port of the site's address)")

@@ -24,8 +24,18 @@ export function dropScannerArgs(site: Pick<SiteConfig, 'sipSecurity'>): string[]
 }
 
 /**
+ * The V8 flags the embedded engine's Node.js process runs with, wherever it is started (this
+ * simulation, the test harnesses, bench/sip-engine.ts; its `flexseat-sip-engine` bin carries the
+ * same in its `#!` line). A young generation of 1 MiB semi-spaces (Node's default: 16 MiB, so
+ * 32 MiB resident once traffic has grown it) and V8's memory-saving heap growth: at 12,000
+ * REGISTER/s offered the engine's RSS measured 72–86 MiB, 120–160 MiB with Node's defaults
+ * (docs/PERFORMANCE.md, "SIP engine").
+ */
+export const EMBEDDED_ENGINE_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1']
+
+/**
  * The SIP engine of each site: the embedded drachtio-compatible engine
- * (`node packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
+ * (`node` with {@link EMBEDDED_ENGINE_NODE_FLAGS} `packages/sip-engine/dist/main.js`), started with drachtio-server's own flags so that the
  * same line would start drachtio-server: `--contact` from the site's `sip.contact`, the control
  * socket from `sip.control`, the simulation's engine secret in `DRACHTIO_SECRET` (never on the
  * command line). Ready when it prints its JSON
@@ -36,7 +46,7 @@ export const engineKind: SiteProcessKind = {
   command(site, context) {
     return {
       command: process.execPath,
-      args: [join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info'), ...dropScannerArgs(site)],
+      args: [...EMBEDDED_ENGINE_NODE_FLAGS, join(context.repoRoot, 'packages', 'sip-engine', 'dist', 'main.js'), ...engineArgs(site, 'info'), ...dropScannerArgs(site)],
       // In the environment, as drachtio-server reads it too: a command line is visible in `ps`.
       env: { DRACHTIO_SECRET: context.tokens.engineSecret, FLEXSEAT_METRICS_LISTEN: metricsListen(site) },
     }
