@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadSites } from '@flexseat/config'
-import { hostLinkName, namespaceName, netemArgs, planWan, replaceHost, rewriteSiteAddresses, wanOptionsOf, writeNetnsSites } from '@flexseat/sim'
+import { hostLinkName, namespaceName, netemArgs, planWan, relayRoutes, replaceHost, rewriteSiteAddresses, wanOptionsOf, writeNetnsSites } from '@flexseat/sim'
 
 // The pure parts of the multi-host mode: names, address plan, netem arguments, the sites rewrite
 // and the flags. (test/integration/sim-netns.test.ts runs the mode itself, as root.)
@@ -127,4 +127,40 @@ t.test('the flags: --wan-* need --netns and numbers', async (t) => {
   })
   t.throws(() => wanOptionsOf({ 'wan-delay': '40' }), /--wan-delay needs --netns/)
   t.throws(() => wanOptionsOf({ netns: true, 'wan-delay': '40ms' }), /--wan-delay "40ms" is not a number/)
+})
+
+t.test('the delay path: netem where the kernel has it, otherwise the relay at .2; forced by --wan-path', async (t) => {
+  t.equal(planWan(['a', 'b']).delayPath, 'none', 'no condition: nothing to apply')
+  t.equal(planWan(['a', 'b'], { delayMs: 30 }).delayPath, 'netem')
+  t.equal(planWan(['a', 'b'], { delayMs: 30 }, false).delayPath, 'relay', 'no netem: the relay')
+  t.equal(planWan(['a', 'b'], { lossPercent: 1, delay: 'relay' }).delayPath, 'relay', 'forced')
+  t.equal(planWan(['a', 'b'], { delayMs: 30, delay: 'netem' }, false).delayPath, 'netem', 'forced netem stays netem (create refuses it without netem)')
+  t.same(planWan(['a'], { subnet: '192.168.50.0/24' }).relay, { namespace: 'fxs-.relay', hostLink: 'fxs-.relay', siteLink: 'wan0', address: '192.168.50.2' })
+  t.same(wanOptionsOf({ netns: true, 'wan-path': 'relay' })?.delay, 'relay')
+  t.throws(() => wanOptionsOf({ netns: true, 'wan-path': 'tc' }), { code: 'BAD_OPTION', message: /--wan-path "tc" is not auto, netem or relay/ })
+  t.throws(() => wanOptionsOf({ 'wan-path': 'relay' }), { code: 'BAD_OPTION', message: /--wan-path needs --netns/ })
+})
+
+t.test('the relay routes: every inter-site port of every site, at its own address, transparent', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'flexseat-netns-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const plan = planWan(['amsterdam', 'berlin', 'chicago'], { delayMs: 30 }, false)
+  await writeNetnsSites(SITES, dir, plan)
+  const sites = await loadSites(dir)
+  const routes = relayRoutes(sites, plan)
+  const amsterdam = sites.find((site) => site.id === 'amsterdam')!
+  const port = (value: string): number => Number(/:(\d+)(?:[;/]|$)/.exec(value)![1])
+  t.same(
+    routes.filter((route) => route.listen.host === '10.77.0.10').map((route) => `${route.protocol} ${route.listen.port}`).sort(),
+    [
+      `tcp ${port(amsterdam.etcd.clientUrl)}`,
+      `tcp ${port(amsterdam.etcd.peerUrl)}`,
+      `tcp ${port(amsterdam.registry.listen)}`,
+      `tcp ${port(amsterdam.sip.contact)}`,
+      `udp ${port(amsterdam.sip.contact)}`,
+    ].sort(),
+    'etcd client and peer, registry, SIP (contact = trunk port here, once) over UDP and TCP',
+  )
+  t.equal(routes.length, 15, 'five per site')
+  t.ok(routes.every((route) => route.sourceFromClient && route.listen.host === route.target.host && route.listen.port === route.target.port), 'each listens where it forwards, from the client\'s address')
 })

@@ -99,7 +99,11 @@ function formatWan(wan: WanPlan, width: number): string[] {
   const { delayMs, jitterMs, lossPercent } = wan.conditions
   const shaping = delayMs === 0 && jitterMs === 0 && lossPercent === 0
     ? 'no WAN delay'
-    : `between two sites: ${delayMs} ms one way (round trip ${2 * delayMs} ms)${jitterMs > 0 ? ` ± ${jitterMs} ms` : ''}${lossPercent > 0 ? `, ${lossPercent}% loss` : ''}; host to site: half`
+    : `between two sites: ${delayMs} ms one way (round trip ${2 * delayMs} ms)${jitterMs > 0 ? ` ± ${jitterMs} ms` : ''}${lossPercent > 0 ? `, ${lossPercent}% loss` : ''}; ${
+        wan.delayPath === 'relay'
+          ? `by the userspace relay (no netem here) in namespace ${wan.relay.namespace} at ${wan.relay.address}, UDP loss only; host to site: none`
+          : 'by netem; host to site: half'
+      }`
   const example = wan.sites[1]?.siteId ?? wan.sites[0]?.siteId ?? '<site>'
   const lines = ['', `  multi-host mode: bridge ${wan.bridge} ${wan.hostAddress}/${wan.prefixLength} (this host); ${shaping}`]
   for (const site of wan.sites) lines.push(`    ${site.siteId.padEnd(width)}  ${site.address}  namespace ${site.namespace}  (veth ${site.hostLink})`)

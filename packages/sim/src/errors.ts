@@ -13,10 +13,11 @@
  * - `NETNS_IN_USE`: another multi-host simulation runs (its namespaces hold processes).
  * - `NETNS_UNKNOWN_SITE`: `cut`/`heal` named a site that has no namespace.
  * - `NETNS_FAILED`: an `ip`/`tc` command failed; the message names the command and its stderr.
+ * - `RELAY_FAILED`: the userspace WAN relay (wan-relay.ts) could not listen on one of its routes.
  * - `BAD_OPTION`: an option is out of range (e.g. a WAN delay, a subnet that is not a /24).
  */
 export type SimErrorCode = 'STATE_MISMATCH' | 'START_TIMEOUT' | 'PROCESS_EXITED' | 'ABORTED' | 'BAD_SITE' | 'SEED_FAILED' | 'PHONE_FAILED' | 'DEMO_FAILED'
-  | 'NETNS_UNAVAILABLE' | 'NETNS_IN_USE' | 'NETNS_UNKNOWN_SITE' | 'NETNS_FAILED' | 'BAD_OPTION'
+  | 'NETNS_UNAVAILABLE' | 'NETNS_IN_USE' | 'NETNS_UNKNOWN_SITE' | 'NETNS_FAILED' | 'RELAY_FAILED' | 'BAD_OPTION'
 
 /** An error of the simulation launcher. None is retryable without a change (or `--reset`). */
 export class SimError extends Error {

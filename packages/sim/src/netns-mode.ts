@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import { loadSites, type SiteConfig } from '@flexseat/config'
 import { SimError } from './errors'
-import { cutSite, healSite, isCut, removeWan, SimulatedWan, type WanOptions, WAN_SUBNET } from './netns'
+import { cutSite, healSite, isCut, removeWan, SimulatedWan, type WanOptions, type WanPlan, WAN_SUBNET } from './netns'
 import { writeNetnsSites } from './netns-sites'
+import type { RelayRoute } from './wan-relay'
 
 /**
  * The multi-host mode as `flexseat-sim` offers it: its flags (`--netns`, `--wan-*`), its
@@ -16,6 +17,7 @@ export const NETNS_FLAGS = {
   'wan-jitter': { type: 'string' },
   'wan-loss': { type: 'string' },
   'wan-subnet': { type: 'string' },
+  'wan-path': { type: 'string' },
 } as const
 
 /** The values of {@link NETNS_FLAGS} as parseArgs returns them. */
@@ -25,10 +27,12 @@ export interface NetnsFlagValues {
   'wan-jitter'?: string
   'wan-loss'?: string
   'wan-subnet'?: string
+  'wan-path'?: string
 }
 
 export const NETNS_USAGE = `
-multi-host mode (needs root and iproute2; a WAN delay, jitter or loss needs tc's netem, kernel module sch_netem):
+multi-host mode (needs root and iproute2; a WAN delay, jitter or loss uses tc's netem, kernel module
+sch_netem, where it exists, otherwise a userspace relay in namespace fxs-.relay):
   --netns                each site in a network namespace of its own (fxs-<site>) on a bridge (fxs0):
                          sites at 10.77.0.10, .11, ..., this host at .1; state in <state-dir>/netns/
   --wan-delay <ms>       one-way delay between two sites (a round trip costs twice that);
@@ -36,6 +40,7 @@ multi-host mode (needs root and iproute2; a WAN delay, jitter or loss needs tc's
   --wan-jitter <ms>      variation of that delay (packets may arrive out of order)
   --wan-loss <percent>   packets lost between two sites
   --wan-subnet <a.b.c.0/24>  the bridge's subnet (default ${WAN_SUBNET})
+  --wan-path auto|netem|relay  how the delay is applied (default auto: netem if the kernel has it)
 commands (as root, while a --netns simulation runs):
   flexseat-sim cut <site>    cut the site off from the other sites and from this host
   flexseat-sim heal <site>   plug it back in
@@ -61,6 +66,11 @@ export function wanOptionsOf(values: NetnsFlagValues): WanOptions | undefined {
     jitterMs: number('wan-jitter'),
     lossPercent: number('wan-loss'),
     subnet: values['wan-subnet'],
+  }
+  const path = values['wan-path']
+  if (path !== undefined) {
+    if (path !== 'auto' && path !== 'netem' && path !== 'relay') throw new SimError('BAD_OPTION', `--wan-path "${path}" is not auto, netem or relay`)
+    options.delay = path
   }
   if (values.netns !== true) {
     const given = Object.keys(NETNS_FLAGS).find((flag) => flag !== 'netns' && values[flag as keyof NetnsFlagValues] !== undefined)
@@ -94,11 +104,51 @@ export async function setUpNetns(sites: readonly SiteConfig[], sitesDir: string,
     const netnsState = join(stateDir, 'netns')
     const netnsSites = join(netnsState, 'sites')
     await writeNetnsSites(sitesDir, netnsSites, wan.plan)
-    return { wan, sites: await loadSites(netnsSites), sitesDir: netnsSites, stateDir: netnsState }
+    const netnsSiteConfigs = await loadSites(netnsSites)
+    if (wan.plan.delayPath === 'relay') await wan.startRelay(relayRoutes(netnsSiteConfigs, wan.plan))
+    return { wan, sites: netnsSiteConfigs, sitesDir: netnsSites, stateDir: netnsState }
   } catch (error) {
     await wan.teardown().catch(() => undefined)
     throw error
   }
+}
+
+/**
+ * The relay's routes for the sites (at their namespace addresses): every inter-site port of each
+ * site, listened on at the site's own address and forwarded there from the client's address
+ * (transparent: see netns.ts). TCP: etcd client and peer, registry gRPC, SIP contact and trunk;
+ * UDP: SIP contact and trunk. The relay applies the plan's conditions in both directions.
+ * @throws SimError `BAD_SITE` when a site's address field has no port.
+ */
+export function relayRoutes(sites: readonly SiteConfig[], plan: WanPlan): RelayRoute[] {
+  const routes: RelayRoute[] = []
+  const seen = new Set<string>()
+  for (const site of sites) {
+    const host = plan.sites.find((s) => s.siteId === site.id)?.address
+    if (host === undefined) continue
+    const add = (protocol: 'tcp' | 'udp', field: string, value: string, defaultPort?: number): void => {
+      const port = portOf(value) ?? defaultPort
+      if (port === undefined) throw new SimError('BAD_SITE', `${site.id}: ${field} "${value}" has no port for the WAN relay`)
+      const key = `${protocol} ${host}:${port}`
+      if (seen.has(key)) return
+      seen.add(key)
+      routes.push({ protocol, listen: { host, port }, target: { host, port }, sourceFromClient: true })
+    }
+    add('tcp', 'etcd.client_url', site.etcd.clientUrl)
+    add('tcp', 'etcd.peer_url', site.etcd.peerUrl)
+    add('tcp', 'registry.listen', site.registry.listen)
+    for (const [field, value] of [['sip.contact', site.sip.contact], ['sip.trunk_uri', site.sip.trunkUri]] as const) {
+      add('udp', field, value, 5060)
+      add('tcp', field, value, 5060)
+    }
+  }
+  return routes
+}
+
+/** The port of `http://h:p/...`, `sip:u@h:p;...` or `h:p`; undefined when there is none. */
+function portOf(value: string): number | undefined {
+  const match = /^(?:[a-z][a-z0-9+.-]*:(?:\/\/)?)?(?:[^@/;?]*@)?(?:\[[^\]]*\]|[^:/;?[\]]+):(\d+)/i.exec(value)
+  return match ? Number(match[1]) : undefined
 }
 
 /**

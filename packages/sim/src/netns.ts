@@ -1,6 +1,8 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { SimError } from './errors'
+import type { RelayRoute } from './wan-relay'
 
 /**
  * The simulated WAN of the multi-host mode (`npm start -- --netns`): one Linux network namespace
@@ -13,6 +15,19 @@ import { SimError } from './errors'
  *  root namespace: bridge fxs0 10.77.0.1/24 ── veth fxs-amsterdam ══ wan0 10.77.0.10 (netns fxs-amsterdam)
  *                                           ├─ veth fxs-berlin    ══ wan0 10.77.0.11 (netns fxs-berlin)
  *                                           └─ veth fxs-chicago   ══ wan0 10.77.0.12 (netns fxs-chicago)
+ * ```
+ *
+ * The WAN conditions (delay, jitter, loss) are applied by tc's netem on the veths where the
+ * kernel has it; where it has not (`sch_netem` missing), by the userspace relay of wan-relay.ts
+ * in a namespace of its own, `fxs-.relay` at `.2`, through which the sites reach each other:
+ *
+ * ```
+ *  netns fxs-amsterdam 10.77.0.10 ──┐ route 10.77.0.11/32, .12/32 via 10.77.0.2
+ *  netns fxs-berlin    10.77.0.11 ──┼── bridge fxs0 (host 10.77.0.1: reaches every site directly)
+ *  netns fxs-chicago   10.77.0.12 ──┤
+ *  netns fxs-.relay    10.77.0.2  ──┘ takes every 10.77.0.x as its own (AnyIP) on what arrives,
+ *       listens at each site's address and inter-site port (etcd client and peer, registry gRPC,
+ *       SIP trunk UDP and TCP), delays, and forwards to the site from the client's own address
  * ```
  *
  * Names are fixed (derived from the prefix and the site ids), so a run killed before it could
@@ -40,8 +55,19 @@ export interface WanConditions {
   lossPercent?: number
 }
 
+/**
+ * How the WAN conditions are applied: `none` (there are none), `netem` (tc's netem on the
+ * veths), `relay` (the userspace relay of wan-relay.ts in the relay namespace).
+ */
+export type WanDelayPath = 'none' | 'netem' | 'relay'
+
 /** Options of {@link planWan} and {@link SimulatedWan.create}. */
 export interface WanOptions extends WanConditions {
+  /**
+   * `auto` (default): netem where the kernel has it, otherwise the relay; `netem` or `relay`
+   * force one (`netem` without netem is refused).
+   */
+  delay?: 'auto' | 'netem' | 'relay'
   /** Name prefix (default {@link WAN_PREFIX}); at most 4 characters, `[a-z][a-z0-9]*`. */
   prefix?: string
   /** An IPv4 /24, e.g. `10.77.0.0/24` (default {@link WAN_SUBNET}). */
@@ -71,7 +97,14 @@ export interface WanPlan {
   prefixLength: number
   sites: WanSite[]
   conditions: Required<WanConditions>
+  /** How the conditions are applied (see {@link WanDelayPath}). */
+  delayPath: WanDelayPath
+  /** The relay's namespace (`<prefix>-.relay`, at `.2`); created only when `delayPath` is `relay`. */
+  relay: Omit<WanSite, 'siteId'>
 }
+
+/** The relay's namespace suffix: no site id starts with a dot. */
+const RELAY_SUFFIX = '.relay'
 
 /** Site ids are at most 64 characters; interface names 15: the plan shortens, names stay fixed. */
 export function namespaceName(siteId: string, prefix = WAN_PREFIX): string {
@@ -95,7 +128,7 @@ export function hostLinkName(siteId: string, prefix = WAN_PREFIX): string {
  * loadSites returns them): bridge `<prefix>0` at `.1`, site i at `.10 + i`.
  * @throws SimError `BAD_OPTION` on a bad prefix, subnet, condition, or too many sites.
  */
-export function planWan(siteIds: readonly string[], options: WanOptions = {}): WanPlan {
+export function planWan(siteIds: readonly string[], options: WanOptions = {}, netem = true): WanPlan {
   const prefix = options.prefix ?? WAN_PREFIX
   if (!/^[a-z][a-z0-9]{0,3}$/.test(prefix)) throw bad(`name prefix "${prefix}" must be 1-4 lower case letters or digits, starting with a letter`)
   const subnet = options.subnet ?? WAN_SUBNET
@@ -118,7 +151,12 @@ export function planWan(siteIds: readonly string[], options: WanOptions = {}): W
   }))
   const links = new Set(sites.map((site) => site.hostLink))
   if (links.size !== sites.length) throw bad(`two site ids shorten to the same interface name: ${sites.map((s) => s.hostLink).join(', ')}`)
-  return { prefix, bridge: `${prefix}0`, hostAddress: `${network}.1`, prefixLength: 24, sites, conditions }
+  const shaped = conditions.delayMs > 0 || conditions.jitterMs > 0 || conditions.lossPercent > 0
+  const delay = options.delay ?? 'auto'
+  if (!['auto', 'netem', 'relay'].includes(delay)) throw bad(`WAN delay path "${String(delay)}" is not auto, netem or relay`)
+  const delayPath: WanDelayPath = !shaped ? 'none' : delay === 'relay' || (delay === 'auto' && !netem) ? 'relay' : 'netem'
+  const relay = { namespace: `${prefix}-${RELAY_SUFFIX}`, hostLink: `${prefix}-${RELAY_SUFFIX}`, siteLink: SITE_LINK, address: `${network}.2` }
+  return { prefix, bridge: `${prefix}0`, hostAddress: `${network}.1`, prefixLength: 24, sites, conditions, delayPath, relay }
 }
 
 /**
@@ -202,6 +240,7 @@ export class SimulatedWan {
   readonly plan: WanPlan
   #state: WanState = 'created'
   #removing: Promise<void> | undefined
+  #relay: ChildProcess | undefined
 
   private constructor(plan: WanPlan) {
     this.plan = plan
@@ -214,11 +253,12 @@ export class SimulatedWan {
    * @throws SimError `BAD_OPTION`, `NETNS_UNAVAILABLE` (requirements, or a WAN condition without netem), `NETNS_IN_USE`, `NETNS_FAILED`.
    */
   static async create(siteIds: readonly string[], options: WanOptions = {}): Promise<SimulatedWan> {
-    const plan = planWan(siteIds, options)
-    const support = await probeNetns(plan.prefix)
+    planWan(siteIds, options)
+    const support = await probeNetns(options.prefix ?? WAN_PREFIX)
     if (!support.available) throw new SimError('NETNS_UNAVAILABLE', support.reason ?? 'network namespaces are not available')
-    const netem = netemArgs(plan.conditions)
-    if (netem && !support.netem) throw new SimError('NETNS_UNAVAILABLE', `a WAN delay, jitter or loss needs tc's netem: ${support.netemReason ?? 'unavailable'}`)
+    const plan = planWan(siteIds, options, support.netem)
+    const netem = plan.delayPath === 'netem' ? netemArgs(plan.conditions) : undefined
+    if (netem && !support.netem) throw new SimError('NETNS_UNAVAILABLE', `--wan-path netem needs tc's netem: ${support.netemReason ?? 'unavailable'}`)
     await removeWan(plan.prefix)
     await refuseTakenSubnet(plan)
     const wan = new SimulatedWan(plan)
@@ -240,6 +280,7 @@ export class SimulatedWan {
           await run('tc', ['qdisc', 'replace', 'dev', site.hostLink, 'root', ...netem])
         }
       }
+      if (plan.delayPath === 'relay') await createRelayNamespace(plan)
       return wan
     } catch (error) {
       await wan.teardown().catch(() => undefined)
@@ -274,16 +315,90 @@ export class SimulatedWan {
   }
 
   /**
+   * Starts the userspace relay (wan-relay-main.js) in the relay namespace with `routes` and the
+   * plan's conditions in both directions; resolves once every route listens. Only when the plan's
+   * `delayPath` is `relay`; {@link teardown} stops it. The relay also ends when this process does
+   * (its stdin closes).
+   * @throws SimError `RELAY_FAILED` when it cannot start or a route cannot listen.
+   */
+  async startRelay(routes: readonly RelayRoute[], seed = 1): Promise<void> {
+    if (this.plan.delayPath !== 'relay') throw new SimError('RELAY_FAILED', `this WAN applies its conditions by ${this.plan.delayPath}, not by the relay`)
+    if (this.#relay) throw new SimError('RELAY_FAILED', 'the relay already runs')
+    const { delayMs, jitterMs, lossPercent } = this.plan.conditions
+    const conditions = { delayMs, jitterMs, lossPercent }
+    const options = JSON.stringify({ routes, up: conditions, down: conditions, seed })
+    const child = spawn('ip', ['netns', 'exec', this.plan.relay.namespace, process.execPath, join(__dirname, 'wan-relay-main.js'), options], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.#relay = child
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      const failed = (why: string): void => reject(new SimError('RELAY_FAILED', `the WAN relay did not start: ${why}`))
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('relay ready')) resolve()
+      })
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      child.once('error', (error) => failed(error.message))
+      child.once('exit', (code) => failed(`exit ${String(code)}: ${output.trim()}`))
+    })
+  }
+
+  /**
    * Removes every namespace, veth and the bridge of this prefix (also those a crashed run
-   * left). Idempotent. Processes still running in a namespace keep it alive, unnamed, until
-   * they end: stop them first (the launcher's stop does).
+   * left), after stopping the relay. Idempotent. Processes still running in a namespace keep
+   * it alive, unnamed, until they end: stop them first (the launcher's stop does).
    */
   teardown(): Promise<void> {
-    this.#removing ??= removeWan(this.plan.prefix).then(() => {
+    this.#removing ??= stopChild(this.#relay).then(() => removeWan(this.plan.prefix)).then(() => {
       this.#state = 'removed'
     })
     return this.#removing
   }
+}
+
+/**
+ * The relay namespace of a `relay` plan, and the sites' routes through it. The relay takes every
+ * address of the subnet as its own for what arrives on its link (AnyIP: `local <subnet> dev lo`
+ * in the local table), so it accepts the connections and datagrams the sites route to it, while
+ * what it sends itself goes out on its link (a rule for locally generated traffic, `iif lo`,
+ * ahead of the local table), from the client's address (`ip_nonlocal_bind`). It answers no ARP
+ * for those addresses (`arp_ignore=1`) and announces only its own (`arp_announce=2`), so the
+ * host keeps reaching each site directly. Each site routes every other site's /32 via the relay.
+ */
+async function createRelayNamespace(plan: WanPlan): Promise<void> {
+  const { namespace: ns, hostLink, siteLink, address } = plan.relay
+  const subnet = `${address.split('.').slice(0, 3).join('.')}.0/${plan.prefixLength}`
+  await run('ip', ['netns', 'add', ns])
+  await run('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', siteLink, 'netns', ns])
+  await run('ip', ['link', 'set', hostLink, 'master', plan.bridge])
+  await run('ip', ['link', 'set', hostLink, 'up'])
+  await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+  await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w',
+    'net.ipv4.ip_nonlocal_bind=1', 'net.ipv4.ip_forward=0',
+    'net.ipv4.conf.all.arp_ignore=1', `net.ipv4.conf.${siteLink}.arp_ignore=1`,
+    'net.ipv4.conf.all.arp_announce=2', `net.ipv4.conf.${siteLink}.arp_announce=2`,
+    'net.ipv4.conf.all.rp_filter=0', `net.ipv4.conf.${siteLink}.rp_filter=0`])
+  await run('ip', ['-n', ns, 'addr', 'add', `${address}/${plan.prefixLength}`, 'dev', siteLink])
+  await run('ip', ['-n', ns, 'link', 'set', siteLink, 'up'])
+  await run('ip', ['-n', ns, 'route', 'add', 'local', subnet, 'dev', 'lo', 'table', 'local'])
+  await run('ip', ['-n', ns, 'route', 'add', subnet, 'dev', siteLink, 'src', address, 'table', '200'])
+  await run('ip', ['-n', ns, 'rule', 'add', 'pref', '50', 'iif', 'lo', 'lookup', '200'])
+  await run('ip', ['-n', ns, 'rule', 'add', 'pref', '100', 'lookup', 'local'])
+  await run('ip', ['-n', ns, 'rule', 'del', 'pref', '0'])
+  for (const site of plan.sites) {
+    for (const other of plan.sites) {
+      if (other !== site) await run('ip', ['-n', site.namespace, 'route', 'add', `${other.address}/32`, 'via', address])
+    }
+  }
+}
+
+/** Ends a child (SIGTERM, then SIGKILL after 3 s) and waits for its exit. */
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000)
+  await exited
+  clearTimeout(timer)
 }
 
 /**
