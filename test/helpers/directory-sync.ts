@@ -24,6 +24,8 @@ export interface SyncClusterOptions extends Omit<RegistryClusterOptions, 'env'> 
   schedule?: string
   /** YAML appended at the configuration's top level (e.g. a `portal` section). */
   extra?: string
+  /** The configuration's `templates` section, whole (default: Slapd.writeSyncConfig's). */
+  templates?: string
   env?: Record<string, string>
 }
 
@@ -33,8 +35,8 @@ export interface SyncClusterOptions extends Omit<RegistryClusterOptions, 'env'> 
  * sync it ran on being elected has ended.
  */
 export async function startSyncCluster(slapd: Slapd, options: SyncClusterOptions = {}): Promise<{ cluster: RegistryCluster; sync: SyncCalls }> {
-  const file = await slapd.writeSyncConfig({ extra: `schedule:\n${(options.schedule ?? 'full_every: 1h\nincremental_every: 0s').split('\n').map((line) => `  ${line}`).join('\n')}\n${options.extra ?? ''}` })
-  const { schedule: _schedule, extra: _extra, env, ...rest } = options
+  const file = await slapd.writeSyncConfig({ ...(options.templates === undefined ? {} : { templates: options.templates }), extra: `schedule:\n${(options.schedule ?? 'full_every: 1h\nincremental_every: 0s').split('\n').map((line) => `  ${line}`).join('\n')}\n${options.extra ?? ''}` })
+  const { schedule: _schedule, extra: _extra, templates: _templates, env, ...rest } = options
   const cluster = await RegistryCluster.start({ instances: 2, etcdMembers: 1, ...rest, env: { FLEXSEAT_DIRECTORY_SYNC_FILE: file, ...env } })
   const sync = new SyncCalls(cluster)
   try {

@@ -2,7 +2,8 @@
 // registry (etcd, a registry process, the portal as a process): an administrator asks for a
 // period and reads the chart the page draws from the registry's figures (hours per day, the
 // peak, the unused desk); a bad period marks the field the registry named; a worker's session is
-// refused the report. The worker sees where she sits, until when and what sets it, and her recent
+// refused the report. The worker sees where she sits, until when and which rule of her sign-out
+// policy ends the seat (the earlier of a daily sign-out and a time limit, in the site's zone), and her recent
 // seats with their reasons, an unknown reason shown readably.
 /// <reference lib="dom" />
 import t from 'tap'
@@ -10,7 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Device, unary } from '@flexseat/proto'
+import { Device, PolicyLevel, SeatPolicy, unary } from '@flexseat/proto'
 import { createEtcdClient, Keys } from '@flexseat/registry'
 import { accessibility, openBrowser, PortalClient, PortalServices, signInAdmin, signInWorker } from '../helpers/portal'
 import { eventually, RegistryCluster, REPO_ROOT, worker } from '../helpers/registry-cluster'
@@ -44,8 +45,17 @@ t.test('occupancy in the portal', async (t) => {
     { userId: 'u1002', deviceId: 'desk-2', siteId: 'amsterdam', start: d + 12 * H, end: d + 13 * H, reason: 1 },
     { userId: 'u1001', deviceId: 'desk-2', siteId: 'amsterdam', start: d - 12 * H, end: d - 11.5 * H, reason: 99 },
   ])
-  // Ada sits at desk 3 now, for two hours an administrator set.
+  // Ada sits at desk 3 now, for two hours an administrator set, with a daily sign-out an hour from
+  // now (Amsterdam's time) and an idle limit of 30 minutes: the daily sign-out comes first. Alan
+  // sits at desk 2 for two hours with a daily sign-out three hours from now: the time limit does.
+  const { policy } = cluster.clients(0)
+  const amsterdam = (ms: number): string => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(ms))
+  const adaDaily = amsterdam(Date.now() + H)
+  await unary(policy.setSeatPolicy.bind(policy), { requestId: randomUUID(), scope: { level: PolicyLevel.POLICY_LEVEL_USER, id: 'u1001' }, policy: SeatPolicy.fromPartial({ dailySignOut: adaDaily, idleMinutes: 30 }) }, admin)
+  await unary(policy.setSeatPolicy.bind(policy), { requestId: randomUUID(), scope: { level: PolicyLevel.POLICY_LEVEL_USER, id: 'u1002' }, policy: SeatPolicy.fromPartial({ dailySignOut: amsterdam(Date.now() + 3 * H) }) }, admin)
   await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'desk-3', extension: '1001', pin: '', durationHours: 2 }, admin)
+  const alan = (await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: 'desk-2', extension: '1002', pin: '', durationHours: 2 }, admin)).seat!
+  const alanUntil = amsterdam(alan.expiresAt!.getTime())
 
   const dir = await mkdtemp(join(tmpdir(), 'flexseat-portal-occupancy-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -87,7 +97,9 @@ t.test('occupancy in the portal', async (t) => {
   await t.test('a worker: her seat, until when and why, her recent seats with reasons; no report', async (t) => {
     const page = await context.newPage()
     await signInWorker(page, url, '1001', PIN)
-    t.match(await page.locator('#seat-until').innerText(), /when the time limit of this sign-in ends \(the hours an administrator set\)/)
+    // The seat's own deadlines, in the site's time zone: the earlier one and its rule, and the idle limit.
+    // Guard tried: seatEndWords taking the later of the two: "until <+2 h> — time limit 2 h".
+    t.match(await page.locator('#seat-until').innerText(), new RegExp(`^until (\\w{3} \\d+ \\w{3}, )?${adaDaily} — daily sign-out; ends after 30 min without calls; you can release it sooner$`))
     const rows = await page.locator('#history-title ~ table tbody tr').evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-reason'), (tr.lastElementChild as HTMLElement).innerText]))
     // Guard tried: views.ts's releaseWord without its fallback (`unknown` for 99): "unknown".
     t.same(rows, [['', 'still seated'], ['logout', 'signed out'], ['reason-99', 'reason 99']], 'newest first; a reason this build does not know, readable')
@@ -97,6 +109,17 @@ t.test('occupancy in the portal', async (t) => {
     // Refused twice: the route's guard (admin sessions) and the registry's role check (auth.ts);
     // tried with the route's guard dropped: still 403, the registry's PERMISSION_DENIED.
     t.equal((await ada.send('GET', `/api/admin/reports/occupancy?site=amsterdam&from=${date(d)}&to=${date(d)}`)).status, 403, 'a worker\'s session may not read the report')
+    await page.close()
+  })
+
+  await t.test('another worker: the time limit comes first', async (t) => {
+    const own = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    own.setDefaultTimeout(15_000)
+    t.teardown(() => own.close())
+    const page = await own.newPage()
+    await signInWorker(page, url, '1002', PIN)
+    // Guard tried: seatEndWords taking the later of the two: "until <+3 h> — daily sign-out".
+    t.match(await page.locator('#seat-until').innerText(), new RegExp(`^until (\\w{3} \\d+ \\w{3}, )?${alanUntil} — time limit 2 h; you can release it sooner$`))
     await page.close()
   })
 })

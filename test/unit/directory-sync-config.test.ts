@@ -1,7 +1,7 @@
 // The directory sync's configuration: defaults (Active Directory's attribute names), and every
 // refusal names the file and the key, never the bind password.
 import t from 'tap'
-import { DEFAULT_ATTRIBUTES, DirectorySyncError, parseDirectorySyncConfig, templateFor } from '@flexseat/directory-sync'
+import { DEFAULT_ATTRIBUTES, DirectorySyncError, departmentPolicies, parseDirectorySyncConfig, templateFor } from '@flexseat/directory-sync'
 
 const SECRET = 's3cret-Bind-Pa55'
 const files: Record<string, string> = {
@@ -48,7 +48,7 @@ t.test('a minimal file: AD defaults, an hourly full sync, a minute between incre
   t.equal(config.ldap.bindPassword(), SECRET, 'the password file, less its newline')
   t.same(config.schedule, { fullEveryMs: 3_600_000, incrementalEveryMs: 60_000, maxDeletions: 100 })
   t.notMatch(JSON.stringify(config), new RegExp(SECRET), 'the password never shows in a serialised config (e.g. a log line)')
-  t.same(templateFor(config.templates, 'Anything'), { homeSiteId: 'amsterdam', roamingAllowed: false, maxSeatHours: 0, functionKeyProfile: '' })
+  t.same(templateFor(config.templates, 'Anything'), { key: 'templates.default', homeSiteId: 'amsterdam', roamingAllowed: false, maxSeatHours: 0, functionKeyProfile: '', policy: undefined })
 })
 
 t.test('everything set', async (t) => {
@@ -83,8 +83,21 @@ templates:
   t.ok(config.ldap.ca?.toString().includes('BEGIN CERTIFICATE'), 'ca_file relative to the configuration file')
   t.match(config.attributes, { key: 'entryUUID', username: 'uid', accountControl: '', did: '', extension: 'ipPhone' })
   t.same(config.schedule, { fullEveryMs: 900_000, incrementalEveryMs: 30_000, maxDeletions: 0 })
-  t.same(templateFor(config.templates, '  sales '), { homeSiteId: 'berlin', roamingAllowed: true, maxSeatHours: 10, functionKeyProfile: 'sales-keys' })
+  t.same(templateFor(config.templates, '  sales '), { key: 'templates.departments.Sales', homeSiteId: 'berlin', roamingAllowed: true, maxSeatHours: 10, functionKeyProfile: 'sales-keys', policy: undefined })
   t.equal(templateFor(config.templates, 'Legal'), undefined, 'no default: no template')
+})
+
+t.test('a department template\'s sign-out policy (issue 19)', async (t) => {
+  const config = await parse(`${MINIMAL}  departments:
+    Sales: { home_site: berlin, max_hours: 8, daily_sign_out: "19:00", idle_minutes: none, defer_while_in_call: false, warn_minutes: 10 }
+    Support: { home_site: berlin, daily_sign_out: none }
+    Legal: { home_site: berlin }
+`)
+  t.same(templateFor(config.templates, 'sales')?.policy, { maxHours: 8, dailySignOut: '19:00', deferWhileInCall: false, warnMinutes: 10, none: ['idleMinutes'] })
+  t.same(templateFor(config.templates, 'support')?.policy, { none: ['dailySignOut'] }, 'none: switched off at the department')
+  t.equal(templateFor(config.templates, 'legal')?.policy, undefined, 'no settings: no policy (an administrator\'s stays)')
+  // Guard tried: departmentPolicies without the `undefined` filter: Legal listed with no policy.
+  t.same([...departmentPolicies(config.templates)].map(([name, p]) => [name, p.template]), [['sales', 'templates.departments.Sales'], ['support', 'templates.departments.Support']])
 })
 
 t.test('refusals name the key', async (t) => {
@@ -109,6 +122,14 @@ t.test('refusals name the key', async (t) => {
     ['bad profile', MINIMAL.replace('home_site: amsterdam', 'home_site: amsterdam, function_key_profile: Sales Keys'), /: templates\.default\.function_key_profile: "Sales Keys" is not a profile name/],
     ['bad hours', MINIMAL.replace('home_site: amsterdam', 'home_site: amsterdam, max_seat_hours: -1'), /: templates\.default\.max_seat_hours: must be a whole number from 0 to 8760/],
     ['no templates', MINIMAL.replace(/templates:[\s\S]*/, ''), /: templates: give templates\.default or at least one of templates\.departments/],
+    ['max_hours 0', MINIMAL + '  departments:\n    Sales: { home_site: berlin, max_hours: 0 }\n', /: templates\.departments\.Sales\.max_hours: must be a whole number from 1 to 999, or none/],
+    ['max_hours 1000', MINIMAL + '  departments:\n    Sales: { home_site: berlin, max_hours: 1000 }\n', /: templates\.departments\.Sales\.max_hours: must be a whole number from 1 to 999/],
+    ['daily 25:00', MINIMAL + '  departments:\n    Sales: { home_site: berlin, daily_sign_out: "25:00" }\n', /: templates\.departments\.Sales\.daily_sign_out: must be a local time HH:MM from 00:00 to 23:59/],
+    ['daily as a number', MINIMAL + '  departments:\n    Sales: { home_site: berlin, daily_sign_out: 19 }\n', /: templates\.departments\.Sales\.daily_sign_out: must be a local time/],
+    ['idle 0', MINIMAL + '  departments:\n    Sales: { home_site: berlin, idle_minutes: 0 }\n', /: templates\.departments\.Sales\.idle_minutes: must be a whole number from 1 to 10080/],
+    ['defer not a boolean', MINIMAL + '  departments:\n    Sales: { home_site: berlin, defer_while_in_call: maybe }\n', /: templates\.departments\.Sales\.defer_while_in_call: must be true or false/],
+    ['warn 241', MINIMAL + '  departments:\n    Sales: { home_site: berlin, warn_minutes: 241 }\n', /: templates\.departments\.Sales\.warn_minutes: must be a whole number from 1 to 240/],
+    ['a policy in the default', MINIMAL.replace('home_site: amsterdam', 'home_site: amsterdam, max_hours: 8'), /: templates\.default\.max_hours: sign-out policy settings belong to a department's template/],
     ['duplicate department', MINIMAL + '  departments:\n    Sales: { home_site: berlin }\n    SALES: { home_site: berlin }\n', /: templates\.departments\.SALES: names a department twice/],
   ]
   for (const [what, text, message] of cases) {

@@ -7,8 +7,8 @@ import { type DirectoryChange, DirectoryChangeKind, User, UserSource } from '@fl
 const { DIRECTORY_CHANGE_KIND_CREATE: CREATE, DIRECTORY_CHANGE_KIND_UPDATE: UPDATE, DIRECTORY_CHANGE_KIND_DISABLE: DISABLE, DIRECTORY_CHANGE_KIND_DELETE: DELETE } = DirectoryChangeKind
 
 const templates: Templates = {
-  departments: new Map([['sales', { homeSiteId: 'berlin', roamingAllowed: true, maxSeatHours: 10, functionKeyProfile: 'sales' }]]),
-  fallback: { homeSiteId: 'amsterdam', roamingAllowed: false, maxSeatHours: 0, functionKeyProfile: '' },
+  departments: new Map([['sales', { key: 'templates.departments.sales', homeSiteId: 'berlin', roamingAllowed: true, maxSeatHours: 10, functionKeyProfile: 'sales', policy: undefined }]]),
+  fallback: { key: 'templates.default', homeSiteId: 'amsterdam', roamingAllowed: false, maxSeatHours: 0, functionKeyProfile: '', policy: undefined },
 }
 
 function entry(username: string, extension: string, patch: Partial<DirectoryEntry> = {}): DirectoryEntry {

@@ -15,6 +15,13 @@ t.test('the registry\'s reasons as words', async (t) => {
   t.equal(releaseWord(99 as ReleaseReason), 'reason-99', 'a value this build does not know keeps its number')
 })
 
+t.test('the policies\' reasons, from the enum to the page', async (t) => {
+  // Guard tried: REASONS without 'daily': "daily" (the word as is), not "daily sign-out".
+  t.equal(reasonWords(releaseWord(ReleaseReason.RELEASE_REASON_TIME_LIMIT)), 'time limit')
+  t.equal(reasonWords(releaseWord(ReleaseReason.RELEASE_REASON_DAILY)), 'daily sign-out')
+  t.equal(reasonWords(releaseWord(ReleaseReason.RELEASE_REASON_IDLE)), 'idle')
+})
+
 t.test('the label table', async (t) => {
   // The words RELEASE_REASON_TIME_LIMIT, _DAILY and _IDLE become (views.ts's word()).
   t.equal(reasonWords('time-limit'), 'time limit')

@@ -43,6 +43,18 @@ t.test('resolution: user, user max_seat_hours, department, site, default', async
   t.same(source(PolicySetting.POLICY_SETTING_DEFER_WHILE_IN_CALL), { level: PolicyLevel.POLICY_LEVEL_DEFAULT, id: '' })
   const userNone = resolvePolicy({ site: { ...SITE, policy: { maxHours: 12 } }, user: { id: 'ada', maxSeatHours: 9, policy: { none: ['maxHours'] } } })
   t.equal(userNone.maxHours, 0, "the user's own none beats their max_seat_hours and the site")
+  // A department policy the directory sync wrote names its template; only where its value is used.
+  // Guard tried: the template not taken where a value is (only where one is switched off): '' for idle.
+  const synced = resolvePolicy({
+    site: { ...SITE, policy: { warnMinutes: 5 } },
+    department: { name: 'Sales', policy: { idleMinutes: 30, none: ['dailySignOut'], template: 'templates.departments.Sales' } },
+    user: { id: 'ada', maxSeatHours: 0, policy: { maxHours: 4 } },
+  })
+  const template = (s: PolicySetting) => synced.sources.find((x) => x.setting === s)?.template
+  t.equal(template(PolicySetting.POLICY_SETTING_IDLE_MINUTES), 'templates.departments.Sales')
+  t.equal(template(PolicySetting.POLICY_SETTING_DAILY_SIGN_OUT), 'templates.departments.Sales', 'switched off by the template')
+  t.equal(template(PolicySetting.POLICY_SETTING_MAX_HOURS), '', "the user's own")
+  t.equal(template(PolicySetting.POLICY_SETTING_WARN_MINUTES), '', "the site's")
 })
 
 t.test('deadlines: a login asks for less, never more; units', async (t) => {

@@ -41,14 +41,35 @@ export const DEFAULT_ATTRIBUTES: AttributeMap = Object.freeze({
   accountControl: 'userAccountControl',
 })
 
+/** A setting of {@link TemplatePolicy} that `none` switches off (the registry's stored names). */
+export type SwitchableSetting = 'maxHours' | 'dailySignOut' | 'idleMinutes' | 'warnMinutes'
+
+/**
+ * A department template's sign-out policy settings (issue 19), in the registry's stored form
+ * (seat-policy.ts SeatPolicyRecord): the sync writes them as the department's policy. A setting
+ * not given inherits from the site; `none` switches it off at the department.
+ */
+export interface TemplatePolicy {
+  readonly maxHours?: number
+  readonly dailySignOut?: string
+  readonly idleMinutes?: number
+  readonly deferWhileInCall?: boolean
+  readonly warnMinutes?: number
+  readonly none?: readonly SwitchableSetting[]
+}
+
 /** The flex settings a department's workers get (the directory has no place for them). */
 export interface Template {
+  /** Its key in the configuration (`templates.departments.Sales`, `templates.default`). */
+  readonly key: string
   readonly homeSiteId: string
   readonly roamingAllowed: boolean
   /** 0: no limit. */
   readonly maxSeatHours: number
   /** The desk's function-key profile (provisioning); empty: the site's default. */
   readonly functionKeyProfile: string
+  /** The department's sign-out policy; undefined: the template sets none (a department template only). */
+  readonly policy: TemplatePolicy | undefined
 }
 
 /** Templates by department. */
@@ -213,7 +234,7 @@ export async function parseDirectorySyncConfig(text: string, options: ParseOptio
 
   const t = root['templates'] === undefined ? {} : mapping(source, 'templates', root['templates'])
   known(source, 'templates.', t, ['default', 'departments'])
-  const fallback = t['default'] === undefined ? undefined : template(source, 'templates.default', t['default'], options.siteIds)
+  const fallback = t['default'] === undefined ? undefined : template(source, 'templates.default', t['default'], options.siteIds, false)
   const departments = new Map<string, Template>()
   if (t['departments'] !== undefined) {
     const d = mapping(source, 'templates.departments', t['departments'])
@@ -221,7 +242,7 @@ export async function parseDirectorySyncConfig(text: string, options: ParseOptio
       const normal = name.trim().toLowerCase()
       if (normal === '') throw configError(source, 'templates.departments', 'a department name is empty')
       if (departments.has(normal)) throw configError(source, `templates.departments.${name}`, 'names a department twice (names are matched ignoring case)')
-      departments.set(normal, template(source, `templates.departments.${name}`, raw, options.siteIds))
+      departments.set(normal, template(source, `templates.departments.${name}`, raw, options.siteIds, true))
     }
   }
   if (departments.size === 0 && fallback === undefined) {
@@ -253,14 +274,32 @@ export async function loadDirectorySyncConfig(path: string, options: Omit<ParseO
   return parseDirectorySyncConfig(text, { ...options, source: path })
 }
 
+/** The department templates that set a sign-out policy, by department name (lower case): what the sync writes as department policies. */
+export function departmentPolicies(templates: Templates): Map<string, { template: string; policy: TemplatePolicy }> {
+  const out = new Map<string, { template: string; policy: TemplatePolicy }>()
+  for (const [name, template] of templates.departments) if (template.policy !== undefined) out.set(name, { template: template.key, policy: template.policy })
+  return out
+}
+
 /** The template of `department`: its own, else the default; undefined when neither exists. */
 export function templateFor(templates: Templates, department: string): Template | undefined {
   return templates.departments.get(department.trim().toLowerCase()) ?? templates.fallback
 }
 
-function template(source: string, key: string, raw: unknown, siteIds: readonly string[] | undefined): Template {
+/** A template's sign-out policy keys (written as the department's policy by the sync). */
+export const POLICY_KEYS = ['max_hours', 'daily_sign_out', 'idle_minutes', 'defer_while_in_call', 'warn_minutes'] as const
+
+const DAILY_TIME = /^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$/
+
+function template(source: string, key: string, raw: unknown, siteIds: readonly string[] | undefined, department: boolean): Template {
   const m = mapping(source, key, raw)
-  known(source, `${key}.`, m, ['home_site', 'roaming', 'max_seat_hours', 'function_key_profile'])
+  known(source, `${key}.`, m, ['home_site', 'roaming', 'max_seat_hours', 'function_key_profile', ...POLICY_KEYS])
+  if (!department) {
+    const given = POLICY_KEYS.find((k) => m[k] !== undefined)
+    if (given !== undefined) {
+      throw configError(source, `${key}.${given}`, 'sign-out policy settings belong to a department\'s template (templates.departments.<name>); the default template\'s workers get their site\'s policy (flexseat policy set --site)')
+    }
+  }
   const homeSiteId = string(source, `${key}.home_site`, m['home_site'], true)
   if (!SITE_ID_PATTERN.test(homeSiteId)) throw configError(source, `${key}.home_site`, `"${homeSiteId}" is not a site id`)
   if (siteIds !== undefined && !siteIds.includes(homeSiteId)) throw configError(source, `${key}.home_site`, `no site "${homeSiteId}" (sites: ${siteIds.join(', ')})`)
@@ -273,7 +312,38 @@ function template(source: string, key: string, raw: unknown, siteIds: readonly s
     roamingAllowed: boolean(source, `${key}.roaming`, m['roaming'], false),
     maxSeatHours: integer(source, `${key}.max_seat_hours`, m['max_seat_hours'], 0, 0, 8_760),
     functionKeyProfile,
+    key,
+    policy: department ? templatePolicy(source, key, m) : undefined,
   }
+}
+
+/** The template's policy settings; undefined when it gives none. `none` switches a setting off. */
+function templatePolicy(source: string, key: string, m: Doc): TemplatePolicy | undefined {
+  if (POLICY_KEYS.every((k) => m[k] === undefined || m[k] === null)) return undefined
+  const none: SwitchableSetting[] = []
+  const off = (value: unknown, setting: SwitchableSetting): boolean => {
+    if (value !== 'none') return false
+    none.push(setting)
+    return true
+  }
+  const policy: { -readonly [K in keyof TemplatePolicy]: TemplatePolicy[K] } = {}
+  const number = (name: string, setting: 'maxHours' | 'idleMinutes' | 'warnMinutes', min: number, max: number): void => {
+    const value = m[name]
+    if (value === undefined || value === null || off(value, setting)) return
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw configError(source, `${key}.${name}`, `must be a whole number from ${min} to ${max}, or none`)
+    policy[setting] = value
+  }
+  number('max_hours', 'maxHours', 1, 999)
+  const daily = m['daily_sign_out']
+  if (daily !== undefined && daily !== null && !off(daily, 'dailySignOut')) {
+    if (typeof daily !== 'string' || !DAILY_TIME.test(daily.trim())) throw configError(source, `${key}.daily_sign_out`, 'must be a local time HH:MM from 00:00 to 23:59 (quoted: "19:00"), or none')
+    policy.dailySignOut = daily.trim()
+  }
+  number('idle_minutes', 'idleMinutes', 1, 10_080)
+  if (m['defer_while_in_call'] !== undefined && m['defer_while_in_call'] !== null) policy.deferWhileInCall = boolean(source, `${key}.defer_while_in_call`, m['defer_while_in_call'], true)
+  number('warn_minutes', 'warnMinutes', 1, 240)
+  if (none.length > 0) policy.none = none
+  return policy
 }
 
 function mapping(source: string, key: string, value: unknown): Doc {

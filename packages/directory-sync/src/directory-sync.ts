@@ -11,7 +11,7 @@ import {
   type User,
 } from '@flexseat/proto'
 import type { Logger } from 'pino'
-import type { AttributeMap, DirectorySyncConfig } from './config'
+import { type AttributeMap, type DirectorySyncConfig, departmentPolicies, type TemplatePolicy } from './config'
 import { DirectorySyncError } from './errors'
 import type { DirectoryReader } from './ldap-directory'
 import { planSync } from './planner'
@@ -44,6 +44,14 @@ export interface SyncTarget {
    * Throws when the run cannot go on (leadership lost, etcd unreachable).
    */
   apply(changes: readonly DirectoryChange[], options: { dryRun: boolean; signal: AbortSignal }): Promise<ChangeOutcome[]>
+  /**
+   * Makes the department policies the sync owns those of `policies` (department name in lower
+   * case -> the template's key and settings): writes each that differs, removes those it wrote
+   * earlier whose template no longer sets a policy; a department policy set by an administrator
+   * for a department not in `policies` is left alone. Fenced writes in parts that fit etcd's
+   * limits. Returns how many it wrote and removed. With `dryRun`, counts and writes nothing.
+   */
+  syncDepartmentPolicies(policies: ReadonlyMap<string, { template: string; policy: TemplatePolicy }>, options: { dryRun: boolean; signal: AbortSignal }): Promise<{ written: number; removed: number }>
   /** The recorded status (empty before any run). */
   readStatus(): Promise<GetDirectorySyncStatusResponse>
   /** Records the status; a fenced write, so only the leader's lands. */
@@ -272,6 +280,10 @@ export class DirectorySync {
           else if (change.kind === DirectoryChangeKind.DIRECTORY_CHANGE_KIND_DELETE) run.deleted += 1
         }
       })
+      // The department templates' sign-out policies, every run (a few keys): after a change of the
+      // configuration the next run writes them.
+      const policies = await target.syncDepartmentPolicies(departmentPolicies(config.templates), { dryRun: run.dryRun, signal })
+      if (policies.written + policies.removed > 0) log.info(policies, 'department policies from the templates')
       run.state = DirectorySyncState.DIRECTORY_SYNC_STATE_SUCCEEDED
       if (!run.dryRun) {
         if (read.mark !== undefined) this.#mark = read.mark

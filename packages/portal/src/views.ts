@@ -71,7 +71,14 @@ export const SeatView = Type.Object({
   deviceId: Type.String(),
   siteId: Type.String(),
   since: Time,
+  /** The time limit (Seat.expires_at): the seat ends then with the reason `time-limit`. */
   expiresAt: OptionalTime,
+  /** The daily sign-out (Seat.daily_sign_out_at): the seat ends then with the reason `daily`. */
+  dailySignOutAt: OptionalTime,
+  /** The policy's local daily sign-out time ("19:00"), '' without one. */
+  dailySignOut: Type.String(),
+  /** The idle limit in seconds (no call for that long ends the seat: `idle`); 0: none. */
+  idleSeconds: Type.Number(),
   via: Type.String(),
   /** The branches it still waits for (bounded revocation); empty when active. */
   pending: Type.Array(Type.String()),
@@ -87,6 +94,9 @@ export function seatView(seat: Seat): SeatView {
     siteId: seat.siteId,
     since: (seat.since ?? new Date(0)).toISOString(),
     expiresAt: seat.expiresAt === undefined ? null : seat.expiresAt.toISOString(),
+    dailySignOutAt: seat.dailySignOutAt === undefined ? null : seat.dailySignOutAt.toISOString(),
+    dailySignOut: seat.dailySignOut,
+    idleSeconds: seat.idleSeconds,
     via: seat.via === SeatVia.SEAT_VIA_UNSPECIFIED ? 'phone' : word(seatViaToJSON(seat.via), 'SEAT_VIA_'),
     pending: seat.pending.map((p) => p.siteId),
   }

@@ -8,11 +8,11 @@
 import { useEffect, useState } from 'preact/hooks'
 import { get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
-import { callWords, duration, reasonWords, viaWords, when } from './format'
+import { callWords, duration, reasonWords, seatEndWords, viaWords, when } from './format'
 
-interface Seat { deviceId: string; siteId: string; since: string; expiresAt: string | null; via: string; pending: string[]; extension: string; displayName: string }
+interface Seat { deviceId: string; siteId: string; since: string; expiresAt: string | null; dailySignOutAt: string | null; dailySignOut: string; idleSeconds: number; via: string; pending: string[]; extension: string; displayName: string }
 interface Desk { id: string; label: string; siteId: string; extension: string }
-interface Site { id: string; name: string }
+interface Site { id: string; name: string; timezone: string }
 interface User { id: string; extension: string; displayName: string; homeSiteId: string; hasPin: boolean; roamingAllowed: boolean }
 interface Me { user: User; seat: Seat | null; desk: Desk | null; sites: Site[] }
 interface FreeDesk { deviceId: string; siteId: string; label: string; extension: string; online: boolean }
@@ -20,13 +20,12 @@ interface HistoryRecord { deviceId: string; siteId: string; start: string; end: 
 interface Call { direction: 'incoming' | 'outgoing'; startedAt: string; otherParty: string; otherPartyName: string; answered: boolean; durationSeconds: number; siteId: string; deviceId: string }
 
 /**
- * Until when the seat lasts and what sets that: its time limit (the hours asked at sign-in, or the
- * worker's maximum), or nothing but the worker (or another sign-in) ends it.
+ * Until when the seat lasts and why: the deadlines its sign-out policy gave it (seatEndWords, in
+ * the site's time zone), or nothing but the worker (or another sign-in) ends it.
  */
-function untilWords(seat: Seat): string {
-  if (seat.expiresAt === null) return 'no end time: until you release it, sign in at another desk, or someone else signs in here'
-  const via = seat.via === 'portal' ? 'the hours you chose here' : seat.via === 'admin' ? 'the hours an administrator set' : 'your maximum seat hours'
-  return `${when(seat.expiresAt)}, when the time limit of this sign-in ends (${via}); you can release it sooner`
+function untilWords(seat: Seat, timeZone: string): string {
+  const words = seatEndWords(seat, timeZone)
+  return words === '' ? 'no end time: until you release it, sign in at another desk, or someone else signs in here' : `${words}; you can release it sooner`
 }
 
 /** How often a pending seat is read again (its wait is bounded by the old branch's lease). */
@@ -95,7 +94,7 @@ export function WorkerPage({ onSignedOut }: { session: SessionInfo; onSignedOut:
               <dt>Since</dt>
               <dd>{when(seat.since)}</dd>
               <dt>Until</dt>
-              <dd id="seat-until">{untilWords(seat)}</dd>
+              <dd id="seat-until">{untilWords(seat, me.sites.find((s) => s.id === seat.siteId)?.timezone ?? 'UTC')}</dd>
               <dt>Signed in</dt>
               <dd>{viaWords(seat.via)}</dd>
             </dl>

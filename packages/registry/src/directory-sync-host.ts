@@ -10,7 +10,7 @@ import {
 } from '@flexseat/proto'
 import type { Etcd3 } from 'etcd3'
 import type { Logger } from 'pino'
-import { applyDirectoryChanges } from './directory-sync-writes'
+import { applyDirectoryChanges, syncDepartmentPolicies } from './directory-sync-writes'
 import { RegistryError, invalidArgument, unavailable } from './errors'
 import type { FencedWriter } from './fenced-writer'
 import type { Keys } from './keys'
@@ -126,6 +126,7 @@ export class DirectorySyncHost {
       },
       apply: (changes: readonly DirectoryChange[], options): Promise<ChangeOutcome[]> =>
         applyDirectoryChanges({ ctx: o.ctx, writer: o.writer, etcd: o.etcd, limits: o.limits }, changes, options),
+      syncDepartmentPolicies: (policies, options) => syncDepartmentPolicies({ ctx: o.ctx, writer: o.writer, etcd: o.etcd, limits: o.limits }, policies, options),
       readStatus: () => this.status(),
       writeStatus: async (status) => {
         const value = GetDirectorySyncStatusResponse.toJSON(status)

@@ -1,12 +1,13 @@
-import type { ChangeOutcome } from '@flexseat/directory-sync'
-import { type DirectoryChange, DirectoryChangeKind, ErrorCode, ReleaseReason } from '@flexseat/proto'
+import type { ChangeOutcome, TemplatePolicy } from '@flexseat/directory-sync'
+import { type DirectoryChange, DirectoryChangeKind, ErrorCode, PolicyLevel, ReleaseReason } from '@flexseat/proto'
 import type { Etcd3, IKeyValue } from 'etcd3'
 import { USER_DIRECTORY_FIELDS, applyUser, fromDirectoryEntry, newDirectoryUserRecord, planCreateUser, planDeleteUser, planUpdateUser, validateUserFields } from './directory'
 import { RegistryError, invalidArgument } from './errors'
 import { type FencedWriter, TxnReader } from './fenced-writer'
 import type { Keys } from './keys'
-import type { Op } from './kv'
+import { type Op, parseJson, prefixEnd } from './kv'
 import type { UserRecord } from './records'
+import { type SeatPolicyRecord, policyKey } from './seat-policy'
 import type { SeatContext } from './seats'
 import type { TxnLimits, TxnSize } from './txn-limits'
 import * as v from './validate'
@@ -214,4 +215,54 @@ function virtualKv(key: string, value: unknown): IKeyValue {
     version: '1',
     lease: '0',
   }
+}
+
+/** One department policy the sync writes (`value`) or removes (no `value`). */
+interface PolicyWrite {
+  key: string
+  value?: SeatPolicyRecord
+}
+
+/**
+ * The department templates' sign-out policies (see SyncTarget.syncDepartmentPolicies): the sync
+ * owns the department policies it wrote (their record names the template: `template`). Each
+ * template that sets a policy is written as its department's policy, replacing one an
+ * administrator set; a policy the sync wrote whose template no longer sets one (or is gone) is
+ * removed; an administrator's policy of a department without such a template is left alone. Only
+ * what differs is written, in fenced parts that fit etcd's limits (a compare and an op a
+ * department), each key's revision compared, so a concurrent SetSeatPolicy fails one of them.
+ */
+export async function syncDepartmentPolicies(
+  o: DirectoryWritesOptions,
+  policies: ReadonlyMap<string, { template: string; policy: TemplatePolicy }>,
+  options: { dryRun: boolean; signal: AbortSignal },
+): Promise<{ written: number; removed: number }> {
+  const { keys } = o.ctx
+  const prefix = keys.policy('department', '')
+  const stored = new Map<string, SeatPolicyRecord>()
+  for (const kv of (await o.etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })).kvs) stored.set(kv.key.toString(), parseJson<SeatPolicyRecord>(kv))
+  const writes: PolicyWrite[] = []
+  for (const [department, { template, policy }] of policies) {
+    const key = policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: department })
+    const { none, ...settings } = policy
+    const value: SeatPolicyRecord = { ...settings, ...(none === undefined ? {} : { none: [...none] }), template }
+    if (JSON.stringify(stored.get(key)) !== JSON.stringify(value)) writes.push({ key, value })
+  }
+  const wanted = new Set(writes.map((w) => w.key).concat([...policies.keys()].map((d) => policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: d }))))
+  for (const [key, record] of stored) if (record.template !== undefined && !wanted.has(key)) writes.push({ key })
+  const count = { written: writes.filter((w) => w.value !== undefined).length, removed: writes.filter((w) => w.value === undefined).length }
+  if (options.dryRun || writes.length === 0) return count
+  await o.writer.applyInParts('directory sync: department policies', writes, { perItem: (w) => ({ compares: 1, success: 1, bytes: 2 * 200 + 2 * JSON.stringify(w.value ?? {}).length }) }, async (read, part) => {
+    if (options.signal.aborted) throw options.signal.reason
+    await read.prefetch(part.map((w) => w.key))
+    const ops: Op[] = []
+    for (const w of part) {
+      // Read through the transaction: its revision is compared (a SetSeatPolicy in between fails this part, which is planned again).
+      const current = await read.json<SeatPolicyRecord>(w.key)
+      if (w.value !== undefined) ops.push({ type: 'put', key: w.key, value: w.value })
+      else if (current?.value.template !== undefined) ops.push({ type: 'delete', key: w.key })
+    }
+    return { ops, outcome: undefined }
+  })
+  return count
 }

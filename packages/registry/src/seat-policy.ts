@@ -40,6 +40,11 @@ export interface SeatPolicyRecord {
   warnMinutes?: number
   /** Settings switched off at this level. */
   none?: Switchable[]
+  /**
+   * A department's policy written by the directory sync: the template's key in its configuration
+   * (`templates.departments.Sales`). The sync owns it: SetSeatPolicy / DeleteSeatPolicy refuse it.
+   */
+  template?: string
 }
 
 /** Every setting resolved. 0 / '' is "none". */
@@ -170,21 +175,24 @@ export function resolvePolicy(levels: PolicyLevels): EffectiveSeatPolicy {
   ]
   for (const s of SETTINGS) {
     let source: PolicyScope = { level: PolicyLevel.POLICY_LEVEL_DEFAULT, id: '' }
+    let template = ''
     for (const { scope, policy } of chain) {
       if (policy === undefined) continue
       const value = policy[s.name as keyof SeatPolicyRecord]
       if (value !== undefined) {
         ;(resolved as unknown as Record<string, unknown>)[s.name] = value
         source = scope
+        template = policy.template ?? ''
         break
       }
       if (s.switchable && policy.none?.includes(s.name as Switchable)) {
         ;(resolved as unknown as Record<string, unknown>)[s.name] = DEFAULT_POLICY[s.name] === '' ? '' : 0
         source = scope
+        template = policy.template ?? ''
         break
       }
     }
-    sources.push({ setting: s.setting, scope: source })
+    sources.push({ setting: s.setting, scope: source, template })
   }
   return { ...resolved, timeZone: levels.site.timezone, sources }
 }
@@ -229,15 +237,25 @@ export function seatDeadlines(policy: EffectiveSeatPolicy, since: number, durati
  * policy is replaced whole.
  */
 export async function planSetPolicy(keys: Keys, scope: { level: PolicyLevel; id: string }, record: SeatPolicyRecord, read: TxnReader): Promise<WritePlan<SetSeatPolicyResponse>> {
-  const missing = await missingScope(keys, scope, read)
+  const missing = (await missingScope(keys, scope, read)) ?? (await ownedBySync(keys, scope, read))
   if (missing) return { ops: [], outcome: missing }
   return { ops: [{ type: 'put', key: policyKey(keys, scope), value: record }], outcome: { policy: toSeatPolicy(record) } }
 }
 
 /** Plans DeleteSeatPolicy (idempotent: no policy, nothing to delete). */
 export async function planDeletePolicy(keys: Keys, scope: { level: PolicyLevel; id: string }, read: TxnReader): Promise<WritePlan<DeleteSeatPolicyResponse>> {
+  const owned = await ownedBySync(keys, scope, read)
+  if (owned) return { ops: [], outcome: owned }
   const key = policyKey(keys, scope)
   return { ops: (await read.get(key)) === undefined ? [] : [{ type: 'delete', key }], outcome: {} }
+}
+
+/** A department policy the directory sync wrote from a template is the sync's: refused to the API. */
+async function ownedBySync(keys: Keys, scope: { level: PolicyLevel; id: string }, read: TxnReader): Promise<RegistryError | undefined> {
+  if (scope.level !== PolicyLevel.POLICY_LEVEL_DEPARTMENT) return undefined
+  const template = (await read.json<SeatPolicyRecord>(policyKey(keys, scope)))?.value.template
+  if (template === undefined) return undefined
+  return invalidArgument('scope.id', `department "${scope.id}" gets its policy from the directory sync's template ${template}: change it in the directory sync's configuration (or remove the template's policy settings, then set it here)`)
 }
 
 async function missingScope(keys: Keys, scope: { level: PolicyLevel; id: string }, read: TxnReader): Promise<RegistryError | undefined> {

@@ -79,7 +79,10 @@ export function formatEffectivePolicy(userId: string, siteId: string, policy: Ef
   return formatFields([
     ['user', userId],
     ['at site', siteId === '' ? '(home site)' : siteId],
-    ...policy.sources.map((source): [string, string] => [SETTING_WORDS[source.setting], `${value(source.setting)}  (from ${scopeWord(source.scope)})`]),
+    ...policy.sources.map((source): [string, string] => [
+      SETTING_WORDS[source.setting],
+      `${value(source.setting)}  (from ${scopeWord(source.scope)}${source.template === '' ? '' : `, directory sync template ${source.template}`})`,
+    ]),
   ])
 }
 

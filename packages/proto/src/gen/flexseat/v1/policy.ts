@@ -31,8 +31,12 @@ export enum PolicyLevel {
   /** POLICY_LEVEL_SITE - A site's policy: the default for every desk at the site. id is the site id. */
   POLICY_LEVEL_SITE = 2,
   /**
-   * POLICY_LEVEL_DEPARTMENT - A department's policy (the directory sync's department templates). id is the department name,
-   * matched ignoring case and surrounding blanks, as the directory sync matches templates.
+   * POLICY_LEVEL_DEPARTMENT - A department's policy. id is the department name, matched ignoring case and surrounding
+   * blanks, as the directory sync matches templates. Set either by SetSeatPolicy or by the
+   * directory sync from a department template that has policy settings (max_hours, ...); a
+   * department whose policy the sync wrote is the sync's: SetSeatPolicy and DeleteSeatPolicy
+   * refuse it (INVALID_ARGUMENT on `scope.id`, naming the template) until the template drops its
+   * policy settings (the sync then removes the policy) or the department.
    */
   POLICY_LEVEL_DEPARTMENT = 3,
   /**
@@ -216,7 +220,14 @@ export interface SeatPolicy {
 /** Where an effective value came from. */
 export interface PolicySource {
   setting: PolicySetting;
-  scope: PolicyScope | undefined;
+  scope:
+    | PolicyScope
+    | undefined;
+  /**
+   * When the value is a department's and the directory sync wrote that department's policy from
+   * its configuration: the template's key there (`templates.departments.Sales`); else empty.
+   */
+  template: string;
 }
 
 /** The policy a worker gets at a site's desks, every setting resolved. */
@@ -575,7 +586,7 @@ export const SeatPolicy: MessageFns<SeatPolicy> = {
 };
 
 function createBasePolicySource(): PolicySource {
-  return { setting: 0, scope: undefined };
+  return { setting: 0, scope: undefined, template: "" };
 }
 
 export const PolicySource: MessageFns<PolicySource> = {
@@ -585,6 +596,9 @@ export const PolicySource: MessageFns<PolicySource> = {
     }
     if (message.scope !== undefined) {
       PolicyScope.encode(message.scope, writer.uint32(18).fork()).join();
+    }
+    if (message.template !== "") {
+      writer.uint32(26).string(message.template);
     }
     return writer;
   },
@@ -618,6 +632,14 @@ export const PolicySource: MessageFns<PolicySource> = {
             message.scope = PolicyScope.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.template = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -634,6 +656,7 @@ export const PolicySource: MessageFns<PolicySource> = {
     return {
       setting: isSet(object.setting) ? policySettingFromJSON(object.setting) : 0,
       scope: isSet(object.scope) ? PolicyScope.fromJSON(object.scope) : undefined,
+      template: isSet(object.template) ? globalThis.String(object.template) : "",
     };
   },
 
@@ -644,6 +667,9 @@ export const PolicySource: MessageFns<PolicySource> = {
     }
     if (message.scope !== undefined) {
       obj.scope = PolicyScope.toJSON(message.scope);
+    }
+    if (message.template !== "") {
+      obj.template = message.template;
     }
     return obj;
   },
@@ -657,6 +683,7 @@ export const PolicySource: MessageFns<PolicySource> = {
     message.scope = (object.scope !== undefined && object.scope !== null)
       ? PolicyScope.fromPartial(object.scope)
       : undefined;
+    message.template = object.template ?? "";
     return message;
   },
 };
