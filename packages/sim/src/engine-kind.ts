@@ -27,11 +27,12 @@ export function dropScannerArgs(site: Pick<SiteConfig, 'sipSecurity'>): string[]
  * The V8 flags the embedded engine's Node.js process runs with, wherever it is started (this
  * simulation, the test harnesses, bench/sip-engine.ts; its `flexseat-sip-engine` bin carries the
  * same in its `#!` line). A young generation of 1 MiB semi-spaces (Node's default: 16 MiB, so
- * 32 MiB resident once traffic has grown it) and V8's memory-saving heap growth: at 12,000
- * REGISTER/s offered the engine's RSS measured 72–86 MiB, 120–160 MiB with Node's defaults
- * (docs/PERFORMANCE.md, "SIP engine").
+ * 32 MiB resident once traffic has grown it): at 12,000 REGISTER/s offered the engine's RSS
+ * measured 90–95 MiB (peaks 104–118), 120–160 MiB with Node's defaults, at no measurable cost in
+ * REGISTER rate. `--optimize-for-size` saves some 20 MiB more but cost a third to two thirds of
+ * the rate (docs/PERFORMANCE.md, "SIP engine").
  */
-export const EMBEDDED_ENGINE_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1']
+export const EMBEDDED_ENGINE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1']
 
 /**
  * The SIP engine of each site: the embedded drachtio-compatible engine

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --optimize-for-size --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * Command-line entry: accepts drachtio-server's flags (`--contact`, `--address`, `--port`,
  * `--secret`, `--loglevel`) and its `DRACHTIO_SECRET` environment variable, and runs a {@link SipEngine}. Once listening it prints one JSON line
