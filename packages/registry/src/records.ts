@@ -142,6 +142,8 @@ export interface SeatRecord {
   deferSeconds?: number
   /** The desk is warned this many seconds before a scheduled end. */
   warnSeconds?: number
+  /** ISO time of the seat's last renewal at its desk (seat-renewal.ts): the idle clock runs from it. */
+  renewedAt?: string
 }
 
 /**
