@@ -365,6 +365,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     idleSeconds: record.idleSeconds ?? 0,
     dailySignOut: record.dailySignOut ?? '',
     warnSeconds: record.warnSeconds ?? 0,
+    renewedAt: record.renewedAt === undefined ? undefined : new Date(record.renewedAt),
   }
 }
 

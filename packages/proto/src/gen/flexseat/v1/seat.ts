@@ -345,6 +345,11 @@ export interface Seat {
    * earlier of expires_at and daily_sign_out_at); 0: none.
    */
   warnSeconds: number;
+  /**
+   * When the worker last renewed the seat at its desk (SeatService.RenewSeat), unset if never:
+   * expires_at then runs from it, and so does the idle time.
+   */
+  renewedAt: Date | undefined;
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -588,6 +593,7 @@ function createBaseSeat(): Seat {
     idleSeconds: 0,
     dailySignOut: "",
     warnSeconds: 0,
+    renewedAt: undefined,
   };
 }
 
@@ -634,6 +640,9 @@ export const Seat: MessageFns<Seat> = {
     }
     if (message.warnSeconds !== 0) {
       writer.uint32(112).uint32(message.warnSeconds);
+    }
+    if (message.renewedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.renewedAt), writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -763,6 +772,14 @@ export const Seat: MessageFns<Seat> = {
             message.warnSeconds = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.renewedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -829,6 +846,11 @@ export const Seat: MessageFns<Seat> = {
         : isSet(object.warn_seconds)
         ? globalThis.Number(object.warn_seconds)
         : 0,
+      renewedAt: isSet(object.renewedAt)
+        ? fromJsonTimestamp(object.renewedAt)
+        : isSet(object.renewed_at)
+        ? fromJsonTimestamp(object.renewed_at)
+        : undefined,
     };
   },
 
@@ -876,6 +898,9 @@ export const Seat: MessageFns<Seat> = {
     if (message.warnSeconds !== 0) {
       obj.warnSeconds = Math.round(message.warnSeconds);
     }
+    if (message.renewedAt !== undefined) {
+      obj.renewedAt = message.renewedAt.toISOString();
+    }
     return obj;
   },
 
@@ -898,6 +923,7 @@ export const Seat: MessageFns<Seat> = {
     message.idleSeconds = object.idleSeconds ?? 0;
     message.dailySignOut = object.dailySignOut ?? "";
     message.warnSeconds = object.warnSeconds ?? 0;
+    message.renewedAt = object.renewedAt ?? undefined;
     return message;
   },
 };
