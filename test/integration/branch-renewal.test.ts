@@ -96,8 +96,10 @@ t.test('renewing a seat at its desk over real SIP', async (t) => {
       t.equal(errorDetailOf(error)?.code, ErrorCode.ERROR_CODE_PERMISSION_DENIED)
     }
     const amsterdam = registry.metadata('sip-node', 'amsterdam')
+    // 1002 sits at a desk in Berlin: renewing "at" Amsterdam desk 1 is refused.
+    await unary(seat.login.bind(seat), { requestId: `1002-ber-${Date.now()}`, deviceId: 'ber-desk-1', extension: '1002', pin: '', durationHours: 0 }, { metadata })
     const other = await callError(unary(seat.renewSeat.bind(seat), { requestId: `renew-1002-${Date.now()}`, deviceId: 'ams-desk-1', extension: '1002', pin: PIN['1002']! }, { metadata: amsterdam }))
-    t.equal(errorDetailOf(other)?.code, ErrorCode.ERROR_CODE_CONFLICT, '1002 is not seated at Amsterdam desk 1')
+    t.equal(errorDetailOf(other)?.code, ErrorCode.ERROR_CODE_CONFLICT, '1002, seated in Berlin, is not seated at Amsterdam desk 1')
     t.equal((await seatOfAda())?.epoch, seated.epoch, 'the seat is unchanged')
     const own = await unary(seat.renewSeat.bind(seat), { requestId: `renew-ams-${Date.now()}`, deviceId: 'ams-desk-1', extension: '1001', pin: PIN['1001']! }, { metadata: amsterdam })
     t.ok(BigInt(own.seat!.epoch) > BigInt(seated.epoch), "Amsterdam's own node token renews it")
