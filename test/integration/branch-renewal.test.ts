@@ -5,7 +5,7 @@
 // seat then does not end at the old deadline but at the renewed one, and the desk is warned
 // again. A daily sign-out is postponed by 2 x warn_minutes, not moved to the next day. A wrong PIN
 // renews nothing; another branch's node token cannot renew (PERMISSION_DENIED, at the leader and
-// through a follower); a worker not seated at the desk is refused (CONFLICT).
+// through a follower); a worker not seated at the desk is refused (NOT_SEATED_HERE).
 import t from 'tap'
 import { status } from '@grpc/grpc-js'
 import { ErrorCode, PolicyLevel, ReleaseReason, unary } from '@flexseat/proto'
@@ -99,7 +99,7 @@ t.test('renewing a seat at its desk over real SIP', async (t) => {
     // 1002 sits at a desk in Berlin: renewing "at" Amsterdam desk 1 is refused.
     await unary(seat.login.bind(seat), { requestId: `1002-ber-${Date.now()}`, deviceId: 'ber-desk-1', extension: '1002', pin: '', durationHours: 0 }, { metadata })
     const other = await callError(unary(seat.renewSeat.bind(seat), { requestId: `renew-1002-${Date.now()}`, deviceId: 'ams-desk-1', extension: '1002', pin: PIN['1002']! }, { metadata: amsterdam }))
-    t.equal(errorDetailOf(other)?.code, ErrorCode.ERROR_CODE_CONFLICT, '1002, seated in Berlin, is not seated at Amsterdam desk 1')
+    t.equal(errorDetailOf(other)?.code, ErrorCode.ERROR_CODE_NOT_SEATED_HERE, '1002, seated in Berlin, is not seated at Amsterdam desk 1')
     t.equal((await seatOfAda())?.epoch, seated.epoch, 'the seat is unchanged')
     const own = await unary(seat.renewSeat.bind(seat), { requestId: `renew-ams-${Date.now()}`, deviceId: 'ams-desk-1', extension: '1001', pin: PIN['1001']! }, { metadata: amsterdam })
     t.ok(BigInt(own.seat!.epoch) > BigInt(seated.epoch), "Amsterdam's own node token renews it")

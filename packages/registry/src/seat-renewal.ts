@@ -56,7 +56,7 @@ export function renewedSeat(seat: SeatRecord, deadlines: SeatDeadlines, now: num
 }
 
 /**
- * Plans RenewSeat: the extension's worker must be seated at the device (else CONFLICT) and prove
+ * Plans RenewSeat: the extension's worker must be seated at the device (else NOT_SEATED_HERE) and prove
  * it with the PIN (the lockout and the desk's throttle as at a login); then the seat record is
  * put again with new deadlines, in one transaction compared on everything read (the seat among
  * them: a seat that moved or ended meanwhile fails the commit and the plan runs again).
@@ -76,7 +76,7 @@ export async function planRenewSeat(
   if (!device) return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_DEVICE_NOT_FOUND, `no device "${req.deviceId}"`) }
   const seat = await read.json<SeatRecord>(keys.seat(user.value.id))
   if (!seat || seat.value.deviceId !== req.deviceId) {
-    return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_CONFLICT, 'the worker is not seated at this desk: sign in instead') }
+    return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_NOT_SEATED_HERE, 'the worker is not seated at this desk: sign in instead') }
   }
   const now = ctx.now()
   const checked = await checkPinAt(ctx, read, user, { deviceId: req.deviceId, siteId: device.value.siteId }, req.pin, now, verify)

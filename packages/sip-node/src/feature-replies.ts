@@ -111,6 +111,9 @@ function errorReply(error: unknown, extension: string | undefined, now: number):
       return same(403, 'No PIN set - ask an administrator')
     case ErrorCode.ERROR_CODE_USER_DISABLED:
       return same(403, 'Account disabled')
+    // A renewal raced with a move or an end of the seat: the worker no longer sits here.
+    case ErrorCode.ERROR_CODE_NOT_SEATED_HERE:
+      return same(403, extension === undefined ? 'Not signed in here' : `${extension} not signed in here`)
     default:
       return unavailable()
   }

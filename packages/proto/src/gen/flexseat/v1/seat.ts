@@ -3432,7 +3432,7 @@ export const SeatServiceService = {
    * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
    * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
    * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
-   * CONFLICT when the worker is not seated at that desk. A SIP node renews only at its own
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
    * site's phones (PERMISSION_DENIED otherwise).
    */
   renewSeat: {
@@ -3553,7 +3553,7 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
    * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
    * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
    * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
-   * CONFLICT when the worker is not seated at that desk. A SIP node renews only at its own
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
    * site's phones (PERMISSION_DENIED otherwise).
    */
   renewSeat: handleUnaryCall<RenewSeatRequest, RenewSeatResponse>;
@@ -3651,7 +3651,7 @@ export interface SeatServiceClient extends Client {
    * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
    * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
    * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
-   * CONFLICT when the worker is not seated at that desk. A SIP node renews only at its own
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
    * site's phones (PERMISSION_DENIED otherwise).
    */
   renewSeat(
