@@ -65,7 +65,8 @@ t.test('an attacker at one desk cannot lock a worker out of the others', async (
     const all = await flexseat('user', 'unlock', 'ada')
     t.equal(all.code, 0, all.stderr)
     t.equal(all.stdout, 'user ada unlocked at every desk\n')
-    t.equal(statusLine(await victim.dial(`*51*1001*${ada}`)), '480 Signed in as 1001', 'ada signs in again')
+    // Ada still sits at her desk (signed in above): her *51*1001*PIN there renews the seat (RenewSeat), past the same lockout.
+    t.equal(statusLine(await victim.dial(`*51*1001*${ada}`)), '480 Seat renewed', 'ada gets through again at her desk')
     t.equal(statusLine(await attacker.dial('*51*1001*0005')), '403 Wrong PIN - 1 try left', "the attacker's desk starts a fresh count")
     t.match(statusLine(await attacker.dial('*51*1001*0006')), /^403 Locked at this desk for (9|10) min$/, 'and locks ada there again')
     const desk = await flexseat('user', 'unlock', 'ada', '--device', 'ams-desk-1')

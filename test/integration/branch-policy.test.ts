@@ -34,7 +34,7 @@ t.test('sign-out policies over real SIP', async (t) => {
     const told = await amsDesk1.waitForMessage('1001 signed out: time limit 3 s', 10_000, call.started)
     // warn_minutes 2 (2 s here): the desk was warned before the end, with the end's local time.
     const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(seated.expiresAt!)
-    const warned = await amsDesk1.waitForMessage(`Signing out at ${local} (time limit)`, 1_000, seated.since!.getTime())
+    const warned = await amsDesk1.waitForMessage(`Signing out at ${local} (time limit) — dial *51*1001*PIN to stay`, 1_000, seated.since!.getTime())
     t.ok(warned.time < told.time, 'warned before the seat ended')
     const [record] = await eventually('the seat ended in the history', async () => ((await history())[0]?.end === undefined ? undefined : history()))
     t.equal(record!.reason, ReleaseReason.RELEASE_REASON_TIME_LIMIT, 'ended by its time limit')

@@ -60,6 +60,9 @@ const rid = () => randomUUID()
 const writes: Case[] = [
   { rpc: 'Login', field: 'extension', call: u((c) => c.seat.login.bind(c.seat)), request: { requestId: rid(), deviceId: 'ams-bad-1', extension: 'abc', pin: '1234', durationHours: 0 } },
   { rpc: 'Login', field: 'device_id', call: u((c) => c.seat.login.bind(c.seat)), request: { requestId: rid(), deviceId: BAD_ID, extension: '4001', pin: '1234', durationHours: 0 } },
+  { rpc: 'RenewSeat', field: 'extension', call: u((c) => c.seat.renewSeat.bind(c.seat)), request: { requestId: rid(), deviceId: 'ams-bad-1', extension: 'abc', pin: '1234' } },
+  { rpc: 'RenewSeat', field: 'pin', call: u((c) => c.seat.renewSeat.bind(c.seat)), request: { requestId: rid(), deviceId: 'ams-bad-1', extension: '4001', pin: '12' } },
+  { rpc: 'RenewSeat', field: 'device_id', call: u((c) => c.seat.renewSeat.bind(c.seat)), request: { requestId: rid(), deviceId: BAD_ID, extension: '4001', pin: '1234' } },
   { rpc: 'Logout', field: 'user_id', call: u((c) => c.seat.logout.bind(c.seat)), request: { requestId: rid(), target: { $case: 'userId', value: BAD_ID }, reason: 0 } },
   { rpc: 'CreateUser', field: 'user.extension', call: u((c) => c.directory.createUser.bind(c.directory)), request: { requestId: rid(), user: user({ extension: 'x1' }), pin: '1234' } },
   { rpc: 'CreateUser', field: 'pin', call: u((c) => c.directory.createUser.bind(c.directory)), request: { requestId: rid(), user: user(), pin: '12' } },
@@ -138,7 +141,7 @@ t.test('bad arguments on every RPC', async (t) => {
       t.equal(detail?.field, c.field, `${c.rpc}: detail names ${c.field}`)
     }
   }
-  t.equal(rpcs.size, 23, 'every RPC except GetClusterStatus (which has no arguments) was covered')
+  t.equal(rpcs.size, 24, 'every RPC except GetClusterStatus (which has no arguments) was covered')
   t.same(await durable(), before, 'no durable record was written by any refused call')
   const revisionAfter = await revision()
   const changed = (await etcd.getAll().prefix(cluster.prefix).exec()).kvs.filter((kv) => BigInt(kv.mod_revision) > revisionBefore).map((kv) => kv.key.toString())

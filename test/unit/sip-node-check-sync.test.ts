@@ -13,7 +13,7 @@ const SITES = new Map([[AMS.id, AMS], ['berlin', { id: 'berlin', name: 'Berlin' 
 const VENDORS: Record<string, PhoneVendor> = { 'ams-1': PhoneVendor.PHONE_VENDOR_YEALINK, 'ams-2': PhoneVendor.PHONE_VENDOR_POLY }
 
 function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string): Seat {
-  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0 }
+  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined }
 }
 const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({
   message: { $case: 'changes', value: { revision, events: events.map((e) => ({ type: e.type, seat: e.seat, reason: e.reason ?? ReleaseReason.RELEASE_REASON_UNSPECIFIED, revision })) } },

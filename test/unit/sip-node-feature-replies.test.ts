@@ -23,6 +23,9 @@ t.test('successes answer 480 (no dialog) with the display text', async (t) => {
   )
   t.same(featureReply({ kind: 'signed-out', extension: '1001' }, codes, NOW), { status: 480, reason: 'Signed out 1001', headers: {}, message: '1001 signed out' })
   t.same(featureReply({ kind: 'pin-changed', extension: '1001' }, codes, NOW), { status: 480, reason: 'PIN changed', headers: {}, message: 'PIN changed for 1001' })
+  t.same(featureReply({ kind: 'renewed', extension: '1001', until: '21:00' }, codes, NOW), { status: 480, reason: 'Seat renewed', headers: {}, message: 'Seat renewed until 21:00' })
+  t.same(featureReply({ kind: 'failed', error: registryError(ErrorCode.ERROR_CODE_NOT_SEATED_HERE, {}, status.FAILED_PRECONDITION), extension: '1001' }, codes, NOW).reason, '1001 not signed in here', 'a renewal the registry refused: the seat moved meanwhile')
+  t.same(featureReply({ kind: 'renewed', extension: '1001' }, codes, NOW), { status: 480, reason: 'Seat renewed', headers: {}, message: 'Seat renewed for 1001' }, 'a seat without a scheduled end')
   t.same(featureReply({ kind: 'nobody-seated' }, codes, NOW), { status: 403, reason: 'Nobody signed in here', headers: {}, message: 'Nobody signed in here' })
 })
 

@@ -7,9 +7,9 @@ import type { SiteConfig } from '@flexseat/config'
 import { ReleaseReason, type Seat, SeatEventType, type WatchSeatsResponse } from '@flexseat/proto'
 import { scheduledEnd, SeatView, SeatWarnings, warningText } from '@flexseat/sip-node'
 
-const SITE = { id: 'amsterdam', name: 'Amsterdam', timezone: 'Europe/Amsterdam' } as SiteConfig
+const SITE = { id: 'amsterdam', name: 'Amsterdam', timezone: 'Europe/Amsterdam', featureCodes: { login: '*51', changePin: '*52' } } as SiteConfig
 function seat(userId: string, deviceId: string, epoch: string, extra: Partial<Seat>): Seat {
-  return { userId, extension: '1001', displayName: '', deviceId, siteId: 'amsterdam', since: new Date(), expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, ...extra }
+  return { userId, extension: '1001', displayName: '', deviceId, siteId: 'amsterdam', since: new Date(), expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, ...extra }
 }
 const snapshot = (seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision: '10' } } })
 const released = (s: Seat, revision: string): WatchSeatsResponse => ({ message: { $case: 'changes', value: { revision, events: [{ type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat: s, reason: ReleaseReason.RELEASE_REASON_LOGOUT, revision }] } } })
@@ -21,6 +21,7 @@ t.test('the text and the end it names', async (t) => {
   t.same(scheduledEnd(seat('a', 'd', '1', { expiresAt: new Date('2026-12-08T00:00:00Z'), dailySignOutAt: daily })), { at: daily.getTime(), why: 'daily sign-out' })
   t.equal(scheduledEnd(seat('a', 'd', '1', { idleSeconds: 60 })), undefined, 'an idle end moves: not announced')
   t.equal(warningText({ at: daily.getTime(), why: 'daily sign-out' }, 'Europe/Amsterdam'), 'Signing out at 19:00 (daily sign-out)')
+  t.equal(warningText({ at: daily.getTime(), why: 'daily sign-out' }, 'Europe/Amsterdam', '*51*1001*PIN'), 'Signing out at 19:00 (daily sign-out) — dial *51*1001*PIN to stay')
 })
 
 t.test('warned warn_seconds ahead; not after the seat ended; not without warn_seconds', async (t) => {
@@ -37,5 +38,5 @@ t.test('warned warn_seconds ahead; not after the seat ended; not without warn_se
   const deadline = Date.now() + 5_000
   while (sent.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.same(sent, [['ams-1', warningText({ at: soon, why: 'time limit' }, 'Europe/Amsterdam')]], 'only the seat that still has its end and a warning')
+  t.same(sent, [['ams-1', warningText({ at: soon, why: 'time limit' }, 'Europe/Amsterdam', '*51*1001*PIN')]], 'only the seat that still has its end and a warning')
 })

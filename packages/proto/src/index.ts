@@ -191,6 +191,8 @@ export {
   LoginResponse,
   LogoutRequest,
   LogoutResponse,
+  RenewSeatRequest,
+  RenewSeatResponse,
   ReleaseReason,
   PendingRevocation,
   Seat,

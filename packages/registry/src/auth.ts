@@ -15,6 +15,7 @@ export const ON_BEHALF_OF_KEY = 'x-flexseat-on-behalf-of'
 export type RpcName =
   | 'Login'
   | 'Logout'
+  | 'RenewSeat'
   | 'GetSeat'
   | 'ListSeats'
   | 'WatchSeats'
@@ -88,6 +89,7 @@ const READS: readonly RpcName[] = [
 const SIP_NODE: readonly RpcName[] = [
   'Login',
   'Logout',
+  'RenewSeat',
   'GetSeat',
   'ListSeats',
   'WatchSeats',

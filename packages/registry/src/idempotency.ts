@@ -14,6 +14,7 @@ import {
   LoginResponse,
   LogoutResponse,
   type MessageFns,
+  RenewSeatResponse,
   ResetPinResponse,
   ClearLockoutResponse,
   SetFunctionKeyProfileResponse,
@@ -32,6 +33,7 @@ import { RetentionLease } from './retention-lease'
 export interface WriteResponses {
   login: LoginResponse
   logout: LogoutResponse
+  renewSeat: RenewSeatResponse
   createUser: CreateUserResponse
   updateUser: UpdateUserResponse
   deleteUser: DeleteUserResponse
@@ -56,6 +58,7 @@ export type WriteMethod = keyof WriteResponses
 const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
   login: LoginResponse,
   logout: LogoutResponse,
+  renewSeat: RenewSeatResponse,
   createUser: CreateUserResponse,
   updateUser: UpdateUserResponse,
   deleteUser: DeleteUserResponse,
@@ -83,7 +86,7 @@ const CODECS: { [M in WriteMethod]: MessageFns<WriteResponses[M]> } = {
  */
 export function stampRevision<M extends WriteMethod>(method: M, response: WriteResponses[M], revision: string): WriteResponses[M] {
   const r = response as Partial<LoginResponse & CreateUserResponse & CreateDeviceResponse & CreateSiteResponse & SetFunctionKeyProfileResponse>
-  if (method === 'login' && r.seat) r.seat.epoch = revision
+  if ((method === 'login' || method === 'renewSeat') && r.seat) r.seat.epoch = revision
   if (r.user) r.user.revision = revision
   if (r.device) r.device.revision = revision
   if (r.site) r.site.revision = revision

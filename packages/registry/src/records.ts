@@ -142,6 +142,8 @@ export interface SeatRecord {
   deferSeconds?: number
   /** The desk is warned this many seconds before a scheduled end. */
   warnSeconds?: number
+  /** ISO time of the seat's last renewal at its desk (seat-renewal.ts): the idle clock runs from it. */
+  renewedAt?: string
 }
 
 /**
@@ -363,6 +365,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     idleSeconds: record.idleSeconds ?? 0,
     dailySignOut: record.dailySignOut ?? '',
     warnSeconds: record.warnSeconds ?? 0,
+    renewedAt: record.renewedAt === undefined ? undefined : new Date(record.renewedAt),
   }
 }
 

@@ -65,6 +65,8 @@ import {
   type LoginResponse,
   type LogoutRequest,
   type LogoutResponse,
+  type RenewSeatRequest,
+  type RenewSeatResponse,
   type ReleaseLeaseRequest,
   type ReleaseLeaseResponse,
   ReleaseReason,
@@ -162,6 +164,7 @@ import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
+import { planRenewSeat } from './seat-renewal'
 import { type SeatContext, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
 import { seatEnd } from './seat-end'
 import type { TxnLimits } from './txn-limits'
@@ -585,6 +588,30 @@ export class RegistryCore extends EventEmitter {
     } catch {
       return undefined
     }
+  }
+
+  /**
+   * Renews the seat of the worker seated at a desk (seat-renewal.ts), with the PIN checked here
+   * (once per stored hash). The new deadlines are noted for the expiry scheduler.
+   */
+  async renewSeat(req: RenewSeatRequest, caller: Caller): Promise<RenewSeatResponse> {
+    this.#mayWrite(caller)
+    v.requestId(req.requestId)
+    v.id(req.deviceId, 'device_id')
+    v.extension(req.extension, 'extension')
+    v.pin(req.pin, 'pin')
+    let checked: { hash: string; ok: Promise<boolean> } | undefined
+    const verify = (pin: string, hash: string): Promise<boolean> => {
+      if (checked?.hash !== hash) checked = { hash, ok: verifyPin(pin, hash) }
+      return checked.ok
+    }
+    const res = await this.#write('renewSeat', req, caller, (read) => planRenewSeat(this.#ctx, req, read, verify)).catch((error: unknown) => {
+      this.#pins.reportOutcome(error)
+      throw error
+    })
+    for (const at of [res.seat?.expiresAt, res.seat?.dailySignOutAt]) if (at) this.#expiry.note(at)
+    if (res.seat !== undefined && res.seat.idleSeconds > 0) this.#expiry.note(new Date(this.#ctx.now() + res.seat.idleSeconds * 1_000))
+    return res
   }
 
   async logout(req: LogoutRequest, caller: Caller): Promise<LogoutResponse> {

@@ -15,7 +15,7 @@ export interface SeatEnd {
 /**
  * The next end of a seat from its stored deadlines (seat-policy.ts) and the worker's call
  * activity: the earliest of its time limit (TIME_LIMIT), daily sign-out (DAILY) and idle limit
- * (IDLE: the later of the seat's start and the last call activity, plus the limit; never while a
+ * (IDLE: the latest of the seat's start, its renewal and the last call activity, plus the limit; never while a
  * call is in progress). When the worker is in a call and the seat defers (`deferSeconds`), the end
  * waits for the call: it is then at most `deferSeconds` after it fell due, and the call's end
  * (a change of `activity/<user>`) ends the seat at once. Undefined when the seat has no deadline.
@@ -30,7 +30,8 @@ export function seatEnd(seat: SeatRecord, activity: ActivityRecord | undefined):
   if (seat.expiresAt !== undefined) candidates.push({ at: Date.parse(seat.expiresAt), reason: ReleaseReason.RELEASE_REASON_TIME_LIMIT })
   if (seat.dailyAt !== undefined) candidates.push({ at: Date.parse(seat.dailyAt), reason: ReleaseReason.RELEASE_REASON_DAILY })
   if (seat.idleSeconds !== undefined && seat.idleSeconds > 0 && !inCall) {
-    const since = Date.parse(seat.since)
+    // A renewal at the desk (seat-renewal.ts) restarts the idle clock like a call.
+    const since = Math.max(Date.parse(seat.since), seat.renewedAt === undefined ? 0 : Date.parse(seat.renewedAt))
     const last = activity === undefined ? since : Math.max(since, Date.parse(activity.lastActivity))
     candidates.push({ at: last + seat.idleSeconds * 1_000, reason: ReleaseReason.RELEASE_REASON_IDLE })
   }

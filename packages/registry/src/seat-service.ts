@@ -2,7 +2,7 @@ import { SeatServiceService, type SeatServiceServer } from '@flexseat/proto'
 import { PIN_CHECK_KEY, formatPinCheck } from './pin-check'
 import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
 import { mustBeSelf, mustBeSelfId } from './session-scope'
-import { mayGetSeat, mayLogout } from './site-scope'
+import { mayGetSeat, mayLogout, mayRenewSeat } from './site-scope'
 
 /** A grpc-js deadline as ms since epoch; undefined when the call has none (Infinity). */
 function deadlineMs(deadline: Date | number | undefined): number | undefined {
@@ -27,6 +27,11 @@ export function seatService(context: ServiceContext): SeatServiceServer {
       mustBeSelf(caller, request.target, 'signs out')
       await mayLogout(caller, request, context.core())
       return context.core().logout(request, caller)
+    }),
+    // A SIP node renews seats only at its own site's phones (site-scope.ts).
+    renewSeat: writeHandler(context, 'RenewSeat', def.renewSeat, async (request, caller) => {
+      await mayRenewSeat(caller, request, context.core())
+      return context.core().renewSeat(request, caller)
     }),
     getSeat: readHandler(context, 'GetSeat', async (request, caller) => {
       mustBeSelf(caller, request.target, 'reads the seat')

@@ -176,6 +176,58 @@ export async function releaseOps(
 }
 
 /**
+ * Checks `pin` of `user` at a desk as a sign-in at the phone does (a login, a renewal): first the
+ * desk's own throttle (desk-throttle.ts: a paused desk checks no PIN at all), then the worker's
+ * lockout, then the PIN against the stored hash. A wrong PIN returns the lockout's and the desk's
+ * records to write with the refusal (`ops`); a right one the lockout's update (this desk's wrong
+ * PINs forgotten, other desks' stand), to write with the rest.
+ */
+export async function checkPinAt(
+  ctx: SeatContext,
+  read: TxnReader,
+  user: { value: UserRecord; revision: string },
+  desk: { deviceId: string; siteId: string },
+  pin: string,
+  now: number,
+  verify: (pin: string, hash: string, user: { id: string; revision: string }) => Promise<boolean>,
+): Promise<{ ops: Op[]; refusal?: RegistryError }> {
+  const { keys } = ctx
+  const userId = user.value.id
+  const where = { userId, deviceId: desk.deviceId, siteId: desk.siteId }
+  const throttle = await read.json<DeskThrottleRecord>(keys.deskThrottle(desk.deviceId))
+  const paused = deskPausedUntil(throttle?.value, now)
+  if (paused) return { ops: [], refusal: withPinEvent(deskThrottled(paused, now), { kind: 'refused', reason: 'desk-paused', ...where, until: paused }) }
+  const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
+  const locked = lockFor(lockout?.value, desk.deviceId, now)
+  if (locked) {
+    return { ops: [], refusal: withPinEvent(lockRefusal(locked), { kind: 'refused', reason: locked.scope === 'worker' ? 'worker-locked' : 'worker-locked-at-desk', ...where, until: locked.until }) }
+  }
+  if (!(await verify(pin, user.value.pinHash, { id: userId, revision: user.revision }))) {
+    const failure = recordFailure(lockout?.value, now, ctx.lockout, desk.deviceId)
+    const deskFailure = recordDeskFailure(throttle?.value, now, ctx.deskThrottle ?? DEFAULT_DESK_THROTTLE)
+    const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
+    return {
+      ops: [
+        { type: 'put', key: keys.lockout(userId), value: failure.record },
+        // On the request records' lease: the record goes a day after the desk's last wrong PIN.
+        { type: 'put', key: keys.deskThrottle(desk.deviceId), value: deskFailure.record, lease: REQUEST_LEASE },
+      ],
+      refusal: withPinEvent(outcome, {
+        kind: 'wrong-pin',
+        ...where,
+        attemptsLeft: failure.attemptsLeft,
+        ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+        ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
+        ...(deskFailure.pausedUntil === undefined ? {} : { deskPausedUntil: deskFailure.pausedUntil }),
+      }),
+    }
+  }
+  if (!lockout) return { ops: [] }
+  const kept = recordSuccess(lockout.value, now, ctx.lockout, desk.deviceId)
+  return { ops: [kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept }] }
+}
+
+/**
  * Plans a login: checks the extension, the device, flex hosting, roaming, the lockout and the
  * PIN; then, in one transaction, moves the worker's seat to the device (the previous seat is
  * revoked) and bumps whoever sat there (a release: see {@link releaseOps}). The new seat is
@@ -226,41 +278,9 @@ export async function planLogin(
   // neither meets it nor clears it; a worker's portal session meets it (a locked worker is locked
   // everywhere) without clearing it.
   if (req.pin !== '') {
-    const where = { userId, deviceId: req.deviceId, siteId: device.value.siteId }
-    // First the desk's own throttle (desk-throttle.ts): a paused desk checks no PIN at all.
-    const desk = await read.json<DeskThrottleRecord>(keys.deskThrottle(req.deviceId))
-    const paused = deskPausedUntil(desk?.value, now)
-    if (paused) return { ops: [], outcome: withPinEvent(deskThrottled(paused, now), { kind: 'refused', reason: 'desk-paused', ...where, until: paused }) }
-    const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
-    const locked = lockFor(lockout?.value, req.deviceId, now)
-    if (locked) {
-      return { ops: [], outcome: withPinEvent(lockRefusal(locked), { kind: 'refused', reason: locked.scope === 'worker' ? 'worker-locked' : 'worker-locked-at-desk', ...where, until: locked.until }) }
-    }
-    if (!(await verify(req.pin, user.value.pinHash, { id: userId, revision: user.revision }))) {
-      const failure = recordFailure(lockout?.value, now, ctx.lockout, req.deviceId)
-      const deskFailure = recordDeskFailure(desk?.value, now, ctx.deskThrottle ?? DEFAULT_DESK_THROTTLE)
-      const outcome = failure.lockedUntil ? lockedOut(failure.lockedUntil) : failure.deskLockedUntil ? lockedAtDesk(failure.deskLockedUntil) : wrongPin(failure.attemptsLeft)
-      return {
-        ops: [
-          { type: 'put', key: keys.lockout(userId), value: failure.record },
-          // On the request records' lease: the record goes a day after the desk's last wrong PIN.
-          { type: 'put', key: keys.deskThrottle(req.deviceId), value: deskFailure.record, lease: REQUEST_LEASE },
-        ],
-        outcome: withPinEvent(outcome, {
-          kind: 'wrong-pin',
-          ...where,
-          attemptsLeft: failure.attemptsLeft,
-          ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
-          ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
-          ...(deskFailure.pausedUntil === undefined ? {} : { deskPausedUntil: deskFailure.pausedUntil }),
-        }),
-      }
-    }
-    // A right PIN forgets this desk's wrong PINs for the worker; other desks' stand.
-    if (lockout) {
-      const kept = recordSuccess(lockout.value, now, ctx.lockout, req.deviceId)
-      ops.push(kept === undefined ? { type: 'delete', key: keys.lockout(userId) } : { type: 'put', key: keys.lockout(userId), value: kept })
-    }
+    const checked = await checkPinAt(ctx, read, user, { deviceId: req.deviceId, siteId: device.value.siteId }, req.pin, now, verify)
+    if (checked.refusal !== undefined) return { ops: checked.ops, outcome: checked.refusal }
+    ops.push(...checked.ops)
   } else if (session !== undefined) {
     // A portal session takes the desk without a PIN, but not past a lock at that desk or everywhere.
     const locked = lockFor((await read.json<LockoutRecord>(keys.lockout(userId)))?.value, req.deviceId, now)

@@ -19,6 +19,7 @@ export interface ServedCore {
   /** Checks a phone login's PIN here, for the leader (undefined: nothing to check, or could not). */
   checkPin(request: p.LoginRequest): Promise<PinCheck | undefined>
   logout(request: p.LogoutRequest, caller: Caller): Promise<p.LogoutResponse>
+  renewSeat(request: p.RenewSeatRequest, caller: Caller): Promise<p.RenewSeatResponse>
   /** The occupancy report (occupancy-report.ts); any instance. */
   getOccupancyReport(request: p.GetOccupancyReportRequest, caller: Caller): Promise<p.GetOccupancyReportResponse>
   createUser(request: p.CreateUserRequest, caller: Caller): Promise<p.CreateUserResponse>

@@ -1,4 +1,4 @@
-import { ErrorCode, type GetSeatRequest, type LogoutRequest } from '@flexseat/proto'
+import { ErrorCode, type GetSeatRequest, type LogoutRequest, type RenewSeatRequest } from '@flexseat/proto'
 import type { Caller, Role } from './caller'
 import { RegistryError } from './errors'
 import type { ServedCore } from './served-core'
@@ -19,7 +19,7 @@ export function isSiteBound(role: Role): boolean {
  * Which branch a site-bound credential may act for: its role (auth.ts) says which RPCs it may
  * call, its token's `site` for which branch. A branch's node renews, releases and acknowledges
  * only its own branch's confirmation lease, reports and lists only its own phones' bindings, reads
- * only its own phones' digest credentials (HA1), and signs workers out only at its own phones; a branch's
+ * only its own phones' digest credentials (HA1), and signs workers out and renews their seats only at its own phones; a branch's
  * provisioning service likewise reads only its own phones (device, seat at it, HA1), its own site
  * and signs out only at its own phones. So one compromised branch cannot void another's bounded
  * revocation, plant its phones, learn their passwords or read their files. Login and ChangePin
@@ -52,6 +52,15 @@ async function mustTargetOwnPhone(caller: Caller, target: LogoutRequest['target'
 export async function mayLogout(caller: Caller, request: LogoutRequest, core: Pick<ServedCore, 'getDevice'>): Promise<void> {
   if (!isSiteBound(caller.role)) return
   await mustTargetOwnPhone(caller, request.target, core, 'signs workers out')
+}
+
+/**
+ * A site-bound caller (a SIP node: `*51*<ext>*<pin>` at the desk the worker sits at) renews seats
+ * only at its own site's phones: another branch's node credential cannot keep this branch's seats.
+ */
+export async function mayRenewSeat(caller: Caller, request: RenewSeatRequest, core: Pick<ServedCore, 'getDevice'>): Promise<void> {
+  if (!isSiteBound(caller.role)) return
+  await mustTargetOwnPhone(caller, { $case: 'deviceId', value: request.deviceId }, core, 'renews seats')
 }
 
 /**

@@ -1,5 +1,7 @@
 /**
- * Carries out a feature code dialled at a phone against the registry: `*51*ext*pin` (Login),
+ * Carries out a feature code dialled at a phone against the registry: `*51*ext*pin` (Login; at the
+ * desk where that worker already sits, RenewSeat: the seat starts again, see the registry's
+ * seat-renewal.ts),
  * `*51` (Logout of whoever sits at the phone), `*52*old*new` (ChangePin of the seated worker).
  * The reply comes from feature-replies.ts; the PIN goes to the registry and nowhere else.
  */
@@ -10,6 +12,7 @@ import type { Logger } from 'pino'
 import type { FeatureCode } from './feature-codes'
 import { featureReply, type FeatureOutcome, type FeatureReply } from './feature-replies'
 import type { RegistryClient } from './registry-client'
+import { localTime, scheduledEnd } from './seat-warnings'
 
 /** How long a sign-in at the phone may wait for the registry (a takeover may wait for another branch's ack). */
 export const LOGIN_DEADLINE_MS = 10_000
@@ -29,7 +32,7 @@ export interface InviteIdentity {
  * with the first outcome instead of acting twice (invariant 5). Hashed so that no dialled digits
  * or caller data end up in the registry's idempotency records.
  */
-export function featureRequestId(operation: 'login' | 'logout' | 'change-pin', deviceId: string, invite: InviteIdentity): string {
+export function featureRequestId(operation: 'login' | 'logout' | 'change-pin' | 'renew', deviceId: string, invite: InviteIdentity): string {
   const digest = createHash('sha256').update([operation, deviceId, invite.callId, invite.cseq, invite.fromTag].join('\u0000')).digest('hex')
   return `sip-${operation}-${digest.slice(0, 40)}`
 }
@@ -37,7 +40,7 @@ export function featureRequestId(operation: 'login' | 'logout' | 'change-pin', d
 /** Options of {@link FeatureHandler}. */
 export interface FeatureHandlerOptions {
   site: SiteConfig
-  client: Pick<RegistryClient, 'login' | 'logout' | 'changePin'>
+  client: Pick<RegistryClient, 'login' | 'logout' | 'changePin' | 'renewSeat'>
   seats: { byDevice(deviceId: string): Seat | undefined }
   /** Every site, by id (their names in a takeover's confirmation; default: the ids). */
   sites?: ReadonlyMap<string, SiteConfig>
@@ -80,7 +83,19 @@ export class FeatureHandler {
     switch (code.kind) {
       case 'malformed':
         return { kind: 'malformed', feature: code.feature }
-      case 'login':
+      case 'login': {
+        // The worker already sits here (as this node's view has it): the sign-in renews the seat,
+        // with the PIN all the same. The registry checks that the worker sits at this desk.
+        const here = this.#o.seats.byDevice(device.id)
+        if (here !== undefined && here.siteId === this.#o.site.id && here.extension === code.extension) {
+          try {
+            const { seat } = await client.renewSeat({ requestId: featureRequestId('renew', device.id, invite), deviceId: device.id, extension: code.extension, pin: code.pin })
+            const end = seat === undefined ? undefined : scheduledEnd(seat)
+            return { kind: 'renewed', extension: code.extension, ...(end === undefined ? {} : { until: localTime(end.at, this.#o.site.timezone) }) }
+          } catch (error) {
+            return { kind: 'failed', error, extension: code.extension }
+          }
+        }
         try {
           const { seat, revoked } = await client.login(
             { requestId: featureRequestId('login', device.id, invite), deviceId: device.id, extension: code.extension, pin: code.pin, durationHours: 0 },
@@ -92,6 +107,7 @@ export class FeatureHandler {
         } catch (error) {
           return { kind: 'failed', error, extension: code.extension }
         }
+      }
       case 'logout':
         try {
           const { released } = await client.logout({

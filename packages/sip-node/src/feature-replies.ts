@@ -14,6 +14,8 @@ export type FeatureOutcome =
   | { kind: 'signed-in'; extension: string; displayName: string; endedAt?: string }
   | { kind: 'signed-out'; extension: string }
   | { kind: 'pin-changed'; extension: string }
+  /** `*51*ext*pin` at the desk the worker sits at: the seat renewed; `until`: its next scheduled end ("21:00", local), if any. */
+  | { kind: 'renewed'; extension: string; until?: string }
   /** `*51` or `*52` at a phone nobody is signed in at. */
   | { kind: 'nobody-seated' }
   | { kind: 'malformed'; feature: 'login' | 'change-pin' }
@@ -57,6 +59,8 @@ export function featureReply(outcome: FeatureOutcome, codes: FeatureCodeSet, now
       return reply(480, `Signed in as ${outcome.extension}`, signedInText(outcome.extension, outcome.displayName) + (outcome.endedAt === undefined ? '' : ` — signed out of ${outcome.endedAt}`))
     case 'signed-out':
       return reply(480, `Signed out ${outcome.extension}`, `${outcome.extension} signed out`)
+    case 'renewed':
+      return reply(480, 'Seat renewed', outcome.until === undefined ? `Seat renewed for ${outcome.extension}` : `Seat renewed until ${outcome.until}`)
     case 'pin-changed':
       return reply(480, 'PIN changed', `PIN changed for ${outcome.extension}`)
     case 'nobody-seated':
@@ -107,6 +111,9 @@ function errorReply(error: unknown, extension: string | undefined, now: number):
       return same(403, 'No PIN set - ask an administrator')
     case ErrorCode.ERROR_CODE_USER_DISABLED:
       return same(403, 'Account disabled')
+    // A renewal raced with a move or an end of the seat: the worker no longer sits here.
+    case ErrorCode.ERROR_CODE_NOT_SEATED_HERE:
+      return same(403, extension === undefined ? 'Not signed in here' : `${extension} not signed in here`)
     default:
       return unavailable()
   }

@@ -7,7 +7,7 @@ export type { CallDesk, CallFacts, CallRouterOptions, CallWorker, EmergencyFacts
 export { ActivityReporter } from './activity-reporter'
 export type { ActivityReporterOptions, ActivitySink } from './activity-reporter'
 export { CallLog } from './call-log'
-export { scheduledEnd, SeatWarnings, warningText } from './seat-warnings'
+export { localTime, scheduledEnd, SeatWarnings, warningText } from './seat-warnings'
 export type { SeatWarningsOptions } from './seat-warnings'
 export type { CallSink, CallStart } from './call-log'
 export { CALL_DEBOUNCE_MS, CALL_RETRY_MS, CallReporter, MAX_CALLS_PER_CALL, MAX_QUEUED_CALLS } from './call-reporter'

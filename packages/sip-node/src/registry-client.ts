@@ -17,6 +17,8 @@ import {
   type LoginResponse,
   type LogoutRequest,
   type LogoutResponse,
+  type RenewSeatRequest,
+  type RenewSeatResponse,
   type PhoneBinding,
   type Seat,
   type ReleaseLeaseRequest,
@@ -149,6 +151,11 @@ export class RegistryClient {
   /** SeatService.Logout (idempotent: logging out nobody answers with `released` unset). */
   logout(req: LogoutRequest): Promise<LogoutResponse> {
     return this.#call('Logout', (e) => e.seat.logout.bind(e.seat), req, 'once')
+  }
+
+  /** SeatService.RenewSeat (`*51*ext*pin` at the desk the worker sits at). */
+  renewSeat(req: RenewSeatRequest): Promise<RenewSeatResponse> {
+    return this.#call('RenewSeat', (e) => e.seat.renewSeat.bind(e.seat), req, 'once')
   }
 
   /** DirectoryService.ChangePin. */

@@ -349,7 +349,8 @@ export class SeatNotifier {
       case 'time-limit':
         return seat.expiresAt === undefined || seat.since === undefined
           ? `${seat.extension} signed out: time limit reached`
-          : `${seat.extension} signed out: time limit ${durationText(seat.expiresAt.getTime() - seat.since.getTime())}`
+          : // A renewed seat's limit ran from its renewal (RenewSeat), not from its start.
+            `${seat.extension} signed out: time limit ${durationText(seat.expiresAt.getTime() - (seat.renewedAt ?? seat.since).getTime())}`
       case 'daily':
         return seat.dailySignOut === '' ? `${seat.extension} signed out: daily sign-out` : `${seat.extension} signed out: daily sign-out ${seat.dailySignOut.slice(0, 5)}`
       case 'idle':

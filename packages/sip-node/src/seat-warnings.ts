@@ -2,7 +2,9 @@
  * Warns a desk before its seat ends by the worker's sign-out policy (`warn_minutes`): for every
  * active seat at this branch with `Seat.warn_seconds`, a timer at the scheduled end (the earlier of
  * its time limit and its daily sign-out, which the seat carries) less that, then a MESSAGE
- * `Signing out at 19:00 (daily sign-out)` / `(time limit)`, the time in the site's time zone.
+ * `Signing out at 19:00 (daily sign-out) — dial *51*1001*PIN to stay` / `(time limit)`, the time in
+ * the site's time zone; dialling that at the desk renews the seat (the registry's RenewSeat, see
+ * feature-handler.ts), which arrives here as the seat at a new epoch and arms the next warning.
  * A seat that changes or ends clears its timer; an idle end (which moves with every call) is not
  * announced. Armed from the seat view, the initial snapshot included, so a restarted node warns
  * too (a warning already due when the node learns the seat is sent at once, once).
@@ -32,10 +34,18 @@ export function scheduledEnd(seat: Seat): { at: number; why: 'time limit' | 'dai
   return { at: daily, why: 'daily sign-out' }
 }
 
-/** "Signing out at 19:00 (daily sign-out)", the time in `timeZone`. */
-export function warningText(end: { at: number; why: string }, timeZone: string): string {
-  const time = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(end.at)
-  return `Signing out at ${time} (${end.why})`
+/** "19:00": the local time of `at` (ms) in `timeZone`, as the desk's messages show it. */
+export function localTime(at: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at)
+}
+
+/**
+ * "Signing out at 19:00 (daily sign-out)", the time in `timeZone`; with `stay` (the dial string
+ * that renews the seat, "*51*1001*PIN") "... — dial *51*1001*PIN to stay".
+ */
+export function warningText(end: { at: number; why: string }, timeZone: string, stay?: string): string {
+  const text = `Signing out at ${localTime(end.at, timeZone)} (${end.why})`
+  return stay === undefined ? text : `${text} — dial ${stay} to stay`
 }
 
 export class SeatWarnings {
@@ -78,7 +88,7 @@ export class SeatWarnings {
       const delay = Math.min(Math.max(0, end.at - seat.warnSeconds * 1_000 - now), 2 ** 31 - 1)
       const timer = setTimeout(() => {
         this.#timers.delete(seat.userId)
-        const text = warningText(end, this.#o.site.timezone)
+        const text = warningText(end, this.#o.site.timezone, `${this.#o.site.featureCodes.login}*${seat.extension}*PIN`)
         this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, at: new Date(end.at).toISOString() }, 'seat end announced')
         this.#o.messenger.send(seat.deviceId, text).catch((error: unknown) => this.#o.logger.warn({ err: error, device: seat.deviceId }, 'seat end warning failed'))
       }, delay)

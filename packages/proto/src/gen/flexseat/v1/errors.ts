@@ -109,6 +109,11 @@ export enum ErrorCode {
    * wrong PINs from several desks. (PERMISSION_DENIED)
    */
   ERROR_CODE_LOCKED_AT_DESK = 31,
+  /**
+   * ERROR_CODE_NOT_SEATED_HERE - RenewSeat: the worker is not seated at that desk (any more): sign in instead. Not retryable.
+   * (FAILED_PRECONDITION)
+   */
+  ERROR_CODE_NOT_SEATED_HERE = 32,
   UNRECOGNIZED = -1,
 }
 
@@ -210,6 +215,9 @@ export function errorCodeFromJSON(object: any): ErrorCode {
     case 31:
     case "ERROR_CODE_LOCKED_AT_DESK":
       return ErrorCode.ERROR_CODE_LOCKED_AT_DESK;
+    case 32:
+    case "ERROR_CODE_NOT_SEATED_HERE":
+      return ErrorCode.ERROR_CODE_NOT_SEATED_HERE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -283,6 +291,8 @@ export function errorCodeToJSON(object: ErrorCode): string {
       return "ERROR_CODE_SESSION_INVALID";
     case ErrorCode.ERROR_CODE_LOCKED_AT_DESK:
       return "ERROR_CODE_LOCKED_AT_DESK";
+    case ErrorCode.ERROR_CODE_NOT_SEATED_HERE:
+      return "ERROR_CODE_NOT_SEATED_HERE";
     case ErrorCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -345,6 +345,11 @@ export interface Seat {
    * earlier of expires_at and daily_sign_out_at); 0: none.
    */
   warnSeconds: number;
+  /**
+   * When the worker last renewed the seat at its desk (SeatService.RenewSeat), unset if never:
+   * expires_at then runs from it, and so does the idle time.
+   */
+  renewedAt: Date | undefined;
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -556,6 +561,22 @@ export interface ListSeatHistoryResponse {
   records: SeatHistoryRecord[];
 }
 
+export interface RenewSeatRequest {
+  /** Client-chosen id that makes the call idempotent: a retry returns the first outcome. */
+  requestId: string;
+  /** The desk the worker sits at. */
+  deviceId: string;
+  /** The worker's extension: the worker seated at device_id. */
+  extension: string;
+  /** The worker's PIN. */
+  pin: string;
+}
+
+export interface RenewSeatResponse {
+  /** The renewed seat, at its new epoch. */
+  seat: Seat | undefined;
+}
+
 function createBaseSeat(): Seat {
   return {
     userId: "",
@@ -572,6 +593,7 @@ function createBaseSeat(): Seat {
     idleSeconds: 0,
     dailySignOut: "",
     warnSeconds: 0,
+    renewedAt: undefined,
   };
 }
 
@@ -618,6 +640,9 @@ export const Seat: MessageFns<Seat> = {
     }
     if (message.warnSeconds !== 0) {
       writer.uint32(112).uint32(message.warnSeconds);
+    }
+    if (message.renewedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.renewedAt), writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -747,6 +772,14 @@ export const Seat: MessageFns<Seat> = {
             message.warnSeconds = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.renewedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -813,6 +846,11 @@ export const Seat: MessageFns<Seat> = {
         : isSet(object.warn_seconds)
         ? globalThis.Number(object.warn_seconds)
         : 0,
+      renewedAt: isSet(object.renewedAt)
+        ? fromJsonTimestamp(object.renewedAt)
+        : isSet(object.renewed_at)
+        ? fromJsonTimestamp(object.renewed_at)
+        : undefined,
     };
   },
 
@@ -860,6 +898,9 @@ export const Seat: MessageFns<Seat> = {
     if (message.warnSeconds !== 0) {
       obj.warnSeconds = Math.round(message.warnSeconds);
     }
+    if (message.renewedAt !== undefined) {
+      obj.renewedAt = message.renewedAt.toISOString();
+    }
     return obj;
   },
 
@@ -882,6 +923,7 @@ export const Seat: MessageFns<Seat> = {
     message.idleSeconds = object.idleSeconds ?? 0;
     message.dailySignOut = object.dailySignOut ?? "";
     message.warnSeconds = object.warnSeconds ?? 0;
+    message.renewedAt = object.renewedAt ?? undefined;
     return message;
   },
 };
@@ -3138,6 +3180,198 @@ export const ListSeatHistoryResponse: MessageFns<ListSeatHistoryResponse> = {
   },
 };
 
+function createBaseRenewSeatRequest(): RenewSeatRequest {
+  return { requestId: "", deviceId: "", extension: "", pin: "" };
+}
+
+export const RenewSeatRequest: MessageFns<RenewSeatRequest> = {
+  encode(message: RenewSeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.extension !== "") {
+      writer.uint32(26).string(message.extension);
+    }
+    if (message.pin !== "") {
+      writer.uint32(34).string(message.pin);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewSeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewSeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.extension = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pin = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewSeatRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      extension: isSet(object.extension) ? globalThis.String(object.extension) : "",
+      pin: isSet(object.pin) ? globalThis.String(object.pin) : "",
+    };
+  },
+
+  toJSON(message: RenewSeatRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.extension !== "") {
+      obj.extension = message.extension;
+    }
+    if (message.pin !== "") {
+      obj.pin = message.pin;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewSeatRequest>): RenewSeatRequest {
+    return RenewSeatRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RenewSeatRequest>): RenewSeatRequest {
+    const message = createBaseRenewSeatRequest();
+    message.requestId = object.requestId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.extension = object.extension ?? "";
+    message.pin = object.pin ?? "";
+    return message;
+  },
+};
+
+function createBaseRenewSeatResponse(): RenewSeatResponse {
+  return { seat: undefined };
+}
+
+export const RenewSeatResponse: MessageFns<RenewSeatResponse> = {
+  encode(message: RenewSeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seat !== undefined) {
+      Seat.encode(message.seat, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewSeatResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewSeatResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.seat = Seat.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewSeatResponse {
+    return { seat: isSet(object.seat) ? Seat.fromJSON(object.seat) : undefined };
+  },
+
+  toJSON(message: RenewSeatResponse): unknown {
+    const obj: any = {};
+    if (message.seat !== undefined) {
+      obj.seat = Seat.toJSON(message.seat);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewSeatResponse>): RenewSeatResponse {
+    return RenewSeatResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RenewSeatResponse>): RenewSeatResponse {
+    const message = createBaseRenewSeatResponse();
+    message.seat = (object.seat !== undefined && object.seat !== null) ? Seat.fromPartial(object.seat) : undefined;
+    return message;
+  },
+};
+
 /**
  * SeatService signs workers in and out of phones and streams seat changes.
  *
@@ -3189,6 +3423,26 @@ export const SeatServiceService = {
     requestDeserialize: (value: Buffer): LogoutRequest => LogoutRequest.decode(value),
     responseSerialize: (value: LogoutResponse): Buffer => Buffer.from(LogoutResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogoutResponse => LogoutResponse.decode(value),
+  },
+  /**
+   * RenewSeat starts the seat of the worker seated at a desk again from now (`*51*<ext>*<pin>`
+   * dialled at that very desk): the seat stays (same desk, same start, same history record) and
+   * gets new deadlines from the worker's effective policy now: the time limit runs from now, the
+   * idle clock restarts, and a daily sign-out due within the policy's warn_minutes is postponed
+   * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
+   * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
+   * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
+   * site's phones (PERMISSION_DENIED otherwise).
+   */
+  renewSeat: {
+    path: "/flexseat.v1.SeatService/RenewSeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewSeatRequest): Buffer => Buffer.from(RenewSeatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewSeatRequest => RenewSeatRequest.decode(value),
+    responseSerialize: (value: RenewSeatResponse): Buffer => Buffer.from(RenewSeatResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenewSeatResponse => RenewSeatResponse.decode(value),
   },
   /** GetSeat returns the seat of a user or the seat hosted by a device, if any. */
   getSeat: {
@@ -3291,6 +3545,18 @@ export interface SeatServiceServer extends UntypedServiceImplementation {
   login: handleUnaryCall<LoginRequest, LoginResponse>;
   /** Logout releases a seat, found by user, extension or device. */
   logout: handleUnaryCall<LogoutRequest, LogoutResponse>;
+  /**
+   * RenewSeat starts the seat of the worker seated at a desk again from now (`*51*<ext>*<pin>`
+   * dialled at that very desk): the seat stays (same desk, same start, same history record) and
+   * gets new deadlines from the worker's effective policy now: the time limit runs from now, the
+   * idle clock restarts, and a daily sign-out due within the policy's warn_minutes is postponed
+   * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
+   * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
+   * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
+   * site's phones (PERMISSION_DENIED otherwise).
+   */
+  renewSeat: handleUnaryCall<RenewSeatRequest, RenewSeatResponse>;
   /** GetSeat returns the seat of a user or the seat hosted by a device, if any. */
   getSeat: handleUnaryCall<GetSeatRequest, GetSeatResponse>;
   /** ListSeats lists seats, optionally only those at one site, in pages. */
@@ -3376,6 +3642,32 @@ export interface SeatServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LogoutResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RenewSeat starts the seat of the worker seated at a desk again from now (`*51*<ext>*<pin>`
+   * dialled at that very desk): the seat stays (same desk, same start, same history record) and
+   * gets new deadlines from the worker's effective policy now: the time limit runs from now, the
+   * idle clock restarts, and a daily sign-out due within the policy's warn_minutes is postponed
+   * to now + 2 x warn_minutes (a daily sign-out further off stays where it is). The write is
+   * fenced like any other and changes the seat's epoch. The PIN is required and counts towards
+   * the lockout as at a login: a passer-by at an unattended desk cannot keep someone's seat.
+   * NOT_SEATED_HERE when the worker is not seated at that desk. A SIP node renews only at its own
+   * site's phones (PERMISSION_DENIED otherwise).
+   */
+  renewSeat(
+    request: RenewSeatRequest,
+    callback: (error: ServiceError | null, response: RenewSeatResponse) => void,
+  ): ClientUnaryCall;
+  renewSeat(
+    request: RenewSeatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenewSeatResponse) => void,
+  ): ClientUnaryCall;
+  renewSeat(
+    request: RenewSeatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenewSeatResponse) => void,
   ): ClientUnaryCall;
   /** GetSeat returns the seat of a user or the seat hosted by a device, if any. */
   getSeat(
