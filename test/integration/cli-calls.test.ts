@@ -5,31 +5,14 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { CallDirection, CallListServiceClient, type CallRecord, unary } from '@flexseat/proto'
 import { credentials } from '@grpc/grpc-js'
-import { Cli, type CliResult } from '../helpers/cli'
-import { RegistryCluster, worker } from '../helpers/registry-cluster'
+import { cliRegistry } from '../helpers/cli-registry'
+import { worker } from '../helpers/registry-cluster'
 
 t.setTimeout(45_000)
 
 t.test('flexseat calls', async (t) => {
-  const keepAlive = setInterval(() => undefined, 1_000)
-  const cluster = await RegistryCluster.start({ instances: 1, etcdMembers: 1, logLevel: 'info' }).catch((error: unknown) => {
-    clearInterval(keepAlive)
-    throw error
-  })
-  t.teardown(async () => {
-    await cluster.stop()
-    clearInterval(keepAlive)
-  })
-  await cluster.leader()
+  const { cluster, cli } = await cliRegistry(t)
   const address = cluster.instances[0]!.address
-  const cli = async (args: readonly string[], token = cluster.tokens.admin): Promise<CliResult> => {
-    const run = await Cli.start(args, { FLEXSEAT_REGISTRY: address, FLEXSEAT_TOKEN: token })
-    try {
-      return await run.result()
-    } finally {
-      await run.process.kill()
-    }
-  }
   const { directory } = cluster.clients(0)
   await unary(directory.createUser.bind(directory), { requestId: randomUUID(), user: worker('1001'), pin: '4711' }, { metadata: cluster.metadata('admin'), timeoutMs: 5_000 })
   const client = new CallListServiceClient(address, credentials.createInsecure())

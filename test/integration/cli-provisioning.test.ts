@@ -1,31 +1,13 @@
 // The real `flexseat` command against a real registry (etcd and a registry process): function-key
 // profiles, a device's MAC, vendor and desk profile, a worker's label, language and own keys.
 import t, { type Test } from 'tap'
-import { Cli, type CliResult } from '../helpers/cli'
-import { RegistryCluster } from '../helpers/registry-cluster'
+import type { CliResult } from '../helpers/cli'
+import { cliRegistry } from '../helpers/cli-registry'
 
 t.setTimeout(45_000)
 
 t.test('flexseat profile / device --mac --vendor / user --key', async (t) => {
-  const keepAlive = setInterval(() => undefined, 1_000)
-  const cluster = await RegistryCluster.start({ instances: 1, etcdMembers: 1, logLevel: 'info' }).catch((error: unknown) => {
-    clearInterval(keepAlive)
-    throw error
-  })
-  t.teardown(async () => {
-    await cluster.stop()
-    clearInterval(keepAlive)
-  })
-  await cluster.leader()
-  const admin = { FLEXSEAT_REGISTRY: cluster.instances[0]!.address, FLEXSEAT_TOKEN: cluster.tokens.admin }
-  const cli = async (args: readonly string[]): Promise<CliResult> => {
-    const run = await Cli.start(args, admin)
-    try {
-      return await run.result()
-    } finally {
-      await run.process.kill()
-    }
-  }
+  const { cli } = await cliRegistry(t)
   const ok = (t: Test, result: CliResult, what: string): void => void t.equal(result.code, 0, `${what} exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`)
 
   ok(t, await cli(['site', 'create', '--id', 'oslo', '--name', 'Oslo', '--timezone', 'Europe/Oslo', '--sip-domain', 'oslo.example']), 'site create')

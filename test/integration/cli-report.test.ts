@@ -7,8 +7,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Device, Site, unary } from '@flexseat/proto'
 import { createEtcdClient, Keys } from '@flexseat/registry'
-import { Cli, type CliResult } from '../helpers/cli'
-import { RegistryCluster } from '../helpers/registry-cluster'
+import { cliRegistry } from '../helpers/cli-registry'
 import { writeEndedSeats } from '../helpers/seat-history'
 
 t.setTimeout(45_000)
@@ -16,25 +15,7 @@ t.setTimeout(45_000)
 const H = 3_600_000
 
 t.test('flexseat report occupancy', async (t) => {
-  const keepAlive = setInterval(() => undefined, 1_000)
-  const cluster = await RegistryCluster.start({ instances: 1, etcdMembers: 1, logLevel: 'info' }).catch((error: unknown) => {
-    clearInterval(keepAlive)
-    throw error
-  })
-  t.teardown(async () => {
-    await cluster.stop()
-    clearInterval(keepAlive)
-  })
-  await cluster.leader()
-  const address = cluster.instances[0]!.address
-  const cli = async (args: readonly string[], token = cluster.tokens.admin): Promise<CliResult> => {
-    const run = await Cli.start(args, { FLEXSEAT_REGISTRY: address, FLEXSEAT_TOKEN: token })
-    try {
-      return await run.result()
-    } finally {
-      await run.process.kill()
-    }
-  }
+  const { cluster, cli } = await cliRegistry(t)
   const admin = cluster.metadata('admin')
   const { directory } = cluster.clients(0)
   await unary(directory.createSite.bind(directory), { requestId: randomUUID(), site: Site.fromPartial({ id: 'lab', name: 'Lab', timezone: 'Etc/UTC' }) }, { metadata: admin, timeoutMs: 5_000 })
