@@ -698,7 +698,19 @@ export class Phone {
     }
     if (this.#answering?.running === true) return
     this.#port ??= await freePort()
-    const port = this.#port
+    // The media ports are picked free just before sipp binds them, and another test file may take
+    // one meanwhile (files run two at a time): sipp then exits with "Unable to bind audio RTP
+    // socket". Started again on another media range, at most three times; the SIP port stays.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startAnswering(this.#port)
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof Error) || !/Unable to bind audio|Unable to bind video/i.test(error.message)) throw error
+      }
+    }
+  }
+
+  async #startAnswering(port: number): Promise<void> {
     const args = [
       '-sf', PHONE_SCENARIOS[this.#mode],
       '-i', '127.0.0.1', '-p', String(port), '-mp', String(await freeUdpPortRange()),
@@ -715,7 +727,10 @@ export class Phone {
     child.stdout.resume()
     const deadline = Date.now() + 5_000
     while (!isBound(port, 'udp')) {
-      if (!child.running) throw new Error(`${this.#name}: sipp exited before listening on ${port}: ${this.#answerOutput}`)
+      if (!child.running) {
+        this.#answering = undefined
+        throw new Error(`${this.#name}: sipp exited before listening on ${port}: ${this.#answerOutput}`)
+      }
       if (Date.now() > deadline) throw new Error(`${this.#name}: sipp not listening on ${port} within 5 s`)
       await pause(20)
     }
