@@ -26,8 +26,6 @@ import * as v from './validate'
 export const MAX_ACTIVITY_EVENTS = 1_000
 /** Ended call ids remembered per worker. */
 export const ENDED_KEPT = 16
-/** Workers per transaction (one compare and one put each). */
-const USERS_PER_TXN = 100
 
 /** A validated event of a worker's call. */
 export interface ActivityEvent {
@@ -82,21 +80,21 @@ export function applyActivity(record: (ActivityRecord & { ended?: string[] }) | 
   return { calls, lastActivity: new Date(last).toISOString(), ended: ended.slice(-ENDED_KEPT) }
 }
 
-/** Applies validated events: per worker, read `activity/<user>` and write it back, in fenced transactions. */
+/**
+ * Applies validated events: per worker, read `activity/<user>` and write it back, in fenced
+ * transactions cut to etcd's limits by the shared splitter (applyInParts: one compare and one put
+ * per worker).
+ */
 export async function reportActivity(writer: FencedWriter, keys: Keys, events: readonly ActivityEvent[], now: () => number): Promise<void> {
   const byUser = new Map<string, ActivityEvent[]>()
   for (const event of events) byUser.set(event.userId, [...(byUser.get(event.userId) ?? []), event])
-  const users = [...byUser.keys()]
-  for (let i = 0; i < users.length; i += USERS_PER_TXN) {
-    const part = users.slice(i, i + USERS_PER_TXN)
-    await writer.apply('call activity', async (read) => {
-      await read.prefetch(part.map((userId) => keys.activity(userId)))
-      const ops: Op[] = []
-      for (const userId of part) {
-        const current = await read.json<ActivityRecord & { ended?: string[] }>(keys.activity(userId))
-        ops.push({ type: 'put', key: keys.activity(userId), value: applyActivity(current?.value, byUser.get(userId)!, now()), lease: REQUEST_LEASE })
-      }
-      return { ops, outcome: undefined }
-    })
-  }
+  await writer.applyInParts('call activity', [...byUser.keys()], { perItem: { compares: 1, success: 1 } }, async (read, part) => {
+    await read.prefetch(part.map((userId) => keys.activity(userId)))
+    const ops: Op[] = []
+    for (const userId of part) {
+      const current = await read.json<ActivityRecord & { ended?: string[] }>(keys.activity(userId))
+      ops.push({ type: 'put', key: keys.activity(userId), value: applyActivity(current?.value, byUser.get(userId)!, now()), lease: REQUEST_LEASE })
+    }
+    return { ops, outcome: undefined }
+  })
 }
