@@ -261,7 +261,9 @@ function WorkerForm({ user, sites, onDone }: { user: User | undefined; sites: Si
   const [id, setId] = useState(user?.id ?? '')
   const [extension, setExtension] = useState(user?.extension ?? '')
   const [displayName, setDisplayName] = useState(user?.displayName ?? '')
-  const [homeSiteId, setHomeSiteId] = useState(user?.homeSiteId ?? sites[0]?.id ?? '')
+  const [chosenHome, setHomeSiteId] = useState(user?.homeSiteId ?? '')
+  // A form opened before the branches have loaded shows the first one once they have: send that one.
+  const homeSiteId = chosenHome || sites[0]?.id || ''
   const [roaming, setRoaming] = useState(user?.roamingAllowed ?? true)
   const [maxHours, setMaxHours] = useState(String(user?.maxSeatHours ?? 0))
   const [pin, setPin] = useState('')
@@ -339,7 +341,9 @@ function Desks({ sites, devices, siteName, onChanged }: { sites: Site[]; devices
 
 function DeskForm({ device, sites, onDone }: { device: Device | undefined; sites: Site[]; onDone: (text?: string) => Promise<void> }) {
   const [id, setId] = useState(device?.id ?? '')
-  const [siteId, setSiteId] = useState(device?.siteId ?? sites[0]?.id ?? '')
+  const [chosenSite, setSiteId] = useState(device?.siteId ?? '')
+  // As in the worker's form: the first branch once the branches have loaded.
+  const siteId = chosenSite || sites[0]?.id || ''
   const [extension, setExtension] = useState(device?.extension ?? '')
   const [label, setLabel] = useState(device?.label ?? '')
   const [flexHost, setFlexHost] = useState(device?.flexHost ?? true)

@@ -82,7 +82,8 @@ export function OccupancyReport({ sites }: { sites: Site[] }) {
         </div>
         <Field id="occupancy-from" name="from" label="From" hint="YYYY-MM-DD" value={from} onInput={setFrom} notice={notice} messageId="occupancy-message" />
         <Field id="occupancy-to" name="to" label="To" hint="YYYY-MM-DD, inclusive" value={to} onInput={setTo} notice={notice} messageId="occupancy-message" />
-        <button type="submit" disabled={busy}>Show</button>
+        {/* No branch until the map has loaded: asking then would ask for no branch. */}
+        <button type="submit" disabled={busy || chosen === ''}>Show</button>
       </form>
       <Message notice={notice} id="occupancy-message" />
       {report === undefined ? null : (
