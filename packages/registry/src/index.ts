@@ -1,7 +1,7 @@
 // The public surface of @flexseat/registry: the registry core over etcd, its error type and the
 // one table from error codes to gRPC status.
 
-export { MAX_ACKS, RegistryCore } from './registry-core'
+export { RegistryCore } from './registry-core'
 export type { RegistryCoreOptions, RegistryCoreState } from './registry-core'
 export type { Caller, Role, SessionPrincipal } from './caller'
 export { DEFAULT_CALL_LIST, MAX_CALLS_PER_REPORT } from './call-list'

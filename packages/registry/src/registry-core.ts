@@ -102,6 +102,7 @@ import {
   type SetSeatPolicyResponse,
   type ReportCallActivityRequest,
   type ReportCallActivityResponse,
+  MAX_ACKS,
 } from '@flexseat/proto'
 import { type DirectoryReader, type DirectorySyncConfig, LdapDirectory } from '@flexseat/directory-sync'
 import type { Meter } from '@opentelemetry/api'
@@ -265,9 +266,6 @@ const ANSWER_MARGIN_MS = 500
  * - `stopping` / `stopped`.
  */
 export type RegistryCoreState = 'starting' | 'follower' | 'leader' | 'stopping' | 'stopped'
-
-/** The most revocations one AckRevocations call may acknowledge (more: INVALID_ARGUMENT). */
-export const MAX_ACKS = 1_000
 
 const RELEASE_REASONS_FOR_LOGOUT = new Set([ReleaseReason.RELEASE_REASON_LOGOUT, ReleaseReason.RELEASE_REASON_ADMIN])
 

@@ -20,14 +20,11 @@
 import { contextFromHeaders, inSpan } from '@flexseat/telemetry'
 import { type Context, context as otelContext, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { SiteConfig } from '@flexseat/config'
-import { type AckRevocationsRequest, type Device, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
+import { type AckRevocationsRequest, type Device, MAX_ACKS, type PhoneVendor, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
 import { signedInText } from './feature-replies'
 import type { RingingCall, RingingStop } from './ringing-calls'
 import { isActive, type SeatChange } from './seat-view'
-
-/** The most revocations one AckRevocations call carries: the registry's limit per call. */
-export const MAX_ACKS = 1_000
 
 /** What the notifier needs of the seat view. */
 export interface NotifierSeats {
