@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { credentials, type Metadata, status } from '@grpc/grpc-js'
-import { BranchServiceClient, ErrorCode, type PhoneBinding, unary } from '@flexseat/proto'
+import { BranchServiceClient, ErrorCode, MAX_ACKS, type PhoneBinding, unary } from '@flexseat/proto'
 import { errorDetailOf } from '@flexseat/registry'
 import { callError, eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
@@ -121,6 +121,13 @@ t.test('a branch node acts for its own branch only', async (t) => {
     const pending = await unary(seat.getSeat.bind(seat), { target: { $case: 'userId', value: 'u8101' } }, { metadata: admin })
     t.equal(pending.seat?.pending.length, 1, "another node's ack and release leave the move pending")
     t.match(await branchStatus(), { nodeId: 'berlin-n1', leaseHeld: true }, 'and the lease with its holder')
+    // One more than a call may carry, the real one among them: refused whole, nothing acknowledged.
+    // Guard tried: the registry's MAX_ACKS check dropped: the move completes here.
+    const tooMany = [{ userId: 'u8101', epoch: seated.seat!.epoch }, ...Array.from({ length: MAX_ACKS }, (_, i) => ({ userId: `u9${i}`, epoch: '1' }))]
+    const refused = await callError(unary(viaFollower.ackRevocations.bind(viaFollower), { ...berlinNode, revocations: tooMany }, { metadata: berlin, timeoutMs: 5_000 }))
+    t.equal(refused.code, status.INVALID_ARGUMENT, `more than ${MAX_ACKS} revocations in one call: INVALID_ARGUMENT`)
+    const still = await unary(seat.getSeat.bind(seat), { target: { $case: 'userId', value: 'u8101' } }, { metadata: admin })
+    t.equal(still.seat?.pending.length, 1, 'and the move still waits')
     await unary(viaFollower.ackRevocations.bind(viaFollower), { ...berlinNode, revocations: [{ userId: 'u8101', epoch: seated.seat!.epoch }] }, { metadata: berlin, timeoutMs: 5_000 })
     const active = await eventually('the move completes on the holder\'s ack', async () => {
       const got = await unary(seat.getSeat.bind(seat), { target: { $case: 'userId', value: 'u8101' } }, { metadata: admin })
