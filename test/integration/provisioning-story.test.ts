@@ -5,7 +5,8 @@
 // sign-in (GuestIn): A gets another NOTIFY and its file is back to the desk's defaults with a
 // Login key; B gets one and its file shows her keys. The call that rang A while she sat there is on
 // B's call-list page (its Calls key), and A's page asks to sign in first. A is her home desk: a
-// call to her then rings B and A in parallel. A lobby phone gets no check-sync and its file never
+// call to her then rings B and A in parallel. A key an administrator adds while she sits at B
+// reaches B at once (another check-sync). A lobby phone gets no check-sync and its file never
 // changes.
 import t from 'tap'
 import { XMLParser } from 'fast-xml-parser'
@@ -126,6 +127,22 @@ t.test('*51 at A, GuestIn at B: the desks follow the worker', async (t) => {
     ['Edsger', 'speed 1004'],
     ['', 'none'],
   ], 'B shows her keys, a Logout and a Calls key')
+
+  // An administrator gives her one more key while she sits at B: B is told to fetch its file
+  // again, and shows it. Guards tried: the registry not stamping the seat (planUpdateUser's
+  // profileAt), the node not comparing the stamp (seat-notifier.ts): no check-sync at B.
+  const beforeEdit = checkSyncs(phoneB.received()).length
+  await unary(
+    directory.updateUser.bind(directory),
+    {
+      requestId: 'u-ada-keys',
+      user: User.fromPartial({ id: 'ada', functionKeys: [{ type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1002', label: 'Alan' }, { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1004', label: 'Edsger' }, { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1005', label: 'Grace' }] }),
+      updateMask: ['function_keys'],
+    },
+    meta,
+  )
+  await phoneB.waitFor(() => checkSyncs(phoneB.received()).length > beforeEdit, 10_000, 'a check-sync at B once her keys changed')
+  t.same((await keysB()).slice(2, 5).map((k) => [k['@label'], k['#text']]), [['Alan', 'blf <sip:1002@berlin.flexseat.test>'], ['Edsger', 'speed 1004'], ['Grace', 'speed 1005']], 'B shows her new key')
 
   // B's Calls key: the call that rang A is there (the node reports it off the call path: wait for it).
   const callsKey = seatedB[1]!['#text'].replace(/^url /, '')

@@ -17,7 +17,7 @@ const seat: Seat = {
   dailySignOutAt: undefined,
   idleSeconds: 0,
   dailySignOut: '',
-  warnSeconds: 0, renewedAt: undefined,
+  warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined,
 }
 
 t.test('a pending seat names the branches it waits for; an active one says nothing', async (t) => {

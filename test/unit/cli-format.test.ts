@@ -45,7 +45,7 @@ const seat: Seat = {
   dailySignOutAt: undefined,
   idleSeconds: 0,
   dailySignOut: '',
-  warnSeconds: 0, renewedAt: undefined,
+  warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined,
 }
 
 t.test('formatTable aligns columns, right-aligns numbers on request, no trailing blanks', async (t) => {

@@ -7,7 +7,7 @@ import { type SeatEvent, SeatEventType, SeatVia, type Seat, type WatchSeatsRespo
 // test/integration/cli-watch.test.ts against a registry cluster).
 
 function seat(userId: string, deviceId: string, epoch: string): Seat {
-  return { userId, extension: userId, displayName: '', deviceId, siteId: 's', since: new Date(0), expiresAt: undefined, via: SeatVia.SEAT_VIA_ADMIN, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined }
+  return { userId, extension: userId, displayName: '', deviceId, siteId: 's', since: new Date(0), expiresAt: undefined, via: SeatVia.SEAT_VIA_ADMIN, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined }
 }
 function event(type: SeatEventType, s: Seat, revision: string): SeatEvent {
   return { type, seat: s, reason: 0, revision }

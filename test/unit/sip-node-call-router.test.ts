@@ -43,7 +43,7 @@ function seat(userId: string, extension: string, deviceId: string, siteId: strin
     dailySignOutAt: undefined,
     idleSeconds: 0,
     dailySignOut: '',
-    warnSeconds: 0, renewedAt: undefined,
+    warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined,
   }
 }
 function device(id: string, siteId: string, extension: string, flexHost: boolean): Device {

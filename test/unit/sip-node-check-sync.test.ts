@@ -13,7 +13,7 @@ const SITES = new Map([[AMS.id, AMS], ['berlin', { id: 'berlin', name: 'Berlin' 
 const VENDORS: Record<string, PhoneVendor> = { 'ams-1': PhoneVendor.PHONE_VENDOR_YEALINK, 'ams-2': PhoneVendor.PHONE_VENDOR_POLY }
 
 function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string): Seat {
-  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined }
+  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined }
 }
 const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({
   message: { $case: 'changes', value: { revision, events: events.map((e) => ({ type: e.type, seat: e.seat, reason: e.reason ?? ReleaseReason.RELEASE_REASON_UNSPECIFIED, revision })) } },
@@ -71,4 +71,34 @@ t.test('sign-in, move away, release: each desk of this branch whose seat changed
   view.apply(changes('15', [{ type: RELEASED, seat: seat('grace', '1003', 'ams-2', 'amsterdam', '13'), reason: ReleaseReason.RELEASE_REASON_LOGOUT }]))
   await notifier.idle()
   t.same(syncs, [['ams-2', PhoneVendor.PHONE_VENDOR_POLY]], 'a sign-out here; nothing for a seat at another branch')
+})
+
+t.test('the desk profile of a seated worker changed: a check-sync to that desk, no text', async (t) => {
+  const view = new SeatView()
+  const syncs: string[] = []
+  const texts: string[] = []
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease: Object.assign(new EventEmitter(), { active: true }),
+    directory: { device: async (id) => Device.fromPartial({ id, siteId: id.startsWith('ams') ? 'amsterdam' : 'berlin' }) },
+    messenger: { send: async (_deviceId, text) => void texts.push(text), checkSync: async (deviceId) => void syncs.push(deviceId) },
+    client: { ackRevocations: async () => undefined },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => notifier.stop())
+  view.apply({ message: { $case: 'snapshot', value: { reason: 1, seats: [seat('ada', '1001', 'ams-1', 'amsterdam', '9'), seat('alan', '1002', 'ber-3', 'berlin', '9')], revision: '10' } } })
+  await notifier.idle()
+  const stamped = (s: Seat, epoch: string): Seat => ({ ...s, epoch, profileChangedAt: new Date(1_700_000_000_000) })
+  view.apply(changes('11', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '11'), '11') }, { type: SEATED, seat: stamped(seat('alan', '1002', 'ber-3', 'berlin', '11'), '11') }]))
+  await notifier.idle()
+  t.same(syncs, ['ams-1'], 'the desk of this branch only')
+  t.same(texts, [], 'nothing on its display')
+
+  syncs.length = 0
+  view.apply(changes('12', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '12'), '12') }]))
+  await notifier.idle()
+  t.same(syncs, [], 'a rewrite of the seat with the same stamp (a renewal): no check-sync')
 })

@@ -13,7 +13,7 @@ const AMS = { id: 'amsterdam', name: 'Amsterdam' } as SiteConfig
 const SITES = new Map([AMS, { id: 'berlin', name: 'Berlin' } as SiteConfig].map((s) => [s.id, s] as const))
 
 function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string, pending = false): Seat {
-  return { userId, extension, displayName: '', deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'amsterdam', deviceId: 'ams-1', epoch: '9', since: undefined, traceParent: '' }] : [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined }
+  return { userId, extension, displayName: '', deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'amsterdam', deviceId: 'ams-1', epoch: '9', since: undefined, traceParent: '' }] : [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined }
 }
 const snapshot = (revision: string, seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision } } })
 const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({

@@ -13,7 +13,7 @@ const AMS = site('amsterdam', 'Amsterdam')
 const SITES = new Map([AMS, site('berlin', 'Berlin')].map((s) => [s.id, s] as const))
 
 function seat(userId: string, extension: string, deviceId: string, siteId: string, epoch: string, pending = false): Seat {
-  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'berlin', deviceId: 'b', epoch: '1', since: undefined, traceParent: '' }] : [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined }
+  return { userId, extension, displayName: `Name ${extension}`, deviceId, siteId, since: undefined, expiresAt: undefined, via: 1, epoch, pending: pending ? [{ siteId: 'berlin', deviceId: 'b', epoch: '1', since: undefined, traceParent: '' }] : [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined }
 }
 const snapshot = (revision: string, seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision } } })
 const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Seat; reason?: ReleaseReason }>): WatchSeatsResponse => ({

@@ -20,7 +20,7 @@ function seat(userId: string, deviceId: string, epoch: string, overrides: Partia
     dailySignOutAt: undefined,
     idleSeconds: 0,
     dailySignOut: '',
-    warnSeconds: 0, renewedAt: undefined,
+    warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined,
     ...overrides,
   }
 }

@@ -9,7 +9,7 @@ import { scheduledEnd, SeatView, SeatWarnings, warningText } from '@flexseat/sip
 
 const SITE = { id: 'amsterdam', name: 'Amsterdam', timezone: 'Europe/Amsterdam', featureCodes: { login: '*51', changePin: '*52' } } as SiteConfig
 function seat(userId: string, deviceId: string, epoch: string, extra: Partial<Seat>): Seat {
-  return { userId, extension: '1001', displayName: '', deviceId, siteId: 'amsterdam', since: new Date(), expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, ...extra }
+  return { userId, extension: '1001', displayName: '', deviceId, siteId: 'amsterdam', since: new Date(), expiresAt: undefined, via: 1, epoch, pending: [], dailySignOutAt: undefined, idleSeconds: 0, dailySignOut: '', warnSeconds: 0, renewedAt: undefined, profileChangedAt: undefined, ...extra }
 }
 const snapshot = (seats: Seat[]): WatchSeatsResponse => ({ message: { $case: 'snapshot', value: { reason: 1, seats, revision: '10' } } })
 const released = (s: Seat, revision: string): WatchSeatsResponse => ({ message: { $case: 'changes', value: { revision, events: [{ type: SeatEventType.SEAT_EVENT_TYPE_RELEASED, seat: s, reason: ReleaseReason.RELEASE_REASON_LOGOUT, revision }] } } })

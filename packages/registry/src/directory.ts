@@ -366,11 +366,26 @@ export async function planUpdateUser(
   if (seat && next.disabled === true) {
     // A disabled worker sits nowhere: the seat is released like a logout, and its branch told.
     ops.push(...(await releaseOps(read, keys, seat.value, seat.revision, releaseReason, ctx.now())))
-  } else if (seat && (seat.value.extension !== next.extension || seat.value.displayName !== next.displayName)) {
+  } else if (seat) {
     // A seated worker's number and name travel with the seat: rewrite it so every branch sees them.
-    ops.push({ type: 'put', key: keys.seat(next.id), value: { ...seat.value, extension: next.extension, displayName: next.displayName } })
+    // A change of what the desk shows is stamped on it too: the desk's node tells the phone to
+    // fetch its file again (check-sync).
+    const renumbered = seat.value.extension !== next.extension || seat.value.displayName !== next.displayName
+    const profileChanged = !sameDeskProfile(current.value, next)
+    if (renumbered || profileChanged) {
+      ops.push({
+        type: 'put',
+        key: keys.seat(next.id),
+        value: { ...seat.value, extension: next.extension, displayName: next.displayName, ...(profileChanged ? { profileAt: new Date(ctx.now()).toISOString() } : {}) },
+      })
+    }
   }
   return { ops, outcome: { user: toUser(next, '0', await userLock(read, keys, next.id, ctx.now())) } }
+}
+
+/** Whether a seated desk's provisioning file would stay the same (the worker's own settings of it). */
+function sameDeskProfile(a: UserRecord, b: UserRecord): boolean {
+  return (a.label ?? '') === (b.label ?? '') && (a.language ?? '') === (b.language ?? '') && (a.functionKeyProfile ?? '') === (b.functionKeyProfile ?? '') && JSON.stringify(a.functionKeys ?? []) === JSON.stringify(b.functionKeys ?? [])
 }
 
 /**

@@ -144,6 +144,8 @@ export interface SeatRecord {
   warnSeconds?: number
   /** ISO time of the seat's last renewal at its desk (seat-renewal.ts): the idle clock runs from it. */
   renewedAt?: string
+  /** ISO time of the last change of what the desk shows (label, language, keys) while seated. */
+  profileAt?: string
 }
 
 /**
@@ -366,6 +368,7 @@ export function toSeat(record: SeatRecord, epoch: string): Seat {
     dailySignOut: record.dailySignOut ?? '',
     warnSeconds: record.warnSeconds ?? 0,
     renewedAt: record.renewedAt === undefined ? undefined : new Date(record.renewedAt),
+    profileChangedAt: record.profileAt === undefined ? undefined : new Date(record.profileAt),
   }
 }
 

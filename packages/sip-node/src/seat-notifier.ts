@@ -173,6 +173,7 @@ export class SeatNotifier {
     const revoked: Revoked[] = []
     const leaving: Note[] = []
     const arriving: Note[] = []
+    const profiles: string[] = []
     for (const change of changes) {
       if (change.kind === 'seated') {
         const { seat, previous } = change
@@ -202,6 +203,11 @@ export class SeatNotifier {
           // changed the user): the seat stays, and the desk shows the new number.
           this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, extension: seat.extension }, 'seated worker renumbered')
           if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
+        } else if (seat.siteId === here && previous !== undefined && previous.deviceId === seat.deviceId && seat.profileChangedAt?.getTime() !== previous.profileChangedAt?.getTime()) {
+          // What the desk shows changed while the worker sits there (their keys, label or language):
+          // the phone fetches its file again; nothing to say on its display.
+          this.#o.logger.info({ user: seat.userId, device: seat.deviceId }, 'seated worker\'s desk profile changed')
+          if (this.#o.lease.active) profiles.push(seat.deviceId)
         }
         continue
       }
@@ -216,7 +222,7 @@ export class SeatNotifier {
       for (const note of leaving) if (note.revoked === true) note.context = applied
     }
     const contexts = new Map(leaving.flatMap((note) => (note.context === undefined ? [] : [[note.deviceId, note.context] as const])))
-    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId))], contexts)
+    this.#checkSync([...new Set([...leaving, ...arriving].map((note) => note.deviceId).concat(profiles))], contexts)
     // Departures first: on a phone where one worker bumps another, the display ends on the newcomer.
     this.#queue([...leaving, ...arriving])
   }

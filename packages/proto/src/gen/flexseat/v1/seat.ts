@@ -349,7 +349,15 @@ export interface Seat {
    * When the worker last renewed the seat at its desk (SeatService.RenewSeat), unset if never:
    * expires_at then runs from it, and so does the idle time.
    */
-  renewedAt: Date | undefined;
+  renewedAt:
+    | Date
+    | undefined;
+  /**
+   * When what the worker's desk shows last changed while they sat there (their label, language,
+   * function keys or function-key profile; DirectoryService.UpdateUser or the directory sync),
+   * unset if never: the desk's node then sends the phone a check-sync, so it fetches its file again.
+   */
+  profileChangedAt: Date | undefined;
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */
@@ -594,6 +602,7 @@ function createBaseSeat(): Seat {
     dailySignOut: "",
     warnSeconds: 0,
     renewedAt: undefined,
+    profileChangedAt: undefined,
   };
 }
 
@@ -643,6 +652,9 @@ export const Seat: MessageFns<Seat> = {
     }
     if (message.renewedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.renewedAt), writer.uint32(122).fork()).join();
+    }
+    if (message.profileChangedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.profileChangedAt), writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -780,6 +792,14 @@ export const Seat: MessageFns<Seat> = {
             message.renewedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.profileChangedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -851,6 +871,11 @@ export const Seat: MessageFns<Seat> = {
         : isSet(object.renewed_at)
         ? fromJsonTimestamp(object.renewed_at)
         : undefined,
+      profileChangedAt: isSet(object.profileChangedAt)
+        ? fromJsonTimestamp(object.profileChangedAt)
+        : isSet(object.profile_changed_at)
+        ? fromJsonTimestamp(object.profile_changed_at)
+        : undefined,
     };
   },
 
@@ -901,6 +926,9 @@ export const Seat: MessageFns<Seat> = {
     if (message.renewedAt !== undefined) {
       obj.renewedAt = message.renewedAt.toISOString();
     }
+    if (message.profileChangedAt !== undefined) {
+      obj.profileChangedAt = message.profileChangedAt.toISOString();
+    }
     return obj;
   },
 
@@ -924,6 +952,7 @@ export const Seat: MessageFns<Seat> = {
     message.dailySignOut = object.dailySignOut ?? "";
     message.warnSeconds = object.warnSeconds ?? 0;
     message.renewedAt = object.renewedAt ?? undefined;
+    message.profileChangedAt = object.profileChangedAt ?? undefined;
     return message;
   },
 };
