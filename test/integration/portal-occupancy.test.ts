@@ -69,6 +69,11 @@ t.test('occupancy in the portal', async (t) => {
   await t.test('an administrator reads the chart of a period', async (t) => {
     const page = await context.newPage()
     await signInAdmin(page, url, cluster.tokens.admin)
+    // The live map says when each seat ends and by which rule, as the worker's page does. Guard
+    // tried: the map's old words (the time limit only): Ada's daily sign-out was not there.
+    await page.waitForFunction(() => document.querySelector('tr[data-desk="desk-3"]')?.getAttribute('data-occupant') === '1001', undefined, { timeout: 15_000 })
+    t.match(await page.locator('tr[data-desk="desk-3"]').innerText(), new RegExp(`until (\\w{3} \\d+ \\w{3}, )?${adaDaily} — daily sign-out; ends after 30 min without calls, `), 'the live map: Ada until her daily sign-out, and her idle limit')
+    t.match(await page.locator('tr[data-desk="desk-2"]').innerText(), new RegExp(`until (\\w{3} \\d+ \\w{3}, )?${alanUntil} — time limit 2 h, `), 'Alan until his time limit')
     await page.getByLabel('From', { exact: true }).fill(date(d - 86_400_000))
     await page.getByLabel('To', { exact: true }).fill(date(d + 86_400_000))
     await page.getByRole('button', { name: 'Show' }).click()

@@ -22,3 +22,11 @@ t.test('another day names its day', async (t) => {
   t.equal(localTime('2026-12-08T18:00:00.000Z', 'Europe/Berlin', now), 'Tue 8 Dec, 19:00')
   t.equal(localTime('2026-12-07T22:30:00.000Z', 'Europe/Berlin', now), '23:30', 'today there: the time only')
 })
+
+t.test('a renewed seat: its time limit counts from the renewal', async (t) => {
+  // Signed in at 08:00Z, renewed at 10:00Z with a limit of 2 h: until 12:00Z (13:00 Berlin).
+  // Guard tried: the length counted from `since` as before: "time limit 4 h".
+  const seat = { since, expiresAt: '2026-12-07T12:00:00.000Z', dailySignOutAt: null, idleSeconds: 0 }
+  t.equal(seatEndWords({ ...seat, renewedAt: '2026-12-07T10:00:00.000Z' }, 'Europe/Berlin', now), 'until 13:00 — time limit 2 h')
+  t.equal(seatEndWords({ ...seat, renewedAt: null }, 'Europe/Berlin', now), 'until 13:00 — time limit 4 h', 'never renewed: from the sign-in')
+})

@@ -79,6 +79,8 @@ export const SeatView = Type.Object({
   dailySignOut: Type.String(),
   /** The idle limit in seconds (no call for that long ends the seat: `idle`); 0: none. */
   idleSeconds: Type.Number(),
+  /** The last renewal at the desk (Seat.renewed_at): the time limit runs from it. */
+  renewedAt: OptionalTime,
   via: Type.String(),
   /** The branches it still waits for (bounded revocation); empty when active. */
   pending: Type.Array(Type.String()),
@@ -97,6 +99,7 @@ export function seatView(seat: Seat): SeatView {
     dailySignOutAt: seat.dailySignOutAt === undefined ? null : seat.dailySignOutAt.toISOString(),
     dailySignOut: seat.dailySignOut,
     idleSeconds: seat.idleSeconds,
+    renewedAt: seat.renewedAt === undefined ? null : seat.renewedAt.toISOString(),
     via: seat.via === SeatVia.SEAT_VIA_UNSPECIFIED ? 'phone' : word(seatViaToJSON(seat.via), 'SEAT_VIA_'),
     pending: seat.pending.map((p) => p.siteId),
   }

@@ -4,12 +4,12 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { ApiError, get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
-import { clock, reasonWords, viaWords, when } from './format'
+import { clock, reasonWords, seatEndWords, viaWords, when } from './format'
 import { OccupancyReport } from './occupancy'
 
 interface Site { id: string; name: string; timezone: string }
 interface Device { id: string; siteId: string; extension: string; label: string; model: string; flexHost: boolean }
-interface Seat { userId: string; extension: string; displayName: string; deviceId: string; siteId: string; since: string; expiresAt: string | null; via: string; pending: string[] }
+interface Seat { userId: string; extension: string; displayName: string; deviceId: string; siteId: string; since: string; expiresAt: string | null; dailySignOutAt: string | null; idleSeconds: number; renewedAt: string | null; via: string; pending: string[] }
 interface SeatEvent { type: 'seated' | 'released'; seat: Seat; reason: string }
 interface Cluster { leader: { siteId: string; instanceId: string } | null; instances: { siteId: string; instanceId: string; serving: boolean; leader: boolean }[]; branches: { siteId: string; leaseHeld: boolean; nodeId: string; onlinePhones: number }[]; online: string[] }
 interface User { id: string; extension: string; displayName: string; homeSiteId: string; roamingAllowed: boolean; maxSeatHours: number; department: string; email: string; lockedUntil: string | null; hasPin: boolean; disabled: boolean; fromDirectory: boolean }
@@ -79,6 +79,11 @@ export function AdminPage({ session, onSignedOut }: { session: SessionInfo; onSi
   }
   useEffect(() => void loadMap(), [])
   const siteName = (id: string): string => sites.find((s) => s.id === id)?.name ?? id
+  // When the seat ends by itself and by which rule, in its branch's time zone (as the worker's page says it).
+  const endWords = (seat: Seat): string => {
+    const words = seatEndWords(seat, sites.find((s) => s.id === seat.siteId)?.timezone ?? '')
+    return words === '' ? '' : `, ${words}`
+  }
   const signOut = async (seat: Seat): Promise<void> => {
     try {
       await post(`/api/admin/seats/${encodeURIComponent(seat.userId)}/release`)
@@ -131,7 +136,7 @@ export function AdminPage({ session, onSignedOut }: { session: SessionInfo; onSi
                             <>
                               {seat.displayName} ({seat.extension})
                               <span class="sub">
-                                since {when(seat.since)}{seat.expiresAt === null ? '' : `, until ${when(seat.expiresAt)}`}, {viaWords(seat.via)}
+                                since {when(seat.since)}{endWords(seat)}, {viaWords(seat.via)}
                                 {seat.pending.length > 0 ? <strong class="warn"> · pending: {seat.pending.map(siteName).join(', ')}</strong> : null}
                               </span>
                             </>

@@ -62,6 +62,8 @@ export interface SeatEnds {
   dailySignOutAt: string | null
   /** No call for this long ends the seat (`idle`); 0: no idle limit. */
   idleSeconds: number
+  /** The last renewal at the desk (RenewSeat): the time limit runs from it; null if never. */
+  renewedAt?: string | null
 }
 
 /** A time of day in `timeZone` ("19:00"), with its day when that is not today there ("Tue 8 Dec, 19:00"). */
@@ -93,7 +95,9 @@ export function seatEndWords(seat: SeatEnds, timeZone: string, now: Date = new D
   if (daily !== undefined && (limit === undefined || daily <= limit)) {
     parts.push(`until ${localTime(seat.dailySignOutAt!, timeZone, now)} — daily sign-out`)
   } else if (limit !== undefined) {
-    const hours = (limit - Date.parse(seat.since)) / 3_600_000
+    // A renewed seat's limit runs from the renewal, not from the sign-in.
+    const from = seat.renewedAt === undefined || seat.renewedAt === null ? seat.since : seat.renewedAt
+    const hours = (limit - Date.parse(from)) / 3_600_000
     const length = hours >= 1 ? `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h` : `${Math.max(1, Math.round(hours * 60))} min`
     parts.push(`until ${localTime(seat.expiresAt!, timeZone, now)} — time limit ${length}`)
   }

@@ -10,7 +10,7 @@ import { get, post, type SessionInfo } from './api'
 import { Field, Message, type Notice, noticeOf, Section } from './components'
 import { callWords, duration, reasonWords, seatEndWords, viaWords, when } from './format'
 
-interface Seat { deviceId: string; siteId: string; since: string; expiresAt: string | null; dailySignOutAt: string | null; dailySignOut: string; idleSeconds: number; via: string; pending: string[]; extension: string; displayName: string }
+interface Seat { deviceId: string; siteId: string; since: string; expiresAt: string | null; dailySignOutAt: string | null; dailySignOut: string; idleSeconds: number; renewedAt: string | null; via: string; pending: string[]; extension: string; displayName: string }
 interface Desk { id: string; label: string; siteId: string; extension: string }
 interface Site { id: string; name: string; timezone: string }
 interface User { id: string; extension: string; displayName: string; homeSiteId: string; hasPin: boolean; roamingAllowed: boolean }
