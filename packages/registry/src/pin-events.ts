@@ -10,9 +10,9 @@ export type PinEvent =
   | {
       kind: 'wrong-pin'
       userId: string
-      /** '' for ChangePin (no desk). */
+      /** '' for ChangePin and the portal's sign-in (no desk). */
       deviceId: string
-      /** The desk's site; '' for ChangePin. */
+      /** The desk's site; '' for ChangePin and the portal's sign-in. */
       siteId: string
       attemptsLeft: number
       /** Set when this wrong PIN locked the worker at every desk. */

@@ -672,7 +672,12 @@ export class RegistryCore extends EventEmitter {
     }
     // The fingerprint never holds a credential (idempotency.ts blanks the PIN and the password; the token here).
     const credential = req.credential?.$case === 'adminToken' ? { $case: 'adminToken' as const, value: '<secret>' } : req.credential
-    const res = await this.#writer.write('createSession', req.requestId, callFingerprint('createSession', caller, { ...req, credential }), (read) => this.#sessions.plan(req, proof, caller, read, verify))
+    const res = await this.#writer
+      .write('createSession', req.requestId, callFingerprint('createSession', caller, { ...req, credential }), (read) => this.#sessions.plan(req, proof, caller, read, verify))
+      .catch((error: unknown) => {
+        this.#pins.reportOutcome(error)
+        throw error
+      })
     this.#lastContact = Date.now()
     return res
   }

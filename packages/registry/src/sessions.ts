@@ -8,6 +8,7 @@ import type { TxnReader, WritePlan } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, parseJson, prefixEnd } from './kv'
 import { type LockoutRecord, lockFor, recordFailure, recordSuccess } from './lockout'
+import { withPinEvent } from './pin-events'
 import type { UserRecord } from './records'
 import { type SeatContext, lockedOut, signInRefusal, userByExtension, wrongPin } from './seats'
 import * as v from './validate'
@@ -287,7 +288,11 @@ export class PortalSessions {
       if (refused) return { ops: [], outcome: refused }
       const lockout = await read.json<LockoutRecord>(keys.lockout(userId))
       const locked = lockFor(lockout?.value, NO_DESK, now)
-      if (locked) return { ops: [], outcome: lockedOut(locked.until) }
+      if (locked) {
+        // Counted like a locked worker's *51 (PinTelemetry): only for a PIN, a password is not one.
+        const refusal = lockedOut(locked.until)
+        return { ops: [], outcome: proof.kind === 'pin' ? withPinEvent(refusal, { kind: 'refused', reason: locked.scope === 'worker' ? 'worker-locked' : 'worker-locked-at-desk', userId, deviceId: '', siteId: '', until: locked.until }) : refusal }
+      }
       let right: boolean
       if (proof.kind === 'pin') {
         right = await verify(proof.pin, user.value.pinHash, { id: userId, revision: user.revision })
@@ -306,9 +311,23 @@ export class PortalSessions {
       if (!right) {
         const failure = recordFailure(lockout?.value, now, ctx.lockout, NO_DESK)
         const until = failure.lockedUntil ?? failure.deskLockedUntil
+        const outcome = until ? lockedOut(until) : proof.kind === 'pin' ? wrongPin(failure.attemptsLeft) : wrongPassword(failure.attemptsLeft)
         return {
           ops: [{ type: 'put', key: keys.lockout(userId), value: failure.record }],
-          outcome: until ? lockedOut(until) : proof.kind === 'pin' ? wrongPin(failure.attemptsLeft) : wrongPassword(failure.attemptsLeft),
+          // A wrong PIN at the portal is counted and logged as at a desk (flexseat_pin_*), with no
+          // desk or site, as ChangePin's (the portal serves every branch).
+          outcome:
+            proof.kind !== 'pin'
+              ? outcome
+              : withPinEvent(outcome, {
+                  kind: 'wrong-pin',
+                  userId,
+                  deviceId: '',
+                  siteId: '',
+                  attemptsLeft: failure.attemptsLeft,
+                  ...(failure.lockedUntil === undefined ? {} : { workerLockedUntil: failure.lockedUntil }),
+                  ...(failure.deskLockedUntil === undefined ? {} : { workerLockedAtDeskUntil: failure.deskLockedUntil }),
+                }),
         }
       }
       if (lockout) {
