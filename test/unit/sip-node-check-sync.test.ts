@@ -24,6 +24,7 @@ const RELEASED = SeatEventType.SEAT_EVENT_TYPE_RELEASED
 function setup() {
   const view = new SeatView()
   const syncs: Array<[string, PhoneVendor | undefined]> = []
+  const texts: string[] = []
   const notifier = SeatNotifier.start({
     site: AMS,
     sites: SITES,
@@ -31,12 +32,12 @@ function setup() {
     view,
     lease: Object.assign(new EventEmitter(), { active: true }),
     directory: { device: async (id) => Device.fromPartial({ id, siteId: id.startsWith('ams') ? 'amsterdam' : 'berlin', vendor: VENDORS[id] }) },
-    messenger: { send: async () => undefined, checkSync: async (deviceId, vendor) => void syncs.push([deviceId, vendor]) },
+    messenger: { send: async (_deviceId, text) => void texts.push(text), checkSync: async (deviceId, vendor) => void syncs.push([deviceId, vendor]) },
     client: { ackRevocations: async () => undefined },
     logger: pino({ level: 'silent' }),
   })
   t.teardown(() => notifier.stop())
-  return { view, syncs, notifier }
+  return { view, syncs, texts, notifier }
 }
 
 t.test('the variants: Poly plain check-sync, every other family without a reboot', async (t) => {
@@ -74,31 +75,17 @@ t.test('sign-in, move away, release: each desk of this branch whose seat changed
 })
 
 t.test('the desk profile of a seated worker changed: a check-sync to that desk, no text', async (t) => {
-  const view = new SeatView()
-  const syncs: string[] = []
-  const texts: string[] = []
-  const notifier = SeatNotifier.start({
-    site: AMS,
-    sites: SITES,
-    nodeId: 'amsterdam-node',
-    view,
-    lease: Object.assign(new EventEmitter(), { active: true }),
-    directory: { device: async (id) => Device.fromPartial({ id, siteId: id.startsWith('ams') ? 'amsterdam' : 'berlin' }) },
-    messenger: { send: async (_deviceId, text) => void texts.push(text), checkSync: async (deviceId) => void syncs.push(deviceId) },
-    client: { ackRevocations: async () => undefined },
-    logger: pino({ level: 'silent' }),
-  })
-  t.teardown(() => notifier.stop())
+  const { view, syncs, texts, notifier } = setup()
   view.apply({ message: { $case: 'snapshot', value: { reason: 1, seats: [seat('ada', '1001', 'ams-1', 'amsterdam', '9'), seat('alan', '1002', 'ber-3', 'berlin', '9')], revision: '10' } } })
   await notifier.idle()
-  const stamped = (s: Seat, epoch: string): Seat => ({ ...s, epoch, profileChangedAt: new Date(1_700_000_000_000) })
-  view.apply(changes('11', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '11'), '11') }, { type: SEATED, seat: stamped(seat('alan', '1002', 'ber-3', 'berlin', '11'), '11') }]))
+  const stamped = (s: Seat): Seat => ({ ...s, profileChangedAt: new Date(1_700_000_000_000) })
+  view.apply(changes('11', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '11')) }, { type: SEATED, seat: stamped(seat('alan', '1002', 'ber-3', 'berlin', '11')) }]))
   await notifier.idle()
-  t.same(syncs, ['ams-1'], 'the desk of this branch only')
+  t.same(syncs, [['ams-1', PhoneVendor.PHONE_VENDOR_YEALINK]], 'the desk of this branch only')
   t.same(texts, [], 'nothing on its display')
 
   syncs.length = 0
-  view.apply(changes('12', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '12'), '12') }]))
+  view.apply(changes('12', [{ type: SEATED, seat: stamped(seat('ada', '1001', 'ams-1', 'amsterdam', '12')) }]))
   await notifier.idle()
   t.same(syncs, [], 'a rewrite of the seat with the same stamp (a renewal): no check-sync')
 })
