@@ -41,7 +41,8 @@ export function featureRequestId(operation: 'login' | 'logout' | 'change-pin' | 
 export interface FeatureHandlerOptions {
   site: SiteConfig
   client: Pick<RegistryClient, 'login' | 'logout' | 'changePin' | 'renewSeat'>
-  seats: { byDevice(deviceId: string): Seat | undefined }
+  /** The node's seat view (seat-view.ts): its revision and the seats as of it. */
+  seats: { byDevice(deviceId: string): Seat | undefined; byUser(userId: string): Seat | undefined; readonly revision: string }
   /** Every site, by id (their names in a takeover's confirmation; default: the ids). */
   sites?: ReadonlyMap<string, SiteConfig>
   /** The desks' labels for a takeover's confirmation (default: the device ids). */
@@ -78,6 +79,13 @@ export class FeatureHandler {
     return featureReply(outcome, this.#o.site.featureCodes, (this.#o.now ?? Date.now)())
   }
 
+  /** Whether the view has seen `seat` (its epoch) and, since, the worker leave `deviceId`. */
+  #overtaken(seat: Seat, deviceId: string): boolean {
+    const view = this.#o.seats
+    if (BigInt(view.revision) < BigInt(seat.epoch)) return false
+    return view.byUser(seat.userId)?.deviceId !== deviceId
+  }
+
   async #outcome(code: FeatureCode, device: Device, invite: InviteIdentity): Promise<FeatureOutcome> {
     const client = this.#o.client
     switch (code.kind) {
@@ -101,6 +109,13 @@ export class FeatureHandler {
             { requestId: featureRequestId('login', device.id, invite), deviceId: device.id, extension: code.extension, pin: code.pin, durationHours: 0 },
             this.#o.loginDeadlineMs ?? LOGIN_DEADLINE_MS,
           )
+          // Overtaken: the node's view already holds a later change that took the worker away from
+          // this desk (a move elsewhere, a sign-out), and the desk has been told so. A late
+          // "Signed in" would show the worker where the registry no longer has them.
+          if (seat !== undefined && this.#overtaken(seat, device.id)) {
+            this.#o.logger.info({ user: seat.userId, device: device.id, epoch: seat.epoch, revision: this.#o.seats.revision }, 'sign-in overtaken by a later change; not confirmed at the desk')
+            return { kind: 'overtaken', extension: seat.extension || code.extension }
+          }
           // A takeover: the confirmation names the seat it ended (another desk of the worker's).
           const endedAt = revoked === undefined || revoked.deviceId === device.id ? undefined : await this.#where(revoked)
           return { kind: 'signed-in', extension: seat?.extension || code.extension, displayName: seat?.displayName ?? '', ...(endedAt === undefined ? {} : { endedAt }) }

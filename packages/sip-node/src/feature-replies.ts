@@ -13,6 +13,8 @@ export type FeatureOutcome =
   /** `endedAt`: where the worker's previous seat, which this sign-in ended, was ("Amsterdam, desk 1"). */
   | { kind: 'signed-in'; extension: string; displayName: string; endedAt?: string }
   | { kind: 'signed-out'; extension: string }
+  /** Signed in, but a later change (a move elsewhere, a sign-out) already took the worker away again. */
+  | { kind: 'overtaken'; extension: string }
   | { kind: 'pin-changed'; extension: string }
   /** `*51*ext*pin` at the desk the worker sits at: the seat renewed; `until`: its next scheduled end ("21:00", local), if any. */
   | { kind: 'renewed'; extension: string; until?: string }
@@ -59,6 +61,9 @@ export function featureReply(outcome: FeatureOutcome, codes: FeatureCodeSet, now
       return reply(480, `Signed in as ${outcome.extension}`, signedInText(outcome.extension, outcome.displayName) + (outcome.endedAt === undefined ? '' : ` — signed out of ${outcome.endedAt}`))
     case 'signed-out':
       return reply(480, `Signed out ${outcome.extension}`, `${outcome.extension} signed out`)
+    case 'overtaken':
+      // No MESSAGE: the desk was already told why the worker left (seat-notifier.ts).
+      return reply(480, `${outcome.extension} signed in elsewhere`, undefined)
     case 'renewed':
       return reply(480, 'Seat renewed', outcome.until === undefined ? `Seat renewed for ${outcome.extension}` : `Seat renewed until ${outcome.until}`)
     case 'pin-changed':
