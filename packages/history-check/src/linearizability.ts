@@ -1,0 +1,178 @@
+/**
+ * Linearizability of the seat: the clients' logins, logouts and reads must be explainable by one
+ * sequential order, consistent with real time, of a map worker → desk:
+ *
+ * - login(u, d): u sits at d; whoever else sat at d is unseated (a bump); u's previous desk is free;
+ * - logout(u): u has no seat (idempotent: a logout of a worker not seated is ok);
+ * - read(u) → r: u's seat is at r (null: none).
+ *
+ * Which operations enter: ok and info logins and logouts, ok reads. A `fail` did not take effect
+ * (the workload records an outcome it cannot be sure of as `info`), so it is left out. An `info`
+ * write, or one that never completed, has return time +Infinity: it may take effect at any point
+ * after its call, or never. An info read constrains nothing and is left out.
+ *
+ * Partition (P-compositionality, Herlihy & Wing): a worker's seat is not an object of its own,
+ * because a login of B at desk D unseats A from D. So the history is split by the connected
+ * components of the graph whose nodes are workers and desks, with an edge u–d for every login of u
+ * at d (whatever its outcome) and for every seat held before the run. Sound: within one
+ * component the model above is the whole map restricted to its workers, and no operation of
+ * another component can change that restriction: a login of v at d changes the seat of v, and of
+ * whoever sits at d; a worker of this component only ever sits at a desk of this component (the
+ * desk it held before the run, or one it logged in at), and v is not of this component. So the
+ * whole history is linearizable iff every component's is (the map is the product of its
+ * components' restrictions; composing their linearizations by real time is Herlihy & Wing's
+ * locality theorem). Seats ended by a seat policy (time limit, daily, idle) are outside the model:
+ * run the workload without seat policies.
+ */
+import type { Operation, Violation } from './history'
+import { checkLinearizable, type WglOp } from './wgl'
+
+export const LINEARIZABILITY = 'linearizability'
+
+export interface LinearizabilityOptions {
+  /** Where workers sat before the run (absent: not seated). */
+  initialSeats?: ReadonlyMap<string, string>
+  /** Search steps per component before giving up with `unknown` (default 2,000,000). */
+  maxSteps?: number
+}
+
+export interface LinearizabilityResult {
+  violations: Violation[]
+  /** Operations that entered the check. */
+  checked: number
+  /** Components the search gave up on (their step bound ran out): neither pass nor failure. */
+  unknown: { message: string }[]
+  /** Per component: workers, operations and search steps (for the figures). */
+  components: { workers: string[]; ops: number; steps: number; result: 'ok' | 'illegal' | 'unknown' }[]
+}
+
+/** The operations of the model, and their times. */
+function relevant(ops: readonly Operation[]): Operation[] {
+  return ops.filter((op) => {
+    if (op.outcome === 'fail') return false
+    if (op.kind === 'read') return op.outcome === 'ok' && op.completeMs !== null && op.result !== undefined
+    return true
+  })
+}
+
+class UnionFind {
+  readonly parent = new Map<string, string>()
+  find(x: string): string {
+    let root = x
+    while (this.parent.has(root) && this.parent.get(root) !== root) root = this.parent.get(root)!
+    if (!this.parent.has(root)) this.parent.set(root, root)
+    let cur = x
+    while (cur !== root) {
+      const next = this.parent.get(cur) ?? root
+      this.parent.set(cur, root)
+      cur = next
+    }
+    return root
+  }
+  union(a: string, b: string): void {
+    const ra = this.find(a)
+    const rb = this.find(b)
+    if (ra !== rb) this.parent.set(ra, rb)
+  }
+}
+
+/** Checks the seat's linearizability, component by component. */
+export function checkSeatLinearizability(ops: readonly Operation[], options: LinearizabilityOptions = {}): LinearizabilityResult {
+  const maxSteps = options.maxSteps ?? 2_000_000
+  const initial = options.initialSeats ?? new Map<string, string>()
+  const used = relevant(ops)
+  const uf = new UnionFind()
+  const W = (u: string) => `w:${u}`
+  const D = (d: string) => `d:${d}`
+  for (const op of ops) {
+    uf.find(W(op.userId))
+    if (op.kind === 'login') uf.union(W(op.userId), D(op.deviceId))
+  }
+  for (const [user, desk] of initial) uf.union(W(user), D(desk))
+  const groups = new Map<string, Operation[]>()
+  for (const op of used) {
+    const root = uf.find(W(op.userId))
+    const list = groups.get(root)
+    if (list) list.push(op)
+    else groups.set(root, [op])
+  }
+  const result: LinearizabilityResult = { violations: [], checked: used.length, unknown: [], components: [] }
+  for (const group of groups.values()) {
+    const workers = [...new Set(group.map((op) => op.userId))].sort()
+    const workerIndex = new Map(workers.map((w, i) => [w, i]))
+    const desks: string[] = []
+    const deskIndex = new Map<string, number>()
+    const deskOf = (d: string): number => {
+      let i = deskIndex.get(d)
+      if (i === undefined) {
+        i = desks.length
+        desks.push(d)
+        deskIndex.set(d, i)
+      }
+      return i
+    }
+    const init = new Int32Array(workers.length).fill(-1)
+    workers.forEach((w, i) => {
+      const desk = initial.get(w)
+      if (desk !== undefined) init[i] = deskOf(desk)
+    })
+    // Each operation as (kind, worker slot, desk index): 0 login, 1 logout, 2 read (desk -1: none).
+    const kind = new Int8Array(group.length)
+    const slot = new Int32Array(group.length)
+    const arg = new Int32Array(group.length)
+    const wgl: WglOp[] = group.map((op, i) => {
+      kind[i] = op.kind === 'login' ? 0 : op.kind === 'logout' ? 1 : 2
+      slot[i] = workerIndex.get(op.userId)!
+      arg[i] = op.kind === 'login' ? deskOf(op.deviceId) : op.kind === 'read' && op.result!.deviceId !== null ? deskOf(op.result!.deviceId) : -1
+      const ret = op.outcome === 'ok' && op.completeMs !== null ? op.completeMs : Number.POSITIVE_INFINITY
+      return { call: op.invokeMs, ret }
+    })
+    const model = {
+      init,
+      step(state: Int32Array, i: number): Int32Array | undefined {
+        const w = slot[i]!
+        const d = arg[i]!
+        switch (kind[i]) {
+          case 2:
+            return state[w] === d ? state : undefined
+          case 1: {
+            if (state[w] === -1) return state
+            const next = state.slice()
+            next[w] = -1
+            return next
+          }
+          default: {
+            const next = state.slice()
+            for (let v = 0; v < next.length; v++) if (next[v] === d) next[v] = -1
+            next[w] = d
+            return next
+          }
+        }
+      },
+    }
+    const outcome = checkLinearizable(wgl, model, maxSteps)
+    result.components.push({ workers, ops: group.length, steps: outcome.steps, result: outcome.result })
+    if (outcome.result === 'unknown') {
+      result.unknown.push({ message: `workers ${workers.join(', ')}: ${group.length} operations, search bound of ${maxSteps} steps reached: unknown (neither pass nor failure)` })
+    } else if (outcome.result === 'illegal') {
+      const stuck = group[outcome.stuckAt]!
+      const t = stuck.completeMs ?? stuck.invokeMs
+      // The operations concurrent with the one the search could not get past: the likely culprits.
+      const around = group.filter((op) => op.invokeMs <= t && (op.completeMs === null || op.outcome !== 'ok' || op.completeMs >= stuck.invokeMs)).slice(0, 12)
+      result.violations.push({
+        checker: LINEARIZABILITY,
+        message: `workers ${workers.join(', ')}: no order of the seat's operations explains the history; the longest explained prefix holds ${outcome.deepest} of ${group.length} operations and cannot pass ${describe(stuck)}`,
+        atMs: t,
+        ops: [stuck.id, ...around.map((op) => op.id).filter((id) => id !== stuck.id)],
+      })
+    }
+  }
+  return result
+}
+
+/** One operation in words, for messages. */
+export function describe(op: Operation): string {
+  const when = `[${op.invokeMs}, ${op.completeMs ?? '∞'}]`
+  const what = op.kind === 'login' ? `login of ${op.userId} at ${op.deviceId}` : op.kind === 'logout' ? `logout of ${op.userId}` : `read of ${op.userId} → ${op.result?.deviceId ?? 'not seated'}`
+  return `${what} ${when} (${op.id}, ${op.outcome}, ${op.process})`
+}
