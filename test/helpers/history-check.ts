@@ -57,7 +57,10 @@ export class SeatHistoryBuilder {
     this.revisions.splice(this.revisions.length - n, n)
   }
 
-  /** A login as planLogin writes it; `requestId`: the request record in the same transaction. */
+  /**
+   * A login as planLogin writes it; `requestId`: the request record in the same transaction;
+   * `pending`: the new seat waits for those branches (their index keys written with it).
+   */
   login(userId: string, deviceId: string, requestId?: string, pending?: { siteId: string; deviceId: string; epoch: string }[]): number {
     const changes: KeyChange[] = []
     const old = this.#seats.get(userId)
@@ -71,6 +74,7 @@ export class SeatHistoryBuilder {
       this.#seats.delete(occupant)
     }
     changes.push({ key: `hosts/${deviceId}`, value: userId }, { key: `seats/${userId}`, value: seatValue(userId, deviceId, pending) })
+    for (const p of pending ?? []) changes.push({ key: `revocations/${p.siteId}/${userId}`, value: JSON.stringify({ epoch: p.epoch }) })
     if (requestId !== undefined) changes.push({ key: `requests/${requestId}`, value: 'x' })
     this.#seats.set(userId, deviceId)
     this.#hosts.set(deviceId, userId)
