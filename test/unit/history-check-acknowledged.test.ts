@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkAcknowledgedSignIns, type WatchEvent } from '@flexseat/history-check'
+import { checkAcknowledgedSignIns, settleIndeterminate, type WatchEvent } from '@flexseat/history-check'
 import { SeatHistoryBuilder, login, logout } from '../helpers/history-check'
 
 // Invariant 2 for sign-ins (acknowledged.ts): an acknowledged login is in etcd's history and is
@@ -88,4 +88,26 @@ t.test('a seat written before the login was called is not its seat (watchers dat
   const res = checkAcknowledgedSignIns(ops, h.build(), [watched(10, 5)])
   t.equal(res.violations.length, 1, 'seen at 5 ms: written before the login at 100 ms')
   t.same(checkAcknowledgedSignIns(ops, h.build(), [watched(10, 105)]).violations, [], 'seen at 105 ms: may be the login\'s')
+})
+
+t.test('indeterminate gRPC writes settled by their request records', async (t) => {
+  const h = new SeatHistoryBuilder(10)
+  h.login('alice', 'ams-1', 'ok-1')
+  h.login('alice', 'ber-1', 'took-effect')
+  h.txn({ key: 'requests/refused', value: JSON.stringify({ method: 'login', fingerprint: 'f', error: { code: 3, message: 'wrong PIN', facts: {} } }) })
+  const ops = [
+    login('alice', 'ams-1', [0, 10], { id: 'ok-1' }),
+    login('alice', 'ber-1', [20, null], { id: 'took-effect' }),
+    login('alice', 'chi-1', [20, 30], { id: 'refused', outcome: 'info' }),
+    login('alice', 'chi-2', [20, null], { id: 'never' }),
+    login('alice', 'chi-3', [20, null], { id: 'by-phone', via: 'sip' }),
+  ]
+  const { ops: settled, settled: n } = settleIndeterminate(ops, h.build())
+  t.equal(n, 2)
+  t.same(settled.map((o) => o.outcome), ['ok', 'info', 'fail', 'fail', 'info'], 'refused and never committed: fail; committed and SIP: still indeterminate')
+  t.match(settled[2]!.error, /settled by etcd: refused/)
+  t.match(settled[3]!.error, /settled by etcd: never committed/)
+  // Ids that are not request ids (no acknowledged write has a record): nothing settled in auto mode.
+  t.equal(settleIndeterminate(ops.map((o) => ({ ...o, id: `x-${o.id}` })), h.build()).settled, 0)
+  t.equal(settleIndeterminate(ops, h.build(), 'no').settled, 0)
 })

@@ -9,6 +9,7 @@ import { type CheckReport, readRun } from './history'
 import { checkSeatLinearizability, LINEARIZABILITY } from './linearizability'
 import { checkPhones, PHONES } from './phones'
 import { readSeatHistory, REL, type SeatHistory, type SeatValue, parseValue } from './seat-history'
+import { type RequestIdMode, settleIndeterminate } from './indeterminate'
 import { checkUniqueness, UNIQUENESS } from './uniqueness'
 import { checkWatchStreams, WATCH } from './watch-streams'
 
@@ -19,13 +20,15 @@ export interface CheckOptions {
   maxSteps?: number
   /** Watch streams: the site each scoped client watches (absent: every seat). */
   watchSites?: Readonly<Record<string, string>>
+  /** Whether op ids are registry request ids, to settle indeterminate gRPC writes (indeterminate.ts; default auto). */
+  requestIds?: RequestIdMode
   /** How long to wait for etcd's history (default 60 s). */
   etcdTimeoutMs?: number
 }
 
 /** Per checker, what it examined and what it found; plus the linearizability search figures. */
 export interface CheckRunReport extends CheckReport {
-  figures: { linearizability: { components: number; ops: number; steps: number; ms: number }; phones: { maxDoubleMs: number } }
+  figures: { linearizability: { components: number; ops: number; steps: number; ms: number }; phones: { maxDoubleMs: number }; /** Indeterminate gRPC writes etcd showed took no effect. */ settled: number }
 }
 
 /** Where workers sat just before the run (the replay's initial state). */
@@ -42,7 +45,7 @@ export function initialSeats(history: SeatHistory): Map<string, string> {
 /** Runs every checker over the run directory `dir`. */
 export async function checkRun(dir: string, options: CheckOptions = {}): Promise<CheckRunReport> {
   const run = await readRun(dir)
-  const report: CheckRunReport = { violations: [], checked: {}, unknown: [], figures: { linearizability: { components: 0, ops: 0, steps: 0, ms: 0 }, phones: { maxDoubleMs: 0 } } }
+  const report: CheckRunReport = { violations: [], checked: {}, unknown: [], figures: { linearizability: { components: 0, ops: 0, steps: 0, ms: 0 }, phones: { maxDoubleMs: 0 }, settled: 0 } }
   let history: SeatHistory | undefined
   if (run.etcd) {
     const etcd = createEtcdClient(run.etcd.endpoints, { callTimeoutMs: 10_000 })
@@ -69,7 +72,9 @@ export async function checkRun(dir: string, options: CheckOptions = {}): Promise
     }
   }
   const started = performance.now()
-  const l = checkSeatLinearizability(run.ops, { ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
+  const settled = history ? settleIndeterminate(run.ops, history, options.requestIds) : { ops: run.ops, settled: 0 }
+  report.figures.settled = settled.settled
+  const l = checkSeatLinearizability(settled.ops, { ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
   report.figures.linearizability = { components: l.components.length, ops: l.checked, steps: l.components.reduce((s, c) => s + c.steps, 0), ms: Math.round(performance.now() - started) }
   report.violations.push(...l.violations)
   report.checked[LINEARIZABILITY] = l.checked

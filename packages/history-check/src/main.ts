@@ -7,7 +7,8 @@
 import { checkRun, type CheckOptions } from './check-run'
 import { formatReport } from './format'
 
-const USAGE = `usage: flexseat-check <run-dir> [--json] [--phone-bound-ms N] [--max-steps N] [--watch-site CLIENT=SITE]...
+const USAGE = `usage: flexseat-check <run-dir> [--json] [--phone-bound-ms N] [--max-steps N] [--request-ids auto|yes|no]
+                      [--watch-site CLIENT=SITE]...
   Checks history.jsonl, watch.jsonl, phones.jsonl and etcd's history (etcd.json; etcd must still run).
   exit 0: no violation; 1: violations; 2: usage or unreadable run; 3: a checker could not decide.`
 
@@ -30,6 +31,11 @@ async function main(argv: string[]): Promise<number> {
       if (a === '--json') json = true
       else if (a === '--phone-bound-ms') options.phoneBoundMs = positiveInt(a, argv[++i])
       else if (a === '--max-steps') options.maxSteps = positiveInt(a, argv[++i])
+      else if (a === '--request-ids') {
+        const mode = argv[++i]
+        if (mode !== 'auto' && mode !== 'yes' && mode !== 'no') throw new UsageError('--request-ids needs auto, yes or no')
+        options.requestIds = mode
+      }
       else if (a === '--watch-site') {
         const [client, site] = (argv[++i] ?? '').split('=')
         if (!client || site === undefined) throw new UsageError('--watch-site needs CLIENT=SITE')
