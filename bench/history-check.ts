@@ -10,7 +10,9 @@
  * operations checked per second, and the process' peak RSS.
  *
  *   npx tsc -b packages/history-check && npx tsx bench/history-check.ts [--ops 1000,3000,10000]
- *       [--clients 24] [--workers 8] [--desks 6] [--info 0.03] [--seed 1]
+ *       [--clients 24] [--workers 8] [--desks 6] [--info 0.03] [--think 0] [--seed 1]
+ *
+ * `--think`: a client's mean pause between two operations (ms; the chaos workload's default is 400).
  */
 import { parseArgs } from 'node:util'
 import { checkSeatLinearizability, type Operation } from '@flexseat/history-check'
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     desks: { type: 'string', default: '6' },
     info: { type: 'string', default: '0.03' },
     seed: { type: 'string', default: '1' },
+    think: { type: 'string', default: '0' },
   },
 })
 
@@ -37,12 +40,12 @@ const rnd = (): number => {
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!
 
 /** A linearizable history of `n` operations from `clients` concurrent processes. */
-function generate(n: number, clients: number, workers: string[], desks: string[], infoShare: number): Operation[] {
+function generate(n: number, clients: number, workers: string[], desks: string[], infoShare: number, think: number): Operation[] {
   const free = new Array<number>(clients).fill(0)
   const planned: { op: Operation; at: number; effect: boolean }[] = []
   for (let i = 0; i < n; i++) {
     const c = i % clients
-    const invokeMs = free[c]! + rnd() * 5
+    const invokeMs = free[c]! + rnd() * 5 + rnd() * 2 * think
     const length = 5 + rnd() * 60
     const info = rnd() < infoShare
     const r = rnd()
@@ -69,10 +72,10 @@ function generate(n: number, clients: number, workers: string[], desks: string[]
 
 const workers = Array.from({ length: Number(values.workers) }, (_, i) => `w${i}`)
 const desks = Array.from({ length: Number(values.desks) }, (_, i) => `d${i}`)
-console.log(`clients ${values.clients}, hot set ${workers.length} workers × ${desks.length} desks, ${Number(values.info) * 100} % indeterminate`)
+console.log(`clients ${values.clients} (think ${values.think} ms on average), hot set ${workers.length} workers × ${desks.length} desks, ${Number(values.info) * 100} % indeterminate`)
 console.log('ops      components  steps        time ms   ops/s      result   rss MiB')
 for (const n of values.ops!.split(',').map(Number)) {
-  const ops = generate(n, Number(values.clients), workers, desks, Number(values.info))
+  const ops = generate(n, Number(values.clients), workers, desks, Number(values.info), Number(values.think))
   const started = performance.now()
   const res = checkSeatLinearizability(ops, { maxSteps: 5_000_000 })
   const ms = performance.now() - started

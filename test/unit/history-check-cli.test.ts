@@ -71,3 +71,14 @@ t.test('records are validated line by line', async (t) => {
   await writeFile(join(dir, 'etcd.json'), JSON.stringify({ endpoints: [], prefix: 'p/', fromRevision: 1, toRevision: 2 }))
   await t.rejects(readRun(dir), /etcd\.json: "endpoints" must be a non-empty list/)
 })
+
+t.test('checkRun: an undecided checker is never a pass', async (t) => {
+  const { checkRun } = await import('@flexseat/history-check')
+  const dir = await mkdtemp(join(tmpdir(), 'flexseat-check-unknown-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'history.jsonl'), op('a', 'login', 'alice', 'ams-1', 0, 10))
+  const report = await checkRun(dir)
+  t.same(report.violations.map((v) => v.checker).sort(), ['acknowledged-sign-ins:unknown', 'uniqueness:unknown', 'watch-streams:unknown'], 'no etcd.json: undecided checks are in violations too')
+  t.equal(report.unknown!.length, 3)
+  t.same((await checkRun(dir, { unknownAs: 'separate' })).violations, [], 'or only in unknown')
+})

@@ -22,6 +22,12 @@ export interface CheckOptions {
   watchSites?: Readonly<Record<string, string>>
   /** Whether op ids are registry request ids, to settle indeterminate gRPC writes (indeterminate.ts; default auto). */
   requestIds?: RequestIdMode
+  /**
+   * Where a checker that could not decide goes besides `unknown` (default `violation`): also into
+   * `violations`, as checker `<name>:unknown`, so that a caller reading only `violations` never
+   * takes an undecided check for a pass. `separate`: only in `unknown` (the CLI's exit status 3).
+   */
+  unknownAs?: 'violation' | 'separate'
   /** How long to wait for etcd's history (default 60 s). */
   etcdTimeoutMs?: number
 }
@@ -83,5 +89,8 @@ export async function checkRun(dir: string, options: CheckOptions = {}): Promise
   report.violations.push(...p.violations)
   report.checked[PHONES] = p.checked
   report.figures.phones.maxDoubleMs = p.maxDoubleMs
+  if ((options.unknownAs ?? 'violation') === 'violation') {
+    for (const u of report.unknown ?? []) report.violations.push({ checker: `${u.checker}:unknown`, message: `undecided, not a pass: ${u.message}` })
+  }
   return report
 }

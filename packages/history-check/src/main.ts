@@ -23,7 +23,7 @@ class UsageError extends Error {}
 async function main(argv: string[]): Promise<number> {
   let dir: string | undefined
   let json = false
-  const options: CheckOptions = {}
+  const options: CheckOptions = { unknownAs: 'separate' }
   const sites: Record<string, string> = {}
   try {
     for (let i = 0; i < argv.length; i++) {
