@@ -189,3 +189,10 @@ t.test('property: a sequential history with one wrong read always fails', async 
   )
   t.pass('300 corrupted histories caught')
 })
+
+t.test('a logout at a desk unseats whoever sits there', async (t) => {
+  // The phone believed alice sat there; bob had bumped her; the indeterminate *51 signed bob out.
+  const ops = [login('alice', 'ams-1', [0, 10]), login('bob', 'ams-1', [20, 30]), logout('alice', [40, null], { deviceId: 'ams-1', via: 'sip' }), read('bob', null, [60, 70])]
+  t.same(check(ops).violations, [], 'bob unseated by the logout at ams-1')
+  t.equal(check(ops.map((o) => (o.kind === 'logout' ? { ...o, deviceId: '' } : o))).violations.length, 1, 'a logout of alice alone would not explain it')
+})

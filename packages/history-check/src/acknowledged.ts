@@ -15,7 +15,7 @@
  *    completed before the acknowledged login was called (the real-time order: it may be later):
  *    - moved to desk d2: a login of the same worker at d2 (ok or info);
  *    - deleted, `seats-released/<user>` at that revision giving the reason:
- *      LOGOUT / ADMIN → a logout of the worker (ok or info); BUMPED → a login of another worker at
+ *      LOGOUT / ADMIN → a logout of the worker, or at its desk (ok or info); BUMPED → a login of another worker at
  *      the desk (ok or info); EXPIRED, TIME_LIMIT, DAILY, IDLE (a seat policy), DELETED,
  *      DIRECTORY (the worker or desk removed): documented ends, accepted;
  *    - anything else (no reason, another reason, no such operation): the sign-in was lost.
@@ -132,7 +132,8 @@ export function checkAcknowledgedSignIns(ops: readonly Operation[], history: Sea
       continue
     } else if (step.reason === REASON.LOGOUT || step.reason === REASON.ADMIN) {
       why = `released (${REASON_NAME.get(step.reason)})`
-      explained = ops.filter((o) => o.kind === 'logout' && o.userId === op.userId && notBefore(o, op))
+      // A logout of the worker, or one at the desk (`*51` at the phone logs out whoever sits there).
+      explained = ops.filter((o) => o.kind === 'logout' && (o.userId === op.userId || o.deviceId === op.deviceId) && notBefore(o, op))
     } else if (step.reason === REASON.BUMPED) {
       why = 'released (BUMPED)'
       explained = ops.filter((o) => o.kind === 'login' && o.userId !== op.userId && o.deviceId === op.deviceId && notBefore(o, op))

@@ -4,6 +4,8 @@
  *
  * - login(u, d): u sits at d; whoever else sat at d is unseated (a bump); u's previous desk is free;
  * - logout(u): u has no seat (idempotent: a logout of a worker not seated is ok);
+ * - a logout with a desk (`*51` alone at a seated phone: the SIP node logs out whoever sits there,
+ *   whoever the client believed it was): whoever sits at the desk has no seat;
  * - read(u) → r: u's seat is at r (null: none).
  *
  * Which operations enter: ok and info logins and logouts, ok reads. A `fail` did not take effect
@@ -86,7 +88,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
   const D = (d: string) => `d:${d}`
   for (const op of ops) {
     uf.find(W(op.userId))
-    if (op.kind === 'login') uf.union(W(op.userId), D(op.deviceId))
+    if (op.kind !== 'read' && op.deviceId !== '') uf.union(W(op.userId), D(op.deviceId))
   }
   for (const [user, desk] of initial) uf.union(W(user), D(desk))
   const groups = new Map<string, Operation[]>()
@@ -123,7 +125,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
         const desks = new Set(group.filter((op) => op.kind === 'login' && op.userId === w).map((op) => op.deviceId))
         const own = initial.get(w)
         if (own !== undefined) desks.add(own)
-        const ops = group.filter((op) => op.userId === w || (op.kind === 'login' && desks.has(op.deviceId)))
+        const ops = group.filter((op) => op.userId === w || (op.kind !== 'read' && desks.has(op.deviceId)))
         const outcome = search(ops, [w], initial, maxSteps)
         steps += outcome.steps
         if (outcome.result === 'illegal') {
@@ -151,8 +153,9 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
 
 /**
  * The WGL search over `ops`, tracking the seats of `tracked` workers: their logins, logouts and
- * reads act as in the model; a login of any other worker at desk d only unseats a tracked worker
- * sitting at d (other operations of untracked workers must not be in `ops`).
+ * reads act as in the model; a login of any other worker at desk d, and a logout at desk d, only
+ * unseat a tracked worker sitting at d (other operations of untracked workers must not be in
+ * `ops`).
  */
 function search(ops: readonly Operation[], tracked: readonly string[], initial: ReadonlyMap<string, string>, maxSteps: number): WglResult {
   const workerIndex = new Map(tracked.map((w, i) => [w, i]))
@@ -171,15 +174,16 @@ function search(ops: readonly Operation[], tracked: readonly string[], initial: 
     if (desk !== undefined) init[i] = deskOf(desk)
   })
   // Each operation as (kind, worker slot, desk index): 0 login, 1 logout, 2 read (desk -1: none),
-  // 3 a login of an untracked worker (slot -1).
+  // 3 whoever sits at the desk is unseated: a login of an untracked worker, or a logout at a desk.
   const kind = new Int8Array(ops.length)
   const slot = new Int32Array(ops.length)
   const arg = new Int32Array(ops.length)
   const wgl: WglOp[] = ops.map((op, i) => {
     const w = workerIndex.get(op.userId)
     slot[i] = w ?? -1
-    kind[i] = w === undefined ? 3 : op.kind === 'login' ? 0 : op.kind === 'logout' ? 1 : 2
-    arg[i] = op.kind === 'login' ? deskOf(op.deviceId) : op.kind === 'read' && op.result!.deviceId !== null ? deskOf(op.result!.deviceId) : -1
+    const atDesk = op.kind === 'logout' && op.deviceId !== ''
+    kind[i] = w === undefined || atDesk ? 3 : op.kind === 'login' ? 0 : op.kind === 'logout' ? 1 : 2
+    arg[i] = op.kind !== 'read' ? (op.deviceId === '' ? -1 : deskOf(op.deviceId)) : op.result!.deviceId !== null ? deskOf(op.result!.deviceId) : -1
     const ret = op.outcome === 'ok' && op.completeMs !== null ? op.completeMs : Number.POSITIVE_INFINITY
     return { call: op.invokeMs, ret }
   })
