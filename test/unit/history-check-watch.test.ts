@@ -65,4 +65,7 @@ t.test('a site-scoped stream is checked for its site only; a snapshot restarts t
   t.same(checkWatchStreams(missing, history(), { sites: { s: 'ber' } }).violations.map((v) => v.message).sort(), ['s: revision 22 (bob, carol) never delivered (gap)', 's: revision 26: etcd changed no seat the stream covers at that revision (phantom event)'])
   const resnap = [ev('r', 20, 'alice', 'ams-1'), { ...ev('r', 25, 'alice', null), type: 'SNAPSHOT' }, ev('r', 26, 'alice', 'chi-1')]
   t.same(checkWatchStreams(resnap, history()).violations, [], 'nothing compared across a snapshot')
+  // After a snapshot at 21, revision 22 is owed even though the first change received is 23.
+  const late = [{ ...ev('l', 21, '', null), type: 'snapshot-initial' }, ev('l', 23, 'alice', null), ev('l', 26, 'alice', 'chi-1')]
+  t.same(checkWatchStreams(late, history()).violations.map((v) => v.message), ['l: revision 22 (bob, carol) never delivered (gap)'])
 })

@@ -13,9 +13,9 @@
  *
  * Coverage: a stream covers every seat (WatchSeats with no site), unless `sites` gives the
  * client's site; then it covers a seat put at a desk of that site, or moved or released from it
- * (the registry's site filter, seat-watch.ts). Events whose `type` contains "snapshot" (a client
- * that re-read a snapshot, as after a compaction) restart the stream: nothing is compared across
- * them.
+ * (the registry's site filter, seat-watch.ts). Events whose `type` contains "snapshot" (the
+ * initial one, or one after a compaction) restart the stream: nothing is compared across them, and
+ * after a snapshot at revision R every change after R is owed.
  */
 import type { Violation, WatchEvent } from './history'
 import { parseValue, REL, type SeatHistory, type SeatValue } from './seat-history'
@@ -83,19 +83,22 @@ export function checkWatchStreams(events: readonly WatchEvent[], history: SeatHi
     }
     const expectedRevisions = [...expected.keys()]
     const v = (message: string, atMs: number) => violations.push({ checker: WATCH, message: `${client}: ${message}`, atMs })
-    // Segments: runs of events between snapshots.
+    // Segments: runs of events between snapshots; after a snapshot at revision R the stream owes
+    // every change after R.
     let segment: WatchEvent[] = []
-    const segments: WatchEvent[][] = []
+    let after: number | undefined
+    const segments: { events: WatchEvent[]; after: number | undefined }[] = []
     for (const e of list) {
       if (/snapshot/i.test(e.type)) {
-        if (segment.length > 0) segments.push(segment)
+        if (segment.length > 0) segments.push({ events: segment, after })
         segment = []
+        after = e.revision
         continue
       }
       segment.push(e)
     }
-    if (segment.length > 0) segments.push(segment)
-    for (const seg of segments) {
+    if (segment.length > 0) segments.push({ events: segment, after })
+    for (const { events: seg, after: snapshotAt } of segments) {
       // Messages: consecutive events of one revision.
       const messages: { revision: number; events: WatchEvent[]; reconnect: boolean }[] = []
       for (const e of seg) {
@@ -130,7 +133,7 @@ export function checkWatchStreams(events: readonly WatchEvent[], history: SeatHi
         previous = previous === undefined ? m.revision : Math.max(previous, m.revision)
       }
       // Gaps: expected revisions between the segment's first and last message, never delivered.
-      const first = Math.max(messages[0]!.revision, lo)
+      const first = Math.max(snapshotAt ?? messages[0]!.revision, lo)
       const last = Math.min(previous!, hi)
       for (const r of expectedRevisions) {
         if (r <= first || r > last || delivered.has(r)) continue
