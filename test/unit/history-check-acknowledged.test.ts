@@ -90,24 +90,35 @@ t.test('a seat written before the login was called is not its seat (watchers dat
   t.same(checkAcknowledgedSignIns(ops, h.build(), [watched(10, 105)]).violations, [], 'seen at 105 ms: may be the login\'s')
 })
 
-t.test('indeterminate gRPC writes settled by their request records', async (t) => {
+t.test('indeterminate writes settled by etcd', async (t) => {
   const h = new SeatHistoryBuilder(10)
   h.login('alice', 'ams-1', 'ok-1')
   h.login('alice', 'ber-1', 'took-effect')
   h.txn({ key: 'requests/refused', value: JSON.stringify({ method: 'login', fingerprint: 'f', error: { code: 3, message: 'wrong PIN', facts: {} } }) })
+  h.login('bob', 'chi-3', 'sip-node-request') // a *51 at chi-3 (the SIP node's own request id)
   const ops = [
     login('alice', 'ams-1', [0, 10], { id: 'ok-1' }),
     login('alice', 'ber-1', [20, null], { id: 'took-effect' }),
     login('alice', 'chi-1', [20, 30], { id: 'refused', outcome: 'info' }),
     login('alice', 'chi-2', [20, null], { id: 'never' }),
-    login('alice', 'chi-3', [20, null], { id: 'by-phone', via: 'sip' }),
+    login('bob', 'chi-3', [20, null], { id: 'by-phone', via: 'sip' }),
+    login('bob', 'chi-4', [20, null], { id: 'by-phone-never', via: 'sip' }),
+    logout('carol', [20, null], { id: 'nobody-unseated' }),
+    logout('dave', [20, null], { id: 'at-desk', via: 'sip', deviceId: 'ber-1' }),
   ]
   const { ops: settled, settled: n } = settleIndeterminate(ops, h.build())
-  t.equal(n, 2)
-  t.same(settled.map((o) => o.outcome), ['ok', 'info', 'fail', 'fail', 'info'], 'refused and never committed: fail; committed and SIP: still indeterminate')
+  t.same(settled.map((o) => [o.id, o.outcome]), [['ok-1', 'ok'], ['took-effect', 'info'], ['refused', 'fail'], ['never', 'fail'], ['by-phone', 'info'], ['by-phone-never', 'fail'], ['nobody-unseated', 'fail'], ['at-desk', 'fail']])
+  t.equal(n, 5)
   t.match(settled[2]!.error, /settled by etcd: refused/)
   t.match(settled[3]!.error, /settled by etcd: never committed/)
-  // Ids that are not request ids (no acknowledged write has a record): nothing settled in auto mode.
-  t.equal(settleIndeterminate(ops.map((o) => ({ ...o, id: `x-${o.id}` })), h.build()).settled, 0)
-  t.equal(settleIndeterminate(ops, h.build(), 'no').settled, 0)
+  t.match(settled[5]!.error, /settled by etcd: no change it could have made/)
+  // A put another operation owns (its request record at that revision) is not this one's.
+  const owned = settleIndeterminate([login('alice', 'ams-1', [0, 10], { id: 'ok-1' }), login('alice', 'ams-1', [0, null], { id: 'sip-1', via: 'sip' })], h.build())
+  t.equal(owned.ops[1]!.outcome, 'fail', 'the only put at ams-1 is ok-1\'s own')
+  // A put a watcher saw before the call is not this one's either.
+  const early = settleIndeterminate([login('bob', 'chi-3', [100, null], { via: 'sip' })], h.build(), 'auto', [{ client: 'w', atMs: 50, revision: 13, userId: 'bob', deviceId: 'chi-3', type: 'seated' }])
+  t.equal(early.settled, 1)
+  // Ids that are not request ids: gRPC writes are judged by the seat changes too.
+  const plain = settleIndeterminate(ops.map((o) => ({ ...o, id: `x-${o.id}` })), h.build())
+  t.same(plain.ops.map((o) => o.outcome), ['ok', 'info', 'fail', 'fail', 'info', 'fail', 'fail', 'fail'])
 })

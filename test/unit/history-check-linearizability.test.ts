@@ -196,3 +196,31 @@ t.test('a logout at a desk unseats whoever sits there', async (t) => {
   t.same(check(ops).violations, [], 'bob unseated by the logout at ams-1')
   t.equal(check(ops.map((o) => (o.kind === 'logout' ? { ...o, deviceId: '' } : o))).violations.length, 1, 'a logout of alice alone would not explain it')
 })
+
+t.test('an indeterminate write with a known latest effect: by then, or never', async (t) => {
+  const lateRead = [login('alice', 'ams-1', [0, null], { id: 'maybe' }), read('alice', null, [60, 70]), read('alice', 'ams-1', [80, 90])]
+  t.same(check(lateRead).violations, [], 'without a bound it may take effect late')
+  const bounded = checkSeatLinearizability(lateRead, { effectBy: new Map([['maybe', 50]]) })
+  t.equal(bounded.violations.length, 1, 'etcd dated every change it could have made before 50: not at 75')
+  t.same(checkSeatLinearizability([login('alice', 'ams-1', [0, null], { id: 'maybe' }), read('alice', null, [60, 70]), read('alice', null, [80, 90])], { effectBy: new Map([['maybe', 50]]) }).violations, [], 'or never')
+  t.same(checkSeatLinearizability([login('alice', 'ams-1', [0, null], { id: 'maybe' }), read('alice', 'ams-1', [60, 70])], { effectBy: new Map([['maybe', 50]]) }).violations, [], 'or by then')
+  // Many of them, each dropped or placed: the search stays small (not 2^n orders).
+  const many: Operation[] = []
+  const by = new Map<string, number>()
+  const seat = new Map<string, string>()
+  for (let i = 0; i < 200; i++) {
+    const [w, d] = [`w${i % 4}`, `d${i % 6}`]
+    many.push(login(w, d, [i * 100, null], { id: `m${i}` }))
+    by.set(`m${i}`, i * 100 + 150)
+    if (i % 3 === 0) {
+      // This one took effect (at i * 100 + 100); the others never did.
+      for (const [v, e] of seat) if (e === d) seat.delete(v)
+      seat.set(w, d)
+    }
+    many.push(read(w, seat.get(w) ?? null, [i * 100 + 200, i * 100 + 210]))
+  }
+  const res = checkSeatLinearizability(many, { effectBy: by })
+  t.same(res.unknown, [])
+  t.same(res.violations, [])
+  t.ok(res.components.every((c) => c.steps < 100_000), `steps: ${res.components.map((c) => c.steps).join(', ')}`)
+})

@@ -34,7 +34,7 @@ export interface CheckOptions {
 
 /** Per checker, what it examined and what it found; plus the linearizability search figures. */
 export interface CheckRunReport extends CheckReport {
-  figures: { linearizability: { components: number; ops: number; steps: number; ms: number }; phones: { maxDoubleMs: number }; /** Indeterminate gRPC writes etcd showed took no effect. */ settled: number }
+  figures: { linearizability: { components: number; ops: number; steps: number; ms: number }; phones: { maxDoubleMs: number }; /** Indeterminate writes etcd showed took no effect. */ settled: number }
 }
 
 /** Where workers sat just before the run (the replay's initial state). */
@@ -78,9 +78,9 @@ export async function checkRun(dir: string, options: CheckOptions = {}): Promise
     }
   }
   const started = performance.now()
-  const settled = history ? settleIndeterminate(run.ops, history, options.requestIds) : { ops: run.ops, settled: 0 }
+  const settled = history ? settleIndeterminate(run.ops, history, options.requestIds, run.watch) : { ops: run.ops, settled: 0, effectBy: new Map<string, number>() }
   report.figures.settled = settled.settled
-  const l = checkSeatLinearizability(settled.ops, { ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
+  const l = checkSeatLinearizability(settled.ops, { effectBy: settled.effectBy, ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
   report.figures.linearizability = { components: l.components.length, ops: l.checked, steps: l.components.reduce((s, c) => s + c.steps, 0), ms: Math.round(performance.now() - started) }
   report.violations.push(...l.violations)
   report.checked[LINEARIZABILITY] = l.checked

@@ -36,6 +36,12 @@ export interface LinearizabilityOptions {
   initialSeats?: ReadonlyMap<string, string>
   /** Search steps per component before giving up with `unknown` (default 2,000,000). */
   maxSteps?: number
+  /**
+   * For indeterminate writes: the latest instant at which they can have taken effect, if they did
+   * (indeterminate.ts, from etcd's history). Such a write may take effect between its call and
+   * then, or not at all; without it, at any instant after its call, or not at all.
+   */
+  effectBy?: ReadonlyMap<string, number>
 }
 
 export interface LinearizabilityResult {
@@ -82,6 +88,7 @@ class UnionFind {
 export function checkSeatLinearizability(ops: readonly Operation[], options: LinearizabilityOptions = {}): LinearizabilityResult {
   const maxSteps = options.maxSteps ?? 2_000_000
   const initial = options.initialSeats ?? new Map<string, string>()
+  const effectBy = options.effectBy ?? new Map<string, number>()
   const used = relevant(ops)
   const uf = new UnionFind()
   const W = (u: string) => `w:${u}`
@@ -126,7 +133,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
         const own = initial.get(w)
         if (own !== undefined) desks.add(own)
         const ops = group.filter((op) => op.userId === w || (op.kind !== 'read' && desks.has(op.deviceId)))
-        const outcome = search(ops, [w], initial, maxSteps)
+        const outcome = search(ops, [w], initial, maxSteps, effectBy)
         steps += outcome.steps
         if (outcome.result === 'illegal') {
           report(ops, outcome, `worker ${w} (with the logins of others at its desks)`)
@@ -139,7 +146,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
       result.components.push({ workers, ops: group.length, steps, result: 'illegal' })
       continue
     }
-    const outcome = search(group, workers, initial, maxSteps)
+    const outcome = search(group, workers, initial, maxSteps, effectBy)
     steps += outcome.steps
     result.components.push({ workers, ops: group.length, steps, result: outcome.result })
     if (outcome.result === 'unknown') {
@@ -157,7 +164,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
  * unseat a tracked worker sitting at d (other operations of untracked workers must not be in
  * `ops`).
  */
-function search(ops: readonly Operation[], tracked: readonly string[], initial: ReadonlyMap<string, string>, maxSteps: number): WglResult {
+function search(ops: readonly Operation[], tracked: readonly string[], initial: ReadonlyMap<string, string>, maxSteps: number, effectBy: ReadonlyMap<string, number>): WglResult {
   const workerIndex = new Map(tracked.map((w, i) => [w, i]))
   const deskIndex = new Map<string, number>()
   const deskOf = (d: string): number => {
@@ -184,8 +191,9 @@ function search(ops: readonly Operation[], tracked: readonly string[], initial: 
     const atDesk = op.kind === 'logout' && op.deviceId !== ''
     kind[i] = w === undefined || atDesk ? 3 : op.kind === 'login' ? 0 : op.kind === 'logout' ? 1 : 2
     arg[i] = op.kind !== 'read' ? (op.deviceId === '' ? -1 : deskOf(op.deviceId)) : op.result!.deviceId !== null ? deskOf(op.result!.deviceId) : -1
-    const ret = op.outcome === 'ok' && op.completeMs !== null ? op.completeMs : Number.POSITIVE_INFINITY
-    return { call: op.invokeMs, ret }
+    if (op.outcome === 'ok' && op.completeMs !== null) return { call: op.invokeMs, ret: op.completeMs }
+    const by = effectBy.get(op.id)
+    return by === undefined ? { call: op.invokeMs, ret: Number.POSITIVE_INFINITY } : { call: op.invokeMs, ret: Math.max(by, op.invokeMs), optional: true }
   })
   const model = {
     init,

@@ -32,6 +32,11 @@ export interface WglOp {
   call: number
   /** +Infinity: never returned / indeterminate. */
   ret: number
+  /**
+   * May take no effect at all (an indeterminate write whose latest possible effect is known):
+   * reaching its return unlinearized, the search may drop it instead of backtracking.
+   */
+  optional?: boolean
 }
 
 export type WglResult =
@@ -42,6 +47,7 @@ export type WglResult =
 interface Entry {
   op: number
   isCall: boolean
+  /** A call's return; a return's call. */
   match: Entry | undefined
   prev: Entry | undefined
   next: Entry | undefined
@@ -71,6 +77,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
   for (let i = 0; i < n; i++) {
     const ret: Entry = { op: i, isCall: false, match: undefined, prev: undefined, next: undefined }
     const call: Entry = { op: i, isCall: true, match: ret, prev: undefined, next: undefined }
+    ret.match = call
     events.push(call, ret)
   }
   const time = (e: Entry) => (e.isCall ? ops[e.op]!.call : ops[e.op]!.ret)
@@ -134,7 +141,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
   }
 
   let state = model.init
-  const stack: { entry: Entry; state: Int32Array }[] = []
+  const stack: { entry: Entry; state: Int32Array; skipped: boolean }[] = []
   let entry = head.next
   let steps = 0
   let deepest = 0
@@ -150,7 +157,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
         const a = (linA ^ zA[entry.op]!) >>> 0
         const b = (linB ^ zB[entry.op]!) >>> 0
         if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, count + 1)) {
-          stack.push({ entry, state })
+          stack.push({ entry, state, skipped: false })
           state = next
           linA = a
           linB = b
@@ -162,6 +169,22 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       }
       entry = entry.next
     } else {
+      if (ops[entry.op]!.optional === true) {
+        // Dropped: it took no effect (the state stays; the set counts it as done).
+        const call = entry.match!
+        const [ha, hb] = stateHash(state)
+        const a = (linA ^ zA[entry.op]!) >>> 0
+        const b = (linB ^ zB[entry.op]!) >>> 0
+        if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, count + 1)) {
+          stack.push({ entry: call, state, skipped: true })
+          linA = a
+          linB = b
+          count++
+          lift(call)
+          entry = head.next
+          continue
+        }
+      }
       if (count >= deepest) {
         deepest = count
         stuckAt = entry.op
@@ -174,7 +197,8 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       linB = (linB ^ zB[entry.op]!) >>> 0
       count--
       unlift(entry)
-      entry = entry.next
+      // After undoing a drop, meet the return again: the drop is now remembered, so it backtracks on.
+      entry = top.skipped ? entry.match : entry.next
     }
   }
   return { result: 'ok', steps }
