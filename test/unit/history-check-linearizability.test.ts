@@ -224,3 +224,14 @@ t.test('an indeterminate write with a known latest effect: by then, or never', a
   t.same(res.violations, [])
   t.ok(res.components.every((c) => c.steps < 100_000), `steps: ${res.components.map((c) => c.steps).join(', ')}`)
 })
+
+t.test('alike operations that never returned are taken in call order (symmetry), not in every subset', async (t) => {
+  // 16 indeterminate logins of alice at ams-1, and reads no order explains (she sits at ams-1 and
+  // then not, with no logout): every subset of the 16 would be tried without the reduction.
+  const ops: Operation[] = []
+  for (let i = 0; i < 16; i++) ops.push(login('alice', 'ams-1', [i, null]))
+  ops.push(read('alice', 'ams-1', [100, 110]), read('alice', null, [120, 130]))
+  const res = checkSeatLinearizability(ops)
+  t.equal(res.violations.length, 1, 'the violation is found')
+  t.ok(res.components[0]!.steps < 2_000, `in ${res.components[0]!.steps} steps (2^16 subsets without the reduction)`)
+})

@@ -68,9 +68,35 @@ function randoms(seed: number): () => number {
  * Checks `ops` (indices into `model.step`) for linearizability against `model`. Gives up after
  * `maxSteps` search steps (result `unknown`: neither pass nor failure).
  */
-export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSteps: number): WglResult {
+export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSteps: number, classOf?: (op: number) => number): WglResult {
   const n = ops.length
   if (n === 0) return { result: 'ok', steps: 0 }
+  // Symmetry: operations that never returned (ret +Infinity) and are alike (same class: the same
+  // effect on the model) are interchangeable, so they are linearized only in the order of their
+  // calls. Sound and complete: in any linearization, the i-th of a class to take effect does so
+  // after at least i of the class were called, so the i-th called can take its place, with the
+  // same effect and no return to meet. This turns 2^k subsets of k alike operations into k + 1.
+  const cls = new Int32Array(n).fill(-1)
+  const order: number[][] = []
+  const rank = new Int32Array(n)
+  if (classOf) {
+    const ids = new Map<number, number>()
+    const byCall = [...ops.keys()].filter((i) => ops[i]!.ret === Number.POSITIVE_INFINITY).sort((a, b) => ops[a]!.call - ops[b]!.call || a - b)
+    for (const i of byCall) {
+      const key = classOf(i)
+      if (key < 0) continue
+      let c = ids.get(key)
+      if (c === undefined) {
+        c = order.length
+        ids.set(key, c)
+        order.push([])
+      }
+      cls[i] = c
+      rank[i] = order[c]!.length
+      order[c]!.push(i)
+    }
+  }
+  const fired = new Int32Array(order.length)
   // Entries in time order; at equal times calls first, so operations touching at an instant are
   // concurrent (the permissive reading: never a false failure from clock resolution).
   const events: Entry[] = []
@@ -151,6 +177,12 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
     // Every call's return follows it in the list, so the walk meets a return before the end.
     if (entry === undefined) throw new Error('linearizability search walked off the history (a call without its return)')
     if (entry.isCall) {
+      const c = cls[entry.op]!
+      if (c >= 0 && fired[c] !== rank[entry.op]) {
+        // An alike operation called earlier has not taken effect yet: it goes first.
+        entry = entry.next
+        continue
+      }
       const next = model.step(state, entry.op)
       if (next !== undefined) {
         const [ha, hb] = stateHash(next)
@@ -158,6 +190,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
         const b = (linB ^ zB[entry.op]!) >>> 0
         if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, count + 1)) {
           stack.push({ entry, state, skipped: false })
+          if (c >= 0) fired[c]!++
           state = next
           linA = a
           linB = b
@@ -193,6 +226,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       if (top === undefined) return { result: 'illegal', steps, stuckAt, deepest }
       entry = top.entry
       state = top.state
+      if (!top.skipped && cls[entry.op]! >= 0) fired[cls[entry.op]!]!--
       linA = (linA ^ zA[entry.op]!) >>> 0
       linB = (linB ^ zB[entry.op]!) >>> 0
       count--
