@@ -184,7 +184,10 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
         continue
       }
       const next = model.step(state, entry.op)
-      if (next !== undefined) {
+      // A write that never returned and changes nothing here is better left for later or never
+      // (dropping it from any linearization leaves a linearization: nothing waits for it).
+      const idle = next === state && ops[entry.op]!.ret === Number.POSITIVE_INFINITY
+      if (next !== undefined && !idle) {
         const [ha, hb] = stateHash(next)
         const a = (linA ^ zA[entry.op]!) >>> 0
         const b = (linB ^ zB[entry.op]!) >>> 0
@@ -202,7 +205,8 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       }
       entry = entry.next
     } else {
-      if (ops[entry.op]!.optional === true) {
+      // A write that never returned is met here only once every call is placed: it took no effect.
+      if (ops[entry.op]!.optional === true || ops[entry.op]!.ret === Number.POSITIVE_INFINITY) {
         // Dropped: it took no effect (the state stays; the set counts it as done).
         const call = entry.match!
         const [ha, hb] = stateHash(state)
