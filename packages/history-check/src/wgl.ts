@@ -135,20 +135,38 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
     }
     return [a, b]
   }
+  // The memo. Operations that never returned and have a class (`open` below) are not in the set's
+  // hash: they are taken in call order, so how many of each class were taken says which; and
+  // having taken fewer of them is never worse (the others stay available, or are dropped), so a
+  // configuration whose counts are all at least those of one already reached with the same
+  // other operations and state is skipped (subsumption: whatever it can still do, the one
+  // reached can do without those extra writes).
+  const open = (op: number) => ops[op]!.ret === Number.POSITIVE_INFINITY && cls[op]! >= 0
   let linA = 0
   let linB = 0
   let count = 0
-  // cache: key (count, hash A) → list of hash B values
-  const cache = new Map<number, number[]>()
-  const remember = (a: number, b: number, c: number): boolean => {
+  let closed = 0
+  const cache = new Map<number, { b: number; fired: Int32Array | undefined }[]>()
+  const remember = (a: number, b: number, c: number, counts: Int32Array): boolean => {
     const key = c * 4294967296 + a
-    const list = cache.get(key)
+    let list = cache.get(key)
     if (list === undefined) {
-      cache.set(key, [b])
-      return true
+      list = []
+      cache.set(key, list)
     }
-    if (list.includes(b)) return false
-    list.push(b)
+    for (const seen of list) {
+      if (seen.b !== b) continue
+      if (seen.fired === undefined) return false
+      let covered = true
+      for (let i = 0; i < counts.length; i++) {
+        if (seen.fired[i]! > counts[i]!) {
+          covered = false
+          break
+        }
+      }
+      if (covered) return false
+    }
+    list.push({ b, fired: counts.length === 0 ? undefined : counts.slice() })
     return true
   }
   const lift = (e: Entry) => {
@@ -167,7 +185,7 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
   }
 
   let state = model.init
-  const stack: { entry: Entry; state: Int32Array; skipped: boolean }[] = []
+  const stack: { entry: Entry; state: Int32Array; skipped: boolean; linA: number; linB: number; closed: number }[] = []
   let entry = head.next
   let steps = 0
   let deepest = 0
@@ -189,33 +207,40 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       const idle = next === state && ops[entry.op]!.ret === Number.POSITIVE_INFINITY
       if (next !== undefined && !idle) {
         const [ha, hb] = stateHash(next)
-        const a = (linA ^ zA[entry.op]!) >>> 0
-        const b = (linB ^ zB[entry.op]!) >>> 0
-        if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, count + 1)) {
-          stack.push({ entry, state, skipped: false })
-          if (c >= 0) fired[c]!++
+        const isOpen = open(entry.op)
+        const a = isOpen ? linA : (linA ^ zA[entry.op]!) >>> 0
+        const b = isOpen ? linB : (linB ^ zB[entry.op]!) >>> 0
+        const k = isOpen ? closed : closed + 1
+        if (isOpen) fired[c]!++
+        if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, k, fired)) {
+          stack.push({ entry, state, skipped: false, linA, linB, closed })
           state = next
           linA = a
           linB = b
+          closed = k
           count++
           lift(entry)
           entry = head.next
           continue
         }
+        if (isOpen) fired[c]!--
       }
       entry = entry.next
     } else {
-      // A write that never returned is met here only once every call is placed: it took no effect.
-      if (ops[entry.op]!.optional === true || ops[entry.op]!.ret === Number.POSITIVE_INFINITY) {
+      // Every call is placed and every return met but those of writes that never returned: they
+      // take no effect. Done.
+      if (ops[entry.op]!.ret === Number.POSITIVE_INFINITY) return { result: 'ok', steps }
+      if (ops[entry.op]!.optional === true) {
         // Dropped: it took no effect (the state stays; the set counts it as done).
         const call = entry.match!
         const [ha, hb] = stateHash(state)
         const a = (linA ^ zA[entry.op]!) >>> 0
         const b = (linB ^ zB[entry.op]!) >>> 0
-        if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, count + 1)) {
-          stack.push({ entry: call, state, skipped: true })
+        if (remember((a ^ ha) >>> 0, (b ^ hb) >>> 0, closed + 1, fired)) {
+          stack.push({ entry: call, state, skipped: true, linA, linB, closed })
           linA = a
           linB = b
+          closed++
           count++
           lift(call)
           entry = head.next
@@ -230,9 +255,10 @@ export function checkLinearizable(ops: readonly WglOp[], model: IntModel, maxSte
       if (top === undefined) return { result: 'illegal', steps, stuckAt, deepest }
       entry = top.entry
       state = top.state
-      if (!top.skipped && cls[entry.op]! >= 0) fired[cls[entry.op]!]!--
-      linA = (linA ^ zA[entry.op]!) >>> 0
-      linB = (linB ^ zB[entry.op]!) >>> 0
+      if (!top.skipped && open(entry.op)) fired[cls[entry.op]!]!--
+      linA = top.linA
+      linB = top.linB
+      closed = top.closed
       count--
       unlift(entry)
       // After undoing a drop, meet the return again: the drop is now remembered, so it backtracks on.
