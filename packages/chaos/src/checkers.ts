@@ -3,13 +3,13 @@ import type { CheckReport } from './report'
 /** The package of the checkers (uniqueness per revision, durability, linearizability per worker, watch order, phones). */
 export const CHECKER_PACKAGE = '@flexseat/history-check'
 
-/** What the runner tells the checkers besides the run directory. */
+/** What the runner tells the checkers besides the run directory (history-check's CheckOptions). */
 export interface CheckOptions {
-  /** The nodes' confirmation lease (the bound of a cut-off branch's revocation), in seconds. */
-  confirmationLeaseSeconds: number
-  /** The WAN's one-way delay and jitter between branches at the start, in ms. */
-  wanDelayMs: number
-  wanJitterMs: number
+  /**
+   * The phones: the largest double act allowed, ms. The published bound of a takeover at a branch
+   * that cannot acknowledge: the confirmation lease + 0.25 s (README, "Published bounds").
+   */
+  phoneBoundMs: number
 }
 
 /**

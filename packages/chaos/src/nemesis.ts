@@ -37,8 +37,9 @@ async function etcdMember(cluster: ChaosCluster, leader: boolean): Promise<strin
 }
 
 async function registryLeader(cluster: ChaosCluster): Promise<string> {
-  const leader = await cluster.registryLeader()
-  if (leader === undefined) throw new ChaosError('CLUSTER_FAILED', 'no registry leader to hit')
+  // Under load the leadership may be between two holders for a while: wait for one.
+  const leader = await cluster.registryLeader(20_000)
+  if (leader === undefined) throw new ChaosError('CLUSTER_FAILED', 'no registry leader to hit within 20 s')
   return leader
 }
 

@@ -52,9 +52,13 @@ export interface WatchLine {
   userId: string
   /** The seat's desk (`seated`, `pending`, `snapshot`); null for `released`. */
   deviceId: string | null
-  /** `snapshot` (one line per seat of a snapshot), `seated`, `pending` (seated, revocations outstanding), `released`, `reconnect`. */
+  /**
+   * `snapshot-initial` / `snapshot-compacted` / `snapshot-ahead` (a snapshot's first line, userId
+   * ""), `snapshot` (one line per seat in it), `seated`, `pending` (seated, revocations still
+   * outstanding: not active yet), `released`.
+   */
   type: string
-  /** On a `reconnect` line: the client resumed after `revision`. */
+  /** On the first line received after the stream was opened again (resumed after the last revision received). */
   reconnect?: true
 }
 

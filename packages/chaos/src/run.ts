@@ -25,6 +25,12 @@ export interface ChaosOptions {
   faultMs: number
   /** The phase after each fault. */
   recoveryMs: number
+  /**
+   * The phase after a fault lasts, beyond `recoveryMs`, until a write invoked after the heal
+   * succeeded, at most this long (default 60 s; 0: exactly `recoveryMs`): the next fault does not
+   * hit a system still recovering from the last one.
+   */
+  recoveryMaxMs?: number
   seed: number
   /** Workers in the hot set. */
   workers: number
@@ -43,6 +49,8 @@ export interface ChaosOptions {
   calls: boolean
   /** Run the checkers (default true). */
   check: boolean
+  /** How long the end of the run waits for operations in flight (default 25 s: a sipp dial gives up after 20 s). */
+  drainMs?: number
   /** Progress lines (default: none). */
   log?: (line: string) => void
 }
@@ -157,14 +165,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           faults.write(line)
           faultLines.push(line)
         }
-        phases.push({ name: `during ${name}`, kind: 'during', fault: spec, startMs: duringStart, endMs: Date.now() })
-        await phase(`after ${name}`, 'after', options.recoveryMs, spec)
+        const healedAt = Date.now()
+        phases.push({ name: `during ${name}`, kind: 'during', fault: spec, startMs: duringStart, endMs: healedAt })
+        const afterStart = Date.now()
+        await pause(options.recoveryMs)
+        const recoveryDeadline = healedAt + (options.recoveryMaxMs ?? 60_000)
+        while (!workload.okWriteSince(healedAt) && Date.now() < recoveryDeadline) await pause(100)
+        if (!workload.okWriteSince(healedAt)) log(`  no write succeeded within ${Math.round((Date.now() - healedAt) / 1_000)} s of the heal`)
+        phases.push({ name: `after ${name}`, kind: 'after', fault: spec, startMs: afterStart, endMs: Date.now() })
       }
       round += 1
     } while (options.durationMs !== undefined && specs.length > 0 && Date.now() - runStart + oneRound / specs.length <= options.durationMs)
 
     log('stopping the workload')
-    await workload.stop()
+    await workload.stop(options.drainMs ?? 25_000)
     const toRevision = await cluster.etcdRevision()
     const phoneRecords: PhoneLine[] = []
     for (const [deviceId, phone] of workload.phones) phoneRecords.push(...phoneLines(deviceId, await phone.received(), cluster.workers))
@@ -179,7 +193,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let check: Awaited<ReturnType<typeof runCheckers>> = { reason: 'the checkers were switched off (--no-check)' }
     if (options.check) {
       log('checking')
-      check = await runCheckers(dir, { confirmationLeaseSeconds: options.confirmationLeaseSeconds, wanDelayMs: options.wan.delayMs, wanJitterMs: options.wan.jitterMs })
+      check = await runCheckers(dir, { phoneBoundMs: options.confirmationLeaseSeconds * 1_000 + 250 })
     }
     const ops = await readLines<HistoryOp>(join(dir, 'history.jsonl'))
     const report = buildReport({

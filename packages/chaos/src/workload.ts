@@ -147,7 +147,15 @@ export class Workload {
 
   #complete(op: HistoryOp, end: Partial<HistoryOp> & Pick<HistoryOp, 'outcome'>): void {
     if (!this.#inFlight.delete(op.id)) return
+    if (end.outcome === 'ok' && op.kind !== 'read') this.#lastOkWriteInvokeMs = Math.max(this.#lastOkWriteInvokeMs, op.invokeMs)
     this.#sinks.history.write({ ...op, completeMs: Date.now(), ...end })
+  }
+
+  #lastOkWriteInvokeMs = 0
+
+  /** Whether a write invoked at or after `ms` has completed ok (the system serves again after a fault). */
+  okWriteSince(ms: number): boolean {
+    return this.#lastOkWriteInvokeMs >= ms
   }
 
   /** A desk phone signing workers in and out with `*51` (see the class comment). */
@@ -286,29 +294,40 @@ export class Workload {
     const sink = this.#sinks.watch
     const loop = async (): Promise<void> => {
       let after = 0
-      let first = true
+      let resumed = false
       while (!this.#stopped) {
-        if (!first) sink.write({ client: name, atMs: Date.now(), revision: after, userId: '', deviceId: null, type: 'reconnect', reconnect: true })
-        first = false
         try {
           for await (const message of serverStream(client.watchSeats.bind(client), { afterRevision: String(after), siteId: '' }, { metadata, signal: this.#stop.signal })) {
-            after = Math.max(after, watchLines(name, message, sink))
+            // The first line after a resume says so (reconnect: true).
+            after = Math.max(after, watchLines(name, message, sink, resumed))
+            resumed = false
           }
         } catch {
           // The stream broke (registry gone, etcd unreachable) or the run ends: resume below.
         }
         if (!this.#stopped) await pause(200)
+        resumed = after > 0
       }
     }
     this.#loops.push(loop())
   }
 }
 
-/** Writes one WatchSeats message as lines; returns its revision. */
-function watchLines(client: string, message: WatchSeatsResponse, sink: JsonLines<WatchLine>): number {
+/**
+ * Writes one WatchSeats message as lines (the first marked `reconnect: true` when `resumed`: the
+ * stream was opened again after the last revision received); returns its revision.
+ */
+function watchLines(client: string, message: WatchSeatsResponse, out: JsonLines<WatchLine>, resumed: boolean): number {
   const atMs = Date.now()
   const body = message.message
   if (body === undefined) return 0
+  let mark = resumed
+  const sink = {
+    write(line: WatchLine): void {
+      out.write(mark ? { ...line, reconnect: true } : line)
+      mark = false
+    },
+  }
   if (body.$case === 'snapshot') {
     const revision = Number(body.value.revision)
     sink.write({ client, atMs, revision, userId: '', deviceId: null, type: `snapshot-${body.value.reason === 1 ? 'initial' : body.value.reason === 2 ? 'compacted' : 'ahead'}` })
