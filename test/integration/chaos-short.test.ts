@@ -14,11 +14,12 @@ import { CHAOS_DEFAULTS, type EtcdInfo, type FaultLine, type HistoryOp, type Pho
 //
 // Timeout: starting 3 etcd members, 9 services and 12 sipp phones takes 15-25 s on the 2-core
 // CI machine with another file beside; the phases last 3 + (3 + 4) + (7 + 4) s (the cut outlasts
-// the 5 s confirmation lease; a recovery phase lasts until a write succeeds again, at most 30 s);
+// the 5 s confirmation lease; the first fault waits for a first write to succeed, and a recovery
+// phase lasts until a write succeeds again, each at most 30 s);
 // the end waits up to 10 s for the dials in flight; then the checkers replay etcd. About 50 s in
-// all on a quiet machine, more than tap's 30 s default; 105 s was seen with the machine's load
-// at 19 (a whole CI run and a benchmark beside it), hence the margin.
-t.setTimeout(180_000)
+// all on a quiet machine, more than tap's 30 s default; 105-125 s were seen with the machine's
+// load at 14-19 (a whole CI run and a benchmark beside it), hence the margin.
+t.setTimeout(240_000)
 
 t.test('a short run with the registry leader killed and a branch cut off', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'flexseat-chaos-'))
@@ -69,7 +70,7 @@ t.test('a short run with the registry leader killed and a branch cut off', async
   t.equal(etcd.endpoints.length, 3)
 
   const { report } = result
-  t.same(report.phases.map((p) => p.phase.name), ['before', 'during registry-leader-kill', 'after registry-leader-kill', 'during branch-cut', 'after branch-cut'])
+  t.same(report.phases.map((p) => p.phase.name).filter((name) => name !== 'warm-up'), ['before', 'during registry-leader-kill', 'after registry-leader-kill', 'during branch-cut', 'after branch-cut'])
   t.match(await readFile(join(dir, 'report.html'), 'utf8'), /<h2>Phases<\/h2>/)
   if (report.check === undefined) t.comment(`not checked: ${report.uncheckedReason}`)
   else t.same(report.check.violations, [], 'the checkers found no violation')

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BranchClock, buildReport, ChaosError, formatHtml, formatText, type HistoryOp, nemesesOf, NEMESIS_NAMES, parseChaosArgs, phoneLines } from '@flexseat/chaos'
+import { BranchClock, buildReport, ChaosError, formatFigures, formatHtml, formatText, type HistoryOp, nemesesOf, NEMESIS_NAMES, parseChaosArgs, phoneLines, runFigures } from '@flexseat/chaos'
 import type { TracedMessage } from '@flexseat/sim'
 
 // The chaos runner's pure parts: what a desk phone's messages mean (phones.jsonl), the report's
@@ -157,4 +157,26 @@ t.test('branch clock: a process started on it sees its wall clock stepped, its m
   t.ok(readings[stepped]!.mono - readings[stepped - 1]!.mono < 5_000, 'the monotonic clock did not jump with it')
   await clock.step(0)
   await until(() => Math.abs(readings.at(-1)!.skew) < 3_000, 'the step back')
+})
+
+t.test('figures: sign-in at the phone, revocation at the desk left, a cut branch suspending and its workers taken over', async (t) => {
+  const history = [
+    op({ id: 'l1', via: 'sip', process: 'sip:amsterdam:desk-1', deviceId: 'amsterdam-desk-1', invokeMs: 1_000, completeMs: 1_120, outcome: 'ok' }),
+    op({ id: 'l2', via: 'sip', process: 'sip:berlin:desk-1', userId: 'w1001', deviceId: 'berlin-desk-1', invokeMs: 2_000, completeMs: 2_200, outcome: 'ok' }),
+    op({ id: 'l3', via: 'sip', process: 'sip:berlin:desk-2', userId: 'w1002', deviceId: 'berlin-desk-2', invokeMs: 2_500, completeMs: 2_600, outcome: 'fail' }),
+    op({ id: 'l4', process: 'grpc:amsterdam', userId: 'w1001', deviceId: 'chicago-desk-3', invokeMs: 11_000, completeMs: 16_400, outcome: 'ok' }),
+  ]
+  const phones = [
+    { atMs: 2_090, deviceId: 'amsterdam-desk-1', event: 'revoked' as const, userId: 'w1001', detail: '1001 signed out: signed in at Berlin, desk-1' },
+    { atMs: 2_700, deviceId: 'amsterdam-desk-2', event: 'revoked' as const, userId: 'w1002', detail: '1002 signed out' },
+  ]
+  const faults = [{ name: 'branch-cut', startMs: 10_000, endMs: 17_000, target: 'branch:berlin' }]
+  const suspensions = [{ site: 'berlin', atMs: 14_800 }, { site: 'amsterdam', atMs: 15_000 }, { site: 'berlin', atMs: 30_000 }]
+  const figures = runFigures(history, phones, faults, suspensions, (id) => id.split('-')[0])
+  t.same(figures.signInAtPhoneMs, { n: 2, p50: 120, p99: 200, max: 200 }, 'the ok SIP logins only')
+  t.same(figures.revocationAtOldPhoneMs, { n: 1, p50: 90, p99: 90, max: 90 }, 'from the move\'s call to the desk left told; a plain sign-out is no revocation')
+  t.equal(figures.cuts.length, 1)
+  t.equal(figures.cuts[0]!.suspendedAfterMs, 4_800, 'the cut branch\'s own suspension, within the cut')
+  t.same(figures.cuts[0]!.takeoverMs, { n: 1, p50: 5_400, p99: 5_400, max: 5_400 }, 'the login of a worker seated at the cut branch, elsewhere, during the cut')
+  t.match(formatFigures(figures).join('\n'), /cut of berlin: lease suspended after 4800 ms/)
 })

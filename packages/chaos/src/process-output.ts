@@ -12,11 +12,15 @@ export class ProcessOutput {
   readonly lines: { at: number; text: string; json: Record<string, unknown> | undefined }[] = []
   /** Lines seen in all (an index that survives the trimming of {@link lines}). */
   total = 0
+  /** Every JSON line `keep` accepted, whole run long (never trimmed), with the runner's time of arrival. */
+  readonly kept: { at: number; json: Record<string, unknown> }[] = []
   readonly #stream: WriteStream
+  readonly #keep: ((json: Record<string, unknown>) => boolean) | undefined
 
-  constructor(file: string) {
+  constructor(file: string, keep?: (json: Record<string, unknown>) => boolean) {
     this.file = file
     this.#stream = createWriteStream(file, { flags: 'a' })
+    this.#keep = keep
   }
 
   /** Reads the process's stdout and stderr line by line. */
@@ -36,7 +40,9 @@ export class ProcessOutput {
         json = undefined
       }
     }
-    this.lines.push({ at: Date.now(), text, json })
+    const at = Date.now()
+    if (json !== undefined && this.#keep?.(json) === true) this.kept.push({ at, json })
+    this.lines.push({ at, text, json })
     this.total += 1
     if (this.lines.length > KEEP) this.lines.splice(0, this.lines.length - KEEP)
   }

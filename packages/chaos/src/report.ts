@@ -1,3 +1,4 @@
+import { formatFigures, type RunFigures } from './figures'
 import type { CallLine, FaultLine, HistoryOp } from './records'
 
 /** One phase of a run: before any fault, during one fault (or combination), after it. */
@@ -61,10 +62,12 @@ export interface RunReport {
   check: CheckReport | undefined
   uncheckedReason?: string
   totals: { ops: number; ok: number; fail: number; info: number; neverCompleted: number; calls: number }
+  /** The issue's multi-site figures (sign-in at the phone, revocation at the old phone, cuts). */
+  figures?: RunFigures
 }
 
 /** Computes the figures of every phase. */
-export function buildReport(input: { runDir: string; startedAt: string; options: Record<string, unknown>; phases: Phase[]; faults: FaultLine[]; history: HistoryOp[]; calls: CallLine[]; check: CheckReport | undefined; uncheckedReason?: string }): RunReport {
+export function buildReport(input: { runDir: string; startedAt: string; options: Record<string, unknown>; phases: Phase[]; faults: FaultLine[]; history: HistoryOp[]; calls: CallLine[]; check: CheckReport | undefined; uncheckedReason?: string; figures?: RunFigures }): RunReport {
   const { history, calls } = input
   const phases = input.phases.map((phase): PhaseFigures => {
     const inPhase = history.filter((op) => op.invokeMs >= phase.startMs && op.invokeMs < phase.endMs)
@@ -110,6 +113,7 @@ export function buildReport(input: { runDir: string; startedAt: string; options:
     faults: input.faults,
     check: input.check,
     ...(input.uncheckedReason === undefined ? {} : { uncheckedReason: input.uncheckedReason }),
+    ...(input.figures === undefined ? {} : { figures: input.figures }),
     totals: {
       ops: history.length,
       ok: history.filter((o) => o.outcome === 'ok').length,
@@ -161,6 +165,7 @@ export function formatText(report: RunReport): string {
     'faults:',
     ...report.faults.map((f) => `  ${f.name} on ${f.target}: ${((f.endMs - f.startMs) / 1_000).toFixed(1)} s`),
     '',
+    ...(report.figures === undefined ? [] : ['figures:', ...formatFigures(report.figures).map((l) => `  ${l}`), '']),
   ]
   if (report.check === undefined) out.push(`NOT CHECKED: ${report.uncheckedReason ?? 'the checkers did not run'}`)
   else {
@@ -220,6 +225,7 @@ ${verdict}
 <h2>Phases</h2>
 <table><thead><tr><th>phase</th><th>s</th><th>ops</th><th>ok/s</th><th>SIP writes ok/all</th><th>gRPC writes ok/all</th><th>indeterminate</th><th>writes ok</th><th>reads ok</th><th>write p50 / p99 ms</th><th>first ok SIP / gRPC ms</th><th>calls answered</th><th>violations</th></tr></thead>
 <tbody>${rows}</tbody></table>
+${report.figures === undefined ? '' : `<h2>Figures</h2><ul>${formatFigures(report.figures).map((l) => `<li>${escape(l)}</li>`).join('')}</ul>`}
 <h2>Faults</h2>
 <ul>${report.faults.map((f) => `<li>${escape(f.name)} on ${escape(f.target)}: ${((f.endMs - f.startMs) / 1_000).toFixed(1)} s</li>`).join('')}</ul>
 <h2>Options</h2><pre>${escape(JSON.stringify(report.options, null, 2))}</pre>

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { runCheckers } from './checkers'
+import { runFigures } from './figures'
 import { nemesesOf, type NemesisContext } from './nemesis'
 import { phoneLines } from './phone-events'
 import { pause } from './process-output'
@@ -126,6 +127,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     })
     const fromRevision = await cluster.etcdRevision()
     log('starting the workload')
+    const workloadStart = Date.now()
     workload = await Workload.start(cluster, { history, watch, calls }, { seed: options.seed, thinkMs: options.thinkMs, calls: options.calls })
 
     const runStart = Date.now()
@@ -133,6 +135,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const startMs = Date.now()
       await pause(lengthMs)
       phases.push({ name, kind, ...(fault === undefined ? {} : { fault }), startMs, endMs: Date.now() })
+    }
+    // The faults must hit a system that serves: wait (at most recoveryMaxMs) for a first write to
+    // succeed; on a loaded machine the registries may still be settling their leadership.
+    const warmStart = Date.now()
+    while (!workload.okWriteSince(workloadStart) && Date.now() - warmStart < (options.recoveryMaxMs ?? 60_000)) await pause(100)
+    if (Date.now() - warmStart > 200) {
+      phases.push({ name: 'warm-up', kind: 'before', startMs: warmStart, endMs: Date.now() })
+      log(`warm-up: the first write succeeded after ${Math.round((Date.now() - warmStart) / 1_000)} s`)
     }
     log('phase before')
     await phase('before', 'before', options.baselineMs)
@@ -196,6 +206,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       check = await runCheckers(dir, { phoneBoundMs: options.confirmationLeaseSeconds * 1_000 + 250 })
     }
     const ops = await readLines<HistoryOp>(join(dir, 'history.jsonl'))
+    const suspensions = cluster.branches.flatMap((b) => b.nodeOut.kept.filter((k) => k.json['msg'] === 'lease suspended').map((k) => ({ site: b.id, atMs: k.at })))
+    const devices = new Map(cluster.branches.flatMap((b) => b.devices.map((d) => [d.id, b.id] as const)))
+    const figures = runFigures(ops, phoneRecords, faultLines, suspensions, (id) => devices.get(id))
     const report = buildReport({
       runDir: dir,
       startedAt,
@@ -206,6 +219,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       calls: await readLines<CallLine>(join(dir, 'calls.jsonl')),
       check: 'report' in check ? check.report : undefined,
       ...('reason' in check ? { uncheckedReason: check.reason } : {}),
+      figures,
     })
     await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
     await writeFile(join(dir, 'report.txt'), formatText(report))

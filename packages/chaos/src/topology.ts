@@ -252,7 +252,8 @@ export class ChaosCluster {
           sipPort: engine.sipPort,
           engineOut,
           node: undefined,
-          nodeOut: new ProcessOutput(join(logs, `node-${siteId}.log`)),
+          // Kept for the figures: when the node lost and regained its confirmation lease (the runner's clock).
+          nodeOut: new ProcessOutput(join(logs, `node-${siteId}.log`), (json) => json['msg'] === 'lease suspended' || json['msg'] === 'lease active'),
           wan: branchWan,
           local,
           devices: devicesOf(siteId, index),
@@ -325,7 +326,7 @@ export class ChaosCluster {
       for (const branch of this.branches) {
         if (branch.registry?.running !== true) continue
         const { cluster } = this.clients(branch.id)
-        const status = await unary(cluster.getClusterStatus.bind(cluster), {}, { metadata: this.adminMetadata, timeoutMs: 1_000 }).catch(() => undefined)
+        const status = await unary(cluster.getClusterStatus.bind(cluster), {}, { metadata: this.adminMetadata, timeoutMs: 3_000 }).catch(() => undefined)
         const leader = status?.leader?.siteId
         if (leader !== undefined && leader !== '' && this.branches.some((b) => b.id === leader && b.registry?.running === true)) return leader
       }
