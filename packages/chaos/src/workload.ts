@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js'
 import { type Seat, SeatEventType, serverStream, unary, type WatchSeatsResponse } from '@flexseat/proto'
 import { type DialOutcome, SippPhone, seededRandom } from '@flexseat/sim'
@@ -54,6 +55,8 @@ export class Workload {
     this.#sinks = sinks
     this.#options = { thinkMs: 400, writeTimeoutMs: 5_000, readTimeoutMs: 3_000, calls: true, ...options }
     this.#random = seededRandom(options.seed)
+    // Every client waits on the stop signal while it pauses (one listener each, removed after).
+    setMaxListeners(1_000, this.#stop.signal)
   }
 
   /** Registers every phone, then starts every client. */
