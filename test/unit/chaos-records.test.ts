@@ -104,6 +104,8 @@ t.test('command line: defaults, branch counts, fault lists; bad values refused n
   t.equal(ten.wan.delayMs, 15)
   const all = parseChaosArgs(['--faults', 'all'])
   t.same(all !== 'help' && all.faults, [...NEMESIS_NAMES])
+  const more = parseChaosArgs(['--faults', 'all,wan+branch-cut'])
+  t.same(more !== 'help' && more.faults, [...NEMESIS_NAMES, 'wan+branch-cut'])
   t.equal(parseChaosArgs(['--help']), 'help')
   for (const [args, flag] of [
     [['--faults', 'meteor'], /unknown fault "meteor"/],

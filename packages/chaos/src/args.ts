@@ -18,7 +18,7 @@ system that did not start.
   --duration SECONDS       total length: the fault list is repeated while it fits (default one pass)
   --branches N|a,b,..      how many branches, or their site ids (default 3: amsterdam,berlin,chicago;
                            past those: branch-4, branch-5, ... made from sites/berlin.yaml)
-  --faults LIST            comma-separated; a+b = both at once; 'none'; 'all' = each alone
+  --faults LIST            comma-separated; a+b = both at once; 'none'; 'all' = each alone (also in a list)
                            (default ${CHAOS_DEFAULTS.faults.join(',')})
   --seed N                 workload and relay randomness (default ${CHAOS_DEFAULTS.seed})
   --baseline SECONDS       phase before the first fault (default ${CHAOS_DEFAULTS.baselineMs / 1000})
@@ -104,7 +104,8 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
     }
   }
   const faultsText = values['faults'] as string | undefined
-  const faults = faultsText === undefined ? [...d.faults] : faultsText === 'none' ? [] : faultsText === 'all' ? [...NEMESIS_NAMES] : faultsText.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  // 'all' (alone or in the list) stands for every fault, each alone.
+  const faults = faultsText === undefined ? [...d.faults] : faultsText === 'none' ? [] : faultsText.split(',').map((s) => s.trim()).filter((s) => s !== '').flatMap((s) => (s === 'all' ? [...NEMESIS_NAMES] : [s]))
   for (const spec of faults) for (const name of spec.split('+')) if (!NEMESIS_NAMES.includes(name)) throw new ChaosError('BAD_OPTION', `--faults: unknown fault "${name}" (known: ${NEMESIS_NAMES.join(', ')})`)
   const faultBranch = values['fault-branch'] as string | undefined
   if (faultBranch !== undefined && !branches.includes(faultBranch)) throw new ChaosError('BAD_OPTION', `--fault-branch: "${faultBranch}" is not one of the branches (${branches.join(', ')})`)
