@@ -165,6 +165,7 @@ t.test('figures: sign-in at the phone, revocation at the desk left, a cut branch
   const history = [
     op({ id: 'l1', via: 'sip', process: 'sip:amsterdam:desk-1', deviceId: 'amsterdam-desk-1', invokeMs: 1_000, completeMs: 1_120, outcome: 'ok' }),
     op({ id: 'l2', via: 'sip', process: 'sip:berlin:desk-1', userId: 'w1001', deviceId: 'berlin-desk-1', invokeMs: 2_000, completeMs: 2_200, outcome: 'ok' }),
+    op({ id: 'l2b', via: 'sip', process: 'sip:amsterdam:desk-1', userId: 'w1001', deviceId: 'amsterdam-desk-1', invokeMs: 2_050, completeMs: null, outcome: 'info' }),
     op({ id: 'l3', via: 'sip', process: 'sip:berlin:desk-2', userId: 'w1002', deviceId: 'berlin-desk-2', invokeMs: 2_500, completeMs: 2_600, outcome: 'fail' }),
     op({ id: 'l4', process: 'grpc:amsterdam', userId: 'w1001', deviceId: 'chicago-desk-3', invokeMs: 11_000, completeMs: 16_400, outcome: 'ok' }),
   ]
@@ -176,7 +177,7 @@ t.test('figures: sign-in at the phone, revocation at the desk left, a cut branch
   const suspensions = [{ site: 'berlin', atMs: 14_800 }, { site: 'amsterdam', atMs: 15_000 }, { site: 'berlin', atMs: 30_000 }]
   const figures = runFigures(history, phones, faults, suspensions, (id) => id.split('-')[0])
   t.same(figures.signInAtPhoneMs, { n: 2, p50: 120, p99: 200, max: 200 }, 'the ok SIP logins only')
-  t.same(figures.revocationAtOldPhoneMs, { n: 1, p50: 90, p99: 90, max: 90 }, 'from the move\'s call to the desk left told; a plain sign-out is no revocation')
+  t.same(figures.revocationAtOldPhoneMs, { n: 1, p50: 90, p99: 90, max: 90 }, 'from the move\'s call to the desk left told (not from a later login at the desk left itself); a plain sign-out is no revocation')
   t.equal(figures.cuts.length, 1)
   t.equal(figures.cuts[0]!.suspendedAfterMs, 4_800, 'the cut branch\'s own suspension, within the cut')
   t.same(figures.cuts[0]!.takeoverMs, { n: 1, p50: 5_400, p99: 5_400, max: 5_400 }, 'the login of a worker seated at the cut branch, elsewhere, during the cut')
