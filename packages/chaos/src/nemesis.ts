@@ -113,11 +113,11 @@ function catalogue(): Nemesis[] {
       name: 'branch-cut',
       description: "the branch's WAN relay cut (its registry reaches no etcd member, no trunk call reaches it) past its confirmation lease, then healed",
       async start(cluster, context) {
-        cluster.cutBranch(context.branch)
+        await cluster.cutBranch(context.branch)
         return `branch:${context.branch}`
       },
       async end(cluster, context) {
-        cluster.healBranch(context.branch)
+        await cluster.healBranch(context.branch)
       },
       minimumMs: (context) => context.confirmationLeaseSeconds * 1_000 + 2_000,
     },
@@ -150,11 +150,11 @@ function catalogue(): Nemesis[] {
       description: 'WAN delay, jitter and loss raised between every branch (and between the etcd members)',
       async start(cluster, context) {
         wanBefore = cluster.wanConditions
-        cluster.setWan(context.wan)
+        await cluster.setWan(context.wan)
         return `wan:${context.wan.delayMs}±${context.wan.jitterMs}ms/${context.wan.lossPercent}%`
       },
       async end(cluster) {
-        if (wanBefore !== undefined) cluster.setWan(wanBefore)
+        if (wanBefore !== undefined) await cluster.setWan(wanBefore)
       },
       minimumMs: () => 0,
     },

@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path'
 import { credentials } from '@grpc/grpc-js'
 import { parseDocument } from 'yaml'
 import { bearer, ClusterServiceClient, type Device, DirectoryServiceClient, SeatServiceClient, unary, User } from '@flexseat/proto'
-import { dropScannerArgs, EMBEDDED_ENGINE_NODE_FLAGS, EtcdCluster, type EtcdMemberSpec, freePorts, type RelayConditions, TetheredProcess, WanRelay } from '@flexseat/sim'
+import { dropScannerArgs, EMBEDDED_ENGINE_NODE_FLAGS, EtcdCluster, type EtcdMemberSpec, freePorts, type RelayConditions, TetheredProcess, type WanRelayOptions } from '@flexseat/sim'
 import { ChaosError } from './errors'
 import { BranchClock } from './branch-clock'
 import { pause, ProcessOutput } from './process-output'
+import { RelayHost } from './relay-host'
 
 /** Root of the repository (this file runs as packages/chaos/dist/topology.js). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..')
@@ -82,10 +83,12 @@ export interface ChaosBranch {
   readonly engineOut: ProcessOutput
   node: TetheredProcess | undefined
   readonly nodeOut: ProcessOutput
-  /** The branch's WAN: its registry's routes to the remote etcd members, the others' SIP trunk into it. */
-  readonly wan: WanRelay
-  /** Its registry's route to its own etcd member (no delay; cut with the branch). Undefined past the third branch. */
-  readonly local: WanRelay | undefined
+  /**
+   * Its registry's etcd endpoints: its route to the member beside it (branches 1-3; relay
+   * `local:<site>`, no delay) and its WAN relay's routes to the remote members (`wan:<site>`,
+   * which also carries the other nodes' trunk calls into it).
+   */
+  readonly etcdEndpoints: readonly string[]
   readonly devices: readonly ChaosDevice[]
   /** The stepped clock of its processes (undefined: the real clock). */
   readonly clock: BranchClock | undefined
@@ -94,14 +97,14 @@ export interface ChaosBranch {
 /**
  * The multi-site system as processes on this machine, for the chaos runner: a 3-member etcd
  * cluster whose peer traffic crosses a delaying relay, and per branch a registry, an embedded SIP
- * engine and a SIP node. Each branch reaches the etcd members through its own {@link WanRelay}
+ * engine and a SIP node. Each branch reaches the etcd members through its own WAN relay
  * (the member at its own site undelayed), and the other branches' nodes reach its SIP trunk
  * through it too: cutting that relay cuts the branch off; changing its conditions changes the WAN.
  */
 export class ChaosCluster {
   readonly etcd: EtcdCluster
-  /** The relay in front of each member's peer port (raft traffic between the members). */
-  readonly peers: WanRelay
+  /** The WAN relays (`peers`: in front of each member's peer port; `wan:<site>`, `local:<site>` per branch). */
+  readonly relays: RelayHost
   readonly prefix: string
   readonly branches: readonly ChaosBranch[]
   readonly workers: readonly ChaosWorker[]
@@ -119,7 +122,7 @@ export class ChaosCluster {
 
   private constructor(init: {
     etcd: EtcdCluster
-    peers: WanRelay
+    relays: RelayHost
     branches: ChaosBranch[]
     workers: ChaosWorker[]
     dir: string
@@ -133,7 +136,7 @@ export class ChaosCluster {
     prefix: string
   }) {
     this.etcd = init.etcd
-    this.peers = init.peers
+    this.relays = init.relays
     this.branches = init.branches
     this.workers = init.workers
     this.#dir = init.dir
@@ -167,26 +170,6 @@ export class ChaosCluster {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
     }
     try {
-      // 1. etcd: three members; each member's peer port behind a relay that delays raft traffic.
-      const etcdPorts = await freePorts(6)
-      const oneWay = conditionsOf(wan)
-      const peers = await WanRelay.start({
-        routes: [0, 1, 2].map((i) => ({ protocol: 'tcp' as const, listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: etcdPorts[2 * i + 1]! } })),
-        up: oneWay,
-        down: oneWay,
-        seed,
-      })
-      cleanups.push(() => peers.close())
-      const members: EtcdMemberSpec[] = [0, 1, 2].map((i) => ({
-        name: `etcd-${i}`,
-        clientUrl: `http://127.0.0.1:${etcdPorts[2 * i]}`,
-        peerUrl: `http://127.0.0.1:${etcdPorts[2 * i + 1]}`,
-        advertisePeerUrl: `http://127.0.0.1:${peers.address(i).port}`,
-      }))
-      const etcdOut = new ProcessOutput(join(logs, 'etcd.log'))
-      const etcd = await EtcdCluster.start({ members, dataDir: join(work, 'etcd'), fresh: true, startTimeoutMs: timeoutMs, onLog: (member, line) => etcdOut.add(`${member} ${line}`) })
-      cleanups.push(() => etcd.stop())
-
       // 2. Secrets and the tokens file.
       const adminToken = randomBytes(24).toString('hex')
       const clusterToken = randomBytes(24).toString('hex')
@@ -210,34 +193,58 @@ export class ChaosCluster {
       const drachtioSecret = randomBytes(8).toString('hex')
       const prefix = `chaos-${randomBytes(6).toString('hex')}/`
 
-      // 3. Per branch: the clock, the engine, the relays, the site file.
-      const registryPorts = await freePorts(options.branches.length)
+      // 1. Per branch: the clock and the engine (it chooses its ports and prints them).
+      const etcdPorts = await freePorts(6)
+      const oneWay = conditionsOf(wan)
       const clockBranches = new Set(options.clockBranches ?? [])
-      const branches: ChaosBranch[] = []
-      for (const [index, siteId] of options.branches.entries()) {
+      const engines: { clock: BranchClock | undefined; out: ProcessOutput; process: TetheredProcess; sipPort: number; controlPort: number }[] = []
+      for (const siteId of options.branches) {
         const clock = clockBranches.has(siteId) ? await BranchClock.create(join(work, `clock-${siteId}`)) : undefined
-        const engineOut = new ProcessOutput(join(logs, `engine-${siteId}.log`))
-        const engine = await startEngine(drachtioSecret, engineOut, clock, timeoutMs)
+        const out = new ProcessOutput(join(logs, `engine-${siteId}.log`))
+        const engine = await startEngine(drachtioSecret, out, clock, timeoutMs)
         cleanups.push(() => engine.process.stop(2_000))
-        const remote = [0, 1, 2].filter((i) => i !== index)
-        const branchWan = await WanRelay.start({
-          routes: [
-            ...remote.map((i) => ({ protocol: 'tcp' as const, listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: etcdPorts[2 * i]! } })),
-            { protocol: 'udp' as const, listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: engine.sipPort } },
-          ],
+        engines.push({ clock, out, ...engine })
+      }
+
+      // 2. The WAN, in a process of its own: the relay in front of each etcd member's peer port
+      //    (raft traffic), and per branch its WAN (its registry → the remote members; the other
+      //    nodes' trunk calls → its engine) and its route to the member beside it (no delay).
+      const tcp = (port: number) => ({ protocol: 'tcp' as const, listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port } })
+      const remoteOf = (index: number): number[] => [0, 1, 2].filter((i) => i !== index)
+      const specs: Record<string, WanRelayOptions> = { peers: { routes: [0, 1, 2].map((i) => tcp(etcdPorts[2 * i + 1]!)), up: oneWay, down: oneWay, seed } }
+      for (const [index, siteId] of options.branches.entries()) {
+        specs[`wan:${siteId}`] = {
+          routes: [...remoteOf(index).map((i) => tcp(etcdPorts[2 * i]!)), { protocol: 'udp', listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: engines[index]!.sipPort } }],
           up: oneWay,
           down: oneWay,
           seed: seed + index + 1,
-        })
-        cleanups.push(() => branchWan.close())
-        const local = index < 3 ? await WanRelay.start({ routes: [{ protocol: 'tcp', listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: etcdPorts[2 * index]! } }] }) : undefined
-        if (local !== undefined) cleanups.push(() => local.close())
-        const trunkPort = branchWan.address(remote.length).port
+        }
+        if (index < 3) specs[`local:${siteId}`] = { routes: [tcp(etcdPorts[2 * index]!)] }
+      }
+      const relays = await RelayHost.start(specs, new ProcessOutput(join(logs, 'relays.log')), timeoutMs)
+      cleanups.push(() => relays.stop())
+
+      // 3. etcd: three members, each advertising its peer relay route.
+      const members: EtcdMemberSpec[] = [0, 1, 2].map((i) => ({
+        name: `etcd-${i}`,
+        clientUrl: `http://127.0.0.1:${etcdPorts[2 * i]}`,
+        peerUrl: `http://127.0.0.1:${etcdPorts[2 * i + 1]}`,
+        advertisePeerUrl: `http://127.0.0.1:${relays.address('peers', i).port}`,
+      }))
+      const etcdOut = new ProcessOutput(join(logs, 'etcd.log'))
+      const etcd = await EtcdCluster.start({ members, dataDir: join(work, 'etcd'), fresh: true, startTimeoutMs: timeoutMs, onLog: (member, line) => etcdOut.add(`${member} ${line}`) })
+      cleanups.push(() => etcd.stop())
+
+      // 4. Per branch: the site file (its trunk reached through its WAN relay).
+      const registryPorts = await freePorts(options.branches.length)
+      const branches: ChaosBranch[] = []
+      for (const [index, siteId] of options.branches.entries()) {
+        const engine = engines[index]!
         const file = await writeSiteFile(siteId, index, sitesDir, {
           registryListen: `127.0.0.1:${registryPorts[index]}`,
           sipPort: engine.sipPort,
           controlPort: engine.controlPort,
-          trunkPort,
+          trunkPort: relays.address(`wan:${siteId}`, remoteOf(index).length).port,
           member: members[index % members.length]!,
         })
         branches.push({
@@ -250,14 +257,16 @@ export class ChaosCluster {
           registryOut: new ProcessOutput(join(logs, `registry-${siteId}.log`)),
           engine: engine.process,
           sipPort: engine.sipPort,
-          engineOut,
+          engineOut: engine.out,
           node: undefined,
           // Kept for the figures: when the node lost and regained its confirmation lease (the runner's clock).
           nodeOut: new ProcessOutput(join(logs, `node-${siteId}.log`), (json) => json['msg'] === 'lease suspended' || json['msg'] === 'lease active'),
-          wan: branchWan,
-          local,
+          etcdEndpoints: [
+            ...(index < 3 ? [`http://127.0.0.1:${relays.address(`local:${siteId}`, 0).port}`] : []),
+            ...remoteOf(index).map((_, route) => `http://127.0.0.1:${relays.address(`wan:${siteId}`, route).port}`),
+          ],
           devices: devicesOf(siteId, index),
-          clock,
+          clock: engine.clock,
         })
       }
       const workers = Array.from({ length: options.workers ?? 4 }, (_, i): ChaosWorker => ({
@@ -266,7 +275,7 @@ export class ChaosCluster {
         pin: String(1000 + Math.floor(Math.random() * 9000)),
         homeSiteId: options.branches[i % options.branches.length]!,
       }))
-      const cluster = new ChaosCluster({ etcd, peers, branches, workers, dir: work, sitesDir, options, adminToken, clusterToken, tokensFile, trunkSecretFile, drachtioSecret, prefix })
+      const cluster = new ChaosCluster({ etcd, relays, branches, workers, dir: work, sitesDir, options, adminToken, clusterToken, tokensFile, trunkSecretFile, drachtioSecret, prefix })
       cleanups.length = 0
       try {
         // 4. Registries, 5. the seed, 6. the nodes (they load the directory when they start).
@@ -367,10 +376,7 @@ export class ChaosCluster {
   async startRegistry(siteId: string): Promise<void> {
     const branch = this.branch(siteId)
     if (branch.registry?.running === true) throw new ChaosError('BAD_OPTION', `the registry of ${siteId} runs already`)
-    const endpoints = [
-      ...(branch.local === undefined ? [] : [`http://127.0.0.1:${branch.local.address(0).port}`]),
-      ...[0, 1, 2].filter((i) => i !== branch.index).map((_, route) => `http://127.0.0.1:${branch.wan.address(route).port}`),
-    ]
+    const endpoints = branch.etcdEndpoints
     const env: NodeJS.ProcessEnv = {
       ...inheritedEnv(),
       ...branch.clock?.env,
@@ -437,24 +443,21 @@ export class ChaosCluster {
   }
 
   /** Changes the WAN between branches (every branch relay and the etcd peer relay), from now on. */
-  setWan(conditions: WanConditions): void {
+  async setWan(conditions: WanConditions): Promise<void> {
     const oneWay = conditionsOf(conditions)
-    for (const branch of this.branches) branch.wan.setConditions({ up: oneWay, down: oneWay })
-    this.peers.setConditions({ up: oneWay, down: oneWay })
+    await Promise.all([...this.branches.map((branch) => this.relays.setConditions(`wan:${branch.id}`, { up: oneWay, down: oneWay })), this.relays.setConditions('peers', { up: oneWay, down: oneWay })])
     this.#wan = { ...conditions }
   }
 
   /** Cuts `siteId` off: its registry reaches no etcd member, the other branches' trunk calls do not reach it. */
-  cutBranch(siteId: string): void {
+  async cutBranch(siteId: string): Promise<void> {
     const branch = this.branch(siteId)
-    branch.wan.cut()
-    branch.local?.cut()
+    await Promise.all([this.relays.cut(`wan:${siteId}`), ...(branch.index < 3 ? [this.relays.cut(`local:${siteId}`)] : [])])
   }
 
-  healBranch(siteId: string): void {
+  async healBranch(siteId: string): Promise<void> {
     const branch = this.branch(siteId)
-    branch.wan.heal()
-    branch.local?.heal()
+    await Promise.all([this.relays.heal(`wan:${siteId}`), ...(branch.index < 3 ? [this.relays.heal(`local:${siteId}`)] : [])])
   }
 
   /** Stops everything (nodes, engines, registries, relays, etcd). Idempotent. */
@@ -473,12 +476,10 @@ export class ChaosCluster {
       for (const branch of this.branches) {
         branch.registry = undefined
         branch.node = undefined
-        await branch.wan.close()
-        await branch.local?.close()
         for (const out of [branch.registryOut, branch.nodeOut, branch.engineOut]) await out.close()
       }
       await this.etcd.stop().catch(() => undefined)
-      await this.peers.close()
+      await this.relays.stop().catch(() => undefined)
     })
   }
 
