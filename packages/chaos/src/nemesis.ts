@@ -111,7 +111,7 @@ function catalogue(): Nemesis[] {
     }),
     {
       name: 'branch-cut',
-      description: "the branch's WAN relay cut (its registry reaches no etcd member, no trunk call reaches it) past its confirmation lease, then healed",
+      description: "the branch's relays cut (its registry reaches no etcd member, its node not its registry, no trunk call reaches it) past its confirmation lease, then healed",
       async start(cluster, context) {
         await cluster.cutBranch(context.branch)
         return `branch:${context.branch}`

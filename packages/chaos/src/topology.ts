@@ -89,6 +89,8 @@ export interface ChaosBranch {
    * which also carries the other nodes' trunk calls into it).
    */
   readonly etcdEndpoints: readonly string[]
+  /** Where its SIP node reaches its registry: through relay `uplink:<site>` (no delay; cut with the branch). */
+  readonly nodeRegistryAddress: string
   readonly devices: readonly ChaosDevice[]
   /** The stepped clock of its processes (undefined: the real clock). */
   readonly clock: BranchClock | undefined
@@ -209,6 +211,7 @@ export class ChaosCluster {
       // 2. The WAN, in a process of its own: the relay in front of each etcd member's peer port
       //    (raft traffic), and per branch its WAN (its registry → the remote members; the other
       //    nodes' trunk calls → its engine) and its route to the member beside it (no delay).
+      const registryPorts = await freePorts(options.branches.length)
       const tcp = (port: number) => ({ protocol: 'tcp' as const, listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port } })
       const remoteOf = (index: number): number[] => [0, 1, 2].filter((i) => i !== index)
       const specs: Record<string, WanRelayOptions> = { peers: { routes: [0, 1, 2].map((i) => tcp(etcdPorts[2 * i + 1]!)), up: oneWay, down: oneWay, seed } }
@@ -220,6 +223,10 @@ export class ChaosCluster {
           seed: seed + index + 1,
         }
         if (index < 3) specs[`local:${siteId}`] = { routes: [tcp(etcdPorts[2 * index]!)] }
+        // The node's way to its registry: undelayed, but cut with the branch (a follower registry
+        // forwards to the leader directly, so cutting its etcd routes alone would leave the
+        // node's lease renewals a way out).
+        specs[`uplink:${siteId}`] = { routes: [tcp(registryPorts[index]!)] }
       }
       const relays = await RelayHost.start(specs, new ProcessOutput(join(logs, 'relays.log')), timeoutMs)
       cleanups.push(() => relays.stop())
@@ -236,7 +243,6 @@ export class ChaosCluster {
       cleanups.push(() => etcd.stop())
 
       // 4. Per branch: the site file (its trunk reached through its WAN relay).
-      const registryPorts = await freePorts(options.branches.length)
       const branches: ChaosBranch[] = []
       for (const [index, siteId] of options.branches.entries()) {
         const engine = engines[index]!
@@ -261,6 +267,7 @@ export class ChaosCluster {
           node: undefined,
           // Kept for the figures: when the node lost and regained its confirmation lease (the runner's clock).
           nodeOut: new ProcessOutput(join(logs, `node-${siteId}.log`), (json) => json['msg'] === 'lease suspended' || json['msg'] === 'lease active'),
+          nodeRegistryAddress: `127.0.0.1:${relays.address(`uplink:${siteId}`, 0).port}`,
           etcdEndpoints: [
             ...(index < 3 ? [`http://127.0.0.1:${relays.address(`local:${siteId}`, 0).port}`] : []),
             ...remoteOf(index).map((_, route) => `http://127.0.0.1:${relays.address(`wan:${siteId}`, route).port}`),
@@ -413,7 +420,7 @@ export class ChaosCluster {
     const env: NodeJS.ProcessEnv = {
       ...inheritedEnv(),
       ...branch.clock?.env,
-      FLEXSEAT_REGISTRY_ADDRESSES: branch.registryAddress,
+      FLEXSEAT_REGISTRY_ADDRESSES: branch.nodeRegistryAddress,
       FLEXSEAT_SIP_NODE_TOKEN_FILE: join(this.#dir, `sip-node-${siteId}.token`),
       FLEXSEAT_TRUNK_SECRET_FILE: this.#trunkSecretFile,
       FLEXSEAT_DRACHTIO_SECRET: this.#drachtioSecret,
@@ -449,15 +456,15 @@ export class ChaosCluster {
     this.#wan = { ...conditions }
   }
 
-  /** Cuts `siteId` off: its registry reaches no etcd member, the other branches' trunk calls do not reach it. */
+  /** Cuts `siteId` off: its registry reaches no etcd member, its node not its registry, the other branches' trunk calls do not reach it. */
   async cutBranch(siteId: string): Promise<void> {
     const branch = this.branch(siteId)
-    await Promise.all([this.relays.cut(`wan:${siteId}`), ...(branch.index < 3 ? [this.relays.cut(`local:${siteId}`)] : [])])
+    await Promise.all([this.relays.cut(`wan:${siteId}`), this.relays.cut(`uplink:${siteId}`), ...(branch.index < 3 ? [this.relays.cut(`local:${siteId}`)] : [])])
   }
 
   async healBranch(siteId: string): Promise<void> {
     const branch = this.branch(siteId)
-    await Promise.all([this.relays.heal(`wan:${siteId}`), ...(branch.index < 3 ? [this.relays.heal(`local:${siteId}`)] : [])])
+    await Promise.all([this.relays.heal(`wan:${siteId}`), this.relays.heal(`uplink:${siteId}`), ...(branch.index < 3 ? [this.relays.heal(`local:${siteId}`)] : [])])
   }
 
   /** Stops everything (nodes, engines, registries, relays, etcd). Idempotent. */
