@@ -165,6 +165,72 @@ t.test('UDP: each direction delayed; replies go back to the client they answer',
   }
 })
 
+t.test('cut: TCP bytes held (not lost, not reordered) and UDP dropped until the heal; new connections held too', async (t) => {
+  const echo = await tcpEcho(t)
+  const server = await udpSocket(t)
+  const udpArrivals: string[] = []
+  server.on('message', (message) => udpArrivals.push(message.toString()))
+  const relay = await relayOf(t, {
+    routes: [
+      { protocol: 'tcp', listen: { host: HOST, port: 0 }, target: { host: HOST, port: echo.port } },
+      { protocol: 'udp', listen: { host: HOST, port: 0 }, target: { host: HOST, port: server.address().port } },
+    ],
+  })
+  const client = connect(relay.address(0).port, HOST)
+  t.teardown(() => client.destroy())
+  await once(client, 'connect')
+  let echoed = ''
+  client.on('data', (chunk: Buffer) => (echoed += chunk.toString()))
+  client.write('before\n')
+  while (!echoed.includes('before')) await new Promise((resolve) => setTimeout(resolve, 5))
+
+  relay.cut()
+  t.equal(relay.isCut, true)
+  for (let i = 0; i < 5; i++) client.write(`held ${i}\n`)
+  const late = connect(relay.address(0).port, HOST)
+  t.teardown(() => late.destroy())
+  await once(late, 'connect')
+  late.write('late\n')
+  const udp = await udpSocket(t)
+  for (let i = 0; i < 20; i++) udp.send(`lost ${i}`, relay.address(1).port, HOST)
+  // A lower bound, as the delays above: in 300 ms nothing crossed the cut link.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(echo.arrivals.length, 1, 'no TCP byte reached the target while cut (only the line before)')
+  t.same(udpArrivals, [], 'no datagram reached the target while cut')
+
+  relay.heal()
+  t.equal(relay.isCut, false)
+  udp.send('after', relay.address(1).port, HOST)
+  const wanted = ['before', 'held 0', 'held 1', 'held 2', 'held 3', 'held 4'].join('\n') + '\n'
+  while (echoed !== wanted || !udpArrivals.includes('after')) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.equal(echoed, wanted, 'the held bytes arrive after the heal, in order, none lost')
+  t.same(udpArrivals, ['after'], 'the datagrams sent while cut are lost; those after the heal pass')
+  t.equal(relay.stats.udpLost, 20)
+  let lateEcho = ''
+  late.on('data', (chunk: Buffer) => (lateEcho += chunk.toString()))
+  while (lateEcho !== 'late\n') await new Promise((resolve) => setTimeout(resolve, 5))
+  t.pass('a connection accepted while cut carries its bytes after the heal')
+})
+
+t.test('setConditions: a new delay applies to what is sent next; bad conditions change nothing', async (t) => {
+  const echo = await tcpEcho(t)
+  const relay = await relayOf(t, { routes: [{ protocol: 'tcp', listen: { host: HOST, port: 0 }, target: { host: HOST, port: echo.port } }] })
+  const client = connect(relay.address(0).port, HOST)
+  t.teardown(() => client.destroy())
+  await once(client, 'connect')
+  relay.setConditions({ up: { delayMs: 70 }, down: { delayMs: 40 } })
+  const sent = performance.now()
+  client.write('slow\n')
+  await once(client, 'data')
+  const roundTrip = performance.now() - sent
+  t.ok(roundTrip >= 110, `round trip ${roundTrip.toFixed(1)} ms ≥ 70 + 40 after setConditions`)
+  t.throws(() => relay.setConditions({ up: { delayMs: -1 } }), SimError)
+  const again = performance.now()
+  client.write('still slow\n')
+  await once(client, 'data')
+  t.ok(performance.now() - again >= 110, 'the refused change left the delay as it was')
+})
+
 t.test('bad conditions and an address in use: a clear error, nothing left listening', async (t) => {
   const route = { protocol: 'tcp' as const, listen: { host: HOST, port: 0 }, target: { host: HOST, port: 9 } }
   await t.rejects(WanRelay.start({ routes: [route], up: { delayMs: -1 } }), { code: 'BAD_OPTION', message: /delay -1/ })

@@ -10,6 +10,11 @@ export interface EtcdMemberSpec {
   clientUrl: string
   /** e.g. http://127.0.0.1:2380 */
   peerUrl: string
+  /**
+   * Where the other members reach this one (default `peerUrl`): another address that leads to
+   * `peerUrl`, e.g. a {@link WanRelay} route that delays the peer traffic into this member.
+   */
+  advertisePeerUrl?: string
   /** Put in front of the etcd command line, e.g. `ip netns exec <ns>` (see {@link TetheredProcess.spawn}). */
   commandPrefix?: readonly string[]
 }
@@ -203,14 +208,14 @@ export class EtcdCluster {
   async #spawn(name: string): Promise<void> {
     if (this.#stopped) throw new Error('the etcd cluster was stopped')
     const member = this.member(name)
-    const initialCluster = this.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
+    const initialCluster = this.members.map((m) => `${m.name}=${m.advertisePeerUrl ?? m.peerUrl}`).join(',')
     const args = [
       '--name', member.name,
       '--data-dir', join(this.#options.dataDir, member.name),
       '--listen-client-urls', member.clientUrl,
       '--advertise-client-urls', member.clientUrl,
       '--listen-peer-urls', member.peerUrl,
-      '--initial-advertise-peer-urls', member.peerUrl,
+      '--initial-advertise-peer-urls', member.advertisePeerUrl ?? member.peerUrl,
       '--initial-cluster', initialCluster,
       '--initial-cluster-state', 'new',
       '--initial-cluster-token', 'flexseat',

@@ -36,3 +36,5 @@ export { listProcessLogs, logsDir, processLogPath, ProcessLogs, readProcessLog }
 export type { ProcessLogFile, ReadProcessLogOptions } from './process-logs'
 export { seededRandom, UDP_IDLE_MS, WanRelay } from './wan-relay'
 export type { RelayConditions, RelayEndpoint, RelayRoute, WanRelayOptions, WanRelayStats } from './wan-relay'
+export { headerOf, parseSippMessageLog, SIPP_SCENARIOS, SippPhone } from './sipp-phone'
+export type { DialOutcome, PhoneAccount, TracedMessage } from './sipp-phone'

@@ -109,7 +109,12 @@ export class WanRelay {
   readonly #sockets = new Set<Socket>()
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #addresses: RelayEndpoint[] = []
+  /** Every route's directions, by route: {@link setConditions} changes them in place. */
+  readonly #directions: { up: Direction; down: Direction; protocol: 'tcp' | 'udp' }[] = []
   #closed = false
+  #cut = false
+  /** Streams held by a cut, released by {@link heal}. */
+  readonly #held = new Set<() => void>()
 
   private constructor(seed: number) {
     this.#random = seededRandom(seed)
@@ -128,6 +133,7 @@ export class WanRelay {
         for (const endpoint of [route.listen, route.target]) {
           if (!Number.isInteger(endpoint.port) || endpoint.port < 0 || endpoint.port > 65535) throw new SimError('BAD_OPTION', `relay port ${endpoint.port} is not 0-65535`)
         }
+        relay.#directions.push({ up, down, protocol: route.protocol })
         relay.#addresses.push(route.protocol === 'tcp' ? await relay.#listenTcp(route, up, down) : await relay.#listenUdp(route, up, down))
       }
       return relay
@@ -143,6 +149,47 @@ export class WanRelay {
     const address = this.#addresses[i]
     if (!address) throw new SimError('BAD_OPTION', `the relay has no route ${i}`)
     return address
+  }
+
+  /**
+   * Changes the conditions of every route from now on (what is already delayed keeps its release
+   * time): `up` and `down` replace each direction's delay, jitter and loss as
+   * {@link WanRelayOptions} would have set them at the start.
+   * @throws SimError `BAD_OPTION` on a bad condition (nothing is changed).
+   */
+  setConditions(conditions: { up?: RelayConditions; down?: RelayConditions }): void {
+    const changed = this.#directions.map((d) => ({
+      up: direction(conditions.up ?? {}, d.protocol),
+      down: direction(conditions.down ?? {}, d.protocol),
+    }))
+    for (const [i, d] of this.#directions.entries()) {
+      Object.assign(d.up, changed[i]!.up)
+      Object.assign(d.down, changed[i]!.down)
+    }
+  }
+
+  /**
+   * Cuts every route, as a WAN outage does: UDP datagrams are dropped; TCP streams stop moving
+   * both ways (nothing read is lost or reordered: it is held, and the sockets stop reading, so the
+   * peers see a silent link, not a reset); new TCP connections are accepted and held likewise.
+   * {@link heal} lets everything held go on. Idempotent.
+   */
+  cut(): void {
+    this.#cut = true
+  }
+
+  /** Ends a {@link cut}: held streams move again (each chunk no sooner than its own delay). Idempotent. */
+  heal(): void {
+    if (!this.#cut) return
+    this.#cut = false
+    const held = [...this.#held]
+    this.#held.clear()
+    for (const release of held) release()
+  }
+
+  /** Whether the relay is cut ({@link cut}). */
+  get isCut(): boolean {
+    return this.#cut
   }
 
   /** Stops listening, drops every connection and mapping, and forgets what was in flight. Idempotent. */
@@ -218,6 +265,13 @@ export class WanRelay {
     let timer = false
     const flush = (): void => {
       timer = false
+      if (this.#cut) {
+        // Held until the heal: the queue keeps its order, and reading stops (a silent link).
+        timer = true
+        from.pause()
+        this.#held.add(flush)
+        return
+      }
       const now = performance.now()
       while (queue.length > 0 && queue[0]!.at <= now) {
         const { chunk } = queue.shift()!
@@ -247,7 +301,7 @@ export class WanRelay {
       push(chunk)
     })
     to.on('drain', () => {
-      if (held <= TCP_HIGH_WATER && from.isPaused()) from.resume()
+      if (held <= TCP_HIGH_WATER && from.isPaused() && !this.#cut) from.resume()
     })
     from.on('end', () => push(undefined))
   }
@@ -306,7 +360,7 @@ export class WanRelay {
   /** One datagram: counted, maybe lost, sent after its own delay (jitter may reorder). */
   #datagram(d: Direction, send: () => void): void {
     this.stats.udpDatagrams++
-    if (d.loss > 0 && this.#random() < d.loss) {
+    if (this.#cut || (d.loss > 0 && this.#random() < d.loss)) {
       this.stats.udpLost++
       return
     }
