@@ -2,7 +2,8 @@
 # Installs the Debian packages flexseat needs: etcd (the cluster of the simulation and the
 # tests), sipp (simulated phones), iproute2 (network namespaces for the multi-host mode), and for
 # the tests of the directory sync a real OpenLDAP server (slapd, with ldap-utils), and for the
-# web portal's tests a real browser (chromium, driven by playwright-core).
+# web portal's tests a real browser (chromium, driven by playwright-core), and for the chaos runs'
+# clock step libfaketime.
 # Node.js >= 20 and npm must already be there. Run it as it is, as root (a fresh container has no
 # sudo) or as a user: it then calls sudo itself for apt-get.
 set -euo pipefail
@@ -15,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
   SUDO="sudo"
 fi
-packages=(etcd-server etcd-client sip-tester iproute2 slapd ldap-utils chromium)
+packages=(etcd-server etcd-client sip-tester iproute2 slapd ldap-utils chromium libfaketime)
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

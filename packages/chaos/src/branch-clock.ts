@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { ChaosError } from './errors'
 
@@ -7,7 +7,21 @@ import { ChaosError } from './errors'
  * process, it answers the wall-clock calls (clock_gettime(CLOCK_REALTIME), gettimeofday, time)
  * with the real time plus the offset written in a file, which it reads again every second.
  */
-export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
+export const LIBFAKETIME = findLibfaketime()
+
+/** Debian's multiarch place of the library (`/usr/lib/<triplet>/faketime/`), for this machine's architecture. */
+function findLibfaketime(): string {
+  const fallback = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
+  try {
+    for (const dir of readdirSync('/usr/lib')) {
+      const candidate = `/usr/lib/${dir}/faketime/libfaketimeMT.so.1`
+      if (dir.endsWith('-linux-gnu') && existsSync(candidate)) return candidate
+    }
+  } catch {
+    // No /usr/lib to read: the fallback names what is missing.
+  }
+  return fallback
+}
 
 /**
  * The clock of one branch's processes (registry, SIP engine, SIP node), steppable while they
