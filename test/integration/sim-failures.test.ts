@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { loadSites } from '@flexseat/config'
 import { fetchClusterStatus } from '@flexseat/sim'
 import { copySitesOnFreePorts } from '../helpers/sim-sites'
-import { engineProcessNeedle, eventually, processesMentioning, startSim } from '../helpers/sim-run'
+import { engineProcessNeedle, eventually, processesMentioning, type SimRun, startSim } from '../helpers/sim-run'
 
 // The launcher's failure paths: a child that dies comes back by itself (a registry, a SIP engine,
 // a SIP node, an etcd member: each killed with SIGKILL is restarted, logged, and serves again;
@@ -13,17 +13,43 @@ import { engineProcessNeedle, eventually, processesMentioning, startSim } from '
 // refused before anything starts.
 t.setTimeout(90_000)
 
+/**
+ * The simulation the first two subtests share: started with `--reset` by the first, on the state
+ * of another cluster (a simulation start costs about as much CPU as a small test file, and this
+ * file runs twice, once per engine); killed with the file.
+ */
+const file = t
+let shared: { sitesDir: string; stateDir: string; run: SimRun } | undefined
+
+t.test('state of another etcd cluster is refused with a hint to --reset', async (t) => {
+  const sitesDir = await copySitesOnFreePorts()
+  const stateDir = await mkdtemp(join(tmpdir(), 'flexseat-state-'))
+  file.teardown(() => rm(sitesDir, { recursive: true, force: true }))
+  file.teardown(() => rm(stateDir, { recursive: true, force: true }))
+  await mkdir(join(stateDir, 'etcd', 'etcd-amsterdam'), { recursive: true })
+  await writeFile(join(stateDir, 'etcd', 'members.json'), JSON.stringify([{ name: 'etcd-amsterdam', clientUrl: 'http://127.0.0.1:1', peerUrl: 'http://127.0.0.1:2' }]))
+  const run = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
+  t.teardown(() => run.process.kill())
+  const exit = await run.exit(20_000)
+  t.equal(exit.code, 1)
+  t.match(run.output(), /could not start: .*other members than the sites name.*--reset/)
+  t.equal(processesMentioning(join(stateDir, 'etcd') + '/').length, 0, 'no etcd was started')
+
+  // the next subtest stops it with SIGINT (exit code 0) after its kills
+  const reset = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir, '--reset'])
+  file.teardown(() => reset.process.kill())
+  await reset.waitFor(/starting etcd/, 10_000)
+  await reset.waitFor(/│ ready$|could not start/m, 40_000)
+  t.notMatch(reset.output(), /could not start/, '--reset wipes the old state and starts')
+  shared = { sitesDir, stateDir, run: reset }
+})
+
 // Guard tried: main.ts stopping everything on 'unexpected-exit' (as before): the launcher then
 // exits 1 instead of restarting; Launcher.#exited not scheduling a restart: nothing comes back.
 t.test('a process that dies is restarted; only SIGINT stops the simulation', async (t) => {
-  const sitesDir = await copySitesOnFreePorts()
-  const stateDir = await mkdtemp(join(tmpdir(), 'flexseat-state-'))
-  t.teardown(() => rm(sitesDir, { recursive: true, force: true }))
-  t.teardown(() => rm(stateDir, { recursive: true, force: true }))
+  if (shared === undefined) return t.fail('no simulation: the --reset start above failed')
+  const { sitesDir, stateDir, run } = shared
   const sites = await loadSites(sitesDir)
-  const run = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
-  t.teardown(() => run.process.kill())
-  await run.waitFor(/│ ready$/m, 40_000)
   const token = (await readFile(join(stateDir, 'admin-token'), 'utf8')).trim()
 
   const killed = {
@@ -74,29 +100,6 @@ async function eventuallyValue<T>(check: () => Promise<T | undefined>, timeoutMs
   }
   return undefined
 }
-
-t.test('state of another etcd cluster is refused with a hint to --reset', async (t) => {
-  const sitesDir = await copySitesOnFreePorts()
-  const stateDir = await mkdtemp(join(tmpdir(), 'flexseat-state-'))
-  t.teardown(() => rm(sitesDir, { recursive: true, force: true }))
-  t.teardown(() => rm(stateDir, { recursive: true, force: true }))
-  await mkdir(join(stateDir, 'etcd', 'etcd-amsterdam'), { recursive: true })
-  await writeFile(join(stateDir, 'etcd', 'members.json'), JSON.stringify([{ name: 'etcd-amsterdam', clientUrl: 'http://127.0.0.1:1', peerUrl: 'http://127.0.0.1:2' }]))
-  const run = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir])
-  t.teardown(() => run.process.kill())
-  const exit = await run.exit(20_000)
-  t.equal(exit.code, 1)
-  t.match(run.output(), /could not start: .*other members than the sites name.*--reset/)
-  t.equal(processesMentioning(join(stateDir, 'etcd') + '/').length, 0, 'no etcd was started')
-
-  const reset = await startSim(['--sites-dir', sitesDir, '--state-dir', stateDir, '--reset'])
-  t.teardown(() => reset.process.kill())
-  await reset.waitFor(/starting etcd/, 10_000)
-  await reset.waitFor(/│ ready$|could not start/m, 40_000)
-  t.notMatch(reset.output(), /could not start/, '--reset wipes the old state and starts')
-  reset.process.signal('SIGINT')
-  t.equal((await reset.exit(20_000)).code, 0)
-})
 
 t.test('a bad site file is refused before anything starts (exit code 2)', async (t) => {
   const sitesDir = await copySitesOnFreePorts()

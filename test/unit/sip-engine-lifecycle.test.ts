@@ -49,6 +49,15 @@ t.test("drachtio-server's flags", async (t) => {
   t.throws(() => parseContact('sip:1.2.3.4;transport=tls'), { code: 'CONFIG' })
 })
 
+t.test('--sip-t1 (the engine only): T1 in ms, T2 and T4 unchanged', async (t) => {
+  t.same(parseCommandLine([]).config.timers, { T1: 500, T2: 4000, T4: 5000 }, 'defaults')
+  t.same(parseCommandLine(['--sip-t1', '100']).config.timers, { T1: 100, T2: 4000, T4: 5000 })
+  t.same(parseCommandLine(['--sip-t1=250']).config.timers.T1, 250)
+  for (const bad of [['--sip-t1', '0'], ['--sip-t1', '1.5'], ['--sip-t1', 'x'], ['--sip-t1']]) {
+    t.throws(() => parseCommandLine(bad), { code: 'CONFIG' }, bad.join(' '))
+  }
+})
+
 t.test('TCP limit flags (the engine only): caps and idle timeouts, sane defaults', async (t) => {
   t.same(parseCommandLine([]).config.tcp, { maxConnections: 10_000, maxPerSource: 256, idleMs: 300_000, pressureIdleMs: 10_000 }, 'defaults')
   const cl = parseCommandLine(['--tcp-max-connections', '500', '--tcp-max-connections-per-source=20', '--tcp-idle-timeout', '60', '--tcp-pressure-idle-timeout', '0.5'])

@@ -180,6 +180,10 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
       case '--tcp-pressure-idle-timeout':
         config.tcp.pressureIdleMs = positiveNumber(flag, value(), 1000);
         break;
+      case '--sip-t1':
+        // drachtio-server sets it in its configuration file (<sip><timers><t1>); T2 and T4 stay
+        config.timers = { ...config.timers, T1: positiveNumber(flag, value(), 1) };
+        break;
       case '--drop-user-agent': {
         const v = value().trim().toLowerCase();
         if (v === '') throw new SipEngineError('CONFIG', '--drop-user-agent needs a non-empty substring');
