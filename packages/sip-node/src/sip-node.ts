@@ -535,7 +535,7 @@ export class SipNode {
   #callLog(req: SrfRequest, device: Device, startedAt: number, facts: NonNullable<RouteDecision['call']>): CallLog {
     return new CallLog(
       this.#calls,
-      { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label } },
+      { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label }, deviceId: device.id },
       facts,
       Date.now,
       this.#activity,
