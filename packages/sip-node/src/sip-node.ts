@@ -26,6 +26,9 @@ import { contextFromHeaders, inSpan, traceHeaders } from '@flexseat/telemetry'
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
+import { BusyLamps } from './busy-lamps'
+import { DialogStream } from './dialog-stream'
+import { DialogView } from './dialog-view'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
 import { AuthGuard } from './auth-guard'
@@ -73,7 +76,7 @@ export interface SipNodeOptions {
 export type SipNodeState = 'running' | 'stopping' | 'stopped'
 
 /** Methods the node answers (the Allow header of OPTIONS and 405). */
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER'
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE'
 
 /** How long {@link SipNode.stop} waits for the CANCELs of calls still ringing for workers. */
 const STOP_RINGING_MS = 1_000
@@ -109,6 +112,9 @@ export class SipNode {
   readonly #activity: ActivityReporter
   readonly #warnings: SeatWarnings
   readonly #securityDesk: SecurityDesk
+  readonly #dialogs = new DialogView()
+  readonly #dialogStream: DialogStream
+  readonly #lamps: BusyLamps
   readonly #ringing = new RingingCalls()
   readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
@@ -176,6 +182,8 @@ export class SipNode {
     this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
     this.#warnings = SeatWarnings.start({ site, view, messenger: this.#messenger, logger })
+    this.#dialogStream = DialogStream.start({ client, view: this.#dialogs, logger })
+    this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, logger })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -269,7 +277,10 @@ export class SipNode {
     const graceful = async (): Promise<void> => {
       if (this.#readyPoll !== undefined) clearInterval(this.#readyPoll)
       await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
+      // Phones are told to subscribe again (to the node that comes back), before the engine goes.
+      await settleWithin(this.#lamps.stop(), STOP_RINGING_MS)
       this.#disconnect()
+      await this.#dialogStream.stop()
       this.#notifier.stop()
       this.#warnings.stop()
       // While the lease is still held: the changes not reported yet (the bindings stay in the
@@ -345,7 +356,14 @@ export class SipNode {
       this.#classify,
       this.#stage('dispatch', (req, res) => this.#dispatch(req, res).then(() => false)),
     ])
-    srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp' } })])
+    srf.use('subscribe', [
+      // A SUBSCRIBE in a dialog this node does not hold (the node restarted): 481 tells the phone
+      // to subscribe anew (RFC 6665 §4.1.3), before any authentication.
+      (req, res, next) => (/;\s*tag=/i.test(req.get('To') ?? '') ? res.send(481, 'Subscription does not exist') : next()),
+      this.#stage('authenticate', (req, res) => this.#authenticatePhone(req, res)),
+      this.#stage('busy lamp', (req, res) => this.#lamps.subscribe(req, res).then(() => false)),
+    ])
+    srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp', 'Allow-Events': 'dialog' } })])
     srf.use('message', [(_req, res) => res.send(405, { headers: { Allow: ALLOW } })])
     srf.connect({ host: drachtio.host, port: drachtio.port, secret: drachtio.secret })
   }
@@ -407,6 +425,22 @@ export class SipNode {
       return false
     }
     this.#admissions.set(req, { source: 'phone', device: auth.device })
+    return true
+  }
+
+  /** A SUBSCRIBE (busy lamp): from a phone of this branch only, authenticated as an INVITE (407). */
+  async #authenticatePhone(req: SrfRequest, res: SrfResponse): Promise<boolean> {
+    const auth = await this.#auth.authenticate(req)
+    if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'subscribe refused: replayed credentials')
+      res.send(auth.status, { headers: { [auth.header]: auth.value } })
+      return false
+    }
+    if (auth.kind === 'forbidden') {
+      if (auth.why !== 'banned') this.#logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'subscribe refused')
+      res.send(403)
+      return false
+    }
     return true
   }
 
