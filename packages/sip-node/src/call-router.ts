@@ -451,6 +451,15 @@ export class CallRouter {
     return { ...rest, call: { ...call, ...(caller === undefined ? {} : { caller }), called: call?.called ?? { number: dialled, name: '' } } } as RouteDecision
   }
 
+  /**
+   * The trunk INVITE to another branch's node that carries a directed pickup (pickup.ts) from
+   * `device`: to `extension` at `siteId`, signed, with the device's identity (no seat epoch: the
+   * receiving node looks the ringing call up by its Call-ID).
+   */
+  pickupOverTrunk(device: Device, siteId: string, extension: string, callId: string): SingleDecision {
+    return this.#trunk(siteId, extension, callId, '', 0, () => this.identity(device))
+  }
+
   #phone(deviceId: string, extension: string, target: RouteTarget, seat?: Seat): SingleDecision {
     const binding = this.#o.binding(deviceId)
     if (binding === undefined) return reject(480, `${extension} is unreachable`)

@@ -5,7 +5,7 @@
  * ({@link userKey}, {@link deviceKey}); a snapshot reports every party it adds, changes or drops.
  */
 import { EventEmitter } from 'node:events'
-import type { ActiveDialog, WatchDialogsResponse } from '@flexseat/proto'
+import { type ActiveDialog, CallDirection, DialogState, type WatchDialogsResponse } from '@flexseat/proto'
 
 /** The key of a worker's dialogs. */
 export const userKey = (userId: string): string => `u:${userId}`
@@ -34,6 +34,26 @@ export class DialogView extends EventEmitter<DialogViewEvents> {
   /** The dialogs in progress of a party ({@link userKey}/{@link deviceKey}); empty when idle. */
   dialogs(key: string): readonly ActiveDialog[] {
     return this.#parties.get(key) ?? []
+  }
+
+  /**
+   * The desk where call `callId` rings now (a dialog of it, EARLY and INCOMING, that names a desk),
+   * or undefined. A desk's own entry wins over a worker's (the same desk).
+   */
+  ringingDesk(callId: string): string | undefined {
+    let found: string | undefined
+    for (const [key, dialogs] of this.#parties) {
+      const d = dialogs.find((x) => x.callId === callId && x.state === DialogState.DIALOG_STATE_EARLY && x.direction === CallDirection.CALL_DIRECTION_INCOMING && x.deviceId !== '')
+      if (d === undefined) continue
+      found = d.deviceId
+      if (key.startsWith('d:')) break
+    }
+    return found
+  }
+
+  /** The first call ringing (EARLY, INCOMING) for a party, or undefined. */
+  ringingFor(key: string): ActiveDialog | undefined {
+    return this.dialogs(key).find((d) => d.state === DialogState.DIALOG_STATE_EARLY && d.direction === CallDirection.CALL_DIRECTION_INCOMING)
   }
 
   /** Applies one stream message; returns the keys of the parties that changed (and emits them). */

@@ -28,7 +28,8 @@ import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { BusyLamps } from './busy-lamps'
 import { DialogStream } from './dialog-stream'
-import { DialogView } from './dialog-view'
+import { deviceKey, DialogView, userKey } from './dialog-view'
+import { parsePickupCode, parseReplaces, PickableCalls } from './pickup'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
 import { AuthGuard } from './auth-guard'
@@ -116,6 +117,7 @@ export class SipNode {
   readonly #dialogStream: DialogStream
   readonly #lamps: BusyLamps
   readonly #ringing = new RingingCalls()
+  readonly #pickable = new PickableCalls()
   readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
   #state: SipNodeState = 'running'
@@ -492,6 +494,8 @@ export class SipNode {
       const { epoch, hops, identity } = trunkRequestOf(req)
       return this.router.fromTrunk({ user, callId, epoch, hops, identity })
     }
+    // A directed pickup (Replaces, or the pickup code) takes a ringing call instead of placing one.
+    if (req.has('Replaces') || (admission.source === 'phone' && parsePickupCode(user) !== undefined)) return this.#pickup(req, res, admission, user, logger)
     const decision = await route()
     // Kari's Law: the security desk hears of every emergency call as it is routed, whether or not
     // the carrier takes it.
@@ -552,6 +556,7 @@ export class SipNode {
         headers,
         logger,
         ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }),
+        ...(decision.target === 'phone' ? { pickable: this.#pickable } : {}),
         ...(body === undefined ? {} : { body }),
         ...(outcome === undefined ? {} : { outcome }),
       })
@@ -563,6 +568,46 @@ export class SipNode {
       (result) => logger.debug({ connected: result.connected, status: result.finalStatus }, 'call proxied'),
       (error: unknown) => logger.warn({ err: error }, 'proxy failed'),
     )
+  }
+
+  /**
+   * A directed pickup (pickup.ts): the call named by `Replaces` (or ringing for the extension of
+   * the pickup code `**<extension>`) is taken here when it rings a phone of this node; a phone's
+   * pickup of a call ringing at another branch is forwarded there over the trunk (once: a trunk
+   * pickup is never forwarded again). 481 when nothing rings by that name.
+   */
+  async #pickup(req: SrfRequest, res: SrfResponse, admission: Admission, user: string, logger: Logger): Promise<void> {
+    let callId: string | undefined
+    let callerTag = ''
+    if (req.has('Replaces')) {
+      const target = parseReplaces(req.get('Replaces'))
+      if (target === undefined) return res.send(400, 'Bad Replaces')
+      callId = target.callId
+    } else {
+      const extension = parsePickupCode(user) as string
+      const worker = await this.#directory.userByExtension(extension)
+      const desk = worker === undefined ? await this.#directory.deviceByExtension(extension) : undefined
+      const ringing = worker !== undefined ? this.#dialogs.ringingFor(userKey(worker.id)) : desk !== undefined ? this.#dialogs.ringingFor(deviceKey(desk.id)) : undefined
+      callId = ringing?.callId
+      callerTag = ringing?.callerTag ?? ''
+    }
+    const local = callId === undefined ? undefined : this.#pickable.get(callId)
+    if (local !== undefined) {
+      logger.info({ pickup: callId }, 'directed pickup')
+      await local.pickUp(req, res, undefined)
+      return
+    }
+    const deskId = callId === undefined || admission.source !== 'phone' ? undefined : this.#dialogs.ringingDesk(callId)
+    const desk = deskId === undefined ? undefined : await this.#directory.device(deskId)
+    if (callId === undefined || admission.source !== 'phone' || desk === undefined || desk.siteId === this.config.site.id || desk.extension === '') {
+      logger.info({ pickup: callId ?? null, to: user }, 'directed pickup: nothing rings by that name')
+      return res.send(481, 'Call Does Not Exist')
+    }
+    const route = this.router.pickupOverTrunk(admission.device, desk.siteId, desk.extension, req.get('Call-ID'))
+    if (route.kind !== 'proxy') return res.send(route.status, route.reason)
+    const replaces = req.has('Replaces') ? req.get('Replaces') : `${callId};to-tag=;from-tag=${callerTag};early-only`
+    logger.info({ pickup: callId, site: desk.siteId, device: desk.id }, 'directed pickup forwarded to the branch where the call rings')
+    BackToBackCall.start({ srf: this.#srf, req, res, destination: route.destinations[0]!, headers: { ...withTraceContext(route.headers), Replaces: replaces }, logger })
   }
 
   /** The call list's record keeping of a call from `device` (call-log.ts). */
