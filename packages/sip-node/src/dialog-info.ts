@@ -6,6 +6,17 @@
  * (RFC 3891 `Replaces`), and, where allowed, the other party's identity.
  * @see RFC 4235 §4.1 (the XML format), §3.7.1 (states)
  */
+import { createHash } from 'node:crypto'
+
+/**
+ * The stand-in for the tag a dialog-info cannot know (the other leg's: the ringing phone's To tag
+ * lives at the node that rings it): a token derived from the Call-ID. Phones copy both tags into
+ * `Replaces`; the node matches a pickup by Call-ID (pickup.ts), and an empty tag is refused by
+ * some SIP stacks (drachtio-server answers 400).
+ */
+export function standInTag(callId: string): string {
+  return `fs${createHash('sha256').update(callId).digest('hex').slice(0, 12)}`
+}
 
 /** One dialog of the watched extension, as the lamp shows it. */
 export interface LampDialog {
@@ -23,7 +34,9 @@ export interface LampDialog {
 export function dialogInfo(entity: string, version: number, dialogs: readonly LampDialog[], domain: string): string {
   const lines = [`<?xml version="1.0" encoding="UTF-8"?>`, `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="${version}" state="full" entity="${xml(entity)}">`]
   for (const d of dialogs) {
-    const tag = d.callerTag === '' ? '' : d.direction === 'recipient' ? ` remote-tag="${xml(d.callerTag)}"` : ` local-tag="${xml(d.callerTag)}"`
+    const caller = d.callerTag === '' ? standInTag(`caller ${d.callId}`) : d.callerTag
+    const other = standInTag(d.callId)
+    const tag = d.direction === 'recipient' ? ` local-tag="${xml(other)}" remote-tag="${xml(caller)}"` : ` local-tag="${xml(caller)}" remote-tag="${xml(other)}"`
     lines.push(`  <dialog id="${xml(dialogId(d))}" call-id="${xml(d.callId)}"${tag} direction="${d.direction}">`)
     lines.push(`    <state>${d.state}</state>`)
     lines.push(`    <local><identity>${xml(entity)}</identity></local>`)

@@ -28,6 +28,7 @@ import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { BusyLamps } from './busy-lamps'
 import { DialogStream } from './dialog-stream'
+import { standInTag } from './dialog-info'
 import { deviceKey, DialogView, userKey } from './dialog-view'
 import { parsePickupCode, parseReplaces, PickableCalls } from './pickup'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
@@ -605,7 +606,7 @@ export class SipNode {
     }
     const route = this.router.pickupOverTrunk(admission.device, desk.siteId, desk.extension, req.get('Call-ID'))
     if (route.kind !== 'proxy') return res.send(route.status, route.reason)
-    const replaces = req.has('Replaces') ? req.get('Replaces') : `${callId};to-tag=;from-tag=${callerTag};early-only`
+    const replaces = req.has('Replaces') ? req.get('Replaces') : `${callId};to-tag=${standInTag(callId)};from-tag=${callerTag === '' ? standInTag(`caller ${callId}`) : callerTag};early-only`
     logger.info({ pickup: callId, site: desk.siteId, device: desk.id }, 'directed pickup forwarded to the branch where the call rings')
     BackToBackCall.start({ srf: this.#srf, req, res, destination: route.destinations[0]!, headers: { ...withTraceContext(route.headers), Replaces: replaces }, logger })
   }
