@@ -81,8 +81,7 @@ t.test('busy lamps follow the worker across branches', async (t) => {
   })
 
   await t.test('the same subscription follows the worker to Chicago; a desk lamp follows its desk', async (t) => {
-    // Guard tried: the seat-view listener of busy-lamps.ts (the lamp kept showing the worker as
-    // signed out); the desk branch of #state (the desk lamp stayed idle).
+    // Guard tried: the desks' own events of call-log.ts (the desk lamp stayed idle).
     const deskLamp = await LampWatcher.start(t, berFixed, branches.device('chi-desk-1').extension)
     await deskLamp.waitForState(idle, 5_000, 'idle')
     const since = Date.now()
