@@ -22,8 +22,8 @@ t.test('a ringing call is picked up from another branch and from the same one', 
   await lamp.waitForState((s) => s.dialogs.length === 0, 8_000, 'idle')
 
   await t.test('from the lamp in Amsterdam, with Replaces', async (t) => {
-    // Guards tried: the pickable registration of sip-node.ts #call (481: nothing rings by that
-    // name at Berlin); the forward over the trunk (481 at Amsterdam).
+    // Guard tried: the pickable registration of sip-node.ts #call (481: nothing rings by that
+    // name at Berlin; this case and the next fail).
     const since = Date.now()
     const call = chiFixed.dial('1001', { holdMs: 2_000, timeoutSec: 20 })
     const lit = await lamp.waitForState((s) => s.dialogs.some((d) => d.state === 'early'), 8_000, 'ringing', since)
@@ -38,7 +38,6 @@ t.test('a ringing call is picked up from another branch and from the same one', 
   })
 
   await t.test('with the pickup code at the same branch', async (t) => {
-    // Guard tried: parsePickupCode's lookup of the extension's ringing call (481).
     const since = Date.now()
     const call = chiFixed.dial('1001', { holdMs: 2_000, timeoutSec: 20 })
     await lamp.waitForState((s) => s.dialogs.some((d) => d.state === 'early'), 8_000, 'ringing', since)

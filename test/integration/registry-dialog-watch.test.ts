@@ -75,12 +75,12 @@ t.test('dialog state streamed to every instance', async (t) => {
   await eventually('idle on both streams', () => [first, later].every((s) => lamp(s.messages, { userId: 'ada' })?.length === 0 && lamp(s.messages, { deviceId: 'ber-desk-1' })?.length === 0))
   t.pass('ended: every party idle on both streams')
 
-  // Guard tried: WatchDialogs added to READS (a viewer could follow everyone's calls).
+  // Guard tried: WatchDialogs added to READS (a viewer could follow everyone's calls: the stream
+  // stayed open and the file timed out).
   const refused = watch(clients[follower]!, cluster.metadata('viewer'), stop.signal)
   const error = (await refused.ended) as { code?: number }
   t.equal(error?.code, status.PERMISSION_DENIED, 'a viewer may not watch the dialogs')
 
-  // Guard tried: the caller_tag check in validateActivity (the report is stored).
   const bad = await callError(report([event({ callId: 'c2', state: DialogState.DIALOG_STATE_EARLY, direction: CallDirection.CALL_DIRECTION_INCOMING, userId: 'ada', deviceId: 'x', callerTag: 'a b' })]))
   t.equal(bad.code, status.INVALID_ARGUMENT)
   t.match(bad.details, /events\[0\]\.caller_tag/, 'names the field')
