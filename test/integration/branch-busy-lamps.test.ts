@@ -7,10 +7,12 @@
 //   dialog-info with the Call-ID, the caller's tag and identity), then idle; when the worker
 //   moves to Chicago the same subscription follows their calls there (early, confirmed, idle);
 //   the lamp of a desk's own extension follows that desk's calls;
-// - signed out: idle (a call to the signed-out worker does not light it).
+// - signed out: idle (a call to the signed-out worker does not light it), or, for a worker whose
+//   home device rings with their desk (ring_home_device), the home device's calls.
 // Refresh, unsubscribe, expiry and a node restart: branch-busy-lamps-lifecycle.test.ts.
 // Each case says which guard it was seen to fail without.
 import t from 'tap'
+import { User } from '@flexseat/proto'
 import { Branches, PIN, statusLine } from '../helpers/branches'
 import { type LampState, LampWatcher } from '../helpers/busy-lamps'
 
@@ -102,4 +104,18 @@ t.test('busy lamps follow the worker across branches', async (t) => {
     t.ok(lamp.notifies().slice(mark).every(idle), 'no NOTIFY showed the missed call')
   })
 
+
+  await t.test("signed out with ring_home_device: the home device's calls", async (t) => {
+    // Guard tried: the home-device branch of BusyLamps #state (the lamp stayed idle).
+    await branches.addWorker(User.fromPartial({ id: 'hedy', extension: '1005', displayName: 'Hedy Lamarr', homeSiteId: 'amsterdam', roamingAllowed: true, homeDeviceId: 'ams-desk-2', ringHomeDevice: true }), '1593')
+    const home = await branches.phone('amsterdam', 'ams-desk-2').start()
+    const hedy = await LampWatcher.start(t, berFixed, '1005')
+    await hedy.waitForState(idle, 8_000, 'idle')
+    const since = Date.now()
+    const call = await chiFixed.dial(home.extension, { holdMs: 1_500, timeoutSec: 20 })
+    t.ok(call.answered, "a call to the home device's own extension")
+    const lit = await hedy.waitForState(busy, 8_000, 'busy', since)
+    t.equal(lit.dialogs[0]!.callId, call.callId, "1005's lamp shows the home device's call")
+    await hedy.waitForState(idle, 8_000, 'idle after it', lit.time + 1)
+  })
 })
