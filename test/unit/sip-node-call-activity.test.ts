@@ -14,7 +14,7 @@ const facts = {
   desk: { siteId: 'amsterdam', deviceId: 'ams-desk-1' },
 }
 
-t.test('a call reports EARLY, CONFIRMED, TERMINATED for both workers, each once', async (t) => {
+t.test('a call reports EARLY, CONFIRMED, TERMINATED for both workers and the desk that rings, each once', async (t) => {
   const events: DialogEvent[] = []
   let clock = 1_000
   const log = new CallLog({ add: () => undefined }, start, facts, () => clock, { activity: (e) => events.push(...e) })
@@ -27,12 +27,28 @@ t.test('a call reports EARLY, CONFIRMED, TERMINATED for both workers, each once'
   t.same(seen, [
     'DIALOG_STATE_EARLY edsger CALL_DIRECTION_OUTGOING chi-desk-1 1000',
     'DIALOG_STATE_EARLY ada CALL_DIRECTION_INCOMING ams-desk-1 1000',
+    'DIALOG_STATE_EARLY  CALL_DIRECTION_INCOMING ams-desk-1 1000',
     'DIALOG_STATE_CONFIRMED edsger CALL_DIRECTION_OUTGOING chi-desk-1 2000',
     'DIALOG_STATE_CONFIRMED ada CALL_DIRECTION_INCOMING ams-desk-1 2000',
+    'DIALOG_STATE_CONFIRMED  CALL_DIRECTION_INCOMING ams-desk-1 2000',
     'DIALOG_STATE_TERMINATED edsger CALL_DIRECTION_OUTGOING chi-desk-1 9000',
     'DIALOG_STATE_TERMINATED ada CALL_DIRECTION_INCOMING ams-desk-1 9000',
+    'DIALOG_STATE_TERMINATED  CALL_DIRECTION_INCOMING ams-desk-1 9000',
   ])
-  t.ok(events.every((e) => e.callId === 'call-1'))
+  t.ok(events.every((e) => e.callId === 'call-1' && e.callerTag === 'tag'))
+  t.same(events.slice(0, 2).map((e) => [e.otherParty, e.otherPartyName]), [['1001', 'Ada'], ['1004', 'Edsger']], 'each end sees the other party')
+})
+
+t.test("a call between phones reports the desks' own extensions only", async (t) => {
+  const events: DialogEvent[] = []
+  const log = new CallLog({ add: () => undefined }, { ...start, deviceId: 'chi-desk-2' }, { called: { number: '3001', name: 'lobby' }, desk: { siteId: 'berlin', deviceId: 'ber-1' } }, () => 1_000, { activity: (e) => events.push(...e) })
+  log.ended()
+  t.same(events.map((e) => `${DialogState[e.state]} ${e.userId}/${e.deviceId} ${CallDirection[e.direction]} ${e.otherParty}`), [
+    'DIALOG_STATE_EARLY /chi-desk-2 CALL_DIRECTION_OUTGOING 3001',
+    'DIALOG_STATE_EARLY /ber-1 CALL_DIRECTION_INCOMING 2303',
+    'DIALOG_STATE_TERMINATED /chi-desk-2 CALL_DIRECTION_OUTGOING 3001',
+    'DIALOG_STATE_TERMINATED /ber-1 CALL_DIRECTION_INCOMING 2303',
+  ])
 })
 
 t.test('the reporter sends in order, retries a failure, drops a malformed report', async (t) => {
@@ -56,7 +72,7 @@ t.test('the reporter sends in order, retries a failure, drops a malformed report
       },
     },
   })
-  const event = (callId: string, state: DialogState): DialogEvent => ({ callId, extension: '1001', userId: 'ada', deviceId: 'd', state, direction: CallDirection.CALL_DIRECTION_INCOMING, at: new Date(0) })
+  const event = (callId: string, state: DialogState): DialogEvent => ({ callId, extension: '1001', userId: 'ada', deviceId: 'd', state, direction: CallDirection.CALL_DIRECTION_INCOMING, at: new Date(0), callerTag: '', otherParty: '', otherPartyName: '' })
   reporter.activity([event('c1', DialogState.DIALOG_STATE_EARLY)])
   reporter.activity([event('c1', DialogState.DIALOG_STATE_TERMINATED)])
   const deadline = Date.now() + 5_000

@@ -150,8 +150,8 @@ t.test('emergency and external numbers leave through the carrier with the locati
   const noCarrier = world({ site: BER, devices: [device('ber-1', 'berlin', '3001', true)] })
   t.same(
     await phone(noCarrier, 'ber-1', '112'),
-    { kind: 'reject', status: 503, reason: 'No carrier route', emergency: { alert: 'EMERGENCY call to 112 from label ber-1 (ber-1, 3001), Berlin: Berlin HQ, floor 2; nobody signed in' } },
-    'no carrier: refused, and the security desk is still told',
+    { kind: 'reject', status: 503, reason: 'No carrier route', emergency: { alert: 'EMERGENCY call to 112 from label ber-1 (ber-1, 3001), Berlin: Berlin HQ, floor 2; nobody signed in' }, call: { called: { number: '112', name: '' } } },
+    'no carrier: refused, and the security desk is still told (the desk\'s busy lamp keeps the attempt)',
   )
 })
 
@@ -197,7 +197,7 @@ t.test("a device's own extension rings the phone, seated or not, wherever it is"
   t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '"Worker 1001" <sip:1001@amsterdam.flexseat.test>' }, NOW), { ok: false, reason: 'bad-signature' }, 'signed as ams-2, not as the worker seated at ams-1')
   t.same(verifyTrunk(SECRET, berlin.kind === 'proxy' ? berlin.headers['X-Flexseat-Trunk'] : undefined, { toSite: 'berlin', callId: 'c-3001', user: '3001', epoch: '', hops: 0, identity: '<sip:2002@amsterdam.flexseat.test>' }, NOW), { ok: true, fromSite: 'amsterdam' })
   t.same(await phone(w, 'ams-1', '9999'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '9999', name: '' } } }, 'nobody has 9999 (the seated caller\'s list keeps the attempt)')
-  t.same(await phone(w, 'ams-2', '9999'), { kind: 'reject', status: 404, reason: 'Not Found' }, 'nobody has 9999 (no worker involved: no call facts)')
+  t.same(await phone(w, 'ams-2', '9999'), { kind: 'reject', status: 404, reason: 'Not Found', call: { called: { number: '9999', name: '' } } }, 'nobody has 9999 (no worker involved: the facts name only the number, for the desk\'s busy lamp)')
   t.same(await phone(w, 'ams-1', '77'), { kind: 'reject', status: 404, reason: 'Not Found', call: { caller: CALLER_1001, called: { number: '77', name: '' } } }, 'outside the dial plan and unknown')
   w.lease.active = false
   t.match(await phone(w, 'ams-2', '2001'), { kind: 'proxy', target: 'phone' }, 'the lease does not matter for a phone of its own')

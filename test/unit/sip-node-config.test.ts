@@ -38,6 +38,7 @@ t.test('defaults from the site file', async (t) => {
   t.equal(config.trunkSecret, TRUNK)
   t.match(config.nodeId, /^berlin-[0-9a-f]{8}$/)
   t.same(config.registration, { minSeconds: 60, maxSeconds: 3600 })
+  t.same(config.busyLamps, { minSeconds: 60, maxSeconds: 3600, showCaller: true }, 'busy lamps: 60 to 3600 s, the caller shown')
   t.equal(config.logLevel, 'info')
   const again = await loadSipNodeConfig(argv, base)
   t.not(again.nodeId, config.nodeId, 'a new node id per load (per process)')
@@ -87,6 +88,8 @@ t.test('errors name the option or variable at fault', async (t) => {
   t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MIN_SECONDS: '-1' })).message, /^FLEXSEAT_REGISTRATION_MIN_SECONDS/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MAX_SECONDS: '1.5' })).message, /^FLEXSEAT_REGISTRATION_MAX_SECONDS/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MIN_SECONDS: '600', FLEXSEAT_REGISTRATION_MAX_SECONDS: '60' })).message, /^FLEXSEAT_REGISTRATION_MAX_SECONDS: 60 is below/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_BLF_MIN_SECONDS: '600', FLEXSEAT_BLF_MAX_SECONDS: '60' })).message, /^FLEXSEAT_BLF_MAX_SECONDS: 60 is below/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_BLF_SHOW_CALLER: 'maybe' })).message, /^FLEXSEAT_BLF_SHOW_CALLER/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_LOG_LEVEL: 'loud' })).message, /^FLEXSEAT_LOG_LEVEL/)
 })
 

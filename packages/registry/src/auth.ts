@@ -61,6 +61,7 @@ export type RpcName =
   | 'GetOccupancyReport'
   | 'SetSeatPolicy'
   | 'ReportCallActivity'
+  | 'WatchDialogs'
   | 'DeleteSeatPolicy'
   | 'GetSeatPolicy'
   | 'GetEffectiveSeatPolicy'
@@ -109,6 +110,7 @@ const SIP_NODE: readonly RpcName[] = [
   'ListBindings',
   'ReportCalls',
   'ReportCallActivity',
+  'WatchDialogs',
   'ListCalls',
 ]
 

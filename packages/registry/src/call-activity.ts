@@ -11,6 +11,11 @@
  * day after a worker's last call the record goes, and the seat's start counts as the last
  * activity again (a call left "in progress" by a node that died mid-call is also bounded by the
  * deferral's upper bound).
+ *
+ * A desk's own extension (an event without a worker, naming the desk) is kept the same way at
+ * `desk-activity/<device>`, for the busy lamps only (no sign-out policy reads it). Each call
+ * also keeps its state, direction, desk, the caller's From tag and the other party: what a busy
+ * lamp's dialog-info shows (WatchDialogs, dialog-watch.ts).
  */
 import { CallDirection, DialogState, type DialogEvent, type ReportCallActivityRequest } from '@flexseat/proto'
 import type { Caller } from './caller'
@@ -18,7 +23,7 @@ import { invalidArgument } from './errors'
 import type { FencedWriter } from './fenced-writer'
 import type { Keys } from './keys'
 import { type Op, REQUEST_LEASE } from './kv'
-import type { ActivityRecord } from './records'
+import type { ActivityCall, ActivityRecord } from './records'
 import { mustActFor } from './site-scope'
 import * as v from './validate'
 
@@ -27,16 +32,21 @@ export const MAX_ACTIVITY_EVENTS = 1_000
 /** Ended call ids remembered per worker. */
 export const ENDED_KEPT = 16
 
-/** A validated event of a worker's call. */
+/** A validated event of a worker's call (`userId`), or of a desk's own (`userId` '' and `deviceId`). */
 export interface ActivityEvent {
   userId: string
   siteId: string
   callId: string
   state: DialogState
   at: number
+  direction?: CallDirection
+  deviceId?: string
+  callerTag?: string
+  otherParty?: string
+  otherPartyName?: string
 }
 
-/** Validates a report whole (INVALID_ARGUMENT naming the field); returns the events of workers, in order. */
+/** Validates a report whole (INVALID_ARGUMENT naming the field); returns the events of workers and desks, in order. */
 export function validateActivity(req: ReportCallActivityRequest, caller: Caller): ActivityEvent[] {
   v.id(req.siteId, 'site_id')
   v.id(req.nodeId, 'node_id')
@@ -55,8 +65,23 @@ export function validateActivity(req: ReportCallActivityRequest, caller: Caller)
     if (event.direction !== CallDirection.CALL_DIRECTION_INCOMING && event.direction !== CallDirection.CALL_DIRECTION_OUTGOING) throw invalidArgument(`${f}.direction`, 'must be INCOMING or OUTGOING')
     const at = event.at?.getTime()
     if (at === undefined || !Number.isFinite(at) || at < 0) throw invalidArgument(`${f}.at`, 'is required')
-    // A desk's own extension has no sign-out policy: nothing to keep for it (yet: busy lamps, issue 23).
-    if (event.userId !== '') out.push({ userId: event.userId, siteId: req.siteId, callId: event.callId, state: event.state, at })
+    if (event.callerTag.length > 128 || !/^[\x21-\x7e]*$/.test(event.callerTag)) throw invalidArgument(`${f}.caller_tag`, 'must be at most 128 printable characters without spaces')
+    if (event.otherParty.length > 64) throw invalidArgument(`${f}.other_party`, 'must be at most 64 characters')
+    if (event.otherPartyName.length > 256) throw invalidArgument(`${f}.other_party_name`, 'must be at most 256 characters')
+    // A desk's own extension (no worker) is kept for its busy lamp when the event names the desk.
+    if (event.userId === '' && event.deviceId === '') return
+    out.push({
+      userId: event.userId,
+      siteId: req.siteId,
+      callId: event.callId,
+      state: event.state,
+      at,
+      direction: event.direction,
+      deviceId: event.deviceId,
+      callerTag: event.callerTag,
+      otherParty: event.otherParty,
+      otherPartyName: event.otherPartyName,
+    })
   })
   return out
 }
@@ -71,8 +96,12 @@ export function applyActivity(record: (ActivityRecord & { ended?: string[] }) | 
     if (event.state === DialogState.DIALOG_STATE_TERMINATED) {
       delete calls[key]
       if (!ended.includes(key)) ended.push(key)
-    } else if (!ended.includes(key) && calls[key] === undefined) {
-      calls[key] = { siteId: event.siteId, since: new Date(event.at).toISOString() }
+    } else if (!ended.includes(key)) {
+      const confirmed = event.state === DialogState.DIALOG_STATE_CONFIRMED
+      const known = calls[key]
+      if (known === undefined) calls[key] = { siteId: event.siteId, since: new Date(event.at).toISOString(), ...details(event), state: confirmed ? 'confirmed' : 'early' }
+      // Answered: the desk that answered (ring-both) and the state; never back to early.
+      else if (confirmed) calls[key] = { ...known, state: 'confirmed', ...(event.deviceId ? { deviceId: event.deviceId } : {}) }
     }
     // The node's clock, capped by the leader's: activity is never in the future.
     last = Math.max(last, Math.min(event.at, now))
@@ -80,20 +109,39 @@ export function applyActivity(record: (ActivityRecord & { ended?: string[] }) | 
   return { calls, lastActivity: new Date(last).toISOString(), ended: ended.slice(-ENDED_KEPT) }
 }
 
+/** What a call keeps of its first event besides site and start (empty fields left out). */
+function details(event: ActivityEvent): Partial<ActivityCall> {
+  return {
+    ...(event.direction === CallDirection.CALL_DIRECTION_INCOMING ? { direction: 'in' as const } : event.direction === CallDirection.CALL_DIRECTION_OUTGOING ? { direction: 'out' as const } : {}),
+    ...(event.deviceId ? { deviceId: event.deviceId } : {}),
+    ...(event.callerTag ? { callerTag: event.callerTag } : {}),
+    ...(event.otherParty ? { otherParty: event.otherParty } : {}),
+    ...(event.otherPartyName ? { otherPartyName: event.otherPartyName } : {}),
+  }
+}
+
+/** The etcd key an event is kept under: the worker's activity, else the desk's. */
+function activityKey(keys: Keys, event: ActivityEvent): string {
+  return event.userId !== '' ? keys.activity(event.userId) : keys.deskActivity(event.deviceId ?? '')
+}
+
 /**
- * Applies validated events: per worker, read `activity/<user>` and write it back, in fenced
+ * Applies validated events: per worker (or desk), read `activity/<user>` (`desk-activity/<device>`) and write it back, in fenced
  * transactions cut to etcd's limits by the shared splitter (applyInParts: one compare and one put
  * per worker).
  */
 export async function reportActivity(writer: FencedWriter, keys: Keys, events: readonly ActivityEvent[], now: () => number): Promise<void> {
-  const byUser = new Map<string, ActivityEvent[]>()
-  for (const event of events) byUser.set(event.userId, [...(byUser.get(event.userId) ?? []), event])
-  await writer.applyInParts('call activity', [...byUser.keys()], { perItem: { compares: 1, success: 1 } }, async (read, part) => {
-    await read.prefetch(part.map((userId) => keys.activity(userId)))
+  const byKey = new Map<string, ActivityEvent[]>()
+  for (const event of events) {
+    const key = activityKey(keys, event)
+    byKey.set(key, [...(byKey.get(key) ?? []), event])
+  }
+  await writer.applyInParts('call activity', [...byKey.keys()], { perItem: { compares: 1, success: 1 } }, async (read, part) => {
+    await read.prefetch(part)
     const ops: Op[] = []
-    for (const userId of part) {
-      const current = await read.json<ActivityRecord & { ended?: string[] }>(keys.activity(userId))
-      ops.push({ type: 'put', key: keys.activity(userId), value: applyActivity(current?.value, byUser.get(userId)!, now()), lease: REQUEST_LEASE })
+    for (const key of part) {
+      const current = await read.json<ActivityRecord & { ended?: string[] }>(key)
+      ops.push({ type: 'put', key, value: applyActivity(current?.value, byKey.get(key)!, now()), lease: REQUEST_LEASE })
     }
     return { ops, outcome: undefined }
   })

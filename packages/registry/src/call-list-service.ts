@@ -1,5 +1,5 @@
 import { CallListServiceService, type CallListServiceServer } from '@flexseat/proto'
-import { readHandler, type ServiceContext, writeHandler } from './service-handlers'
+import { readHandler, type ServiceContext, streamHandler, writeHandler } from './service-handlers'
 import { mustBeSelfId } from './session-scope'
 
 /**
@@ -18,5 +18,7 @@ export function callListService(context: ServiceContext): CallListServiceServer 
       mustBeSelfId(caller, request.userId, 'reads the call list')
       return context.core().listCalls(request, caller)
     }),
+    // The busy lamps' state, streamed from this instance's own etcd watch (dialog-watch.ts).
+    watchDialogs: streamHandler(context, 'WatchDialogs', (_request, _caller, signal) => context.core().watchDialogs(signal)),
   }
 }

@@ -38,6 +38,8 @@
  *   policy (seat-policy.ts; the department name lower-cased and URI-encoded).
  * - `activity/<user>` → the worker's calls in progress and last call activity (call-activity.ts),
  *   which the leader's seat deadlines read (idle, deferral while in a call).
+ * - `desk-activity/<device>` → a desk's calls in progress (its own extension's busy lamp; the
+ *   same record, call-activity.ts), watched with `activity/` by WatchDialogs (dialog-watch.ts).
  */
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -89,6 +91,8 @@ export class Keys {
   policy(level: 'site' | 'department' | 'user', id: string): string { return `${this.prefix}policies/${level}/${id}` }
   activity(userId: string): string { return `${this.prefix}activity/${userId}` }
   get activities(): string { return `${this.prefix}activity/` }
+  deskActivity(deviceId: string): string { return `${this.prefix}desk-activity/${deviceId}` }
+  get deskActivities(): string { return `${this.prefix}desk-activity/` }
   /** The election's name: etcd3 keeps candidates under `<prefix>election/<name>/<lease>`. */
   readonly electionName = 'registry'
   get election(): string { return `${this.prefix}election/${this.electionName}/` }

@@ -154,10 +154,27 @@ export interface SeatRecord {
  * so that calls do not change the seat epoch.
  */
 export interface ActivityRecord {
-  /** The calls in progress, by call id: the site that reported each, and since when (ISO). */
-  calls: Record<string, { siteId: string; since: string }>
+  /**
+   * The calls in progress, by call id: the site that reported each, and since when (ISO); the
+   * rest (state, direction, desk, caller's tag, other party) for the busy lamps (dialog-watch.ts;
+   * absent in records written before them).
+   */
+  calls: Record<string, ActivityCall>
   /** ISO time of the last call start or end. */
   lastActivity: string
+}
+
+/** One call in progress of an {@link ActivityRecord}. */
+export interface ActivityCall {
+  siteId: string
+  since: string
+  /** `early` or `confirmed` (absent: early). */
+  state?: 'early' | 'confirmed'
+  direction?: 'in' | 'out'
+  deviceId?: string
+  callerTag?: string
+  otherParty?: string
+  otherPartyName?: string
 }
 
 /** A previous seat of the worker that a branch's SIP node has still to drop. */

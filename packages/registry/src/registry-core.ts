@@ -92,6 +92,7 @@ import {
   type UpdateUserResponse,
   type WatchSeatsRequest,
   type WatchSeatsResponse,
+  type WatchDialogsResponse,
   type DeleteSeatPolicyRequest,
   type DeleteSeatPolicyResponse,
   type GetEffectiveSeatPolicyRequest,
@@ -165,6 +166,7 @@ import { RevocationSweeper } from './revocation-sweeper'
 import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
+import { watchDialogs } from './dialog-watch'
 import { planRenewSeat } from './seat-renewal'
 import { type SeatContext, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
 import { seatEnd } from './seat-end'
@@ -704,6 +706,12 @@ export class RegistryCore extends EventEmitter {
   watchSeats(req: WatchSeatsRequest, signal: AbortSignal): AsyncIterable<WatchSeatsResponse> {
     const both = AbortSignal.any([signal, this.#stopping.signal])
     return watchSeats({ etcd: this.#etcd, keys: this.#keys, logger: this.#logger, onContact: () => (this.#lastContact = Date.now()) }, req, both)
+  }
+
+  /** The dialogs in progress of every worker and desk (see dialog-watch.ts); ends when `signal` aborts or the core stops. */
+  watchDialogs(signal: AbortSignal): AsyncIterable<WatchDialogsResponse> {
+    const both = AbortSignal.any([signal, this.#stopping.signal])
+    return watchDialogs({ etcd: this.#etcd, keys: this.#keys, logger: this.#logger, onContact: () => (this.#lastContact = Date.now()) }, both)
   }
 
   // ---- branches (confirmation leases, invariant 4) ----

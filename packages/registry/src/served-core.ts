@@ -74,4 +74,5 @@ export interface ServedCore {
   reportCalls(request: p.ReportCallsRequest, caller: Caller): Promise<p.ReportCallsResponse>
   listCalls(request: p.ListCallsRequest, caller: Caller): Promise<p.ListCallsResponse>
   watchSeats(request: p.WatchSeatsRequest, signal: AbortSignal): AsyncIterable<p.WatchSeatsResponse>
+  watchDialogs(signal: AbortSignal): AsyncIterable<p.WatchDialogsResponse>
 }

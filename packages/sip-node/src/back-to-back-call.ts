@@ -28,9 +28,10 @@
  *   drachtio-srf lib/srf.js `createB2BUA`
  */
 import type { Logger } from 'pino'
+import { answerFrom, type PickableCalls } from './pickup'
 import type { RingingCalls } from './ringing-calls'
 import { ringingStopResponse } from './ringing-calls'
-import type { SipHeaders, SrfApp, SrfDialog, SrfRequest, SrfResponse, SrfSipError } from './srf-adapter'
+import { acceptDialog, type SipHeaders, type SrfApp, type SrfDialog, type SrfRequest, type SrfResponse, type SrfSipError } from './srf-adapter'
 
 /** How long a B leg may ring before the node gives up (a proxy's Timer C: 3 min). */
 export const RING_TIMEOUT_MS = 180_000
@@ -80,6 +81,8 @@ export interface BackToBackCallOptions {
    */
   body?: { content: string; contentType: string }
   outcome?: CallOutcomeListener
+  /** The call rings a phone of this node: a directed pickup may take it while it rings (pickup.ts). */
+  pickable?: PickableCalls
 }
 
 /**
@@ -123,6 +126,9 @@ export class BackToBackCall {
   #unregister: () => void = () => undefined
   #ringTimer: NodeJS.Timeout | undefined
   #ended = false
+  /** Taken by a directed pickup: the B leg's failure (its CANCEL) is no longer the call's. */
+  #picked = false
+  #unpickable: () => void = () => undefined
 
   private constructor(options: BackToBackCallOptions) {
     this.#o = options
@@ -155,6 +161,7 @@ export class BackToBackCall {
         stop: (status, reason) => this.#stop(status, reason),
       })
     }
+    if (this.#o.pickable !== undefined) this.#unpickable = this.#o.pickable.add({ callId: req.get('Call-ID'), pickUp: (preq, pres) => this.#pickUp(preq, pres) })
     // drachtio-srf's createB2BUA cancels the B leg on the caller's CANCEL only once the B leg's
     // INVITE was sent; a CANCEL that comes earlier is carried over here.
     req.on('cancel', () => {
@@ -193,6 +200,10 @@ export class BackToBackCall {
           uac.on('destroy', () => this.#finish(true))
         },
         (error: SrfSipError) => {
+          if (this.#picked) {
+            this.#settleCancel()
+            return
+          }
           this.#end()
           this.#finish(this.#state === 'answered')
           if (this.#uacRequest === undefined) this.#settleCancel()
@@ -217,6 +228,57 @@ export class BackToBackCall {
     this.#end()
     if (this.#uacRequest !== undefined) this.#cancel()
     return cancelled
+  }
+
+  /**
+   * A directed pickup (pickup.ts): while the call rings, answers the caller and the picking phone
+   * (each with the other's offer restricted to the formats in common), CANCELs the ringing phone
+   * and relays the two as one call. Answers `preq` 481 when the call no longer rings, 488 when
+   * the offers have no format in common (the call rings on).
+   */
+  async #pickUp(preq: SrfRequest, pres: SrfResponse): Promise<boolean> {
+    const { srf, req, res } = this.#o
+    if (this.#state !== 'ringing' || res.finalResponseSent) {
+      pres.send(481, 'Call Does Not Exist')
+      return false
+    }
+    const toCaller = answerFrom(req.body, preq.body)
+    const toPicker = answerFrom(preq.body, req.body)
+    if (toCaller === undefined || toPicker === undefined) {
+      pres.send(488, 'Not Acceptable Here')
+      return false
+    }
+    this.#picked = true
+    this.#state = 'answered'
+    this.#unregisterNow()
+    let caller: SrfDialog
+    try {
+      caller = await acceptDialog(srf, req, res, { headers: { 'Content-Type': 'application/sdp' }, body: toCaller })
+    } catch (error) {
+      this.#logger.info({ err: error }, 'pickup failed: the caller is gone')
+      pres.send(481, 'Call Does Not Exist')
+      this.#cancelDue = true
+      this.#cancel()
+      this.#finish(false)
+      return false
+    }
+    this.#cancelDue = true
+    this.#cancel()
+    this.#o.outcome?.answered()
+    let picker: SrfDialog
+    try {
+      picker = await acceptDialog(srf, preq, pres, { headers: { 'Content-Type': 'application/sdp' }, body: toPicker })
+    } catch (error) {
+      this.#logger.info({ err: error }, 'pickup failed: the picking phone is gone')
+      caller.destroy().catch(() => undefined)
+      this.#finish(true)
+      return false
+    }
+    this.#logger.info({ pickedBy: `${preq.source_address}:${preq.source_port}` }, 'call picked up')
+    relay(caller, picker, this.#logger)
+    caller.on('destroy', () => this.#finish(true))
+    picker.on('destroy', () => this.#finish(true))
+    return true
   }
 
   #cancel(): void {
@@ -248,6 +310,7 @@ export class BackToBackCall {
   #unregisterNow(): void {
     clearTimeout(this.#ringTimer)
     this.#unregister()
+    this.#unpickable()
   }
 }
 

@@ -33,6 +33,8 @@ export interface CallStart {
   startedAt: number
   /** The calling phone as the callee's list shows it when no worker acts at it. */
   phone: { number: string; name: string }
+  /** The calling phone's device id: its own extension's busy lamp follows the call (absent: no desk events). */
+  deviceId?: string
 }
 
 /** One call's record keeping (see the file comment): {@link answered}, then {@link ended} once. */
@@ -75,18 +77,23 @@ export class CallLog {
     this.#sink.add(this.records(this.#now()))
   }
 
-  /** The dialog events of this call in `state`, for the calling worker and the worker called. */
+  /**
+   * The dialog events of this call in `state`, for the calling worker and the worker called, and
+   * for the desks' own extensions (busy lamps): the calling phone, and the desk that rings (or
+   * answered). Each carries the caller's From tag and the other party as the lamp shows it.
+   */
   dialogEvents(state: DialogState, at: number): DialogEvent[] {
-    const { caller, callee } = this.#facts
-    const callId = this.#start.callId
+    const { caller, callee, called } = this.#facts
+    const { callId, fromTag, phone, deviceId } = this.#start
+    const when = new Date(at)
+    const outgoing = { callId, state, direction: CallDirection.CALL_DIRECTION_OUTGOING, at: when, callerTag: fromTag, otherParty: called.number.slice(0, 64), otherPartyName: called.name.slice(0, 256) }
+    const incoming = { callId, state, direction: CallDirection.CALL_DIRECTION_INCOMING, at: when, callerTag: fromTag, otherParty: (caller?.extension ?? phone.number).slice(0, 64), otherPartyName: (caller?.displayName ?? phone.name).slice(0, 256) }
+    const desk = this.#answeredBy ?? this.#facts.desk
     const events: DialogEvent[] = []
-    if (caller !== undefined) {
-      events.push({ callId, extension: caller.extension, userId: caller.userId, deviceId: caller.deviceId, state, direction: CallDirection.CALL_DIRECTION_OUTGOING, at: new Date(at) })
-    }
-    if (callee !== undefined) {
-      const desk = this.#answeredBy ?? this.#facts.desk
-      events.push({ callId, extension: callee.extension, userId: callee.userId, deviceId: desk?.deviceId ?? '', state, direction: CallDirection.CALL_DIRECTION_INCOMING, at: new Date(at) })
-    }
+    if (caller !== undefined) events.push({ ...outgoing, extension: caller.extension, userId: caller.userId, deviceId: caller.deviceId })
+    if (callee !== undefined) events.push({ ...incoming, extension: callee.extension, userId: callee.userId, deviceId: desk?.deviceId ?? '' })
+    if (deviceId !== undefined) events.push({ ...outgoing, extension: '', userId: '', deviceId })
+    if (desk !== undefined && desk.deviceId !== deviceId) events.push({ ...incoming, extension: '', userId: '', deviceId: desk.deviceId })
     return events
   }
 

@@ -83,9 +83,9 @@ export interface CallWorker {
 }
 
 /**
- * What the call list needs to know of a routed call (call-log.ts): set on every decision about a
- * call from a phone where a worker is involved, absent otherwise (calls between phones, calls
- * from the trunk: the node where the call came from records them).
+ * What the call list and the busy lamps need to know of a routed call (call-log.ts): set on every
+ * decision about a call from a phone, absent otherwise (calls from the trunk: the node where the
+ * call came from records them).
  */
 export interface CallFacts {
   /** The worker the call went out as (the seat acting at the calling phone), and where they sat. */
@@ -94,7 +94,7 @@ export interface CallFacts {
   callee?: CallWorker
   /** Who was called, as the caller's list shows them. */
   called: { number: string; name: string }
-  /** The desk the call rings for the callee, when one leg (with several: each leg's own). */
+  /** The desk the call rings for the callee (or the device whose own extension was dialled), when one leg (with several: each leg's own). */
   desk?: CallDesk
 }
 
@@ -358,7 +358,7 @@ export class CallRouter {
     }
     const device = await this.#o.directory.deviceByExtension(extension)
     if (device === undefined) return reject(404, 'Not Found')
-    return { ...this.#device(device, callId, identity), call: { called: { number: extension, name: device.label } } }
+    return { ...this.#device(device, callId, identity), call: { called: { number: extension, name: device.label }, desk: { siteId: device.siteId, deviceId: device.id } } }
   }
 
   /** A device's own phone: its binding here, or its branch over the trunk (by its extension). */
@@ -446,8 +446,18 @@ export class CallRouter {
     const seat = this.actingSeat(device)
     const caller = seat === undefined ? undefined : { userId: seat.userId, extension: seat.extension, displayName: seat.displayName, siteId: seat.siteId, deviceId: seat.deviceId }
     const { call, ...rest } = decision
-    if (caller === undefined && call?.callee === undefined) return rest as RouteDecision
+    // Calls between phones too: the desks' own busy lamps follow them (call-log.ts makes no
+    // call-list record without a worker).
     return { ...rest, call: { ...call, ...(caller === undefined ? {} : { caller }), called: call?.called ?? { number: dialled, name: '' } } } as RouteDecision
+  }
+
+  /**
+   * The trunk INVITE to another branch's node that carries a directed pickup (pickup.ts) from
+   * `device`: to `extension` at `siteId`, signed, with the device's identity (no seat epoch: the
+   * receiving node looks the ringing call up by its Call-ID).
+   */
+  pickupOverTrunk(device: Device, siteId: string, extension: string, callId: string): SingleDecision {
+    return this.#trunk(siteId, extension, callId, '', 0, () => this.identity(device))
   }
 
   #phone(deviceId: string, extension: string, target: RouteTarget, seat?: Seat): SingleDecision {

@@ -41,6 +41,13 @@ export interface SipNodeConfig {
   /** Accepted registration intervals in seconds (FLEXSEAT_REGISTRATION_MIN_SECONDS / _MAX_SECONDS, default 60 / 3600). */
   registration: { minSeconds: number; maxSeconds: number }
   /**
+   * Busy lamps (busy-lamps.ts): accepted subscription intervals in seconds
+   * (FLEXSEAT_BLF_MIN_SECONDS / _MAX_SECONDS, default 60 / 3600: 423 below the minimum, shortened
+   * to the maximum), and whether a ringing lamp names the caller (FLEXSEAT_BLF_SHOW_CALLER,
+   * default true).
+   */
+  busyLamps: { minSeconds: number; maxSeconds: number; showCaller: boolean }
+  /**
    * Where the node records its id and pid (FLEXSEAT_SIP_NODE_STATE_DIR, default none), so that the
    * next process, after a crash, takes the branch's lease over at once (previous-node.ts).
    */
@@ -158,6 +165,14 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     throw invalid(`FLEXSEAT_REGISTRATION_MAX_SECONDS: ${maxSeconds} is below FLEXSEAT_REGISTRATION_MIN_SECONDS (${minSeconds})`)
   }
 
+  // RFC 6665 §4.2.1.1: a notifier may shorten the interval, and answers 423 with Min-Expires below
+  // its minimum (RFC 4235 §4.1 suggests 3600 s as the dialog package's default).
+  const blfMinSeconds = whole('FLEXSEAT_BLF_MIN_SECONDS', 60, 1, 86_400)
+  const blfMaxSeconds = whole('FLEXSEAT_BLF_MAX_SECONDS', 3_600, 1, 86_400)
+  if (blfMaxSeconds < blfMinSeconds) throw invalid(`FLEXSEAT_BLF_MAX_SECONDS: ${blfMaxSeconds} is below FLEXSEAT_BLF_MIN_SECONDS (${blfMinSeconds})`)
+  const showCallerText = (text('FLEXSEAT_BLF_SHOW_CALLER') ?? 'true').toLowerCase()
+  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(showCallerText)) throw invalid(`FLEXSEAT_BLF_SHOW_CALLER: "${showCallerText}" is not true or false`)
+
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw invalid(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -185,6 +200,7 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     trunkSecret,
     nodeId: `${site.id}-${randomBytes(4).toString('hex')}`,
     registration: { minSeconds, maxSeconds },
+    busyLamps: { minSeconds: blfMinSeconds, maxSeconds: blfMaxSeconds, showCaller: ['true', '1', 'yes'].includes(showCallerText) },
     stateDir: text('FLEXSEAT_SIP_NODE_STATE_DIR') === undefined ? undefined : resolve(cwd, text('FLEXSEAT_SIP_NODE_STATE_DIR') as string),
     logLevel,
   }

@@ -28,6 +28,7 @@ import {
   type ReportCallsRequest,
   type ReportCallActivityRequest,
   type ReportCallActivityResponse,
+  type WatchDialogsResponse,
   type ReportCallsResponse,
   SeatServiceClient,
   serverStream,
@@ -254,6 +255,18 @@ export class RegistryClient {
     } catch (error) {
       if (signal.aborted) throw error
       throw this.#failed(error, 'WatchSeats', endpoint.address)
+    }
+  }
+
+  /** CallListService.WatchDialogs (every worker's and desk's dialogs in progress): a snapshot, then changes. */
+  async *watchDialogs(signal: AbortSignal): AsyncIterable<WatchDialogsResponse> {
+    if (this.#closed) throw new RegistryCallError('WatchDialogs: registry client closed', { code: ErrorCode.ERROR_CODE_UNAVAILABLE, grpcCode: GrpcStatus.CANCELLED })
+    const endpoint = this.#endpoint()
+    try {
+      yield* serverStream(endpoint.calls.watchDialogs.bind(endpoint.calls), {}, { metadata: bearer(this.#token), signal })
+    } catch (error) {
+      if (signal.aborted) throw error
+      throw this.#failed(error, 'WatchDialogs', endpoint.address)
     }
   }
 

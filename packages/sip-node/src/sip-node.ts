@@ -26,6 +26,11 @@ import { contextFromHeaders, inSpan, traceHeaders } from '@flexseat/telemetry'
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
+import { BusyLamps } from './busy-lamps'
+import { DialogStream } from './dialog-stream'
+import { standInTag } from './dialog-info'
+import { deviceKey, DialogView, userKey } from './dialog-view'
+import { parsePickupCode, parseReplaces, PickableCalls } from './pickup'
 import { CallRouter, LOCATION_HEADER, type RouteDecision } from './call-router'
 import type { SipNodeConfig } from './config'
 import { AuthGuard } from './auth-guard'
@@ -73,7 +78,7 @@ export interface SipNodeOptions {
 export type SipNodeState = 'running' | 'stopping' | 'stopped'
 
 /** Methods the node answers (the Allow header of OPTIONS and 405). */
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER'
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE'
 
 /** How long {@link SipNode.stop} waits for the CANCELs of calls still ringing for workers. */
 const STOP_RINGING_MS = 1_000
@@ -109,7 +114,11 @@ export class SipNode {
   readonly #activity: ActivityReporter
   readonly #warnings: SeatWarnings
   readonly #securityDesk: SecurityDesk
+  readonly #dialogs = new DialogView()
+  readonly #dialogStream: DialogStream
+  readonly #lamps: BusyLamps
   readonly #ringing = new RingingCalls()
+  readonly #pickable = new PickableCalls()
   readonly #trunk: TrunkVerifier
   readonly #admissions = new WeakMap<SrfRequest, Admission>()
   #state: SipNodeState = 'running'
@@ -176,6 +185,8 @@ export class SipNode {
     this.#securityDesk = new SecurityDesk({ srf, siteId: site.id, domain: site.sip.domain, config: site.emergency, seats: view, lease, directory, binding, logger })
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
     this.#warnings = SeatWarnings.start({ site, view, messenger: this.#messenger, logger })
+    this.#dialogStream = DialogStream.start({ client, view: this.#dialogs, logger })
+    this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, logger })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -269,7 +280,10 @@ export class SipNode {
     const graceful = async (): Promise<void> => {
       if (this.#readyPoll !== undefined) clearInterval(this.#readyPoll)
       await settleWithin(this.#ringing.stopAll('shutdown'), STOP_RINGING_MS)
+      // Phones are told to subscribe again (to the node that comes back), before the engine goes.
+      await settleWithin(this.#lamps.stop(), STOP_RINGING_MS)
       this.#disconnect()
+      await this.#dialogStream.stop()
       this.#notifier.stop()
       this.#warnings.stop()
       // While the lease is still held: the changes not reported yet (the bindings stay in the
@@ -345,7 +359,14 @@ export class SipNode {
       this.#classify,
       this.#stage('dispatch', (req, res) => this.#dispatch(req, res).then(() => false)),
     ])
-    srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp' } })])
+    srf.use('subscribe', [
+      // A SUBSCRIBE in a dialog this node does not hold (the node restarted): 481 tells the phone
+      // to subscribe anew (RFC 6665 §4.1.3), before any authentication.
+      (req, res, next) => (/;\s*tag=/i.test(req.get('To') ?? '') ? res.send(481, 'Subscription does not exist') : next()),
+      this.#stage('authenticate', (req, res) => this.#authenticatePhone(req, res)),
+      this.#stage('busy lamp', (req, res) => this.#lamps.subscribe(req, res).then(() => false)),
+    ])
+    srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp', 'Allow-Events': 'dialog' } })])
     srf.use('message', [(_req, res) => res.send(405, { headers: { Allow: ALLOW } })])
     srf.connect({ host: drachtio.host, port: drachtio.port, secret: drachtio.secret })
   }
@@ -410,6 +431,22 @@ export class SipNode {
     return true
   }
 
+  /** A SUBSCRIBE (busy lamp): from a phone of this branch only, authenticated as an INVITE (407). */
+  async #authenticatePhone(req: SrfRequest, res: SrfResponse): Promise<boolean> {
+    const auth = await this.#auth.authenticate(req)
+    if (auth.kind === 'challenge') {
+      if (auth.replayOf !== undefined) this.#logger.warn({ device: auth.replayOf, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'subscribe refused: replayed credentials')
+      res.send(auth.status, { headers: { [auth.header]: auth.value } })
+      return false
+    }
+    if (auth.kind === 'forbidden') {
+      if (auth.why !== 'banned') this.#logger.info({ why: auth.why, source: `${req.source_address}:${req.source_port}`, callId: req.get('Call-ID') }, 'subscribe refused')
+      res.send(403)
+      return false
+    }
+    return true
+  }
+
   // The engine strips the Routes naming itself; a Route still there is the phone's own choice of
   // next hop, which a proxied call would follow: the phone could steer calls (and, to another
   // branch, the trunk signature) anywhere. Only phones: another node's requests carry none.
@@ -458,6 +495,8 @@ export class SipNode {
       const { epoch, hops, identity } = trunkRequestOf(req)
       return this.router.fromTrunk({ user, callId, epoch, hops, identity })
     }
+    // A directed pickup (Replaces, or the pickup code) takes a ringing call instead of placing one.
+    if (req.has('Replaces') || (admission.source === 'phone' && parsePickupCode(user) !== undefined)) return this.#pickup(req, res, admission, user, logger)
     const decision = await route()
     // Kari's Law: the security desk hears of every emergency call as it is routed, whether or not
     // the carrier takes it.
@@ -518,6 +557,7 @@ export class SipNode {
         headers,
         logger,
         ...(seat === undefined ? {} : { seated: { seat, ringing: this.#ringing } }),
+        ...(decision.target === 'phone' ? { pickable: this.#pickable } : {}),
         ...(body === undefined ? {} : { body }),
         ...(outcome === undefined ? {} : { outcome }),
       })
@@ -531,11 +571,51 @@ export class SipNode {
     )
   }
 
+  /**
+   * A directed pickup (pickup.ts): the call named by `Replaces` (or ringing for the extension of
+   * the pickup code `**<extension>`) is taken here when it rings a phone of this node; a phone's
+   * pickup of a call ringing at another branch is forwarded there over the trunk (once: a trunk
+   * pickup is never forwarded again). 481 when nothing rings by that name.
+   */
+  async #pickup(req: SrfRequest, res: SrfResponse, admission: Admission, user: string, logger: Logger): Promise<void> {
+    let callId: string | undefined
+    let callerTag = ''
+    if (req.has('Replaces')) {
+      const target = parseReplaces(req.get('Replaces'))
+      if (target === undefined) return res.send(400, 'Bad Replaces')
+      callId = target.callId
+    } else {
+      const extension = parsePickupCode(user) as string
+      const worker = await this.#directory.userByExtension(extension)
+      const desk = worker === undefined ? await this.#directory.deviceByExtension(extension) : undefined
+      const ringing = worker !== undefined ? this.#dialogs.ringingFor(userKey(worker.id)) : desk !== undefined ? this.#dialogs.ringingFor(deviceKey(desk.id)) : undefined
+      callId = ringing?.callId
+      callerTag = ringing?.callerTag ?? ''
+    }
+    const local = callId === undefined ? undefined : this.#pickable.get(callId)
+    if (local !== undefined) {
+      logger.info({ pickup: callId }, 'directed pickup')
+      await local.pickUp(req, res, undefined)
+      return
+    }
+    const deskId = callId === undefined || admission.source !== 'phone' ? undefined : this.#dialogs.ringingDesk(callId)
+    const desk = deskId === undefined ? undefined : await this.#directory.device(deskId)
+    if (callId === undefined || admission.source !== 'phone' || desk === undefined || desk.siteId === this.config.site.id || desk.extension === '') {
+      logger.info({ pickup: callId ?? null, to: user }, 'directed pickup: nothing rings by that name')
+      return res.send(481, 'Call Does Not Exist')
+    }
+    const route = this.router.pickupOverTrunk(admission.device, desk.siteId, desk.extension, req.get('Call-ID'))
+    if (route.kind !== 'proxy') return res.send(route.status, route.reason)
+    const replaces = req.has('Replaces') ? req.get('Replaces') : `${callId};to-tag=${standInTag(callId)};from-tag=${callerTag === '' ? standInTag(`caller ${callId}`) : callerTag};early-only`
+    logger.info({ pickup: callId, site: desk.siteId, device: desk.id }, 'directed pickup forwarded to the branch where the call rings')
+    BackToBackCall.start({ srf: this.#srf, req, res, destination: route.destinations[0]!, headers: { ...withTraceContext(route.headers), Replaces: replaces }, logger })
+  }
+
   /** The call list's record keeping of a call from `device` (call-log.ts). */
   #callLog(req: SrfRequest, device: Device, startedAt: number, facts: NonNullable<RouteDecision['call']>): CallLog {
     return new CallLog(
       this.#calls,
-      { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label } },
+      { siteId: this.config.site.id, callId: req.get('Call-ID'), fromTag: fromTagOf(req), startedAt, phone: { number: device.extension === '' ? device.id : device.extension, name: device.label }, deviceId: device.id },
       facts,
       Date.now,
       this.#activity,

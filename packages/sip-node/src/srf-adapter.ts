@@ -213,6 +213,35 @@ export interface SrfApp {
   removeListener(event: string, listener: (...args: never[]) => void): this
 }
 
+/**
+ * Accepts a SUBSCRIBE with `200 OK` (RFC 6665 §4.2.1.1: notifiers no longer send 202, which
+ * drachtio-srf's `createUAS` does) and resolves with the subscription dialog.
+ */
+export function acceptSubscription(srf: SrfApp, req: SrfRequest, res: SrfResponse, headers: SipHeaders): Promise<SrfDialog> {
+  return acceptDialog(srf, req, res, { headers })
+}
+
+/**
+ * Answers a dialog-creating request 200 (an INVITE with `body` as its SDP answer, a SUBSCRIBE)
+ * and resolves with the UAS dialog, built as `createUAS` builds it (drachtio-srf's Dialog class,
+ * registered with the application so that in-dialog requests reach its events).
+ */
+export function acceptDialog(srf: SrfApp, req: SrfRequest, res: SrfResponse, options: SendOptions): Promise<SrfDialog> {
+  return new Promise((resolve, reject) => {
+    res.send(200, options, (error, sent) => {
+      if (error !== null) return reject(error)
+      try {
+        const DialogClass = (Srf as unknown as { Dialog: new (srf: unknown, type: 'uas', opts: { req: unknown; res: unknown; sent: unknown }) => SrfDialog }).Dialog
+        const dialog = new DialogClass(srf, 'uas', { req, res, sent })
+        ;(srf as unknown as { addDialog(dialog: SrfDialog): void }).addDialog(dialog)
+        resolve(dialog)
+      } catch (failure) {
+        reject(failure instanceof Error ? failure : new Error(String(failure)))
+      }
+    })
+  })
+}
+
 /** A new drachtio-srf application, typed as it behaves. */
 export function createSrf(): SrfApp {
   return new Srf() as unknown as SrfApp

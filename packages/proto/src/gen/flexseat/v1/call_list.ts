@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -129,7 +131,73 @@ export interface DialogEvent {
   /** Seen from the extension: INCOMING (it is called) or OUTGOING (it calls). */
   direction: CallDirection;
   /** When the change happened at the node. */
-  at: Date | undefined;
+  at:
+    | Date
+    | undefined;
+  /**
+   * The caller's From tag (the tag of the caller's side of the dialog), for a busy lamp's
+   * dialog-info and a directed pickup (RFC 3891 Replaces names the call by Call-ID and tags).
+   * Optional, at most 128 characters.
+   */
+  callerTag: string;
+  /**
+   * The other party's number (the caller for INCOMING, the number dialled for OUTGOING), at most
+   * 64 characters; empty when the node withholds it.
+   */
+  otherParty: string;
+  /** The other party's name where the directory knows it, at most 256 characters. */
+  otherPartyName: string;
+}
+
+export interface WatchDialogsRequest {
+}
+
+export interface WatchDialogsResponse {
+  /**
+   * True: `parties` is everything in progress (replace whatever was held before); false: only the
+   * parties whose dialogs changed, each with all of its dialogs now in progress.
+   */
+  snapshot: boolean;
+  /** The etcd revision this message reflects. */
+  revision: string;
+  parties: PartyDialogs[];
+}
+
+/**
+ * The dialogs in progress of one party: a worker, or a desk (its own extension). Exactly one of
+ * user_id and device_id is set.
+ */
+export interface PartyDialogs {
+  userId: string;
+  deviceId: string;
+  /** Empty: the party is idle. */
+  dialogs: ActiveDialog[];
+}
+
+/** One dialog in progress, seen from the party. */
+export interface ActiveDialog {
+  /**
+   * The call's SIP Call-ID as the reporting node routed it (every leg a node carries back to back
+   * keeps it).
+   */
+  callId: string;
+  /** EARLY (ringing) or CONFIRMED (answered). */
+  state: DialogState;
+  /** INCOMING: the party is called; OUTGOING: the party calls. */
+  direction: CallDirection;
+  /** The branch whose node reported (and routed) the call. */
+  siteId: string;
+  /**
+   * The desk of the call: where the worker sits, the desk that rings or answered (empty while
+   * nothing rings).
+   */
+  deviceId: string;
+  /** See DialogEvent. */
+  callerTag: string;
+  otherParty: string;
+  otherPartyName: string;
+  /** When the dialog started. */
+  since: Date | undefined;
 }
 
 export interface ReportCallActivityRequest {
@@ -213,7 +281,18 @@ export interface ListCallsResponse {
 }
 
 function createBaseDialogEvent(): DialogEvent {
-  return { callId: "", extension: "", userId: "", deviceId: "", state: 0, direction: 0, at: undefined };
+  return {
+    callId: "",
+    extension: "",
+    userId: "",
+    deviceId: "",
+    state: 0,
+    direction: 0,
+    at: undefined,
+    callerTag: "",
+    otherParty: "",
+    otherPartyName: "",
+  };
 }
 
 export const DialogEvent: MessageFns<DialogEvent> = {
@@ -238,6 +317,15 @@ export const DialogEvent: MessageFns<DialogEvent> = {
     }
     if (message.at !== undefined) {
       Timestamp.encode(toTimestamp(message.at), writer.uint32(58).fork()).join();
+    }
+    if (message.callerTag !== "") {
+      writer.uint32(66).string(message.callerTag);
+    }
+    if (message.otherParty !== "") {
+      writer.uint32(74).string(message.otherParty);
+    }
+    if (message.otherPartyName !== "") {
+      writer.uint32(82).string(message.otherPartyName);
     }
     return writer;
   },
@@ -311,6 +399,30 @@ export const DialogEvent: MessageFns<DialogEvent> = {
             message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.callerTag = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.otherParty = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.otherPartyName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,6 +456,21 @@ export const DialogEvent: MessageFns<DialogEvent> = {
       state: isSet(object.state) ? dialogStateFromJSON(object.state) : 0,
       direction: isSet(object.direction) ? callDirectionFromJSON(object.direction) : 0,
       at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      callerTag: isSet(object.callerTag)
+        ? globalThis.String(object.callerTag)
+        : isSet(object.caller_tag)
+        ? globalThis.String(object.caller_tag)
+        : "",
+      otherParty: isSet(object.otherParty)
+        ? globalThis.String(object.otherParty)
+        : isSet(object.other_party)
+        ? globalThis.String(object.other_party)
+        : "",
+      otherPartyName: isSet(object.otherPartyName)
+        ? globalThis.String(object.otherPartyName)
+        : isSet(object.other_party_name)
+        ? globalThis.String(object.other_party_name)
+        : "",
     };
   },
 
@@ -370,6 +497,15 @@ export const DialogEvent: MessageFns<DialogEvent> = {
     if (message.at !== undefined) {
       obj.at = message.at.toISOString();
     }
+    if (message.callerTag !== "") {
+      obj.callerTag = message.callerTag;
+    }
+    if (message.otherParty !== "") {
+      obj.otherParty = message.otherParty;
+    }
+    if (message.otherPartyName !== "") {
+      obj.otherPartyName = message.otherPartyName;
+    }
     return obj;
   },
 
@@ -385,6 +521,506 @@ export const DialogEvent: MessageFns<DialogEvent> = {
     message.state = object.state ?? 0;
     message.direction = object.direction ?? 0;
     message.at = object.at ?? undefined;
+    message.callerTag = object.callerTag ?? "";
+    message.otherParty = object.otherParty ?? "";
+    message.otherPartyName = object.otherPartyName ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchDialogsRequest(): WatchDialogsRequest {
+  return {};
+}
+
+export const WatchDialogsRequest: MessageFns<WatchDialogsRequest> = {
+  encode(_: WatchDialogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchDialogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchDialogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): WatchDialogsRequest {
+    return {};
+  },
+
+  toJSON(_: WatchDialogsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchDialogsRequest>): WatchDialogsRequest {
+    return WatchDialogsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<WatchDialogsRequest>): WatchDialogsRequest {
+    const message = createBaseWatchDialogsRequest();
+    return message;
+  },
+};
+
+function createBaseWatchDialogsResponse(): WatchDialogsResponse {
+  return { snapshot: false, revision: "", parties: [] };
+}
+
+export const WatchDialogsResponse: MessageFns<WatchDialogsResponse> = {
+  encode(message: WatchDialogsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshot !== false) {
+      writer.uint32(8).bool(message.snapshot);
+    }
+    if (message.revision !== "") {
+      writer.uint32(18).string(message.revision);
+    }
+    for (const v of message.parties) {
+      PartyDialogs.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchDialogsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchDialogsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshot = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.revision = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.parties.push(PartyDialogs.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchDialogsResponse {
+    return {
+      snapshot: isSet(object.snapshot) ? globalThis.Boolean(object.snapshot) : false,
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "",
+      parties: globalThis.Array.isArray(object?.parties)
+        ? object.parties.map((e: any) => PartyDialogs.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WatchDialogsResponse): unknown {
+    const obj: any = {};
+    if (message.snapshot !== false) {
+      obj.snapshot = message.snapshot;
+    }
+    if (message.revision !== "") {
+      obj.revision = message.revision;
+    }
+    if (message.parties?.length) {
+      obj.parties = message.parties.map((e) => PartyDialogs.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchDialogsResponse>): WatchDialogsResponse {
+    return WatchDialogsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchDialogsResponse>): WatchDialogsResponse {
+    const message = createBaseWatchDialogsResponse();
+    message.snapshot = object.snapshot ?? false;
+    message.revision = object.revision ?? "";
+    message.parties = object.parties?.map((e) => PartyDialogs.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePartyDialogs(): PartyDialogs {
+  return { userId: "", deviceId: "", dialogs: [] };
+}
+
+export const PartyDialogs: MessageFns<PartyDialogs> = {
+  encode(message: PartyDialogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    for (const v of message.dialogs) {
+      ActiveDialog.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartyDialogs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartyDialogs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.dialogs.push(ActiveDialog.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PartyDialogs {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      dialogs: globalThis.Array.isArray(object?.dialogs)
+        ? object.dialogs.map((e: any) => ActiveDialog.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PartyDialogs): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.dialogs?.length) {
+      obj.dialogs = message.dialogs.map((e) => ActiveDialog.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PartyDialogs>): PartyDialogs {
+    return PartyDialogs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PartyDialogs>): PartyDialogs {
+    const message = createBasePartyDialogs();
+    message.userId = object.userId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.dialogs = object.dialogs?.map((e) => ActiveDialog.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseActiveDialog(): ActiveDialog {
+  return {
+    callId: "",
+    state: 0,
+    direction: 0,
+    siteId: "",
+    deviceId: "",
+    callerTag: "",
+    otherParty: "",
+    otherPartyName: "",
+    since: undefined,
+  };
+}
+
+export const ActiveDialog: MessageFns<ActiveDialog> = {
+  encode(message: ActiveDialog, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== "") {
+      writer.uint32(10).string(message.callId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(24).int32(message.direction);
+    }
+    if (message.siteId !== "") {
+      writer.uint32(34).string(message.siteId);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(42).string(message.deviceId);
+    }
+    if (message.callerTag !== "") {
+      writer.uint32(50).string(message.callerTag);
+    }
+    if (message.otherParty !== "") {
+      writer.uint32(58).string(message.otherParty);
+    }
+    if (message.otherPartyName !== "") {
+      writer.uint32(66).string(message.otherPartyName);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ActiveDialog {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseActiveDialog();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.callId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.callerTag = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.otherParty = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.otherPartyName = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ActiveDialog {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.String(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.String(object.call_id)
+        : "",
+      state: isSet(object.state) ? dialogStateFromJSON(object.state) : 0,
+      direction: isSet(object.direction) ? callDirectionFromJSON(object.direction) : 0,
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+        ? globalThis.String(object.site_id)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      callerTag: isSet(object.callerTag)
+        ? globalThis.String(object.callerTag)
+        : isSet(object.caller_tag)
+        ? globalThis.String(object.caller_tag)
+        : "",
+      otherParty: isSet(object.otherParty)
+        ? globalThis.String(object.otherParty)
+        : isSet(object.other_party)
+        ? globalThis.String(object.other_party)
+        : "",
+      otherPartyName: isSet(object.otherPartyName)
+        ? globalThis.String(object.otherPartyName)
+        : isSet(object.other_party_name)
+        ? globalThis.String(object.other_party_name)
+        : "",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+    };
+  },
+
+  toJSON(message: ActiveDialog): unknown {
+    const obj: any = {};
+    if (message.callId !== "") {
+      obj.callId = message.callId;
+    }
+    if (message.state !== 0) {
+      obj.state = dialogStateToJSON(message.state);
+    }
+    if (message.direction !== 0) {
+      obj.direction = callDirectionToJSON(message.direction);
+    }
+    if (message.siteId !== "") {
+      obj.siteId = message.siteId;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.callerTag !== "") {
+      obj.callerTag = message.callerTag;
+    }
+    if (message.otherParty !== "") {
+      obj.otherParty = message.otherParty;
+    }
+    if (message.otherPartyName !== "") {
+      obj.otherPartyName = message.otherPartyName;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ActiveDialog>): ActiveDialog {
+    return ActiveDialog.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ActiveDialog>): ActiveDialog {
+    const message = createBaseActiveDialog();
+    message.callId = object.callId ?? "";
+    message.state = object.state ?? 0;
+    message.direction = object.direction ?? 0;
+    message.siteId = object.siteId ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.callerTag = object.callerTag ?? "";
+    message.otherParty = object.otherParty ?? "";
+    message.otherPartyName = object.otherPartyName ?? "";
+    message.since = object.since ?? undefined;
     return message;
   },
 };
@@ -1228,6 +1864,26 @@ export const CallListServiceService = {
       Buffer.from(ReportCallActivityResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportCallActivityResponse => ReportCallActivityResponse.decode(value),
   },
+  /**
+   * WatchDialogs streams the dialogs in progress (ringing or answered) of every worker and every
+   * desk, as the nodes report them through ReportCallActivity: the state behind the busy lamps
+   * (RFC 4235 dialog-state subscriptions) that a branch's SIP node serves to its phones, whatever
+   * branch the watched worker or desk sits in. The first message is a snapshot of everything in
+   * progress; every later message holds the parties whose dialogs changed, each whole (a party
+   * with no dialog left: idle). When the registry's own etcd watch breaks it sends a new
+   * snapshot, which replaces everything the client holds; a client whose stream broke opens a
+   * new one and gets a snapshot. Roles: sip-node, admin.
+   */
+  watchDialogs: {
+    path: "/flexseat.v1.CallListService/WatchDialogs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchDialogsRequest): Buffer => Buffer.from(WatchDialogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchDialogsRequest => WatchDialogsRequest.decode(value),
+    responseSerialize: (value: WatchDialogsResponse): Buffer =>
+      Buffer.from(WatchDialogsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchDialogsResponse => WatchDialogsResponse.decode(value),
+  },
 } as const;
 
 export interface CallListServiceServer extends UntypedServiceImplementation {
@@ -1261,6 +1917,17 @@ export interface CallListServiceServer extends UntypedServiceImplementation {
    * (busy lamps) can feed on the same reports. Roles: sip-node (for its own site), admin.
    */
   reportCallActivity: handleUnaryCall<ReportCallActivityRequest, ReportCallActivityResponse>;
+  /**
+   * WatchDialogs streams the dialogs in progress (ringing or answered) of every worker and every
+   * desk, as the nodes report them through ReportCallActivity: the state behind the busy lamps
+   * (RFC 4235 dialog-state subscriptions) that a branch's SIP node serves to its phones, whatever
+   * branch the watched worker or desk sits in. The first message is a snapshot of everything in
+   * progress; every later message holds the parties whose dialogs changed, each whole (a party
+   * with no dialog left: idle). When the registry's own etcd watch breaks it sends a new
+   * snapshot, which replaces everything the client holds; a client whose stream broke opens a
+   * new one and gets a snapshot. Roles: sip-node, admin.
+   */
+  watchDialogs: handleServerStreamingCall<WatchDialogsRequest, WatchDialogsResponse>;
 }
 
 export interface CallListServiceClient extends Client {
@@ -1336,6 +2003,25 @@ export interface CallListServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportCallActivityResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * WatchDialogs streams the dialogs in progress (ringing or answered) of every worker and every
+   * desk, as the nodes report them through ReportCallActivity: the state behind the busy lamps
+   * (RFC 4235 dialog-state subscriptions) that a branch's SIP node serves to its phones, whatever
+   * branch the watched worker or desk sits in. The first message is a snapshot of everything in
+   * progress; every later message holds the parties whose dialogs changed, each whole (a party
+   * with no dialog left: idle). When the registry's own etcd watch breaks it sends a new
+   * snapshot, which replaces everything the client holds; a client whose stream broke opens a
+   * new one and gets a snapshot. Roles: sip-node, admin.
+   */
+  watchDialogs(
+    request: WatchDialogsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchDialogsResponse>;
+  watchDialogs(
+    request: WatchDialogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchDialogsResponse>;
 }
 
 export const CallListServiceClient = makeGenericClientConstructor(

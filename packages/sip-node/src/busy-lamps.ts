@@ -1,0 +1,295 @@
+/**
+ * Busy lamps (BLF): the node is the notifier of RFC 4235 dialog-state subscriptions for its
+ * phones, for every worker's extension and every desk's own extension of the cluster, wherever
+ * the watched worker sits (the state comes from the registry's WatchDialogs stream,
+ * dialog-view.ts, and the seat view).
+ *
+ * A SUBSCRIBE from a phone is authenticated as an INVITE is (407, phone-auth.ts), then:
+ * - `Event` other than `dialog` → 489 with `Allow-Events: dialog`; an `Accept` without
+ *   `application/dialog-info+xml` → 406;
+ * - a Request-URI that names no worker and no desk → 404;
+ * - `Expires` below the minimum → 423 with `Min-Expires`; above the maximum → shortened (RFC 6665
+ *   §4.2.1.1); absent → 3600 s (RFC 4235 §4.1), shortened likewise; `Expires: 0` is a fetch (one
+ *   NOTIFY with the state, `terminated;reason=timeout`);
+ * - otherwise `200 OK` with the granted `Expires`, then at once a NOTIFY with the full state
+ *   (dialog-info.ts), version 0, and one more whenever the lamp's state changes (versions count
+ *   up per subscription; a change while a NOTIFY is unanswered is sent, latest state only, when it
+ *   is answered). A refresh (SUBSCRIBE in the dialog) is answered 200 with the granted `Expires`
+ *   and followed by a NOTIFY; `Expires: 0` ends the subscription with a final NOTIFY
+ *   (`terminated`); a subscription not refreshed in time ends with `terminated;reason=timeout`; a
+ *   NOTIFY answered 481 (or not at all) ends it silently. A SUBSCRIBE naming a dialog the node
+ *   does not know (a To tag: the node restarted) gets 481, so the phone subscribes anew and gets
+ *   the current state at once.
+ *
+ * What a lamp shows: a desk's own extension, the desk's calls (any call the phone places or that
+ * rings it). A worker's extension, the worker's calls wherever they sit while they are signed
+ * in; signed out, their home device's calls where `ring_home_device` applies, else idle. A lamp
+ * follows a worker who moves (the same subscription: the state is the worker's, not the desk's).
+ * The caller is named in the dialog-info unless FLEXSEAT_BLF_SHOW_CALLER is false.
+ *
+ * When the node stops, every subscription gets `terminated;reason=deactivated` (RFC 6665 §4.2.2:
+ * subscribe again at once), best effort.
+ * @see RFC 6665 (SIP-specific event notification), RFC 4235 (the dialog event package)
+ */
+import { CallDirection, type ActiveDialog, DialogState } from '@flexseat/proto'
+import type { Logger } from 'pino'
+import { dialogInfo, type LampDialog } from './dialog-info'
+import { deviceKey, type DialogView, userKey } from './dialog-view'
+import { uriUser } from './feature-codes'
+import type { SeatView } from './seat-view'
+import { acceptSubscription, type SrfApp, type SrfDialog, type SrfRequest, type SrfResponse } from './srf-adapter'
+
+/** The event package served. */
+export const DIALOG_EVENT = 'dialog'
+/** Its body type. */
+export const DIALOG_INFO_TYPE = 'application/dialog-info+xml'
+/** RFC 4235 §4.1: the package's default subscription duration. */
+export const DEFAULT_EXPIRES = 3600
+
+/** What the notifier needs of the directory. */
+export interface LampDirectory {
+  userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string } | undefined>
+  deviceByExtension(extension: string): Promise<{ id: string } | undefined>
+}
+
+export interface BusyLampsOptions {
+  srf: SrfApp
+  /** The site's SIP domain (entity URIs). */
+  domain: string
+  directory: LampDirectory
+  seats: Pick<SeatView, 'byUser' | 'on' | 'off'>
+  dialogs: Pick<DialogView, 'dialogs' | 'on' | 'off'>
+  config: { minSeconds: number; maxSeconds: number; showCaller: boolean }
+  logger: Logger
+  now?: () => number
+}
+
+/** What a subscription watches. */
+type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string }
+
+interface Subscription {
+  readonly id: string
+  readonly dialog: SrfDialog
+  readonly extension: string
+  readonly watched: Watched
+  /** The index keys it is filed under. */
+  readonly keys: readonly string[]
+  version: number
+  expiresAt: number
+  timer: NodeJS.Timeout | undefined
+  /** The last state sent (without the version), to send only changes. */
+  sent: string | undefined
+  inFlight: boolean
+  again: boolean
+  ended: boolean
+}
+
+/** See the file comment. */
+export class BusyLamps {
+  readonly #o: BusyLampsOptions
+  readonly #now: () => number
+  readonly #subscriptions = new Set<Subscription>()
+  readonly #index = new Map<string, Set<Subscription>>()
+  readonly #onDialogs: (keys: string[]) => void
+  readonly #onSeats: (changes: { seat: { userId: string } }[]) => void
+  #stopped = false
+
+  constructor(options: BusyLampsOptions) {
+    this.#o = options
+    this.#now = options.now ?? Date.now
+    this.#onDialogs = (keys) => {
+      for (const key of keys) for (const sub of this.#index.get(key) ?? []) this.#notify(sub)
+    }
+    this.#onSeats = (changes) => {
+      for (const change of changes) for (const sub of this.#index.get(userKey(change.seat.userId)) ?? []) this.#notify(sub)
+    }
+    options.dialogs.on('changes', this.#onDialogs)
+    options.seats.on('changes', this.#onSeats)
+  }
+
+  /** Subscriptions held. */
+  get size(): number {
+    return this.#subscriptions.size
+  }
+
+  /**
+   * Handles a new SUBSCRIBE that passed authentication (see the file comment). Answers every
+   * request; directory lookups may throw (the caller maps that to 503).
+   */
+  async subscribe(req: SrfRequest, res: SrfResponse): Promise<void> {
+    if (/;\s*tag=/i.test(req.get('To') ?? '')) return res.send(481, 'Subscription does not exist')
+    const event = (req.has('Event') ? req.get('Event') : '').split(';')[0]!.trim()
+    if (event !== DIALOG_EVENT) return res.send(489, 'Bad Event', { headers: { 'Allow-Events': DIALOG_EVENT } })
+    if (req.has('Accept') && !acceptsDialogInfo(req.get('Accept'))) return res.send(406, 'Not Acceptable', { headers: { Accept: DIALOG_INFO_TYPE } })
+    const expires = this.#expires(req, res)
+    if (expires === undefined) return
+    const extension = uriUser(req.uri)
+    const watched = await this.#resolve(extension)
+    if (watched === undefined) return res.send(404, 'Not Found')
+    if (this.#stopped) return res.send(503, { headers: { 'Retry-After': '5' } })
+    const dialog = await acceptSubscription(this.#o.srf, req, res, { Expires: String(expires) })
+    const keys = watched.kind === 'desk' ? [deviceKey(watched.deviceId)] : [userKey(watched.userId), ...(watched.homeDeviceId === undefined ? [] : [deviceKey(watched.homeDeviceId)])]
+    const sub: Subscription = { id: dialog.id, dialog, extension, watched, keys, version: 0, expiresAt: this.#now() + expires * 1_000, timer: undefined, sent: undefined, inFlight: false, again: false, ended: false }
+    dialog.on('destroy', () => this.#forget(sub))
+    dialog.on('unsubscribe', () => void this.#end(sub, 'terminated'))
+    dialog.on('subscribe', (refresh, answer) => {
+      const granted = this.#expires(refresh, answer)
+      if (granted === undefined || sub.ended) return
+      answer.send(200, { headers: { Expires: String(granted) } })
+      sub.expiresAt = this.#now() + granted * 1_000
+      this.#arm(sub)
+      sub.sent = undefined
+      this.#notify(sub)
+    })
+    if (expires === 0) {
+      // A fetch: the state once, and the subscription ends with it.
+      void this.#end(sub, 'terminated;reason=timeout')
+      return
+    }
+    this.#subscriptions.add(sub)
+    for (const key of keys) {
+      const set = this.#index.get(key) ?? new Set<Subscription>()
+      set.add(sub)
+      this.#index.set(key, set)
+    }
+    this.#arm(sub)
+    this.#o.logger.debug({ extension, watched, expires, subscription: sub.id }, 'busy lamp subscribed')
+    this.#notify(sub)
+  }
+
+  /**
+   * Ends every subscription with `terminated;reason=deactivated` (the phones subscribe again at
+   * once: to this node when it comes back) and stops listening. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#o.dialogs.off('changes', this.#onDialogs)
+    this.#o.seats.off('changes', this.#onSeats)
+    await Promise.all([...this.#subscriptions].map((sub) => this.#end(sub, 'terminated;reason=deactivated')))
+  }
+
+  /** The granted interval, or undefined once the request has been answered (423, 400). */
+  #expires(req: SrfRequest, res: SrfResponse): number | undefined {
+    const { minSeconds, maxSeconds } = this.#o.config
+    const text = req.has('Expires') ? req.get('Expires').trim() : ''
+    if (text !== '' && !/^\d{1,10}$/.test(text)) {
+      res.send(400, 'Bad Expires')
+      return undefined
+    }
+    const asked = text === '' ? DEFAULT_EXPIRES : Number(text)
+    if (asked !== 0 && asked < minSeconds) {
+      res.send(423, 'Interval Too Brief', { headers: { 'Min-Expires': String(minSeconds) } })
+      return undefined
+    }
+    return Math.min(asked, maxSeconds)
+  }
+
+  async #resolve(extension: string): Promise<Watched | undefined> {
+    if (!/^[0-9*#+]{1,32}$/.test(extension)) return undefined
+    const user = await this.#o.directory.userByExtension(extension)
+    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}) }
+    const device = await this.#o.directory.deviceByExtension(extension)
+    return device === undefined ? undefined : { kind: 'desk', deviceId: device.id }
+  }
+
+  /** The lamp's dialogs now (see the file comment). */
+  #state(sub: Subscription): LampDialog[] {
+    const w = sub.watched
+    let dialogs: readonly ActiveDialog[]
+    if (w.kind === 'desk') dialogs = this.#o.dialogs.dialogs(deviceKey(w.deviceId))
+    else if (this.#o.seats.byUser(w.userId) !== undefined) dialogs = this.#o.dialogs.dialogs(userKey(w.userId))
+    else if (w.homeDeviceId !== undefined) dialogs = this.#o.dialogs.dialogs(deviceKey(w.homeDeviceId))
+    else dialogs = []
+    return dialogs
+      .filter((d) => d.state === DialogState.DIALOG_STATE_EARLY || d.state === DialogState.DIALOG_STATE_CONFIRMED)
+      .map((d) => ({
+        callId: d.callId,
+        state: d.state === DialogState.DIALOG_STATE_CONFIRMED ? 'confirmed' : 'early',
+        direction: d.direction === CallDirection.CALL_DIRECTION_OUTGOING ? 'initiator' : 'recipient',
+        callerTag: d.callerTag,
+        ...(this.#o.config.showCaller ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
+      }))
+  }
+
+  #body(sub: Subscription, dialogs: readonly LampDialog[]): string {
+    return dialogInfo(`sip:${sub.extension}@${this.#o.domain}`, sub.version, dialogs, this.#o.domain)
+  }
+
+  /** Sends the current state if it changed since the last NOTIFY (one NOTIFY in flight at a time). */
+  #notify(sub: Subscription): void {
+    if (sub.ended) return
+    if (sub.inFlight) {
+      sub.again = true
+      return
+    }
+    const state = this.#state(sub)
+    const signature = JSON.stringify(state)
+    if (signature === sub.sent) return
+    sub.sent = signature
+    const seconds = Math.max(0, Math.round((sub.expiresAt - this.#now()) / 1_000))
+    const body = this.#body(sub, state)
+    sub.version += 1
+    sub.inFlight = true
+    this.#send(sub, `active;expires=${seconds}`, body).then((ok) => {
+      sub.inFlight = false
+      if (!ok) return this.#forget(sub)
+      if (sub.again) {
+        sub.again = false
+        this.#notify(sub)
+      }
+    })
+  }
+
+  /** Sends a NOTIFY in the subscription's dialog; false when the phone no longer has it. */
+  async #send(sub: Subscription, state: string, body: string): Promise<boolean> {
+    try {
+      const answer = await sub.dialog.request({ method: 'NOTIFY', headers: { Event: DIALOG_EVENT, 'Subscription-State': state, 'Content-Type': DIALOG_INFO_TYPE }, body })
+      if (answer.status >= 300) {
+        this.#o.logger.debug({ subscription: sub.id, status: answer.status }, 'busy lamp NOTIFY refused: subscription ended')
+        return false
+      }
+      return true
+    } catch (error) {
+      this.#o.logger.debug({ err: error, subscription: sub.id }, 'busy lamp NOTIFY failed: subscription ended')
+      return false
+    }
+  }
+
+  /** The final NOTIFY (`state` is a terminated Subscription-State), then forget the subscription. */
+  async #end(sub: Subscription, state: string): Promise<void> {
+    if (sub.ended) return
+    sub.ended = true
+    this.#forget(sub)
+    const body = this.#body(sub, this.#state(sub))
+    sub.version += 1
+    await this.#send(sub, state, body)
+  }
+
+  #arm(sub: Subscription): void {
+    if (sub.timer !== undefined) clearTimeout(sub.timer)
+    sub.timer = setTimeout(() => void this.#end(sub, 'terminated;reason=timeout'), Math.max(0, sub.expiresAt - this.#now()))
+    sub.timer.unref()
+  }
+
+  #forget(sub: Subscription): void {
+    sub.ended = true
+    if (sub.timer !== undefined) clearTimeout(sub.timer)
+    sub.timer = undefined
+    if (!this.#subscriptions.delete(sub)) return
+    for (const key of sub.keys) {
+      const set = this.#index.get(key)
+      set?.delete(sub)
+      if (set?.size === 0) this.#index.delete(key)
+    }
+  }
+}
+
+/** Whether an Accept header admits dialog-info (RFC 3261 §20.1 media ranges). */
+function acceptsDialogInfo(accept: string): boolean {
+  if (accept.trim() === '') return true
+  return accept.split(',').some((range) => {
+    const type = range.split(';')[0]!.trim().toLowerCase()
+    return type === DIALOG_INFO_TYPE || type === 'application/*' || type === '*/*'
+  })
+}
