@@ -4,7 +4,7 @@
 //   (RFC 3891, early-only) goes to its node, which forwards it to Berlin's node over the trunk;
 //   Berlin's node answers the caller and the picking phone and CANCELs the ringing desk;
 // - a Berlin phone dials the pickup code `**1001`: taken by its own node;
-// - nothing ringing by that name: 481; a malformed Replaces: 400.
+// - nothing ringing by that name: 481; a malformed Replaces: 400; an idle flex desk: 403.
 // Each case says which guard it was seen to fail without.
 import t from 'tap'
 import { Branches, PIN, statusLine } from '../helpers/branches'
@@ -49,6 +49,9 @@ t.test('a ringing call is picked up from another branch and from the same one', 
 
   await t.test('nothing to pick up, or a malformed Replaces', async (t) => {
     t.equal((await amsFixed.dial('**1002')).status, 481, 'nothing rings for 1002: 481')
+    // Guard tried: #pickup without the idle-flex-desk rule: 481 here (it looked for a call).
+    const idleDesk = await branches.phone('amsterdam', 'ams-desk-1').start()
+    t.equal(statusLine(await idleDesk.dial('**1002')), '403 Sign in with *51 to call', 'an idle flex desk takes no call: 403, as for placing one')
     t.equal((await amsFixed.dial('1001', { header: 'Replaces: ;to-tag=1' })).status, 400, 'a malformed Replaces: 400')
     t.equal((await amsFixed.dial('1001', { header: 'Replaces: gone@x;to-tag=1;from-tag=2;early-only' })).status, 481, 'a call that does not ring (any more): 481')
   })

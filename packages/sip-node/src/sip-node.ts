@@ -578,6 +578,11 @@ export class SipNode {
    * pickup is never forwarded again). 481 when nothing rings by that name.
    */
   async #pickup(req: SrfRequest, res: SrfResponse, admission: Admission, user: string, logger: Logger): Promise<void> {
+    // BroadWorks' rule for host phones, as for a call (call-router.ts): an idle flex desk is for
+    // emergencies and signing in; taking someone's call is neither.
+    if (admission.source === 'phone' && admission.device.flexHost && this.router.actingSeat(admission.device) === undefined) {
+      return res.send(403, `Sign in with ${this.config.site.featureCodes.login} to call`)
+    }
     let callId: string | undefined
     let callerTag = ''
     if (req.has('Replaces')) {
