@@ -567,14 +567,19 @@ export class RegistryCore extends EventEmitter {
       v.extension(req.extension, 'extension')
       v.pin(req.pin, 'pin')
       v.id(req.deviceId, 'device_id')
+      // One round trip when the extension's owner is the one seen last (the hint): the
+      // extension, the desk's throttle and that user's record and lockout together.
       const extensionKey = this.#keys.extension(req.extension)
-      const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
+      const deskKey = this.#keys.deskThrottle(req.deviceId)
+      const hinted = this.#ctx.hints?.ownerOf(req.extension)
+      const found = await readKeys(this.#etcd, [extensionKey, deskKey, ...(hinted === undefined ? [] : [this.#keys.user(hinted), this.#keys.lockout(hinted)])], true)
+      const owner = found.get(extensionKey)?.value.toString('utf8')
       if (!owner?.startsWith('user:')) return undefined
       const userId = owner.slice('user:'.length)
+      this.#ctx.hints?.noteOwner(req.extension, userId)
       const userKey = this.#keys.user(userId)
       const lockKey = this.#keys.lockout(userId)
-      const deskKey = this.#keys.deskThrottle(req.deviceId)
-      const found = await readKeys(this.#etcd, [userKey, lockKey, deskKey], true)
+      if (userId !== hinted) for (const [key, kv] of await readKeys(this.#etcd, [userKey, lockKey], true)) found.set(key, kv)
       const user = found.get(userKey)
       const lock = found.get(lockKey)
       const desk = found.get(deskKey)
