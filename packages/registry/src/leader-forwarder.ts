@@ -17,7 +17,13 @@ import type { ServedCore } from './served-core'
  */
 export const FORWARDED_KEY = 'x-flexseat-forwarded'
 
+/**
+ * After a leader refused a write or could not be reached: how long to look for another leader
+ * before the one retry (read every {@link LEADER_POLL_MS}; a leader that resigned on SIGTERM has
+ * a successor within a campaign round, tens of ms), and the pause when none is found in time.
+ */
 const RETRY_PAUSE_MS = 150
+const LEADER_POLL_MS = 20
 
 /**
  * How often a follower with writes in flight at the leader reads who leads (one etcd range). A
@@ -120,6 +126,8 @@ export class LeaderForwarder {
     for (;;) {
       try {
         const core = this.#options.core()
+        // A forwarded write is answered here or refused at once (the first hop re-reads the leader).
+        if (alreadyForwarded && !core.isLeader) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
         const leader = core.isLeader ? undefined : await this.#currentLeader(core)
         const here = core.isLeader || leader?.instanceId === this.#options.instanceId
         if (here) return await local()
@@ -136,10 +144,39 @@ export class LeaderForwarder {
         }
         if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded || attempt >= 1) throw error
         attempt += 1
+        // Who refused it: the leader it was forwarded to, or this instance (named by etcd before
+        // its own election was confirmed).
+        const refusedBy = this.#leader?.info.instanceId ?? this.#options.instanceId
         this.#leader = undefined
         // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
-        await delay(RETRY_PAUSE_MS)
+        await this.#untilAnotherLeader(refusedBy)
         this.#options.logger.debug({ method: method.path, attempt, code: ErrorCode[error.code] }, 'write not taken by the leader; re-reading the leader')
+      }
+    }
+  }
+
+  /**
+   * Waits until etcd names a leader other than `refusedBy`, or this instance leads (etcd names it
+   * and its election is confirmed), reading every {@link LEADER_POLL_MS} for at most
+   * {@link RETRY_PAUSE_MS}; the leader found is cached. A leader that resigned (SIGTERM) has its
+   * successor within a campaign round, so the retry need not wait the whole pause; when nothing
+   * is found the pause has passed, as before.
+   */
+  async #untilAnotherLeader(refusedBy: string | undefined): Promise<void> {
+    const until = Date.now() + RETRY_PAUSE_MS
+    for (;;) {
+      await delay(Math.max(0, Math.min(LEADER_POLL_MS, until - Date.now())))
+      if (Date.now() >= until) return
+      try {
+        const core = this.#options.core()
+        const info = await core.currentLeader()
+        const usable = info !== undefined && (info.instanceId === this.#options.instanceId ? core.isLeader : info.instanceId !== refusedBy)
+        if (usable) {
+          this.#leader = { info, until: Date.now() + LEADER_CACHE_MS }
+          return
+        }
+      } catch {
+        // etcd did not answer, or the instance is stopping: keep waiting until the pause is over.
       }
     }
   }
