@@ -165,7 +165,7 @@ import { SeatExpiry } from './seat-expiry'
 import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
 import { planRenewSeat } from './seat-renewal'
-import { type SeatContext, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
+import { type SeatContext, earlyHistoryKeys, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
 import { seatEnd } from './seat-end'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
@@ -527,7 +527,14 @@ export class RegistryCore extends EventEmitter {
     }
     // Counted by how the worker signed in, as the seat records it (the label a dashboard splits by).
     const via: SignInVia = signInVia(caller)
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+    // A conflict's next attempt reads the history keys again (in its plan).
+    let early = this.isLeader ? earlyHistoryKeys(this.#ctx, req.extension) : undefined
+    const plan = (read: TxnReader): Promise<WritePlan<LoginResponse>> => {
+      const theirs = early
+      early = undefined
+      return planLogin(this.#ctx, req, caller, read, verify, theirs)
+    }
+    const res = await this.#write('login', req, caller, plan, loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)
         this.#signIns.report(via, { error })

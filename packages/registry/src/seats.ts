@@ -154,6 +154,20 @@ function policyKeys(keys: Keys, userId: string, department: string, siteId: stri
   ]
 }
 
+/**
+ * The history keys of the user the hints guess owns the extension, read from now on: started with
+ * the writer's first read instead of after it, so that the read the trim needs is not one more
+ * round trip at the end of the plan. Not compared at commit, as the plan's own read of them
+ * never was (the trim deletes what it finds beyond the bound).
+ */
+export function earlyHistoryKeys(ctx: SeatContext, extension: string): { userId: string; keys: Promise<string[]> } | undefined {
+  const userId = ctx.hints?.ownerOf(extension)
+  if (userId === undefined || ctx.history === undefined) return undefined
+  const keys = ctx.history.keysOf(userId)
+  keys.catch(() => undefined)
+  return { userId, keys }
+}
+
 /** Deletes the revocation index keys of pending entries (a new seat drops them). */
 export function pendingIndexDeletes(keys: Keys, userId: string, pending: readonly PendingRecord[] | undefined): Op[] {
   return (pending ?? []).map((p) => ({ type: 'delete', key: keys.revocation(p.siteId, userId) }))
@@ -252,7 +266,8 @@ export async function checkPinAt(
  * and those a released seat left outstanding in `revoking/<user>` ({@link pendingOfNewSeat}).
  * Wrong PINs write the lockout record (and are recorded as the request's outcome, so a retried
  * wrong PIN counts once). `verify` checks the PIN against the stored hash of the user record at
- * `revision` (default {@link verifyPin}).
+ * `revision` (default {@link verifyPin}). `early`: the history keys of a user, read since before
+ * the plan (see {@link earlyHistoryKeys}); used when that user is the extension's owner.
  */
 export async function planLogin(
   ctx: SeatContext,
@@ -260,6 +275,7 @@ export async function planLogin(
   caller: Caller,
   read: TxnReader,
   verify: (pin: string, hash: string, user: { id: string; revision: string }) => Promise<boolean> = verifyPin,
+  early?: { userId: string; keys: Promise<string[]> },
 ): Promise<WritePlan<LoginResponse>> {
   const { keys } = ctx
   // Round trips: 1. request record, extension, device, the desk's host, and what the hints
@@ -278,7 +294,8 @@ export async function planLogin(
     return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'a worker\'s portal session signs in that worker only') }
   }
   // Read beside the rest: how many history records the worker has (a new seat may trim the oldest).
-  const historyKeys = ctx.history?.keysOf(user.value.id) ?? Promise.resolve([])
+  // Started with the first read when the owner was guessed right (`early`), else now.
+  const historyKeys = (early?.userId === user.value.id ? early.keys : ctx.history?.keysOf(user.value.id)) ?? Promise.resolve([])
   historyKeys.catch(() => undefined)
   const refused = signInRefusal(user.value, req.pin !== '')
   if (refused) return { ops: [], outcome: refused }
