@@ -45,10 +45,12 @@ class LeaderChanged extends Error {
 /**
  * How long a follower trusts the leader it read from etcd before reading it again. The leader
  * lookup was an etcd round trip on every forwarded write; a stale entry costs at most one failed
- * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER), after which the
- * entry is dropped and the leader re-read, exactly as before.
+ * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER at once), after which
+ * the entry is dropped and the leader re-read, exactly as before; a paused leader is left by the
+ * in-flight check ({@link LEADER_CHECK_MS}). At 1 s a branch's acknowledgements (one per sign-in
+ * that leaves it, seconds apart) each paid that round trip (issue 15's traces).
  */
-const LEADER_CACHE_MS = 1_000
+const LEADER_CACHE_MS = 5_000
 
 /** Options of {@link LeaderForwarder}. */
 export interface LeaderForwarderOptions {
@@ -76,7 +78,7 @@ export interface IncomingCall {
 
 /**
  * Runs a write on the leader: here when this instance leads, else by forwarding the call to the
- * leader's advertised address (the leader read from etcd is reused for up to 1 s) on one channel
+ * leader's advertised address (the leader read from etcd is reused for up to 5 s) on one channel
  * per address, as the registry caller
  * (`FLEXSEAT_CLUSTER_TOKEN`) on behalf of the original caller. When the core answers NOT_LEADER
  * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
