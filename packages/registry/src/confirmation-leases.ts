@@ -120,8 +120,13 @@ export class ConfirmationLeases {
             retryAfterMs: this.#o.ttlSeconds * 1_000,
           })
         }
-        await this.#complete(siteId, (p) => BigInt(p.revokedAt) <= appliedRevision)
-        const waited = this.#waited(siteId, await this.pendingOf(siteId))
+        // One read of what waits on the branch serves both the completion of what the node has
+        // applied and the laggard check (which looks only at what it has not applied): each
+        // round trip counts across a WAN (a renewal must answer within a third of the lease).
+        const pending = await this.pendingOf(siteId)
+        const applied = (p: PendingAt): boolean => BigInt(p.revokedAt) <= appliedRevision
+        if (pending.some(applied)) await this.#completeUsers(siteId, pending.filter(applied).map((p) => p.userId), applied)
+        const waited = this.#waited(siteId, pending)
         const laggard = waited.find(({ pending, ms }) => ms > this.#o.ttlSeconds * 1_000 && BigInt(pending.revokedAt) > appliedRevision)?.pending
         if (laggard) {
           this.#o.logger.warn({ site: siteId, node: nodeId, user: laggard.userId, revokedAt: laggard.revokedAt, appliedRevision: String(appliedRevision) }, 'lease renewal refused: a revocation is older than the lease')
@@ -151,11 +156,16 @@ export class ConfirmationLeases {
     const ttl = await keepAliveOnce(this.#o.etcd, holder.leaseId)
     if (!(ttl > 0)) return undefined
     const record: RenewalRecord = { nodeId: holder.nodeId, leaseId: holder.leaseId, leaseSeconds: ttl }
-    const { outcome: renewed, revision } = await this.#o.writer.apply('renew lease', async (read) => {
-      const node = await read.get(keys.node(siteId))
-      if (node?.create_revision !== nodeKv.create_revision) return { ops: [], outcome: false }
-      return { ops: [{ type: 'put', key: keys.renewal(siteId), value: record, lease: holder.leaseId }], outcome: true }
-    })
+    // `nodes/<site>` as read just before (compared at commit; a stale value only fails the attempt).
+    const { outcome: renewed, revision } = await this.#o.writer.apply(
+      'renew lease',
+      async (read) => {
+        const node = await read.get(keys.node(siteId))
+        if (node?.create_revision !== nodeKv.create_revision) return { ops: [], outcome: false }
+        return { ops: [{ type: 'put', key: keys.renewal(siteId), value: record, lease: holder.leaseId }], outcome: true }
+      },
+      new Map([[keys.node(siteId), nodeKv]]),
+    )
     if (!renewed || revision === undefined) return undefined
     this.#deadlines.renewed(siteId, { grantRevision: nodeKv.create_revision, renewalRevision: revision, leaseId: holder.leaseId, leaseSeconds: ttl }, receivedAt)
     return ttl
