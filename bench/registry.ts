@@ -6,10 +6,12 @@
  *   administrator logins (no PIN: the etcd path alone) and phone logins (PIN checked with scrypt),
  *   sent to the leader and to a follower (which forwards to the leader);
  * - time from kill -9 of the leader to the next successful login through a surviving instance;
+ * - time from SIGTERM of the leader (it resigns at once, its successor campaigns) to the next
+ *   successful login through a surviving instance;
  * - time from SIGSTOP of the leader to the answer of a login a follower had forwarded to it
  *   (the follower moves it to the new leader once one is elected).
  *
- *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3] [--pauses 3]
+ *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3] [--terminations 5] [--pauses 3]
  *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32] [--cpu-prof <dir>]
  *
  * Each row also gives the CPU time spent per login by the leader's registry process, the
@@ -21,17 +23,16 @@
  * transaction). Every process is killed at the end.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CreateDeviceRequest, CreateUserRequest, Device, LoginRequest, unary, User } from '@flexseat/proto'
 import { RegistryCluster } from '../test/helpers/registry-cluster'
-import { cpuMs, rssMiB, since, summary } from './stats'
+import { cpuMs, cpuProfilePreload, rssMiB, since, summary } from './stats'
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
     failovers: { type: 'string', default: '3' },
+    terminations: { type: 'string', default: '5' },
     pauses: { type: 'string', default: '3' },
     'lease-ttl': { type: 'string', default: '3' },
     scenarios: { type: 'string', default: 'admin,pin' },
@@ -43,6 +44,7 @@ const { values } = parseArgs({
 })
 const SECONDS = Number(values.seconds)
 const FAILOVERS = Number(values.failovers)
+const TERMINATIONS = Number(values.terminations)
 const PAUSES = Number(values.pauses)
 const LEASE_TTL = Number(values['lease-ttl'])
 const SCENARIOS = values.scenarios.split(',') as ('admin' | 'pin')[]
@@ -94,10 +96,15 @@ async function main(): Promise<void> {
     const failovers = await failoverTimes(cluster)
     console.log(`\nkill -9 of the leader → next successful login (lease TTL ${LEASE_TTL} s), ${failovers.length} runs:`)
     console.log(`  each: ${failovers.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(failovers).medianMs)} ms`)
+    const terminations = await terminationTimes(cluster)
+    console.log(`\nSIGTERM of the leader → next successful login (it resigns; lease TTL ${LEASE_TTL} s), ${terminations.length} runs:`)
+    console.log(`  each: ${terminations.map((r) => `${Math.round(r.loginMs)} ms`).join(', ')}; median ${Math.round(summary(terminations.map((r) => r.loginMs)).medianMs)} ms, p99 ${Math.round(summary(terminations.map((r) => r.loginMs)).p99Ms)} ms`)
+    console.log(`  the successor's 'elected leader' after the signal: ${terminations.map((r) => `${Math.round(r.electedMs)} ms`).join(', ')}`)
+    console.log(`  logins refused meanwhile: ${terminations.map((r) => r.failures.length).join(', ')}${terminations.some((r) => r.failures.length > 0) ? `; e.g. ${terminations.flatMap((r) => r.failures).slice(0, 4).join('; ')}` : ''}`)
     const pauses = await pauseTimes(cluster)
     console.log(`\nSIGSTOP of the leader → answer of a login forwarded to it by a follower (lease TTL ${LEASE_TTL} s), ${pauses.length} runs:`)
     console.log(`  each: ${pauses.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(pauses).medianMs)} ms`)
-    console.log(JSON.stringify({ rows, failoverMs: failovers, pauseMs: pauses, leaseTtlSeconds: LEASE_TTL, memory }))
+    console.log(JSON.stringify({ rows, failoverMs: failovers, terminations, pauseMs: pauses, leaseTtlSeconds: LEASE_TTL, memory }))
   } finally {
     await cluster.stop()
   }
@@ -218,6 +225,53 @@ async function failoverTimes(cluster: RegistryCluster): Promise<number[]> {
 }
 
 /**
+ * SIGTERM the leader while one client logs in continuously (every 20 ms after a failure, each
+ * attempt with a 1 s deadline) through a survivor; measure until a login succeeds, and until a
+ * survivor logs `elected leader` (its log line's time, this machine's clock). The old leader is
+ * started again afterwards.
+ */
+async function terminationTimes(cluster: RegistryCluster): Promise<{ loginMs: number; electedMs: number; failures: string[] }[]> {
+  const results: { loginMs: number; electedMs: number; failures: string[] }[] = []
+  for (let run = 0; run < TERMINATIONS; run += 1) {
+    const leader = await cluster.leader()
+    const survivor = cluster.live.find((i) => i !== leader)!
+    const { seat } = cluster.clients(survivor)
+    const metadata = cluster.metadata('admin')
+    let side = 0
+    const login = async (): Promise<void> => {
+      side = 1 - side
+      await unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d2-${side}`, extension: '1002' }), { metadata, timeoutMs: 1_000 })
+    }
+    await login()
+    const marks = cluster.live.map((i) => ({ index: i, since: cluster.instances[i]!.logs.length }))
+    const signalled = Date.now()
+    const start = performance.now()
+    const stopped = cluster.terminate(leader)
+    let loginMs: number | undefined
+    const failures: string[] = []
+    for (;;) {
+      try {
+        await login()
+        loginMs = since(start)
+        break
+      } catch (error) {
+        failures.push(`${Math.round(since(start))} ms: ${(error as Error).message.slice(0, 80)}`)
+        if (since(start) > 30_000) throw new Error('no successful login within 30 s of the SIGTERM')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    const elected = await Promise.any(
+      marks.filter((m) => m.index !== leader).map((m) => cluster.waitForLog(m.index, (line) => line['msg'] === 'elected leader', { since: m.since, timeoutMs: 5_000 })),
+    )
+    results.push({ loginMs, electedMs: Number(elected['time']) - signalled, failures })
+    await stopped
+    await cluster.restart(leader)
+    await cluster.waitForLeader()
+  }
+  return results
+}
+
+/**
  * SIGSTOP the leader right after a login through a follower (so the follower knows the leader and
  * forwards the next one to it), send one more login through that follower, and measure until it
  * is answered; then resume the old leader and let it rejoin.
@@ -243,30 +297,6 @@ async function pauseTimes(cluster: RegistryCluster): Promise<number[]> {
     await cluster.waitForLeader({ on: [0, 1, 2] })
   }
   return times
-}
-
-/**
- * Node 20 refuses --cpu-prof in NODE_OPTIONS: this preload starts the V8 profiler through the
- * inspector and writes `registry-<pid>.cpuprofile` into `dir` when the process exits.
- */
-function cpuProfilePreload(dir: string): string {
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, 'cpu-profile-preload.cjs')
-  writeFileSync(
-    file,
-    `const inspector = require('node:inspector'); const fs = require('node:fs');
-const session = new inspector.Session(); session.connect();
-session.post('Profiler.enable', () => session.post('Profiler.start'));
-let done = false;
-process.on('exit', () => {
-  if (done) return; done = true;
-  session.post('Profiler.stop', (error, result) => {
-    if (!error) fs.writeFileSync(${JSON.stringify(dir)} + '/registry-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
-  });
-});
-`,
-  )
-  return file
 }
 
 main().catch((error: unknown) => {

@@ -14,7 +14,15 @@
  *   old phone (median, p99).
  *
  *   npm run build && npx tsx bench/sip-node.ts [--users 1,3,12] [--signins 40] [--etcd-members 3]
- *       [--lease 5]
+ *       [--lease 5] [--leader <site>] [--cpu-prof <dir>] [--span-file <path>] [--registry-env K=V,...]
+ *
+ * `--cpu-prof` writes a V8 CPU profile of every SIP node and registry into the directory (at the
+ * end of the run); `--span-file` makes the nodes and registries append their trace spans there
+ * (FLEXSEAT_TEST_SPAN_FILE: synchronous writes, so the figures of such a run are slightly worse);
+ * `--leader` chooses the registry that leads (default: whichever the election gave);
+ * `--registry-env` adds environment to every registry (e.g. a setting compared old and new).
+ * Each row also gives the CPU time per sign-in of the SIP nodes, the registries and the etcd
+ * members (each kind summed), read from /proc before and after the row.
  *
  * Prints figures, never asserts. Everything runs on the same cores (the load generators too), so
  * the figures are those of a busy 2-core machine, not of the node alone. Every process is killed
@@ -32,7 +40,7 @@ import { REPO_ROOT } from '../test/helpers/registry-cluster'
 import { freePort } from '../test/helpers/sip-engine'
 import { processesMentioning } from '../test/helpers/sim-run'
 import { parseSippTrace, type SippTraceEntry } from '../test/helpers/sipp'
-import { summary } from './stats'
+import { cpuMs, cpuProfilePreload, summary } from './stats'
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +51,10 @@ const { values } = parseArgs({
     'etcd-members': { type: 'string', default: '3' },
     /** FLEXSEAT_CONFIRMATION_LEASE_SECONDS (default the registry's). */
     lease: { type: 'string' },
+    leader: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'span-file': { type: 'string' },
+    'registry-env': { type: 'string' },
   },
 })
 const USERS = values.users.split(',').map(Number)
@@ -71,10 +83,18 @@ interface Worker {
 async function main(): Promise<void> {
   const started = performance.now()
   const loadBefore = loadavg()[0]!
+  const extraEnv: Record<string, string> = {
+    ...(values['cpu-prof'] === undefined ? {} : { NODE_OPTIONS: `--require ${cpuProfilePreload(values['cpu-prof'])}` }),
+    ...(values['span-file'] === undefined ? {} : { FLEXSEAT_TEST_SPAN_FILE: values['span-file'] }),
+  }
+  const registryEnv = Object.fromEntries((values['registry-env'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
   const branches = await Branches.start(t, {
     etcdMembers: Number(values['etcd-members']),
     logLevel: 'info',
     startNodes: false,
+    nodeEnv: extraEnv,
+    registryEnv: { ...extraEnv, ...registryEnv },
+    ...(values.leader === undefined ? {} : { leader: { is: values.leader } }),
     ...(values.lease === undefined ? {} : { confirmationLeaseSeconds: Number(values.lease) }),
   })
   const ids = branches.branches.map((b) => b.id)
@@ -109,8 +129,17 @@ async function main(): Promise<void> {
   teardowns.push(() => phones.stop())
 
   const rows: string[] = []
+  const cpuRows: string[] = []
+  const pids = {
+    nodes: processesMentioning('sip-node/dist/main.js', branches.sitesDir),
+    registries: processesMentioning('registry/dist/main.js', branches.sitesDir),
+    etcd: branches.registry.etcd.members.map((m) => m.process!.pid),
+  }
+  const cpu = (): number[] => Object.values(pids).map((list) => list.reduce((sum, pid) => sum + cpuMs(pid), 0))
+  const leaderSite = branches.registry.instances[await branches.registry.leader()]!.siteId
   for (const users of USERS) {
     const mark = Object.fromEntries(ids.map((id) => [id, branches.nodeLogMark(id)]))
+    const cpuBefore = cpu()
     const rowStart = Date.now()
     // Two sipp per worker, one per desk, each signing the worker in SIGNINS/2 times, one call at a
     // time (-l 1): the two alternate roughly, so most sign-ins move the worker across branches.
@@ -169,6 +198,8 @@ async function main(): Promise<void> {
         `${afterFinal.length === 0 ? '-' : Math.round((100 * beforeFinal) / afterFinal.length)}%`.padStart(8),
       ].join(' '),
     )
+    const cpuPer = cpu().map((after, i) => ((after - cpuBefore[i]!) / Math.max(1, ok.length)).toFixed(1))
+    cpuRows.push(`${String(users).padStart(5)}  SIP nodes ${cpuPer[0]}, registries ${cpuPer[1]}, etcd members ${cpuPer[2]} ms of CPU per sign-in`)
     const failed = signIns.filter((s) => !(s.status === 480 && s.reason.startsWith('Signed in as')))
     if (failed.length > 0) rows.push(`      failures: ${[...new Set(failed.map((s) => `${s.status} ${s.reason}`))].slice(0, 5).join('; ')}`)
   }
@@ -183,6 +214,9 @@ async function main(): Promise<void> {
   console.log('                         median / p99     median / p99       median / p99             median / p99')
   console.log('(old told first: share of takeovers whose old desk got its MESSAGE before the new desk got its final response)')
   for (const row of rows) console.log(row)
+  console.log('')
+  console.log(`registry leader: ${leaderSite}; CPU per sign-in (each kind summed, from /proc):`)
+  for (const row of cpuRows) console.log(row)
   console.log('')
   console.log(`memory, peak RSS (VmHWM) per process: ${memoryLine(branches.sitesDir)}`)
 }

@@ -1,5 +1,6 @@
 /** Small statistics for benchmarks: percentiles of latency samples, process memory. */
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 /** The p-th percentile (0..100) of `samples` by nearest rank; NaN when empty. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -42,4 +43,30 @@ export function cpuMs(pid: number): number {
   } catch {
     return Number.NaN
   }
+}
+
+/**
+ * Node 20 refuses --cpu-prof in NODE_OPTIONS: this preload (`NODE_OPTIONS=--require <file>`)
+ * starts the V8 profiler through the inspector and writes `<argv[1]'s name>-<pid>.cpuprofile`
+ * into `dir` when the process exits (a process ended by SIGKILL writes none).
+ */
+export function cpuProfilePreload(dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'cpu-profile-preload.cjs')
+  writeFileSync(
+    file,
+    `const inspector = require('node:inspector'); const fs = require('node:fs'); const path = require('node:path');
+const session = new inspector.Session(); session.connect();
+session.post('Profiler.enable', () => session.post('Profiler.start'));
+const name = (process.argv[1] || 'node').split(path.sep).slice(-3, -2)[0] || 'node';
+let done = false;
+process.on('exit', () => {
+  if (done) return; done = true;
+  session.post('Profiler.stop', (error, result) => {
+    if (!error) fs.writeFileSync(${JSON.stringify(dir)} + '/' + name + '-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
+  });
+});
+`,
+  )
+  return file
 }

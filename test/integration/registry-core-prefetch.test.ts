@@ -3,7 +3,7 @@
 // outcome: these logins run with every guess stale (changed by logouts, a deleted user and an
 // extension given to someone else), and must answer exactly what the records say.
 import t from 'tap'
-import { ErrorCode, ReleaseReason } from '@flexseat/proto'
+import { ErrorCode, PolicyLevel, ReleaseReason } from '@flexseat/proto'
 import { ADMIN, SIP_NODE, dump, expectCode, freshPrefix, leaderOf, rid, seed, startCore, startEtcd } from '../helpers/registry-core-harness'
 
 t.setTimeout(25_000)
@@ -69,4 +69,33 @@ t.test('stale prefetch guesses never change what a login does', async (t) => {
   const seats = Array.from(records).filter(([key]) => key.startsWith(`${prefix}seats/`))
   t.same(Object.fromEntries(hosts.map(([key, value]) => [key.slice(`${prefix}hosts/`.length), value])), { d1: 'carol' })
   t.same(seats.map(([key]) => key.slice(`${prefix}seats/`.length)).sort(), ['carol'])
+})
+
+t.test('a stale department guess never changes the seat policy a login applies', async (t) => {
+  // The first round trip also fetches the policies of the worker's department as last seen; the
+  // policy applied must be that of the department the user record names at the login.
+  const etcd = await startEtcd(t, 1)
+  const prefix = freshPrefix()
+  const a = await startCore(t, etcd.endpoints, { prefix, site: 'amsterdam' })
+  const { core } = await leaderOf([a])
+  await seed(core, { sites: ['amsterdam'], devices: ['d1', 'd2'].map((id) => ({ id, site: 'amsterdam' })), users: [{ id: 'dana', extension: '1005', site: 'amsterdam', pin: '2468' }] })
+  const setPolicy = (department: string, maxHours: number) =>
+    core.setSeatPolicy({ requestId: rid(), scope: { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: department }, policy: { none: [], maxHours } }, ADMIN)
+  await setPolicy('Sales', 2)
+  await setPolicy('Support', 5)
+  const moveTo = async (department: string) => {
+    const user = (await core.getUser({ key: { $case: 'userId', value: 'dana' } })).user!
+    await core.updateUser({ requestId: rid(), user: { ...user, department }, updateMask: ['department'] }, ADMIN)
+  }
+  const hoursOf = (seat: { since?: Date; expiresAt?: Date } | undefined) => Math.round(((seat?.expiresAt?.getTime() ?? 0) - (seat?.since?.getTime() ?? 0)) / 3_600_000)
+  const login = (deviceId: string) => core.login({ requestId: rid(), deviceId, extension: '1005', pin: '2468', durationHours: 0 }, SIP_NODE)
+
+  await moveTo('Sales')
+  t.equal(hoursOf((await login('d1')).seat), 2, 'Sales: 2 hours')
+  await moveTo('Support')
+  t.equal(hoursOf((await login('d2')).seat), 5, 'the guess says Sales, the record says Support: 5 hours')
+  await moveTo('')
+  t.equal((await login('d1')).seat?.expiresAt, undefined, 'the guess says Support, the record says no department: no limit')
+  await moveTo('Sales')
+  t.equal(hoursOf((await login('d2')).seat), 2, 'the guess says none, the record says Sales: 2 hours')
 })

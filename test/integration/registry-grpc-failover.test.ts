@@ -4,6 +4,7 @@ import type { User } from '@flexseat/proto'
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { type ServiceError, status } from '@grpc/grpc-js'
+import { Etcd3 } from 'etcd3'
 import { type LoginRequest, type LoginResponse, unary } from '@flexseat/proto'
 import { eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
@@ -51,20 +52,35 @@ async function loginWithRetry(cluster: RegistryCluster, via: () => number[], req
 }
 
 t.test('SIGTERM of the leader hands over without waiting for its lease', async (t) => {
-  // A long lease: a successor that appears well within it can only come from the leader resigning.
+  // Order of events by etcd's own clock, not the test's: right before the SIGTERM the test takes a
+  // lease of its own, never renewed, that ends before the leader's election lease could (etcd3
+  // renews that one every third of its TTL, so at any moment it has at least two thirds left).
+  // The successor must lead while the test's lease still lives: only the old leader revoking its
+  // own lease (resigning) lets that happen; an expiry would come after the test's lease is gone.
   const leaseTtlSeconds = 15
   const cluster = await RegistryCluster.start({ instances: 3, etcdMembers: 1, leaseTtlSeconds })
   t.teardown(() => cluster.stop())
+  const etcd = new Etcd3({ hosts: [...cluster.etcd.endpoints] })
+  t.teardown(() => etcd.close())
   const leader = await cluster.leader()
   const others = [0, 1, 2].filter((i) => i !== leader)
   const [extension] = await provision(cluster, others[0]!, 5100, 1)
 
-  const stoppedAt = Date.now()
+  const election = `${cluster.prefix}election/registry/`
+  const candidates = async () => (await etcd.getAll().prefix(election).exec()).kvs.sort((a, b) => Number(a.create_revision) - Number(b.create_revision))
+  const old = (await candidates())[0]!
+  const observer = await etcd.leaseClient.leaseGrant({ TTL: Math.floor((leaseTtlSeconds * 2) / 3) - 2, ID: '0' })
   const exit = await cluster.terminate(leader)
   t.same(exit, { code: 0, signal: null }, 'the leader exits 0 on SIGTERM')
-  const successor = await cluster.waitForLeader({ not: leader, on: others, timeoutMs: (leaseTtlSeconds * 1_000) / 2 })
+  t.ok(cluster.instances[leader]!.logs.some((line) => line.includes('"resigned leadership"')), 'the old leader logged that it resigned')
+  const successor = await cluster.waitForLeader({ not: leader, on: others, timeoutMs: 30_000 })
   t.ok(others.includes(successor), 'one of the others leads')
-  t.ok(Date.now() - stoppedAt < leaseTtlSeconds * 1_000, 'the successor is elected before the old lease could expire')
+  const now = await candidates()
+  t.notOk(now.some((kv) => kv.lease === old.lease), 'the old leader\'s election key is gone')
+  const left = await etcd.leaseClient.leaseTimeToLive({ ID: observer.ID, keys: false })
+  t.ok(Number(left.TTL) > 0, `the successor leads while a lease that ends before the old leader's could is still alive (${left.TTL} s left): the old one was revoked, not expired`)
+  const oldLease = await etcd.leaseClient.leaseTimeToLive({ ID: old.lease, keys: false })
+  t.equal(Number(oldLease.TTL), -1, 'the old election lease is gone (revoked)')
 
   const { seat } = cluster.clients(others.find((i) => i !== successor)!)
   const login = await unary(seat.login.bind(seat), { requestId: randomUUID(), deviceId: `d${extension}`, extension: extension!, pin: '1234', durationHours: 0 }, { metadata: cluster.metadata('sip-node') })

@@ -7,7 +7,7 @@ import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
 import { LeaseDeadlines } from './lease-deadlines'
 import type { NodeLeaseRecord, RenewalRecord, RevokingRecord, SeatRecord } from './records'
-import { type CompleteWhen, type PendingAt, planCompleteRevocations, usersOfIndexKeys } from './revocations'
+import { type CompleteWhen, type NodeCondition, type PendingAt, planCompleteRevocations, usersOfIndexKeys } from './revocations'
 
 /** Options of {@link ConfirmationLeases}. */
 export interface ConfirmationLeasesOptions {
@@ -120,8 +120,13 @@ export class ConfirmationLeases {
             retryAfterMs: this.#o.ttlSeconds * 1_000,
           })
         }
-        await this.#complete(siteId, (p) => BigInt(p.revokedAt) <= appliedRevision)
-        const waited = this.#waited(siteId, await this.pendingOf(siteId))
+        // One read of what waits on the branch serves both the completion of what the node has
+        // applied and the laggard check (which looks only at what it has not applied): each
+        // round trip counts across a WAN (a renewal must answer within a third of the lease).
+        const pending = await this.pendingOf(siteId)
+        const applied = (p: PendingAt): boolean => BigInt(p.revokedAt) <= appliedRevision
+        if (pending.some(applied)) await this.#completeUsers(siteId, pending.filter(applied).map((p) => p.userId), applied)
+        const waited = this.#waited(siteId, pending)
         const laggard = waited.find(({ pending, ms }) => ms > this.#o.ttlSeconds * 1_000 && BigInt(pending.revokedAt) > appliedRevision)?.pending
         if (laggard) {
           this.#o.logger.warn({ site: siteId, node: nodeId, user: laggard.userId, revokedAt: laggard.revokedAt, appliedRevision: String(appliedRevision) }, 'lease renewal refused: a revocation is older than the lease')
@@ -151,11 +156,16 @@ export class ConfirmationLeases {
     const ttl = await keepAliveOnce(this.#o.etcd, holder.leaseId)
     if (!(ttl > 0)) return undefined
     const record: RenewalRecord = { nodeId: holder.nodeId, leaseId: holder.leaseId, leaseSeconds: ttl }
-    const { outcome: renewed, revision } = await this.#o.writer.apply('renew lease', async (read) => {
-      const node = await read.get(keys.node(siteId))
-      if (node?.create_revision !== nodeKv.create_revision) return { ops: [], outcome: false }
-      return { ops: [{ type: 'put', key: keys.renewal(siteId), value: record, lease: holder.leaseId }], outcome: true }
-    })
+    // `nodes/<site>` as read just before (compared at commit; a stale value only fails the attempt).
+    const { outcome: renewed, revision } = await this.#o.writer.apply(
+      'renew lease',
+      async (read) => {
+        const node = await read.get(keys.node(siteId))
+        if (node?.create_revision !== nodeKv.create_revision) return { ops: [], outcome: false }
+        return { ops: [{ type: 'put', key: keys.renewal(siteId), value: record, lease: holder.leaseId }], outcome: true }
+      },
+      new Map([[keys.node(siteId), nodeKv]]),
+    )
     if (!renewed || revision === undefined) return undefined
     this.#deadlines.renewed(siteId, { grantRevision: nodeKv.create_revision, renewalRevision: revision, leaseId: holder.leaseId, leaseSeconds: ttl }, receivedAt)
     return ttl
@@ -183,7 +193,7 @@ export class ConfirmationLeases {
       await revokeLease(this.#o.etcd, parseJson<NodeLeaseRecord>(nodeKv).leaseId)
       this.#deadlines.forget(siteId)
       this.#o.logger.info({ site: siteId, node: nodeId }, 'confirmation lease released')
-      await this.#complete(siteId, () => true, true)
+      await this.#complete(siteId, () => true, 'none')
     })
   }
 
@@ -196,14 +206,13 @@ export class ConfirmationLeases {
    */
   async ack(siteId: string, nodeId: string, revocations: readonly Revocation[]): Promise<void> {
     if (revocations.length === 0) return
-    const nodeKv = (await readKeys(this.#o.etcd, [this.#o.keys.node(siteId)])).get(this.#o.keys.node(siteId))
-    if (!nodeKv || parseJson<NodeLeaseRecord>(nodeKv).nodeId !== nodeId) return
     const acked = new Map<string, bigint>()
     for (const r of revocations) {
       const epoch = BigInt(r.epoch)
       if ((acked.get(r.userId) ?? -1n) < epoch) acked.set(r.userId, epoch)
     }
-    await this.#complete(siteId, (p) => BigInt(p.entry.epoch) <= (acked.get(p.userId) ?? -1n), false, [...acked.keys()])
+    // The holder is read with the records (one round trip, compared at commit like them).
+    await this.#completeUsers(siteId, [...acked.keys()], (p) => BigInt(p.entry.epoch) <= (acked.get(p.userId) ?? -1n), { holder: nodeId })
   }
 
   /**
@@ -264,7 +273,7 @@ export class ConfirmationLeases {
           // Read just now: the lease key is absent (the completion compares it, as any read).
           const fetched = new Map(prepared ?? [])
           fetched.set(keys.node(site), undefined)
-          const done = await this.#completeUsers(site, users, () => true, true, { fetched, concurrency: ENDED_PARTS_AT_ONCE })
+          const done = await this.#completeUsers(site, users, () => true, 'none', { fetched, concurrency: ENDED_PARTS_AT_ONCE })
           const completed = [...new Set(done.map((d) => d.userId))]
           if (completed.length > 0) this.#o.logger.info({ site, users: completed.slice(0, 20), count: completed.length }, 'revocations completed: the branch lease is gone')
         }
@@ -361,29 +370,29 @@ export class ConfirmationLeases {
     })
   }
 
-  async #complete(siteId: string, when: CompleteWhen, requireNoNode = false, only?: readonly string[]) {
+  async #complete(siteId: string, when: CompleteWhen, node: NodeCondition = 'any', only?: readonly string[]) {
     const users = only ?? (await this.pendingOf(siteId)).map((p) => p.userId)
-    return this.#completeUsers(siteId, users, when, requireNoNode)
+    return this.#completeUsers(siteId, users, when, node)
   }
 
   /**
    * Completes the users' revocations at the site for which `when` holds, in as many fenced
    * transactions as etcd's limits need (each user's records in one of them, whole), several at
-   * once. With `requireNoNode` every part also reads `nodes/<site>` and completes nothing while it
-   * exists.
+   * once. `node`: whose confirmation lease allows it ({@link planCompleteRevocations}); unless
+   * `'any'`, every part also reads `nodes/<site>`.
    */
   async #completeUsers(
     siteId: string,
     users: readonly string[],
     when: CompleteWhen,
-    requireNoNode = false,
+    node: NodeCondition = 'any',
     options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number } = {},
   ) {
     const parts = await this.#o.writer.applyInParts(
       'complete revocations',
       [...new Set(users)],
-      { perItem: PER_USER, perPart: { compares: requireNoNode ? 1 : 0 } },
-      (read, part) => planCompleteRevocations(read, this.#o.keys, siteId, part, when, requireNoNode),
+      { perItem: PER_USER, perPart: { compares: node === 'any' ? 0 : 1 } },
+      (read, part) => planCompleteRevocations(read, this.#o.keys, siteId, part, when, node),
       options,
     )
     return parts.flat()
@@ -396,7 +405,7 @@ export class ConfirmationLeases {
    */
   async #grant(siteId: string, nodeId: string, receivedAt: number): Promise<RenewLeaseResponse> {
     const { etcd, keys } = this.#o
-    await this.#complete(siteId, () => true, true)
+    await this.#complete(siteId, () => true, 'none')
     const grant = await etcd.leaseClient.leaseGrant({ TTL: this.#o.ttlSeconds, ID: '0' })
     try {
       const record: NodeLeaseRecord = { nodeId, leaseId: grant.ID }

@@ -17,7 +17,13 @@ import type { ServedCore } from './served-core'
  */
 export const FORWARDED_KEY = 'x-flexseat-forwarded'
 
+/**
+ * After a leader refused a write or could not be reached: how long to look for another leader
+ * before the one retry (read every {@link LEADER_POLL_MS}; a leader that resigned on SIGTERM has
+ * a successor within a campaign round, tens of ms), and the pause when none is found in time.
+ */
 const RETRY_PAUSE_MS = 150
+const LEADER_POLL_MS = 20
 
 /**
  * How often a follower with writes in flight at the leader reads who leads (one etcd range). A
@@ -39,10 +45,12 @@ class LeaderChanged extends Error {
 /**
  * How long a follower trusts the leader it read from etcd before reading it again. The leader
  * lookup was an etcd round trip on every forwarded write; a stale entry costs at most one failed
- * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER), after which the
- * entry is dropped and the leader re-read, exactly as before.
+ * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER at once), after which
+ * the entry is dropped and the leader re-read, exactly as before; a paused leader is left by the
+ * in-flight check ({@link LEADER_CHECK_MS}). At 1 s a branch's acknowledgements (one per sign-in
+ * that leaves it, seconds apart) each paid that round trip (issue 15's traces).
  */
-const LEADER_CACHE_MS = 1_000
+const LEADER_CACHE_MS = 5_000
 
 /** Options of {@link LeaderForwarder}. */
 export interface LeaderForwarderOptions {
@@ -70,7 +78,7 @@ export interface IncomingCall {
 
 /**
  * Runs a write on the leader: here when this instance leads, else by forwarding the call to the
- * leader's advertised address (the leader read from etcd is reused for up to 1 s) on one channel
+ * leader's advertised address (the leader read from etcd is reused for up to 5 s) on one channel
  * per address, as the registry caller
  * (`FLEXSEAT_CLUSTER_TOKEN`) on behalf of the original caller. When the core answers NOT_LEADER
  * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
@@ -120,6 +128,8 @@ export class LeaderForwarder {
     for (;;) {
       try {
         const core = this.#options.core()
+        // A forwarded write is answered here or refused at once (the first hop re-reads the leader).
+        if (alreadyForwarded && !core.isLeader) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
         const leader = core.isLeader ? undefined : await this.#currentLeader(core)
         const here = core.isLeader || leader?.instanceId === this.#options.instanceId
         if (here) return await local()
@@ -136,10 +146,39 @@ export class LeaderForwarder {
         }
         if (!(error instanceof RegistryError) || !retryOnLeader(error) || alreadyForwarded || attempt >= 1) throw error
         attempt += 1
+        // Who refused it: the leader it was forwarded to, or this instance (named by etcd before
+        // its own election was confirmed).
+        const refusedBy = this.#leader?.info.instanceId ?? this.#options.instanceId
         this.#leader = undefined
         // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
-        await delay(RETRY_PAUSE_MS)
+        await this.#untilAnotherLeader(refusedBy)
         this.#options.logger.debug({ method: method.path, attempt, code: ErrorCode[error.code] }, 'write not taken by the leader; re-reading the leader')
+      }
+    }
+  }
+
+  /**
+   * Waits until etcd names a leader other than `refusedBy`, or this instance leads (etcd names it
+   * and its election is confirmed), reading every {@link LEADER_POLL_MS} for at most
+   * {@link RETRY_PAUSE_MS}; the leader found is cached. A leader that resigned (SIGTERM) has its
+   * successor within a campaign round, so the retry need not wait the whole pause; when nothing
+   * is found the pause has passed, as before.
+   */
+  async #untilAnotherLeader(refusedBy: string | undefined): Promise<void> {
+    const until = Date.now() + RETRY_PAUSE_MS
+    for (;;) {
+      await delay(Math.max(0, Math.min(LEADER_POLL_MS, until - Date.now())))
+      if (Date.now() >= until) return
+      try {
+        const core = this.#options.core()
+        const info = await core.currentLeader()
+        const usable = info !== undefined && (info.instanceId === this.#options.instanceId ? core.isLeader : info.instanceId !== refusedBy)
+        if (usable) {
+          this.#leader = { info, until: Date.now() + LEADER_CACHE_MS }
+          return
+        }
+      } catch {
+        // etcd did not answer, or the instance is stopping: keep waiting until the pause is over.
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * What the leader last saw of who is where, kept only to guess which keys a login will read, so
  * that the fenced writer fetches them all in its first round trip (see {@link TxnReader.prefetch}):
- * the extension's owner, that user's desk, the desk's occupant, a desk's site.
+ * the extension's owner, that user's desk and department, the desk's occupant, a desk's site.
  *
  * A hint is never trusted: the plan reads every key it uses through the transaction reader, and
  * every value read is compared at commit. A wrong or stale hint costs one more read round trip
@@ -16,6 +16,7 @@ export class PrefetchHints {
   readonly #desk = new Map<string, string>()
   readonly #occupant = new Map<string, string>()
   readonly #site = new Map<string, string>()
+  readonly #department = new Map<string, string>()
 
   constructor(maxEntries = 100_000) {
     this.#maxEntries = maxEntries
@@ -39,6 +40,15 @@ export class PrefetchHints {
   /** The site of `deviceId` when last seen. */
   siteOf(deviceId: string): string | undefined {
     return this.#site.get(deviceId)
+  }
+
+  /** The department of `userId` when last seen ('' for none; undefined when never seen). */
+  departmentOf(userId: string): string | undefined {
+    return this.#department.get(userId)
+  }
+
+  noteDepartment(userId: string, department: string): void {
+    this.#set(this.#department, userId, department)
   }
 
   noteOwner(extension: string, userId: string): void {

@@ -168,7 +168,7 @@ import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
 import { watchDialogs } from './dialog-watch'
 import { planRenewSeat } from './seat-renewal'
-import { type SeatContext, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
+import { type SeatContext, earlyHistoryKeys, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
 import { seatEnd } from './seat-end'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
@@ -527,7 +527,14 @@ export class RegistryCore extends EventEmitter {
     }
     // Counted by how the worker signed in, as the seat records it (the label a dashboard splits by).
     const via: SignInVia = signInVia(caller)
-    const res = await this.#write('login', req, caller, (read) => planLogin(this.#ctx, req, caller, read, verify), loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+    // A conflict's next attempt reads the history keys again (in its plan).
+    let early = this.isLeader ? earlyHistoryKeys(this.#ctx, req.extension) : undefined
+    const plan = (read: TxnReader): Promise<WritePlan<LoginResponse>> => {
+      const theirs = early
+      early = undefined
+      return planLogin(this.#ctx, req, caller, read, verify, theirs)
+    }
+    const res = await this.#write('login', req, caller, plan, loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)
         this.#signIns.report(via, { error })
@@ -567,14 +574,19 @@ export class RegistryCore extends EventEmitter {
       v.extension(req.extension, 'extension')
       v.pin(req.pin, 'pin')
       v.id(req.deviceId, 'device_id')
+      // One round trip when the extension's owner is the one seen last (the hint): the
+      // extension, the desk's throttle and that user's record and lockout together.
       const extensionKey = this.#keys.extension(req.extension)
-      const owner = (await readKeys(this.#etcd, [extensionKey], true)).get(extensionKey)?.value.toString('utf8')
+      const deskKey = this.#keys.deskThrottle(req.deviceId)
+      const hinted = this.#ctx.hints?.ownerOf(req.extension)
+      const found = await readKeys(this.#etcd, [extensionKey, deskKey, ...(hinted === undefined ? [] : [this.#keys.user(hinted), this.#keys.lockout(hinted)])], true)
+      const owner = found.get(extensionKey)?.value.toString('utf8')
       if (!owner?.startsWith('user:')) return undefined
       const userId = owner.slice('user:'.length)
+      this.#ctx.hints?.noteOwner(req.extension, userId)
       const userKey = this.#keys.user(userId)
       const lockKey = this.#keys.lockout(userId)
-      const deskKey = this.#keys.deskThrottle(req.deviceId)
-      const found = await readKeys(this.#etcd, [userKey, lockKey, deskKey], true)
+      if (userId !== hinted) for (const [key, kv] of await readKeys(this.#etcd, [userKey, lockKey], true)) found.set(key, kv)
       const user = found.get(userKey)
       const lock = found.get(lockKey)
       const desk = found.get(deskKey)

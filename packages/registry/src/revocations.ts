@@ -1,7 +1,7 @@
 import type { TxnReader } from './fenced-writer'
 import type { Keys } from './keys'
-import type { Op } from './kv'
-import type { PendingRecord, RevocationIndexRecord, RevokingRecord, SeatRecord } from './records'
+import { type Op, parseJson } from './kv'
+import type { NodeLeaseRecord, PendingRecord, RevocationIndexRecord, RevokingRecord, SeatRecord } from './records'
 
 /** One pending revocation as the index and the record holding it show it. */
 export interface PendingAt {
@@ -83,6 +83,9 @@ export async function leaveRevocations(read: TxnReader, keys: Keys, seat: SeatRe
   return ops
 }
 
+/** Which node of the site may hold its confirmation lease for a completion (see {@link planCompleteRevocations}). */
+export type NodeCondition = 'any' | 'none' | { holder: string }
+
 /**
  * Plans completing `siteId`'s pending revocations of `userIds` for which `when` holds, wherever
  * the entry is: a seat is put again without it (a new mod revision: a new epoch; active once
@@ -92,8 +95,10 @@ export async function leaveRevocations(read: TxnReader, keys: Keys, seat: SeatRe
  * Every record and index key read is compared in the transaction (TxnReader), so a record that
  * changed meanwhile fails the write, which re-plans.
  *
- * `requireNoNode`: also read `nodes/<site>` and complete nothing while it exists (completions
- * because the branch's lease is gone must not race a new grant).
+ * `node` (default `'any'`): `'none'` also reads `nodes/<site>` and completes nothing while it
+ * exists (completions because the branch's lease is gone must not race a new grant); `{ holder }`
+ * reads it and completes nothing unless that node holds the lease (an acknowledgement speaks
+ * only for the holder). Either way the lease key is compared at commit like every record read.
  */
 export async function planCompleteRevocations(
   read: TxnReader,
@@ -101,14 +106,17 @@ export async function planCompleteRevocations(
   siteId: string,
   userIds: readonly string[],
   when: CompleteWhen,
-  requireNoNode = false,
+  node: NodeCondition = 'any',
 ): Promise<{ ops: Op[]; outcome: CompletedRevocation[] }> {
   const ops: Op[] = []
   const outcome: CompletedRevocation[] = []
   const users = [...new Set(userIds)]
   const nodeKey = keys.node(siteId)
-  await read.prefetch([...(requireNoNode ? [nodeKey] : []), ...users.flatMap((u) => [keys.seat(u), keys.revocation(siteId, u), keys.revoking(u)])])
-  if (requireNoNode && (await read.get(nodeKey)) !== undefined) return { ops, outcome }
+  await read.prefetch([...(node === 'any' ? [] : [nodeKey]), ...users.flatMap((u) => [keys.seat(u), keys.revocation(siteId, u), keys.revoking(u)])])
+  if (node !== 'any') {
+    const holder = await read.get(nodeKey)
+    if (node === 'none' ? holder !== undefined : holder === undefined || parseJson<NodeLeaseRecord>(holder).nodeId !== node.holder) return { ops, outcome }
+  }
   for (const userId of users) {
     const indexKey = keys.revocation(siteId, userId)
     const index = await read.get(indexKey)

@@ -111,10 +111,11 @@ export async function userByExtension(
  * request record: the extension, the device, the desk's host and, guessed from `hints` (what
  * the leader saw last), the user, their seat, lockout and released seat's outstanding
  * revocations (`revoking/<user>`), their old desk's host, the seat (and `revoking/`) of whoever
- * sits at the desk, and the confirmation lease keys (`nodes/<site>`) of the sites of both desks
- * (a move away from a branch, or a bump, reads them). With right guesses a login is one read
- * round trip and the transaction; a wrong guess costs one more read (the plan reads what it
- * needs), never more.
+ * sits at the desk, the confirmation lease keys (`nodes/<site>`) of the sites of both desks
+ * (a move away from a branch, or a bump, reads them), and what the seat's policy reads
+ * ({@link effectivePolicy}: the desk's site record and the site's, the user's and the user's
+ * department's policies). With right guesses a login is one read round trip and the
+ * transaction; a wrong guess costs one more read (the plan reads what it needs), never more.
  */
 export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 'deviceId' | 'pin'>, hints?: PrefetchHints): string[] {
   const wanted = [keys.extension(req.extension), keys.device(req.deviceId), keys.host(req.deviceId), ...(req.pin === '' ? [] : [keys.deskThrottle(req.deviceId)])]
@@ -135,7 +136,36 @@ export function loginPrefetch(keys: Keys, req: Pick<LoginRequest, 'extension' | 
     sites.add(hints?.siteOf(req.deviceId))
   }
   for (const site of sites) if (site !== undefined) wanted.push(keys.node(site))
+  const deskSite = hints?.siteOf(req.deviceId)
+  if (deskSite !== undefined && userId !== undefined) {
+    const department = hints?.departmentOf(userId)
+    if (department !== undefined) wanted.push(...policyKeys(keys, userId, department, deskSite))
+  }
   return wanted
+}
+
+/** The keys {@link effectivePolicy} reads for a user (of `department`, '' for none) at a desk of `siteId`. */
+function policyKeys(keys: Keys, userId: string, department: string, siteId: string): string[] {
+  return [
+    keys.site(siteId),
+    policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_SITE, id: siteId }),
+    policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_USER, id: userId }),
+    ...(department.trim() === '' ? [] : [policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: departmentKey(department) })]),
+  ]
+}
+
+/**
+ * The history keys of the user the hints guess owns the extension, read from now on: started with
+ * the writer's first read instead of after it, so that the read the trim needs is not one more
+ * round trip at the end of the plan. Not compared at commit, as the plan's own read of them
+ * never was (the trim deletes what it finds beyond the bound).
+ */
+export function earlyHistoryKeys(ctx: SeatContext, extension: string): { userId: string; keys: Promise<string[]> } | undefined {
+  const userId = ctx.hints?.ownerOf(extension)
+  if (userId === undefined || ctx.history === undefined) return undefined
+  const keys = ctx.history.keysOf(userId)
+  keys.catch(() => undefined)
+  return { userId, keys }
 }
 
 /** Deletes the revocation index keys of pending entries (a new seat drops them). */
@@ -236,7 +266,8 @@ export async function checkPinAt(
  * and those a released seat left outstanding in `revoking/<user>` ({@link pendingOfNewSeat}).
  * Wrong PINs write the lockout record (and are recorded as the request's outcome, so a retried
  * wrong PIN counts once). `verify` checks the PIN against the stored hash of the user record at
- * `revision` (default {@link verifyPin}).
+ * `revision` (default {@link verifyPin}). `early`: the history keys of a user, read since before
+ * the plan (see {@link earlyHistoryKeys}); used when that user is the extension's owner.
  */
 export async function planLogin(
   ctx: SeatContext,
@@ -244,6 +275,7 @@ export async function planLogin(
   caller: Caller,
   read: TxnReader,
   verify: (pin: string, hash: string, user: { id: string; revision: string }) => Promise<boolean> = verifyPin,
+  early?: { userId: string; keys: Promise<string[]> },
 ): Promise<WritePlan<LoginResponse>> {
   const { keys } = ctx
   // Round trips: 1. request record, extension, device, the desk's host, and what the hints
@@ -256,12 +288,14 @@ export async function planLogin(
   const user = await userByExtension(read, keys, req.extension, (id) => [keys.seat(id), keys.revoking(id), ...(req.pin === '' && session === undefined ? [] : [keys.lockout(id)])])
   if (!user) return { ops: [], outcome: unknownExtension() }
   ctx.hints?.noteOwner(req.extension, user.value.id)
+  ctx.hints?.noteDepartment(user.value.id, user.value.department)
   // Checked against the record read here (compared at commit): a session signs in its own worker only.
   if (session !== undefined && session.userId !== user.value.id) {
     return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'a worker\'s portal session signs in that worker only') }
   }
   // Read beside the rest: how many history records the worker has (a new seat may trim the oldest).
-  const historyKeys = ctx.history?.keysOf(user.value.id) ?? Promise.resolve([])
+  // Started with the first read when the owner was guessed right (`early`), else now.
+  const historyKeys = (early?.userId === user.value.id ? early.keys : ctx.history?.keysOf(user.value.id)) ?? Promise.resolve([])
   historyKeys.catch(() => undefined)
   const refused = signInRefusal(user.value, req.pin !== '')
   if (refused) return { ops: [], outcome: refused }
@@ -444,7 +478,7 @@ export async function effectivePolicy(read: TxnReader, keys: Keys, user: UserRec
   const sitePolicy = policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_SITE, id: siteId })
   const userPolicy = policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_USER, id: user.id })
   const departmentPolicy = department === undefined ? undefined : policyKey(keys, { level: PolicyLevel.POLICY_LEVEL_DEPARTMENT, id: departmentKey(department) })
-  await read.prefetch([keys.site(siteId), sitePolicy, userPolicy, ...(departmentPolicy === undefined ? [] : [departmentPolicy])])
+  await read.prefetch(policyKeys(keys, user.id, user.department, siteId))
   const site = await read.json<SiteRecord>(keys.site(siteId))
   return resolvePolicy({
     site: { id: siteId, timezone: site?.value.timezone || 'UTC', policy: (await read.json<SeatPolicyRecord>(sitePolicy))?.value },
