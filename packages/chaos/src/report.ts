@@ -1,3 +1,4 @@
+import type { CheckReport, Violation } from '@flexseat/history-check'
 import { formatFigures, type RunFigures } from './figures'
 import type { CallLine, FaultLine, HistoryOp } from './records'
 
@@ -12,19 +13,8 @@ export interface Phase {
   endMs: number
 }
 
-/** A violation as the checkers report it. */
-export interface Violation {
-  checker: string
-  message: string
-  atMs?: number
-  ops?: string[]
-}
-
-/** What `@flexseat/history-check`'s checkRun resolves with. */
-export interface CheckReport {
-  violations: Violation[]
-  checked: Record<string, number>
-}
+/** What the checkers report (`@flexseat/history-check`'s checkRun), in its own types. */
+export type { CheckReport, Violation }
 
 /** The figures of one phase. */
 export interface PhaseFigures {
