@@ -73,7 +73,14 @@ t.test('a short run with the registry leader killed and a branch cut off', async
   t.same(report.phases.map((p) => p.phase.name).filter((name) => name !== 'warm-up'), ['before', 'during registry-leader-kill', 'after registry-leader-kill', 'during branch-cut', 'after branch-cut'])
   t.match(await readFile(join(dir, 'report.html'), 'utf8'), /<h2>Phases<\/h2>/)
   if (report.check === undefined) t.comment(`not checked: ${report.uncheckedReason}`)
-  else t.same(report.check.violations, [], 'the checkers found no violation')
+  else {
+    t.same(report.check.violations, [], 'the checkers found no violation')
+    t.ok(Object.values(report.check.checked).every((n) => n > 0), 'every checker examined something')
+    // A checker whose search reached its bound is reported as undecided (the run exits 3), never
+    // as a pass: with indeterminate writes overlapping during the faults the linearizability
+    // search of 4 workers sharing desks may not decide a run this short within its bound.
+    for (const u of report.check.unknown ?? []) t.comment(`undecided: ${u.checker}: ${u.message}`)
+  }
 
   // Every process of the run ended (their command lines name the run's folder).
   const left = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {

@@ -84,6 +84,10 @@ t.test('report: per phase the rates, the success rate and the time to the first 
   t.match(formatHtml(report, history), /1 violation\(s\)/)
   const unchecked = buildReport({ runDir: '/r', startedAt: 'then', options: {}, phases, faults: [], history, calls: [], check: undefined, uncheckedReason: 'no checker' })
   t.match(formatText(unchecked), /NOT CHECKED: no checker/)
+  // A checker that could not decide is said as such in both reports, never as "no violation" alone.
+  const undecided = buildReport({ runDir: '/r', startedAt: 'then', options: {}, phases, faults: [], history, calls: [], check: { violations: [], checked: { linearizability: 9 }, unknown: [{ checker: 'linearizability', message: 'bound reached' }] } })
+  t.match(formatText(undecided), /UNDECIDED \[linearizability\] bound reached/)
+  t.match(formatHtml(undecided, history), /Undecided<\/strong> \(not a pass\): <code>linearizability<\/code>/)
   t.match(formatHtml(unchecked, history), /Not checked/)
   const html = formatHtml({ ...report, runDir: '<script>' }, history)
   t.notMatch(html, /<script>/, 'text is escaped in the HTML')

@@ -10,6 +10,11 @@ export interface CheckOptions {
    * that cannot acknowledge: the confirmation lease + 0.25 s (README, "Published bounds").
    */
   phoneBoundMs: number
+  /**
+   * Checkers that could not decide (a search bound reached): `separate` keeps them out of the
+   * violations, in the report's `unknown` (the run then exits 3: neither pass nor failure).
+   */
+  unknownAs: 'violation' | 'separate'
 }
 
 /**

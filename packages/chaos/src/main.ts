@@ -3,7 +3,7 @@ import { ChaosError } from './errors'
 import { formatText } from './report'
 import { runChaos } from './run'
 
-/** `npm run chaos` / `flexseat-chaos`: exit 0 checked and clean, 1 violations, 2 bad option or failed run, 3 not checked. */
+/** `npm run chaos` / `flexseat-chaos`: exit 0 checked and clean, 1 violations, 2 bad option or failed run, 3 not checked or a checker undecided. */
 async function main(): Promise<number> {
   let options
   try {
@@ -27,7 +27,9 @@ async function main(): Promise<number> {
     process.stdout.write(formatText(result.report))
     process.stdout.write(`\nreport: ${result.dir}/report.html\n`)
     if (result.report.check === undefined) return 3
-    return result.violations > 0 ? 1 : 0
+    if (result.violations > 0) return 1
+    // A checker that could not decide (its search bound reached) is not a pass.
+    return (result.report.check.unknown ?? []).length > 0 ? 3 : 0
   } catch (error) {
     process.stderr.write(`chaos run failed: ${(error as Error).stack ?? String(error)}\n`)
     return 2

@@ -161,6 +161,7 @@ export function formatText(report: RunReport): string {
   else {
     out.push(`checked: ${Object.entries(report.check.checked).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing'}`)
     out.push(report.check.violations.length === 0 ? 'violations: none' : `VIOLATIONS: ${report.check.violations.length}`)
+    for (const u of report.check.unknown ?? []) out.push(`UNDECIDED [${u.checker}] ${u.message}`)
     for (const v of report.check.violations.slice(0, 50)) out.push(`  [${v.checker}] ${v.atMs === undefined ? '' : `${new Date(v.atMs).toISOString()} `}${v.message}${v.ops === undefined ? '' : ` (ops ${v.ops.join(', ')})`}`)
     if (report.check.violations.length > 50) out.push(`  ... and ${report.check.violations.length - 50} more (report.json)`)
   }
@@ -202,13 +203,14 @@ export function formatHtml(report: RunReport, history: readonly HistoryOp[]): st
     : report.check.violations.length === 0
       ? `<p class="good"><strong>No violation</strong> (${escape(Object.entries(report.check.checked).map(([k, v]) => `${k}: ${v}`).join(', '))})</p>`
       : `<p class="bad"><strong>${report.check.violations.length} violation(s)</strong></p><ul>${report.check.violations.slice(0, 200).map((v) => `<li><code>${escape(v.checker)}</code> ${v.atMs === undefined ? '' : escape(new Date(v.atMs).toISOString())} ${escape(v.message)}${v.ops === undefined ? '' : ` <small>(${escape(v.ops.join(', '))})</small>`}</li>`).join('')}</ul>`
+  const undecided = (report.check?.unknown ?? []).map((u) => `<p class="bad"><strong>Undecided</strong> (not a pass): <code>${escape(u.checker)}</code> ${escape(u.message)}</p>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>flexseat chaos run</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}th[scope=row]{text-align:left}.bad{color:#b00}.good{color:#070}svg{border:1px solid #ccc}</style></head>
 <body><main>
 <h1>flexseat chaos run</h1>
 <p>${escape(report.runDir)}, started ${escape(report.startedAt)}. ${report.totals.ops} operations (ok ${report.totals.ok}, fail ${report.totals.fail}, info ${report.totals.info}, never completed ${report.totals.neverCompleted}), ${report.totals.calls} calls.</p>
-${verdict}
+${verdict}${undecided}
 <h2>Operations per second</h2>
 <p>Green: ok; red: fail or indeterminate; yellow bands: faults (hover for the fault).</p>
 <svg width="${width}" height="${height}" role="img" aria-label="operations per second over the run">${bands}${bars}</svg>

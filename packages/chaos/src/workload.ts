@@ -193,9 +193,16 @@ export class Workload {
       const at = { completeMs: Math.round(dial.finalAt), ...(callId === undefined ? {} : { callId }) }
       const signedIn = /^Signed in as (\d+)/.exec(dial.reason)
       const signedOut = /^Signed out (\d+)/.exec(dial.reason)
+      const overtaken = /^(\d+) signed in elsewhere$/.exec(dial.reason)
       if (dial.status === 480 && (signedIn !== null || dial.reason.startsWith('Seat renewed'))) {
         const seated = signedIn === null ? worker : (workers.find((w) => w.extension === signedIn[1]) ?? worker)
         believed = seated
+        this.#complete(op, { ...at, userId: seated.id, outcome: 'ok', result: { deviceId: device.id } })
+      } else if (dial.status === 480 && overtaken !== null) {
+        // The sign-in committed here, then a later change took the worker away again before the
+        // node answered (sip-node's feature-handler.ts): the login took effect at this desk.
+        const seated = workers.find((w) => w.extension === overtaken[1]) ?? worker
+        believed = undefined
         this.#complete(op, { ...at, userId: seated.id, outcome: 'ok', result: { deviceId: device.id } })
       } else if (dial.status === 480 && signedOut !== null) {
         const left = workers.find((w) => w.extension === signedOut[1])
