@@ -7,8 +7,9 @@
  */
 import { createHash } from 'node:crypto'
 import type { SiteConfig } from '@flexseat/config'
-import { type Device, ReleaseReason, type Seat } from '@flexseat/proto'
+import { type Device, ErrorCode, ReleaseReason, type Seat } from '@flexseat/proto'
 import type { Logger } from 'pino'
+import { RegistryCallError } from './errors'
 import type { FeatureCode } from './feature-codes'
 import { featureReply, type FeatureOutcome, type FeatureReply } from './feature-replies'
 import type { RegistryClient } from './registry-client'
@@ -101,7 +102,10 @@ export class FeatureHandler {
             const end = seat === undefined ? undefined : scheduledEnd(seat)
             return { kind: 'renewed', extension: code.extension, ...(end === undefined ? {} : { until: localTime(end.at, this.#o.site.timezone) }) }
           } catch (error) {
-            return { kind: 'failed', error, extension: code.extension }
+            // The view was behind: the worker left this desk meanwhile (a sign-in elsewhere the
+            // node has not seen yet), so the registry refused the renewal. A sign-in it is.
+            if (!(error instanceof RegistryCallError && error.code === ErrorCode.ERROR_CODE_NOT_SEATED_HERE)) return { kind: 'failed', error, extension: code.extension }
+            this.#o.logger.info({ device: device.id }, 'renewal refused as not seated here: signing in instead')
           }
         }
         try {
