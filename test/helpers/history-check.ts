@@ -22,6 +22,7 @@ export function op(kind: Operation['kind'], userId: string, at: [number, number 
     outcome: extra.outcome ?? (at[1] === null ? 'info' : 'ok'),
     ...(extra.result !== undefined ? { result: extra.result } : {}),
     ...(extra.error !== undefined ? { error: extra.error } : {}),
+    ...(extra.requestIds !== undefined ? { requestIds: extra.requestIds } : {}),
   }
 }
 

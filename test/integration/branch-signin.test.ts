@@ -4,6 +4,8 @@
 // (the old desk is told by MESSAGE and stops ringing), the desk's own extension keeps ringing,
 // *51 signs out.
 import t from 'tap'
+import { Etcd3 } from 'etcd3'
+import { featureRequestId } from '@flexseat/sip-node'
 import { Branches, PIN, type Phone, statusLine } from '../helpers/branches'
 import { uriUser } from '../helpers/sipp'
 
@@ -35,6 +37,17 @@ t.test('sign-in, ringing and takeover across branches', async (t) => {
     const seat = await branches.seat('1001')
     t.equal(seat?.deviceId, 'ams-desk-1', 'the registry seats 1001 at ams-desk-1')
     t.same(seat?.pending ?? [], [], 'the seat is active (no pending revocation)')
+    // The Login's request id is the node's hash of the authenticated INVITE: what a client that
+    // saw only the phone's messages (the chaos runner's checkers) can recompute to settle a dial.
+    const invite = signIn.trace.filter((m) => m.direction === 'sent' && m.method === 'INVITE').at(-1)!
+    const id = featureRequestId('login', 'ams-desk-1', { callId: invite.header('call-id'), cseq: invite.header('cseq').split(/\s+/)[0]!, fromTag: /;\s*tag=([^;>\s]+)/i.exec(invite.header('from'))![1]! })
+    const etcd = new Etcd3({ hosts: [...branches.registry.etcd.endpoints] })
+    try {
+      const record = await etcd.get(`${branches.registry.prefix}requests/${id}`).string()
+      t.ok(record !== null, 'etcd holds the Login\'s request record under the id the phone\'s INVITE gives')
+    } finally {
+      etcd.close()
+    }
   })
 
   await t.test('a call from Chicago to 1001 rings the Amsterdam desk', async (t) => {

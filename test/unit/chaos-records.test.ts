@@ -3,8 +3,9 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BranchClock, buildReport, ChaosError, formatFigures, formatHtml, formatText, type HistoryOp, nemesesOf, NEMESIS_NAMES, parseChaosArgs, phoneLines, runFigures } from '@flexseat/chaos'
+import { BranchClock, buildReport, ChaosError, dialRequestIds, formatFigures, formatHtml, formatText, type HistoryOp, nemesesOf, NEMESIS_NAMES, parseChaosArgs, phoneLines, runFigures } from '@flexseat/chaos'
 import type { TracedMessage } from '@flexseat/sim'
+import { featureRequestId } from '@flexseat/sip-node'
 
 // The chaos runner's pure parts: what a desk phone's messages mean (phones.jsonl), the report's
 // figures per phase, the command line, the fault names; and the clock step (libfaketime) on a real
@@ -186,4 +187,25 @@ t.test('figures: sign-in at the phone, revocation at the desk left, a cut branch
   t.equal(figures.cuts[0]!.suspendedAfterMs, 4_800, 'the cut branch\'s own suspension, within the cut')
   t.same(figures.cuts[0]!.takeoverMs, { n: 1, p50: 5_400, p99: 5_400, max: 5_400 }, 'the login of a worker seated at the cut branch, elsewhere, during the cut')
   t.match(formatFigures(figures).join('\n'), /cut of berlin: lease suspended after 4800 ms/)
+})
+
+t.test('a *51 dial\'s request ids: one per INVITE the phone sent and request the node may make', async (t) => {
+  const sent = (startLine: string, headers: Record<string, string>): TracedMessage => ({ ...message(1_000, startLine, headers), direction: 'sent' })
+  const from = '"desk" <sip:ams-desk-1@amsterdam.flexseat.test>;tag=8714SIPpTag001'
+  const messages = [
+    sent('INVITE sip:*51*1001*1234@amsterdam.flexseat.test SIP/2.0', { 'Call-ID': '1-42@127.0.0.1', CSeq: '1 INVITE', From: from }),
+    message(1_001, 'SIP/2.0 407 Proxy Authentication Required', { 'Call-ID': '1-42@127.0.0.1', CSeq: '1 INVITE' }),
+    sent('ACK sip:*51*1001*1234@amsterdam.flexseat.test SIP/2.0', { 'Call-ID': '1-42@127.0.0.1', CSeq: '1 ACK', From: from }),
+    sent('INVITE sip:*51*1001*1234@amsterdam.flexseat.test SIP/2.0', { 'Call-ID': '1-42@127.0.0.1', CSeq: '2 INVITE', From: from }),
+  ]
+  const ids = dialRequestIds(['login', 'renew'], 'amsterdam-desk-1', { messages })
+  const invite = (cseq: string) => ({ callId: '1-42@127.0.0.1', cseq, fromTag: '8714SIPpTag001' })
+  t.same(ids, [
+    featureRequestId('login', 'amsterdam-desk-1', invite('1')),
+    featureRequestId('renew', 'amsterdam-desk-1', invite('1')),
+    featureRequestId('login', 'amsterdam-desk-1', invite('2')),
+    featureRequestId('renew', 'amsterdam-desk-1', invite('2')),
+  ], 'the CSeq number and the From tag, as the node reads them; the ACK is no request of its own')
+  t.same(dialRequestIds(['logout'], 'amsterdam-desk-1', { messages: messages.slice(0, 2) }), [featureRequestId('logout', 'amsterdam-desk-1', invite('1'))])
+  t.same(dialRequestIds(['logout'], 'amsterdam-desk-1', { messages: [message(1, 'SIP/2.0 503 Sign-in unavailable', {})] }), [], 'nothing sent: no id')
 })

@@ -122,3 +122,32 @@ t.test('indeterminate writes settled by etcd', async (t) => {
   const plain = settleIndeterminate(ops.map((o) => ({ ...o, id: `x-${o.id}` })), h.build())
   t.same(plain.ops.map((o) => o.outcome), ['ok', 'info', 'fail', 'fail', 'info', 'fail', 'fail', 'fail'])
 })
+
+t.test('a *51 settled by the request ids the node derived from its INVITEs', async (t) => {
+  const h = new SeatHistoryBuilder(10)
+  h.login('alice', 'ams-1', 'grpc-ok')
+  h.login('bob', 'chi-3', 'sip-login-b') // the node's Login for the phone's second INVITE
+  h.txn({ key: 'requests/sip-renew-c', value: JSON.stringify({ method: 'renewSeat', fingerprint: 'f', error: { code: 9, message: 'not seated here', facts: {} } }) })
+  h.login('carol', 'chi-4') // a change the *51 below could have made, written under no id of its own
+  const grpcOk = login('alice', 'ams-1', [0, 10], { id: 'grpc-ok' })
+  const tookEffect = login('bob', 'chi-3', [20, null], { id: 'dial-b', via: 'sip', requestIds: ['sip-login-a', 'sip-renew-a', 'sip-login-b', 'sip-renew-b'] })
+  const refused = login('carol', 'chi-4', [20, null], { id: 'dial-c', via: 'sip', requestIds: ['sip-login-c', 'sip-renew-c'] })
+  const never = login('carol', 'chi-4', [20, null], { id: 'dial-d', via: 'sip', requestIds: ['sip-login-d'] })
+  const settled = settleIndeterminate([grpcOk, tookEffect, refused, never], h.build(), 'yes')
+  t.same(settled.ops.map((o) => [o.id, o.outcome]), [['grpc-ok', 'ok'], ['dial-b', 'info'], ['dial-c', 'fail'], ['dial-d', 'fail']])
+  t.match(settled.ops[2]!.error, /settled by etcd: refused/)
+  t.match(settled.ops[3]!.error, /settled by etcd: never committed/)
+  // Without the ids, carol's seat at chi-4 could be either dial's: both stay indeterminate.
+  const unnamed = settleIndeterminate([grpcOk, { ...refused, requestIds: undefined }, { ...never, requestIds: undefined }], h.build(), 'yes')
+  t.same(unnamed.ops.map((o) => o.outcome), ['ok', 'info', 'info'])
+})
+
+t.test('"yes" settles by request records in a run where no gRPC write succeeded; "auto" cannot tell', async (t) => {
+  const h = new SeatHistoryBuilder(10)
+  h.login('alice', 'ber-1') // by some operation this history does not hold
+  const unrecorded = login('alice', 'ber-1', [20, null], { id: 'grpc-unrecorded' })
+  t.equal(settleIndeterminate([unrecorded], h.build(), 'auto').ops[0]!.outcome, 'info', 'auto: judged by the seat changes')
+  const yes = settleIndeterminate([unrecorded], h.build(), 'yes')
+  t.equal(yes.ops[0]!.outcome, 'fail')
+  t.match(yes.ops[0]!.error, /never committed/)
+})

@@ -15,6 +15,12 @@ export interface CheckOptions {
    * violations, in the report's `unknown` (the run then exits 3: neither pass nor failure).
    */
   unknownAs: 'violation' | 'separate'
+  /**
+   * Whether the operations' ids are registry request ids (history-check's RequestIdMode): the
+   * runner's gRPC writes use their id as the request id, and its `*51` dials record theirs, so it
+   * says `yes`; `auto` guesses from the run and cannot tell when no gRPC write succeeded.
+   */
+  requestIds: 'auto' | 'yes' | 'no'
 }
 
 /**

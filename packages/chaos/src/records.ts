@@ -41,6 +41,13 @@ export interface HistoryOp {
   error?: string
   /** The SIP Call-ID of a `*51` dial (for finding it in the node's log). */
   callId?: string
+  /**
+   * A `*51` dial's registry request ids: the SIP node derives each from the INVITE it handled
+   * (sip-node's featureRequestId), one per request it may have made (a sign-in: Login, or
+   * RenewSeat where the worker sits already; a sign-out: Logout), for each INVITE the phone sent.
+   * The checkers settle an indeterminate dial by them (history-check's indeterminate.ts).
+   */
+  requestIds?: string[]
 }
 
 /** One line of watch.jsonl: one event a watching client got from WatchSeats. */

@@ -203,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let check: Awaited<ReturnType<typeof runCheckers>> = { reason: 'the checkers were switched off (--no-check)' }
     if (options.check) {
       log('checking')
-      check = await runCheckers(dir, { phoneBoundMs: options.confirmationLeaseSeconds * 1_000 + 250, unknownAs: 'separate' })
+      check = await runCheckers(dir, { phoneBoundMs: options.confirmationLeaseSeconds * 1_000 + 250, unknownAs: 'separate', requestIds: 'yes' })
     }
     const ops = await readLines<HistoryOp>(join(dir, 'history.jsonl'))
     const suspensions = cluster.branches.flatMap((b) => b.nodeOut.kept.filter((k) => k.json['msg'] === 'lease suspended').map((k) => ({ site: b.id, atMs: k.at })))

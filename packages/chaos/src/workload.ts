@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js'
 import { type Seat, SeatEventType, serverStream, unary, type WatchSeatsResponse } from '@flexseat/proto'
-import { type DialOutcome, SippPhone, seededRandom } from '@flexseat/sim'
+import { type DialOutcome, headerOf, SippPhone, seededRandom } from '@flexseat/sim'
+import { featureRequestId } from '@flexseat/sip-node'
 import type { CallLine, HistoryOp, JsonLines, WatchLine } from './records'
 import type { ChaosCluster, ChaosDevice, ChaosWorker } from './topology'
 import { pause } from './process-output'
@@ -190,7 +191,8 @@ export class Workload {
       }
       const callId = dial.messages.find((m) => m.direction === 'sent')?.headers.find((h) => /^call-id:/i.test(h))?.replace(/^call-id:\s*/i, '')
       const line = `${dial.status} ${dial.reason}`
-      const at = { completeMs: Math.round(dial.finalAt), ...(callId === undefined ? {} : { callId }) }
+      const requestIds = dialRequestIds(logout ? ['logout'] : ['login', 'renew'], device.id, dial)
+      const at = { completeMs: Math.round(dial.finalAt), ...(callId === undefined ? {} : { callId }), ...(requestIds.length === 0 ? {} : { requestIds }) }
       const signedIn = /^Signed in as (\d+)/.exec(dial.reason)
       const signedOut = /^Signed out (\d+)/.exec(dial.reason)
       const overtaken = /^(\d+) signed in elsewhere$/.exec(dial.reason)
@@ -369,4 +371,25 @@ function grpcFailure(error: unknown): Pick<HistoryOp, 'outcome' | 'error'> {
   // registry's port refused it): nothing can have been written.
   const neverSent = code === GrpcStatus.UNAVAILABLE && /^No connection established/.test((error as Partial<ServiceError>).details ?? '')
   return { outcome: code !== undefined && (DEFINITE.has(code) || neverSent) ? 'fail' : 'info', error: text }
+}
+
+/**
+ * The registry request ids a `*51` dial may have written under: the SIP node derives them from the
+ * INVITE it handled (Call-ID, CSeq number, From tag; sip-node's featureRequestId), and the phone
+ * sent one INVITE before its challenge and one after, so each INVITE sent gives its own.
+ */
+export function dialRequestIds(operations: readonly ('login' | 'logout' | 'renew')[], deviceId: string, dial: Pick<DialOutcome, 'messages'>): string[] {
+  const ids: string[] = []
+  for (const message of dial.messages) {
+    if (message.direction !== 'sent' || !message.startLine.startsWith('INVITE ')) continue
+    const callId = headerOf(message, 'Call-ID')
+    const cseq = headerOf(message, 'CSeq')?.split(/\s+/)[0]
+    const fromTag = /;\s*tag=([^;>\s]+)/i.exec(headerOf(message, 'From') ?? '')?.[1]
+    if (callId === undefined || cseq === undefined || fromTag === undefined) continue
+    for (const operation of operations) {
+      const id = featureRequestId(operation, deviceId, { callId, cseq, fromTag })
+      if (!ids.includes(id)) ids.push(id)
+    }
+  }
+  return ids
 }

@@ -26,6 +26,13 @@ export interface Operation {
   /** A read's result: where the worker's seat was (null: not seated). */
   result?: { deviceId: string | null }
   error?: string
+  /**
+   * The registry request ids the operation may have written under, where they are not `id`: a
+   * `*51` at a phone writes under an id the SIP node derives from the INVITE (sip-node's
+   * featureRequestId), one per request the node may have made for it (a sign-in is a Login, or a
+   * RenewSeat where the worker sits already).
+   */
+  requestIds?: string[]
 }
 
 /** One event a watching client got from the registry's seat watch stream (`watch.jsonl`). */
@@ -120,6 +127,7 @@ export function operationProblem(v: unknown): string | undefined {
     const r = v['result']
     if (!isObject(r) || !(r['deviceId'] === null || isStr(r['deviceId']))) return '"result" must be { deviceId: string | null }'
   }
+  if (v['requestIds'] !== undefined && !(Array.isArray(v['requestIds']) && v['requestIds'].every((id) => isStr(id) && id !== ''))) return '"requestIds" must be an array of non-empty strings'
   if (v['kind'] === 'read' && v['outcome'] === 'ok' && v['result'] === undefined) return 'an ok read needs "result"'
   if (v['kind'] === 'login' && v['deviceId'] === '') return 'a login needs "deviceId"'
   return undefined

@@ -7,8 +7,13 @@
  * same as never). Settling them shrinks the linearizability search: an indeterminate write may
  * take effect at any later instant, which multiplies the orders to try.
  *
+ * A `*51` at a phone writes under ids the SIP node derives from the INVITE: the runner records
+ * them as the operation's `requestIds`, and they settle it the same way (a record under any of
+ * them decides; none means the node never wrote).
+ *
  * Only used when the run's ids are request ids: `auto` decides so when some acknowledged gRPC
- * write of the run has its record in the history.
+ * write of the run has its record in the history (a run in which no gRPC write succeeded cannot
+ * tell: the chaos runner, which knows, says `yes`).
  */
 import { CommitBound } from './acknowledged'
 import type { Operation, WatchEvent } from './history'
@@ -55,7 +60,8 @@ function seatChanges(history: SeatHistory): SeatChange[] {
 /**
  * The operations with indeterminate writes settled as `fail` where etcd shows they took no effect:
  *
- * - a gRPC write by its request record (above): refused, or never committed;
+ * - a write whose request ids are known (a gRPC write's id, a `*51`'s `requestIds`) by its request
+ *   record (above): refused, or never committed;
  * - any write (a `*51` at a phone too, whose request id the SIP node makes) when etcd holds no
  *   change it could have made, at a revision not known to precede its call (watchers date
  *   revisions: CommitBound) and not the recorded revision of another operation of the history:
@@ -72,17 +78,21 @@ export function settleIndeterminate(ops: readonly Operation[], history: SeatHist
   const outcomes = requestOutcomes(history)
   const grpcWrite = (op: Operation) => op.via === 'grpc' && op.kind !== 'read'
   const byRequest = mode === 'yes' || (mode === 'auto' && ops.some((op) => grpcWrite(op) && op.outcome === 'ok' && outcomes.has(op.id)))
+  /** The request ids an operation may have written under: its id (gRPC) or those it names. */
+  const requestIdsOf = (op: Operation): readonly string[] => op.requestIds ?? (grpcWrite(op) ? [op.id] : [])
   // Revisions that are another operation's own (its request record was written there).
-  const ids = new Set(ops.map((op) => op.id))
+  const opOfRequest = new Map<string, string>()
+  for (const op of ops) for (const id of requestIdsOf(op)) opOfRequest.set(id, op.id)
   const owned = new Map<number, string>()
   const revisionOf = new Map<string, number>()
   if (byRequest) {
     const prefix = REL.request('')
     for (const { revision, changes } of history.revisions) {
       for (const c of changes) {
-        if (c.value === null || !c.key.startsWith(prefix) || !ids.has(c.key.slice(prefix.length))) continue
-        owned.set(revision, c.key.slice(prefix.length))
-        if (!revisionOf.has(c.key.slice(prefix.length))) revisionOf.set(c.key.slice(prefix.length), revision)
+        const opId = c.value === null || !c.key.startsWith(prefix) ? undefined : opOfRequest.get(c.key.slice(prefix.length))
+        if (opId === undefined) continue
+        owned.set(revision, opId)
+        if (!revisionOf.has(opId)) revisionOf.set(opId, revision)
       }
     }
   }
@@ -93,8 +103,10 @@ export function settleIndeterminate(ops: readonly Operation[], history: SeatHist
   const out = ops.map((op) => {
     if (op.kind === 'read' || !(op.outcome === 'info' || op.completeMs === null)) return op
     let why: string | undefined
-    if (byRequest && grpcWrite(op)) {
-      const outcome = outcomes.get(op.id)
+    const requestIds = requestIdsOf(op)
+    if (byRequest && requestIds.length > 0) {
+      const recorded = requestIds.map((id) => outcomes.get(id))
+      const outcome = recorded.includes('ok') ? 'ok' : recorded.find((o) => o !== undefined)
       if (outcome === 'ok') {
         const by = bound.by(revisionOf.get(op.id)!)
         if (Number.isFinite(by)) effectBy.set(op.id, by)
