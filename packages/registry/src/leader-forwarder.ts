@@ -130,7 +130,12 @@ export class LeaderForwarder {
         const core = this.#options.core()
         // A forwarded write is answered here or refused at once (the first hop re-reads the leader).
         if (alreadyForwarded && !core.isLeader) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
-        const leader = core.isLeader ? undefined : await this.#currentLeader(core)
+        let leader = core.isLeader ? undefined : await this.#currentLeader(core)
+        if (leader !== undefined && !leader.proclaimed && leader.instanceId !== this.#options.instanceId) {
+          // The successor has yet to confirm its election, and refuses writes until it has.
+          await this.#untilAnotherLeader(undefined)
+          leader = core.isLeader ? undefined : await this.#currentLeader(core)
+        }
         const here = core.isLeader || leader?.instanceId === this.#options.instanceId
         if (here) return await local()
         if (alreadyForwarded) throw new RegistryError(ErrorCode.ERROR_CODE_NOT_LEADER, 'not the leader', { retryAfterMs: 200 })
@@ -148,7 +153,7 @@ export class LeaderForwarder {
         attempt += 1
         // Who refused it: the leader it was forwarded to, or this instance (named by etcd before
         // its own election was confirmed).
-        const refusedBy = this.#leader?.info.instanceId ?? this.#options.instanceId
+        const refusedBy = this.#leader === undefined ? this.#options.instanceId : this.#leader.info.proclaimed ? this.#leader.info.instanceId : undefined
         this.#leader = undefined
         // A new leader needs a moment to be known; the write is idempotent, so waiting is safe.
         await this.#untilAnotherLeader(refusedBy)
@@ -158,8 +163,8 @@ export class LeaderForwarder {
   }
 
   /**
-   * Waits until etcd names a leader other than `refusedBy`, or this instance leads (etcd names it
-   * and its election is confirmed), reading every {@link LEADER_POLL_MS} for at most
+   * Waits until etcd names a leader other than `refusedBy` that has confirmed its election
+   * (proclaimed), or this instance leads (etcd names it and its election is confirmed), asking every {@link LEADER_POLL_MS} for at most
    * {@link RETRY_PAUSE_MS}; the leader found is cached. A leader that resigned (SIGTERM) has its
    * successor within a campaign round, so the retry need not wait the whole pause; when nothing
    * is found the pause has passed, as before.
@@ -172,7 +177,7 @@ export class LeaderForwarder {
       try {
         const core = this.#options.core()
         const info = await core.currentLeader()
-        const usable = info !== undefined && (info.instanceId === this.#options.instanceId ? core.isLeader : info.instanceId !== refusedBy)
+        const usable = info !== undefined && (info.instanceId === this.#options.instanceId ? core.isLeader : info.proclaimed && info.instanceId !== refusedBy)
         if (usable) {
           this.#leader = { info, until: Date.now() + LEADER_CACHE_MS }
           return
@@ -188,7 +193,8 @@ export class LeaderForwarder {
     const cached = this.#leader
     if (cached !== undefined && Date.now() < cached.until) return cached.info
     const info = await core.currentLeader()
-    this.#leader = info === undefined ? undefined : { info, until: Date.now() + LEADER_CACHE_MS }
+    // A successor not yet proclaimed is asked about again, not kept.
+    this.#leader = info === undefined || !info.proclaimed ? undefined : { info, until: Date.now() + LEADER_CACHE_MS }
     return info
   }
 
@@ -274,9 +280,10 @@ export class LeaderForwarder {
     if (this.#checking || this.#stopped) return
     this.#checking = true
     try {
-      // An election under way (no key) or an unreachable etcd says nothing: keep waiting.
+      // An election under way (no key, or a successor not yet proclaimed) or an unreachable
+      // etcd says nothing: keep waiting.
       const leader = await this.#options.core().currentLeader()
-      if (leader === undefined) return
+      if (leader === undefined || !leader.proclaimed) return
       this.#leader = { info: leader, until: Date.now() + LEADER_CACHE_MS }
       for (const entry of [...this.#inFlight]) if (entry.instanceId !== leader.instanceId) entry.changed(leader)
     } catch {

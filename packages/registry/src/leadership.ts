@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
-import type { Campaign, Election, Etcd3, Lease } from 'etcd3'
+import type { Campaign, Election, Etcd3, IKeyValue, Lease } from 'etcd3'
 import type { Logger } from 'pino'
 import type { Keys } from './keys'
 import { parseJson, prefixEnd } from './kv'
+import { LeaderView } from './leader-view'
 import { countLeaderChange } from './registry-metrics'
 
 /** Who leads, as the leader proclaimed it in its election key. */
@@ -11,6 +12,13 @@ export interface LeaderInfo {
   siteId: string
   address: string
   since: Date
+  /**
+   * Whether it has confirmed its election (proclaimed itself: its key's value was written again
+   * after the campaign created it). The oldest key names the next leader as soon as the last one's
+   * key is gone, while its campaign still has to learn that and confirm: until then it refuses
+   * writes (NOT_LEADER), so a follower waits for the proclamation before sending it any.
+   */
+  proclaimed: boolean
 }
 
 /** The election key of the current leadership term: every leader write compares it. */
@@ -69,6 +77,7 @@ export class Leadership extends EventEmitter {
   #timer: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #lastEtcdContact = 0
+  readonly #view: LeaderView
 
   constructor(etcd: Etcd3, keys: Keys, value: { instanceId: string; siteId: string; address: string }, ttlSeconds: number, logger: Logger) {
     super()
@@ -78,6 +87,7 @@ export class Leadership extends EventEmitter {
     this.#value = value
     this.#logger = logger
     this.#election = etcd.namespace(keys.prefix).election(keys.electionName, ttlSeconds)
+    this.#view = new LeaderView(etcd, keys.election, logger)
   }
 
   get state(): LeadershipState {
@@ -104,6 +114,7 @@ export class Leadership extends EventEmitter {
   start(): void {
     if (this.#state !== 'idle') return
     this.#state = 'campaigning'
+    this.#view.start()
     this.#timer = setInterval(() => this.#checkLease(), 100)
     this.#timer.unref()
     this.#campaign()
@@ -124,11 +135,17 @@ export class Leadership extends EventEmitter {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return
     await this.#endCandidacy('stopped')
+    this.#view.stop()
     if (this.#timer) clearInterval(this.#timer)
   }
 
-  /** The current leader as etcd knows it (the candidate with the oldest key), if any. */
+  /**
+   * The current leader as etcd knows it (the candidate with the oldest key), if any: from the
+   * watch of the election keys while it is caught up (leader-view.ts), else read from etcd.
+   */
   async currentLeader(): Promise<LeaderInfo | undefined> {
+    const seen = this.#view.leader()
+    if (seen.known) return seen.leaderKey === undefined ? undefined : leaderOf(seen.leaderKey)
     const res = await this.#etcd.kv.range({
       key: Buffer.from(this.#keys.election),
       range_end: prefixEnd(this.#keys.election),
@@ -137,13 +154,7 @@ export class Leadership extends EventEmitter {
       limit: 1,
     })
     const kv = res.kvs[0]
-    if (!kv) return undefined
-    try {
-      const v = parseJson<{ instanceId: string; siteId: string; address: string; since?: string }>(kv)
-      return { instanceId: v.instanceId, siteId: v.siteId, address: v.address, since: new Date(v.since ?? 0) }
-    } catch {
-      return undefined
-    }
+    return kv === undefined ? undefined : leaderOf(kv)
   }
 
   #margin(): number {
@@ -233,5 +244,15 @@ export class Leadership extends EventEmitter {
         this.#logger.warn({ err: error }, 'could not revoke the election lease; it expires on its own')
       }
     }
+  }
+}
+
+/** The leader an election key names (its value as the candidate proclaimed it); undefined if unreadable. */
+function leaderOf(kv: IKeyValue): LeaderInfo | undefined {
+  try {
+    const v = parseJson<{ instanceId: string; siteId: string; address: string; since?: string }>(kv)
+    return { instanceId: v.instanceId, siteId: v.siteId, address: v.address, since: new Date(v.since ?? 0), proclaimed: kv.mod_revision !== kv.create_revision }
+  } catch {
+    return undefined
   }
 }
