@@ -100,13 +100,15 @@ t.test('command line: defaults, branch counts, fault lists; bad values refused n
   t.same(options.branches, ['amsterdam', 'berlin', 'chicago'])
   t.equal(options.dir, join('chaos-runs', '2026-12-07T15-00-00-000Z'))
   t.equal(options.check, true)
-  const ten = parseChaosArgs(['--branches', '10', '--faults', 'branch-cut,registry-leader-kill+wan', '--duration', '120', '--seed', '7', '--wan-delay', '15'])
+  t.equal(options.leaseTtlSeconds, 3)
+  const ten = parseChaosArgs(['--branches', '10', '--faults', 'branch-cut,registry-leader-kill+wan', '--duration', '120', '--seed', '7', '--wan-delay', '15', '--leader-lease', '10'])
   if (ten === 'help') throw new Error('help')
   t.same(ten.branches, ['amsterdam', 'berlin', 'chicago', ...Array.from({ length: 7 }, (_, i) => `branch-${i + 4}`)])
   t.same(ten.faults, ['branch-cut', 'registry-leader-kill+wan'])
   t.equal(ten.durationMs, 120_000)
   t.equal(ten.seed, 7)
   t.equal(ten.wan.delayMs, 15)
+  t.equal(ten.leaseTtlSeconds, 10)
   const all = parseChaosArgs(['--faults', 'all'])
   t.same(all !== 'help' && all.faults, [...NEMESIS_NAMES])
   const more = parseChaosArgs(['--faults', 'all,wan+branch-cut'])
@@ -119,6 +121,7 @@ t.test('command line: defaults, branch counts, fault lists; bad values refused n
     [['--wan-loss', '101'], /--wan-loss/],
     [['--fault-branch', 'paris'], /--fault-branch/],
     [['--seed', 'x'], /--seed/],
+    [['--leader-lease', '1'], /--leader-lease/],
     [['--frobnicate'], /frobnicate/],
   ] as const) {
     t.throws(() => parseChaosArgs(args), { name: 'ChaosError', code: 'BAD_OPTION', message: flag }, args.join(' '))

@@ -34,6 +34,8 @@ system that did not start.
   --fault-branch SITE      the branch of branch faults (default the last branch)
   --clock-step SECONDS     the 'clock-step' fault's step (default +${CHAOS_DEFAULTS.clockStepSeconds})
   --confirmation-lease S   the nodes' confirmation lease (default ${CHAOS_DEFAULTS.confirmationLeaseSeconds})
+  --leader-lease S         the registries' leadership lease, FLEXSEAT_LEASE_TTL_SECONDS (default ${CHAOS_DEFAULTS.leaseTtlSeconds};
+                           a crashed leader's successor serves after about this long)
   --think MS               mean pause between two operations of a client (default ${CHAOS_DEFAULTS.thinkMs})
   --no-calls               no calls to the workers
   --no-check               do not run the checkers (exit 3)
@@ -74,6 +76,7 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
         'fault-branch': { type: 'string' },
         'clock-step': { type: 'string' },
         'confirmation-lease': { type: 'string' },
+        'leader-lease': { type: 'string' },
         think: { type: 'string' },
         'no-calls': { type: 'boolean' },
         'no-check': { type: 'boolean' },
@@ -126,7 +129,7 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
     ...(faultBranch === undefined ? {} : { faultBranch }),
     clockStepSeconds: number('clock-step', d.clockStepSeconds, -86_400, 86_400),
     confirmationLeaseSeconds: Math.round(number('confirmation-lease', d.confirmationLeaseSeconds, 2, 60)),
-    leaseTtlSeconds: d.leaseTtlSeconds,
+    leaseTtlSeconds: Math.round(number('leader-lease', d.leaseTtlSeconds, 2, 60)),
     thinkMs: number('think', d.thinkMs, 10, 60_000),
     calls: values['no-calls'] !== true,
     check: values['no-check'] !== true,
