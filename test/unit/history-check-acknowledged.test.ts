@@ -135,6 +135,7 @@ t.test('a *51 settled by the request ids the node derived from its INVITEs', asy
   const never = login('carol', 'chi-4', [20, null], { id: 'dial-d', via: 'sip', requestIds: ['sip-login-d'] })
   const settled = settleIndeterminate([grpcOk, tookEffect, refused, never], h.build(), 'yes')
   t.same(settled.ops.map((o) => [o.id, o.outcome]), [['grpc-ok', 'ok'], ['dial-b', 'info'], ['dial-c', 'fail'], ['dial-d', 'fail']])
+  t.same([...settled.tookEffect], ['dial-b'], 'its Login\'s record holds a response: it took effect')
   t.match(settled.ops[2]!.error, /settled by etcd: refused/)
   t.match(settled.ops[3]!.error, /settled by etcd: never committed/)
   // Without the ids, carol's seat at chi-4 could be either dial's: both stay indeterminate.

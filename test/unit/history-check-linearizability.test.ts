@@ -204,6 +204,11 @@ t.test('an indeterminate write with a known latest effect: by then, or never', a
   t.equal(bounded.violations.length, 1, 'etcd dated every change it could have made before 50: not at 75')
   t.same(checkSeatLinearizability([login('alice', 'ams-1', [0, null], { id: 'maybe' }), read('alice', null, [60, 70]), read('alice', null, [80, 90])], { effectBy: new Map([['maybe', 50]]) }).violations, [], 'or never')
   t.same(checkSeatLinearizability([login('alice', 'ams-1', [0, null], { id: 'maybe' }), read('alice', 'ams-1', [60, 70])], { effectBy: new Map([['maybe', 50]]) }).violations, [], 'or by then')
+  // Known to have taken effect (its request record): by then, and not "or never".
+  const happened = [login('alice', 'ams-1', [0, null], { id: 'happened' }), read('alice', null, [60, 70])]
+  t.same(checkSeatLinearizability(happened, { effectBy: new Map([['happened', 50]]) }).violations, [], 'it may not have happened')
+  t.equal(checkSeatLinearizability(happened, { effectBy: new Map([['happened', 50]]), tookEffect: new Set(['happened']) }).violations.length, 1, 'it did, by 50: the read at 60 cannot miss it')
+  t.same(checkSeatLinearizability([...happened.slice(0, 1), read('alice', 'ams-1', [60, 70])], { effectBy: new Map([['happened', 50]]), tookEffect: new Set(['happened']) }).violations, [], 'and a read after it sees it')
   // Many of them, each dropped or placed: the search stays small (not 2^n orders).
   const many: Operation[] = []
   const by = new Map<string, number>()

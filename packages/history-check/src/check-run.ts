@@ -78,9 +78,9 @@ export async function checkRun(dir: string, options: CheckOptions = {}): Promise
     }
   }
   const started = performance.now()
-  const settled = history ? settleIndeterminate(run.ops, history, options.requestIds, run.watch) : { ops: run.ops, settled: 0, effectBy: new Map<string, number>() }
+  const settled = history ? settleIndeterminate(run.ops, history, options.requestIds, run.watch) : { ops: run.ops, settled: 0, effectBy: new Map<string, number>(), tookEffect: new Set<string>() }
   report.figures.settled = settled.settled
-  const l = checkSeatLinearizability(settled.ops, { effectBy: settled.effectBy, ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
+  const l = checkSeatLinearizability(settled.ops, { effectBy: settled.effectBy, tookEffect: settled.tookEffect, ...(history ? { initialSeats: initialSeats(history) } : {}), ...(options.maxSteps ? { maxSteps: options.maxSteps } : {}) })
   report.figures.linearizability = { components: l.components.length, ops: l.checked, steps: l.components.reduce((s, c) => s + c.steps, 0), ms: Math.round(performance.now() - started) }
   report.violations.push(...l.violations)
   report.checked[LINEARIZABILITY] = l.checked

@@ -69,12 +69,18 @@ function seatChanges(history: SeatHistory): SeatChange[] {
  *   logout at desk d that unseats someone deletes a seat at d. A logout with no such change either
  *   did not happen or found nobody to unseat, which the model cannot tell apart: no effect.
  *
- * For those left indeterminate, `effectBy` gives the latest instant they can have taken effect,
+ * `tookEffect`: those whose request record holds a response, which took effect for certain. For
+ * those left indeterminate, `effectBy` gives the latest instant they can have taken effect,
  * where the watchers dated every revision they could have made (the latest of those revisions'
  * bounds): the linearizability search then may drop them at that instant instead of carrying them
  * to the end of the history. Returns how many were settled.
  */
-export function settleIndeterminate(ops: readonly Operation[], history: SeatHistory, mode: RequestIdMode = 'auto', watch: readonly WatchEvent[] = []): { ops: Operation[]; settled: number; effectBy: Map<string, number> } {
+export function settleIndeterminate(
+  ops: readonly Operation[],
+  history: SeatHistory,
+  mode: RequestIdMode = 'auto',
+  watch: readonly WatchEvent[] = [],
+): { ops: Operation[]; settled: number; effectBy: Map<string, number>; tookEffect: Set<string> } {
   const outcomes = requestOutcomes(history)
   const grpcWrite = (op: Operation) => op.via === 'grpc' && op.kind !== 'read'
   const byRequest = mode === 'yes' || (mode === 'auto' && ops.some((op) => grpcWrite(op) && op.outcome === 'ok' && outcomes.has(op.id)))
@@ -97,6 +103,7 @@ export function settleIndeterminate(ops: readonly Operation[], history: SeatHist
     }
   }
   const effectBy = new Map<string, number>()
+  const tookEffect = new Set<string>()
   const changes = seatChanges(history)
   const bound = new CommitBound(watch)
   let settled = 0
@@ -108,6 +115,7 @@ export function settleIndeterminate(ops: readonly Operation[], history: SeatHist
       const recorded = requestIds.map((id) => outcomes.get(id))
       const outcome = recorded.includes('ok') ? 'ok' : recorded.find((o) => o !== undefined)
       if (outcome === 'ok') {
+        tookEffect.add(op.id)
         const by = bound.by(revisionOf.get(op.id)!)
         if (Number.isFinite(by)) effectBy.set(op.id, by)
         return op
@@ -133,5 +141,5 @@ export function settleIndeterminate(ops: readonly Operation[], history: SeatHist
     settled++
     return { ...op, outcome: 'fail' as const, error: `${op.error ?? 'indeterminate'}; settled by etcd: ${why}` }
   })
-  return { ops: out, settled, effectBy }
+  return { ops: out, settled, effectBy, tookEffect }
 }

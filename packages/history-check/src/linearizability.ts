@@ -42,6 +42,12 @@ export interface LinearizabilityOptions {
    * then, or not at all; without it, at any instant after its call, or not at all.
    */
   effectBy?: ReadonlyMap<string, number>
+  /**
+   * Indeterminate writes etcd shows took effect (their request record holds a response): with a
+   * bound in `effectBy` they must take effect by then (an operation that returned then, as far as
+   * the search goes), not "or never".
+   */
+  tookEffect?: ReadonlySet<string>
 }
 
 export interface LinearizabilityResult {
@@ -89,6 +95,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
   const maxSteps = options.maxSteps ?? 2_000_000
   const initial = options.initialSeats ?? new Map<string, string>()
   const effectBy = options.effectBy ?? new Map<string, number>()
+  const tookEffect = options.tookEffect ?? new Set<string>()
   const used = relevant(ops)
   const uf = new UnionFind()
   const W = (u: string) => `w:${u}`
@@ -134,7 +141,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
         const own = initial.get(w)
         if (own !== undefined) desks.add(own)
         const ops = group.filter((op) => op.userId === w || (op.kind !== 'read' && desks.has(op.deviceId)))
-        const outcome = search(ops, [w], initial, maxSteps, effectBy)
+        const outcome = search(ops, [w], initial, maxSteps, effectBy, tookEffect)
         steps += outcome.steps
         if (outcome.result === 'illegal') {
           report(ops, outcome, `worker ${w} (with the logins of others at its desks)`)
@@ -148,7 +155,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
       result.components.push({ workers, ops: group.length, steps, result: 'illegal' })
       continue
     }
-    const outcome = search(group, workers, initial, maxSteps, effectBy)
+    const outcome = search(group, workers, initial, maxSteps, effectBy, tookEffect)
     steps += outcome.steps
     result.components.push({ workers, ops: group.length, steps, result: outcome.result })
     if (outcome.result === 'unknown') {
@@ -167,7 +174,7 @@ export function checkSeatLinearizability(ops: readonly Operation[], options: Lin
  * unseat a tracked worker sitting at d (other operations of untracked workers must not be in
  * `ops`).
  */
-function search(ops: readonly Operation[], tracked: readonly string[], initial: ReadonlyMap<string, string>, maxSteps: number, effectBy: ReadonlyMap<string, number>): WglResult {
+function search(ops: readonly Operation[], tracked: readonly string[], initial: ReadonlyMap<string, string>, maxSteps: number, effectBy: ReadonlyMap<string, number>, tookEffect: ReadonlySet<string>): WglResult {
   const workerIndex = new Map(tracked.map((w, i) => [w, i]))
   const deskIndex = new Map<string, number>()
   const deskOf = (d: string): number => {
@@ -196,7 +203,9 @@ function search(ops: readonly Operation[], tracked: readonly string[], initial: 
     arg[i] = op.kind !== 'read' ? (op.deviceId === '' ? -1 : deskOf(op.deviceId)) : op.result!.deviceId !== null ? deskOf(op.result!.deviceId) : -1
     if (op.outcome === 'ok' && op.completeMs !== null) return { call: op.invokeMs, ret: op.completeMs }
     const by = effectBy.get(op.id)
-    return by === undefined ? { call: op.invokeMs, ret: Number.POSITIVE_INFINITY } : { call: op.invokeMs, ret: Math.max(by, op.invokeMs), optional: true }
+    if (by === undefined) return { call: op.invokeMs, ret: Number.POSITIVE_INFINITY }
+    const ret = Math.max(by, op.invokeMs)
+    return tookEffect.has(op.id) ? { call: op.invokeMs, ret } : { call: op.invokeMs, ret, optional: true }
   })
   const model = {
     init,
