@@ -12,18 +12,22 @@
 // - refresh (full state again), unsubscribe (terminated), expiry (terminated;reason=timeout).
 // Each case says which guard it was seen to fail without.
 import t from 'tap'
-import { FunctionKeyType, User } from '@flexseat/proto'
+import { randomUUID } from 'node:crypto'
+import { FunctionKeyType, unary, User } from '@flexseat/proto'
 import { Branches, PIN, statusLine } from '../helpers/branches'
 import { type ListState, LampWatcher } from '../helpers/busy-lamps'
 
 t.setTimeout(120_000)
 
 const KAY_PIN = '3917'
+const HAL_PIN = '6042'
 const ringing = (s: ListState, uri: RegExp): boolean => s.resources.some((r) => uri.test(r.uri) && (r.dialogInfo?.dialogs.some((d) => d.state === 'early') ?? false))
 
 t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) => {
   const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], nodeEnv: { FLEXSEAT_BLF_MIN_SECONDS: '2', FLEXSEAT_BLF_MAX_SECONDS: '600' } })
   const domain = branches.branch('amsterdam').domain
+  // Hal hides the other party of his calls from the lamps watching him (show_caller_on_lamps).
+  await branches.addWorker(User.fromPartial({ id: 'hal', extension: '1007', displayName: 'Hal Abelson', homeSiteId: 'berlin', roamingAllowed: true, showCallerOnLamps: false }), HAL_PIN)
   await branches.addWorker(
     User.fromPartial({
       id: 'kay',
@@ -36,6 +40,7 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
         { type: FunctionKeyType.FUNCTION_KEY_TYPE_SPEED_DIAL, value: '1003', label: 'Grace' },
         { type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1002', label: '' },
         { type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1999', label: 'Gone' },
+        { type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value: '1007', label: 'Hal' },
       ],
     }),
     KAY_PIN,
@@ -68,13 +73,13 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
     t.match(first.contentType, /^multipart\/related;\s*type="application\/rlmi\+xml";\s*start="<[^>]+>";\s*boundary="[^"]+"$/, 'multipart/related of RLMI')
     t.equal(first.require, 'eventlist', 'the NOTIFY requires eventlist')
     t.equal(first.start, `<${first.rlmiCid}>`, 'start names the RLMI part')
-    t.same(first.partTypes, ['application/rlmi+xml;charset=UTF-8', 'application/dialog-info+xml;charset=UTF-8', 'application/dialog-info+xml;charset=UTF-8'], 'the RLMI first, then a dialog-info per instance')
+    t.same(first.partTypes, ['application/rlmi+xml;charset=UTF-8', ...Array(3).fill('application/dialog-info+xml;charset=UTF-8')], 'the RLMI first, then a dialog-info per instance')
     t.equal(first.uri, `sip:blf-list@${domain}`, 'the list uri')
     t.equal(first.version, 0, 'version 0')
     t.equal(first.fullState, true, 'full state')
     t.match(first.subscriptionState, /^active;expires=\d+$/)
-    t.same(first.resources.map((r) => [r.uri, r.name]), [[`sip:1001@${domain}`, 'Ada'], [`sip:1002@${domain}`, '1002'], [`sip:1999@${domain}`, 'Gone']], "Kay's BLF keys in key order (the speed dial is none)")
-    for (const r of first.resources.slice(0, 2)) {
+    t.same(first.resources.map((r) => [r.uri, r.name]), [[`sip:1001@${domain}`, 'Ada'], [`sip:1002@${domain}`, '1002'], [`sip:1999@${domain}`, 'Gone'], [`sip:1007@${domain}`, 'Hal']], "Kay's BLF keys in key order (the speed dial is none)")
+    for (const r of [...first.resources.slice(0, 2), first.resources[3]!]) {
       t.equal(r.instance?.state, 'active', `${r.uri}: an active instance`)
       t.equal(r.dialogInfo?.entity, r.uri, `${r.uri}: its dialog-info part, by cid`)
       t.equal(r.dialogInfo?.version, 0, `${r.uri}: dialog-info version 0`)
@@ -102,6 +107,33 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
     t.equal(idle.version, 2)
   })
 
+  await t.test('the caller is shown where the watched worker allows it', async (t) => {
+    // Guard tried: #state with the branch's switch for workers (Hal's caller shown).
+    const { directory } = branches.admin()
+    const metadata = branches.registry.metadata('admin')
+    const hal = await unary(directory.getUser.bind(directory), { key: { $case: 'userId', value: 'hal' } }, { metadata, timeoutMs: 5_000 })
+    t.equal(hal.user?.showCallerOnLamps, false, 'the registry keeps the setting')
+    const [berDesk2, amsFixed] = [await branches.phone('berlin', 'ber-desk-2').start({ mode: 'ring' }), branches.phone('amsterdam', 'ams-fixed')]
+    t.equal(statusLine(await berDesk.dial(`*51*1001*${PIN['1001']}`)), '480 Signed in as 1001')
+    t.equal(statusLine(await berDesk2.dial(`*51*1007*${HAL_PIN}`)), '480 Signed in as 1007')
+    const since = Date.now()
+    const toAda = berFixed.dial('1001', { timeoutSec: 20 })
+    const toHal = amsFixed.dial('1007', { timeoutSec: 20 })
+    const adaRinging = await lamp.waitForList((s) => ringing(s, /^sip:1001@/), 8_000, '1001 ringing', since)
+    const halRinging = await lamp.waitForList((s) => ringing(s, /^sip:1007@/), 8_000, '1007 ringing', since)
+    const dialogOf = (s: ListState, user: string) => s.resources.find((r) => r.uri.startsWith(`sip:${user}@`))!.dialogInfo!.dialogs[0]!
+    t.match(dialogOf(adaRinging, '1001').remote, new RegExp(`^sip:${branches.device('ber-fixed').extension}@`), "Ada's caller shown (the branch's default)")
+    t.equal(dialogOf(halRinging, '1007').remote, '', "Hal's caller withheld")
+    t.equal(dialogOf(halRinging, '1007').remoteDisplay, '')
+    t.equal(statusLine(await berDesk.dial('*51')), '480 Signed out 1001')
+    t.equal(statusLine(await berDesk2.dial('*51')), '480 Signed out 1007')
+    t.equal(statusLine(await toAda), '480 1001 is not signed in')
+    t.equal(statusLine(await toHal), '480 1007 is not signed in')
+    // Cleared (update_mask names it, the user leaves it unset): the branch's switch again.
+    await unary(directory.updateUser.bind(directory), { requestId: randomUUID(), user: User.fromPartial({ id: 'hal' }), updateMask: ['show_caller_on_lamps'] }, { metadata, timeoutMs: 5_000 })
+    t.equal((await unary(directory.getUser.bind(directory), { key: { $case: 'userId', value: 'hal' } }, { metadata, timeoutMs: 5_000 })).user?.showCallerOnLamps, undefined, 'cleared by UpdateUser')
+  })
+
   await t.test("the desk's worker signs out and in: the list follows the desk's keys", async (t) => {
     // Guard tried: the seat-change reload of #onSeats (the list kept Kay's keys).
     const since = Date.now()
@@ -110,7 +142,7 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
     t.ok(empty.version > 2, 'versions count on')
     const back = Date.now()
     t.equal(statusLine(await amsDesk.dial(`*51*1006*${KAY_PIN}`)), '480 Signed in as 1006')
-    const again = await lamp.waitForList((s) => s.fullState && s.resources.length === 3, 8_000, "Kay's keys again", back)
+    const again = await lamp.waitForList((s) => s.fullState && s.resources.length === 4, 8_000, "Kay's keys again", back)
     t.equal(again.resources[0]!.dialogInfo?.dialogs.length, 0, 'full state with the dialog-info of each')
   })
 
@@ -121,7 +153,7 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
     const exit = await cycle.exited
     t.equal(exit.code, 0, 'subscribe, NOTIFY, refresh 200, NOTIFY, unsubscribe, final NOTIFY', { output: exit.output })
     const lists = cycle.lists()
-    t.same(lists.map((s) => [s.version, s.fullState, s.resources.length]), [[0, true, 3], [1, true, 3], [2, true, 3]], 'full state each time, versions 0, 1, 2')
+    t.same(lists.map((s) => [s.version, s.fullState, s.resources.length]), [[0, true, 4], [1, true, 4], [2, true, 4]], 'full state each time, versions 0, 1, 2')
     t.match(lists[2]!.subscriptionState, /^terminated/, 'the last one terminated')
     const refreshAnswer = cycle.messages().find((m) => m.direction === 'received' && m.header('cseq') === '3 SUBSCRIBE')
     t.equal(refreshAnswer?.header('require'), 'eventlist', 'the refresh answered with Require: eventlist')
@@ -129,6 +161,6 @@ t.test('busy-lamp lists: a desk subscribes to its BLF keys at once', async (t) =
     const short = await LampWatcher.start(t, amsDesk, 'blf-list', { list: true, expires: 2 })
     const ended = await short.waitForList((s) => s.subscriptionState.startsWith('terminated'), 8_000, 'terminated')
     t.equal(ended.subscriptionState, 'terminated;reason=timeout', 'not refreshed: ended with reason timeout')
-    t.equal(ended.resources.length, 3, 'with the full list')
+    t.equal(ended.resources.length, 4, 'with the full list')
   })
 })

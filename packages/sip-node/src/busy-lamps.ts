@@ -25,7 +25,10 @@
  * rings it). A worker's extension, the worker's calls wherever they sit while they are signed
  * in; signed out, their home device's calls where `ring_home_device` applies, else idle. A lamp
  * follows a worker who moves (the same subscription: the state is the worker's, not the desk's).
- * The caller is named in the dialog-info unless FLEXSEAT_BLF_SHOW_CALLER is false.
+ * The other party (the caller of a ringing call) is named in the dialog-info as the watched
+ * worker's `show_caller_on_lamps` says (read when the lamp subscribes: a change reaches lamps
+ * subscribed later, and lists when their desk's seat changes), unset and for a desk's own
+ * extension as FLEXSEAT_BLF_SHOW_CALLER says (default true).
  *
  * Resource lists (RFC 4662; Snom's, Poly's and Yealink's BLF lists): `sip:blf-list@<domain>`
  * names the list of the subscribing desk (the device that authenticated): its BLF keys as
@@ -64,7 +67,7 @@ export const MULTIPART_TYPE = 'multipart/related'
 
 /** What the notifier needs of the directory. */
 export interface LampDirectory {
-  userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string } | undefined>
+  userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string; showCallerOnLamps?: boolean | undefined } | undefined>
   deviceByExtension(extension: string): Promise<{ id: string } | undefined>
 }
 
@@ -86,7 +89,7 @@ export interface BusyLampsOptions {
 }
 
 /** What a subscription watches. */
-type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string }
+type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string; showCaller: boolean }
 
 /** One entry of a resource list: a BLF key of the subscribing desk. */
 interface Member {
@@ -255,7 +258,7 @@ export class BusyLamps {
   async #resolve(extension: string): Promise<Watched | undefined> {
     if (!/^[0-9*#+]{1,32}$/.test(extension)) return undefined
     const user = await this.#o.directory.userByExtension(extension)
-    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}) }
+    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}), showCaller: user.showCallerOnLamps ?? this.#o.config.showCaller }
     const device = await this.#o.directory.deviceByExtension(extension)
     return device === undefined ? undefined : { kind: 'desk', deviceId: device.id }
   }
@@ -332,7 +335,7 @@ export class BusyLamps {
         state: d.state === DialogState.DIALOG_STATE_CONFIRMED ? 'confirmed' : 'early',
         direction: d.direction === CallDirection.CALL_DIRECTION_OUTGOING ? 'initiator' : 'recipient',
         callerTag: d.callerTag,
-        ...(this.#o.config.showCaller ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
+        ...((w.kind === 'worker' ? w.showCaller : this.#o.config.showCaller) ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
       }))
   }
 
