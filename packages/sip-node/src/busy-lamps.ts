@@ -38,8 +38,9 @@
  * `multipart/related` bodies (resource-list.ts): the RLMI (one resource per key, versions from 0
  * per subscription) and a dialog-info part per member (versions from 0 per member). Full state
  * first, after a refresh, at the end and when the seat at the desk changes (the members are read
- * again); in between, partial state: only the members whose lamp changed. Keys changed without a
- * seat change (a new profile) reach the list at its next refresh.
+ * again); in between, partial state: only the members whose lamp changed. Keys edited without a
+ * seat change (a new profile) reach the list when the seat at the desk next changes or the phone
+ * subscribes anew (a refresh keeps the members it has).
  *
  * When the node stops, every subscription gets `terminated;reason=deactivated` (RFC 6665 §4.2.2:
  * subscribe again at once), best effort.
@@ -292,7 +293,7 @@ export class BusyLamps {
     try {
       members = await this.#members(list.deviceId, list.members)
     } catch (error) {
-      // The next refresh resolves them again.
+      // The next seat change at the desk (or a new subscription) reads them again.
       this.#o.logger.warn({ err: error, subscription: sub.id, device: list.deviceId }, 'busy lamp list: keys not read')
       return
     }
