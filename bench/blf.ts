@@ -15,17 +15,21 @@
  * NOTIFY), on behalf of that branch's fixed phone, spread over `--workers` seeded worker
  * extensions (the called worker among them).
  *
- *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30]
+ *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30] [--list-keys K]
+ *
+ * `--list-keys K`: every subscription is a resource list instead (RFC 4662: `sip:blf-list@<domain>`
+ * with `Supported: eventlist`), the fixed phones' BLF keys being a profile of K keys (1001 and
+ * K-1 other workers), so every list watches 1001 and its NOTIFYs for a call carry 1001 alone.
  *
  * (TAP_TIMEOUT=0: the test helpers load tap, whose 30 s default would end the run.)
  *
  * Prints figures, never asserts. Everything runs on the same cores (the load generators too).
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { User } from '@flexseat/proto'
+import { Device, FunctionKeyProfile, FunctionKeyType, unary, User } from '@flexseat/proto'
 import { Branches, PIN } from '../test/helpers/branches'
 import { rssMiB, summary } from './stats'
 
@@ -34,11 +38,13 @@ const { values } = parseArgs({
     subs: { type: 'string', default: '5000' },
     workers: { type: 'string', default: '100' },
     calls: { type: 'string', default: '30' },
+    'list-keys': { type: 'string', default: '0' },
   },
 })
 const SUBS = Number(values.subs)
 const WORKERS = Number(values.workers)
 const CALLS = Number(values.calls)
+const LIST_KEYS = Number(values['list-keys'])
 
 const teardowns: (() => void | Promise<void>)[] = []
 const t = { teardown: (fn: () => void | Promise<void>) => void teardowns.push(fn) }
@@ -63,6 +69,7 @@ class LampFarm {
   constructor(
     readonly engine: { host: string; port: number },
     readonly device: { id: string; password: string; domain: string },
+    readonly list = false,
   ) {
     this.#socket = createSocket('udp4')
     this.#socket.on('message', (buf) => this.#onMessage(buf.toString('utf8')))
@@ -111,7 +118,7 @@ class LampFarm {
       `Contact: <sip:${this.device.id}@127.0.0.1:${this.port}>`,
       'Max-Forwards: 70',
       'Event: dialog',
-      'Accept: application/dialog-info+xml',
+      ...(this.list ? ['Accept: application/rlmi+xml, multipart/related, application/dialog-info+xml', 'Supported: eventlist'] : ['Accept: application/dialog-info+xml']),
       'Expires: 3600',
       ...extra,
       'Content-Length: 0',
@@ -147,7 +154,7 @@ class LampFarm {
     const auth = `Proxy-Authorization: Digest username="${this.device.id}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=${nc}, cnonce="${cnonce}"`
     const answer = await this.#request(callId, 2, extension, [auth])
     if (!answer.startsWith('SIP/2.0 200')) throw new Error(`expected 200: ${answer.split('\r\n')[0]}`)
-    this.#watching.set(callId, extension)
+    this.#watching.set(callId, this.list ? '1001' : extension)
     return callId
   }
 
@@ -185,6 +192,16 @@ async function main(): Promise<void> {
   const chiFixed = await branches.phone('chicago', 'chi-fixed').start()
   const signIn = await berDesk.dial(`*51*1001*${PIN['1001']}`)
   if (signIn.reason !== 'Signed in as 1001') throw new Error(`sign-in failed: ${signIn.status} ${signIn.reason}`)
+  if (LIST_KEYS > 0) {
+    const { directory } = branches.admin()
+    const metadata = branches.registry.metadata('admin')
+    const keys = extensions.slice(0, LIST_KEYS).map((value) => ({ type: FunctionKeyType.FUNCTION_KEY_TYPE_BLF, value, label: value }))
+    await unary(directory.setFunctionKeyProfile.bind(directory), { requestId: randomUUID(), profile: FunctionKeyProfile.fromPartial({ name: 'bench-blf', keys }) }, { metadata, timeoutMs: 10_000 })
+    for (const branch of branches.branches) {
+      const id = `${branch.id.slice(0, 3)}-fixed`
+      await unary(directory.updateDevice.bind(directory), { requestId: randomUUID(), device: Device.fromPartial({ id, functionKeyProfile: 'bench-blf' }), updateMask: ['function_key_profile'] }, { metadata, timeoutMs: 10_000 })
+    }
+  }
   // Let the nodes' directories see the new workers (refreshed every 10 s).
   await new Promise((resolve) => setTimeout(resolve, 11_000))
 
@@ -192,7 +209,7 @@ async function main(): Promise<void> {
   const memory: Record<string, unknown>[] = []
   for (const branch of branches.branches) {
     const fixed = branches.device(`${branch.id.slice(0, 3)}-fixed`)
-    const farm = new LampFarm({ host: '127.0.0.1', port: branch.sipPort }, { id: fixed.id, password: fixed.password, domain: branch.domain })
+    const farm = new LampFarm({ host: '127.0.0.1', port: branch.sipPort }, { id: fixed.id, password: fixed.password, domain: branch.domain }, LIST_KEYS > 0)
     await farm.bind()
     teardowns.push(() => farm.close())
     farms.push(farm)
@@ -202,7 +219,7 @@ async function main(): Promise<void> {
     const started = performance.now()
     const targets = Array.from({ length: SUBS }, (_, i) => extensions[i % extensions.length]!)
     await pool(targets, 50, async (ext) => {
-      await farm.subscribe(ext)
+      await farm.subscribe(LIST_KEYS > 0 ? 'blf-list' : ext)
     })
     const ms = performance.now() - started
     // Let the first NOTIFYs settle and the heap grow what it grows.
@@ -219,7 +236,7 @@ async function main(): Promise<void> {
       engineKiBPerSubscription: Math.round(((after.engine - before.engine) * 1024 * 10) / SUBS) / 10,
     })
   }
-  console.log('subscriptions and memory per branch:')
+  console.log(LIST_KEYS > 0 ? `list subscriptions (${LIST_KEYS} BLF keys each) and memory per branch:` : 'subscriptions and memory per branch:')
   console.table(memory)
 
   const perBranch = new Map<string, number[]>(branches.branches.map((b) => [b.id, []]))

@@ -57,6 +57,42 @@ export interface LampOptions {
   watchSec?: number
   /** The phone's local port (default a free one). */
   port?: number
+  /**
+   * A resource-list subscription as Snom's and Poly's BLF lists send it (RFC 4662): `Supported:
+   * eventlist` and `Accept: application/rlmi+xml, multipart/related, application/dialog-info+xml`;
+   * `{ supported: false }` leaves out the `Supported` header.
+   */
+  list?: boolean | { supported: boolean }
+  /** The `Accept` header's value (default: as `list` says). */
+  accept?: string
+}
+
+/** One resource of a list NOTIFY's RLMI, with its dialog-info part (when it has an instance). */
+export interface ListResourceSeen {
+  uri: string
+  name: string
+  instance?: { id: string; state: string; cid: string }
+  /** The dialog-info of the part the instance's cid names (undefined: no such part). */
+  dialogInfo?: { version: number; entity: string; dialogs: LampDialogSeen[] }
+}
+
+/** One resource-list NOTIFY as the phone received it (RFC 4662). */
+export interface ListState {
+  time: number
+  subscriptionState: string
+  contentType: string
+  require: string
+  /** The RLMI's list uri, version and fullState. */
+  uri: string
+  version: number
+  fullState: boolean
+  resources: ListResourceSeen[]
+  /** Every part's Content-Type, in order (the RLMI first). */
+  partTypes: string[]
+  /** The RLMI part's Content-ID (without brackets) and the `start` parameter (with them, as sent). */
+  rlmiCid: string
+  start: string
+  message: SippTraceEntry
 }
 
 /** Parses a dialog-info body (the attributes the tests look at). */
@@ -77,6 +113,34 @@ export function parseDialogInfo(body: string): { version: number; entity: string
     }
   })
   return { version: Number(attr(root, 'version')), entity: attr(root, 'entity'), dialogs }
+}
+
+/** Parses a `multipart/related` RLMI body (RFC 4662 §5): the RLMI and the dialog-info parts. */
+export function parseResourceList(contentType: string, body: string): Omit<ListState, 'time' | 'subscriptionState' | 'require' | 'message'> {
+  const param = (name: string): string => new RegExp(`;\\s*${name}="?([^";]*)"?`, 'i').exec(contentType)?.[1] ?? ''
+  const boundary = param('boundary')
+  const parts = boundary === ''
+    ? []
+    : body.split(`--${boundary}`).slice(1).filter((p) => !p.startsWith('--')).map((p) => {
+      const text = p.replace(/^\r?\n/, '')
+      const split = text.search(/\r?\n\r?\n/)
+      const head = split < 0 ? text : text.slice(0, split)
+      const content = split < 0 ? '' : text.slice(split).replace(/^\r?\n\r?\n/, '')
+      const header = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(head)?.[1]?.trim() ?? ''
+      return { type: header('content-type'), cid: header('content-id').replace(/^<|>$/g, ''), content }
+    })
+  const rlmi = parts[0]?.content ?? ''
+  const attr = (text: string, name: string): string => new RegExp(`\\b${name}="([^"]*)"`).exec(text)?.[1] ?? ''
+  const root = /<list\b[^>]*>/.exec(rlmi)?.[0] ?? ''
+  const resources = [...rlmi.matchAll(/<resource\s([^>]*)>([\s\S]*?)<\/resource>/g)].map((m): ListResourceSeen => {
+    const instance = /<instance\s([^>]*)\/?>/.exec(m[2]!)
+    const name = /<name>([^<]*)<\/name>/.exec(m[2]!)?.[1] ?? ''
+    if (instance === null) return { uri: attr(m[1]!, 'uri'), name }
+    const cid = attr(instance[1]!, 'cid')
+    const part = parts.find((p) => p.cid === cid)
+    return { uri: attr(m[1]!, 'uri'), name, instance: { id: attr(instance[1]!, 'id'), state: attr(instance[1]!, 'state'), cid }, ...(part === undefined ? {} : { dialogInfo: parseDialogInfo(part.content) }) }
+  })
+  return { contentType, uri: attr(root, 'uri'), version: Number(attr(root, 'version')), fullState: attr(root, 'fullState') === 'true', resources, partTypes: parts.map((p) => p.type), rlmiCid: parts[0]?.cid ?? '', start: param('start') }
 }
 
 /** See the file comment. */
@@ -109,6 +173,8 @@ export class LampWatcher {
       '-s', extension,
       '-key', 'device', phone.deviceId, '-key', 'domain', phone.domain, '-key', 'event', options.event ?? 'dialog',
       '-key', 'expires', expires === '' ? 'X-Test-Expires: none' : `Expires: ${expires}`,
+      '-key', 'accept', `Accept: ${options.accept ?? (options.list === undefined || options.list === false ? 'application/dialog-info+xml' : 'application/rlmi+xml, multipart/related, application/dialog-info+xml')}`,
+      '-key', 'supported', options.list === true || (typeof options.list === 'object' && options.list.supported) ? 'Supported: eventlist' : 'X-Test-Supported: none',
       '-au', phone.deviceId, '-ap', phone.password, '-auth_uri', `${extension}@${phone.registrar}`,
     ]
     const child = await TetheredProcess.spawn('sipp', args, { cwd: dir })
@@ -152,6 +218,31 @@ export class LampWatcher {
       out.push({ time: m.time, ...parseDialogInfo(m.body), subscriptionState: m.header('subscription-state'), message: m })
     }
     return out
+  }
+
+  /** The resource-list NOTIFYs received (retransmissions once), in order. */
+  lists(): ListState[] {
+    const seen = new Set<string>()
+    const out: ListState[] = []
+    for (const m of this.messages()) {
+      if (m.direction !== 'received' || m.method !== 'NOTIFY') continue
+      const key = m.header('cseq')
+      if (seen.has(key)) continue
+      seen.add(key)
+      out.push({ time: m.time, subscriptionState: m.header('subscription-state'), require: m.header('require'), message: m, ...parseResourceList(m.header('content-type'), m.body) })
+    }
+    return out
+  }
+
+  /** Resolves with the first list NOTIFY (received after `after`) that passes `test`. */
+  async waitForList(test: (state: ListState) => boolean, timeoutMs: number, what: string, after = 0): Promise<ListState> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.lists().find((s) => s.time >= after && test(s))
+      if (found !== undefined) return found
+      if (Date.now() > deadline) throw new Error(`lamp list: no NOTIFY ${what} within ${timeoutMs} ms; got: ${JSON.stringify(this.lists().map((s) => ({ v: s.version, full: s.fullState, sub: s.subscriptionState, resources: s.resources.map((r) => `${r.uri} ${r.dialogInfo?.dialogs.map((d) => d.state).join(',') ?? '-'}`) })))}`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
   }
 
   /** The latest NOTIFY's state, if any. */
@@ -201,7 +292,8 @@ function subscriberScenario(options: LampOptions): string {
       Max-Forwards: 70
       User-Agent: flexseat-test-phone
       Event: [event]
-      Accept: application/dialog-info+xml
+      [accept]
+      [supported]
       ${expires}
       ${auth ? '[authentication]' : 'X-Test: lamp'}
       Content-Length: 0
@@ -219,7 +311,7 @@ function subscriberScenario(options: LampOptions): string {
       Content-Length: 0
     ]]>
   </send>`
-  const refusals = ['400', '403', '404', '406', '423', '481', '489', '500', '503'].map((s) => `  <recv response="${s}" optional="true" next="done"/>`).join('\n')
+  const refusals = ['400', '403', '404', '406', '421', '423', '481', '489', '500', '503'].map((s) => `  <recv response="${s}" optional="true" next="done"/>`).join('\n')
   const refresh = options.refreshAfterMs
   const unsubscribe = options.unsubscribeAfterMs
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -73,6 +73,15 @@ t.test('flexseat against a registry cluster', async (t) => {
     t.match(user, { id: 'ada', extension: '1001', displayName: 'Ada Lovelace', department: 'Engineering', homeSiteId: 'oslo', roamingAllowed: true }, 'the update changed only the department')
     t.match(user.revision, /^\d+$/, 'int64 as a string')
     t.notOk('pin' in user || 'pinHash' in user, 'no PIN material in the record')
+    // Guard tried: lampCallerFromOptions not applied (the setting stayed unset).
+    const hiding = await cli(['user', 'update', 'ada', '--lamp-caller', 'hide'])
+    ok(t, hiding, 'user update --lamp-caller hide')
+    t.match(hiding.stdout, /^caller on lamps\s+hidden$/m, "the worker's lamps withhold the caller")
+    const branchDefault = await cli(['user', 'update', 'ada', '--lamp-caller', 'branch', '--json'])
+    ok(t, branchDefault, 'user update --lamp-caller branch')
+    t.notOk('showCallerOnLamps' in (JSON.parse(branchDefault.stdout) as { user: object }).user, "unset again: the branch's switch")
+    const wrong = await cli(['user', 'update', 'ada', '--lamp-caller', 'maybe'])
+    t.equal(wrong.code, 2, `a bad --lamp-caller is a usage error: ${wrong.stderr}`)
 
     const users = await cli(['user', 'list', '--home', 'oslo'])
     ok(t, users, 'user list')

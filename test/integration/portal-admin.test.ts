@@ -80,7 +80,16 @@ t.test('administrators manage workers and desks and see pending seats; a worker 
     await admin.getByRole('button', { name: 'Edit Ada Lovelace' }).click()
     await admin.getByRole('heading', { name: 'Edit Ada Lovelace' }).waitFor()
     t.same([await admin.getByLabel('Name', { exact: true }).inputValue(), await admin.getByLabel('Extension', { exact: true }).inputValue()], ['Ada Lovelace', '1001'], 'the form shows the worker chosen')
-    await admin.getByRole('button', { name: 'Cancel' }).click()
+    // Guard tried: userMask without show_caller_on_lamps (the registry kept it unset).
+    t.equal(await admin.getByLabel('Caller shown on busy lamps watching this worker').inputValue(), 'branch', "unset: as the branch sets it")
+    await admin.getByLabel('Caller shown on busy lamps watching this worker').selectOption('hide')
+    await admin.getByRole('button', { name: 'Save' }).click()
+    await admin.getByText('Ada Lovelace saved').waitFor()
+    const ada = await eventually('the choice at the registry', async () => {
+      const user = (await unary(directory.getUser.bind(directory), { key: { $case: 'userId', value: 'ada' } }, { metadata: branches.registry.metadata('admin') }).catch(() => undefined))?.user
+      return user?.showCallerOnLamps === false ? user : undefined
+    })
+    t.equal(ada.showCallerOnLamps, false, "Ada's lamps withhold her callers")
   })
 
   await t.test('the new worker changes her PIN; the phone takes the new one only', async (t) => {

@@ -28,12 +28,16 @@ t.test('bad site keys are named', async (t) => {
     ['a bad listen address', (s) => s.replace('listen: 127.0.0.1:8082', 'listen: nowhere'), /provisioning\.listen/],
     ['a bad url', (s) => s.replace('listen: 127.0.0.1:8082', 'listen: 127.0.0.1:8082\n  url: "ftp://x"'), /provisioning\.url: "ftp:\/\/x" must be an http/],
     ['a bad default profile', (s) => s.replace('listen: 127.0.0.1:8082', 'listen: 127.0.0.1:8082\n  default_profile: "Sales Desk"'), /provisioning\.default_profile/],
+    ['a blf_list that is no boolean', (s) => s.replace('listen: 127.0.0.1:8082', 'listen: 127.0.0.1:8082\n  blf_list: sometimes'), /provisioning\.blf_list/],
     ['a misspelt key', (s) => s.replace('listen: 127.0.0.1:8082', 'listen: 127.0.0.1:8082\n  defualt_profile: x'), /provisioning\.defualt_profile: is not a known field/],
   ]
   for (const [what, change, message] of cases) await t.rejects(loadSites(await sitesWith(t, change)), { code: 'CONFIG_INVALID', message }, what)
   const without = await loadSites(await sitesWith(t, (s) => s.replace(/\nlanguage: de\n/, '\n').replace(/provisioning:\n {2}listen: [^\n]+\n/, '')))
   t.equal(without[0]?.language, 'en', 'no language: English')
   t.equal(without[0]?.provisioning, undefined, 'no section: no service')
+  const listed = await loadSites(await sitesWith(t, (s) => s.replace('listen: 127.0.0.1:8082', 'listen: 127.0.0.1:8082\n  blf_list: true')))
+  t.equal(listed[0]?.provisioning?.blfList, true, 'blf_list: true read')
+  t.equal((await loadSites(SITES))[1]?.provisioning?.blfList, false, 'blf_list: off by default')
 })
 
 t.test('the service\'s variables', async (t) => {

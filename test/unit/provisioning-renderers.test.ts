@@ -190,7 +190,22 @@ t.test('Poly master, settings and directory', async (t) => {
     }
     if (state === 'idle') t.equal(config.mb['@mb.main.home'], desk('poly').apps.signIn, 'an idle desk: the soft key opens the sign-in itself')
     if (state === 'fixed') t.equal(config.softkey['@softkey.1.enable'], '0', 'a lobby phone has no sign-in key')
+    t.equal(config.attendant['@attendant.uri'], '', 'no resource list unless the site asks for one')
   }
+})
+
+t.test("Poly with the site's provisioning.blf_list: one subscription to the desk's list", async (t) => {
+  // Guard tried: attendant.uri written without the site's blfList (the golden files' '' became the list).
+  const base = desk('poly')
+  const listed = composeDesk({ ...base, site: { ...base.site, blfList: true } }, ADA, ADA_KEYS)
+  const config = parseXml(t, renderPoly(listed)).polycomConfig
+  t.equal(config.attendant['@attendant.uri'], 'blf-list@berlin.flexseat.test', "the SIP node's list of this desk (RFC 4662)")
+  t.equal(config.attendant['@attendant.reg'], '1', 'on the desk\'s one registration')
+  t.equal(config.attendant['@attendant.resourceList.1.address'], '', 'no subscription per key: the list names the entries')
+  t.equal(config.lineKey['@lineKey.2.category'], 'BLF', 'the BLF line keys stay, in list order')
+  t.equal(config.lineKey['@lineKey.4.index'], '2')
+  const idle = parseXml(t, renderPoly(composeDesk({ ...base, site: { ...base.site, blfList: true } }, undefined, DESK_PROFILE))).polycomConfig
+  t.equal(idle.attendant['@attendant.uri'], '', 'a desk without BLF keys subscribes to no list')
 })
 
 t.test('the generic JSON', async (t) => {

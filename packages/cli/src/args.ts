@@ -54,6 +54,7 @@ export const OPTIONS = {
   language: { type: 'string', value: 'TAG', help: 'the worker\'s language at a desk, e.g. de or en-US (default: the site\'s)' },
   key: { type: 'string', multiple: true, value: 'TYPE:VALUE[:LABEL]', help: 'a function key, in order (repeat): blf:1002:Alan, speed-dial:0301234:Office, line::Line' },
   'no-keys': { type: 'boolean', help: 'remove the user\'s own function keys (the profile applies again)' },
+  'lamp-caller': { type: 'string', value: 'show|hide|branch', help: 'whether busy lamps watching the worker name the other party (branch: the SIP node\'s FLEXSEAT_BLF_SHOW_CALLER)' },
   description: { type: 'string', value: 'TEXT', help: 'what the profile is for' },
   model: { type: 'string', value: 'TEXT', help: 'phone model' },
   'flex-host': { type: 'boolean', help: 'the desk may host flex workers' },

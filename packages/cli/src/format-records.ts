@@ -73,6 +73,7 @@ export function formatUser(user: User): string {
     ['function keys', user.functionKeyProfile === '' ? undefined : user.functionKeyProfile],
     ['label', user.label === '' ? undefined : user.label],
     ['language', user.language === '' ? undefined : user.language],
+    ['caller on lamps', user.showCallerOnLamps === undefined ? undefined : user.showCallerOnLamps ? 'shown' : 'hidden'],
     ['own keys', user.functionKeys.length === 0 ? undefined : user.functionKeys.map(formatFunctionKey).join(', ')],
     ['locked until', user.lockedUntil === undefined ? undefined : formatTime(user.lockedUntil)],
     ['revision', user.revision],

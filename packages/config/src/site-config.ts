@@ -42,9 +42,11 @@ export interface SiteConfig {
    * The branch's provisioning service (optional: without it the branch has none). `listen` is
    * `host:port`; `url` the base URL phones reach it at (default `http(s)://<listen>`, https when
    * the service has a certificate); `defaultProfile` the function-key profile of desks and
-   * workers that name none (optional).
+   * workers that name none (optional); `blfList` whether phones that can (Poly) watch their BLF
+   * keys through one resource-list subscription (RFC 4662, `sip:blf-list@<domain>`) instead of one
+   * subscription per key (default false).
    */
-  provisioning?: { listen: string; url?: string | undefined; defaultProfile?: string | undefined } | undefined
+  provisioning?: { listen: string; url?: string | undefined; defaultProfile?: string | undefined; blfList?: boolean | undefined } | undefined
   /**
    * The branch's web portal (optional: without it the branch has none). `listen` is `host:port`;
    * `url` the base URL browsers reach it at (default `http(s)://<listen>`): its origin is the one

@@ -191,6 +191,7 @@ export function validateSite(document: unknown, file: string): SiteConfig {
       listen: section.string('listen', checkHostPort),
       url: section.optionalString('url', checkHttpUrl),
       defaultProfile: section.optionalString('default_profile', (v) => (SITE_ID_PATTERN.test(v) ? undefined : `"${v}" must be a profile name (${SITE_ID_PATTERN.source})`)),
+      blfList: section.optionalBoolean('blf_list', false),
     }
     section.done()
   }

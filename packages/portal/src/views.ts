@@ -119,6 +119,8 @@ export const UserView = Type.Object({
   hasPin: Type.Boolean(),
   disabled: Type.Boolean(),
   fromDirectory: Type.Boolean(),
+  /** Busy lamps watching the worker name the caller: `show`, `hide`, or as the branch sets it. */
+  lampCaller: Type.Union([Type.Literal('show'), Type.Literal('hide'), Type.Literal('branch')]),
 })
 export type UserView = Static<typeof UserView>
 
@@ -137,6 +139,7 @@ export function userView(user: User): UserView {
     hasPin: user.hasPin,
     disabled: user.disabled,
     fromDirectory: user.directoryKey !== '',
+    lampCaller: user.showCallerOnLamps === undefined ? 'branch' : user.showCallerOnLamps ? 'show' : 'hide',
   }
 }
 

@@ -12,7 +12,7 @@ interface Device { id: string; siteId: string; extension: string; label: string;
 interface Seat { userId: string; extension: string; displayName: string; deviceId: string; siteId: string; since: string; expiresAt: string | null; dailySignOutAt: string | null; idleSeconds: number; renewedAt: string | null; via: string; pending: string[] }
 interface SeatEvent { type: 'seated' | 'released'; seat: Seat; reason: string }
 interface Cluster { leader: { siteId: string; instanceId: string } | null; instances: { siteId: string; instanceId: string; serving: boolean; leader: boolean }[]; branches: { siteId: string; leaseHeld: boolean; nodeId: string; onlinePhones: number }[]; online: string[] }
-interface User { id: string; extension: string; displayName: string; homeSiteId: string; roamingAllowed: boolean; maxSeatHours: number; department: string; email: string; lockedUntil: string | null; hasPin: boolean; disabled: boolean; fromDirectory: boolean }
+interface User { id: string; extension: string; displayName: string; homeSiteId: string; roamingAllowed: boolean; maxSeatHours: number; department: string; email: string; lockedUntil: string | null; hasPin: boolean; disabled: boolean; fromDirectory: boolean; lampCaller: 'show' | 'hide' | 'branch' }
 interface HistoryRecord { deviceId: string; siteId: string; extension: string; start: string; end: string | null; reason: string; via: string }
 
 type Feed = 'connecting' | 'live' | 'reconnecting' | 'ended'
@@ -271,13 +271,14 @@ function WorkerForm({ user, sites, onDone }: { user: User | undefined; sites: Si
   const homeSiteId = chosenHome || sites[0]?.id || ''
   const [roaming, setRoaming] = useState(user?.roamingAllowed ?? true)
   const [maxHours, setMaxHours] = useState(String(user?.maxSeatHours ?? 0))
+  const [lampCaller, setLampCaller] = useState(user?.lampCaller ?? 'branch')
   const [pin, setPin] = useState('')
   const [notice, setNotice] = useState<Notice | undefined>(undefined)
   const heading = useRef<HTMLHeadingElement>(null)
   useEffect(() => heading.current?.focus(), [])
   const submit = async (event: Event): Promise<void> => {
     event.preventDefault()
-    const fields = { extension, displayName, homeSiteId, roamingAllowed: roaming, maxSeatHours: Number(maxHours) }
+    const fields = { extension, displayName, homeSiteId, roamingAllowed: roaming, maxSeatHours: Number(maxHours), lampCaller }
     try {
       if (user === undefined) await post('/api/admin/users', { id, pin, ...fields })
       else {
@@ -303,6 +304,14 @@ function WorkerForm({ user, sites, onDone }: { user: User | undefined; sites: Si
       </div>
       <label class="check"><input type="checkbox" checked={roaming} onChange={(e) => setRoaming((e.currentTarget as HTMLInputElement).checked)} /> May sit at other branches</label>
       <Field id="w-max" name="maxSeatHours" label="Maximum hours per seat (0: no limit)" type="number" min={0} max={8760} value={maxHours} onInput={setMaxHours} notice={notice} messageId="worker-form-message" />
+      <div class="field">
+        <label for="w-lamps">Caller shown on busy lamps watching this worker</label>
+        <select id="w-lamps" value={lampCaller} onChange={(e) => setLampCaller((e.currentTarget as HTMLSelectElement).value as User['lampCaller'])}>
+          <option value="branch">As the branch sets it</option>
+          <option value="show">Shown</option>
+          <option value="hide">Hidden</option>
+        </select>
+      </div>
       <Field id="w-pin" name="pin" label={user === undefined ? 'PIN' : 'New PIN (leave empty to keep)'} type="password" inputMode="numeric" pattern="[0-9]{4,12}" autoComplete="new-password" value={pin} onInput={setPin} notice={notice} messageId="worker-form-message" required={user === undefined} />
       <button type="submit">Save</button> <button type="button" onClick={() => void onDone()}>Cancel</button>
       <Message notice={notice} id="worker-form-message" />

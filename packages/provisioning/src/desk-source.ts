@@ -49,7 +49,7 @@ export function deskOf(device: Device, site: SiteConfig, apps: Desk['apps'], yea
     label: device.label !== '' ? device.label : device.id,
     extension: device.extension,
     flexHost: device.flexHost,
-    site: { id: site.id, name: site.name, timezone: site.timezone, language: site.language ?? 'en', domain: site.sip.domain, registrar: registrarOf(site) },
+    site: { id: site.id, name: site.name, timezone: site.timezone, language: site.language ?? 'en', domain: site.sip.domain, registrar: registrarOf(site), blfList: site.provisioning?.blfList ?? false },
     apps,
     year,
   }

@@ -42,6 +42,11 @@ export interface Desk {
     readonly domain: string
     /** Where the phone registers. */
     readonly registrar: { readonly host: string; readonly port: number; readonly transport: 'udp' | 'tcp' }
+    /**
+     * The phone watches its BLF keys through the SIP node's resource list `sip:blf-list@<domain>`
+     * (RFC 4662; Poly's `attendant.uri`), not one subscription per key (`provisioning.blf_list`).
+     */
+    readonly blfList?: boolean
   }
   /**
    * The URLs of this phone's softkey sign-in and sign-out, of its call list, and of the desk menu

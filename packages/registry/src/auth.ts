@@ -112,6 +112,8 @@ const SIP_NODE: readonly RpcName[] = [
   'ReportCallActivity',
   'WatchDialogs',
   'ListCalls',
+  // The BLF keys of a desk, for its busy-lamp list (RFC 4662), read as provisioning reads them.
+  'GetFunctionKeyProfile',
 ]
 
 /**

@@ -66,9 +66,10 @@ export const USER_WRITABLE = [
   'language',
   'function_keys',
   'call_classes',
+  'show_caller_on_lamps',
 ] as const
 /** The worker's desk profile, which the company directory has no place for: administrators set it. */
-const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language', 'function_keys']
+const USER_PROFILE_FIELDS: readonly string[] = ['fallback', 'label', 'language', 'function_keys', 'show_caller_on_lamps']
 /**
  * Fields the directory owns nothing of (an administrator's routing choices): the directory sync
  * neither sets nor clears them.
@@ -206,6 +207,10 @@ export function applyUser(to: UserRecord, from: User, fields: ReadonlySet<string
   if (fields.has('call_classes')) {
     if (from.callClasses === undefined) delete next.callClasses
     else next.callClasses = [...from.callClasses.classes]
+  }
+  if (fields.has('show_caller_on_lamps')) {
+    if (from.showCallerOnLamps === undefined) delete next.showCallerOnLamps
+    else next.showCallerOnLamps = from.showCallerOnLamps
   }
   return next
 }

@@ -56,6 +56,9 @@ export interface UserRecord {
   // Added with toll classes (issue 21); absent: the site's.
   /** Toll classes the worker may call from a desk they sit at. */
   callClasses?: string[]
+  // Added with per-worker busy lamps (issue 23); absent: the branch's switch.
+  /** Whether busy lamps watching the worker name the other party. */
+  showCallerOnLamps?: boolean
 }
 
 /** One function key as stored. */
@@ -292,6 +295,7 @@ export function toUser(record: UserRecord, revision: string, lockedUntil?: Date)
     language: record.language ?? '',
     functionKeys: (record.functionKeys ?? []).map(toFunctionKey),
     callClasses: record.callClasses === undefined ? undefined : { classes: [...record.callClasses] },
+    showCallerOnLamps: record.showCallerOnLamps,
   }
 }
 

@@ -25,7 +25,22 @@
  * rings it). A worker's extension, the worker's calls wherever they sit while they are signed
  * in; signed out, their home device's calls where `ring_home_device` applies, else idle. A lamp
  * follows a worker who moves (the same subscription: the state is the worker's, not the desk's).
- * The caller is named in the dialog-info unless FLEXSEAT_BLF_SHOW_CALLER is false.
+ * The other party (the caller of a ringing call) is named in the dialog-info as the watched
+ * worker's `show_caller_on_lamps` says (read when the lamp subscribes: a change reaches lamps
+ * subscribed later, and lists when their desk's seat changes), unset and for a desk's own
+ * extension as FLEXSEAT_BLF_SHOW_CALLER says (default true).
+ *
+ * Resource lists (RFC 4662; Snom's, Poly's and Yealink's BLF lists): `sip:blf-list@<domain>`
+ * names the list of the subscribing desk (the device that authenticated): its BLF keys as
+ * provisioned (desk-keys.ts: the seated worker's keys, else the desk's profile). Without
+ * `Supported: eventlist` → 421 with `Require: eventlist`; an `Accept` without multipart/related →
+ * 406. Accepted with `Require: eventlist` (the 200 and every NOTIFY); NOTIFYs carry
+ * `multipart/related` bodies (resource-list.ts): the RLMI (one resource per key, versions from 0
+ * per subscription) and a dialog-info part per member (versions from 0 per member). Full state
+ * first, after a refresh, at the end and when the seat at the desk changes (the members are read
+ * again); in between, partial state: only the members whose lamp changed. Keys edited without a
+ * seat change (a new profile) reach the list when the seat at the desk next changes or the phone
+ * subscribes anew (a refresh keeps the members it has).
  *
  * When the node stops, every subscription gets `terminated;reason=deactivated` (RFC 6665 §4.2.2:
  * subscribe again at once), best effort.
@@ -36,7 +51,8 @@ import type { Logger } from 'pino'
 import { dialogInfo, type LampDialog } from './dialog-info'
 import { deviceKey, type DialogView, userKey } from './dialog-view'
 import { uriUser } from './feature-codes'
-import type { SeatView } from './seat-view'
+import type { SeatChange, SeatView } from './seat-view'
+import { EVENTLIST, type ListResource, listToken, RLMI_TYPE, resourceListBody } from './resource-list'
 import { acceptSubscription, type SrfApp, type SrfDialog, type SrfRequest, type SrfResponse } from './srf-adapter'
 
 /** The event package served. */
@@ -45,10 +61,14 @@ export const DIALOG_EVENT = 'dialog'
 export const DIALOG_INFO_TYPE = 'application/dialog-info+xml'
 /** RFC 4235 §4.1: the package's default subscription duration. */
 export const DEFAULT_EXPIRES = 3600
+/** The user part of a desk's resource list: `sip:blf-list@<domain>` lists the subscribing desk's BLF keys. */
+export const LIST_USER = 'blf-list'
+/** A list's NOTIFY body type (RFC 4662 §5). */
+export const MULTIPART_TYPE = 'multipart/related'
 
 /** What the notifier needs of the directory. */
 export interface LampDirectory {
-  userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string } | undefined>
+  userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string; showCallerOnLamps?: boolean | undefined } | undefined>
   deviceByExtension(extension: string): Promise<{ id: string } | undefined>
 }
 
@@ -60,20 +80,51 @@ export interface BusyLampsOptions {
   seats: Pick<SeatView, 'byUser' | 'on' | 'off'>
   dialogs: Pick<DialogView, 'dialogs' | 'on' | 'off'>
   config: { minSeconds: number; maxSeconds: number; showCaller: boolean }
+  /**
+   * The BLF keys of a desk (its provisioned function keys, in key order: the seated worker's,
+   * else the desk's profile): the members of its resource list (`sip:blf-list@<domain>`).
+   */
+  listKeys: (deviceId: string) => Promise<{ extension: string; label: string }[]>
   logger: Logger
   now?: () => number
 }
 
 /** What a subscription watches. */
-type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string }
+type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string; showCaller: boolean }
+
+/** One entry of a resource list: a BLF key of the subscribing desk. */
+interface Member {
+  readonly extension: string
+  readonly name: string
+  /** Undefined: nobody has the extension (listed without an instance). */
+  readonly watched: Watched | undefined
+  readonly instanceId: string
+  readonly cid: string
+  /** The version of the member's next dialog-info part. */
+  version: number
+  /** The member's last state sent. */
+  sent: string | undefined
+}
+
+/** A resource-list subscription's own state (RFC 4662). */
+interface ListState {
+  /** The subscribing desk, whose BLF keys are the list. */
+  readonly deviceId: string
+  members: Member[]
+  readonly boundary: string
+  readonly rlmiCid: string
+}
 
 interface Subscription {
   readonly id: string
   readonly dialog: SrfDialog
+  /** The extension watched, or the list's user part. */
   readonly extension: string
-  readonly watched: Watched
+  /** What a single lamp watches (undefined for a list). */
+  readonly watched: Watched | undefined
+  readonly list: ListState | undefined
   /** The index keys it is filed under. */
-  readonly keys: readonly string[]
+  keys: readonly string[]
   version: number
   expiresAt: number
   timer: NodeJS.Timeout | undefined
@@ -90,8 +141,10 @@ export class BusyLamps {
   readonly #now: () => number
   readonly #subscriptions = new Set<Subscription>()
   readonly #index = new Map<string, Set<Subscription>>()
+  /** Resource-list subscriptions by the desk whose keys they list. */
+  readonly #lists = new Map<string, Set<Subscription>>()
   readonly #onDialogs: (keys: string[]) => void
-  readonly #onSeats: (changes: { seat: { userId: string } }[]) => void
+  readonly #onSeats: (changes: SeatChange[]) => void
   #stopped = false
 
   constructor(options: BusyLampsOptions) {
@@ -101,7 +154,13 @@ export class BusyLamps {
       for (const key of keys) for (const sub of this.#index.get(key) ?? []) this.#notify(sub)
     }
     this.#onSeats = (changes) => {
-      for (const change of changes) for (const sub of this.#index.get(userKey(change.seat.userId)) ?? []) this.#notify(sub)
+      for (const change of changes) {
+        for (const sub of this.#index.get(userKey(change.seat.userId)) ?? []) this.#notify(sub)
+        // Who sits at a desk decides its keys: its lists are resolved again.
+        for (const deviceId of new Set([change.seat.deviceId, ...(change.kind === 'seated' && change.previous !== undefined ? [change.previous.deviceId] : [])])) {
+          for (const sub of this.#lists.get(deviceId) ?? []) void this.#reload(sub)
+        }
+      }
     }
     options.dialogs.on('changes', this.#onDialogs)
     options.seats.on('changes', this.#onSeats)
@@ -116,26 +175,37 @@ export class BusyLamps {
    * Handles a new SUBSCRIBE that passed authentication (see the file comment). Answers every
    * request; directory lookups may throw (the caller maps that to 503).
    */
-  async subscribe(req: SrfRequest, res: SrfResponse): Promise<void> {
+  async subscribe(req: SrfRequest, res: SrfResponse, deviceId?: string): Promise<void> {
     if (/;\s*tag=/i.test(req.get('To') ?? '')) return res.send(481, 'Subscription does not exist')
     const event = (req.has('Event') ? req.get('Event') : '').split(';')[0]!.trim()
     if (event !== DIALOG_EVENT) return res.send(489, 'Bad Event', { headers: { 'Allow-Events': DIALOG_EVENT } })
+    const extension = uriUser(req.uri)
+    const isList = extension === LIST_USER
+    if (isList && !optionTags(req, 'Supported').includes(EVENTLIST)) return res.send(421, 'Extension Required', { headers: { Require: EVENTLIST } })
     if (req.has('Accept') && !acceptsDialogInfo(req.get('Accept'))) return res.send(406, 'Not Acceptable', { headers: { Accept: DIALOG_INFO_TYPE } })
+    if (isList && req.has('Accept') && !acceptsMultipart(req.get('Accept'))) return res.send(406, 'Not Acceptable', { headers: { Accept: `${MULTIPART_TYPE}, ${RLMI_TYPE}, ${DIALOG_INFO_TYPE}` } })
     const expires = this.#expires(req, res)
     if (expires === undefined) return
-    const extension = uriUser(req.uri)
-    const watched = await this.#resolve(extension)
-    if (watched === undefined) return res.send(404, 'Not Found')
+    let watched: Watched | undefined
+    let list: ListState | undefined
+    if (isList) {
+      if (deviceId === undefined) return res.send(404, 'Not Found')
+      const token = listToken(`${req.get('Call-ID')} ${req.get('From')}`)
+      list = { deviceId, members: await this.#members(deviceId, []), boundary: `fs-${token}`, rlmiCid: `rlmi-${token}@${this.#o.domain}` }
+    } else {
+      watched = await this.#resolve(extension)
+      if (watched === undefined) return res.send(404, 'Not Found')
+    }
     if (this.#stopped) return res.send(503, { headers: { 'Retry-After': '5' } })
-    const dialog = await acceptSubscription(this.#o.srf, req, res, { Expires: String(expires) })
-    const keys = watched.kind === 'desk' ? [deviceKey(watched.deviceId)] : [userKey(watched.userId), ...(watched.homeDeviceId === undefined ? [] : [deviceKey(watched.homeDeviceId)])]
-    const sub: Subscription = { id: dialog.id, dialog, extension, watched, keys, version: 0, expiresAt: this.#now() + expires * 1_000, timer: undefined, sent: undefined, inFlight: false, again: false, ended: false }
+    const dialog = await acceptSubscription(this.#o.srf, req, res, { Expires: String(expires), ...(isList ? { Require: EVENTLIST } : {}) })
+    const keys = list === undefined ? keysOf(watched!) : list.members.flatMap((m) => (m.watched === undefined ? [] : keysOf(m.watched)))
+    const sub: Subscription = { id: dialog.id, dialog, extension, watched, list, keys, version: 0, expiresAt: this.#now() + expires * 1_000, timer: undefined, sent: undefined, inFlight: false, again: false, ended: false }
     dialog.on('destroy', () => this.#forget(sub))
     dialog.on('unsubscribe', () => void this.#end(sub, 'terminated'))
     dialog.on('subscribe', (refresh, answer) => {
       const granted = this.#expires(refresh, answer)
       if (granted === undefined || sub.ended) return
-      answer.send(200, { headers: { Expires: String(granted) } })
+      answer.send(200, { headers: { Expires: String(granted), ...(sub.list === undefined ? {} : { Require: EVENTLIST }) } })
       sub.expiresAt = this.#now() + granted * 1_000
       this.#arm(sub)
       sub.sent = undefined
@@ -147,10 +217,11 @@ export class BusyLamps {
       return
     }
     this.#subscriptions.add(sub)
-    for (const key of keys) {
-      const set = this.#index.get(key) ?? new Set<Subscription>()
+    this.#file(sub)
+    if (list !== undefined) {
+      const set = this.#lists.get(list.deviceId) ?? new Set<Subscription>()
       set.add(sub)
-      this.#index.set(key, set)
+      this.#lists.set(list.deviceId, set)
     }
     this.#arm(sub)
     this.#o.logger.debug({ extension, watched, expires, subscription: sub.id }, 'busy lamp subscribed')
@@ -188,14 +259,71 @@ export class BusyLamps {
   async #resolve(extension: string): Promise<Watched | undefined> {
     if (!/^[0-9*#+]{1,32}$/.test(extension)) return undefined
     const user = await this.#o.directory.userByExtension(extension)
-    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}) }
+    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}), showCaller: user.showCallerOnLamps ?? this.#o.config.showCaller }
     const device = await this.#o.directory.deviceByExtension(extension)
     return device === undefined ? undefined : { kind: 'desk', deviceId: device.id }
   }
 
-  /** The lamp's dialogs now (see the file comment). */
-  #state(sub: Subscription): LampDialog[] {
-    const w = sub.watched
+  /** The members of a desk's list, keeping the instances of those already in `old`. */
+  async #members(deviceId: string, old: readonly Member[]): Promise<Member[]> {
+    const keys = await this.#o.listKeys(deviceId)
+    const seen = new Set<string>()
+    const members: Member[] = []
+    for (const key of keys) {
+      // One resource per extension: two keys for one colleague are one entry of the list.
+      if (seen.has(key.extension)) continue
+      seen.add(key.extension)
+      const kept = old.find((m) => m.extension === key.extension)
+      const watched = await this.#resolve(key.extension)
+      if (kept !== undefined && JSON.stringify(kept.watched) === JSON.stringify(watched)) {
+        members.push(kept)
+        continue
+      }
+      const token = listToken(`${deviceId} ${key.extension} ${this.#now()} ${Math.random()}`)
+      members.push({ extension: key.extension, name: key.label, watched, instanceId: token.slice(0, 10), cid: `${token}@${this.#o.domain}`, version: 0, sent: undefined })
+    }
+    return members
+  }
+
+  /** A list's members resolved again (a seat change at its desk), then a full-state NOTIFY. */
+  async #reload(sub: Subscription): Promise<void> {
+    const list = sub.list
+    if (list === undefined || sub.ended) return
+    let members: Member[]
+    try {
+      members = await this.#members(list.deviceId, list.members)
+    } catch (error) {
+      // The next seat change at the desk (or a new subscription) reads them again.
+      this.#o.logger.warn({ err: error, subscription: sub.id, device: list.deviceId }, 'busy lamp list: keys not read')
+      return
+    }
+    if (sub.ended) return
+    this.#unfile(sub)
+    list.members = members
+    sub.keys = members.flatMap((m) => (m.watched === undefined ? [] : keysOf(m.watched)))
+    this.#file(sub)
+    sub.sent = undefined
+    this.#notify(sub)
+  }
+
+  #file(sub: Subscription): void {
+    for (const key of sub.keys) {
+      const set = this.#index.get(key) ?? new Set<Subscription>()
+      set.add(sub)
+      this.#index.set(key, set)
+    }
+  }
+
+  #unfile(sub: Subscription): void {
+    for (const key of sub.keys) {
+      const set = this.#index.get(key)
+      set?.delete(sub)
+      if (set?.size === 0) this.#index.delete(key)
+    }
+  }
+
+  /** What a lamp shows now (see the file comment). */
+  #state(w: Watched): LampDialog[] {
     let dialogs: readonly ActiveDialog[]
     if (w.kind === 'desk') dialogs = this.#o.dialogs.dialogs(deviceKey(w.deviceId))
     else if (this.#o.seats.byUser(w.userId) !== undefined) dialogs = this.#o.dialogs.dialogs(userKey(w.userId))
@@ -208,12 +336,44 @@ export class BusyLamps {
         state: d.state === DialogState.DIALOG_STATE_CONFIRMED ? 'confirmed' : 'early',
         direction: d.direction === CallDirection.CALL_DIRECTION_OUTGOING ? 'initiator' : 'recipient',
         callerTag: d.callerTag,
-        ...(this.#o.config.showCaller ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
+        ...((w.kind === 'worker' ? w.showCaller : this.#o.config.showCaller) ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
       }))
   }
 
-  #body(sub: Subscription, dialogs: readonly LampDialog[]): string {
-    return dialogInfo(`sip:${sub.extension}@${this.#o.domain}`, sub.version, dialogs, this.#o.domain)
+  /**
+   * The NOTIFY's body: a lamp's dialog-info, or a list's multipart (every member when `full` or
+   * nothing was sent since the subscription began or was refreshed, else only the members whose
+   * state changed); undefined when nothing changed since the last one.
+   */
+  #payload(sub: Subscription, full: boolean): { contentType: string; body: string } | undefined {
+    const list = sub.list
+    if (list === undefined) {
+      const state = this.#state(sub.watched!)
+      const signature = JSON.stringify(state)
+      if (!full && signature === sub.sent) return undefined
+      sub.sent = signature
+      const body = dialogInfo(`sip:${sub.extension}@${this.#o.domain}`, sub.version, state, this.#o.domain)
+      return { contentType: DIALOG_INFO_TYPE, body }
+    }
+    const fullState = full || sub.sent === undefined
+    const resources: ListResource[] = []
+    for (const m of list.members) {
+      const uri = `sip:${m.extension}@${this.#o.domain}`
+      if (m.watched === undefined) {
+        if (fullState) resources.push({ uri, name: m.name })
+        continue
+      }
+      const state = this.#state(m.watched)
+      const signature = JSON.stringify(state)
+      if (!fullState && signature === m.sent) continue
+      m.sent = signature
+      const body = dialogInfo(uri, m.version, state, this.#o.domain)
+      m.version += 1
+      resources.push({ uri, name: m.name, instance: { id: m.instanceId, cid: m.cid, body, bodyType: DIALOG_INFO_TYPE } })
+    }
+    if (!fullState && resources.length === 0) return undefined
+    sub.sent = 'list'
+    return resourceListBody({ uri: `sip:${sub.extension}@${this.#o.domain}`, version: sub.version, fullState, resources, boundary: list.boundary, rlmiCid: list.rlmiCid })
   }
 
   /** Sends the current state if it changed since the last NOTIFY (one NOTIFY in flight at a time). */
@@ -223,15 +383,12 @@ export class BusyLamps {
       sub.again = true
       return
     }
-    const state = this.#state(sub)
-    const signature = JSON.stringify(state)
-    if (signature === sub.sent) return
-    sub.sent = signature
+    const payload = this.#payload(sub, false)
+    if (payload === undefined) return
     const seconds = Math.max(0, Math.round((sub.expiresAt - this.#now()) / 1_000))
-    const body = this.#body(sub, state)
     sub.version += 1
     sub.inFlight = true
-    this.#send(sub, `active;expires=${seconds}`, body).then((ok) => {
+    this.#send(sub, `active;expires=${seconds}`, payload).then((ok) => {
       sub.inFlight = false
       if (!ok) return this.#forget(sub)
       if (sub.again) {
@@ -242,9 +399,10 @@ export class BusyLamps {
   }
 
   /** Sends a NOTIFY in the subscription's dialog; false when the phone no longer has it. */
-  async #send(sub: Subscription, state: string, body: string): Promise<boolean> {
+  async #send(sub: Subscription, state: string, payload: { contentType: string; body: string }): Promise<boolean> {
     try {
-      const answer = await sub.dialog.request({ method: 'NOTIFY', headers: { Event: DIALOG_EVENT, 'Subscription-State': state, 'Content-Type': DIALOG_INFO_TYPE }, body })
+      const headers = { Event: DIALOG_EVENT, 'Subscription-State': state, 'Content-Type': payload.contentType, ...(sub.list === undefined ? {} : { Require: EVENTLIST }) }
+      const answer = await sub.dialog.request({ method: 'NOTIFY', headers, body: payload.body })
       if (answer.status >= 300) {
         this.#o.logger.debug({ subscription: sub.id, status: answer.status }, 'busy lamp NOTIFY refused: subscription ended')
         return false
@@ -261,9 +419,9 @@ export class BusyLamps {
     if (sub.ended) return
     sub.ended = true
     this.#forget(sub)
-    const body = this.#body(sub, this.#state(sub))
+    const payload = this.#payload(sub, true)!
     sub.version += 1
-    await this.#send(sub, state, body)
+    await this.#send(sub, state, payload)
   }
 
   #arm(sub: Subscription): void {
@@ -277,12 +435,33 @@ export class BusyLamps {
     if (sub.timer !== undefined) clearTimeout(sub.timer)
     sub.timer = undefined
     if (!this.#subscriptions.delete(sub)) return
-    for (const key of sub.keys) {
-      const set = this.#index.get(key)
+    this.#unfile(sub)
+    if (sub.list !== undefined) {
+      const set = this.#lists.get(sub.list.deviceId)
       set?.delete(sub)
-      if (set?.size === 0) this.#index.delete(key)
+      if (set?.size === 0) this.#lists.delete(sub.list.deviceId)
     }
   }
+}
+
+/** The index keys of what a lamp watches. */
+function keysOf(watched: Watched): string[] {
+  return watched.kind === 'desk' ? [deviceKey(watched.deviceId)] : [userKey(watched.userId), ...(watched.homeDeviceId === undefined ? [] : [deviceKey(watched.homeDeviceId)])]
+}
+
+/** The option tags of a header (`Supported`, `Require`: a comma-separated list, possibly repeated). */
+function optionTags(req: SrfRequest, name: string): string[] {
+  if (!req.has(name)) return []
+  return req.get(name).split(',').map((tag) => tag.trim().toLowerCase()).filter((tag) => tag !== '')
+}
+
+/** Whether an Accept header admits multipart/related (a list's NOTIFY). */
+function acceptsMultipart(accept: string): boolean {
+  if (accept.trim() === '') return true
+  return accept.split(',').some((range) => {
+    const type = range.split(';')[0]!.trim().toLowerCase()
+    return type === MULTIPART_TYPE || type === 'multipart/*' || type === '*/*'
+  })
 }
 
 /** Whether an Accept header admits dialog-info (RFC 3261 §20.1 media ranges). */

@@ -27,6 +27,7 @@ import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { BusyLamps } from './busy-lamps'
+import { deskBlfKeys } from './desk-keys'
 import { DialogStream } from './dialog-stream'
 import { standInTag } from './dialog-info'
 import { deviceKey, DialogView, userKey } from './dialog-view'
@@ -186,7 +187,14 @@ export class SipNode {
     if (site.emergency?.civicAddress === undefined) logger.warn({ site: site.id }, 'no emergency.civic_address: emergency calls carry only the text location (X-Flexseat-Location), no PIDF-LO')
     this.#warnings = SeatWarnings.start({ site, view, messenger: this.#messenger, logger })
     this.#dialogStream = DialogStream.start({ client, view: this.#dialogs, logger })
-    this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, logger })
+    const keySource = {
+      getDevice: (key: { deviceId: string }) => client.getDevice(key),
+      getUser: (userId: string) => client.getUser(userId),
+      getFunctionKeyProfile: (name: string) => client.getFunctionKeyProfile(name),
+      seatAt: (deviceId: string) => view.byDevice(deviceId),
+      siteDefaultProfile: site.provisioning?.defaultProfile,
+    }
+    this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, listKeys: (deviceId) => deskBlfKeys(keySource, deviceId), logger })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -364,7 +372,10 @@ export class SipNode {
       // to subscribe anew (RFC 6665 §4.1.3), before any authentication.
       (req, res, next) => (/;\s*tag=/i.test(req.get('To') ?? '') ? res.send(481, 'Subscription does not exist') : next()),
       this.#stage('authenticate', (req, res) => this.#authenticatePhone(req, res)),
-      this.#stage('busy lamp', (req, res) => this.#lamps.subscribe(req, res).then(() => false)),
+      this.#stage('busy lamp', (req, res) => {
+        const admission = this.#admissions.get(req)
+        return this.#lamps.subscribe(req, res, admission?.source === 'phone' ? admission.device.id : undefined).then(() => false)
+      }),
     ])
     srf.use('options', [(_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp', 'Allow-Events': 'dialog' } })])
     srf.use('message', [(_req, res) => res.send(405, { headers: { Allow: ALLOW } })])
@@ -444,6 +455,7 @@ export class SipNode {
       res.send(403)
       return false
     }
+    this.#admissions.set(req, { source: 'phone', device: auth.device })
     return true
   }
 

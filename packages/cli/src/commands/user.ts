@@ -40,6 +40,15 @@ function keysFromOptions(input: CommandInput): { values: Partial<User>; paths: s
   return { values: {}, paths: [] }
 }
 
+/** `--lamp-caller show|hide|branch`: the worker's show_caller_on_lamps (branch: unset). */
+function lampCallerFromOptions(input: CommandInput): { values: Partial<User>; paths: string[] } {
+  const value = input.string('lamp-caller')
+  if (value === undefined) return { values: {}, paths: [] }
+  const choice = { show: true, hide: false, branch: undefined }
+  if (!(value in choice)) throw new UsageError(`${input.command}: --lamp-caller is show, hide or branch, not "${value}"`, input.command)
+  return { values: { showCallerOnLamps: choice[value as keyof typeof choice] }, paths: ['show_caller_on_lamps'] }
+}
+
 const FIELD_OPTIONS = [
   'ext',
   'name',
@@ -61,6 +70,7 @@ const FIELD_OPTIONS = [
   'classes',
   'key',
   'no-keys',
+  'lamp-caller',
 ] as const
 
 function showUser(context: CommandContext, user: User | undefined, document: unknown): void {
@@ -82,7 +92,7 @@ const create: CommandSpec = {
     input.required('name')
     input.required('home')
     const { values } = fieldsFromOptions(input, USER_FIELDS)
-    Object.assign(values, keysFromOptions(input).values, classesFromOptions(input).values)
+    Object.assign(values, keysFromOptions(input).values, classesFromOptions(input).values, lampCallerFromOptions(input).values)
     const pin = (await pinOption(context, { label: 'PIN', confirm: true }, true)) ?? ''
     const client = context.client()
     const d = client.directory
@@ -110,8 +120,9 @@ const update: CommandSpec = {
     const fields = fieldsFromOptions(context.input, USER_FIELDS)
     const keys = keysFromOptions(context.input)
     const classes = classesFromOptions(context.input)
-    const values = { ...fields.values, ...keys.values, ...classes.values }
-    const paths = [...fields.paths, ...keys.paths, ...classes.paths]
+    const lampCaller = lampCallerFromOptions(context.input)
+    const values = { ...fields.values, ...keys.values, ...classes.values, ...lampCaller.values }
+    const paths = [...fields.paths, ...keys.paths, ...classes.paths, ...lampCaller.paths]
     if (paths.length === 0) throw new UsageError('user update: nothing to change (give at least one field option)', 'user update')
     const client = context.client()
     const d = client.directory

@@ -18,8 +18,10 @@ const Errors = { '4xx': ErrorView, '5xx': ErrorView }
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })
 const Extension = Type.String({ pattern: '^[0-9]{2,15}$' })
 const Text = Type.String({ maxLength: 256 })
+/** Whether busy lamps watching the worker name the caller (User.show_caller_on_lamps; `branch`: unset). */
+const LampCaller = Type.Union([Type.Literal('show'), Type.Literal('hide'), Type.Literal('branch')])
 const UserFields = Type.Object(
-  { extension: Extension, displayName: Type.String({ minLength: 1, maxLength: 256 }), homeSiteId: Id, roamingAllowed: Type.Boolean(), maxSeatHours: Type.Integer({ minimum: 0, maximum: 8_760 }), department: Type.Optional(Text), email: Type.Optional(Text) },
+  { extension: Extension, displayName: Type.String({ minLength: 1, maxLength: 256 }), homeSiteId: Id, roamingAllowed: Type.Boolean(), maxSeatHours: Type.Integer({ minimum: 0, maximum: 8_760 }), department: Type.Optional(Text), email: Type.Optional(Text), lampCaller: Type.Optional(LampCaller) },
   { additionalProperties: false },
 )
 const DeviceFields = Type.Object(
@@ -32,7 +34,13 @@ const USER_MASK = ['extension', 'display_name', 'home_site_id', 'roaming_allowed
 const DEVICE_MASK = ['site_id', 'extension', 'label', 'flex_host', 'model']
 
 function userOf(id: string, fields: Static<typeof UserFields>): User {
-  return User.fromPartial({ id, extension: fields.extension, displayName: fields.displayName, homeSiteId: fields.homeSiteId, roamingAllowed: fields.roamingAllowed, maxSeatHours: fields.maxSeatHours, department: fields.department ?? '', email: fields.email ?? '' })
+  const showCallerOnLamps = fields.lampCaller === 'show' ? true : fields.lampCaller === 'hide' ? false : undefined
+  return User.fromPartial({ id, extension: fields.extension, displayName: fields.displayName, homeSiteId: fields.homeSiteId, roamingAllowed: fields.roamingAllowed, maxSeatHours: fields.maxSeatHours, department: fields.department ?? '', email: fields.email ?? '', ...(showCallerOnLamps === undefined ? {} : { showCallerOnLamps }) })
+}
+
+/** The fields an edit changes: `lampCaller` only when the form sent it (`branch` clears the worker's choice). */
+function userMask(fields: Static<typeof UserFields>): string[] {
+  return fields.lampCaller === undefined ? USER_MASK : [...USER_MASK, 'show_caller_on_lamps']
 }
 
 function deviceOf(id: string, fields: Static<typeof DeviceFields>): Device {
@@ -141,7 +149,7 @@ export const adminRoutes: FastifyPluginAsync<RouteOptions> = async (fastify, opt
   app.post('/api/admin/users/:id', { preHandler, schema: { params: Type.Object({ id: Id }), body: UserFields, response: { 200: Type.Object({ user: UserView }), ...Errors } } }, async (request, reply) => {
     const session = sessionOf(request)
     try {
-      const res = await registry.as(session.token).call(() => directory.updateUser.bind(directory), { requestId: newId(), user: userOf(request.params.id, request.body), updateMask: USER_MASK })
+      const res = await registry.as(session.token).call(() => directory.updateUser.bind(directory), { requestId: newId(), user: userOf(request.params.id, request.body), updateMask: userMask(request.body) })
       request.log.info({ who: session.name, user: request.params.id }, 'worker changed')
       return { user: userView(res.user!) }
     } catch (error) {

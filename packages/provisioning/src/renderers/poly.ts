@@ -75,7 +75,8 @@ export function renderPoly(file: DeskFile): string {
     } else if (key.kind === 'blf') {
       blf += 1
       lineKey.push([`lineKey.${slot}.category`, 'BLF'], [`lineKey.${slot}.index`, blf])
-      attendant.push([`attendant.resourceList.${blf}.address`, `${key.value}@${desk.site.domain}`], [`attendant.resourceList.${blf}.label`, key.label], [`attendant.resourceList.${blf}.type`, 'normal'])
+      // With a resource list the phone learns the entries (and their names) from the list's RLMI.
+      if (desk.site.blfList !== true) attendant.push([`attendant.resourceList.${blf}.address`, `${key.value}@${desk.site.domain}`], [`attendant.resourceList.${blf}.label`, key.label], [`attendant.resourceList.${blf}.type`, 'normal'])
     } else if (key.kind === 'speed-dial') {
       speed += 1
       lineKey.push([`lineKey.${slot}.category`, 'SpeedDial'], [`lineKey.${slot}.index`, speed])
@@ -83,8 +84,11 @@ export function renderPoly(file: DeskFile): string {
       lineKey.push([`lineKey.${slot}.category`, 'Line'], [`lineKey.${slot}.index`, 1])
     }
   }
+  // One subscription to the desk's list (the SIP node's `sip:blf-list@<domain>`, RFC 4662) on the
+  // phone's one registration; an empty URI: a subscription per entry of attendant.resourceList.
+  attendant.unshift(['attendant.uri', desk.site.blfList === true && blf > 0 ? `blf-list@${desk.site.domain}` : ''], ['attendant.reg', 1])
   // Entries of an earlier, longer list must not stay monitored.
-  for (let index = blf + 1; index <= KEY_SLOTS; index += 1) attendant.push([`attendant.resourceList.${index}.address`, ''], [`attendant.resourceList.${index}.label`, ''])
+  for (let index = desk.site.blfList === true ? 1 : blf + 1; index <= KEY_SLOTS; index += 1) attendant.push([`attendant.resourceList.${index}.address`, ''], [`attendant.resourceList.${index}.label`, ''])
   const timeAttributes: Attributes = [
     ['tcpIpApp.sntp.gmtOffset', zone.standardSeconds],
     ['tcpIpApp.sntp.daylightSavings.enable', zone.dst === undefined ? 0 : 1],

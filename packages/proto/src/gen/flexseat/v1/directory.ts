@@ -269,7 +269,15 @@ export interface User {
    * The toll classes the worker may call from a flex desk they sit at. Unset: the desk's site's
    * `dial_plan.allow.seated`. The directory sync neither sets nor clears it.
    */
-  callClasses?: CallClasses | undefined;
+  callClasses?:
+    | CallClasses
+    | undefined;
+  /**
+   * Whether busy lamps watching the worker name the other party of their calls (the caller of a
+   * ringing call: RFC 4235 `<remote>` identity), on every branch's lamps. Unset: the branch's
+   * FLEXSEAT_BLF_SHOW_CALLER (true by default). The directory sync neither sets nor clears it.
+   */
+  showCallerOnLamps?: boolean | undefined;
 }
 
 /** One programmable key of a desk phone. */
@@ -649,6 +657,7 @@ function createBaseUser(): User {
     language: "",
     functionKeys: [],
     callClasses: undefined,
+    showCallerOnLamps: undefined,
   };
 }
 
@@ -734,6 +743,9 @@ export const User: MessageFns<User> = {
     }
     if (message.callClasses !== undefined) {
       CallClasses.encode(message.callClasses, writer.uint32(202).fork()).join();
+    }
+    if (message.showCallerOnLamps !== undefined) {
+      writer.uint32(256).bool(message.showCallerOnLamps);
     }
     return writer;
   },
@@ -967,6 +979,14 @@ export const User: MessageFns<User> = {
             message.callClasses = CallClasses.decode(reader, reader.uint32());
             continue;
           }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.showCallerOnLamps = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1060,6 +1080,11 @@ export const User: MessageFns<User> = {
         : isSet(object.call_classes)
         ? CallClasses.fromJSON(object.call_classes)
         : undefined,
+      showCallerOnLamps: isSet(object.showCallerOnLamps)
+        ? globalThis.Boolean(object.showCallerOnLamps)
+        : isSet(object.show_caller_on_lamps)
+        ? globalThis.Boolean(object.show_caller_on_lamps)
+        : undefined,
     };
   },
 
@@ -1146,6 +1171,9 @@ export const User: MessageFns<User> = {
     if (message.callClasses !== undefined) {
       obj.callClasses = CallClasses.toJSON(message.callClasses);
     }
+    if (message.showCallerOnLamps !== undefined) {
+      obj.showCallerOnLamps = message.showCallerOnLamps;
+    }
     return obj;
   },
 
@@ -1183,6 +1211,7 @@ export const User: MessageFns<User> = {
     message.callClasses = (object.callClasses !== undefined && object.callClasses !== null)
       ? CallClasses.fromPartial(object.callClasses)
       : undefined;
+    message.showCallerOnLamps = object.showCallerOnLamps ?? undefined;
     return message;
   },
 };
