@@ -99,6 +99,7 @@ async function main(): Promise<void> {
     const stop = (): void => void cluster.stop().finally(() => process.exit(130))
     process.once('SIGINT', stop)
     try {
+      metricsAddresses.set(cluster, await Promise.all(cluster.instances.map(async (i) => String((await cluster.waitForLog(i.index, (l) => l['msg'] === 'metrics listening'))['address']))))
       await seed(cluster)
       for (const via of SCENARIOS) {
         for (const target of TARGETS) {
@@ -168,10 +169,12 @@ async function seed(cluster: RegistryCluster): Promise<void> {
   }
 }
 
+/** Each instance's metrics address, by cluster (from its `metrics listening` line, read at start: the harness keeps only the last lines). */
+const metricsAddresses = new Map<RegistryCluster, string[]>()
+
 /** The leader's flexseat_registry_login_batch_size: logins (sum) and transactions (count) so far. */
 async function batchTotals(cluster: RegistryCluster, leader: number): Promise<{ logins: number; txns: number }> {
-  const line = await cluster.waitForLog(leader, (l) => l['msg'] === 'metrics listening')
-  const text = await (await fetch(`http://${String(line['address'])}/metrics`)).text()
+  const text = await (await fetch(`http://${metricsAddresses.get(cluster)![leader]!}/metrics`)).text()
   const sample = (name: string): number => Number(text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))?.split(' ').at(-1) ?? 0)
   return { logins: sample('flexseat_registry_login_batch_size_sum'), txns: sample('flexseat_registry_login_batch_size_count') }
 }
