@@ -83,6 +83,8 @@ interface Row {
   cpuClient: number
   /** Logins per etcd transaction of the leader (group commit on; '-' when off). */
   perTxn: number | string
+  /** etcd calls (Range and Txn, all members, every client) per login, from etcd's own metrics. */
+  etcdCalls: number
 }
 
 async function main(): Promise<void> {
@@ -179,6 +181,18 @@ async function batchTotals(cluster: RegistryCluster, leader: number): Promise<{ 
   return { logins: sample('flexseat_registry_login_batch_size_sum'), txns: sample('flexseat_registry_login_batch_size_count') }
 }
 
+/** etcd's grpc_server_handled_total for Range and Txn, summed over the members. */
+async function etcdCalls(cluster: RegistryCluster): Promise<number> {
+  let total = 0
+  for (const endpoint of cluster.etcd.endpoints) {
+    const text = await (await fetch(`${endpoint}/metrics`)).text()
+    for (const line of text.split('\n')) {
+      if (line.startsWith('grpc_server_handled_total{') && /grpc_method="(Range|Txn)"/.test(line)) total += Number(line.split(' ').at(-1))
+    }
+  }
+  return total
+}
+
 async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'admin' | 'pin', target: 'leader' | 'follower', concurrency: number): Promise<Row> {
   const leader = await cluster.leader()
   const index = target === 'leader' ? leader : cluster.live.find((i) => i !== leader)!
@@ -191,6 +205,7 @@ async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'ad
     (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   ]
   const batchesBefore = await batchTotals(cluster, leader)
+  const callsBefore = await etcdCalls(cluster)
   const cpuBefore = cpu()
   const latencies: number[] = []
   let errors = 0
@@ -216,6 +231,7 @@ async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'ad
   const s = summary(latencies)
   const perLogin = cpu().map((after, i) => Math.round(((after - cpuBefore[i]!) / Math.max(1, latencies.length)) * 100) / 100)
   const batchesAfter = await batchTotals(cluster, leader)
+  const calls = (await etcdCalls(cluster)) - callsBefore
   const txns = batchesAfter.txns - batchesBefore.txns
   return {
     groupCommit,
@@ -232,6 +248,7 @@ async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'ad
     cpuEtcd: perLogin[2]!,
     cpuClient: perLogin[3]!,
     perTxn: txns > 0 ? Math.round(((batchesAfter.logins - batchesBefore.logins) / txns) * 10) / 10 : '-',
+    etcdCalls: Math.round((calls / Math.max(1, latencies.length)) * 100) / 100,
   }
 }
 
