@@ -2,9 +2,13 @@
  * Seat registry benchmark, through gRPC against a three-member etcd cluster and three registry
  * processes on this machine (loopback):
  *
- * - login latency (median, p99) at 1 and at 32 concurrent clients, and logins per second, for
+ * - login latency (median, p99) at 1, 32 and 64 concurrent clients, and logins per second, for
  *   administrator logins (no PIN: the etcd path alone) and phone logins (PIN checked with scrypt),
- *   sent to the leader and to a follower (which forwards to the leader);
+ *   sent to the leader and to a follower (which forwards to the leader), with the leader's group
+ *   commit of logins off (FLEXSEAT_GROUP_COMMIT=false: one etcd transaction per login) and on
+ *   (the default: concurrent logins share transactions), each on a cluster of its own started in
+ *   the same run, one after the other; the `perTxn` column is the mean number of logins per
+ *   transaction, from the leader's flexseat_registry_login_batch_size;
  * - time from kill -9 of the leader to the next successful login through a surviving instance;
  * - time from SIGTERM of the leader (it resigns at once, its successor campaigns) to the next
  *   successful login through a surviving instance;
@@ -12,7 +16,9 @@
  *   (the follower moves it to the new leader once one is elected).
  *
  *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3] [--terminations 5] [--pauses 3]
- *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32] [--cpu-prof <dir>]
+ *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32,64] [--group-commit false,true] [--cpu-prof <dir>]
+ *
+ * The failover, termination and pause runs use the cluster of the last --group-commit value.
  *
  * Each row also gives the CPU time spent per login by the leader's registry process, the
  * follower's (when the row goes through one), the three etcd members together and this client,
@@ -23,6 +29,7 @@
  * transaction). Every process is killed at the end.
  */
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CreateDeviceRequest, CreateUserRequest, Device, LoginRequest, unary, User } from '@flexseat/proto'
 import { RegistryCluster } from '../test/helpers/registry-cluster'
@@ -37,7 +44,9 @@ const { values } = parseArgs({
     'lease-ttl': { type: 'string', default: '3' },
     scenarios: { type: 'string', default: 'admin,pin' },
     targets: { type: 'string', default: 'leader,follower' },
-    concurrency: { type: 'string', default: '1,32' },
+    concurrency: { type: 'string', default: '1,32,64' },
+    /** FLEXSEAT_GROUP_COMMIT of the registries: each value on a cluster of its own, in this order. */
+    'group-commit': { type: 'string', default: 'false,true' },
     /** Write a V8 CPU profile of every registry process into this directory (on exit). */
     'cpu-prof': { type: 'string' },
   },
@@ -50,10 +59,15 @@ const LEASE_TTL = Number(values['lease-ttl'])
 const SCENARIOS = values.scenarios.split(',') as ('admin' | 'pin')[]
 const TARGETS = values.targets.split(',') as ('leader' | 'follower')[]
 const CONCURRENCY = values.concurrency.split(',').map(Number)
+const GROUP_COMMIT = values['group-commit'].split(',').map((v) => {
+  if (v !== 'true' && v !== 'false') throw new Error(`--group-commit: "${v}" is not true or false`)
+  return v
+})
 const WORKERS = Math.max(32, ...CONCURRENCY)
 const PIN = '2468'
 
 interface Row {
+  groupCommit: string
   scenario: string
   target: string
   concurrency: number
@@ -67,46 +81,63 @@ interface Row {
   cpuFollower: number
   cpuEtcd: number
   cpuClient: number
+  /** Logins per etcd transaction of the leader (group commit on; '-' when off). */
+  perTxn: number | string
+  /** etcd calls (Range and Txn, all members, every client) per login, from etcd's own metrics. */
+  etcdCalls: number
 }
 
 async function main(): Promise<void> {
   const profile = values['cpu-prof']
-  const cluster = await RegistryCluster.start({
-    instances: 3,
-    leaseTtlSeconds: LEASE_TTL,
-    logLevel: 'info',
-    ...(profile === undefined ? {} : { env: { NODE_OPTIONS: `--require ${cpuProfilePreload(profile)}` } }),
-  })
-  const stop = (): void => void cluster.stop().finally(() => process.exit(130))
-  process.once('SIGINT', stop)
-  try {
-    await seed(cluster)
-    const rows: Row[] = []
-    for (const via of SCENARIOS) {
-      for (const target of TARGETS) {
-        for (const concurrency of CONCURRENCY) rows.push(await loginLoad(cluster, via, target, concurrency))
+  const rows: Row[] = []
+  for (const [i, groupCommit] of GROUP_COMMIT.entries()) {
+    const last = i === GROUP_COMMIT.length - 1
+    const cluster = await RegistryCluster.start({
+      instances: 3,
+      leaseTtlSeconds: LEASE_TTL,
+      logLevel: 'info',
+      env: { FLEXSEAT_GROUP_COMMIT: groupCommit, FLEXSEAT_METRICS_LISTEN: '127.0.0.1:0', ...(profile === undefined ? {} : { NODE_OPTIONS: `--require ${cpuProfilePreload(join(profile, `group-commit-${groupCommit}`))}` }) },
+    })
+    const stop = (): void => void cluster.stop().finally(() => process.exit(130))
+    process.once('SIGINT', stop)
+    try {
+      metricsAddresses.set(cluster, await Promise.all(cluster.instances.map(async (i) => String((await cluster.waitForLog(i.index, (l) => l['msg'] === 'metrics listening'))['address']))))
+      await seed(cluster)
+      for (const via of SCENARIOS) {
+        for (const target of TARGETS) {
+          for (const concurrency of CONCURRENCY) rows.push(await loginLoad(cluster, groupCommit, via, target, concurrency))
+        }
       }
+      console.log(`\nLogin latency and rate, FLEXSEAT_GROUP_COMMIT=${groupCommit} (each row runs ${SECONDS} s):`)
+      console.table(rows.filter((r) => r.groupCommit === groupCommit))
+      const memory = cluster.instances.map((i) => ({ instance: i.siteId, registryRssMiB: rssMiB(i.process!.pid) }))
+      memory.push(...cluster.etcd.members.map((m) => ({ instance: m.name, registryRssMiB: rssMiB(m.process!.pid) })))
+      console.log('Memory after the load (RSS, MiB):')
+      console.table(memory)
+      if (!last) continue
+      const failovers = await failoverTimes(cluster)
+      const terminations = await terminationTimes(cluster)
+      const pauses = await pauseTimes(cluster)
+      if (failovers.length > 0) {
+        console.log(`\nkill -9 of the leader → next successful login (lease TTL ${LEASE_TTL} s), ${failovers.length} runs:`)
+        console.log(`  each: ${failovers.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(failovers).medianMs)} ms`)
+      }
+      if (terminations.length > 0) {
+        const loginMs = terminations.map((r) => r.loginMs)
+        console.log(`\nSIGTERM of the leader → next successful login (it resigns; lease TTL ${LEASE_TTL} s), ${terminations.length} runs:`)
+        console.log(`  each: ${loginMs.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(loginMs).medianMs)} ms, p99 ${Math.round(summary(loginMs).p99Ms)} ms`)
+        console.log(`  the successor's 'elected leader' after the signal: ${terminations.map((r) => `${Math.round(r.electedMs)} ms`).join(', ')}`)
+        console.log(`  logins refused meanwhile: ${terminations.map((r) => r.failures.length).join(', ')}${terminations.some((r) => r.failures.length > 0) ? `; e.g. ${terminations.flatMap((r) => r.failures).slice(0, 4).join('; ')}` : ''}`)
+      }
+      if (pauses.length > 0) {
+        console.log(`\nSIGSTOP of the leader → answer of a login forwarded to it by a follower (lease TTL ${LEASE_TTL} s), ${pauses.length} runs:`)
+        console.log(`  each: ${pauses.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(pauses).medianMs)} ms`)
+      }
+      console.log(JSON.stringify({ rows, failoverMs: failovers, terminations, pauseMs: pauses, leaseTtlSeconds: LEASE_TTL, memory }))
+    } finally {
+      process.removeListener('SIGINT', stop)
+      await cluster.stop()
     }
-    console.log('\nLogin latency and rate (each row runs %d s):', SECONDS)
-    console.table(rows)
-    const memory = cluster.instances.map((i) => ({ instance: i.siteId, registryRssMiB: rssMiB(i.process!.pid) }))
-    memory.push(...cluster.etcd.members.map((m) => ({ instance: m.name, registryRssMiB: rssMiB(m.process!.pid) })))
-    console.log('Memory after the load (RSS, MiB):')
-    console.table(memory)
-    const failovers = await failoverTimes(cluster)
-    console.log(`\nkill -9 of the leader → next successful login (lease TTL ${LEASE_TTL} s), ${failovers.length} runs:`)
-    console.log(`  each: ${failovers.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(failovers).medianMs)} ms`)
-    const terminations = await terminationTimes(cluster)
-    console.log(`\nSIGTERM of the leader → next successful login (it resigns; lease TTL ${LEASE_TTL} s), ${terminations.length} runs:`)
-    console.log(`  each: ${terminations.map((r) => `${Math.round(r.loginMs)} ms`).join(', ')}; median ${Math.round(summary(terminations.map((r) => r.loginMs)).medianMs)} ms, p99 ${Math.round(summary(terminations.map((r) => r.loginMs)).p99Ms)} ms`)
-    console.log(`  the successor's 'elected leader' after the signal: ${terminations.map((r) => `${Math.round(r.electedMs)} ms`).join(', ')}`)
-    console.log(`  logins refused meanwhile: ${terminations.map((r) => r.failures.length).join(', ')}${terminations.some((r) => r.failures.length > 0) ? `; e.g. ${terminations.flatMap((r) => r.failures).slice(0, 4).join('; ')}` : ''}`)
-    const pauses = await pauseTimes(cluster)
-    console.log(`\nSIGSTOP of the leader → answer of a login forwarded to it by a follower (lease TTL ${LEASE_TTL} s), ${pauses.length} runs:`)
-    console.log(`  each: ${pauses.map((ms) => `${Math.round(ms)} ms`).join(', ')}; median ${Math.round(summary(pauses).medianMs)} ms`)
-    console.log(JSON.stringify({ rows, failoverMs: failovers, terminations, pauseMs: pauses, leaseTtlSeconds: LEASE_TTL, memory }))
-  } finally {
-    await cluster.stop()
   }
 }
 
@@ -140,7 +171,29 @@ async function seed(cluster: RegistryCluster): Promise<void> {
   }
 }
 
-async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target: 'leader' | 'follower', concurrency: number): Promise<Row> {
+/** Each instance's metrics address, by cluster (from its `metrics listening` line, read at start: the harness keeps only the last lines). */
+const metricsAddresses = new Map<RegistryCluster, string[]>()
+
+/** The leader's flexseat_registry_login_batch_size: logins (sum) and transactions (count) so far. */
+async function batchTotals(cluster: RegistryCluster, leader: number): Promise<{ logins: number; txns: number }> {
+  const text = await (await fetch(`http://${metricsAddresses.get(cluster)![leader]!}/metrics`)).text()
+  const sample = (name: string): number => Number(text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))?.split(' ').at(-1) ?? 0)
+  return { logins: sample('flexseat_registry_login_batch_size_sum'), txns: sample('flexseat_registry_login_batch_size_count') }
+}
+
+/** etcd's grpc_server_handled_total for Range and Txn, summed over the members. */
+async function etcdCalls(cluster: RegistryCluster): Promise<number> {
+  let total = 0
+  for (const endpoint of cluster.etcd.endpoints) {
+    const text = await (await fetch(`${endpoint}/metrics`)).text()
+    for (const line of text.split('\n')) {
+      if (line.startsWith('grpc_server_handled_total{') && /grpc_method="(Range|Txn)"/.test(line)) total += Number(line.split(' ').at(-1))
+    }
+  }
+  return total
+}
+
+async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'admin' | 'pin', target: 'leader' | 'follower', concurrency: number): Promise<Row> {
   const leader = await cluster.leader()
   const index = target === 'leader' ? leader : cluster.live.find((i) => i !== leader)!
   const { seat } = cluster.clients(index)
@@ -151,6 +204,8 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
     cluster.etcd.members.reduce((sum, m) => sum + cpuMs(m.process!.pid), 0),
     (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   ]
+  const batchesBefore = await batchTotals(cluster, leader)
+  const callsBefore = await etcdCalls(cluster)
   const cpuBefore = cpu()
   const latencies: number[] = []
   let errors = 0
@@ -175,7 +230,11 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
   const elapsed = since(started) / 1000
   const s = summary(latencies)
   const perLogin = cpu().map((after, i) => Math.round(((after - cpuBefore[i]!) / Math.max(1, latencies.length)) * 100) / 100)
+  const batchesAfter = await batchTotals(cluster, leader)
+  const calls = (await etcdCalls(cluster)) - callsBefore
+  const txns = batchesAfter.txns - batchesBefore.txns
   return {
+    groupCommit,
     scenario: via === 'admin' ? 'admin login' : 'phone login (PIN)',
     target,
     concurrency,
@@ -188,6 +247,36 @@ async function loginLoad(cluster: RegistryCluster, via: 'admin' | 'pin', target:
     cpuFollower: perLogin[1]!,
     cpuEtcd: perLogin[2]!,
     cpuClient: perLogin[3]!,
+    perTxn: txns > 0 ? Math.round(((batchesAfter.logins - batchesBefore.logins) / txns) * 10) / 10 : '-',
+    etcdCalls: Math.round((calls / Math.max(1, latencies.length)) * 100) / 100,
+  }
+}
+
+/**
+ * Logs in through `login` until one succeeds (each failure noted with its time since `start` and
+ * retried 20 ms later); throws after 30 s. Returns the ms from `start` to that success.
+ */
+async function untilLogin(login: () => Promise<void>, start: number, what: string, failures: string[] = []): Promise<number> {
+  for (;;) {
+    try {
+      await login()
+      return since(start)
+    } catch (error) {
+      failures.push(`${Math.round(since(start))} ms: ${(error as Error).message.slice(0, 80)}`)
+      if (since(start) > 30_000) throw new Error(`no successful login within 30 s of ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+}
+
+/** A login of worker `w` through `instance`, alternating between its two desks, each with a 1 s deadline. */
+function alternatingLogin(cluster: RegistryCluster, instance: number, w: number): () => Promise<void> {
+  const { seat } = cluster.clients(instance)
+  const metadata = cluster.metadata('admin')
+  let side = 0
+  return async () => {
+    side = 1 - side
+    await unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d${w}-${side}`, extension: String(1000 + w) }), { metadata, timeoutMs: 1_000 })
   }
 }
 
@@ -196,28 +285,11 @@ async function failoverTimes(cluster: RegistryCluster): Promise<number[]> {
   const times: number[] = []
   for (let run = 0; run < FAILOVERS; run += 1) {
     const leader = await cluster.leader()
-    const survivor = cluster.live.find((i) => i !== leader)!
-    const { seat } = cluster.clients(survivor)
-    const metadata = cluster.metadata('admin')
-    let side = 0
-    const login = async (): Promise<void> => {
-      side = 1 - side
-      await unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d0-${side}`, extension: '1000' }), { metadata, timeoutMs: 1_000 })
-    }
+    const login = alternatingLogin(cluster, cluster.live.find((i) => i !== leader)!, 0)
     await login()
     const killed = performance.now()
     await cluster.kill(leader)
-    const deadline = killed + 30_000
-    for (;;) {
-      try {
-        await login()
-        times.push(since(killed))
-        break
-      } catch {
-        if (performance.now() > deadline) throw new Error('no successful login within 30 s of the kill')
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    }
+    times.push(await untilLogin(login, killed, 'the kill'))
     await cluster.restart(leader)
     await cluster.waitForLeader()
   }
@@ -234,32 +306,14 @@ async function terminationTimes(cluster: RegistryCluster): Promise<{ loginMs: nu
   const results: { loginMs: number; electedMs: number; failures: string[] }[] = []
   for (let run = 0; run < TERMINATIONS; run += 1) {
     const leader = await cluster.leader()
-    const survivor = cluster.live.find((i) => i !== leader)!
-    const { seat } = cluster.clients(survivor)
-    const metadata = cluster.metadata('admin')
-    let side = 0
-    const login = async (): Promise<void> => {
-      side = 1 - side
-      await unary(seat.login.bind(seat), LoginRequest.fromPartial({ requestId: randomUUID(), deviceId: `d2-${side}`, extension: '1002' }), { metadata, timeoutMs: 1_000 })
-    }
+    const login = alternatingLogin(cluster, cluster.live.find((i) => i !== leader)!, 2)
     await login()
     const marks = cluster.live.map((i) => ({ index: i, since: cluster.instances[i]!.logs.length }))
     const signalled = Date.now()
     const start = performance.now()
     const stopped = cluster.terminate(leader)
-    let loginMs: number | undefined
     const failures: string[] = []
-    for (;;) {
-      try {
-        await login()
-        loginMs = since(start)
-        break
-      } catch (error) {
-        failures.push(`${Math.round(since(start))} ms: ${(error as Error).message.slice(0, 80)}`)
-        if (since(start) > 30_000) throw new Error('no successful login within 30 s of the SIGTERM')
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    }
+    const loginMs = await untilLogin(login, start, 'the SIGTERM', failures)
     const elected = await Promise.any(
       marks.filter((m) => m.index !== leader).map((m) => cluster.waitForLog(m.index, (line) => line['msg'] === 'elected leader', { since: m.since, timeoutMs: 5_000 })),
     )

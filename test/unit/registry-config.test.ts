@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadRegistryConfig, RegistryConfigError } from '@flexseat/registry'
 
-// The registry's settings this branch added: the desk throttle and certificates naming the site.
+// The registry's settings this branch added: the desk throttle, certificates naming the site, group commit.
 const SITES = join(__dirname, '..', '..', 'sites')
 const argv = ['--site', 'berlin', '--sites-dir', SITES]
 
@@ -44,4 +44,11 @@ t.test('FLEXSEAT_TLS_CLIENT_SITE=require needs client certificates', async (t) =
   t.equal((await loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_AUTH: 'require' })).tls?.requireSiteCertificate, false, 'off by default')
   await t.rejects(loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_SITE: 'require' }), /needs FLEXSEAT_TLS_CLIENT_AUTH=require/)
   await t.rejects(loadRegistryConfig(argv, { ...tls, FLEXSEAT_TLS_CLIENT_AUTH: 'require', FLEXSEAT_TLS_CLIENT_SITE: 'yes' }), /is not "require"/)
+})
+
+t.test('FLEXSEAT_GROUP_COMMIT: on by default, true or false, nothing else', async (t) => {
+  t.equal((await loadRegistryConfig(argv, {})).groupCommit, true, 'logins share transactions unless told otherwise')
+  t.equal((await loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'false' })).groupCommit, false, 'false: one transaction per login')
+  t.equal((await loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'true' })).groupCommit, true)
+  await t.rejects(loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'off' }), new RegistryConfigError('FLEXSEAT_GROUP_COMMIT: "off" is not true or false'))
 })

@@ -53,6 +53,12 @@ export interface RegistryConfig {
    */
   txnLimits: TxnLimits
   /**
+   * Group commit of logins on the leader (FLEXSEAT_GROUP_COMMIT, `true` or `false`, default
+   * true): concurrent logins of different workers at different desks share one fenced etcd
+   * transaction (group-commit.ts). `false` gives each login its own, as before issue 15.
+   */
+  groupCommit: boolean
+  /**
    * Wrong PINs at one desk, for any workers (FLEXSEAT_DESK_THROTTLE_MAX_FAILURES, default 10;
    * FLEXSEAT_DESK_THROTTLE_WINDOW_SECONDS, default 900; FLEXSEAT_DESK_THROTTLE_SECONDS, default
    * 900), in the core's units (ms).
@@ -184,6 +190,8 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
   // At least what the largest single write needs (a login compares about 15 keys, plus one per
   // branch it waits for); the byte floor keeps room for a batch of a few records.
+  const groupCommitText = text('FLEXSEAT_GROUP_COMMIT') ?? 'true'
+  if (groupCommitText !== 'true' && groupCommitText !== 'false') throw new RegistryConfigError(`FLEXSEAT_GROUP_COMMIT: "${groupCommitText}" is not true or false`)
   const txnLimits: TxnLimits = {
     maxTxnOps: whole('FLEXSEAT_ETCD_MAX_TXN_OPS', 128, 32, 100_000),
     maxRequestBytes: whole('FLEXSEAT_ETCD_MAX_REQUEST_BYTES', 1_572_864, 65_536, 2_147_483_647),
@@ -225,6 +233,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     confirmationLeaseSeconds,
     lockout,
     txnLimits,
+    groupCommit: groupCommitText === 'true',
     callList,
     sessions,
     seatHistory,

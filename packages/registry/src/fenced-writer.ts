@@ -12,6 +12,7 @@ import {
   encodeOutcome,
   stampRevision,
 } from './idempotency'
+import { GroupCommit, type MemberResult } from './group-commit'
 import type { Keys } from './keys'
 import type { Leadership } from './leadership'
 import { type Op, REQUEST_LEASE, createEquals, isTransient, modEquals, parseJson, prefixEnd, prefixUnchangedSince, requestOp } from './kv'
@@ -144,6 +145,13 @@ export interface FencedWriterOptions {
    * current id. Default none.
    */
   leases?: Readonly<Record<string, MarkedLease>>
+  /**
+   * Writes whose transactions go through group commit (group-commit.ts): concurrent ones share one
+   * fenced etcd transaction, each with its own compares, outcome and request record. Default none
+   * (every write its own transaction); the registry core names `login` unless
+   * FLEXSEAT_GROUP_COMMIT=false.
+   */
+  groupCommit?: readonly WriteMethod[]
 }
 
 /** A lease a put names by a marker instead of an id (see {@link FencedWriterOptions.leases}). */
@@ -182,9 +190,11 @@ const RETRY_AFTER_MS = 500
  */
 export class FencedWriter {
   readonly #o: Required<FencedWriterOptions>
+  readonly #groups = new Map<WriteMethod, GroupCommit>()
 
   constructor(options: FencedWriterOptions) {
-    this.#o = { maxAttempts: 8, deadlineMs: 10_000, limits: DEFAULT_TXN_LIMITS, leases: {}, ...options }
+    this.#o = { maxAttempts: 8, deadlineMs: 10_000, limits: DEFAULT_TXN_LIMITS, leases: {}, groupCommit: [], ...options }
+    for (const method of new Set(this.#o.groupCommit)) this.#groups.set(method, new GroupCommit({ etcd: this.#o.etcd, limits: this.#o.limits, what: method }))
   }
 
   /** `ops` with every lease marker of {@link FencedWriterOptions.leases} replaced by its lease's id. */
@@ -224,6 +234,9 @@ export class FencedWriter {
     const deadline = Date.now() + this.#o.deadlineMs
     let conflicts = 0
     let faults = 0
+    // Group commit for this method: until a conflict; after one, every attempt is its own
+    // transaction (re-read and committed alone, as without group commit).
+    let group = this.#groups.get(method)
     for (;;) {
       const fence = leadership.fence()
       if (!fence) throw notLeader('this instance does not lead')
@@ -245,27 +258,41 @@ export class FencedWriter {
         const ops = await this.#withLeases(planned.ops)
         const lease = await this.#o.requestLease.id()
         const record = encodeOutcome(method, fp, outcome)
-        const txn = {
-          compare: [createEquals(fence.key, fence.createRevision), createEquals(requestKey, '0'), ...reader.compares],
+        // The write's own transaction; the fence is added when it is sent.
+        const own = {
+          compare: [createEquals(requestKey, '0'), ...reader.compares],
           success: [...ops, { type: 'put', key: requestKey, value: record, lease } as Op].map((op) =>
             requestOp(op.type === 'put' && op.lease === REQUEST_LEASE ? { ...op, lease } : op),
           ),
-          failure: [{ request_range: { key: Buffer.from(fence.key) } }, { request_range: { key: Buffer.from(requestKey) } }],
+          failure: [{ request_range: { key: Buffer.from(requestKey) } }],
         }
+        const fenceCompare = createEquals(fence.key, fence.createRevision)
+        const fenceRange = { request_range: { key: Buffer.from(fence.key) } }
         // etcd would refuse it (INVALID_ARGUMENT): say what and why, and send nothing.
-        assertWithinLimits(method, txn, this.#o.limits)
-        const res = await timedTxn(method, () => etcd.kv.txn(txn))
-        if (res.succeeded) {
-          if (outcome instanceof RegistryError) throw outcome
-          return stampRevision(method, outcome, res.header.revision)
+        assertWithinLimits(method, { compare: [fenceCompare, ...own.compare], success: own.success, failure: [fenceRange, ...own.failure] }, this.#o.limits)
+        let result: MemberResult
+        if (group !== undefined) {
+          result = await group.commit(fence, own)
+        } else {
+          const res = await timedTxn(method, () => etcd.kv.txn({ compare: [fenceCompare, ...own.compare], success: own.success, failure: [fenceRange, ...own.failure] }))
+          const fenceKv = res.succeeded ? undefined : res.responses[0]?.response_range.kvs[0]
+          result = res.succeeded
+            ? { kind: 'committed', revision: res.header.revision, batchSize: 1 }
+            : fenceKv?.create_revision === fence.createRevision
+              ? { kind: 'conflict', failure: res.responses.slice(1), batchSize: 1 }
+              : { kind: 'fence-lost', fenceKv, batchSize: 1 }
         }
-        const fenceKv = res.responses[0]?.response_range.kvs[0]
-        if (!fenceKv || fenceKv.create_revision !== fence.createRevision) {
+        if (result.kind === 'committed') {
+          if (outcome instanceof RegistryError) throw outcome
+          return stampRevision(method, outcome, result.revision)
+        }
+        if (result.kind === 'fence-lost') {
           leadership.depose('a write found the election key gone or replaced')
           throw notLeader('this instance lost leadership; nothing was written')
         }
-        const served = res.responses[1]?.response_range.kvs[0]
+        const served = result.failure[0]?.response_range.kvs[0]
         if (served) return replay(method, fp, served)
+        group = undefined
         if (++conflicts >= this.#o.maxAttempts) {
           throw new RegistryError(ErrorCode.ERROR_CODE_CONFLICT, 'the records changed while writing; retry', { retryAfterMs: 50 })
         }

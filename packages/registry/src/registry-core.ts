@@ -222,6 +222,11 @@ export interface RegistryCoreOptions {
    */
   txnLimits?: TxnLimits
   /**
+   * Concurrent logins share fenced etcd transactions (group-commit.ts; default true). False: each
+   * login commits alone (FLEXSEAT_GROUP_COMMIT=false).
+   */
+  groupCommit?: boolean
+  /**
    * The directory sync this instance runs while it leads (packages/directory-sync); without it
    * SyncDirectory answers NOT_CONFIGURED here. `reader` replaces the LDAP server (tests).
    */
@@ -350,6 +355,7 @@ export class RegistryCore extends EventEmitter {
       logger: this.#logger,
       ...(o.txnLimits ? { limits: o.txnLimits } : {}),
       leases: { [SEAT_HISTORY_LEASE]: historyLease, [SESSION_LEASE]: sessionLease },
+      groupCommit: o.groupCommit === false ? [] : ['login'],
     })
     // Seat deadlines (seat-end.ts: time limit, daily sign-out, idle, deferred during calls): the
     // scan computes every seat's next end from `seats/` and `activity/`; the release is a fenced

@@ -77,6 +77,7 @@ export class RegistryProcess {
         confirmationLeaseSeconds: config.confirmationLeaseSeconds,
         lockout: config.lockout,
         txnLimits: config.txnLimits,
+        groupCommit: config.groupCommit,
         callList: config.callList,
         sessions: config.sessions,
         seatHistory: config.seatHistory,

@@ -16,6 +16,7 @@ export const METRIC_CATALOGUE = {
   flexseat_pin_lockouts_total: { type: 'counter', service: 'registry', labels: ['flexseat_site', 'flexseat_pin_scope'] },
   flexseat_pin_refused_total: { type: 'counter', service: 'registry', labels: ['flexseat_site', 'flexseat_pin_reason'] },
   flexseat_etcd_txn_duration: { type: 'histogram', service: 'registry', labels: ['flexseat_txn', 'flexseat_outcome'] },
+  flexseat_registry_login_batch_size: { type: 'histogram', service: 'registry', labels: [] },
   flexseat_leader_changes_total: { type: 'counter', service: 'registry', labels: ['flexseat_change', 'flexseat_site'] },
   flexseat_revocation_duration: { type: 'histogram', service: 'sip-node', labels: ['flexseat_site', 'flexseat_stage'] },
   flexseat_confirmation_lease_active: { type: 'gauge', service: 'sip-node', labels: ['flexseat_site'] },
