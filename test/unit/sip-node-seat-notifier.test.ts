@@ -81,6 +81,40 @@ t.test('moved away to another branch: text with site and label, ack with the old
   t.match(logs.find((l) => l['msg'] === 'seat revoked'), { user: 'ada', device: 'ams-1', epoch: '9', reason: 'moved' })
 })
 
+// Guard tried: the NOTIFY and the text queued without waiting for the next check phase (as
+// before): both go out in the acknowledgement's own turn, ahead of the write that grpc-js does
+// in the next check phase (here: the stub's setImmediate), and the order below fails.
+t.test('the phones are told only after the acknowledgement has had its turn to leave', async (t) => {
+  const view = new SeatView()
+  const order: string[] = []
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease: Object.assign(new EventEmitter(), { active: true }),
+    directory: { device: async () => undefined },
+    messenger: {
+      send: async (deviceId) => void order.push(`MESSAGE ${deviceId}`),
+      checkSync: async (deviceId) => void order.push(`NOTIFY ${deviceId}`),
+    },
+    client: {
+      ackRevocations: async () => {
+        order.push('ack called')
+        // Where grpc-js's http2 session writes what the call queued: a native immediate of the next check phase.
+        setImmediate(() => order.push('ack written'))
+      },
+    },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => notifier.stop())
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(changes('20', [{ type: SEATED, seat: seat('ada', '1001', 'ber-3', 'berlin', '20', true) }]))
+  await notifier.idle()
+  t.same(order.slice(0, 2), ['ack called', 'ack written'], 'the acknowledgement is called and written before any request to a phone')
+  t.same(order.slice(2).sort(), ['MESSAGE ams-1', 'NOTIFY ams-1'], 'then the old desk is told')
+})
+
 t.test('the phone itself moved to another site: acknowledged like a move (not left to the next renewal)', async (t) => {
   const { view, acks, notifier } = setup()
   view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))

@@ -7,9 +7,11 @@
  * Per batch of changes, in this order: the view has applied it (routing and identity read the
  * view, so no new call rings the old phone); the calls ringing for those workers anywhere but
  * their current active seat are stopped (their final responses and CANCELs are handed to the
- * engine before anything else is sent); the acknowledgement goes out; then every phone whose seat
- * changed gets a `check-sync` NOTIFY (it fetches its provisioning file: the worker's keys, or the
- * desk's own again) and the display texts.
+ * engine before anything else is sent); the acknowledgement goes out; then, a macrotask later
+ * (once grpc-js has handed the acknowledgement to its socket: the takeover at the other branch
+ * waits for it, while the phones' requests went out first and held it up by several ms), every
+ * phone whose seat changed gets a `check-sync` NOTIFY (it fetches its provisioning file: the
+ * worker's keys, or the desk's own again) and the display texts.
  * So by the time a takeover at another branch completes, the old phone neither rings for the
  * worker nor presents the worker (invariant 4). The same holds when the lease is lost: every
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
@@ -286,6 +288,7 @@ export class SeatNotifier {
     const checkSync = this.#o.messenger.checkSync?.bind(this.#o.messenger)
     if (checkSync === undefined || deviceIds.length === 0) return
     this.#syncs = this.#syncs.then(async () => {
+      await nextMacrotask()
       await Promise.all(
         deviceIds.map(async (deviceId) => {
           let vendor: PhoneVendor | undefined
@@ -318,6 +321,7 @@ export class SeatNotifier {
   #queue(notes: Note[]): void {
     if (notes.length === 0) return
     this.#work = this.#work.then(async () => {
+      await nextMacrotask()
       for (const note of notes) {
         try {
           const text = await note.text()
@@ -377,6 +381,14 @@ export class SeatNotifier {
     }
     return `${site}, ${label}`
   }
+}
+
+/**
+ * Resolves in the event loop's next check phase: after the native immediates that write what
+ * http2 (grpc-js) queued in this turn, such as a revocation's acknowledgement.
+ */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }
 
 /** A span of time as a desk shows it: "8 h", "30 min", or seconds ("3 s") below a minute or when not whole. */
