@@ -69,6 +69,11 @@ export interface SeatNotifierOptions {
   client: { ackRevocations(request: AckRevocationsRequest): Promise<void> }
   /** Calls ringing phones for workers (none when absent). */
   ringing?: NotifierRinging
+  /**
+   * The desks' feature codes in flight (desk-answers.ts): what a desk is sent waits until its
+   * `*51` is answered (none when absent).
+   */
+  answers?: { settled(deviceId: string): Promise<void> }
   logger: Logger
   /** The wall clock (default Date.now), for the delay of a move since the registry committed it. */
   now?: () => number
@@ -199,7 +204,8 @@ export class SeatNotifier {
         const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
         if (seat.siteId === here && isActive(seat) && becameActive) {
           this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, lease: this.#o.lease.active }, 'seat active')
-          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
+          // Usually the desk's own sign-in: its text waits until the desk's `*51` is answered.
+          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => (await this.#o.answers?.settled(seat.deviceId), signedInText(seat.extension, seat.displayName)) })
         } else if (seat.siteId === here && isActive(seat) && previous !== undefined && (previous.extension !== seat.extension || previous.displayName !== seat.displayName)) {
           // The worker's number or name changed while seated (the directory or an administrator
           // changed the user): the seat stays, and the desk shows the new number.
@@ -291,6 +297,8 @@ export class SeatNotifier {
       await nextMacrotask()
       await Promise.all(
         deviceIds.map(async (deviceId) => {
+          // A desk whose feature code is in flight (its sign-in) gets its final response first.
+          await this.#o.answers?.settled(deviceId)
           let vendor: PhoneVendor | undefined
           try {
             vendor = (await this.#o.directory.device(deviceId))?.vendor
