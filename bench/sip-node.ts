@@ -9,6 +9,8 @@
  *   has two desks at two different branches and signs in at them in turn, one sipp call per
  *   sign-in; a dial waits until the desk's node has revoked the previous seat there (so its view
  *   knows the worker left: the dial is a takeover, not a renewal), then `--gap` ms (default 200).
+ *   `--warmup N` dials more per worker first, left out of the figures (default 0: the first
+ *   seconds of the processes, JIT and first calls, slow the first sign-ins several times over).
  *   Every sign-in but a row's first is thus a cross-branch takeover (the old branch revokes,
  *   tells its phone and acknowledges before Login returns); the latencies are the takeovers',
  *   and each row counts its dials by outcome (takeover, first, renewal, other);
@@ -16,7 +18,7 @@
  *   phone's authenticated INVITE, to the MESSAGE (`<ext> signed out: signed in at ...`) at the
  *   old phone (median, p99).
  *
- *   npm run build && npx tsx bench/sip-node.ts [--users 1,3,12] [--signins 40] [--gap 200] [--etcd-members 3]
+ *   npm run build && npx tsx bench/sip-node.ts [--users 1,3,12] [--signins 40] [--gap 200] [--warmup 0] [--etcd-members 3]
  *       [--lease 5] [--leader <site>] [--cpu-prof <dir>] [--span-file <path>] [--registry-env K=V,...]
  *
  * `--cpu-prof` writes a V8 CPU profile of every SIP node and registry into the directory (at the
@@ -53,6 +55,8 @@ const { values } = parseArgs({
     signins: { type: 'string', default: '40' },
     /** Pause between a worker's sign-ins (after the previous one's revocation), ms. */
     gap: { type: 'string', default: '200' },
+    /** A worker's first sign-ins left out of the figures (the processes' first seconds: JIT, first calls). */
+    warmup: { type: 'string', default: '0' },
     'etcd-members': { type: 'string', default: '3' },
     /** FLEXSEAT_CONFIRMATION_LEASE_SECONDS (default the registry's). */
     lease: { type: 'string' },
@@ -65,6 +69,7 @@ const { values } = parseArgs({
 const USERS = values.users.split(',').map(Number)
 const SIGNINS = Number(values.signins)
 const GAP_MS = Number(values.gap)
+const WARMUP = Number(values.warmup)
 const MAX_USERS = Math.max(...USERS)
 const PIN = '2468'
 const FIXTURES = join(REPO_ROOT, 'packages', 'sim', 'sipp')
@@ -153,7 +158,7 @@ async function main(): Promise<void> {
     // Per worker, one sign-in after another, alternating between its two desks; each dial waits
     // until the desk's node has revoked the previous sign-in's seat there (its `seat revoked`
     // line), so its view knows the worker left and the dial is a takeover, not a renewal.
-    const outcomes = (await Promise.all(workers.slice(0, users).map((w, k) => signInLoop(dir, w, k, users)))).flat()
+    const outcomes = (await Promise.all(workers.slice(0, users).map((w, k) => signInLoop(dir, w, k, users)))).flatMap((mine) => mine.slice(WARMUP))
     const signIns = outcomes.map((o) => o.signIn)
     const takeovers = outcomes.filter((o) => o.kind === 'takeover').map((o) => o.signIn)
     const ok = signIns.filter((s) => s.status === 480 && s.reason.startsWith('Signed in as'))
@@ -167,7 +172,7 @@ async function main(): Promise<void> {
 
     // Revocation: MESSAGEs at the old desks, against the old nodes' `seat revoked` lines and
     // the new desks' authenticated INVITEs.
-    const messages = dedupe(phones.received().filter((m) => m.method === 'MESSAGE' && m.time >= rowStart && /signed out: signed in at/.test(m.body)))
+    const messages = dedupe(phones.received().filter((m) => m.method === 'MESSAGE' && m.time >= Math.max(rowStart, firstInvite) && /signed out: signed in at/.test(m.body)))
     const revokedLogs = ids.flatMap((id) => branches.nodeLogsMatching(id, (l) => l.msg === 'seat revoked' && l['reason'] === 'moved', mark[id]))
     const fromLog: number[] = []
     const fromInvite: number[] = []
@@ -213,7 +218,7 @@ async function main(): Promise<void> {
   console.log(`harness start ${Math.round(branches.startup.total)} ms (engines ${Math.round(branches.startup.engines)}, etcd+registries ${Math.round(branches.startup.registries)}); with bench seed and nodes ${Math.round(setupMs)} ms`)
   console.log(`load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end, on ${cpus().length} cores`)
   console.log(`per worker one sign-in at a time, alternating between its desks at two branches, each after the previous one's revocation at the desk and a ${GAP_MS} ms pause: all but the first are cross-branch takeovers`)
-  console.log('(latencies: over the takeovers only; sign-ins: takeovers / dials)')
+  console.log(`(latencies: over the takeovers only; sign-ins: takeovers / dials${WARMUP > 0 ? `; each worker's first ${WARMUP} dials not counted` : ''})`)
   console.log('')
   console.log('users  sign-ins   per s  INVITE→final ms  auth→final ms  seat revoked→MESSAGE ms  new INVITE→old MESSAGE ms  old told first')
   console.log('                         median / p99     median / p99       median / p99             median / p99')
@@ -271,7 +276,7 @@ async function signInLoop(dir: string, w: Worker, k: number, users: number): Pro
   const dial = `*51*${w.extension}*${PIN}`
   const outcomes: Outcome[] = []
   let seatedAt: Desk | undefined
-  for (let i = 0; i < SIGNINS; i += 1) {
+  for (let i = 0; i < WARMUP + SIGNINS; i += 1) {
     const desk = w.desks[i % 2]!
     const old = seatedAt !== undefined && seatedAt.id !== desk.id ? seatedAt : undefined
     const mark = old === undefined ? 0 : branchesRef!.nodeLogMark(old.siteId)
