@@ -6,14 +6,19 @@
  *   (`480 Signed in as ...`), median and p99, both from the first INVITE (the 407 round trip
  *   included: what the user waits) and from the authenticated INVITE;
  * - sign-ins per second through SIP, with `--users` workers signing in concurrently. Each worker
- *   has two desks at two different branches and one sipp per desk signing the worker in there,
- *   one call at a time (-l 1); the two alternate roughly, so most sign-ins are cross-branch
- *   takeovers (the old branch revokes, tells its phone and acknowledges before Login returns);
+ *   has two desks at two different branches and signs in at them in turn, one sipp call per
+ *   sign-in; a dial waits until the desk's node has revoked the previous seat there (so its view
+ *   knows the worker left: the dial is a takeover, not a renewal), then `--gap` ms (default 200).
+ *   `--warmup N` dials more per worker first, left out of the figures (default 0: the first
+ *   seconds of the processes, JIT and first calls, slow the first sign-ins several times over).
+ *   Every sign-in but a row's first is thus a cross-branch takeover (the old branch revokes,
+ *   tells its phone and acknowledges before Login returns); the latencies are the takeovers',
+ *   and each row counts its dials by outcome (takeover, first, renewal, other);
  * - revocation at the old phone: from the old node's `seat revoked` log line, and from the new
  *   phone's authenticated INVITE, to the MESSAGE (`<ext> signed out: signed in at ...`) at the
  *   old phone (median, p99).
  *
- *   npm run build && npx tsx bench/sip-node.ts [--users 1,3,12] [--signins 40] [--etcd-members 3]
+ *   npm run build && npx tsx bench/sip-node.ts [--users 1,3,12] [--signins 40] [--gap 200] [--warmup 0] [--etcd-members 3]
  *       [--lease 5] [--leader <site>] [--cpu-prof <dir>] [--span-file <path>] [--registry-env K=V,...]
  *
  * `--cpu-prof` writes a V8 CPU profile of every SIP node and registry into the directory (at the
@@ -48,6 +53,10 @@ const { values } = parseArgs({
     users: { type: 'string', default: '1,3,12' },
     /** Sign-ins per worker and row. */
     signins: { type: 'string', default: '40' },
+    /** Pause between a worker's sign-ins (after the previous one's revocation), ms. */
+    gap: { type: 'string', default: '200' },
+    /** A worker's first sign-ins left out of the figures (the processes' first seconds: JIT, first calls). */
+    warmup: { type: 'string', default: '0' },
     'etcd-members': { type: 'string', default: '3' },
     /** FLEXSEAT_CONFIRMATION_LEASE_SECONDS (default the registry's). */
     lease: { type: 'string' },
@@ -59,9 +68,13 @@ const { values } = parseArgs({
 })
 const USERS = values.users.split(',').map(Number)
 const SIGNINS = Number(values.signins)
+const GAP_MS = Number(values.gap)
+const WARMUP = Number(values.warmup)
 const MAX_USERS = Math.max(...USERS)
 const PIN = '2468'
 const FIXTURES = join(REPO_ROOT, 'packages', 'sim', 'sipp')
+
+let branchesRef: Branches | undefined
 
 /** A cleanup list run at the end, whatever happens (the tap `t` of the harness). */
 const teardowns: (() => void | Promise<void>)[] = []
@@ -97,6 +110,7 @@ async function main(): Promise<void> {
     ...(values.leader === undefined ? {} : { leader: { is: values.leader } }),
     ...(values.lease === undefined ? {} : { confirmationLeaseSeconds: Number(values.lease) }),
   })
+  branchesRef = branches
   const ids = branches.branches.map((b) => b.id)
   // Worker k alternates between a desk at branch k and one at the next branch.
   const workers: Worker[] = []
@@ -141,30 +155,24 @@ async function main(): Promise<void> {
     const mark = Object.fromEntries(ids.map((id) => [id, branches.nodeLogMark(id)]))
     const cpuBefore = cpu()
     const rowStart = Date.now()
-    // Two sipp per worker, one per desk, each signing the worker in SIGNINS/2 times, one call at a
-    // time (-l 1): the two alternate roughly, so most sign-ins move the worker across branches.
-    const runs = await Promise.all(
-      workers.slice(0, users).flatMap((w, k) =>
-        w.desks.map((desk, side) => {
-          const dial = `*51*${w.extension}*${PIN}`
-          return sipp(dir, `signin-${users}-${k}-${side}`, [
-            'phone-dial.xml', `127.0.0.1:${desk.sipPort}`, '-s', dial, '-d', '200', '-auth_uri', `${dial}@127.0.0.1:${desk.sipPort}`,
-            ...deskKeys(desk), '-key', 'extra', 'X-Bench: 1', '-m', String(Math.ceil(SIGNINS / 2)), '-l', '1', '-r', '1000', '-timeout', '120s',
-          ])
-        }),
-      ),
-    )
-    const signIns = runs.flatMap((run) => signInTimings(run.trace))
+    // Per worker, one sign-in after another, alternating between its two desks; each dial waits
+    // until the desk's node has revoked the previous sign-in's seat there (its `seat revoked`
+    // line), so its view knows the worker left and the dial is a takeover, not a renewal.
+    const outcomes = (await Promise.all(workers.slice(0, users).map((w, k) => signInLoop(dir, w, k, users)))).flatMap((mine) => mine.slice(WARMUP))
+    const signIns = outcomes.map((o) => o.signIn)
+    const takeovers = outcomes.filter((o) => o.kind === 'takeover').map((o) => o.signIn)
     const ok = signIns.filter((s) => s.status === 480 && s.reason.startsWith('Signed in as'))
     const firstInvite = Math.min(...signIns.map((s) => s.firstInviteAt))
     const lastFinal = Math.max(...signIns.map((s) => s.finalAt))
     const perSecond = ok.length / ((lastFinal - firstInvite) / 1_000)
-    const fromFirst = summary(ok.map((s) => s.finalAt - s.firstInviteAt))
-    const fromAuth = summary(ok.map((s) => s.finalAt - s.authInviteAt))
+    const fromFirst = summary(takeovers.map((s) => s.finalAt - s.firstInviteAt))
+    const fromAuth = summary(takeovers.map((s) => s.finalAt - s.authInviteAt))
+    const counts = (['takeover', 'first', 'renewal', 'other'] as const).map((kind) => `${kind} ${outcomes.filter((o) => o.kind === kind).length}`).join(', ')
+    const unrevoked = outcomes.filter((o) => o.kind === 'takeover' && !o.revokedSeen).length
 
     // Revocation: MESSAGEs at the old desks, against the old nodes' `seat revoked` lines and
     // the new desks' authenticated INVITEs.
-    const messages = dedupe(phones.received().filter((m) => m.method === 'MESSAGE' && m.time >= rowStart && /signed out: signed in at/.test(m.body)))
+    const messages = dedupe(phones.received().filter((m) => m.method === 'MESSAGE' && m.time >= Math.max(rowStart, firstInvite) && /signed out: signed in at/.test(m.body)))
     const revokedLogs = ids.flatMap((id) => branches.nodeLogsMatching(id, (l) => l.msg === 'seat revoked' && l['reason'] === 'moved', mark[id]))
     const fromLog: number[] = []
     const fromInvite: number[] = []
@@ -189,7 +197,7 @@ async function main(): Promise<void> {
     rows.push(
       [
         String(users).padStart(5),
-        `${ok.length}/${signIns.length}`.padStart(9),
+        `${takeovers.length}/${signIns.length}`.padStart(9),
         perSecond.toFixed(1).padStart(8),
         `${fromFirst.medianMs} / ${fromFirst.p99Ms}`.padStart(15),
         `${fromAuth.medianMs} / ${fromAuth.p99Ms}`.padStart(15),
@@ -200,15 +208,17 @@ async function main(): Promise<void> {
     )
     const cpuPer = cpu().map((after, i) => ((after - cpuBefore[i]!) / Math.max(1, ok.length)).toFixed(1))
     cpuRows.push(`${String(users).padStart(5)}  SIP nodes ${cpuPer[0]}, registries ${cpuPer[1]}, etcd members ${cpuPer[2]} ms of CPU per sign-in`)
-    const failed = signIns.filter((s) => !(s.status === 480 && s.reason.startsWith('Signed in as')))
-    if (failed.length > 0) rows.push(`      failures: ${[...new Set(failed.map((s) => `${s.status} ${s.reason}`))].slice(0, 5).join('; ')}`)
+    rows.push(`      dials: ${counts}${unrevoked === 0 ? '' : `; ${unrevoked} takeovers whose old desk's node logged no revocation within 10 s`}`)
+    const failed = outcomes.filter((o) => o.kind === 'other').map((o) => o.signIn)
+    if (failed.length > 0) rows.push(`      not sign-ins: ${[...new Set(failed.map((s) => `${s.status} ${s.reason}`))].slice(0, 5).join('; ')}`)
   }
 
   console.log(`flexseat SIP node benchmark — ${new Date().toISOString()}`)
   console.log(`3 branches (${ids.join(', ')}), etcd members ${values['etcd-members']}, ${MAX_USERS} workers x 2 desks seeded, ${SIGNINS} sign-ins per worker and row`)
   console.log(`harness start ${Math.round(branches.startup.total)} ms (engines ${Math.round(branches.startup.engines)}, etcd+registries ${Math.round(branches.startup.registries)}); with bench seed and nodes ${Math.round(setupMs)} ms`)
   console.log(`load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end, on ${cpus().length} cores`)
-  console.log('two sipp per worker (one per desk, at two branches), one sign-in at a time each: most sign-ins are cross-branch takeovers')
+  console.log(`per worker one sign-in at a time, alternating between its desks at two branches, each after the previous one's revocation at the desk and a ${GAP_MS} ms pause: all but the first are cross-branch takeovers`)
+  console.log(`(latencies: over the takeovers only; sign-ins: takeovers / dials${WARMUP > 0 ? `; each worker's first ${WARMUP} dials not counted` : ''})`)
   console.log('')
   console.log('users  sign-ins   per s  INVITE→final ms  auth→final ms  seat revoked→MESSAGE ms  new INVITE→old MESSAGE ms  old told first')
   console.log('                         median / p99     median / p99       median / p99             median / p99')
@@ -247,6 +257,48 @@ interface SignIn {
   finalAt: number
   status: number
   reason: string
+}
+
+/** A dial's outcome: a takeover (from the worker's other desk), the row's first sign-in, a renewal, or anything else. */
+interface Outcome {
+  kind: 'takeover' | 'first' | 'renewal' | 'other'
+  signIn: SignIn
+  /** For a takeover: whether the old desk's node logged its revocation. */
+  revokedSeen: boolean
+}
+
+/**
+ * Signs worker `k` in SIGNINS times, alternating between its desks, one sipp call each. Before
+ * the next dial: the old desk's node has logged `seat revoked` for the desk (its view knows the
+ * worker left, so a dial there is a sign-in, not a renewal), then a pause of GAP_MS.
+ */
+async function signInLoop(dir: string, w: Worker, k: number, users: number): Promise<Outcome[]> {
+  const dial = `*51*${w.extension}*${PIN}`
+  const outcomes: Outcome[] = []
+  let seatedAt: Desk | undefined
+  for (let i = 0; i < WARMUP + SIGNINS; i += 1) {
+    const desk = w.desks[i % 2]!
+    const old = seatedAt !== undefined && seatedAt.id !== desk.id ? seatedAt : undefined
+    const mark = old === undefined ? 0 : branchesRef!.nodeLogMark(old.siteId)
+    const run = await sipp(dir, `signin-${users}-${k}-${i}`, [
+      'phone-dial.xml', `127.0.0.1:${desk.sipPort}`, '-s', dial, '-d', '200', '-auth_uri', `${dial}@127.0.0.1:${desk.sipPort}`,
+      ...deskKeys(desk), '-key', 'extra', 'X-Bench: 1', '-m', '1', '-l', '1', '-timeout', '30s',
+    ])
+    const signIn = signInTimings(run.trace)[0]
+    if (signIn === undefined) throw new Error(`sign-in ${i} of worker ${k} at ${desk.id}: no final response ${run.output}`)
+    const signedIn = signIn.status === 480 && signIn.reason.startsWith('Signed in as')
+    let revokedSeen = false
+    if (signedIn && old !== undefined) {
+      revokedSeen = await branchesRef!
+        .waitForNodeLog(old.siteId, (l) => l.msg === 'seat revoked' && l['device'] === old.id && l['reason'] === 'moved', { since: mark, timeoutMs: 10_000 })
+        .then(() => true, () => false)
+    }
+    const kind = signedIn ? (old === undefined ? 'first' : 'takeover') : signIn.reason === 'Seat renewed' ? 'renewal' : 'other'
+    outcomes.push({ kind, signIn, revokedSeen })
+    if (signedIn) seatedAt = desk
+    await new Promise((resolve) => setTimeout(resolve, GAP_MS))
+  }
+  return outcomes
 }
 
 /** sipp arguments naming a desk and its credentials (phone-register.xml, phone-dial.xml). */

@@ -1,8 +1,10 @@
 // Logins waiting for a pending seat (seat-waiters.ts) over a real etcd: woken by the watch event
 // that completes the seat, by one that replaces or releases it, or by their deadline; a waiter
-// that joins after its completion was already delivered reads its seat once; many waiters share
-// one watch, which closes when the last is done; and the core does not poll the seats of its
-// waiting Logins (it read each one every 25 ms before).
+// that joins after its completion was already delivered reads its seat once; every waiter shares
+// one watch, which stays open between waits (a watch opened per takeover starts behind etcd's
+// revision whenever anything else was written meanwhile, and etcd then delivers its events only
+// from its 100 ms sync loop); and the core does not poll the seats of its waiting Logins (it read
+// each one every 25 ms before).
 import t from 'tap'
 import pino from 'pino'
 import type { Etcd3 } from 'etcd3'
@@ -56,6 +58,23 @@ t.test('SeatWaiters', async (t) => {
     await etcd.kv.deleteRange({ key: Buffer.from(keys.seat('c')) })
     t.same(await c, { kind: 'changed' }, 'a seat released: changed')
     t.equal(waiters.size, 0)
+  })
+
+  // Guard tried: closing the watch after the last waiter (as before): each wait below opens one.
+  t.test('one watch serves consecutive waits, and stays open between them', async (t) => {
+    t.equal(waiters.size, 0, 'nobody waits')
+    const opened = waiters.watchesOpened
+    t.ok(opened >= 1, 'the watch the first test opened')
+    for (const user of ['k1', 'k2', 'k3']) {
+      const written = await put(etcd, keys.seat(user), seat(user, `ber-${user}`, since, 'amsterdam'))
+      // Something else written after the login's write, before it waits (as a lease renewal would).
+      await put(etcd, `${keys.seats}zz-other`, seat('zz-other', 'ber-z', since))
+      const waiting = waiters.wait({ userId: user, deviceId: `ber-${user}`, since }, written, later)
+      const completed = await put(etcd, keys.seat(user), seat(user, `ber-${user}`, since))
+      const outcome = await waiting
+      t.equal(outcome.kind === 'active' ? outcome.revision : outcome.kind, completed.toString(), `${user} woken by its completion`)
+    }
+    t.equal(waiters.watchesOpened, opened, 'no watch opened for them: the first one is still open')
   })
 
   // Guard tried: wait() not reading the seat when the watch has delivered past its write: the

@@ -6,7 +6,7 @@ import { pino } from 'pino'
 import type { SiteConfig } from '@flexseat/config'
 import { type AckRevocationsRequest, ReleaseReason, type Seat, SeatEventType, type WatchSeatsResponse } from '@flexseat/proto'
 import { MAX_ACKS } from '@flexseat/proto'
-import { SeatNotifier, SeatView } from '@flexseat/sip-node'
+import { DeskAnswers, SeatNotifier, SeatView } from '@flexseat/sip-node'
 
 const site = (id: string, name: string) => ({ id, name }) as SiteConfig
 const AMS = site('amsterdam', 'Amsterdam')
@@ -79,6 +79,95 @@ t.test('moved away to another branch: text with site and label, ack with the old
   t.same(acks, [{ siteId: 'amsterdam', nodeId: 'amsterdam-node', revocations: [{ userId: 'ada', epoch: '9' }] }])
   t.same(sent, [['ams-1', '1001 signed out: signed in at Berlin, desk-3']])
   t.match(logs.find((l) => l['msg'] === 'seat revoked'), { user: 'ada', device: 'ams-1', epoch: '9', reason: 'moved' })
+})
+
+// Guard tried: the NOTIFY and the text queued without waiting for the next check phase (as
+// before): both go out in the acknowledgement's own turn, ahead of the write that grpc-js does
+// in the next check phase (here: the stub's setImmediate), and the order below fails.
+t.test('the phones are told only after the acknowledgement has had its turn to leave', async (t) => {
+  const view = new SeatView()
+  const order: string[] = []
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease: Object.assign(new EventEmitter(), { active: true }),
+    directory: { device: async () => undefined },
+    messenger: {
+      send: async (deviceId) => void order.push(`MESSAGE ${deviceId}`),
+      checkSync: async (deviceId) => void order.push(`NOTIFY ${deviceId}`),
+    },
+    client: {
+      ackRevocations: async () => {
+        order.push('ack called')
+        // Where grpc-js's http2 session writes what the call queued: a native immediate of the next check phase.
+        setImmediate(() => order.push('ack written'))
+      },
+    },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => notifier.stop())
+  view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
+  view.apply(changes('20', [{ type: SEATED, seat: seat('ada', '1001', 'ber-3', 'berlin', '20', true) }]))
+  await notifier.idle()
+  t.same(order.slice(0, 2), ['ack called', 'ack written'], 'the acknowledgement is called and written before any request to a phone')
+  t.same(order.slice(2).sort(), ['MESSAGE ams-1', 'NOTIFY ams-1'], 'then the old desk is told')
+})
+
+// Guard tried: the notifier without the desk's answers (the option ignored): the text and the
+// NOTIFY go to the desk while its *51 still waits for its final response.
+t.test('a desk signing in is told only once its *51 is answered', async (t) => {
+  const view = new SeatView()
+  const answers = new DeskAnswers()
+  const sent: string[] = []
+  const notifier = SeatNotifier.start({
+    site: AMS,
+    sites: SITES,
+    nodeId: 'amsterdam-node',
+    view,
+    lease: Object.assign(new EventEmitter(), { active: true }),
+    directory: { device: async () => undefined },
+    messenger: { send: async (deviceId, text) => void sent.push(`MESSAGE ${deviceId} ${text}`), checkSync: async (deviceId) => void sent.push(`NOTIFY ${deviceId}`) },
+    client: { ackRevocations: async () => undefined },
+    answers,
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => notifier.stop())
+  view.apply(snapshot('10', []))
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  const answered = answers.begin('ams-2')
+  view.apply(changes('11', [{ type: SEATED, seat: seat('alan', '1002', 'ams-2', 'amsterdam', '11') }]))
+  view.apply(changes('12', [{ type: SEATED, seat: seat('ada', '1001', 'ams-1', 'amsterdam', '12') }]))
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.same(sent.filter((s) => s.includes('ams-2')), [], 'nothing to the desk while its sign-in waits for its answer')
+  answered()
+  await notifier.idle()
+  t.same(sent.filter((s) => s.includes('ams-2')).sort(), ['MESSAGE ams-2 Signed in as 1002 (Name 1002)', 'NOTIFY ams-2'], 'then its NOTIFY and text')
+  t.ok(sent.includes('NOTIFY ams-1'), 'another desk\'s NOTIFY did not wait for it')
+})
+
+t.test('DeskAnswers: settled once every feature code of the desk is answered', async (t) => {
+  const answers = new DeskAnswers()
+  await answers.settled('free-desk')
+  const first = answers.begin('d')
+  const second = answers.begin('d')
+  let settled = false
+  const waiting = answers.settled('d').then(() => (settled = true))
+  first()
+  first()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.notOk(settled, 'one still in flight (and ending one twice counts once)')
+  second()
+  await waiting
+  t.ok(settled)
+  const stuck = answers.begin('e')
+  // The bound's timer is unref'd: something else keeps the test's event loop alive meanwhile.
+  const hold = setInterval(() => undefined, 1_000)
+  await answers.settled('e', 10)
+  clearInterval(hold)
+  t.pass('a desk never answered holds nothing past the bound')
+  stuck()
 })
 
 t.test('the phone itself moved to another site: acknowledged like a move (not left to the next renewal)', async (t) => {

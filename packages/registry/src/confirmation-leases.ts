@@ -211,8 +211,11 @@ export class ConfirmationLeases {
       const epoch = BigInt(r.epoch)
       if ((acked.get(r.userId) ?? -1n) < epoch) acked.set(r.userId, epoch)
     }
-    // The holder is read with the records (one round trip, compared at commit like them).
-    await this.#completeUsers(siteId, [...acked.keys()], (p) => BigInt(p.entry.epoch) <= (acked.get(p.userId) ?? -1n), { holder: nodeId })
+    // The holder is read with the records (one round trip, compared at commit like them),
+    // linearizably: the node saw the takeover on its registry's watch, which may be served by
+    // another etcd member than this read; a serializable read from a member not there yet found
+    // nothing to complete, and the takeover waited for the node's next renewal (~1.7 s).
+    await this.#completeUsers(siteId, [...acked.keys()], (p) => BigInt(p.entry.epoch) <= (acked.get(p.userId) ?? -1n), { holder: nodeId }, { linearizable: true })
   }
 
   /**
@@ -386,7 +389,7 @@ export class ConfirmationLeases {
     users: readonly string[],
     when: CompleteWhen,
     node: NodeCondition = 'any',
-    options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number } = {},
+    options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number; linearizable?: boolean } = {},
   ) {
     const parts = await this.#o.writer.applyInParts(
       'complete revocations',

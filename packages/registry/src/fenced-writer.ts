@@ -322,8 +322,17 @@ export class FencedWriter {
    * outcome and the transaction's revision (undefined when the plan had nothing to write).
    * `fetched`: keys read beforehand, which the first attempt takes as read (they are compared
    * like any read; a stale one only fails that attempt, and the next reads afresh).
+   * `linearizable`: the first attempt reads linearizably too. A serializable read may come from a
+   * member that has not applied a recent commit yet; a plan that then finds nothing to write
+   * commits nothing, so no compare catches the stale read (an acknowledgement of a takeover the
+   * node saw on another member's watch would complete nothing).
    */
-  async apply<R>(what: string, plan: (read: TxnReader) => Promise<{ ops: Op[]; outcome: R }>, fetched?: ReadonlyMap<string, IKeyValue | undefined>): Promise<{ outcome: R; revision: string | undefined }> {
+  async apply<R>(
+    what: string,
+    plan: (read: TxnReader) => Promise<{ ops: Op[]; outcome: R }>,
+    fetched?: ReadonlyMap<string, IKeyValue | undefined>,
+    linearizable = false,
+  ): Promise<{ outcome: R; revision: string | undefined }> {
     const { etcd, leadership, logger } = this.#o
     const deadline = Date.now() + this.#o.deadlineMs
     let conflicts = 0
@@ -334,7 +343,7 @@ export class FencedWriter {
       try {
         // As in write(): the first attempt reads serializably (every value read is compared).
         const first = conflicts === 0 && faults === 0
-        const reader = new TxnReader(etcd, first ? fetched : undefined, first, this.#o.limits)
+        const reader = new TxnReader(etcd, first ? fetched : undefined, first && !linearizable, this.#o.limits)
         const planned = await plan(reader)
         const { outcome } = planned
         if (planned.ops.length === 0) return { outcome, revision: undefined }
@@ -380,19 +389,19 @@ export class FencedWriter {
    * read are compared), written up to eight at once (PARTS_AT_ONCE). An item is never divided, so a plan that
    * writes each item whole keeps it whole. Resolves to the parts' outcomes, in item order.
    * `options.fetched`: keys read beforehand (see {@link apply}); `options.concurrency`: parts at
-   * once (default PARTS_AT_ONCE).
+   * once (default PARTS_AT_ONCE); `options.linearizable`: see {@link apply}.
    */
   async applyInParts<T, R>(
     what: string,
     items: readonly T[],
     cost: PartCost<T>,
     plan: (read: TxnReader, part: readonly T[]) => Promise<{ ops: Op[]; outcome: R }>,
-    options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number } = {},
+    options: { fetched?: ReadonlyMap<string, IKeyValue | undefined>; concurrency?: number; linearizable?: boolean } = {},
   ): Promise<R[]> {
     // The fence: a compare and a failure range on the election key (its name: the election
     // prefix and a lease id of at most 16 hex digits).
     const fence = { compares: 1, failure: 1, bytes: 2 * (ENTRY_OVERHEAD_BYTES + this.#o.keys.election.length + 16) }
-    const parts = await writeInParts(items, (part) => this.apply(what, (read) => plan(read, part), options.fetched), {
+    const parts = await writeInParts(items, (part) => this.apply(what, (read) => plan(read, part), options.fetched, options.linearizable), {
       limits: this.#o.limits,
       perItem: cost.perItem,
       reserved: addSizes(fence, cost.perPart ?? {}),

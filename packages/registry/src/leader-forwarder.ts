@@ -48,7 +48,10 @@ class LeaderChanged extends Error {
  * hop (a dead address is UNAVAILABLE, a deposed leader answers NOT_LEADER at once), after which
  * the entry is dropped and the leader re-read, exactly as before; a paused leader is left by the
  * in-flight check ({@link LEADER_CHECK_MS}). At 1 s a branch's acknowledgements (one per sign-in
- * that leaves it, seconds apart) each paid that round trip (issue 15's traces).
+ * that leaves it, seconds apart) each paid that round trip (issue 15's traces). Past it, the
+ * entry is still used while it is read again beside the forward, so no forwarded write waits for
+ * that read (the one in several that came after an expiry did, on a sign-in's path twice: the
+ * login's forward and the old branch's acknowledgement).
  */
 const LEADER_CACHE_MS = 5_000
 
@@ -67,6 +70,8 @@ export interface LeaderForwarderOptions {
   logger: Logger
   /** Deadline of a forwarded call when the incoming call has none (default 10 000 ms); one the caller set is kept. */
   timeoutMs?: number
+  /** How long the leader read from etcd is fresh, in ms (default {@link LEADER_CACHE_MS}; tests shorten it). */
+  leaderCacheMs?: number
 }
 
 /** What a forwarded write needs to know of the incoming call. */
@@ -78,7 +83,8 @@ export interface IncomingCall {
 
 /**
  * Runs a write on the leader: here when this instance leads, else by forwarding the call to the
- * leader's advertised address (the leader read from etcd is reused for up to 5 s) on one channel
+ * leader's advertised address (the leader read from etcd is fresh for 5 s; after that it is read
+ * again beside the next forward, which still goes to the leader known) on one channel
  * per address, as the registry caller
  * (`FLEXSEAT_CLUSTER_TOKEN`) on behalf of the original caller. When the core answers NOT_LEADER
  * or the leader cannot be reached, it re-reads the leader and tries once more; writes are
@@ -102,6 +108,8 @@ export class LeaderForwarder {
   readonly #inFlight = new Set<{ instanceId: string; changed: (leader: LeaderInfo) => void }>()
   #checkTimer: NodeJS.Timeout | undefined
   #checking = false
+  /** The read of the leader under way after the cached one went stale. */
+  #refreshing: Promise<void> | undefined
 
   constructor(options: LeaderForwarderOptions) {
     this.#options = options
@@ -179,7 +187,7 @@ export class LeaderForwarder {
         const info = await core.currentLeader()
         const usable = info !== undefined && (info.instanceId === this.#options.instanceId ? core.isLeader : info.proclaimed && info.instanceId !== refusedBy)
         if (usable) {
-          this.#leader = { info, until: Date.now() + LEADER_CACHE_MS }
+          this.#leader = { info, until: Date.now() + this.#cacheMs }
           return
         }
       } catch {
@@ -188,14 +196,41 @@ export class LeaderForwarder {
     }
   }
 
-  /** The leader, from the cache when it was read within {@link LEADER_CACHE_MS}. */
+  /**
+   * The leader: from the cache when it was read within {@link LEADER_CACHE_MS}; a stale entry is
+   * returned as well, while it is read again in the background (one read at a time; its answer
+   * replaces the entry unless a refusal dropped it meanwhile). Only without any entry (the first
+   * forward, or after a refusal) does the caller wait for the read.
+   */
   async #currentLeader(core: Pick<ServedCore, 'currentLeader'>): Promise<LeaderInfo | undefined> {
     const cached = this.#leader
-    if (cached !== undefined && Date.now() < cached.until) return cached.info
+    if (cached !== undefined) {
+      if (Date.now() >= cached.until) this.#refresh(core, cached)
+      return cached.info
+    }
     const info = await core.currentLeader()
     // A successor not yet proclaimed is asked about again, not kept.
-    this.#leader = info === undefined || !info.proclaimed ? undefined : { info, until: Date.now() + LEADER_CACHE_MS }
+    this.#leader = info === undefined || !info.proclaimed ? undefined : { info, until: Date.now() + this.#cacheMs }
     return info
+  }
+
+  get #cacheMs(): number {
+    return this.#options.leaderCacheMs ?? LEADER_CACHE_MS
+  }
+
+  #refresh(core: Pick<ServedCore, 'currentLeader'>, stale: { info: LeaderInfo; until: number }): void {
+    if (this.#refreshing !== undefined) return
+    this.#refreshing = core
+      .currentLeader()
+      .then(
+        (info) => {
+          // A refusal dropped the entry, or a check replaced it, meanwhile: theirs is newer.
+          if (this.#leader !== stale) return
+          this.#leader = info === undefined || !info.proclaimed ? undefined : { info, until: Date.now() + this.#cacheMs }
+        },
+        () => undefined, // etcd did not answer: the entry stays stale; the next forward asks again.
+      )
+      .finally(() => (this.#refreshing = undefined))
   }
 
   /**
@@ -284,7 +319,7 @@ export class LeaderForwarder {
       // etcd says nothing: keep waiting.
       const leader = await this.#options.core().currentLeader()
       if (leader === undefined || !leader.proclaimed) return
-      this.#leader = { info: leader, until: Date.now() + LEADER_CACHE_MS }
+      this.#leader = { info: leader, until: Date.now() + this.#cacheMs }
       for (const entry of [...this.#inFlight]) if (entry.instanceId !== leader.instanceId) entry.changed(leader)
     } catch {
       // UNAVAILABLE while starting or stopping, or etcd did not answer: the next tick asks again.

@@ -31,11 +31,15 @@ interface Waiter {
  * old branch's acknowledgement or lease expiry), woken by the etcd watch event that completes
  * the revocation rather than each reading its seat again and again.
  *
- * One etcd watch of `seats/` serves every waiter of this instance. It is opened when a login
- * starts waiting, from the revision right after that login's write, so no change after the
- * write is missed, and closed when the last waiter is done. A waiter that joins a watch opened
- * earlier reads its seat once if the watch may already have delivered a change after its write
- * (it started later than that write, or has delivered a revision past it). When etcd3 reconnects
+ * One etcd watch of `seats/` serves every waiter of this instance. It is opened when the first
+ * login starts waiting, from the revision right after that login's write, so no change after the
+ * write is missed, and stays open until {@link stop}, idle or not: a watch opened per takeover
+ * would start at a revision etcd has passed whenever anything else was written between the
+ * takeover's commit and the watch's creation, and etcd delivers such an "unsynced" watch's events
+ * only from its sync loop, every 100 ms (a wait of up to 100 ms added to the sign-in), besides
+ * a create and a cancel on the watch stream per login. A waiter that joins the open watch reads
+ * its seat once if the watch may already have delivered a change after its write (it started
+ * later than that write, or has delivered a revision past it). When etcd3 reconnects
  * the watch it resumes from the last header revision it saw, which can skip events (see
  * seat-watch.ts), and a watch that etcd cancels (compaction) is opened afresh: either way every
  * waiting seat is read once more. Those reads are the only ones.
@@ -43,7 +47,8 @@ interface Waiter {
  * The seat a waiter waits for moves one way only: pending, then active, then perhaps replaced
  * or released; so the first of an event or a read that shows it active or changed decides.
  *
- * State: idle (no watch) while nobody waits; {@link stop} ends every wait ("timeout") for good.
+ * State: no watch until the first wait; then watching; {@link stop} ends every wait ("timeout")
+ * and closes the watch for good.
  */
 export class SeatWaiters {
   readonly #o: SeatWaitersOptions
@@ -54,6 +59,8 @@ export class SeatWaiters {
   /** The highest revision the current watch has delivered. */
   #delivered = 0n
   #stopped = false
+  /** etcd watches opened so far (one, unless etcd cancelled one). */
+  #opened = 0
 
   constructor(options: SeatWaitersOptions) {
     this.#o = options
@@ -95,6 +102,11 @@ export class SeatWaiters {
     })
   }
 
+  /** How many etcd watches this instance has opened (one serves every wait; etcd cancelling it opens another). */
+  get watchesOpened(): number {
+    return this.#opened
+  }
+
   /** Ends every wait ("timeout") and closes the watch; later waits end at once. Idempotent. */
   stop(): void {
     this.#stopped = true
@@ -106,6 +118,7 @@ export class SeatWaiters {
     const { etcd, keys, logger } = this.#o
     const watcher = etcd.watch().inRange({ start: keys.seats, end: prefixEnd(keys.seats) }).startRevision(from.toString()).watcher()
     this.#watcher = watcher
+    this.#opened += 1
     this.#watchStart = from
     this.#delivered = from - 1n
     let connections = 0
@@ -121,6 +134,7 @@ export class SeatWaiters {
       if (this.#watcher !== watcher) return
       logger.warn({ err: error }, 'seat waiters: watch cancelled; opening another')
       this.#close()
+      // Nobody waits: the next wait opens one from its own write.
       if (this.#byUser.size === 0) return
       void this.#currentRevision().then(
         (revision) => {
@@ -174,12 +188,11 @@ export class SeatWaiters {
     return [...this.#byUser.values()].flatMap((set) => [...set])
   }
 
-  /** Forgets a waiter; false if it was gone already. Closes the watch after the last one. */
+  /** Forgets a waiter; false if it was gone already. The watch stays open for the next. */
   #remove(waiter: Waiter): boolean {
     const set = this.#byUser.get(waiter.userId)
     if (!set?.delete(waiter)) return false
     if (set.size === 0) this.#byUser.delete(waiter.userId)
-    if (this.#byUser.size === 0) this.#close()
     return true
   }
 }

@@ -7,9 +7,11 @@
  * Per batch of changes, in this order: the view has applied it (routing and identity read the
  * view, so no new call rings the old phone); the calls ringing for those workers anywhere but
  * their current active seat are stopped (their final responses and CANCELs are handed to the
- * engine before anything else is sent); the acknowledgement goes out; then every phone whose seat
- * changed gets a `check-sync` NOTIFY (it fetches its provisioning file: the worker's keys, or the
- * desk's own again) and the display texts.
+ * engine before anything else is sent); the acknowledgement goes out; then, a macrotask later
+ * (once grpc-js has handed the acknowledgement to its socket: the takeover at the other branch
+ * waits for it, while the phones' requests went out first and held it up by several ms), every
+ * phone whose seat changed gets a `check-sync` NOTIFY (it fetches its provisioning file: the
+ * worker's keys, or the desk's own again) and the display texts.
  * So by the time a takeover at another branch completes, the old phone neither rings for the
  * worker nor presents the worker (invariant 4). The same holds when the lease is lost: every
  * ringing call is stopped before the phones are told. A failed ack is logged only: the next
@@ -67,6 +69,11 @@ export interface SeatNotifierOptions {
   client: { ackRevocations(request: AckRevocationsRequest): Promise<void> }
   /** Calls ringing phones for workers (none when absent). */
   ringing?: NotifierRinging
+  /**
+   * The desks' feature codes in flight (desk-answers.ts): what a desk is sent waits until its
+   * `*51` is answered (none when absent).
+   */
+  answers?: { settled(deviceId: string): Promise<void> }
   logger: Logger
   /** The wall clock (default Date.now), for the delay of a move since the registry committed it. */
   now?: () => number
@@ -197,7 +204,8 @@ export class SeatNotifier {
         const becameActive = previous === undefined || previous.deviceId !== seat.deviceId || !isActive(previous)
         if (seat.siteId === here && isActive(seat) && becameActive) {
           this.#o.logger.info({ user: seat.userId, device: seat.deviceId, epoch: seat.epoch, lease: this.#o.lease.active }, 'seat active')
-          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => signedInText(seat.extension, seat.displayName) })
+          // Usually the desk's own sign-in: its text waits until the desk's `*51` is answered.
+          if (this.#o.lease.active) arriving.push({ deviceId: seat.deviceId, text: async () => (await this.#o.answers?.settled(seat.deviceId), signedInText(seat.extension, seat.displayName)) })
         } else if (seat.siteId === here && isActive(seat) && previous !== undefined && (previous.extension !== seat.extension || previous.displayName !== seat.displayName)) {
           // The worker's number or name changed while seated (the directory or an administrator
           // changed the user): the seat stays, and the desk shows the new number.
@@ -286,8 +294,11 @@ export class SeatNotifier {
     const checkSync = this.#o.messenger.checkSync?.bind(this.#o.messenger)
     if (checkSync === undefined || deviceIds.length === 0) return
     this.#syncs = this.#syncs.then(async () => {
+      await nextMacrotask()
       await Promise.all(
         deviceIds.map(async (deviceId) => {
+          // A desk whose feature code is in flight (its sign-in) gets its final response first.
+          await this.#o.answers?.settled(deviceId)
           let vendor: PhoneVendor | undefined
           try {
             vendor = (await this.#o.directory.device(deviceId))?.vendor
@@ -318,6 +329,7 @@ export class SeatNotifier {
   #queue(notes: Note[]): void {
     if (notes.length === 0) return
     this.#work = this.#work.then(async () => {
+      await nextMacrotask()
       for (const note of notes) {
         try {
           const text = await note.text()
@@ -377,6 +389,14 @@ export class SeatNotifier {
     }
     return `${site}, ${label}`
   }
+}
+
+/**
+ * Resolves in the event loop's next check phase: after the native immediates that write what
+ * http2 (grpc-js) queued in this turn, such as a revocation's acknowledgement.
+ */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
 }
 
 /** A span of time as a desk shows it: "8 h", "30 min", or seconds ("3 s") below a minute or when not whole. */

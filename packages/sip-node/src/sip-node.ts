@@ -57,6 +57,7 @@ import { foreignTargetsOf, Registrar } from './registrar'
 import { RegistryClient } from './registry-client'
 import { RingingCalls } from './ringing-calls'
 import { SeatNotifier } from './seat-notifier'
+import { DeskAnswers } from './desk-answers'
 import { SeatStream } from './seat-stream'
 import { SeatView } from './seat-view'
 import { NodeMetrics } from './node-metrics'
@@ -110,6 +111,8 @@ export class SipNode {
   readonly #features: FeatureHandler
   readonly #messenger: PhoneMessenger
   readonly #notifier: SeatNotifier
+  /** The desks' feature codes not answered yet (the notifier's texts to a desk wait for its answer). */
+  readonly #answers = new DeskAnswers()
   readonly #reporter: BindingReporter
   readonly #calls: CallReporter
   readonly #activity: ActivityReporter
@@ -195,7 +198,7 @@ export class SipNode {
       siteDefaultProfile: site.provisioning?.defaultProfile,
     }
     this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, listKeys: (deviceId) => deskBlfKeys(keySource, deviceId), logger })
-    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, logger, metrics: this.#metrics })
+    this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, answers: this.#answers, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
     // The view has no "ready" event (an empty snapshot changes nothing, so it emits nothing):
@@ -642,11 +645,17 @@ export class SipNode {
   async #feature(req: SrfRequest, res: SrfResponse, device: Device, code: FeatureCode): Promise<void> {
     const from = req.get('From') ?? ''
     const invite = { callId: req.get('Call-ID'), cseq: (req.get('CSeq') ?? '').trim().split(/\s+/)[0] ?? '', fromTag: /;\s*tag=([^;>\s]+)/i.exec(from)?.[1] ?? '' }
-    const reply = await this.#features.run(code, device, invite)
-    trace.getActiveSpan()?.setAttribute('sip.status', reply.status)
-    // The dialled string is logged masked: it carries the PIN.
-    this.#logger.info({ device: device.id, callId: invite.callId, dialled: maskUri(req.uri, this.config.site.featureCodes), status: reply.status, reason: reply.reason }, 'feature code')
-    res.send(reply.status, reply.reason, { headers: reply.headers })
+    const answered = this.#answers.begin(device.id)
+    let reply: Awaited<ReturnType<FeatureHandler['run']>>
+    try {
+      reply = await this.#features.run(code, device, invite)
+      trace.getActiveSpan()?.setAttribute('sip.status', reply.status)
+      // The dialled string is logged masked: it carries the PIN.
+      this.#logger.info({ device: device.id, callId: invite.callId, dialled: maskUri(req.uri, this.config.site.featureCodes), status: reply.status, reason: reply.reason }, 'feature code')
+      res.send(reply.status, reply.reason, { headers: reply.headers })
+    } finally {
+      answered()
+    }
     if (reply.message !== undefined) void this.#messenger.send(device.id, reply.message)
   }
 }
