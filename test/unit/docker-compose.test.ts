@@ -102,6 +102,7 @@ t.test('registries: command, environment, ports, tokens file', async (t) => {
     t.same(registry.command, ['node', 'packages/registry/dist/main.js', '--site', site.id])
     const env = registry.environment ?? {}
     t.same(env.FLEXSEAT_ETCD_ENDPOINTS?.split(',').sort(), endpoints, `${site.id}: every etcd member`)
+    t.equal(env.FLEXSEAT_ETCD_ENDPOINTS?.split(',')[0], `http://etcd-${site.id}:2379`, `${site.id}: its own member first (the registry's calls go there while it answers)`)
     t.equal(env.FLEXSEAT_REGISTRY_LISTEN, '0.0.0.0:50051')
     t.equal(env.FLEXSEAT_ADVERTISE_ADDRESS, `registry-${site.id}:50051`)
     t.equal(env.FLEXSEAT_TOKENS_FILE, '/etc/flexseat/tokens.yaml')

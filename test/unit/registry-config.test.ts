@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadRegistryConfig, RegistryConfigError } from '@flexseat/registry'
+import { loadSites } from '@flexseat/config'
 
 // The registry's settings this branch added: the desk throttle, certificates naming the site, group commit.
 const SITES = join(__dirname, '..', '..', 'sites')
@@ -51,4 +52,13 @@ t.test('FLEXSEAT_GROUP_COMMIT: on by default, true or false, nothing else', asyn
   t.equal((await loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'false' })).groupCommit, false, 'false: one transaction per login')
   t.equal((await loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'true' })).groupCommit, true)
   await t.rejects(loadRegistryConfig(argv, { FLEXSEAT_GROUP_COMMIT: 'off' }), new RegistryConfigError('FLEXSEAT_GROUP_COMMIT: "off" is not true or false'))
+})
+
+t.test('etcd endpoints: nearest first, the site\'s own member by default', async (t) => {
+  const sites = await loadSites(SITES)
+  const berlin = sites.find((s) => s.id === 'berlin')!
+  const endpoints = (await loadRegistryConfig(argv, {})).etcdEndpoints
+  t.equal(endpoints[0], berlin.etcd.clientUrl, 'berlin\'s registry starts with berlin\'s member')
+  t.same([...endpoints].sort(), [...new Set(sites.map((s) => s.etcd.clientUrl))].sort(), 'then every other site\'s')
+  t.same((await loadRegistryConfig(argv, { FLEXSEAT_ETCD_ENDPOINTS: 'http://b:2379, http://a:2379' })).etcdEndpoints, ['http://b:2379', 'http://a:2379'], 'a list given is kept in its order')
 })

@@ -18,7 +18,7 @@ export interface RegistryConfig {
   site: SiteConfig
   /** Every site of the sites folder (sorted by id). */
   sites: readonly SiteConfig[]
-  /** etcd client URLs (default: every site's `etcd.client_url`). */
+  /** etcd client URLs, nearest first (default: the site's own `etcd.client_url`, then every other site's). */
   etcdEndpoints: readonly string[]
   /** Key prefix in etcd (default `flexseat/`). */
   etcdPrefix: string
@@ -134,7 +134,9 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     return value === undefined || value === '' ? undefined : value
   }
 
-  const endpoints = text('FLEXSEAT_ETCD_ENDPOINTS')?.split(',').map((e) => e.trim()).filter((e) => e !== '') ?? sites.map((s) => s.etcd.clientUrl)
+  // Nearest first (etcd-client.ts): by default the site's own member, then the others'.
+  const endpoints =
+    text('FLEXSEAT_ETCD_ENDPOINTS')?.split(',').map((e) => e.trim()).filter((e) => e !== '') ?? [...new Set([site.etcd.clientUrl, ...sites.map((s) => s.etcd.clientUrl)])]
   for (const endpoint of endpoints) {
     if (!/^https?:\/\/[^\s/]+$/.test(endpoint)) throw new RegistryConfigError(`FLEXSEAT_ETCD_ENDPOINTS: "${endpoint}" is not http(s)://host:port`)
   }

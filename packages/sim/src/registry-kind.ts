@@ -19,7 +19,9 @@ export const registryKind: SiteProcessKind = {
       env: {
         // Prometheus metrics on a free port of the site's address (logged: `metrics listening`).
         FLEXSEAT_METRICS_LISTEN: metricsListen(site),
-        FLEXSEAT_ETCD_ENDPOINTS: context.etcdEndpoints.join(','),
+        // Nearest first (the registry's calls go to the first member that answers): one member
+        // per site, in the sites' order, so each site starts with its own.
+        FLEXSEAT_ETCD_ENDPOINTS: rotate(context.etcdEndpoints, context.sites.findIndex((s) => s.id === site.id)).join(','),
         // The limits the launcher's etcd members run with (EtcdCluster's defaults).
         ...etcdLimitsEnv(),
         FLEXSEAT_TOKENS_FILE: context.tokens.file,
@@ -45,4 +47,10 @@ export const registryKind: SiteProcessKind = {
     const address = status.leader?.address ?? (addresses[0] as string)
     await ensureDemoDirectory({ address, token: context.tokens.admin, sites: context.sites, stateDir: context.stateDir, signal })
   },
+}
+
+/** `list` starting at index `from` (wrapping); unchanged for an index outside it. */
+function rotate<T>(list: readonly T[], from: number): T[] {
+  if (from <= 0 || from >= list.length) return [...list]
+  return [...list.slice(from), ...list.slice(0, from)]
 }
