@@ -112,6 +112,13 @@ t.test('an SDP body without Content-Type gets application/sdp; other bodies with
 t.test('UTF-8 bodies: whole, with a byte Content-Length, both ways', async (t) => {
   const engine = await startEngine(t)
   const srf = await connectSrf(t, engine)
+  // Registered first: drachtio-srf tells the server it takes MESSAGEs (a route command) when the
+  // handler is set, and the server serves incoming requests only for verbs routed so; the app's
+  // own MESSAGE below, sent after it on the same connection, orders the two.
+  const got = new Promise<string>((resolve) => srf.message((req, res) => {
+    resolve(req.body)
+    res.send(200)
+  }))
   const text = 'Grüße: 1001 sitzt jetzt in Berlin — Platz 3 👋'
   const phone = await udpPeer(t)
   srf.request(`sip:1001@127.0.0.1:${phone.port}`, { method: 'MESSAGE', headers: { 'Content-Type': 'text/plain;charset=UTF-8' }, body: text }, () => undefined)
@@ -121,10 +128,6 @@ t.test('UTF-8 bodies: whole, with a byte Content-Length, both ways', async (t) =
   t.equal(Number(/^Content-Length:\s*(\d+)/im.exec(msg)?.[1]), Buffer.byteLength(text), 'Content-Length counts bytes')
   phone.send(responseTo(msg, '200 OK', { toTag: 'u8' }), engine.sipPort)
 
-  const got = new Promise<string>((resolve) => srf.message((req, res) => {
-    resolve(req.body)
-    res.send(200)
-  }))
   phone.send(request('MESSAGE', phone, `sip:svc@127.0.0.1:${engine.sipPort}`, { headers: ['Content-Type: text/plain;charset=UTF-8'], body: text }), engine.sipPort)
   t.equal(await deadline(got, 3000, 'MESSAGE at the app'), text, 'the app got the phone’s UTF-8 body whole')
 })
