@@ -74,8 +74,8 @@ t.test('leader view over a real etcd', async (t) => {
     await etcd.delete().key(`${prefix}k1`)
     await waitFor(() => leaderId() !== 'first', 5_000, 'k1 deleted')
     t.equal(leaderId(), 'second', 'the next oldest by create revision (k2) leads, not the first by name (k0)')
-    await etcd.put(`${prefix}k2`).value(value('second-again')) // a proclamation: same key, same create revision
     t.notOk(proclaimed(), 'k2 as its campaign created it: not proclaimed')
+    await etcd.put(`${prefix}k2`).value(value('second-again')) // a proclamation: same key, same create revision
     await waitFor(() => leaderId() === 'second-again', 5_000, 'a new value of the same candidacy')
     t.ok(proclaimed(), 'written again: proclaimed')
     await etcd.delete().prefix(prefix)
