@@ -1,27 +1,18 @@
+import type { CheckOptions as CheckerOptions } from '@flexseat/history-check'
 import type { CheckReport } from './report'
 
 /** The package of the checkers (uniqueness per revision, durability, linearizability per worker, watch order, phones). */
 export const CHECKER_PACKAGE = '@flexseat/history-check'
 
-/** What the runner tells the checkers besides the run directory (history-check's CheckOptions). */
-export interface CheckOptions {
-  /**
-   * The phones: the largest double act allowed, ms. The published bound of a takeover at a branch
-   * that cannot acknowledge: the confirmation lease + 0.25 s (README, "Published bounds").
-   */
-  phoneBoundMs: number
-  /**
-   * Checkers that could not decide (a search bound reached): `separate` keeps them out of the
-   * violations, in the report's `unknown` (the run then exits 3: neither pass nor failure).
-   */
-  unknownAs: 'violation' | 'separate'
-  /**
-   * Whether the operations' ids are registry request ids (history-check's RequestIdMode): the
-   * runner's gRPC writes use their id as the request id, and its `*51` dials record theirs, so it
-   * says `yes`; `auto` guesses from the run and cannot tell when no gRPC write succeeded.
-   */
-  requestIds: 'auto' | 'yes' | 'no'
-}
+/**
+ * What the runner tells the checkers besides the run directory (history-check's CheckOptions),
+ * each set: `phoneBoundMs`, the published bound of a takeover at a branch that cannot
+ * acknowledge (the confirmation lease + 0.25 s, README "Published bounds"); `unknownAs:
+ * 'separate'`, so an undecided checker is reported apart (the run then exits 3: neither pass nor
+ * failure); `requestIds: 'yes'`, since the runner's gRPC writes use their id as the request id
+ * and its `*51` dials record theirs (`auto` cannot tell when no gRPC write succeeded).
+ */
+export type CheckOptions = Required<Pick<CheckerOptions, 'phoneBoundMs' | 'unknownAs' | 'requestIds'>>
 
 /**
  * Runs `checkRun(dir, options)` of {@link CHECKER_PACKAGE} on a run directory (etcd still
