@@ -12,6 +12,7 @@ import { etcdLimitsEnv } from './etcd-cluster'
  */
 export const registryKind: SiteProcessKind = {
   name: 'registry',
+  after: ['etcd'],
   command(site, context) {
     return {
       command: process.execPath,
