@@ -71,7 +71,7 @@ export const CHAOS_DEFAULTS: Omit<ChaosOptions, 'dir'> = {
   clockStepSeconds: 30,
   confirmationLeaseSeconds: 5,
   leaseTtlSeconds: 3,
-  moveEtcdLeader: false,
+  moveEtcdLeader: true,
   thinkMs: 400,
   calls: true,
   check: true,

@@ -191,7 +191,8 @@ export class EtcdLeaderPlacement {
       this.#logger.info({ from, to, endpoint, ms: Math.round(this.#clock() - started) }, 'moved etcd leadership to this site\'s member')
     } catch (error) {
       this.#lastReason = 'move-failed'
-      this.#logger.warn({ err: error, from, to, endpoint, ms: Math.round(this.#clock() - started) }, 'could not move etcd leadership to this site\'s member')
+      // Its clients are closed when this instance stops leading: then the failure is no news.
+      this.#logger[this.#leading ? 'warn' : 'debug']({ err: error, from, to, endpoint, ms: Math.round(this.#clock() - started) }, 'could not move etcd leadership to this site\'s member')
     }
   }
 

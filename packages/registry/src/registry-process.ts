@@ -99,7 +99,7 @@ export class RegistryProcess {
     // only follows the core's leadership, never decides it.
     let placement: EtcdLeaderPlacement | undefined
     if (config.etcdLeaderPlacement.enabled) {
-      const leaderPlacement = new EtcdLeaderPlacement({ endpoints: config.etcdEndpoints, connect: (endpoint) => createEtcdClient([endpoint]), minIntervalMs: config.etcdLeaderPlacement.minIntervalMs, logger: logger.child({ site: config.site.id, instance: instanceId }) })
+      const leaderPlacement = new EtcdLeaderPlacement({ endpoints: config.etcdEndpoints, connect: (endpoint) => createEtcdClient([endpoint]), minIntervalMs: config.etcdLeaderPlacement.minIntervalMs, logger: logger.child({ instance: instanceId }) })
       core.on('leadership', (leading: boolean) => leaderPlacement.follow(leading))
       leaderPlacement.follow(core.isLeader)
       placement = leaderPlacement
