@@ -197,11 +197,11 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
-  // At least what the largest single write needs (a login compares about 15 keys, plus one per
-  // branch it waits for); the byte floor keeps room for a batch of a few records.
   const moveLeaderText = text('FLEXSEAT_MOVE_ETCD_LEADER') ?? 'false'
   if (moveLeaderText !== 'true' && moveLeaderText !== 'false') throw new RegistryConfigError(`FLEXSEAT_MOVE_ETCD_LEADER: "${moveLeaderText}" is not true or false`)
   const etcdLeaderPlacement = { enabled: moveLeaderText === 'true', minIntervalMs: whole('FLEXSEAT_MOVE_ETCD_LEADER_INTERVAL_SECONDS', 30, 1, 3_600) * 1_000 }
+  // At least what the largest single write needs (a login compares about 15 keys, plus one per
+  // branch it waits for); the byte floor keeps room for a batch of a few records.
   const groupCommitText = text('FLEXSEAT_GROUP_COMMIT') ?? 'true'
   if (groupCommitText !== 'true' && groupCommitText !== 'false') throw new RegistryConfigError(`FLEXSEAT_GROUP_COMMIT: "${groupCommitText}" is not true or false`)
   const txnLimits: TxnLimits = {
