@@ -67,6 +67,11 @@ export interface RegistryClusterOptions {
   etcdTxnLimits?: EtcdTxnLimits
   /** Extra environment of every instance (e.g. TLS). Other FLEXSEAT_* variables are not inherited. */
   env?: Record<string, string>
+  /**
+   * Environment of one instance on top of `env`, by index, given the etcd cluster (e.g. its own
+   * FLEXSEAT_ETCD_ENDPOINTS, nearest first); called at every start of the instance.
+   */
+  instanceEnv?: (index: number, etcd: EtcdCluster) => Record<string, string> | Promise<Record<string, string>>
   /** Receives every log line of every instance (stdout and stderr). */
   onLog?: (instance: number, line: string) => void
   /** How long to wait for each instance to listen and for a leader, in ms (default 20 000). */
@@ -130,7 +135,7 @@ export class RegistryCluster {
   readonly tokensFile: string
   readonly instances: readonly RegistryInstance[]
   readonly #dir: string
-  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers' | 'etcdTxnLimits' | 'listen' | 'nodeSites'>> & Pick<RegistryClusterOptions, 'onLog' | 'listen'>
+  readonly #options: Required<Omit<RegistryClusterOptions, 'onLog' | 'sites' | 'instances' | 'etcdMembers' | 'etcdTxnLimits' | 'listen' | 'nodeSites' | 'instanceEnv'>> & Pick<RegistryClusterOptions, 'onLog' | 'listen' | 'instanceEnv'>
   readonly #clients = new Map<number, RegistryClients>()
   #stopped = false
 
@@ -162,6 +167,7 @@ export class RegistryCluster {
       credentials: init.options.credentials ?? credentials.createInsecure(),
       onLog: init.options.onLog,
       listen: init.options.listen,
+      instanceEnv: init.options.instanceEnv,
     }
   }
 
@@ -396,6 +402,7 @@ export class RegistryCluster {
       FLEXSEAT_LEASE_TTL_SECONDS: String(this.#options.leaseTtlSeconds),
       FLEXSEAT_LOG_LEVEL: this.#options.logLevel,
       ...this.#options.env,
+      ...(await this.#options.instanceEnv?.(index, this.etcd)),
     }
     const since = instance.logs.length
     const child = await TetheredProcess.spawn(process.execPath, [REGISTRY_MAIN, '--site', instance.siteId, '--sites-dir', this.#options.sitesDir], { cwd: REPO_ROOT, env })

@@ -105,6 +105,7 @@ t.test('registries: command, environment, ports, tokens file', async (t) => {
     t.equal(env.FLEXSEAT_ETCD_ENDPOINTS?.split(',')[0], `http://etcd-${site.id}:2379`, `${site.id}: its own member first (the registry's calls go there while it answers)`)
     t.equal(env.FLEXSEAT_REGISTRY_LISTEN, '0.0.0.0:50051')
     t.equal(env.FLEXSEAT_ADVERTISE_ADDRESS, `registry-${site.id}:50051`)
+    t.equal(env.FLEXSEAT_MOVE_ETCD_LEADER, 'true', `${site.id}: while it leads, etcd's raft leader is moved to its own member`)
     t.equal(env.FLEXSEAT_TOKENS_FILE, '/etc/flexseat/tokens.yaml')
     t.same(published(registry), [{ hostIp: '127.0.0.1', hostPort: portOf(site.registry.listen), containerPort: 50051, protocol: 'tcp' }], `${site.id}: registry port as in the site file`)
     t.ok(registry.networks?.includes('backbone') && registry.networks.includes(`site-${site.id}`), `${site.id}: on backbone and its site network`)

@@ -36,6 +36,8 @@ system that did not start.
   --confirmation-lease S   the nodes' confirmation lease (default ${CHAOS_DEFAULTS.confirmationLeaseSeconds})
   --leader-lease S         the registries' leadership lease, FLEXSEAT_LEASE_TTL_SECONDS (default ${CHAOS_DEFAULTS.leaseTtlSeconds};
                            a crashed leader's successor serves after about this long)
+  --move-etcd-leader on|off the leading registry moves etcd's raft leader to its branch's member,
+                           FLEXSEAT_MOVE_ETCD_LEADER (default ${CHAOS_DEFAULTS.moveEtcdLeader ? 'on' : 'off'})
   --think MS               mean pause between two operations of a client (default ${CHAOS_DEFAULTS.thinkMs})
   --no-calls               no calls to the workers
   --no-check               do not run the checkers (exit 3)
@@ -77,6 +79,7 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
         'clock-step': { type: 'string' },
         'confirmation-lease': { type: 'string' },
         'leader-lease': { type: 'string' },
+        'move-etcd-leader': { type: 'string' },
         think: { type: 'string' },
         'no-calls': { type: 'boolean' },
         'no-check': { type: 'boolean' },
@@ -112,6 +115,8 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
   for (const spec of faults) for (const name of spec.split('+')) if (!NEMESIS_NAMES.includes(name)) throw new ChaosError('BAD_OPTION', `--faults: unknown fault "${name}" (known: ${NEMESIS_NAMES.join(', ')})`)
   const faultBranch = values['fault-branch'] as string | undefined
   if (faultBranch !== undefined && !branches.includes(faultBranch)) throw new ChaosError('BAD_OPTION', `--fault-branch: "${faultBranch}" is not one of the branches (${branches.join(', ')})`)
+  const moveText = values['move-etcd-leader'] as string | undefined
+  if (moveText !== undefined && moveText !== 'on' && moveText !== 'off') throw new ChaosError('BAD_OPTION', `--move-etcd-leader: "${moveText}" is not on or off`)
   const duration = values['duration'] === undefined ? undefined : number('duration', 0, 1, 86_400) * 1_000
   const stamp = now.toISOString().replace(/[:.]/g, '-')
   return {
@@ -130,6 +135,7 @@ export function parseChaosArgs(argv: readonly string[], now = new Date()): Chaos
     clockStepSeconds: number('clock-step', d.clockStepSeconds, -86_400, 86_400),
     confirmationLeaseSeconds: Math.round(number('confirmation-lease', d.confirmationLeaseSeconds, 2, 60)),
     leaseTtlSeconds: Math.round(number('leader-lease', d.leaseTtlSeconds, 2, 60)),
+    moveEtcdLeader: moveText === undefined ? d.moveEtcdLeader : moveText === 'on',
     thinkMs: number('think', d.thinkMs, 10, 60_000),
     calls: values['no-calls'] !== true,
     check: values['no-check'] !== true,

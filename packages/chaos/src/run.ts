@@ -44,6 +44,8 @@ export interface ChaosOptions {
   clockStepSeconds: number
   confirmationLeaseSeconds: number
   leaseTtlSeconds: number
+  /** FLEXSEAT_MOVE_ETCD_LEADER of the registries: the leading one moves etcd's raft leader to its branch's member. */
+  moveEtcdLeader: boolean
   /** Mean pause between two operations of one client, in ms. */
   thinkMs: number
   /** Place calls to the workers. */
@@ -69,6 +71,7 @@ export const CHAOS_DEFAULTS: Omit<ChaosOptions, 'dir'> = {
   clockStepSeconds: 30,
   confirmationLeaseSeconds: 5,
   leaseTtlSeconds: 3,
+  moveEtcdLeader: true,
   thinkMs: 400,
   calls: true,
   check: true,
@@ -123,6 +126,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       workers: options.workers,
       confirmationLeaseSeconds: options.confirmationLeaseSeconds,
       leaseTtlSeconds: options.leaseTtlSeconds,
+      moveEtcdLeader: options.moveEtcdLeader,
       clockBranches: wantsClock ? [faultBranch] : [],
     })
     const fromRevision = await cluster.etcdRevision()

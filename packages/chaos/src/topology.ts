@@ -41,6 +41,8 @@ export interface ChaosClusterOptions {
   confirmationLeaseSeconds?: number
   /** FLEXSEAT_LEASE_TTL_SECONDS of the registries' leadership (default 3). */
   leaseTtlSeconds?: number
+  /** FLEXSEAT_MOVE_ETCD_LEADER of the registries (default true, as in the simulation). */
+  moveEtcdLeader?: boolean
   /** Branches whose registry, engine and node run under libfaketime (their clock can be stepped). */
   clockBranches?: readonly string[]
   /** FLEXSEAT_LOG_LEVEL of the registries and nodes (default `info`). */
@@ -395,6 +397,7 @@ export class ChaosCluster {
       FLEXSEAT_CLUSTER_TOKEN: this.#clusterToken,
       FLEXSEAT_LEASE_TTL_SECONDS: String(this.#options.leaseTtlSeconds ?? 3),
       FLEXSEAT_CONFIRMATION_LEASE_SECONDS: String(this.#options.confirmationLeaseSeconds ?? 5),
+      FLEXSEAT_MOVE_ETCD_LEADER: String(this.#options.moveEtcdLeader ?? true),
       FLEXSEAT_LOG_LEVEL: this.#options.logLevel ?? 'info',
     }
     const since = branch.registryOut.mark()

@@ -34,6 +34,13 @@ export interface RegistryConfig {
   /** Default 3; at least 2 (etcd's minimum lease TTL: with 1 the leader flaps). */
   leaseTtlSeconds: number
   /**
+   * Whether the leading instance moves etcd's raft leadership to its own member, the first of
+   * {@link etcdEndpoints} (FLEXSEAT_MOVE_ETCD_LEADER, `true` or `false`, default false;
+   * etcd-leader-placement.ts), and the least time between two moves
+   * (FLEXSEAT_MOVE_ETCD_LEADER_INTERVAL_SECONDS, default 30, 1 to 3600), in ms.
+   */
+  etcdLeaderPlacement: { enabled: boolean; minIntervalMs: number }
+  /**
    * TTL of the branches' confirmation leases (FLEXSEAT_CONFIRMATION_LEASE_SECONDS, default 5,
    * 2 to 60): the bound of bounded revocation (invariant 4, docs/OPERATIONS.md).
    */
@@ -190,6 +197,9 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
   // At least etcd's minimum lease TTL (2 s at default timing); at most a minute, past which a
   // cut-off branch would keep ringing a moved worker's old phone for too long.
   const confirmationLeaseSeconds = whole('FLEXSEAT_CONFIRMATION_LEASE_SECONDS', 5, 2, 60)
+  const moveLeaderText = text('FLEXSEAT_MOVE_ETCD_LEADER') ?? 'false'
+  if (moveLeaderText !== 'true' && moveLeaderText !== 'false') throw new RegistryConfigError(`FLEXSEAT_MOVE_ETCD_LEADER: "${moveLeaderText}" is not true or false`)
+  const etcdLeaderPlacement = { enabled: moveLeaderText === 'true', minIntervalMs: whole('FLEXSEAT_MOVE_ETCD_LEADER_INTERVAL_SECONDS', 30, 1, 3_600) * 1_000 }
   // At least what the largest single write needs (a login compares about 15 keys, plus one per
   // branch it waits for); the byte floor keeps room for a batch of a few records.
   const groupCommitText = text('FLEXSEAT_GROUP_COMMIT') ?? 'true'
@@ -232,6 +242,7 @@ export async function loadRegistryConfig(argv: readonly string[], env: NodeJS.Pr
     tokensFile,
     clusterToken: text('FLEXSEAT_CLUSTER_TOKEN'),
     leaseTtlSeconds,
+    etcdLeaderPlacement,
     confirmationLeaseSeconds,
     lockout,
     txnLimits,

@@ -11,6 +11,8 @@ export { GRPC_STATUS_OF, RegistryError, invalidArgument, unavailable } from './e
 export type { ErrorFacts } from './errors'
 export { createEtcdClient } from './etcd-client'
 export type { EtcdClientOptions } from './etcd-client'
+export { CHECK_INTERVAL_MS, EtcdLeaderPlacement, MAX_RAFT_LAG, placementStep } from './etcd-leader-placement'
+export type { EtcdLeaderPlacementOptions, MemberStatus, PlacementStep } from './etcd-leader-placement'
 export type { LeaderInfo } from './leadership'
 export { clearDesk, clusterMax, DEFAULT_LOCKOUT, lockedUntil, lockFor, recordFailure, recordSuccess } from './lockout'
 export { DEFAULT_DESK_THROTTLE, deskPausedUntil, recordDeskFailure } from './desk-throttle'

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { Caller } from './caller'
 import { type RegistryConfig, RegistryConfigError } from './config'
 import { createEtcdClient } from './etcd-client'
+import { EtcdLeaderPlacement } from './etcd-leader-placement'
 import { RegistryError } from './errors'
 import { RegistryServer } from './grpc-server'
 import { RegistryCore } from './registry-core'
@@ -34,15 +35,17 @@ export class RegistryProcess {
   readonly core: RegistryCore
   readonly #etcd: Etcd3
   readonly #logger: Logger
+  readonly #placement: EtcdLeaderPlacement | undefined
   readonly #stopping = new AbortController()
   #shutdown: Promise<void> | undefined
 
-  private constructor(instanceId: string, server: RegistryServer, core: RegistryCore, etcd: Etcd3, logger: Logger) {
+  private constructor(instanceId: string, server: RegistryServer, core: RegistryCore, etcd: Etcd3, logger: Logger, placement: EtcdLeaderPlacement | undefined) {
     this.instanceId = instanceId
     this.server = server
     this.core = core
     this.#etcd = etcd
     this.#logger = logger
+    this.#placement = placement
   }
 
   /** Starts the instance; resolves once it serves calls. */
@@ -92,7 +95,16 @@ export class RegistryProcess {
       throw error
     }
     server.attach(core)
-    const instance = new RegistryProcess(instanceId, server, core, etcd, logger)
+    // etcd's raft leader beside this instance while it leads (FLEXSEAT_MOVE_ETCD_LEADER): it
+    // only follows the core's leadership, never decides it.
+    let placement: EtcdLeaderPlacement | undefined
+    if (config.etcdLeaderPlacement.enabled) {
+      const leaderPlacement = new EtcdLeaderPlacement({ endpoints: config.etcdEndpoints, connect: (endpoint) => createEtcdClient([endpoint]), minIntervalMs: config.etcdLeaderPlacement.minIntervalMs, logger: logger.child({ instance: instanceId }) })
+      core.on('leadership', (leading: boolean) => leaderPlacement.follow(leading))
+      leaderPlacement.follow(core.isLeader)
+      placement = leaderPlacement
+    }
+    const instance = new RegistryProcess(instanceId, server, core, etcd, logger, placement)
     logger.info({ address: server.address, advertise: config.advertiseAddress ?? server.address, instanceId }, 'registry listening')
     void instance.#ensureSite(config.site)
     return instance
@@ -166,6 +178,7 @@ export class RegistryProcess {
   async #doShutdown(graceMs: number): Promise<void> {
     this.#stopping.abort()
     await this.core.resign().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not resign leadership'))
+    await this.#placement?.stop()
     await this.server.stop(graceMs)
     await this.core.stop().catch((error: unknown) => this.#logger.warn({ err: error }, 'core did not stop cleanly'))
     this.#etcd.close()

@@ -25,6 +25,9 @@ export const registryKind: SiteProcessKind = {
         FLEXSEAT_ETCD_ENDPOINTS: rotate(context.etcdEndpoints, context.sites.findIndex((s) => s.id === site.id)).join(','),
         // The limits the launcher's etcd members run with (EtcdCluster's defaults).
         ...etcdLimitsEnv(),
+        // The leading registry moves etcd's raft leader to its own site's member (the first
+        // endpoint above): docs/PERFORMANCE.md, "Under faults: chaos runs".
+        FLEXSEAT_MOVE_ETCD_LEADER: 'true',
         FLEXSEAT_TOKENS_FILE: context.tokens.file,
         FLEXSEAT_CLUSTER_TOKEN: context.tokens.cluster,
         // Per-process settings the user's shell may carry would make every instance collide;
