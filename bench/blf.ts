@@ -3,7 +3,7 @@
  * 10 lamps on 500 desks) across three branches on this machine (one etcd, a registry, an embedded
  * SIP engine and a SIP node per branch), then calls to watched workers:
  *
- * - state change → NOTIFY at the watching phones: from the caller's INVITE (sipp, in Chicago) to
+ * - state change → NOTIFY at the watching phones (after `--warmup` calls not counted): from the caller's INVITE (sipp, in Chicago) to
  *   the first NOTIFY showing the call (ringing, or already answered: the desk answers at once and
  *   a node reports both states in one batch when they come together) at every lamp watching the
  *   called worker, in every branch (the worker sits in Berlin): median, p99, over `--calls` calls;
@@ -21,7 +21,7 @@
  * NOTIFY), on behalf of that branch's fixed phone, spread over `--workers` seeded worker
  * extensions (the called worker among them).
  *
- *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30] [--list-keys K] [--rcvbuf-kib 4096]
+ *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30] [--warmup 3] [--list-keys K] [--rcvbuf-kib 4096]
  *
  * `--list-keys K`: every subscription is a resource list instead (RFC 4662: `sip:blf-list@<domain>`
  * with `Supported: eventlist`), the fixed phones' BLF keys being a profile of K keys (1001 and
@@ -52,11 +52,14 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '30' },
     'list-keys': { type: 'string', default: '0' },
     'rcvbuf-kib': { type: 'string', default: '4096' },
+    warmup: { type: 'string', default: '3' },
   },
 })
 const SUBS = Number(values.subs)
 const WORKERS = Number(values.workers)
 const CALLS = Number(values.calls)
+/** Calls made first and not counted: the first ones after start are the slowest (code paths not compiled yet). */
+const WARMUP = Number(values.warmup)
 const LIST_KEYS = Number(values['list-keys'])
 /**
  * The lamp farm's UDP receive buffer (the embedded engine's own size; 0: the kernel's default,
@@ -313,13 +316,14 @@ async function main(): Promise<void> {
   const unseen: { farm: LampFarm; sub: string; callId: string }[] = []
   const rcvbufErrorsBefore = udpReceiveBufferErrors()
   const farmDropsBefore = farms.map((f) => socketDrops(f.port))
-  for (let i = 0; i < CALLS; i++) {
+  for (let i = -WARMUP; i < CALLS; i++) {
     const call = await chiFixed.dial('1001', { holdMs: 300, timeoutSec: 20 })
     const sent = call.invitedAt
     lastInvite = sent ?? lastInvite
     if (sent === undefined || !call.answered) throw new Error(`call ${i} failed: ${call.status} ${call.reason}`)
     // The NOTIFYs of the call's end arrive within the hold; wait a little more for stragglers.
     await new Promise((resolve) => setTimeout(resolve, 300))
+    if (i < 0) continue
     const callSamples: number[] = []
     for (const [index, farm] of farms.entries()) {
       for (const sub of farm.watching('1001')) {
@@ -336,7 +340,8 @@ async function main(): Promise<void> {
       }
     }
     callSamples.sort((a, b) => a - b)
-    if (callSamples.length > 0) perCall.push({ call: i, firstMs: callSamples[0]!, medianMs: callSamples[Math.floor(callSamples.length / 2)]!, lastMs: callSamples.at(-1)! })
+    const ms = (value: number): number => Math.round(value * 10) / 10
+    if (callSamples.length > 0) perCall.push({ call: i, firstMs: ms(callSamples[0]!), medianMs: ms(callSamples[Math.floor(callSamples.length / 2)]!), lastMs: ms(callSamples.at(-1)!) })
   }
   const rcvbufErrors = udpReceiveBufferErrors() - rcvbufErrorsBefore
   const farmDrops = farms.reduce((n, f, i) => n + socketDrops(f.port) - farmDropsBefore[i]!, 0)
