@@ -3,23 +3,34 @@
  * 10 lamps on 500 desks) across three branches on this machine (one etcd, a registry, an embedded
  * SIP engine and a SIP node per branch), then calls to watched workers:
  *
- * - state change → NOTIFY at the watching phones: from the caller's INVITE (sipp, in Chicago) to
+ * - state change → NOTIFY at the watching phones (after `--warmup` calls not counted): from the caller's INVITE (sipp, in Chicago) to
  *   the first NOTIFY showing the call (ringing, or already answered: the desk answers at once and
  *   a node reports both states in one batch when they come together) at every lamp watching the
  *   called worker, in every branch (the worker sits in Berlin): median, p99, over `--calls` calls;
  * - memory per subscription: the growth of each branch's node (and engine) resident memory while
  *   its subscriptions were made, divided by their number;
- * - how long subscribing took (SUBSCRIBE, 407, SUBSCRIBE with credentials, 200, first NOTIFY).
+ * - how long subscribing took (SUBSCRIBE, 407, SUBSCRIBE with credentials, 200, first NOTIFY);
+ * - what became of the lamp×call pairs without a NOTIFY naming the call within the window (the
+ *   hold and 300 ms after): named later (late) or never (the call's states coalesced: the
+ *   notifier has one NOTIFY in flight per subscription and sends the latest state when it is
+ *   answered, as RFC 6665 allows); whether every lamp's last NOTIFY shows 1001 idle (the final
+ *   state must reach every subscriber), NOTIFYs never received (gaps in the versions), received
+ *   twice (the engine's retransmissions), and datagrams the kernel dropped at the lamps' sockets.
  *
  * The lamps are one UDP socket per branch speaking SIP (digest authentication, 200 to every
  * NOTIFY), on behalf of that branch's fixed phone, spread over `--workers` seeded worker
  * extensions (the called worker among them).
  *
- *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30] [--list-keys K]
+ *   npm run build && flock /work/.heavy.lock env TAP_TIMEOUT=0 npx tsx bench/blf.ts [--subs 5000] [--workers 100] [--calls 30] [--warmup 3] [--list-keys K] [--rcvbuf-kib 4096]
  *
  * `--list-keys K`: every subscription is a resource list instead (RFC 4662: `sip:blf-list@<domain>`
  * with `Supported: eventlist`), the fixed phones' BLF keys being a profile of K keys (1001 and
  * K-1 other workers), so every list watches 1001 and its NOTIFYs for a call carry 1001 alone.
+ *
+ * `--rcvbuf-kib`: the receive buffer of each branch's lamp socket (default 4 MiB, the engine's;
+ * 0: the kernel's default). One socket stands for all of a branch's phones: with the default
+ * 208 KiB, 500 list NOTIFYs arriving at once overflow it, and every NOTIFY dropped waits for the
+ * engine's retransmission (500 ms), a phone of its own never would.
  *
  * (TAP_TIMEOUT=0: the test helpers load tap, whose 30 s default would end the run.)
  *
@@ -27,6 +38,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
+import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Device, FunctionKeyProfile, FunctionKeyType, unary, User } from '@flexseat/proto'
@@ -39,12 +51,21 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '100' },
     calls: { type: 'string', default: '30' },
     'list-keys': { type: 'string', default: '0' },
+    'rcvbuf-kib': { type: 'string', default: '4096' },
+    warmup: { type: 'string', default: '3' },
   },
 })
 const SUBS = Number(values.subs)
 const WORKERS = Number(values.workers)
 const CALLS = Number(values.calls)
+/** Calls made first and not counted: the first ones after start are the slowest (code paths not compiled yet). */
+const WARMUP = Number(values.warmup)
 const LIST_KEYS = Number(values['list-keys'])
+/**
+ * The lamp farm's UDP receive buffer (the embedded engine's own size; 0: the kernel's default,
+ * 208 KiB here, which 500 list NOTIFYs arriving together overflow).
+ */
+const RCVBUF = Number(values['rcvbuf-kib']) * 1024
 
 const teardowns: (() => void | Promise<void>)[] = []
 const t = { teardown: (fn: () => void | Promise<void>) => void teardowns.push(fn) }
@@ -55,6 +76,23 @@ const md5 = (text: string): string => createHash('md5').update(text).digest('hex
 interface Seen {
   at: number
   callIds: string[]
+  /** Whether it carries 1001's state (a list's partial NOTIFY carries only the members that changed). */
+  watched: boolean
+}
+
+/** The datagrams the kernel dropped at the local UDP port `port` (full receive buffer): /proc/net/udp's last column. */
+function socketDrops(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  const line = readFileSync('/proc/net/udp', 'utf8').split('\n').find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`))
+  return line === undefined ? 0 : Number(line.trim().split(/\s+/).at(-1))
+}
+
+/** The kernel's count of UDP datagrams dropped for a full receive buffer (all sockets of the machine). */
+function udpReceiveBufferErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'))
+  const names = lines[0]!.split(/\s+/)
+  const values = lines[1]!.split(/\s+/)
+  return Number(values[names.indexOf('RcvbufErrors')])
 }
 
 /** Many subscriptions from one UDP port, answering every NOTIFY 200. */
@@ -63,6 +101,11 @@ class LampFarm {
   readonly #pending = new Map<string, (msg: string) => void>()
   /** NOTIFYs seen per subscription Call-ID. */
   readonly seen = new Map<string, Seen[]>()
+  /** Per subscription: the NOTIFY CSeqs seen (a second copy is the engine's retransmission) and the versions. */
+  readonly #cseqs = new Map<string, Set<string>>()
+  readonly #versions = new Map<string, number[]>()
+  /** NOTIFYs received twice (retransmitted by the engine: the first copy or its 200 was lost). */
+  retransmitted = 0
   readonly #watching = new Map<string, string>()
   port = 0
 
@@ -70,8 +113,9 @@ class LampFarm {
     readonly engine: { host: string; port: number },
     readonly device: { id: string; password: string; domain: string },
     readonly list = false,
+    rcvbufBytes = 0,
   ) {
-    this.#socket = createSocket('udp4')
+    this.#socket = createSocket({ type: 'udp4', ...(rcvbufBytes > 0 ? { recvBufferSize: rcvbufBytes } : {}) })
     this.#socket.on('message', (buf) => this.#onMessage(buf.toString('utf8')))
   }
 
@@ -90,9 +134,22 @@ class LampFarm {
       const now = Date.now()
       const reply = ['SIP/2.0 200 OK', ...msg.split('\r\n').filter((l) => /^(via|from|to|call-id|cseq):/i.test(l)), 'Content-Length: 0', '', ''].join('\r\n')
       this.#socket.send(reply, this.engine.port, this.engine.host)
+      const cseqs = this.#cseqs.get(callId) ?? new Set<string>()
+      this.#cseqs.set(callId, cseqs)
+      const cseq = header(msg, 'CSeq')
+      if (cseqs.has(cseq)) {
+        this.retransmitted++
+        return
+      }
+      cseqs.add(cseq)
       const body = msg.slice(msg.indexOf('\r\n\r\n') + 4)
+      // The NOTIFY's own version: the RLMI's for a list, the dialog-info's for a lamp.
+      const version = Number((this.list ? /<list [^>]*version="(\d+)"/ : /<dialog-info [^>]*version="(\d+)"/).exec(body)?.[1] ?? NaN)
+      const versions = this.#versions.get(callId) ?? []
+      versions.push(version)
+      this.#versions.set(callId, versions)
       const list = this.seen.get(callId) ?? []
-      list.push({ at: now, callIds: [...body.matchAll(/call-id="([^"]*)"/g)].map((m) => m[1]!)})
+      list.push({ at: now, callIds: [...body.matchAll(/call-id="([^"]*)"/g)].map((m) => m[1]!), watched: !this.list || body.includes('entity="sip:1001@') })
       this.seen.set(callId, list)
       return
     }
@@ -158,6 +215,16 @@ class LampFarm {
     return callId
   }
 
+  /** NOTIFYs never received (gaps in a subscription's versions, which count up by one per NOTIFY sent). */
+  lost(): number {
+    let lost = 0
+    for (const versions of this.#versions.values()) {
+      const sorted = [...versions].sort((a, b) => a - b)
+      for (let i = 1; i < sorted.length; i++) lost += Math.max(0, sorted[i]! - sorted[i - 1]! - 1)
+    }
+    return lost
+  }
+
   /** The subscriptions watching `extension`. */
   watching(extension: string): string[] {
     return [...this.#watching].filter(([, ext]) => ext === extension).map(([id]) => id)
@@ -209,7 +276,7 @@ async function main(): Promise<void> {
   const memory: Record<string, unknown>[] = []
   for (const branch of branches.branches) {
     const fixed = branches.device(`${branch.id.slice(0, 3)}-fixed`)
-    const farm = new LampFarm({ host: '127.0.0.1', port: branch.sipPort }, { id: fixed.id, password: fixed.password, domain: branch.domain }, LIST_KEYS > 0)
+    const farm = new LampFarm({ host: '127.0.0.1', port: branch.sipPort }, { id: fixed.id, password: fixed.password, domain: branch.domain }, LIST_KEYS > 0, RCVBUF)
     await farm.bind()
     teardowns.push(() => farm.close())
     farms.push(farm)
@@ -242,29 +309,66 @@ async function main(): Promise<void> {
   const perBranch = new Map<string, number[]>(branches.branches.map((b) => [b.id, []]))
   const all: number[] = []
   let missing = 0
-  for (let i = 0; i < CALLS; i++) {
+  let lastInvite = 0
+  /** Per call: its lamps' fastest and slowest NOTIFY (a tail shared by all lamps comes before the fan-out). */
+  const perCall: { call: number; firstMs: number; medianMs: number; lastMs: number }[] = []
+  /** The lamp×call pairs without a NOTIFY naming the call within the window (classified at the end). */
+  const unseen: { farm: LampFarm; sub: string; callId: string }[] = []
+  const rcvbufErrorsBefore = udpReceiveBufferErrors()
+  const farmDropsBefore = farms.map((f) => socketDrops(f.port))
+  for (let i = -WARMUP; i < CALLS; i++) {
     const call = await chiFixed.dial('1001', { holdMs: 300, timeoutSec: 20 })
     const sent = call.invitedAt
+    lastInvite = sent ?? lastInvite
     if (sent === undefined || !call.answered) throw new Error(`call ${i} failed: ${call.status} ${call.reason}`)
     // The NOTIFYs of the call's end arrive within the hold; wait a little more for stragglers.
     await new Promise((resolve) => setTimeout(resolve, 300))
+    if (i < 0) continue
+    const callSamples: number[] = []
     for (const [index, farm] of farms.entries()) {
       for (const sub of farm.watching('1001')) {
         const first = farm.seen.get(sub)?.find((s) => s.callIds.includes(call.callId))
         if (first === undefined) {
           missing++
+          unseen.push({ farm, sub, callId: call.callId })
           continue
         }
         const latency = first.at - sent
         perBranch.get(branches.branches[index]!.id)!.push(latency)
         all.push(latency)
+        callSamples.push(latency)
       }
+    }
+    callSamples.sort((a, b) => a - b)
+    const ms = (value: number): number => Math.round(value * 10) / 10
+    if (callSamples.length > 0) perCall.push({ call: i, firstMs: ms(callSamples[0]!), medianMs: ms(callSamples[Math.floor(callSamples.length / 2)]!), lastMs: ms(callSamples.at(-1)!) })
+  }
+  const rcvbufErrors = udpReceiveBufferErrors() - rcvbufErrorsBefore
+  const farmDrops = farms.reduce((n, f, i) => n + socketDrops(f.port) - farmDropsBefore[i]!, 0)
+  // The final state: once the engine's retransmissions are over (T1 = 500 ms doubling: 4 s covers
+  // three), every lamp's last NOTIFY carrying 1001 must show it idle.
+  await new Promise((resolve) => setTimeout(resolve, 4_000))
+  // A pair whose NOTIFY naming the call came after the window was late; one that never got any
+  // skipped the call's states (the notifier sends the latest state once the NOTIFY in flight is
+  // answered: the call had ended by then).
+  const late = unseen.filter(({ farm, sub, callId }) => farm.seen.get(sub)?.some((s) => s.callIds.includes(callId))).length
+  let notIdle = 0
+  // A subscription the node dropped (a NOTIFY refused or unanswered ends it) hears nothing after.
+  let quiet = 0
+  for (const farm of farms) {
+    for (const sub of farm.watching('1001')) {
+      if (!(farm.seen.get(sub) ?? []).some((s) => s.at >= lastInvite)) quiet++
+      const last = (farm.seen.get(sub) ?? []).filter((s) => s.watched).at(-1)
+      if (last === undefined || last.callIds.length > 0) notIdle++
     }
   }
   const watchers = farms.reduce((n, f) => n + f.watching('1001').length, 0)
   console.log(`\ncaller's INVITE (Chicago) → first NOTIFY naming the call at each lamp watching 1001 (seated in Berlin): ${CALLS} calls × ${watchers} lamps`)
   console.table([...perBranch].map(([site, samples]) => ({ lamps: site, ...summary(samples) })))
-  console.log('all lamps:', summary(all), missing === 0 ? '' : `(${missing} lamp×call pairs saw no NOTIFY naming the call)`)
+  console.log('all lamps:', summary(all), missing === 0 ? '' : `(${missing} lamp×call pairs saw no NOTIFY naming the call within the window: ${late} got it later, ${missing - late} never: the call's states coalesced away)`)
+  console.log(`final state: ${watchers - notIdle} of ${watchers} lamps show 1001 idle after the last call, ${quiet} heard nothing of it; NOTIFYs never received ${farms.reduce((n, f) => n + f.lost(), 0)}, received twice (retransmitted) ${farms.reduce((n, f) => n + f.retransmitted, 0)}; UDP datagrams dropped for a full receive buffer during the calls: ${farmDrops} at the lamps' sockets, ${rcvbufErrors} on the whole machine`)
+  console.log('the slowest calls (by their slowest lamp): first, median and last lamp NOTIFYed, ms')
+  console.table(perCall.sort((a, b) => b.lastMs - a.lastMs).slice(0, 5))
   console.log(`load average: ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`)
 }
 

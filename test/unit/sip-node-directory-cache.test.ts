@@ -1,6 +1,6 @@
 import t from 'tap'
 import { pino } from 'pino'
-import { type Device, ErrorCode, type GetDeviceCredentialsResponse } from '@flexseat/proto'
+import { type Device, ErrorCode, type GetDeviceCredentialsResponse, User } from '@flexseat/proto'
 import { digestResponse, DigestVerifier, DirectoryCache, ha1Of, parseDigestHeader, PhoneAuthenticator, RegistryCallError } from '@flexseat/sip-node'
 
 // A branch's phones keep working while the cluster is unreachable (only flex seats depend on it):
@@ -151,4 +151,43 @@ t.test("the site's credentials are held before any phone asks (no registry round
   t.same(fetched.sort(), ['ams-1', 'ams-2'], "this site's devices only, fetched at once")
   t.same(await cache.credentials('ams-1'), { ...CREDENTIALS, deviceId: 'ams-1' })
   t.equal(fetched.length, 2, 'then answered from memory')
+})
+
+t.test('refresh listeners and the users held: what the busy lamps compare after each refresh', async (t) => {
+  const calls = { listUsers: 0 }
+  let users = [User.fromPartial({ id: 'hal', extension: '1007', showCallerOnLamps: false })]
+  const cache = await DirectoryCache.create({
+    client: {
+      listDevices: async () => [],
+      listUsers: async () => {
+        calls.listUsers++
+        return users
+      },
+      listSites: async () => [],
+      getUser: async () => undefined,
+      getUserByExtension: async () => undefined,
+      getDeviceCredentials: async () => CREDENTIALS,
+    },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(() => cache.stop())
+  const seen: (boolean | undefined)[] = []
+  // Guard tried: the listener loop of #load (nothing seen), its try/catch (the refresh rejected).
+  const off = cache.onRefresh(() => {
+    throw new Error('a listener that fails')
+  })
+  const offSeen = cache.onRefresh(() => void cache.userHeld('hal').then((u) => seen.push(u?.showCallerOnLamps)))
+  users = [User.fromPartial({ id: 'hal', extension: '1007', showCallerOnLamps: true })]
+  await cache.refresh()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(seen, [true], 'called after the refresh, with the directory as just listed')
+  off()
+  offSeen()
+  await cache.refresh()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(seen, [true], 'removed: not called again')
+  // Guard tried: userHeld answering through user() (a miss refreshed the directory).
+  const before = calls.listUsers
+  t.equal(await cache.userHeld('nobody'), undefined, 'a user not held: undefined')
+  t.equal(calls.listUsers, before, 'without a refresh')
 })

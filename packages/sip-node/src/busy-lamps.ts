@@ -26,9 +26,10 @@
  * in; signed out, their home device's calls where `ring_home_device` applies, else idle. A lamp
  * follows a worker who moves (the same subscription: the state is the worker's, not the desk's).
  * The other party (the caller of a ringing call) is named in the dialog-info as the watched
- * worker's `show_caller_on_lamps` says (read when the lamp subscribes: a change reaches lamps
- * subscribed later, and lists when their desk's seat changes), unset and for a desk's own
- * extension as FLEXSEAT_BLF_SHOW_CALLER says (default true).
+ * worker's `show_caller_on_lamps` says (read when a lamp subscribes, and again after each
+ * directory refresh: the lamps already watching follow a change from their next NOTIFY on, and
+ * one that shows a call of the worker is NOTIFYed again at once; see compareWithDirectory),
+ * unset and for a desk's own extension as FLEXSEAT_BLF_SHOW_CALLER says (default true).
  *
  * Resource lists (RFC 4662; Snom's, Poly's and Yealink's BLF lists): `sip:blf-list@<domain>`
  * names the list of the subscribing desk (the device that authenticated): its BLF keys as
@@ -38,9 +39,9 @@
  * `multipart/related` bodies (resource-list.ts): the RLMI (one resource per key, versions from 0
  * per subscription) and a dialog-info part per member (versions from 0 per member). Full state
  * first, after a refresh, at the end and when the seat at the desk changes (the members are read
- * again); in between, partial state: only the members whose lamp changed. Keys edited without a
- * seat change (a new profile) reach the list when the seat at the desk next changes or the phone
- * subscribes anew (a refresh keeps the members it has).
+ * again) or its keys are edited (compareWithDirectory, after each directory refresh: the desk's
+ * profile, a profile's keys; a seated worker's own keys come as a seat change); in between,
+ * partial state: only the members whose lamp changed. A refresh keeps the members it has.
  *
  * When the node stops, every subscription gets `terminated;reason=deactivated` (RFC 6665 §4.2.2:
  * subscribe again at once), best effort.
@@ -70,7 +71,12 @@ export const MULTIPART_TYPE = 'multipart/related'
 export interface LampDirectory {
   userByExtension(extension: string): Promise<{ id: string; ringHomeDevice: boolean; homeDeviceId: string; showCallerOnLamps?: boolean | undefined } | undefined>
   deviceByExtension(extension: string): Promise<{ id: string } | undefined>
+  /** A user by id as the directory holds it (read after each directory refresh: no reload on a miss). */
+  userHeld(id: string): Promise<{ showCallerOnLamps?: boolean | undefined } | undefined>
 }
+
+/** A desk's BLF keys (see {@link BusyLampsOptions.listKeys}). */
+export type ListKeys = (deviceId: string) => Promise<{ extension: string; label: string }[]>
 
 export interface BusyLampsOptions {
   srf: SrfApp
@@ -84,13 +90,13 @@ export interface BusyLampsOptions {
    * The BLF keys of a desk (its provisioned function keys, in key order: the seated worker's,
    * else the desk's profile): the members of its resource list (`sip:blf-list@<domain>`).
    */
-  listKeys: (deviceId: string) => Promise<{ extension: string; label: string }[]>
+  listKeys: ListKeys
   logger: Logger
   now?: () => number
 }
 
 /** What a subscription watches. */
-type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string; showCaller: boolean }
+type Watched = { kind: 'desk'; deviceId: string } | { kind: 'worker'; userId: string; homeDeviceId?: string }
 
 /** One entry of a resource list: a BLF key of the subscribing desk. */
 interface Member {
@@ -145,6 +151,9 @@ export class BusyLamps {
   readonly #lists = new Map<string, Set<Subscription>>()
   readonly #onDialogs: (keys: string[]) => void
   readonly #onSeats: (changes: SeatChange[]) => void
+  /** The watched workers' `show_caller_on_lamps` (undefined: unset, the branch's switch applies). */
+  readonly #showCaller = new Map<string, boolean | undefined>()
+  #comparing = false
   #stopped = false
 
   constructor(options: BusyLampsOptions) {
@@ -259,23 +268,70 @@ export class BusyLamps {
   async #resolve(extension: string): Promise<Watched | undefined> {
     if (!/^[0-9*#+]{1,32}$/.test(extension)) return undefined
     const user = await this.#o.directory.userByExtension(extension)
-    if (user !== undefined) return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}), showCaller: user.showCallerOnLamps ?? this.#o.config.showCaller }
+    if (user !== undefined) {
+      const known = this.#showCaller.has(user.id)
+      const was = this.#showCaller.get(user.id)
+      this.#showCaller.set(user.id, user.showCallerOnLamps)
+      // Read fresher than the last directory comparison: the lamps already watching follow it too.
+      if (known && was !== user.showCallerOnLamps) for (const sub of this.#index.get(userKey(user.id)) ?? []) this.#notify(sub)
+      return { kind: 'worker', userId: user.id, ...(user.ringHomeDevice && user.homeDeviceId !== '' ? { homeDeviceId: user.homeDeviceId } : {}) }
+    }
     const device = await this.#o.directory.deviceByExtension(extension)
     return device === undefined ? undefined : { kind: 'desk', deviceId: device.id }
   }
 
-  /** The members of a desk's list, keeping the instances of those already in `old`. */
-  async #members(deviceId: string, old: readonly Member[]): Promise<Member[]> {
-    const keys = await this.#o.listKeys(deviceId)
-    const seen = new Set<string>()
+  /**
+   * Compares what the lamps hold with the directory just refreshed (the node calls it after each
+   * directory refresh): a watched worker whose `show_caller_on_lamps` changed, the lamps watching
+   * them are NOTIFYed where that changes what they show (a ringing call: its caller shown or
+   * withheld; idle lamps show nothing new, their next NOTIFY follows the new setting); a desk
+   * whose BLF keys (`listKeys`, as of the refresh) are no longer its list's members, its lists are
+   * resolved again and get a full-state NOTIFY. Never throws; a pass still running is not
+   * started again.
+   */
+  async compareWithDirectory(listKeys: ListKeys): Promise<void> {
+    if (this.#comparing || this.#stopped) return
+    this.#comparing = true
+    try {
+      for (const [userId, was] of [...this.#showCaller]) {
+        const subs = this.#index.get(userKey(userId))
+        if (subs === undefined) {
+          this.#showCaller.delete(userId)
+          continue
+        }
+        const user = await this.#o.directory.userHeld(userId).catch(() => undefined)
+        if (user === undefined || user.showCallerOnLamps === was) continue
+        this.#showCaller.set(userId, user.showCallerOnLamps)
+        this.#o.logger.debug({ user: userId, showCallerOnLamps: user.showCallerOnLamps, subscriptions: subs.size }, 'busy lamps: show_caller_on_lamps changed')
+        for (const sub of subs) this.#notify(sub)
+      }
+      for (const [deviceId, subs] of [...this.#lists]) {
+        let keys: { extension: string; label: string }[]
+        try {
+          keys = uniqueKeys(await listKeys(deviceId))
+        } catch (error) {
+          this.#o.logger.debug({ err: error, device: deviceId }, 'busy lamp list: keys not compared')
+          continue
+        }
+        for (const sub of subs) {
+          const held = sub.list!.members.map((m) => `${m.extension} ${m.name}`)
+          if (held.join('\n') === keys.map((k) => `${k.extension} ${k.label}`).join('\n')) continue
+          this.#o.logger.debug({ subscription: sub.id, device: deviceId }, 'busy lamp list: BLF keys edited')
+          void this.#reload(sub, keys)
+        }
+      }
+    } finally {
+      this.#comparing = false
+    }
+  }
+
+  /** The members of a desk's list (`keys`, else read), keeping the instances of those already in `old`. */
+  async #members(deviceId: string, old: readonly Member[], keys?: readonly { extension: string; label: string }[]): Promise<Member[]> {
     const members: Member[] = []
-    for (const key of keys) {
-      // One resource per extension: two keys for one colleague are one entry of the list.
-      if (seen.has(key.extension)) continue
-      seen.add(key.extension)
+    for (const key of uniqueKeys(keys ?? (await this.#o.listKeys(deviceId)))) {
       const kept = old.find((m) => m.extension === key.extension)
       const watched = await this.#resolve(key.extension)
-      if (kept !== undefined && JSON.stringify(kept.watched) === JSON.stringify(watched)) {
+      if (kept !== undefined && kept.name === key.label && JSON.stringify(kept.watched) === JSON.stringify(watched)) {
         members.push(kept)
         continue
       }
@@ -285,13 +341,13 @@ export class BusyLamps {
     return members
   }
 
-  /** A list's members resolved again (a seat change at its desk), then a full-state NOTIFY. */
-  async #reload(sub: Subscription): Promise<void> {
+  /** A list's members resolved again (a seat change at its desk, its keys edited), then a full-state NOTIFY. */
+  async #reload(sub: Subscription, keys?: readonly { extension: string; label: string }[]): Promise<void> {
     const list = sub.list
     if (list === undefined || sub.ended) return
     let members: Member[]
     try {
-      members = await this.#members(list.deviceId, list.members)
+      members = await this.#members(list.deviceId, list.members, keys)
     } catch (error) {
       // The next seat change at the desk (or a new subscription) reads them again.
       this.#o.logger.warn({ err: error, subscription: sub.id, device: list.deviceId }, 'busy lamp list: keys not read')
@@ -336,7 +392,7 @@ export class BusyLamps {
         state: d.state === DialogState.DIALOG_STATE_CONFIRMED ? 'confirmed' : 'early',
         direction: d.direction === CallDirection.CALL_DIRECTION_OUTGOING ? 'initiator' : 'recipient',
         callerTag: d.callerTag,
-        ...((w.kind === 'worker' ? w.showCaller : this.#o.config.showCaller) ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
+        ...((w.kind === 'worker' ? (this.#showCaller.get(w.userId) ?? this.#o.config.showCaller) : this.#o.config.showCaller) ? { other: { number: d.otherParty, name: d.otherPartyName } } : {}),
       }))
   }
 
@@ -442,6 +498,12 @@ export class BusyLamps {
       if (set?.size === 0) this.#lists.delete(sub.list.deviceId)
     }
   }
+}
+
+/** One key per extension, the first: two keys for one colleague are one entry of the list. */
+function uniqueKeys(keys: readonly { extension: string; label: string }[]): { extension: string; label: string }[] {
+  const seen = new Set<string>()
+  return keys.filter((key) => !seen.has(key.extension) && seen.add(key.extension) !== undefined)
 }
 
 /** The index keys of what a lamp watches. */

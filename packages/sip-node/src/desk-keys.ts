@@ -5,8 +5,9 @@
  * their `function_key_profile` names, else the site's default profile; a desk nobody sits at
  * (and a lobby phone), the profile the device names, else the site's default. A name that names
  * no profile counts as empty. These are the members of the desk's busy-lamp list
- * (busy-lamps.ts, `sip:blf-list@<domain>`). Nothing is cached: a list is read when it is
- * subscribed, refreshed, or the seat at its desk changes.
+ * (busy-lamps.ts, `sip:blf-list@<domain>`). Nothing is cached here: a list is read when it is
+ * subscribed or the seat at its desk changes, and compared after each directory refresh (the node
+ * then passes a source reading the directory just listed and each profile once).
  */
 import { type Device, type FunctionKey, FunctionKeyType, type Seat, type User } from '@flexseat/proto'
 import { isActive } from './seat-view'

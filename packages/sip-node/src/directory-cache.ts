@@ -75,6 +75,7 @@ export class DirectoryCache {
   readonly #userLookups = new Map<string, Cached<User | undefined>>()
   readonly #credentials = new Map<string, Cached<GetDeviceCredentialsResponse | undefined>>()
   readonly #credentialsInFlight = new Map<string, Promise<GetDeviceCredentialsResponse | undefined>>()
+  readonly #refreshListeners = new Set<() => void>()
 
   private constructor(options: DirectoryCacheOptions) {
     this.#client = options.client
@@ -134,6 +135,27 @@ export class DirectoryCache {
   async userByExtension(extension: string): Promise<User | undefined> {
     if (this.#usersDenied) return this.#lookupUser(`ext:${extension}`, () => this.#client.getUserByExtension(extension))
     return this.#lookup((data) => data.userByExtension?.get(extension))
+  }
+
+  /**
+   * A user by id as the directory held has it, without the refresh a miss triggers in
+   * {@link user} (for readers that run after every refresh: a user deleted since must not cost a
+   * reload a second). Looked up one by one (remembered `refreshMs`) where users cannot be listed.
+   */
+  async userHeld(id: string): Promise<User | undefined> {
+    if (this.#usersDenied) return this.user(id)
+    return this.#data?.users?.get(id)
+  }
+
+  /**
+   * Calls `listener` after each successful refresh (periodic or on demand), when the directory
+   * held is the registry's as of then: readers of what an administrator may have edited (the
+   * busy lamps: a worker's `show_caller_on_lamps`, a desk's BLF keys) compare it with what they
+   * hold. Returns the function that removes it.
+   */
+  onRefresh(listener: () => void): () => void {
+    this.#refreshListeners.add(listener)
+    return () => void this.#refreshListeners.delete(listener)
   }
 
   /** A site by id. */
@@ -224,6 +246,13 @@ export class DirectoryCache {
     }
     this.#logger.debug({ devices: devices.length, sites: sites.length, users: users?.length }, 'directory refreshed')
     this.#prefetchCredentials()
+    for (const listener of this.#refreshListeners) {
+      try {
+        listener()
+      } catch (error) {
+        this.#logger.warn({ err: error }, 'directory refresh listener failed')
+      }
+    }
   }
 
   async #listUsers(): Promise<User[] | undefined> {

@@ -21,13 +21,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { DEFAULT_SIP_SECURITY } from '@flexseat/config'
-import type { Device, PhoneBinding } from '@flexseat/proto'
+import type { Device, FunctionKey, PhoneBinding } from '@flexseat/proto'
 import { contextFromHeaders, inSpan, traceHeaders } from '@flexseat/telemetry'
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import { BindingReporter } from './binding-reporter'
 import { BusyLamps } from './busy-lamps'
-import { deskBlfKeys } from './desk-keys'
+import { type DeskKeySource, deskBlfKeys } from './desk-keys'
 import { DialogStream } from './dialog-stream'
 import { standInTag } from './dialog-info'
 import { deviceKey, DialogView, userKey } from './dialog-view'
@@ -121,6 +121,7 @@ export class SipNode {
   readonly #dialogs = new DialogView()
   readonly #dialogStream: DialogStream
   readonly #lamps: BusyLamps
+  readonly #offDirectory: () => void
   readonly #ringing = new RingingCalls()
   readonly #pickable = new PickableCalls()
   readonly #trunk: TrunkVerifier
@@ -198,6 +199,23 @@ export class SipNode {
       siteDefaultProfile: site.provisioning?.defaultProfile,
     }
     this.#lamps = new BusyLamps({ srf, domain: site.sip.domain, directory, seats: view, dialogs: this.#dialogs, config: config.busyLamps, listKeys: (deviceId) => deskBlfKeys(keySource, deviceId), logger })
+    // After each directory refresh the lamps compare what they hold with the directory (a
+    // worker's show_caller_on_lamps, a desk's BLF keys): devices and users as just listed, each
+    // profile read once per pass.
+    this.#offDirectory = directory.onRefresh(() => {
+      const profiles = new Map<string, Promise<{ keys: FunctionKey[] } | undefined>>()
+      const pass: DeskKeySource = {
+        ...keySource,
+        getDevice: (key) => directory.deviceForAuth(key.deviceId),
+        getUser: (userId) => directory.userHeld(userId),
+        getFunctionKeyProfile: (name) => {
+          let profile = profiles.get(name)
+          if (profile === undefined) profiles.set(name, (profile = keySource.getFunctionKeyProfile(name)))
+          return profile
+        },
+      }
+      void this.#lamps.compareWithDirectory((deviceId) => deskBlfKeys(pass, deviceId))
+    })
     this.#notifier = SeatNotifier.start({ site, sites: config.sites, nodeId: config.nodeId, view, lease, directory, messenger: this.#messenger, client, ringing: this.#ringing, answers: this.#answers, logger, metrics: this.#metrics })
     let markReady: () => void = () => undefined
     this.ready = new Promise<void>((resolve) => (markReady = resolve))
@@ -305,6 +323,7 @@ export class SipNode {
       await settleWithin(this.#activity.stop(), STOP_REPORT_MS)
       await this.#lease.stop()
       await this.#stream.stop()
+      this.#offDirectory()
       this.#directory.stop()
       this.registrar.stop()
     }
