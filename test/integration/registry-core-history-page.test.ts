@@ -12,8 +12,9 @@ t.setTimeout(60_000)
 
 const SIZE = HISTORY_PAGE + 4
 
-// Guard tried: loginRanges returning none (the page read by the plan, as for an unguessed owner):
-// the calls assertion fails (3 calls per login, a range beside the two).
+// Guards tried: loginRanges returning none (the page read by the plan, as for an unguessed owner):
+// the calls assertion fails (3 calls per login, a range beside the two); TxnReader.range taking
+// any range read beforehand, not the one asked for: the stale guess deletes ada's oldest record.
 t.test('the history bound over a page, and two etcd calls per login', async (t) => {
   const cluster = await startEtcd(t, 1)
   const prefix = freshPrefix()
@@ -61,6 +62,15 @@ t.test('the history bound over a page, and two etcd calls per login', async (t) 
   t.same(records.map((r) => r.start?.toISOString()), starts.slice(-SIZE).reverse(), 'the newest records, newest first; the oldest trimmed')
   t.equal(records[0]?.end, undefined, 'the seat held is the newest, without an end')
   t.same(historyRanges.filter((r) => String(r.limit) !== String(HISTORY_PAGE) || r.keysOnly !== true), [], `every history read on the login path: keys only, at most ${HISTORY_PAGE}`)
+  // Extension 1001 changes hands: the leader still guesses ada and reads her page with the first
+  // read; bob's login must trim by his own page (ada's, full, would delete her oldest record).
+  const count = async (userId: string) => Number((await range({ key: Buffer.from(keys.seatHistory(userId)), range_end: prefixEnd(keys.seatHistory(userId)), count_only: true })).count)
+  await core.deleteUser({ requestId: rid(), userId: 'ada' }, ADMIN)
+  await seed(core, { sites: [], devices: [], users: [{ id: 'bob', extension: '1001', site: 'amsterdam', pin: '4628' }] })
+  t.equal(await count('ada'), SIZE, "ada's history stays after her deletion")
+  t.equal((await core.login({ requestId: rid(), deviceId: 'd1', extension: '1001', pin: '', durationHours: 0 }, ADMIN)).seat?.userId, 'bob')
+  t.equal(await count('ada'), SIZE, "a stale guess of the owner trims nothing of the guessed worker's history")
+  t.equal(await count('bob'), 1, "bob's first record")
   // The first login had no guess at all, the second none of d2's site (its policy keys); from the
   // third on the leader has seen the worker, both desks and their site.
   t.same([...new Set(callsOf.slice(2).map((calls) => calls.join(',')))], ['txn,txn'], 'a guessed login: one read (a txn of ranges with the history page) and its transaction')
