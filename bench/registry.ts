@@ -17,8 +17,12 @@
  *
  *   npx tsc -b packages/registry && npx tsx bench/registry.ts [--seconds 5] [--failovers 3] [--terminations 5] [--pauses 3]
  *       [--scenarios admin,pin] [--targets leader,follower] [--concurrency 1,32,64] [--group-commit false,true] [--cpu-prof <dir>]
+ *       [--cpu-prof-rows <dir>]
  *
  * The failover, termination and pause runs use the cluster of the last --group-commit value.
+ * `--cpu-prof` profiles every registry process for its whole life (start and seeding included);
+ * `--cpu-prof-rows` the leader (and the follower a row goes through) during each row's timed
+ * logins only, one file per process and row (the row's name and the files are printed).
  *
  * Each row also gives the CPU time spent per login by the leader's registry process, the
  * follower's (when the row goes through one), the three etcd members together and this client,
@@ -33,7 +37,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { CreateDeviceRequest, CreateUserRequest, Device, LoginRequest, unary, User } from '@flexseat/proto'
 import { RegistryCluster } from '../test/helpers/registry-cluster'
-import { cpuMs, cpuProfilePreload, rssMiB, since, summary } from './stats'
+import { cpuMs, cpuProfilePreload, cpuProfileWindowPreload, rssMiB, since, summary } from './stats'
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +53,8 @@ const { values } = parseArgs({
     'group-commit': { type: 'string', default: 'false,true' },
     /** Write a V8 CPU profile of every registry process into this directory (on exit). */
     'cpu-prof': { type: 'string' },
+    /** Write a V8 CPU profile of the leader (and follower) during each row's timed logins into this directory. */
+    'cpu-prof-rows': { type: 'string' },
   },
 })
 const SECONDS = Number(values.seconds)
@@ -96,7 +102,7 @@ async function main(): Promise<void> {
       instances: 3,
       leaseTtlSeconds: LEASE_TTL,
       logLevel: 'info',
-      env: { FLEXSEAT_GROUP_COMMIT: groupCommit, FLEXSEAT_METRICS_LISTEN: '127.0.0.1:0', ...(profile === undefined ? {} : { NODE_OPTIONS: `--require ${cpuProfilePreload(join(profile, `group-commit-${groupCommit}`))}` }) },
+      env: { FLEXSEAT_GROUP_COMMIT: groupCommit, FLEXSEAT_METRICS_LISTEN: '127.0.0.1:0', ...preloads(profile, groupCommit) },
     })
     const stop = (): void => void cluster.stop().finally(() => process.exit(130))
     process.once('SIGINT', stop)
@@ -139,6 +145,15 @@ async function main(): Promise<void> {
       await cluster.stop()
     }
   }
+}
+
+/** NODE_OPTIONS of the registries for --cpu-prof (whole life) or --cpu-prof-rows (each row's window). */
+function preloads(profile: string | undefined, groupCommit: string): Record<string, string> {
+  const rowsDir = values['cpu-prof-rows']
+  if (profile !== undefined && rowsDir !== undefined) throw new Error('--cpu-prof and --cpu-prof-rows: one or the other')
+  if (profile !== undefined) return { NODE_OPTIONS: `--require ${cpuProfilePreload(join(profile, `group-commit-${groupCommit}`))}` }
+  if (rowsDir !== undefined) return { NODE_OPTIONS: `--require ${cpuProfileWindowPreload(rowsDir)}` }
+  return {}
 }
 
 /** Two flex desks per worker at amsterdam, and the workers, roaming allowed. */
@@ -206,6 +221,9 @@ async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'ad
   ]
   const batchesBefore = await batchTotals(cluster, leader)
   const callsBefore = await etcdCalls(cluster)
+  // --cpu-prof-rows: the processes the row goes through profile its timed logins (SIGUSR2 starts, the next stops).
+  const profiled = values['cpu-prof-rows'] === undefined ? [] : [...new Set([leader, index])].map((i) => cluster.instances[i]!.process!.pid)
+  for (const pid of profiled) process.kill(pid, 'SIGUSR2')
   const cpuBefore = cpu()
   const latencies: number[] = []
   let errors = 0
@@ -230,6 +248,8 @@ async function loginLoad(cluster: RegistryCluster, groupCommit: string, via: 'ad
   const elapsed = since(started) / 1000
   const s = summary(latencies)
   const perLogin = cpu().map((after, i) => Math.round(((after - cpuBefore[i]!) / Math.max(1, latencies.length)) * 100) / 100)
+  for (const pid of profiled) process.kill(pid, 'SIGUSR2')
+  if (profiled.length > 0) console.log(`--cpu-prof-rows: group commit ${groupCommit}, ${via}, ${target}, ${concurrency} client(s): ${latencies.length} logins; profiles of pid ${profiled.join(', ')} (leader ${profiled[0]}) in ${values['cpu-prof-rows']}`)
   const batchesAfter = await batchTotals(cluster, leader)
   const calls = (await etcdCalls(cluster)) - callsBefore
   const txns = batchesAfter.txns - batchesBefore.txns

@@ -70,3 +70,27 @@ process.on('exit', () => {
   )
   return file
 }
+
+/**
+ * A preload (`NODE_OPTIONS=--require <file>`) that profiles a window only: each SIGUSR2 starts the
+ * V8 profiler (200 µs sampling) or, when it runs, stops it and writes
+ * `registry-<pid>-<n>.cpuprofile` (n = 1, 2, ...) into `dir`. For the timed part of a benchmark,
+ * without the process' start and the seeding.
+ */
+export function cpuProfileWindowPreload(dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, 'cpu-profile-window-preload.cjs')
+  writeFileSync(
+    file,
+    `const inspector = require('node:inspector'); const fs = require('node:fs');
+const session = new inspector.Session(); session.connect(); session.post('Profiler.enable');
+let on = false; let n = 0;
+process.on('SIGUSR2', () => {
+  if (!on) { on = true; session.post('Profiler.setSamplingInterval', { interval: 200 }, () => session.post('Profiler.start')); return }
+  on = false; n += 1; const at = ${JSON.stringify(dir)} + '/registry-' + process.pid + '-' + n + '.cpuprofile';
+  session.post('Profiler.stop', (error, result) => { if (!error) fs.writeFileSync(at, JSON.stringify(result.profile)) });
+});
+`,
+  )
+  return file
+}

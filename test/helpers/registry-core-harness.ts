@@ -13,7 +13,7 @@ import type { Etcd3 } from 'etcd3'
 import { EtcdCluster, type EtcdTxnLimits } from '@flexseat/sim'
 import { User } from '@flexseat/proto'
 import type { Meter } from '@opentelemetry/api'
-import { type Caller, createEtcdClient, type DeskThrottlePolicy, type LockoutPolicy, RegistryCore, RegistryError } from '@flexseat/registry'
+import { type Caller, createEtcdClient, type DeskThrottlePolicy, type LockoutPolicy, RegistryCore, RegistryError, type SeatHistoryPolicy } from '@flexseat/registry'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -113,7 +113,7 @@ export const DEFAULT_TEST_TTL_SECONDS = 5
 export async function startCore(
   t: Test,
   endpoints: readonly string[],
-  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; deskThrottle?: DeskThrottlePolicy; meter?: Meter; id?: string; clock?: () => number; proxied?: boolean; logger?: Logger },
+  options: { prefix: string; site: string; ttl?: number; lockout?: LockoutPolicy; deskThrottle?: DeskThrottlePolicy; meter?: Meter; id?: string; clock?: () => number; proxied?: boolean; logger?: Logger; seatHistory?: SeatHistoryPolicy },
 ): Promise<CoreHandle> {
   const proxy = options.proxied ? await proxies(t, endpoints) : undefined
   const etcd = createEtcdClient(proxy?.endpoints ?? endpoints, { callTimeoutMs: 3_000 })
@@ -129,6 +129,7 @@ export async function startCore(
     logger: options.logger ?? pino({ level: process.env.FLEXSEAT_TEST_LOG ?? 'silent' }),
     pinHash: TEST_SCRYPT,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.seatHistory ? { seatHistory: options.seatHistory } : {}),
   })
   t.teardown(async () => {
     await core.stop(2_000)

@@ -1,4 +1,4 @@
-import type { Etcd3, ICompare, IKeyValue } from 'etcd3'
+import type { Etcd3, ICompare, IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3'
 import { ClientRuntimeError, EtcdError, EtcdLeaseInvalidError, GRPCGenericError } from 'etcd3'
 import { ErrorCode } from '@flexseat/proto'
 import type { Logger } from 'pino'
@@ -37,6 +37,7 @@ export class TxnReader {
   readonly compares: ICompare[] = []
   readonly #seen = new Map<string, IKeyValue | undefined>()
   readonly #fetched = new Map<string, IKeyValue | undefined>()
+  readonly #ranges = new Map<string, IRangeResponse>()
   readonly #serializable: boolean
   readonly #limits: TxnLimits
 
@@ -47,12 +48,20 @@ export class TxnReader {
    *   transaction, and the writer retries with linearizable reads.
    * @param limits etcd's transaction limits (default etcd's defaults): a prefetch of more keys
    *   than one read-only transaction may hold takes several.
+   * @param ranges answers of {@link range} reads made beforehand, by {@link rangeId}.
    */
-  constructor(etcd: Etcd3, fetched?: ReadonlyMap<string, IKeyValue | undefined>, serializable = false, limits: TxnLimits = DEFAULT_TXN_LIMITS) {
+  constructor(
+    etcd: Etcd3,
+    fetched?: ReadonlyMap<string, IKeyValue | undefined>,
+    serializable = false,
+    limits: TxnLimits = DEFAULT_TXN_LIMITS,
+    ranges?: ReadonlyMap<string, IRangeResponse>,
+  ) {
     this.#etcd = etcd
     this.#serializable = serializable
     this.#limits = limits
     if (fetched) for (const [key, kv] of fetched) this.#fetched.set(key, kv)
+    if (ranges) for (const [id, res] of ranges) this.#ranges.set(id, res)
   }
 
   /**
@@ -86,6 +95,17 @@ export class TxnReader {
     return kv ? { value: parseJson<T>(kv), revision: kv.mod_revision } : undefined
   }
 
+  /**
+   * A range read WITHOUT a compare, for what a plan reads but need not guard because a key it
+   * does compare changes with it (e.g. a worker's history keys: seat-history.ts). The answer
+   * read beforehand with the writer's first read when there is one (see
+   * {@link FencedWriter.write}'s `ranges`), else read now as `request` says (linearizable unless
+   * it asks otherwise).
+   */
+  async range(request: IRangeRequest): Promise<IRangeResponse> {
+    return this.#ranges.get(rangeId(request)) ?? (await this.#etcd.kv.range(request))
+  }
+
   /** Every key under `prefix`; the transaction fails if any of them changes or a new one appears. */
   async scan(prefix: string): Promise<IKeyValue[]> {
     const res = await this.#etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) })
@@ -105,19 +125,46 @@ export class TxnReader {
  * different revisions.
  */
 export async function readKeys(etcd: Etcd3, keys: readonly string[], serializable = false, limits: TxnLimits = DEFAULT_TXN_LIMITS): Promise<Map<string, IKeyValue | undefined>> {
+  return (await readKeysAndRanges(etcd, keys, [], serializable, limits)).found
+}
+
+/**
+ * {@link readKeys}, with `ranges` (read as they say, but serializable when the read is) in the
+ * same round trip: in its first transaction, before the keys. Their answers come by
+ * {@link rangeId}.
+ */
+export async function readKeysAndRanges(
+  etcd: Etcd3,
+  keys: readonly string[],
+  ranges: readonly IRangeRequest[],
+  serializable = false,
+  limits: TxnLimits = DEFAULT_TXN_LIMITS,
+): Promise<{ found: Map<string, IKeyValue | undefined>; ranges: Map<string, IRangeResponse> }> {
   const found = new Map<string, IKeyValue | undefined>()
-  if (keys.length === 1) {
+  const answers = new Map<string, IRangeResponse>()
+  if (keys.length === 1 && ranges.length === 0) {
     found.set(keys[0]!, (await etcd.kv.range({ key: Buffer.from(keys[0]!), serializable })).kvs[0])
-    return found
+    return { found, ranges: answers }
   }
+  const items: ({ key: string } | { range: IRangeRequest })[] = [...ranges.map((range) => ({ range })), ...keys.map((key) => ({ key }))]
   let revision: string | undefined
-  for (const group of readGroups(keys, limits)) {
+  for (const group of readGroups(items, limits)) {
     const at = revision === undefined ? {} : { revision }
-    const res = await etcd.kv.txn({ compare: [], success: group.map((key) => ({ request_range: { key: Buffer.from(key), serializable, ...at } })), failure: [] })
-    group.forEach((key, i) => found.set(key, res.responses[i]?.response_range.kvs[0]))
+    const success = group.map((item) => ({ request_range: 'key' in item ? { key: Buffer.from(item.key), serializable, ...at } : { ...item.range, ...(serializable ? { serializable } : {}), ...at } }))
+    const res = await etcd.kv.txn({ compare: [], success, failure: [] })
+    group.forEach((item, i) => {
+      const answer = res.responses[i]?.response_range
+      if ('key' in item) found.set(item.key, answer?.kvs[0])
+      else if (answer !== undefined) answers.set(rangeId(item.range), answer)
+    })
     if (!serializable) revision ??= res.header.revision
   }
-  return found
+  return { found, ranges: answers }
+}
+
+/** What names a range read (its key, end, limit and whether keys only) among those read beforehand. */
+export function rangeId(request: IRangeRequest): string {
+  return [request.key?.toString('hex') ?? '', request.range_end?.toString('hex') ?? '', String(request.limit ?? 0), request.keys_only === true ? 'k' : ''].join(':')
 }
 
 /** What a write does: its effects and its outcome. A domain error outcome is recorded too. */
@@ -220,7 +267,8 @@ export class FencedWriter {
   /**
    * Runs `plan` as a fenced, idempotent write; returns (or throws) the outcome. `prefetch`
    * (default none) names keys the plan reads first: they come in the same round trip as the
-   * request record (see {@link TxnReader.prefetch}).
+   * request record (see {@link TxnReader.prefetch}); `ranges` (default none), ranges the plan
+   * reads without a compare, come in that round trip too (see {@link TxnReader.range}).
    */
   async write<M extends WriteMethod>(
     method: M,
@@ -228,6 +276,7 @@ export class FencedWriter {
     fp: string,
     plan: (read: TxnReader) => Promise<WritePlan<WriteResponses[M]>>,
     prefetch: readonly string[] = [],
+    ranges: readonly IRangeRequest[] = [],
   ): Promise<WriteResponses[M]> {
     const { etcd, keys, leadership, logger } = this.#o
     const requestKey = keys.request(requestId)
@@ -247,11 +296,12 @@ export class FencedWriter {
         // transaction, so a stale read can only fail it, and every later attempt reads
         // linearizably. A record missed by a stale read is caught by the request-record compare.
         const serializable = conflicts === 0 && faults === 0
-        const first = await readKeys(etcd, [requestKey, ...prefetch.filter((key) => key !== requestKey)], serializable, this.#o.limits)
+        const read = await readKeysAndRanges(etcd, [requestKey, ...prefetch.filter((key) => key !== requestKey)], ranges, serializable, this.#o.limits)
+        const first = read.found
         const existing = first.get(requestKey)
         if (existing) return replay(method, fp, existing)
         first.delete(requestKey)
-        const reader = new TxnReader(etcd, first, serializable, this.#o.limits)
+        const reader = new TxnReader(etcd, first, serializable, this.#o.limits, read.ranges)
         const planned = await plan(reader)
         const { outcome } = planned
         if (outcome instanceof RegistryError && !recordable(outcome)) throw outcome

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { Etcd3, Watcher } from 'etcd3'
+import type { Etcd3, IRangeRequest, Watcher } from 'etcd3'
 import {
   type AckRevocationsRequest,
   type AckRevocationsResponse,
@@ -168,7 +168,7 @@ import { SeatWaiters } from './seat-waiters'
 import { watchSeats } from './seat-watch'
 import { watchDialogs } from './dialog-watch'
 import { planRenewSeat } from './seat-renewal'
-import { type SeatContext, earlyHistoryKeys, effectivePolicy, loginPrefetch, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
+import { type SeatContext, effectivePolicy, loginPrefetch, loginRanges, planLogin, planLogout, planSeatEnd, signInVia } from './seats'
 import { seatEnd } from './seat-end'
 import type { TxnLimits } from './txn-limits'
 import * as v from './validate'
@@ -329,7 +329,7 @@ export class RegistryCore extends EventEmitter {
     this.#pins = new PinTelemetry(this.#logger, o.meter)
     this.#signIns = new SignInTelemetry(this.#logger, o.meter)
     this.#history = new SeatHistory({ etcd: o.etcd, keys: this.#keys, policy: o.seatHistory ?? DEFAULT_SEAT_HISTORY, clock: this.#ctx.now })
-    this.#ctx.history = { size: this.#history.policy.size, keysOf: (userId) => this.#history.keysOf(userId) }
+    this.#ctx.history = { size: this.#history.policy.size }
     const config = o.directorySync?.config
     const checker = o.passwordChecker ?? (config === undefined ? undefined : new LdapDirectory(config, this.#logger.child({ component: 'portal-sign-in' })))
     this.#sessions = new PortalSessions({
@@ -533,14 +533,8 @@ export class RegistryCore extends EventEmitter {
     }
     // Counted by how the worker signed in, as the seat records it (the label a dashboard splits by).
     const via: SignInVia = signInVia(caller)
-    // A conflict's next attempt reads the history keys again (in its plan).
-    let early = this.isLeader ? earlyHistoryKeys(this.#ctx, req.extension) : undefined
-    const plan = (read: TxnReader): Promise<WritePlan<LoginResponse>> => {
-      const theirs = early
-      early = undefined
-      return planLogin(this.#ctx, req, caller, read, verify, theirs)
-    }
-    const res = await this.#write('login', req, caller, plan, loginPrefetch(this.#keys, req, this.#ctx.hints)).catch(
+    const plan = (read: TxnReader): Promise<WritePlan<LoginResponse>> => planLogin(this.#ctx, req, caller, read, verify)
+    const res = await this.#write('login', req, caller, plan, loginPrefetch(this.#keys, req, this.#ctx.hints), loginRanges(this.#ctx, req.extension)).catch(
       (error: unknown) => {
         this.#pins.reportOutcome(error)
         this.#signIns.report(via, { error })
@@ -1127,9 +1121,10 @@ export class RegistryCore extends EventEmitter {
     caller: Caller,
     plan: (read: TxnReader) => Promise<WritePlan<WriteResponses[M]>>,
     prefetch: readonly string[] = [],
+    ranges: readonly IRangeRequest[] = [],
   ): Promise<WriteResponses[M]> {
     // The caller's role is part of the request: the same id from another role is another request.
-    const res = await this.#writer.write(method, req.requestId, callFingerprint(method, caller, req), plan, prefetch)
+    const res = await this.#writer.write(method, req.requestId, callFingerprint(method, caller, req), plan, prefetch, ranges)
     this.#lastContact = Date.now()
     return res
   }

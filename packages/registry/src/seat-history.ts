@@ -101,14 +101,58 @@ export function historyEnd(keys: Keys, seat: SeatRecord, reason: ReleaseReason, 
 }
 
 /**
- * The deletions that keep a user's history within `size` once the records `writing` are put: the
- * oldest of `existing` (the user's history keys, oldest first) that are not being written, at
- * most {@link MAX_TRIM}.
+ * How many history records a worker has and the keys of the oldest (at most {@link HISTORY_PAGE},
+ * oldest first): what a login's trim needs, read keys only with a limit (etcd counts the whole
+ * prefix but reads and sends only the page), so a worker with the full `size` of records costs a
+ * login no more than one with a few.
  */
-export function historyTrim(existing: readonly string[], size: number, writing: readonly string[]): Op[] {
-  const excess = Math.min(MAX_TRIM, new Set([...existing, ...writing]).size - size)
+export interface HistoryPage {
+  count: number
+  oldest: string[]
+}
+
+/** Keys of the oldest records a login reads: the most it trims, and the two records it writes itself. */
+export const HISTORY_PAGE = MAX_TRIM + 2
+
+/**
+ * The deletions that keep a user's history within `size` once the plan's records are put: the
+ * oldest keys of `history` (the user's count and oldest keys) that are not being written, at most
+ * {@link MAX_TRIM}. `ending`: keys of records the plan rewrites with their seat's end (their seat
+ * put them when it started); `starting`: keys of records it puts for new seats. A written key
+ * adds to the count unless it exists: known for a key within the page read (in it or not), and
+ * for every key when the page holds the whole history; past the page an ending key is taken to
+ * exist (its seat's start wrote it and the seat still holds it: newer than every trimmed key) and
+ * a starting one not to (it names this moment).
+ */
+export function historyTrim(history: HistoryPage, size: number, ending: readonly string[], starting: readonly string[] = []): Op[] {
+  const { count, oldest } = history
+  const page = new Set(oldest)
+  const whole = count <= oldest.length
+  const last = oldest.at(-1)
+  const exists = (key: string, ends: boolean): boolean => page.has(key) || (!whole && last !== undefined && key > last && ends)
+  const writing = new Set([...ending, ...starting])
+  let added = 0
+  for (const key of writing) if (!exists(key, ending.includes(key))) added += 1
+  const excess = Math.min(MAX_TRIM, count + added - size)
   if (excess <= 0) return []
-  return existing.filter((key) => !writing.includes(key)).slice(0, excess).map((key) => ({ type: 'delete', key }))
+  return oldest.filter((key) => !writing.has(key)).slice(0, excess).map((key) => ({ type: 'delete', key }))
+}
+
+/**
+ * The range of a user's {@link HistoryPage}: their history's prefix, keys only, the oldest
+ * {@link HISTORY_PAGE} (etcd's key order is oldest first). Not compared at commit: every write of
+ * a user's history also writes `seats/<user>`, which a login compares, so a concurrent change
+ * fails one of the two (records expiring by their retention lease change nothing the login
+ * relies on: it deletes keys that may be gone already).
+ */
+export function historyPageRead(keys: Keys, userId: string): { key: Buffer; range_end: Buffer; keys_only: true; limit: string } {
+  const prefix = keys.seatHistory(userId)
+  return { key: Buffer.from(prefix), range_end: prefixEnd(prefix), keys_only: true, limit: String(HISTORY_PAGE) }
+}
+
+/** The {@link HistoryPage} of a range response of {@link historyPageRead} (etcd's `count` is the whole prefix's). */
+export function historyPageOf(res: { count: string; kvs: readonly { key: Buffer }[] }): HistoryPage {
+  return { count: Number(res.count), oldest: res.kvs.map((kv) => kv.key.toString('utf8')) }
 }
 
 /** The API view of a stored record. */
@@ -147,17 +191,6 @@ export class SeatHistory {
 
   get policy(): SeatHistoryPolicy {
     return this.#o.policy
-  }
-
-  /**
-   * The keys of a user's records, oldest first (keys only). A login reads them beside its
-   * other reads, without a compare: every write of a user's history also writes `seats/<user>`,
-   * which the login compares, so a concurrent change fails one of the two.
-   */
-  async keysOf(userId: string): Promise<string[]> {
-    const prefix = this.#o.keys.seatHistory(userId)
-    const res = await this.#o.etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), keys_only: true })
-    return res.kvs.map((kv) => kv.key.toString('utf8'))
   }
 
   /** A user's records, newest first (at most `limit`; 0: all kept), none older than the retention. */

@@ -1,3 +1,4 @@
+import type { IRangeRequest } from 'etcd3'
 import { type EffectiveSeatPolicy, ErrorCode, type LoginRequest, PolicyLevel, type LoginResponse, type LogoutResponse, ReleaseReason, type Seat } from '@flexseat/proto'
 import { traceHeaders } from '@flexseat/telemetry'
 import type { Caller } from './caller'
@@ -15,7 +16,7 @@ import { type PolicyUnits, type SeatPolicyRecord, departmentKey, policyKey, reso
 import { toSeat } from './records'
 import type { PrefetchHints } from './prefetch-hints'
 import { leaveRevocations, mergePending } from './revocations'
-import { historyEnd, historyStart, historyTrim } from './seat-history'
+import { type HistoryPage, historyEnd, historyKey, historyPageOf, historyPageRead, historyStart, historyTrim } from './seat-history'
 
 /** What seat planning needs besides the request. */
 export interface SeatContext {
@@ -27,10 +28,10 @@ export interface SeatContext {
   /** Where the leader last saw users sit, to fetch a login's keys in one round trip (optional). */
   hints?: PrefetchHints
   /**
-   * The seat history's bound and the keys of a user's records (seat-history.ts): a login deletes
-   * the oldest beyond `size`. Without it no login trims (records are still written).
+   * The seat history's bound (seat-history.ts): a login deletes the oldest records beyond `size`
+   * (it reads the worker's {@link HistoryPage}). Without it no login trims (records are still written).
    */
-  history?: { size: number; keysOf(userId: string): Promise<string[]> }
+  history?: { size: number }
   /** How long a policy's hour and minute last (seat-policy.ts; default real time). */
   policyUnits?: PolicyUnits
 }
@@ -155,17 +156,15 @@ function policyKeys(keys: Keys, userId: string, department: string, siteId: stri
 }
 
 /**
- * The history keys of the user the hints guess owns the extension, read from now on: started with
- * the writer's first read instead of after it, so that the read the trim needs is not one more
- * round trip at the end of the plan. Not compared at commit, as the plan's own read of them
- * never was (the trim deletes what it finds beyond the bound).
+ * The range a login reads beside its first keys (the writer's first round trip, see
+ * FencedWriter.write's `ranges`): the {@link HistoryPage} of the user the hints guess owns
+ * the extension, so that the read the trim needs is neither one more round trip nor one more etcd
+ * call. None without a guess (the plan then reads the page of the owner it found, beside its
+ * other reads) or without a history bound.
  */
-export function earlyHistoryKeys(ctx: SeatContext, extension: string): { userId: string; keys: Promise<string[]> } | undefined {
+export function loginRanges(ctx: SeatContext, extension: string): IRangeRequest[] {
   const userId = ctx.hints?.ownerOf(extension)
-  if (userId === undefined || ctx.history === undefined) return undefined
-  const keys = ctx.history.keysOf(userId)
-  keys.catch(() => undefined)
-  return { userId, keys }
+  return userId === undefined || ctx.history === undefined ? [] : [historyPageRead(ctx.keys, userId)]
 }
 
 /** Deletes the revocation index keys of pending entries (a new seat drops them). */
@@ -266,8 +265,8 @@ export async function checkPinAt(
  * and those a released seat left outstanding in `revoking/<user>` ({@link pendingOfNewSeat}).
  * Wrong PINs write the lockout record (and are recorded as the request's outcome, so a retried
  * wrong PIN counts once). `verify` checks the PIN against the stored hash of the user record at
- * `revision` (default {@link verifyPin}). `early`: the history keys of a user, read since before
- * the plan (see {@link earlyHistoryKeys}); used when that user is the extension's owner.
+ * `revision` (default {@link verifyPin}). The worker's {@link HistoryPage} comes with the first
+ * read when the hints guessed the owner ({@link loginRanges}), else is read beside the others.
  */
 export async function planLogin(
   ctx: SeatContext,
@@ -275,7 +274,6 @@ export async function planLogin(
   caller: Caller,
   read: TxnReader,
   verify: (pin: string, hash: string, user: { id: string; revision: string }) => Promise<boolean> = verifyPin,
-  early?: { userId: string; keys: Promise<string[]> },
 ): Promise<WritePlan<LoginResponse>> {
   const { keys } = ctx
   // Round trips: 1. request record, extension, device, the desk's host, and what the hints
@@ -293,10 +291,10 @@ export async function planLogin(
   if (session !== undefined && session.userId !== user.value.id) {
     return { ops: [], outcome: new RegistryError(ErrorCode.ERROR_CODE_PERMISSION_DENIED, 'a worker\'s portal session signs in that worker only') }
   }
-  // Read beside the rest: how many history records the worker has (a new seat may trim the oldest).
-  // Started with the first read when the owner was guessed right (`early`), else now.
-  const historyKeys = (early?.userId === user.value.id ? early.keys : ctx.history?.keysOf(user.value.id)) ?? Promise.resolve([])
-  historyKeys.catch(() => undefined)
+  // Read beside the rest: how many history records the worker has and the oldest keys (a new seat
+  // may trim them). Read with the first read when the owner was guessed right, else now.
+  const historyPage: Promise<HistoryPage> | undefined = ctx.history === undefined ? undefined : read.range(historyPageRead(keys, user.value.id)).then(historyPageOf)
+  historyPage?.catch(() => undefined)
   const refused = signInRefusal(user.value, req.pin !== '')
   if (refused) return { ops: [], outcome: refused }
   const device = await read.json<DeviceRecord>(keys.device(req.deviceId))
@@ -391,8 +389,12 @@ export async function planLogin(
   ops.push({ type: 'put', key: keys.host(req.deviceId), value: userId })
   ops.push({ type: 'put', key: keys.seat(userId), value: seat })
   ops.push(historyStart(keys, seat))
-  const writing = ops.flatMap((op) => (op.type === 'put' && op.key.startsWith(keys.seatHistory(userId)) ? [op.key] : []))
-  ops.push(...historyTrim(await historyKeys, ctx.history?.size ?? Infinity, writing))
+  if (ctx.history !== undefined && historyPage !== undefined) {
+    // The worker's records this plan puts: the new seat's start, and the end of the seat it replaces.
+    const starting = historyKey(keys, seat)
+    const ending = ops.flatMap((op) => (op.type === 'put' && op.key !== starting && op.key.startsWith(keys.seatHistory(userId)) ? [op.key] : []))
+    ops.push(...historyTrim(await historyPage, ctx.history.size, ending, [starting]))
+  }
   return { ops, outcome: { seat: toSeat(seat, '0'), revoked, bumped } }
 }
 
