@@ -1,6 +1,7 @@
 // Busy lamps after a directory edit, end to end (real etcd, registries, SIP engines and nodes;
 // sipp phones subscribing, test/helpers/busy-lamps.ts), two branches. The node compares what its
-// lamps hold with the directory after each refresh (every 10 s), so each case waits for that:
+// lamps hold with the directory after each refresh (every 10 s by default; 2 s here, with
+// FLEXSEAT_DIRECTORY_REFRESH_SECONDS), so each case waits for that:
 // - a worker's `show_caller_on_lamps` changed by UpdateUser while their call rings: the lamps
 //   already subscribed (a lamp of its own and a list member) are NOTIFYed again, the caller now
 //   shown, without subscribing anew;
@@ -24,7 +25,7 @@ const ringingLamp = (s: LampState): boolean => s.dialogs.some((d) => d.state ===
 const halOf = (s: ListState) => s.resources.find((r) => r.uri.startsWith('sip:1007@'))?.dialogInfo?.dialogs[0]
 
 t.test('busy lamps follow directory edits without subscribing anew', async (t) => {
-  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], nodeEnv: { FLEXSEAT_BLF_MIN_SECONDS: '2', FLEXSEAT_BLF_MAX_SECONDS: '600' } })
+  const branches = await Branches.start(t, { sites: ['amsterdam', 'berlin'], nodeEnv: { FLEXSEAT_BLF_MIN_SECONDS: '2', FLEXSEAT_BLF_MAX_SECONDS: '600', FLEXSEAT_DIRECTORY_REFRESH_SECONDS: '2' } })
   const { directory } = branches.admin()
   const metadata = branches.registry.metadata('admin')
   // Hal hides his callers from the lamps (show_caller_on_lamps false); Kay's own keys watch him.

@@ -39,6 +39,7 @@ t.test('defaults from the site file', async (t) => {
   t.match(config.nodeId, /^berlin-[0-9a-f]{8}$/)
   t.same(config.registration, { minSeconds: 60, maxSeconds: 3600 })
   t.same(config.busyLamps, { minSeconds: 60, maxSeconds: 3600, showCaller: true }, 'busy lamps: 60 to 3600 s, the caller shown')
+  t.equal(config.directoryRefreshSeconds, 10, 'the directory listed again every 10 s')
   t.equal(config.logLevel, 'info')
   const again = await loadSipNodeConfig(argv, base)
   t.not(again.nodeId, config.nodeId, 'a new node id per load (per process)')
@@ -60,6 +61,7 @@ t.test('environment overrides; the files win over the values', async (t) => {
     FLEXSEAT_DRACHTIO_SECRET: 's3',
     FLEXSEAT_REGISTRATION_MIN_SECONDS: '30',
     FLEXSEAT_REGISTRATION_MAX_SECONDS: '600',
+    FLEXSEAT_DIRECTORY_REFRESH_SECONDS: '2',
     FLEXSEAT_LOG_LEVEL: 'debug',
   })
   t.equal(config.registryToken, 'from-file-token', 'token file wins, trimmed')
@@ -68,6 +70,7 @@ t.test('environment overrides; the files win over the values', async (t) => {
   t.same(config.registryAddresses, ['127.0.0.1:7001', 'registry-b:7002'])
   t.same(config.drachtio, { host: '::1', port: 9999, secret: 's3' })
   t.same(config.registration, { minSeconds: 30, maxSeconds: 600 })
+  t.equal(config.directoryRefreshSeconds, 2)
   t.equal(config.logLevel, 'debug')
 })
 
@@ -90,6 +93,7 @@ t.test('errors name the option or variable at fault', async (t) => {
   t.match((await failure(t, argv, { ...base, FLEXSEAT_REGISTRATION_MIN_SECONDS: '600', FLEXSEAT_REGISTRATION_MAX_SECONDS: '60' })).message, /^FLEXSEAT_REGISTRATION_MAX_SECONDS: 60 is below/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_BLF_MIN_SECONDS: '600', FLEXSEAT_BLF_MAX_SECONDS: '60' })).message, /^FLEXSEAT_BLF_MAX_SECONDS: 60 is below/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_BLF_SHOW_CALLER: 'maybe' })).message, /^FLEXSEAT_BLF_SHOW_CALLER/)
+  t.match((await failure(t, argv, { ...base, FLEXSEAT_DIRECTORY_REFRESH_SECONDS: '0' })).message, /^FLEXSEAT_DIRECTORY_REFRESH_SECONDS/)
   t.match((await failure(t, argv, { ...base, FLEXSEAT_LOG_LEVEL: 'loud' })).message, /^FLEXSEAT_LOG_LEVEL/)
 })
 

@@ -48,6 +48,12 @@ export interface SipNodeConfig {
    */
   busyLamps: { minSeconds: number; maxSeconds: number; showCaller: boolean }
   /**
+   * How often the node lists the directory again (FLEXSEAT_DIRECTORY_REFRESH_SECONDS, default 10):
+   * the longest an edit (a device's profile, a profile's keys, a worker's lamp caller choice)
+   * takes to reach the busy lamps already subscribed. Each refresh lists devices and users.
+   */
+  directoryRefreshSeconds: number
+  /**
    * Where the node records its id and pid (FLEXSEAT_SIP_NODE_STATE_DIR, default none), so that the
    * next process, after a crash, takes the branch's lease over at once (previous-node.ts).
    */
@@ -173,6 +179,8 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
   const showCallerText = (text('FLEXSEAT_BLF_SHOW_CALLER') ?? 'true').toLowerCase()
   if (!['true', 'false', '1', '0', 'yes', 'no'].includes(showCallerText)) throw invalid(`FLEXSEAT_BLF_SHOW_CALLER: "${showCallerText}" is not true or false`)
 
+  const directoryRefreshSeconds = whole('FLEXSEAT_DIRECTORY_REFRESH_SECONDS', 10, 1, 3_600)
+
   const logLevel = text('FLEXSEAT_LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw invalid(`FLEXSEAT_LOG_LEVEL: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
 
@@ -201,6 +209,7 @@ export async function loadSipNodeConfig(argv: readonly string[], env: NodeJS.Pro
     nodeId: `${site.id}-${randomBytes(4).toString('hex')}`,
     registration: { minSeconds, maxSeconds },
     busyLamps: { minSeconds: blfMinSeconds, maxSeconds: blfMaxSeconds, showCaller: ['true', '1', 'yes'].includes(showCallerText) },
+    directoryRefreshSeconds,
     stateDir: text('FLEXSEAT_SIP_NODE_STATE_DIR') === undefined ? undefined : resolve(cwd, text('FLEXSEAT_SIP_NODE_STATE_DIR') as string),
     logLevel,
   }

@@ -247,7 +247,7 @@ export class SipNode {
     })
     let directory: DirectoryCache
     try {
-      directory = await DirectoryCache.create({ client, logger })
+      directory = await DirectoryCache.create({ client, logger, refreshMs: config.directoryRefreshSeconds * 1_000 })
     } catch (error) {
       await saved
       await stream.stop()
