@@ -44,8 +44,6 @@ export const EMBEDDED_ENGINE_NODE_FLAGS: readonly string[] = ['--max-semi-space-
  */
 export const engineKind: SiteProcessKind = {
   name: 'sip-engine',
-  // Needs nothing of the others: it starts while etcd forms its cluster.
-  after: [],
   command(site, context) {
     return {
       command: process.execPath,
@@ -72,7 +70,6 @@ export const engineKind: SiteProcessKind = {
 export function drachtioServerKind(bin: string): SiteProcessKind {
   return {
     name: 'sip-engine',
-    after: [],
     command(site, context) {
       return { command: bin, args: engineArgs(site, 'notice'), env: { DRACHTIO_SECRET: context.tokens.engineSecret } }
     },

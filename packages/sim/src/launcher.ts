@@ -27,7 +27,7 @@ export interface LauncherOptions {
    * own variables are laid over it.
    */
   env: Readonly<NodeJS.ProcessEnv>
-  /** The per-site process kinds, in list order (default {@link SITE_PROCESS_KINDS}); each starts after what it needs (`after`). */
+  /** The per-site process kinds, in start order (default {@link SITE_PROCESS_KINDS}). */
   kinds?: readonly SiteProcessKind[]
   /** Receives every line the children write, with its source (`berlin registry`, `berlin etcd`). Default: discarded. */
   onLine?: (source: string, line: LogLine) => void
@@ -55,7 +55,7 @@ export interface SiteProcess {
 }
 
 /**
- * - `starting`: etcd and the process kinds are being started, each kind once what it needs is ready.
+ * - `starting`: etcd, then each process kind in turn, is being started.
  * - `running`: every process is ready; an unexpected exit emits `'unexpected-exit'`.
  * - `stopping` / `stopped`: {@link Launcher.stop} was called (or the start failed).
  */
@@ -156,7 +156,7 @@ export class Launcher extends EventEmitter {
     return this.#etcd
   }
 
-  /** The per-site processes, in the order they were started. */
+  /** The per-site processes, in start order. */
   get processes(): readonly SiteProcess[] {
     return this.#processes
   }
@@ -194,45 +194,18 @@ export class Launcher extends EventEmitter {
     const dataDir = join(stateDir, 'etcd')
     await checkEtcdState(dataDir, sites)
     signal?.throwIfAborted()
-    // Each kind starts once what it needs is ready (SiteProcessKind.after): the SIP engines while
-    // etcd forms its cluster, the node, provisioning and portal together once the registries
-    // have a leader. The first failure stops the others' waits (#startFailure).
-    const started = new Map<string, Promise<void>>()
-    const stage = (name: string, run: () => Promise<void>): void => {
-      const done = run()
-      done.catch((error: unknown) => {
-        if (!this.#startFailure.signal.aborted) this.#startFailure.abort(error)
-      })
-      started.set(name, done)
+    this.#etcd = await EtcdCluster.start({
+      members: sites.map((site) => ({ ...site.etcd, commandPrefix: this.#options.commandPrefix?.(site) })),
+      dataDir,
+      startTimeoutMs: this.#options.etcdStartTimeoutMs ?? 30_000,
+      onLog: (member, text) => this.#line(`${siteOfMember(sites, member)} etcd`, text),
+    })
+    await writeFile(join(dataDir, 'members.json'), `${JSON.stringify(sites.map((site) => site.etcd), null, 2)}\n`)
+    for (const member of this.#etcd.members) this.#superviseMember(member.name)
+    for (const kind of this.#kinds) {
+      signal?.throwIfAborted()
+      await this.#startKind(kind)
     }
-    stage('etcd', async () => {
-      this.#etcd = await EtcdCluster.start({
-        members: sites.map((site) => ({ ...site.etcd, commandPrefix: this.#options.commandPrefix?.(site) })),
-        dataDir,
-        startTimeoutMs: this.#options.etcdStartTimeoutMs ?? 30_000,
-        onLog: (member, text) => this.#line(`${siteOfMember(sites, member)} etcd`, text),
-      })
-      await writeFile(join(dataDir, 'members.json'), `${JSON.stringify(sites.map((site) => site.etcd), null, 2)}\n`)
-      for (const member of this.#etcd.members) this.#superviseMember(member.name)
-    })
-    this.#kinds.forEach((kind, i) => {
-      const after = kind.after ?? ['etcd', ...this.#kinds.slice(0, i).map((k) => k.name)]
-      const needs = after.map((name) => {
-        const need = started.get(name)
-        if (!need) throw new Error(`${kind.name} starts after ${name}, which is not started before it`)
-        return need
-      })
-      stage(kind.name, async () => {
-        await Promise.all(needs)
-        if (this.#startFailure.signal.aborted) throw this.#startFailure.signal.reason
-        signal?.throwIfAborted()
-        await this.#startKind(kind)
-      })
-    })
-    const results = await Promise.allSettled(started.values())
-    if (this.#startFailure.signal.aborted) throw this.#startFailure.signal.reason
-    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected')
-    if (failed) throw failed.reason
     if (this.#state === 'starting') this.#state = 'running'
   }
 

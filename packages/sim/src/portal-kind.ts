@@ -11,7 +11,6 @@ import type { SiteProcessKind } from './site-process-kind'
  */
 export const portalKind: SiteProcessKind = {
   name: 'portal',
-  after: ['registry'],
   command(site, context) {
     if (site.portal === undefined) throw new SimError('BAD_SITE', `${site.id}: no portal section (portal.listen) in its site file`)
     const registries = context.addresses.get('registry') ?? new Map<string, string>()

@@ -11,7 +11,6 @@ import type { SiteProcessKind } from './site-process-kind'
  */
 export const provisioningKind: SiteProcessKind = {
   name: 'provisioning',
-  after: ['registry'],
   command(site, context) {
     if (site.provisioning === undefined) throw new SimError('BAD_SITE', `${site.id}: no provisioning section (provisioning.listen) in its site file`)
     const registries = context.addresses.get('registry') ?? new Map<string, string>()

@@ -12,7 +12,6 @@ import { etcdLimitsEnv } from './etcd-cluster'
  */
 export const registryKind: SiteProcessKind = {
   name: 'registry',
-  after: ['etcd'],
   command(site, context) {
     return {
       command: process.execPath,

@@ -10,7 +10,6 @@ import { metricsListen, type SiteProcessKind } from './site-process-kind'
  */
 export const sipNodeKind: SiteProcessKind = {
   name: 'sip-node',
-  after: ['registry', 'sip-engine'],
   command(site, context) {
     const registries = context.addresses.get('registry') ?? new Map<string, string>()
     const own = registries.get(site.id)

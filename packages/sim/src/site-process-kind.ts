@@ -26,9 +26,9 @@ export interface ProcessCommand {
 }
 
 /**
- * One kind of per-site process (registry, SIP engine, SIP node...). The launcher starts one
- * process per site of each kind once what the kind needs ({@link after}) is ready and settled;
- * kinds that do not need each other start side by side. It stops them in reverse list order.
+ * One kind of per-site process (registry; later SIP engine and SIP node). The launcher starts
+ * the kinds in the order given, one process per site each, and waits for every process of a
+ * kind to be ready before starting the next kind; it stops them in reverse order.
  * Adding a kind is adding one of these to {@link SITE_PROCESS_KINDS}.
  */
 export interface SiteProcessKind {
@@ -39,11 +39,6 @@ export interface SiteProcessKind {
   readyAddress(line: LogLine, site?: SiteConfig): string | undefined
   /** Runs once every process of the kind is ready (e.g. waits for a leader). */
   settle?(context: LaunchContext, signal: AbortSignal): Promise<void>
-  /**
-   * What must be ready, and settled, before the kind starts: names of kinds, and `etcd` for the
-   * etcd cluster. Default: etcd and every kind listed before this one (one after the other).
-   */
-  readonly after?: readonly string[]
   /** How long the processes of the kind may take to be ready (default 60 s). */
   readonly startTimeoutMs?: number
   /** Grace before SIGKILL when stopping (default 10 s). */

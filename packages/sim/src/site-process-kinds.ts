@@ -7,10 +7,9 @@ import type { SiteProcessKind } from './site-process-kind'
 import { sipNodeKind } from './sip-node-kind'
 
 /**
- * The processes `npm start` runs per site (stopped in reverse list order): the seat registry
- * once etcd is up, the SIP engine (drachtio's wire protocol) meanwhile, then, once the
- * registries have a leader, the SIP node that connects to both, the provisioning service and the
- * web portal side by side (clients of the registries, like the node).
+ * The processes `npm start` runs per site, in start order (stopped in reverse): the seat
+ * registry, the SIP engine (drachtio's wire protocol), the SIP node that connects to both, then
+ * the provisioning service and the web portal (clients of the registries, like the node).
  */
 export const SITE_PROCESS_KINDS: readonly SiteProcessKind[] = [registryKind, engineKind, sipNodeKind, provisioningKind, portalKind]
 
