@@ -1,6 +1,10 @@
 import type { Etcd3, Lease } from 'etcd3'
 import type { Logger } from 'pino'
 import type { Keys } from './keys'
+import { isTransient } from './kv'
+
+/** How long {@link Presence.start} retries a transient etcd failure before it rejects (ms). */
+export const PRESENCE_START_RETRY_MS = 5_000
 
 /** Stored at `instances/<id>` on the instance's own lease. */
 export interface PresenceRecord {
@@ -27,6 +31,8 @@ export class Presence {
   #lease: Lease | undefined
   #stopped = false
   #retry: NodeJS.Timeout | undefined
+  /** While start() runs: it retries by itself, so a lost lease schedules nothing. */
+  #starting = false
   #lastContact = 0
 
   constructor(etcd: Etcd3, keys: Keys, instanceId: string, record: PresenceRecord, ttlSeconds: number, logger: Logger) {
@@ -42,9 +48,27 @@ export class Presence {
     return this.#lastContact
   }
 
-  /** Registers; resolves once the key is written (rejects if etcd is unreachable). */
-  async start(): Promise<void> {
-    await this.#register()
+  /**
+   * Registers; resolves once the key is written. A transient failure (a member unreachable, or
+   * etcd dropping the proposal while its raft leadership moves: `raft proposal dropped`) is
+   * retried for up to `retryMs`; then, or on any other failure, it rejects.
+   */
+  async start(retryMs = PRESENCE_START_RETRY_MS): Promise<void> {
+    const deadline = Date.now() + retryMs
+    this.#starting = true
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#register()
+        } catch (error) {
+          if (this.#stopped || !isTransient(error) || Date.now() >= deadline) throw error
+          this.#logger.warn({ err: error, attempt }, 'could not register presence; retrying')
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 500)))
+        }
+      }
+    } finally {
+      this.#starting = false
+    }
   }
 
   async #register(): Promise<void> {
@@ -53,7 +77,7 @@ export class Presence {
     this.#lease = lease
     lease.on('keepaliveSucceeded', () => (this.#lastContact = Date.now()))
     lease.on('lost', (error) => {
-      if (this.#stopped || this.#lease !== lease) return
+      if (this.#stopped || this.#lease !== lease || this.#starting) return
       this.#logger.warn({ err: error }, 'presence lease lost; registering again')
       this.#again()
     })

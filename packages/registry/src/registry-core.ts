@@ -435,7 +435,7 @@ export class RegistryCore extends EventEmitter {
     })
   }
 
-  /** Registers the instance's presence and joins the election. Rejects if etcd is unreachable. */
+  /** Registers the instance's presence and joins the election. Rejects if etcd stays unreachable (Presence.start retries a transient failure for 5 s). */
   static async create(options: RegistryCoreOptions): Promise<RegistryCore> {
     const core = new RegistryCore(options)
     await core.#presence.start()
