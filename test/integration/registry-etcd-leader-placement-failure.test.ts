@@ -6,30 +6,12 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { unary } from '@flexseat/proto'
 import { type EtcdCluster, WanRelay } from '@flexseat/sim'
+import { etcdLeader, memberStatus } from '../helpers/etcd-leader'
 import { eventually, RegistryCluster, worker } from '../helpers/registry-cluster'
 
 const MOVE = { FLEXSEAT_MOVE_ETCD_LEADER: 'true', FLEXSEAT_MOVE_ETCD_LEADER_INTERVAL_SECONDS: '1' }
 const MOVED = "moved etcd leadership to this site's member"
 const FAILED = "could not move etcd leadership to this site's member: no endpoint reaches etcd's leader"
-
-/** A member's id and the leader it knows, from etcd's HTTP gateway; undefined when it does not answer. */
-async function memberStatus(clientUrl: string): Promise<{ memberId: string; leader: string } | undefined> {
-  try {
-    const response = await fetch(`${clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1_000) })
-    const body = (await response.json()) as { header?: { member_id?: string }; leader?: string }
-    return body.header?.member_id === undefined ? undefined : { memberId: body.header.member_id, leader: body.leader ?? '0' }
-  } catch {
-    return undefined
-  }
-}
-
-/** The name of the member that leads etcd, as every member agrees; undefined while they do not. */
-async function etcdLeader(etcd: EtcdCluster): Promise<string | undefined> {
-  const statuses = await Promise.all(etcd.members.map((m) => memberStatus(m.clientUrl)))
-  const leader = statuses[0]?.leader
-  if (leader === undefined || leader === '0' || statuses.some((s) => s?.leader !== leader)) return undefined
-  return etcd.members[statuses.findIndex((s) => s?.memberId === leader)]?.name
-}
 
 const logged = (cluster: RegistryCluster, index: number, msg: string, since: number): boolean => cluster.instances[index]!.logs.slice(since).some((line) => line.includes(`"msg":"${msg}`))
 

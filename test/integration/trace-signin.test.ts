@@ -9,7 +9,8 @@
 // another branch is one trace (traceparent on the trunk). Log lines written inside a span carry
 // its trace id. Guards tried: without the ack's span, or without the apply span's context around
 // the old phone's MESSAGE, the takeover's subtest fails naming the spans it found.
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { SpanRecord } from '@flexseat/telemetry'
@@ -51,7 +52,12 @@ function ancestors(span: SpanRecord, all: SpanRecord[]): SpanRecord[] {
 t.setTimeout(60_000)
 
 t.test('a sign-in is one trace from the INVITE to etcd; a call between branches is one trace', async (t) => {
-  const dir = t.testdir({})
+  // A folder of our own, removed after the services have stopped (teardowns run last-registered
+  // first). t.testdir removed its folder before the teardowns ran, while the registry and node
+  // still wrote spans into it: rimraf then failed with ENOTEMPTY, the failure cut the teardowns
+  // short, and the file timed out with the services still running (once in a CI run).
+  const dir = await mkdtemp(join(tmpdir(), 'flexseat-trace-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }))
   const nodeSpans = join(dir, 'node-spans.jsonl')
   const registrySpans = join(dir, 'registry-spans.jsonl')
   const files = [nodeSpans, registrySpans]
