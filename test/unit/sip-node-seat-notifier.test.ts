@@ -22,7 +22,10 @@ const changes = (revision: string, events: Array<{ type: SeatEventType; seat: Se
 const SEATED = SeatEventType.SEAT_EVENT_TYPE_SEATED
 const RELEASED = SeatEventType.SEAT_EVENT_TYPE_RELEASED
 
-function setup(options: { leaseActive?: boolean; ackFails?: boolean } = {}) {
+type NotifierOptions = Parameters<typeof SeatNotifier.start>[0]
+
+/** A notifier over a real SeatView; `messenger`, `client` and `answers` replace the recording stubs. */
+function setup(options: { leaseActive?: boolean; ackFails?: boolean } & Partial<Pick<NotifierOptions, 'messenger' | 'client' | 'answers'>> = {}) {
   const view = new SeatView()
   const lease = Object.assign(new EventEmitter(), { active: options.leaseActive ?? true })
   const sent: Array<[string, string]> = []
@@ -36,13 +39,14 @@ function setup(options: { leaseActive?: boolean; ackFails?: boolean } = {}) {
     view,
     lease,
     directory: { device: async (id) => (id === 'ber-3' ? { id, siteId: 'berlin', extension: '3003', label: 'desk-3', model: '', flexHost: true, revision: '1' } : undefined) },
-    messenger: { send: async (deviceId, text) => void sent.push([deviceId, text]) },
-    client: {
+    messenger: options.messenger ?? { send: async (deviceId, text) => void sent.push([deviceId, text]) },
+    client: options.client ?? {
       ackRevocations: async (request) => {
         acks.push(request)
         if (options.ackFails) throw new Error('registry down')
       },
     },
+    ...(options.answers === undefined ? {} : { answers: options.answers }),
     logger,
   })
   t.teardown(() => notifier.stop())
@@ -85,15 +89,8 @@ t.test('moved away to another branch: text with site and label, ack with the old
 // before): both go out in the acknowledgement's own turn, ahead of the write that grpc-js does
 // in the next check phase (here: the stub's setImmediate), and the order below fails.
 t.test('the phones are told only after the acknowledgement has had its turn to leave', async (t) => {
-  const view = new SeatView()
   const order: string[] = []
-  const notifier = SeatNotifier.start({
-    site: AMS,
-    sites: SITES,
-    nodeId: 'amsterdam-node',
-    view,
-    lease: Object.assign(new EventEmitter(), { active: true }),
-    directory: { device: async () => undefined },
+  const { view, notifier } = setup({
     messenger: {
       send: async (deviceId) => void order.push(`MESSAGE ${deviceId}`),
       checkSync: async (deviceId) => void order.push(`NOTIFY ${deviceId}`),
@@ -105,9 +102,7 @@ t.test('the phones are told only after the acknowledgement has had its turn to l
         setImmediate(() => order.push('ack written'))
       },
     },
-    logger: pino({ level: 'silent' }),
   })
-  t.teardown(() => notifier.stop())
   view.apply(snapshot('10', [seat('ada', '1001', 'ams-1', 'amsterdam', '9')]))
   view.apply(changes('20', [{ type: SEATED, seat: seat('ada', '1001', 'ber-3', 'berlin', '20', true) }]))
   await notifier.idle()
@@ -118,22 +113,12 @@ t.test('the phones are told only after the acknowledgement has had its turn to l
 // Guard tried: the notifier without the desk's answers (the option ignored): the text and the
 // NOTIFY go to the desk while its *51 still waits for its final response.
 t.test('a desk signing in is told only once its *51 is answered', async (t) => {
-  const view = new SeatView()
   const answers = new DeskAnswers()
   const sent: string[] = []
-  const notifier = SeatNotifier.start({
-    site: AMS,
-    sites: SITES,
-    nodeId: 'amsterdam-node',
-    view,
-    lease: Object.assign(new EventEmitter(), { active: true }),
-    directory: { device: async () => undefined },
+  const { view, notifier } = setup({
     messenger: { send: async (deviceId, text) => void sent.push(`MESSAGE ${deviceId} ${text}`), checkSync: async (deviceId) => void sent.push(`NOTIFY ${deviceId}`) },
-    client: { ackRevocations: async () => undefined },
     answers,
-    logger: pino({ level: 'silent' }),
   })
-  t.teardown(() => notifier.stop())
   view.apply(snapshot('10', []))
   await new Promise((resolve) => setTimeout(resolve, 120))
   const answered = answers.begin('ams-2')
