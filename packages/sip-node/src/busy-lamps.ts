@@ -313,9 +313,9 @@ export class BusyLamps {
           this.#o.logger.debug({ err: error, device: deviceId }, 'busy lamp list: keys not compared')
           continue
         }
+        const wanted = keys.map((k) => `${k.extension} ${k.label}`).join('\n')
         for (const sub of subs) {
-          const held = sub.list!.members.map((m) => `${m.extension} ${m.name}`)
-          if (held.join('\n') === keys.map((k) => `${k.extension} ${k.label}`).join('\n')) continue
+          if (sub.list!.members.map((m) => `${m.extension} ${m.name}`).join('\n') === wanted) continue
           this.#o.logger.debug({ subscription: sub.id, device: deviceId }, 'busy lamp list: BLF keys edited')
           void this.#reload(sub, keys)
         }
